@@ -1,0 +1,256 @@
+/*
+ * rpc2.h - the public API of the rpc2 core runtime.
+ *
+ * rpc2 runs remote procedure calls over UDP with at-most-once execution,
+ * RTT-based retransmission and dead-peer detection. A context (rpc2_ctx)
+ * owns its sockets, its libev loop (its own or the application's), the
+ * connection table and the timers; nothing is process-global, so several
+ * contexts can live in one process without meeting.
+ *
+ * Every function that can fail returns 0 or a negative code from the one
+ * error list below; rpc2_strerror() names it. The library never prints and
+ * never exits: it reports through the log callback set in rpc2_params.
+ */
+#ifndef RPC2_RPC2_H
+#define RPC2_RPC2_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <rpc/xdr.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RPC2_EXPORT __attribute__((visibility("default")))
+#else
+#define RPC2_EXPORT
+#endif
+
+/* The port rcatd and the examples use unless told otherwise. */
+#define RPC2_DEFAULT_PORT 7755
+
+/*
+ * The error list: X(name, value, description). Values are stable (they
+ * travel on the wire in replies), so new codes are only ever appended.
+ */
+#define RPC2_ERRORS(X)                                                                             \
+    X(OK, 0, "success")                                                                            \
+    X(ENOMEM, -1, "out of memory")                                                                 \
+    X(EINVAL, -2, "invalid argument")                                                              \
+    X(ESYSTEM, -3, "system call failed")                                                           \
+    X(EADDR, -4, "cannot resolve or use the address")                                              \
+    X(ETIMEDOUT, -5, "call timed out")                                                             \
+    X(EDEAD, -6, "peer is dead: no answer within the dead-peer silence")                           \
+    X(EUNKNOWNCONN, -7, "server does not know this connection (restarted or expired)")             \
+    X(EVERSION, -8, "peer does not speak this protocol version")                                   \
+    X(ENOSUBSYS, -9, "server does not export this subsystem")                                      \
+    X(ENOPROC, -10, "subsystem has no such procedure")                                             \
+    X(EDECODE, -11, "arguments or result could not be decoded")                                    \
+    X(EENCODE, -12, "arguments or result could not be encoded")                                    \
+    X(ETOOBIG, -13, "message does not fit in one datagram")                                        \
+    X(ECANCELED, -14, "call canceled")                                                             \
+    X(EINPROGRESS, -15, "a call is already in flight on this connection")                          \
+    X(ECLOSED, -16, "connection is closed")                                                        \
+    X(ESECURITY, -17, "security level not supported or refused")                                   \
+    X(EREFUSED, -18, "server refused the bind")                                                    \
+    X(ELIMIT, -19, "a configured resource limit was reached")                                      \
+    X(ESERVER, -20, "the procedure failed on the server")                                          \
+    X(EBADPACKET, -21, "malformed packet")                                                         \
+    X(ESEFAIL1, -22, "side effect failed; the connection is still usable")                         \
+    X(ESEFAIL2, -23, "side effect failed; the connection is dead")                                 \
+    X(ENOSETYPE, -24, "unknown side-effect type")                                                  \
+    X(EWOULDBLOCK, -25, "blocking call made from inside a loop callback")
+
+enum rpc2_error {
+#define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
+    RPC2_ERRORS(RPC2_ERROR_ENUM)
+#undef RPC2_ERROR_ENUM
+};
+
+/* A description of an error code (or of an application status, if >= 0). */
+RPC2_EXPORT const char *rpc2_strerror(int code);
+/* The code's name, e.g. "RPC2_EDEAD"; "RPC2_UNKNOWN" for unlisted codes. */
+RPC2_EXPORT const char *rpc2_errname(int code);
+
+/* ---- logging --------------------------------------------------------- */
+
+enum rpc2_log_level {
+    RPC2_LOG_ERROR = 0,
+    RPC2_LOG_WARN = 1,
+    RPC2_LOG_INFO = 2,
+    RPC2_LOG_DEBUG = 3,
+};
+
+typedef void (*rpc2_log_fn)(enum rpc2_log_level level, const char *message, void *arg);
+
+/* ---- security levels (only NONE is implemented so far) ----------------- */
+
+enum rpc2_security {
+    RPC2_SEC_NONE = 0,
+    RPC2_SEC_AUTH = 1,    /* every packet carries a MAC */
+    RPC2_SEC_ENCRYPT = 2, /* AEAD */
+};
+
+/* ---- the context ------------------------------------------------------ */
+
+typedef struct rpc2_ctx rpc2_ctx;
+typedef struct rpc2_conn rpc2_conn;
+typedef struct rpc2_request rpc2_request;
+
+#define RPC2_MAX_LISTEN 8
+
+struct ev_loop;
+
+/*
+ * Context parameters. Call rpc2_params_init() first, then change what you
+ * need; zero is never a meaningful "default" for the time values.
+ */
+struct rpc2_params {
+    /* Addresses to listen on, "HOST:PORT", "[V6]:PORT" or ":PORT" (all
+     * addresses, IPv4 and IPv6 on one dual-stack socket). With none, the
+     * context binds one ephemeral dual-stack socket: right for a client. */
+    const char *listen[RPC2_MAX_LISTEN];
+    int n_listen;
+
+    /* NULL: the context creates and runs its own loop (rpc2_ctx_run).
+     * Otherwise the context attaches its watchers to this loop, which the
+     * application runs. */
+    struct ev_loop *loop;
+
+    int workers;                 /* threads for blocking handlers; 0: none */
+    uint32_t retry_initial_us;   /* first retransmission timeout before any RTT sample */
+    uint32_t retry_min_us;       /* lower bound of the computed timeout */
+    uint32_t retry_max_us;       /* upper bound after backoff */
+    uint32_t dead_peer_us;       /* total silence after which a peer is dead */
+    uint32_t max_connections;    /* server side: connections accepted in all */
+    uint32_t max_saved_reply;    /* largest reply kept for retransmission, bytes */
+
+    rpc2_log_fn log;             /* NULL: no logging */
+    void *log_arg;
+    enum rpc2_log_level log_level;
+};
+
+RPC2_EXPORT void rpc2_params_init(struct rpc2_params *params);
+
+RPC2_EXPORT int rpc2_ctx_new(const struct rpc2_params *params, rpc2_ctx **out);
+/* Frees the context, its connections (without telling peers) and sockets.
+ * Must not be called while rpc2_ctx_run() is running in another thread. */
+RPC2_EXPORT void rpc2_ctx_free(rpc2_ctx *ctx);
+
+/* Runs the context's own loop until rpc2_ctx_stop(). Only for contexts
+ * created without params.loop. */
+RPC2_EXPORT int rpc2_ctx_run(rpc2_ctx *ctx);
+/* Makes rpc2_ctx_run() return; safe from any thread and from callbacks. */
+RPC2_EXPORT void rpc2_ctx_stop(rpc2_ctx *ctx);
+
+/* The local port of the context's first socket (useful with port 0). */
+RPC2_EXPORT int rpc2_ctx_port(const rpc2_ctx *ctx);
+/* Live connections: client and server ends, including closing ones. */
+RPC2_EXPORT unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx);
+
+struct rpc2_ctx_stats {
+    uint64_t packets_sent, packets_received, bytes_sent, bytes_received;
+    uint64_t calls_sent, calls_completed, retransmissions, busy_sent, busy_received;
+    uint64_t calls_executed, duplicate_requests, replies_resent;
+    uint64_t rejected_short, rejected_version, rejected_type, rejected_length, rejected_flags;
+    uint64_t rejected_unknown_conn, rejected_other;
+    uint64_t binds_accepted, binds_refused, unbinds;
+};
+RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
+
+/* ---- server side ------------------------------------------------------ */
+
+/*
+ * An async handler runs on the loop thread and must not block. It answers,
+ * now or later, with exactly one rpc2_reply() on its request; until then
+ * the client is kept waiting with BUSY answers to its retries.
+ *
+ * A blocking handler runs on a worker thread (params.workers > 0) and may
+ * block; its return value is the reply status.
+ *
+ * Status: 0 for success (the result is encoded and sent), a positive
+ * application code (sent as is, no result), or a negative rpc2 error.
+ */
+typedef void (*rpc2_async_handler)(rpc2_request *req, void *args, void *result, void *arg);
+typedef int (*rpc2_blocking_handler)(rpc2_request *req, void *args, void *result, void *arg);
+
+struct rpc2_proc {
+    uint32_t proc;
+    xdrproc_t decode_args; /* rpcgen's xdr_<type> for the arguments */
+    size_t args_size;      /* sizeof the argument type */
+    xdrproc_t encode_result;
+    size_t result_size;
+    rpc2_async_handler async_handler;       /* exactly one of these two */
+    rpc2_blocking_handler blocking_handler;
+};
+
+/* Exports a subsystem: binds naming it are accepted and calls on those
+ * connections go to procs[]. The table is copied; arg goes to handlers. */
+RPC2_EXPORT int rpc2_export(rpc2_ctx *ctx, uint32_t subsystem, const struct rpc2_proc *procs,
+                            size_t n_procs, void *arg);
+
+/* Sends the reply of an async handler. Safe only on the loop thread. */
+RPC2_EXPORT int rpc2_reply(rpc2_request *req, int status);
+
+/* Who made the request, as "ADDR:PORT" (IPv6 in brackets). */
+RPC2_EXPORT const char *rpc2_request_peer(const rpc2_request *req);
+RPC2_EXPORT uint32_t rpc2_request_proc(const rpc2_request *req);
+/* The client identity named in the bind. */
+RPC2_EXPORT const char *rpc2_request_identity(const rpc2_request *req);
+
+/* ---- client side ------------------------------------------------------ */
+
+struct rpc2_bind_params {
+    const char *host;     /* name or address literal */
+    const char *port;     /* service name or number */
+    uint32_t subsystem;
+    enum rpc2_security security;
+    uint32_t se_type;     /* side-effect type; 0: none */
+    const char *identity; /* client identity, at most 255 bytes; NULL: "" */
+};
+
+/* Binds to a server (a handshake): blocks until bound or failed. */
+RPC2_EXPORT int rpc2_bind(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, rpc2_conn **out);
+
+typedef void (*rpc2_bind_cb)(int status, rpc2_conn *conn, void *arg);
+RPC2_EXPORT int rpc2_bind_async(rpc2_ctx *ctx, const struct rpc2_bind_params *bp,
+                                rpc2_bind_cb cb, void *arg);
+
+/* Tells the server the connection is over and frees the handle at once;
+ * the notice is retransmitted in the background until acknowledged. */
+RPC2_EXPORT void rpc2_unbind(rpc2_conn *conn);
+
+struct rpc2_call_opts {
+    uint32_t timeout_us; /* the whole call; 0: no limit but the dead-peer silence */
+    void *se;            /* side-effect descriptor (se.h); NULL: none */
+};
+
+/*
+ * Makes a call and waits for its reply. Returns 0 (result decoded into
+ * *result), a positive application status, or a negative rpc2 error.
+ * From the loop thread it runs the loop until done; from another thread
+ * (with the loop running elsewhere) it hands the call to the loop and waits.
+ */
+RPC2_EXPORT int rpc2_call(rpc2_conn *conn, uint32_t proc, xdrproc_t encode_args, const void *args,
+                          xdrproc_t decode_result, void *result, const struct rpc2_call_opts *opts);
+
+typedef void (*rpc2_call_cb)(int status, void *result, void *arg);
+/* Starts a call; cb runs on the loop thread with the outcome. */
+RPC2_EXPORT int rpc2_call_async(rpc2_conn *conn, uint32_t proc, xdrproc_t encode_args,
+                                const void *args, xdrproc_t decode_result, void *result,
+                                const struct rpc2_call_opts *opts, rpc2_call_cb cb, void *arg);
+
+/* Cancels the call in flight on conn, if any: its callback gets
+ * RPC2_ECANCELED. The server may still run it (at most once). */
+RPC2_EXPORT int rpc2_cancel(rpc2_conn *conn);
+
+/* Smoothed round-trip time of the connection in microseconds, 0 if unknown. */
+RPC2_EXPORT uint32_t rpc2_conn_srtt_us(const rpc2_conn *conn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,451 @@
+/*
+ * client.c - the client side of the protocol: the bind handshake, one call
+ * at a time per connection retransmitted on the RTT schedule until a reply,
+ * a timeout, a cancel or the dead-peer silence ends it, and the unbind
+ * notice that keeps going until the server acknowledges it.
+ *
+ * User callbacks run last in every path, after the connection's state is
+ * consistent, because a callback may start the next call or unbind.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <rpc/rpc.h>
+
+#include "engine.h"
+
+/* How many times an UNBIND is sent before the connection is let go. */
+#define UNBIND_SENDS 4
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static void client_rearm(rpc2_conn *c)
+{
+    uint64_t dead = c->engine->cfg.dead_peer_us;
+    uint64_t next = UINT64_MAX;
+    if (c->state == CS_CLOSING)
+        return; /* send_unbind keeps its own schedule */
+    if (c->bind) {
+        next = min_u64(c->bind->next_send, c->bind->started + dead);
+    } else if (c->call) {
+        struct client_call *call = c->call;
+        uint64_t silence_from = c->last_heard > call->started ? c->last_heard : call->started;
+        next = min_u64(call->next_send, silence_from + dead);
+        if (call->deadline)
+            next = min_u64(next, call->deadline);
+    }
+    conn_arm(c, next);
+}
+
+/* ---- bind --------------------------------------------------------------- */
+
+static void send_bind(rpc2_conn *c, uint64_t now)
+{
+    struct client_bind *b = c->bind;
+    if (b->sends > 0) {
+        c->engine->stats.retransmissions++;
+        rtt_backoff(&c->rtt);
+    }
+    conn_send(c, PKT_BIND_REQ, b->sends ? PKT_F_RETRANSMIT : 0, 0, b->body, b->body_len, now);
+    b->sends++;
+    b->next_send = now + rtt_timeout(&c->rtt);
+    client_rearm(c);
+}
+
+static int encode_bind(rpc2_conn *c, const uint8_t *cookie, uint32_t cookie_len,
+                       const char *identity)
+{
+    struct engine *e = c->engine;
+    struct pkt_bind_req m = {
+        .subsystem = c->subsystem,
+        .se_type = c->se_type,
+        .cookie = cookie,
+        .cookie_len = cookie_len,
+        .identity = (const uint8_t *)identity,
+        .identity_len = (uint32_t)strlen(identity),
+    };
+    size_t len;
+    if (pkt_bind_req_encode(&m, e->scratch, sizeof e->scratch, &len) != PKT_OK)
+        return RPC2_EINVAL;
+    uint8_t *body = malloc(len);
+    if (!body)
+        return RPC2_ENOMEM;
+    memcpy(body, e->scratch, len);
+    free(c->bind->body);
+    c->bind->body = body;
+    c->bind->body_len = len;
+    return 0;
+}
+
+int engine_bind(struct engine *e, const struct rpc2_addr *server, const struct engine_bind_args *a,
+                rpc2_bind_cb cb, void *arg, uint64_t now)
+{
+    const char *identity = a->identity ? a->identity : "";
+    if (strlen(identity) > PKT_MAX_IDENTITY || !cb)
+        return RPC2_EINVAL;
+    if (a->security != RPC2_SEC_NONE)
+        return RPC2_ESECURITY; /* authenticated and encrypted levels are not built yet */
+    rpc2_conn *c = conn_new(e, ROLE_CLIENT, server, 0, now);
+    if (!c)
+        return RPC2_ENOMEM;
+    c->state = CS_BINDING;
+    c->subsystem = a->subsystem;
+    c->se_type = a->se_type;
+    c->security = (uint8_t)a->security;
+    c->bind = calloc(1, sizeof *c->bind);
+    int rc = c->bind ? conntable_insert(&e->conns, &c->link, 0) : RPC2_ENOMEM;
+    if (rc == 0)
+        rc = encode_bind(c, NULL, 0, identity);
+    if (rc != 0) {
+        conn_free(c);
+        return rc;
+    }
+    c->bind->cb = cb;
+    c->bind->arg = arg;
+    c->bind->started = now;
+    send_bind(c, now);
+    return 0;
+}
+
+static void bind_done(rpc2_conn *c, int status)
+{
+    struct client_bind *b = c->bind;
+    rpc2_bind_cb cb = b->cb;
+    void *arg = b->arg;
+    c->bind = NULL;
+    free(b->body);
+    free(b);
+    if (status != 0) {
+        conn_free(c);
+        cb(status, NULL, arg);
+        return;
+    }
+    c->state = CS_BOUND;
+    client_rearm(c);
+    cb(0, c, arg);
+}
+
+static void on_bind_answer(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
+                           uint64_t now)
+{
+    if (c->state != CS_BINDING)
+        return; /* a duplicate answer */
+    if (h->type == PKT_BIND_OK) {
+        conn_heard(c, h, now, 1);
+        c->link.peer_id = h->src_conn;
+        bind_done(c, 0);
+        return;
+    }
+    if (h->type == PKT_VERSION_ERR) {
+        bind_done(c, RPC2_EVERSION);
+        return;
+    }
+    int32_t err;
+    if (pkt_i32_decode(body, h->body_len, &err) != PKT_OK) {
+        c->engine->stats.rejected_length++;
+        return;
+    }
+    /* Only a refusal is believed: a "success" here would be a lie. */
+    bind_done(c, err < 0 ? err : RPC2_EREFUSED);
+}
+
+/* The server wants proof that we receive at our address: repeat the bind
+ * with its cookie, at once. */
+static void on_cookie(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, uint64_t now)
+{
+    const uint8_t *cookie;
+    uint32_t len;
+    if (c->state != CS_BINDING)
+        return;
+    if (pkt_cookie_decode(body, h->body_len, &cookie, &len) != PKT_OK) {
+        c->engine->stats.rejected_length++;
+        return;
+    }
+    struct pkt_bind_req old;
+    char identity[PKT_MAX_IDENTITY + 1];
+    if (pkt_bind_req_decode(c->bind->body, c->bind->body_len, &old) != PKT_OK)
+        return;
+    memcpy(identity, old.identity, old.identity_len);
+    identity[old.identity_len] = '\0';
+    if (encode_bind(c, cookie, len, identity) == 0)
+        send_bind(c, now);
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+static void send_call(rpc2_conn *c, uint64_t now)
+{
+    struct client_call *call = c->call;
+    if (call->sends > 0) {
+        c->engine->stats.retransmissions++;
+        rtt_backoff(&c->rtt);
+    }
+    conn_send(c, PKT_CALL, call->sends ? PKT_F_RETRANSMIT : 0, call->seq, call->body,
+              call->body_len, now);
+    call->sends++;
+    call->next_send = now + rtt_timeout(&c->rtt);
+    client_rearm(c);
+}
+
+static void finish_call(rpc2_conn *c, int status)
+{
+    struct client_call *call = c->call;
+    c->call = NULL;
+    c->engine->stats.calls_completed++;
+    client_rearm(c);
+    rpc2_call_cb cb = call->cb;
+    void *result = call->result, *arg = call->arg;
+    free(call->body);
+    free(call);
+    cb(status, result, arg);
+}
+
+static void break_conn(rpc2_conn *c, int error)
+{
+    c->state = CS_BROKEN;
+    c->broken_error = error;
+    if (c->call)
+        finish_call(c, error);
+    else
+        client_rearm(c);
+}
+
+/* Encodes proc and the XDR arguments into the engine's scratch space. */
+static int encode_call(struct engine *e, const struct engine_call_args *a, size_t *len)
+{
+    struct pkt_writer w;
+    pkt_writer_init(&w, e->scratch, sizeof e->scratch);
+    pkt_put_u32(&w, a->proc);
+    uint8_t *len_at = pkt_put_space(&w, 4);
+    if (w.failed)
+        return RPC2_ETOOBIG;
+    uint32_t args_len = 0;
+    if (a->encode_args) {
+        XDR x;
+        xdrmem_create(&x, (char *)w.p, (u_int)(w.end - w.p), XDR_ENCODE);
+        int ok = a->encode_args(&x, (void *)a->args);
+        args_len = xdr_getpos(&x);
+        xdr_destroy(&x);
+        if (!ok)
+            return xdr_sizeof(a->encode_args, (void *)a->args) > (unsigned long)(w.end - w.p)
+                       ? RPC2_ETOOBIG
+                       : RPC2_EENCODE;
+    }
+    struct pkt_writer lw;
+    pkt_writer_init(&lw, len_at, 4);
+    pkt_put_u32(&lw, args_len);
+    *len = (size_t)(w.p - e->scratch) + args_len;
+    return 0;
+}
+
+int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb, void *arg,
+                uint64_t now)
+{
+    if (!cb)
+        return RPC2_EINVAL;
+    if (c->state == CS_BROKEN)
+        return c->broken_error;
+    if (c->state != CS_BOUND)
+        return RPC2_ECLOSED;
+    if (c->call)
+        return RPC2_EINPROGRESS;
+    size_t len;
+    int rc = encode_call(c->engine, a, &len);
+    if (rc != 0)
+        return rc;
+    struct client_call *call = calloc(1, sizeof *call);
+    uint8_t *body = malloc(len);
+    if (!call || !body) {
+        free(call);
+        free(body);
+        return RPC2_ENOMEM;
+    }
+    memcpy(body, c->engine->scratch, len);
+    if (++c->next_seq == 0)
+        c->next_seq = 1; /* 0 means "no call yet" to the server */
+    *call = (struct client_call){
+        .seq = c->next_seq,
+        .body = body,
+        .body_len = len,
+        .decode_result = a->decode_result,
+        .result = a->result,
+        .cb = cb,
+        .arg = arg,
+        .started = now,
+        .deadline = a->timeout_us ? now + a->timeout_us : 0,
+    };
+    c->call = call;
+    c->engine->stats.calls_sent++;
+    send_call(c, now);
+    return 0;
+}
+
+static int decode_result(struct client_call *call, const struct pkt_reply *r)
+{
+    if (r->status != 0 || !call->decode_result)
+        return r->status;
+    XDR x;
+    xdrmem_create(&x, (char *)r->result, r->result_len, XDR_DECODE);
+    int ok = call->decode_result(&x, call->result);
+    xdr_destroy(&x);
+    if (ok)
+        return 0;
+    xdr_free(call->decode_result, call->result);
+    return RPC2_EDECODE;
+}
+
+static void on_reply(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, uint64_t now)
+{
+    struct client_call *call = c->call;
+    struct pkt_reply r;
+    if (!call || h->seq != call->seq)
+        return; /* the answer to a call we gave up on, or a duplicate */
+    if (pkt_reply_decode(body, h->body_len, h->flags, &r) != PKT_OK) {
+        c->engine->stats.rejected_length++;
+        return;
+    }
+    conn_heard(c, h, now, 1);
+    finish_call(c, decode_result(call, &r));
+}
+
+/* BUSY proves the server is alive and has the call; the retransmission
+ * backoff keeps growing, so a long call costs few packets. */
+static void on_busy(rpc2_conn *c, const struct pkt_hdr *h, uint64_t now)
+{
+    if (!c->call || h->seq != c->call->seq)
+        return;
+    c->engine->stats.busy_received++;
+    conn_heard(c, h, now, 0);
+    client_rearm(c);
+}
+
+static void on_unknown_conn(rpc2_conn *c, const struct pkt_hdr *h)
+{
+    if (c->state == CS_BOUND && c->call && h->seq == c->call->seq)
+        break_conn(c, RPC2_EUNKNOWNCONN);
+}
+
+void client_receive(struct engine *e, rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
+                    uint64_t now)
+{
+    (void)e;
+    switch (h->type) {
+    case PKT_BIND_OK:
+    case PKT_BIND_ERR:
+        on_bind_answer(c, h, body, now);
+        break;
+    case PKT_BIND_COOKIE:
+        on_cookie(c, h, body, now);
+        break;
+    case PKT_REPLY:
+        on_reply(c, h, body, now);
+        break;
+    case PKT_BUSY:
+        on_busy(c, h, now);
+        break;
+    case PKT_UNKNOWN_CONN:
+        on_unknown_conn(c, h);
+        break;
+    case PKT_VERSION_ERR:
+        if (c->state == CS_BINDING)
+            on_bind_answer(c, h, body, now);
+        else if (c->state == CS_BOUND)
+            break_conn(c, RPC2_EVERSION);
+        break;
+    case PKT_UNBIND_ACK:
+        if (c->state == CS_CLOSING)
+            conn_free(c);
+        break;
+    }
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void send_unbind(rpc2_conn *c, uint64_t now)
+{
+    if (c->unbind_sends > 0)
+        rtt_backoff(&c->rtt);
+    conn_send(c, PKT_UNBIND, c->unbind_sends ? PKT_F_RETRANSMIT : 0, c->next_seq, NULL, 0, now);
+    c->unbind_sends++;
+    conn_arm(c, now + rtt_timeout(&c->rtt));
+}
+
+static void call_timeout(rpc2_conn *c, uint64_t now)
+{
+    struct client_call *call = c->call;
+    uint64_t silence_from = c->last_heard > call->started ? c->last_heard : call->started;
+    if (call->deadline && now >= call->deadline) {
+        finish_call(c, RPC2_ETIMEDOUT);
+        return;
+    }
+    if (now - silence_from >= c->engine->cfg.dead_peer_us) {
+        break_conn(c, RPC2_EDEAD);
+        return;
+    }
+    if (now >= call->next_send)
+        send_call(c, now);
+    else
+        client_rearm(c);
+}
+
+void client_timeout(rpc2_conn *c, uint64_t now)
+{
+    if (c->state == CS_CLOSING) {
+        if (c->unbind_sends >= UNBIND_SENDS)
+            conn_free(c); /* the server will expire its end */
+        else
+            send_unbind(c, now);
+        return;
+    }
+    if (c->bind) {
+        if (now - c->bind->started >= c->engine->cfg.dead_peer_us)
+            bind_done(c, RPC2_EDEAD);
+        else if (now >= c->bind->next_send)
+            send_bind(c, now);
+        else
+            client_rearm(c);
+        return;
+    }
+    if (c->call)
+        call_timeout(c, now);
+}
+
+/* ---- cancel and unbind -------------------------------------------------- */
+
+int engine_cancel(rpc2_conn *c)
+{
+    if (!c->call)
+        return RPC2_EINVAL;
+    finish_call(c, RPC2_ECANCELED);
+    return 0;
+}
+
+void engine_unbind(rpc2_conn *c, uint64_t now)
+{
+    if (c->state == CS_CLOSING)
+        return; /* a callback of the cancel below unbinding again */
+    int was_bound = c->state == CS_BOUND;
+    c->state = CS_CLOSING;
+    if (c->call)
+        finish_call(c, RPC2_ECANCELED);
+    if (!was_bound) {
+        conn_free(c);
+        return;
+    }
+    c->engine->stats.unbinds++;
+    send_unbind(c, now);
+}
+
+void client_dispose(rpc2_conn *c)
+{
+    if (c->bind) {
+        free(c->bind->body);
+        free(c->bind);
+    }
+    if (c->call) {
+        free(c->call->body);
+        free(c->call);
+    }
+}

@@ -1,0 +1,391 @@
+/*
+ * ctx.c - the driver: the one file that knows libev. It owns the context's
+ * sockets and watchers, feeds received batches and timer ticks to the pure
+ * engine with the current time, sends what the engine queued, runs blocking
+ * handlers on the worker pool and brings their outcome back to the loop.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <ev.h>
+
+#include "ctx.h"
+#include "engine.h"
+#include "io.h"
+#include "workers.h"
+
+/* Receive batches handled per wake-up, so one busy socket cannot starve
+ * timers and the other sockets. */
+#define READ_BUDGET 16
+
+struct rpc2_ctx {
+    struct rpc2_params params;
+    struct logger log;
+    struct engine *engine;
+    struct ev_loop *loop;
+    int own_loop;
+    int n_socks;
+    int socks[RPC2_MAX_LISTEN];
+    int families[RPC2_MAX_LISTEN];
+    ev_io readers[RPC2_MAX_LISTEN];
+    ev_timer timer;
+    uint64_t timer_deadline; /* what the timer is armed for; UINT64_MAX: idle */
+    ev_async wake;
+    struct io_rx rx;
+    struct workers *workers;
+    struct mailbox mailbox;
+    pthread_t loop_thread;
+    atomic_int loop_running;
+    atomic_int stop_requested;
+};
+
+void rpc2_params_init(struct rpc2_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->retry_initial_us = 100 * 1000;
+    p->retry_min_us = 10 * 1000;
+    p->retry_max_us = 2 * 1000 * 1000;
+    p->dead_peer_us = 30 * 1000 * 1000;
+    p->max_connections = 100000;
+    p->max_saved_reply = PKT_MAX_DATAGRAM;
+    p->log_level = RPC2_LOG_INFO;
+}
+
+uint64_t ctx_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct engine *ctx_engine(rpc2_ctx *ctx)
+{
+    return ctx->engine;
+}
+
+int ctx_workers(const rpc2_ctx *ctx)
+{
+    return ctx->params.workers;
+}
+
+/* ---- sending and timers ------------------------------------------------- */
+
+/* The outq's flush: one io_send per run of datagrams for the same socket. */
+static void flush_outq(struct outq *q, void *arg)
+{
+    rpc2_ctx *ctx = arg;
+    unsigned start = 0;
+    while (start < q->count) {
+        unsigned end = start + 1;
+        uint16_t sock = q->slots[start].to.sock;
+        while (end < q->count && q->slots[end].to.sock == sock)
+            end++;
+        if (sock < ctx->n_socks)
+            io_send(ctx->socks[sock], ctx->families[sock], &q->slots[start], end - start);
+        start = end;
+    }
+    q->count = 0;
+}
+
+static void rearm_timer(rpc2_ctx *ctx)
+{
+    uint64_t deadline = engine_next_deadline(ctx->engine);
+    if (deadline == ctx->timer_deadline)
+        return;
+    ctx->timer_deadline = deadline;
+    ev_timer_stop(ctx->loop, &ctx->timer);
+    if (deadline == UINT64_MAX)
+        return;
+    uint64_t now = ctx_now();
+    double after = deadline > now ? (double)(deadline - now) / 1e6 : 0.0;
+    ev_timer_set(&ctx->timer, after, 0.0);
+    ev_timer_start(ctx->loop, &ctx->timer);
+}
+
+void ctx_kick(rpc2_ctx *ctx)
+{
+    engine_flush(ctx->engine);
+    rearm_timer(ctx);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    rpc2_ctx *ctx = w->data;
+    (void)loop;
+    (void)revents;
+    ctx->timer_deadline = UINT64_MAX; /* it fired: no longer armed */
+    engine_timeout(ctx->engine, ctx_now());
+    ctx_kick(ctx);
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static void receive_batch(rpc2_ctx *ctx, uint16_t sock, unsigned n)
+{
+    uint64_t now = ctx_now();
+    for (unsigned i = 0; i < n; i++) {
+        if (ctx->rx.truncated[i]) {
+            ctx->engine->stats.rejected_length++;
+            continue;
+        }
+        struct rpc2_addr from = {.len = ctx->rx.fromlen[i], .sock = sock};
+        memcpy(&from.ss, &ctx->rx.from[i], sizeof from.ss);
+        engine_receive(ctx->engine, &from, ctx->rx.bufs[i], ctx->rx.lens[i], now);
+    }
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    rpc2_ctx *ctx = w->data;
+    uint16_t sock = (uint16_t)(w - ctx->readers);
+    (void)loop;
+    (void)revents;
+    for (int round = 0; round < READ_BUDGET; round++) {
+        int n = io_recv(ctx->socks[sock], &ctx->rx);
+        if (n <= 0)
+            break;
+        receive_batch(ctx, sock, (unsigned)n);
+        if (n < IO_BATCH)
+            break;
+    }
+    ctx_kick(ctx);
+}
+
+/* ---- other threads ------------------------------------------------------ */
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    rpc2_ctx *ctx = w->data;
+    (void)revents;
+    mailbox_drain(&ctx->mailbox);
+    ctx_kick(ctx);
+    if (atomic_load(&ctx->stop_requested))
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void wake_loop(void *arg)
+{
+    rpc2_ctx *ctx = arg;
+    ev_async_send(ctx->loop, &ctx->wake);
+}
+
+int ctx_post(rpc2_ctx *ctx, mailbox_fn fn, void *arg)
+{
+    return mailbox_post(&ctx->mailbox, fn, arg);
+}
+
+int ctx_foreign_thread(const rpc2_ctx *ctx)
+{
+    return atomic_load(&ctx->loop_running) && !pthread_equal(pthread_self(), ctx->loop_thread);
+}
+
+int ctx_in_callback(rpc2_ctx *ctx)
+{
+    return ev_depth(ctx->loop) > 0;
+}
+
+void ctx_run_until(rpc2_ctx *ctx, const volatile int *done)
+{
+    while (!*done)
+        ev_run(ctx->loop, EVRUN_ONCE);
+}
+
+/* A blocking handler's outcome, back on the loop thread. */
+static void blocking_done(void *arg)
+{
+    struct rpc2_request *req = arg;
+    engine_reply(req, req->status, ctx_now());
+}
+
+static void blocking_job(void *arg)
+{
+    struct rpc2_request *req = arg;
+    rpc2_ctx *ctx = req->engine->env;
+    req->status = req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
+    /* Without memory to post, the reply would be lost and the client would
+     * wait forever on BUSY; retrying costs nothing while memory returns. */
+    while (ctx_post(ctx, blocking_done, req) != 0)
+        sched_yield();
+}
+
+static int run_blocking(void *env, struct rpc2_request *req)
+{
+    rpc2_ctx *ctx = env;
+    if (!ctx->workers)
+        return RPC2_ESERVER;
+    return workers_submit(ctx->workers, blocking_job, req);
+}
+
+static const struct engine_hooks driver_hooks = {
+    .run_blocking = run_blocking,
+};
+
+/* ---- the context -------------------------------------------------------- */
+
+static int open_socket(rpc2_ctx *ctx, const char *spec)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (ctx->n_socks == RPC2_MAX_LISTEN || addr_parse_listen(spec, &ss, &len) != 0) {
+        log_msg(&ctx->log, RPC2_LOG_ERROR, "bad listen address \"%s\"", spec);
+        return RPC2_EINVAL;
+    }
+    int fd = io_open(&ss, len);
+    if (fd < 0) {
+        log_msg(&ctx->log, RPC2_LOG_ERROR, "cannot listen on %s: %s", spec, strerror(errno));
+        return fd;
+    }
+    ctx->families[ctx->n_socks] = io_family(fd);
+    ctx->socks[ctx->n_socks++] = fd;
+    return 0;
+}
+
+static int open_sockets(rpc2_ctx *ctx)
+{
+    for (int i = 0; i < ctx->params.n_listen; i++) {
+        int rc = open_socket(ctx, ctx->params.listen[i]);
+        if (rc != 0)
+            return rc;
+    }
+    if (ctx->n_socks > 0)
+        return 0;
+    /* A client: one ephemeral socket, dual-stack where IPv6 exists. */
+    return open_socket(ctx, "[::]:0") == 0 ? 0 : open_socket(ctx, "0.0.0.0:0");
+}
+
+static int params_valid(const struct rpc2_params *p)
+{
+    return p->n_listen >= 0 && p->n_listen <= RPC2_MAX_LISTEN && p->workers >= 0 &&
+           p->workers <= 256 && p->retry_min_us > 0 && p->retry_min_us <= p->retry_max_us &&
+           p->retry_initial_us > 0 && p->dead_peer_us > 0 && p->max_connections > 0;
+}
+
+static struct engine_config engine_config_of(const struct rpc2_params *p)
+{
+    return (struct engine_config){
+        .retry_initial_us = p->retry_initial_us,
+        .retry_min_us = p->retry_min_us,
+        .retry_max_us = p->retry_max_us,
+        .dead_peer_us = p->dead_peer_us,
+        .max_connections = p->max_connections,
+        .max_saved_reply = p->max_saved_reply,
+    };
+}
+
+static int setup_loop(rpc2_ctx *ctx)
+{
+    ctx->own_loop = ctx->params.loop == NULL;
+    ctx->loop = ctx->own_loop ? ev_loop_new(EVFLAG_AUTO) : ctx->params.loop;
+    if (!ctx->loop)
+        return RPC2_ENOMEM;
+    for (int i = 0; i < ctx->n_socks; i++) {
+        ev_io_init(&ctx->readers[i], on_readable, ctx->socks[i], EV_READ);
+        ctx->readers[i].data = ctx;
+        ev_io_start(ctx->loop, &ctx->readers[i]);
+    }
+    ev_init(&ctx->timer, on_timer);
+    ctx->timer.data = ctx;
+    ctx->timer_deadline = UINT64_MAX;
+    ev_async_init(&ctx->wake, on_wake);
+    ctx->wake.data = ctx;
+    ev_async_start(ctx->loop, &ctx->wake);
+    if (!ctx->own_loop)
+        ev_unref(ctx->loop); /* our wake-up watcher alone keeps no one's loop alive */
+    return 0;
+}
+
+int rpc2_ctx_new(const struct rpc2_params *params, rpc2_ctx **out)
+{
+    *out = NULL;
+    if (!params || !params_valid(params))
+        return RPC2_EINVAL;
+    rpc2_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return RPC2_ENOMEM;
+    ctx->params = *params;
+    ctx->log = (struct logger){params->log, params->log_arg, params->log_level};
+    struct engine_config cfg = engine_config_of(params);
+    int rc = mailbox_init(&ctx->mailbox, wake_loop, ctx);
+    if (rc != 0) {
+        free(ctx);
+        return rc;
+    }
+    ctx->engine = engine_new(&cfg, &ctx->log, &driver_hooks, ctx, flush_outq, ctx);
+    rc = ctx->engine ? io_rx_init(&ctx->rx, PKT_MAX_DATAGRAM + 1) : RPC2_ENOMEM;
+    if (rc == 0)
+        rc = open_sockets(ctx);
+    if (rc == 0 && params->workers > 0)
+        rc = workers_new(params->workers, &ctx->workers);
+    if (rc == 0)
+        rc = setup_loop(ctx);
+    if (rc != 0) {
+        rpc2_ctx_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
+void rpc2_ctx_free(rpc2_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->loop) {
+        for (int i = 0; i < ctx->n_socks; i++)
+            ev_io_stop(ctx->loop, &ctx->readers[i]);
+        ev_timer_stop(ctx->loop, &ctx->timer);
+        if (!ctx->own_loop)
+            ev_ref(ctx->loop);
+        ev_async_stop(ctx->loop, &ctx->wake);
+    }
+    /* Running blocking handlers finish and post their replies; those are
+     * drained here so their requests are freed with the engine. */
+    workers_free(ctx->workers);
+    if (ctx->engine)
+        mailbox_drain(&ctx->mailbox);
+    engine_free(ctx->engine);
+    for (int i = 0; i < ctx->n_socks; i++)
+        close(ctx->socks[i]);
+    io_rx_dispose(&ctx->rx);
+    mailbox_dispose(&ctx->mailbox);
+    if (ctx->own_loop && ctx->loop)
+        ev_loop_destroy(ctx->loop);
+    free(ctx);
+}
+
+int rpc2_ctx_run(rpc2_ctx *ctx)
+{
+    if (!ctx->own_loop)
+        return RPC2_EINVAL;
+    ctx->loop_thread = pthread_self();
+    atomic_store(&ctx->loop_running, 1);
+    ev_run(ctx->loop, 0);
+    atomic_store(&ctx->loop_running, 0);
+    atomic_store(&ctx->stop_requested, 0);
+    return 0;
+}
+
+void rpc2_ctx_stop(rpc2_ctx *ctx)
+{
+    atomic_store(&ctx->stop_requested, 1);
+    ev_async_send(ctx->loop, &ctx->wake);
+}
+
+int rpc2_ctx_port(const rpc2_ctx *ctx)
+{
+    return ctx->n_socks > 0 ? io_local_port(ctx->socks[0]) : -1;
+}
+
+unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx)
+{
+    return engine_conn_count(ctx->engine);
+}
+
+void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out)
+{
+    *out = *engine_stats(ctx->engine);
+}

@@ -1,0 +1,41 @@
+/*
+ * dupcache.h - at-most-once execution on one server connection: decides
+ * whether an arriving request is new, still running, already answered, or
+ * stale, and keeps the one saved reply until the client moves on.
+ *
+ * Sequence numbers compare with serial-number arithmetic, so they wrap.
+ */
+#ifndef RPC2_DUPCACHE_H
+#define RPC2_DUPCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum dup_verdict {
+    DUP_NEW,     /* run it */
+    DUP_RUNNING, /* a retransmission of the call being run: answer BUSY */
+    DUP_WAIT,    /* a newer call while the previous still runs: answer BUSY, do not run */
+    DUP_RESEND,  /* already answered: send the saved reply again */
+    DUP_LOST,    /* already answered, reply not saved (over the bound): refuse */
+    DUP_STALE,   /* older than the last call: drop */
+};
+
+struct dupcache {
+    uint32_t last_seq; /* 0: no call yet */
+    int running;
+    uint8_t *reply;    /* saved reply datagram, NULL if none */
+    size_t reply_len;
+};
+
+void dupcache_init(struct dupcache *d);
+void dupcache_dispose(struct dupcache *d);
+enum dup_verdict dupcache_check(const struct dupcache *d, uint32_t seq);
+/* A new call starts: the previous reply is released (the client moved on). */
+void dupcache_start(struct dupcache *d, uint32_t seq);
+/* The call finished: keeps a copy of its reply if len <= max_saved.
+ * Returns 0, or RPC2_ENOMEM (the reply is then not saved). */
+int dupcache_finish(struct dupcache *d, const uint8_t *reply, size_t len, size_t max_saved);
+/* Serial-number comparison: is a after b? */
+int seq_after(uint32_t a, uint32_t b);
+
+#endif

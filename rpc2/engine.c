@@ -1,0 +1,328 @@
+/*
+ * engine.c - the heart of the pure protocol machine: checks every datagram
+ * before anything believes it, routes it to the client or server side,
+ * answers what no connection can (foreign versions, unknown connections),
+ * owns connection lifetime and timers, and writes packets into the outq.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+struct engine *engine_new(const struct engine_config *cfg, const struct logger *log,
+                          const struct engine_hooks *hooks, void *env, outq_flush_fn flush,
+                          void *flush_arg)
+{
+    struct engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->cfg = *cfg;
+    if (log)
+        e->log = *log;
+    e->hooks = hooks;
+    e->env = env;
+    if (conntable_init(&e->conns, cfg->max_connections, cfg->id_seed) != 0) {
+        free(e);
+        return NULL;
+    }
+    timerheap_init(&e->timers);
+    outq_init(&e->out, PKT_MAX_DATAGRAM, flush, flush_arg);
+    return e;
+}
+
+static void free_conn_entry(struct conn_link *l, void *arg)
+{
+    (void)arg;
+    conn_free((rpc2_conn *)l);
+}
+
+void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    conntable_foreach(&e->conns, free_conn_entry, NULL);
+    server_free_requests(e);
+    server_free_subsystems(e);
+    conntable_dispose(&e->conns);
+    timerheap_dispose(&e->timers);
+    outq_dispose(&e->out);
+    free(e);
+}
+
+unsigned engine_conn_count(const struct engine *e)
+{
+    return (unsigned)e->conns.count;
+}
+
+const struct rpc2_ctx_stats *engine_stats(const struct engine *e)
+{
+    return &e->stats;
+}
+
+struct engine *engine_of(const rpc2_conn *c)
+{
+    return c->engine;
+}
+
+uint64_t engine_next_deadline(const struct engine *e)
+{
+    return timerheap_next(&e->timers);
+}
+
+void engine_flush(struct engine *e)
+{
+    outq_flush(&e->out);
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_addr *peer,
+                    uint32_t peer_id, uint64_t now)
+{
+    rpc2_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->engine = e;
+    c->role = role;
+    c->link.peer = *peer;
+    c->link.peer_id = peer_id;
+    c->last_heard = now;
+    timer_init(&c->timer);
+    dupcache_init(&c->dup);
+    rtt_init(&c->rtt, e->cfg.retry_initial_us, e->cfg.retry_min_us, e->cfg.retry_max_us);
+    return c;
+}
+
+void conn_free(rpc2_conn *c)
+{
+    struct engine *e = c->engine;
+    if (c->link.id)
+        conntable_remove(&e->conns, &c->link);
+    timerheap_cancel(&e->timers, &c->timer);
+    client_dispose(c);
+    server_dispose(c);
+    dupcache_dispose(&c->dup);
+    free(c);
+}
+
+void conn_arm(rpc2_conn *c, uint64_t deadline)
+{
+    if (deadline == UINT64_MAX) {
+        timerheap_cancel(&c->engine->timers, &c->timer);
+        return;
+    }
+    /* On ENOMEM the timer stays where it was; the connection then relies on
+     * its earlier deadline, which is never later than needed to make progress. */
+    (void)timerheap_set(&c->engine->timers, &c->timer, deadline);
+}
+
+void conn_heard(rpc2_conn *c, const struct pkt_hdr *h, uint64_t now, int sample)
+{
+    c->last_heard = now;
+    c->peer_ts = h->ts;
+    c->peer_ts_at = now;
+    if (sample && h->ts_echo != 0)
+        rtt_sample(&c->rtt, rtt_ts_elapsed((uint32_t)now, h->ts_echo));
+}
+
+/* 0 means "none" on the wire; a clock reading that is 0 mod 2^32 goes out
+ * as 1, a microsecond off. */
+static uint32_t wire_ts(uint64_t t)
+{
+    return (uint32_t)t ? (uint32_t)t : 1;
+}
+
+/* Answers echo the timestamp of what prompted them; requests start fresh. */
+static int is_answer(uint8_t type)
+{
+    return type == PKT_BIND_OK || type == PKT_REPLY || type == PKT_BUSY || type == PKT_UNBIND_ACK;
+}
+
+/* The echo is advanced by the time we held the peer's timestamp, so the
+ * peer's sample measures the network, not how long a handler ran. */
+static uint32_t echo_ts(const rpc2_conn *c, uint64_t now)
+{
+    if (c->peer_ts == 0)
+        return 0;
+    return wire_ts(c->peer_ts + (now - c->peer_ts_at));
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
+                 const uint8_t *body)
+{
+    uint8_t *buf = outq_reserve(&e->out);
+    if (!buf)
+        return; /* out of memory: as good as lost on the wire, and retried */
+    pkt_hdr_encode(h, buf);
+    if (h->body_len)
+        memcpy(buf + PKT_HDR_SIZE, body, h->body_len);
+    outq_commit(&e->out, to, PKT_HDR_SIZE + h->body_len);
+    e->stats.packets_sent++;
+    e->stats.bytes_sent += PKT_HDR_SIZE + h->body_len;
+}
+
+void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const uint8_t *body,
+               size_t body_len, uint64_t now)
+{
+    struct pkt_hdr h = {
+        .version = PKT_VERSION,
+        .type = type,
+        .flags = flags,
+        .security = c->security,
+        .dst_conn = c->link.peer_id,
+        .src_conn = c->link.id,
+        .seq = seq,
+        .ts = wire_ts(now),
+        .ts_echo = is_answer(type) ? echo_ts(c, now) : 0,
+        .body_len = (uint32_t)body_len,
+    };
+    engine_send(c->engine, &c->link.peer, &h, body);
+}
+
+void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
+                      uint32_t src_conn, uint32_t seq, uint32_t transfer, uint32_t ts_echo,
+                      uint64_t now)
+{
+    struct pkt_hdr h = {
+        .version = PKT_VERSION,
+        .type = type,
+        .dst_conn = dst_conn,
+        .src_conn = src_conn,
+        .seq = seq,
+        .transfer = transfer,
+        .ts = wire_ts(now),
+        .ts_echo = ts_echo,
+    };
+    engine_send(e, to, &h, NULL);
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static uint32_t raw_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void count_reject(struct engine *e, int reason)
+{
+    switch (reason) {
+    case PKT_ESHORT:
+        e->stats.rejected_short++;
+        break;
+    case PKT_EVERSION:
+        e->stats.rejected_version++;
+        break;
+    case PKT_ETYPE:
+        e->stats.rejected_type++;
+        break;
+    case PKT_ELENGTH:
+        e->stats.rejected_length++;
+        break;
+    case PKT_EFLAGS:
+        e->stats.rejected_flags++;
+        break;
+    default:
+        e->stats.rejected_other++;
+    }
+}
+
+/*
+ * A peer speaking another version learns which we speak, so it fails fast.
+ * The first 16 bytes have the same layout in every version, so its
+ * connection id can be read; the answer (a bare header) is never larger
+ * than what caused it, and a VERSION_ERR is never answered.
+ */
+static void answer_version(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt,
+                           size_t len, uint64_t now)
+{
+    if (len < PKT_HDR_SIZE || pkt[1] == PKT_VERSION_ERR)
+        return;
+    engine_send_bare(e, from, PKT_VERSION_ERR, raw_u32(pkt + 12), raw_u32(pkt + 8), PKT_VERSION,
+                     PKT_VERSION, 0, now);
+}
+
+static int is_client_bound(uint8_t type)
+{
+    switch (type) {
+    case PKT_BIND_COOKIE:
+    case PKT_BIND_OK:
+    case PKT_BIND_ERR:
+    case PKT_UNBIND_ACK:
+    case PKT_REPLY:
+    case PKT_BUSY:
+    case PKT_UNKNOWN_CONN:
+    case PKT_VERSION_ERR:
+        return 1;
+    }
+    return 0;
+}
+
+/* A packet naming a connection we do not have: a client of a restarted or
+ * expired server connection learns it at once instead of timing out. */
+static void answer_unknown(struct engine *e, const struct rpc2_addr *from,
+                           const struct pkt_hdr *h, uint64_t now)
+{
+    e->stats.rejected_unknown_conn++;
+    if (h->type == PKT_UNBIND) {
+        engine_send_bare(e, from, PKT_UNBIND_ACK, h->src_conn, h->dst_conn, h->seq, 0, h->ts, now);
+        return;
+    }
+    if (is_client_bound(h->type) || h->src_conn == 0)
+        return; /* never answer an answer: two confused peers must not loop */
+    engine_send_bare(e, from, PKT_UNKNOWN_CONN, h->src_conn, h->dst_conn, h->seq, h->transfer,
+                     h->ts, now);
+}
+
+void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt, size_t len,
+                    uint64_t now)
+{
+    struct pkt_hdr h;
+    int rc = pkt_hdr_decode(pkt, len, &h);
+    e->stats.packets_received++;
+    e->stats.bytes_received += len;
+    if (rc != PKT_OK) {
+        count_reject(e, rc);
+        if (rc == PKT_EVERSION)
+            answer_version(e, from, pkt, len, now);
+        return;
+    }
+    if (h.type >= PKT_SFTP_DATA) {
+        e->stats.rejected_type++; /* no side-effect type is registered yet */
+        return;
+    }
+    const uint8_t *body = pkt + PKT_HDR_SIZE;
+    if (h.type == PKT_BIND_REQ) {
+        server_receive(e, from, NULL, &h, body, now);
+        return;
+    }
+    struct conn_link *l = conntable_find(&e->conns, h.dst_conn);
+    if (!l) {
+        answer_unknown(e, from, &h, now);
+        return;
+    }
+    rpc2_conn *c = (rpc2_conn *)l;
+    /* At security level "none" the address is all that ties a packet to a
+     * connection: a packet from elsewhere is not believed. */
+    if (!addr_equal(&l->peer, from)) {
+        e->stats.rejected_other++;
+        return;
+    }
+    if (c->role == ROLE_CLIENT && is_client_bound(h.type))
+        client_receive(e, c, &h, body, now);
+    else if (c->role == ROLE_SERVER && !is_client_bound(h.type))
+        server_receive(e, from, c, &h, body, now);
+    else
+        e->stats.rejected_type++;
+}
+
+void engine_timeout(struct engine *e, uint64_t now)
+{
+    struct timer *t;
+    while ((t = timerheap_pop_expired(&e->timers, now)) != NULL) {
+        rpc2_conn *c = (rpc2_conn *)((char *)t - offsetof(rpc2_conn, timer));
+        if (c->role == ROLE_CLIENT)
+            client_timeout(c, now);
+    }
+}

@@ -1,0 +1,210 @@
+/*
+ * engine.h - the pure protocol machine of a context: connections, calls,
+ * binds and dispatch, with no sockets, threads or clock of its own.
+ *
+ * Everything comes in as a datagram or a timer tick with the current time
+ * (microseconds, any monotonic origin); everything goes out as datagrams in
+ * the outq and a next deadline. The driver (ctx.c) feeds it from the libev
+ * loop and sockets; tests feed it from a fake clock and a lossy fake link.
+ *
+ * engine.c owns the demultiplexing, connection lifetime and sending;
+ * client.c the client side of binds and calls; server.c the server side.
+ */
+#ifndef RPC2_ENGINE_H
+#define RPC2_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <rpc2/rpc2.h>
+
+#include "addr.h"
+#include "conntable.h"
+#include "dupcache.h"
+#include "log.h"
+#include "outq.h"
+#include "packet.h"
+#include "rtt.h"
+#include "timerheap.h"
+
+struct engine_config {
+    uint32_t retry_initial_us, retry_min_us, retry_max_us;
+    uint32_t dead_peer_us;
+    uint32_t max_connections;
+    uint32_t max_saved_reply;
+    uint64_t id_seed; /* 0: random connection ids */
+};
+
+/* What the engine needs from its driver. */
+struct engine_hooks {
+    /* Runs a blocking handler off the loop; the driver later calls
+     * engine_reply() on the loop thread. Returns 0 or a negative error
+     * (the request is then answered with that error). */
+    int (*run_blocking)(void *env, struct rpc2_request *req);
+};
+
+struct engine;
+
+struct engine *engine_new(const struct engine_config *cfg, const struct logger *log,
+                          const struct engine_hooks *hooks, void *env, outq_flush_fn flush,
+                          void *flush_arg);
+/* Frees every connection and request without calling user callbacks. */
+void engine_free(struct engine *e);
+
+void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt, size_t len,
+                    uint64_t now);
+void engine_timeout(struct engine *e, uint64_t now);
+uint64_t engine_next_deadline(const struct engine *e);
+void engine_flush(struct engine *e);
+
+unsigned engine_conn_count(const struct engine *e);
+const struct rpc2_ctx_stats *engine_stats(const struct engine *e);
+
+/* ---- server ---- */
+int engine_export(struct engine *e, uint32_t subsystem, const struct rpc2_proc *procs, size_t n,
+                  void *arg);
+int engine_reply(struct rpc2_request *req, int status, uint64_t now);
+
+/* ---- client ---- */
+struct engine_bind_args {
+    uint32_t subsystem, se_type;
+    enum rpc2_security security;
+    const char *identity;
+};
+int engine_bind(struct engine *e, const struct rpc2_addr *server, const struct engine_bind_args *a,
+                rpc2_bind_cb cb, void *arg, uint64_t now);
+struct engine_call_args {
+    uint32_t proc;
+    xdrproc_t encode_args;
+    const void *args;
+    xdrproc_t decode_result;
+    void *result;
+    uint32_t timeout_us;
+};
+int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb, void *arg,
+                uint64_t now);
+int engine_cancel(rpc2_conn *c);
+void engine_unbind(rpc2_conn *c, uint64_t now);
+struct engine *engine_of(const rpc2_conn *c);
+
+/* ==== shared by engine.c, client.c and server.c only ==================== */
+
+enum conn_role { ROLE_CLIENT, ROLE_SERVER };
+enum conn_state { CS_BINDING, CS_BOUND, CS_CLOSING, CS_BROKEN };
+
+struct subsystem {
+    struct subsystem *next;
+    uint32_t id;
+    struct rpc2_proc *procs;
+    size_t n_procs;
+    void *arg;
+};
+
+struct client_call {
+    uint32_t seq;
+    uint8_t *body; /* encoded CALL body, kept for retransmission */
+    size_t body_len;
+    xdrproc_t decode_result;
+    void *result;
+    rpc2_call_cb cb;
+    void *arg;
+    uint64_t started, deadline; /* deadline 0: none */
+    uint64_t next_send;
+    unsigned sends;
+};
+
+struct client_bind {
+    uint8_t *body; /* BIND_REQ body */
+    size_t body_len;
+    rpc2_bind_cb cb;
+    void *arg;
+    uint64_t started, next_send;
+    unsigned sends;
+};
+
+struct rpc2_conn {
+    struct conn_link link;
+    struct timer timer;
+    struct engine *engine;
+    enum conn_role role;
+    enum conn_state state;
+    int broken_error;     /* why CS_BROKEN */
+    uint8_t security;
+    uint32_t subsystem, se_type;
+    struct rtt rtt;
+    uint32_t peer_ts;     /* latest ts from the peer, echoed back */
+    uint64_t peer_ts_at;  /* when it arrived: the echo is advanced by the time held */
+    uint64_t last_heard;  /* when the peer last sent anything */
+    /* client */
+    struct client_bind *bind;
+    struct client_call *call;
+    uint32_t next_seq;
+    unsigned unbind_sends;
+    /* server */
+    struct subsystem *sub;
+    struct dupcache dup;
+    struct rpc2_request *running;
+    char identity[PKT_MAX_IDENTITY + 1];
+};
+
+struct rpc2_request {
+    struct rpc2_request *prev, *next; /* the engine's list of live requests */
+    struct engine *engine;
+    rpc2_conn *conn; /* NULL once the connection is gone */
+    const struct rpc2_proc *proc;
+    struct rpc2_addr peer_addr;
+    void *handler_arg;
+    uint32_t seq;
+    void *args, *result;
+    int status; /* set by the worker for blocking handlers */
+    char peer[ADDR_TEXT_MAX];
+    char identity[PKT_MAX_IDENTITY + 1];
+};
+
+struct engine {
+    struct engine_config cfg;
+    struct logger log;
+    const struct engine_hooks *hooks;
+    void *env;
+    struct conntable conns;
+    struct timerheap timers;
+    struct outq out;
+    struct subsystem *subsystems;
+    struct rpc2_request *requests;
+    struct rpc2_ctx_stats stats;
+    uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
+};
+
+/* engine.c, for client.c and server.c */
+rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_addr *peer,
+                    uint32_t peer_id, uint64_t now);
+void conn_free(rpc2_conn *c);
+void conn_arm(rpc2_conn *c, uint64_t deadline);
+/* Sends a packet on a connection: header from the connection's ids and
+ * timestamps, then the body. */
+void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const uint8_t *body,
+               size_t body_len, uint64_t now);
+/* Sends a packet to an address, outside any connection. */
+void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
+                 const uint8_t *body);
+/* Sends a header-only packet to an address outside any connection. */
+void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
+                      uint32_t src_conn, uint32_t seq, uint32_t transfer, uint32_t ts_echo,
+                      uint64_t now);
+/* Notes that the peer spoke: its timestamp (to echo) and liveness; with
+ * sample set, also an RTT sample from the echoed timestamp. */
+void conn_heard(rpc2_conn *c, const struct pkt_hdr *h, uint64_t now, int sample);
+
+/* client.c */
+void client_receive(struct engine *e, rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
+                    uint64_t now);
+void client_timeout(rpc2_conn *c, uint64_t now);
+void client_dispose(rpc2_conn *c);
+
+/* server.c */
+void server_receive(struct engine *e, const struct rpc2_addr *from, rpc2_conn *c,
+                    const struct pkt_hdr *h, const uint8_t *body, uint64_t now);
+void server_dispose(rpc2_conn *c);
+void server_free_subsystems(struct engine *e);
+void server_free_requests(struct engine *e);
+
+#endif

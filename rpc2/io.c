@@ -1,0 +1,292 @@
+/*
+ * io.c - the one place that talks to the kernel's UDP sockets. Keeping every
+ * socket call here means the protocol code can be driven in memory by tests,
+ * and that batching, error policy and address-family quirks are decided once:
+ * datagrams move in batches of IO_BATCH through recvmmsg and sendmmsg, and a
+ * datagram the kernel refuses is dropped, never reported as a failure of the
+ * batch, because UDP is lossy anyway and the protocols retransmit.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* recvmmsg, sendmmsg */
+#endif
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rpc2/rpc2.h>
+
+#include "io.h"
+
+/* Room for a few milliseconds of a fast sender, so a loop that is busy for
+ * a moment does not turn into packet loss and retransmissions. */
+#define IO_SOCKBUF (4 * 1024 * 1024)
+
+/* Asks for a large buffer. The FORCE variant (CAP_NET_ADMIN) may go beyond
+ * net.core.[rw]mem_max; without the capability the plain one is capped
+ * there. Neither failing is an error: the socket still works. */
+static void want_sockbuf(int fd, int force_opt, int opt)
+{
+    int size = IO_SOCKBUF;
+
+    if (setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof size) == 0)
+        return;
+    (void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof size);
+}
+
+static int is_v6_wildcard(const struct sockaddr_storage *ss)
+{
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+    return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/* Closes fd on a failure path without losing the errno that explains it. */
+static int fail_closing(int fd)
+{
+    int saved = errno;
+
+    close(fd);
+    errno = saved;
+    return RPC2_ESYSTEM;
+}
+
+int io_open(const struct sockaddr_storage *ss, socklen_t len)
+{
+    if (!ss || (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)) {
+        errno = EAFNOSUPPORT;
+        return RPC2_EINVAL;
+    }
+    int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return RPC2_ESYSTEM;
+    /* One wildcard socket serves IPv4 peers too (as ::ffff:a.b.c.d), whatever
+     * net.ipv6.bindv6only says. */
+    if (is_v6_wildcard(ss)) {
+        int off = 0;
+
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
+            return fail_closing(fd);
+    }
+    want_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+    want_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+    if (bind(fd, (const struct sockaddr *)ss, len) < 0)
+        return fail_closing(fd);
+    return fd;
+}
+
+static int local_addr(int fd, struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof *ss;
+
+    if (getsockname(fd, (struct sockaddr *)ss, &len) < 0)
+        return RPC2_ESYSTEM;
+    return 0;
+}
+
+int io_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    int rc = local_addr(fd, &ss);
+
+    if (rc < 0)
+        return rc;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+    errno = EAFNOSUPPORT;
+    return RPC2_EINVAL;
+}
+
+int io_family(int fd)
+{
+    struct sockaddr_storage ss;
+    int rc = local_addr(fd, &ss);
+
+    return rc < 0 ? rc : ss.ss_family;
+}
+
+int io_rx_init(struct io_rx *rx, size_t buf_size)
+{
+    memset(rx, 0, sizeof *rx);
+    if (buf_size == 0)
+        return RPC2_EINVAL;
+    rx->buf_size = buf_size;
+    for (unsigned i = 0; i < IO_BATCH; i++) {
+        rx->bufs[i] = malloc(buf_size);
+        if (!rx->bufs[i]) {
+            io_rx_dispose(rx);
+            return RPC2_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void io_rx_dispose(struct io_rx *rx)
+{
+    for (unsigned i = 0; i < IO_BATCH; i++) {
+        free(rx->bufs[i]);
+        rx->bufs[i] = NULL;
+    }
+    rx->count = 0;
+}
+
+/* An ICMP error queued on the socket (port unreachable and the like) that a
+ * receive call reports instead of data; reading it clears it. */
+static int is_peer_error(int err)
+{
+    return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN ||
+           err == ENETDOWN;
+}
+
+int io_recv(int fd, struct io_rx *rx)
+{
+    struct mmsghdr msgs[IO_BATCH];
+    struct iovec iov[IO_BATCH];
+
+    memset(msgs, 0, sizeof msgs);
+    for (unsigned i = 0; i < IO_BATCH; i++) {
+        iov[i].iov_base = rx->bufs[i];
+        iov[i].iov_len = rx->buf_size;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &rx->from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof rx->from[i];
+    }
+    rx->count = 0;
+    int n;
+
+    do {
+        n = recvmmsg(fd, msgs, IO_BATCH, MSG_DONTWAIT, NULL);
+    } while (n < 0 && (errno == EINTR || is_peer_error(errno)));
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : RPC2_ESYSTEM;
+    for (int i = 0; i < n; i++) {
+        rx->lens[i] = msgs[i].msg_len;
+        rx->truncated[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        rx->fromlen[i] = msgs[i].msg_hdr.msg_namelen;
+    }
+    rx->count = (unsigned)n;
+    return n;
+}
+
+/* ::ffff:a.b.c.d back to a.b.c.d, for an IPv4 socket given a peer that was
+ * seen through a dual-stack one (addr_to_v6mapped does the other way). */
+static void mapped_to_v4(const struct sockaddr_in6 *in6, struct sockaddr_in *out)
+{
+    memset(out, 0, sizeof *out);
+    out->sin_family = AF_INET;
+    out->sin_port = in6->sin6_port;
+    memcpy(&out->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+}
+
+/* The socket's family: the caller's, or looked up at most once per io_send. */
+struct send_family {
+    int fd;
+    int family;
+};
+
+static int sock_family(struct send_family *sf)
+{
+    if (sf->family == AF_UNSPEC)
+        sf->family = io_family(sf->fd);
+    return sf->family;
+}
+
+/*
+ * Points hdr at the slot's destination, in the form the socket's family
+ * accepts; a converted address goes into *tmp, the slot stays untouched.
+ */
+static void set_dest(struct msghdr *hdr, const struct rpc2_addr *to, struct send_family *sf,
+                     struct sockaddr_storage *tmp)
+{
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&to->ss;
+
+    hdr->msg_name = (void *)&to->ss; /* the kernel only reads it */
+    hdr->msg_namelen = to->len;
+    if (to->ss.ss_family == AF_INET && sock_family(sf) == AF_INET6) {
+        *tmp = to->ss;
+        addr_to_v6mapped(tmp, &hdr->msg_namelen);
+        hdr->msg_name = tmp;
+    } else if (to->ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+               sock_family(sf) == AF_INET) {
+        mapped_to_v4(in6, (struct sockaddr_in *)tmp);
+        hdr->msg_name = tmp;
+        hdr->msg_namelen = sizeof(struct sockaddr_in);
+    }
+}
+
+/* The datagram at the head of a sendmmsg call failed with err: skip just
+ * that one (1), give up on the rest (-1), or try it again (0). */
+static int send_error_action(int err)
+{
+    if (err == EINTR)
+        return 0;
+    /* The socket buffer or the device queue is full: whatever follows would
+     * fail the same way, and retransmission will cover it. */
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
+        return -1;
+    /* Unreachable peer, too large, refused by a firewall, bad address:
+     * a property of this datagram, not of the batch. */
+    return 1;
+}
+
+/* Sends slots[0..n), n <= IO_BATCH, and counts in *n_sent those that went
+ * out. Returns -1 when the socket cannot take more now, else 0. */
+static int send_batch(int fd, const struct outq_slot *slots, unsigned n, struct send_family *sf,
+                      unsigned *n_sent)
+{
+    struct mmsghdr msgs[IO_BATCH];
+    struct iovec iov[IO_BATCH];
+    struct sockaddr_storage tmp[IO_BATCH];
+
+    memset(msgs, 0, n * sizeof msgs[0]);
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = slots[i].buf;
+        iov[i].iov_len = slots[i].len;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        set_dest(&msgs[i].msg_hdr, &slots[i].to, sf, &tmp[i]);
+    }
+    unsigned done = 0;
+
+    *n_sent = 0;
+    while (done < n) {
+        int r = sendmmsg(fd, msgs + done, n - done, 0);
+
+        if (r > 0) {
+            /* A partial send stops at the datagram that failed; the next
+             * call reports its error. */
+            done += (unsigned)r;
+            *n_sent += (unsigned)r;
+            continue;
+        }
+        int action = send_error_action(r < 0 ? errno : EIO);
+
+        if (action < 0)
+            return -1;
+        done += (unsigned)action;
+    }
+    return 0;
+}
+
+int io_send(int fd, int family, const struct outq_slot *slots, unsigned n)
+{
+    struct send_family sf = {fd, family};
+    unsigned total = 0;
+
+    for (unsigned i = 0; i < n; i += IO_BATCH) {
+        unsigned chunk = n - i < IO_BATCH ? n - i : IO_BATCH;
+        unsigned sent;
+        int rc = send_batch(fd, slots + i, chunk, &sf, &sent);
+
+        total += sent;
+        if (rc < 0)
+            break;
+    }
+    return (int)total;
+}

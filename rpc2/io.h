@@ -1,0 +1,49 @@
+/*
+ * io.h - the only code that touches sockets: opening the context's UDP
+ * sockets, and moving datagrams in batches with recvmmsg and sendmmsg.
+ */
+#ifndef RPC2_IO_H
+#define RPC2_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "outq.h"
+
+#define IO_BATCH 32
+
+/* Opens a nonblocking UDP socket bound to the address; an IPv6 wildcard is
+ * made dual-stack (IPV6_V6ONLY off). Large socket buffers are requested.
+ * Returns the fd, or a negative rpc2 error (errno preserved). */
+int io_open(const struct sockaddr_storage *ss, socklen_t len);
+/* The family and port the socket is bound to. */
+int io_local_port(int fd);
+int io_family(int fd);
+
+struct io_rx {
+    unsigned count;                  /* datagrams received by the last io_recv */
+    size_t buf_size;
+    uint8_t *bufs[IO_BATCH];
+    size_t lens[IO_BATCH];
+    int truncated[IO_BATCH];          /* larger than buf_size: must be dropped */
+    struct sockaddr_storage from[IO_BATCH];
+    socklen_t fromlen[IO_BATCH];
+};
+
+int io_rx_init(struct io_rx *rx, size_t buf_size);
+void io_rx_dispose(struct io_rx *rx);
+/* Receives up to IO_BATCH datagrams without blocking. Returns how many
+ * (0 when none are waiting), or a negative rpc2 error. A truncated
+ * datagram's length is the bytes kept (buf_size). */
+int io_recv(int fd, struct io_rx *rx);
+/* Sends slots[0..n) whose to.sock all name this fd, with as few sendmmsg
+ * calls as possible. family is the socket's (io_family), so addresses are
+ * converted between IPv4 and IPv4-mapped IPv6 without a lookup per call;
+ * AF_UNSPEC makes io_send look it up. A datagram the kernel refuses (unreachable peer, full
+ * buffer) is dropped: UDP is lossy and the protocols retransmit. Returns the
+ * number sent. */
+int io_send(int fd, int family, const struct outq_slot *slots, unsigned n);
+
+#endif

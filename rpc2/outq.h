@@ -1,0 +1,45 @@
+/*
+ * outq.h - the batch of datagrams the protocol machines produce and the
+ * I/O layer sends with one sendmmsg per socket. Machines encode straight
+ * into a slot's buffer; when the batch is full it is flushed through the
+ * callback first, so a machine never has to know how sending is done (the
+ * real driver calls sendmmsg, tests move the packets over a fake link).
+ */
+#ifndef RPC2_OUTQ_H
+#define RPC2_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define OUTQ_SLOTS 64
+
+struct outq_slot {
+    struct rpc2_addr to;
+    size_t len;
+    uint8_t *buf; /* buf_size bytes, allocated on first use */
+};
+
+struct outq;
+typedef void (*outq_flush_fn)(struct outq *q, void *arg);
+
+struct outq {
+    struct outq_slot slots[OUTQ_SLOTS];
+    unsigned count;
+    size_t buf_size;
+    outq_flush_fn flush;
+    void *flush_arg;
+};
+
+void outq_init(struct outq *q, size_t buf_size, outq_flush_fn flush, void *flush_arg);
+void outq_dispose(struct outq *q);
+/* A buffer of q->buf_size bytes for the next datagram; NULL on ENOMEM.
+ * Flushes first when every slot is taken. */
+uint8_t *outq_reserve(struct outq *q);
+/* Queues the datagram written into the buffer outq_reserve returned. */
+void outq_commit(struct outq *q, const struct rpc2_addr *to, size_t len);
+/* Hands everything queued to the flush callback, which must empty it. */
+void outq_flush(struct outq *q);
+
+#endif

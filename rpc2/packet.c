@@ -1,0 +1,428 @@
+/*
+ * packet.c - the version 1 wire codec: the 40-byte header, bounded XDR
+ * readers and writers, and the message bodies.
+ *
+ * Every datagram a peer sends passes through here before anything else
+ * looks at it, so this file is where hostile input stops: no byte is read
+ * before it is known to lie inside the buffer, every length is compared
+ * with its bound before it is used, and integers are assembled by shifts
+ * (never by overlaying a struct) so alignment and host byte order play no
+ * part.
+ */
+#include "packet.h"
+
+#include <string.h>
+
+#include <rpc2/rpc2.h>
+
+/* Byte offsets of the header fields; packet.h draws the layout. */
+enum {
+    OFF_VERSION = 0,
+    OFF_TYPE = 1,
+    OFF_FLAGS = 2,
+    OFF_SECURITY = 3,
+    OFF_KEY_EPOCH = 4,
+    OFF_DST_CONN = 8,
+    OFF_SRC_CONN = 12,
+    OFF_SEQ = 16,
+    OFF_TRANSFER = 20,
+    OFF_TS = 24,
+    OFF_TS_ECHO = 28,
+    OFF_BODY_LEN = 32,
+    OFF_TRAILER_LEN = 36,
+    OFF_RESERVED = 38,
+};
+
+static uint32_t load_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint16_t load_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void store_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void store_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* Two's complement by arithmetic: the cast of a value above INT32_MAX is
+ * implementation-defined. Error codes travel as negative i32s. */
+static int32_t as_i32(uint32_t u)
+{
+    return u <= INT32_MAX ? (int32_t)u : -(int32_t)(UINT32_MAX - u) - 1;
+}
+
+/* 64-bit so that a hostile length such as 0xFFFFFFFF cannot wrap to 0. */
+static uint64_t padded(uint32_t len)
+{
+    return ((uint64_t)len + 3) & ~(uint64_t)3;
+}
+
+/* ---- header ------------------------------------------------------------ */
+
+static int type_known(uint8_t type)
+{
+    return (type >= PKT_BIND_REQ && type <= PKT_VERSION_ERR) ||
+           (type >= PKT_SFTP_DATA && type <= PKT_TYPE_MAX);
+}
+
+static void hdr_load(const uint8_t *buf, struct pkt_hdr *h)
+{
+    h->version = buf[OFF_VERSION];
+    h->type = buf[OFF_TYPE];
+    h->flags = buf[OFF_FLAGS];
+    h->security = buf[OFF_SECURITY];
+    h->key_epoch = load_u32(buf + OFF_KEY_EPOCH);
+    h->dst_conn = load_u32(buf + OFF_DST_CONN);
+    h->src_conn = load_u32(buf + OFF_SRC_CONN);
+    h->seq = load_u32(buf + OFF_SEQ);
+    h->transfer = load_u32(buf + OFF_TRANSFER);
+    h->ts = load_u32(buf + OFF_TS);
+    h->ts_echo = load_u32(buf + OFF_TS_ECHO);
+    h->body_len = load_u32(buf + OFF_BODY_LEN);
+    h->trailer_len = load_u16(buf + OFF_TRAILER_LEN);
+}
+
+/*
+ * The checks run in a fixed order so each datagram has exactly one reason
+ * (one counter). Whenever len >= PKT_HDR_SIZE, *h holds the raw fields even
+ * on failure: the receiver needs the version, type and src_conn of a
+ * foreign-version datagram to address its VERSION_ERR (and to avoid
+ * answering a VERSION_ERR with one). Nothing else in a refused header may
+ * be believed.
+ */
+int pkt_hdr_decode(const uint8_t *buf, size_t len, struct pkt_hdr *h)
+{
+    if (len < PKT_HDR_SIZE) {
+        memset(h, 0, sizeof(*h));
+        return PKT_ESHORT;
+    }
+    hdr_load(buf, h);
+    if (h->version != PKT_VERSION)
+        return PKT_EVERSION;
+    if (!type_known(h->type))
+        return PKT_ETYPE;
+    if ((h->flags & ~PKT_FLAGS_KNOWN) != 0 || h->security > RPC2_SEC_ENCRYPT ||
+        load_u16(buf + OFF_RESERVED) != 0)
+        return PKT_EFLAGS;
+    /* Version 1 defines no trailer: the MAC of security levels above
+     * "none" arrives with a later version of the protocol. */
+    if (h->trailer_len != 0 || h->body_len > PKT_MAX_BODY)
+        return PKT_ELENGTH;
+    if ((uint64_t)PKT_HDR_SIZE + h->body_len + h->trailer_len != len)
+        return PKT_ELENGTH;
+    return PKT_OK;
+}
+
+void pkt_hdr_encode(const struct pkt_hdr *h, uint8_t *buf)
+{
+    buf[OFF_VERSION] = PKT_VERSION;
+    buf[OFF_TYPE] = h->type;
+    buf[OFF_FLAGS] = h->flags;
+    buf[OFF_SECURITY] = h->security;
+    store_u32(buf + OFF_KEY_EPOCH, h->key_epoch);
+    store_u32(buf + OFF_DST_CONN, h->dst_conn);
+    store_u32(buf + OFF_SRC_CONN, h->src_conn);
+    store_u32(buf + OFF_SEQ, h->seq);
+    store_u32(buf + OFF_TRANSFER, h->transfer);
+    store_u32(buf + OFF_TS, h->ts);
+    store_u32(buf + OFF_TS_ECHO, h->ts_echo);
+    store_u32(buf + OFF_BODY_LEN, h->body_len);
+    store_u16(buf + OFF_TRAILER_LEN, h->trailer_len);
+    store_u16(buf + OFF_RESERVED, 0);
+}
+
+/* ---- reader -------------------------------------------------------------- */
+
+/* `failed` keeps the first reason (a negative enum pkt_reject), so a body
+ * decoder can report why without checking after every field. */
+static void reader_fail(struct pkt_reader *r, int why)
+{
+    if (!r->failed)
+        r->failed = why;
+}
+
+static size_t reader_left(const struct pkt_reader *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+void pkt_reader_init(struct pkt_reader *r, const uint8_t *buf, size_t len)
+{
+    r->p = buf;
+    /* NULL + 0 is undefined behaviour, and an empty body may come as NULL. */
+    r->end = buf ? buf + len : buf;
+    r->failed = 0;
+}
+
+uint32_t pkt_get_u32(struct pkt_reader *r)
+{
+    uint32_t v;
+
+    if (r->failed)
+        return 0;
+    if (reader_left(r) < 4) {
+        reader_fail(r, PKT_ESHORT);
+        return 0;
+    }
+    v = load_u32(r->p);
+    r->p += 4;
+    return v;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * The bound is checked before the length is compared with the buffer, so an
+ * absurd length is an ELENGTH (a lie) rather than an ESHORT (a truncation).
+ * Non-zero padding is refused as PKT_EFLAGS: the padding is reserved bits,
+ * and accepting it would let two different datagrams mean the same thing.
+ */
+const uint8_t *pkt_get_opaque(struct pkt_reader *r, uint32_t max, uint32_t *len)
+{
+    const uint8_t *data;
+    uint32_t n;
+
+    *len = 0;
+    n = pkt_get_u32(r);
+    if (r->failed)
+        return NULL;
+    if (n > max) {
+        reader_fail(r, PKT_ELENGTH);
+        return NULL;
+    }
+    if (padded(n) > reader_left(r)) {
+        reader_fail(r, PKT_ESHORT);
+        return NULL;
+    }
+    if (!all_zero(r->p + n, (size_t)(padded(n) - n))) {
+        reader_fail(r, PKT_EFLAGS);
+        return NULL;
+    }
+    data = r->p;
+    r->p += padded(n);
+    *len = n;
+    return data;
+}
+
+int pkt_reader_done(const struct pkt_reader *r)
+{
+    return !r->failed && r->p == r->end;
+}
+
+/* What a body decoder returns: the reader's reason, or ELENGTH for bytes
+ * left over (a body means exactly one thing, or nothing). */
+static int reader_finish(const struct pkt_reader *r)
+{
+    if (r->failed)
+        return r->failed;
+    return r->p == r->end ? PKT_OK : PKT_ELENGTH;
+}
+
+/* ---- writer -------------------------------------------------------------- */
+
+/* A writer fails when the message does not fit its buffer; it then writes
+ * nothing more, and reports PKT_ELENGTH through `failed`. */
+static void writer_fail(struct pkt_writer *w)
+{
+    if (!w->failed)
+        w->failed = PKT_ELENGTH;
+}
+
+static size_t writer_left(const struct pkt_writer *w)
+{
+    return (size_t)(w->end - w->p);
+}
+
+void pkt_writer_init(struct pkt_writer *w, uint8_t *buf, size_t cap)
+{
+    w->p = buf;
+    w->end = buf ? buf + cap : buf;
+    w->failed = 0;
+}
+
+void pkt_put_u32(struct pkt_writer *w, uint32_t v)
+{
+    if (w->failed)
+        return;
+    if (writer_left(w) < 4) {
+        writer_fail(w);
+        return;
+    }
+    store_u32(w->p, v);
+    w->p += 4;
+}
+
+/* Only the padding is zeroed here; the caller fills the len bytes. Zeroing
+ * the padding matters: buffers are pooled, and stale bytes must not leak
+ * onto the wire (or make the peer's reader refuse the body). */
+uint8_t *pkt_put_space(struct pkt_writer *w, uint32_t len)
+{
+    uint8_t *space;
+
+    if (w->failed)
+        return NULL;
+    if (padded(len) > writer_left(w)) {
+        writer_fail(w);
+        return NULL;
+    }
+    space = w->p;
+    memset(space + len, 0, (size_t)(padded(len) - len));
+    w->p += padded(len);
+    return space;
+}
+
+void pkt_put_opaque(struct pkt_writer *w, const void *data, uint32_t len)
+{
+    uint8_t *space;
+
+    pkt_put_u32(w, len);
+    space = pkt_put_space(w, len);
+    if (space && len > 0)
+        memcpy(space, data, len);
+}
+
+/* ---- bodies ---------------------------------------------------------------- */
+
+int pkt_bind_req_decode(const uint8_t *body, size_t len, struct pkt_bind_req *m)
+{
+    struct pkt_reader r;
+    int rc;
+
+    pkt_reader_init(&r, body, len);
+    m->subsystem = pkt_get_u32(&r);
+    m->se_type = pkt_get_u32(&r);
+    m->cookie = pkt_get_opaque(&r, PKT_MAX_COOKIE, &m->cookie_len);
+    m->identity = pkt_get_opaque(&r, PKT_MAX_IDENTITY, &m->identity_len);
+    rc = reader_finish(&r);
+    /* No half-decoded pointers for a caller that forgets to check. */
+    if (rc != PKT_OK)
+        memset(m, 0, sizeof(*m));
+    return rc;
+}
+
+int pkt_bind_req_encode(const struct pkt_bind_req *m, uint8_t *body, size_t cap, size_t *out_len)
+{
+    struct pkt_writer w;
+
+    *out_len = 0;
+    /* The sender enforces the same bounds as the receiver, so a bind the
+     * peer would refuse never leaves. */
+    if (m->cookie_len > PKT_MAX_COOKIE || m->identity_len > PKT_MAX_IDENTITY)
+        return PKT_ELENGTH;
+    pkt_writer_init(&w, body, cap);
+    pkt_put_u32(&w, m->subsystem);
+    pkt_put_u32(&w, m->se_type);
+    pkt_put_opaque(&w, m->cookie, m->cookie_len);
+    pkt_put_opaque(&w, m->identity, m->identity_len);
+    if (w.failed)
+        return w.failed;
+    *out_len = (size_t)(w.p - body);
+    return PKT_OK;
+}
+
+int pkt_cookie_decode(const uint8_t *body, size_t len, const uint8_t **cookie, uint32_t *cookie_len)
+{
+    struct pkt_reader r;
+    int rc;
+
+    pkt_reader_init(&r, body, len);
+    *cookie = pkt_get_opaque(&r, PKT_MAX_COOKIE, cookie_len);
+    rc = reader_finish(&r);
+    if (rc != PKT_OK) {
+        *cookie = NULL;
+        *cookie_len = 0;
+    }
+    return rc;
+}
+
+int pkt_i32_decode(const uint8_t *body, size_t len, int32_t *v)
+{
+    struct pkt_reader r;
+    uint32_t u;
+    int rc;
+
+    pkt_reader_init(&r, body, len);
+    u = pkt_get_u32(&r);
+    rc = reader_finish(&r);
+    *v = rc == PKT_OK ? as_i32(u) : 0;
+    return rc;
+}
+
+/*
+ * CALL and REPLY share one shape: a 32-bit head (proc or status), an opaque
+ * payload (XDR arguments or result), and the side-effect block when the
+ * header says PKT_F_SE.
+ */
+struct head_payload {
+    uint32_t head;
+    const uint8_t *payload, *se;
+    uint32_t payload_len, se_len;
+};
+
+static int head_payload_decode(const uint8_t *body, size_t len, uint8_t flags,
+                               struct head_payload *m)
+{
+    struct pkt_reader r;
+    int rc;
+
+    pkt_reader_init(&r, body, len);
+    m->head = pkt_get_u32(&r);
+    m->payload = pkt_get_opaque(&r, PKT_MAX_BODY, &m->payload_len);
+    m->se = NULL;
+    m->se_len = 0;
+    if (flags & PKT_F_SE)
+        m->se = pkt_get_opaque(&r, PKT_MAX_BODY, &m->se_len);
+    rc = reader_finish(&r);
+    if (rc != PKT_OK)
+        memset(m, 0, sizeof(*m));
+    return rc;
+}
+
+int pkt_call_decode(const uint8_t *body, size_t len, uint8_t flags, struct pkt_call *m)
+{
+    struct head_payload hp;
+    int rc;
+
+    rc = head_payload_decode(body, len, flags, &hp);
+    m->proc = hp.head;
+    m->args = hp.payload;
+    m->args_len = hp.payload_len;
+    m->se = hp.se;
+    m->se_len = hp.se_len;
+    return rc;
+}
+
+int pkt_reply_decode(const uint8_t *body, size_t len, uint8_t flags, struct pkt_reply *m)
+{
+    struct head_payload hp;
+    int rc;
+
+    rc = head_payload_decode(body, len, flags, &hp);
+    m->status = as_i32(hp.head);
+    m->result = hp.payload;
+    m->result_len = hp.payload_len;
+    m->se = hp.se;
+    m->se_len = hp.se_len;
+    return rc;
+}

@@ -1,0 +1,392 @@
+/*
+ * server.c - the server side of the protocol: accepting binds for exported
+ * subsystems, running each call at most once (the duplicate-request cache
+ * answers retransmissions with BUSY or the saved reply), dispatching to
+ * async or blocking handlers with XDR decoding and encoding, and unbinds.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <rpc/rpc.h>
+
+#include "engine.h"
+
+/* ---- the export registry ------------------------------------------------ */
+
+static struct subsystem *find_subsystem(struct engine *e, uint32_t id)
+{
+    for (struct subsystem *s = e->subsystems; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static const struct rpc2_proc *find_proc(const struct subsystem *s, uint32_t proc)
+{
+    for (size_t i = 0; i < s->n_procs; i++)
+        if (s->procs[i].proc == proc)
+            return &s->procs[i];
+    return NULL;
+}
+
+static int proc_valid(const struct rpc2_proc *p)
+{
+    if (!p->async_handler == !p->blocking_handler)
+        return 0; /* exactly one form */
+    if (p->decode_args && p->args_size == 0)
+        return 0;
+    return !(p->encode_result && p->result_size == 0);
+}
+
+int engine_export(struct engine *e, uint32_t subsystem, const struct rpc2_proc *procs, size_t n,
+                  void *arg)
+{
+    if (find_subsystem(e, subsystem) || (n > 0 && !procs))
+        return RPC2_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!proc_valid(&procs[i]))
+            return RPC2_EINVAL;
+    struct subsystem *s = calloc(1, sizeof *s);
+    struct rpc2_proc *copy = calloc(n ? n : 1, sizeof *copy);
+    if (!s || !copy) {
+        free(s);
+        free(copy);
+        return RPC2_ENOMEM;
+    }
+    if (n)
+        memcpy(copy, procs, n * sizeof *copy);
+    *s = (struct subsystem){.next = e->subsystems, .id = subsystem, .procs = copy,
+                            .n_procs = n, .arg = arg};
+    e->subsystems = s;
+    return 0;
+}
+
+void server_free_subsystems(struct engine *e)
+{
+    while (e->subsystems) {
+        struct subsystem *s = e->subsystems;
+        e->subsystems = s->next;
+        free(s->procs);
+        free(s);
+    }
+}
+
+/* ---- binds -------------------------------------------------------------- */
+
+static void send_bind_err(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *req,
+                          int error, uint64_t now)
+{
+    uint8_t body[4];
+    struct pkt_writer w;
+    pkt_writer_init(&w, body, sizeof body);
+    pkt_put_u32(&w, (uint32_t)error);
+    struct pkt_hdr h = {
+        .version = PKT_VERSION,
+        .type = PKT_BIND_ERR,
+        .security = req->security,
+        .dst_conn = req->src_conn,
+        .ts = (uint32_t)now ? (uint32_t)now : 1,
+        .ts_echo = req->ts,
+        .body_len = sizeof body,
+    };
+    engine_send(e, to, &h, body);
+    e->stats.binds_refused++;
+}
+
+static void send_bind_ok(rpc2_conn *c, uint64_t now)
+{
+    uint8_t body[4] = {0}; /* server flags: none in version 1 */
+    conn_send(c, PKT_BIND_OK, 0, 0, body, sizeof body, now);
+}
+
+/* Which refusal, if any, a bind gets before a connection is made for it. */
+static int bind_refusal(struct engine *e, const struct pkt_hdr *h, const struct pkt_bind_req *m)
+{
+    if (h->security != RPC2_SEC_NONE)
+        return RPC2_ESECURITY;
+    if (m->se_type != 0)
+        return RPC2_ENOSETYPE; /* no side-effect type is registered yet */
+    if (!find_subsystem(e, m->subsystem))
+        return RPC2_ENOSUBSYS;
+    return 0;
+}
+
+static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
+                    const uint8_t *body, uint64_t now)
+{
+    struct pkt_bind_req m;
+    if (pkt_bind_req_decode(body, h->body_len, &m) != PKT_OK || h->src_conn == 0) {
+        e->stats.rejected_length++;
+        return;
+    }
+    /* A retransmitted bind finds the connection it made the first time. */
+    struct conn_link *l = conntable_find_peer(&e->conns, from, h->src_conn);
+    if (l) {
+        conn_heard((rpc2_conn *)l, h, now, 0);
+        send_bind_ok((rpc2_conn *)l, now);
+        return;
+    }
+    int refusal = bind_refusal(e, h, &m);
+    if (refusal) {
+        send_bind_err(e, from, h, refusal, now);
+        return;
+    }
+    rpc2_conn *c = conn_new(e, ROLE_SERVER, from, h->src_conn, now);
+    int rc = c ? conntable_insert(&e->conns, &c->link, 1) : RPC2_ENOMEM;
+    if (rc != 0) {
+        if (c)
+            conn_free(c);
+        send_bind_err(e, from, h, rc, now);
+        return;
+    }
+    c->state = CS_BOUND;
+    c->security = h->security;
+    c->subsystem = m.subsystem;
+    c->se_type = m.se_type;
+    c->sub = find_subsystem(e, m.subsystem);
+    memcpy(c->identity, m.identity, m.identity_len);
+    c->identity[m.identity_len] = '\0';
+    e->stats.binds_accepted++;
+    conn_heard(c, h, now, 0);
+    send_bind_ok(c, now);
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Encodes a REPLY body into the engine's scratch space; returns its length.
+ * A result that cannot be encoded turns into an RPC2_EENCODE status. */
+static size_t encode_reply(struct engine *e, int status, const struct rpc2_proc *p, void *result)
+{
+    struct pkt_writer w;
+    pkt_writer_init(&w, e->scratch, sizeof e->scratch);
+    pkt_put_u32(&w, (uint32_t)status);
+    uint8_t *len_at = pkt_put_space(&w, 4);
+    uint32_t result_len = 0;
+    if (status == 0 && p && p->encode_result) {
+        XDR x;
+        xdrmem_create(&x, (char *)w.p, (u_int)(w.end - w.p), XDR_ENCODE);
+        int ok = p->encode_result(&x, result);
+        result_len = ok ? xdr_getpos(&x) : 0;
+        xdr_destroy(&x);
+        if (!ok)
+            return encode_reply(e, RPC2_EENCODE, NULL, NULL);
+    }
+    struct pkt_writer lw;
+    pkt_writer_init(&lw, len_at, 4);
+    pkt_put_u32(&lw, result_len);
+    return (size_t)(w.p - e->scratch) + result_len;
+}
+
+/* Answers the running call: the reply is saved for retransmissions, then sent. */
+static void finish_call(rpc2_conn *c, uint32_t seq, int status, const struct rpc2_proc *p,
+                        void *result, uint64_t now)
+{
+    struct engine *e = c->engine;
+    size_t len = encode_reply(e, status, p, result);
+    (void)dupcache_finish(&c->dup, e->scratch, len, e->cfg.max_saved_reply);
+    c->running = NULL;
+    conn_send(c, PKT_REPLY, 0, seq, e->scratch, len, now);
+}
+
+static void request_free(struct rpc2_request *req)
+{
+    struct engine *e = req->engine;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        e->requests = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    if (req->proc->decode_args)
+        xdr_free(req->proc->decode_args, req->args);
+    if (req->proc->encode_result)
+        xdr_free(req->proc->encode_result, req->result);
+    free(req->args);
+    free(req->result);
+    free(req);
+}
+
+int engine_reply(struct rpc2_request *req, int status, uint64_t now)
+{
+    if (req->conn && req->conn->running == req)
+        finish_call(req->conn, req->seq, status, req->proc, req->result, now);
+    request_free(req);
+    return 0;
+}
+
+void server_free_requests(struct engine *e)
+{
+    while (e->requests)
+        request_free(e->requests);
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+static struct rpc2_request *request_new(rpc2_conn *c, const struct rpc2_proc *p, uint32_t seq)
+{
+    struct rpc2_request *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->args = calloc(1, p->args_size ? p->args_size : 1);
+    req->result = calloc(1, p->result_size ? p->result_size : 1);
+    if (!req->args || !req->result) {
+        free(req->args);
+        free(req->result);
+        free(req);
+        return NULL;
+    }
+    struct engine *e = c->engine;
+    req->engine = e;
+    req->conn = c;
+    req->proc = p;
+    req->handler_arg = c->sub->arg;
+    req->seq = seq;
+    req->peer_addr = c->link.peer;
+    memcpy(req->identity, c->identity, sizeof req->identity);
+    req->next = e->requests;
+    if (e->requests)
+        e->requests->prev = req;
+    e->requests = req;
+    return req;
+}
+
+static int decode_args(struct rpc2_request *req, const struct pkt_call *m)
+{
+    if (!req->proc->decode_args)
+        return m->args_len == 0;
+    XDR x;
+    xdrmem_create(&x, (char *)m->args, m->args_len, XDR_DECODE);
+    int ok = req->proc->decode_args(&x, req->args);
+    xdr_destroy(&x);
+    return ok;
+}
+
+static void dispatch(rpc2_conn *c, uint32_t seq, const struct pkt_call *m, uint64_t now)
+{
+    struct engine *e = c->engine;
+    const struct rpc2_proc *p = find_proc(c->sub, m->proc);
+    if (!p) {
+        finish_call(c, seq, RPC2_ENOPROC, NULL, NULL, now);
+        return;
+    }
+    if (m->se) {
+        finish_call(c, seq, RPC2_ENOSETYPE, NULL, NULL, now);
+        return;
+    }
+    struct rpc2_request *req = request_new(c, p, seq);
+    if (!req) {
+        finish_call(c, seq, RPC2_ENOMEM, NULL, NULL, now);
+        return;
+    }
+    if (!decode_args(req, m)) {
+        request_free(req);
+        finish_call(c, seq, RPC2_EDECODE, NULL, NULL, now);
+        return;
+    }
+    c->running = req;
+    e->stats.calls_executed++;
+    if (p->async_handler) {
+        p->async_handler(req, req->args, req->result, req->handler_arg);
+        return; /* req may be gone already: the handler may have replied */
+    }
+    int rc = e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req)
+                                                 : RPC2_ESERVER;
+    if (rc != 0)
+        engine_reply(req, rc, now);
+}
+
+static void send_tiny_reply(rpc2_conn *c, uint32_t seq, int status, uint64_t now)
+{
+    uint8_t body[8];
+    struct pkt_writer w;
+    pkt_writer_init(&w, body, sizeof body);
+    pkt_put_u32(&w, (uint32_t)status);
+    pkt_put_u32(&w, 0);
+    conn_send(c, PKT_REPLY, 0, seq, body, sizeof body, now);
+}
+
+static void on_call(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, uint64_t now)
+{
+    struct engine *e = c->engine;
+    struct pkt_call m;
+    if (pkt_call_decode(body, h->body_len, h->flags, &m) != PKT_OK) {
+        e->stats.rejected_length++;
+        return;
+    }
+    if (h->seq == 0) {
+        e->stats.rejected_other++; /* 0 names no call */
+        return;
+    }
+    conn_heard(c, h, now, 0);
+    switch (dupcache_check(&c->dup, h->seq)) {
+    case DUP_STALE:
+        e->stats.duplicate_requests++;
+        return;
+    case DUP_RUNNING:
+        e->stats.duplicate_requests++;
+        /* fall through */
+    case DUP_WAIT:
+        e->stats.busy_sent++;
+        conn_send(c, PKT_BUSY, 0, h->seq, NULL, 0, now);
+        return;
+    case DUP_RESEND:
+        e->stats.duplicate_requests++;
+        e->stats.replies_resent++;
+        conn_send(c, PKT_REPLY, PKT_F_RETRANSMIT, h->seq, c->dup.reply, c->dup.reply_len, now);
+        return;
+    case DUP_LOST:
+        e->stats.duplicate_requests++;
+        send_tiny_reply(c, h->seq, RPC2_ELIMIT, now);
+        return;
+    case DUP_NEW:
+        break;
+    }
+    dupcache_start(&c->dup, h->seq);
+    dispatch(c, h->seq, &m, now);
+}
+
+void server_receive(struct engine *e, const struct rpc2_addr *from, rpc2_conn *c,
+                    const struct pkt_hdr *h, const uint8_t *body, uint64_t now)
+{
+    switch (h->type) {
+    case PKT_BIND_REQ:
+        on_bind(e, from, h, body, now);
+        break;
+    case PKT_CALL:
+        on_call(c, h, body, now);
+        break;
+    case PKT_UNBIND:
+        e->stats.unbinds++;
+        engine_send_bare(e, from, PKT_UNBIND_ACK, h->src_conn, c->link.id, h->seq, 0, h->ts, now);
+        conn_free(c);
+        break;
+    default:
+        e->stats.rejected_type++;
+    }
+}
+
+void server_dispose(rpc2_conn *c)
+{
+    /* A handler still running keeps its request; its reply goes nowhere. */
+    if (c->running)
+        c->running->conn = NULL;
+}
+
+/* ---- request accessors (public API) ------------------------------------ */
+
+const char *rpc2_request_peer(const rpc2_request *req)
+{
+    struct rpc2_request *r = (struct rpc2_request *)req;
+    if (!r->peer[0])
+        addr_format(&r->peer_addr.ss, r->peer, sizeof r->peer);
+    return r->peer;
+}
+
+uint32_t rpc2_request_proc(const rpc2_request *req)
+{
+    return req->proc->proc;
+}
+
+const char *rpc2_request_identity(const rpc2_request *req)
+{
+    return req->identity;
+}

@@ -1,0 +1,159 @@
+/*
+ * workers.c - a fixed pool of threads taking jobs from one FIFO queue. It
+ * exists so a handler that blocks (on disk, on its side effect, on anything)
+ * costs one worker and never the loop thread. Jobs are picked up in the
+ * order they were submitted; with several workers, nothing more is promised
+ * about when each one finishes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <rpc2/rpc2.h>
+
+#include "workers.h"
+
+#define WORKERS_MAX 256
+
+struct job {
+    workers_job_fn fn;
+    void *arg;
+    struct job *next;
+};
+
+struct workers {
+    pthread_mutex_t lock;
+    pthread_cond_t more; /* a job was queued, or stopping was set */
+    struct job *head, *tail;
+    int stopping; /* exit once the queue is empty */
+    int started;  /* threads[0..started) are running */
+    pthread_t threads[];
+};
+
+/* Takes the next job, waiting for one; NULL once stopping and drained. */
+static struct job *next_job(struct workers *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!w->head && !w->stopping)
+        pthread_cond_wait(&w->more, &w->lock);
+    struct job *j = w->head;
+
+    if (j) {
+        w->head = j->next;
+        if (!w->head)
+            w->tail = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return j;
+}
+
+static void *worker_main(void *arg)
+{
+    struct workers *w = arg;
+    struct job *j;
+
+    while ((j = next_job(w))) {
+        workers_job_fn fn = j->fn;
+        void *job_arg = j->arg;
+
+        free(j);
+        fn(job_arg);
+    }
+    return NULL;
+}
+
+/* Stops and joins the running threads; the queue must be drained or empty. */
+static void stop_and_join(struct workers *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->more);
+    pthread_mutex_unlock(&w->lock);
+    for (int i = 0; i < w->started; i++)
+        pthread_join(w->threads[i], NULL);
+}
+
+/* Starts the threads with every signal blocked, so the application's
+ * signals keep going to its own threads, never into a handler's middle. */
+static int start_threads(struct workers *w, int n)
+{
+    sigset_t all, old;
+    int err = 0;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (; w->started < n; w->started++) {
+        err = pthread_create(&w->threads[w->started], NULL, worker_main, w);
+        if (err)
+            break;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+static void destroy(struct workers *w)
+{
+    pthread_cond_destroy(&w->more);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+int workers_new(int n, struct workers **out)
+{
+    if (n < 1 || n > WORKERS_MAX || !out)
+        return RPC2_EINVAL;
+    struct workers *w = calloc(1, sizeof *w + (size_t)n * sizeof w->threads[0]);
+
+    if (!w)
+        return RPC2_ENOMEM;
+    if (pthread_mutex_init(&w->lock, NULL)) {
+        free(w);
+        return RPC2_ESYSTEM;
+    }
+    if (pthread_cond_init(&w->more, NULL)) {
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return RPC2_ESYSTEM;
+    }
+    int err = start_threads(w, n);
+
+    if (err) {
+        stop_and_join(w);
+        destroy(w);
+        errno = err;
+        return RPC2_ESYSTEM;
+    }
+    *out = w;
+    return 0;
+}
+
+int workers_submit(struct workers *w, workers_job_fn fn, void *arg)
+{
+    struct job *j = malloc(sizeof *j);
+
+    if (!j)
+        return RPC2_ENOMEM;
+    j->fn = fn;
+    j->arg = arg;
+    j->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->more);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/* Workers leave only when the queue is empty, so every job queued before
+ * this (and any a running job queues meanwhile) still runs. */
+void workers_free(struct workers *w)
+{
+    if (!w)
+        return;
+    stop_and_join(w);
+    destroy(w);
+}

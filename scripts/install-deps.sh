@@ -1,0 +1,18 @@
+#!/bin/sh
+# install-deps.sh - installs the Debian packages rpc2 builds and tests with,
+# only those missing, so it is quick when there is nothing to do. Run as root
+# on Debian 12 (or with sudo); anything else must provide the same tools.
+set -eu
+packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
+rpcsvc-proto check valgrind"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=""; fi
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null

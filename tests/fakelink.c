@@ -1,0 +1,214 @@
+/*
+ * fakelink.c - the in-memory network of fakelink.h. Delivery order is a
+ * sorted list keyed by (time, sequence), so equal times keep send order and
+ * a run depends on nothing but the seed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "fakelink.h"
+
+struct fakelink_packet {
+    struct fakelink_packet *next;
+    uint64_t at, order;
+    int from, to;
+    size_t len;
+    uint8_t data[];
+};
+
+static uint64_t next_rand(struct fakelink *l)
+{
+    /* splitmix64: small, good enough, and the same everywhere */
+    uint64_t z = (l->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double chance(struct fakelink *l)
+{
+    return (double)(next_rand(l) >> 11) / (double)(1ull << 53);
+}
+
+void fakelink_init(struct fakelink *l, uint64_t seed)
+{
+    memset(l, 0, sizeof *l);
+    l->rng = seed;
+    l->now = 1000000; /* not 0: 0 means "no timestamp" on the wire */
+}
+
+void fakelink_dispose(struct fakelink *l)
+{
+    while (l->queue) {
+        struct fakelink_packet *p = l->queue;
+        l->queue = p->next;
+        free(p);
+    }
+    for (int i = 0; i < l->n_nodes; i++)
+        engine_free(l->nodes[i].engine);
+}
+
+static int node_of(struct fakelink *l, const struct rpc2_addr *a)
+{
+    for (int i = 0; i < l->n_nodes; i++)
+        if (addr_equal(&l->nodes[i].addr, a))
+            return i;
+    return -1;
+}
+
+static void enqueue(struct fakelink *l, int from, int to, const uint8_t *data, size_t len,
+                    uint64_t at)
+{
+    struct fakelink_packet *p = malloc(sizeof *p + len);
+    if (!p)
+        abort();
+    *p = (struct fakelink_packet){.at = at, .order = l->sent++, .from = from, .to = to, .len = len};
+    memcpy(p->data, data, len);
+    struct fakelink_packet **pp = &l->queue;
+    while (*pp && (*pp)->at <= at)
+        pp = &(*pp)->next;
+    p->next = *pp;
+    *pp = p;
+}
+
+/* Applies the sender's faults to one datagram. */
+static void transmit(struct fakelink *l, int from, int to, const uint8_t *data, size_t len)
+{
+    const struct fakelink_faults *f = &l->faults[from];
+    if (chance(l) < f->loss) {
+        l->dropped++;
+        return;
+    }
+    int copies = chance(l) < f->dup ? 2 : 1;
+    l->duplicated += (uint64_t)(copies - 1);
+    for (int c = 0; c < copies; c++) {
+        uint64_t at = l->now + f->delay_us;
+        if (f->max_extra_us && chance(l) < f->reorder)
+            at += next_rand(l) % f->max_extra_us;
+        enqueue(l, from, to, data, len, at);
+    }
+}
+
+static void on_flush(struct outq *q, void *arg)
+{
+    struct fakelink_node *n = arg;
+    for (unsigned i = 0; i < q->count; i++) {
+        int to = node_of(n->link, &q->slots[i].to);
+        if (to >= 0)
+            transmit(n->link, n->index, to, q->slots[i].buf, q->slots[i].len);
+    }
+    q->count = 0;
+}
+
+static struct engine *make_engine(struct fakelink_node *n, const struct engine_config *cfg,
+                                  const struct engine_hooks *hooks, void *env)
+{
+    struct engine *e = engine_new(cfg, NULL, hooks, env, on_flush, n);
+    if (!e)
+        abort();
+    return e;
+}
+
+int fakelink_add(struct fakelink *l, const struct engine_config *cfg,
+                 const struct engine_hooks *hooks, void *env)
+{
+    int i = l->n_nodes++;
+    struct fakelink_node *n = &l->nodes[i];
+    struct sockaddr_in *sin = (struct sockaddr_in *)&n->addr.ss;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(0x0a000001u + (uint32_t)i); /* 10.0.0.1, .2 ... never used */
+    sin->sin_port = htons(7000);
+    n->addr.len = sizeof *sin;
+    n->link = l;
+    n->index = i;
+    n->engine = make_engine(n, cfg, hooks, env);
+    return i;
+}
+
+void fakelink_restart(struct fakelink *l, int i, const struct engine_config *cfg,
+                      const struct engine_hooks *hooks, void *env)
+{
+    struct fakelink_node *n = &l->nodes[i];
+    engine_free(n->engine);
+    n->engine = cfg ? make_engine(n, cfg, hooks, env) : NULL;
+}
+
+struct engine *fakelink_engine(struct fakelink *l, int i)
+{
+    return l->nodes[i].engine;
+}
+
+const struct rpc2_addr *fakelink_addr(struct fakelink *l, int i)
+{
+    return &l->nodes[i].addr;
+}
+
+void fakelink_inject(struct fakelink *l, int from, int to, const uint8_t *pkt, size_t len)
+{
+    enqueue(l, from, to, pkt, len, l->now);
+}
+
+void fakelink_flush(struct fakelink *l)
+{
+    for (int i = 0; i < l->n_nodes; i++)
+        if (l->nodes[i].engine)
+            engine_flush(l->nodes[i].engine);
+}
+
+static uint64_t next_event(struct fakelink *l)
+{
+    uint64_t next = l->queue ? l->queue->at : UINT64_MAX;
+    for (int i = 0; i < l->n_nodes; i++) {
+        if (!l->nodes[i].engine)
+            continue;
+        uint64_t d = engine_next_deadline(l->nodes[i].engine);
+        if (d < next)
+            next = d;
+    }
+    return next;
+}
+
+static void deliver_due(struct fakelink *l)
+{
+    while (l->queue && l->queue->at <= l->now) {
+        struct fakelink_packet *p = l->queue;
+        l->queue = p->next;
+        struct engine *e = l->nodes[p->to].engine;
+        if (e) {
+            l->delivered++;
+            engine_receive(e, &l->nodes[p->from].addr, p->data, p->len, l->now);
+            engine_flush(e);
+        }
+        free(p);
+    }
+}
+
+static void fire_timers(struct fakelink *l)
+{
+    for (int i = 0; i < l->n_nodes; i++) {
+        struct engine *e = l->nodes[i].engine;
+        if (e && engine_next_deadline(e) <= l->now) {
+            engine_timeout(e, l->now);
+            engine_flush(e);
+        }
+    }
+}
+
+int fakelink_run(struct fakelink *l, const volatile int *done, uint64_t until)
+{
+    fakelink_flush(l);
+    while (!(done && *done)) {
+        uint64_t next = next_event(l);
+        if (next > until) {
+            if (until > l->now)
+                l->now = until;
+            break;
+        }
+        if (next > l->now)
+            l->now = next;
+        deliver_due(l);
+        fire_timers(l);
+    }
+    return done ? *done : 0;
+}

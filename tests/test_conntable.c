@@ -1,0 +1,298 @@
+/*
+ * test_conntable.c - the connection table's promises: random ids that never
+ * repeat or hit zero, both indexes right through growth and removal, and a
+ * hard limit that refuses cleanly.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <check.h>
+#include <rpc2/rpc2.h>
+
+#include "conntable.h"
+
+static struct rpc2_addr peer_v4(uint32_t ip, uint16_t port)
+{
+    struct rpc2_addr a;
+    struct sockaddr_in sin;
+
+    memset(&a, 0, sizeof(a));
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(ip);
+    memcpy(&a.ss, &sin, sizeof(sin));
+    a.len = sizeof(sin);
+    return a;
+}
+
+static void make_link(struct conn_link *l, uint32_t ip, uint16_t port, uint32_t peer_id)
+{
+    memset(l, 0, sizeof(*l));
+    l->peer = peer_v4(ip, port);
+    l->peer_id = peer_id;
+}
+
+START_TEST(insert_find_remove)
+{
+    struct conntable t;
+    struct conn_link a, b;
+
+    ck_assert_int_eq(conntable_init(&t, 10, 1), 0);
+    make_link(&a, 0x0a000001, 1000, 7);
+    make_link(&b, 0x0a000002, 1000, 7);
+    ck_assert_int_eq(conntable_insert(&t, &a, 1), 0);
+    ck_assert_int_eq(conntable_insert(&t, &b, 0), 0);
+    ck_assert_uint_ne(a.id, 0);
+    ck_assert_uint_ne(a.id, b.id);
+    ck_assert_uint_eq(t.count, 2);
+    ck_assert_ptr_eq(conntable_find(&t, a.id), &a);
+    ck_assert_ptr_eq(conntable_find(&t, b.id), &b);
+
+    conntable_remove(&t, &a);
+    ck_assert_uint_eq(t.count, 1);
+    ck_assert_ptr_null(conntable_find(&t, a.id));
+    ck_assert_ptr_null(conntable_find_peer(&t, &a.peer, 7));
+    ck_assert_ptr_eq(conntable_find(&t, b.id), &b);
+
+    /* Removing twice is harmless. */
+    conntable_remove(&t, &a);
+    ck_assert_uint_eq(t.count, 1);
+    conntable_dispose(&t);
+}
+END_TEST
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+START_TEST(ids_nonzero_unique_and_growth_keeps_entries)
+{
+    enum { N = 100000 };
+    struct conn_link *links = calloc(N, sizeof(*links));
+    uint32_t *ids = calloc(N, sizeof(*ids));
+    struct conntable t;
+
+    ck_assert_ptr_nonnull(links);
+    ck_assert_ptr_nonnull(ids);
+    ck_assert_int_eq(conntable_init(&t, N, 0x1234), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        make_link(&links[i], 0x0a000000 + i / 1000, (uint16_t)(i % 1000), i);
+        ck_assert_int_eq(conntable_insert(&t, &links[i], 1), 0);
+        ck_assert_uint_ne(links[i].id, 0);
+        ids[i] = links[i].id;
+    }
+    ck_assert_uint_eq(t.count, N);
+    /* Grown as it filled: a power of two, at least one bucket per entry. */
+    ck_assert_uint_ge(t.nbuckets, N);
+    ck_assert_uint_eq(t.nbuckets & (t.nbuckets - 1), 0);
+
+    qsort(ids, N, sizeof(ids[0]), cmp_u32);
+    for (size_t i = 1; i < N; i++)
+        ck_assert_uint_ne(ids[i - 1], ids[i]);
+    for (uint32_t i = 0; i < N; i++) {
+        ck_assert_ptr_eq(conntable_find(&t, links[i].id), &links[i]);
+        ck_assert_ptr_eq(conntable_find_peer(&t, &links[i].peer, i), &links[i]);
+    }
+    conntable_dispose(&t);
+    free(ids);
+    free(links);
+}
+END_TEST
+
+START_TEST(same_seed_same_ids)
+{
+    struct conntable t1, t2, t3;
+    struct conn_link a, b, c;
+
+    ck_assert_int_eq(conntable_init(&t1, 4, 99), 0);
+    ck_assert_int_eq(conntable_init(&t2, 4, 99), 0);
+    ck_assert_int_eq(conntable_init(&t3, 4, 0), 0); /* seeded by the kernel */
+    make_link(&a, 1, 1, 1);
+    make_link(&b, 1, 1, 1);
+    make_link(&c, 1, 1, 1);
+    conntable_insert(&t1, &a, 0);
+    conntable_insert(&t2, &b, 0);
+    ck_assert_int_eq(conntable_insert(&t3, &c, 0), 0);
+    ck_assert_uint_eq(a.id, b.id);
+    ck_assert_uint_ne(c.id, 0);
+    conntable_dispose(&t1);
+    conntable_dispose(&t2);
+    conntable_dispose(&t3);
+}
+END_TEST
+
+START_TEST(find_peer)
+{
+    struct conntable t;
+    struct conn_link a, b, c, unindexed;
+    struct rpc2_addr mapped;
+
+    ck_assert_int_eq(conntable_init(&t, 10, 5), 0);
+    make_link(&a, 0x7f000001, 5000, 1);
+    make_link(&b, 0x7f000001, 5000, 2); /* same peer, another of its connections */
+    make_link(&c, 0x7f000001, 5001, 1); /* another peer port, same peer id */
+    make_link(&unindexed, 0x7f000002, 5000, 1);
+    conntable_insert(&t, &a, 1);
+    conntable_insert(&t, &b, 1);
+    conntable_insert(&t, &c, 1);
+    conntable_insert(&t, &unindexed, 0);
+
+    ck_assert_ptr_eq(conntable_find_peer(&t, &a.peer, 1), &a);
+    ck_assert_ptr_eq(conntable_find_peer(&t, &a.peer, 2), &b);
+    ck_assert_ptr_eq(conntable_find_peer(&t, &c.peer, 1), &c);
+    ck_assert_ptr_null(conntable_find_peer(&t, &a.peer, 3));
+    ck_assert_ptr_null(conntable_find_peer(&t, &unindexed.peer, 1));
+
+    /* The same peer seen through a dual-stack socket. */
+    mapped = a.peer;
+    addr_to_v6mapped(&mapped.ss, &mapped.len);
+    ck_assert_ptr_eq(conntable_find_peer(&t, &mapped, 1), &a);
+
+    /* ...but not through another socket of the context. */
+    mapped.sock = 1;
+    ck_assert_ptr_null(conntable_find_peer(&t, &mapped, 1));
+    conntable_dispose(&t);
+}
+END_TEST
+
+START_TEST(limit_refuses_and_keeps_state)
+{
+    struct conntable t;
+    struct conn_link links[4];
+
+    ck_assert_int_eq(conntable_init(&t, 3, 11), 0);
+    for (uint32_t i = 0; i < 4; i++)
+        make_link(&links[i], 0x0a000001, 100, i + 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(conntable_insert(&t, &links[i], 1), 0);
+
+    ck_assert_int_eq(conntable_insert(&t, &links[3], 1), RPC2_ELIMIT);
+    ck_assert_uint_eq(t.count, 3);
+    ck_assert_uint_eq(links[3].id, 0);
+    ck_assert_ptr_null(conntable_find_peer(&t, &links[3].peer, 4));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_eq(conntable_find(&t, links[i].id), &links[i]);
+        ck_assert_ptr_eq(conntable_find_peer(&t, &links[i].peer, links[i].peer_id), &links[i]);
+    }
+
+    /* A slot freed is a slot usable again. */
+    conntable_remove(&t, &links[1]);
+    ck_assert_int_eq(conntable_insert(&t, &links[3], 1), 0);
+    ck_assert_ptr_eq(conntable_find(&t, links[3].id), &links[3]);
+    conntable_dispose(&t);
+}
+END_TEST
+
+START_TEST(zero_max_refuses_everything)
+{
+    struct conntable t;
+    struct conn_link a;
+
+    ck_assert_int_eq(conntable_init(&t, 0, 3), 0);
+    make_link(&a, 1, 1, 1);
+    ck_assert_int_eq(conntable_insert(&t, &a, 1), RPC2_ELIMIT);
+    conntable_dispose(&t);
+}
+END_TEST
+
+struct sweep {
+    size_t visited;
+    uint32_t removed_below; /* removes links whose peer_id is below this */
+    struct conntable *t;
+};
+
+static void remove_some(struct conn_link *l, void *arg)
+{
+    struct sweep *s = arg;
+
+    s->visited++;
+    if (l->peer_id < s->removed_below)
+        conntable_remove(s->t, l);
+}
+
+START_TEST(foreach_with_removal)
+{
+    enum { N = 1000 };
+    static struct conn_link links[N];
+    struct conntable t;
+    struct sweep s = {0, N / 2, &t};
+
+    ck_assert_int_eq(conntable_init(&t, N, 77), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        make_link(&links[i], 0x0a000001, 9, i);
+        ck_assert_int_eq(conntable_insert(&t, &links[i], 1), 0);
+    }
+    conntable_foreach(&t, remove_some, &s);
+    ck_assert_uint_eq(s.visited, N);
+    ck_assert_uint_eq(t.count, N - N / 2);
+    for (uint32_t i = 0; i < N; i++) {
+        struct conn_link *want = i < N / 2 ? NULL : &links[i];
+
+        ck_assert_ptr_eq(conntable_find(&t, links[i].id), want);
+        ck_assert_ptr_eq(conntable_find_peer(&t, &links[i].peer, i), want);
+    }
+
+    /* Removing everything from inside foreach leaves an empty table. */
+    s.visited = 0;
+    s.removed_below = N;
+    conntable_foreach(&t, remove_some, &s);
+    ck_assert_uint_eq(s.visited, N - N / 2);
+    ck_assert_uint_eq(t.count, 0);
+    conntable_dispose(&t);
+}
+END_TEST
+
+START_TEST(removed_ids_miss_after_reinsert)
+{
+    struct conntable t;
+    struct conn_link a;
+    uint32_t old;
+
+    ck_assert_int_eq(conntable_init(&t, 4, 8), 0);
+    make_link(&a, 1, 1, 1);
+    conntable_insert(&t, &a, 1);
+    old = a.id;
+    conntable_remove(&t, &a);
+    /* The same connection object inserted again gets a fresh id. */
+    conntable_insert(&t, &a, 1);
+    ck_assert_uint_ne(a.id, old);
+    ck_assert_ptr_null(conntable_find(&t, old));
+    ck_assert_ptr_eq(conntable_find(&t, a.id), &a);
+    conntable_dispose(&t);
+}
+END_TEST
+
+static Suite *conntable_suite(void)
+{
+    Suite *s = suite_create("conntable");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, insert_find_remove);
+    tcase_add_test(tc, ids_nonzero_unique_and_growth_keeps_entries);
+    tcase_add_test(tc, same_seed_same_ids);
+    tcase_add_test(tc, find_peer);
+    tcase_add_test(tc, limit_refuses_and_keeps_state);
+    tcase_add_test(tc, zero_max_refuses_everything);
+    tcase_add_test(tc, foreach_with_removal);
+    tcase_add_test(tc, removed_ids_miss_after_reinsert);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(conntable_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,563 @@
+/*
+ * test_io.c - the socket layer on loopback, and the outgoing batch that
+ * feeds it. Real sockets are needed here (this is the one file that talks
+ * to them), so each receive waits on poll() with a bounded timeout; every
+ * datagram names itself in its first byte, so the checks do not depend on
+ * the order in which the kernel hands datagrams over.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <rpc2/rpc2.h>
+
+#include "addr.h"
+#include "io.h"
+#include "outq.h"
+
+#define WAIT_MS 2000
+#define BATCH 100
+#define MAX_DGRAM 60000
+/* The largest payload an IPv4 datagram can carry is 65507 bytes. */
+#define TOO_BIG_V4 65508
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static struct rpc2_addr make_addr(int family, const char *ip, int port)
+{
+    struct rpc2_addr a;
+
+    memset(&a, 0, sizeof a);
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        ck_assert_int_eq(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
+        a.len = sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
+
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        ck_assert_int_eq(inet_pton(AF_INET6, ip, &sin6->sin6_addr), 1);
+        a.len = sizeof *sin6;
+    }
+    return a;
+}
+
+static int open_on(int family, const char *ip)
+{
+    struct rpc2_addr a = make_addr(family, ip, 0);
+    int fd = io_open(&a.ss, a.len);
+
+    ck_assert_msg(fd >= 0, "io_open %s: %s", ip, strerror(errno));
+    ck_assert_int_eq(io_family(fd), family);
+    ck_assert_int_gt(io_local_port(fd), 0);
+    return fd;
+}
+
+/* Where a socket bound to ip can be reached. */
+static struct rpc2_addr addr_of(int fd, int family, const char *ip)
+{
+    return make_addr(family, ip, io_local_port(fd));
+}
+
+/* The expected content of datagram idx at byte k: byte 0 is the index. */
+static uint8_t pattern(unsigned idx, size_t k)
+{
+    return k == 0 ? (uint8_t)idx : (uint8_t)(idx * 31 + k * 7 + (k >> 8));
+}
+
+static void fill(uint8_t *buf, unsigned idx, size_t len)
+{
+    for (size_t k = 0; k < len; k++)
+        buf[k] = pattern(idx, k);
+}
+
+static int matches(const uint8_t *buf, unsigned idx, size_t len)
+{
+    for (size_t k = 0; k < len; k++)
+        if (buf[k] != pattern(idx, k))
+            return 0;
+    return 1;
+}
+
+static void set_slot(struct outq_slot *s, const struct rpc2_addr *to, unsigned idx, size_t len)
+{
+    s->buf = malloc(len);
+    ck_assert_ptr_nonnull(s->buf);
+    fill(s->buf, idx, len);
+    s->len = len;
+    s->to = *to;
+}
+
+static void free_slots(struct outq_slot *slots, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        free(slots[i].buf);
+}
+
+/* What arrived for each datagram index. */
+struct seen {
+    unsigned times;
+    size_t len;
+    int intact; /* content matched the pattern */
+    int truncated;
+    struct sockaddr_storage from;
+};
+
+static long ms_left(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+    return WAIT_MS - elapsed;
+}
+
+static void record(struct seen *seen, unsigned n, const struct io_rx *rx, unsigned i)
+{
+    unsigned idx = rx->lens[i] ? rx->bufs[i][0] : n;
+
+    ck_assert_msg(idx < n, "datagram with unknown index %u", idx);
+    seen[idx].times++;
+    seen[idx].len = rx->lens[i];
+    seen[idx].intact = matches(rx->bufs[i], idx, rx->lens[i]);
+    seen[idx].truncated = rx->truncated[i];
+    seen[idx].from = rx->from[i];
+}
+
+/* Receives until want datagrams came or WAIT_MS passed; returns how many. */
+static unsigned receive(int fd, struct io_rx *rx, struct seen *seen, unsigned n, unsigned want)
+{
+    struct timespec start;
+    unsigned got = 0;
+    long left;
+
+    memset(seen, 0, n * sizeof seen[0]);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (got < want && (left = ms_left(&start)) > 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        int r = io_recv(fd, rx);
+
+        ck_assert_int_ge(r, 0);
+        for (int i = 0; i < r; i++)
+            record(seen, n, rx, (unsigned)i);
+        got += (unsigned)r;
+    }
+    return got;
+}
+
+static int nothing_waiting(int fd, struct io_rx *rx)
+{
+    return io_recv(fd, rx) == 0;
+}
+
+static int same_v4(const struct sockaddr_storage *ss, const char *ip, int port)
+{
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+    struct in_addr want;
+
+    inet_pton(AF_INET, ip, &want);
+    return sin->sin_family == AF_INET && sin->sin_addr.s_addr == want.s_addr &&
+           ntohs(sin->sin_port) == port;
+}
+
+static int same_v6(const struct sockaddr_storage *ss, const char *ip, int port)
+{
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+    struct in6_addr want;
+
+    inet_pton(AF_INET6, ip, &want);
+    return sin6->sin6_family == AF_INET6 && memcmp(&sin6->sin6_addr, &want, sizeof want) == 0 &&
+           ntohs(sin6->sin6_port) == port;
+}
+
+/*
+ * The largest size in the batch: MAX_DGRAM unless the receive buffer the
+ * kernel granted (small when net.core.rmem_max is and we lack CAP_NET_ADMIN)
+ * could not queue a whole batch of that; the kernel charges about twice the
+ * payload plus an skb per datagram.
+ */
+static size_t batch_max(int rx_fd)
+{
+    int rcvbuf = 0;
+    socklen_t len = sizeof rcvbuf;
+
+    ck_assert_int_eq(getsockopt(rx_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len), 0);
+    size_t per = (size_t)rcvbuf * 3 / 4 / BATCH;
+    size_t max = per > 1024 ? per - 1024 : 1;
+
+    return max < MAX_DGRAM ? max : MAX_DGRAM;
+}
+
+/* Sizes from 1 to max, spread over the batch. */
+static size_t batch_len(unsigned i, size_t max)
+{
+    if (i == 0)
+        return 1;
+    if (i == 1)
+        return max;
+    return 1 + (i * 7919u) % max;
+}
+
+/* ---- io: batches ------------------------------------------------------------ */
+
+/* A batch of BATCH datagrams of sizes 1..max from tx to rx, all checked. */
+static void exchange_batch(int family, const char *ip)
+{
+    int tx = open_on(family, ip), rx = open_on(family, ip);
+    struct rpc2_addr to = addr_of(rx, family, ip);
+    size_t max = batch_max(rx);
+    struct outq_slot slots[BATCH];
+    struct seen seen[BATCH];
+    struct io_rx in;
+
+    ck_assert_int_eq(io_rx_init(&in, MAX_DGRAM + 1), 0);
+    for (unsigned i = 0; i < BATCH; i++)
+        set_slot(&slots[i], &to, i, batch_len(i, max));
+    ck_assert_int_eq(io_send(tx, AF_UNSPEC, slots, BATCH), BATCH);
+    ck_assert_uint_eq(receive(rx, &in, seen, BATCH, BATCH), BATCH);
+
+    for (unsigned i = 0; i < BATCH; i++) {
+        ck_assert_uint_eq(seen[i].times, 1);
+        ck_assert_uint_eq(seen[i].len, slots[i].len);
+        ck_assert(seen[i].intact && !seen[i].truncated);
+        if (family == AF_INET)
+            ck_assert(same_v4(&seen[i].from, ip, io_local_port(tx)));
+        else
+            ck_assert(same_v6(&seen[i].from, ip, io_local_port(tx)));
+    }
+    ck_assert(nothing_waiting(rx, &in));
+    free_slots(slots, BATCH);
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx);
+}
+
+START_TEST(a_batch_crosses_ipv4_loopback)
+{
+    exchange_batch(AF_INET, "127.0.0.1");
+}
+END_TEST
+
+START_TEST(a_batch_crosses_ipv6_loopback)
+{
+    exchange_batch(AF_INET6, "::1");
+}
+END_TEST
+
+/* Sends one datagram of len bytes, index idx, from fd to `to`. */
+static int send_one(int fd, const struct rpc2_addr *to, unsigned idx, size_t len)
+{
+    struct outq_slot s;
+
+    set_slot(&s, to, idx, len);
+    int r = io_send(fd, AF_UNSPEC, &s, 1);
+
+    free(s.buf);
+    return r;
+}
+
+/* Receives exactly one datagram, index idx, and returns its source. */
+static struct sockaddr_storage expect_one(int fd, struct io_rx *in, unsigned idx, size_t len)
+{
+    struct seen seen[4];
+
+    ck_assert_uint_eq(receive(fd, in, seen, 4, 1), 1);
+    ck_assert_uint_eq(seen[idx].times, 1);
+    ck_assert_uint_eq(seen[idx].len, len);
+    ck_assert(seen[idx].intact);
+    return seen[idx].from;
+}
+
+/*
+ * An [::] socket talks to an IPv4 peer in all four ways an address can be
+ * written: the peer appears as ::ffff:127.0.0.1, and io_send maps or unmaps
+ * destinations to suit the sending socket.
+ */
+START_TEST(a_dual_stack_socket_talks_to_ipv4)
+{
+    int ds = open_on(AF_INET6, "::"), v4 = open_on(AF_INET, "127.0.0.1");
+    int ds_port = io_local_port(ds), v4_port = io_local_port(v4);
+    struct rpc2_addr ds_as_v4 = make_addr(AF_INET, "127.0.0.1", ds_port);
+    struct rpc2_addr ds_as_mapped = make_addr(AF_INET6, "::ffff:127.0.0.1", ds_port);
+    struct rpc2_addr v4_as_v4 = make_addr(AF_INET, "127.0.0.1", v4_port);
+    struct rpc2_addr v4_as_mapped = make_addr(AF_INET6, "::ffff:127.0.0.1", v4_port);
+    struct io_rx in;
+    struct sockaddr_storage from;
+
+    ck_assert_int_eq(io_rx_init(&in, 2048), 0);
+    ck_assert_int_eq(send_one(v4, &ds_as_v4, 0, 100), 1);
+    from = expect_one(ds, &in, 0, 100);
+    ck_assert(same_v6(&from, "::ffff:127.0.0.1", v4_port));
+
+    ck_assert_int_eq(send_one(ds, &v4_as_v4, 1, 200), 1);
+    from = expect_one(v4, &in, 1, 200);
+    ck_assert(same_v4(&from, "127.0.0.1", ds_port));
+
+    ck_assert_int_eq(send_one(ds, &v4_as_mapped, 2, 300), 1);
+    from = expect_one(v4, &in, 2, 300);
+    ck_assert(same_v4(&from, "127.0.0.1", ds_port));
+
+    ck_assert_int_eq(send_one(v4, &ds_as_mapped, 3, 400), 1);
+    from = expect_one(ds, &in, 3, 400);
+    ck_assert(same_v6(&from, "::ffff:127.0.0.1", v4_port));
+
+    io_rx_dispose(&in);
+    close(ds);
+    close(v4);
+}
+END_TEST
+
+START_TEST(a_datagram_larger_than_the_buffer_is_marked_truncated)
+{
+    int tx = open_on(AF_INET, "127.0.0.1"), rx = open_on(AF_INET, "127.0.0.1");
+    struct rpc2_addr to = addr_of(rx, AF_INET, "127.0.0.1");
+    struct outq_slot slots[2];
+    struct seen seen[2];
+    struct io_rx in;
+
+    ck_assert_int_eq(io_rx_init(&in, 100), 0);
+    set_slot(&slots[0], &to, 0, 101);
+    set_slot(&slots[1], &to, 1, 100);
+    ck_assert_int_eq(io_send(tx, AF_UNSPEC, slots, 2), 2);
+    ck_assert_uint_eq(receive(rx, &in, seen, 2, 2), 2);
+
+    ck_assert(seen[0].truncated);
+    ck_assert_uint_eq(seen[0].len, 100); /* what fit; the rest is lost */
+    ck_assert(seen[0].intact);
+    ck_assert(!seen[1].truncated);
+    ck_assert_uint_eq(seen[1].len, 100);
+    free_slots(slots, 2);
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx);
+}
+END_TEST
+
+/*
+ * Datagrams the kernel refuses at once (port 0, too large for IPv4) and one
+ * to a closed port (refused later, by ICMP) sit between good ones: only the
+ * refused ones are lost, and the port-unreachable reply is no error.
+ */
+START_TEST(refused_datagrams_do_not_fail_the_batch)
+{
+    int tx = open_on(AF_INET, "127.0.0.1"), rx = open_on(AF_INET, "127.0.0.1");
+    int closed = open_on(AF_INET, "127.0.0.1");
+    struct rpc2_addr good = addr_of(rx, AF_INET, "127.0.0.1");
+    struct rpc2_addr dead = addr_of(closed, AF_INET, "127.0.0.1");
+    struct rpc2_addr port0 = make_addr(AF_INET, "127.0.0.1", 0);
+    struct outq_slot slots[8];
+    struct seen seen[8];
+    struct io_rx in;
+
+    close(closed);
+    ck_assert_int_eq(io_rx_init(&in, 1024), 0);
+    set_slot(&slots[0], &good, 0, 10);
+    set_slot(&slots[1], &dead, 1, 10);
+    set_slot(&slots[2], &good, 2, 20);
+    set_slot(&slots[3], &port0, 3, 10);
+    set_slot(&slots[4], &good, 4, 30);
+    set_slot(&slots[5], &good, 5, TOO_BIG_V4);
+    set_slot(&slots[6], &dead, 6, 10);
+    set_slot(&slots[7], &good, 7, 40);
+    ck_assert_int_eq(io_send(tx, AF_UNSPEC, slots, 8), 6);
+    ck_assert_uint_eq(receive(rx, &in, seen, 8, 4), 4);
+
+    unsigned want[] = {0, 2, 4, 7};
+    for (unsigned i = 0; i < 4; i++) {
+        ck_assert_uint_eq(seen[want[i]].times, 1);
+        ck_assert(seen[want[i]].intact);
+    }
+    ck_assert(nothing_waiting(tx, &in)); /* no ECONNREFUSED surfaces */
+    ck_assert_int_eq(send_one(tx, &good, 0, 10), 1);
+    expect_one(rx, &in, 0, 10);
+    free_slots(slots, 8);
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx);
+}
+END_TEST
+
+START_TEST(open_reports_errors_with_errno)
+{
+    int a = open_on(AF_INET, "127.0.0.1");
+    struct rpc2_addr same = addr_of(a, AF_INET, "127.0.0.1");
+    struct sockaddr_storage unix_ss = {.ss_family = AF_UNIX};
+
+    errno = 0;
+    ck_assert_int_eq(io_open(&same.ss, same.len), RPC2_ESYSTEM);
+    ck_assert_int_eq(errno, EADDRINUSE);
+    ck_assert_int_eq(io_open(&unix_ss, sizeof unix_ss), RPC2_EINVAL);
+    close(a);
+    ck_assert_int_eq(io_local_port(a), RPC2_ESYSTEM);
+}
+END_TEST
+
+/* ---- outq ------------------------------------------------------------------- */
+
+struct flushes {
+    unsigned calls;
+    unsigned last_count;
+    unsigned bad;  /* slots whose address, length or content was wrong */
+    unsigned base; /* index of the first datagram in this flush */
+};
+
+static struct rpc2_addr slot_addr(unsigned idx)
+{
+    struct rpc2_addr a =
+        make_addr(idx % 2 ? AF_INET6 : AF_INET, idx % 2 ? "::1" : "127.0.0.1", 1000 + (int)idx);
+
+    a.sock = (uint16_t)(idx % 3);
+    return a;
+}
+
+static void check_flush(struct outq *q, void *arg)
+{
+    struct flushes *f = arg;
+
+    f->calls++;
+    f->last_count = q->count;
+    for (unsigned i = 0; i < q->count; i++) {
+        unsigned idx = f->base + i;
+        struct rpc2_addr want = slot_addr(idx);
+        const struct outq_slot *s = &q->slots[i];
+
+        if (s->to.len != want.len || s->to.sock != want.sock ||
+            memcmp(&s->to.ss, &want.ss, want.len) != 0 || s->len != idx % 50 + 1 ||
+            !matches(s->buf, idx % 256, s->len))
+            f->bad++;
+    }
+    f->base += q->count;
+    q->count = 0;
+}
+
+static void queue_one(struct outq *q, unsigned idx)
+{
+    uint8_t *buf = outq_reserve(q);
+    struct rpc2_addr to = slot_addr(idx);
+
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, idx % 256, idx % 50 + 1);
+    outq_commit(q, &to, idx % 50 + 1);
+}
+
+START_TEST(outq_flushes_when_full_and_keeps_each_address)
+{
+    struct flushes f = {0};
+    struct outq q;
+
+    outq_init(&q, 64, check_flush, &f);
+    outq_flush(&q);
+    ck_assert_uint_eq(f.calls, 0); /* nothing queued: no call */
+    for (unsigned i = 0; i < OUTQ_SLOTS; i++)
+        queue_one(&q, i);
+    ck_assert_uint_eq(f.calls, 0);
+    ck_assert_uint_eq(q.count, OUTQ_SLOTS);
+    uint8_t *first = q.slots[0].buf;
+
+    queue_one(&q, OUTQ_SLOTS); /* the 65th flushes the 64 first */
+    ck_assert_uint_eq(f.calls, 1);
+    ck_assert_uint_eq(f.last_count, OUTQ_SLOTS);
+    ck_assert_ptr_eq(q.slots[0].buf, first); /* buffers are reused */
+    for (unsigned i = OUTQ_SLOTS + 1; i < 100; i++)
+        queue_one(&q, i);
+    outq_flush(&q);
+    ck_assert_uint_eq(f.calls, 2);
+    ck_assert_uint_eq(f.last_count, 100 - OUTQ_SLOTS);
+    ck_assert_uint_eq(f.bad, 0);
+    outq_flush(&q);
+    ck_assert_uint_eq(f.calls, 2);
+    outq_dispose(&q);
+}
+END_TEST
+
+struct sender {
+    int fd;
+    int sent;
+};
+
+static void send_flush(struct outq *q, void *arg)
+{
+    struct sender *s = arg;
+
+    s->sent += io_send(s->fd, AF_UNSPEC, q->slots, q->count);
+    q->count = 0;
+}
+
+/* The path the driver takes: machines fill the queue, flushes send it. */
+START_TEST(outq_flushed_through_io_send_delivers_everything)
+{
+    int tx = open_on(AF_INET6, "::"), rx = open_on(AF_INET, "127.0.0.1");
+    struct rpc2_addr to = addr_of(rx, AF_INET, "127.0.0.1");
+    struct sender snd = {tx, 0};
+    struct seen seen[BATCH];
+    struct io_rx in;
+    struct outq q;
+
+    outq_init(&q, 1500, send_flush, &snd);
+    ck_assert_int_eq(io_rx_init(&in, 1501), 0);
+    for (unsigned i = 0; i < BATCH; i++) {
+        uint8_t *buf = outq_reserve(&q);
+
+        ck_assert_ptr_nonnull(buf);
+        fill(buf, i, 1 + i * 13);
+        outq_commit(&q, &to, 1 + i * 13);
+    }
+    outq_flush(&q);
+    ck_assert_int_eq(snd.sent, BATCH);
+    ck_assert_uint_eq(receive(rx, &in, seen, BATCH, BATCH), BATCH);
+    for (unsigned i = 0; i < BATCH; i++) {
+        ck_assert_uint_eq(seen[i].times, 1);
+        ck_assert_uint_eq(seen[i].len, 1 + i * 13);
+        ck_assert(seen[i].intact);
+    }
+    outq_dispose(&q);
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx);
+}
+END_TEST
+
+static Suite *io_suite(void)
+{
+    Suite *s = suite_create("io");
+    TCase *io = tcase_create("io");
+    TCase *outq = tcase_create("outq");
+
+    tcase_add_test(io, a_batch_crosses_ipv4_loopback);
+    tcase_add_test(io, a_batch_crosses_ipv6_loopback);
+    tcase_add_test(io, a_dual_stack_socket_talks_to_ipv4);
+    tcase_add_test(io, a_datagram_larger_than_the_buffer_is_marked_truncated);
+    tcase_add_test(io, refused_datagrams_do_not_fail_the_batch);
+    tcase_add_test(io, open_reports_errors_with_errno);
+    suite_add_tcase(s, io);
+    tcase_add_test(outq, outq_flushes_when_full_and_keeps_each_address);
+    tcase_add_test(outq, outq_flushed_through_io_send_delivers_everything);
+    suite_add_tcase(s, outq);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(io_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
