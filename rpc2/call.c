@@ -11,58 +11,6 @@
 #include "ctx.h"
 #include "engine.h"
 
-/* ---- waiting for an outcome --------------------------------------------- */
-
-struct sync {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    volatile int done;
-    int status;
-    rpc2_conn *conn;
-    int threaded; /* the waiter is not the loop thread */
-};
-
-static void sync_init(struct sync *s, rpc2_ctx *ctx)
-{
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->cond, NULL);
-    s->done = 0;
-    s->status = 0;
-    s->conn = NULL;
-    s->threaded = ctx_foreign_thread(ctx);
-}
-
-static void sync_finish(struct sync *s, int status, rpc2_conn *conn)
-{
-    pthread_mutex_lock(&s->lock);
-    s->status = status;
-    s->conn = conn;
-    s->done = 1;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Runs start(job) on the loop thread and waits until it finished s. */
-static int run_and_wait(rpc2_ctx *ctx, struct sync *s, mailbox_fn start, void *job)
-{
-    int rc = 0;
-    if (s->threaded) {
-        rc = ctx_post(ctx, start, job);
-        pthread_mutex_lock(&s->lock);
-        while (rc == 0 && !s->done)
-            pthread_cond_wait(&s->cond, &s->lock);
-        pthread_mutex_unlock(&s->lock);
-    } else if (ctx_in_callback(ctx)) {
-        rc = RPC2_EWOULDBLOCK; /* waiting here would stall the loop forever */
-    } else {
-        start(job);
-        ctx_run_until(ctx, &s->done);
-    }
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->cond);
-    return rc != 0 ? rc : s->status;
-}
-
 /* ---- bind --------------------------------------------------------------- */
 
 struct bind_job {
@@ -71,7 +19,7 @@ struct bind_job {
     struct engine_bind_args args;
     rpc2_bind_cb cb;
     void *cb_arg;
-    struct sync sync;
+    struct ctx_sync sync;
 };
 
 static int bind_prepare(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, struct bind_job *job)
@@ -104,7 +52,7 @@ static void bind_start(void *arg)
 
 static void bind_done_sync(int status, rpc2_conn *conn, void *arg)
 {
-    sync_finish(arg, status, conn);
+    ctx_sync_finish(arg, status, conn);
 }
 
 int rpc2_bind(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, rpc2_conn **out)
@@ -116,11 +64,11 @@ int rpc2_bind(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, rpc2_conn **out)
     int rc = bind_prepare(ctx, bp, &job);
     if (rc != 0)
         return rc;
-    sync_init(&job.sync, ctx);
+    ctx_sync_init(&job.sync, ctx);
     job.cb = bind_done_sync;
     job.cb_arg = &job.sync;
-    rc = run_and_wait(ctx, &job.sync, bind_start, &job);
-    *out = rc == 0 ? job.sync.conn : NULL;
+    rc = ctx_run_and_wait(ctx, &job.sync, bind_start, &job);
+    *out = rc == 0 ? job.sync.result : NULL;
     return rc;
 }
 
@@ -142,7 +90,7 @@ int rpc2_bind_async(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, rpc2_bind_
 struct call_job {
     rpc2_conn *conn;
     struct engine_call_args args;
-    struct sync sync;
+    struct ctx_sync sync;
 };
 
 static rpc2_ctx *ctx_of(rpc2_conn *conn)
@@ -161,13 +109,14 @@ static struct engine_call_args call_args(uint32_t proc, xdrproc_t encode_args, c
         .decode_result = decode_result,
         .result = result,
         .timeout_us = opts ? opts->timeout_us : 0,
+        .se = opts ? opts->se : NULL,
     };
 }
 
 static void call_done_sync(int status, void *result, void *arg)
 {
     (void)result;
-    sync_finish(arg, status, NULL);
+    ctx_sync_finish(arg, status, NULL);
 }
 
 static void call_start(void *arg)
@@ -176,26 +125,26 @@ static void call_start(void *arg)
     rpc2_ctx *ctx = ctx_of(job->conn);
     int rc = engine_call(job->conn, &job->args, call_done_sync, &job->sync, ctx_now());
     if (rc != 0)
-        sync_finish(&job->sync, rc, NULL);
+        ctx_sync_finish(&job->sync, rc, NULL);
     ctx_kick(ctx);
 }
 
 int rpc2_call(rpc2_conn *conn, uint32_t proc, xdrproc_t encode_args, const void *args,
               xdrproc_t decode_result, void *result, const struct rpc2_call_opts *opts)
 {
-    if (!conn || (opts && opts->se))
-        return RPC2_EINVAL; /* no side-effect type is registered yet */
+    if (!conn)
+        return RPC2_EINVAL;
     struct call_job job = {.conn = conn};
     job.args = call_args(proc, encode_args, args, decode_result, result, opts);
-    sync_init(&job.sync, ctx_of(conn));
-    return run_and_wait(ctx_of(conn), &job.sync, call_start, &job);
+    ctx_sync_init(&job.sync, ctx_of(conn));
+    return ctx_run_and_wait(ctx_of(conn), &job.sync, call_start, &job);
 }
 
 int rpc2_call_async(rpc2_conn *conn, uint32_t proc, xdrproc_t encode_args, const void *args,
                     xdrproc_t decode_result, void *result, const struct rpc2_call_opts *opts,
                     rpc2_call_cb cb, void *arg)
 {
-    if (!conn || (opts && opts->se))
+    if (!conn)
         return RPC2_EINVAL;
     struct engine_call_args a = call_args(proc, encode_args, args, decode_result, result, opts);
     int rc = engine_call(conn, &a, cb, arg, ctx_now());
@@ -207,7 +156,7 @@ int rpc2_cancel(rpc2_conn *conn)
 {
     if (!conn)
         return RPC2_EINVAL;
-    int rc = engine_cancel(conn);
+    int rc = engine_cancel(conn, ctx_now());
     ctx_kick(ctx_of(conn));
     return rc;
 }
@@ -216,7 +165,7 @@ int rpc2_cancel(rpc2_conn *conn)
 
 struct unbind_job {
     rpc2_conn *conn;
-    struct sync sync;
+    struct ctx_sync sync;
 };
 
 static void unbind_start(void *arg)
@@ -225,7 +174,7 @@ static void unbind_start(void *arg)
     rpc2_ctx *ctx = ctx_of(job->conn);
     engine_unbind(job->conn, ctx_now());
     ctx_kick(ctx);
-    sync_finish(&job->sync, 0, NULL);
+    ctx_sync_finish(&job->sync, 0, NULL);
 }
 
 void rpc2_unbind(rpc2_conn *conn)
@@ -234,15 +183,14 @@ void rpc2_unbind(rpc2_conn *conn)
         return;
     rpc2_ctx *ctx = ctx_of(conn);
     struct unbind_job job = {.conn = conn};
-    sync_init(&job.sync, ctx);
+    ctx_sync_init(&job.sync, ctx);
     if (!job.sync.threaded) {
         /* No waiting: the notice goes out in the background. */
         unbind_start(&job);
-        pthread_mutex_destroy(&job.sync.lock);
-        pthread_cond_destroy(&job.sync.cond);
+        ctx_sync_dispose(&job.sync);
         return;
     }
-    (void)run_and_wait(ctx, &job.sync, unbind_start, &job);
+    (void)ctx_run_and_wait(ctx, &job.sync, unbind_start, &job);
 }
 
 uint32_t rpc2_conn_srtt_us(const rpc2_conn *conn)

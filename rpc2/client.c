@@ -92,10 +92,13 @@ int engine_bind(struct engine *e, const struct rpc2_addr *server, const struct e
         return RPC2_ENOMEM;
     c->state = CS_BINDING;
     c->subsystem = a->subsystem;
-    c->se_type = a->se_type;
     c->security = (uint8_t)a->security;
     c->bind = calloc(1, sizeof *c->bind);
-    int rc = c->bind ? conntable_insert(&e->conns, &c->link, 0) : RPC2_ENOMEM;
+    int rc = c->bind ? conn_set_se_type(c, a->se_type) : RPC2_ENOMEM;
+    if (rc == 0 && c->se_ops && c->se_ops->bind_before)
+        rc = c->se_ops->bind_before(c->se_state, c);
+    if (rc == 0)
+        rc = conntable_insert(&e->conns, &c->link, 0);
     if (rc == 0)
         rc = encode_bind(c, NULL, 0, identity);
     if (rc != 0) {
@@ -117,6 +120,8 @@ static void bind_done(rpc2_conn *c, int status)
     c->bind = NULL;
     free(b->body);
     free(b);
+    if (c->se_ops && c->se_ops->bind_after)
+        c->se_ops->bind_after(c->se_state, c, status);
     if (status != 0) {
         conn_free(c);
         cb(status, NULL, arg);
@@ -175,6 +180,13 @@ static void on_cookie(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body
 
 /* ---- calls -------------------------------------------------------------- */
 
+static void abandon_transfer(rpc2_conn *c, void *transfer, int status, uint64_t now)
+{
+    if (transfer && c->se_ops->call_abandon)
+        c->se_ops->call_abandon(c->se_state, c, transfer, status, now);
+}
+
+
 static void send_call(rpc2_conn *c, uint64_t now)
 {
     struct client_call *call = c->call;
@@ -182,17 +194,24 @@ static void send_call(rpc2_conn *c, uint64_t now)
         c->engine->stats.retransmissions++;
         rtt_backoff(&c->rtt);
     }
-    conn_send(c, PKT_CALL, call->sends ? PKT_F_RETRANSMIT : 0, call->seq, call->body,
-              call->body_len, now);
+    conn_send(c, PKT_CALL, (uint8_t)(call->flags | (call->sends ? PKT_F_RETRANSMIT : 0)),
+              call->seq, call->body, call->body_len, now);
     call->sends++;
     call->next_send = now + rtt_timeout(&c->rtt);
     client_rearm(c);
 }
 
-static void finish_call(rpc2_conn *c, int status)
+/* Ends the call in flight. r is its reply, NULL when it ended otherwise;
+ * the side-effect type finishes its transfer first and may turn a success
+ * into its own failure. */
+static void finish_call(rpc2_conn *c, int status, const struct pkt_reply *r, uint64_t now)
 {
     struct client_call *call = c->call;
     c->call = NULL;
+    if (call->se_transfer && r && c->se_ops->call_after)
+        c->se_ops->call_after(c->se_state, c, call->se_transfer, &status, r->se, r->se_len, now);
+    else if (!r)
+        abandon_transfer(c, call->se_transfer, status, now);
     c->engine->stats.calls_completed++;
     client_rearm(c);
     rpc2_call_cb cb = call->cb;
@@ -202,42 +221,84 @@ static void finish_call(rpc2_conn *c, int status)
     cb(status, result, arg);
 }
 
-static void break_conn(rpc2_conn *c, int error)
+static void break_conn(rpc2_conn *c, int error, uint64_t now)
 {
     c->state = CS_BROKEN;
     c->broken_error = error;
     if (c->call)
-        finish_call(c, error);
+        finish_call(c, error, NULL, now);
     else
         client_rearm(c);
 }
 
-/* Encodes proc and the XDR arguments into the engine's scratch space. */
-static int encode_call(struct engine *e, const struct engine_call_args *a, size_t *len)
+/* Writes an opaque whose bytes a callback produces in place: the length
+ * word is reserved first and filled in afterwards. */
+static uint8_t *begin_opaque(struct pkt_writer *w, struct pkt_writer *inner)
 {
-    struct pkt_writer w;
-    pkt_writer_init(&w, e->scratch, sizeof e->scratch);
-    pkt_put_u32(&w, a->proc);
-    uint8_t *len_at = pkt_put_space(&w, 4);
-    if (w.failed)
-        return RPC2_ETOOBIG;
-    uint32_t args_len = 0;
-    if (a->encode_args) {
+    uint8_t *len_at = pkt_put_space(w, 4);
+    pkt_writer_init(inner, w->p, w->failed ? 0 : (size_t)(w->end - w->p));
+    return len_at;
+}
+
+static void end_opaque(struct pkt_writer *w, uint8_t *len_at, const struct pkt_writer *inner)
+{
+    uint32_t len = (uint32_t)(inner->p - w->p);
+    if (inner->failed || w->failed) {
+        w->failed = 1;
+        return;
+    }
+    pkt_put_space(w, len); /* the bytes are in place; this pads and advances */
+    struct pkt_writer lw;
+    pkt_writer_init(&lw, len_at, 4);
+    pkt_put_u32(&lw, len);
+}
+
+static int encode_args(struct pkt_writer *w, const struct engine_call_args *a)
+{
+    struct pkt_writer inner;
+    uint8_t *len_at = begin_opaque(w, &inner);
+    if (a->encode_args && !w->failed) {
         XDR x;
-        xdrmem_create(&x, (char *)w.p, (u_int)(w.end - w.p), XDR_ENCODE);
+        xdrmem_create(&x, (char *)inner.p, (u_int)(inner.end - inner.p), XDR_ENCODE);
         int ok = a->encode_args(&x, (void *)a->args);
-        args_len = xdr_getpos(&x);
+        inner.p += xdr_getpos(&x);
         xdr_destroy(&x);
         if (!ok)
-            return xdr_sizeof(a->encode_args, (void *)a->args) > (unsigned long)(w.end - w.p)
+            return xdr_sizeof(a->encode_args, (void *)a->args) > (unsigned long)(inner.end - w->p)
                        ? RPC2_ETOOBIG
                        : RPC2_EENCODE;
     }
-    struct pkt_writer lw;
-    pkt_writer_init(&lw, len_at, 4);
-    pkt_put_u32(&lw, args_len);
-    *len = (size_t)(w.p - e->scratch) + args_len;
-    return 0;
+    end_opaque(w, len_at, &inner);
+    return w->failed ? RPC2_ETOOBIG : 0;
+}
+
+/* Encodes proc, the XDR arguments and the side-effect block (whose state
+ * the type hands back in *transfer) into the engine's scratch space. */
+static int encode_call(rpc2_conn *c, const struct engine_call_args *a, uint32_t seq,
+                       void **transfer, size_t *len, uint64_t now)
+{
+    struct engine *e = c->engine;
+    struct pkt_writer w;
+    pkt_writer_init(&w, e->scratch, PKT_MAX_BODY);
+    pkt_put_u32(&w, a->proc);
+    int rc = encode_args(&w, a);
+    if (rc != 0 || !a->se) {
+        *len = (size_t)(w.p - e->scratch);
+        return rc;
+    }
+    struct pkt_writer inner;
+    uint8_t *len_at = begin_opaque(&w, &inner);
+    rc = c->se_ops->call_before(c->se_state, c, a->se, seq, &inner, transfer, now);
+    if (rc != 0)
+        return rc;
+    end_opaque(&w, len_at, &inner);
+    *len = (size_t)(w.p - e->scratch);
+    return w.failed ? RPC2_ETOOBIG : 0;
+}
+
+static uint32_t next_seq(const rpc2_conn *c)
+{
+    return c->next_seq + 1 ? c->next_seq + 1 : 1; /* 0 means "no call yet" to the server */
 }
 
 int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb, void *arg,
@@ -251,22 +312,28 @@ int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb,
         return RPC2_ECLOSED;
     if (c->call)
         return RPC2_EINPROGRESS;
+    if (a->se && (!c->se_ops || !c->se_ops->call_before || a->se->type != c->se_type))
+        return RPC2_ENOSETYPE;
     size_t len;
-    int rc = encode_call(c->engine, a, &len);
-    if (rc != 0)
+    void *transfer = NULL;
+    uint32_t seq = next_seq(c);
+    int rc = encode_call(c, a, seq, &transfer, &len, now);
+    if (rc != 0) {
+        abandon_transfer(c, transfer, rc, now);
         return rc;
+    }
     struct client_call *call = calloc(1, sizeof *call);
     uint8_t *body = malloc(len);
     if (!call || !body) {
         free(call);
         free(body);
+        abandon_transfer(c, transfer, RPC2_ENOMEM, now);
         return RPC2_ENOMEM;
     }
     memcpy(body, c->engine->scratch, len);
-    if (++c->next_seq == 0)
-        c->next_seq = 1; /* 0 means "no call yet" to the server */
+    c->next_seq = seq;
     *call = (struct client_call){
-        .seq = c->next_seq,
+        .seq = seq,
         .body = body,
         .body_len = len,
         .decode_result = a->decode_result,
@@ -275,6 +342,8 @@ int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb,
         .arg = arg,
         .started = now,
         .deadline = a->timeout_us ? now + a->timeout_us : 0,
+        .flags = a->se ? PKT_F_SE : 0,
+        .se_transfer = transfer,
     };
     c->call = call;
     c->engine->stats.calls_sent++;
@@ -307,7 +376,7 @@ static void on_reply(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
         return;
     }
     conn_heard(c, h, now, 1);
-    finish_call(c, decode_result(call, &r));
+    finish_call(c, decode_result(call, &r), &r, now);
 }
 
 /* BUSY proves the server is alive and has the call; the retransmission
@@ -321,10 +390,10 @@ static void on_busy(rpc2_conn *c, const struct pkt_hdr *h, uint64_t now)
     client_rearm(c);
 }
 
-static void on_unknown_conn(rpc2_conn *c, const struct pkt_hdr *h)
+static void on_unknown_conn(rpc2_conn *c, const struct pkt_hdr *h, uint64_t now)
 {
     if (c->state == CS_BOUND && c->call && h->seq == c->call->seq)
-        break_conn(c, RPC2_EUNKNOWNCONN);
+        break_conn(c, RPC2_EUNKNOWNCONN, now);
 }
 
 void client_receive(struct engine *e, rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
@@ -346,13 +415,13 @@ void client_receive(struct engine *e, rpc2_conn *c, const struct pkt_hdr *h, con
         on_busy(c, h, now);
         break;
     case PKT_UNKNOWN_CONN:
-        on_unknown_conn(c, h);
+        on_unknown_conn(c, h, now);
         break;
     case PKT_VERSION_ERR:
         if (c->state == CS_BINDING)
             on_bind_answer(c, h, body, now);
         else if (c->state == CS_BOUND)
-            break_conn(c, RPC2_EVERSION);
+            break_conn(c, RPC2_EVERSION, now);
         break;
     case PKT_UNBIND_ACK:
         if (c->state == CS_CLOSING)
@@ -377,11 +446,11 @@ static void call_timeout(rpc2_conn *c, uint64_t now)
     struct client_call *call = c->call;
     uint64_t silence_from = c->last_heard > call->started ? c->last_heard : call->started;
     if (call->deadline && now >= call->deadline) {
-        finish_call(c, RPC2_ETIMEDOUT);
+        finish_call(c, RPC2_ETIMEDOUT, NULL, now);
         return;
     }
     if (now - silence_from >= c->engine->cfg.dead_peer_us) {
-        break_conn(c, RPC2_EDEAD);
+        break_conn(c, RPC2_EDEAD, now);
         return;
     }
     if (now >= call->next_send)
@@ -414,11 +483,11 @@ void client_timeout(rpc2_conn *c, uint64_t now)
 
 /* ---- cancel and unbind -------------------------------------------------- */
 
-int engine_cancel(rpc2_conn *c)
+int engine_cancel(rpc2_conn *c, uint64_t now)
 {
     if (!c->call)
         return RPC2_EINVAL;
-    finish_call(c, RPC2_ECANCELED);
+    finish_call(c, RPC2_ECANCELED, NULL, now);
     return 0;
 }
 
@@ -429,7 +498,7 @@ void engine_unbind(rpc2_conn *c, uint64_t now)
     int was_bound = c->state == CS_BOUND;
     c->state = CS_CLOSING;
     if (c->call)
-        finish_call(c, RPC2_ECANCELED);
+        finish_call(c, RPC2_ECANCELED, NULL, now);
     if (!was_bound) {
         conn_free(c);
         return;
@@ -445,6 +514,7 @@ void client_dispose(rpc2_conn *c)
         free(c->bind);
     }
     if (c->call) {
+        abandon_transfer(c, c->call->se_transfer, RPC2_ECLOSED, 0);
         free(c->call->body);
         free(c->call);
     }

@@ -194,6 +194,51 @@ void ctx_run_until(rpc2_ctx *ctx, const volatile int *done)
         ev_run(ctx->loop, EVRUN_ONCE);
 }
 
+void ctx_sync_init(struct ctx_sync *s, rpc2_ctx *ctx)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->done = 0;
+    s->status = 0;
+    s->result = NULL;
+    s->threaded = ctx_foreign_thread(ctx);
+}
+
+void ctx_sync_dispose(struct ctx_sync *s)
+{
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+}
+
+void ctx_sync_finish(struct ctx_sync *s, int status, void *result)
+{
+    pthread_mutex_lock(&s->lock);
+    s->status = status;
+    s->result = result;
+    s->done = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int ctx_run_and_wait(rpc2_ctx *ctx, struct ctx_sync *s, mailbox_fn start, void *job)
+{
+    int rc = 0;
+    if (s->threaded) {
+        rc = ctx_post(ctx, start, job);
+        pthread_mutex_lock(&s->lock);
+        while (rc == 0 && !s->done)
+            pthread_cond_wait(&s->cond, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+    } else if (ctx_in_callback(ctx)) {
+        rc = RPC2_EWOULDBLOCK; /* waiting here would stall the loop forever */
+    } else {
+        start(job);
+        ctx_run_until(ctx, &s->done);
+    }
+    ctx_sync_dispose(s);
+    return rc != 0 ? rc : s->status;
+}
+
 /* A blocking handler's outcome, back on the loop thread. */
 static void blocking_done(void *arg)
 {

@@ -6,6 +6,7 @@
 #ifndef RPC2_CTX_H
 #define RPC2_CTX_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <rpc2/rpc2.h>
 
@@ -28,5 +29,28 @@ int ctx_foreign_thread(const rpc2_ctx *ctx);
 /* Runs fn(arg) on the loop thread, soon. */
 int ctx_post(rpc2_ctx *ctx, mailbox_fn fn, void *arg);
 int ctx_workers(const rpc2_ctx *ctx);
+
+/*
+ * Waiting for an outcome produced on the loop thread. A waiter on the loop
+ * thread runs the loop until done; one on another thread sleeps on a
+ * condition variable until the loop thread finishes it.
+ */
+struct ctx_sync {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    volatile int done;
+    int status;
+    void *result;
+    int threaded; /* the waiter is not the loop thread */
+};
+
+void ctx_sync_init(struct ctx_sync *s, rpc2_ctx *ctx);
+void ctx_sync_dispose(struct ctx_sync *s);
+/* From the loop thread: the outcome is in. */
+void ctx_sync_finish(struct ctx_sync *s, int status, void *result);
+/* Runs start(job) on the loop thread, then waits until s is finished;
+ * disposes s. Returns s's status, or RPC2_EWOULDBLOCK when called from a
+ * loop callback (start is not run then). */
+int ctx_run_and_wait(rpc2_ctx *ctx, struct ctx_sync *s, mailbox_fn start, void *job);
 
 #endif

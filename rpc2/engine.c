@@ -43,6 +43,7 @@ void engine_free(struct engine *e)
     conntable_foreach(&e->conns, free_conn_entry, NULL);
     server_free_requests(e);
     server_free_subsystems(e);
+    se_registry_dispose(&e->se);
     conntable_dispose(&e->conns);
     timerheap_dispose(&e->timers);
     outq_dispose(&e->out);
@@ -74,7 +75,71 @@ void engine_flush(struct engine *e)
     outq_flush(&e->out);
 }
 
+/* ---- timers and side-effect types --------------------------------------- */
+
+void engine_timer_init(struct engine_timer *t, void (*fire)(struct engine_timer *, uint64_t))
+{
+    timer_init(&t->t);
+    t->fire = fire;
+}
+
+void engine_timer_set(struct engine *e, struct engine_timer *t, uint64_t deadline)
+{
+    if (deadline == UINT64_MAX) {
+        timerheap_cancel(&e->timers, &t->t);
+        return;
+    }
+    /* On ENOMEM the timer stays where it was; its owner then relies on the
+     * earlier deadline, and retries from there. */
+    (void)timerheap_set(&e->timers, &t->t, deadline);
+}
+
+int engine_se_register(struct engine *e, uint32_t id, const struct se_ops *ops, void *type,
+                       void (*free_type)(void *type))
+{
+    return se_register(&e->se, id, ops, type, free_type);
+}
+
+void *engine_se_type(const struct engine *e, uint32_t id)
+{
+    void *type = NULL;
+    return se_lookup(&e->se, id, &type) ? type : NULL;
+}
+
 /* ---- connections -------------------------------------------------------- */
+
+static void conn_timer_fired(struct engine_timer *t, uint64_t now)
+{
+    rpc2_conn *c = (rpc2_conn *)((char *)t - offsetof(rpc2_conn, timer));
+    if (c->role == ROLE_CLIENT)
+        client_timeout(c, now);
+}
+
+int conn_set_se_type(rpc2_conn *c, uint32_t se_type)
+{
+    c->se_type = se_type;
+    if (se_type == 0)
+        return 0;
+    c->se_ops = se_lookup(&c->engine->se, se_type, &c->se_state);
+    return c->se_ops ? 0 : RPC2_ENOSETYPE;
+}
+
+int conn_is_client(const rpc2_conn *c)
+{
+    return c->role == ROLE_CLIENT;
+}
+
+const struct rpc2_addr *conn_peer(const rpc2_conn *c)
+{
+    return &c->link.peer;
+}
+
+void *conn_transfer(const rpc2_conn *c, uint32_t transfer)
+{
+    if (c->role == ROLE_CLIENT)
+        return c->call && c->call->seq == transfer ? c->call->se_transfer : NULL;
+    return c->running && c->running->seq == transfer ? c->running->se_transfer : NULL;
+}
 
 rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_addr *peer,
                     uint32_t peer_id, uint64_t now)
@@ -87,7 +152,7 @@ rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_add
     c->link.peer = *peer;
     c->link.peer_id = peer_id;
     c->last_heard = now;
-    timer_init(&c->timer);
+    engine_timer_init(&c->timer, conn_timer_fired);
     dupcache_init(&c->dup);
     rtt_init(&c->rtt, e->cfg.retry_initial_us, e->cfg.retry_min_us, e->cfg.retry_max_us);
     return c;
@@ -98,7 +163,9 @@ void conn_free(rpc2_conn *c)
     struct engine *e = c->engine;
     if (c->link.id)
         conntable_remove(&e->conns, &c->link);
-    timerheap_cancel(&e->timers, &c->timer);
+    timerheap_cancel(&e->timers, &c->timer.t);
+    if (c->se_ops && c->se_ops->unbind)
+        c->se_ops->unbind(c->se_state, c);
     client_dispose(c);
     server_dispose(c);
     dupcache_dispose(&c->dup);
@@ -107,13 +174,7 @@ void conn_free(rpc2_conn *c)
 
 void conn_arm(rpc2_conn *c, uint64_t deadline)
 {
-    if (deadline == UINT64_MAX) {
-        timerheap_cancel(&c->engine->timers, &c->timer);
-        return;
-    }
-    /* On ENOMEM the timer stays where it was; the connection then relies on
-     * its earlier deadline, which is never later than needed to make progress. */
-    (void)timerheap_set(&c->engine->timers, &c->timer, deadline);
+    engine_timer_set(c->engine, &c->timer, deadline);
 }
 
 void conn_heard(rpc2_conn *c, const struct pkt_hdr *h, uint64_t now, int sample)
@@ -179,6 +240,40 @@ void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const ui
         .body_len = (uint32_t)body_len,
     };
     engine_send(c->engine, &c->link.peer, &h, body);
+}
+
+uint8_t *conn_packet_begin(rpc2_conn *c, size_t *cap)
+{
+    uint8_t *buf = outq_reserve(&c->engine->out);
+    if (!buf)
+        return NULL;
+    *cap = PKT_MAX_BODY;
+    return buf + PKT_HDR_SIZE;
+}
+
+void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, uint32_t transfer,
+                        uint32_t ts_echo, size_t body_len, uint64_t now)
+{
+    struct engine *e = c->engine;
+    struct pkt_hdr h = {
+        .version = PKT_VERSION,
+        .type = type,
+        .flags = flags,
+        .security = c->security,
+        .dst_conn = c->link.peer_id,
+        .src_conn = c->link.id,
+        .seq = seq,
+        .transfer = transfer,
+        .ts = wire_ts(now),
+        .ts_echo = ts_echo,
+        .body_len = (uint32_t)body_len,
+    };
+    /* begin() handed out the slot outq_reserve returns until committed */
+    uint8_t *buf = outq_reserve(&e->out);
+    pkt_hdr_encode(&h, buf);
+    outq_commit(&e->out, &c->link.peer, PKT_HDR_SIZE + body_len);
+    e->stats.packets_sent++;
+    e->stats.bytes_sent += PKT_HDR_SIZE + body_len;
 }
 
 void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
@@ -275,6 +370,18 @@ static void answer_unknown(struct engine *e, const struct rpc2_addr *from,
                      h->ts, now);
 }
 
+/* Side-effect packets belong to the type the connection was bound with. */
+static void deliver_to_se(struct engine *e, rpc2_conn *c, const struct pkt_hdr *h,
+                          const uint8_t *body, uint64_t now)
+{
+    if (!c->se_ops || !c->se_ops->receive || c->state != CS_BOUND) {
+        e->stats.rejected_type++;
+        return;
+    }
+    c->last_heard = now; /* a transfer in progress is a peer alive */
+    c->se_ops->receive(c->se_state, c, h, body, now);
+}
+
 void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt, size_t len,
                     uint64_t now)
 {
@@ -286,10 +393,6 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
         count_reject(e, rc);
         if (rc == PKT_EVERSION)
             answer_version(e, from, pkt, len, now);
-        return;
-    }
-    if (h.type >= PKT_SFTP_DATA) {
-        e->stats.rejected_type++; /* no side-effect type is registered yet */
         return;
     }
     const uint8_t *body = pkt + PKT_HDR_SIZE;
@@ -309,7 +412,9 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
         e->stats.rejected_other++;
         return;
     }
-    if (c->role == ROLE_CLIENT && is_client_bound(h.type))
+    if (h.type >= PKT_SFTP_DATA)
+        deliver_to_se(e, c, &h, body, now);
+    else if (c->role == ROLE_CLIENT && is_client_bound(h.type))
         client_receive(e, c, &h, body, now);
     else if (c->role == ROLE_SERVER && !is_client_bound(h.type))
         server_receive(e, from, c, &h, body, now);
@@ -321,8 +426,7 @@ void engine_timeout(struct engine *e, uint64_t now)
 {
     struct timer *t;
     while ((t = timerheap_pop_expired(&e->timers, now)) != NULL) {
-        rpc2_conn *c = (rpc2_conn *)((char *)t - offsetof(rpc2_conn, timer));
-        if (c->role == ROLE_CLIENT)
-            client_timeout(c, now);
+        struct engine_timer *et = (struct engine_timer *)((char *)t - offsetof(struct engine_timer, t));
+        et->fire(et, now);
     }
 }

@@ -24,6 +24,7 @@
 #include "outq.h"
 #include "packet.h"
 #include "rtt.h"
+#include "se_ops.h"
 #include "timerheap.h"
 
 struct engine_config {
@@ -79,12 +80,39 @@ struct engine_call_args {
     xdrproc_t decode_result;
     void *result;
     uint32_t timeout_us;
+    struct rpc2_se_desc *se; /* NULL: no side effect */
 };
 int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb, void *arg,
                 uint64_t now);
-int engine_cancel(rpc2_conn *c);
+int engine_cancel(rpc2_conn *c, uint64_t now);
 void engine_unbind(rpc2_conn *c, uint64_t now);
 struct engine *engine_of(const rpc2_conn *c);
+
+/* ---- side-effect types ---- */
+int engine_se_register(struct engine *e, uint32_t id, const struct se_ops *ops, void *type,
+                       void (*free_type)(void *type));
+void *engine_se_type(const struct engine *e, uint32_t id);
+
+/* Timers for anything on the loop: connections, transfers. */
+struct engine_timer {
+    struct timer t;
+    void (*fire)(struct engine_timer *et, uint64_t now);
+};
+void engine_timer_init(struct engine_timer *t, void (*fire)(struct engine_timer *, uint64_t));
+/* Arms (or moves) the timer; UINT64_MAX disarms it. */
+void engine_timer_set(struct engine *e, struct engine_timer *t, uint64_t deadline);
+
+/* Zero-copy sending for side-effect types: the body is written straight
+ * into the outgoing datagram (at most *cap bytes), then committed. Nothing
+ * else may be sent between the two. NULL when memory is short. */
+uint8_t *conn_packet_begin(rpc2_conn *c, size_t *cap);
+void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, uint32_t transfer,
+                        uint32_t ts_echo, size_t body_len, uint64_t now);
+/* The side-effect state of the transfer with this id on c (the call in
+ * flight on a client, the running request on a server), or NULL. */
+void *conn_transfer(const rpc2_conn *c, uint32_t transfer);
+int conn_is_client(const rpc2_conn *c);
+const struct rpc2_addr *conn_peer(const rpc2_conn *c);
 
 /* ==== shared by engine.c, client.c and server.c only ==================== */
 
@@ -110,6 +138,8 @@ struct client_call {
     uint64_t started, deadline; /* deadline 0: none */
     uint64_t next_send;
     unsigned sends;
+    uint8_t flags;      /* PKT_F_SE when the body carries a side-effect block */
+    void *se_transfer;  /* the side-effect type's state for this call */
 };
 
 struct client_bind {
@@ -123,13 +153,15 @@ struct client_bind {
 
 struct rpc2_conn {
     struct conn_link link;
-    struct timer timer;
+    struct engine_timer timer;
     struct engine *engine;
     enum conn_role role;
     enum conn_state state;
     int broken_error;     /* why CS_BROKEN */
     uint8_t security;
     uint32_t subsystem, se_type;
+    const struct se_ops *se_ops; /* of se_type; NULL without one */
+    void *se_state;              /* the type's state for this context */
     struct rtt rtt;
     uint32_t peer_ts;     /* latest ts from the peer, echoed back */
     uint64_t peer_ts_at;  /* when it arrived: the echo is advanced by the time held */
@@ -142,6 +174,7 @@ struct rpc2_conn {
     /* server */
     struct subsystem *sub;
     struct dupcache dup;
+    uint8_t saved_reply_flags; /* PKT_F_SE if the saved reply carries a block */
     struct rpc2_request *running;
     char identity[PKT_MAX_IDENTITY + 1];
 };
@@ -156,6 +189,11 @@ struct rpc2_request {
     uint32_t seq;
     void *args, *result;
     int status; /* set by the worker for blocking handlers */
+    void *se_transfer;               /* the side-effect type's state, NULL: none */
+    const struct se_ops *se_ops;     /* its type, kept here: the connection may go first */
+    void *se_state;
+    rpc2_se_done_fn se_done;         /* rpc2_se_check_async's callback */
+    void *se_done_arg;
     char peer[ADDR_TEXT_MAX];
     char identity[PKT_MAX_IDENTITY + 1];
 };
@@ -171,6 +209,7 @@ struct engine {
     struct subsystem *subsystems;
     struct rpc2_request *requests;
     struct rpc2_ctx_stats stats;
+    struct se_registry se;
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
 
@@ -179,6 +218,8 @@ rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_add
                     uint32_t peer_id, uint64_t now);
 void conn_free(rpc2_conn *c);
 void conn_arm(rpc2_conn *c, uint64_t deadline);
+/* Finds the side-effect ops for a bind's se_type; 0 or RPC2_ENOSETYPE. */
+int conn_set_se_type(rpc2_conn *c, uint32_t se_type);
 /* Sends a packet on a connection: header from the connection's ids and
  * timestamps, then the body. */
 void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const uint8_t *body,

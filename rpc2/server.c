@@ -103,8 +103,9 @@ static int bind_refusal(struct engine *e, const struct pkt_hdr *h, const struct 
 {
     if (h->security != RPC2_SEC_NONE)
         return RPC2_ESECURITY;
-    if (m->se_type != 0)
-        return RPC2_ENOSETYPE; /* no side-effect type is registered yet */
+    void *type;
+    if (m->se_type != 0 && !se_lookup(&e->se, m->se_type, &type))
+        return RPC2_ENOSETYPE;
     if (!find_subsystem(e, m->subsystem))
         return RPC2_ENOSUBSYS;
     return 0;
@@ -131,7 +132,11 @@ static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct
         return;
     }
     rpc2_conn *c = conn_new(e, ROLE_SERVER, from, h->src_conn, now);
-    int rc = c ? conntable_insert(&e->conns, &c->link, 1) : RPC2_ENOMEM;
+    int rc = c ? conn_set_se_type(c, m.se_type) : RPC2_ENOMEM;
+    if (rc == 0 && c->se_ops && c->se_ops->conn_new)
+        rc = c->se_ops->conn_new(c->se_state, c);
+    if (rc == 0)
+        rc = conntable_insert(&e->conns, &c->link, 1);
     if (rc != 0) {
         if (c)
             conn_free(c);
@@ -141,7 +146,6 @@ static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct
     c->state = CS_BOUND;
     c->security = h->security;
     c->subsystem = m.subsystem;
-    c->se_type = m.se_type;
     c->sub = find_subsystem(e, m.subsystem);
     memcpy(c->identity, m.identity, m.identity_len);
     c->identity[m.identity_len] = '\0';
@@ -157,7 +161,7 @@ static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct
 static size_t encode_reply(struct engine *e, int status, const struct rpc2_proc *p, void *result)
 {
     struct pkt_writer w;
-    pkt_writer_init(&w, e->scratch, sizeof e->scratch);
+    pkt_writer_init(&w, e->scratch, PKT_MAX_BODY);
     pkt_put_u32(&w, (uint32_t)status);
     uint8_t *len_at = pkt_put_space(&w, 4);
     uint32_t result_len = 0;
@@ -169,22 +173,53 @@ static size_t encode_reply(struct engine *e, int status, const struct rpc2_proc 
         xdr_destroy(&x);
         if (!ok)
             return encode_reply(e, RPC2_EENCODE, NULL, NULL);
+        pkt_put_space(&w, result_len);
     }
     struct pkt_writer lw;
     pkt_writer_init(&lw, len_at, 4);
     pkt_put_u32(&lw, result_len);
-    return (size_t)(w.p - e->scratch) + result_len;
+    return (size_t)(w.p - e->scratch);
+}
+
+/* Appends the side-effect block of a request's reply; returns the new
+ * length, or 0 when it did not fit (the reply then says so instead). */
+static size_t append_se_block(rpc2_conn *c, struct rpc2_request *req, int status, size_t len)
+{
+    struct engine *e = c->engine;
+    struct pkt_writer w, inner;
+    pkt_writer_init(&w, e->scratch + len, PKT_MAX_BODY - len);
+    uint8_t *len_at = pkt_put_space(&w, 4);
+    pkt_writer_init(&inner, w.p, w.failed ? 0 : (size_t)(w.end - w.p));
+    if (c->se_ops->reply(c->se_state, req, req->se_transfer, status, &inner) != 0 || inner.failed)
+        return 0;
+    uint32_t se_len = (uint32_t)(inner.p - w.p);
+    pkt_put_space(&w, se_len);
+    struct pkt_writer lw;
+    pkt_writer_init(&lw, len_at, 4);
+    pkt_put_u32(&lw, se_len);
+    return w.failed ? 0 : len + (size_t)(w.p - (e->scratch + len));
 }
 
 /* Answers the running call: the reply is saved for retransmissions, then sent. */
-static void finish_call(rpc2_conn *c, uint32_t seq, int status, const struct rpc2_proc *p,
-                        void *result, uint64_t now)
+static void finish_call(rpc2_conn *c, struct rpc2_request *req, uint32_t seq, int status,
+                        uint64_t now)
 {
     struct engine *e = c->engine;
-    size_t len = encode_reply(e, status, p, result);
+    const struct rpc2_proc *p = req ? req->proc : NULL;
+    size_t len = encode_reply(e, status, p, req ? req->result : NULL);
+    uint8_t flags = 0;
+    if (req && req->se_transfer && c->se_ops->reply) {
+        size_t with_se = append_se_block(c, req, status, len);
+        if (with_se == 0)
+            with_se = append_se_block(c, req, RPC2_ETOOBIG, encode_reply(e, RPC2_ETOOBIG, NULL,
+                                                                           NULL));
+        len = with_se ? with_se : encode_reply(e, RPC2_ETOOBIG, NULL, NULL);
+        flags = with_se ? PKT_F_SE : 0;
+    }
     (void)dupcache_finish(&c->dup, e->scratch, len, e->cfg.max_saved_reply);
+    c->saved_reply_flags = flags;
     c->running = NULL;
-    conn_send(c, PKT_REPLY, 0, seq, e->scratch, len, now);
+    conn_send(c, PKT_REPLY, flags, seq, e->scratch, len, now);
 }
 
 static void request_free(struct rpc2_request *req)
@@ -200,6 +235,8 @@ static void request_free(struct rpc2_request *req)
         xdr_free(req->proc->decode_args, req->args);
     if (req->proc->encode_result)
         xdr_free(req->proc->encode_result, req->result);
+    if (req->se_transfer && req->se_ops->request_free)
+        req->se_ops->request_free(req->se_state, req, req->se_transfer);
     free(req->args);
     free(req->result);
     free(req);
@@ -208,7 +245,7 @@ static void request_free(struct rpc2_request *req)
 int engine_reply(struct rpc2_request *req, int status, uint64_t now)
 {
     if (req->conn && req->conn->running == req)
-        finish_call(req->conn, req->seq, status, req->proc, req->result, now);
+        finish_call(req->conn, req, req->seq, status, now);
     request_free(req);
     return 0;
 }
@@ -240,6 +277,8 @@ static struct rpc2_request *request_new(rpc2_conn *c, const struct rpc2_proc *p,
     req->proc = p;
     req->handler_arg = c->sub->arg;
     req->seq = seq;
+    req->se_ops = c->se_ops;
+    req->se_state = c->se_state;
     req->peer_addr = c->link.peer;
     memcpy(req->identity, c->identity, sizeof req->identity);
     req->next = e->requests;
@@ -265,21 +304,24 @@ static void dispatch(rpc2_conn *c, uint32_t seq, const struct pkt_call *m, uint6
     struct engine *e = c->engine;
     const struct rpc2_proc *p = find_proc(c->sub, m->proc);
     if (!p) {
-        finish_call(c, seq, RPC2_ENOPROC, NULL, NULL, now);
+        finish_call(c, NULL, seq, RPC2_ENOPROC, now);
         return;
     }
-    if (m->se) {
-        finish_call(c, seq, RPC2_ENOSETYPE, NULL, NULL, now);
+    if (m->se && (!c->se_ops || !c->se_ops->request)) {
+        finish_call(c, NULL, seq, RPC2_ENOSETYPE, now);
         return;
     }
     struct rpc2_request *req = request_new(c, p, seq);
     if (!req) {
-        finish_call(c, seq, RPC2_ENOMEM, NULL, NULL, now);
+        finish_call(c, NULL, seq, RPC2_ENOMEM, now);
         return;
     }
-    if (!decode_args(req, m)) {
+    int rc = decode_args(req, m) ? 0 : RPC2_EDECODE;
+    if (rc == 0 && m->se)
+        rc = c->se_ops->request(c->se_state, req, m->se, m->se_len, &req->se_transfer);
+    if (rc != 0) {
         request_free(req);
-        finish_call(c, seq, RPC2_EDECODE, NULL, NULL, now);
+        finish_call(c, NULL, seq, rc, now);
         return;
     }
     c->running = req;
@@ -288,8 +330,7 @@ static void dispatch(rpc2_conn *c, uint32_t seq, const struct pkt_call *m, uint6
         p->async_handler(req, req->args, req->result, req->handler_arg);
         return; /* req may be gone already: the handler may have replied */
     }
-    int rc = e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req)
-                                                 : RPC2_ESERVER;
+    rc = e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req) : RPC2_ESERVER;
     if (rc != 0)
         engine_reply(req, rc, now);
 }
@@ -331,7 +372,8 @@ static void on_call(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, 
     case DUP_RESEND:
         e->stats.duplicate_requests++;
         e->stats.replies_resent++;
-        conn_send(c, PKT_REPLY, PKT_F_RETRANSMIT, h->seq, c->dup.reply, c->dup.reply_len, now);
+        conn_send(c, PKT_REPLY, (uint8_t)(PKT_F_RETRANSMIT | c->saved_reply_flags), h->seq,
+                  c->dup.reply, c->dup.reply_len, now);
         return;
     case DUP_LOST:
         e->stats.duplicate_requests++;

@@ -507,10 +507,10 @@ START_TEST(cancel_then_next_call)
                      0);
     fakelink_run(&link_, NULL, link_.now + 50 * MS);
     ck_assert_ptr_nonnull(srv.held);
-    ck_assert_int_eq(engine_cancel(c), 0);
+    ck_assert_int_eq(engine_cancel(c, link_.now), 0);
     ck_assert(slow.done);
     ck_assert_int_eq(slow.status, RPC2_ECANCELED);
-    ck_assert_int_eq(engine_cancel(c), RPC2_EINVAL);
+    ck_assert_int_eq(engine_cancel(c, link_.now), RPC2_EINVAL);
     /* the server still runs the canceled call; the new one is told BUSY meanwhile */
     ck_assert_int_eq(start_call(c, TEST_INCR, (xdrproc_t)xdr_incr_args, &a, (xdrproc_t)xdr_u_int,
                                 &result, 0, &next),

@@ -61,7 +61,15 @@ extern "C" {
     X(ESEFAIL1, -22, "side effect failed; the connection is still usable")                         \
     X(ESEFAIL2, -23, "side effect failed; the connection is dead")                                 \
     X(ENOSETYPE, -24, "unknown side-effect type")                                                  \
-    X(EWOULDBLOCK, -25, "blocking call made from inside a loop callback")
+    X(EWOULDBLOCK, -25, "blocking call made from inside a loop callback")                         \
+    X(EQUOTA, -26, "transfer would exceed the byte quota")                                         \
+    X(ENOENT, -27, "no such file or directory")                                                    \
+    X(EACCES, -28, "permission denied")                                                            \
+    X(EIO, -29, "input/output error on a local file")                                              \
+    X(ENOSPC, -30, "no space left on device")                                                      \
+    X(EOVERFLOW, -31, "data larger than the memory buffer given for it")                           \
+    X(EEXIST, -32, "file exists")                                                                  \
+    X(EISDIR, -33, "is a directory")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
@@ -222,9 +230,11 @@ RPC2_EXPORT int rpc2_bind_async(rpc2_ctx *ctx, const struct rpc2_bind_params *bp
  * the notice is retransmitted in the background until acknowledged. */
 RPC2_EXPORT void rpc2_unbind(rpc2_conn *conn);
 
+struct rpc2_se_desc;
+
 struct rpc2_call_opts {
-    uint32_t timeout_us; /* the whole call; 0: no limit but the dead-peer silence */
-    void *se;            /* side-effect descriptor (se.h); NULL: none */
+    uint32_t timeout_us;     /* the whole call; 0: no limit but the dead-peer silence */
+    struct rpc2_se_desc *se; /* side-effect descriptor (se.h); NULL: none */
 };
 
 /*

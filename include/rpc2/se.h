@@ -1,0 +1,124 @@
+/*
+ * se.h - side effects: bytes moved alongside a call.
+ *
+ * A client attaches a side-effect descriptor to a call ("while you run
+ * this, send me this file" or "... take this file from me"); the server's
+ * handler fills in its own descriptor for the same transfer, initialises
+ * the side effect and checks it (runs it to completion), then replies. The
+ * descriptor is each side's local view and is never sent as such.
+ *
+ * The transfer itself is done by a side-effect type; SFTP (sftp.h) is the
+ * one this library ships. rpc2 knows side effects only through the hook
+ * table a type registers (struct rpc2_se_ops), so another type can be added
+ * without touching the runtime.
+ */
+#ifndef RPC2_SE_H
+#define RPC2_SE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <rpc2/rpc2.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Side-effect type ids (the se_type of a bind). 0 means none. */
+#define RPC2_SE_SFTP 1
+
+enum rpc2_se_direction {
+    RPC2_SE_FETCH = 1, /* server to client */
+    RPC2_SE_STORE = 2, /* client to server */
+};
+
+enum rpc2_se_file_kind {
+    RPC2_SE_FILE_NAME = 1,  /* a path, opened (and for a sink created) by the library */
+    RPC2_SE_FILE_FD = 2,    /* an open descriptor, left open */
+    RPC2_SE_FILE_INODE = 3, /* a Linux file handle (open_by_handle_at) */
+    RPC2_SE_FILE_VM = 4,    /* a memory buffer */
+};
+
+enum rpc2_se_status {
+    RPC2_SE_NOT_STARTED = 0,
+    RPC2_SE_IN_PROGRESS = 1,
+    RPC2_SE_SUCCESS = 2,
+    RPC2_SE_FAILURE = 3,
+};
+
+/* Called as bytes move; total is the size when known, else -1. */
+typedef void (*rpc2_se_progress_fn)(uint64_t bytes, int64_t total, void *arg);
+
+#define RPC2_SE_HANDLE_MAX 128
+
+struct rpc2_se_desc {
+    uint32_t type;                    /* RPC2_SE_SFTP */
+    enum rpc2_se_direction direction;
+    int64_t seek_offset;              /* where in the local file to start; >= 0 */
+    int64_t quota;                    /* most bytes to move; -1: no limit */
+
+    /* out */
+    uint64_t bytes_transferred;
+    int quota_exceeded;               /* the quota cut the transfer short */
+    enum rpc2_se_status local_status, remote_status;
+    int error;                        /* the rpc2 error when a status is FAILURE */
+
+    rpc2_se_progress_fn progress;     /* optional */
+    void *progress_arg;
+
+    enum rpc2_se_file_kind file_kind;
+    union {
+        struct {
+            const char *path;
+            mode_t mode;    /* for a file the sink creates */
+            int atomic;     /* sink: write a temporary name, rename on success only */
+            int no_clobber; /* sink: refuse (RPC2_EEXIST) if the name exists */
+            int fsync;      /* sink: flush to stable storage before success */
+        } name;
+        struct {
+            /* The seek offset is relative to the fd's current position and
+             * the transfer advances it, so transfers to one fd follow each
+             * other like cat. Pipes and sockets work (in order, offset 0). */
+            int fd;
+        } fd;
+        struct {
+            int mount_fd; /* any fd on the file's filesystem */
+            int handle_type;
+            unsigned handle_bytes;
+            unsigned char handle[RPC2_SE_HANDLE_MAX];
+        } inode;
+        struct {
+            void *buf;
+            size_t len; /* source: bytes in buf; sink (out): bytes written */
+            size_t max; /* sink: room in buf; more data is an RPC2_EOVERFLOW error */
+        } vm;
+    } file;
+};
+
+/* Fills desc->file.inode for path (name_to_handle_at). */
+RPC2_EXPORT int rpc2_se_inode_of(const char *path, struct rpc2_se_desc *desc);
+
+/* Checks a descriptor before any packet is sent: 0 or RPC2_EINVAL (and
+ * friends) saying what makes no sense. */
+RPC2_EXPORT int rpc2_se_desc_check(const struct rpc2_se_desc *desc);
+
+/* ---- server side: in a handler ----------------------------------------- */
+
+/* Initialises the side effect of the request with the server's descriptor
+ * (which must stay valid until the reply): opens the file, checks it
+ * against what the client asked for. */
+RPC2_EXPORT int rpc2_se_init(rpc2_request *req, struct rpc2_se_desc *desc);
+
+/* Async handlers: runs the transfer; done() runs on the loop thread with
+ * the outcome, after which the handler replies. */
+typedef void (*rpc2_se_done_fn)(rpc2_request *req, int status, void *arg);
+RPC2_EXPORT int rpc2_se_check_async(rpc2_request *req, rpc2_se_done_fn done, void *arg);
+
+/* Blocking handlers: runs the transfer and waits for its outcome. */
+RPC2_EXPORT int rpc2_se_check(rpc2_request *req);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
