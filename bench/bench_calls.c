@@ -158,10 +158,11 @@ static void on_done(int status, void *result, void *arg)
     (void)result;
     if (status == 0 && now >= ld->warm_end && now < ld->end)
         ld->completed++;
-    if (status == 0 && now < ld->end)
+    if (status == 0 && now < ld->end) {
         status = start_call(c);
-    if (status == 0)
-        return;
+        if (status == 0)
+            return;
+    }
     if (status < 0 && ld->first_error == 0)
         ld->first_error = status;
     if (--ld->outstanding == 0)

@@ -50,6 +50,7 @@ void rpc2_params_init(struct rpc2_params *p)
     p->retry_min_us = 10 * 1000;
     p->retry_max_us = 2 * 1000 * 1000;
     p->dead_peer_us = 30 * 1000 * 1000;
+    p->idle_timeout_us = 600ull * 1000 * 1000;
     p->max_connections = 100000;
     p->max_saved_reply = PKT_MAX_DATAGRAM;
     p->log_level = RPC2_LOG_INFO;
@@ -306,7 +307,8 @@ static int params_valid(const struct rpc2_params *p)
 {
     return p->n_listen >= 0 && p->n_listen <= RPC2_MAX_LISTEN && p->workers >= 0 &&
            p->workers <= 256 && p->retry_min_us > 0 && p->retry_min_us <= p->retry_max_us &&
-           p->retry_initial_us > 0 && p->dead_peer_us > 0 && p->max_connections > 0;
+           p->retry_initial_us > 0 && p->dead_peer_us > 0 && p->idle_timeout_us > 0 &&
+           p->max_connections > 0;
 }
 
 static struct engine_config engine_config_of(const struct rpc2_params *p)
@@ -316,6 +318,7 @@ static struct engine_config engine_config_of(const struct rpc2_params *p)
         .retry_min_us = p->retry_min_us,
         .retry_max_us = p->retry_max_us,
         .dead_peer_us = p->dead_peer_us,
+        .idle_timeout_us = p->idle_timeout_us,
         .max_connections = p->max_connections,
         .max_saved_reply = p->max_saved_reply,
     };

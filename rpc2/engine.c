@@ -113,6 +113,8 @@ static void conn_timer_fired(struct engine_timer *t, uint64_t now)
     rpc2_conn *c = (rpc2_conn *)((char *)t - offsetof(rpc2_conn, timer));
     if (c->role == ROLE_CLIENT)
         client_timeout(c, now);
+    else
+        server_timeout(c, now);
 }
 
 int conn_set_se_type(rpc2_conn *c, uint32_t se_type)

@@ -30,6 +30,7 @@
 struct engine_config {
     uint32_t retry_initial_us, retry_min_us, retry_max_us;
     uint32_t dead_peer_us;
+    uint64_t idle_timeout_us; /* server connections silent this long are dropped */
     uint32_t max_connections;
     uint32_t max_saved_reply;
     uint64_t id_seed; /* 0: random connection ids */
@@ -244,6 +245,7 @@ void client_dispose(rpc2_conn *c);
 /* server.c */
 void server_receive(struct engine *e, const struct rpc2_addr *from, rpc2_conn *c,
                     const struct pkt_hdr *h, const uint8_t *body, uint64_t now);
+void server_timeout(rpc2_conn *c, uint64_t now);
 void server_dispose(rpc2_conn *c);
 void server_free_subsystems(struct engine *e);
 void server_free_requests(struct engine *e);

@@ -151,7 +151,23 @@ static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct
     c->identity[m.identity_len] = '\0';
     e->stats.binds_accepted++;
     conn_heard(c, h, now, 0);
+    conn_arm(c, now + e->cfg.idle_timeout_us);
     send_bind_ok(c, now);
+}
+
+/* The idle timer: armed once per idle period, not per packet; when it
+ * fires it looks at when the peer last spoke. A running request keeps its
+ * connection, however quiet the client (its handler will reply). */
+void server_timeout(rpc2_conn *c, uint64_t now)
+{
+    uint64_t idle = c->engine->cfg.idle_timeout_us;
+    if (c->running || now - c->last_heard < idle) {
+        uint64_t from = c->running ? now : c->last_heard;
+        conn_arm(c, from + idle);
+        return;
+    }
+    c->engine->stats.connections_expired++;
+    conn_free(c);
 }
 
 /* ---- replies ------------------------------------------------------------ */

@@ -22,6 +22,7 @@ static const struct engine_config test_cfg = {
     .retry_min_us = 10 * MS,
     .retry_max_us = 1 * SEC,
     .dead_peer_us = 10 * SEC,
+    .idle_timeout_us = 60 * SEC,
     .max_connections = 1000,
     .max_saved_reply = PKT_MAX_DATAGRAM,
     .id_seed = 42,
@@ -550,6 +551,25 @@ START_TEST(unbind_frees_both_sides_under_loss)
 }
 END_TEST
 
+START_TEST(idle_connections_expire_busy_ones_stay)
+{
+    setup_link(29);
+    rpc2_conn *busy = must_bind(), *quiet = must_bind();
+    unsigned result;
+    ck_assert_int_eq(call_incr(quiet, 2, &result), 0);
+    struct engine *server = fakelink_engine(&link_, NODE_SERVER);
+    for (int i = 0; i < 8; i++) { /* 4 idle periods: the busy one calls every 30 s */
+        ck_assert_int_eq(call_incr(busy, 1, &result), 0);
+        fakelink_run(&link_, NULL, link_.now + test_cfg.idle_timeout_us / 2);
+    }
+    ck_assert_uint_eq(engine_conn_count(server), 1);
+    ck_assert_uint_eq(engine_stats(server)->connections_expired, 1);
+    /* the expired client learns it at its next call */
+    ck_assert_int_eq(call_incr(quiet, 2, &result), RPC2_EUNKNOWNCONN);
+    teardown_link();
+}
+END_TEST
+
 /* ---- raw datagrams ----------------------------------------------------- */
 
 static void put32(uint8_t *p, uint32_t v)
@@ -643,6 +663,7 @@ static Suite *engine_suite(void)
     tcase_add_test(t, timeout_and_cancel_leave_connection_usable);
     tcase_add_test(t, cancel_then_next_call);
     tcase_add_test(t, unbind_frees_both_sides_under_loss);
+    tcase_add_test(t, idle_connections_expire_busy_ones_stay);
     tcase_add_test(t, malformed_datagrams_are_counted_and_dropped);
     tcase_add_test(t, foreign_version_gets_version_error_no_larger);
     tcase_add_test(t, packets_from_another_address_are_not_believed);

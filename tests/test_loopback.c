@@ -36,9 +36,9 @@
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
-#define STOP_MS 10000       /* a child stopping with SIGTERM; a blocking handler may still run */
-#define MAX_CHILDREN 4      /* processes one test may have running at once */
-#define MS 1000u            /* microseconds */
+#define STOP_MS 10000  /* a child stopping with SIGTERM; a blocking handler may still run */
+#define MAX_CHILDREN 4 /* processes one test may have running at once */
+#define MS 1000u       /* microseconds */
 #define SEC (1000u * MS)
 
 /* ---- scale and time ----------------------------------------------------- */
@@ -85,15 +85,22 @@ static void children_stop_leftovers(void)
     children_reset();
 }
 
-static void child_track(pid_t pid, bool add)
+static void child_add(pid_t pid)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {
-        if (children[i] == (add ? 0 : pid)) {
-            children[i] = add ? pid : 0;
+        if (children[i] == 0) {
+            children[i] = pid;
             return;
         }
     }
-    ck_abort_msg("child table full or pid %d unknown", (int)pid);
+    ck_abort_msg("more than %d children", MAX_CHILDREN);
+}
+
+static void child_forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == pid)
+            children[i] = 0;
 }
 
 /* Spawns argv, waits for its "PREFIX PORT" line; returns the port. */
@@ -101,24 +108,32 @@ static int child_spawn(const char *const argv[], const char *prefix, pid_t *pid)
 {
     int port = procs_spawn_port(argv, prefix, pid);
     ck_assert_msg(port > 0, "%s did not start", argv[0]);
-    child_track(*pid, true);
+    child_add(*pid);
     return port;
 }
 
 /* Stops a child with sig; returns its exit status as procs_stop reports it. */
 static int child_stop(pid_t pid, int sig)
 {
-    child_track(pid, false);
+    child_forget(pid);
     return procs_stop(pid, sig, STOP_MS);
 }
 
-/* A testsrv listening on listen ("127.0.0.1:0", "[::1]:0", ...); returns its port. */
+/* A testsrv listening on listen ("127.0.0.1:0", "[::1]:0", ...) that drops a
+ * client's connection after dead_ms of silence; returns its port. */
+static int server_start_dead(const char *listen, unsigned dead_ms, pid_t *pid)
+{
+    char path[PATH_MAX], dead[16];
+    snprintf(path, sizeof path, "%s/tests/testsrv", procs_builddir());
+    snprintf(dead, sizeof dead, "%u", dead_ms);
+    const char *argv[] = {path,  "--listen",  listen, "--workers", "4",
+                          "--dead-ms", dead, "--idle-ms", dead,   NULL};
+    return child_spawn(argv, SERVER_PREFIX, pid);
+}
+
 static int server_start(const char *listen, pid_t *pid)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/testsrv", procs_builddir());
-    const char *argv[] = {path, "--listen", listen, "--workers", "4", "--dead-ms", "30000", NULL};
-    return child_spawn(argv, SERVER_PREFIX, pid);
+    return server_start_dead(listen, 30000, pid);
 }
 
 /* A clean stop: testsrv exits 0 after SIGTERM, with everything freed. */
@@ -175,8 +190,7 @@ static rpc2_ctx *client_new(const struct rpc2_params *p)
 }
 
 /* Does not assert, so hammer threads can use it. */
-static int try_bind(rpc2_ctx *ctx, const char *host, int port, uint32_t subsystem,
-                    rpc2_conn **conn)
+static int try_bind(rpc2_ctx *ctx, const char *host, int port, uint32_t subsystem, rpc2_conn **conn)
 {
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%d", port);
@@ -196,24 +210,23 @@ static rpc2_conn *bind_ok(rpc2_ctx *ctx, const char *host, int port)
 static int call_add(rpc2_conn *conn, int a, int b, int *sum)
 {
     add_args args = {.a = a, .b = b};
-    return rpc2_call(conn, TEST_ADD, (xdrproc_t)xdr_add_args, &args, (xdrproc_t)xdr_int, sum,
-                     NULL);
+    return rpc2_call(conn, TEST_ADD, (xdrproc_t)xdr_add_args, &args, (xdrproc_t)xdr_int, sum, NULL);
 }
 
 static int call_incr(rpc2_conn *conn, uint32_t client, unsigned *count)
 {
     incr_args args = {.client = client, .sleep_ms = 0};
-    return rpc2_call(conn, TEST_INCR, (xdrproc_t)xdr_incr_args, &args, (xdrproc_t)xdr_u_int,
-                     count, NULL);
+    return rpc2_call(conn, TEST_INCR, (xdrproc_t)xdr_incr_args, &args, (xdrproc_t)xdr_u_int, count,
+                     NULL);
 }
 
-static int call_slow_incr(rpc2_conn *conn, uint32_t client, unsigned sleep_ms,
-                          uint32_t timeout_us, unsigned *count)
+static int call_slow_incr(rpc2_conn *conn, uint32_t client, unsigned sleep_ms, uint32_t timeout_us,
+                          unsigned *count)
 {
     incr_args args = {.client = client, .sleep_ms = sleep_ms};
     struct rpc2_call_opts opts = {.timeout_us = timeout_us};
-    return rpc2_call(conn, TEST_SLOW_INCR, (xdrproc_t)xdr_incr_args, &args,
-                     (xdrproc_t)xdr_u_int, count, &opts);
+    return rpc2_call(conn, TEST_SLOW_INCR, (xdrproc_t)xdr_incr_args, &args, (xdrproc_t)xdr_u_int,
+                     count, &opts);
 }
 
 static int call_null(rpc2_conn *conn)
@@ -291,10 +304,7 @@ struct hammer {
     int port;
     uint32_t client;
     unsigned calls;
-    /* the outcome, read after join */
-    int rc;
-    unsigned failed_at; /* the call that went wrong; 0: none */
-    unsigned got;
+    char failure[96]; /* what went wrong, read after join; "" if nothing */
 };
 
 static void *hammer_main(void *arg)
@@ -303,20 +313,21 @@ static void *hammer_main(void *arg)
     struct rpc2_params p = client_params();
     rpc2_ctx *ctx = NULL;
     rpc2_conn *conn = NULL;
+    int rc = rpc2_ctx_new(&p, &ctx);
 
-    h->rc = rpc2_ctx_new(&p, &ctx);
-    if (h->rc == 0)
-        h->rc = try_bind(ctx, "127.0.0.1", h->port, TEST_SUBSYS, &conn);
-    if (h->rc != 0) {
-        h->failed_at = UINT_MAX;
+    if (rc == 0)
+        rc = try_bind(ctx, "127.0.0.1", h->port, TEST_SUBSYS, &conn);
+    if (rc != 0) {
+        snprintf(h->failure, sizeof h->failure, "setup: %s", rpc2_errname(rc));
         rpc2_ctx_free(ctx);
         return NULL;
     }
     for (unsigned i = 1; i <= h->calls; i++) {
-        h->got = 0;
-        h->rc = call_incr(conn, h->client, &h->got);
-        if (h->rc != 0 || h->got != i) {
-            h->failed_at = i;
+        unsigned count = 0;
+        rc = call_incr(conn, h->client, &count);
+        if (rc != 0 || count != i) {
+            snprintf(h->failure, sizeof h->failure, "call %u: %s, count %u", i, rpc2_errname(rc),
+                     count);
             break;
         }
     }
@@ -357,9 +368,8 @@ START_TEST(test_concurrent_clients)
     for (int i = 0; i < N_HAMMERS; i++)
         pthread_join(h[i].thread, NULL);
     for (int i = 0; i < N_HAMMERS; i++)
-        ck_assert_msg(h[i].failed_at == 0,
-                      "client %u (seed %u): call %u returned %s with count %u", h[i].client, seed,
-                      h[i].failed_at, rpc2_errname(h[i].rc), h[i].got);
+        ck_assert_msg(h[i].failure[0] == '\0', "client %u (seed %u) %s", h[i].client, seed,
+                      h[i].failure);
 
     struct rpc2_params p = client_params();
     rpc2_ctx *ctx = client_new(&p);
@@ -496,14 +506,45 @@ START_TEST(test_unbind_frees_state)
 }
 END_TEST
 
+/* ---- idle expiry ---------------------------------------------------------- */
+
+/*
+ * A client that vanishes without an UNBIND (it crashed, or all its UNBINDs
+ * were lost) leaves a connection the server drops once it has been idle for
+ * the server's idle timeout, so dead clients cannot pile up.
+ */
+START_TEST(test_server_drops_vanished_client)
+{
+    pid_t srv;
+    int port = server_start_dead("127.0.0.1:0", 1000, &srv);
+    struct rpc2_params p = client_params();
+    rpc2_ctx *gone = client_new(&p), *ctx = client_new(&p);
+    ck_assert_int_eq(call_null(bind_ok(gone, "127.0.0.1", port)), 0);
+    rpc2_ctx_free(gone); /* vanishes: no UNBIND */
+
+    /* Poll for five times the server's idle timeout. */
+    rpc2_conn *stats_conn = bind_ok(ctx, "127.0.0.1", port);
+    unsigned server_conns;
+    int64_t deadline = now_us() + 5 * SEC;
+    while ((server_conns = stats_ok(stats_conn).connections) != 1 && now_us() < deadline)
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    ck_assert_msg(server_conns == 1, "the vanished client's connection is still there");
+    rpc2_unbind(stats_conn);
+    rpc2_ctx_free(ctx);
+    server_stop(srv);
+}
+END_TEST
+
 /* ---- 7. through the fault proxy ------------------------------------------- */
 
 START_TEST(test_lossy_path_at_most_once)
 {
     pid_t srv, proxy;
     int srv_port = server_start("127.0.0.1:0", &srv);
-    const char *faults[] = {"--loss",  "0.2",  "--reorder", "0.2,20", "--dup",
-                            "0.05",    "--seed", "7",       NULL};
+    /* clang-format off */
+    const char *faults[] = {"--loss", "0.2", "--reorder", "0.2,20", "--dup", "0.05",
+                            "--seed", "7", NULL};
+    /* clang-format on */
     int proxy_port = proxy_start(srv_port, faults, &proxy);
     struct rpc2_params p = fast_retry_params(200 * MS);
     rpc2_ctx *ctx = client_new(&p);
@@ -550,14 +591,14 @@ START_TEST(test_huge_length_refused)
     rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", port);
 
     unsigned len = 0;
-    int rc = rpc2_call(conn, TEST_NAME, (xdrproc_t)xdr_huge_name, NULL, (xdrproc_t)xdr_u_int,
-                       &len, NULL);
+    int rc = rpc2_call(conn, TEST_NAME, (xdrproc_t)xdr_huge_name, NULL, (xdrproc_t)xdr_u_int, &len,
+                       NULL);
     ck_assert_msg(rc == RPC2_EDECODE, "got %s", rpc2_errname(rc));
 
     name_args ok = {.name = "hello"};
-    ck_assert_int_eq(rpc2_call(conn, TEST_NAME, (xdrproc_t)xdr_name_args, &ok,
-                               (xdrproc_t)xdr_u_int, &len, NULL),
-                     0);
+    ck_assert_int_eq(
+        rpc2_call(conn, TEST_NAME, (xdrproc_t)xdr_name_args, &ok, (xdrproc_t)xdr_u_int, &len, NULL),
+        0);
     ck_assert_uint_eq(len, 5);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
@@ -644,8 +685,7 @@ START_TEST(test_bind_to_nobody)
     ck_assert_ptr_null(conn);
     if (rc == RPC2_EDEAD)
         ck_assert_msg(elapsed >= 490 * MS, "EDEAD after %lld us", (long long)elapsed);
-    ck_assert_msg(elapsed < 1500 * MS, "%s after %lld us", rpc2_errname(rc),
-                  (long long)elapsed);
+    ck_assert_msg(elapsed < 1500 * MS, "%s after %lld us", rpc2_errname(rc), (long long)elapsed);
     rpc2_ctx_free(ctx);
 }
 END_TEST
@@ -767,6 +807,10 @@ static Suite *loopback_suite(void)
     tcase_add_test(errors, test_ipv6);
     tcase_add_test(errors, test_async_cancel);
     suite_add_tcase(s, errors);
+
+    TCase *idle = tcase_new("idle", 60);
+    tcase_add_test(idle, test_server_drops_vanished_client);
+    suite_add_tcase(s, idle);
     return s;
 }
 

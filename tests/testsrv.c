@@ -4,7 +4,7 @@
  * handlers, and counts how often each client's INCR calls ran, so a test
  * can prove that no call was executed twice.
  *
- *   testsrv [--listen ADDR:PORT]... [--workers N] [--dead-ms N] [-v]
+ *   testsrv [--listen ADDR:PORT]... [--workers N] [--dead-ms N] [--idle-ms N] [-v]
  *
  * Prints "testsrv listening on PORT" once ready; SIGTERM or SIGINT stop it
  * cleanly (all memory freed, for valgrind).
@@ -156,10 +156,13 @@ static int parse_args(int argc, char **argv, struct rpc2_params *p)
             p->workers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dead-ms") && i + 1 < argc)
             p->dead_peer_us = (uint32_t)atoi(argv[++i]) * 1000u;
+        else if (!strcmp(argv[i], "--idle-ms") && i + 1 < argc)
+            p->idle_timeout_us = (uint64_t)atoi(argv[++i]) * 1000u;
         else if (!strcmp(argv[i], "-v"))
             p->log = log_stderr, p->log_level = RPC2_LOG_DEBUG;
         else {
-            fprintf(stderr, "usage: testsrv [--listen ADDR:PORT]... [--workers N] [--dead-ms N]\n");
+            fprintf(stderr, "usage: testsrv [--listen ADDR:PORT]... [--workers N] [--dead-ms N] "
+                            "[--idle-ms N]\n");
             return -1;
         }
     }

@@ -132,6 +132,7 @@ struct rpc2_params {
     uint32_t retry_min_us;       /* lower bound of the computed timeout */
     uint32_t retry_max_us;       /* upper bound after backoff */
     uint32_t dead_peer_us;       /* total silence after which a peer is dead */
+    uint64_t idle_timeout_us;    /* server side: a connection silent this long is dropped */
     uint32_t max_connections;    /* server side: connections accepted in all */
     uint32_t max_saved_reply;    /* largest reply kept for retransmission, bytes */
 
@@ -164,7 +165,7 @@ struct rpc2_ctx_stats {
     uint64_t calls_executed, duplicate_requests, replies_resent;
     uint64_t rejected_short, rejected_version, rejected_type, rejected_length, rejected_flags;
     uint64_t rejected_unknown_conn, rejected_other;
-    uint64_t binds_accepted, binds_refused, unbinds;
+    uint64_t binds_accepted, binds_refused, unbinds, connections_expired;
 };
 RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
 

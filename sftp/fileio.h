@@ -1,0 +1,131 @@
+/*
+ * fileio.h - the bytes of one side of one transfer, behind whatever the
+ * side-effect descriptor names: a path, an open fd, a Linux file handle or a
+ * memory buffer. The SFTP machines want a sequential reader and a positional
+ * writer (machine.h); this turns each descriptor kind into those, with the
+ * seek offset, the byte quota, atomic replacement and errno mapping done
+ * once, here, instead of in every caller.
+ *
+ * Positions and sizes are 64-bit throughout; files larger than 4 GiB work.
+ * Bytes go straight between the file and the caller's buffer (pread/pwrite,
+ * read/write); a memory descriptor costs one memcpy.
+ *
+ * What each kind does:
+ *
+ * - By name (regular files and character devices only). A source is opened
+ *   O_RDONLY. A sink that is not atomic is opened O_WRONLY|O_CREAT with the
+ *   mode bits and WITHOUT O_TRUNC: writes land at the seek offset, so byte
+ *   ranges and appends work, and a shorter transfer over a longer file
+ *   leaves its tail (use atomic to replace a file). no_clobber adds O_EXCL.
+ *   A failed non-atomic transfer leaves what was written. Directories are
+ *   RPC2_EISDIR. FIFOs and sockets are refused (RPC2_EINVAL): opening one
+ *   by name would wait on another process, possibly forever, on the loop
+ *   thread; pass the open fd instead.
+ * - Atomic sink by name: written to ".NAME.XXXXXX" (created O_EXCL with the
+ *   mode bits) in the same directory, fdatasync'ed, and renamed over NAME
+ *   only when fileio_finish() is told the transfer succeeded; otherwise the
+ *   temporary is removed and NAME is untouched. With fsync the file is
+ *   fsync'ed and so is the directory after the rename. no_clobber renames
+ *   with RENAME_NOREPLACE (or link+unlink where the filesystem lacks it):
+ *   RPC2_EEXIST if NAME appeared meanwhile. An existing NAME must be a
+ *   regular file (so /dev/null is never replaced), and the seek offset must
+ *   be 0 (a fresh file with a hole in front makes no sense).
+ * - By open fd (never closed here). The seek offset is relative to the fd's
+ *   current position and the transfer advances the position by the bytes
+ *   moved, so transfers to one fd follow each other like cat. Regular files
+ *   and block devices use pread/pwrite at start + pos and are lseek'ed at
+ *   finish; pipes, sockets, character devices and O_APPEND fds are streams:
+ *   read/write in order (fileio_in_order), a source's seek offset skipped by
+ *   reading, a sink's seek offset refused (RPC2_EINVAL). O_NONBLOCK fds are
+ *   waited on with poll.
+ * - By inode: open_by_handle_at(mount_fd, handle); the file must exist (a
+ *   sink is never created or truncated). Needs CAP_DAC_READ_SEARCH: without
+ *   it RPC2_EACCES, with a reason in *why. mount_fd must not be O_PATH (the
+ *   kernel refuses those, EBADF, reported as RPC2_EINVAL).
+ * - In memory: a source reads buf[seek .. len); a sink writes at
+ *   buf + seek + pos, at most max - seek bytes, and more is RPC2_EOVERFLOW
+ *   (the transfer fails; nothing is truncated). vm.len (out) is the bytes
+ *   written, not counting the seek offset. A sink with no room is refused
+ *   unless its quota is 0.
+ *
+ * Quota (-1: none): a source delivers at most quota bytes and then ends;
+ * quota_exceeded is set when more was available (for a stream source, whose
+ * rest cannot be looked at without consuming it, whenever the quota was
+ * reached). A sink cuts writes at the quota and sets quota_exceeded. With
+ * FILEIO_STRICT_QUOTA, moving more than the quota fails with RPC2_EQUOTA
+ * instead: at open when the source's size is known, else when it happens.
+ *
+ * The descriptor must stay valid until fileio_free(); fileio_finish() writes
+ * its out fields. Not thread-safe: one transfer is driven by one thread.
+ */
+#ifndef RPC2_SFTP_FILEIO_H
+#define RPC2_SFTP_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <rpc2/se.h>
+
+#include "machine.h"
+
+struct fileio;
+
+enum fileio_flags {
+    FILEIO_STRICT_QUOTA = 1, /* more than the quota is RPC2_EQUOTA, not a cut */
+};
+
+/*
+ * Open the descriptor's file as the side that reads (source) or writes
+ * (sink). The descriptor is checked first (rpc2_se_desc_check, then what
+ * only the role decides), so nothing that makes no sense gets this far.
+ * Returns 0 and *out, or an rpc2 error; why (may be NULL) then points to a
+ * static sentence worth logging.
+ */
+int fileio_open_source(struct rpc2_se_desc *d, unsigned flags, struct fileio **out,
+                       const char **why);
+int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out,
+                     const char **why);
+
+/* Source: fills buf in order; fewer than len bytes only at the end (quota
+ * or end of file). Returns the count or a negative rpc2 error. */
+ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len);
+
+/* Sink: writes data at stream position pos (0 = the byte at the seek
+ * offset), in any order unless fileio_in_order(). 0 or an rpc2 error. */
+int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len);
+
+/* Whether writes must come strictly in order (stream sinks); 1 for sources,
+ * which are always read in order. */
+int fileio_in_order(const struct fileio *f);
+
+/* Bytes the source will deliver, when known (regular file with a nonzero
+ * size, memory, or quota 0), after seek offset and quota; else -1. */
+int64_t fileio_source_size(const struct fileio *f);
+
+/* Bytes moved so far: read (source) or the end of the furthest write (sink). */
+uint64_t fileio_bytes(const struct fileio *f);
+
+/*
+ * Ends the transfer. success: syncs as asked and, for an atomic sink, puts
+ * the file at its name. !success: removes an atomic sink's temporary. Both:
+ * an fd is left positioned after the bytes moved; the descriptor gets
+ * bytes_transferred, quota_exceeded and (memory sink) vm.len. Returns 0, or
+ * the error that fails a successful transfer after all (fsync, close,
+ * rename, RPC2_EEXIST). A second call returns the first one's result.
+ */
+int fileio_finish(struct fileio *f, int success);
+
+/* Frees f; if not finished, finishes it as failed. NULL is fine. */
+void fileio_free(struct fileio *f);
+
+/* Why the last failure of f happened (a static sentence), or NULL. */
+const char *fileio_why(const struct fileio *f);
+
+/* The machine-facing views of f; valid while f lives. */
+struct sftp_reader fileio_reader(struct fileio *f);
+struct sftp_writer fileio_writer(struct fileio *f);
+
+/* The rpc2 error for an errno value; the one place that decides it. */
+int fileio_errno_code(int err);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * params.c - SFTP's tuning knobs: defaults that are fast on loopback and
+ * sane on a 1500-byte-MTU path, the checks that refuse nonsense, and the
+ * per-transfer choices that depend on the path (packet size, window,
+ * piggyback limit).
+ */
+#include <string.h>
+#include <netinet/in.h>
+#include <rpc2/sftp.h>
+
+#include "params.h"
+#include "seblock.h"
+
+/* Data per packet where the path allows 64 KiB datagrams, and where it is
+ * a 1500-byte Ethernet MTU less IPv6, UDP, the rpc2 header and DATA's flags. */
+#define LOOPBACK_PACKET (63 * 1024)
+#define MTU_PACKET 1400
+#define MIN_PACKET 256
+#define DATA_OVERHEAD 4
+
+void rpc2_sftp_params_init(struct rpc2_sftp_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->packet_size = 0;
+    p->window = 0;
+    p->window_bytes = 8u << 20;
+    p->send_ahead = 16;
+    p->ack_point = 8;
+    p->retry_count = 12;
+    p->retry_interval_us = 200 * 1000;
+    p->dup_threshold = 4;
+    p->strict_quota = 0;
+    p->piggyback = 1;
+    p->piggyback_max = 0; /* 0: what one datagram of the path holds */
+    p->memory_cap = 256u << 20;
+    p->rate_max_bps = 0;
+}
+
+int rpc2_sftp_params_check(const struct rpc2_sftp_params *p)
+{
+    if (!p)
+        return RPC2_EINVAL;
+    if (p->packet_size && (p->packet_size < MIN_PACKET || p->packet_size > SFTP_MAX_PACKET))
+        return RPC2_EINVAL;
+    if (p->window > SFTP_MAX_WINDOW || (!p->window && p->window_bytes < MIN_PACKET * 4u))
+        return RPC2_EINVAL;
+    if (p->send_ahead == 0 || p->ack_point == 0 || p->retry_count == 0 ||
+        p->retry_interval_us == 0 || p->dup_threshold == 0)
+        return RPC2_EINVAL;
+    if (p->piggyback_max > PKT_MAX_BODY || p->memory_cap < (uint64_t)SFTP_MAX_PACKET * 4)
+        return RPC2_EINVAL;
+    return 0;
+}
+
+int sftp_path_is_loopback(const struct rpc2_addr *peer)
+{
+    if (peer->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&peer->ss;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (peer->ss.ss_family != AF_INET6)
+        return 0;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&peer->ss;
+    if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+        return 1;
+    return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
+}
+
+uint32_t sftp_choose_packet_size(const struct rpc2_sftp_params *p, const struct rpc2_addr *peer)
+{
+    if (p->packet_size)
+        return p->packet_size;
+    return sftp_path_is_loopback(peer) ? LOOPBACK_PACKET : MTU_PACKET;
+}
+
+uint32_t sftp_choose_window(const struct rpc2_sftp_params *p, uint32_t packet_size)
+{
+    if (p->window)
+        return p->window;
+    uint32_t w = p->window_bytes / packet_size;
+    return w < 4 ? 4 : w > SFTP_MAX_WINDOW ? SFTP_MAX_WINDOW : w;
+}
+
+/* The most data a CALL (store) or REPLY (fetch) can carry for this path,
+ * after the rest of the datagram, and never more than the user allows. */
+uint32_t sftp_choose_piggyback_max(const struct rpc2_sftp_params *p, const struct rpc2_addr *peer,
+                                   size_t room)
+{
+    if (!p->piggyback)
+        return 0;
+    size_t overhead = SEBLOCK_REPLY_OVERHEAD + SEBLOCK_CALL_OVERHEAD + 8;
+    size_t fits = room > overhead ? room - overhead : 0;
+    size_t limit = p->piggyback_max ? p->piggyback_max
+                                    : sftp_path_is_loopback(peer) ? fits : MTU_PACKET - 128;
+    return (uint32_t)(limit < fits ? limit : fits);
+}
+
+
+struct sftp_config sftp_config_of(const struct rpc2_sftp_params *p, uint32_t packet_size,
+                                  uint32_t window)
+{
+    return (struct sftp_config){
+        .packet_size = packet_size,
+        .window = window,
+        .send_ahead = p->send_ahead,
+        .ack_point = p->ack_point,
+        .dup_threshold = p->dup_threshold,
+        .retry_count = p->retry_count,
+        .retry_initial_us = p->retry_interval_us,
+        .retry_min_us = 1000,
+        .retry_max_us = 2 * 1000 * 1000,
+        .rate_max_bps = p->rate_max_bps,
+    };
+}

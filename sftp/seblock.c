@@ -1,0 +1,75 @@
+/*
+ * seblock.c - encoding and checking the SFTP blocks of CALL and REPLY.
+ * Decoding refuses unknown flags, impossible values and trailing bytes, so
+ * nothing the rest of SFTP reads from a block is unchecked.
+ */
+#include "seblock.h"
+
+static void put_u64(struct pkt_writer *w, uint64_t v)
+{
+    pkt_put_u32(w, (uint32_t)(v >> 32));
+    pkt_put_u32(w, (uint32_t)v);
+}
+
+static uint64_t get_u64(struct pkt_reader *r)
+{
+    uint64_t high = pkt_get_u32(r);
+    return high << 32 | pkt_get_u32(r);
+}
+
+void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
+{
+    pkt_put_u32(w, b->direction);
+    pkt_put_u32(w, b->flags);
+    put_u64(w, (uint64_t)b->quota);
+    pkt_put_u32(w, b->packet_size);
+    pkt_put_u32(w, b->window);
+    pkt_put_u32(w, b->piggyback_max);
+    pkt_put_opaque(w, b->data, b->data_len);
+}
+
+int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
+{
+    struct pkt_reader r;
+    pkt_reader_init(&r, buf, len);
+    b->direction = pkt_get_u32(&r);
+    b->flags = pkt_get_u32(&r);
+    b->quota = (int64_t)get_u64(&r);
+    b->packet_size = pkt_get_u32(&r);
+    b->window = pkt_get_u32(&r);
+    b->piggyback_max = pkt_get_u32(&r);
+    b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
+    if (!pkt_reader_done(&r))
+        return PKT_ELENGTH;
+    if ((b->direction != 1 && b->direction != 2) || (b->flags & ~SEBLOCK_FLAGS_KNOWN) ||
+        b->quota < -1)
+        return PKT_EFLAGS;
+    if (b->data_len && !(b->flags & SEBLOCK_PIGGY))
+        return PKT_EFLAGS;
+    return PKT_OK;
+}
+
+void seblock_reply_encode(const struct seblock_reply *b, struct pkt_writer *w)
+{
+    pkt_put_u32(w, (uint32_t)b->status);
+    put_u64(w, b->bytes);
+    pkt_put_u32(w, b->flags);
+    pkt_put_opaque(w, b->data, b->data_len);
+    pkt_put_opaque(w, b->checksum, b->checksum_len);
+}
+
+int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b)
+{
+    struct pkt_reader r;
+    pkt_reader_init(&r, buf, len);
+    b->status = (int32_t)pkt_get_u32(&r);
+    b->bytes = get_u64(&r);
+    b->flags = pkt_get_u32(&r);
+    b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
+    b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
+    if (!pkt_reader_done(&r))
+        return PKT_ELENGTH;
+    if ((b->flags & ~SEBLOCK_PIGGY) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
+        return PKT_EFLAGS;
+    return PKT_OK;
+}

@@ -1,0 +1,55 @@
+/*
+ * seblock.h - the SFTP side-effect blocks that ride in a CALL and its REPLY
+ * (the opaque se<> of docs/PROTOCOL.md): what the client asks for and
+ * accepts, what the server did, and piggybacked data when the whole
+ * transfer fits in the datagram.
+ *
+ * CALL block:  u32 direction (1 fetch, 2 store), u32 flags, hyper quota
+ *              (-1: none), u32 packet_size, u32 window, u32 piggyback_max,
+ *              opaque data<> (a piggybacked store)
+ * REPLY block: i32 status (the server's end: 0 or an rpc2 error), unsigned
+ *              hyper bytes, u32 flags, opaque data<> (a piggybacked fetch),
+ *              opaque checksum<16> (reserved: empty in version 1)
+ */
+#ifndef RPC2_SFTP_SEBLOCK_H
+#define RPC2_SFTP_SEBLOCK_H
+
+#include <stdint.h>
+
+#include "packet.h"
+
+enum seblock_flag {
+    SEBLOCK_PIGGY = 0x1,    /* data holds the whole transfer */
+    SEBLOCK_PIGGY_OK = 0x2, /* CALL: the client takes a piggybacked fetch */
+    SEBLOCK_STRICT = 0x4,   /* CALL: the client enforces its quota strictly */
+};
+#define SEBLOCK_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT)
+#define SEBLOCK_CHECKSUM_MAX 16
+/* The bytes of a CALL block around its data, and of a REPLY block around
+ * its data with a full checksum: what piggybacking must leave room for. */
+#define SEBLOCK_CALL_OVERHEAD 32
+#define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX)
+
+struct seblock_call {
+    uint32_t direction, flags, packet_size, window, piggyback_max;
+    int64_t quota;
+    const uint8_t *data;
+    uint32_t data_len;
+};
+
+struct seblock_reply {
+    int32_t status;
+    uint64_t bytes;
+    uint32_t flags;
+    const uint8_t *data;
+    uint32_t data_len;
+    const uint8_t *checksum;
+    uint32_t checksum_len;
+};
+
+void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w);
+int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b);
+void seblock_reply_encode(const struct seblock_reply *b, struct pkt_writer *w);
+int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b);
+
+#endif

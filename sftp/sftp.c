@@ -1,0 +1,591 @@
+/*
+ * sftp.c - the SFTP side-effect type: the hook table rpc2 calls, tying a
+ * call's descriptor to a byte stream (fileio.c), piggybacking small
+ * transfers into the CALL or REPLY, and running the source and sink
+ * machines (source.c, sink.c) on the connection for large ones.
+ *
+ * One transfer (struct xfer) lives per call with a descriptor: on the
+ * client from the call's send to its end, on the server from the request's
+ * arrival to its reply. The client is always the one who asked; the
+ * direction says who is the source.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <rpc2/sftp.h>
+
+#include "ctx.h"
+#include "engine.h"
+#include "fileio.h"
+#include "machine.h"
+#include "params.h"
+#include "seblock.h"
+
+/* The room a piggybacked fetch leaves for the procedure's own result. */
+#define RESULT_ROOM 8192
+
+struct sftp_type {
+    struct rpc2_sftp_params params;
+    struct rpc2_sftp_stats stats;
+    uint64_t memory_in_use;
+};
+
+struct xfer {
+    struct sftp_type *type;
+    struct engine *engine;
+    rpc2_conn *conn;       /* NULL once the connection is gone */
+    rpc2_request *req;     /* server end */
+    uint32_t id;           /* the call's seq: the header's transfer id */
+    int is_client;
+    enum rpc2_se_direction direction;
+    struct rpc2_se_desc *desc;
+    struct fileio *file;
+    struct sftp_config cfg;
+    struct sftp_source *source;
+    struct sftp_sink *sink;
+    uint64_t memory;       /* packet memory reserved from the type's cap */
+    struct engine_timer timer;
+    uint64_t now;          /* the time of the event being handled */
+    /* what the peer asked for (server) or what we asked for (client) */
+    int64_t peer_quota;
+    uint32_t peer_flags, piggyback_max;
+    uint8_t *piggy;        /* piggybacked data: a store's, or a fetch's reply */
+    size_t piggy_len;
+    int piggy_reply;       /* server: the reply carries the data */
+    int result;            /* this end: 1 running, 0 done, < 0 failed */
+    uint64_t last_progress;
+    se_check_done_fn done;
+};
+
+static int is_source(const struct xfer *x)
+{
+    return x->is_client == (x->direction == RPC2_SE_STORE);
+}
+
+/* ---- the link the machines send on ------------------------------------ */
+
+static uint8_t *link_begin(void *arg, size_t *cap)
+{
+    struct xfer *x = arg;
+    return x->conn ? conn_packet_begin(x->conn, cap) : NULL;
+}
+
+static void link_commit(void *arg, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts_echo,
+                        size_t len)
+{
+    struct xfer *x = arg;
+    if (x->conn)
+        conn_packet_commit(x->conn, type, flags, seq, x->id, ts_echo, len, x->now);
+}
+
+static void link_set_timer(void *arg, uint64_t deadline)
+{
+    struct xfer *x = arg;
+    engine_timer_set(x->engine, &x->timer, deadline);
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void add_counters(struct rpc2_sftp_stats *s, const struct sftp_counters *c)
+{
+    s->data_sent += c->data_sent;
+    s->data_received += c->data_received;
+    s->data_retransmitted += c->data_retransmitted;
+    s->data_duplicates += c->data_duplicates;
+    s->acks_sent += c->acks_sent;
+    s->acks_received += c->acks_received;
+    s->starts_sent += c->starts_sent;
+    s->timeouts += c->timeouts;
+    s->bytes_sent += c->bytes_sent;
+    s->bytes_received += c->bytes_received;
+}
+
+static void stop_machines(struct xfer *x)
+{
+    struct sftp_type *t = x->type;
+    if (x->source)
+        add_counters(&t->stats, sftp_source_counters(x->source));
+    if (x->sink)
+        add_counters(&t->stats, sftp_sink_counters(x->sink));
+    sftp_source_free(x->source);
+    sftp_sink_free(x->sink);
+    x->source = NULL;
+    x->sink = NULL;
+    engine_timer_set(x->engine, &x->timer, UINT64_MAX);
+    t->memory_in_use -= x->memory;
+    x->memory = 0;
+}
+
+static void fire_timer(struct engine_timer *et, uint64_t now);
+
+static struct xfer *xfer_new(struct sftp_type *t, rpc2_conn *c, uint32_t id, int is_client)
+{
+    struct xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->type = t;
+    x->engine = engine_of(c);
+    x->conn = c;
+    x->id = id;
+    x->is_client = is_client;
+    x->result = 1;
+    engine_timer_init(&x->timer, fire_timer);
+    t->stats.transfers++;
+    return x;
+}
+
+static void xfer_free(struct xfer *x)
+{
+    if (!x)
+        return;
+    stop_machines(x);
+    if (x->file) {
+        fileio_finish(x->file, 0); /* unfinished: a failure, nothing left at an atomic name */
+        fileio_free(x->file);
+    }
+    if (x->result < 0)
+        x->type->stats.failed++;
+    free(x->piggy);
+    free(x);
+}
+
+/* ---- the machines ------------------------------------------------------- */
+
+/* Packet memory for a window, from the context's cap; the window shrinks
+ * to what is left, and a transfer that cannot have four packets waits no
+ * longer: it fails with RPC2_ELIMIT while the others keep running. */
+static int reserve_memory(struct xfer *x)
+{
+    struct sftp_type *t = x->type;
+    uint64_t left = t->params.memory_cap - t->memory_in_use;
+    uint64_t fits = left / x->cfg.packet_size;
+    if (fits < 4)
+        return RPC2_ELIMIT;
+    if (x->cfg.window > fits)
+        x->cfg.window = (uint32_t)fits;
+    x->memory = (uint64_t)x->cfg.window * x->cfg.packet_size;
+    t->memory_in_use += x->memory;
+    return 0;
+}
+
+static int start_machine(struct xfer *x)
+{
+    int rc = reserve_memory(x);
+    if (rc != 0)
+        return rc;
+    struct sftp_link link = {link_begin, link_commit, link_set_timer, x};
+    if (is_source(x)) {
+        struct sftp_reader reader = fileio_reader(x->file);
+        x->source = sftp_source_new(&x->cfg, &link, &reader);
+    } else {
+        struct sftp_writer writer = fileio_writer(x->file);
+        x->sink = sftp_sink_new(&x->cfg, &link, &writer);
+    }
+    return x->source || x->sink ? 0 : RPC2_ENOMEM;
+}
+
+static int machine_state(const struct xfer *x)
+{
+    if (x->source)
+        return sftp_source_state(x->source);
+    return x->sink ? sftp_sink_state(x->sink) : SFTP_RUNNING;
+}
+
+static void report_progress(struct xfer *x)
+{
+    struct rpc2_se_desc *d = x->desc;
+    uint64_t bytes = fileio_bytes(x->file);
+    if (!d || !d->progress || bytes == x->last_progress)
+        return;
+    x->last_progress = bytes;
+    d->progress(bytes, fileio_source_size(x->file), d->progress_arg);
+}
+
+/* The server's end finished: it is told to the handler (which replies). */
+static void server_complete(struct xfer *x, int status)
+{
+    if (x->result <= 0)
+        return;
+    if (status == 0)
+        status = fileio_finish(x->file, 1);
+    x->result = status == 0 ? 0 : status;
+    se_check_done_fn done = x->done;
+    x->done = NULL;
+    if (done)
+        done(x->req, status);
+}
+
+/* After any event: has the machine finished? */
+static void after_event(struct xfer *x)
+{
+    if (x->file)
+        report_progress(x);
+    int state = machine_state(x);
+    if (state == SFTP_RUNNING || x->is_client)
+        return; /* a client's end is settled by the reply */
+    server_complete(x, state == SFTP_DONE ? 0 : state);
+}
+
+static void fire_timer(struct engine_timer *et, uint64_t now)
+{
+    struct xfer *x = (struct xfer *)((char *)et - offsetof(struct xfer, timer));
+    x->now = now;
+    if (x->source)
+        sftp_source_on_timer(x->source, now);
+    else if (x->sink)
+        sftp_sink_on_timer(x->sink, now);
+    after_event(x);
+}
+
+/* A client storing by streaming starts its machine on the server's START. */
+static int client_lazy_start(struct xfer *x, uint8_t type)
+{
+    if (x->source || x->sink)
+        return 0;
+    if (!x->is_client || x->piggy_len || (is_source(x) ? type != PKT_SFTP_START
+                                                       : type != PKT_SFTP_DATA))
+        return -1;
+    if (start_machine(x) != 0)
+        return -1;
+    if (x->sink)
+        sftp_sink_start(x->sink, 0, x->now);
+    return 0;
+}
+
+static void sftp_receive(void *type, rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
+                         uint64_t now)
+{
+    struct xfer *x = conn_transfer(c, h->transfer);
+    if (!x || x->result <= 0 && !x->is_client)
+        return; /* not a transfer of ours, or one that is over */
+    x->now = now;
+    if (client_lazy_start(x, h->type) != 0)
+        return;
+    if (x->source)
+        sftp_source_receive(x->source, h->type, h->seq, h->ts, h->ts_echo, body, h->body_len, now);
+    else if (x->sink)
+        sftp_sink_receive(x->sink, h->type, h->flags, h->seq, h->ts, h->ts_echo, body,
+                          h->body_len, now);
+    after_event(x);
+}
+
+/* ---- piggybacking ------------------------------------------------------ */
+
+/* Reads the whole source if it holds at most max bytes. Returns 1 with the
+ * data in x->piggy, 0 when it is larger (bytes already read stay with the
+ * stream for the machine), or a negative error. */
+static int read_piggy(struct xfer *x, uint32_t max)
+{
+    int64_t size = fileio_source_size(x->file);
+    if (max == 0 || (size >= 0 && size > (int64_t)max))
+        return 0;
+    x->piggy = malloc((size_t)max + 1);
+    if (!x->piggy)
+        return RPC2_ENOMEM;
+    ssize_t n = fileio_peek(x->file, x->piggy, (size_t)max + 1);
+    if (n < 0)
+        return (int)n;
+    if ((size_t)n > max) {
+        free(x->piggy);
+        x->piggy = NULL;
+        return 0;
+    }
+    x->piggy_len = (size_t)n;
+    return fileio_consume(x->file, x->piggy_len);
+}
+
+static int write_piggy(struct xfer *x, const uint8_t *data, size_t len)
+{
+    return len ? fileio_write(x->file, 0, data, len) : 0;
+}
+
+/* ---- client hooks ------------------------------------------------------- */
+
+static void fill_desc_start(struct rpc2_se_desc *d)
+{
+    d->bytes_transferred = 0;
+    d->quota_exceeded = 0;
+    d->local_status = RPC2_SE_IN_PROGRESS;
+    d->remote_status = RPC2_SE_NOT_STARTED;
+    d->error = 0;
+}
+
+static int open_local(struct xfer *x, struct rpc2_se_desc *d, int as_source)
+{
+    int strict = x->type->params.strict_quota;
+    return as_source ? fileio_open_source(d, strict, &x->file)
+                     : fileio_open_sink(d, strict, &x->file);
+}
+
+static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, uint32_t seq,
+                              struct pkt_writer *w, void **transfer, uint64_t now)
+{
+    struct sftp_type *t = type;
+    int rc = rpc2_se_desc_check(d);
+    if (rc != 0)
+        return rc;
+    struct xfer *x = xfer_new(t, c, seq, 1);
+    if (!x)
+        return RPC2_ENOMEM;
+    *transfer = x;
+    x->now = now;
+    x->direction = d->direction;
+    x->desc = d;
+    fill_desc_start(d);
+    uint32_t packet = sftp_choose_packet_size(&t->params, conn_peer(c));
+    x->cfg = sftp_config_of(&t->params, packet, sftp_choose_window(&t->params, packet));
+    rc = open_local(x, d, is_source(x));
+    size_t room = (size_t)(w->end - w->p);
+    uint32_t piggy_max = sftp_choose_piggyback_max(&t->params, conn_peer(c), room);
+    if (rc == 0 && is_source(x))
+        rc = read_piggy(x, piggy_max);
+    if (rc < 0)
+        return rc;
+    struct seblock_call b = {
+        .direction = (uint32_t)x->direction,
+        .flags = (x->piggy ? SEBLOCK_PIGGY : 0) | (t->params.strict_quota ? SEBLOCK_STRICT : 0),
+        .quota = d->quota,
+        .packet_size = packet,
+        .window = x->cfg.window,
+        .data = x->piggy,
+        .data_len = (uint32_t)x->piggy_len,
+    };
+    if (!is_source(x) && t->params.piggyback) {
+        b.flags |= SEBLOCK_PIGGY_OK;
+        b.piggyback_max = sftp_choose_piggyback_max(&t->params, conn_peer(c),
+                                                    PKT_MAX_BODY - RESULT_ROOM);
+    }
+    if (x->piggy)
+        t->stats.piggybacked++;
+    seblock_call_encode(&b, w);
+    return w->failed ? RPC2_ETOOBIG : 0;
+}
+
+/* Settles the client's end from the reply's block and the call's status. */
+static int client_settle(struct xfer *x, int status, const struct seblock_reply *r)
+{
+    struct rpc2_se_desc *d = x->desc;
+    int local = 0;
+    if (r && (r->flags & SEBLOCK_PIGGY) && !is_source(x) && status == 0)
+        local = write_piggy(x, r->data, r->data_len);
+    else if (!x->piggy && status == 0)
+        local = machine_state(x) == SFTP_DONE ? 0 : machine_state(x) < 0 ? machine_state(x)
+                                                                          : RPC2_ESEFAIL1;
+    int remote = r ? r->status : status ? status : RPC2_ESEFAIL1;
+    int ok = status == 0 && local == 0 && remote == 0;
+    int finish = fileio_finish(x->file, ok);
+    if (ok && finish != 0)
+        local = finish, ok = 0;
+    fileio_fill_desc(x->file, d);
+    d->remote_status = remote == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
+    d->local_status = ok || (local == 0 && status == 0) ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
+    d->error = local ? local : remote;
+    x->result = ok ? 0 : d->error ? d->error : RPC2_ESEFAIL1;
+    fileio_free(x->file);
+    x->file = NULL;
+    return ok;
+}
+
+static void client_call_after(void *type, rpc2_conn *c, void *transfer, int *status,
+                              const uint8_t *se, uint32_t se_len, uint64_t now)
+{
+    struct xfer *x = transfer;
+    struct seblock_reply r;
+    int have_block = se && seblock_reply_decode(se, se_len, &r) == PKT_OK;
+    x->now = now;
+    int ok = client_settle(x, *status, have_block ? &r : NULL);
+    if (*status == 0 && !ok)
+        *status = RPC2_ESEFAIL1; /* the procedure ran; its side effect failed (desc->error) */
+    xfer_free(x);
+}
+
+static void client_call_abandon(void *type, rpc2_conn *c, void *transfer, int status,
+                                uint64_t now)
+{
+    struct xfer *x = transfer;
+    x->now = now;
+    if (x->source)
+        sftp_source_abort(x->source, status, now);
+    else if (x->sink)
+        sftp_sink_abort(x->sink, status, now);
+    if (x->file)
+        fileio_fill_desc(x->file, x->desc);
+    x->desc->local_status = RPC2_SE_FAILURE;
+    x->desc->error = status;
+    x->result = status;
+    xfer_free(x);
+}
+
+/* ---- server hooks ------------------------------------------------------- */
+
+static int valid_request(const struct seblock_call *b)
+{
+    return b->packet_size >= 256 && b->packet_size <= SFTP_MAX_PACKET && b->window >= 1 &&
+           b->window <= SFTP_MAX_WINDOW;
+}
+
+static int server_request(void *type, rpc2_request *req, const uint8_t *se, uint32_t se_len,
+                          void **transfer)
+{
+    struct sftp_type *t = type;
+    struct seblock_call b;
+    if (seblock_call_decode(se, se_len, &b) != PKT_OK || !valid_request(&b))
+        return RPC2_EBADPACKET;
+    struct xfer *x = xfer_new(t, req->conn, req->seq, 0);
+    if (!x)
+        return RPC2_ENOMEM;
+    x->req = req;
+    x->direction = (enum rpc2_se_direction)b.direction;
+    x->peer_quota = b.quota;
+    x->peer_flags = b.flags;
+    x->piggyback_max = (b.flags & SEBLOCK_PIGGY_OK) ? b.piggyback_max : 0;
+    uint32_t own_window = sftp_choose_window(&t->params, b.packet_size);
+    x->cfg = sftp_config_of(&t->params, b.packet_size,
+                            b.window < own_window ? b.window : own_window);
+    if (b.flags & SEBLOCK_PIGGY) {
+        x->piggy = malloc(b.data_len ? b.data_len : 1);
+        if (!x->piggy) {
+            xfer_free(x);
+            return RPC2_ENOMEM;
+        }
+        memcpy(x->piggy, b.data, b.data_len);
+        x->piggy_len = b.data_len;
+    }
+    *transfer = x;
+    return 0;
+}
+
+static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc2_se_desc *d,
+                       uint64_t now)
+{
+    struct xfer *x = transfer;
+    if (x->file || d->direction != x->direction)
+        return RPC2_EINVAL; /* initialised twice, or the two ends disagree */
+    x->desc = d;
+    x->now = now;
+    fill_desc_start(d);
+    int rc = open_local(x, d, is_source(x));
+    if (rc == 0)
+        rc = fileio_limit(x->file, x->peer_quota, x->peer_flags & SEBLOCK_STRICT);
+    if (rc != 0) {
+        fileio_free(x->file);
+        x->file = NULL;
+        d->local_status = RPC2_SE_FAILURE;
+        d->error = rc;
+    }
+    return rc;
+}
+
+static int server_check(void *type, rpc2_request *req, void *transfer, se_check_done_fn done,
+                        uint64_t now)
+{
+    struct xfer *x = transfer;
+    if (!x->file)
+        return RPC2_EINVAL; /* rpc2_se_init first */
+    x->now = now;
+    x->done = done;
+    if (x->piggy && !is_source(x)) {
+        server_complete(x, write_piggy(x, x->piggy, x->piggy_len));
+        return 0;
+    }
+    if (is_source(x)) {
+        uint32_t room = PKT_MAX_BODY - RESULT_ROOM - SEBLOCK_REPLY_OVERHEAD - 8;
+        int rc = read_piggy(x, x->piggyback_max < room ? x->piggyback_max : room);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            x->piggy_reply = 1;
+            x->type->stats.piggybacked++;
+            server_complete(x, 0);
+            return 0;
+        }
+    }
+    int rc = start_machine(x);
+    if (rc != 0)
+        return rc;
+    if (x->source)
+        sftp_source_start(x->source, now);
+    else
+        sftp_sink_start(x->sink, 1, now);
+    return 0;
+}
+
+static int server_reply(void *type, rpc2_request *req, void *transfer, int status,
+                        struct pkt_writer *w)
+{
+    struct xfer *x = transfer;
+    struct seblock_reply b = {
+        .status = x->result > 0 ? RPC2_ESEFAIL1 : x->result,
+        .bytes = x->file ? fileio_bytes(x->file) : 0,
+        .flags = x->piggy_reply && status == 0 ? SEBLOCK_PIGGY : 0,
+    };
+    if (b.flags) {
+        b.data = x->piggy;
+        b.data_len = (uint32_t)x->piggy_len;
+    }
+    if (x->desc) {
+        fileio_fill_desc(x->file, x->desc);
+        x->desc->local_status = x->result == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
+    }
+    seblock_reply_encode(&b, w);
+    return w->failed ? RPC2_ETOOBIG : 0;
+}
+
+static void server_request_free(void *type, rpc2_request *req, void *transfer)
+{
+    xfer_free(transfer);
+}
+
+/* The connection goes while a transfer runs: the handler hears it. */
+static void sftp_unbind(void *type, rpc2_conn *c)
+{
+    if (conn_is_client(c) || !c->running || !c->running->se_transfer)
+        return;
+    struct xfer *x = c->running->se_transfer;
+    x->conn = NULL;
+    stop_machines(x);
+    server_complete(x, RPC2_ECLOSED);
+}
+
+static const struct se_ops sftp_ops = {
+    .name = "sftp",
+    .call_before = client_call_before,
+    .call_after = client_call_after,
+    .call_abandon = client_call_abandon,
+    .request = server_request,
+    .init = server_init,
+    .check = server_check,
+    .reply = server_reply,
+    .request_free = server_request_free,
+    .receive = sftp_receive,
+    .unbind = sftp_unbind,
+};
+
+/* ---- activation --------------------------------------------------------- */
+
+int rpc2_sftp_activate(rpc2_ctx *ctx, const struct rpc2_sftp_params *p)
+{
+    struct rpc2_sftp_params defaults;
+    if (!p) {
+        rpc2_sftp_params_init(&defaults);
+        p = &defaults;
+    }
+    if (!ctx || rpc2_sftp_params_check(p) != 0)
+        return RPC2_EINVAL;
+    struct sftp_type *t = calloc(1, sizeof *t);
+    if (!t)
+        return RPC2_ENOMEM;
+    t->params = *p;
+    int rc = engine_se_register(ctx_engine(ctx), RPC2_SE_SFTP, &sftp_ops, t, free);
+    if (rc != 0)
+        free(t);
+    return rc;
+}
+
+int rpc2_sftp_stats(const rpc2_ctx *ctx, struct rpc2_sftp_stats *out)
+{
+    const struct sftp_type *t = engine_se_type(ctx_engine((rpc2_ctx *)ctx), RPC2_SE_SFTP);
+    if (!t || !out)
+        return RPC2_EINVAL;
+    *out = t->stats;
+    return 0;
+}

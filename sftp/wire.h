@@ -1,0 +1,92 @@
+/*
+ * wire.h - the bodies of the four SFTP packet types (PKT_SFTP_DATA, _ACK,
+ * _START, _ABORT), their limits, and their codecs.
+ *
+ * The rpc2 header around them (seq, ts, ts_echo, PKT_F_RETRANSMIT) belongs
+ * to rpc2/packet.h; docs/PROTOCOL.md is the prose of both. Decoders return
+ * PKT_OK or the enum pkt_reject reason and never leave a half-decoded
+ * result behind; encoders refuse what a decoder would refuse.
+ */
+#ifndef RPC2_SFTP_WIRE_H
+#define RPC2_SFTP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "packet.h"
+
+/* DATA flags (the body's first u32). */
+#define SFTP_DATA_LAST 0x1u  /* the stream ends with this packet's last byte */
+#define SFTP_DATA_ACKME 0x2u /* the source waits for an ack after this packet: ack at once */
+#define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME)
+
+#define SFTP_DATA_HEAD 4u /* data flags; the data bytes follow to the end of the body */
+#define SFTP_MAX_PACKET ((uint32_t)PKT_MAX_BODY - SFTP_DATA_HEAD)
+
+/*
+ * Sequence numbers do not wrap: a transfer has at most SFTP_MAX_SEQ packets
+ * (256 TiB at 64 KiB each), so seq + SFTP_MAX_WINDOW never overflows a u32.
+ */
+#define SFTP_MAX_SEQ 0xffff0000u
+
+/* The largest window either side uses; an ACK's bitmap covers it. */
+#define SFTP_MAX_WINDOW 16384u
+#define SFTP_MAX_BITMAP (SFTP_MAX_WINDOW / 8)
+
+#define SFTP_ACK_HEAD 16u /* got_them_all, delivered (u64), bitmap length */
+#define SFTP_MAX_ACK (SFTP_ACK_HEAD + SFTP_MAX_BITMAP)
+#define SFTP_START_SIZE 8u
+#define SFTP_ABORT_SIZE 4u
+
+struct sftp_data {
+    uint32_t flags;
+    const uint8_t *bytes; /* into the body; NULL when len is 0 */
+    uint32_t len;
+};
+
+/*
+ * ACK: got_them_all is the highest seq below which the sink holds every
+ * packet (0: none yet). Bit i of the bitmap, (bitmap[i / 8] >> (i % 8)) & 1,
+ * says whether it holds seq got_them_all + 2 + i (got_them_all + 1 is missing
+ * by definition). The last bitmap byte is never zero. delivered counts the
+ * distinct data bytes the sink has received so far.
+ */
+struct sftp_ack {
+    uint32_t got_them_all;
+    uint64_t delivered;
+    const uint8_t *bitmap;
+    uint32_t bitmap_len;
+};
+
+/* START: what the sink accepts; the source uses the smaller of each and its own. */
+struct sftp_start {
+    uint32_t window;
+    uint32_t packet_size;
+};
+
+int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d);
+/* Writes the DATA head into body and returns where data_len bytes of data go,
+ * or NULL when the flags are unknown or head and data do not fit in cap. */
+uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t data_len);
+
+int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a);
+/* Writes an ACK whose bitmap the caller fills in afterwards (so the sink can
+ * write it straight from its ack map): returns where a->bitmap_len bytes go
+ * (a->bitmap is ignored), or NULL when it does not fit or is too long. */
+uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *a,
+                              size_t *out_len);
+/* The same with a->bitmap copied in; refuses a bitmap ending in a zero byte. */
+int sftp_ack_encode(const struct sftp_ack *a, uint8_t *body, size_t cap, size_t *out_len);
+/* The longest bitmap an ACK body of cap bytes has room for. */
+uint32_t sftp_ack_bitmap_room(size_t cap);
+/* The highest seq a decoded ACK says is held (got_them_all when the bitmap is empty). */
+uint64_t sftp_ack_highest(const struct sftp_ack *a);
+
+int sftp_start_decode(const uint8_t *body, size_t len, struct sftp_start *s);
+int sftp_start_encode(const struct sftp_start *s, uint8_t *body, size_t cap, size_t *out_len);
+
+/* ABORT carries a negative rpc2 error; anything else is refused. */
+int sftp_abort_decode(const uint8_t *body, size_t len, int32_t *error);
+int sftp_abort_encode(int32_t error, uint8_t *body, size_t cap, size_t *out_len);
+
+#endif
