@@ -389,6 +389,7 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
 {
     struct pkt_hdr h;
     int rc = pkt_hdr_decode(pkt, len, &h);
+    e->now = now;
     e->stats.packets_received++;
     e->stats.bytes_received += len;
     if (rc != PKT_OK) {
@@ -427,6 +428,7 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
 void engine_timeout(struct engine *e, uint64_t now)
 {
     struct timer *t;
+    e->now = now;
     while ((t = timerheap_pop_expired(&e->timers, now)) != NULL) {
         struct engine_timer *et = (struct engine_timer *)((char *)t - offsetof(struct engine_timer, t));
         et->fire(et, now);

@@ -211,6 +211,7 @@ struct engine {
     struct rpc2_request *requests;
     struct rpc2_ctx_stats stats;
     struct se_registry se;
+    uint64_t now; /* the time of the event being handled, for code called from it */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
 

@@ -5,7 +5,9 @@
  * source's seek past its buffer, whether the file opens) is checked when the
  * file is opened (sftp/fileio.c), still before anything is sent.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* name_to_handle_at, strnlen */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -121,8 +123,7 @@ static int handle_of(const char *resolved, struct rpc2_se_desc *desc)
 
     h.fh.handle_bytes = RPC2_SE_HANDLE_MAX;
     if (name_to_handle_at(AT_FDCWD, resolved, &h.fh, &mount_id, 0) < 0)
-        return errno == EOPNOTSUPP || errno == EOVERFLOW ? RPC2_EINVAL
-                                                         : fileio_errno_code(errno);
+        return errno == EOPNOTSUPP || errno == EOVERFLOW ? RPC2_EINVAL : fileio_errno_code(errno);
     mfd = open_mount_fd(resolved);
     if (mfd < 0)
         return fileio_errno_code(errno);

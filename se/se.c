@@ -20,6 +20,13 @@ static int has_side_effect(const rpc2_request *req)
 
 /* ---- init ---------------------------------------------------------------- */
 
+/* Async handlers run inside an engine event, whose time is the engine's;
+ * a blocking handler's work is posted to the loop, and reads the clock. */
+static uint64_t now_for(const rpc2_request *req)
+{
+    return req->proc->blocking_handler ? ctx_now() : req->engine->now;
+}
+
 static int init_on_loop(rpc2_request *req, struct rpc2_se_desc *desc)
 {
     int rc = rpc2_se_desc_check(desc);
@@ -27,7 +34,7 @@ static int init_on_loop(rpc2_request *req, struct rpc2_se_desc *desc)
         return rc;
     if (!req->se_ops->init)
         return RPC2_ENOSETYPE;
-    return req->se_ops->init(req->se_state, req, req->se_transfer, desc, ctx_now());
+    return req->se_ops->init(req->se_state, req, req->se_transfer, desc, now_for(req));
 }
 
 struct init_job {
@@ -72,7 +79,8 @@ int rpc2_se_check_async(rpc2_request *req, rpc2_se_done_fn done, void *arg)
         return RPC2_ENOSETYPE;
     req->se_done = done;
     req->se_done_arg = arg;
-    int rc = req->se_ops->check(req->se_state, req, req->se_transfer, async_check_done, ctx_now());
+    int rc = req->se_ops->check(req->se_state, req, req->se_transfer, async_check_done,
+                              now_for(req));
     if (rc != 0)
         req->se_done = NULL;
     return rc;

@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 struct ackmap {
-    uint64_t *words;      /* a ring of bits; the bit of seq s is s mod (64 * nwords) */
-    uint32_t nwords;      /* a power of two */
-    uint32_t window;      /* seqs in (got_them_all, got_them_all + window] can be held */
+    uint64_t *words; /* a ring of bits; the bit of seq s is s mod (64 * nwords) */
+    uint32_t nwords; /* a power of two */
+    uint32_t window; /* seqs in (got_them_all, got_them_all + window] can be held */
     uint32_t got_them_all;
     uint32_t highest;     /* highest seq held; got_them_all when none lies beyond it */
     uint32_t held_beyond; /* seqs held above got_them_all */

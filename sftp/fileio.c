@@ -4,7 +4,9 @@
  * documented in fileio.h; the comments here say why the code is shaped the
  * way it is.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* open_by_handle_at, renameat2, O_PATH */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,23 +42,26 @@ struct fileio {
     enum fio_kind kind;
     int sink;
     int strict;
-    int fd;         /* -1 for memory */
-    int own_fd;     /* opened here, so closed at finish */
-    int reposition; /* a caller's seekable fd: lseek past what moved at finish */
-    int is_sock;    /* send with MSG_NOSIGNAL */
-    int64_t start;  /* file offset of stream byte 0 (positional) */
-    uint64_t skip;  /* stream source: bytes still to discard (the seek offset) */
-    int64_t size;   /* source: bytes it will deliver; -1 unknown */
-    uint64_t moved; /* source: bytes read; sink: end of the furthest write */
+    int fd;          /* -1 for memory */
+    int own_fd;      /* opened here, so closed at finish */
+    int reposition;  /* a caller's seekable fd: lseek past what moved at finish */
+    int is_sock;     /* send with MSG_NOSIGNAL */
+    int64_t start;   /* file offset of stream byte 0 (positional) */
+    uint64_t skip;   /* stream source: bytes still to discard (the seek offset) */
+    int64_t quota;   /* the descriptor's, lowered by fileio_limit; -1: none */
+    int64_t size;    /* source: bytes it will deliver; -1 unknown */
+    uint64_t moved;  /* source: bytes taken from the file; sink: end of the furthest write */
+    uint8_t *peeked; /* source: bytes taken by fileio_peek and not yet delivered */
+    size_t peeked_len, peeked_off;
     int quota_hit;
     int eof;
     int finished;
     int result;
     enum fio_sync sync;
-    int sync_dir;   /* atomic + fsync: make the rename durable too */
-    int dirfd;      /* atomic sink: the name's directory (O_PATH), else -1 */
-    char *base;     /* atomic sink: the name within dirfd */
-    char *tmp;      /* atomic sink: the temporary within dirfd */
+    int sync_dir; /* atomic + fsync: make the rename durable too */
+    int dirfd;    /* atomic sink: the name's directory (O_PATH), else -1 */
+    char *base;   /* atomic sink: the name within dirfd */
+    char *tmp;    /* atomic sink: the temporary within dirfd */
     const char *why;
 };
 
@@ -256,14 +261,13 @@ static int at_quota(struct fileio *f)
     return 0;
 }
 
-ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
+/* Takes up to len new bytes from the file, within the quota. */
+static ssize_t take(struct fileio *f, uint8_t *buf, size_t len)
 {
-    int64_t quota = f->d->quota;
+    int64_t quota = f->quota;
     size_t room = len > SSIZE_MAX ? SSIZE_MAX : len;
     ssize_t n;
 
-    if (f->sink || f->finished)
-        return fail(f, "read on a sink or a finished transfer", RPC2_EINVAL);
     if (f->eof || len == 0)
         return 0;
     if (quota >= 0 && (uint64_t)quota == f->moved)
@@ -285,12 +289,77 @@ ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
     return n;
 }
 
+static size_t peeked_left(const struct fileio *f)
+{
+    return f->peeked_len - f->peeked_off;
+}
+
+/* Bytes the source has handed out for good: taken, minus those a peek
+ * holds back. */
+static uint64_t delivered(const struct fileio *f)
+{
+    return f->sink ? f->moved : f->moved - peeked_left(f);
+}
+
+static void drop_peeked(struct fileio *f, size_t n)
+{
+    f->peeked_off += n;
+    if (peeked_left(f) == 0) {
+        free(f->peeked);
+        f->peeked = NULL;
+        f->peeked_len = f->peeked_off = 0;
+    }
+}
+
+ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
+{
+    size_t k = peeked_left(f) < len ? peeked_left(f) : len;
+    ssize_t n;
+
+    if (f->sink || f->finished)
+        return fail(f, "read on a sink or a finished transfer", RPC2_EINVAL);
+    if (k > 0) {
+        memcpy(buf, f->peeked + f->peeked_off, k);
+        drop_peeked(f, k);
+    }
+    n = take(f, buf + k, len - k);
+    return n < 0 ? n : (ssize_t)k + n;
+}
+
+/* A stream cannot be read twice, so what a peek takes is kept here (a
+ * piggyback's worth) for the reads that follow, unless consumed. */
+ssize_t fileio_peek(struct fileio *f, uint8_t *buf, size_t len)
+{
+    ssize_t n;
+
+    if (f->sink || f->finished || f->peeked)
+        return fail(f, "peek on a sink, a finished transfer, or twice", RPC2_EINVAL);
+    n = take(f, buf, len);
+    if (n <= 0)
+        return n;
+    f->peeked = malloc((size_t)n);
+    if (!f->peeked)
+        return fail(f, "out of memory", RPC2_ENOMEM);
+    memcpy(f->peeked, buf, (size_t)n);
+    f->peeked_len = (size_t)n;
+    return n;
+}
+
+int fileio_consume(struct fileio *f, size_t n)
+{
+    if (n > peeked_left(f))
+        return fail(f, "consuming more than was peeked", RPC2_EINVAL);
+    if (n > 0)
+        drop_peeked(f, n);
+    return 0;
+}
+
 /* ---- sink -------------------------------------------------------------- */
 
 /* Cuts [pos, pos + *len) at the quota; 1 when nothing is left to write. */
 static int cut_at_quota(struct fileio *f, uint64_t pos, size_t *len, int *rc)
 {
-    int64_t quota = f->d->quota;
+    int64_t quota = f->quota;
 
     *rc = 0;
     if (quota < 0 || pos + *len <= (uint64_t)quota)
@@ -320,8 +389,8 @@ static int put(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
     }
     if (f->kind == FIO_STREAM && pos != f->moved)
         return fail(f, "out-of-order write to a stream sink", RPC2_EINVAL);
-    if (f->kind == FIO_POSITIONAL && (pos > (uint64_t)(INT64_MAX - f->start) ||
-                                      len > (uint64_t)(INT64_MAX - f->start) - pos))
+    if (f->kind == FIO_POSITIONAL &&
+        (pos > (uint64_t)(INT64_MAX - f->start) || len > (uint64_t)(INT64_MAX - f->start) - pos))
         return fail(f, "write beyond the largest file offset", RPC2_EINVAL);
     if (write_full(f, data, len, f->start + (int64_t)pos) < 0)
         return fail(f, "writing the sink failed", fileio_errno_code(errno));
@@ -385,8 +454,9 @@ static int commit(struct fileio *f)
                                        : renameat(f->dirfd, f->tmp, f->dirfd, f->base);
 
     if (r < 0) {
-        int rc = fail(f, errno == EEXIST ? "the name appeared during the transfer (no_clobber)"
-                                         : "renaming the temporary over the name failed",
+        int rc = fail(f,
+                      errno == EEXIST ? "the name appeared during the transfer (no_clobber)"
+                                      : "renaming the temporary over the name failed",
                       fileio_errno_code(errno));
         unlinkat(f->dirfd, f->tmp, 0);
         return rc;
@@ -396,18 +466,20 @@ static int commit(struct fileio *f)
 
 static int reposition(struct fileio *f)
 {
-    if (lseek(f->fd, f->start + (int64_t)f->moved, SEEK_SET) < 0)
+    if (lseek(f->fd, f->start + (int64_t)delivered(f), SEEK_SET) < 0)
         return fail(f, "moving the fd's position past the transfer failed",
                     fileio_errno_code(errno));
     return 0;
 }
 
-static void publish(struct fileio *f)
+void fileio_fill_desc(const struct fileio *f, struct rpc2_se_desc *d)
 {
-    f->d->bytes_transferred = f->moved;
-    f->d->quota_exceeded = f->quota_hit;
+    if (!f || !d)
+        return;
+    d->bytes_transferred = delivered(f);
+    d->quota_exceeded = f->quota_hit;
     if (f->sink && f->kind == FIO_VM)
-        f->d->file.vm.len = (size_t)f->moved;
+        d->file.vm.len = (size_t)f->moved;
 }
 
 int fileio_finish(struct fileio *f, int success)
@@ -430,7 +502,7 @@ int fileio_finish(struct fileio *f, int success)
         rc = commit(f);
     else if (f->tmp)
         unlinkat(f->dirfd, f->tmp, 0);
-    publish(f);
+    fileio_fill_desc(f, f->d);
     f->result = success ? rc : 0;
     return f->result;
 }
@@ -441,6 +513,7 @@ static void release(struct fileio *f)
         close(f->dirfd);
     free(f->base);
     free(f->tmp);
+    free(f->peeked);
     free(f);
 }
 
@@ -466,7 +539,7 @@ int64_t fileio_source_size(const struct fileio *f)
 
 uint64_t fileio_bytes(const struct fileio *f)
 {
-    return f->moved;
+    return delivered(f);
 }
 
 const char *fileio_why(const struct fileio *f)
@@ -496,6 +569,16 @@ struct sftp_writer fileio_writer(struct fileio *f)
 
 /* ---- opening ----------------------------------------------------------- */
 
+/* A source's seek offset is skipped by reading; a sink's cannot be. */
+static int as_stream(struct fileio *f)
+{
+    f->kind = FIO_STREAM;
+    f->skip = (uint64_t)f->d->seek_offset;
+    if (f->sink && f->skip)
+        return fail(f, "a seek offset on a sink that cannot seek", RPC2_EINVAL);
+    return 0;
+}
+
 /* Files opened here: regular files are positional, character devices
  * streams; anything else is refused (see fileio.h for why FIFOs are). They
  * were opened O_NONBLOCK so that a FIFO could not hang the open itself. */
@@ -509,8 +592,9 @@ static int classify_own(struct fileio *f)
     if (S_ISDIR(st.st_mode))
         return fail(f, "the file is a directory", RPC2_EISDIR);
     if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
-        return fail(f, "only regular files and character devices are opened here; "
-                       "pass a FIFO, socket or block device as an open fd",
+        return fail(f,
+                    "only regular files and character devices are opened here; "
+                    "pass a FIFO, socket or block device as an open fd",
                     RPC2_EINVAL);
     fl = fcntl(f->fd, F_GETFL);
     if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
@@ -520,11 +604,7 @@ static int classify_own(struct fileio *f)
         f->start = f->d->seek_offset;
         return 0;
     }
-    f->kind = FIO_STREAM;
-    f->skip = (uint64_t)f->d->seek_offset;
-    if (f->sink && f->skip)
-        return fail(f, "a seek offset on a sink that cannot seek", RPC2_EINVAL);
-    return 0;
+    return as_stream(f);
 }
 
 static int open_plain(struct fileio *f)
@@ -538,8 +618,7 @@ static int open_plain(struct fileio *f)
         fl |= O_RDONLY;
     f->fd = open(d->file.name.path, fl, d->file.name.mode);
     if (f->fd < 0 && errno == ENXIO)
-        return fail(f, "a FIFO or socket cannot be opened by name; pass an open fd",
-                    RPC2_EINVAL);
+        return fail(f, "a FIFO or socket cannot be opened by name; pass an open fd", RPC2_EINVAL);
     if (f->fd < 0)
         return fail(f, "opening the file failed", fileio_errno_code(errno));
     f->own_fd = 1;
@@ -618,8 +697,8 @@ static int create_temp(struct fileio *f)
 
         random_suffix(suffix, 6, attempt);
         snprintf(f->tmp, NAME_MAX + 1, ".%.*s.%s", (int)keep, f->base, suffix);
-        f->fd = openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                       f->d->file.name.mode);
+        f->fd =
+            openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, f->d->file.name.mode);
         if (f->fd >= 0 || errno != EEXIST)
             break;
     }
@@ -664,7 +743,8 @@ static int open_fd(struct fileio *f)
     if (fl < 0 || (fl & O_PATH))
         return fail(f, "the fd is not open for I/O", RPC2_EINVAL);
     if (f->sink ? acc == O_RDONLY : acc == O_WRONLY)
-        return fail(f, f->sink ? "the fd is not open for writing" : "the fd is not open for reading",
+        return fail(f,
+                    f->sink ? "the fd is not open for writing" : "the fd is not open for reading",
                     RPC2_EINVAL);
     if (fstat(fd, &st) < 0)
         return fail(f, "fstat failed", fileio_errno_code(errno));
@@ -676,13 +756,8 @@ static int open_fd(struct fileio *f)
     cur = (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && !(f->sink && (fl & O_APPEND))
               ? lseek(fd, 0, SEEK_CUR)
               : -1;
-    if (cur < 0) {
-        f->kind = FIO_STREAM;
-        f->skip = (uint64_t)f->d->seek_offset;
-        if (f->sink && f->skip)
-            return fail(f, "a seek offset on a sink that cannot seek", RPC2_EINVAL);
-        return 0;
-    }
+    if (cur < 0)
+        return as_stream(f);
     if (f->d->seek_offset > INT64_MAX - cur)
         return fail(f, "the seek offset overflows the fd's position", RPC2_EINVAL);
     f->kind = FIO_POSITIONAL;
@@ -747,7 +822,7 @@ static int64_t available(struct fileio *f)
 
 static int size_source(struct fileio *f)
 {
-    int64_t quota = f->d->quota;
+    int64_t quota = f->quota;
     int64_t avail = available(f);
 
     if (quota >= 0 && avail > quota && f->strict)
@@ -791,6 +866,7 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     f->fd = -1;
     f->dirfd = -1;
     f->size = -1;
+    f->quota = d->quota;
     rc = open_kind(f);
     if (rc == 0 && !sink)
         rc = size_source(f);
@@ -817,8 +893,28 @@ int fileio_open_source(struct rpc2_se_desc *d, unsigned flags, struct fileio **o
     return open_side(d, 0, flags, out, why);
 }
 
-int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out,
-                     const char **why)
+int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out, const char **why)
 {
     return open_side(d, 1, flags, out, why);
+}
+
+int fileio_limit(struct fileio *f, int64_t quota, int strict)
+{
+    int64_t was_quota = f->quota;
+    int was_strict = f->strict, rc;
+
+    if (quota < -1)
+        return fail(f, "a quota below -1", RPC2_EINVAL);
+    if (f->moved || f->finished)
+        return fail(f, "a limit after bytes moved", RPC2_EINVAL);
+    if (quota >= 0 && (f->quota < 0 || quota < f->quota))
+        f->quota = quota;
+    f->strict |= !!strict;
+    rc = f->sink ? 0 : size_source(f);
+    if (rc < 0) { /* refused: as it was */
+        f->quota = was_quota;
+        f->strict = was_strict;
+        size_source(f);
+    }
+    return rc;
 }

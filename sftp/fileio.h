@@ -83,12 +83,25 @@ enum fileio_flags {
  */
 int fileio_open_source(struct rpc2_se_desc *d, unsigned flags, struct fileio **out,
                        const char **why);
-int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out,
-                     const char **why);
+int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out, const char **why);
 
 /* Source: fills buf in order; fewer than len bytes only at the end (quota
  * or end of file). Returns the count or a negative rpc2 error. */
 ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len);
+
+/* Source: reads like fileio_read but gives the bytes back: the next reads
+ * return them again, unless fileio_consume() says they went another way
+ * (piggybacked in a packet). One peek at a time (RPC2_EINVAL while one is
+ * outstanding). fileio keeps a copy of what it peeked, so peek small
+ * amounts: a piggyback's worth. */
+ssize_t fileio_peek(struct fileio *f, uint8_t *buf, size_t len);
+/* Source: the first n peeked bytes are delivered; reads continue after. */
+int fileio_consume(struct fileio *f, size_t n);
+
+/* Lowers the quota to quota (-1: leaves it) and makes it strict if strict:
+ * what the peer asked for, on top of this side's descriptor. Before any
+ * byte moves; a source whose size is known is checked again (RPC2_EQUOTA). */
+int fileio_limit(struct fileio *f, int64_t quota, int strict);
 
 /* Sink: writes data at stream position pos (0 = the byte at the seek
  * offset), in any order unless fileio_in_order(). 0 or an rpc2 error. */
@@ -102,8 +115,13 @@ int fileio_in_order(const struct fileio *f);
  * size, memory, or quota 0), after seek offset and quota; else -1. */
 int64_t fileio_source_size(const struct fileio *f);
 
-/* Bytes moved so far: read (source) or the end of the furthest write (sink). */
+/* Bytes moved so far: delivered (source) or the end of the furthest write
+ * (sink). */
 uint64_t fileio_bytes(const struct fileio *f);
+
+/* Writes bytes_transferred, quota_exceeded and (memory sink) vm.len into d
+ * as they stand now; fileio_finish() does it too. NULL f does nothing. */
+void fileio_fill_desc(const struct fileio *f, struct rpc2_se_desc *d);
 
 /*
  * Ends the transfer. success: syncs as asked and, for an atomic sink, puts

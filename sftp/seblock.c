@@ -69,7 +69,7 @@ int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
     if (!pkt_reader_done(&r))
         return PKT_ELENGTH;
-    if ((b->flags & ~SEBLOCK_PIGGY) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
+    if ((b->flags & ~SEBLOCK_REPLY_FLAGS_KNOWN) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
         return PKT_EFLAGS;
     return PKT_OK;
 }

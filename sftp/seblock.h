@@ -22,8 +22,10 @@ enum seblock_flag {
     SEBLOCK_PIGGY = 0x1,    /* data holds the whole transfer */
     SEBLOCK_PIGGY_OK = 0x2, /* CALL: the client takes a piggybacked fetch */
     SEBLOCK_STRICT = 0x4,   /* CALL: the client enforces its quota strictly */
+    SEBLOCK_QUOTA_HIT = 0x8, /* REPLY: the server's end was cut by a quota */
 };
 #define SEBLOCK_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT)
+#define SEBLOCK_REPLY_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT)
 #define SEBLOCK_CHECKSUM_MAX 16
 /* The bytes of a CALL block around its data, and of a REPLY block around
  * its data with a full checksum: what piggybacking must leave room for. */

@@ -19,6 +19,7 @@
 #include "machine.h"
 #include "params.h"
 #include "seblock.h"
+#include "sftp_type.h"
 
 /* The room a piggybacked fetch leaves for the procedure's own result. */
 #define RESULT_ROOM 8192
@@ -255,7 +256,7 @@ static void sftp_receive(void *type, rpc2_conn *c, const struct pkt_hdr *h, cons
                          uint64_t now)
 {
     struct xfer *x = conn_transfer(c, h->transfer);
-    if (!x || x->result <= 0 && !x->is_client)
+    if (!x || (x->result <= 0 && !x->is_client))
         return; /* not a transfer of ours, or one that is over */
     x->now = now;
     if (client_lazy_start(x, h->type) != 0)
@@ -290,7 +291,8 @@ static int read_piggy(struct xfer *x, uint32_t max)
         return 0;
     }
     x->piggy_len = (size_t)n;
-    return fileio_consume(x->file, x->piggy_len);
+    int rc = fileio_consume(x->file, x->piggy_len);
+    return rc < 0 ? rc : 1;
 }
 
 static int write_piggy(struct xfer *x, const uint8_t *data, size_t len)
@@ -311,9 +313,13 @@ static void fill_desc_start(struct rpc2_se_desc *d)
 
 static int open_local(struct xfer *x, struct rpc2_se_desc *d, int as_source)
 {
-    int strict = x->type->params.strict_quota;
-    return as_source ? fileio_open_source(d, strict, &x->file)
-                     : fileio_open_sink(d, strict, &x->file);
+    unsigned flags = x->type->params.strict_quota ? FILEIO_STRICT_QUOTA : 0;
+    const char *why = NULL;
+    int rc = as_source ? fileio_open_source(d, flags, &x->file, &why)
+                       : fileio_open_sink(d, flags, &x->file, &why);
+    if (rc != 0 && why)
+        log_msg(&x->engine->log, RPC2_LOG_INFO, "sftp: %s", why);
+    return rc;
 }
 
 static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, uint32_t seq,
@@ -360,26 +366,38 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
     return w->failed ? RPC2_ETOOBIG : 0;
 }
 
-/* Settles the client's end from the reply's block and the call's status. */
+/* The client's own end once the reply is in: a sink must hold every byte;
+ * a source is vouched for by the server's sink, whose verdict is in r. */
+static int local_outcome(struct xfer *x, int status, const struct seblock_reply *r)
+{
+    if (status != 0 || is_source(x))
+        return 0;
+    if (r && (r->flags & SEBLOCK_PIGGY))
+        return write_piggy(x, r->data, r->data_len);
+    int state = machine_state(x);
+    return state == SFTP_DONE ? 0 : state < 0 ? state : RPC2_ESEFAIL1;
+}
+
+/* Settles the client's end from the reply's block and the call's status;
+ * returns whether the side effect succeeded. */
 static int client_settle(struct xfer *x, int status, const struct seblock_reply *r)
 {
     struct rpc2_se_desc *d = x->desc;
-    int local = 0;
-    if (r && (r->flags & SEBLOCK_PIGGY) && !is_source(x) && status == 0)
-        local = write_piggy(x, r->data, r->data_len);
-    else if (!x->piggy && status == 0)
-        local = machine_state(x) == SFTP_DONE ? 0 : machine_state(x) < 0 ? machine_state(x)
-                                                                          : RPC2_ESEFAIL1;
-    int remote = r ? r->status : status ? status : RPC2_ESEFAIL1;
-    int ok = status == 0 && local == 0 && remote == 0;
-    int finish = fileio_finish(x->file, ok);
-    if (ok && finish != 0)
-        local = finish, ok = 0;
+    int remote = r ? r->status : RPC2_ESEFAIL1; /* no block: the server took no part */
+    int local = local_outcome(x, status, r);
+    int ok = status == 0 && remote == 0 && local == 0;
+    int finished = fileio_finish(x->file, ok);
+    if (ok && finished != 0) {
+        local = finished;
+        ok = 0;
+    }
     fileio_fill_desc(x->file, d);
+    if (r && (r->flags & SEBLOCK_QUOTA_HIT))
+        d->quota_exceeded = 1; /* the server's end applied our quota */
+    d->local_status = ok ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
     d->remote_status = remote == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
-    d->local_status = ok || (local == 0 && status == 0) ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
-    d->error = local ? local : remote;
-    x->result = ok ? 0 : d->error ? d->error : RPC2_ESEFAIL1;
+    d->error = ok ? 0 : local ? local : remote ? remote : status;
+    x->result = ok ? 0 : d->error;
     fileio_free(x->file);
     x->file = NULL;
     return ok;
@@ -471,9 +489,12 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
         x->file = NULL;
         d->local_status = RPC2_SE_FAILURE;
         d->error = rc;
+        x->result = rc; /* the reply tells the client why */
     }
     return rc;
 }
+
+static int start_check(struct xfer *x, uint64_t now);
 
 static int server_check(void *type, rpc2_request *req, void *transfer, se_check_done_fn done,
                         uint64_t now)
@@ -483,6 +504,17 @@ static int server_check(void *type, rpc2_request *req, void *transfer, se_check_
         return RPC2_EINVAL; /* rpc2_se_init first */
     x->now = now;
     x->done = done;
+    int rc = start_check(x, now);
+    if (rc != 0) {
+        x->done = NULL;
+        x->result = rc;
+    }
+    return rc;
+}
+
+/* Piggybacked data is written or read at once; anything else streams. */
+static int start_check(struct xfer *x, uint64_t now)
+{
     if (x->piggy && !is_source(x)) {
         server_complete(x, write_piggy(x, x->piggy, x->piggy_len));
         return 0;
@@ -513,8 +545,10 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
                         struct pkt_writer *w)
 {
     struct xfer *x = transfer;
+    /* still "running" at reply time: the handler replied without waiting */
+    int running_status = x->file ? RPC2_ESEFAIL1 : 0;
     struct seblock_reply b = {
-        .status = x->result > 0 ? RPC2_ESEFAIL1 : x->result,
+        .status = x->result > 0 ? running_status : x->result,
         .bytes = x->file ? fileio_bytes(x->file) : 0,
         .flags = x->piggy_reply && status == 0 ? SEBLOCK_PIGGY : 0,
     };
@@ -525,6 +559,8 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
     if (x->desc) {
         fileio_fill_desc(x->file, x->desc);
         x->desc->local_status = x->result == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
+        if (x->desc->quota_exceeded)
+            b.flags |= SEBLOCK_QUOTA_HIT;
     }
     seblock_reply_encode(&b, w);
     return w->failed ? RPC2_ETOOBIG : 0;
@@ -562,30 +598,40 @@ static const struct se_ops sftp_ops = {
 
 /* ---- activation --------------------------------------------------------- */
 
-int rpc2_sftp_activate(rpc2_ctx *ctx, const struct rpc2_sftp_params *p)
+int sftp_register(struct engine *e, const struct rpc2_sftp_params *p)
 {
     struct rpc2_sftp_params defaults;
     if (!p) {
         rpc2_sftp_params_init(&defaults);
         p = &defaults;
     }
-    if (!ctx || rpc2_sftp_params_check(p) != 0)
+    if (rpc2_sftp_params_check(p) != 0)
         return RPC2_EINVAL;
     struct sftp_type *t = calloc(1, sizeof *t);
     if (!t)
         return RPC2_ENOMEM;
     t->params = *p;
-    int rc = engine_se_register(ctx_engine(ctx), RPC2_SE_SFTP, &sftp_ops, t, free);
+    int rc = engine_se_register(e, RPC2_SE_SFTP, &sftp_ops, t, free);
     if (rc != 0)
         free(t);
     return rc;
 }
 
-int rpc2_sftp_stats(const rpc2_ctx *ctx, struct rpc2_sftp_stats *out)
+int sftp_stats_of(const struct engine *e, struct rpc2_sftp_stats *out)
 {
-    const struct sftp_type *t = engine_se_type(ctx_engine((rpc2_ctx *)ctx), RPC2_SE_SFTP);
+    const struct sftp_type *t = engine_se_type(e, RPC2_SE_SFTP);
     if (!t || !out)
         return RPC2_EINVAL;
     *out = t->stats;
     return 0;
+}
+
+int rpc2_sftp_activate(rpc2_ctx *ctx, const struct rpc2_sftp_params *p)
+{
+    return ctx ? sftp_register(ctx_engine(ctx), p) : RPC2_EINVAL;
+}
+
+int rpc2_sftp_stats(const rpc2_ctx *ctx, struct rpc2_sftp_stats *out)
+{
+    return ctx ? sftp_stats_of(ctx_engine((rpc2_ctx *)ctx), out) : RPC2_EINVAL;
 }

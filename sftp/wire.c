@@ -97,8 +97,7 @@ int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a)
     return rc;
 }
 
-uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *a,
-                              size_t *out_len)
+uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *a, size_t *out_len)
 {
     struct pkt_writer w;
     uint8_t *bitmap;

@@ -73,8 +73,7 @@ int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a);
 /* Writes an ACK whose bitmap the caller fills in afterwards (so the sink can
  * write it straight from its ack map): returns where a->bitmap_len bytes go
  * (a->bitmap is ignored), or NULL when it does not fit or is too long. */
-uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *a,
-                              size_t *out_len);
+uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *a, size_t *out_len);
 /* The same with a->bitmap copied in; refuses a bitmap ending in a zero byte. */
 int sftp_ack_encode(const struct sftp_ack *a, uint8_t *body, size_t cap, size_t *out_len);
 /* The longest bitmap an ACK body of cap bytes has room for. */

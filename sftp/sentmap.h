@@ -1,0 +1,81 @@
+/*
+ * sentmap.h - the source's record of the packets it has read and not yet
+ * seen acknowledged: their bytes (a pipe cannot be read twice, so a packet
+ * stays here until the sink holds it), when and in what order each was
+ * last sent, and two queues that make every per-packet decision O(1):
+ *
+ *   flight   sent and unacknowledged, oldest transmission first: the head
+ *            is the next to time out, and a packet sent well before one
+ *            the sink already holds is found at the head too;
+ *   worried  judged lost (timed out, or overtaken), to be sent again
+ *            before any new data, oldest first.
+ *
+ * Slots are indexed by seq, so a packet is found from its seq in O(1).
+ * Buffers come from a pool that never holds more than the capacity given
+ * at init, allocated on first use: a small transfer with a large window
+ * allocates little, and nothing is allocated per packet once warm.
+ */
+#ifndef RPC2_SFTP_SENTMAP_H
+#define RPC2_SFTP_SENTMAP_H
+
+#include <stdint.h>
+
+enum sentmap_where {
+    SENTMAP_FREE = 0,
+    SENTMAP_READ,    /* read, never sent */
+    SENTMAP_FLIGHT,  /* on the flight queue */
+    SENTMAP_WORRIED, /* on the worried queue */
+};
+
+struct sentmap_packet {
+    uint8_t *data; /* buffer_size bytes while the slot is in use */
+    uint32_t len;
+    uint32_t seq;
+    uint8_t where; /* enum sentmap_where */
+    uint8_t last;  /* the stream's last packet */
+    uint8_t app_limited;
+    uint32_t transmissions;
+    uint32_t prev, next; /* neighbours on its queue, as slot indices */
+    uint64_t sent_time;  /* of the latest transmission */
+    uint64_t tx_order;   /* the source's transmission counter at it */
+    /* The rate sampler's snapshot at the latest transmission. */
+    uint64_t delivered, delivered_time, first_sent_time;
+};
+
+struct sentmap_queue {
+    uint32_t head, tail; /* slot indices, SENTMAP_NIL when empty */
+    uint32_t count;
+};
+
+#define SENTMAP_NIL UINT32_MAX
+
+struct sentmap {
+    struct sentmap_packet *slots;
+    uint32_t mask; /* slots - 1; slots is a power of two >= capacity */
+    struct sentmap_queue flight, worried;
+    uint8_t **spare; /* buffers given back, ready for reuse */
+    uint32_t spare_count;
+    uint32_t buffers, max_buffers, buffer_size;
+};
+
+/* Room for capacity consecutive seqs in use at once, buffer_size bytes each.
+ * Returns 0, or -1 when out of memory. */
+int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size);
+void sentmap_dispose(struct sentmap *m);
+
+struct sentmap_packet *sentmap_at(struct sentmap *m, uint32_t seq);
+/* Claims seq's (free) slot with a buffer; NULL when out of memory. */
+struct sentmap_packet *sentmap_take(struct sentmap *m, uint32_t seq);
+/* Frees the slot (acknowledged, or read ahead and never a packet). */
+void sentmap_release(struct sentmap *m, struct sentmap_packet *p);
+/* Gives every buffer back to the system (the transfer has ended). */
+void sentmap_trim(struct sentmap *m);
+
+/* Records a transmission: the packet moves to the tail of the flight queue. */
+void sentmap_sent(struct sentmap *m, struct sentmap_packet *p, uint64_t now, uint64_t tx_order);
+/* Moves a packet in flight to the tail of the worried queue. */
+void sentmap_worry(struct sentmap *m, struct sentmap_packet *p);
+/* The head of a queue, or NULL. */
+struct sentmap_packet *sentmap_head(struct sentmap *m, const struct sentmap_queue *q);
+
+#endif

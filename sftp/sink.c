@@ -1,0 +1,536 @@
+/*
+ * sink.c - the SFTP sink: takes DATA packets in any order, writes each new
+ * one once at its stream position (or, for a writer that needs order,
+ * holds early ones until the gap before them fills), and tells the source
+ * what it holds with ACKs.
+ *
+ * It acks after ack_point new packets, at once when a packet arrives out of
+ * order, asks for it (ACKME) or completes the stream, after dup_threshold
+ * duplicates, and otherwise within a short delay. Each ACK echoes the ts of
+ * the latest DATA advanced by the time held, and carries the delivered byte
+ * count the source's rate policy samples. When it must ask for the data
+ * (a store: send_start) it repeats START until DATA comes.
+ *
+ * The stream's packet size is learned from the first full packet (every
+ * packet but the last is full): the source may use less than our own
+ * limit, and a LAST packet cannot be placed before that size is known.
+ * Once data has come, retry_count consecutive timeouts without hearing
+ * from the source fail the transfer with RPC2_EDEAD.
+ */
+#include "machine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <rpc2/rpc2.h>
+
+#include "ackmap.h"
+#include "rtt.h"
+#include "wire.h"
+
+#define NEVER UINT64_MAX
+/* The longest an ACK waits for ack_point packets; shorter on fast paths. */
+#define MAX_ACK_DELAY_US 1000u
+
+/* Packets held for an in-order writer until the gap before them fills. */
+struct reorder {
+    uint8_t **slot; /* by seq, ring of nslots; NULL: not held */
+    uint32_t *len;
+    uint32_t mask;
+    uint8_t **spare;
+    uint32_t spare_count, buffers, max_buffers;
+    uint32_t next_write; /* the seq the writer wants next */
+};
+
+struct sftp_sink {
+    struct sftp_config cfg;
+    struct sftp_link link;
+    struct sftp_writer writer;
+    int state;
+    int send_start;
+    int got_data;
+
+    struct ackmap held;
+    struct reorder reorder;
+    struct rtt rtt;
+    struct sftp_counters counters;
+    uint64_t beyond_window; /* dropped; struct sftp_counters has no field for it */
+
+    uint32_t packet_size; /* the stream's, learned; 0 until known */
+    uint32_t last_seq;    /* 0 until the LAST packet is held */
+    uint64_t bytes_written, delivered;
+
+    uint32_t ack_seq;
+    uint32_t new_since_ack, dups_since_ack;
+    uint32_t echo_ts; /* the latest DATA's ts and when it came */
+    uint64_t echo_arrival;
+    uint64_t ack_due;
+
+    uint32_t start_seq;
+    uint64_t start_due;   /* next START while no data has come */
+    uint64_t silence_due; /* next probe while the stream is incomplete */
+    unsigned timeouts_in_a_row;
+    uint64_t timer_armed;
+};
+
+/* ---- setup --------------------------------------------------------------- */
+
+static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void clamp_config(struct sftp_config *c)
+{
+    c->packet_size = clamp_u32(c->packet_size, 1, SFTP_MAX_PACKET);
+    c->window = clamp_u32(c->window, 1, SFTP_MAX_WINDOW);
+    c->ack_point = clamp_u32(c->ack_point, 1, c->window);
+    c->dup_threshold = clamp_u32(c->dup_threshold, 1, UINT32_MAX);
+    c->retry_min_us = clamp_u32(c->retry_min_us, 1, UINT32_MAX);
+    c->retry_max_us = clamp_u32(c->retry_max_us, c->retry_min_us, UINT32_MAX);
+    c->retry_initial_us = clamp_u32(c->retry_initial_us, c->retry_min_us, c->retry_max_us);
+}
+
+static int reorder_init(struct reorder *r, uint32_t window)
+{
+    uint32_t n = 1;
+
+    while (n < window)
+        n *= 2;
+    r->slot = calloc(n, sizeof(*r->slot));
+    r->len = calloc(n, sizeof(*r->len));
+    r->spare = calloc(window, sizeof(*r->spare));
+    r->mask = n - 1;
+    r->max_buffers = window;
+    r->next_write = 1;
+    return r->slot && r->len && r->spare ? 0 : -1;
+}
+
+static void reorder_trim(struct reorder *r)
+{
+    uint32_t i;
+
+    if (r->slot != NULL)
+        for (i = 0; i <= r->mask; i++) {
+            free(r->slot[i]);
+            r->slot[i] = NULL;
+        }
+    for (i = 0; i < r->spare_count; i++)
+        free(r->spare[i]);
+    r->spare_count = 0;
+    r->buffers = 0;
+}
+
+static void reorder_dispose(struct reorder *r)
+{
+    reorder_trim(r);
+    free(r->slot);
+    free(r->len);
+    free(r->spare);
+}
+
+struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp_link *link,
+                                const struct sftp_writer *writer)
+{
+    struct sftp_sink *k;
+
+    if (cfg == NULL || link == NULL || writer == NULL)
+        return NULL;
+    k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return NULL;
+    k->cfg = *cfg;
+    clamp_config(&k->cfg);
+    k->link = *link;
+    k->writer = *writer;
+    k->state = SFTP_RUNNING;
+    k->ack_due = k->start_due = k->silence_due = k->timer_armed = NEVER;
+    rtt_init(&k->rtt, k->cfg.retry_initial_us, k->cfg.retry_min_us, k->cfg.retry_max_us);
+    if (ackmap_init(&k->held, k->cfg.window) != 0 ||
+        (writer->in_order && reorder_init(&k->reorder, k->cfg.window) != 0)) {
+        sftp_sink_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void sftp_sink_free(struct sftp_sink *k)
+{
+    if (k == NULL)
+        return;
+    ackmap_dispose(&k->held);
+    reorder_dispose(&k->reorder);
+    free(k);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void arm_timer(struct sftp_sink *k, uint64_t deadline)
+{
+    if (deadline == k->timer_armed)
+        return;
+    k->timer_armed = deadline;
+    k->link.set_timer(k->link.arg, deadline);
+}
+
+static void rearm(struct sftp_sink *k)
+{
+    uint64_t deadline = k->ack_due;
+
+    if (k->state == SFTP_RUNNING) {
+        if (k->start_due < deadline)
+            deadline = k->start_due;
+        if (k->silence_due < deadline)
+            deadline = k->silence_due;
+    }
+    arm_timer(k, deadline);
+}
+
+static uint32_t echo_for(const struct sftp_sink *k, uint64_t now)
+{
+    uint32_t echo;
+
+    if (k->echo_ts == 0)
+        return 0;
+    echo = k->echo_ts + (uint32_t)(now - k->echo_arrival);
+    return echo != 0 ? echo : 1;
+}
+
+static void send_ack(struct sftp_sink *k, uint64_t now)
+{
+    struct sftp_ack a = {.got_them_all = k->held.got_them_all, .delivered = k->delivered};
+    size_t cap, len;
+    uint8_t *buf, *bitmap;
+
+    /* Whether or not it leaves, this ACK answers what came before it. */
+    k->new_since_ack = k->dups_since_ack = 0;
+    k->ack_due = NEVER;
+    buf = k->link.begin(k->link.arg, &cap);
+    if (buf == NULL)
+        return;
+    a.bitmap_len = ackmap_bitmap_len(&k->held, sftp_ack_bitmap_room(cap));
+    bitmap = sftp_ack_encode_head(buf, cap, &a, &len);
+    if (bitmap == NULL)
+        return;
+    ackmap_write_bitmap(&k->held, bitmap, a.bitmap_len);
+    k->link.commit(k->link.arg, PKT_SFTP_ACK, 0, ++k->ack_seq, echo_for(k, now), len);
+    k->counters.acks_sent++;
+}
+
+static void send_start(struct sftp_sink *k, int again)
+{
+    struct sftp_start st = {.window = k->cfg.window, .packet_size = k->cfg.packet_size};
+    size_t cap, len;
+    uint8_t *buf = k->link.begin(k->link.arg, &cap);
+
+    if (buf == NULL || sftp_start_encode(&st, buf, cap, &len) != PKT_OK)
+        return;
+    k->link.commit(k->link.arg, PKT_SFTP_START, again ? PKT_F_RETRANSMIT : 0, ++k->start_seq, 0,
+                   len);
+    k->counters.starts_sent++;
+}
+
+static void send_abort(struct sftp_sink *k, int error)
+{
+    size_t cap, len;
+    uint8_t *buf = k->link.begin(k->link.arg, &cap);
+
+    if (buf != NULL && sftp_abort_encode(error, buf, cap, &len) == PKT_OK)
+        k->link.commit(k->link.arg, PKT_SFTP_ABORT, 0, 0, 0, len);
+}
+
+static void fail(struct sftp_sink *k, int error, int tell_peer)
+{
+    if (tell_peer)
+        send_abort(k, error);
+    k->state = error;
+    k->ack_due = NEVER;
+    reorder_trim(&k->reorder);
+    arm_timer(k, NEVER);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static uint64_t position(const struct sftp_sink *k, uint32_t seq)
+{
+    return (uint64_t)(seq - 1) * k->packet_size;
+}
+
+static int write_at(struct sftp_sink *k, uint32_t seq, const uint8_t *data, uint32_t len)
+{
+    int rc;
+
+    if (len == 0) /* an empty stream's one packet: nothing to write */
+        return 0;
+    rc = k->writer.write(k->writer.arg, position(k, seq), data, len);
+    if (rc < 0) {
+        fail(k, rc, 1);
+        return rc;
+    }
+    k->bytes_written += len;
+    return 0;
+}
+
+/* Writes what the gap held back, now that the writer's next packet is here. */
+static int drain_in_order(struct sftp_sink *k)
+{
+    struct reorder *r = &k->reorder;
+    uint32_t i;
+
+    while ((i = r->next_write & r->mask, r->slot[i] != NULL)) {
+        uint8_t *buf = r->slot[i];
+        int rc = write_at(k, r->next_write, buf, r->len[i]);
+
+        if (rc < 0)
+            return rc;
+        r->slot[i] = NULL;
+        r->spare[r->spare_count++] = buf;
+        r->next_write++;
+    }
+    return 0;
+}
+
+/* The one copy an in-order writer costs: the datagram's buffer is not ours to keep. */
+static int hold_for_later(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
+{
+    struct reorder *r = &k->reorder;
+    uint32_t i = seq & r->mask;
+    uint8_t *buf;
+
+    if (r->spare_count > 0) {
+        buf = r->spare[--r->spare_count];
+    } else {
+        if (r->buffers == r->max_buffers)
+            return RPC2_ELIMIT;
+        buf = malloc(k->cfg.packet_size);
+        if (buf == NULL)
+            return RPC2_ENOMEM;
+        r->buffers++;
+    }
+    if (d->len > 0)
+        memcpy(buf, d->bytes, d->len);
+    r->slot[i] = buf;
+    r->len[i] = d->len;
+    return 0;
+}
+
+static int store(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
+{
+    int rc;
+
+    if (!k->writer.in_order)
+        return write_at(k, seq, d->bytes, d->len);
+    if (seq != k->reorder.next_write) {
+        rc = hold_for_later(k, seq, d);
+        if (rc < 0)
+            fail(k, rc, 1);
+        return rc;
+    }
+    rc = write_at(k, seq, d->bytes, d->len);
+    if (rc < 0)
+        return rc;
+    k->reorder.next_write++;
+    return drain_in_order(k);
+}
+
+/*
+ * Whether a new packet fits the stream: only the last may be short, every
+ * other one is exactly the stream's packet size, nothing lies past the last,
+ * and a LAST other than the first needs that size to be placed. Only an
+ * empty stream ends with an empty packet: a full one before the end would
+ * itself have been the LAST.
+ */
+static int fits_stream(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
+{
+    if (k->last_seq != 0 && seq > k->last_seq)
+        return 0;
+    if (d->len > k->cfg.packet_size)
+        return 0;
+    if (d->flags & SFTP_DATA_LAST) {
+        if (k->held.highest > seq)
+            return 0;
+        return seq == 1 || (k->packet_size != 0 && d->len > 0 && d->len <= k->packet_size);
+    }
+    if (d->len == 0)
+        return 0;
+    if (k->packet_size == 0)
+        k->packet_size = d->len;
+    return d->len == k->packet_size;
+}
+
+/* ---- receiving ----------------------------------------------------------- */
+
+static uint32_t ack_delay(const struct sftp_sink *k)
+{
+    uint32_t d = k->rtt.srtt_us != 0 ? k->rtt.srtt_us / 4 : MAX_ACK_DELAY_US;
+
+    return clamp_u32(d, 1, MAX_ACK_DELAY_US);
+}
+
+static void on_duplicate(struct sftp_sink *k, uint64_t now)
+{
+    k->counters.data_duplicates++;
+    /* After the end the source resends only because our last ACK was lost. */
+    if (++k->dups_since_ack >= k->cfg.dup_threshold || k->state == SFTP_DONE)
+        send_ack(k, now);
+}
+
+static void check_done(struct sftp_sink *k)
+{
+    if (k->last_seq == 0 || k->held.got_them_all < k->last_seq)
+        return;
+    k->state = SFTP_DONE;
+    k->silence_due = NEVER;
+    reorder_trim(&k->reorder);
+}
+
+static void on_new(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d, uint64_t now)
+{
+    int out_of_order = seq != k->held.highest + 1;
+
+    if (store(k, seq, d) < 0)
+        return;
+    ackmap_add(&k->held, seq);
+    k->counters.bytes_received += d->len;
+    k->delivered += d->len;
+    if (d->flags & SFTP_DATA_LAST)
+        k->last_seq = seq;
+    check_done(k);
+    if (k->state == SFTP_DONE || out_of_order || (d->flags & SFTP_DATA_ACKME) ||
+        ++k->new_since_ack >= k->cfg.ack_point) {
+        send_ack(k, now);
+        return;
+    }
+    if (k->ack_due == NEVER)
+        k->ack_due = now + ack_delay(k);
+}
+
+static void on_data(struct sftp_sink *k, uint32_t seq, uint32_t ts, uint32_t ts_echo,
+                    const struct sftp_data *d, uint64_t now)
+{
+    uint32_t elapsed;
+
+    k->counters.data_received++;
+    if (ts_echo != 0) {
+        elapsed = rtt_ts_elapsed((uint32_t)now, ts_echo);
+        if (elapsed <= INT32_MAX)
+            rtt_sample(&k->rtt, elapsed);
+    }
+    k->echo_ts = ts;
+    k->echo_arrival = now;
+    k->got_data = 1;
+    k->start_due = NEVER;
+    k->timeouts_in_a_row = 0;
+    if (k->state == SFTP_DONE) {
+        on_duplicate(k, now);
+        return;
+    }
+    k->silence_due = now + rtt_timeout(&k->rtt);
+    if (ackmap_holds(&k->held, seq)) {
+        on_duplicate(k, now);
+        return;
+    }
+    /* Past what we promised to hold: the source will send it again. */
+    if (seq - k->held.got_them_all > k->held.window) {
+        k->beyond_window++;
+        return;
+    }
+    if (fits_stream(k, seq, d))
+        on_new(k, seq, d, now);
+}
+
+void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts,
+                       uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now)
+{
+    struct sftp_data d;
+    int32_t error;
+
+    (void)flags; /* PKT_F_RETRANSMIT is for statistics; duplicates are found by seq */
+    if (k->state < 0)
+        return;
+    if (type == PKT_SFTP_ABORT) {
+        if (sftp_abort_decode(body, len, &error) == PKT_OK)
+            fail(k, error, 0);
+        return;
+    }
+    if (type != PKT_SFTP_DATA || sftp_data_decode(body, len, &d) != PKT_OK)
+        return;
+    if (seq == 0 || seq > SFTP_MAX_SEQ)
+        return;
+    on_data(k, seq, ts, ts_echo, &d, now);
+    rearm(k);
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+/* A timeout while waiting: another START, or a probe ACK, each spaced by a
+ * doubling timeout; too many in a row and the source is gone. */
+static int count_timeout(struct sftp_sink *k)
+{
+    k->counters.timeouts++;
+    if (++k->timeouts_in_a_row > k->cfg.retry_count) {
+        fail(k, RPC2_EDEAD, 1);
+        return -1;
+    }
+    rtt_backoff(&k->rtt);
+    return 0;
+}
+
+void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now)
+{
+    if (k->state < 0)
+        return;
+    k->timer_armed = NEVER;
+    if (k->ack_due <= now)
+        send_ack(k, now);
+    if (k->state == SFTP_RUNNING && k->start_due <= now) {
+        if (count_timeout(k) < 0)
+            return;
+        send_start(k, 1);
+        k->start_due = now + rtt_timeout(&k->rtt);
+    }
+    if (k->state == SFTP_RUNNING && k->silence_due <= now) {
+        if (count_timeout(k) < 0)
+            return;
+        send_ack(k, now);
+        k->silence_due = now + rtt_timeout(&k->rtt);
+    }
+    rearm(k);
+}
+
+void sftp_sink_start(struct sftp_sink *k, int send_start_now, uint64_t now)
+{
+    if (k->state != SFTP_RUNNING || k->send_start || k->got_data)
+        return;
+    if (send_start_now) {
+        k->send_start = 1;
+        send_start(k, 0);
+        k->start_due = now + rtt_timeout(&k->rtt);
+    }
+    rearm(k);
+}
+
+/* ---- the rest of the API ------------------------------------------------- */
+
+void sftp_sink_abort(struct sftp_sink *k, int error, uint64_t now)
+{
+    (void)now;
+    if (k->state < 0)
+        return;
+    fail(k, error < 0 ? error : RPC2_ECANCELED, 1);
+}
+
+int sftp_sink_state(const struct sftp_sink *k)
+{
+    return k->state;
+}
+
+uint64_t sftp_sink_bytes(const struct sftp_sink *k)
+{
+    return k->bytes_written;
+}
+
+const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k)
+{
+    return &k->counters;
+}

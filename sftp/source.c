@@ -1,0 +1,630 @@
+/*
+ * source.c - the SFTP source: reads a byte stream once, sends it as DATA
+ * packets at the pacer's rate within the window, keeps every packet until
+ * an ACK says the sink holds it, and sends again what it judges lost.
+ *
+ * A packet is judged lost (joins the worried queue, which goes before any
+ * new data) when it has been in flight longer than the retransmission
+ * timeout, or when the sink already holds a packet sent REORDER_THRESHOLD
+ * transmissions after it. The timeout comes from the RTT estimate of
+ * rpc2/rtt.c, fed by the ts the sink echoes in its ACKs; ACKs also carry
+ * the sink's delivered byte count, from which the pacer's policy takes its
+ * delivery-rate samples. After retry_count consecutive timeouts without a
+ * single packet newly acknowledged, the transfer fails with RPC2_EDEAD.
+ *
+ * `now` is the monotonic clock in microseconds that the link stamps into
+ * each packet's ts (its low 32 bits), so now - ts_echo is a round trip.
+ */
+#include "machine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <rpc2/rpc2.h>
+
+#include "ackmap.h"
+#include "pacer.h"
+#include "rtt.h"
+#include "sentmap.h"
+#include "wire.h"
+
+#define NEVER UINT64_MAX
+/* Transmissions after a packet that may be acknowledged before it is
+ * judged lost (TCP's and QUIC's three duplicate acks). */
+#define REORDER_THRESHOLD 3u
+
+/* What the rate sampler needs of the newest packet an ACK covers; a copy,
+ * since the packet's slot is freed as soon as it is acknowledged. */
+struct sample_origin {
+    uint64_t tx_order, sent_time, delivered, delivered_time, first_sent_time;
+    int app_limited;
+};
+
+struct sftp_source {
+    struct sftp_config cfg;
+    struct sftp_link link;
+    struct sftp_reader reader;
+    int state;
+    int started;
+    uint32_t window, packet_size; /* in force: the smaller of ours and the START's */
+
+    struct sentmap sent;
+    struct ackmap peer; /* what the sink's ACKs say it holds */
+    struct pacer pacer;
+    struct rtt rtt;
+    struct sftp_counters counters;
+
+    uint32_t next_seq; /* the first seq never sent */
+    uint32_t last_seq; /* the stream's last packet, 0 until read */
+    int eof;           /* the reader has reported the end */
+    uint64_t bytes_read, bytes_acked;
+
+    uint64_t transmissions;    /* orders the flight queue */
+    uint64_t largest_acked_tx; /* newest transmission the sink holds */
+
+    /* The sink's latest ts (START or ACK) and when it came, to echo in DATA. */
+    uint32_t echo_ts;
+    uint64_t echo_arrival;
+    uint32_t last_ack_seq;
+    int have_ack_seq;
+
+    /* Rate sampling (see pacer.h): totals and the newest packet an ACK covers. */
+    uint64_t delivered, delivered_time, first_sent_time;
+    uint32_t min_rtt_us;
+    int app_limited;
+    struct sample_origin sample;
+    uint32_t newly_acked;
+
+    unsigned timeouts_in_a_row;
+    uint64_t timer_armed;
+};
+
+/* ---- setup --------------------------------------------------------------- */
+
+static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void clamp_config(struct sftp_config *c)
+{
+    c->packet_size = clamp_u32(c->packet_size, 1, SFTP_MAX_PACKET);
+    c->window = clamp_u32(c->window, 1, SFTP_MAX_WINDOW);
+    c->send_ahead = clamp_u32(c->send_ahead, 1, c->window);
+    c->retry_min_us = clamp_u32(c->retry_min_us, 1, UINT32_MAX);
+    c->retry_max_us = clamp_u32(c->retry_max_us, c->retry_min_us, UINT32_MAX);
+    c->retry_initial_us = clamp_u32(c->retry_initial_us, c->retry_min_us, c->retry_max_us);
+}
+
+struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct sftp_link *link,
+                                    const struct sftp_reader *reader)
+{
+    struct sftp_source *s;
+
+    if (cfg == NULL || link == NULL || reader == NULL)
+        return NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->cfg = *cfg;
+    clamp_config(&s->cfg);
+    s->link = *link;
+    s->reader = *reader;
+    s->state = SFTP_RUNNING;
+    s->window = s->cfg.window;
+    s->packet_size = s->cfg.packet_size;
+    s->next_seq = 1;
+    s->timer_armed = NEVER;
+    rtt_init(&s->rtt, s->cfg.retry_initial_us, s->cfg.retry_min_us, s->cfg.retry_max_us);
+    return s;
+}
+
+void sftp_source_free(struct sftp_source *s)
+{
+    if (s == NULL)
+        return;
+    sentmap_dispose(&s->sent);
+    ackmap_dispose(&s->peer);
+    free(s);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static uint32_t echo_for(const struct sftp_source *s, uint64_t now)
+{
+    uint32_t echo;
+
+    if (s->echo_ts == 0)
+        return 0;
+    /* Advanced by the time we held it, so the sink measures the network. */
+    echo = s->echo_ts + (uint32_t)(now - s->echo_arrival);
+    return echo != 0 ? echo : 1;
+}
+
+static void arm_timer(struct sftp_source *s, uint64_t deadline)
+{
+    if (deadline == s->timer_armed)
+        return;
+    s->timer_armed = deadline;
+    s->link.set_timer(s->link.arg, deadline);
+}
+
+static void send_abort(struct sftp_source *s, int error)
+{
+    size_t cap, len;
+    uint8_t *buf = s->link.begin(s->link.arg, &cap);
+
+    if (buf != NULL && sftp_abort_encode(error, buf, cap, &len) == PKT_OK)
+        s->link.commit(s->link.arg, PKT_SFTP_ABORT, 0, 0, 0, len);
+}
+
+static void finish(struct sftp_source *s, int state)
+{
+    s->state = state;
+    sentmap_trim(&s->sent);
+    arm_timer(s, NEVER);
+}
+
+static void fail(struct sftp_source *s, int error, int tell_peer)
+{
+    if (tell_peer)
+        send_abort(s, error);
+    finish(s, error);
+}
+
+static uint32_t window_end(const struct sftp_source *s)
+{
+    return s->peer.got_them_all + s->window; /* <= SFTP_MAX_SEQ + window: no wrap */
+}
+
+static int new_data_allowed(const struct sftp_source *s, uint32_t seq)
+{
+    if (s->last_seq != 0 && seq > s->last_seq)
+        return 0;
+    return seq <= window_end(s);
+}
+
+static int cwnd_open(const struct sftp_source *s, uint32_t extra)
+{
+    return s->sent.flight.count + extra < pacer_cwnd(&s->pacer);
+}
+
+/* Reads one packet into seq's slot; its length tells whether it ends the stream. */
+static struct sentmap_packet *read_packet(struct sftp_source *s, uint32_t seq)
+{
+    struct sentmap_packet *p = sentmap_take(&s->sent, seq);
+    ssize_t n;
+
+    if (p == NULL) {
+        fail(s, RPC2_ENOMEM, 1);
+        return NULL;
+    }
+    n = s->reader.read(s->reader.arg, p->data, s->packet_size);
+    if (n < 0 || (size_t)n > s->packet_size) {
+        sentmap_release(&s->sent, p);
+        fail(s, n < 0 ? (int)n : RPC2_EIO, 1);
+        return NULL;
+    }
+    p->len = (uint32_t)n;
+    s->bytes_read += (uint64_t)n;
+    if (p->len < s->packet_size) {
+        p->last = 1;
+        s->eof = 1;
+    }
+    return p;
+}
+
+/*
+ * The packet for seq, read if it has not been, and with the one after it
+ * read ahead when needed to know whether seq is the last: a full packet
+ * followed by the end of the stream is the last one.
+ */
+static struct sentmap_packet *fetch_new(struct sftp_source *s, uint32_t seq)
+{
+    struct sentmap_packet *p = sentmap_at(&s->sent, seq);
+    struct sentmap_packet *ahead;
+
+    if (p->where == SENTMAP_FREE) {
+        p = read_packet(s, seq);
+        if (p == NULL)
+            return NULL;
+    }
+    if (!p->last && !s->eof) {
+        if (seq >= SFTP_MAX_SEQ) {
+            fail(s, RPC2_ELIMIT, 1);
+            return NULL;
+        }
+        ahead = read_packet(s, seq + 1);
+        if (ahead == NULL)
+            return NULL;
+        if (ahead->len == 0) {
+            sentmap_release(&s->sent, ahead);
+            p->last = 1;
+        }
+    }
+    if (p->last)
+        s->last_seq = seq;
+    return p;
+}
+
+/* The next packet to send: the worried first, then new data. NULL when the
+ * window, the policy's in-flight limit or the stream's end says wait. */
+static struct sentmap_packet *next_packet(struct sftp_source *s)
+{
+    if (!cwnd_open(s, 0))
+        return NULL;
+    if (s->sent.worried.count > 0)
+        return sentmap_head(&s->sent, &s->sent.worried);
+    if (!new_data_allowed(s, s->next_seq))
+        return NULL;
+    return fetch_new(s, s->next_seq);
+}
+
+/* Whether, once p is sent, nothing else may go before an ACK comes: then p
+ * asks the sink to ack at once rather than after ack_point packets. */
+static int blocked_after(const struct sftp_source *s, const struct sentmap_packet *p)
+{
+    uint32_t worried_left = s->sent.worried.count - (p->where == SENTMAP_WORRIED ? 1 : 0);
+    uint32_t next = p->seq == s->next_seq ? s->next_seq + 1 : s->next_seq;
+
+    if (!cwnd_open(s, 1))
+        return 1;
+    return worried_left == 0 && !new_data_allowed(s, next);
+}
+
+static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, int again,
+                        uint64_t now)
+{
+    uint32_t flags = (p->last ? SFTP_DATA_LAST : 0) | (blocked_after(s, p) ? SFTP_DATA_ACKME : 0);
+    size_t cap;
+    uint8_t *buf = s->link.begin(s->link.arg, &cap);
+    uint8_t *data;
+
+    /* No buffer, or too small a one: the packet is lost on the way, and
+     * recovered like any other loss. */
+    if (buf == NULL)
+        return;
+    data = sftp_data_encode(buf, cap, flags, p->len);
+    if (data == NULL)
+        return;
+    if (p->len > 0)
+        memcpy(data, p->data, p->len);
+    s->link.commit(s->link.arg, PKT_SFTP_DATA, again ? PKT_F_RETRANSMIT : 0, p->seq,
+                   echo_for(s, now), SFTP_DATA_HEAD + p->len);
+}
+
+static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t now)
+{
+    int again = p->transmissions > 0;
+
+    put_on_wire(s, p, again, now);
+    /* The rate sampler's snapshot (pacer.h): an idle pipe restarts the clocks. */
+    if (s->sent.flight.count == 0)
+        s->first_sent_time = s->delivered_time = now;
+    p->delivered = s->delivered;
+    p->delivered_time = s->delivered_time;
+    p->first_sent_time = s->first_sent_time;
+    p->app_limited = (uint8_t)s->app_limited;
+    if (p->seq == s->next_seq)
+        s->next_seq++;
+    sentmap_sent(&s->sent, p, now, ++s->transmissions);
+    pacer_sent(&s->pacer, p->len > 0 ? p->len : 1, now);
+    s->counters.data_sent++;
+    s->counters.bytes_sent += p->len;
+    if (again)
+        s->counters.data_retransmitted++;
+}
+
+static int something_to_send(const struct sftp_source *s)
+{
+    if (!cwnd_open(s, 0))
+        return 0;
+    return s->sent.worried.count > 0 || new_data_allowed(s, s->next_seq);
+}
+
+static void rearm(struct sftp_source *s, uint64_t now)
+{
+    struct sentmap_packet *oldest = sentmap_head(&s->sent, &s->sent.flight);
+    uint64_t deadline = NEVER;
+
+    if (oldest != NULL)
+        deadline = oldest->sent_time + rtt_timeout(&s->rtt);
+    if (something_to_send(s)) {
+        uint64_t release = pacer_next_release(&s->pacer, now);
+
+        if (release < deadline)
+            deadline = release;
+    }
+    arm_timer(s, deadline);
+}
+
+/* Sends what the pacer allows now, at most send_ahead packets. */
+static void pump(struct sftp_source *s, uint64_t now)
+{
+    uint32_t burst;
+
+    for (burst = 0; burst < s->cfg.send_ahead; burst++) {
+        struct sentmap_packet *p;
+
+        if (!pacer_may_send(&s->pacer, now)) {
+            s->app_limited = 0;
+            break;
+        }
+        p = next_packet(s);
+        if (s->state != SFTP_RUNNING)
+            return;
+        if (p == NULL) {
+            /* Out of data or window, not of rate: the next samples measure us. */
+            s->app_limited = cwnd_open(s, 0);
+            break;
+        }
+        transmit(s, p, now);
+    }
+    if (burst == s->cfg.send_ahead)
+        s->app_limited = 0;
+    rearm(s, now);
+}
+
+/* ---- starting ------------------------------------------------------------ */
+
+void sftp_source_start(struct sftp_source *s, uint64_t now)
+{
+    struct pacer_params pp;
+
+    if (s->started || s->state != SFTP_RUNNING)
+        return;
+    s->started = 1;
+    s->cfg.send_ahead = clamp_u32(s->cfg.send_ahead, 1, s->window);
+    /* One more than the window: the packet read ahead to spot the end. */
+    if (sentmap_init(&s->sent, s->window + 1, s->packet_size) != 0 ||
+        ackmap_init(&s->peer, s->window) != 0) {
+        fail(s, RPC2_ENOMEM, 1);
+        return;
+    }
+    pp = (struct pacer_params){
+        .packet_size = s->packet_size,
+        .send_ahead = s->cfg.send_ahead,
+        .window = s->window,
+        .rate_max_bps = s->cfg.rate_max_bps,
+        .initial_rtt_us = s->cfg.retry_initial_us,
+    };
+    pacer_init(&s->pacer, &pacer_delivery_ops, &pp, now);
+    s->delivered_time = s->first_sent_time = now;
+    pump(s, now);
+}
+
+static void on_start(struct sftp_source *s, uint32_t ts, const uint8_t *body, size_t len,
+                     uint64_t now)
+{
+    struct sftp_start st;
+
+    if (s->started || sftp_start_decode(body, len, &st) != PKT_OK)
+        return;
+    if (st.window < s->window)
+        s->window = st.window;
+    if (st.packet_size < s->packet_size)
+        s->packet_size = st.packet_size;
+    s->echo_ts = ts;
+    s->echo_arrival = now;
+    sftp_source_start(s, now);
+}
+
+/* ---- acknowledgements ---------------------------------------------------- */
+
+static void on_newly_held(void *arg, uint32_t seq)
+{
+    struct sftp_source *s = arg;
+    struct sentmap_packet *p = sentmap_at(&s->sent, seq);
+
+    if (p->where == SENTMAP_FREE || p->seq != seq)
+        return;
+    s->bytes_acked += p->len;
+    s->newly_acked++;
+    if (p->tx_order > s->sample.tx_order)
+        s->sample = (struct sample_origin){
+            .tx_order = p->tx_order,
+            .sent_time = p->sent_time,
+            .delivered = p->delivered,
+            .delivered_time = p->delivered_time,
+            .first_sent_time = p->first_sent_time,
+            .app_limited = p->app_limited,
+        };
+    if (p->tx_order > s->largest_acked_tx)
+        s->largest_acked_tx = p->tx_order;
+    sentmap_release(&s->sent, p);
+}
+
+/* An ACK that names a packet never sent is a broken or forged peer's. */
+static int ack_believable(const struct sftp_source *s, const struct sftp_ack *a)
+{
+    return a->got_them_all < s->next_seq && sftp_ack_highest(a) < s->next_seq;
+}
+
+static void take_rtt_sample(struct sftp_source *s, uint32_t ts_echo, uint64_t now, uint32_t *sample)
+{
+    uint32_t elapsed;
+
+    *sample = 0;
+    if (ts_echo == 0)
+        return;
+    elapsed = rtt_ts_elapsed((uint32_t)now, ts_echo);
+    if (elapsed > INT32_MAX) /* an echo from the future: not ours */
+        return;
+    rtt_sample(&s->rtt, elapsed);
+    *sample = elapsed > 0 ? elapsed : 1;
+    if (s->min_rtt_us == 0 || *sample < s->min_rtt_us)
+        s->min_rtt_us = *sample;
+}
+
+/* The delivery-rate sample of this ACK, from the newest packet it covers. */
+static void feed_pacer(struct sftp_source *s, uint32_t rtt_us, uint64_t now)
+{
+    const struct sample_origin *p = &s->sample;
+    struct pacer_sample ps = {
+        .prior_delivered = p->delivered,
+        .total_delivered = s->delivered,
+        .rtt_us = rtt_us,
+        .newly_acked = s->newly_acked,
+        .app_limited = p->app_limited,
+    };
+    uint64_t send_elapsed = p->sent_time - p->first_sent_time;
+    uint64_t ack_elapsed = now - p->delivered_time;
+    uint64_t interval = send_elapsed > ack_elapsed ? send_elapsed : ack_elapsed;
+
+    s->first_sent_time = p->sent_time;
+    ps.delivered = s->delivered > p->delivered ? s->delivered - p->delivered : 0;
+    /* Shorter than a round trip: ACK compression, not the path's rate. */
+    if (interval >= s->min_rtt_us && interval > 0)
+        ps.interval_us = interval;
+    pacer_on_ack(&s->pacer, &ps, now);
+}
+
+static void detect_losses(struct sftp_source *s, uint64_t now)
+{
+    struct sentmap_packet *p;
+    uint32_t lost = 0;
+
+    while ((p = sentmap_head(&s->sent, &s->sent.flight)) != NULL &&
+           p->tx_order + REORDER_THRESHOLD <= s->largest_acked_tx) {
+        sentmap_worry(&s->sent, p);
+        lost++;
+    }
+    if (lost > 0)
+        pacer_on_loss(&s->pacer, lost, now);
+}
+
+static void note_delivered(struct sftp_source *s, uint64_t delivered, uint64_t now)
+{
+    /* The sink cannot have more than we sent; a larger claim is capped. */
+    if (delivered > s->bytes_read)
+        delivered = s->bytes_read;
+    if (delivered > s->delivered) {
+        s->delivered = delivered;
+        s->delivered_time = now;
+    }
+}
+
+static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, uint32_t ts_echo,
+                   const uint8_t *body, size_t len, uint64_t now)
+{
+    struct sftp_ack a;
+    uint32_t rtt_us;
+
+    if (!s->started || sftp_ack_decode(body, len, &a) != PKT_OK)
+        return;
+    s->counters.acks_received++;
+    /* Older than one already seen: everything in it is known. */
+    if (s->have_ack_seq && (int32_t)(seq - s->last_ack_seq) <= 0)
+        return;
+    if (!ack_believable(s, &a))
+        return;
+    s->newly_acked = 0;
+    s->sample.tx_order = 0;
+    if (ackmap_merge(&s->peer, a.got_them_all, a.bitmap, a.bitmap_len, on_newly_held, s) != 0)
+        return;
+    s->last_ack_seq = seq;
+    s->have_ack_seq = 1;
+    s->echo_ts = ts;
+    s->echo_arrival = now;
+    take_rtt_sample(s, ts_echo, now, &rtt_us);
+    note_delivered(s, a.delivered, now);
+    if (s->newly_acked > 0) {
+        s->timeouts_in_a_row = 0;
+        feed_pacer(s, rtt_us, now);
+    }
+    detect_losses(s, now);
+    if (s->last_seq != 0 && s->peer.got_them_all >= s->last_seq) {
+        finish(s, SFTP_DONE);
+        return;
+    }
+    pump(s, now);
+}
+
+void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint32_t ts,
+                         uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now)
+{
+    int32_t error;
+
+    if (s->state != SFTP_RUNNING)
+        return;
+    switch (type) {
+    case PKT_SFTP_START:
+        on_start(s, ts, body, len, now);
+        break;
+    case PKT_SFTP_ACK:
+        on_ack(s, seq, ts, ts_echo, body, len, now);
+        break;
+    case PKT_SFTP_ABORT:
+        if (sftp_abort_decode(body, len, &error) == PKT_OK)
+            fail(s, error, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+/* Everything in flight longer than the timeout is worried about; the
+ * timeout doubles until an ACK brings a fresh RTT sample. */
+static void on_timeout(struct sftp_source *s, uint64_t now)
+{
+    uint32_t rto = rtt_timeout(&s->rtt);
+    struct sentmap_packet *p;
+
+    s->counters.timeouts++;
+    if (++s->timeouts_in_a_row > s->cfg.retry_count) {
+        fail(s, RPC2_EDEAD, 1);
+        return;
+    }
+    while ((p = sentmap_head(&s->sent, &s->sent.flight)) != NULL && p->sent_time + rto <= now)
+        sentmap_worry(&s->sent, p);
+    rtt_backoff(&s->rtt);
+    pacer_on_timeout(&s->pacer, now);
+}
+
+void sftp_source_on_timer(struct sftp_source *s, uint64_t now)
+{
+    struct sentmap_packet *oldest;
+
+    if (s->state != SFTP_RUNNING || !s->started)
+        return;
+    s->timer_armed = NEVER; /* it fired */
+    oldest = sentmap_head(&s->sent, &s->sent.flight);
+    if (oldest != NULL && oldest->sent_time + rtt_timeout(&s->rtt) <= now) {
+        on_timeout(s, now);
+        if (s->state != SFTP_RUNNING)
+            return;
+    }
+    pump(s, now);
+}
+
+/* ---- the rest of the API ------------------------------------------------- */
+
+void sftp_source_abort(struct sftp_source *s, int error, uint64_t now)
+{
+    (void)now;
+    if (s->state < 0)
+        return;
+    fail(s, error < 0 ? error : RPC2_ECANCELED, 1);
+}
+
+int sftp_source_state(const struct sftp_source *s)
+{
+    return s->state;
+}
+
+uint64_t sftp_source_bytes(const struct sftp_source *s)
+{
+    return s->bytes_acked;
+}
+
+const struct sftp_counters *sftp_source_counters(const struct sftp_source *s)
+{
+    return &s->counters;
+}
+
+uint32_t sftp_source_srtt_us(const struct sftp_source *s)
+{
+    return s->rtt.srtt_us;
+}

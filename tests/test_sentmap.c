@@ -1,0 +1,194 @@
+/*
+ * test_sentmap.c - the source's packet record: slots by seq, the bounded
+ * buffer pool (lazy, reused, never above its capacity), and the flight and
+ * worried queues kept in transmission order through sends, worries,
+ * resends and acknowledgements, checked against a model in a random run.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "sentmap.h"
+
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);                                  \
+    } while (0)
+
+START_TEST(pool_is_lazy_bounded_and_reused)
+{
+    struct sentmap m;
+    struct sentmap_packet *p[6];
+    uint8_t *first;
+    uint32_t seq;
+
+    ck_assert_int_eq(sentmap_init(&m, 5, 1000), 0);
+    ck_assert_uint_eq(m.mask, 7);
+    ck_assert_uint_eq(m.buffers, 0);
+    for (seq = 1; seq <= 5; seq++) {
+        p[seq] = sentmap_take(&m, seq);
+        ck_assert_ptr_nonnull(p[seq]);
+        ck_assert_ptr_nonnull(p[seq]->data);
+        ck_assert_uint_eq(p[seq]->seq, seq);
+        ck_assert_uint_eq(p[seq]->where, SENTMAP_READ);
+        memset(p[seq]->data, (int)seq, 1000);
+    }
+    ck_assert_uint_eq(m.buffers, 5);
+    ck_assert_ptr_null(sentmap_take(&m, 6)); /* the pool is exhausted */
+    ck_assert_ptr_null(sentmap_take(&m, 9)); /* slot 1 is taken */
+    first = p[1]->data;
+    sentmap_release(&m, p[1]);
+    ck_assert_uint_eq(p[1]->where, SENTMAP_FREE);
+    ck_assert_ptr_null(p[1]->data);
+    p[0] = sentmap_take(&m, 6);
+    ck_assert_ptr_eq(p[0]->data, first); /* reused, not allocated */
+    ck_assert_uint_eq(m.buffers, 5);
+    ck_assert_ptr_eq(sentmap_at(&m, 6), p[0]);
+    sentmap_trim(&m);
+    ck_assert_uint_eq(m.buffers, 0);
+    ck_assert_ptr_nonnull(sentmap_take(&m, 7));
+    sentmap_dispose(&m);
+    sentmap_dispose(&m); /* idempotent */
+}
+END_TEST
+
+START_TEST(queues_keep_transmission_order)
+{
+    struct sentmap m;
+    struct sentmap_packet *p[5];
+    uint32_t seq;
+
+    ck_assert_int_eq(sentmap_init(&m, 4, 16), 0);
+    for (seq = 1; seq <= 4; seq++) {
+        p[seq] = sentmap_take(&m, seq);
+        sentmap_sent(&m, p[seq], 100 + seq, seq);
+    }
+    ck_assert_uint_eq(m.flight.count, 4);
+    ck_assert_ptr_eq(sentmap_head(&m, &m.flight), p[1]);
+    ck_assert_ptr_null(sentmap_head(&m, &m.worried));
+    /* 1 and 3 are judged lost, oldest first. */
+    sentmap_worry(&m, p[1]);
+    sentmap_worry(&m, p[3]);
+    ck_assert_uint_eq(m.flight.count, 2);
+    ck_assert_uint_eq(m.worried.count, 2);
+    ck_assert_ptr_eq(sentmap_head(&m, &m.flight), p[2]);
+    ck_assert_ptr_eq(sentmap_head(&m, &m.worried), p[1]);
+    sentmap_worry(&m, p[1]); /* already worried: no change */
+    ck_assert_uint_eq(m.worried.count, 2);
+    /* 1 goes again: it is now the newest in flight. */
+    sentmap_sent(&m, p[1], 200, 5);
+    ck_assert_uint_eq(p[1]->transmissions, 2);
+    ck_assert_uint_eq(p[1]->sent_time, 200);
+    ck_assert_ptr_eq(sentmap_head(&m, &m.worried), p[3]);
+    ck_assert_uint_eq(m.slots[m.flight.tail].seq, 1);
+    /* Acknowledged packets leave whichever queue they are on. */
+    sentmap_release(&m, p[3]);
+    ck_assert_uint_eq(m.worried.count, 0);
+    sentmap_release(&m, p[4]);
+    ck_assert_uint_eq(m.flight.count, 2);
+    ck_assert_ptr_eq(sentmap_head(&m, &m.flight), p[2]);
+    sentmap_release(&m, p[2]);
+    sentmap_release(&m, p[1]);
+    ck_assert_uint_eq(m.flight.count, 0);
+    ck_assert_uint_eq(m.flight.head, SENTMAP_NIL);
+    ck_assert_uint_eq(m.flight.tail, SENTMAP_NIL);
+    sentmap_dispose(&m);
+}
+END_TEST
+
+/* ---- random run against a model ------------------------------------------ */
+
+#define CAP 50u
+
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Walks a queue both ways and checks order, links, count and membership. */
+static void check_queue(struct sentmap *m, const struct sentmap_queue *q, uint8_t where)
+{
+    uint32_t i, n = 0, prev = SENTMAP_NIL;
+    uint64_t last_order = 0;
+
+    for (i = q->head; i != SENTMAP_NIL; i = m->slots[i].next) {
+        REQUIRE(m->slots[i].where == where);
+        REQUIRE(m->slots[i].prev == prev);
+        if (where == SENTMAP_FLIGHT)
+            REQUIRE(m->slots[i].tx_order > last_order);
+        last_order = m->slots[i].tx_order;
+        prev = i;
+        n++;
+    }
+    REQUIRE(q->tail == prev);
+    REQUIRE(q->count == n);
+}
+
+START_TEST(random_against_model)
+{
+    struct sentmap m;
+    uint32_t lo = 1, hi = 1; /* seqs lo .. hi - 1 may be in use */
+    uint64_t x = 42, order = 0;
+    int step, i;
+
+    ck_assert_int_eq(sentmap_init(&m, CAP, 8), 0);
+    for (step = 0; step < 200000; step++) {
+        uint64_t r = rng_next(&x) % 10;
+        uint32_t seq = lo + (hi > lo ? (uint32_t)(rng_next(&x) % (hi - lo)) : 0);
+        struct sentmap_packet *p = sentmap_at(&m, seq);
+
+        if (r < 3 && hi - lo < CAP) {
+            REQUIRE(sentmap_take(&m, hi) != NULL);
+            sentmap_sent(&m, sentmap_at(&m, hi), step, ++order);
+            hi++;
+        } else if (r < 5 && p->where != SENTMAP_FREE) {
+            sentmap_sent(&m, p, step, ++order);
+        } else if (r < 7) {
+            sentmap_worry(&m, p);
+        } else if (r < 9 && p->where != SENTMAP_FREE) {
+            sentmap_release(&m, p);
+        }
+        while (lo < hi && sentmap_at(&m, lo)->where == SENTMAP_FREE)
+            lo++;
+        if (step % 64 == 0) {
+            check_queue(&m, &m.flight, SENTMAP_FLIGHT);
+            check_queue(&m, &m.worried, SENTMAP_WORRIED);
+            REQUIRE(m.flight.count + m.worried.count + m.spare_count == m.buffers);
+            REQUIRE(m.buffers <= CAP);
+        }
+    }
+    for (i = 0; i <= (int)m.mask; i++)
+        if (m.slots[i].where != SENTMAP_FREE)
+            sentmap_release(&m, &m.slots[i]);
+    ck_assert_uint_eq(m.spare_count, m.buffers);
+    sentmap_dispose(&m);
+}
+END_TEST
+
+static Suite *sentmap_suite(void)
+{
+    Suite *s = suite_create("sentmap");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, pool_is_lazy_bounded_and_reused);
+    tcase_add_test(tc, queues_keep_transmission_order);
+    tcase_add_test(tc, random_against_model);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(sentmap_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,1445 @@
+/*
+ * test_sftp_machine.c - one SFTP source and one sink joined by an
+ * in-memory link with a fake clock: datagrams are lost, duplicated,
+ * reordered and delayed from a seed, timers fire when the clock reaches
+ * them, the reader serves a pattern computed from the stream position and
+ * the writer checks every byte against it. So a transfer through 30% loss
+ * or a dead peer's whole retry schedule runs in milliseconds, the same way
+ * every time.
+ *
+ * While a transfer runs the harness checks what must always hold: the
+ * source never sends a seq more than a window beyond the got-them-all it
+ * has been told, never resends what an ACK it received covered, never lets
+ * out more than send_ahead DATA in one event, never sends DATA before START
+ * in a store; the sink's got-them-all never decreases; every byte is
+ * written exactly once, at its position (and in order for an in-order
+ * writer).
+ *
+ * RPC2_TEST_SMALL=1 shrinks the 4 GiB stream to 64 MiB.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include <rpc2/rpc2.h>
+
+#include "machine.h"
+#include "packet.h"
+#include "wire.h"
+
+#define NEVER UINT64_MAX
+#define MS 1000u
+#define SEC 1000000ull
+/* The 32-bit ts wraps a few seconds into every run. */
+#define START_TIME 0xfff00000ull
+
+/* ck_assert marks a point (a pipe write) even when it holds; this does not. */
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);                                  \
+    } while (0)
+
+/* ---- the link ------------------------------------------------------------ */
+
+struct faults {
+    double loss, dup, reorder, long_delay, no_buffer;
+    uint32_t delay_us, jitter_us, long_delay_us;
+    unsigned dup_copies;  /* extra copies of a duplicated datagram */
+    unsigned drop_starts; /* the first START datagrams that vanish */
+    unsigned drop_final;  /* the first ACKs sent after the sink is done that vanish */
+    size_t cap;           /* the body room begin() offers */
+    uint64_t dead_from;   /* from then on everything sent vanishes */
+};
+
+enum { TO_SOURCE = 0, TO_SINK = 1 };
+
+struct dgram {
+    struct dgram *next_free;
+    uint64_t at, order;
+    int to;
+    uint8_t type, flags;
+    uint32_t seq, ts, ts_echo;
+    size_t len;
+    uint8_t body[];
+};
+
+struct harness;
+
+struct endpoint {
+    struct harness *h;
+    int to; /* where what it sends goes */
+    uint64_t timer;
+    struct dgram *pending; /* handed out by begin, not yet committed */
+    struct faults f;
+    unsigned starts_dropped, finals_dropped;
+};
+
+struct scenario {
+    uint64_t size;
+    struct sftp_config src, snk;
+    int store; /* the sink sends START; the source waits for it */
+    int in_order;
+    int sparse; /* stamps every 4 KiB instead of every byte (huge streams) */
+    struct faults to_sink, to_source;
+    uint64_t seed;
+    uint64_t reader_fails_at, writer_fails_at; /* stream positions; NEVER: no */
+    uint64_t abort_source_at, abort_sink_at;   /* times; NEVER: no */
+    uint64_t time_limit;                       /* fake microseconds */
+};
+
+struct harness {
+    struct scenario sc;
+    uint64_t now, rng, order;
+    struct endpoint src_ep, snk_ep;
+    struct sftp_source *src;
+    struct sftp_sink *snk;
+    struct dgram **heap;
+    size_t heap_len, heap_cap;
+    struct dgram *free_list;
+    size_t body_room;
+
+    /* the stream */
+    uint32_t packet_size, window; /* the ones in force */
+    uint64_t npackets;
+    uint64_t read_pos;
+    uint8_t *written; /* per packet */
+    uint64_t written_bytes, next_in_order;
+
+    /* what the source has been told, for the invariants */
+    uint32_t told_gta;
+    uint8_t *told_held; /* per seq */
+    uint32_t sent_gta;  /* the latest got-them-all the sink sent */
+    int start_delivered;
+    int in_source;
+    unsigned data_this_event, max_data_per_event;
+    uint64_t datagrams, events, done_at;
+};
+
+static uint64_t rng_next(struct harness *h)
+{
+    uint64_t x = h->rng;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    h->rng = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+static int chance(struct harness *h, double p)
+{
+    return p > 0 && (double)(rng_next(h) >> 11) / 9007199254740992.0 < p;
+}
+
+static struct dgram *dgram_new(struct harness *h)
+{
+    struct dgram *d = h->free_list;
+
+    if (d != NULL) {
+        h->free_list = d->next_free;
+        return d;
+    }
+    d = malloc(sizeof(*d) + h->body_room);
+    REQUIRE(d != NULL);
+    return d;
+}
+
+static void dgram_free(struct harness *h, struct dgram *d)
+{
+    d->next_free = h->free_list;
+    h->free_list = d;
+}
+
+static int earlier(const struct dgram *a, const struct dgram *b)
+{
+    return a->at < b->at || (a->at == b->at && a->order < b->order);
+}
+
+static void heap_push(struct harness *h, struct dgram *d)
+{
+    size_t i;
+
+    if (h->heap_len == h->heap_cap) {
+        h->heap_cap = h->heap_cap ? h->heap_cap * 2 : 256;
+        h->heap = realloc(h->heap, h->heap_cap * sizeof(*h->heap));
+        REQUIRE(h->heap != NULL);
+    }
+    i = h->heap_len++;
+    h->heap[i] = d;
+    while (i > 0 && earlier(h->heap[i], h->heap[(i - 1) / 2])) {
+        struct dgram *t = h->heap[i];
+
+        h->heap[i] = h->heap[(i - 1) / 2];
+        h->heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static struct dgram *heap_pop(struct harness *h)
+{
+    struct dgram *top = h->heap[0];
+    size_t i = 0;
+
+    h->heap[0] = h->heap[--h->heap_len];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < h->heap_len && earlier(h->heap[l], h->heap[m]))
+            m = l;
+        if (r < h->heap_len && earlier(h->heap[r], h->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        struct dgram *t = h->heap[i];
+
+        h->heap[i] = h->heap[m];
+        h->heap[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* ---- the stream's pattern ------------------------------------------------ */
+
+static uint64_t mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint8_t pattern_byte(uint64_t pos)
+{
+    return (uint8_t)(mix(pos >> 3) >> (8 * (pos & 7)));
+}
+
+#define STAMP_EVERY 4096u
+
+/* Sparse streams carry their position as 8 bytes at each 4 KiB boundary. */
+static void for_each_stamp(uint64_t pos, size_t len, uint8_t *buf, const uint8_t *check)
+{
+    uint64_t p = (pos + STAMP_EVERY - 1) / STAMP_EVERY * STAMP_EVERY;
+
+    for (; p + 8 <= pos + len; p += STAMP_EVERY) {
+        if (buf != NULL)
+            memcpy(buf + (p - pos), &p, 8);
+        else
+            REQUIRE(memcmp(check + (p - pos), &p, 8) == 0);
+    }
+}
+
+static ssize_t reader_read(void *arg, uint8_t *buf, size_t len)
+{
+    struct harness *h = arg;
+    uint64_t left = h->sc.size - h->read_pos;
+    size_t n = left < len ? (size_t)left : len, i;
+
+    if (h->sc.reader_fails_at != NEVER && h->read_pos + n > h->sc.reader_fails_at)
+        return RPC2_EIO;
+    if (h->sc.sparse)
+        for_each_stamp(h->read_pos, n, buf, NULL);
+    else
+        for (i = 0; i < n; i++)
+            buf[i] = pattern_byte(h->read_pos + i);
+    h->read_pos += n;
+    return (ssize_t)n;
+}
+
+static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len)
+{
+    struct harness *h = arg;
+    uint64_t index = pos / h->packet_size;
+    size_t i;
+
+    if (h->sc.writer_fails_at != NEVER && pos + len > h->sc.writer_fails_at)
+        return RPC2_ENOSPC;
+    REQUIRE(len > 0);
+    REQUIRE(pos % h->packet_size == 0);
+    REQUIRE(index < h->npackets);
+    REQUIRE(!h->written[index]);
+    REQUIRE(pos + len <= h->sc.size);
+    REQUIRE(len == h->packet_size || pos + len == h->sc.size);
+    if (h->sc.in_order) {
+        REQUIRE(pos == h->next_in_order);
+        h->next_in_order += len;
+    }
+    if (h->sc.sparse)
+        for_each_stamp(pos, len, NULL, data);
+    else
+        for (i = 0; i < len; i++)
+            REQUIRE(data[i] == pattern_byte(pos + i));
+    h->written[index] = 1;
+    h->written_bytes += len;
+    return 0;
+}
+
+/* ---- what the machines send ---------------------------------------------- */
+
+static uint8_t *link_begin(void *arg, size_t *cap)
+{
+    struct endpoint *ep = arg;
+
+    if (chance(ep->h, ep->f.no_buffer))
+        return NULL;
+    if (ep->pending == NULL)
+        ep->pending = dgram_new(ep->h);
+    *cap = ep->f.cap;
+    return ep->pending->body;
+}
+
+static void link_set_timer(void *arg, uint64_t deadline)
+{
+    struct endpoint *ep = arg;
+
+    ep->timer = deadline;
+}
+
+/* The invariants that show in what the source sends. */
+static void check_data(struct harness *h, const struct dgram *d)
+{
+    struct sftp_data data;
+
+    REQUIRE(h->in_source);
+    REQUIRE(++h->data_this_event <= h->sc.src.send_ahead);
+    REQUIRE(!h->sc.store || h->start_delivered);
+    REQUIRE(sftp_data_decode(d->body, d->len, &data) == PKT_OK);
+    REQUIRE(d->seq >= 1 && d->seq <= h->npackets);
+    REQUIRE(d->seq <= (uint64_t)h->told_gta + h->window);
+    REQUIRE(!h->told_held[d->seq]);
+    if (data.flags & SFTP_DATA_LAST)
+        REQUIRE(d->seq == h->npackets);
+    else
+        REQUIRE(data.len == h->packet_size);
+    REQUIRE((uint64_t)(d->seq - 1) * h->packet_size + data.len <= h->sc.size);
+}
+
+static void check_ack(struct harness *h, const struct dgram *d)
+{
+    struct sftp_ack a;
+
+    REQUIRE(sftp_ack_decode(d->body, d->len, &a) == PKT_OK);
+    REQUIRE(a.got_them_all >= h->sent_gta);
+    REQUIRE(sftp_ack_highest(&a) <= h->npackets);
+    h->sent_gta = a.got_them_all;
+}
+
+static int vanishes(struct endpoint *ep, const struct dgram *d)
+{
+    struct harness *h = ep->h;
+
+    if (h->now >= ep->f.dead_from)
+        return 1;
+    if (d->type == PKT_SFTP_START && ep->starts_dropped < ep->f.drop_starts) {
+        ep->starts_dropped++;
+        return 1;
+    }
+    if (d->type == PKT_SFTP_ACK && sftp_sink_state(h->snk) == SFTP_DONE &&
+        ep->finals_dropped < ep->f.drop_final) {
+        ep->finals_dropped++;
+        return 1;
+    }
+    return chance(h, ep->f.loss);
+}
+
+static uint64_t delivery_time(struct endpoint *ep)
+{
+    struct harness *h = ep->h;
+    uint64_t at = h->now + ep->f.delay_us;
+
+    if (ep->f.jitter_us > 0 && chance(h, ep->f.reorder))
+        at += rng_next(h) % ep->f.jitter_us;
+    if (chance(h, ep->f.long_delay))
+        at += ep->f.long_delay_us;
+    return at;
+}
+
+static void route(struct endpoint *ep, struct dgram *d)
+{
+    struct harness *h = ep->h;
+    unsigned copies = chance(h, ep->f.dup) ? ep->f.dup_copies : 0, i;
+
+    if (vanishes(ep, d)) {
+        dgram_free(h, d);
+        return;
+    }
+    for (i = 0; i < copies; i++) {
+        struct dgram *c = dgram_new(h);
+
+        memcpy(c, d, sizeof(*d) + d->len);
+        c->at = delivery_time(ep);
+        c->order = h->order++;
+        heap_push(h, c);
+    }
+    d->at = delivery_time(ep);
+    d->order = h->order++;
+    heap_push(h, d);
+}
+
+static void link_commit(void *arg, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts_echo,
+                        size_t len)
+{
+    struct endpoint *ep = arg;
+    struct harness *h = ep->h;
+    struct dgram *d = ep->pending;
+
+    REQUIRE(d != NULL);
+    REQUIRE(len <= ep->f.cap);
+    ep->pending = NULL;
+    d->to = ep->to;
+    d->type = type;
+    d->flags = flags;
+    d->seq = seq;
+    d->ts = (uint32_t)h->now != 0 ? (uint32_t)h->now : 1;
+    d->ts_echo = ts_echo;
+    d->len = len;
+    h->datagrams++;
+    if (type == PKT_SFTP_DATA)
+        check_data(h, d);
+    else if (type == PKT_SFTP_ACK)
+        check_ack(h, d);
+    route(ep, d);
+}
+
+/* ---- delivering ---------------------------------------------------------- */
+
+/* What an ACK tells the source, recorded before the source reads it. */
+static void note_told(struct harness *h, const struct dgram *d)
+{
+    struct sftp_ack a;
+    uint32_t i;
+
+    if (d->type != PKT_SFTP_ACK || sftp_ack_decode(d->body, d->len, &a) != PKT_OK)
+        return;
+    for (; h->told_gta < a.got_them_all; h->told_gta++)
+        h->told_held[h->told_gta + 1] = 1;
+    for (i = 0; i < a.bitmap_len * 8; i++)
+        if (a.bitmap[i / 8] >> (i % 8) & 1)
+            h->told_held[a.got_them_all + 2 + i] = 1;
+}
+
+static void source_event_begin(struct harness *h)
+{
+    h->in_source = 1;
+    h->data_this_event = 0;
+}
+
+static void source_event_end(struct harness *h)
+{
+    h->in_source = 0;
+    if (h->data_this_event > h->max_data_per_event)
+        h->max_data_per_event = h->data_this_event;
+}
+
+static void deliver(struct harness *h, struct dgram *d)
+{
+    if (d->to == TO_SOURCE) {
+        note_told(h, d);
+        if (d->type == PKT_SFTP_START)
+            h->start_delivered = 1;
+        source_event_begin(h);
+        sftp_source_receive(h->src, d->type, d->seq, d->ts, d->ts_echo, d->body, d->len, h->now);
+        source_event_end(h);
+    } else {
+        sftp_sink_receive(h->snk, d->type, d->flags, d->seq, d->ts, d->ts_echo, d->body, d->len,
+                          h->now);
+    }
+    dgram_free(h, d);
+}
+
+/* One event: the earliest datagram or timer. Returns 0 when nothing is left. */
+static int step(struct harness *h)
+{
+    uint64_t t_pkt = h->heap_len > 0 ? h->heap[0]->at : NEVER;
+    uint64_t t = t_pkt;
+
+    if (h->src_ep.timer < t)
+        t = h->src_ep.timer;
+    if (h->snk_ep.timer < t)
+        t = h->snk_ep.timer;
+    if (t == NEVER)
+        return 0;
+    if (t > h->now)
+        h->now = t;
+    h->events++;
+    if (t_pkt == t) {
+        deliver(h, heap_pop(h));
+    } else if (h->src_ep.timer == t) {
+        h->src_ep.timer = NEVER;
+        source_event_begin(h);
+        sftp_source_on_timer(h->src, h->now);
+        source_event_end(h);
+    } else {
+        h->snk_ep.timer = NEVER;
+        sftp_sink_on_timer(h->snk, h->now);
+    }
+    return 1;
+}
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+static struct sftp_config default_config(void)
+{
+    return (struct sftp_config){
+        .packet_size = 1000,
+        .window = 64,
+        .send_ahead = 8,
+        .ack_point = 4,
+        .dup_threshold = 3,
+        .retry_count = 6,
+        .retry_initial_us = 100 * MS,
+        .retry_min_us = 5 * MS,
+        .retry_max_us = 1000 * MS,
+        .rate_max_bps = 0,
+    };
+}
+
+static struct faults clean_link(void)
+{
+    return (struct faults){
+        .delay_us = 1 * MS,
+        .cap = PKT_MAX_BODY,
+        .dead_from = NEVER,
+    };
+}
+
+static struct faults lossy_link(double loss)
+{
+    struct faults f = clean_link();
+
+    f.loss = loss;
+    f.dup = 0.05;
+    f.dup_copies = 2;
+    f.reorder = 0.3;
+    f.jitter_us = 3 * MS;
+    return f;
+}
+
+static struct scenario default_scenario(uint64_t size)
+{
+    return (struct scenario){
+        .size = size,
+        .src = default_config(),
+        .snk = default_config(),
+        .to_sink = clean_link(),
+        .to_source = clean_link(),
+        .seed = 1,
+        .reader_fails_at = NEVER,
+        .writer_fails_at = NEVER,
+        .abort_source_at = NEVER,
+        .abort_sink_at = NEVER,
+        .time_limit = 120 * SEC,
+    };
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+static struct harness *harness_new(const struct scenario *sc)
+{
+    struct harness *h = calloc(1, sizeof(*h));
+    struct sftp_link src_link = {link_begin, link_commit, link_set_timer, &h->src_ep};
+    struct sftp_link snk_link = {link_begin, link_commit, link_set_timer, &h->snk_ep};
+    struct sftp_reader reader = {reader_read, h};
+    struct sftp_writer writer = {writer_write, sc->in_order, h};
+
+    REQUIRE(h != NULL);
+    h->sc = *sc;
+    h->now = START_TIME;
+    h->rng = sc->seed * 0x9e3779b97f4a7c15ull + 1;
+    h->src_ep = (struct endpoint){h, TO_SINK, NEVER, NULL, sc->to_sink, 0, 0};
+    h->snk_ep = (struct endpoint){h, TO_SOURCE, NEVER, NULL, sc->to_source, 0, 0};
+    h->body_room = sc->to_sink.cap > sc->to_source.cap ? sc->to_sink.cap : sc->to_source.cap;
+    h->packet_size = sc->src.packet_size;
+    h->window = sc->src.window;
+    if (sc->store) {
+        h->packet_size = min_u32(h->packet_size, sc->snk.packet_size);
+        h->window = min_u32(h->window, sc->snk.window);
+    }
+    h->npackets = sc->size == 0 ? 1 : (sc->size + h->packet_size - 1) / h->packet_size;
+    h->written = calloc(h->npackets + 1, 1);
+    h->told_held = calloc(h->npackets + h->window + 2, 1);
+    REQUIRE(h->written != NULL && h->told_held != NULL);
+    h->src = sftp_source_new(&sc->src, &src_link, &reader);
+    h->snk = sftp_sink_new(&sc->snk, &snk_link, &writer);
+    REQUIRE(h->src != NULL && h->snk != NULL);
+    return h;
+}
+
+static void harness_free(struct harness *h)
+{
+    struct dgram *d;
+
+    while (h->heap_len > 0)
+        dgram_free(h, heap_pop(h));
+    free(h->src_ep.pending);
+    free(h->snk_ep.pending);
+    while ((d = h->free_list) != NULL) {
+        h->free_list = d->next_free;
+        free(d);
+    }
+    sftp_source_free(h->src);
+    sftp_sink_free(h->snk);
+    free(h->heap);
+    free(h->written);
+    free(h->told_held);
+    free(h);
+}
+
+static int running(const struct harness *h)
+{
+    return sftp_source_state(h->src) == SFTP_RUNNING || sftp_sink_state(h->snk) == SFTP_RUNNING;
+}
+
+static void maybe_abort(struct harness *h)
+{
+    if (h->now >= h->sc.abort_source_at) {
+        h->sc.abort_source_at = NEVER;
+        source_event_begin(h);
+        sftp_source_abort(h->src, RPC2_ECANCELED, h->now);
+        source_event_end(h);
+    }
+    if (h->now >= h->sc.abort_sink_at) {
+        h->sc.abort_sink_at = NEVER;
+        sftp_sink_abort(h->snk, RPC2_ESEFAIL1, h->now);
+    }
+}
+
+/* SFTP_TEST_TRACE=1: one line per transfer, to see what the machines did. */
+static void trace(const struct harness *h)
+{
+    if (getenv("SFTP_TEST_TRACE") == NULL)
+        return;
+    const struct sftp_counters *a = sftp_source_counters(h->src), *b = sftp_sink_counters(h->snk);
+
+    fprintf(stderr,
+            "size %llu P %u: %.3f ms, states %d/%d, data %llu (retx %llu) acks %llu/%llu "
+            "dups %llu starts %llu timeouts %llu/%llu srtt %u events %llu maxburst %u\n",
+            (unsigned long long)h->sc.size, h->packet_size,
+            (double)(h->done_at - START_TIME) / 1000.0, sftp_source_state(h->src),
+            sftp_sink_state(h->snk), (unsigned long long)a->data_sent,
+            (unsigned long long)a->data_retransmitted, (unsigned long long)b->acks_sent,
+            (unsigned long long)a->acks_received, (unsigned long long)b->data_duplicates,
+            (unsigned long long)b->starts_sent, (unsigned long long)a->timeouts,
+            (unsigned long long)b->timeouts, sftp_source_srtt_us(h->src),
+            (unsigned long long)h->events, h->max_data_per_event);
+}
+
+/*
+ * Runs the transfer until neither machine is running, then delivers what
+ * is still on the way (the sink keeps answering duplicates after its end).
+ */
+static struct harness *run(const struct scenario *sc)
+{
+    struct harness *h = harness_new(sc);
+
+    sftp_sink_start(h->snk, sc->store, h->now);
+    if (!sc->store) {
+        source_event_begin(h);
+        sftp_source_start(h->src, h->now);
+        source_event_end(h);
+    }
+    while (running(h) && step(h)) {
+        REQUIRE(h->now - START_TIME <= sc->time_limit);
+        maybe_abort(h);
+    }
+    h->done_at = h->now;
+    trace(h);
+    while (step(h))
+        REQUIRE(h->now - START_TIME <= sc->time_limit + 60 * SEC);
+    return h;
+}
+
+/* The transfer succeeded: both ends done, every byte written once. */
+static void check_success(struct harness *h)
+{
+    uint64_t i;
+
+    ck_assert_int_eq(sftp_source_state(h->src), SFTP_DONE);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_DONE);
+    ck_assert_uint_eq(sftp_source_bytes(h->src), h->sc.size);
+    ck_assert_uint_eq(sftp_sink_bytes(h->snk), h->sc.size);
+    ck_assert_uint_eq(h->written_bytes, h->sc.size);
+    for (i = 0; h->sc.size > 0 && i < h->npackets; i++)
+        REQUIRE(h->written[i]);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->bytes_received, h->sc.size);
+    ck_assert_uint_le(h->max_data_per_event, h->sc.src.send_ahead);
+}
+
+static void run_ok(const struct scenario *sc)
+{
+    struct harness *h = run(sc);
+
+    check_success(h);
+    harness_free(h);
+}
+
+static int small_tests(void)
+{
+    const char *s = getenv("RPC2_TEST_SMALL");
+
+    return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
+}
+
+/* ---- sizes on a clean link ------------------------------------------------ */
+
+static const uint64_t sizes[] = {
+    0, 1, 999, 1000, 1001, 64 * 1000 - 1, 64 * 1000, 64 * 1000 + 1, 4 * 1000 * 1000 + 7,
+};
+
+START_TEST(sizes_fetch)
+{
+    struct scenario sc = default_scenario(sizes[_i]);
+    struct harness *h = run(&sc);
+
+    check_success(h);
+    /* Nothing was lost, so nothing went twice. */
+    ck_assert_uint_eq(sftp_source_counters(h->src)->data_retransmitted, 0);
+    ck_assert_uint_eq(sftp_source_counters(h->src)->data_sent, h->npackets);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->data_duplicates, 0);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->starts_sent, 0);
+    ck_assert_uint_gt(sftp_source_srtt_us(h->src), 0);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(sizes_store)
+{
+    struct scenario sc = default_scenario(sizes[_i]);
+    struct harness *h;
+
+    sc.store = 1;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->starts_sent, 1);
+    ck_assert_uint_eq(sftp_source_counters(h->src)->data_retransmitted, 0);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(sizes_in_order_writer)
+{
+    struct scenario sc = default_scenario(sizes[_i]);
+
+    sc.in_order = 1;
+    sc.to_sink = lossy_link(0.1);
+    sc.seed = 100 + (uint64_t)_i;
+    run_ok(&sc);
+}
+END_TEST
+
+/* ---- loss, duplication, reordering ---------------------------------------- */
+
+static void lossy(double loss, int store, int in_order, uint64_t seed)
+{
+    struct scenario sc = default_scenario(1000 * 1000 + 333);
+    struct harness *h;
+
+    sc.to_sink = lossy_link(loss);
+    sc.to_source = lossy_link(loss);
+    sc.store = store;
+    sc.in_order = in_order;
+    sc.seed = seed;
+    h = run(&sc);
+    check_success(h);
+    if (loss > 0)
+        ck_assert_uint_gt(sftp_source_counters(h->src)->data_retransmitted, 0);
+    harness_free(h);
+}
+
+START_TEST(loss_10_percent)
+{
+    lossy(0.10, _i & 1, _i & 2, 10 + (uint64_t)_i);
+}
+END_TEST
+
+START_TEST(loss_30_percent)
+{
+    lossy(0.30, _i & 1, _i & 2, 30 + (uint64_t)_i);
+}
+END_TEST
+
+START_TEST(duplicate_floods)
+{
+    struct scenario sc = default_scenario(500 * 1000);
+    struct harness *h;
+
+    sc.to_sink = lossy_link(0.05);
+    sc.to_sink.dup = 0.5;
+    sc.to_sink.dup_copies = 6;
+    sc.to_source = sc.to_sink;
+    sc.in_order = _i;
+    sc.seed = 7 + (uint64_t)_i;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_gt(sftp_sink_counters(h->snk)->data_duplicates, 1000);
+    harness_free(h);
+}
+END_TEST
+
+/* A few packets arrive many round trips late, after their resends. */
+START_TEST(long_reordering)
+{
+    struct scenario sc = default_scenario(1000 * 1000);
+    struct harness *h;
+
+    sc.to_sink = lossy_link(0.02);
+    sc.to_sink.long_delay = 0.03;
+    sc.to_sink.long_delay_us = 40 * MS; /* 20 round trips */
+    sc.to_source = sc.to_sink;
+    sc.in_order = _i;
+    sc.seed = 77 + (uint64_t)_i;
+    h = run(&sc);
+    check_success(h);
+    harness_free(h);
+}
+END_TEST
+
+/* ACKs that can hold only 8 bitmap bytes (a window of 64 needs up to 8). */
+START_TEST(small_ack_room_and_missing_buffers)
+{
+    struct scenario sc = default_scenario(300 * 1000);
+
+    sc.src.window = sc.snk.window = 200;
+    sc.to_sink = lossy_link(0.1);
+    sc.to_source = lossy_link(0.1);
+    sc.to_source.cap = SFTP_ACK_HEAD + 8;
+    sc.to_sink.no_buffer = 0.05;
+    sc.to_source.no_buffer = 0.05;
+    sc.seed = 5;
+    run_ok(&sc);
+}
+END_TEST
+
+/* The last ACK is lost twice: the source resends, the finished sink answers. */
+START_TEST(final_ack_lost)
+{
+    struct scenario sc = default_scenario(10 * 1000);
+    struct harness *h;
+
+    sc.to_source.drop_final = 2;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_ge(sftp_source_counters(h->src)->timeouts, 1);
+    ck_assert_uint_ge(sftp_sink_counters(h->snk)->data_duplicates, 1);
+    harness_free(h);
+}
+END_TEST
+
+/* ---- START, ABORT, failures ----------------------------------------------- */
+
+START_TEST(store_with_starts_lost)
+{
+    struct scenario sc = default_scenario(50 * 1000);
+    struct harness *h;
+
+    sc.store = 1;
+    sc.to_source.drop_starts = 4;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->starts_sent, 5);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->timeouts, 4);
+    harness_free(h);
+}
+END_TEST
+
+/* The sink takes smaller packets and a smaller window than the source offers. */
+START_TEST(store_negotiates_down)
+{
+    struct scenario sc = default_scenario(200 * 1000 + 1);
+    struct harness *h;
+
+    sc.store = 1;
+    sc.snk.packet_size = 700;
+    sc.snk.window = 16;
+    sc.to_sink = lossy_link(0.1);
+    h = run(&sc);
+    ck_assert_uint_eq(h->packet_size, 700);
+    check_success(h);
+    harness_free(h);
+}
+END_TEST
+
+/* The source uses smaller packets than the sink's limit: the sink learns them. */
+START_TEST(sink_learns_packet_size)
+{
+    struct scenario sc = default_scenario(100 * 1000 + 5);
+
+    sc.src.packet_size = 640;
+    sc.snk.packet_size = 1400;
+    sc.to_sink = lossy_link(0.2);
+    sc.to_sink.reorder = 0.8;
+    sc.in_order = _i;
+    sc.seed = 3 + (uint64_t)_i;
+    run_ok(&sc);
+}
+END_TEST
+
+START_TEST(source_aborts)
+{
+    struct scenario sc = default_scenario(1000 * 1000);
+    struct harness *h;
+
+    sc.abort_source_at = START_TIME + 20 * MS;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_ECANCELED);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_ECANCELED);
+    ck_assert_uint_lt(sftp_sink_bytes(h->snk), sc.size);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(sink_aborts)
+{
+    struct scenario sc = default_scenario(1000 * 1000);
+    struct harness *h;
+
+    sc.store = _i;
+    sc.abort_sink_at = START_TIME + 20 * MS;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_ESEFAIL1);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_ESEFAIL1);
+    harness_free(h);
+}
+END_TEST
+
+/* A store the sink aborts before the source ever started. */
+START_TEST(sink_aborts_before_start)
+{
+    struct scenario sc = default_scenario(1000);
+    struct harness *h;
+
+    sc.store = 1;
+    sc.to_source.drop_starts = 100;
+    sc.abort_sink_at = START_TIME + 1;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_ESEFAIL1);
+    ck_assert_uint_eq(sftp_source_counters(h->src)->data_sent, 0);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(reader_error_reaches_the_sink)
+{
+    struct scenario sc = default_scenario(100 * 1000);
+    struct harness *h;
+
+    sc.reader_fails_at = 50 * 1000;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_EIO);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_EIO);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(writer_error_reaches_the_source)
+{
+    struct scenario sc = default_scenario(100 * 1000);
+    struct harness *h;
+
+    sc.writer_fails_at = 30 * 1000;
+    sc.in_order = _i;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_ENOSPC);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_ENOSPC);
+    harness_free(h);
+}
+END_TEST
+
+/* Everything vanishes mid-transfer: both ends give up after retry_count retries. */
+START_TEST(peer_vanishes)
+{
+    struct scenario sc = default_scenario(1000 * 1000);
+    struct harness *h;
+
+    sc.to_sink.dead_from = START_TIME + 30 * MS;
+    sc.to_source.dead_from = START_TIME + 30 * MS;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_EDEAD);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_EDEAD);
+    ck_assert_uint_eq(sftp_source_counters(h->src)->timeouts, sc.src.retry_count + 1);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->timeouts, sc.snk.retry_count + 1);
+    /* The whole backoff schedule, not a moment more: 7 doublings from >= 5 ms. */
+    ck_assert_uint_lt(h->done_at - START_TIME, 3 * SEC);
+    harness_free(h);
+}
+END_TEST
+
+/* A store whose source never answers: START repeats retry_count times. */
+START_TEST(store_source_never_answers)
+{
+    struct scenario sc = default_scenario(1000);
+    struct harness *h;
+
+    sc.store = 1;
+    sc.to_source.dead_from = START_TIME;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_EDEAD);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->starts_sent, sc.snk.retry_count + 1);
+    ck_assert_int_eq(sftp_source_state(h->src), SFTP_RUNNING);
+    harness_free(h);
+}
+END_TEST
+
+/* ---- pacing and size -------------------------------------------------------- */
+
+START_TEST(rate_ceiling_is_kept)
+{
+    struct scenario sc = default_scenario(1000 * 1000);
+    struct harness *h;
+
+    sc.src.rate_max_bps = 2 * 1000 * 1000;
+    sc.src.window = sc.snk.window = 1000;
+    h = run(&sc);
+    check_success(h);
+    /* 1 MB at 2 MB/s: half a second, less at most one burst's head start. */
+    ck_assert_uint_ge(h->done_at - START_TIME, 495 * MS);
+    ck_assert_uint_le(h->done_at - START_TIME, 600 * MS);
+    harness_free(h);
+}
+END_TEST
+
+/* More than 4 GiB: positions and byte counts past 32 bits, through a link
+ * that copies nothing and a pattern stamped every 4 KiB. */
+START_TEST(beyond_4_gib)
+{
+    uint64_t size = small_tests() ? (64ull << 20) + 12345 : (4ull << 30) + 12345;
+    struct scenario sc = default_scenario(size);
+    struct harness *h;
+
+    sc.src.packet_size = sc.snk.packet_size = 61440;
+    sc.src.window = sc.snk.window = 128;
+    sc.src.send_ahead = 32;
+    sc.src.ack_point = sc.snk.ack_point = 16;
+    sc.to_sink.delay_us = sc.to_source.delay_us = 100;
+    sc.sparse = 1;
+    sc.time_limit = 3600 * SEC;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_eq(sftp_source_counters(h->src)->bytes_sent, size);
+    harness_free(h);
+}
+END_TEST
+
+/* ---- random configurations ------------------------------------------------ */
+
+static uint64_t pick(uint64_t *x, uint64_t n)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x % n;
+}
+
+static struct faults random_faults(uint64_t *x)
+{
+    static const double losses[] = {0, 0, 0.01, 0.05, 0.1, 0.2, 0.3};
+    struct faults f = clean_link();
+
+    f.loss = losses[pick(x, 7)];
+    f.dup = pick(x, 3) == 0 ? 0.1 : 0;
+    f.dup_copies = 1 + (unsigned)pick(x, 4);
+    f.reorder = pick(x, 2) ? 0.3 : 0;
+    f.jitter_us = 1 + (uint32_t)pick(x, 5 * MS);
+    f.long_delay = pick(x, 4) == 0 ? 0.02 : 0;
+    f.long_delay_us = 30 * MS;
+    f.no_buffer = pick(x, 5) == 0 ? 0.02 : 0;
+    f.delay_us = 100 + (uint32_t)pick(x, 3 * MS);
+    return f;
+}
+
+/* A transfer of random shape through a random link must still succeed. */
+static void random_transfer(uint64_t seed)
+{
+    static const uint32_t windows[] = {1, 2, 3, 8, 64, 300, 2000};
+    static const uint32_t packet_sizes[] = {1, 7, 100, 1000, 1400};
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 12345;
+    struct scenario sc = default_scenario(0);
+    struct sftp_config *c = &sc.src;
+
+    c->window = windows[pick(&x, 7)];
+    c->packet_size = packet_sizes[pick(&x, 5)];
+    c->send_ahead = 1 + (uint32_t)pick(&x, c->window < 32 ? c->window : 32);
+    c->ack_point = 1 + (uint32_t)pick(&x, 16);
+    c->dup_threshold = 1 + (uint32_t)pick(&x, 5);
+    c->retry_count = 12;
+    c->rate_max_bps = pick(&x, 4) == 0 ? 1000 * 1000 + pick(&x, 1000 * 1000) : 0;
+    sc.snk = *c;
+    sc.store = (int)pick(&x, 2);
+    sc.in_order = (int)pick(&x, 2);
+    if (sc.store) { /* the sink may ask for less */
+        sc.snk.window = windows[pick(&x, 7)];
+        sc.snk.packet_size = packet_sizes[pick(&x, 5)];
+    } else { /* a fetch's sink must accept what the source sends */
+        sc.snk.packet_size = c->packet_size + (uint32_t)pick(&x, 100);
+        sc.snk.window = c->window + (uint32_t)pick(&x, 10);
+    }
+    sc.snk.ack_point = 1 + (uint32_t)pick(&x, 16);
+    sc.size = pick(&x, 2000) * min_u32(c->packet_size, sc.snk.packet_size) + pick(&x, 3);
+    sc.to_sink = random_faults(&x);
+    sc.to_source = random_faults(&x);
+    sc.seed = seed;
+    sc.time_limit = 600 * SEC;
+    run_ok(&sc);
+}
+
+START_TEST(random_shapes)
+{
+    const char *env = getenv("SFTP_TEST_RANDOM_BASE");
+    uint64_t base = env != NULL ? strtoull(env, NULL, 10) : 0;
+
+    random_transfer(base + (uint64_t)_i);
+}
+END_TEST
+
+/* ---- fed by hand: malformed input, the ack policy, memory ----------------- */
+
+/* Takes everything the machines queued; returns the last ACK among it. */
+static int take_sent(struct harness *h, struct sftp_ack *ack, uint8_t *bitmap, unsigned *n)
+{
+    int found = 0;
+
+    *n = 0;
+    while (h->heap_len > 0) {
+        struct dgram *d = heap_pop(h);
+
+        (*n)++;
+        if (d->type == PKT_SFTP_ACK && sftp_ack_decode(d->body, d->len, ack) == PKT_OK) {
+            if (ack->bitmap_len > 0)
+                memcpy(bitmap, ack->bitmap, ack->bitmap_len);
+            ack->bitmap = bitmap;
+            found = 1;
+        }
+        dgram_free(h, d);
+    }
+    return found;
+}
+
+static void feed_data(struct harness *h, uint32_t seq, uint32_t flags, uint32_t len)
+{
+    uint8_t body[SFTP_DATA_HEAD + 2000];
+    uint8_t *data = sftp_data_encode(body, sizeof(body), flags, len);
+    uint64_t pos = (uint64_t)(seq - 1) * h->packet_size;
+    uint32_t i;
+
+    REQUIRE(data != NULL);
+    for (i = 0; i < len; i++)
+        data[i] = pattern_byte(pos + i);
+    h->now += 10;
+    sftp_sink_receive(h->snk, PKT_SFTP_DATA, 0, seq, (uint32_t)h->now, 0, body,
+                      SFTP_DATA_HEAD + len, h->now);
+}
+
+START_TEST(sink_refuses_what_does_not_fit)
+{
+    struct scenario sc = default_scenario(9500);
+    struct harness *h = harness_new(&sc);
+    const struct sftp_counters *c = sftp_sink_counters(h->snk);
+    uint8_t body[8] = {0, 0, 0, 0x04}, bitmap[SFTP_MAX_BITMAP];
+    struct sftp_ack ack;
+    unsigned n;
+
+    sftp_sink_start(h->snk, 0, h->now);
+    /* Malformed: seq 0, a short body, an unknown flag, an unknown type. */
+    feed_data(h, 0, 0, 1000);
+    sftp_sink_receive(h->snk, PKT_SFTP_DATA, 0, 1, 1, 0, body, 3, h->now);
+    sftp_sink_receive(h->snk, PKT_SFTP_DATA, 0, 1, 1, 0, body, 8, h->now);
+    sftp_sink_receive(h->snk, PKT_SFTP_START, 0, 1, 1, 0, body, 8, h->now);
+    ck_assert_uint_eq(c->data_received, 0);
+    /* An ABORT that carries no error is no abort. */
+    sftp_sink_receive(h->snk, PKT_SFTP_ABORT, 0, 0, 1, 0, (const uint8_t[]){0, 0, 0, 0}, 4, h->now);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_RUNNING);
+    /* A LAST other than the first cannot be placed before the packet size is known. */
+    feed_data(h, 10, SFTP_DATA_LAST, 500);
+    ck_assert_uint_eq(c->data_received, 1);
+    ck_assert_uint_eq(c->bytes_received, 0);
+    ck_assert(!take_sent(h, &ack, bitmap, &n));
+    /* seq 1 teaches it; wrong sizes after that are refused. */
+    feed_data(h, 1, 0, 1000);
+    feed_data(h, 2, 0, 999);
+    ck_assert_uint_eq(c->bytes_received, 1000);
+    feed_data(h, 10, SFTP_DATA_LAST, 500);
+    ck_assert_uint_eq(c->bytes_received, 1500);
+    /* Past the LAST, and a second LAST below what is held, are refused. */
+    feed_data(h, 11, 0, 1000);
+    feed_data(h, 5, SFTP_DATA_LAST, 10);
+    ck_assert_uint_eq(c->bytes_received, 1500);
+    feed_data(h, 10, 0, 1000); /* the same seq again: a duplicate */
+    ck_assert_uint_eq(c->data_duplicates, 1);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 1);
+    ck_assert_uint_eq(ack.delivered, 1500);
+    ck_assert_uint_eq(ack.bitmap_len, 1); /* seq 10 = 1 + 2 + bit 7 */
+    ck_assert_uint_eq(bitmap[0], 0x80);
+    for (uint32_t seq = 2; seq <= 9; seq++)
+        feed_data(h, seq, 0, 1000);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_DONE);
+    ck_assert_uint_eq(sftp_sink_bytes(h->snk), 9500);
+    /* Done, it still answers duplicates: its last ACK may have been lost. */
+    take_sent(h, &ack, bitmap, &n);
+    feed_data(h, 3, 0, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 10);
+    harness_free(h);
+}
+END_TEST
+
+/* Only an empty stream ends with an empty packet. */
+START_TEST(empty_last_only_for_an_empty_stream)
+{
+    struct scenario sc = default_scenario(1000);
+    struct harness *h = harness_new(&sc);
+
+    sftp_sink_start(h->snk, 0, h->now);
+    feed_data(h, 1, 0, 1000);
+    feed_data(h, 2, SFTP_DATA_LAST, 0);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_RUNNING);
+    feed_data(h, 1, SFTP_DATA_LAST, 1000);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_RUNNING); /* seq 1 is held already */
+    harness_free(h);
+    sc = default_scenario(0);
+    h = harness_new(&sc);
+    sftp_sink_start(h->snk, 0, h->now);
+    feed_data(h, 1, SFTP_DATA_LAST, 0);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_DONE);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(sink_drops_beyond_its_window)
+{
+    struct scenario sc = default_scenario(200 * 1000);
+    struct harness *h = harness_new(&sc);
+    const struct sftp_counters *c = sftp_sink_counters(h->snk);
+    uint8_t bitmap[SFTP_MAX_BITMAP];
+    struct sftp_ack ack;
+    unsigned n;
+
+    sftp_sink_start(h->snk, 0, h->now);
+    feed_data(h, 66, 0, 1000);
+    feed_data(h, 65, 0, 1000);
+    ck_assert_uint_eq(c->data_received, 2);
+    ck_assert_uint_eq(c->bytes_received, 0);
+    ck_assert_uint_eq(c->data_duplicates, 0);
+    ck_assert_uint_eq(h->written_bytes, 0);
+    feed_data(h, 64, 0, 1000); /* the window's last seq */
+    ck_assert_uint_eq(h->written_bytes, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 0);
+    ck_assert_uint_eq(ack.bitmap_len, 8);
+    ck_assert_uint_eq(bitmap[7], 0x40); /* seq 64 = bit 62 */
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(sink_ack_policy)
+{
+    struct scenario sc = default_scenario(100 * 1000);
+    struct harness *h = harness_new(&sc);
+    uint8_t bitmap[SFTP_MAX_BITMAP];
+    struct sftp_ack ack;
+    unsigned n;
+    uint32_t seq;
+
+    sftp_sink_start(h->snk, 0, h->now);
+    ck_assert_uint_eq(h->snk_ep.timer, NEVER); /* a fetch waits for data, no START */
+    for (seq = 1; seq <= 3; seq++)
+        feed_data(h, seq, 0, 1000);
+    ck_assert(!take_sent(h, &ack, bitmap, &n));
+    /* Fewer than ack_point: an ACK is due within the ack delay. */
+    ck_assert_uint_le(h->snk_ep.timer, h->now + 1000);
+    feed_data(h, 4, 0, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 4);
+    /* A gap and its filling are reported at once. */
+    feed_data(h, 6, 0, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 4);
+    ck_assert_uint_eq(bitmap[0], 0x01);
+    feed_data(h, 5, 0, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 6);
+    ck_assert_uint_eq(ack.bitmap_len, 0);
+    /* ACKME is answered at once. */
+    feed_data(h, 7, SFTP_DATA_ACKME, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 7);
+    /* dup_threshold duplicates make an ACK, fewer do not. */
+    feed_data(h, 7, 0, 1000);
+    feed_data(h, 7, 0, 1000);
+    ck_assert(!take_sent(h, &ack, bitmap, &n));
+    feed_data(h, 3, 0, 1000);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    /* The delayed ACK comes from the timer. */
+    feed_data(h, 8, 0, 1000);
+    ck_assert(!take_sent(h, &ack, bitmap, &n));
+    h->now = h->snk_ep.timer;
+    h->snk_ep.timer = NEVER;
+    sftp_sink_on_timer(h->snk, h->now);
+    ck_assert(take_sent(h, &ack, bitmap, &n));
+    ck_assert_uint_eq(ack.got_them_all, 8);
+    harness_free(h);
+}
+END_TEST
+
+/* An in-order sink holds at most a window of packets, whatever arrives. */
+START_TEST(in_order_sink_memory_is_bounded)
+{
+    struct scenario sc = default_scenario(1000 * 1000);
+    struct harness *h;
+    struct sftp_ack ack;
+    uint8_t bitmap[SFTP_MAX_BITMAP];
+    struct mallinfo2 before, after;
+    unsigned n;
+    uint32_t seq;
+
+    sc.in_order = 1;
+    sc.snk.window = 256;
+    sc.to_source.cap = sc.to_sink.cap = 4096;
+    h = harness_new(&sc);
+    sftp_sink_start(h->snk, 0, h->now);
+    feed_data(h, 2, 0, 1000);
+    take_sent(h, &ack, bitmap, &n);
+    before = mallinfo2();
+    for (seq = 3; seq <= 900; seq++) {
+        feed_data(h, seq, 0, 1000);
+        take_sent(h, &ack, bitmap, &n);
+    }
+    after = mallinfo2();
+    ck_assert_uint_le(after.uordblks - before.uordblks, 256 * 1000 + 64 * 1024);
+    ck_assert_uint_eq(h->written_bytes, 0);
+    ck_assert_uint_eq(sftp_sink_counters(h->snk)->bytes_received, 255 * 1000);
+    /* The gap fills: the held packets go out in order, and the window moves. */
+    feed_data(h, 1, 0, 1000);
+    ck_assert_uint_eq(h->written_bytes, 256 * 1000);
+    feed_data(h, 257, 0, 1000);
+    ck_assert_uint_eq(h->written_bytes, 257 * 1000);
+    harness_free(h);
+}
+END_TEST
+
+/* The source believes no ACK that names a packet it never sent. */
+START_TEST(source_refuses_bogus_acks)
+{
+    struct scenario sc = default_scenario(100 * 1000);
+    struct harness *h = harness_new(&sc);
+    uint8_t body[SFTP_MAX_ACK], far[4] = {0, 0, 0, 0x80};
+    struct sftp_ack a = {0};
+    size_t len;
+    unsigned n;
+    struct dgram *d;
+
+    source_event_begin(h);
+    sftp_source_start(h->src, h->now);
+    source_event_end(h);
+    ck_assert_uint_eq(h->heap_len, 8); /* the first burst: seqs 1 .. 8 */
+    while (h->heap_len > 0)
+        dgram_free(h, heap_pop(h));
+    source_event_begin(h);
+    a.got_them_all = 9;
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &len), PKT_OK);
+    sftp_source_receive(h->src, PKT_SFTP_ACK, 1, 1, 0, body, len, h->now);
+    a = (struct sftp_ack){0, 0, far, 4}; /* seq 33 */
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &len), PKT_OK);
+    sftp_source_receive(h->src, PKT_SFTP_ACK, 2, 1, 0, body, len, h->now);
+    sftp_source_receive(h->src, PKT_SFTP_ACK, 3, 1, 0, body, 5, h->now);
+    sftp_source_receive(h->src, PKT_SFTP_ABORT, 0, 1, 0, (const uint8_t[]){0, 0, 0, 1}, 4, h->now);
+    sftp_source_receive(h->src, PKT_SFTP_START, 0, 1, 0, (const uint8_t[]){0, 0, 0, 1, 0, 0, 0, 1},
+                        8, h->now);
+    sftp_source_receive(h->src, PKT_SFTP_DATA, 0, 1, 0, body, 8, h->now);
+    source_event_end(h);
+    ck_assert_int_eq(sftp_source_state(h->src), SFTP_RUNNING);
+    ck_assert_uint_eq(sftp_source_bytes(h->src), 0);
+    ck_assert_uint_eq(h->heap_len, 0);
+    /* A true ACK of all eight moves it on, at its own packet size. */
+    a = (struct sftp_ack){8, 8000, NULL, 0};
+    d = dgram_new(h);
+    ck_assert_int_eq(sftp_ack_encode(&a, d->body, h->body_room, &d->len), PKT_OK);
+    d->to = TO_SOURCE;
+    d->type = PKT_SFTP_ACK;
+    d->seq = 4;
+    d->ts = 1;
+    d->ts_echo = 0;
+    h->now += 2 * MS; /* so the pacer has something to release */
+    deliver(h, d);
+    ck_assert_uint_eq(sftp_source_bytes(h->src), 8000);
+    ck_assert_uint_gt(h->heap_len, 0);
+    /* An older ACK (seq 3 < 4) is stale even if it claimed more. */
+    take_sent(h, &a, body, &n);
+    a = (struct sftp_ack){9, 0, NULL, 0};
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &len), PKT_OK);
+    source_event_begin(h);
+    sftp_source_receive(h->src, PKT_SFTP_ACK, 3, 1, 0, body, len, h->now);
+    source_event_end(h);
+    ck_assert_uint_eq(sftp_source_bytes(h->src), 8000);
+    harness_free(h);
+}
+END_TEST
+
+static int random_count(void)
+{
+    const char *env = getenv("SFTP_TEST_RANDOM");
+
+    return env != NULL ? atoi(env) : 24;
+}
+
+static Suite *machine_suite(void)
+{
+    Suite *s = suite_create("sftp_machine");
+    TCase *tc = tcase_create("transfers");
+    int nsizes = (int)(sizeof(sizes) / sizeof(sizes[0]));
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, sizes_fetch, 0, nsizes);
+    tcase_add_loop_test(tc, sizes_store, 0, nsizes);
+    tcase_add_loop_test(tc, sizes_in_order_writer, 0, nsizes);
+    tcase_add_loop_test(tc, loss_10_percent, 0, 4);
+    tcase_add_loop_test(tc, loss_30_percent, 0, 4);
+    tcase_add_loop_test(tc, duplicate_floods, 0, 2);
+    tcase_add_loop_test(tc, long_reordering, 0, 2);
+    tcase_add_test(tc, small_ack_room_and_missing_buffers);
+    tcase_add_test(tc, final_ack_lost);
+    tcase_add_test(tc, store_with_starts_lost);
+    tcase_add_test(tc, store_negotiates_down);
+    tcase_add_loop_test(tc, sink_learns_packet_size, 0, 2);
+    tcase_add_test(tc, source_aborts);
+    tcase_add_loop_test(tc, sink_aborts, 0, 2);
+    tcase_add_test(tc, sink_aborts_before_start);
+    tcase_add_test(tc, reader_error_reaches_the_sink);
+    tcase_add_loop_test(tc, writer_error_reaches_the_source, 0, 2);
+    tcase_add_test(tc, peer_vanishes);
+    tcase_add_test(tc, store_source_never_answers);
+    tcase_add_test(tc, rate_ceiling_is_kept);
+    tcase_add_test(tc, beyond_4_gib);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("random");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, random_shapes, 0, random_count());
+    suite_add_tcase(s, tc);
+    tc = tcase_create("by_hand");
+    tcase_add_test(tc, sink_refuses_what_does_not_fit);
+    tcase_add_test(tc, empty_last_only_for_an_empty_stream);
+    tcase_add_test(tc, sink_drops_beyond_its_window);
+    tcase_add_test(tc, sink_ack_policy);
+    tcase_add_test(tc, in_order_sink_memory_is_bounded);
+    tcase_add_test(tc, source_refuses_bogus_acks);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(machine_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,342 @@
+/*
+ * test_sftp_wire.c - the SFTP body codecs: every message survives a round
+ * trip, and every truncated, padded, over-long or out-of-range form is
+ * refused with its reason, so a hostile packet never reaches a machine.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "wire.h"
+
+#include <rpc2/rpc2.h>
+
+/* ---- DATA ---------------------------------------------------------------- */
+
+START_TEST(data_round_trip)
+{
+    static const uint32_t lens[] = {0, 1, 3, 4, 1400, SFTP_MAX_PACKET};
+    static const uint32_t flags[] = {0, SFTP_DATA_LAST, SFTP_DATA_ACKME,
+                                     SFTP_DATA_LAST | SFTP_DATA_ACKME};
+    uint8_t *body = malloc(PKT_MAX_BODY);
+    size_t i, j;
+
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+        for (j = 0; j < sizeof(flags) / sizeof(flags[0]); j++) {
+            struct sftp_data d;
+            uint8_t *data = sftp_data_encode(body, PKT_MAX_BODY, flags[j], lens[i]);
+
+            ck_assert_ptr_nonnull(data);
+            ck_assert_ptr_eq(data, body + SFTP_DATA_HEAD);
+            memset(data, 0x5a, lens[i]);
+            ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + lens[i], &d), PKT_OK);
+            ck_assert_uint_eq(d.flags, flags[j]);
+            ck_assert_uint_eq(d.len, lens[i]);
+            if (lens[i] == 0)
+                ck_assert_ptr_null(d.bytes);
+            else
+                ck_assert_ptr_eq(d.bytes, data);
+        }
+    free(body);
+}
+END_TEST
+
+START_TEST(data_refusals)
+{
+    uint8_t body[16] = {0, 0, 0, 1, 'x'};
+    struct sftp_data d;
+    size_t n;
+
+    for (n = 0; n < SFTP_DATA_HEAD; n++)
+        ck_assert_int_eq(sftp_data_decode(body, n, &d), PKT_ESHORT);
+    ck_assert_int_eq(sftp_data_decode(NULL, 0, &d), PKT_ESHORT);
+    body[3] = 0x04; /* an unknown flag */
+    ck_assert_int_eq(sftp_data_decode(body, 5, &d), PKT_EFLAGS);
+    body[3] = 0;
+    body[0] = 0x80;
+    ck_assert_int_eq(sftp_data_decode(body, 5, &d), PKT_EFLAGS);
+    ck_assert_uint_eq(d.len, 0);
+    /* The encoder refuses what the decoder would. */
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x04, 1));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0, 13));
+    ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), 0, 12));
+    ck_assert_ptr_null(sftp_data_encode(body, 3, 0, 0));
+    ck_assert_ptr_null(sftp_data_encode(body, (size_t)-1, 0, SFTP_MAX_PACKET + 1));
+}
+END_TEST
+
+/* ---- ACK ----------------------------------------------------------------- */
+
+static size_t encode_ack(uint32_t gta, uint64_t delivered, const uint8_t *bitmap, uint32_t len,
+                         uint8_t *body, size_t cap)
+{
+    struct sftp_ack a = {gta, delivered, bitmap, len};
+    size_t out;
+
+    ck_assert_int_eq(sftp_ack_encode(&a, body, cap, &out), PKT_OK);
+    return out;
+}
+
+START_TEST(ack_round_trip)
+{
+    static const uint32_t lens[] = {0, 1, 3, 4, 5, 8, 1000, SFTP_MAX_BITMAP};
+    uint8_t bitmap[SFTP_MAX_BITMAP], body[SFTP_MAX_ACK];
+    size_t i, out;
+
+    for (i = 0; i < sizeof(bitmap); i++)
+        bitmap[i] = (uint8_t)(i * 7 + 1);
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        struct sftp_ack a;
+
+        out = encode_ack(0xfffe0000u, 0x123456789abull, bitmap, lens[i], body, sizeof(body));
+        ck_assert_uint_eq(out, SFTP_ACK_HEAD + ((lens[i] + 3) & ~3u));
+        ck_assert_int_eq(sftp_ack_decode(body, out, &a), PKT_OK);
+        ck_assert_uint_eq(a.got_them_all, 0xfffe0000u);
+        ck_assert_uint_eq(a.delivered, 0x123456789abull);
+        ck_assert_uint_eq(a.bitmap_len, lens[i]);
+        if (lens[i] > 0)
+            ck_assert_mem_eq(a.bitmap, bitmap, lens[i]);
+    }
+}
+END_TEST
+
+START_TEST(ack_highest_and_room)
+{
+    uint8_t bitmap[3] = {0x01, 0x00, 0x80};
+    struct sftp_ack a = {10, 0, bitmap, 0};
+
+    ck_assert_uint_eq(sftp_ack_highest(&a), 10);
+    a.bitmap_len = 1; /* bit 0: seq 12 */
+    ck_assert_uint_eq(sftp_ack_highest(&a), 12);
+    a.bitmap_len = 3; /* bit 23: seq 35 */
+    ck_assert_uint_eq(sftp_ack_highest(&a), 35);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(0), 0);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD), 0);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD + 7), 4);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(PKT_MAX_BODY), SFTP_MAX_BITMAP);
+}
+END_TEST
+
+/* Every proper prefix of a valid body is refused, and so is any extra byte. */
+static void check_prefixes_and_tails(const uint8_t *body, size_t len,
+                                     int (*decode)(const uint8_t *, size_t))
+{
+    uint8_t longer[SFTP_MAX_ACK + 8];
+    size_t n;
+
+    for (n = 0; n < len; n++)
+        ck_assert_msg(decode(body, n) != PKT_OK, "prefix of %zu bytes accepted", n);
+    memcpy(longer, body, len);
+    memset(longer + len, 0, 4);
+    for (n = 1; n <= 4; n++)
+        ck_assert_msg(decode(longer, len + n) == PKT_ELENGTH, "%zu trailing bytes accepted", n);
+    ck_assert_int_eq(decode(body, len), PKT_OK);
+}
+
+static int decode_ack(const uint8_t *b, size_t n)
+{
+    struct sftp_ack a;
+
+    return sftp_ack_decode(b, n, &a);
+}
+
+static int decode_start(const uint8_t *b, size_t n)
+{
+    struct sftp_start s;
+
+    return sftp_start_decode(b, n, &s);
+}
+
+static int decode_abort(const uint8_t *b, size_t n)
+{
+    int32_t e;
+
+    return sftp_abort_decode(b, n, &e);
+}
+
+START_TEST(ack_truncations_and_tails)
+{
+    uint8_t bitmap[5] = {1, 2, 3, 4, 5}, body[64];
+    size_t out = encode_ack(7, 99, bitmap, 5, body, sizeof(body));
+
+    check_prefixes_and_tails(body, out, decode_ack);
+    out = encode_ack(7, 99, NULL, 0, body, sizeof(body));
+    check_prefixes_and_tails(body, out, decode_ack);
+}
+END_TEST
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+START_TEST(ack_refusals)
+{
+    uint8_t body[SFTP_MAX_ACK + 16] = {0};
+    uint8_t bitmap[2] = {0x01, 0x00};
+    struct sftp_ack a = {1, 0, bitmap, 2};
+    size_t out;
+
+    /* A bitmap longer than any window needs. */
+    put_be32(body + 12, SFTP_MAX_BITMAP + 4);
+    body[SFTP_ACK_HEAD + SFTP_MAX_BITMAP + 3] = 1;
+    ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + SFTP_MAX_BITMAP + 4, &a), PKT_ELENGTH);
+    /* A length beyond the body. */
+    put_be32(body + 12, 8);
+    ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_ESHORT);
+    /* A bitmap ending in a zero byte says nothing more: refused. */
+    memset(body, 0, sizeof(body));
+    put_be32(body + 12, 2);
+    body[SFTP_ACK_HEAD] = 1;
+    ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_ELENGTH);
+    ck_assert_uint_eq(a.bitmap_len, 0);
+    /* Non-zero padding. */
+    body[SFTP_ACK_HEAD + 1] = 1;
+    body[SFTP_ACK_HEAD + 3] = 1;
+    ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_EFLAGS);
+    /* The encoder refuses the same. */
+    a = (struct sftp_ack){1, 0, bitmap, 2};
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &out), PKT_ELENGTH);
+    a.bitmap_len = SFTP_MAX_BITMAP + 1;
+    ck_assert_ptr_null(sftp_ack_encode_head(body, sizeof(body), &a, &out));
+    a.bitmap_len = 1;
+    ck_assert_int_eq(sftp_ack_encode(&a, body, SFTP_ACK_HEAD + 3, &out), PKT_ELENGTH);
+    ck_assert_uint_eq(out, 0);
+}
+END_TEST
+
+/* The head encoder leaves the bitmap to the caller but zeroes the padding. */
+START_TEST(ack_head_zeroes_padding)
+{
+    uint8_t body[32];
+    struct sftp_ack a = {3, 4, NULL, 1}, b;
+    size_t out;
+    uint8_t *bitmap;
+
+    memset(body, 0xee, sizeof(body));
+    bitmap = sftp_ack_encode_head(body, sizeof(body), &a, &out);
+    ck_assert_ptr_eq(bitmap, body + SFTP_ACK_HEAD);
+    ck_assert_uint_eq(out, SFTP_ACK_HEAD + 4);
+    bitmap[0] = 0x10;
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_OK);
+    ck_assert_uint_eq(b.bitmap[0], 0x10);
+}
+END_TEST
+
+/* ---- START and ABORT ----------------------------------------------------- */
+
+START_TEST(start_round_trip_and_refusals)
+{
+    struct sftp_start s = {16384, 64000}, t;
+    uint8_t body[16];
+    size_t out;
+
+    ck_assert_int_eq(sftp_start_encode(&s, body, sizeof(body), &out), PKT_OK);
+    ck_assert_uint_eq(out, SFTP_START_SIZE);
+    ck_assert_int_eq(sftp_start_decode(body, out, &t), PKT_OK);
+    ck_assert_uint_eq(t.window, 16384);
+    ck_assert_uint_eq(t.packet_size, 64000);
+    check_prefixes_and_tails(body, out, decode_start);
+    /* Zero window or packet size would stall the transfer forever. */
+    memset(body, 0, 4);
+    ck_assert_int_eq(sftp_start_decode(body, out, &t), PKT_ELENGTH);
+    ck_assert_uint_eq(t.packet_size, 0);
+    ck_assert_int_eq(sftp_start_encode(&s, body, sizeof(body), &out), PKT_OK);
+    memset(body + 4, 0, 4);
+    ck_assert_int_eq(sftp_start_decode(body, out, &t), PKT_ELENGTH);
+    s.window = 0;
+    ck_assert_int_eq(sftp_start_encode(&s, body, sizeof(body), &out), PKT_ELENGTH);
+    s.window = 1;
+    ck_assert_int_eq(sftp_start_encode(&s, body, 7, &out), PKT_ELENGTH);
+}
+END_TEST
+
+START_TEST(abort_round_trip_and_refusals)
+{
+    static const int32_t errors[] = {RPC2_EDEAD, RPC2_ESEFAIL2, RPC2_EIO, -1, INT32_MIN};
+    uint8_t body[8];
+    int32_t e;
+    size_t i, out;
+
+    for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+        ck_assert_int_eq(sftp_abort_encode(errors[i], body, sizeof(body), &out), PKT_OK);
+        ck_assert_uint_eq(out, SFTP_ABORT_SIZE);
+        ck_assert_int_eq(sftp_abort_decode(body, out, &e), PKT_OK);
+        ck_assert_int_eq(e, errors[i]);
+    }
+    check_prefixes_and_tails(body, out, decode_abort);
+    /* An abort must carry an error. */
+    put_be32(body, 0);
+    ck_assert_int_eq(sftp_abort_decode(body, 4, &e), PKT_EFLAGS);
+    put_be32(body, 5);
+    ck_assert_int_eq(sftp_abort_decode(body, 4, &e), PKT_EFLAGS);
+    ck_assert_int_eq(e, 0);
+    ck_assert_int_eq(sftp_abort_encode(0, body, sizeof(body), &out), PKT_EFLAGS);
+    ck_assert_int_eq(sftp_abort_encode(-1, body, 3, &out), PKT_ELENGTH);
+}
+END_TEST
+
+/* Random bytes never crash a decoder and what one accepts re-encodes exactly. */
+START_TEST(random_bodies)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    uint8_t body[64], again[SFTP_MAX_ACK];
+    int i;
+
+    for (i = 0; i < 200000; i++) {
+        size_t len = (size_t)(x % sizeof(body)), k, out;
+        struct sftp_ack a;
+        struct sftp_start s;
+
+        for (k = 0; k < sizeof(body); k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            body[k] = (uint8_t)(x & 0x3 ? x : 0);
+        }
+        if (i % 3 == 0 && len >= 16) /* a plausible bitmap length */
+            put_be32(body + 12, (uint32_t)(len - 16 - (x >> 60) % 4));
+        if (sftp_ack_decode(body, len, &a) == PKT_OK) {
+            ck_assert_int_eq(sftp_ack_encode(&a, again, sizeof(again), &out), PKT_OK);
+            ck_assert_uint_eq(out, len);
+            ck_assert_mem_eq(again, body, len);
+        }
+        if (sftp_start_decode(body, len, &s) == PKT_OK)
+            ck_assert_uint_eq(len, SFTP_START_SIZE);
+    }
+}
+END_TEST
+
+static Suite *wire_suite(void)
+{
+    Suite *s = suite_create("sftp_wire");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, data_round_trip);
+    tcase_add_test(tc, data_refusals);
+    tcase_add_test(tc, ack_round_trip);
+    tcase_add_test(tc, ack_highest_and_room);
+    tcase_add_test(tc, ack_truncations_and_tails);
+    tcase_add_test(tc, ack_refusals);
+    tcase_add_test(tc, ack_head_zeroes_padding);
+    tcase_add_test(tc, start_round_trip_and_refusals);
+    tcase_add_test(tc, abort_round_trip_and_refusals);
+    tcase_add_test(tc, random_bodies);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(wire_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
