@@ -43,11 +43,12 @@ static int bind_prepare(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, struct
 static void bind_start(void *arg)
 {
     struct bind_job *job = arg;
-    int rc = engine_bind(ctx_engine(job->ctx), &job->server, &job->args, job->cb, job->cb_arg,
+    rpc2_ctx *ctx = job->ctx; /* a finished job may be gone: its waiter returns */
+    int rc = engine_bind(ctx_engine(ctx), &job->server, &job->args, job->cb, job->cb_arg,
                          ctx_now());
     if (rc != 0)
         job->cb(rc, NULL, job->cb_arg);
-    ctx_kick(job->ctx);
+    ctx_kick(ctx);
 }
 
 static void bind_done_sync(int status, rpc2_conn *conn, void *arg)

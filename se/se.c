@@ -101,10 +101,12 @@ struct check_job {
 static void check_job_run(void *arg)
 {
     struct check_job *job = arg;
+    /* once the sync is finished the job (on the worker's stack) may be gone */
+    rpc2_ctx *ctx = ctx_of_request(job->req);
     int rc = rpc2_se_check_async(job->req, blocking_check_done, &job->sync);
     if (rc != 0)
         ctx_sync_finish(&job->sync, rc, NULL);
-    ctx_kick(ctx_of_request(job->req));
+    ctx_kick(ctx);
 }
 
 int rpc2_se_check(rpc2_request *req)
