@@ -112,6 +112,7 @@ static void setup(uint64_t seed, const struct rpc2_sftp_params *p)
     srv.data = malloc(SERVER_BYTES);
     client_buf = malloc(SERVER_BYTES);
     fill_pattern(srv.data, SERVER_BYTES, 1);
+    fill_pattern(client_buf, SERVER_BYTES, 2);
     fakelink_init(&link_, seed);
     fakelink_add(&link_, &cfg, NULL, NULL);
     fakelink_add(&link_, &cfg, NULL, NULL);
