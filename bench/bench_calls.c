@@ -188,7 +188,7 @@ static int run_load(struct loader *ld, struct client *cl, const struct opts *o)
     for (int i = 0; i < o->clients; i++) {
         int rc = start_call(&cl[i]);
         if (rc != 0)
-            return rc; /* the calls already started finish in rpc2_ctx_free */
+            return rc; /* load() unbinds, which cancels the calls already started */
         ld->outstanding++;
     }
     rpc2_ctx_run(ld->ctx);

@@ -100,13 +100,28 @@ static void add_counters(struct rpc2_sftp_stats *s, const struct sftp_counters *
     s->bytes_received += c->bytes_received;
 }
 
+/* The descriptor's per-transfer view of the machine's counters. */
+static void fill_desc_stats(struct rpc2_se_desc *d, const struct sftp_counters *c)
+{
+    d->stats.data_sent = c->data_sent;
+    d->stats.data_received = c->data_received;
+    d->stats.retransmissions = c->data_retransmitted;
+    d->stats.duplicates = c->data_duplicates;
+    d->stats.acks_sent = c->acks_sent;
+    d->stats.acks_received = c->acks_received;
+    d->stats.timeouts = c->timeouts;
+}
+
 static void stop_machines(struct xfer *x)
 {
     struct sftp_type *t = x->type;
-    if (x->source)
-        add_counters(&t->stats, sftp_source_counters(x->source));
-    if (x->sink)
-        add_counters(&t->stats, sftp_sink_counters(x->sink));
+    const struct sftp_counters *c = x->source ? sftp_source_counters(x->source)
+                                    : x->sink ? sftp_sink_counters(x->sink) : NULL;
+    if (c) {
+        add_counters(&t->stats, c);
+        if (x->desc)
+            fill_desc_stats(x->desc, c);
+    }
     sftp_source_free(x->source);
     sftp_sink_free(x->sink);
     x->source = NULL;
@@ -201,7 +216,9 @@ static void report_progress(struct xfer *x)
     d->progress(bytes, fileio_source_size(x->file), d->progress_arg);
 }
 
-/* The server's end finished: it is told to the handler (which replies). */
+/* The server's end finished: the handler's descriptor gets the outcome and
+ * is let go (the handler may free it before replying); then the handler is
+ * told, and replies. */
 static void server_complete(struct xfer *x, int status)
 {
     if (x->result <= 0)
@@ -209,6 +226,15 @@ static void server_complete(struct xfer *x, int status)
     if (status == 0)
         status = fileio_finish(x->file, 1);
     x->result = status == 0 ? 0 : status;
+    stop_machines(x);
+    struct rpc2_se_desc *d = x->desc;
+    if (d) {
+        fileio_fill_desc(x->file, d);
+        d->local_status = status == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
+        d->remote_status = d->local_status; /* the client's end is settled by the reply */
+        d->error = status;
+        x->desc = NULL;
+    }
     se_check_done_fn done = x->done;
     x->done = NULL;
     if (done)
@@ -304,6 +330,7 @@ static int write_piggy(struct xfer *x, const uint8_t *data, size_t len)
 
 static void fill_desc_start(struct rpc2_se_desc *d)
 {
+    memset(&d->stats, 0, sizeof d->stats);
     d->bytes_transferred = 0;
     d->quota_exceeded = 0;
     d->local_status = RPC2_SE_IN_PROGRESS;
@@ -545,6 +572,7 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
                         struct pkt_writer *w)
 {
     struct xfer *x = transfer;
+    x->desc = NULL; /* the handler is done with its descriptor once it replies */
     /* still "running" at reply time: the handler replied without waiting */
     int running_status = x->file ? RPC2_ESEFAIL1 : 0;
     struct seblock_reply b = {
@@ -556,12 +584,11 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
         b.data = x->piggy;
         b.data_len = (uint32_t)x->piggy_len;
     }
-    if (x->desc) {
-        fileio_fill_desc(x->file, x->desc);
-        x->desc->local_status = x->result == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
-        if (x->desc->quota_exceeded)
-            b.flags |= SEBLOCK_QUOTA_HIT;
-    }
+    struct rpc2_se_desc outcome;
+    memset(&outcome, 0, sizeof outcome);
+    fileio_fill_desc(x->file, &outcome);
+    if (outcome.quota_exceeded)
+        b.flags |= SEBLOCK_QUOTA_HIT;
     seblock_reply_encode(&b, w);
     return w->failed ? RPC2_ETOOBIG : 0;
 }

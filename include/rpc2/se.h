@@ -62,6 +62,10 @@ struct rpc2_se_desc {
     int quota_exceeded;               /* the quota cut the transfer short */
     enum rpc2_se_status local_status, remote_status;
     int error;                        /* the rpc2 error when a status is FAILURE */
+    struct {                          /* this end's packets, 0 for piggybacked transfers */
+        uint64_t data_sent, data_received, retransmissions, duplicates;
+        uint64_t acks_sent, acks_received, timeouts;
+    } stats;
 
     rpc2_se_progress_fn progress;     /* optional */
     void *progress_arg;
@@ -105,8 +109,9 @@ RPC2_EXPORT int rpc2_se_desc_check(const struct rpc2_se_desc *desc);
 /* ---- server side: in a handler ----------------------------------------- */
 
 /* Initialises the side effect of the request with the server's descriptor
- * (which must stay valid until the reply): opens the file, checks it
- * against what the client asked for. */
+ * (which must stay valid until the check has finished, or the reply if
+ * there is no check): opens the file, checks it against what the client
+ * asked for. */
 RPC2_EXPORT int rpc2_se_init(rpc2_request *req, struct rpc2_se_desc *desc);
 
 /* Async handlers: runs the transfer; done() runs on the loop thread with
