@@ -489,9 +489,11 @@ static void expect_image(const uint8_t *img, size_t len, uint64_t dst_off, uint6
 {
     uint64_t want = n ? dst_off + n : 0;
     ck_assert_msg(len == want, "%s: %zu bytes, expected %" PRIu64, what, len, want);
+    /* no assertion per byte: each one costs check a message to the runner */
     for (size_t i = 0; i < len; i++) {
         uint8_t e = i < dst_off ? 0 : pat(src_off + i - dst_off, seed);
-        ck_assert_msg(img[i] == e, "%s: byte %zu is %u, expected %u", what, i, img[i], e);
+        if (img[i] != e)
+            ck_abort_msg("%s: byte %zu is %u, expected %u", what, i, img[i], e);
     }
 }
 
@@ -874,10 +876,12 @@ static void run_case(struct env *env, const struct mcase *c, uint32_t seed)
     }
     rpc2_ctx *ctx = env->ctx[c->stream];
     struct rpc2_sftp_stats before = sftp_stats(ctx);
-    int64_t moved;
+    int64_t moved, t0 = now_us();
     int rc = call_xfer(env->conn[c->stream], proc_of(c->dir, c->blocking), name, c->soff,
                        c->squota, c->sk, 0, &e.d, &moved);
     struct rpc2_sftp_stats after = sftp_stats(ctx);
+    if (getenv("RPC2_TEST_VERBOSE"))
+        fprintf(stderr, "%s: %s in %.3f s\n", what, rpc2_errname(rc), (now_us() - t0) / 1e6);
 
     if (c->ck == CK_ATOMIC && fetch && c->coff != 0) {
         /* An atomic sink writes a whole new file: refused before anything is sent. */

@@ -1,0 +1,130 @@
+/*
+ * test_seblock.c - the SFTP blocks of CALL and REPLY: round trips, and
+ * every malformed form refused (a truncation at any length, unknown values,
+ * data without its flag, trailing bytes).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rpc2/rpc2.h>
+
+#include "seblock.h"
+
+static size_t encode_call(const struct seblock_call *b, uint8_t *buf, size_t cap)
+{
+    struct pkt_writer w;
+    pkt_writer_init(&w, buf, cap);
+    seblock_call_encode(b, &w);
+    ck_assert(!w.failed);
+    return (size_t)(w.p - buf);
+}
+
+static size_t encode_reply(const struct seblock_reply *b, uint8_t *buf, size_t cap)
+{
+    struct pkt_writer w;
+    pkt_writer_init(&w, buf, cap);
+    seblock_reply_encode(b, &w);
+    ck_assert(!w.failed);
+    return (size_t)(w.p - buf);
+}
+
+static const uint8_t data[] = "some bytes";
+
+START_TEST(call_round_trip_and_truncations)
+{
+    struct seblock_call in = {.direction = 2, .flags = SEBLOCK_PIGGY | SEBLOCK_STRICT,
+                              .quota = 1ll << 40, .packet_size = 1400, .window = 512,
+                              .piggyback_max = 0, .data = data, .data_len = sizeof data};
+    struct seblock_call out;
+    uint8_t buf[128];
+    size_t len = encode_call(&in, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_OK);
+    ck_assert_int_eq(out.quota, 1ll << 40);
+    ck_assert_uint_eq(out.data_len, sizeof data);
+    ck_assert_mem_eq(out.data, data, sizeof data);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(seblock_call_decode(buf, cut, &out), PKT_OK);
+    uint8_t longer[132];
+    memcpy(longer, buf, len);
+    memset(longer + len, 0, 4);
+    ck_assert_int_eq(seblock_call_decode(longer, len + 4, &out), PKT_ELENGTH);
+}
+END_TEST
+
+/* Each row breaks one field of a valid CALL block. */
+START_TEST(call_refusals)
+{
+    static const struct {
+        uint32_t direction, flags;
+        int64_t quota;
+        uint32_t data_len;
+    } rows[] = {
+        {0, 0, -1, 0},                 /* no direction */
+        {3, 0, -1, 0},                 /* unknown direction */
+        {1, 0x10, -1, 0},              /* unknown flag */
+        {1, SEBLOCK_QUOTA_HIT, -1, 0}, /* a REPLY flag in a CALL */
+        {1, 0, -2, 0},                 /* quota below -1 */
+        {2, 0, -1, 4},                 /* data without PIGGY */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct seblock_call in = {.direction = rows[i].direction, .flags = rows[i].flags,
+                                  .quota = rows[i].quota, .packet_size = 1400, .window = 8,
+                                  .data = data, .data_len = rows[i].data_len};
+        struct seblock_call out;
+        uint8_t buf[128];
+        size_t len = encode_call(&in, buf, sizeof buf);
+        ck_assert_msg(seblock_call_decode(buf, len, &out) != PKT_OK, "row %zu accepted", i);
+    }
+}
+END_TEST
+
+START_TEST(reply_round_trip_and_refusals)
+{
+    uint8_t sum[16] = {1, 2, 3};
+    struct seblock_reply in = {.status = RPC2_ENOSPC, .bytes = 5ull << 30,
+                               .flags = SEBLOCK_QUOTA_HIT, .checksum = sum, .checksum_len = 16};
+    struct seblock_reply out;
+    uint8_t buf[128];
+    size_t len = encode_reply(&in, buf, sizeof buf);
+    ck_assert_int_eq(seblock_reply_decode(buf, len, &out), PKT_OK);
+    ck_assert_int_eq(out.status, RPC2_ENOSPC);
+    ck_assert_uint_eq(out.bytes, 5ull << 30);
+    ck_assert_uint_eq(out.checksum_len, 16);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(seblock_reply_decode(buf, cut, &out), PKT_OK);
+    in.status = 7; /* a server's end fails with an rpc2 error, never a positive one */
+    len = encode_reply(&in, buf, sizeof buf);
+    ck_assert_int_ne(seblock_reply_decode(buf, len, &out), PKT_OK);
+    in.status = 0;
+    in.flags = SEBLOCK_PIGGY_OK; /* a CALL flag */
+    len = encode_reply(&in, buf, sizeof buf);
+    ck_assert_int_ne(seblock_reply_decode(buf, len, &out), PKT_OK);
+    in.flags = 0;
+    in.data = data;
+    in.data_len = 3; /* data without PIGGY */
+    len = encode_reply(&in, buf, sizeof buf);
+    ck_assert_int_ne(seblock_reply_decode(buf, len, &out), PKT_OK);
+    in.checksum_len = 17; /* longer than the field's bound */
+    in.data_len = 0;
+    uint8_t big[32] = {0};
+    in.checksum = big;
+    len = encode_reply(&in, buf, sizeof buf);
+    ck_assert_int_ne(seblock_reply_decode(buf, len, &out), PKT_OK);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("seblock");
+    TCase *t = tcase_create("seblock");
+    tcase_add_test(t, call_round_trip_and_truncations);
+    tcase_add_test(t, call_refusals);
+    tcase_add_test(t, reply_round_trip_and_refusals);
+    suite_add_tcase(s, t);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
