@@ -107,7 +107,7 @@ struct sftp_config sftp_config_of(const struct rpc2_sftp_params *p, uint32_t pac
         .dup_threshold = p->dup_threshold,
         .retry_count = p->retry_count,
         .retry_initial_us = p->retry_interval_us,
-        .retry_min_us = 1000,
+        .retry_min_us = 5000, /* below this, batching on a busy host looks like loss */
         .retry_max_us = 2 * 1000 * 1000,
         .rate_max_bps = p->rate_max_bps,
     };
