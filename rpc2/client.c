@@ -301,6 +301,17 @@ static uint32_t next_seq(const rpc2_conn *c)
     return c->next_seq + 1 ? c->next_seq + 1 : 1; /* 0 means "no call yet" to the server */
 }
 
+/* At debug level, each call with a side effect is described in the log. */
+static void log_call(const rpc2_conn *c, const struct engine_call_args *a)
+{
+    const struct logger *log = &c->engine->log;
+    if (!a->se || !log->fn || log->level < RPC2_LOG_DEBUG || !c->se_ops->describe)
+        return;
+    char text[256];
+    c->se_ops->describe(c->se_state, a->se, text, sizeof text);
+    log_msg(log, RPC2_LOG_DEBUG, "call %u proc %u: %s", c->next_seq, a->proc, text);
+}
+
 int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb, void *arg,
                 uint64_t now)
 {
@@ -347,6 +358,7 @@ int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb,
     };
     c->call = call;
     c->engine->stats.calls_sent++;
+    log_call(c, a);
     send_call(c, now);
     return 0;
 }

@@ -9,6 +9,7 @@
  * arrival to its reply. The client is always the one who asked; the
  * direction says who is the source.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <rpc2/sftp.h>
@@ -609,6 +610,34 @@ static void sftp_unbind(void *type, rpc2_conn *c)
     server_complete(x, RPC2_ECLOSED);
 }
 
+static const char *kind_name(enum rpc2_se_file_kind k)
+{
+    switch (k) {
+    case RPC2_SE_FILE_NAME:
+        return "name";
+    case RPC2_SE_FILE_FD:
+        return "fd";
+    case RPC2_SE_FILE_INODE:
+        return "inode";
+    case RPC2_SE_FILE_VM:
+        return "memory";
+    }
+    return "?";
+}
+
+static int sftp_describe(void *type, const struct rpc2_se_desc *d, char *buf, size_t cap)
+{
+    char file[96] = "";
+    if (d->file_kind == RPC2_SE_FILE_NAME)
+        snprintf(file, sizeof file, " %.80s%s", d->file.name.path,
+                 d->file.name.atomic ? " (atomic)" : "");
+    else if (d->file_kind == RPC2_SE_FILE_FD)
+        snprintf(file, sizeof file, " %d", d->file.fd.fd);
+    return snprintf(buf, cap, "sftp %s %s%s offset %lld quota %lld",
+                    d->direction == RPC2_SE_FETCH ? "fetch" : "store", kind_name(d->file_kind), file,
+                    (long long)d->seek_offset, (long long)d->quota);
+}
+
 static const struct se_ops sftp_ops = {
     .name = "sftp",
     .call_before = client_call_before,
@@ -621,6 +650,7 @@ static const struct se_ops sftp_ops = {
     .request_free = server_request_free,
     .receive = sftp_receive,
     .unbind = sftp_unbind,
+    .describe = sftp_describe,
 };
 
 /* ---- activation --------------------------------------------------------- */

@@ -1444,8 +1444,13 @@ START_TEST(test_blackout_recovers)
     int64_t moved;
     int rc = call_xfer(conn, TEST_FETCH, "src", 0, -1, TEST_KIND_NAME, 0, &d, &moved);
     int64_t t_end = now_us();
-    ck_assert_msg(rc == 0, "fetch across a blackout: %s (desc.error %s)", rpc2_errname(rc),
-                  rpc2_errname(d.error));
+    struct rpc2_sftp_stats st = sftp_stats(ctx);
+    ck_assert_msg(rc == 0, "fetch across a blackout: %s (desc.error %s, local %d, remote %d, "
+                  "%" PRIu64 " bytes; sink timeouts %" PRIu64 "; stalled %.1f s from %.1f s "
+                  "after the bind; failed %.1f s after the bind)", rpc2_errname(rc),
+                  rpc2_errname(d.error), d.local_status, d.remote_status, d.bytes_transferred,
+                  st.timeouts, log.longest_gap_us / 1e6,
+                  (log.gap_end_us - log.longest_gap_us - t_bind) / 1e6, (t_end - t_bind) / 1e6);
     ck_assert_int_eq(moved, size);
     expect_pattern_file(dst, size, 0, 6);
     fprintf(stderr, "blackout: fetch took %.1f s; longest stall %.1f s ending %.1f s after the "
