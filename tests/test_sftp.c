@@ -166,12 +166,18 @@ static rpc2_conn *bind_sftp(void)
     return o.conn;
 }
 
-/* One call with a memory descriptor on the client; returns the status. */
-static int transfer(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset,
-                    int64_t quota, size_t client_len, struct rpc2_se_desc *d)
+/* A call in flight with a memory descriptor on the client. */
+struct pending {
+    xfer_args args;
+    int64_t moved;
+    struct outcome outcome;
+};
+
+static void start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset, int64_t quota,
+                  size_t client_len, size_t client_max, struct rpc2_se_desc *d, struct pending *p)
 {
-    xfer_args a = {.path = "", .offset = server_offset, .quota = -1};
-    int64_t moved = -1;
+    memset(p, 0, sizeof *p);
+    p->args = (xfer_args){.path = "", .offset = server_offset, .quota = -1};
     memset(d, 0, sizeof *d);
     d->type = RPC2_SE_SFTP;
     d->direction = dir;
@@ -179,15 +185,23 @@ static int transfer(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_off
     d->file_kind = RPC2_SE_FILE_VM;
     d->file.vm.buf = client_buf;
     d->file.vm.len = client_len;
-    d->file.vm.max = SERVER_BYTES;
-    struct outcome o = {0};
+    d->file.vm.max = client_max;
     struct engine_call_args ca = {.proc = dir == RPC2_SE_FETCH ? TEST_FETCH : TEST_STORE,
-                                  .encode_args = (xdrproc_t)xdr_xfer_args, .args = &a,
-                                  .decode_result = (xdrproc_t)xdr_quad_t, .result = &moved,
+                                  .encode_args = (xdrproc_t)xdr_xfer_args, .args = &p->args,
+                                  .decode_result = (xdrproc_t)xdr_quad_t, .result = &p->moved,
                                   .se = d};
-    ck_assert_int_eq(engine_call(c, &ca, on_called, &o, link_.now), 0);
-    ck_assert_msg(fakelink_run(&link_, &o.done, link_.now + 600 * SEC), "transfer never ended");
-    return o.status;
+    ck_assert_int_eq(engine_call(c, &ca, on_called, &p->outcome, link_.now), 0);
+}
+
+/* One whole call; returns its status. */
+static int transfer(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset,
+                    int64_t quota, size_t client_len, struct rpc2_se_desc *d)
+{
+    struct pending p;
+    start(c, dir, server_offset, quota, client_len, SERVER_BYTES, d, &p);
+    ck_assert_msg(fakelink_run(&link_, &p.outcome.done, link_.now + 600 * SEC),
+                  "transfer never ended");
+    return p.outcome.status;
 }
 
 static struct rpc2_sftp_stats stats(int node)
@@ -322,21 +336,10 @@ START_TEST(memory_sink_too_small_fails_cleanly)
     setup(500, &p);
     rpc2_conn *c = bind_sftp();
     struct rpc2_se_desc d;
-    xfer_args a = {.path = "", .offset = 0, .quota = -1};
-    int64_t moved;
-    memset(&d, 0, sizeof d);
-    d.type = RPC2_SE_SFTP;
-    d.direction = RPC2_SE_FETCH;
-    d.quota = -1;
-    d.file_kind = RPC2_SE_FILE_VM;
-    d.file.vm.buf = client_buf;
-    d.file.vm.max = 50000;
-    struct outcome o = {0};
-    struct engine_call_args ca = {.proc = TEST_FETCH, .encode_args = (xdrproc_t)xdr_xfer_args,
-                                  .args = &a, .decode_result = (xdrproc_t)xdr_quad_t,
-                                  .result = &moved, .se = &d};
-    ck_assert_int_eq(engine_call(c, &ca, on_called, &o, link_.now), 0);
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 600 * SEC));
+    struct pending call;
+    start(c, RPC2_SE_FETCH, 0, -1, 0, 50000, &d, &call);
+    ck_assert(fakelink_run(&link_, &call.outcome.done, link_.now + 600 * SEC));
+    struct outcome o = call.outcome;
     ck_assert_int_ne(o.status, 0);
     ck_assert_int_eq(d.error, RPC2_EOVERFLOW);
     ck_assert_int_eq(d.local_status, RPC2_SE_FAILURE);
@@ -376,26 +379,15 @@ START_TEST(server_gone_mid_transfer)
         link_.faults[i].delay_us = 2000; /* slow enough that 20 ms is mid-transfer */
     rpc2_conn *c = bind_sftp();
     struct rpc2_se_desc d;
-    xfer_args a = {.path = "", .offset = 0, .quota = -1};
-    int64_t moved;
-    memset(&d, 0, sizeof d);
-    d.type = RPC2_SE_SFTP;
-    d.direction = RPC2_SE_FETCH;
-    d.quota = -1;
-    d.file_kind = RPC2_SE_FILE_VM;
-    d.file.vm.buf = client_buf;
-    d.file.vm.max = SERVER_BYTES;
-    struct outcome o = {0};
-    struct engine_call_args ca = {.proc = TEST_FETCH, .encode_args = (xdrproc_t)xdr_xfer_args,
-                                  .args = &a, .decode_result = (xdrproc_t)xdr_quad_t,
-                                  .result = &moved, .se = &d};
-    ck_assert_int_eq(engine_call(c, &ca, on_called, &o, link_.now), 0);
+    struct pending call;
+    start(c, RPC2_SE_FETCH, 0, -1, 0, SERVER_BYTES, &d, &call);
+    struct outcome *o = &call.outcome;
     fakelink_run(&link_, NULL, link_.now + 20 * MS);
-    ck_assert(!o.done);
+    ck_assert(!o->done);
     fakelink_restart(&link_, NODE_SERVER, NULL, NULL, NULL);
     uint64_t from = link_.now;
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 120 * SEC));
-    ck_assert_int_eq(o.status, RPC2_EDEAD);
+    ck_assert(fakelink_run(&link_, &o->done, link_.now + 120 * SEC));
+    ck_assert_int_eq(o->status, RPC2_EDEAD);
     ck_assert_uint_le(link_.now - from, cfg.dead_peer_us + 2 * SEC);
     ck_assert_int_eq(d.local_status, RPC2_SE_FAILURE);
     teardown();
