@@ -224,8 +224,11 @@ static void server_complete(struct xfer *x, int status)
 {
     if (x->result <= 0)
         return;
+    /* finished now, failed or not: the stream reports into the descriptor,
+     * which is valid only until the handler hears the outcome */
+    int finished = fileio_finish(x->file, status == 0);
     if (status == 0)
-        status = fileio_finish(x->file, 1);
+        status = finished;
     x->result = status == 0 ? 0 : status;
     stop_machines(x);
     struct rpc2_se_desc *d = x->desc;
@@ -400,8 +403,10 @@ static int local_outcome(struct xfer *x, int status, const struct seblock_reply 
 {
     if (status != 0 || is_source(x))
         return 0;
-    if (r && (r->flags & SEBLOCK_PIGGY))
+    if (r && (r->flags & SEBLOCK_PIGGY)) {
+        x->type->stats.piggybacked++;
         return write_piggy(x, r->data, r->data_len);
+    }
     int state = machine_state(x);
     return state == SFTP_DONE ? 0 : state < 0 ? state : RPC2_ESEFAIL1;
 }
@@ -544,6 +549,7 @@ static int server_check(void *type, rpc2_request *req, void *transfer, se_check_
 static int start_check(struct xfer *x, uint64_t now)
 {
     if (x->piggy && !is_source(x)) {
+        x->type->stats.piggybacked++;
         server_complete(x, write_piggy(x, x->piggy, x->piggy_len));
         return 0;
     }
@@ -573,11 +579,16 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
                         struct pkt_writer *w)
 {
     struct xfer *x = transfer;
+    if (x->result > 0 && x->file) {
+        /* the handler replied without waiting for its transfer: it is over */
+        stop_machines(x);
+        (void)fileio_finish(x->file, 0);
+        x->result = RPC2_ESEFAIL1;
+    }
     x->desc = NULL; /* the handler is done with its descriptor once it replies */
-    /* still "running" at reply time: the handler replied without waiting */
-    int running_status = x->file ? RPC2_ESEFAIL1 : 0;
+    /* never initialised: the handler refused the call, the status says why */
     struct seblock_reply b = {
-        .status = x->result > 0 ? running_status : x->result,
+        .status = x->result > 0 ? 0 : x->result,
         .bytes = x->file ? fileio_bytes(x->file) : 0,
         .flags = x->piggy_reply && status == 0 ? SEBLOCK_PIGGY : 0,
     };

@@ -72,7 +72,8 @@
 #define PACKET 1400u
 #define PACKET_TEXT "1400"
 #define WINDOW 16u
-#define LOOPBACK_PACKET (63u * KiB) /* what the client picks on loopback when not told */
+#define WINDOW_BYTES (WINDOW * PACKET) /* a full window in flight */
+#define LOOPBACK_PACKET (63u * KiB)    /* what the client picks on loopback when not told */
 
 #define CHUNK MiB /* streaming compares and fills */
 
@@ -103,8 +104,8 @@ static uint32_t xorshift32(uint32_t *x)
 static uint32_t test_seed(void)
 {
     const char *s = getenv("RPC2_TEST_SEED");
-    uint32_t seed = s && *s ? (uint32_t)strtoul(s, NULL, 0)
-                            : (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
+    uint32_t seed =
+        s && *s ? (uint32_t)strtoul(s, NULL, 0) : (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
     return seed ? seed : 1;
 }
 
@@ -360,8 +361,8 @@ static uint32_t proc_of(enum rpc2_se_direction dir, bool blocking)
 static int call_xfer(rpc2_conn *conn, uint32_t proc, const char *srv_name, int64_t offset,
                      int64_t quota, int kind, int atomic, struct rpc2_se_desc *d, int64_t *moved)
 {
-    xfer_args a = {.path = (char *)srv_name, .offset = offset, .quota = quota, .kind = kind,
-                   .atomic = atomic};
+    xfer_args a = {
+        .path = (char *)srv_name, .offset = offset, .quota = quota, .kind = kind, .atomic = atomic};
     quad_t m = -1;
     struct rpc2_call_opts opts = {.se = d};
     int rc = rpc2_call(conn, proc, (xdrproc_t)xdr_xfer_args, &a, (xdrproc_t)xdr_quad_t, &m, &opts);
@@ -531,9 +532,8 @@ static void expect_pattern_file(const char *path, uint64_t size, uint64_t src_of
  * shows). Only the markers below the file's size are there.
  */
 static const uint64_t markers[] = {
-    0,           1,           MiB + 3,      64ull * MiB - 1, 64ull * MiB,
-    GiB + 17,    4 * GiB - 1, 4 * GiB,      4 * GiB + 1,     4 * GiB + 12345,
-    5 * GiB - 2, 5 * GiB - 1,
+    0,           1,       MiB + 3,     64ull * MiB - 1, 64ull * MiB, GiB + 17,
+    4 * GiB - 1, 4 * GiB, 4 * GiB + 1, 4 * GiB + 12345, 5 * GiB - 2, 5 * GiB - 1,
 };
 #define N_MARKERS (sizeof markers / sizeof markers[0])
 
@@ -611,11 +611,14 @@ static void expect_sparse_file(const char *path, uint64_t size)
     ck_assert_msg(c.pos == size, "%s: %" PRIu64 " bytes, expected %" PRIu64, path, c.pos, size);
 }
 
-/* A thread reading a pipe to its end, checking (sparse) or discarding. */
+/* A thread reading a pipe to its end, checking (sparse), keeping the
+ * first cap bytes in capture, or discarding; c.pos counts the bytes. */
 struct pipe_reader {
     pthread_t thread;
     int fd;
     bool check;
+    uint8_t *capture;
+    size_t cap;
     struct sparse_check c;
     int error;
 };
@@ -633,6 +636,11 @@ static void *pipe_reader_main(void *arg)
             r->error = errno;
             break;
         }
+        if (r->capture && r->c.pos < r->cap) {
+            size_t k =
+                r->cap - (size_t)r->c.pos < (size_t)n ? r->cap - (size_t)r->c.pos : (size_t)n;
+            memcpy(r->capture + r->c.pos, buf, k);
+        }
         if (r->check && r->c.bad_at == UINT64_MAX)
             sparse_check_feed(&r->c, buf, (size_t)n);
         else
@@ -643,12 +651,12 @@ static void *pipe_reader_main(void *arg)
 }
 
 /* A pipe with a reader thread on its read end; returns the write end. */
-static int pipe_reader_start(struct pipe_reader *r, bool check)
+static int pipe_reader_start(struct pipe_reader *r, bool check, uint8_t *capture, size_t cap)
 {
     int fds[2];
     ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
     (void)fcntl(fds[1], F_SETPIPE_SZ, (int)MiB); /* fewer wake-ups; a smaller pipe works too */
-    *r = (struct pipe_reader){.fd = fds[0], .check = check};
+    *r = (struct pipe_reader){.fd = fds[0], .check = check, .capture = capture, .cap = cap};
     ck_assert_int_eq(pthread_create(&r->thread, NULL, pipe_reader_main, r), 0);
     return fds[1];
 }
@@ -669,8 +677,10 @@ static const char *const ckind_names[N_CKINDS] = {"name", "name+atomic", "fd", "
 static const int skinds[N_SKINDS] = {TEST_KIND_NAME, TEST_KIND_FD, TEST_KIND_VM, TEST_KIND_INODE};
 static const char *skind_name(int k)
 {
-    return k == TEST_KIND_NAME ? "name" : k == TEST_KIND_FD ? "fd" : k == TEST_KIND_VM ? "vm"
-                                                                                         : "inode";
+    return k == TEST_KIND_NAME ? "name"
+           : k == TEST_KIND_FD ? "fd"
+           : k == TEST_KIND_VM ? "vm"
+                               : "inode";
 }
 
 struct cend {
@@ -774,14 +784,14 @@ static void cend_close(struct cend *e)
 struct mcase {
     enum rpc2_se_direction dir;
     enum ckind ck;
-    int sk;          /* TEST_KIND_* */
-    uint64_t size;   /* of the source file */
-    int64_t coff;    /* client's seek offset */
-    int64_t soff;    /* server's seek offset */
-    int64_t cquota;  /* client's quota, -1: none */
-    int64_t squota;  /* server's quota */
-    bool stream;     /* the client never piggybacks */
-    bool blocking;   /* the TEST_*_BLOCKING procedures */
+    int sk;         /* TEST_KIND_* */
+    uint64_t size;  /* of the source file */
+    int64_t coff;   /* client's seek offset */
+    int64_t soff;   /* server's seek offset */
+    int64_t cquota; /* client's quota, -1: none */
+    int64_t squota; /* server's quota */
+    bool stream;    /* the client never piggybacks */
+    bool blocking;  /* the TEST_*_BLOCKING procedures */
 };
 
 /* What the matrices talk to: one server, a piggybacking and a streaming client. */
@@ -790,9 +800,9 @@ struct env {
     int port;
     rpc2_ctx *ctx[2]; /* [stream] */
     rpc2_conn *conn[2];
-    bool exact_counts; /* no loss on the path: packet counts are exact */
+    bool exact_counts;  /* no loss on the path: packet counts are exact */
     uint32_t piggy_max; /* the clients' piggyback_max */
-    unsigned serial;   /* names each case's files */
+    unsigned serial;    /* names each case's files */
 };
 
 static void env_start(struct env *env, const char *host, const char *listen)
@@ -830,8 +840,8 @@ static void describe(char *out, size_t cap, const struct mcase *c)
              "%s %s client=%s server=%s size=%" PRIu64 " coff=%" PRId64 " soff=%" PRId64
              " cquota=%" PRId64 " squota=%" PRId64 " %s",
              c->dir == RPC2_SE_FETCH ? "fetch" : "store", c->blocking ? "blocking" : "async",
-             ckind_names[c->ck], skind_name(c->sk), c->size, c->coff, c->soff, c->cquota,
-             c->squota, c->stream ? "streamed" : "piggyback allowed");
+             ckind_names[c->ck], skind_name(c->sk), c->size, c->coff, c->soff, c->cquota, c->squota,
+             c->stream ? "streamed" : "piggyback allowed");
 }
 
 /*
@@ -853,6 +863,7 @@ static void run_case(struct env *env, const struct mcase *c, uint32_t seed)
     char what[256], name[32], spath[PATH_MAX], cpath[PATH_MAX];
     bool fetch = c->dir == RPC2_SE_FETCH;
     describe(what, sizeof what, c);
+    snprintf(what + strlen(what), sizeof what - strlen(what), " (pattern %u)", seed);
     snprintf(name, sizeof name, "f%u", env->serial++);
     srv_path(spath, sizeof spath, name);
     cli_path(cpath, sizeof cpath, name);
@@ -878,8 +889,8 @@ static void run_case(struct env *env, const struct mcase *c, uint32_t seed)
     rpc2_ctx *ctx = env->ctx[c->stream];
     struct rpc2_sftp_stats before = sftp_stats(ctx);
     int64_t moved, t0 = now_us();
-    int rc = call_xfer(env->conn[c->stream], proc_of(c->dir, c->blocking), name, c->soff,
-                       c->squota, c->sk, 0, &e.d, &moved);
+    int rc = call_xfer(env->conn[c->stream], proc_of(c->dir, c->blocking), name, c->soff, c->squota,
+                       c->sk, 0, &e.d, &moved);
     struct rpc2_sftp_stats after = sftp_stats(ctx);
     if (getenv("RPC2_TEST_VERBOSE"))
         fprintf(stderr, "%s: %s in %.3f s\n", what, rpc2_errname(rc), (now_us() - t0) / 1e6);
@@ -896,10 +907,11 @@ static void run_case(struct env *env, const struct mcase *c, uint32_t seed)
     }
     ck_assert_msg(rc == 0, "%s: %s (desc.error %s)", what, rpc2_errname(rc),
                   rpc2_errname(e.d.error));
-    ck_assert_msg(moved == (int64_t)n, "%s: the server moved %" PRId64 ", expected %" PRIu64,
-                  what, moved, n);
-    ck_assert_msg(e.d.bytes_transferred == sent, "%s: bytes_transferred %" PRIu64
-                  ", expected %" PRIu64, what, e.d.bytes_transferred, sent);
+    ck_assert_msg(moved == (int64_t)n, "%s: the server moved %" PRId64 ", expected %" PRIu64, what,
+                  moved, n);
+    ck_assert_msg(e.d.bytes_transferred == sent,
+                  "%s: bytes_transferred %" PRIu64 ", expected %" PRIu64, what,
+                  e.d.bytes_transferred, sent);
     ck_assert_msg(e.d.local_status == RPC2_SE_SUCCESS && e.d.remote_status == RPC2_SE_SUCCESS &&
                       e.d.error == 0,
                   "%s: statuses %d/%d error %s", what, e.d.local_status, e.d.remote_status,
@@ -918,21 +930,22 @@ static void run_case(struct env *env, const struct mcase *c, uint32_t seed)
          * piggybacked fetches it receives: test_client_counts_piggybacked_fetch
          * (known bugs). No DATA, ACK or START either way. */
         if (!fetch)
-            ck_assert_msg(after.piggybacked == before.piggybacked + 1, "%s: not piggybacked",
-                          what);
+            ck_assert_msg(after.piggybacked == before.piggybacked + 1, "%s: not piggybacked", what);
         uint64_t control = after.acks_sent + after.acks_received + after.starts_sent -
                            (before.acks_sent + before.acks_received + before.starts_sent);
-        ck_assert_msg(got_data == 0 && sent_data == 0 && control == 0, "%s: piggybacked, yet %"
-                      PRIu64 " DATA received, %" PRIu64 " sent, %" PRIu64 " ACK/START", what,
-                      got_data, sent_data, control);
+        ck_assert_msg(got_data == 0 && sent_data == 0 && control == 0,
+                      "%s: piggybacked, yet %" PRIu64 " DATA received, %" PRIu64 " sent, %" PRIu64
+                      " ACK/START",
+                      what, got_data, sent_data, control);
     } else {
         ck_assert_msg(after.piggybacked == before.piggybacked, "%s: piggybacked", what);
         /* Unique DATA packets of the client's packet size: the server followed. */
-        uint64_t unique = fetch ? got_data - (after.data_duplicates - before.data_duplicates)
-                                : sent_data - (after.data_retransmitted - before.data_retransmitted);
+        uint64_t unique = fetch
+                              ? got_data - (after.data_duplicates - before.data_duplicates)
+                              : sent_data - (after.data_retransmitted - before.data_retransmitted);
         if (env->exact_counts)
-            ck_assert_msg(unique == data_packets(sent, PACKET), "%s: %" PRIu64
-                          " DATA packets, expected %" PRIu64, what, unique,
+            ck_assert_msg(unique == data_packets(sent, PACKET),
+                          "%s: %" PRIu64 " DATA packets, expected %" PRIu64, what, unique,
                           data_packets(sent, PACKET));
         else
             ck_assert_msg(unique > 0, "%s: streamed without DATA", what);
@@ -960,7 +973,7 @@ static void run_case(struct env *env, const struct mcase *c, uint32_t seed)
  * and one past it, the window's worth of packets and one either side, and
  * a size of many windows. */
 static const uint64_t matrix_sizes[] = {
-    0, 1, PIGGY_MAX, PIGGY_MAX + 1, WINDOW * PACKET - 1, WINDOW * PACKET, WINDOW * PACKET + 1, MiB,
+    0, 1, PIGGY_MAX, PIGGY_MAX + 1, WINDOW_BYTES - 1, WINDOW_BYTES, WINDOW_BYTES + 1, MiB,
 };
 #define N_SIZES (sizeof matrix_sizes / sizeof matrix_sizes[0])
 
@@ -980,7 +993,7 @@ START_TEST(test_kinds_by_sizes)
             for (int sk = 0; sk < N_SKINDS; sk++)
                 for (int stream = 0; stream < 2; stream++)
                     for (size_t s = 0; s < N_SIZES; s++, i++) {
-                        if (small_run() && (unsigned)sk != (i / N_SIZES) % N_SKINDS)
+                        if (small_run() && sk != (dir * N_CKINDS + ck + stream) % N_SKINDS)
                             continue;
                         struct mcase c = {.dir = (enum rpc2_se_direction)dir,
                                           .ck = (enum ckind)ck,
@@ -1002,6 +1015,7 @@ END_TEST
  * directions, piggybacked and streamed, at sizes on both sides of the
  * piggyback limit and a big one. Offsets stay within the source (past the
  * end is an error case of its own, below). */
+/* clang-format off */
 static const struct range_row {
     const char *name;
     int64_t coff, soff, cquota, squota;
@@ -1017,8 +1031,9 @@ static const struct range_row {
     {"client quota 0",            300,    0,      0,      -1},
     {"server quota 0",              0,    0,     -1,       0},
 };
+/* clang-format on */
 #define N_RANGES (sizeof ranges / sizeof ranges[0])
-static const uint64_t range_sizes[] = {PIGGY_MAX + 1, WINDOW * PACKET + 1, MiB};
+static const uint64_t range_sizes[] = {PIGGY_MAX + 1, WINDOW_BYTES + 1, MiB};
 #define N_RANGE_SIZES (sizeof range_sizes / sizeof range_sizes[0])
 
 START_TEST(test_ranges_and_quotas)
@@ -1080,9 +1095,13 @@ START_TEST(test_ipv6)
     for (int dir = RPC2_SE_FETCH; dir <= RPC2_SE_STORE; dir++)
         for (int stream = 0; stream < 2; stream++)
             for (size_t s = 0; s < N_SIZES; s++, i++) {
-                struct mcase c = {.dir = (enum rpc2_se_direction)dir, .ck = (enum ckind)(i % N_CKINDS),
-                                  .sk = skinds[i % N_SKINDS], .size = matrix_sizes[s],
-                                  .cquota = -1, .squota = -1, .stream = stream};
+                struct mcase c = {.dir = (enum rpc2_se_direction)dir,
+                                  .ck = (enum ckind)(i % N_CKINDS),
+                                  .sk = skinds[i % N_SKINDS],
+                                  .size = matrix_sizes[s],
+                                  .cquota = -1,
+                                  .squota = -1,
+                                  .stream = stream};
                 run_case(&env, &c, 99 + i);
             }
     env_stop(&env);
@@ -1127,7 +1146,9 @@ START_TEST(test_fd_fetches_concatenate)
 
     /* The same into a pipe: two fetches, one stream, in order. */
     struct pipe_reader r;
-    int w = pipe_reader_start(&r, false);
+    uint8_t *piped = malloc(size_a + size_b);
+    ck_assert_ptr_nonnull(piped);
+    int w = pipe_reader_start(&r, false, piped, size_a + size_b);
     d = desc_fd(RPC2_SE_FETCH, w);
     ck_assert_int_eq(call_xfer(conn, TEST_FETCH, "b", 0, -1, TEST_KIND_NAME, 0, &d, &moved), 0);
     d = desc_fd(RPC2_SE_FETCH, w);
@@ -1135,6 +1156,9 @@ START_TEST(test_fd_fetches_concatenate)
     pipe_reader_finish(&r, w);
     ck_assert_int_eq(r.error, 0);
     ck_assert_uint_eq(r.c.pos, size_a + size_b);
+    expect_image(piped, size_b, 0, 0, size_b, 2, "first fetch into the pipe");
+    expect_image(piped + size_b, size_a, 0, 0, size_a, 1, "second fetch into the pipe");
+    free(piped);
 
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
@@ -1198,8 +1222,7 @@ START_TEST(test_piggyback_sends_no_sftp_packet)
     d.file.vm.buf = buf;
     d.file.vm.max = sizeof buf;
     int64_t moved;
-    ck_assert_int_eq(call_xfer(conn, TEST_FETCH, "small", 0, -1, TEST_KIND_NAME, 0, &d, &moved),
-                     0);
+    ck_assert_int_eq(call_xfer(conn, TEST_FETCH, "small", 0, -1, TEST_KIND_NAME, 0, &d, &moved), 0);
     ck_assert_uint_eq(d.file.vm.len, PIGGY_MAX);
     expect_image(buf, d.file.vm.len, 0, 0, PIGGY_MAX, 3, "piggybacked fetch");
 
@@ -1213,9 +1236,17 @@ START_TEST(test_piggyback_sends_no_sftp_packet)
     d.file_kind = RPC2_SE_FILE_VM;
     d.file.vm.buf = back;
     d.file.vm.len = 0;
-    ck_assert_int_eq(call_xfer(conn, TEST_STORE, "empty", 0, -1, TEST_KIND_NAME, 0, &d, &moved),
-                     0);
+    ck_assert_int_eq(call_xfer(conn, TEST_STORE, "empty", 0, -1, TEST_KIND_NAME, 0, &d, &moved), 0);
     ck_assert_int_eq(moved, 0);
+    char stored[PATH_MAX];
+    size_t len;
+    srv_path(stored, sizeof stored, "copy");
+    uint8_t *img = read_file(stored, &len);
+    expect_image(img, len, 0, 0, PIGGY_MAX, 3, "piggybacked store");
+    free(img);
+    srv_path(stored, sizeof stored, "empty");
+    free(read_file(stored, &len));
+    ck_assert_uint_eq(len, 0);
 
     struct rpc2_sftp_stats st = sftp_stats(ctx);
     ck_assert_uint_eq(st.transfers, 3);
@@ -1231,8 +1262,7 @@ START_TEST(test_piggyback_sends_no_sftp_packet)
     d.file_kind = RPC2_SE_FILE_VM;
     d.file.vm.buf = big;
     d.file.vm.max = sizeof big;
-    ck_assert_int_eq(call_xfer(conn, TEST_FETCH, "small", 0, -1, TEST_KIND_NAME, 0, &d, &moved),
-                     0);
+    ck_assert_int_eq(call_xfer(conn, TEST_FETCH, "small", 0, -1, TEST_KIND_NAME, 0, &d, &moved), 0);
     expect_image(big, d.file.vm.len, 0, 0, PIGGY_MAX + 1, 3, "streamed fetch");
     uint64_t piggybacked = st.piggybacked;
     st = sftp_stats(ctx);
@@ -1295,9 +1325,13 @@ START_TEST(test_handler_forms)
     for (int blocking = 0; blocking < 2; blocking++)
         for (int dir = RPC2_SE_FETCH; dir <= RPC2_SE_STORE; dir++)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++, i++) {
-                struct mcase c = {.dir = (enum rpc2_se_direction)dir, .ck = CK_NAME,
-                                  .sk = TEST_KIND_NAME, .size = sizes[s], .cquota = -1,
-                                  .squota = -1, .blocking = blocking};
+                struct mcase c = {.dir = (enum rpc2_se_direction)dir,
+                                  .ck = CK_NAME,
+                                  .sk = TEST_KIND_NAME,
+                                  .size = sizes[s],
+                                  .cquota = -1,
+                                  .squota = -1,
+                                  .blocking = blocking};
                 run_case(&env, &c, 40 + i);
                 c.ck = CK_VM, c.sk = TEST_KIND_FD, c.stream = true;
                 run_case(&env, &c, 80 + i);
@@ -1348,6 +1382,8 @@ START_TEST(test_lossy_path_byte_identical)
     static const enum ckind cks[] = {CK_VM, CK_FD, CK_NAME, CK_ATOMIC, CK_INODE};
     static const int sks[] = {TEST_KIND_NAME, TEST_KIND_FD, TEST_KIND_VM};
     unsigned n = small_run() ? 40 : 200;
+    fprintf(stderr, "lossy: seed %u (RPC2_TEST_SEED=%u replays the sizes and faults)\n", seed,
+            seed);
     int64_t t0 = now_us();
     for (unsigned i = 0; i < n; i++) {
         uint32_t r = xorshift32(&x), kind = r % 10;
@@ -1355,15 +1391,19 @@ START_TEST(test_lossy_path_byte_identical)
         struct mcase c = {.dir = (r >> 8) & 1 ? RPC2_SE_STORE : RPC2_SE_FETCH,
                           .ck = cks[(r >> 9) % (sizeof cks / sizeof cks[0])],
                           .sk = sks[(r >> 12) % (sizeof sks / sizeof sks[0])],
-                          .size = size, .cquota = -1, .squota = -1,
-                          .stream = ((r >> 15) & 3) == 0, .blocking = (r >> 17) & 1};
+                          .size = size,
+                          .cquota = -1,
+                          .squota = -1,
+                          .stream = ((r >> 15) & 3) == 0,
+                          .blocking = (r >> 17) & 1};
         run_case(&env, &c, seed + i);
     }
     int64_t elapsed = now_us() - t0;
     struct rpc2_sftp_stats st0 = sftp_stats(env.ctx[0]), st1 = sftp_stats(env.ctx[1]);
     struct rpc2_ctx_stats cs;
     rpc2_ctx_stats(env.ctx[0], &cs);
-    fprintf(stderr, "lossy (seed %u): %u transfers in %.1f s; SFTP retransmissions %" PRIu64
+    fprintf(stderr,
+            "lossy (seed %u): %u transfers in %.1f s; SFTP retransmissions %" PRIu64
             ", duplicates %" PRIu64 ", timeouts %" PRIu64 "; call retransmissions %" PRIu64 "\n",
             seed, n, elapsed / 1e6, st0.data_retransmitted + st1.data_retransmitted,
             st0.data_duplicates + st1.data_duplicates, st0.timeouts + st1.timeouts,
@@ -1404,11 +1444,19 @@ static void log_progress(uint64_t bytes, int64_t total, void *arg)
 }
 
 /*
+ * KNOWN LIBRARY BUG (reported with this file; in the known_bugs tcase): this
+ * fails most runs (4 in 5 here; every run with the default window) with
+ * RPC2_EDEAD, the server's source giving up some 2 to 3.5 s into the outage
+ * although retry_count is 12 and the RTO backs off to 2 s. sftp/source.c counts every in-flight
+ * packet whose (backed-off, capped) timeout expires as one more timeout in a row: once the RTO
+ * reaches its 2 s cap, the packets retransmitted one per earlier timeout expire one after the other
+ * within ~200 ms, and timeouts_in_a_row passes retry_count long before 12 RTO periods have gone by.
+ *
  * The proxy's blackout clock starts at the first datagram it sees (the
- * bind); the fetch starts right after it. The window is kept small and the
- * path slow (--delay), so the fetch takes several seconds and the 3-second
- * blackout falls inside it: the transfer must stall for about 3 s and then
- * finish, byte for byte.
+ * bind); the fetch starts right after it. The window is bounded and the
+ * path slow (--delay), so the 512 MiB fetch (a sparse file, into a pipe whose
+ * reader checks every byte) takes several seconds and the 3-second blackout
+ * falls inside it: the transfer must stall for about 3 s and then finish.
  */
 #define BLACKOUT_START_MS 1500
 #define BLACKOUT_LEN_MS 3000
@@ -1425,42 +1473,48 @@ START_TEST(test_blackout_recovers)
     rpc2_params_init(&p);
     p.dead_peer_us = 30 * SEC;
     struct rpc2_sftp_params sp;
-    rpc2_sftp_params_init(&sp);
-    sp.packet_size = 16 * KiB;
-    sp.window = 8; /* at most 128 KiB per round trip of >= 10 ms */
+    rpc2_sftp_params_init(&sp); /* 63 KiB packets on loopback */
+    sp.window = 16;             /* at most 1 MiB per round trip of >= 10 ms: >= 5 s for 512 MiB */
     rpc2_ctx *ctx = client_new(&p, &sp);
-    int64_t t_bind = now_us();
+    const uint64_t size = 512 * MiB;
+    char src[PATH_MAX];
+    srv_path(src, sizeof src, "src");
+    sparse_file(src, size);
+    int64_t t_bind = now_us(); /* the proxy's blackout clock starts here */
     rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", proxy_port);
 
-    const uint64_t size = 48 * MiB;
-    char src[PATH_MAX], dst[PATH_MAX];
-    srv_path(src, sizeof src, "src");
-    cli_path(dst, sizeof dst, "dst");
-    pattern_file(src, size, 6);
+    struct pipe_reader r;
+    int w = pipe_reader_start(&r, true, NULL, 0);
     struct progress_log log = {0};
-    struct rpc2_se_desc d = desc_name(RPC2_SE_FETCH, dst, 1);
+    struct rpc2_se_desc d = desc_fd(RPC2_SE_FETCH, w);
     d.progress = log_progress;
     d.progress_arg = &log;
     int64_t moved;
     int rc = call_xfer(conn, TEST_FETCH, "src", 0, -1, TEST_KIND_NAME, 0, &d, &moved);
     int64_t t_end = now_us();
+    pipe_reader_finish(&r, w);
     struct rpc2_sftp_stats st = sftp_stats(ctx);
-    ck_assert_msg(rc == 0, "fetch across a blackout: %s (desc.error %s, local %d, remote %d, "
-                  "%" PRIu64 " bytes; sink timeouts %" PRIu64 "; stalled %.1f s from %.1f s "
-                  "after the bind; failed %.1f s after the bind)", rpc2_errname(rc),
-                  rpc2_errname(d.error), d.local_status, d.remote_status, d.bytes_transferred,
-                  st.timeouts, log.longest_gap_us / 1e6,
-                  (log.gap_end_us - log.longest_gap_us - t_bind) / 1e6, (t_end - t_bind) / 1e6);
+    ck_assert_msg(rc == 0,
+                  "fetch across a blackout: %s (desc.error %s, local %d, remote %d, "
+                  "%" PRIu64 " bytes; sink timeouts %" PRIu64 "; failed %.1f s after the bind)",
+                  rpc2_errname(rc), rpc2_errname(d.error), d.local_status, d.remote_status,
+                  d.bytes_transferred, st.timeouts, (t_end - t_bind) / 1e6);
     ck_assert_int_eq(moved, size);
-    expect_pattern_file(dst, size, 0, 6);
-    fprintf(stderr, "blackout: fetch took %.1f s; longest stall %.1f s ending %.1f s after the "
-            "bind, at %" PRIu64 " bytes\n", (t_end - t_bind) / 1e6, log.longest_gap_us / 1e6,
-            (log.gap_end_us - t_bind) / 1e6, log.bytes_at_gap);
+    ck_assert_int_eq(r.error, 0);
+    ck_assert_msg(r.c.bad_at == UINT64_MAX, "wrong byte at %" PRIu64, r.c.bad_at);
+    ck_assert_uint_eq(r.c.pos, size);
+    fprintf(stderr,
+            "blackout: fetch took %.1f s; longest stall %.1f s ending %.1f s after the "
+            "bind, at %" PRIu64 " bytes\n",
+            (t_end - t_bind) / 1e6, log.longest_gap_us / 1e6, (log.gap_end_us - t_bind) / 1e6,
+            log.bytes_at_gap);
     /* the blackout did fall inside the transfer */
     ck_assert_msg(log.bytes_at_gap > 0 && log.bytes_at_gap < size,
                   "the stall was not mid-transfer");
-    ck_assert_msg(log.longest_gap_us >= 2 * SEC, "no stall: the transfer missed the blackout "
-                  "(longest gap %lld us)", (long long)log.longest_gap_us);
+    ck_assert_msg(log.longest_gap_us >= 2 * SEC,
+                  "no stall: the transfer missed the blackout "
+                  "(longest gap %lld us)",
+                  (long long)log.longest_gap_us);
     ck_assert_msg(t_end - t_bind >= (BLACKOUT_START_MS + BLACKOUT_LEN_MS) * (int64_t)MS,
                   "finished before the blackout ended");
     rpc2_unbind(conn);
@@ -1570,9 +1624,11 @@ START_TEST(test_memory_sink_too_small)
             d.file.vm.max = sizeof buf;
             int rc = call_xfer(conn, TEST_FETCH, "src", 0, -1, TEST_KIND_NAME, 0, &d, NULL);
             ck_assert_msg(rc < 0, "%" PRIu64 " bytes into 100: %d", sizes[s], rc);
-            ck_assert_msg(d.error == RPC2_EOVERFLOW, "%" PRIu64 " bytes into 100 (%s): rc %s, "
-                          "desc.error %s", sizes[s], stream ? "streamed" : "piggyback allowed",
-                          rpc2_errname(rc), rpc2_errname(d.error));
+            ck_assert_msg(d.error == RPC2_EOVERFLOW,
+                          "%" PRIu64 " bytes into 100 (%s): rc %s, "
+                          "desc.error %s",
+                          sizes[s], stream ? "streamed" : "piggyback allowed", rpc2_errname(rc),
+                          rpc2_errname(d.error));
             ck_assert_int_eq(d.local_status, RPC2_SE_FAILURE);
             expect_usable(conn, 10);
         }
@@ -1609,23 +1665,23 @@ START_TEST(test_strict_quota)
             struct rpc2_se_desc d = desc_name(RPC2_SE_FETCH, local, 0);
             d.quota = 100;
             int rc = call_xfer(conn, TEST_FETCH, "src", 0, -1, TEST_KIND_NAME, 0, &d, NULL);
-            ck_assert_msg(rc < 0 && d.error == RPC2_EQUOTA, "fetch %s: rc %s, desc.error %s",
-                          what, rpc2_errname(rc), rpc2_errname(d.error));
+            ck_assert_msg(rc < 0 && d.error == RPC2_EQUOTA, "fetch %s: rc %s, desc.error %s", what,
+                          rpc2_errname(rc), rpc2_errname(d.error));
             unlink(local);
 
             pattern_file(local, sizes[s], 12);
             d = desc_name(RPC2_SE_STORE, local, 0);
             d.quota = 100;
             rc = call_xfer(conn, TEST_STORE, "dst", 0, -1, TEST_KIND_NAME, 0, &d, NULL);
-            ck_assert_msg(rc < 0 && d.error == RPC2_EQUOTA, "store %s: rc %s, desc.error %s",
-                          what, rpc2_errname(rc), rpc2_errname(d.error));
+            ck_assert_msg(rc < 0 && d.error == RPC2_EQUOTA, "store %s: rc %s, desc.error %s", what,
+                          rpc2_errname(rc), rpc2_errname(d.error));
             unlink(dst);
 
             /* exactly the quota is fine */
             d = desc_name(RPC2_SE_STORE, local, 0);
             d.quota = (int64_t)sizes[s];
-            ck_assert_int_eq(call_xfer(conn, TEST_STORE, "dst", 0, -1, TEST_KIND_NAME, 0, &d,
-                                       NULL), 0);
+            ck_assert_int_eq(call_xfer(conn, TEST_STORE, "dst", 0, -1, TEST_KIND_NAME, 0, &d, NULL),
+                             0);
             expect_pattern_file(dst, sizes[s], 0, 12);
             unlink(dst);
             unlink(local);
@@ -1662,8 +1718,8 @@ START_TEST(test_offset_beyond_end)
         for (size_t k = 0; k < 3; k++) {
             struct rpc2_se_desc d = desc_name(RPC2_SE_FETCH, local, 0);
             int rc = call_xfer(conn, TEST_FETCH, "src", 9000, -1, sks[k], 0, &d, &moved);
-            ck_assert_msg(rc == 0, "fetch from past the end (server %s): %s",
-                          skind_name(sks[k]), rpc2_errname(rc));
+            ck_assert_msg(rc == 0, "fetch from past the end (server %s): %s", skind_name(sks[k]),
+                          rpc2_errname(rc));
             ck_assert_int_eq(moved, 0);
             ck_assert_uint_eq(d.bytes_transferred, 0);
             size_t len;
@@ -1699,8 +1755,7 @@ START_TEST(test_offset_beyond_end)
         d.file.vm.buf = mem;
         d.file.vm.len = sizeof mem;
         rc = call_xfer(conn, TEST_STORE, "dst", 0, -1, TEST_KIND_NAME, 0, &d, &moved);
-        ck_assert_msg(rc == RPC2_EINVAL, "store from past the end of memory: %s",
-                      rpc2_errname(rc));
+        ck_assert_msg(rc == RPC2_EINVAL, "store from past the end of memory: %s", rpc2_errname(rc));
         ck_assert_msg(!file_exists(dst), "a refused store reached the server");
         expect_usable(conn, 16);
         rpc2_unbind(conn);
@@ -1772,6 +1827,13 @@ START_TEST(test_server_killed_mid_transfer)
 END_TEST
 
 /*
+ * CURRENTLY FAILS (library bug, reported with this file): the transfers
+ * succeed as asserted, but testsrv then dies of heap corruption (SIGABRT
+ * at SIGTERM, exit 134): a failed server transfer is finished late, from
+ * xfer_free -> fileio_finish -> fileio_fill_desc (sftp.c, fileio.c), which
+ * writes the handler's descriptor after testsrv freed it (valgrind shows
+ * it; any failed server-side transfer does it).
+ *
  * A transfer that fails on the server mid-stream (testsrv's memory sink
  * holds 64 MiB; a 70 MiB store overflows it) ends the call with the
  * server's error, and the connection is still usable afterwards.
@@ -1874,7 +1936,7 @@ START_TEST(test_5gib_fetch_into_pipe)
     sparse_file(src, SPARSE_SIZE);
 
     struct pipe_reader r;
-    int w = pipe_reader_start(&r, true);
+    int w = pipe_reader_start(&r, true, NULL, 0);
     struct rpc2_se_desc d = desc_fd(RPC2_SE_FETCH, w);
     int64_t moved, t0 = now_us();
     int rc = call_xfer(conn, TEST_FETCH, "sparse", 0, -1, TEST_KIND_NAME, 0, &d, &moved);
@@ -1995,8 +2057,8 @@ START_TEST(test_server_memory_bounded)
     uint64_t big = peak_after_fetch(4 * GiB);
     fprintf(stderr, "testsrv VmHWM: %.1f MiB after 64 MiB, %.1f MiB after 4 GiB\n",
             small / (double)MiB, big / (double)MiB);
-    ck_assert_msg(big <= small + 16 * MiB, "peak RSS %" PRIu64 " after 4 GiB vs %" PRIu64
-                  " after 64 MiB", big, small);
+    ck_assert_msg(big <= small + 16 * MiB,
+                  "peak RSS %" PRIu64 " after 4 GiB vs %" PRIu64 " after 64 MiB", big, small);
 }
 END_TEST
 
@@ -2030,7 +2092,8 @@ START_TEST(test_server_no_piggyback_is_honoured)
     struct rpc2_sftp_stats st = sftp_stats(ctx);
     ck_assert_msg(st.piggybacked == 0 && st.data_received == 1,
                   "a --no-piggyback server piggybacked its reply (piggybacked %" PRIu64
-                  ", DATA received %" PRIu64 ")", st.piggybacked, st.data_received);
+                  ", DATA received %" PRIu64 ")",
+                  st.piggybacked, st.data_received);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
     server_stop(srv);
@@ -2058,8 +2121,10 @@ START_TEST(test_remote_status_when_handler_fails_early)
     int rc = call_xfer(conn, TEST_FETCH, "missing", 0, -1, TEST_KIND_FD, 0, &d, NULL);
     ck_assert_int_eq(rc, RPC2_ENOENT);
     ck_assert_int_eq(d.error, RPC2_ENOENT);
-    ck_assert_msg(d.remote_status == RPC2_SE_FAILURE, "remote_status %d for a side effect the "
-                  "server never started", d.remote_status);
+    ck_assert_msg(d.remote_status == RPC2_SE_FAILURE,
+                  "remote_status %d for a side effect the "
+                  "server never started",
+                  d.remote_status);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
     server_stop(srv);
@@ -2091,8 +2156,10 @@ START_TEST(test_client_counts_piggybacked_fetch)
     expect_image(buf, d.file.vm.len, 0, 0, 100, 20, "piggybacked fetch");
     struct rpc2_sftp_stats st = sftp_stats(ctx);
     ck_assert_uint_eq(st.data_received, 0);
-    ck_assert_msg(st.piggybacked == 1, "a piggybacked fetch counted %" PRIu64 " times on the "
-                  "client", st.piggybacked);
+    ck_assert_msg(st.piggybacked == 1,
+                  "a piggybacked fetch counted %" PRIu64 " times on the "
+                  "client",
+                  st.piggybacked);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
     server_stop(srv);
@@ -2130,7 +2197,6 @@ static Suite *sftp_loopback_suite(void)
 
     TCase *faults = tcase_new("faults", 600);
     tcase_add_test(faults, test_lossy_path_byte_identical);
-    tcase_add_test(faults, test_blackout_recovers);
     suite_add_tcase(s, faults);
 
     TCase *errors = tcase_new("errors", 120);
@@ -2149,7 +2215,8 @@ static Suite *sftp_loopback_suite(void)
     tcase_add_test(big, test_server_memory_bounded);
     suite_add_tcase(s, big);
 
-    TCase *known = tcase_new("known_bugs", 60);
+    TCase *known = tcase_new("known_bugs", 120);
+    tcase_add_test(known, test_blackout_recovers);
     tcase_add_test(known, test_server_no_piggyback_is_honoured);
     tcase_add_test(known, test_remote_status_when_handler_fails_early);
     tcase_add_test(known, test_client_counts_piggybacked_fetch);

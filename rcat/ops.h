@@ -1,0 +1,46 @@
+/*
+ * ops.h - what rcat does on a server: fetch, store, stat and list, over one
+ * rpc2 context and one connection per server. Each operation reports its
+ * own errors (report.h) and returns rcat's exit code for it, so the caller
+ * only has to decide which code the whole run ends with.
+ */
+#ifndef RCAT_OPS_H
+#define RCAT_OPS_H
+
+#include <stdint.h>
+
+#include "url.h"
+
+struct ops;
+
+struct ops_config {
+    uint32_t dead_peer_us; /* --timeout; 0: the library's default */
+    int64_t offset;        /* --offset: first byte of the source */
+    int64_t length;        /* --length; -1: to the end */
+    int preserve;          /* -p: keep mtime and mode bits */
+    int no_clobber;        /* --no-clobber: never replace a file */
+    int verbose;           /* -v: the library logs at debug level */
+};
+
+/* Returns an exit code (RCAT_EXIT_OK when *out is ready). */
+int ops_new(const struct ops_config *c, struct ops **out);
+void ops_free(struct ops *o);
+
+/* Fetches src into the file dest, or standard output when dest is NULL or
+ * "-". A file is written atomically: whole, or not at all. */
+int ops_fetch(struct ops *o, const struct url *src, const char *dest);
+/* Stores the local file (or "-": standard input) as dst. */
+int ops_store(struct ops *o, const char *local, const struct url *dst);
+/* One stat line, or the listing of a directory, on standard output. */
+int ops_stat(struct ops *o, const struct url *u);
+int ops_list(struct ops *o, const struct url *u);
+
+/*
+ * SIGINT, SIGTERM and SIGHUP cancel the call in flight, so that an atomic
+ * fetch leaves no temporary behind; after an operation returns, this ends
+ * the process by that signal (DONE first, with --json). It returns only
+ * when no signal came.
+ */
+void ops_exit_if_interrupted(struct ops *o);
+
+#endif

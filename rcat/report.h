@@ -1,0 +1,102 @@
+/*
+ * report.h - everything rcat tells the operator: error messages, the
+ * progress bar, --json events on standard error, and the stat and ls lines on
+ * standard output. One module owns those streams, so a message never lands
+ * in the middle of a half-drawn bar and --json output is never mixed with
+ * plain text.
+ */
+#ifndef RCAT_REPORT_H
+#define RCAT_REPORT_H
+
+#include <stdint.h>
+
+/* rcat's exit codes: the contract with scripts (documented in --help and
+ * rcat(1)). */
+enum rcat_exit {
+    RCAT_EXIT_OK = 0,
+    RCAT_EXIT_USAGE = 1,     /* bad arguments: nothing was attempted */
+    RCAT_EXIT_NET = 2,       /* cannot reach or lost the server */
+    RCAT_EXIT_REFUSED = 3,   /* the server refused (not found, permission, read-only...) */
+    RCAT_EXIT_LOCAL = 4,     /* a local file could not be opened, written or replaced */
+    RCAT_EXIT_INTEGRITY = 5, /* reserved: checksum mismatch, once transfers carry one */
+};
+
+struct report_config {
+    int quiet;    /* -q: errors only */
+    int verbose;  /* -v: more, including the library's debug log */
+    int json;     /* --json: standard error carries only JSON events */
+    int progress; /* draw the progress bar (the caller decided: terminal, --progress) */
+};
+
+void report_init(const struct report_config *c);
+
+/* Is the size of a file worth a round trip before fetching it? Only for a
+ * bar's percentage and ETA, or the Size field of JSON events. */
+int report_wants_size(void);
+
+/* Which command-line operand the next events concern (1-based; 0: none). */
+void report_operand(int index);
+
+/* INIT: once, before anything else. */
+void report_begin(const char *version, const char *operation, int operands,
+                  const char *destination);
+/* SESSION: a connection to a server was made. */
+void report_session(const char *session, const char *host, unsigned port);
+
+/* An error: "rcat: FILE: text" (FILE may be NULL), or an ERROR event with the
+ * exit code it stands for and a symbolic name (RCAT_NOT_FOUND, RPC2_EDEAD,
+ * USAGE...). */
+void report_error(int code, const char *name, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A usage error: as report_error, with the pointer to --help in text mode. */
+void report_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Said only with -v (a LOG event in JSON mode). */
+void report_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The library's log, passed through with -v. level: enum rpc2_log_level. */
+void report_library_log(int level, const char *message);
+
+/* One file moving. The strings must outlive the transfer. */
+struct report_xfer {
+    const char *session;
+    const char *file; /* the remote path */
+    const char *dest; /* where the bytes go: a local name, "-", or the remote path */
+    const char *label; /* what the bar shows */
+    int send;
+    int64_t size; /* -1: unknown */
+    uint64_t start_us, last_us, last_bytes, bytes;
+    double rate; /* smoothed, bytes per second */
+    int drawn;
+};
+
+void report_xfer_begin(struct report_xfer *x, const char *session, int send, const char *file,
+                       const char *dest, int64_t size);
+/* Cheap enough for every packet: is a redraw or a STATS event due now? */
+int report_xfer_due(const struct report_xfer *x);
+/* Bytes so far; total from the library (-1 unknown) replaces an unknown size. */
+void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
+                          uint64_t retransmissions);
+/* STOP: code is the file's exit code, result its symbolic outcome ("OK"). */
+void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions, int code,
+                     const char *result);
+
+/* DONE: once, at the end. */
+void report_done(int code);
+
+/* ---- stat and ls output, on standard output ------------------------------ */
+
+enum report_type { REPORT_FILE, REPORT_DIR, REPORT_LINK, REPORT_OTHER };
+
+struct report_entry {
+    enum report_type type;
+    uint64_t size;
+    unsigned mode; /* permission bits, 07777 */
+    int64_t mtime_sec;
+    unsigned mtime_nsec;
+};
+
+void report_stat(const char *path, const struct report_entry *e);
+void report_list_entry(const char *name, const struct report_entry *e);
+/* Flushes standard output: 0, or -1 when it could not be written. */
+int report_flush_stdout(void);
+
+#endif

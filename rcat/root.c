@@ -1,0 +1,416 @@
+/*
+ * root.c - path resolution beneath the served directory (rules in root.h).
+ * Two resolvers keep the same rules: openat2, where the kernel itself keeps
+ * the lookup beneath the root, and a walk in user space for kernels and
+ * seccomp profiles without openat2.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_PATH, memrchr */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
+#include "rcat_proto.h"
+#include "root.h"
+
+#define MAX_LINKS 40      /* symlinks followed in one lookup, as the kernel allows */
+#define OPENAT2_RETRIES 8 /* EAGAIN: a rename raced with a ".." inside a symlink */
+#define LAST_RETRIES 8    /* the walk met a last component that changed under it */
+
+int root_status_of_errno(int err)
+{
+    switch (err) {
+    case ENOENT:
+        return RCAT_NOT_FOUND;
+    case ENOTDIR:
+        return RCAT_NOT_DIR;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return RCAT_PERMISSION;
+    case EXDEV: /* RESOLVE_BENEATH: the lookup would have left the root */
+        return RCAT_OUTSIDE_ROOT;
+    case EISDIR:
+        return RCAT_IS_DIR;
+    case EEXIST:
+        return RCAT_EXISTS;
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+        return RCAT_NO_SPACE;
+    case ENAMETOOLONG:
+    case ELOOP: /* a symlink loop, or a /proc magic link */
+    case EINVAL:
+        return RCAT_BAD_PATH;
+    default:
+        return RCAT_IO;
+    }
+}
+
+/* ---- openat2 ------------------------------------------------------------ */
+
+static long sys_openat2(int dirfd, const char *path, struct open_how *how)
+{
+    return syscall(SYS_openat2, dirfd, path, how, sizeof *how);
+}
+
+/* Seccomp profiles of older container runtimes answer EPERM, not ENOSYS,
+ * for system calls they do not know: any failure here means the walk. */
+static int probe_openat2(int dirfd)
+{
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
+    long fd = sys_openat2(dirfd, ".", &how);
+
+    if (fd < 0)
+        return 0;
+    close((int)fd);
+    return 1;
+}
+
+/* Returns an fd or -errno. */
+static int open_beneath(int dirfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(unsigned)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+
+    for (int tries = 0;; tries++) {
+        long fd = sys_openat2(dirfd, path, &how);
+        if (fd >= 0)
+            return (int)fd;
+        if (errno == EINTR || (errno == EAGAIN && tries < OPENAT2_RETRIES))
+            continue;
+        return -errno;
+    }
+}
+
+/* ---- the walk: one component at a time, never following a link blindly -- */
+
+struct walk {
+    int root;
+    int dirfd;              /* the directory reached so far: root or one we opened */
+    char at[PATH_MAX];      /* its path from the root, "" for the root, for ".." */
+    size_t at_len;
+    char todo[PATH_MAX];    /* what is left to resolve, from off */
+    size_t off;
+    int links;
+};
+
+static void walk_set_dir(struct walk *w, int fd)
+{
+    if (w->dirfd != w->root)
+        close(w->dirfd);
+    w->dirfd = fd;
+}
+
+/* A directory entry that is a directory itself, not a symlink to one. */
+static int open_dir_nofollow(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        close(fd);
+        return -ENOTDIR;
+    }
+    return fd;
+}
+
+/* Copies the next component of todo into name: 1, 0 when none is left, or
+ * -ENAMETOOLONG (a symlink's target may hold anything). */
+static int take_component(struct walk *w, char name[NAME_MAX + 1])
+{
+    const char *p = w->todo + w->off;
+    size_t n;
+
+    p += strspn(p, "/");
+    n = strcspn(p, "/");
+    w->off = (size_t)(p + n - w->todo);
+    if (n == 0)
+        return 0;
+    if (n > NAME_MAX)
+        return -ENAMETOOLONG;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return 1;
+}
+
+/* Is another component left? ("x/." must find x a directory.) */
+static int more_left(const struct walk *w)
+{
+    const char *p = w->todo + w->off;
+
+    return p[strspn(p, "/")] != '\0';
+}
+
+/* Goes back up by walking down again from the root: opening ".." instead
+ * would follow a directory that was moved out of the root meanwhile. */
+static int walk_up(struct walk *w)
+{
+    char copy[PATH_MAX];
+    char *save = NULL;
+
+    if (w->at_len == 0)
+        return -EXDEV;
+    char *slash = memrchr(w->at, '/', w->at_len);
+    w->at_len = slash ? (size_t)(slash - w->at) : 0;
+    w->at[w->at_len] = '\0';
+    memcpy(copy, w->at, w->at_len + 1);
+    walk_set_dir(w, w->root);
+    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        int fd = open_dir_nofollow(w->dirfd, c);
+        if (fd < 0)
+            return fd;
+        walk_set_dir(w, fd);
+    }
+    return 0;
+}
+
+/* Puts a symlink's target in front of what is left to resolve. */
+static int walk_follow(struct walk *w, int linkfd)
+{
+    char target[PATH_MAX], joined[PATH_MAX];
+    ssize_t n;
+
+    if (++w->links > MAX_LINKS)
+        return -ELOOP;
+    n = readlinkat(linkfd, "", target, sizeof target);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n >= sizeof target)
+        return -ENAMETOOLONG;
+    target[n] = '\0';
+    if (target[0] == '/')
+        return -EXDEV; /* as RESOLVE_BENEATH: absolute targets leave, wherever they point */
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", target, w->todo + w->off) >=
+        sizeof joined)
+        return -ENAMETOOLONG;
+    memcpy(w->todo, joined, strlen(joined) + 1);
+    w->off = 0;
+    return 0;
+}
+
+/* The last component again, after O_NOFOLLOW refused it with err: follows
+ * it if it is a link; -EAGAIN if it changed since (the caller retries). */
+static int follow_if_link(struct walk *w, const char *name, int err)
+{
+    int fd = openat(w->dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    int rc;
+
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0)
+        rc = -errno;
+    else if (S_ISLNK(st.st_mode))
+        rc = walk_follow(w, fd);
+    else if (err == ELOOP || S_ISDIR(st.st_mode))
+        rc = -EAGAIN; /* not a link now, nor the non-directory ENOTDIR meant */
+    else
+        rc = -err;
+    close(fd);
+    return rc;
+}
+
+static void walk_enter(struct walk *w, const char *name, int fd)
+{
+    size_t n = strlen(name);
+
+    if (w->at_len)
+        w->at[w->at_len++] = '/';
+    memcpy(w->at + w->at_len, name, n + 1);
+    w->at_len += n;
+    walk_set_dir(w, fd);
+}
+
+/* A component with more after it: looked up once, then the object itself
+ * says whether it is a directory to enter or a link to follow (a second
+ * lookup could meet something else). */
+static int walk_step(struct walk *w, const char *name)
+{
+    struct stat st;
+    int fd, rc;
+
+    if (w->at_len + 1 + strlen(name) >= sizeof w->at)
+        return -ENAMETOOLONG;
+    fd = openat(w->dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+        walk_enter(w, name, fd);
+        return 0;
+    } else {
+        rc = S_ISLNK(st.st_mode) ? walk_follow(w, fd) : -ENOTDIR;
+    }
+    close(fd);
+    return rc;
+}
+
+/* The last component, opened with the caller's flags unless it is a link.
+ * O_NOFOLLOW on a link fails with ELOOP, or ENOTDIR with O_DIRECTORY; with
+ * O_PATH it opens the link itself. */
+static int walk_last_once(struct walk *w, const char *name, int flags, int *out)
+{
+    int fd = openat(w->dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    int rc;
+
+    if (fd < 0)
+        return errno == ELOOP || errno == ENOTDIR ? follow_if_link(w, name, errno) : -errno;
+    if (!(flags & O_PATH)) {
+        *out = fd;
+        return 0;
+    }
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+    } else if (!S_ISLNK(st.st_mode)) {
+        *out = fd;
+        return 0;
+    } else {
+        rc = walk_follow(w, fd);
+    }
+    close(fd);
+    return rc;
+}
+
+static int walk_last(struct walk *w, const char *name, int flags, int *out)
+{
+    int rc = -EAGAIN;
+
+    for (int tries = 0; rc == -EAGAIN && tries < LAST_RETRIES; tries++)
+        rc = walk_last_once(w, name, flags, out);
+    return rc;
+}
+
+/* One component; 0 with *out still -1 means go on. */
+static int walk_next(struct walk *w, int flags, int *out)
+{
+    char name[NAME_MAX + 1];
+    int rc = take_component(w, name);
+
+    if (rc == 0) {
+        *out = openat(w->dirfd, ".", flags | O_CLOEXEC);
+        return *out < 0 ? -errno : 0;
+    }
+    if (rc < 0 || !strcmp(name, "."))
+        return rc < 0 ? rc : 0;
+    if (!strcmp(name, ".."))
+        return walk_up(w);
+    if (more_left(w))
+        return walk_step(w, name);
+    return walk_last(w, name, flags, out);
+}
+
+/* Returns an fd or -errno. */
+static int walk_open(int root, const char *path, int flags)
+{
+    struct walk w = {.root = root, .dirfd = root};
+    int fd = -1, rc = 0;
+
+    if (strlen(path) >= sizeof w.todo)
+        return -ENAMETOOLONG;
+    strcpy(w.todo, path);
+    while (rc == 0 && fd < 0)
+        rc = walk_next(&w, flags, &fd);
+    walk_set_dir(&w, root);
+    return rc < 0 ? rc : fd;
+}
+
+/* ---- the API ------------------------------------------------------------- */
+
+int root_init(struct root *r, const char *dir)
+{
+    r->fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (r->fd < 0)
+        return -errno;
+    r->use_openat2 = probe_openat2(r->fd);
+    return 0;
+}
+
+void root_dispose(struct root *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+int root_check(const char *path, size_t len)
+{
+    if (!path || len == 0 || strlen(path) != len || len >= PATH_MAX)
+        return RCAT_BAD_PATH;
+    if (path[0] == '/')
+        return RCAT_OUTSIDE_ROOT;
+    for (const char *p = path; *p; p += strspn(p, "/")) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return RCAT_OUTSIDE_ROOT;
+        if (n > NAME_MAX)
+            return RCAT_BAD_PATH;
+        p += n;
+    }
+    return 0;
+}
+
+/* Returns an fd or -errno. */
+static int resolve(const struct root *r, const char *path, int flags)
+{
+    if (r->use_openat2) {
+        int fd = open_beneath(r->fd, path, flags);
+        if (fd != -ENOSYS)
+            return fd;
+    }
+    return walk_open(r->fd, path, flags);
+}
+
+int root_open(const struct root *r, const char *path, size_t len, int flags, int *fd)
+{
+    int rc = root_check(path, len);
+
+    if (rc != 0)
+        return rc;
+    rc = resolve(r, path, flags);
+    if (rc < 0)
+        return root_status_of_errno(-rc);
+    *fd = rc;
+    return 0;
+}
+
+int root_open_parent(const struct root *r, const char *path, size_t len, int *dirfd,
+                     char name[NAME_MAX + 1])
+{
+    char parent[PATH_MAX];
+    int rc = root_check(path, len);
+
+    if (rc != 0)
+        return rc;
+    while (len > 1 && path[len - 1] == '/')
+        len--; /* "dir/name/" names name */
+    const char *slash = memrchr(path, '/', len);
+    const char *base = slash ? slash + 1 : path;
+    size_t n = len - (size_t)(base - path);
+    memcpy(name, base, n);
+    name[n] = '\0';
+    if (slash) {
+        memcpy(parent, path, (size_t)(slash - path));
+        parent[slash - path] = '\0';
+    } else {
+        strcpy(parent, ".");
+    }
+    rc = resolve(r, parent, O_PATH | O_DIRECTORY);
+    if (rc < 0)
+        return root_status_of_errno(-rc);
+    *dirfd = rc;
+    return 0;
+}

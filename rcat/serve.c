@@ -1,0 +1,558 @@
+/*
+ * serve.c - what rcatd does for each call of rcat_proto.x: resolve the
+ * path beneath the root (root.c), do the work, move the file as the call's
+ * SFTP side effect, log one line.
+ *
+ * Every procedure is a blocking handler on the worker pool. FETCH and STORE
+ * must be (they wait for their transfer); STAT and LIST are too, because
+ * filesystem calls can stall (a slow disk, NFS, a directory of a million
+ * entries to read and sort) and the loop thread they would otherwise run
+ * on is the one that keeps every transfer of every client moving. The price
+ * is that --workers bounds all calls at once, not only transfers.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_PATH */
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <rpc2/rpc2.h>
+#include <rpc2/se.h>
+
+#include "rcat_proto.h"
+#include "root.h"
+#include "serve.h"
+
+/* LIST reads and sorts the whole directory for every page (the client asks
+ * by index); past this many entries it refuses rather than eat memory. */
+#define LIST_CAP (1u << 20)
+#define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
+#define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
+
+struct serve {
+    struct root root;
+    int writable;
+    serve_log_fn log;
+    void *log_arg;
+    atomic_uint running; /* calls inside a handler */
+    atomic_int stopping;
+};
+
+/* ---- arguments: the wire's path length kept beside the decoded struct ---- */
+
+/* XDR strings may carry a NUL that C strings then stop at: each argument
+ * type is decoded with the length the wire gave its path (the first field
+ * of every one), so root_check can compare. */
+struct fetch_req {
+    fetch_args a;
+    u_int path_len;
+};
+struct path_req {
+    path_args a;
+    u_int path_len;
+};
+struct list_req {
+    list_args a;
+    u_int path_len;
+};
+struct store_req {
+    store_args a;
+    u_int path_len;
+};
+
+static bool_t peek_path_len(XDR *x, u_int *len)
+{
+    u_int pos = xdr_getpos(x);
+
+    return xdr_u_int(x, len) && xdr_setpos(x, pos);
+}
+
+#define CHECKED_DECODER(req, args)                                                                 \
+    static bool_t xdr_##req(XDR *x, struct req *r)                                                 \
+    {                                                                                              \
+        if (x->x_op == XDR_DECODE && !peek_path_len(x, &r->path_len))                              \
+            return FALSE;                                                                          \
+        return xdr_##args(x, &r->a);                                                               \
+    }
+CHECKED_DECODER(fetch_req, fetch_args)
+CHECKED_DECODER(path_req, path_args)
+CHECKED_DECODER(list_req, list_args)
+CHECKED_DECODER(store_req, store_args)
+
+/* ---- statuses ---------------------------------------------------------------- */
+
+/* A side effect that failed on a local file says why with an rpc2 code;
+ * the transport's own failures (a dead peer, a closed connection) stay
+ * rpc2 errors. */
+static int status_of_rpc2(int code)
+{
+    switch (code) {
+    case RPC2_ENOENT:
+        return RCAT_NOT_FOUND;
+    case RPC2_EACCES:
+        return RCAT_PERMISSION;
+    case RPC2_ENOSPC:
+        return RCAT_NO_SPACE;
+    case RPC2_EIO:
+        return RCAT_IO;
+    case RPC2_EEXIST:
+        return RCAT_EXISTS;
+    case RPC2_EISDIR:
+        return RCAT_IS_DIR;
+    default:
+        return code;
+    }
+}
+
+static const char *status_name(int status)
+{
+    static const char *const names[] = {
+        "ok",          "RCAT_READ_ONLY", "RCAT_OUTSIDE_ROOT", "RCAT_NOT_FOUND",
+        "RCAT_PERMISSION", "RCAT_IS_DIR", "RCAT_NOT_DIR",    "RCAT_EXISTS",
+        "RCAT_BAD_PATH", "RCAT_IO",      "RCAT_NO_SPACE",
+    };
+
+    if (status < 0)
+        return rpc2_errname(status);
+    return (size_t)status < sizeof names / sizeof names[0] ? names[status] : "RCAT_UNKNOWN";
+}
+
+/* ---- the log line -------------------------------------------------------- */
+
+/* A path is the client's to choose: bytes that could break the line (or a
+ * terminal) are shown as \xNN, and a long one is cut. */
+static void escape_path(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    if (!in || !*in)
+        in = "-";
+    for (; *in && o + 8 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c <= ' ' || c == 0x7f || c == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    if (*in)
+        o += (size_t)snprintf(out + o, cap - o, "...");
+    out[o] = '\0';
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void log_call(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+                     uint64_t bytes, const struct timespec *t0, int status)
+{
+    char shown[LOG_PATH_MAX], line[LOG_PATH_MAX + 160];
+
+    if (!s->log)
+        return;
+    escape_path(path, shown, sizeof shown);
+    snprintf(line, sizeof line, "%s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req), proc,
+             shown, bytes, ms_since(t0), status_name(status));
+    s->log(line, s->log_arg);
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void info_of(const struct stat *st, file_info *out)
+{
+    out->size = st->st_size > 0 ? (u_quad_t)st->st_size : 0;
+    out->mode = st->st_mode & 07777;
+    out->mtime_sec = st->st_mtim.tv_sec;
+    out->mtime_nsec = (u_int)st->st_mtim.tv_nsec;
+    out->type = S_ISREG(st->st_mode)   ? RCAT_REG
+                : S_ISDIR(st->st_mode) ? RCAT_DIR
+                : S_ISLNK(st->st_mode) ? RCAT_LNK
+                                       : RCAT_OTHER;
+}
+
+/* Runs the side effect the handler described; *bytes says how much moved. */
+static int transfer(rpc2_request *req, struct rpc2_se_desc *d, uint64_t *bytes)
+{
+    int rc = rpc2_se_init(req, d);
+
+    if (rc == 0)
+        rc = rpc2_se_check(req);
+    *bytes = d->bytes_transferred;
+    if (rc == 0)
+        return 0;
+    return status_of_rpc2(d->error ? d->error : rc);
+}
+
+/* ---- FETCH ----------------------------------------------------------------- */
+
+/* Only regular files are served: a FIFO would hold a worker until someone
+ * writes to it, and devices have no business in a file server's answers. */
+static int regular_file(int fd, struct stat *st)
+{
+    if (fstat(fd, st) < 0)
+        return root_status_of_errno(errno);
+    if (S_ISDIR(st->st_mode))
+        return RCAT_IS_DIR;
+    return S_ISREG(st->st_mode) ? 0 : RCAT_PERMISSION;
+}
+
+static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result,
+                    uint64_t *bytes)
+{
+    const struct fetch_req *r = args;
+    struct stat st;
+    int fd = -1;
+
+    if (r->a.offset > INT64_MAX || r->a.length < -1)
+        return RPC2_EINVAL;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+    int rc = root_open(&s->root, r->a.path, r->path_len, O_RDONLY | O_NOCTTY | O_NONBLOCK, &fd);
+    if (rc != 0)
+        return rc;
+    rc = regular_file(fd, &st);
+    if (rc == 0) {
+        struct rpc2_se_desc d = {
+            .type = RPC2_SE_SFTP,
+            .direction = RPC2_SE_FETCH,
+            .seek_offset = (int64_t)r->a.offset,
+            .quota = r->a.length,
+            .file_kind = RPC2_SE_FILE_FD,
+            .file.fd.fd = fd,
+        };
+        info_of(&st, result);
+        rc = transfer(req, &d, bytes);
+    }
+    close(fd);
+    return rc;
+}
+
+/* ---- STAT ------------------------------------------------------------------ */
+
+/* lstat: a symlink is described, not followed (its directory may be). */
+static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
+{
+    const struct path_req *r = args;
+    char name[NAME_MAX + 1];
+    struct stat st;
+    int dirfd;
+
+    int rc = root_open_parent(&s->root, r->a.path, r->path_len, &dirfd, name);
+    if (rc != 0)
+        return rc;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        rc = root_status_of_errno(errno);
+    else
+        info_of(&st, result);
+    close(dirfd);
+    return rc;
+}
+
+/* ---- LIST ------------------------------------------------------------------ */
+
+struct names {
+    char **v;
+    size_t n, cap;
+};
+
+static void names_free(struct names *ns)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        free(ns->v[i]);
+    free(ns->v);
+}
+
+static int names_add(struct names *ns, const char *name)
+{
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 64;
+        char **v = realloc(ns->v, cap * sizeof *v);
+        if (!v)
+            return RPC2_ENOMEM;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    ns->v[ns->n] = strdup(name);
+    return ns->v[ns->n++] ? 0 : RPC2_ENOMEM;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every name but "." and "..", sorted bytewise (the same in every locale). */
+static int read_names(DIR *d, struct names *ns)
+{
+    struct dirent *e;
+    int rc = 0;
+
+    errno = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        rc = ns->n < LIST_CAP ? names_add(ns, e->d_name) : RCAT_IO;
+        errno = 0;
+    }
+    if (rc == 0 && errno != 0)
+        rc = root_status_of_errno(errno);
+    if (rc == 0)
+        qsort(ns->v, ns->n, sizeof *ns->v, by_name);
+    return rc;
+}
+
+/* Entries [start, start + RCAT_LIST_MAX). One removed since readdir is
+ * left out: the next page, read afresh, no longer counts it either. */
+static int fill_page(int dirfd, struct names *ns, u_int start, list_result *out)
+{
+    size_t end = ns->n - start < RCAT_LIST_MAX ? ns->n : (size_t)start + RCAT_LIST_MAX;
+    struct stat st;
+
+    out->entries.entries_val = calloc(end - start ? end - start : 1, sizeof(list_entry));
+    if (!out->entries.entries_val)
+        return RPC2_ENOMEM;
+    for (size_t i = start; i < end; i++) {
+        if (fstatat(dirfd, ns->v[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT)
+                continue;
+            return root_status_of_errno(errno);
+        }
+        list_entry *le = &out->entries.entries_val[out->entries.entries_len++];
+        le->name = ns->v[i]; /* handed over: the library frees the result */
+        ns->v[i] = NULL;
+        info_of(&st, &le->info);
+    }
+    out->more = end < ns->n;
+    return 0;
+}
+
+static int do_list(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
+{
+    const struct list_req *r = args;
+    struct names ns = {0};
+    int fd;
+
+    int rc = root_open(&s->root, r->a.path, r->path_len, O_RDONLY | O_DIRECTORY, &fd);
+    if (rc != 0)
+        return rc;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        rc = root_status_of_errno(errno);
+        close(fd);
+        return rc;
+    }
+    rc = read_names(d, &ns);
+    if (rc == 0 && r->a.start < ns.n)
+        rc = fill_page(dirfd(d), &ns, r->a.start, result);
+    names_free(&ns);
+    closedir(d);
+    return rc;
+}
+
+/* ---- STORE ----------------------------------------------------------------- */
+
+/* What is at the name now: nothing, or a file or symlink the atomic rename
+ * may replace. */
+static int check_target(int dirfd, const char *name, int no_clobber)
+{
+    struct stat st;
+
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : root_status_of_errno(errno);
+    if (S_ISDIR(st.st_mode))
+        return RCAT_IS_DIR;
+    if (no_clobber)
+        return RCAT_EXISTS;
+    return S_ISREG(st.st_mode) || S_ISLNK(st.st_mode) ? 0 : RCAT_PERMISSION;
+}
+
+/* The file is in place: its mtime if asked, then what the reply says. */
+static int finish_store(int dirfd, const char *name, const store_args *a, file_info *out)
+{
+    struct timespec times[2] = {
+        {.tv_nsec = UTIME_OMIT},
+        {.tv_sec = (time_t)a->mtime_sec, .tv_nsec = (long)a->mtime_nsec},
+    };
+    struct stat st;
+
+    if (a->keep_mtime && utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
+        return root_status_of_errno(errno);
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return root_status_of_errno(errno);
+    info_of(&st, out);
+    return 0;
+}
+
+/* The sink writes a temporary beside the name and renames it into place
+ * once complete and flushed. Its path goes through the directory resolved
+ * beneath the root (/proc/self/fd/N/NAME), so both happen in that
+ * directory whatever is renamed meanwhile. */
+static int do_store(struct serve *s, rpc2_request *req, void *args, void *result,
+                    uint64_t *bytes)
+{
+    const struct store_req *r = args;
+    const store_args *a = &r->a;
+    char name[NAME_MAX + 1], path[32 + NAME_MAX];
+    int dirfd;
+
+    if (!s->writable)
+        return RCAT_READ_ONLY;
+    if (a->keep_mtime && a->mtime_nsec >= 1000000000u)
+        return RPC2_EINVAL;
+    int rc = root_open_parent(&s->root, a->path, r->path_len, &dirfd, name);
+    if (rc != 0)
+        return rc;
+    rc = check_target(dirfd, name, a->no_clobber);
+    if (rc == 0) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dirfd, name);
+        struct rpc2_se_desc d = {
+            .type = RPC2_SE_SFTP,
+            .direction = RPC2_SE_STORE,
+            .quota = -1,
+            .file_kind = RPC2_SE_FILE_NAME,
+            .file.name = {.path = path, .mode = a->mode & MODE_BITS, .atomic = 1,
+                          .no_clobber = a->no_clobber, .fsync = 1},
+        };
+        rc = transfer(req, &d, bytes);
+    }
+    if (rc == 0)
+        rc = finish_store(dirfd, name, a, result);
+    close(dirfd);
+    return rc;
+}
+
+/* ---- the handlers ---------------------------------------------------------- */
+
+typedef int (*proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
+                       uint64_t *bytes);
+
+/* running goes up before stopping is read, and serve_stop sets stopping
+ * before it reads running: a call either sees the stop or is counted. */
+static int run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+               proc_fn fn, void *args, void *result)
+{
+    struct timespec t0;
+    uint64_t bytes = 0;
+    int status;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    atomic_fetch_add(&s->running, 1);
+    status = atomic_load(&s->stopping) ? RPC2_ECLOSED : fn(s, req, args, result, &bytes);
+    log_call(s, req, proc, path, bytes, &t0, status);
+    atomic_fetch_sub(&s->running, 1);
+    return status;
+}
+
+static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
+{
+    return run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
+}
+
+static int h_stat(rpc2_request *req, void *args, void *result, void *arg)
+{
+    return run(arg, req, "STAT", ((struct path_req *)args)->a.path, do_stat, args, result);
+}
+
+static int h_list(rpc2_request *req, void *args, void *result, void *arg)
+{
+    return run(arg, req, "LIST", ((struct list_req *)args)->a.path, do_list, args, result);
+}
+
+static int h_store(rpc2_request *req, void *args, void *result, void *arg)
+{
+    return run(arg, req, "STORE", ((struct store_req *)args)->a.path, do_store, args, result);
+}
+
+#define PROC(num, req, res, fn)                                                                    \
+    {                                                                                              \
+        .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
+        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn   \
+    }
+
+static const struct rpc2_proc procs[] = {
+    PROC(RCAT_FETCH, fetch_req, file_info, h_fetch),
+    PROC(RCAT_STAT, path_req, file_info, h_stat),
+    PROC(RCAT_LIST, list_req, list_result, h_list),
+    PROC(RCAT_STORE, store_req, file_info, h_store),
+};
+
+/* ---- the API --------------------------------------------------------------- */
+
+/* The store path goes through /proc/self/fd: better to find out now than on
+ * the first STORE that /proc is missing (a bare chroot or container). */
+static int proc_fd_works(int fd)
+{
+    char path[64];
+    struct stat a, b;
+
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int pfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0)
+        return -errno;
+    int same = fstat(pfd, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+    close(pfd);
+    return same ? 0 : -ENOENT;
+}
+
+int serve_new(const struct serve_config *cfg, struct serve **out, const char **why)
+{
+    struct serve *s = calloc(1, sizeof *s);
+    int rc;
+
+    *out = NULL;
+    if (!s)
+        return -ENOMEM;
+    rc = root_init(&s->root, cfg->root);
+    if (rc != 0) {
+        *why = "cannot open the root directory";
+        free(s);
+        return rc;
+    }
+    if (cfg->writable && (rc = proc_fd_works(s->root.fd)) != 0) {
+        *why = "--writable needs /proc/self/fd (is /proc mounted?)";
+        serve_free(s);
+        return rc;
+    }
+    s->writable = cfg->writable;
+    s->log = cfg->log;
+    s->log_arg = cfg->log_arg;
+    *out = s;
+    return 0;
+}
+
+int serve_export(struct serve *s, rpc2_ctx *ctx)
+{
+    return rpc2_export(ctx, RCAT_SUBSYS, procs, sizeof procs / sizeof procs[0], s);
+}
+
+void serve_stop(struct serve *s)
+{
+    atomic_store(&s->stopping, 1);
+}
+
+unsigned serve_running(struct serve *s)
+{
+    return atomic_load(&s->running);
+}
+
+void serve_free(struct serve *s)
+{
+    if (!s)
+        return;
+    root_dispose(&s->root);
+    free(s);
+}

@@ -1,0 +1,37 @@
+/*
+ * serve.h - the four procedures of rcat_proto.x (FETCH, STAT, LIST, STORE)
+ * over a directory, exported on an rpc2 context. rcatd.c owns the process
+ * (options, signals, the log file); this owns what a call may do.
+ */
+#ifndef RCAT_SERVE_H
+#define RCAT_SERVE_H
+
+#include <rpc2/rpc2.h>
+
+/* One line per call, e.g. "127.0.0.1:40312 FETCH a/b.txt 1048576 B 12.3 ms ok",
+ * without timestamp or newline. Called from worker threads, concurrently. */
+typedef void (*serve_log_fn)(const char *line, void *arg);
+
+struct serve_config {
+    const char *root; /* the directory served */
+    int writable;     /* STORE allowed */
+    serve_log_fn log;
+    void *log_arg;
+};
+
+struct serve;
+
+/* Opens the root. Returns 0, or -errno with *why saying what failed. */
+int serve_new(const struct serve_config *cfg, struct serve **out, const char **why);
+/* Exports RCAT_SUBSYS on ctx, whose params.workers must be > 0: every
+ * procedure is a blocking handler. Returns 0 or an rpc2 error. */
+int serve_export(struct serve *s, rpc2_ctx *ctx);
+/* Calls that start from now on are refused (RPC2_ECLOSED); the loop must
+ * keep running until serve_running() is 0, because the running ones need it
+ * to finish their transfers. Safe on any thread. */
+void serve_stop(struct serve *s);
+unsigned serve_running(struct serve *s);
+/* After rpc2_ctx_free of the context it was exported on. NULL is fine. */
+void serve_free(struct serve *s);
+
+#endif

@@ -1,0 +1,436 @@
+/*
+ * test_root.c - rcatd must never open anything outside the directory it
+ * serves. A table of paths (escapes by "..", absolute paths, symlinks out,
+ * chains, links to ".."; paths that stay inside, through symlinks too) runs
+ * through both resolvers, openat2 and the user-space walk; then the
+ * malformed paths, the parent lookup used by stores, and a race: a
+ * directory swapped for a symlink out while the path below it is resolved
+ * ten thousand times.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* renameat2, O_PATH */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <check.h>
+
+#include "rcat_proto.h"
+#include "root.h"
+
+#define RACE_ROUNDS 10000
+
+/* The tcase's scratch directory, made and removed by the unchecked fixture
+ * in the parent; the tests (forked) only look at it or add under race/. */
+static char scratch[] = "/tmp/test_root.XXXXXX";
+
+static void at(char *out, const char *rel)
+{
+    snprintf(out, PATH_MAX, "%s/%s", scratch, rel);
+}
+
+static void put_file(const char *rel, const char *text)
+{
+    char p[PATH_MAX];
+    at(p, rel);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void put_dir(const char *rel)
+{
+    char p[PATH_MAX];
+    at(p, rel);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+}
+
+static void put_link(const char *rel, const char *target)
+{
+    char p[PATH_MAX];
+    at(p, rel);
+    ck_assert_int_eq(symlink(target, p), 0);
+}
+
+static void scratch_make(void)
+{
+    char abs_in[PATH_MAX];
+
+    ck_assert_ptr_nonnull(mkdtemp(scratch));
+    put_dir("outside");
+    put_file("outside/secret", "outside");
+    put_dir("root");
+    put_file("root/file.txt", "top");
+    put_dir("root/a");
+    put_dir("root/a/b");
+    put_file("root/a/b/c.txt", "c");
+    put_link("root/a/up", "..");          /* the root: inside */
+    put_link("root/a/b/up2", "../..");    /* the root again */
+    put_link("root/via_up", "a/up/a/b");  /* down, up, down: inside */
+    put_link("root/in_file", "a/b/c.txt");
+    put_link("root/in_dir", "a/b");
+    put_link("root/up", "..");            /* the root's parent */
+    put_link("root/etc_link", "/etc");
+    at(abs_in, "root/file.txt");
+    put_link("root/abs_in", abs_in);      /* absolute, even pointing inside */
+    put_link("root/chain1", "chain2");
+    put_link("root/chain2", "a/chain3");
+    put_link("root/a/chain3", "../../outside/secret");
+    put_link("root/out_dir", "../outside");
+    put_link("root/loop1", "loop2");
+    put_link("root/loop2", "loop1");
+    put_dir("root/race");
+}
+
+static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void scratch_remove(void)
+{
+    nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The root, with the resolver of the test's mode: 0 openat2, 1 the walk. */
+static void open_root(struct root *r, int walk)
+{
+    char p[PATH_MAX];
+    at(p, "root");
+    ck_assert_int_eq(root_init(r, p), 0);
+    if (walk)
+        r->use_openat2 = 0;
+}
+
+static int same_file(int fd, const char *rel)
+{
+    struct stat a, b;
+    char p[PATH_MAX];
+    at(p, rel);
+    return fstat(fd, &a) == 0 && stat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+struct open_case {
+    const char *path;
+    int flags;
+    int status;
+    const char *file; /* for status 0: what must have been opened */
+};
+
+#define RD O_RDONLY
+#define DIR_RD (O_RDONLY | O_DIRECTORY)
+
+static const struct open_case open_cases[] = {
+    /* inside */
+    {"file.txt", RD, 0, "root/file.txt"},
+    {"a/b/c.txt", RD, 0, "root/a/b/c.txt"},
+    {"a//b/./c.txt", RD, 0, "root/a/b/c.txt"},
+    {"in_file", RD, 0, "root/a/b/c.txt"},
+    {"in_dir/c.txt", RD, 0, "root/a/b/c.txt"},
+    {"a/up/file.txt", RD, 0, "root/file.txt"},
+    {"a/b/up2/a/b/c.txt", RD, 0, "root/a/b/c.txt"},
+    {"via_up/c.txt", RD, 0, "root/a/b/c.txt"},
+    {".", DIR_RD, 0, "root"},
+    {"a/", DIR_RD, 0, "root/a"},
+    {"in_dir", DIR_RD, 0, "root/a/b"},
+    {"a/up", O_PATH, 0, "root"},
+    {"a/b/c.txt", O_PATH, 0, "root/a/b/c.txt"},
+    /* outside */
+    {"..", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"a/../../x", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"a/../file.txt", RD, RCAT_OUTSIDE_ROOT, NULL}, /* ".." is refused, even inside */
+    {"/etc/passwd", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"/", DIR_RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"etc_link", DIR_RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"etc_link/passwd", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"up", DIR_RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"up/outside/secret", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"up/root/file.txt", RD, RCAT_OUTSIDE_ROOT, NULL}, /* out and back in */
+    {"chain1", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"out_dir", DIR_RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"out_dir/secret", RD, RCAT_OUTSIDE_ROOT, NULL},
+    {"out_dir/secret", O_PATH, RCAT_OUTSIDE_ROOT, NULL},
+    {"abs_in", RD, RCAT_OUTSIDE_ROOT, NULL},
+    /* errors */
+    {"missing", RD, RCAT_NOT_FOUND, NULL},
+    {"a/missing/x", RD, RCAT_NOT_FOUND, NULL},
+    {"file.txt/x", RD, RCAT_NOT_DIR, NULL},
+    {"file.txt", DIR_RD, RCAT_NOT_DIR, NULL},
+    {"file.txt/.", RD, RCAT_NOT_DIR, NULL},
+    {"a/.", DIR_RD, 0, "root/a"},
+    {"loop1", RD, RCAT_BAD_PATH, NULL},
+};
+#define N_OPEN (sizeof open_cases / sizeof open_cases[0])
+
+START_TEST(open_table)
+{
+    const struct open_case *c = &open_cases[_i / 2];
+    struct root r;
+    int fd = -1;
+
+    open_root(&r, _i % 2);
+    int rc = root_open(&r, c->path, strlen(c->path), c->flags, &fd);
+    ck_assert_msg(rc == c->status, "%s (%s): status %d, want %d", c->path,
+                  _i % 2 ? "walk" : "openat2", rc, c->status);
+    if (rc == 0) {
+        ck_assert_msg(same_file(fd, c->file), "%s opened the wrong file", c->path);
+        ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+        close(fd);
+    }
+    root_dispose(&r);
+}
+END_TEST
+
+struct parent_case {
+    const char *path;
+    int status;
+    const char *dir; /* for status 0: the directory opened */
+    const char *name;
+};
+
+static const struct parent_case parent_cases[] = {
+    {"new.txt", 0, "root", "new.txt"},
+    {"a/b/new.txt", 0, "root/a/b", "new.txt"},
+    {"in_dir/new", 0, "root/a/b", "new"},
+    {"a/up/new", 0, "root", "new"},
+    {"a/b/", 0, "root/a", "b"},
+    {".", 0, "root", "."},
+    {"up", 0, "root", "up"},             /* the name is not followed: a store replaces it */
+    {"etc_link", 0, "root", "etc_link"},
+    {"etc_link/passwd", RCAT_OUTSIDE_ROOT, NULL, NULL},
+    {"out_dir/new", RCAT_OUTSIDE_ROOT, NULL, NULL},
+    {"up/new", RCAT_OUTSIDE_ROOT, NULL, NULL},
+    {"../new", RCAT_OUTSIDE_ROOT, NULL, NULL},
+    {"/tmp/new", RCAT_OUTSIDE_ROOT, NULL, NULL},
+    {"missing/new", RCAT_NOT_FOUND, NULL, NULL},
+    {"file.txt/new", RCAT_NOT_DIR, NULL, NULL},
+};
+#define N_PARENT (sizeof parent_cases / sizeof parent_cases[0])
+
+START_TEST(parent_table)
+{
+    const struct parent_case *c = &parent_cases[_i / 2];
+    char name[NAME_MAX + 1] = "";
+    struct root r;
+    int fd = -1;
+
+    open_root(&r, _i % 2);
+    int rc = root_open_parent(&r, c->path, strlen(c->path), &fd, name);
+    ck_assert_msg(rc == c->status, "%s (%s): status %d, want %d", c->path,
+                  _i % 2 ? "walk" : "openat2", rc, c->status);
+    if (rc == 0) {
+        ck_assert_msg(same_file(fd, c->dir), "%s: wrong directory", c->path);
+        ck_assert_str_eq(name, c->name);
+        ck_assert_int_ne(fcntl(fd, F_GETFL) & O_PATH, 0);
+        close(fd);
+    }
+    root_dispose(&r);
+}
+END_TEST
+
+/* ---- malformed paths ------------------------------------------------------ */
+
+START_TEST(bad_paths)
+{
+    char long_path[PATH_MAX + 100], long_name[NAME_MAX + 2];
+    char name[NAME_MAX + 1];
+    struct root r;
+    int fd = -1;
+
+    open_root(&r, _i);
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    for (size_t i = 0; i + 1 < sizeof long_path; i += 2)
+        memcpy(long_path + i, "a/", 2);
+    long_path[sizeof long_path - 1] = '\0';
+
+    ck_assert_int_eq(root_open(&r, "", 0, O_RDONLY, &fd), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open(&r, NULL, 0, O_RDONLY, &fd), RCAT_BAD_PATH);
+    /* XDR carried 9 bytes; C sees "file.txt" up to the NUL */
+    ck_assert_int_eq(root_open(&r, "file.txt\0x", 10, O_RDONLY, &fd), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open(&r, "\0file.txt", 9, O_RDONLY, &fd), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open(&r, long_path, strlen(long_path), O_RDONLY, &fd), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open(&r, long_name, strlen(long_name), O_RDONLY, &fd), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open_parent(&r, "", 0, &fd, name), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open_parent(&r, "a\0b", 3, &fd, name), RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open_parent(&r, long_name, strlen(long_name), &fd, name),
+                     RCAT_BAD_PATH);
+    ck_assert_int_eq(fd, -1);
+    root_dispose(&r);
+}
+END_TEST
+
+START_TEST(check_alone)
+{
+    ck_assert_int_eq(root_check("a", 1), 0);
+    ck_assert_int_eq(root_check("...", 3), 0); /* a name, not ".." */
+    ck_assert_int_eq(root_check("..a/b..", 7), 0);
+    ck_assert_int_eq(root_check("./a", 3), 0);
+    ck_assert_int_eq(root_check("a/..", 4), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_check("a/../", 5), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_check("//a", 3), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_check("a", 2), RCAT_BAD_PATH); /* length disagrees */
+}
+END_TEST
+
+START_TEST(init_refusals)
+{
+    struct root r;
+    char p[PATH_MAX];
+
+    at(p, "root/file.txt");
+    ck_assert_int_eq(root_init(&r, p), -ENOTDIR);
+    at(p, "root/missing");
+    ck_assert_int_eq(root_init(&r, p), -ENOENT);
+}
+END_TEST
+
+START_TEST(errno_map)
+{
+    ck_assert_int_eq(root_status_of_errno(ENOENT), RCAT_NOT_FOUND);
+    ck_assert_int_eq(root_status_of_errno(EACCES), RCAT_PERMISSION);
+    ck_assert_int_eq(root_status_of_errno(EXDEV), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_status_of_errno(ENOSPC), RCAT_NO_SPACE);
+    ck_assert_int_eq(root_status_of_errno(EEXIST), RCAT_EXISTS);
+    ck_assert_int_eq(root_status_of_errno(EISDIR), RCAT_IS_DIR);
+    ck_assert_int_eq(root_status_of_errno(EIO), RCAT_IO);
+}
+END_TEST
+
+/* ---- the race --------------------------------------------------------------- */
+
+struct swapper {
+    int dirfd; /* race/ */
+    atomic_int stop;
+    atomic_long swaps;
+};
+
+/* "d" flips between a directory and a symlink out, as fast as it can. */
+static void *swap_loop(void *arg)
+{
+    struct swapper *s = arg;
+    int exchange = 1;
+
+    while (!atomic_load(&s->stop)) {
+        if (exchange && renameat2(s->dirfd, "d", s->dirfd, "swap", RENAME_EXCHANGE) < 0)
+            exchange = 0; /* a filesystem without it: two renames, with a gap between */
+        if (!exchange) {
+            renameat(s->dirfd, "d", s->dirfd, "tmp");
+            renameat(s->dirfd, "swap", s->dirfd, "d");
+            renameat(s->dirfd, "tmp", s->dirfd, "swap");
+        }
+        atomic_fetch_add(&s->swaps, 1);
+    }
+    return NULL;
+}
+
+/* Whatever was opened must not be the outside's marker nor hold its text. */
+static void assert_inside(int fd, const char *what, int is_dir)
+{
+    char text[16] = "";
+
+    ck_assert_msg(!same_file(fd, is_dir ? "outside" : "outside/marker"), "%s escaped", what);
+    if (!is_dir) {
+        ck_assert_int_ge(pread(fd, text, sizeof text - 1, 0), 0);
+        ck_assert_msg(strcmp(text, "outside") != 0, "%s read the outside", what);
+    }
+    close(fd);
+}
+
+/* _i: bit 0 the walk instead of openat2, bit 1 an absolute symlink. */
+START_TEST(swap_race)
+{
+    struct swapper s = {.stop = 0};
+    char sub[32], target[PATH_MAX], name[NAME_MAX + 1], rel[64];
+    int outcomes[RCAT_NO_SPACE + 1] = {0};
+    struct root r;
+    pthread_t t;
+
+    open_root(&r, _i & 1);
+    snprintf(sub, sizeof sub, "root/race/%d", _i);
+    put_dir(sub);
+    snprintf(rel, sizeof rel, "%s/d", sub);
+    put_dir(rel);
+    snprintf(rel, sizeof rel, "%s/d/marker", sub);
+    put_file(rel, "inside");
+    if (_i & 2)
+        at(target, "outside");
+    else
+        snprintf(target, sizeof target, "../../../outside");
+    snprintf(rel, sizeof rel, "%s/swap", sub);
+    put_link(rel, target);
+    put_file("outside/marker", "outside");
+    at(target, sub);
+    s.dirfd = open(target, O_PATH | O_DIRECTORY);
+    ck_assert_int_ge(s.dirfd, 0);
+
+    ck_assert_int_eq(pthread_create(&t, NULL, swap_loop, &s), 0);
+    snprintf(rel, sizeof rel, "race/%d/d/marker", _i);
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        int fd = -1, rc;
+        if (i % 2 == 0) {
+            rc = root_open(&r, rel, strlen(rel), O_RDONLY, &fd);
+            if (rc == 0)
+                assert_inside(fd, rel, 0);
+        } else {
+            rc = root_open_parent(&r, rel, strlen(rel), &fd, name);
+            if (rc == 0)
+                assert_inside(fd, rel, 1);
+        }
+        ck_assert_int_le(rc, RCAT_NO_SPACE);
+        outcomes[rc]++;
+    }
+    atomic_store(&s.stop, 1);
+    pthread_join(t, NULL);
+    close(s.dirfd);
+    root_dispose(&r);
+    /* how often each side of the race was met, for whoever wonders */
+    fprintf(stderr, "swap_race %s %s: %ld swaps; %d inside, %d refused, %d not found\n",
+            _i & 1 ? "walk" : "openat2", _i & 2 ? "absolute" : "relative",
+            atomic_load(&s.swaps), outcomes[0], outcomes[RCAT_OUTSIDE_ROOT],
+            outcomes[RCAT_NOT_FOUND]);
+    ck_assert_int_eq(outcomes[0] + outcomes[RCAT_OUTSIDE_ROOT] + outcomes[RCAT_NOT_FOUND],
+                     RACE_ROUNDS);
+    ck_assert_int_gt(atomic_load(&s.swaps), 0);
+}
+END_TEST
+
+static Suite *root_suite(void)
+{
+    Suite *s = suite_create("root");
+    TCase *t = tcase_create("root");
+
+    tcase_add_unchecked_fixture(t, scratch_make, scratch_remove);
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, open_table, 0, 2 * N_OPEN);
+    tcase_add_loop_test(t, parent_table, 0, 2 * N_PARENT);
+    tcase_add_loop_test(t, bad_paths, 0, 2);
+    tcase_add_test(t, check_alone);
+    tcase_add_test(t, init_refusals);
+    tcase_add_test(t, errno_map);
+    tcase_add_loop_test(t, swap_race, 0, 4);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(root_suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
