@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <rpc2/rpc2.h>
@@ -113,7 +114,7 @@ static int log_open(struct logfile *l, const char *path)
 {
     pthread_mutex_init(&l->lock, NULL);
     l->path = path;
-    l->f = path ? fopen(path, "a") : stderr;
+    l->f = path ? fopen(path, "ae") : stderr;
     return l->f ? 0 : -errno;
 }
 
@@ -125,7 +126,7 @@ static void log_reopen(struct logfile *l)
 
     if (!l->path)
         return;
-    f = fopen(l->path, "a");
+    f = fopen(l->path, "ae");
     if (!f) {
         log_printf(l, "rcatd: cannot reopen %s: %s; still writing to the old file", l->path,
                    strerror(errno));
@@ -194,10 +195,14 @@ static int parse_workers(const char *s, int *out)
 static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longs[] = {
-        {"listen", required_argument, NULL, 'l'}, {"root", required_argument, NULL, 'r'},
-        {"writable", no_argument, NULL, 'w'},     {"workers", required_argument, NULL, 'n'},
-        {"log", required_argument, NULL, 'L'},    {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"listen", required_argument, NULL, 'l'},
+        {"root", required_argument, NULL, 'r'},
+        {"writable", no_argument, NULL, 'w'},
+        {"workers", required_argument, NULL, 'n'},
+        {"log", required_argument, NULL, 'L'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -255,27 +260,30 @@ static void on_drain(struct ev_loop *loop, ev_timer *w, int revents)
     struct daemon *d = w->data;
     unsigned running = serve_running(d->serve);
 
+    (void)revents;
     if (running == 0) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
     if (ev_now(loop) < d->drain_deadline)
         return;
-    log_printf(&d->log, "rcatd: %u calls still running after %.0f s; exiting without them",
-               running, DRAIN_MAX_S);
-    exit(1); /* rpc2_ctx_free would wait for those workers forever */
+    log_printf(&d->log, "rcatd: %u calls still running after %.0f s; exiting without them", running,
+               DRAIN_MAX_S);
+    _exit(1); /* the stuck workers would hang rpc2_ctx_free, and race exit()'s stdio teardown */
 }
 
-/* The first signal lets running calls finish (a store interrupted now
- * leaves nothing at its name, but the client's transfer fails); the second
- * does not wait. */
+/* The first signal refuses new calls and lets running ones finish, with the
+ * loop still running: a worker inside a transfer waits for the loop, and
+ * rpc2_ctx_free waits for the workers. A second signal, or DRAIN_MAX_S, does
+ * not wait (interrupted stores then leave their temporary files behind). */
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct daemon *d = w->data;
 
+    (void)revents;
     if (d->stopping) {
         log_printf(&d->log, "rcatd: signal %d again: exiting now", w->signum);
-        exit(1);
+        _exit(1);
     }
     d->stopping = 1;
     serve_stop(d->serve);
@@ -289,6 +297,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    (void)loop, (void)revents;
     log_reopen(&((struct daemon *)w->data)->log);
 }
 
@@ -304,8 +313,8 @@ static void watch_signal(struct daemon *d, ev_signal *w, int sig,
 
 static int start_serving(struct daemon *d, const struct options *o)
 {
-    struct serve_config sc = {.root = o->root, .writable = o->writable,
-                              .log = log_from_serve, .log_arg = &d->log};
+    struct serve_config sc = {
+        .root = o->root, .writable = o->writable, .log = log_from_serve, .log_arg = &d->log};
     const char *why = "";
     int rc = serve_new(&sc, &d->serve, &why);
 
@@ -330,7 +339,7 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
     p.workers = o->workers;
     p.log = log_from_rpc2;
     p.log_arg = &d->log;
-    p.log_level = o->verbose ? RPC2_LOG_DEBUG : RPC2_LOG_WARN;
+    p.log_level = o->verbose ? RPC2_LOG_DEBUG : RPC2_LOG_INFO; /* INFO: why a transfer failed */
     rc = rpc2_ctx_new(&p, &d->ctx);
     if (rc == 0)
         rc = rpc2_sftp_activate(d->ctx, NULL);

@@ -233,8 +233,7 @@ static void say(const char *file, const char *fmt, va_list ap)
 
 /* ---- events -------------------------------------------------------------- */
 
-void report_begin(const char *version, const char *operation, int operands,
-                  const char *destination)
+void report_begin(const char *version, const char *operation, int operands, const char *destination)
 {
     if (!cfg.json)
         return;
@@ -261,8 +260,7 @@ void report_session(const char *session, const char *host, unsigned port)
     }
 }
 
-static void error_event(int code, const char *name, const char *file, const char *fmt,
-                        va_list ap)
+static void error_event(int code, const char *name, const char *file, const char *fmt, va_list ap)
 {
     char text[1024];
 
@@ -298,7 +296,9 @@ void report_usage(const char *fmt, ...)
         error_event(RCAT_EXIT_USAGE, "USAGE", NULL, fmt, ap);
     } else {
         say(NULL, fmt, ap);
-        write_all(STDERR_FILENO, "Try 'rcat --help' for more information.\n", 41);
+        static const char hint[] = "Try 'rcat --help' for more information.\n";
+
+        write_all(STDERR_FILENO, hint, sizeof hint - 1);
     }
     va_end(ap);
 }
@@ -392,9 +392,15 @@ static unsigned term_width(void)
 
 /* "  45%  12.3 MiB  4.1 MiB/s  ETA 0:03", or without percent and ETA when
  * the size is unknown, or "in 0:03" once done. */
+static unsigned percent(const struct report_xfer *x)
+{
+    return (unsigned)(x->bytes >= (uint64_t)x->size ? 100 : x->bytes * 100 / (uint64_t)x->size);
+}
+
 static void bar_stats(const struct report_xfer *x, int done, char *out, size_t cap)
 {
     char got[32], rate[32], when[32];
+    const char *word;
     double elapsed = (double)(now_us() - x->start_us) / 1e6;
     double r = done && elapsed > 0 ? (double)x->bytes / elapsed : x->rate;
 
@@ -406,12 +412,11 @@ static void bar_stats(const struct report_xfer *x, int done, char *out, size_t c
         clock_text(when, sizeof when, (double)((uint64_t)x->size - x->bytes) / r);
     else
         clock_text(when, sizeof when, elapsed);
+    word = done ? "in" : x->size >= 0 && r > 0 ? "ETA" : "  ";
     if (x->size > 0)
-        snprintf(out, cap, " %3u%% %10s %10s/s %s %s",
-                 (unsigned)(x->bytes >= (uint64_t)x->size ? 100 : x->bytes * 100 / x->size),
-                 got, rate, done ? "in" : x->size >= 0 && r > 0 ? "ETA" : "  ", when);
+        snprintf(out, cap, " %3u%% %10s %10s/s %s %s", percent(x), got, rate, word, when);
     else
-        snprintf(out, cap, " %10s %10s/s %s %s", got, rate, done ? "in" : "  ", when);
+        snprintf(out, cap, " %10s %10s/s %s %s", got, rate, word, when);
 }
 
 /* The label, cut from the left so the end of a path stays visible. */
@@ -481,7 +486,8 @@ static void xfer_fields(const struct report_xfer *x, uint64_t retransmissions)
 {
     uint64_t elapsed = now_us() - x->start_us;
 
-    j_str("SessionId", x->session);
+    if (x->session)
+        j_str("SessionId", x->session);
     j_str("Direction", direction(x));
     j_str("File", x->file);
     j_str("Destination", x->dest);
@@ -547,6 +553,18 @@ void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
     }
 }
 
+/* -v without a bar: one line per file. */
+static void summary(const struct report_xfer *x)
+{
+    double elapsed = (double)(now_us() - x->start_us) / 1e6;
+    char got[32], rate[32], took[32];
+
+    human_bytes(got, sizeof got, (double)x->bytes);
+    human_bytes(rate, sizeof rate, elapsed > 0 ? (double)x->bytes / elapsed : 0);
+    clock_text(took, sizeof took, elapsed);
+    report_info("%s -> %s: %s in %s (%s/s)", x->file, x->dest, got, took, rate);
+}
+
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions, int code,
                      const char *result)
 {
@@ -565,6 +583,8 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         j_close(STDERR_FILENO);
     } else if (cfg.progress && code == RCAT_EXIT_OK) {
         draw_bar(x, 1);
+    } else if (cfg.verbose && code == RCAT_EXIT_OK) {
+        summary(x);
     } else {
         clear_bar(); /* the error message says what happened */
     }
@@ -589,6 +609,14 @@ void report_done(int code)
 static const char *type_name(enum report_type t)
 {
     static const char *const names[] = {"file", "directory", "link", "other"};
+
+    return names[t];
+}
+
+static const char *type_text(enum report_type t)
+{
+    static const char *const names[] = {"regular file", "directory", "symbolic link",
+                                        "special file"};
 
     return names[t];
 }
@@ -620,13 +648,29 @@ static void local_time(char *out, size_t cap, const char *fmt, int64_t sec)
 }
 
 /* Names come from the server: on a terminal, control characters could
- * drive it, so they are shown as '?' (as ls does). */
+ * drive it, so they and bytes that are not UTF-8 are shown as '?' (as ls
+ * does). Elsewhere the bytes go out as they are. */
 static void print_name(const char *name)
 {
-    int tty = isatty(STDOUT_FILENO);
+    const unsigned char *s = (const unsigned char *)name;
+    size_t left = strlen(name);
 
-    for (const unsigned char *s = (const unsigned char *)name; *s; s++)
-        putchar(tty && (*s < 0x20 || *s == 0x7f) ? '?' : *s);
+    if (!isatty(STDOUT_FILENO)) {
+        fputs(name, stdout);
+        return;
+    }
+    while (left > 0) {
+        size_t n = utf8_seq(s, left);
+
+        if (n == 0 || *s < 0x20 || *s == 0x7f) {
+            putchar('?');
+            n = 1;
+        } else {
+            fwrite(s, 1, n, stdout);
+        }
+        s += n;
+        left -= n;
+    }
 }
 
 static void entry_json(const char *key, const char *name, const struct report_entry *e)
@@ -659,7 +703,7 @@ void report_stat(const char *path, const struct report_entry *e)
     local_time(when, sizeof when, "%Y-%m-%d %H:%M:%S", e->mtime_sec);
     local_time(zone, sizeof zone, "%z", e->mtime_sec);
     print_name(path);
-    printf(": %s, %" PRIu64 " bytes, mode %04o (%s), modified %s.%09u %s\n", type_name(e->type),
+    printf(": %s, %" PRIu64 " bytes, mode %04o (%s), modified %s.%09u %s\n", type_text(e->type),
            e->size, e->mode & 07777, mode, when, e->mtime_nsec % 1000000000u, zone);
 }
 

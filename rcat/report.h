@@ -58,8 +58,8 @@ void report_library_log(int level, const char *message);
 /* One file moving. The strings must outlive the transfer. */
 struct report_xfer {
     const char *session;
-    const char *file; /* the remote path */
-    const char *dest; /* where the bytes go: a local name, "-", or the remote path */
+    const char *file;  /* the remote path */
+    const char *dest;  /* where the bytes go: a local name, "-", or the remote path */
     const char *label; /* what the bar shows */
     int send;
     int64_t size; /* -1: unknown */

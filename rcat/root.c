@@ -96,10 +96,10 @@ static int open_beneath(int dirfd, const char *path, int flags)
 
 struct walk {
     int root;
-    int dirfd;              /* the directory reached so far: root or one we opened */
-    char at[PATH_MAX];      /* its path from the root, "" for the root, for ".." */
+    int dirfd;         /* the directory reached so far: root or one we opened */
+    char at[PATH_MAX]; /* its path from the root, "" for the root, for ".." */
     size_t at_len;
-    char todo[PATH_MAX];    /* what is left to resolve, from off */
+    char todo[PATH_MAX]; /* what is left to resolve, from off */
     size_t off;
     int links;
 };
@@ -192,8 +192,7 @@ static int walk_follow(struct walk *w, int linkfd)
     target[n] = '\0';
     if (target[0] == '/')
         return -EXDEV; /* as RESOLVE_BENEATH: absolute targets leave, wherever they point */
-    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", target, w->todo + w->off) >=
-        sizeof joined)
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", target, w->todo + w->off) >= sizeof joined)
         return -ENAMETOOLONG;
     memcpy(w->todo, joined, strlen(joined) + 1);
     w->off = 0;

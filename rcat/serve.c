@@ -117,9 +117,17 @@ static int status_of_rpc2(int code)
 static const char *status_name(int status)
 {
     static const char *const names[] = {
-        "ok",          "RCAT_READ_ONLY", "RCAT_OUTSIDE_ROOT", "RCAT_NOT_FOUND",
-        "RCAT_PERMISSION", "RCAT_IS_DIR", "RCAT_NOT_DIR",    "RCAT_EXISTS",
-        "RCAT_BAD_PATH", "RCAT_IO",      "RCAT_NO_SPACE",
+        "ok",
+        "RCAT_READ_ONLY",
+        "RCAT_OUTSIDE_ROOT",
+        "RCAT_NOT_FOUND",
+        "RCAT_PERMISSION",
+        "RCAT_IS_DIR",
+        "RCAT_NOT_DIR",
+        "RCAT_EXISTS",
+        "RCAT_BAD_PATH",
+        "RCAT_IO",
+        "RCAT_NO_SPACE",
     };
 
     if (status < 0)
@@ -136,10 +144,10 @@ static void escape_path(const char *in, char *out, size_t cap)
     size_t o = 0;
 
     if (!in || !*in)
-        in = "-";
+        in = "\"\""; /* the one way an empty path shows on the line */
     for (; *in && o + 8 < cap; in++) {
         unsigned char c = (unsigned char)*in;
-        if (c <= ' ' || c == 0x7f || c == '\\')
+        if (c <= ' ' || c == '"' || c == '\\' || c == 0x7f)
             o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
         else
             out[o++] = (char)c;
@@ -210,8 +218,7 @@ static int regular_file(int fd, struct stat *st)
     return S_ISREG(st->st_mode) ? 0 : RCAT_PERMISSION;
 }
 
-static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result,
-                    uint64_t *bytes)
+static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
 {
     const struct fetch_req *r = args;
     struct stat st;
@@ -250,6 +257,7 @@ static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result,
     struct stat st;
     int dirfd;
 
+    (void)req, (void)bytes;
     int rc = root_open_parent(&s->root, r->a.path, r->path_len, &dirfd, name);
     if (rc != 0)
         return rc;
@@ -345,6 +353,7 @@ static int do_list(struct serve *s, rpc2_request *req, void *args, void *result,
     struct names ns = {0};
     int fd;
 
+    (void)req, (void)bytes;
     int rc = root_open(&s->root, r->a.path, r->path_len, O_RDONLY | O_DIRECTORY, &fd);
     if (rc != 0)
         return rc;
@@ -400,8 +409,7 @@ static int finish_store(int dirfd, const char *name, const store_args *a, file_i
  * once complete and flushed. Its path goes through the directory resolved
  * beneath the root (/proc/self/fd/N/NAME), so both happen in that
  * directory whatever is renamed meanwhile. */
-static int do_store(struct serve *s, rpc2_request *req, void *args, void *result,
-                    uint64_t *bytes)
+static int do_store(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
 {
     const struct store_req *r = args;
     const store_args *a = &r->a;
@@ -423,8 +431,11 @@ static int do_store(struct serve *s, rpc2_request *req, void *args, void *result
             .direction = RPC2_SE_STORE,
             .quota = -1,
             .file_kind = RPC2_SE_FILE_NAME,
-            .file.name = {.path = path, .mode = a->mode & MODE_BITS, .atomic = 1,
-                          .no_clobber = a->no_clobber, .fsync = 1},
+            .file.name = {.path = path,
+                          .mode = a->mode & MODE_BITS,
+                          .atomic = 1,
+                          .no_clobber = a->no_clobber,
+                          .fsync = 1},
         };
         rc = transfer(req, &d, bytes);
     }
@@ -441,8 +452,8 @@ typedef int (*proc_fn)(struct serve *s, rpc2_request *req, void *args, void *res
 
 /* running goes up before stopping is read, and serve_stop sets stopping
  * before it reads running: a call either sees the stop or is counted. */
-static int run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
-               proc_fn fn, void *args, void *result)
+static int run(struct serve *s, rpc2_request *req, const char *proc, const char *path, proc_fn fn,
+               void *args, void *result)
 {
     struct timespec t0;
     uint64_t bytes = 0;
@@ -479,7 +490,7 @@ static int h_store(rpc2_request *req, void *args, void *result, void *arg)
 #define PROC(num, req, res, fn)                                                                    \
     {                                                                                              \
         .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
-        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn   \
+        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn  \
     }
 
 static const struct rpc2_proc procs[] = {
@@ -502,8 +513,8 @@ static int proc_fd_works(int fd)
     int pfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (pfd < 0)
         return -errno;
-    int same = fstat(pfd, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
-               a.st_ino == b.st_ino;
+    int same =
+        fstat(pfd, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
     close(pfd);
     return same ? 0 : -ENOENT;
 }

@@ -183,8 +183,7 @@ static int check_zone(const char *s, const char *end, const char **why)
 }
 
 /* "[V6]" between s and close (which points at ']'). */
-static int parse_v6(const char *s, const char *close, int in_url, struct url *u,
-                    const char **why)
+static int parse_v6(const char *s, const char *close, int in_url, struct url *u, const char **why)
 {
     const char *pct = memchr(s + 1, '%', (size_t)(close - s - 1));
     const char *addr_end = pct ? pct : close;

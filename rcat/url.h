@@ -13,10 +13,10 @@
 #define URL_PATH_MAX 4096 /* RCAT_MAX_PATH: the server refuses longer anyway */
 
 struct url {
-    int remote;                    /* 0: a local path, taken as typed */
-    char host[URL_HOST_MAX + 1];   /* IPv6 without its brackets, zone after '%' */
-    unsigned port;                 /* 1..65535 */
-    char path[URL_PATH_MAX + 1];   /* remote: decoded, relative to the server's root */
+    int remote;                  /* 0: a local path, taken as typed */
+    char host[URL_HOST_MAX + 1]; /* IPv6 without its brackets, zone after '%' */
+    unsigned port;               /* 1..65535 */
+    char path[URL_PATH_MAX + 1]; /* remote: decoded, relative to the server's root */
 };
 
 /*

@@ -529,6 +529,19 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
 
 static int start_check(struct xfer *x, uint64_t now);
 
+/* A fetch rides in the reply when the client takes it and the server's own
+ * parameters allow it, leaving room for the procedure's result. */
+static uint32_t reply_piggyback_max(const struct xfer *x)
+{
+    const struct rpc2_sftp_params *p = &x->type->params;
+    uint32_t limit = PKT_MAX_BODY - RESULT_ROOM - SEBLOCK_REPLY_OVERHEAD - 8;
+    if (!p->piggyback)
+        return 0;
+    if (p->piggyback_max && p->piggyback_max < limit)
+        limit = p->piggyback_max;
+    return x->piggyback_max < limit ? x->piggyback_max : limit;
+}
+
 static int server_check(void *type, rpc2_request *req, void *transfer, se_check_done_fn done,
                         uint64_t now)
 {
@@ -554,8 +567,7 @@ static int start_check(struct xfer *x, uint64_t now)
         return 0;
     }
     if (is_source(x)) {
-        uint32_t room = PKT_MAX_BODY - RESULT_ROOM - SEBLOCK_REPLY_OVERHEAD - 8;
-        int rc = read_piggy(x, x->piggyback_max < room ? x->piggyback_max : room);
+        int rc = read_piggy(x, reply_piggyback_max(x));
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -586,9 +598,11 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
         x->result = RPC2_ESEFAIL1;
     }
     x->desc = NULL; /* the handler is done with its descriptor once it replies */
-    /* never initialised: the handler refused the call, the status says why */
+    /* never initialised: the side effect did not run; the call's own
+     * status says why when it is an rpc2 error */
+    int never_ran = status < 0 ? status : RPC2_ESEFAIL1;
     struct seblock_reply b = {
-        .status = x->result > 0 ? 0 : x->result,
+        .status = x->result > 0 ? never_ran : x->result,
         .bytes = x->file ? fileio_bytes(x->file) : 0,
         .flags = x->piggy_reply && status == 0 ? SEBLOCK_PIGGY : 0,
     };

@@ -76,6 +76,7 @@ struct sftp_source {
     uint32_t newly_acked;
 
     unsigned timeouts_in_a_row;
+    uint64_t last_timeout_at; /* when the latest counted timeout began */
     uint64_t timer_armed;
 };
 
@@ -567,20 +568,32 @@ void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint
 
 /* Everything in flight longer than the timeout is worried about; the
  * timeout doubles until an ACK brings a fresh RTT sample. */
+/*
+ * Packets sent back to back expire one after another: during an outage
+ * that is one timeout of the path, not one per packet. So a timeout is
+ * counted (and backs off) once per timeout period; the packets expiring
+ * within it are only worried.
+ */
 static void on_timeout(struct sftp_source *s, uint64_t now)
 {
     uint32_t rto = rtt_timeout(&s->rtt);
     struct sentmap_packet *p;
+    int new_period = s->timeouts_in_a_row == 0 || now >= s->last_timeout_at + rto;
 
-    s->counters.timeouts++;
-    if (++s->timeouts_in_a_row > s->cfg.retry_count) {
-        fail(s, RPC2_EDEAD, 1);
-        return;
+    if (new_period) {
+        s->counters.timeouts++;
+        s->last_timeout_at = now;
+        if (++s->timeouts_in_a_row > s->cfg.retry_count) {
+            fail(s, RPC2_EDEAD, 1);
+            return;
+        }
     }
     while ((p = sentmap_head(&s->sent, &s->sent.flight)) != NULL && p->sent_time + rto <= now)
         sentmap_worry(&s->sent, p);
-    rtt_backoff(&s->rtt);
-    pacer_on_timeout(&s->pacer, now);
+    if (new_period) {
+        rtt_backoff(&s->rtt);
+        pacer_on_timeout(&s->pacer, now);
+    }
 }
 
 void sftp_source_on_timer(struct sftp_source *s, uint64_t now)

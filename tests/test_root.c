@@ -74,15 +74,15 @@ static void scratch_make(void)
     put_dir("root/a");
     put_dir("root/a/b");
     put_file("root/a/b/c.txt", "c");
-    put_link("root/a/up", "..");          /* the root: inside */
-    put_link("root/a/b/up2", "../..");    /* the root again */
-    put_link("root/via_up", "a/up/a/b");  /* down, up, down: inside */
+    put_link("root/a/up", "..");         /* the root: inside */
+    put_link("root/a/b/up2", "../..");   /* the root again */
+    put_link("root/via_up", "a/up/a/b"); /* down, up, down: inside */
     put_link("root/in_file", "a/b/c.txt");
     put_link("root/in_dir", "a/b");
-    put_link("root/up", "..");            /* the root's parent */
+    put_link("root/up", ".."); /* the root's parent */
     put_link("root/etc_link", "/etc");
     at(abs_in, "root/file.txt");
-    put_link("root/abs_in", abs_in);      /* absolute, even pointing inside */
+    put_link("root/abs_in", abs_in); /* absolute, even pointing inside */
     put_link("root/chain1", "chain2");
     put_link("root/chain2", "a/chain3");
     put_link("root/a/chain3", "../../outside/secret");
@@ -208,7 +208,7 @@ static const struct parent_case parent_cases[] = {
     {"a/up/new", 0, "root", "new"},
     {"a/b/", 0, "root/a", "b"},
     {".", 0, "root", "."},
-    {"up", 0, "root", "up"},             /* the name is not followed: a store replaces it */
+    {"up", 0, "root", "up"}, /* the name is not followed: a store replaces it */
     {"etc_link", 0, "root", "etc_link"},
     {"etc_link/passwd", RCAT_OUTSIDE_ROOT, NULL, NULL},
     {"out_dir/new", RCAT_OUTSIDE_ROOT, NULL, NULL},
@@ -266,8 +266,7 @@ START_TEST(bad_paths)
     ck_assert_int_eq(root_open(&r, long_name, strlen(long_name), O_RDONLY, &fd), RCAT_BAD_PATH);
     ck_assert_int_eq(root_open_parent(&r, "", 0, &fd, name), RCAT_BAD_PATH);
     ck_assert_int_eq(root_open_parent(&r, "a\0b", 3, &fd, name), RCAT_BAD_PATH);
-    ck_assert_int_eq(root_open_parent(&r, long_name, strlen(long_name), &fd, name),
-                     RCAT_BAD_PATH);
+    ck_assert_int_eq(root_open_parent(&r, long_name, strlen(long_name), &fd, name), RCAT_BAD_PATH);
     ck_assert_int_eq(fd, -1);
     root_dispose(&r);
 }
@@ -399,9 +398,8 @@ START_TEST(swap_race)
     root_dispose(&r);
     /* how often each side of the race was met, for whoever wonders */
     fprintf(stderr, "swap_race %s %s: %ld swaps; %d inside, %d refused, %d not found\n",
-            _i & 1 ? "walk" : "openat2", _i & 2 ? "absolute" : "relative",
-            atomic_load(&s.swaps), outcomes[0], outcomes[RCAT_OUTSIDE_ROOT],
-            outcomes[RCAT_NOT_FOUND]);
+            _i & 1 ? "walk" : "openat2", _i & 2 ? "absolute" : "relative", atomic_load(&s.swaps),
+            outcomes[0], outcomes[RCAT_OUTSIDE_ROOT], outcomes[RCAT_NOT_FOUND]);
     ck_assert_int_eq(outcomes[0] + outcomes[RCAT_OUTSIDE_ROOT] + outcomes[RCAT_NOT_FOUND],
                      RACE_ROUNDS);
     ck_assert_int_gt(atomic_load(&s.swaps), 0);

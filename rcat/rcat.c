@@ -1,0 +1,510 @@
+/*
+ * rcat.c - the rcat command: reads the options, checks every argument
+ * before anything touches the network (a usage error attempts nothing),
+ * then runs one operation per argument and exits with the first failure's
+ * code. Operators call it from scripts and cron, so the exit code and the
+ * message on standard error are its real interface.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <rpc2/rpc2.h>
+
+#include "ops.h"
+#include "report.h"
+#include "url.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+#define TIMEOUT_MAX_S 4294 /* dead_peer_us is 32 bits of microseconds */
+
+enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
+
+static const char *const mode_names[] = {"Fetch", "Store", "Stat", "List"};
+
+struct options {
+    enum mode mode;
+    const char *mode_flag; /* the option that chose the mode, for messages */
+    const char *output;
+    const char *put;
+    unsigned port;
+    struct ops_config ops;
+    int offset_set, length_set;
+    int quiet, verbose, json;
+    int progress; /* -1: only on a terminal */
+    int help, version;
+    char **operands;
+    int n_operands;
+};
+
+/* The first usage error; parsing goes on so that --json anywhere counts. */
+static char usage_error[512];
+
+__attribute__((format(printf, 1, 2))) static void bad(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (usage_error[0])
+        return;
+    va_start(ap, fmt);
+    vsnprintf(usage_error, sizeof usage_error, fmt, ap);
+    va_end(ap);
+}
+
+static void usage(void)
+{
+    printf("Usage: rcat [OPTION]... REMOTE...              write remote files to standard output\n"
+           "  or:  rcat [OPTION]... -o FILE REMOTE         fetch into FILE\n"
+           "  or:  rcat [OPTION]... -o DIR/ REMOTE...      fetch each into DIR/BASENAME\n"
+           "  or:  rcat [OPTION]... --put LOCAL REMOTE     store LOCAL on the server\n"
+           "  or:  rcat [OPTION]... --stat|--ls REMOTE...  describe or list remote paths\n"
+           "Move files to and from an rcatd server over rpc2.\n"
+           "\n"
+           "REMOTE is rcat://HOST[:PORT]/PATH (percent-escapes decoded) or, as with scp,\n"
+           "HOST:PATH ([ADDR]:PATH for IPv6). An argument with a '/' before any ':' is local:\n"
+           "write ./a:b for a file named a:b. Paths are relative to the server's root.\n"
+           "\n"
+           "Transfers:\n"
+           "  -o, --output=FILE     write FILE atomically (whole or not at all); '-' is standard\n"
+           "                        output; DIR/ or an existing directory takes several REMOTEs\n"
+           "      --put=LOCAL       store LOCAL ('-': standard input) as REMOTE; a REMOTE\n"
+           "                        ending in '/' gets LOCAL's base name\n"
+           "  -n, --no-clobber      never replace an existing file (default: replace, like cp)\n"
+           "  -p, --preserve        keep modification time and mode bits\n"
+           "      --offset=N        start N bytes into the source\n"
+           "      --length=N        move at most N bytes\n"
+           "                        N may end in K, M, G or T (powers of 1024)\n"
+           "Queries:\n"
+           "      --stat            type, size, mode and modification time of each REMOTE\n"
+           "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
+           "Connection:\n"
+           "  -P, --port=PORT       port for arguments that name none (default %d)\n"
+           "      --timeout=SECS    give up on a server silent for SECS seconds (default 30)\n"
+           "Messages:\n"
+           "      --progress        draw the progress bar even if standard error is no terminal\n"
+           "      --no-progress     never draw it\n"
+           "  -q, --quiet           report nothing but errors\n"
+           "  -v, --verbose         report more, including the rpc2 library's debug log\n"
+           "      --json            standard error carries only JSON events, one per line\n"
+           "  -h, --help            show this help and exit\n"
+           "  -V, --version         show the version and exit\n"
+           "\n"
+           "Exit status:\n"
+           "  0  success\n"
+           "  1  usage error: nothing was attempted\n"
+           "  2  cannot reach the server, or lost it\n"
+           "  3  the server refused: not found, permission, outside its root, read-only,\n"
+           "     already exists...\n"
+           "  4  local error: a local file could not be opened, written or replaced\n"
+           "  5  data integrity error (reserved for checksums)\n"
+           "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
+           "first one. See rcat(1).\n",
+           RPC2_DEFAULT_PORT);
+}
+
+enum {
+    OPT_PUT = 256,
+    OPT_OFFSET,
+    OPT_LENGTH,
+    OPT_STAT,
+    OPT_LS,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_JSON,
+    OPT_TIMEOUT,
+};
+
+static const struct option long_options[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"put", required_argument, NULL, OPT_PUT},
+    {"no-clobber", no_argument, NULL, 'n'},
+    {"preserve", no_argument, NULL, 'p'},
+    {"offset", required_argument, NULL, OPT_OFFSET},
+    {"length", required_argument, NULL, OPT_LENGTH},
+    {"stat", no_argument, NULL, OPT_STAT},
+    {"ls", no_argument, NULL, OPT_LS},
+    {"port", required_argument, NULL, 'P'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void set_mode(struct options *opt, enum mode mode, const char *flag)
+{
+    if (opt->mode_flag && opt->mode != mode)
+        bad("%s and %s cannot be combined", opt->mode_flag, flag);
+    opt->mode = mode;
+    opt->mode_flag = flag;
+}
+
+static void parse_size(const char *flag, const char *text, int64_t *out)
+{
+    if (url_parse_size(text, out) < 0)
+        bad("%s: '%s' is not a byte count (digits, optionally K, M, G or T)", flag, text);
+}
+
+static void parse_timeout(const char *text, uint32_t *us)
+{
+    char *end;
+    double s;
+
+    errno = 0;
+    s = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(s) || s < 0.001 || s > TIMEOUT_MAX_S) {
+        bad("--timeout: '%s' is not a number of seconds from 0.001 to %d", text, TIMEOUT_MAX_S);
+        return;
+    }
+    *us = (uint32_t)(s * 1e6);
+}
+
+static void unknown_option(int c, char **argv)
+{
+    if (c == ':')
+        bad("option '%s' needs an argument", argv[optind - 1]);
+    else if (optopt)
+        bad("unknown option '-%c'", optopt);
+    else
+        bad("unknown option '%s'", argv[optind - 1]);
+}
+
+static void apply_option(struct options *opt, int c, char **argv)
+{
+    switch (c) {
+    case 'o':
+        opt->output = optarg;
+        break;
+    case OPT_PUT:
+        set_mode(opt, MODE_PUT, "--put");
+        opt->put = optarg;
+        break;
+    case 'n':
+        opt->ops.no_clobber = 1;
+        break;
+    case 'p':
+        opt->ops.preserve = 1;
+        break;
+    case OPT_OFFSET:
+        parse_size("--offset", optarg, &opt->ops.offset);
+        opt->offset_set = 1;
+        break;
+    case OPT_LENGTH:
+        parse_size("--length", optarg, &opt->ops.length);
+        opt->length_set = 1;
+        break;
+    case OPT_STAT:
+        set_mode(opt, MODE_STAT, "--stat");
+        break;
+    case OPT_LS:
+        set_mode(opt, MODE_LS, "--ls");
+        break;
+    case 'P':
+        if (url_parse_port(optarg, &opt->port) < 0)
+            bad("-P: '%s' is not a port (1 to 65535)", optarg);
+        break;
+    case OPT_TIMEOUT:
+        parse_timeout(optarg, &opt->ops.dead_peer_us);
+        break;
+    case OPT_PROGRESS:
+    case OPT_NO_PROGRESS:
+        opt->progress = c == OPT_PROGRESS;
+        break;
+    case 'q':
+        opt->quiet = 1;
+        break;
+    case 'v':
+        opt->verbose = 1;
+        break;
+    case OPT_JSON:
+        opt->json = 1;
+        break;
+    case 'h':
+        opt->help = 1;
+        break;
+    case 'V':
+        opt->version = 1;
+        break;
+    default:
+        unknown_option(c, argv);
+    }
+}
+
+static void parse_options(int argc, char **argv, struct options *opt)
+{
+    int c;
+
+    memset(opt, 0, sizeof *opt);
+    opt->mode = MODE_FETCH;
+    opt->port = RPC2_DEFAULT_PORT;
+    opt->ops.length = -1;
+    opt->progress = -1;
+    opterr = 0; /* messages are ours: --json may be on */
+    while ((c = getopt_long(argc, argv, ":o:P:npqvhV", long_options, NULL)) != -1)
+        apply_option(opt, c, argv);
+    opt->operands = argv + optind;
+    opt->n_operands = argc - optind;
+    opt->ops.verbose = opt->verbose;
+}
+
+/* Options that mean nothing for the chosen operation are refused, not
+ * silently ignored: a script that passes them expects something. */
+static void check_combinations(const struct options *opt)
+{
+    int query = opt->mode == MODE_STAT || opt->mode == MODE_LS;
+
+    if (opt->quiet && opt->verbose)
+        bad("-q and -v cannot be combined");
+    if (query && (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve ||
+                  opt->ops.no_clobber))
+        bad("%s takes none of -o, --offset, --length, -p, --no-clobber", opt->mode_flag);
+    if (opt->mode == MODE_PUT && opt->output)
+        bad("--put stores on the server: -o makes no sense with it");
+    if (opt->n_operands == 0)
+        bad(opt->mode == MODE_PUT ? "--put needs a REMOTE destination" : "missing REMOTE operand");
+    if (opt->mode == MODE_PUT && opt->n_operands > 1)
+        bad("--put takes one REMOTE destination, not %d", opt->n_operands);
+}
+
+/* ---- operands ------------------------------------------------------------ */
+
+static int output_is_dir(const char *out)
+{
+    size_t n = strlen(out);
+    struct stat st;
+
+    return (n > 0 && out[n - 1] == '/') || (stat(out, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+static int to_directory(const struct options *opt)
+{
+    return opt->mode == MODE_FETCH && opt->output && strcmp(opt->output, "-") != 0 &&
+           output_is_dir(opt->output);
+}
+
+static char *join_path(const char *dir, const char *base)
+{
+    size_t n = strlen(dir);
+    const char *sep = n > 0 && dir[n - 1] == '/' ? "" : "/";
+    char *out = malloc(n + strlen(sep) + strlen(base) + 1);
+
+    if (out)
+        sprintf(out, "%s%s%s", dir, sep, base);
+    return out;
+}
+
+/* --put LOCAL HOST:DIR/ names the remote file after LOCAL, as scp does. */
+static void complete_put_target(const struct options *opt, struct url *u)
+{
+    size_t n = strlen(u->path);
+    const char *slash = strrchr(opt->put, '/');
+    const char *base = slash ? slash + 1 : opt->put;
+
+    if (n > 0 && u->path[n - 1] != '/')
+        return;
+    if (!strcmp(opt->put, "-") || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
+        bad("%s: name the remote file (no name to take from '%s')", opt->operands[0], opt->put);
+    else if (n + strlen(base) > URL_PATH_MAX)
+        bad("%s: remote path too long", opt->operands[0]);
+    else
+        strcat(u->path, base);
+}
+
+static void check_operand(const struct options *opt, const char *arg, const struct url *u)
+{
+    int needs_path = opt->mode == MODE_FETCH;
+
+    if (!u->remote)
+        bad("%s: not a remote argument (rcat://HOST/PATH or HOST:PATH)", arg);
+    else if (needs_path && !u->path[0])
+        bad("%s: no remote path", arg);
+    else if (to_directory(opt) && !url_basename(u->path))
+        bad("%s: no file name to give the copy in %s", arg, opt->output);
+}
+
+static struct url *parse_operands(const struct options *opt)
+{
+    struct url *urls = calloc((size_t)opt->n_operands + 1, sizeof *urls);
+    const char *why;
+
+    if (!urls) {
+        bad("out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < opt->n_operands; i++) {
+        const char *arg = opt->operands[i];
+
+        if (url_parse(arg, opt->port, &urls[i], &why) < 0)
+            bad("%s: %s", arg, why);
+        else
+            check_operand(opt, arg, &urls[i]);
+    }
+    if (opt->mode == MODE_PUT && opt->n_operands == 1 && urls[0].remote)
+        complete_put_target(opt, &urls[0]);
+    if (opt->mode == MODE_FETCH && opt->output && opt->n_operands > 1 && !to_directory(opt) &&
+        strcmp(opt->output, "-") != 0)
+        bad("-o %s with %d sources: name a directory (end it with '/')", opt->output,
+            opt->n_operands);
+    return urls;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static int writes_stdout(const struct options *opt)
+{
+    return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
+}
+
+/* A bar only where someone watches it, and not across file contents that
+ * are being written to the same terminal. */
+static int want_progress(const struct options *opt)
+{
+    if (opt->progress >= 0)
+        return opt->progress;
+    if (opt->mode != MODE_FETCH && opt->mode != MODE_PUT)
+        return 0;
+    return isatty(STDERR_FILENO) && !(writes_stdout(opt) && isatty(STDOUT_FILENO));
+}
+
+static void start_reporting(const struct options *opt)
+{
+    struct report_config rc = {
+        .quiet = opt->quiet,
+        .verbose = opt->verbose,
+        .json = opt->json,
+        .progress = want_progress(opt),
+    };
+    const char *dest = NULL;
+
+    report_init(&rc);
+    if (opt->mode == MODE_FETCH)
+        dest = opt->output ? opt->output : "-";
+    else if (opt->mode == MODE_PUT && opt->n_operands > 0)
+        dest = opt->operands[0];
+    report_begin("rcat " PACKAGE_VERSION, mode_names[opt->mode], opt->n_operands, dest);
+}
+
+/* A destination directory that is not there fails every file the same way:
+ * said once, before any transfer. */
+static int check_output_dir(const struct options *opt)
+{
+    struct stat st;
+
+    if (!to_directory(opt))
+        return RCAT_EXIT_OK;
+    if (stat(opt->output, &st) == 0 && S_ISDIR(st.st_mode))
+        return RCAT_EXIT_OK;
+    report_error(RCAT_EXIT_LOCAL, "RPC2_ENOENT", opt->output, "no such directory");
+    return RCAT_EXIT_LOCAL;
+}
+
+static int fetch_one(struct ops *o, const struct options *opt, const struct url *u)
+{
+    char *dest;
+    int code;
+
+    if (!to_directory(opt))
+        return ops_fetch(o, u, opt->output);
+    dest = join_path(opt->output, url_basename(u->path));
+    if (!dest) {
+        report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", opt->output, "out of memory");
+        return RCAT_EXIT_LOCAL;
+    }
+    code = ops_fetch(o, u, dest);
+    free(dest);
+    return code;
+}
+
+static int run_one(struct ops *o, const struct options *opt, const struct url *u)
+{
+    switch (opt->mode) {
+    case MODE_FETCH:
+        return fetch_one(o, opt, u);
+    case MODE_PUT:
+        return ops_store(o, opt->put, u);
+    case MODE_STAT:
+        return ops_stat(o, u);
+    case MODE_LS:
+        return ops_list(o, u);
+    }
+    return RCAT_EXIT_USAGE;
+}
+
+static int run(const struct options *opt, const struct url *urls)
+{
+    struct ops *o;
+    int first = check_output_dir(opt);
+
+    if (first != RCAT_EXIT_OK)
+        return first;
+    first = ops_new(&opt->ops, &o);
+    if (first != RCAT_EXIT_OK)
+        return first;
+    for (int i = 0; i < opt->n_operands; i++) {
+        int code;
+
+        report_operand(i + 1);
+        code = run_one(o, opt, &urls[i]);
+        ops_exit_if_interrupted(o);
+        if (first == RCAT_EXIT_OK)
+            first = code;
+    }
+    report_operand(0);
+    ops_free(o);
+    return first;
+}
+
+static int finish(int code)
+{
+    if (report_flush_stdout() < 0) {
+        report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", "standard output", "write error");
+        if (code == RCAT_EXIT_OK)
+            code = RCAT_EXIT_LOCAL;
+    }
+    report_done(code);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    struct url *urls = NULL;
+    int code;
+
+    parse_options(argc, argv, &opt);
+    if (opt.help || opt.version) {
+        if (opt.help)
+            usage();
+        else
+            printf("rcat (rpc2) %s\n", PACKAGE_VERSION);
+        return fflush(stdout) == 0 ? RCAT_EXIT_OK : RCAT_EXIT_LOCAL;
+    }
+    check_combinations(&opt);
+    if (!usage_error[0])
+        urls = parse_operands(&opt);
+    start_reporting(&opt);
+    if (usage_error[0]) {
+        report_usage("%s", usage_error);
+        code = finish(RCAT_EXIT_USAGE);
+    } else {
+        code = finish(run(&opt, urls));
+    }
+    free(urls);
+    return code;
+}
