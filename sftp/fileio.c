@@ -50,6 +50,7 @@ struct fileio {
     uint64_t skip;   /* stream source: bytes still to discard (the seek offset) */
     int64_t quota;   /* the descriptor's, lowered by fileio_limit; -1: none */
     int64_t size;    /* source: bytes it will deliver; -1 unknown */
+    int64_t file_size; /* a regular file's size when opened; -1: not a regular file */
     uint64_t moved;  /* source: bytes taken from the file; sink: end of the furthest write */
     uint8_t *peeked; /* source: bytes taken by fileio_peek and not yet delivered */
     size_t peeked_len, peeked_off;
@@ -596,14 +597,15 @@ static int classify_own(struct fileio *f)
                     "only regular files and character devices are opened here; "
                     "pass a FIFO, socket or block device as an open fd",
                     RPC2_EINVAL);
+    if (S_ISREG(st.st_mode)) { /* O_NONBLOCK means nothing to a regular file */
+        f->kind = FIO_POSITIONAL;
+        f->start = f->d->seek_offset;
+        f->file_size = st.st_size;
+        return 0;
+    }
     fl = fcntl(f->fd, F_GETFL);
     if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
         return fail(f, "fcntl failed", fileio_errno_code(errno));
-    if (S_ISREG(st.st_mode)) {
-        f->kind = FIO_POSITIONAL;
-        f->start = f->d->seek_offset;
-        return 0;
-    }
     return as_stream(f);
 }
 
@@ -752,6 +754,7 @@ static int open_fd(struct fileio *f)
         return fail(f, "the fd is a directory", RPC2_EISDIR);
     f->fd = fd;
     f->is_sock = S_ISSOCK(st.st_mode);
+    f->file_size = S_ISREG(st.st_mode) ? st.st_size : -1;
     /* O_APPEND makes Linux pwrite append wherever pos says: a stream then. */
     cur = (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && !(f->sink && (fl & O_APPEND))
               ? lseek(fd, 0, SEEK_CUR)
@@ -810,14 +813,11 @@ static int open_vm(struct fileio *f)
  * regular file of size 0 may be a /proc file that has bytes all the same. */
 static int64_t available(struct fileio *f)
 {
-    struct stat st;
-
     if (f->kind == FIO_VM)
         return (int64_t)(f->d->file.vm.len - (size_t)f->d->seek_offset);
-    if (f->kind != FIO_POSITIONAL || fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_size == 0)
+    if (f->kind != FIO_POSITIONAL || f->file_size <= 0)
         return -1;
-    return st.st_size > f->start ? st.st_size - f->start : 0;
+    return f->file_size > f->start ? f->file_size - f->start : 0;
 }
 
 static int size_source(struct fileio *f)
