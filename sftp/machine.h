@@ -105,6 +105,11 @@ int sftp_sink_state(const struct sftp_sink *k);
 uint64_t sftp_sink_bytes(const struct sftp_sink *k); /* bytes written */
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k);
 
+/* True when the machine failed by its own doing (a read or write error, a
+ * limit, the peer's silence) rather than by the peer's ABORT. */
+int sftp_source_failed_here(const struct sftp_source *s);
+int sftp_sink_failed_here(const struct sftp_sink *k);
+
 /* Tells the peer the transfer failed (ABORT with the error) and stops. */
 void sftp_source_abort(struct sftp_source *s, int error, uint64_t now);
 void sftp_sink_abort(struct sftp_sink *k, int error, uint64_t now);

@@ -399,8 +399,16 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
 
 /* The client's own end once the reply is in: a sink must hold every byte;
  * a source is vouched for by the server's sink, whose verdict is in r. */
+static int machine_failed_here(const struct xfer *x)
+{
+    return x->source ? sftp_source_failed_here(x->source)
+                     : x->sink && sftp_sink_failed_here(x->sink);
+}
+
 static int local_outcome(struct xfer *x, int status, const struct seblock_reply *r)
 {
+    if (machine_failed_here(x))
+        return machine_state(x); /* whatever the call says, this end failed itself */
     if (status != 0 || is_source(x))
         return 0;
     if (r && (r->flags & SEBLOCK_PIGGY)) {
@@ -428,7 +436,9 @@ static int client_settle(struct xfer *x, int status, const struct seblock_reply 
     if (r && (r->flags & SEBLOCK_QUOTA_HIT))
         d->quota_exceeded = 1; /* the server's end applied our quota */
     d->local_status = ok ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
-    d->remote_status = remote == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
+    /* the server's end failing with our own error was our ABORT, not its fault */
+    int remote_fault = remote != 0 && !(local != 0 && remote == local);
+    d->remote_status = remote_fault ? RPC2_SE_FAILURE : RPC2_SE_SUCCESS;
     d->error = ok ? 0 : local ? local : remote ? remote : status;
     x->result = ok ? 0 : d->error;
     fileio_free(x->file);

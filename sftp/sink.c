@@ -70,6 +70,7 @@ struct sftp_sink {
     uint64_t start_due;   /* next START while no data has come */
     uint64_t silence_due; /* next probe while the stream is incomplete */
     unsigned timeouts_in_a_row;
+    int failed_here;
     uint64_t timer_armed;
 };
 
@@ -241,6 +242,7 @@ static void send_abort(struct sftp_sink *k, int error)
 
 static void fail(struct sftp_sink *k, int error, int tell_peer)
 {
+    k->failed_here = tell_peer; /* not the peer's ABORT: this end's own failure */
     if (tell_peer)
         send_abort(k, error);
     k->state = error;
@@ -528,6 +530,11 @@ int sftp_sink_state(const struct sftp_sink *k)
 uint64_t sftp_sink_bytes(const struct sftp_sink *k)
 {
     return k->bytes_written;
+}
+
+int sftp_sink_failed_here(const struct sftp_sink *k)
+{
+    return k->state < 0 && k->failed_here;
 }
 
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k)

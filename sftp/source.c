@@ -76,6 +76,7 @@ struct sftp_source {
     uint32_t newly_acked;
 
     unsigned timeouts_in_a_row;
+    int failed_here;
     uint64_t last_timeout_at; /* when the latest counted timeout began */
     uint64_t timer_armed;
 };
@@ -168,6 +169,7 @@ static void finish(struct sftp_source *s, int state)
 
 static void fail(struct sftp_source *s, int error, int tell_peer)
 {
+    s->failed_here = tell_peer; /* not the peer's ABORT: this end's own failure */
     if (tell_peer)
         send_abort(s, error);
     finish(s, error);
@@ -635,6 +637,11 @@ uint64_t sftp_source_bytes(const struct sftp_source *s)
 const struct sftp_counters *sftp_source_counters(const struct sftp_source *s)
 {
     return &s->counters;
+}
+
+int sftp_source_failed_here(const struct sftp_source *s)
+{
+    return s->state < 0 && s->failed_here;
 }
 
 uint32_t sftp_source_srtt_us(const struct sftp_source *s)

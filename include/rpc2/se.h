@@ -60,6 +60,9 @@ struct rpc2_se_desc {
     /* out */
     uint64_t bytes_transferred;
     int quota_exceeded;               /* the quota cut the transfer short */
+    /* local FAILURE: this end did not deliver (its own error, or the call
+     * failed); remote FAILURE: the other end failed by its own doing (not
+     * merely because this end aborted the transfer). */
     enum rpc2_se_status local_status, remote_status;
     int error;                        /* the rpc2 error when a status is FAILURE */
     struct {                          /* this end's packets, 0 for piggybacked transfers */
