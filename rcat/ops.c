@@ -52,8 +52,9 @@ struct ops {
     uint32_t dead_peer_us;
     struct ev_loop *loop;
     ev_signal sigs[3];
+    size_t n_sigs; /* those not ignored */
     rpc2_ctx *ctx;
-    struct slot *slots;
+    struct slot *slots; /* cfg.servers of them, allocated at start */
     size_t n_slots;
     rpc2_conn *in_call; /* what a signal cancels */
     int signal;
@@ -97,13 +98,18 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     rpc2_cancel(o->in_call);
 }
 
+/* A signal ignored when rcat started (nohup's SIGHUP, SIGINT in a
+ * background job) stays ignored. */
 static void init_signals(struct ops *o)
 {
     static const int which[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction was;
 
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
-        ev_signal_init(&o->sigs[i], on_signal, which[i]);
-        o->sigs[i].data = o;
+        if (sigaction(which[i], NULL, &was) == 0 && was.sa_handler == SIG_IGN)
+            continue;
+        ev_signal_init(&o->sigs[o->n_sigs], on_signal, which[i]);
+        o->sigs[o->n_sigs++].data = o;
     }
 }
 
@@ -112,7 +118,7 @@ static void init_signals(struct ops *o)
  * (opening a FIFO that has no reader yet). */
 static void watch_signals(struct ops *o, int on)
 {
-    for (size_t i = 0; i < sizeof o->sigs / sizeof o->sigs[0]; i++) {
+    for (size_t i = 0; i < o->n_sigs; i++) {
         if (on)
             ev_signal_start(o->loop, &o->sigs[i]);
         else
@@ -153,6 +159,12 @@ int ops_new(const struct ops_config *c, struct ops **out)
         return RCAT_EXIT_LOCAL;
     }
     o->cfg = *c;
+    o->slots = calloc(c->servers ? c->servers : 1, sizeof *o->slots);
+    if (!o->slots) {
+        ops_free(o);
+        report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", NULL, "out of memory");
+        return RCAT_EXIT_LOCAL;
+    }
     rpc2_params_init(&p);
     p.loop = o->loop;
     if (c->dead_peer_us)
@@ -242,14 +254,11 @@ static struct slot *find_slot(struct ops *o, const struct url *u)
 
 static struct slot *add_slot(struct ops *o, const struct url *u)
 {
-    struct slot *more = realloc(o->slots, (o->n_slots + 1) * sizeof *more);
     struct slot *s;
 
-    if (!more)
+    if (o->n_slots == (o->cfg.servers ? o->cfg.servers : 1))
         return NULL;
-    o->slots = more;
     s = &o->slots[o->n_slots++];
-    memset(s, 0, sizeof *s);
     memcpy(s->host, u->host, sizeof s->host);
     s->port = u->port;
     return s;
@@ -261,9 +270,11 @@ static int connect_slot(struct ops *o, const struct url *u, struct slot **out)
 {
     struct slot *s = find_slot(o, u);
 
+    if (!s)
+        s = add_slot(o, u);
     *out = s;
-    if (!s && !(*out = s = add_slot(o, u)))
-        return RPC2_ENOMEM;
+    if (!s)
+        return RPC2_ELIMIT; /* more servers than ops_config said */
     if (s->lost)
         return s->lost;
     return s->conn ? 0 : bind_slot(o, s);
@@ -426,10 +437,13 @@ static int failed_here(int rc, int err, const struct rpc2_se_desc *d)
 static void judge(const struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
                   const char *remote, const char *local, struct verdict *v)
 {
+    static const struct slot unknown = {.host = "the server"};
     int fetch = d && d->direction == RPC2_SE_FETCH;
     int err = rc;
     int here;
 
+    if (!s)
+        s = &unknown;
     v->file = remote;
     if (rc > 0 && !(fetch && is_sink_error(d->error))) {
         judge_status(rc, v);
@@ -502,11 +516,15 @@ static int call_once(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc
     return rc;
 }
 
-/* Doing it again must not repeat bytes already delivered somewhere. */
+/* Doing it again must not repeat bytes already written, nor lose bytes
+ * already read: a store's source may be a pipe, and even a file's position
+ * has moved, so only fetches are done again. */
 static int restartable(const struct rpc2_se_desc *d)
 {
-    return !d || d->bytes_transferred == 0 ||
-           (d->direction == RPC2_SE_FETCH && d->file_kind == RPC2_SE_FILE_NAME);
+    if (!d)
+        return 1;
+    return d->direction == RPC2_SE_FETCH &&
+           (d->file_kind == RPC2_SE_FILE_NAME || d->bytes_transferred == 0);
 }
 
 /* A server that forgot the connection (restarted, or expired it) is bound
@@ -578,7 +596,7 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
 {
     uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
 
-    report_xfer_end(&x->rep, d->bytes_transferred, retrans, code, result);
+    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result);
 }
 
 /* The bytes the range selects from a file of this size. */

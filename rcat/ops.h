@@ -20,6 +20,7 @@ struct ops_config {
     int preserve;          /* -p: keep mtime and mode bits */
     int no_clobber;        /* --no-clobber: never replace a file */
     int verbose;           /* -v: the library logs at debug level */
+    size_t servers;        /* most distinct servers the run will name (its operand count) */
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). */

@@ -65,23 +65,25 @@ __attribute__((format(printf, 1, 2))) static void bad(const char *fmt, ...)
 
 static void usage(void)
 {
-    printf("Usage: rcat [OPTION]... REMOTE...              write remote files to standard output\n"
-           "  or:  rcat [OPTION]... -o FILE REMOTE         fetch into FILE\n"
-           "  or:  rcat [OPTION]... -o DIR/ REMOTE...      fetch each into DIR/BASENAME\n"
-           "  or:  rcat [OPTION]... --put LOCAL REMOTE     store LOCAL on the server\n"
-           "  or:  rcat [OPTION]... --stat|--ls REMOTE...  describe or list remote paths\n"
+    printf("Usage: rcat [OPTION]... REMOTE...             write them to standard output\n"
+           "  or:  rcat [OPTION]... -o FILE REMOTE        fetch into FILE\n"
+           "  or:  rcat [OPTION]... -o DIR/ REMOTE...     fetch each into DIR/BASENAME\n"
+           "  or:  rcat [OPTION]... --put LOCAL REMOTE    store LOCAL on the server\n"
+           "  or:  rcat [OPTION]... --stat|--ls REMOTE... describe or list remote paths\n"
            "Move files to and from an rcatd server over rpc2.\n"
            "\n"
            "REMOTE is rcat://HOST[:PORT]/PATH (percent-escapes decoded) or, as with scp,\n"
-           "HOST:PATH ([ADDR]:PATH for IPv6). An argument with a '/' before any ':' is local:\n"
-           "write ./a:b for a file named a:b. Paths are relative to the server's root.\n"
+           "HOST:PATH ([ADDR]:PATH for IPv6). An argument with a '/' before any ':' is\n"
+           "local: write ./a:b for a file named a:b. Paths are relative to the server's\n"
+           "root.\n"
            "\n"
            "Transfers:\n"
-           "  -o, --output=FILE     write FILE atomically (whole or not at all); '-' is standard\n"
-           "                        output; DIR/ or an existing directory takes several REMOTEs\n"
+           "  -o, --output=FILE     write FILE atomically (whole or not at all); '-' is\n"
+           "                        standard output; DIR/ (or an existing directory) takes\n"
+           "                        several REMOTEs\n"
            "      --put=LOCAL       store LOCAL ('-': standard input) as REMOTE; a REMOTE\n"
            "                        ending in '/' gets LOCAL's base name\n"
-           "  -n, --no-clobber      never replace an existing file (default: replace, like cp)\n"
+           "  -n, --no-clobber      never replace an existing file (default: replace)\n"
            "  -p, --preserve        keep modification time and mode bits\n"
            "      --offset=N        start N bytes into the source\n"
            "      --length=N        move at most N bytes\n"
@@ -93,7 +95,7 @@ static void usage(void)
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
            "      --timeout=SECS    give up on a server silent for SECS seconds (default 30)\n"
            "Messages:\n"
-           "      --progress        draw the progress bar even if standard error is no terminal\n"
+           "      --progress        draw the progress bar even off a terminal\n"
            "      --no-progress     never draw it\n"
            "  -q, --quiet           report nothing but errors\n"
            "  -v, --verbose         report more, including the rpc2 library's debug log\n"
@@ -448,12 +450,14 @@ static int run_one(struct ops *o, const struct options *opt, const struct url *u
 
 static int run(const struct options *opt, const struct url *urls)
 {
+    struct ops_config cfg = opt->ops;
     struct ops *o;
     int first = check_output_dir(opt);
 
     if (first != RCAT_EXIT_OK)
         return first;
-    first = ops_new(&opt->ops, &o);
+    cfg.servers = (size_t)opt->n_operands;
+    first = ops_new(&cfg, &o);
     if (first != RCAT_EXIT_OK)
         return first;
     for (int i = 0; i < opt->n_operands; i++) {

@@ -200,35 +200,48 @@ static void j_close(int fd)
 
 /* ---- text ---------------------------------------------------------------- */
 
-/* A message must not be glued to a bar drawn without its newline. */
-static void clear_bar(void)
+static unsigned term_width(void)
 {
-    if (bar_visible) {
-        write_all(STDERR_FILENO, "\r\033[K", 4);
-        bar_visible = 0;
-    }
+    struct winsize ws;
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col > 400 ? 400 : ws.ws_col;
+    return 80;
 }
 
+/* A message must not be glued to a bar drawn without its newline. Blanks
+ * rather than an escape sequence: any terminal understands them. */
+static void clear_bar(void)
+{
+    char blank[402];
+    size_t n = term_width();
+
+    if (!bar_visible)
+        return;
+    blank[0] = '\r';
+    memset(blank + 1, ' ', n - 1);
+    blank[n] = '\r';
+    write_all(STDERR_FILENO, blank, n + 1);
+    bar_visible = 0;
+}
+
+/* "rcat: FILE: text\n", cut to fit, in one write. */
 static void say(const char *file, const char *fmt, va_list ap)
 {
     char msg[8192];
-    int n;
+    size_t cap = sizeof msg - 1; /* the newline's room */
+    size_t n;
 
     if (file)
-        n = snprintf(msg, sizeof msg, "rcat: %s: ", file);
+        snprintf(msg, cap, "rcat: %s: ", file);
     else
-        n = snprintf(msg, sizeof msg, "rcat: ");
-    if (n < 0 || (size_t)n >= sizeof msg)
-        n = (int)sizeof msg - 1;
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-    n = (int)strlen(msg);
-    if ((size_t)n + 1 < sizeof msg) {
-        msg[n++] = '\n';
-    } else {
-        msg[n - 1] = '\n';
-    }
+        snprintf(msg, cap, "rcat: ");
+    n = strlen(msg);
+    vsnprintf(msg + n, cap - n, fmt, ap);
+    n = strlen(msg);
+    msg[n++] = '\n';
     clear_bar();
-    write_all(STDERR_FILENO, msg, (size_t)n);
+    write_all(STDERR_FILENO, msg, n);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -381,15 +394,6 @@ static void clock_text(char *out, size_t cap, double seconds)
         snprintf(out, cap, "%u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
 }
 
-static unsigned term_width(void)
-{
-    struct winsize ws;
-
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
-        return ws.ws_col > 400 ? 400 : ws.ws_col;
-    return 80;
-}
-
 /* "  45%  12.3 MiB  4.1 MiB/s  ETA 0:03", or without percent and ETA when
  * the size is unknown, or "in 0:03" once done. */
 static unsigned percent(const struct report_xfer *x)
@@ -511,10 +515,8 @@ void report_xfer_begin(struct report_xfer *x, const char *session, int send, con
     x->label = file;
     x->size = size;
     x->start_us = x->last_us = now_us();
-    if (cfg.progress) {
+    if (cfg.progress)
         draw_bar(x, 0);
-        x->drawn = 1;
-    }
 }
 
 int report_xfer_due(const struct report_xfer *x)
@@ -549,7 +551,6 @@ void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
         j_close(STDERR_FILENO);
     } else if (cfg.progress) {
         draw_bar(x, 0);
-        x->drawn = 1;
     }
 }
 
@@ -565,8 +566,8 @@ static void summary(const struct report_xfer *x)
     report_info("%s -> %s: %s in %s (%s/s)", x->file, x->dest, got, took, rate);
 }
 
-void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions, int code,
-                     const char *result)
+void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
+                     uint64_t duplicates, int code, const char *result)
 {
     x->bytes = bytes;
     attempted++;
@@ -578,6 +579,7 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
     if (cfg.json) {
         j_open("STOP");
         xfer_fields(x, retransmissions);
+        j_u64("Duplicates", duplicates);
         j_u64("Code", (uint64_t)code);
         j_str("Result", result);
         j_close(STDERR_FILENO);

@@ -65,7 +65,6 @@ struct report_xfer {
     int64_t size; /* -1: unknown */
     uint64_t start_us, last_us, last_bytes, bytes;
     double rate; /* smoothed, bytes per second */
-    int drawn;
 };
 
 void report_xfer_begin(struct report_xfer *x, const char *session, int send, const char *file,
@@ -75,9 +74,10 @@ int report_xfer_due(const struct report_xfer *x);
 /* Bytes so far; total from the library (-1 unknown) replaces an unknown size. */
 void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
                           uint64_t retransmissions);
-/* STOP: code is the file's exit code, result its symbolic outcome ("OK"). */
-void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions, int code,
-                     const char *result);
+/* STOP: what this end resent and received twice; code is the file's exit
+ * code, result its symbolic outcome ("OK"). */
+void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
+                     uint64_t duplicates, int code, const char *result);
 
 /* DONE: once, at the end. */
 void report_done(int code);

@@ -280,6 +280,8 @@ static int parse_scp(const char *s, struct url *u, const char **why)
             return refuse(why, "expected ':' after ']' ([V6]:PATH)");
     } else {
         colon = strchr(s, ':');
+        if (!colon)
+            return refuse(why, "expected HOST:PATH");
         if (parse_name(s, colon, u, why) < 0)
             return -1;
     }
@@ -310,7 +312,8 @@ int url_parse(const char *arg, unsigned default_port, struct url *u, const char 
     u->port = default_port;
     if (!arg || !*arg)
         return refuse(why, "empty argument");
-    if (!strncasecmp(arg, "rcat:", 5) && strncmp(arg + 5, "//", 2) != 0)
+    /* rcat:/h/p is a URL with a slash missing, not a host named "rcat" */
+    if (!strncasecmp(arg, "rcat:/", 6) && arg[6] != '/')
         return refuse(why, "malformed URL (rcat://HOST[:PORT]/PATH)");
     if (has_scheme(arg)) {
         if (strncasecmp(arg, scheme, sizeof scheme - 1) != 0)

@@ -23,7 +23,7 @@ static const struct engine_config test_cfg = {
     .retry_max_us = 1 * SEC,
     .dead_peer_us = 10 * SEC,
     .idle_timeout_us = 60 * SEC,
-    .max_connections = 1000,
+    .max_connections = 10000,
     .max_saved_reply = PKT_MAX_DATAGRAM,
     .id_seed = 42,
 };
@@ -575,6 +575,30 @@ START_TEST(idle_connections_expire_busy_ones_stay)
 }
 END_TEST
 
+/* Thousands of connections on one server: each binds, calls and unbinds. */
+START_TEST(thousands_of_connections)
+{
+    enum { CONNS = 3000 };
+    setup_link(31);
+    static rpc2_conn *c[CONNS];
+    for (int i = 0; i < CONNS; i++)
+        c[i] = must_bind();
+    struct engine *server = fakelink_engine(&link_, NODE_SERVER);
+    ck_assert_uint_eq(engine_conn_count(server), CONNS);
+    for (int i = 0; i < CONNS; i++) {
+        unsigned result;
+        ck_assert_int_eq(call_incr(c[i], (unsigned)i, &result), 0);
+    }
+    ck_assert_uint_eq(engine_stats(server)->calls_executed, CONNS);
+    for (int i = 0; i < CONNS; i++)
+        engine_unbind(c[i], link_.now);
+    fakelink_run(&link_, NULL, link_.now + 10 * SEC);
+    ck_assert_uint_eq(engine_conn_count(server), 0);
+    ck_assert_uint_eq(engine_conn_count(fakelink_engine(&link_, NODE_CLIENT)), 0);
+    teardown_link();
+}
+END_TEST
+
 /* ---- raw datagrams ----------------------------------------------------- */
 
 static void put32(uint8_t *p, uint32_t v)
@@ -669,6 +693,7 @@ static Suite *engine_suite(void)
     tcase_add_test(t, cancel_then_next_call);
     tcase_add_test(t, unbind_frees_both_sides_under_loss);
     tcase_add_test(t, idle_connections_expire_busy_ones_stay);
+    tcase_add_test(t, thousands_of_connections);
     tcase_add_test(t, malformed_datagrams_are_counted_and_dropped);
     tcase_add_test(t, foreign_version_gets_version_error_no_larger);
     tcase_add_test(t, packets_from_another_address_are_not_believed);

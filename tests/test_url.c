@@ -92,6 +92,8 @@ static const struct {
     {/* 64 */ "my file:x", 7755, USAGE, 0, NULL, 0, NULL},
     {/* 65 */ "h x:p", 7755, USAGE, 0, NULL, 0, NULL},
     {/* 66 */ "[1.2.3.4]:p", 7755, USAGE, 0, NULL, 0, NULL},
+    {/* 67 */ "rcat:x", 7755, 0, 1, "rcat", 7755, "x"}, /* a host named rcat */
+    {/* 68 */ "rcat:", 7755, 0, 1, "rcat", 7755, ""},
 };
 
 START_TEST(parse_table)
