@@ -652,18 +652,20 @@ static int open_parent(struct fileio *f)
     return 0;
 }
 
-/* Whatever is at the name now must be something a rename may replace. */
+/* Whatever is at the name now must be something a rename may replace: a
+ * regular file, or a symlink (replaced, never followed: looking through it
+ * would tell a client what it points at). */
 static int check_replaceable(struct fileio *f)
 {
     struct stat st;
 
-    if (f->d->file.name.no_clobber && fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) == 0)
-        return fail(f, "the name exists (no_clobber)", RPC2_EEXIST);
-    if (fstatat(f->dirfd, f->base, &st, 0) < 0)
+    if (fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return errno == ENOENT ? 0 : fail(f, "stat of the name failed", fileio_errno_code(errno));
+    if (f->d->file.name.no_clobber)
+        return fail(f, "the name exists (no_clobber)", RPC2_EEXIST);
     if (S_ISDIR(st.st_mode))
         return fail(f, "the name is a directory", RPC2_EISDIR);
-    if (!S_ISREG(st.st_mode))
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
         return fail(f, "an atomic sink only replaces a regular file", RPC2_EINVAL);
     return 0;
 }

@@ -725,6 +725,35 @@ START_TEST(atomic_success)
 }
 END_TEST
 
+/* A symlink at the name is replaced, never looked through: not even to
+ * say the target is a directory (which would tell a client what it is). */
+START_TEST(atomic_replaces_a_symlink_to_a_directory)
+{
+    char dir[256], path[300], target[300];
+    uint8_t *data = pattern(1000, 13), *got;
+    struct rpc2_se_desc d;
+    struct stat st;
+    size_t n;
+
+    subdir(dir, "atomic_link", _i);
+    snprintf(target, sizeof target, "%s/elsewhere", dir);
+    snprintf(path, sizeof path, "%s/out", dir);
+    ck_assert_int_eq(mkdir(target, 0755), 0);
+    ck_assert_int_eq(symlink(target, path), 0);
+    d = desc_name(path, 0, -1);
+    d.file.name.atomic = 1;
+    ck_assert_int_eq(sink_all(&d, 0, data, 1000), 0);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    got = get_file(path, &n);
+    ck_assert_uint_eq(n, 1000);
+    ck_assert(memcmp(got, data, 1000) == 0);
+    ck_assert_int_eq(stat(target, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode)); /* the directory is untouched */
+    free(data), free(got);
+}
+END_TEST
+
 /* bit 0: finish(0), else free without finishing; bit 1: an old file is there */
 START_TEST(atomic_failure_leaves_nothing)
 {
@@ -1354,6 +1383,7 @@ static Suite *fileio_suite(void)
     tcase_add_test(t, permission_denied);
     tcase_add_test(t, disk_full_in_tiny_tmpfs);
     tcase_add_test(t, errno_map);
+    tcase_add_test(t, atomic_replaces_a_symlink_to_a_directory);
     suite_add_tcase(s, t);
     return s;
 }
