@@ -507,6 +507,10 @@ void engine_unbind(rpc2_conn *c, uint64_t now)
 {
     if (c->state == CS_CLOSING)
         return; /* a callback of the cancel below unbinding again */
+    if (c->bind) {
+        bind_done(c, RPC2_ECANCELED); /* frees c; the binder hears it */
+        return;
+    }
     int was_bound = c->state == CS_BOUND;
     c->state = CS_CLOSING;
     if (c->call)

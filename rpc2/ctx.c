@@ -253,8 +253,9 @@ static void blocking_job(void *arg)
     rpc2_ctx *ctx = req->engine->env;
     req->status = req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
     /* Without memory to post, the reply would be lost and the client would
-     * wait forever on BUSY; retrying costs nothing while memory returns. */
-    while (ctx_post(ctx, blocking_done, req) != 0)
+     * wait forever on BUSY; retrying costs nothing while memory returns.
+     * A closed mailbox means the context is being freed, request and all. */
+    while (ctx_post(ctx, blocking_done, req) == RPC2_ENOMEM)
         sched_yield();
 }
 
@@ -390,11 +391,17 @@ void rpc2_ctx_free(rpc2_ctx *ctx)
             ev_ref(ctx->loop);
         ev_async_stop(ctx->loop, &ctx->wake);
     }
-    /* Running blocking handlers finish and post their replies; those are
-     * drained here so their requests are freed with the engine. */
-    workers_free(ctx->workers);
-    if (ctx->engine)
+    /* Blocking handlers may be waiting for the loop (a side-effect check, a
+     * nested call): what they posted runs now, every connection is ended
+     * (their waits end with an error), and later posts are refused, so the
+     * workers can finish and be joined. */
+    mailbox_close(&ctx->mailbox);
+    if (ctx->engine) {
         mailbox_drain(&ctx->mailbox);
+        engine_close_all(ctx->engine, ctx_now());
+        engine_flush(ctx->engine); /* the UNBINDs, so servers hear of it now */
+    }
+    workers_free(ctx->workers);
     engine_free(ctx->engine);
     for (int i = 0; i < ctx->n_socks; i++)
         close(ctx->socks[i]);

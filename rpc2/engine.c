@@ -30,6 +30,21 @@ struct engine *engine_new(const struct engine_config *cfg, const struct logger *
     return e;
 }
 
+static void close_conn_entry(struct conn_link *l, void *arg)
+{
+    rpc2_conn *c = (rpc2_conn *)l;
+    if (c->role == ROLE_CLIENT)
+        engine_unbind(c, *(const uint64_t *)arg); /* ends its call or bind, tells the server */
+    else
+        conn_free(c); /* ends its running transfer: a waiting handler hears ECLOSED */
+}
+
+void engine_close_all(struct engine *e, uint64_t now)
+{
+    e->now = now;
+    conntable_foreach(&e->conns, close_conn_entry, &now);
+}
+
 static void free_conn_entry(struct conn_link *l, void *arg)
 {
     (void)arg;

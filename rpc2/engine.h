@@ -49,6 +49,10 @@ struct engine;
 struct engine *engine_new(const struct engine_config *cfg, const struct logger *log,
                           const struct engine_hooks *hooks, void *env, outq_flush_fn flush,
                           void *flush_arg);
+/* Ends every connection: a call or bind in flight completes with an error
+ * (its callback runs), client connections send UNBIND, server connections
+ * end their transfers. Callbacks must not unbind other connections here. */
+void engine_close_all(struct engine *e, uint64_t now);
 /* Frees every connection and request without calling user callbacks. */
 void engine_free(struct engine *e);
 

@@ -27,6 +27,7 @@ int mailbox_init(struct mailbox *m, void (*wake)(void *), void *wake_arg)
         return RPC2_ESYSTEM;
     }
     m->head = m->tail = NULL;
+    m->closed = 0;
     m->wake = wake;
     m->wake_arg = wake_arg;
     return 0;
@@ -59,6 +60,11 @@ int mailbox_post(struct mailbox *m, mailbox_fn fn, void *arg)
     it->arg = arg;
     it->next = NULL;
     pthread_mutex_lock(&m->lock);
+    if (m->closed) {
+        pthread_mutex_unlock(&m->lock);
+        free(it);
+        return RPC2_ECLOSED;
+    }
     if (m->tail)
         m->tail->next = it;
     else
@@ -70,6 +76,13 @@ int mailbox_post(struct mailbox *m, mailbox_fn fn, void *arg)
     if (m->wake)
         m->wake(m->wake_arg);
     return 0;
+}
+
+void mailbox_close(struct mailbox *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->closed = 1;
+    pthread_mutex_unlock(&m->lock);
 }
 
 int mailbox_drain(struct mailbox *m)
