@@ -2103,6 +2103,59 @@ START_TEST(test_server_memory_bounded)
 }
 END_TEST
 
+/* ---- stopping a server mid-transfer -------------------------------------------------- */
+
+struct slow_fetch {
+    int port, rc;
+};
+
+/* A streamed fetch into /dev/null from a blocking handler, on its own
+ * context: the server is stopped while it runs. */
+static void *slow_fetch_thread(void *arg)
+{
+    struct slow_fetch *f = arg;
+    struct rpc2_params p;
+    rpc2_params_init(&p);
+    p.dead_peer_us = 2 * SEC;
+    struct rpc2_sftp_params sp;
+    rpc2_sftp_params_init(&sp);
+    sp.window = 4; /* slow enough to be mid-transfer when the server stops */
+    rpc2_ctx *ctx = client_new(&p, &sp);
+    rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", f->port);
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    struct rpc2_se_desc d = desc_fd(RPC2_SE_FETCH, null_fd);
+    f->rc = call_xfer(conn, TEST_FETCH_BLOCKING, "big", 0, -1, TEST_KIND_NAME, 0, &d, NULL);
+    close(null_fd);
+    rpc2_unbind(conn);
+    rpc2_ctx_free(ctx);
+    return NULL;
+}
+
+/*
+ * SIGTERM while a blocking handler waits in rpc2_se_check: the server frees
+ * its context at once and exits 0 (it once hung: the worker waited for the
+ * loop, and the context's free waited for the worker).
+ */
+START_TEST(test_server_stops_mid_transfer)
+{
+    pid_t srv;
+    struct slow_fetch f = {.rc = 1};
+    f.port = server_start("127.0.0.1:0", SRV_STD, &srv);
+    char src[PATH_MAX];
+    srv_path(src, sizeof src, "big");
+    sparse_file(src, 4 * GiB);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, slow_fetch_thread, &f), 0);
+    nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL); /* into the transfer */
+    int64_t t0 = now_us();
+    ck_assert_int_eq(child_stop(srv, SIGTERM), 0);
+    ck_assert_msg(now_us() - t0 < 5 * SEC, "the server took %.1f s to stop",
+                  (now_us() - t0) / 1e6);
+    pthread_join(t, NULL);
+    ck_assert_int_ne(f.rc, 0); /* the fetch did not pretend to succeed */
+}
+END_TEST
+
 /* ---- the server's own parameters and early failures ------------------------------ */
 
 /*
@@ -2220,6 +2273,7 @@ static Suite *sftp_loopback_suite(void)
     tcase_add_test(recovery, test_blackout_recovers);
     tcase_add_test(recovery, test_server_no_piggyback_is_honoured);
     tcase_add_test(recovery, test_remote_status_when_handler_fails_early);
+    tcase_add_test(recovery, test_server_stops_mid_transfer);
     suite_add_tcase(s, recovery);
     return s;
 }
