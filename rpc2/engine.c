@@ -227,24 +227,33 @@ static uint32_t echo_ts(const rpc2_conn *c, uint64_t now)
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* Writes the header into the datagram outq_reserve handed out, whose body
+ * is already in place, and queues it. */
+static void commit_packet(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
+                          uint8_t *buf)
+{
+    pkt_hdr_encode(h, buf);
+    outq_commit(&e->out, to, PKT_HDR_SIZE + h->body_len);
+    e->stats.packets_sent++;
+    e->stats.bytes_sent += PKT_HDR_SIZE + h->body_len;
+}
+
 void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
                  const uint8_t *body)
 {
     uint8_t *buf = outq_reserve(&e->out);
     if (!buf)
         return; /* out of memory: as good as lost on the wire, and retried */
-    pkt_hdr_encode(h, buf);
     if (h->body_len)
         memcpy(buf + PKT_HDR_SIZE, body, h->body_len);
-    outq_commit(&e->out, to, PKT_HDR_SIZE + h->body_len);
-    e->stats.packets_sent++;
-    e->stats.bytes_sent += PKT_HDR_SIZE + h->body_len;
+    commit_packet(e, to, h, buf);
 }
 
-void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const uint8_t *body,
-               size_t body_len, uint64_t now)
+static struct pkt_hdr conn_header(const rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
+                                  uint32_t transfer, uint32_t ts_echo, size_t body_len,
+                                  uint64_t now)
 {
-    struct pkt_hdr h = {
+    return (struct pkt_hdr){
         .version = PKT_VERSION,
         .type = type,
         .flags = flags,
@@ -252,10 +261,18 @@ void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const ui
         .dst_conn = c->link.peer_id,
         .src_conn = c->link.id,
         .seq = seq,
+        .transfer = transfer,
         .ts = wire_ts(now),
-        .ts_echo = is_answer(type) ? echo_ts(c, now) : 0,
+        .ts_echo = ts_echo,
         .body_len = (uint32_t)body_len,
     };
+}
+
+void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const uint8_t *body,
+               size_t body_len, uint64_t now)
+{
+    uint32_t echo = is_answer(type) ? echo_ts(c, now) : 0;
+    struct pkt_hdr h = conn_header(c, type, flags, seq, 0, echo, body_len, now);
     engine_send(c->engine, &c->link.peer, &h, body);
 }
 
@@ -271,26 +288,9 @@ uint8_t *conn_packet_begin(rpc2_conn *c, size_t *cap)
 void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, uint32_t transfer,
                         uint32_t ts_echo, size_t body_len, uint64_t now)
 {
-    struct engine *e = c->engine;
-    struct pkt_hdr h = {
-        .version = PKT_VERSION,
-        .type = type,
-        .flags = flags,
-        .security = c->security,
-        .dst_conn = c->link.peer_id,
-        .src_conn = c->link.id,
-        .seq = seq,
-        .transfer = transfer,
-        .ts = wire_ts(now),
-        .ts_echo = ts_echo,
-        .body_len = (uint32_t)body_len,
-    };
-    /* begin() handed out the slot outq_reserve returns until committed */
-    uint8_t *buf = outq_reserve(&e->out);
-    pkt_hdr_encode(&h, buf);
-    outq_commit(&e->out, &c->link.peer, PKT_HDR_SIZE + body_len);
-    e->stats.packets_sent++;
-    e->stats.bytes_sent += PKT_HDR_SIZE + body_len;
+    struct pkt_hdr h = conn_header(c, type, flags, seq, transfer, ts_echo, body_len, now);
+    /* begin() handed out the datagram outq_reserve returns until committed */
+    commit_packet(c->engine, &c->link.peer, &h, outq_reserve(&c->engine->out));
 }
 
 void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
