@@ -230,3 +230,43 @@ const char *procs_builddir(void)
 
     return dir != NULL && dir[0] != '\0' ? dir : BUILDDIR;
 }
+
+/* ---- the children of one test ----------------------------------------- */
+
+static pid_t children[PROCS_MAX_CHILDREN];
+
+void procs_children_reset(void)
+{
+    memset(children, 0, sizeof children);
+}
+
+void procs_children_stop_leftovers(void)
+{
+    for (int i = 0; i < PROCS_MAX_CHILDREN; i++)
+        if (children[i] > 0)
+            (void)procs_stop(children[i], SIGKILL, PROCS_STOP_MS);
+    procs_children_reset();
+}
+
+int procs_child_spawn(const char *const argv[], const char *prefix, pid_t *pid)
+{
+    int port = procs_spawn_port(argv, prefix, pid);
+    if (port <= 0)
+        return -1;
+    for (int i = 0; i < PROCS_MAX_CHILDREN; i++) {
+        if (children[i] == 0) {
+            children[i] = *pid;
+            return port;
+        }
+    }
+    (void)procs_stop(*pid, SIGKILL, PROCS_STOP_MS);
+    return -1;
+}
+
+int procs_child_stop(pid_t pid, int sig)
+{
+    for (int i = 0; i < PROCS_MAX_CHILDREN; i++)
+        if (children[i] == pid)
+            children[i] = 0;
+    return procs_stop(pid, sig, PROCS_STOP_MS);
+}

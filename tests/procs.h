@@ -49,6 +49,23 @@ int procs_spawn_port(const char *const argv[], const char *prefix, pid_t *pid);
  */
 int procs_stop(pid_t pid, int sig, int timeout_ms);
 
+/*
+ * The children a test started and has not stopped yet, so a failing test's
+ * teardown can kill what it left running. One registry per test process
+ * (Check runs each test in its own fork).
+ */
+#define PROCS_MAX_CHILDREN 4
+#define PROCS_STOP_MS 10000 /* a child stopping on SIGTERM: a blocking handler may still run */
+
+void procs_children_reset(void);
+/* SIGKILLs every child still registered, then forgets them all. */
+void procs_children_stop_leftovers(void);
+/* procs_spawn_port, and registers the child; -1 when it did not start or the
+ * registry is full (the child is then stopped). */
+int procs_child_spawn(const char *const argv[], const char *prefix, pid_t *pid);
+/* Forgets the child and stops it as procs_stop does, within PROCS_STOP_MS. */
+int procs_child_stop(pid_t pid, int sig);
+
 /* The build tree: $top_builddir if set (as `make check` does), else BUILDDIR from the build. */
 const char *procs_builddir(void);
 

@@ -36,8 +36,6 @@
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
-#define STOP_MS 10000  /* a child stopping with SIGTERM; a blocking handler may still run */
-#define MAX_CHILDREN 4 /* processes one test may have running at once */
 #define MS 1000u       /* microseconds */
 #define SEC (1000u * MS)
 
@@ -64,59 +62,13 @@ static int64_t now_us(void)
 
 /* ---- child processes ------------------------------------------------------ */
 
-/*
- * Every child a test started and has not stopped yet, so the checked
- * teardown can stop what a failed test left behind (CK_FORK=no). In fork
- * mode a failed test's process exits at once and its children get SIGTERM
- * from procs_spawn's parent-death signal instead.
- */
-static pid_t children[MAX_CHILDREN];
-
-static void children_reset(void)
-{
-    memset(children, 0, sizeof children);
-}
-
-static void children_stop_leftovers(void)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i] > 0)
-            (void)procs_stop(children[i], SIGKILL, STOP_MS);
-    children_reset();
-}
-
-static void child_add(pid_t pid)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++) {
-        if (children[i] == 0) {
-            children[i] = pid;
-            return;
-        }
-    }
-    ck_abort_msg("more than %d children", MAX_CHILDREN);
-}
-
-static void child_forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i] == pid)
-            children[i] = 0;
-}
-
-/* Spawns argv, waits for its "PREFIX PORT" line; returns the port. */
+/* Spawns argv, waits for its "PREFIX PORT" line, and registers it so the
+ * teardown can stop what a failed test left behind; returns the port. */
 static int child_spawn(const char *const argv[], const char *prefix, pid_t *pid)
 {
-    int port = procs_spawn_port(argv, prefix, pid);
+    int port = procs_child_spawn(argv, prefix, pid);
     ck_assert_msg(port > 0, "%s did not start", argv[0]);
-    child_add(*pid);
     return port;
-}
-
-/* Stops a child with sig; returns its exit status as procs_stop reports it. */
-static int child_stop(pid_t pid, int sig)
-{
-    child_forget(pid);
-    return procs_stop(pid, sig, STOP_MS);
 }
 
 /* A testsrv listening on listen ("127.0.0.1:0", "[::1]:0", ...) that drops a
@@ -139,13 +91,13 @@ static int server_start(const char *listen, pid_t *pid)
 /* A clean stop: testsrv exits 0 after SIGTERM, with everything freed. */
 static void server_stop(pid_t pid)
 {
-    ck_assert_int_eq(child_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(pid, SIGTERM), 0);
 }
 
 /* A crash: no goodbye to anyone. */
 static void server_kill(pid_t pid)
 {
-    ck_assert_int_eq(child_stop(pid, SIGKILL), 128 + SIGKILL);
+    ck_assert_int_eq(procs_child_stop(pid, SIGKILL), 128 + SIGKILL);
 }
 
 /* The fault proxy in front of 127.0.0.1:server_port, faults as given. */
@@ -566,7 +518,7 @@ START_TEST(test_lossy_path_at_most_once)
     rpc2_unbind(direct);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
-    ck_assert_int_eq(child_stop(proxy, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
     server_stop(srv);
 }
 END_TEST
@@ -777,7 +729,7 @@ static TCase *tcase_new(const char *name, double timeout)
 {
     TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, timeout);
-    tcase_add_checked_fixture(tc, children_reset, children_stop_leftovers);
+    tcase_add_checked_fixture(tc, procs_children_reset, procs_children_stop_leftovers);
     return tc;
 }
 

@@ -57,8 +57,6 @@
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
-#define STOP_MS 10000  /* a child stopping with SIGTERM; a blocking handler may still run */
-#define MAX_CHILDREN 4 /* processes one test may have running at once */
 #define MS 1000u       /* microseconds */
 #define SEC (1000u * MS)
 #define KiB 1024u
@@ -109,59 +107,15 @@ static uint32_t test_seed(void)
     return seed ? seed : 1;
 }
 
-/* ---- child processes (as in test_loopback.c) -------------------------------- */
+/* ---- child processes ------------------------------------------------------- */
 
-/*
- * Every child a test started and has not stopped yet, so the checked
- * teardown can stop what a failed test left behind (CK_FORK=no). In fork
- * mode a failed test's process exits at once and its children get SIGTERM
- * from procs_spawn's parent-death signal instead.
- */
-static pid_t children[MAX_CHILDREN];
-
-static void children_reset(void)
-{
-    memset(children, 0, sizeof children);
-}
-
-static void children_stop_leftovers(void)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i] > 0)
-            (void)procs_stop(children[i], SIGKILL, STOP_MS);
-    children_reset();
-}
-
-static void child_add(pid_t pid)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++) {
-        if (children[i] == 0) {
-            children[i] = pid;
-            return;
-        }
-    }
-    ck_abort_msg("more than %d children", MAX_CHILDREN);
-}
-
-static void child_forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i] == pid)
-            children[i] = 0;
-}
-
+/* Spawns argv, waits for its "PREFIX PORT" line, and registers it so the
+ * teardown can stop what a failed test left behind; returns the port. */
 static int child_spawn(const char *const argv[], const char *prefix, pid_t *pid)
 {
-    int port = procs_spawn_port(argv, prefix, pid);
+    int port = procs_child_spawn(argv, prefix, pid);
     ck_assert_msg(port > 0, "%s did not start", argv[0]);
-    child_add(*pid);
     return port;
-}
-
-static int child_stop(pid_t pid, int sig)
-{
-    child_forget(pid);
-    return procs_stop(pid, sig, STOP_MS);
 }
 
 /* ---- temporary roots ---------------------------------------------------------- */
@@ -233,13 +187,13 @@ static void sweep_roots(void)
 
 static void test_setup(void)
 {
-    children_reset();
+    procs_children_reset();
     root_make("/tmp");
 }
 
 static void test_teardown(void)
 {
-    children_stop_leftovers();
+    procs_children_stop_leftovers();
     root_remove();
 }
 
@@ -282,7 +236,7 @@ static int server_start(const char *listen, const char *const extra[], pid_t *pi
 /* A clean stop: testsrv exits 0 after SIGTERM, with everything freed. */
 static void server_stop(pid_t pid)
 {
-    ck_assert_int_eq(child_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(pid, SIGTERM), 0);
 }
 
 /* The fault proxy in front of 127.0.0.1:server_port, faults as given. */
@@ -1460,7 +1414,7 @@ START_TEST(test_lossy_path_byte_identical)
         rpc2_unbind(env.conn[s]);
         rpc2_ctx_free(env.ctx[s]);
     }
-    ck_assert_int_eq(child_stop(proxy, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
     server_stop(env.srv);
 }
 END_TEST
@@ -1562,7 +1516,7 @@ START_TEST(test_blackout_recovers)
                   "finished before the blackout ended");
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
-    ck_assert_int_eq(child_stop(proxy, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
     server_stop(srv);
 }
 END_TEST
@@ -1857,7 +1811,7 @@ START_TEST(test_server_killed_mid_transfer)
     int rc = call_xfer(conn, TEST_FETCH, "big", 0, -1, TEST_KIND_NAME, 0, &d, NULL);
     int64_t elapsed = now_us() - k.killed_us;
     ck_assert_msg(k.killed_us != 0, "the fetch ended (%s) before the kill", rpc2_errname(rc));
-    ck_assert_int_eq(child_stop(srv, 0), 128 + SIGKILL);
+    ck_assert_int_eq(procs_child_stop(srv, 0), 128 + SIGKILL);
     fprintf(stderr, "server killed at %" PRIu64 " bytes: %s after %.2f s\n", k.bytes,
             rpc2_errname(rc), elapsed / 1e6);
     ck_assert_msg(rc == RPC2_EDEAD, "got %s (desc.error %s)", rpc2_errname(rc),
@@ -2148,7 +2102,7 @@ START_TEST(test_server_stops_mid_transfer)
     ck_assert_int_eq(pthread_create(&t, NULL, slow_fetch_thread, &f), 0);
     nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL); /* into the transfer */
     int64_t t0 = now_us();
-    ck_assert_int_eq(child_stop(srv, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
     ck_assert_msg(now_us() - t0 < 5 * SEC, "the server took %.1f s to stop",
                   (now_us() - t0) / 1e6);
     pthread_join(t, NULL);
