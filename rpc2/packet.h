@@ -57,8 +57,9 @@ enum pkt_type {
     PKT_SFTP_ACK = 17,
     PKT_SFTP_START = 18,
     PKT_SFTP_ABORT = 19,
+    PKT_SFTP_PROBE = 20,
 };
-#define PKT_TYPE_MAX 19
+#define PKT_TYPE_MAX 20
 
 enum pkt_flag {
     PKT_F_RETRANSMIT = 0x01, /* this packet was sent before */

@@ -4,7 +4,7 @@
 # on Debian 12 (or with sudo); anything else must provide the same tools.
 set -eu
 packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
-rpcsvc-proto check valgrind"
+rpcsvc-proto check valgrind libxxhash-dev"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -165,6 +165,7 @@ struct rpc2_ctx_stats {
     uint64_t calls_executed, duplicate_requests, replies_resent;
     uint64_t rejected_short, rejected_version, rejected_type, rejected_length, rejected_flags;
     uint64_t rejected_unknown_conn, rejected_other;
+    uint64_t rejected_check; /* the packet check (or MAC) did not match: corrupted */
     uint64_t binds_accepted, binds_refused, unbinds, connections_expired;
 };
 RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
