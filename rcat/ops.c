@@ -459,6 +459,13 @@ static void judge(const struct ops *o, const struct slot *s, int rc, const struc
     }
     if (d && d->error < 0 && (rc > 0 || rc == RPC2_ESEFAIL1))
         err = d->error;
+    if (err == RPC2_EINTEGRITY) { /* whichever end noticed, the bytes were wrong */
+        v->code = RCAT_EXIT_INTEGRITY;
+        v->name = rpc2_errname(err);
+        snprintf(v->text, sizeof v->text, "data integrity check failed: the bytes received are "
+                                          "not the bytes sent (nothing was kept)");
+        return;
+    }
     here = d && failed_here(rc, err, d);
     v->code = here ? RCAT_EXIT_LOCAL : RCAT_EXIT_REFUSED;
     v->name = rpc2_errname(err);

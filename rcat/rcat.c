@@ -110,7 +110,7 @@ static void usage(void)
            "  3  the server refused: not found, permission, outside its root, read-only,\n"
            "     already exists...\n"
            "  4  local error: a local file could not be opened, written or replaced\n"
-           "  5  data integrity error (reserved for checksums)\n"
+           "  5  data integrity error (the end-to-end checksum differed)\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
            RPC2_DEFAULT_PORT);

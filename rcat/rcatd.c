@@ -3,17 +3,20 @@
  * signals, and the loop everything runs on. What a call does is serve.c's.
  *
  *   rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]
+ *         [--max-connections N] [--max-per-address N] [--max-running N]
+ *         [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]
  *         [--log FILE] [-v]
  *
  * The loop is ours (params.loop), so that signals arrive as libev watchers
- * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log, and
- * none of it runs inside a signal handler.
+ * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log,
+ * SIGUSR1 logs the counters, and none of it runs inside a signal handler.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,13 +42,21 @@
 #define DRAIN_POLL_S 0.05 /* how often a stopping server looks at its running calls */
 #define DRAIN_MAX_S 30.0  /* then it gives up on them: the dead-peer silence by default */
 
+/* The server's limits (rpc2_params) that --max-... and friends set. */
+struct limits {
+    unsigned long max_connections, max_per_address, max_running, cookie_threshold;
+    unsigned long idle_timeout_s;
+};
+
 struct options {
     const char *listen[RPC2_MAX_LISTEN];
     int n_listen;
     const char *root;
     int writable;
     int workers;
-    const char *log_path; /* NULL: stderr */
+    struct limits limits;
+    unsigned long stats_interval_s; /* 0: only on SIGUSR1 and at exit */
+    const char *log_path;           /* NULL: stderr */
     int verbose;
 };
 
@@ -62,7 +73,9 @@ struct daemon {
     rpc2_ctx *ctx;
     struct serve *serve;
     struct logfile log;
-    ev_signal sigterm, sigint, sighup;
+    ev_signal sigterm, sigint, sighup, sigusr1;
+    ev_timer stats_timer;
+    struct rpc2_ctx_stats last_logged; /* what the periodic line last showed */
     ev_timer drain;
     ev_tstamp drain_deadline;
     int stopping;
@@ -152,22 +165,39 @@ static void log_close(struct logfile *l)
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]\n"
-            "             [--log FILE] [-v]\n"
-            "Serves the files beneath DIR to rcat over rpc2.\n"
-            "  --listen ADDR:PORT  address to listen on, repeatable (at most %d): 127.0.0.1:7755,\n"
-            "                      [::1]:7755, :7755 (all addresses, IPv4 and IPv6; the default\n"
-            "                      is :%d); port 0 picks a free one\n"
-            "  --root DIR          the directory served (default: the current directory)\n"
-            "  --writable          accept STORE (default: read-only)\n"
-            "  --workers N         calls served at once (default %d)\n"
-            "  --log FILE          append the log to FILE, reopened on SIGHUP (default: stderr)\n"
-            "  -v, --verbose       add the library's debug messages to the log\n"
-            "  -h, --help          this text\n"
-            "  -V, --version       the version\n"
-            "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it.\n",
-            RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS);
+    struct rpc2_params p;
+
+    rpc2_params_init(&p);
+    fprintf(
+        to,
+        "usage: rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]\n"
+        "             [--max-connections N] [--max-per-address N] [--max-running N]\n"
+        "             [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]\n"
+        "             [--log FILE] [-v]\n"
+        "Serves the files beneath DIR to rcat over rpc2.\n"
+        "  --listen ADDR:PORT  address to listen on, repeatable (at most %d): 127.0.0.1:7755,\n"
+        "                      [::1]:7755, :7755 (all addresses, IPv4 and IPv6; the default\n"
+        "                      is :%d); port 0 picks a free one\n"
+        "  --root DIR          the directory served (default: the current directory)\n"
+        "  --writable          accept STORE (default: read-only)\n"
+        "  --workers N         calls served at once (default %d)\n"
+        "  --max-connections N clients connected at once (default %" PRIu32 ")\n"
+        "  --max-per-address N of those from one IPv4 address or IPv6 /64 (default %" PRIu32 ")\n"
+        "  --max-running N     calls running or waiting for a worker; more wait, kept\n"
+        "                      waiting by the protocol (default %" PRIu32 ")\n"
+        "  --cookie-threshold N  make new clients prove their address (one more round trip)\n"
+        "                      while N connections are half-open; 0: always (default %" PRIu32 ")\n"
+        "  --idle-timeout S    drop a connection silent for S seconds (default %" PRIu64 ")\n"
+        "  --stats-interval S  log the counters every S seconds when they changed (default:\n"
+        "                      only on SIGUSR1 and at exit)\n"
+        "  --log FILE          append the log to FILE, reopened on SIGHUP (default: stderr)\n"
+        "  -v, --verbose       add the library's debug messages to the log\n"
+        "  -h, --help          this text\n"
+        "  -V, --version       the version\n"
+        "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it, SIGUSR1\n"
+        "logs the counters.\n",
+        RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS, p.max_connections, p.max_per_address,
+        p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000);
 }
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -191,6 +221,82 @@ static int parse_workers(const char *s, int *out)
     return 0;
 }
 
+/* A decimal count from min to max (digits only: no sign, no spaces). */
+static int parse_count(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long n;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    n = strtoul(s, &end, 10);
+    if (errno || *end || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* The options that take a count: getopt's code, name, smallest and largest. */
+static const struct count_opt {
+    int code;
+    const char *name;
+    unsigned long min, max;
+} count_opts[] = {
+    {'C', "--max-connections", 1, UINT32_MAX}, {'A', "--max-per-address", 1, UINT32_MAX},
+    {'R', "--max-running", 1, UINT32_MAX},     {'K', "--cookie-threshold", 0, UINT32_MAX},
+    {'I', "--idle-timeout", 1, 1000000000},    {'S', "--stats-interval", 0, 1000000000},
+};
+
+static unsigned long *count_field(struct options *o, int code)
+{
+    switch (code) {
+    case 'C':
+        return &o->limits.max_connections;
+    case 'A':
+        return &o->limits.max_per_address;
+    case 'R':
+        return &o->limits.max_running;
+    case 'K':
+        return &o->limits.cookie_threshold;
+    case 'I':
+        return &o->limits.idle_timeout_s;
+    default:
+        return &o->stats_interval_s;
+    }
+}
+
+/* Returns 1 if c is a count option (parsed into o, or 2 if bad), else 0. */
+static int take_count(struct options *o, int c, const char *arg)
+{
+    for (size_t i = 0; i < sizeof count_opts / sizeof count_opts[0]; i++) {
+        const struct count_opt *co = &count_opts[i];
+
+        if (co->code != c)
+            continue;
+        if (parse_count(arg, co->min, co->max, count_field(o, c)) == 0)
+            return 1;
+        fprintf(stderr, "rcatd: %s wants a number from %lu to %lu, not '%s'\n", co->name, co->min,
+                co->max, arg);
+        return 2;
+    }
+    return 0;
+}
+
+static struct limits default_limits(void)
+{
+    struct rpc2_params p;
+
+    rpc2_params_init(&p);
+    return (struct limits){
+        .max_connections = p.max_connections,
+        .max_per_address = p.max_per_address,
+        .max_running = p.max_running,
+        .cookie_threshold = p.cookie_threshold,
+        .idle_timeout_s = (unsigned long)(p.idle_timeout_us / 1000000),
+    };
+}
+
 /* Returns -1 to go on, else the exit code. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -199,6 +305,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"root", required_argument, NULL, 'r'},
         {"writable", no_argument, NULL, 'w'},
         {"workers", required_argument, NULL, 'n'},
+        {"max-connections", required_argument, NULL, 'C'},
+        {"max-per-address", required_argument, NULL, 'A'},
+        {"max-running", required_argument, NULL, 'R'},
+        {"cookie-threshold", required_argument, NULL, 'K'},
+        {"idle-timeout", required_argument, NULL, 'I'},
+        {"stats-interval", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'L'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -207,9 +319,17 @@ static int parse_options(int argc, char **argv, struct options *o)
     };
     int c;
 
-    *o = (struct options){.root = ".", .workers = DEFAULT_WORKERS};
+    *o = (struct options){.root = ".", .workers = DEFAULT_WORKERS, .limits = default_limits()};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vhV", longs, NULL)) != -1) {
+        int counted = take_count(o, c, optarg);
+
+        if (counted == 2) {
+            fprintf(stderr, "Try 'rcatd --help'.\n");
+            return 1;
+        }
+        if (counted)
+            continue;
         switch (c) {
         case 'l':
             if (o->n_listen == RPC2_MAX_LISTEN)
@@ -301,6 +421,58 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     log_reopen(&((struct daemon *)w->data)->log);
 }
 
+/* ---- counters --------------------------------------------------------------- */
+
+/* One line with every counter, as name=value (the names of struct
+ * rpc2_ctx_stats), so scripts can pick what they need. */
+static void log_stats(struct daemon *d, const char *why)
+{
+    struct rpc2_ctx_stats st;
+
+    rpc2_ctx_stats(d->ctx, &st);
+    log_printf(
+        &d->log,
+        "rcatd: stats (%s) connections=%" PRIu64 " connections_half_open=%" PRIu64
+        " requests_running=%" PRIu64 " saved_reply_bytes=%" PRIu64 " packets_received=%" PRIu64
+        " bytes_received=%" PRIu64 " packets_sent=%" PRIu64 " bytes_sent=%" PRIu64
+        " rx_dropped=%" PRIu64 " rejected_short=%" PRIu64 " rejected_version=%" PRIu64
+        " rejected_type=%" PRIu64 " rejected_length=%" PRIu64 " rejected_flags=%" PRIu64
+        " rejected_check=%" PRIu64 " rejected_unknown_conn=%" PRIu64 " rejected_other=%" PRIu64
+        " binds_accepted=%" PRIu64 " binds_refused=%" PRIu64 " binds_refused_limit=%" PRIu64
+        " binds_refused_address=%" PRIu64 " binds_cookie_missing=%" PRIu64
+        " binds_cookie_bad=%" PRIu64 " binds_cookie_stale=%" PRIu64 " cookies_sent=%" PRIu64
+        " unbinds=%" PRIu64 " connections_expired=%" PRIu64 " calls_executed=%" PRIu64
+        " calls_deferred=%" PRIu64 " duplicate_requests=%" PRIu64 " replies_not_saved=%" PRIu64,
+        why, st.connections, st.connections_half_open, st.requests_running, st.saved_reply_bytes,
+        st.packets_received, st.bytes_received, st.packets_sent, st.bytes_sent, st.rx_dropped,
+        st.rejected_short, st.rejected_version, st.rejected_type, st.rejected_length,
+        st.rejected_flags, st.rejected_check, st.rejected_unknown_conn, st.rejected_other,
+        st.binds_accepted, st.binds_refused, st.binds_refused_limit, st.binds_refused_address,
+        st.binds_cookie_missing, st.binds_cookie_bad, st.binds_cookie_stale, st.cookies_sent,
+        st.unbinds, st.connections_expired, st.calls_executed, st.calls_deferred,
+        st.duplicate_requests, st.replies_not_saved);
+    d->last_logged = st;
+}
+
+static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop, (void)revents;
+    log_stats(w->data, "SIGUSR1");
+}
+
+/* --stats-interval: a line only when something changed, so an idle server
+ * does not fill its log. */
+static void on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct daemon *d = w->data;
+    struct rpc2_ctx_stats st;
+
+    (void)loop, (void)revents;
+    rpc2_ctx_stats(d->ctx, &st);
+    if (memcmp(&st, &d->last_logged, sizeof st) != 0)
+        log_stats(d, "interval");
+}
+
 static void watch_signal(struct daemon *d, ev_signal *w, int sig,
                          void (*cb)(struct ev_loop *, ev_signal *, int))
 {
@@ -337,6 +509,11 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
         p.listen[p.n_listen++] = default_listen;
     p.loop = d->loop;
     p.workers = o->workers;
+    p.max_connections = (uint32_t)o->limits.max_connections;
+    p.max_per_address = (uint32_t)o->limits.max_per_address;
+    p.max_running = (uint32_t)o->limits.max_running;
+    p.cookie_threshold = (uint32_t)o->limits.cookie_threshold;
+    p.idle_timeout_us = (uint64_t)o->limits.idle_timeout_s * 1000000u;
     p.log = log_from_rpc2;
     p.log_arg = &d->log;
     p.log_level = o->verbose ? RPC2_LOG_DEBUG : RPC2_LOG_INFO; /* INFO: why a transfer failed */
@@ -370,12 +547,25 @@ static int run(struct daemon *d, const struct options *o)
     watch_signal(d, &d->sigterm, SIGTERM, on_stop);
     watch_signal(d, &d->sigint, SIGINT, on_stop);
     watch_signal(d, &d->sighup, SIGHUP, on_hup);
+    watch_signal(d, &d->sigusr1, SIGUSR1, on_usr1);
+    if (o->stats_interval_s > 0) {
+        ev_timer_init(&d->stats_timer, on_stats_timer, (double)o->stats_interval_s,
+                      (double)o->stats_interval_s);
+        d->stats_timer.data = d;
+        ev_timer_start(d->loop, &d->stats_timer);
+    }
     log_printf(&d->log, "rcatd %s: serving %s%s on port %d with %d workers", PACKAGE_VERSION,
                o->root, o->writable ? " (writable)" : " (read-only)", rpc2_ctx_port(d->ctx),
                o->workers);
+    log_printf(&d->log,
+               "rcatd: limits max-connections=%lu max-per-address=%lu max-running=%lu "
+               "cookie-threshold=%lu idle-timeout=%lu s",
+               o->limits.max_connections, o->limits.max_per_address, o->limits.max_running,
+               o->limits.cookie_threshold, o->limits.idle_timeout_s);
     printf("rcatd listening on %d\n", rpc2_ctx_port(d->ctx));
     fflush(stdout);
     ev_run(d->loop, 0);
+    log_stats(d, "exit");
     log_printf(&d->log, "rcatd: stopped");
     return 0;
 }
@@ -386,6 +576,8 @@ static void teardown(struct daemon *d)
         ev_signal_stop(d->loop, &d->sigterm);
         ev_signal_stop(d->loop, &d->sigint);
         ev_signal_stop(d->loop, &d->sighup);
+        ev_signal_stop(d->loop, &d->sigusr1);
+        ev_timer_stop(d->loop, &d->stats_timer);
         if (d->stopping)
             ev_timer_stop(d->loop, &d->drain);
     }

@@ -18,7 +18,7 @@ enum rcat_exit {
     RCAT_EXIT_NET = 2,       /* cannot reach or lost the server */
     RCAT_EXIT_REFUSED = 3,   /* the server refused (not found, permission, read-only...) */
     RCAT_EXIT_LOCAL = 4,     /* a local file could not be opened, written or replaced */
-    RCAT_EXIT_INTEGRITY = 5, /* reserved: checksum mismatch, once transfers carry one */
+    RCAT_EXIT_INTEGRITY = 5, /* the end-to-end checksum did not match: nothing kept */
 };
 
 struct report_config {

@@ -157,14 +157,17 @@ static void on_bind_answer(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t 
 }
 
 /* The server wants proof that we receive at our address: repeat the bind
- * with its cookie, at once. */
+ * with its cookie, at once. The cookie is an answer, not a loss: it gives an
+ * RTT sample, and the bind that carries it starts a fresh schedule (the
+ * whole bind still ends at the dead-peer silence, so a server that keeps
+ * sending cookies cannot keep us forever). */
 static void on_cookie(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, uint64_t now)
 {
     const uint8_t *cookie;
     uint32_t len;
     if (c->state != CS_BINDING)
         return;
-    if (pkt_cookie_decode(body, h->body_len, &cookie, &len) != PKT_OK) {
+    if (pkt_cookie_decode(body, h->body_len, &cookie, &len) != PKT_OK || len == 0) {
         c->engine->stats.rejected_length++;
         return;
     }
@@ -172,10 +175,16 @@ static void on_cookie(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body
     char identity[PKT_MAX_IDENTITY + 1];
     if (pkt_bind_req_decode(c->bind->body, c->bind->body_len, &old) != PKT_OK)
         return;
+    /* Our retransmissions crossing the first answer fetch the same cookie. */
+    if (old.cookie_len == len && memcmp(old.cookie, cookie, len) == 0)
+        return;
     memcpy(identity, old.identity, old.identity_len);
     identity[old.identity_len] = '\0';
-    if (encode_bind(c, cookie, len, identity) == 0)
-        send_bind(c, now);
+    if (encode_bind(c, cookie, len, identity) != 0)
+        return;
+    conn_heard(c, h, now, 1);
+    c->bind->sends = 0;
+    send_bind(c, now);
 }
 
 /* ---- calls -------------------------------------------------------------- */

@@ -31,6 +31,7 @@ struct rpc2_ctx {
     int n_socks;
     int socks[RPC2_MAX_LISTEN];
     int families[RPC2_MAX_LISTEN];
+    struct io_drops drops[RPC2_MAX_LISTEN]; /* the kernel's drop count per socket */
     ev_io readers[RPC2_MAX_LISTEN];
     ev_timer timer;
     uint64_t timer_deadline; /* what the timer is armed for; UINT64_MAX: idle */
@@ -52,7 +53,11 @@ void rpc2_params_init(struct rpc2_params *p)
     p->dead_peer_us = 30 * 1000 * 1000;
     p->idle_timeout_us = 600ull * 1000 * 1000;
     p->max_connections = 100000;
+    p->max_per_address = 4096;
+    p->cookie_threshold = 1024;
+    p->max_running = 1024;
     p->max_saved_reply = PKT_MAX_DATAGRAM;
+    p->max_saved_bytes = 64ull << 20;
     p->log_level = RPC2_LOG_INFO;
 }
 
@@ -145,14 +150,17 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     uint16_t sock = (uint16_t)(w - ctx->readers);
     (void)loop;
     (void)revents;
+    struct io_drops *drops = &ctx->drops[sock];
+    uint64_t dropped_before = drops->total;
     for (int round = 0; round < READ_BUDGET; round++) {
-        int n = io_recv(ctx->socks[sock], &ctx->rx);
+        int n = io_recv(ctx->socks[sock], &ctx->rx, drops);
         if (n <= 0)
             break;
         receive_batch(ctx, sock, (unsigned)n);
         if (n < IO_BATCH)
             break;
     }
+    ctx->engine->stats.rx_dropped += drops->total - dropped_before;
     ctx_kick(ctx);
 }
 
@@ -267,8 +275,53 @@ static int run_blocking(void *env, struct rpc2_request *req)
     return workers_submit(ctx->workers, blocking_job, req);
 }
 
+/* ---- local files a side effect waits on ------------------------------- */
+
+struct fd_watcher {
+    ev_io io; /* first: the callback gets this pointer */
+    rpc2_ctx *ctx;
+    struct engine_fdwatch *w;
+};
+
+static void on_fd_ready(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct fd_watcher *f = (struct fd_watcher *)io;
+    rpc2_ctx *ctx = f->ctx; /* f may be freed by the callback */
+    (void)loop;
+    (void)revents;
+    f->w->ready(f->w, ctx_now());
+    ctx_kick(ctx);
+}
+
+static int watch_fd(void *env, struct engine_fdwatch *w, int fd, int events)
+{
+    rpc2_ctx *ctx = env;
+    struct fd_watcher *f = w->driver;
+    if (f)
+        ev_io_stop(ctx->loop, &f->io);
+    if (!events) {
+        free(f);
+        w->driver = NULL;
+        return 0;
+    }
+    if (!f) {
+        f = calloc(1, sizeof *f);
+        if (!f)
+            return RPC2_ENOMEM;
+        f->ctx = ctx;
+        f->w = w;
+        ev_init(&f->io, on_fd_ready);
+        w->driver = f;
+    }
+    ev_io_set(&f->io, fd, ((events & ENGINE_FD_READ) ? EV_READ : 0) |
+                              ((events & ENGINE_FD_WRITE) ? EV_WRITE : 0));
+    ev_io_start(ctx->loop, &f->io);
+    return 0;
+}
+
 static const struct engine_hooks driver_hooks = {
     .run_blocking = run_blocking,
+    .watch_fd = watch_fd,
 };
 
 /* ---- the context -------------------------------------------------------- */
@@ -309,7 +362,20 @@ static int params_valid(const struct rpc2_params *p)
     return p->n_listen >= 0 && p->n_listen <= RPC2_MAX_LISTEN && p->workers >= 0 &&
            p->workers <= 256 && p->retry_min_us > 0 && p->retry_min_us <= p->retry_max_us &&
            p->retry_initial_us > 0 && p->dead_peer_us > 0 && p->idle_timeout_us > 0 &&
-           p->max_connections > 0;
+           p->max_connections > 0 && p->max_per_address > 0 && p->max_running > 0;
+}
+
+/* The server's limits the engine's config has no room for live with its
+ * connection table (conntable.h). */
+static void set_limits(struct engine *e, const struct rpc2_params *p)
+{
+    struct conntable_limits l = {
+        .max_per_addr = p->max_per_address,
+        .cookie_threshold = p->cookie_threshold,
+        .max_running = p->max_running,
+        .max_saved_bytes = p->max_saved_bytes,
+    };
+    conntable_set_limits(&e->conns, &l);
 }
 
 static struct engine_config engine_config_of(const struct rpc2_params *p)
@@ -364,6 +430,8 @@ int rpc2_ctx_new(const struct rpc2_params *params, rpc2_ctx **out)
         return rc;
     }
     ctx->engine = engine_new(&cfg, &ctx->log, &driver_hooks, ctx, flush_outq, ctx);
+    if (ctx->engine)
+        set_limits(ctx->engine, params);
     rc = ctx->engine ? io_rx_init(&ctx->rx, PKT_MAX_DATAGRAM + 1) : RPC2_ENOMEM;
     if (rc == 0)
         rc = open_sockets(ctx);
@@ -442,5 +510,8 @@ unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx)
 
 void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out)
 {
+    const struct conntable *t = &ctx->engine->conns;
     *out = *engine_stats(ctx->engine);
+    out->connections = t->count;
+    out->connections_half_open = t->half_open;
 }

@@ -23,11 +23,26 @@ void dupcache_init(struct dupcache *d)
     d->running = 0;
     d->reply = NULL;
     d->reply_len = 0;
+    d->saved_total = NULL;
+}
+
+void dupcache_count_in(struct dupcache *d, uint64_t *total)
+{
+    d->saved_total = total;
+}
+
+static void release(struct dupcache *d)
+{
+    if (d->reply != NULL && d->saved_total != NULL)
+        *d->saved_total -= d->reply_len;
+    free(d->reply);
+    d->reply = NULL;
+    d->reply_len = 0;
 }
 
 void dupcache_dispose(struct dupcache *d)
 {
-    free(d->reply);
+    release(d);
     dupcache_init(d);
 }
 
@@ -54,13 +69,6 @@ enum dup_verdict dupcache_check(const struct dupcache *d, uint32_t seq)
     return DUP_STALE;
 }
 
-static void release(struct dupcache *d)
-{
-    free(d->reply);
-    d->reply = NULL;
-    d->reply_len = 0;
-}
-
 void dupcache_start(struct dupcache *d, uint32_t seq)
 {
     release(d);
@@ -68,11 +76,19 @@ void dupcache_start(struct dupcache *d, uint32_t seq)
     d->running = 1;
 }
 
-int dupcache_finish(struct dupcache *d, const uint8_t *reply, size_t len, size_t max_saved)
+/* Whether len more bytes keep the shared total within max_total. */
+static int fits_total(const struct dupcache *d, size_t len, uint64_t max_total)
+{
+    return d->saved_total == NULL ||
+           (*d->saved_total <= max_total && len <= max_total - *d->saved_total);
+}
+
+int dupcache_finish(struct dupcache *d, const uint8_t *reply, size_t len, size_t max_saved,
+                    uint64_t max_total)
 {
     d->running = 0;
     release(d);
-    if (len > max_saved)
+    if (len > max_saved || !fits_total(d, len, max_total))
         return 0;
     /* malloc(0) may return NULL; an empty reply is still a saved reply. */
     d->reply = malloc(len ? len : 1);
@@ -81,5 +97,7 @@ int dupcache_finish(struct dupcache *d, const uint8_t *reply, size_t len, size_t
     if (len)
         memcpy(d->reply, reply, len);
     d->reply_len = len;
+    if (d->saved_total != NULL)
+        *d->saved_total += len;
     return 0;
 }

@@ -222,25 +222,48 @@ static uint32_t echo_ts(const rpc2_conn *c, uint64_t now)
 {
     if (c->peer_ts == 0)
         return 0;
-    return wire_ts(c->peer_ts + (now - c->peer_ts_at));
+    /* A caller's stale clock (before the packet arrived) holds for nothing,
+     * rather than wrapping into an echo seconds old. */
+    uint64_t held = now > c->peer_ts_at ? now - c->peer_ts_at : 0;
+    return wire_ts(c->peer_ts + held);
 }
 
 /* ---- sending ------------------------------------------------------------ */
 
-/* Writes the header into the datagram outq_reserve handed out, whose body
- * is already in place, and queues it. */
+/* Room for a body in an outgoing datagram at this security level: what is
+ * left after the header and the level's trailer. */
+static size_t body_room(const struct engine *e, uint8_t security)
+{
+    return e->out.buf_size - PKT_HDR_SIZE - pkt_trailer_size(security);
+}
+
+/*
+ * Writes the header into the datagram outq_reserve handed out, whose body
+ * is already in place, seals it with the trailer its security level
+ * chooses, and queues it. Every packet leaves through here, so none leaves
+ * unsealed; the trailer is computed in place, never over a copy.
+ */
 static void commit_packet(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
                           uint8_t *buf)
 {
-    pkt_hdr_encode(h, buf);
-    outq_commit(&e->out, to, PKT_HDR_SIZE + h->body_len);
+    struct pkt_hdr sealed = *h;
+    sealed.trailer_len = (uint16_t)pkt_trailer_size(h->security);
+    pkt_hdr_encode(&sealed, buf);
+    size_t len = pkt_seal(buf, PKT_HDR_SIZE + h->body_len);
+    if (len == 0)
+        return; /* a level this version cannot seal: nothing unsealed ever leaves */
+    outq_commit(&e->out, to, len);
     e->stats.packets_sent++;
-    e->stats.bytes_sent += PKT_HDR_SIZE + h->body_len;
+    e->stats.bytes_sent += len;
 }
 
 void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
                  const uint8_t *body)
 {
+    /* Callers bound bodies by PKT_MAX_BODY; this keeps a bug from writing
+     * past the slot instead of failing one send. */
+    if (h->body_len > body_room(e, h->security))
+        return;
     uint8_t *buf = outq_reserve(&e->out);
     if (!buf)
         return; /* out of memory: as good as lost on the wire, and retried */
@@ -281,7 +304,8 @@ uint8_t *conn_packet_begin(rpc2_conn *c, size_t *cap)
     uint8_t *buf = outq_reserve(&c->engine->out);
     if (!buf)
         return NULL;
-    *cap = PKT_MAX_BODY;
+    /* the commit seals the datagram: the trailer needs its room after the body */
+    *cap = body_room(c->engine, c->security);
     return buf + PKT_HDR_SIZE;
 }
 
@@ -335,6 +359,9 @@ static void count_reject(struct engine *e, int reason)
     case PKT_EFLAGS:
         e->stats.rejected_flags++;
         break;
+    case PKT_ECHECK:
+        e->stats.rejected_check++;
+        break;
     default:
         e->stats.rejected_other++;
     }
@@ -343,13 +370,14 @@ static void count_reject(struct engine *e, int reason)
 /*
  * A peer speaking another version learns which we speak, so it fails fast.
  * The first 16 bytes have the same layout in every version, so its
- * connection id can be read; the answer (a bare header) is never larger
- * than what caused it, and a VERSION_ERR is never answered.
+ * connection id can be read; the answer (a version-1 header and its check,
+ * in every version) is never larger than what caused it, and a VERSION_ERR
+ * is never answered.
  */
 static void answer_version(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt,
                            size_t len, uint64_t now)
 {
-    if (len < PKT_HDR_SIZE || pkt[1] == PKT_VERSION_ERR)
+    if (len < PKT_HDR_SIZE + PKT_CHECK_SIZE || pkt[1] == PKT_VERSION_ERR)
         return;
     engine_send_bare(e, from, PKT_VERSION_ERR, raw_u32(pkt + 12), raw_u32(pkt + 8), PKT_VERSION,
                      PKT_VERSION, 0, now);
@@ -385,6 +413,14 @@ static void answer_unknown(struct engine *e, const struct rpc2_addr *from,
         return; /* never answer an answer: two confused peers must not loop */
     engine_send_bare(e, from, PKT_UNKNOWN_CONN, h->src_conn, h->dst_conn, h->seq, h->transfer,
                      h->ts, now);
+}
+
+/* A VERSION_ERR whose range (transfer = lowest, seq = highest) includes
+ * our version says nothing we can act on: its sender met a datagram of ours
+ * damaged in the version byte. It must not end a bind or a connection. */
+static int version_err_spurious(const struct pkt_hdr *h)
+{
+    return h->type == PKT_VERSION_ERR && h->transfer <= PKT_VERSION && PKT_VERSION <= h->seq;
 }
 
 /* Side-effect packets belong to the type the connection was bound with. */
@@ -426,7 +462,7 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
     rpc2_conn *c = (rpc2_conn *)l;
     /* At security level "none" the address is all that ties a packet to a
      * connection: a packet from elsewhere is not believed. */
-    if (!addr_equal(&l->peer, from)) {
+    if (!addr_equal(&l->peer, from) || version_err_spurious(&h)) {
         e->stats.rejected_other++;
         return;
     }

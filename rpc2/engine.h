@@ -36,12 +36,25 @@ struct engine_config {
     uint64_t id_seed; /* 0: random connection ids */
 };
 
+/* A local file a side effect waits on (a pipe with nothing to read, or no
+ * room to write), so the loop goes on serving the network meanwhile. */
+enum { ENGINE_FD_READ = 1, ENGINE_FD_WRITE = 2 };
+struct engine_fdwatch {
+    void (*ready)(struct engine_fdwatch *w, uint64_t now);
+    void *driver; /* the driver's watcher; NULL while not watching */
+};
+
 /* What the engine needs from its driver. */
 struct engine_hooks {
     /* Runs a blocking handler off the loop; the driver later calls
      * engine_reply() on the loop thread. Returns 0 or a negative error
      * (the request is then answered with that error). */
     int (*run_blocking)(void *env, struct rpc2_request *req);
+    /* Watches fd for the ENGINE_FD_* events, calling w->ready on the loop
+     * each time one is ready, until called again with events 0 (which
+     * also frees what the driver keeps in w->driver). Drivers without it
+     * leave it NULL: side effects then block on their files instead. */
+    int (*watch_fd)(void *env, struct engine_fdwatch *w, int fd, int events);
 };
 
 struct engine;
@@ -106,6 +119,11 @@ struct engine_timer {
 void engine_timer_init(struct engine_timer *t, void (*fire)(struct engine_timer *, uint64_t));
 /* Arms (or moves) the timer; UINT64_MAX disarms it. */
 void engine_timer_set(struct engine *e, struct engine_timer *t, uint64_t deadline);
+
+/* Whether the driver can watch fds (else side effects block on them). */
+static inline int engine_can_watch_fds(const struct engine *e);
+/* Starts, changes (events) or stops (events 0) watching fd for w. */
+static inline int engine_fd_watch(struct engine *e, struct engine_fdwatch *w, int fd, int events);
 
 /* Zero-copy sending for side-effect types: the body is written straight
  * into the outgoing datagram (at most *cap bytes), then committed. Nothing
@@ -218,6 +236,18 @@ struct engine {
     uint64_t now; /* the time of the event being handled, for code called from it */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
+
+static inline int engine_can_watch_fds(const struct engine *e)
+{
+    return e->hooks && e->hooks->watch_fd;
+}
+
+static inline int engine_fd_watch(struct engine *e, struct engine_fdwatch *w, int fd, int events)
+{
+    if (!engine_can_watch_fds(e))
+        return events ? RPC2_ESYSTEM : 0;
+    return e->hooks->watch_fd(e->env, w, fd, events);
+}
 
 /* engine.c, for client.c and server.c */
 rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_addr *peer,

@@ -15,12 +15,16 @@
 #define IO_BATCH 32
 
 /* Opens a nonblocking UDP socket bound to the address; an IPv6 wildcard is
- * made dual-stack (IPV6_V6ONLY off). Large socket buffers are requested.
+ * made dual-stack (IPV6_V6ONLY off). Large socket buffers are requested,
+ * and the kernel's count of dropped datagrams (SO_RXQ_OVFL, see io_drops).
  * Returns the fd, or a negative rpc2 error (errno preserved). */
 int io_open(const struct sockaddr_storage *ss, socklen_t len);
 /* The family and port the socket is bound to. */
 int io_local_port(int fd);
 int io_family(int fd);
+
+/* Room for the one control message io_recv asks for. */
+#define IO_CMSG_SPACE 32
 
 struct io_rx {
     unsigned count;                  /* datagrams received by the last io_recv */
@@ -30,14 +34,31 @@ struct io_rx {
     int truncated[IO_BATCH];          /* larger than buf_size: must be dropped */
     struct sockaddr_storage from[IO_BATCH];
     socklen_t fromlen[IO_BATCH];
+    union {
+        char buf[IO_CMSG_SPACE];
+        struct cmsghdr align;
+    } control[IO_BATCH];
+};
+
+/*
+ * Datagrams the kernel dropped on one socket, mostly for a full receive
+ * buffer. The kernel stamps each datagram it queues with its running count
+ * of drops on that socket so far (SO_RXQ_OVFL); this keeps the last stamp
+ * and adds up the differences, so drops are learnt when the next datagram
+ * after them is read. One per socket, zeroed when the socket opens.
+ */
+struct io_drops {
+    uint32_t last;  /* the kernel's count at the last datagram read */
+    uint64_t total; /* drops learnt so far */
 };
 
 int io_rx_init(struct io_rx *rx, size_t buf_size);
 void io_rx_dispose(struct io_rx *rx);
 /* Receives up to IO_BATCH datagrams without blocking. Returns how many
  * (0 when none are waiting), or a negative rpc2 error. A truncated
- * datagram's length is the bytes kept (buf_size). */
-int io_recv(int fd, struct io_rx *rx);
+ * datagram's length is the bytes kept (buf_size). Adds the socket's new
+ * drops to *drops (NULL: not counted). */
+int io_recv(int fd, struct io_rx *rx, struct io_drops *drops);
 /* Sends slots[0..n) whose to.sock all name this fd, with as few sendmmsg
  * calls as possible. family is the socket's (io_family), so addresses are
  * converted between IPv4 and IPv4-mapped IPv6 without a lookup per call;

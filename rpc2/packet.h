@@ -3,9 +3,10 @@
  * version 1, in one place (docs/PROTOCOL.md is the prose of this file).
  *
  * All integers are big-endian. A datagram is a 40-byte header, a body of
- * body_len bytes and a trailer of trailer_len bytes (the check or MAC that
- * security levels above "none" add), and nothing else: a datagram whose
- * length is not exactly that is refused before any field is believed.
+ * body_len bytes and a trailer of trailer_len bytes, and nothing else: a
+ * datagram whose length is not exactly that is refused. The trailer proves
+ * the datagram intact (at security "none" a check, later a MAC); it is
+ * verified before any field but the version and security level is believed.
  */
 #ifndef RPC2_PACKET_H
 #define RPC2_PACKET_H
@@ -17,7 +18,12 @@
 #define PKT_HDR_SIZE 40
 /* The largest datagram either side sends or accepts (fits IPv4 and IPv6 UDP). */
 #define PKT_MAX_DATAGRAM 65000
-#define PKT_MAX_BODY (PKT_MAX_DATAGRAM - PKT_HDR_SIZE)
+/* The trailer at security "none": XXH3-64 of every byte before it, big-endian. */
+#define PKT_CHECK_SIZE 8
+/* The longest trailer of any level this version seals; bodies leave room for it. */
+#define PKT_MAX_TRAILER PKT_CHECK_SIZE
+/* The largest body: what a datagram holds after its header and trailer. */
+#define PKT_MAX_BODY (PKT_MAX_DATAGRAM - PKT_HDR_SIZE - PKT_MAX_TRAILER)
 #define PKT_MAX_IDENTITY 255
 #define PKT_MAX_COOKIE 64
 
@@ -38,7 +44,7 @@
  *  24  u32 ts            sender's clock in microseconds (wraps)
  *  28  u32 ts_echo       latest ts received from the peer (0: none yet)
  *  32  u32 body_len
- *  36  u16 trailer_len   0 at security "none" in version 1
+ *  36  u16 trailer_len   PKT_CHECK_SIZE at security "none"
  *  38  u16 reserved      must be 0
  */
 enum pkt_type {
@@ -73,8 +79,9 @@ enum pkt_reject {
     PKT_ESHORT = -1,    /* shorter than the header or than its fields say */
     PKT_EVERSION = -2,  /* version other than PKT_VERSION */
     PKT_ETYPE = -3,     /* unknown type */
-    PKT_EFLAGS = -4,    /* unknown flag bits, security level, or reserved bits set */
+    PKT_EFLAGS = -4,    /* unknown flag bits, reserved bits or XDR padding set */
     PKT_ELENGTH = -5,   /* lengths disagree with the datagram or exceed a bound */
+    PKT_ECHECK = -6,    /* the trailer does not prove the datagram intact */
 };
 
 struct pkt_hdr {
@@ -83,11 +90,31 @@ struct pkt_hdr {
     uint16_t trailer_len;
 };
 
-/* Decodes and validates the header of a whole datagram; on success the body
- * is buf[PKT_HDR_SIZE .. PKT_HDR_SIZE + body_len). */
+/* Decodes and validates the header of a whole datagram, its trailer
+ * included; on success the body is buf[PKT_HDR_SIZE .. PKT_HDR_SIZE + body_len). */
 int pkt_hdr_decode(const uint8_t *buf, size_t len, struct pkt_hdr *h);
 /* Writes the 40 header bytes (version forced to PKT_VERSION, reserved 0). */
 void pkt_hdr_encode(const struct pkt_hdr *h, uint8_t *buf);
+
+/*
+ * The trailer. Which one a datagram carries is chosen by its security level
+ * in one place (packet.c, trailer_of), for sealing and verifying alike:
+ *   none           PKT_CHECK_SIZE bytes, the check below
+ *   auth, encrypt  none yet: their MAC replaces the check in a later issue;
+ *                  until then such datagrams are neither sent nor believed
+ */
+/* Writes the check of datagram[0 .. len_without_trailer) right after it:
+ * XXH3-64, big-endian. The header must already say trailer_len 8. */
+void pkt_check_write(uint8_t *datagram, size_t len_without_trailer);
+/* True when the last PKT_CHECK_SIZE bytes of the len-byte datagram are the
+ * check of the bytes before them. */
+int pkt_check_ok(const uint8_t *datagram, size_t len);
+/* Bytes of trailer at this security level; 0: this version seals none. */
+size_t pkt_trailer_size(uint8_t security);
+/* Appends the trailer of the datagram's own security level (header and body
+ * written, trailer_len as pkt_trailer_size says); returns the whole length,
+ * or 0 when the level has no trailer here (the datagram must not be sent). */
+size_t pkt_seal(uint8_t *datagram, size_t len_without_trailer);
 
 /*
  * Bounded readers and writers for bodies. XDR encoding: u32 big-endian;

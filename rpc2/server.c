@@ -3,6 +3,12 @@
  * subsystems, running each call at most once (the duplicate-request cache
  * answers retransmissions with BUSY or the saved reply), dispatching to
  * async or blocking handlers with XDR decoding and encoding, and unbinds.
+ *
+ * Nothing a stranger sends can make it hold more than the limits in
+ * conntable_limits: connections in all and per address, half-open ones
+ * (past their budget a bind must bring a stateless cookie first), calls
+ * running, bytes of saved replies. And it never answers a peer it has not
+ * heard from with more bytes than the peer sent.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +78,29 @@ void server_free_subsystems(struct engine *e)
 
 /* ---- binds -------------------------------------------------------------- */
 
+/* An answer to a peer whose address is unproven may not be larger than
+ * what it sent, or a forged source address would turn us into an amplifier. */
+static int answer_fits(const struct pkt_hdr *req, size_t body_len)
+{
+    return body_len <= req->body_len;
+}
+
+/* A header answering a BIND_REQ, outside any connection: at security
+ * "none", since there are no keys yet to seal it with. */
+static struct pkt_hdr bind_answer(const struct pkt_hdr *req, uint8_t type, size_t body_len,
+                                  uint64_t now)
+{
+    return (struct pkt_hdr){
+        .version = PKT_VERSION,
+        .type = type,
+        .security = RPC2_SEC_NONE,
+        .dst_conn = req->src_conn,
+        .ts = (uint32_t)now ? (uint32_t)now : 1,
+        .ts_echo = req->ts,
+        .body_len = (uint32_t)body_len,
+    };
+}
+
 static void send_bind_err(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *req,
                           int error, uint64_t now)
 {
@@ -79,17 +108,28 @@ static void send_bind_err(struct engine *e, const struct rpc2_addr *to, const st
     struct pkt_writer w;
     pkt_writer_init(&w, body, sizeof body);
     pkt_put_u32(&w, (uint32_t)error);
-    struct pkt_hdr h = {
-        .version = PKT_VERSION,
-        .type = PKT_BIND_ERR,
-        .security = req->security,
-        .dst_conn = req->src_conn,
-        .ts = (uint32_t)now ? (uint32_t)now : 1,
-        .ts_echo = req->ts,
-        .body_len = sizeof body,
-    };
-    engine_send(e, to, &h, body);
     e->stats.binds_refused++;
+    if (!answer_fits(req, sizeof body))
+        return;
+    struct pkt_hdr h = bind_answer(req, PKT_BIND_ERR, sizeof body, now);
+    engine_send(e, to, &h, body);
+}
+
+/* "Send your BIND_REQ again with this": 16 bytes of body, where the smallest
+ * BIND_REQ has 16 too, so it is never larger than what prompted it. */
+static void send_cookie(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *req,
+                        uint64_t now)
+{
+    uint8_t cookie[CONNTABLE_COOKIE_LEN], body[4 + CONNTABLE_COOKIE_LEN];
+    struct pkt_writer w;
+    conntable_cookie_make(&e->conns, to, req->src_conn, now, cookie);
+    pkt_writer_init(&w, body, sizeof body);
+    pkt_put_opaque(&w, cookie, sizeof cookie);
+    if (!answer_fits(req, sizeof body))
+        return;
+    struct pkt_hdr h = bind_answer(req, PKT_BIND_COOKIE, sizeof body, now);
+    engine_send(e, to, &h, body);
+    e->stats.cookies_sent++;
 }
 
 static void send_bind_ok(rpc2_conn *c, uint64_t now)
@@ -111,6 +151,86 @@ static int bind_refusal(struct engine *e, const struct pkt_hdr *h, const struct 
     return 0;
 }
 
+/*
+ * The cookie rule. A bind that brings a cookie must bring a valid one; one
+ * without is taken as it is while fewer than cookie_threshold connections
+ * are half-open (so the usual bind takes one round trip), and otherwise
+ * answered with a cookie and forgotten: no state at all until the peer
+ * proves it receives at its address. Returns 1 when the bind may go on;
+ * *proven says whether it proved its address.
+ */
+static int cookie_passes(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
+                         const struct pkt_bind_req *m, int *proven, uint64_t now)
+{
+    *proven = 0;
+    if (m->cookie_len == 0 && !conntable_cookie_required(&e->conns))
+        return 1;
+    if (m->cookie_len == 0) {
+        e->stats.binds_cookie_missing++;
+        send_cookie(e, from, h, now);
+        return 0;
+    }
+    switch (conntable_cookie_check(&e->conns, from, h->src_conn, now, m->cookie, m->cookie_len)) {
+    case COOKIE_OK:
+        *proven = 1;
+        return 1;
+    case COOKIE_STALE:
+        e->stats.binds_cookie_stale++;
+        break;
+    case COOKIE_BAD:
+        e->stats.binds_cookie_bad++;
+        break;
+    }
+    send_cookie(e, from, h, now);
+    return 0;
+}
+
+/* RPC2_ELIMIT, counted by reason, when the table or the address is full. */
+static int admit(struct engine *e, const struct rpc2_addr *from)
+{
+    switch (conntable_admit(&e->conns, from)) {
+    case CONNTABLE_FULL:
+        e->stats.binds_refused_limit++;
+        return RPC2_ELIMIT;
+    case CONNTABLE_ADDR_FULL:
+        e->stats.binds_refused_address++;
+        return RPC2_ELIMIT;
+    case CONNTABLE_OK:
+        break;
+    }
+    return 0;
+}
+
+/* Makes the connection a bind asked for; 0 or an rpc2 error (nothing kept). */
+static int accept_bind(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
+                       const struct pkt_bind_req *m, int proven, uint64_t now)
+{
+    rpc2_conn *c = conn_new(e, ROLE_SERVER, from, h->src_conn, now);
+    int rc = c ? conn_set_se_type(c, m->se_type) : RPC2_ENOMEM;
+    if (rc == 0 && c->se_ops && c->se_ops->conn_new)
+        rc = c->se_ops->conn_new(c->se_state, c);
+    if (rc == 0)
+        rc = conntable_insert(&e->conns, &c->link,
+                              CONNTABLE_BY_PEER | (proven ? 0 : CONNTABLE_HALF_OPEN));
+    if (rc != 0) {
+        if (c)
+            conn_free(c);
+        return rc;
+    }
+    c->state = CS_BOUND;
+    c->security = h->security;
+    c->subsystem = m->subsystem;
+    c->sub = find_subsystem(e, m->subsystem);
+    memcpy(c->identity, m->identity, m->identity_len);
+    c->identity[m->identity_len] = '\0';
+    dupcache_count_in(&c->dup, &e->stats.saved_reply_bytes);
+    e->stats.binds_accepted++;
+    conn_heard(c, h, now, 0);
+    conn_arm(c, now + e->cfg.idle_timeout_us);
+    send_bind_ok(c, now);
+    return 0;
+}
+
 static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
                     const uint8_t *body, uint64_t now)
 {
@@ -126,33 +246,15 @@ static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct
         send_bind_ok((rpc2_conn *)l, now);
         return;
     }
-    int refusal = bind_refusal(e, h, &m);
-    if (refusal) {
-        send_bind_err(e, from, h, refusal, now);
+    int proven = 0, rc = bind_refusal(e, h, &m);
+    if (rc == 0 && !cookie_passes(e, from, h, &m, &proven, now))
         return;
-    }
-    rpc2_conn *c = conn_new(e, ROLE_SERVER, from, h->src_conn, now);
-    int rc = c ? conn_set_se_type(c, m.se_type) : RPC2_ENOMEM;
-    if (rc == 0 && c->se_ops && c->se_ops->conn_new)
-        rc = c->se_ops->conn_new(c->se_state, c);
     if (rc == 0)
-        rc = conntable_insert(&e->conns, &c->link, 1);
-    if (rc != 0) {
-        if (c)
-            conn_free(c);
+        rc = admit(e, from);
+    if (rc == 0)
+        rc = accept_bind(e, from, h, &m, proven, now);
+    if (rc != 0)
         send_bind_err(e, from, h, rc, now);
-        return;
-    }
-    c->state = CS_BOUND;
-    c->security = h->security;
-    c->subsystem = m.subsystem;
-    c->sub = find_subsystem(e, m.subsystem);
-    memcpy(c->identity, m.identity, m.identity_len);
-    c->identity[m.identity_len] = '\0';
-    e->stats.binds_accepted++;
-    conn_heard(c, h, now, 0);
-    conn_arm(c, now + e->cfg.idle_timeout_us);
-    send_bind_ok(c, now);
 }
 
 /* The idle timer: armed once per idle period, not per packet; when it
@@ -232,7 +334,10 @@ static void finish_call(rpc2_conn *c, struct rpc2_request *req, uint32_t seq, in
         len = with_se ? with_se : encode_reply(e, RPC2_ETOOBIG, NULL, NULL);
         flags = with_se ? PKT_F_SE : 0;
     }
-    (void)dupcache_finish(&c->dup, e->scratch, len, e->cfg.max_saved_reply);
+    int rc = dupcache_finish(&c->dup, e->scratch, len, e->cfg.max_saved_reply,
+                             e->conns.limits.max_saved_bytes);
+    if (rc != 0 || !c->dup.reply)
+        e->stats.replies_not_saved++;
     c->saved_reply_flags = flags;
     c->running = NULL;
     conn_send(c, PKT_REPLY, flags, seq, e->scratch, len, now);
@@ -241,6 +346,7 @@ static void finish_call(rpc2_conn *c, struct rpc2_request *req, uint32_t seq, in
 static void request_free(struct rpc2_request *req)
 {
     struct engine *e = req->engine;
+    e->stats.requests_running--;
     if (req->prev)
         req->prev->next = req->next;
     else
@@ -301,6 +407,9 @@ static struct rpc2_request *request_new(rpc2_conn *c, const struct rpc2_proc *p,
     if (e->requests)
         e->requests->prev = req;
     e->requests = req;
+    /* Counted until freed, not until its connection goes: a handler still
+     * runs (or waits for a worker) after its client unbinds. */
+    e->stats.requests_running++;
     return req;
 }
 
@@ -398,6 +507,15 @@ static void on_call(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, 
     case DUP_NEW:
         break;
     }
+    if (e->stats.requests_running >= e->conns.limits.max_running) {
+        /* Not started and not recorded: a retry runs it once a call ends.
+         * BUSY keeps the client waiting instead of failing a call that a
+         * moment later would have run. */
+        e->stats.calls_deferred++;
+        e->stats.busy_sent++;
+        conn_send(c, PKT_BUSY, 0, h->seq, NULL, 0, now);
+        return;
+    }
     dupcache_start(&c->dup, h->seq);
     dispatch(c, h->seq, &m, now);
 }
@@ -405,6 +523,10 @@ static void on_call(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, 
 void server_receive(struct engine *e, const struct rpc2_addr *from, rpc2_conn *c,
                     const struct pkt_hdr *h, const uint8_t *body, uint64_t now)
 {
+    /* A packet naming our connection id, which went only to the peer's
+     * address in BIND_OK: the peer receives there. */
+    if (c)
+        conntable_proven(&e->conns, &c->link);
     switch (h->type) {
     case PKT_BIND_REQ:
         on_bind(e, from, h, body, now);

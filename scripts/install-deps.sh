@@ -2,9 +2,12 @@
 # install-deps.sh - installs the Debian packages rpc2 builds and tests with,
 # only those missing, so it is quick when there is nothing to do. Run as root
 # on Debian 12 (or with sudo); anything else must provide the same tools.
+# With --fuzz it also installs clang and libFuzzer, for `make fuzz`.
 set -eu
 packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
 rpcsvc-proto check valgrind libxxhash-dev"
+fuzz_packages="clang libclang-rt-14-dev" # libclang_rt.fuzzer: -fsanitize=fuzzer links
+if [ "${1:-}" = --fuzz ]; then packages="$packages $fuzz_packages"; fi
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

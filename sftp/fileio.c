@@ -17,13 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
+#include <xxhash.h>
 
 #include "fileio.h"
+#include "streamio.h"
 
 enum fio_kind {
     FIO_POSITIONAL, /* pread/pwrite at start + pos */
@@ -45,7 +46,6 @@ struct fileio {
     int fd;          /* -1 for memory */
     int own_fd;      /* opened here, so closed at finish */
     int reposition;  /* a caller's seekable fd: lseek past what moved at finish */
-    int is_sock;     /* send with MSG_NOSIGNAL */
     int64_t start;   /* file offset of stream byte 0 (positional) */
     uint64_t skip;   /* stream source: bytes still to discard (the seek offset) */
     int64_t quota;   /* the descriptor's, lowered by fileio_limit; -1: none */
@@ -64,6 +64,11 @@ struct fileio {
     char *base;   /* atomic sink: the name within dirfd */
     char *tmp;    /* atomic sink: the temporary within dirfd */
     const char *why;
+    int nonblocking;         /* FILEIO_NONBLOCK: streams say SFTP_IO_WAIT */
+    struct streamio stream;  /* FIO_STREAM */
+    XXH3_state_t *hash;      /* every byte delivered (source) or given to write (sink) */
+    uint64_t hashed;         /* sink: the stream position the hash has reached */
+    int hash_gap;            /* sink: a write came out of order; no checksum */
 };
 
 int fileio_errno_code(int err)
@@ -109,67 +114,38 @@ static int fail(struct fileio *f, const char *text, int code)
     return refuse(&f->why, text, code);
 }
 
-/* ---- plain I/O: EINTR retried, short transfers continued ---------------- */
+/* ---- positional I/O: EINTR retried, short transfers continued ---------- */
 
-/* A caller's fd may be non-blocking (an event loop set it so); the machines
- * want a synchronous stream, so wait for it rather than fail. */
-static int await(int fd, short events)
-{
-    struct pollfd p = {.fd = fd, .events = events};
-
-    while (poll(&p, 1, -1) < 0)
-        if (errno != EINTR)
-            return -1;
-    return 0;
-}
-
-static int retry(int fd, short events)
-{
-    if (errno == EINTR)
-        return 1;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return await(fd, events) == 0;
-    return 0;
-}
-
-/* Reads until len bytes or the end; returns the count or -1 (errno). */
-static ssize_t read_full(int fd, uint8_t *buf, size_t len, int64_t off, int positional)
+/* Regular files and block devices; streams go through streamio.c. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len, int64_t off)
 {
     size_t done = 0;
 
     while (done < len) {
-        ssize_t n = positional ? pread(fd, buf + done, len - done, off + (int64_t)done)
-                               : read(fd, buf + done, len - done);
+        ssize_t n = pread(fd, buf + done, len - done, off + (int64_t)done);
+
         if (n == 0)
             break;
-        if (n < 0) {
-            if (retry(fd, POLLIN))
-                continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
             return -1;
-        }
         done += (size_t)n;
     }
     return (ssize_t)done;
 }
 
-static int write_full(struct fileio *f, const uint8_t *data, size_t len, int64_t off)
+static int write_full(int fd, const uint8_t *data, size_t len, int64_t off)
 {
     size_t done = 0;
 
     while (done < len) {
-        ssize_t n;
+        ssize_t n = pwrite(fd, data + done, len - done, off + (int64_t)done);
 
-        if (f->kind == FIO_POSITIONAL)
-            n = pwrite(f->fd, data + done, len - done, off + (int64_t)done);
-        else if (f->is_sock)
-            n = send(f->fd, data + done, len - done, MSG_NOSIGNAL);
-        else
-            n = write(f->fd, data + done, len - done);
-        if (n < 0) {
-            if (retry(f->fd, POLLOUT))
-                continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
             return -1;
-        }
         if (n == 0) { /* would loop forever; the device takes no more */
             errno = ENOSPC;
             return -1;
@@ -187,8 +163,10 @@ static int skip_stream(struct fileio *f, uint8_t *buf, size_t len)
 {
     while (f->skip > 0) {
         size_t want = f->skip < len ? (size_t)f->skip : len;
-        ssize_t n = read_full(f->fd, buf, want, 0, 0);
+        ssize_t n = streamio_read(&f->stream, buf, want);
 
+        if (n == SFTP_IO_WAIT)
+            return SFTP_IO_WAIT;
         if (n < 0)
             return fail(f, "reading past the seek offset failed", fileio_errno_code(errno));
         f->skip -= (uint64_t)n;
@@ -219,9 +197,11 @@ static ssize_t fill(struct fileio *f, uint8_t *buf, size_t len)
 
         if (rc < 0 || f->eof)
             return rc;
+        n = streamio_read(&f->stream, buf, len);
+    } else {
+        n = read_full(f->fd, buf, len, f->start + (int64_t)f->moved);
     }
-    n = read_full(f->fd, buf, len, f->start + (int64_t)f->moved, f->kind == FIO_POSITIONAL);
-    if (n < 0)
+    if (n < 0 && n != SFTP_IO_WAIT)
         return fail(f, "reading the source failed", fileio_errno_code(errno));
     return n;
 }
@@ -243,7 +223,12 @@ static int more_after_quota(struct fileio *f)
         return rc;
     if (f->eof)
         return 0;
-    n = read_full(f->fd, &b, 1, f->start + (int64_t)f->moved, f->kind == FIO_POSITIONAL);
+    if (f->kind == FIO_STREAM)
+        n = streamio_read(&f->stream, &b, 1);
+    else
+        n = read_full(f->fd, &b, 1, f->start + (int64_t)f->moved);
+    if (n == SFTP_IO_WAIT)
+        return SFTP_IO_WAIT;
     if (n < 0)
         return fail(f, "reading the source failed", fileio_errno_code(errno));
     return n > 0;
@@ -253,6 +238,8 @@ static int at_quota(struct fileio *f)
 {
     int more = more_after_quota(f);
 
+    if (more == SFTP_IO_WAIT)
+        return more; /* asked again on the next read */
     f->eof = 1;
     if (more < 0)
         return more;
@@ -319,12 +306,15 @@ ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
 
     if (f->sink || f->finished)
         return fail(f, "read on a sink or a finished transfer", RPC2_EINVAL);
-    if (k > 0) {
+    if (k > 0)
         memcpy(buf, f->peeked + f->peeked_off, k);
-        drop_peeked(f, k);
-    }
     n = take(f, buf + k, len - k);
-    return n < 0 ? n : (ssize_t)k + n;
+    if (n < 0)
+        return n; /* SFTP_IO_WAIT included: the peeked bytes stay in front */
+    if (k > 0)
+        drop_peeked(f, k);
+    XXH3_128bits_update(f->hash, buf, (size_t)n + k);
+    return (ssize_t)k + n;
 }
 
 /* A stream cannot be read twice, so what a peek takes is kept here (a
@@ -350,8 +340,10 @@ int fileio_consume(struct fileio *f, size_t n)
 {
     if (n > peeked_left(f))
         return fail(f, "consuming more than was peeked", RPC2_EINVAL);
-    if (n > 0)
+    if (n > 0) {
+        XXH3_128bits_update(f->hash, f->peeked + f->peeked_off, n);
         drop_peeked(f, n);
+    }
     return 0;
 }
 
@@ -393,25 +385,62 @@ static int put(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
     if (f->kind == FIO_POSITIONAL &&
         (pos > (uint64_t)(INT64_MAX - f->start) || len > (uint64_t)(INT64_MAX - f->start) - pos))
         return fail(f, "write beyond the largest file offset", RPC2_EINVAL);
-    if (write_full(f, data, len, f->start + (int64_t)pos) < 0)
+    if (f->kind == FIO_STREAM) {
+        int rc = streamio_write(&f->stream, data, len);
+        return rc == -1 ? fail(f, "writing the sink failed", fileio_errno_code(errno)) : rc;
+    }
+    if (write_full(f->fd, data, len, f->start + (int64_t)pos) < 0)
         return fail(f, "writing the sink failed", fileio_errno_code(errno));
     return 0;
+}
+
+int fileio_write_waiting(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
+{
+    int rc, fd, readable;
+
+    while ((rc = fileio_write(f, pos, data, len)) == SFTP_IO_WAIT && fileio_wait(f, &fd, &readable)) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            return fail(f, "poll failed", fileio_errno_code(errno));
+    }
+    return rc;
+}
+
+/* The checksum covers the bytes as they came, before any quota cut: it
+ * proves the transport, and a cut is reported on its own. */
+static void hash_written(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
+{
+    if (pos != f->hashed) {
+        f->hash_gap = 1;
+        return;
+    }
+    XXH3_128bits_update(f->hash, data, len);
+    f->hashed += len;
 }
 
 int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
 {
     int rc;
 
+    size_t given = len;
+
     if (!f->sink || f->finished)
         return fail(f, "write on a source or a finished transfer", RPC2_EINVAL);
     if (len > UINT64_MAX - pos)
         return fail(f, "write position overflows", RPC2_EINVAL);
-    if (cut_at_quota(f, pos, &len, &rc))
+    if (cut_at_quota(f, pos, &len, &rc)) {
+        if (rc == 0)
+            hash_written(f, pos, data, given);
         return rc;
+    }
     rc = put(f, pos, data, len);
-    if (rc == 0 && pos + len > f->moved)
+    if (rc != 0)
+        return rc;
+    if (pos + len > f->moved)
         f->moved = pos + len;
-    return rc;
+    hash_written(f, pos, data, given);
+    return 0;
 }
 
 /* ---- finishing --------------------------------------------------------- */
@@ -479,6 +508,7 @@ void fileio_fill_desc(const struct fileio *f, struct rpc2_se_desc *d)
         return;
     d->bytes_transferred = delivered(f);
     d->quota_exceeded = f->quota_hit;
+    d->checksum_valid = fileio_digest(f, d->checksum) == 0;
     if (f->sink && f->kind == FIO_VM)
         d->file.vm.len = (size_t)f->moved;
 }
@@ -490,7 +520,9 @@ int fileio_finish(struct fileio *f, int success)
     if (f->finished)
         return f->result;
     f->finished = 1;
-    if (success && f->sink)
+    if (success && f->sink && f->kind == FIO_STREAM && streamio_flush(&f->stream, 1) < 0)
+        rc = fail(f, "writing the sink failed", fileio_errno_code(errno));
+    if (success && f->sink && rc == 0)
         rc = sync_file(f);
     if (f->reposition) {
         int r = reposition(f);
@@ -510,6 +542,9 @@ int fileio_finish(struct fileio *f, int success)
 
 static void release(struct fileio *f)
 {
+    if (f->kind == FIO_STREAM)
+        streamio_dispose(&f->stream);
+    XXH3_freeState(f->hash);
     if (f->dirfd >= 0)
         close(f->dirfd);
     free(f->base);
@@ -528,9 +563,49 @@ void fileio_free(struct fileio *f)
 
 /* ---- queries and adapters ---------------------------------------------- */
 
+/* Every sink is written in order, so its checksum is computed as the bytes
+ * land; only packets after a loss wait (in memory, within the window). */
 int fileio_in_order(const struct fileio *f)
 {
-    return !f->sink || f->kind == FIO_STREAM;
+    (void)f;
+    return 1;
+}
+
+int fileio_digest(const struct fileio *f, uint8_t out[FILEIO_SUM_BYTES])
+{
+    XXH128_canonical_t c;
+
+    if (f->hash_gap)
+        return RPC2_EINVAL;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(f->hash));
+    memcpy(out, c.digest, FILEIO_SUM_BYTES);
+    return 0;
+}
+
+int fileio_flush(struct fileio *f)
+{
+    int rc;
+
+    if (f->kind != FIO_STREAM || !f->sink)
+        return 0;
+    rc = streamio_flush(&f->stream, 0);
+    return rc == -1 ? fail(f, "writing the sink failed", fileio_errno_code(errno)) : rc;
+}
+
+int fileio_wait(const struct fileio *f, int *fd, int *readable)
+{
+    short ev = f->kind == FIO_STREAM ? streamio_wait_events(&f->stream) : 0;
+
+    if (!ev)
+        return 0;
+    *fd = streamio_fd(&f->stream);
+    *readable = ev == POLLIN;
+    return 1;
+}
+
+int fileio_may_wait(const struct fileio *f)
+{
+    return f->kind == FIO_STREAM && f->nonblocking;
 }
 
 int64_t fileio_source_size(const struct fileio *f)
@@ -553,19 +628,40 @@ static ssize_t reader_read(void *arg, uint8_t *buf, size_t len)
     return fileio_read(arg, buf, len);
 }
 
+static void reader_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
+{
+    (void)fileio_digest(arg, out); /* a source is always read in order */
+}
+
 static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len)
 {
     return fileio_write(arg, pos, data, len);
 }
 
+static int writer_flush(void *arg)
+{
+    return fileio_flush(arg);
+}
+
+static int writer_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
+{
+    return fileio_digest(arg, out);
+}
+
 struct sftp_reader fileio_reader(struct fileio *f)
 {
-    return (struct sftp_reader){.read = reader_read, .arg = f};
+    return (struct sftp_reader){.read = reader_read, .digest = reader_digest, .arg = f};
 }
 
 struct sftp_writer fileio_writer(struct fileio *f)
 {
-    return (struct sftp_writer){.write = writer_write, .in_order = fileio_in_order(f), .arg = f};
+    return (struct sftp_writer){
+        .write = writer_write,
+        .flush = writer_flush,
+        .digest = writer_digest,
+        .in_order = fileio_in_order(f),
+        .arg = f,
+    };
 }
 
 /* ---- opening ----------------------------------------------------------- */
@@ -573,10 +669,12 @@ struct sftp_writer fileio_writer(struct fileio *f)
 /* A source's seek offset is skipped by reading; a sink's cannot be. */
 static int as_stream(struct fileio *f)
 {
-    f->kind = FIO_STREAM;
     f->skip = (uint64_t)f->d->seek_offset;
     if (f->sink && f->skip)
         return fail(f, "a seek offset on a sink that cannot seek", RPC2_EINVAL);
+    if (streamio_init(&f->stream, f->fd, f->sink, f->nonblocking) < 0)
+        return fail(f, "fcntl or fstat failed", fileio_errno_code(errno));
+    f->kind = FIO_STREAM;
     return 0;
 }
 
@@ -603,8 +701,9 @@ static int classify_own(struct fileio *f)
         f->file_size = st.st_size;
         return 0;
     }
+    /* Our own description: it stays O_NONBLOCK when we wait with the loop. */
     fl = fcntl(f->fd, F_GETFL);
-    if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+    if (fl < 0 || (!f->nonblocking && fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
         return fail(f, "fcntl failed", fileio_errno_code(errno));
     return as_stream(f);
 }
@@ -755,7 +854,6 @@ static int open_fd(struct fileio *f)
     if (S_ISDIR(st.st_mode))
         return fail(f, "the fd is a directory", RPC2_EISDIR);
     f->fd = fd;
-    f->is_sock = S_ISSOCK(st.st_mode);
     f->file_size = S_ISREG(st.st_mode) ? st.st_size : -1;
     /* O_APPEND makes Linux pwrite append wherever pos says: a stream then. */
     cur = (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && !(f->sink && (fl & O_APPEND))
@@ -865,6 +963,13 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     f->d = d;
     f->sink = sink;
     f->strict = !!(flags & FILEIO_STRICT_QUOTA);
+    f->nonblocking = !!(flags & FILEIO_NONBLOCK);
+    f->hash = XXH3_createState();
+    if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK) {
+        XXH3_freeState(f->hash);
+        free(f);
+        return refuse(why, "out of memory", RPC2_ENOMEM);
+    }
     f->fd = -1;
     f->dirfd = -1;
     f->size = -1;

@@ -35,9 +35,10 @@
  *   moved, so transfers to one fd follow each other like cat. Regular files
  *   and block devices use pread/pwrite at start + pos and are lseek'ed at
  *   finish; pipes, sockets, character devices and O_APPEND fds are streams:
- *   read/write in order (fileio_in_order), a source's seek offset skipped by
- *   reading, a sink's seek offset refused (RPC2_EINVAL). O_NONBLOCK fds are
- *   waited on with poll.
+ *   read/write in order, a source's seek offset skipped by reading, a sink's
+ *   seek offset refused (RPC2_EINVAL). Without FILEIO_NONBLOCK they block
+ *   (an O_NONBLOCK fd is waited on with poll); with it, streamio.c moves
+ *   their bytes without blocking and calls that would wait say SFTP_IO_WAIT.
  * - By inode: open_by_handle_at(mount_fd, handle); the file must exist (a
  *   sink is never created or truncated). Needs CAP_DAC_READ_SEARCH: without
  *   it RPC2_EACCES, with a reason in *why. mount_fd must not be O_PATH (the
@@ -72,7 +73,10 @@ struct fileio;
 
 enum fileio_flags {
     FILEIO_STRICT_QUOTA = 1, /* more than the quota is RPC2_EQUOTA, not a cut */
+    FILEIO_NONBLOCK = 2,     /* streams never block: SFTP_IO_WAIT and fileio_wait() */
 };
+
+#define FILEIO_SUM_BYTES 16
 
 /*
  * Open the descriptor's file as the side that reads (source) or writes
@@ -86,7 +90,9 @@ int fileio_open_source(struct rpc2_se_desc *d, unsigned flags, struct fileio **o
 int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out, const char **why);
 
 /* Source: fills buf in order; fewer than len bytes only at the end (quota
- * or end of file). Returns the count or a negative rpc2 error. */
+ * or end of file). Returns the count, SFTP_IO_WAIT (FILEIO_NONBLOCK: a
+ * stream has not enough yet; what it had is kept for the next read), or a
+ * negative rpc2 error. */
 ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len);
 
 /* Source: reads like fileio_read but gives the bytes back: the next reads
@@ -104,12 +110,32 @@ int fileio_consume(struct fileio *f, size_t n);
 int fileio_limit(struct fileio *f, int64_t quota, int strict);
 
 /* Sink: writes data at stream position pos (0 = the byte at the seek
- * offset), in any order unless fileio_in_order(). 0 or an rpc2 error. */
+ * offset), in any order unless fileio_in_order(). 0, SFTP_IO_WAIT
+ * (FILEIO_NONBLOCK: a stream with no room took nothing), or an rpc2 error.
+ * A stream that took part of it keeps the rest for fileio_flush(). */
 int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len);
 
-/* Whether writes must come strictly in order (stream sinks); 1 for sources,
- * which are always read in order. */
+/* fileio_write that waits (poll) for a stream with no room, for callers
+ * that cannot wait with the loop. */
+int fileio_write_waiting(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len);
+
+/* Whether writes must come strictly in order: 1 for every kind now, so the
+ * sink's checksum is computed as the bytes land. */
 int fileio_in_order(const struct fileio *f);
+
+/* Sink: puts down what a stream kept from a partial write: 0,
+ * SFTP_IO_WAIT, or an rpc2 error. fileio_finish() does it too, waiting. */
+int fileio_flush(struct fileio *f);
+
+/* XXH3-128 (canonical, big-endian) of every byte a source delivered, or a
+ * sink was given, so far. RPC2_EINVAL if a sink was written out of order. */
+int fileio_digest(const struct fileio *f, uint8_t out[FILEIO_SUM_BYTES]);
+
+/* After SFTP_IO_WAIT: 1 with the fd to watch and whether for reading (else
+ * writing); 0 when nothing waits. */
+int fileio_wait(const struct fileio *f, int *fd, int *readable);
+/* Whether this file may say SFTP_IO_WAIT (a stream opened FILEIO_NONBLOCK). */
+int fileio_may_wait(const struct fileio *f);
 
 /* Bytes the source will deliver, when known (regular file with a nonzero
  * size, memory, or quota 0), after seek offset and quota; else -1. */

@@ -32,20 +32,40 @@ struct sftp_link {
     void *arg;
 };
 
+/*
+ * What a reader or writer returns when its file cannot move bytes now (a
+ * pipe with nothing in it, or no room): the machine keeps what it has and
+ * waits for sftp_source_resume / sftp_sink_resume, answering the peer's
+ * probes meanwhile so that neither end takes the wait for a dead peer.
+ * Outside the range of rpc2 errors.
+ */
+#define SFTP_IO_WAIT (-1000)
+
+/* The stream's checksum (XXH3-128 of every byte moved, in order). */
+#define SFTP_SUM_BYTES 16
+
 /* The source's bytes, read once each, in order (so pipes work): returns the
- * bytes read, fewer than len only at the end of the stream, or a negative
- * rpc2 error. */
+ * bytes read, fewer than len only at the end of the stream, SFTP_IO_WAIT,
+ * or a negative rpc2 error. digest (may be NULL: no checksum is sent)
+ * writes the checksum of every byte read so far. */
 struct sftp_reader {
     ssize_t (*read)(void *arg, uint8_t *buf, size_t len);
+    void (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
     void *arg;
 };
 
 /* The sink's bytes: written at stream position pos (0 = first byte). With
  * in_order set the machine calls write strictly in order (pipes, sockets);
- * otherwise in whatever order packets arrive. Returns 0 or a negative rpc2
- * error, which fails the transfer. */
+ * otherwise in whatever order packets arrive. Returns 0, SFTP_IO_WAIT
+ * (nothing was taken), or a negative rpc2 error, which fails the transfer.
+ * flush (may be NULL) pushes out what write took but could not yet put
+ * down: 0, SFTP_IO_WAIT or an error; the stream is done only after it
+ * returns 0. digest (may be NULL: the peer's checksum is not checked)
+ * writes the checksum of the bytes at positions [0, end). */
 struct sftp_writer {
     int (*write)(void *arg, uint64_t pos, const uint8_t *data, size_t len);
+    int (*flush)(void *arg);
+    int (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
     int in_order;
     void *arg;
 };
@@ -65,7 +85,7 @@ struct sftp_config {
 /* Per-transfer counters; the context sums them. */
 struct sftp_counters {
     uint64_t data_sent, data_received, data_retransmitted, data_duplicates;
-    uint64_t acks_sent, acks_received, starts_sent, timeouts;
+    uint64_t acks_sent, acks_received, starts_sent, timeouts, probes_sent;
     uint64_t bytes_sent, bytes_received;
 };
 
@@ -87,6 +107,10 @@ void sftp_source_start(struct sftp_source *s, uint64_t now);
 void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint32_t ts,
                          uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now);
 void sftp_source_on_timer(struct sftp_source *s, uint64_t now);
+/* The reader said SFTP_IO_WAIT: whether it still does (then the caller
+ * waits for input and calls resume). */
+int sftp_source_waiting_input(const struct sftp_source *s);
+void sftp_source_resume(struct sftp_source *s, uint64_t now);
 int sftp_source_state(const struct sftp_source *s);
 uint64_t sftp_source_bytes(const struct sftp_source *s);  /* bytes acknowledged */
 const struct sftp_counters *sftp_source_counters(const struct sftp_source *s);
@@ -101,6 +125,10 @@ void sftp_sink_start(struct sftp_sink *k, int send_start, uint64_t now);
 void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts,
                        uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now);
 void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now);
+/* The writer said SFTP_IO_WAIT: whether it still does (then the caller
+ * waits for room and calls resume). */
+int sftp_sink_waiting_output(const struct sftp_sink *k);
+void sftp_sink_resume(struct sftp_sink *k, uint64_t now);
 int sftp_sink_state(const struct sftp_sink *k);
 uint64_t sftp_sink_bytes(const struct sftp_sink *k); /* bytes written */
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k);

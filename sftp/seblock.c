@@ -26,6 +26,12 @@ void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
     pkt_put_u32(w, b->window);
     pkt_put_u32(w, b->piggyback_max);
     pkt_put_opaque(w, b->data, b->data_len);
+    pkt_put_opaque(w, b->checksum, b->checksum_len);
+}
+
+static int checksum_len_valid(uint32_t len)
+{
+    return len == 0 || len == SEBLOCK_CHECKSUM_MAX;
 }
 
 int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
@@ -39,12 +45,13 @@ int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
     b->window = pkt_get_u32(&r);
     b->piggyback_max = pkt_get_u32(&r);
     b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
-    if (!pkt_reader_done(&r))
+    b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
+    if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
     if ((b->direction != 1 && b->direction != 2) || (b->flags & ~SEBLOCK_FLAGS_KNOWN) ||
         b->quota < -1)
         return PKT_EFLAGS;
-    if (b->data_len && !(b->flags & SEBLOCK_PIGGY))
+    if ((b->data_len || b->checksum_len) && !(b->flags & SEBLOCK_PIGGY))
         return PKT_EFLAGS;
     return PKT_OK;
 }
@@ -67,7 +74,7 @@ int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b
     b->flags = pkt_get_u32(&r);
     b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
-    if (!pkt_reader_done(&r))
+    if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
     if ((b->flags & ~SEBLOCK_REPLY_FLAGS_KNOWN) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
         return PKT_EFLAGS;

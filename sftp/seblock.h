@@ -6,10 +6,13 @@
  *
  * CALL block:  u32 direction (1 fetch, 2 store), u32 flags, hyper quota
  *              (-1: none), u32 packet_size, u32 window, u32 piggyback_max,
- *              opaque data<> (a piggybacked store)
+ *              opaque data<> (a piggybacked store), opaque checksum<16>
+ *              (with a piggybacked store: its XXH3-128; else empty)
  * REPLY block: i32 status (the server's end: 0 or an rpc2 error), unsigned
  *              hyper bytes, u32 flags, opaque data<> (a piggybacked fetch),
- *              opaque checksum<16> (reserved: empty in version 1)
+ *              opaque checksum<16> (XXH3-128 of the bytes the server's end
+ *              moved, when it ran; else empty)
+ * A checksum is empty or exactly 16 bytes.
  */
 #ifndef RPC2_SFTP_SEBLOCK_H
 #define RPC2_SFTP_SEBLOCK_H
@@ -29,7 +32,7 @@ enum seblock_flag {
 #define SEBLOCK_CHECKSUM_MAX 16
 /* The bytes of a CALL block around its data, and of a REPLY block around
  * its data with a full checksum: what piggybacking must leave room for. */
-#define SEBLOCK_CALL_OVERHEAD 32
+#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX)
 #define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX)
 
 struct seblock_call {
@@ -37,6 +40,8 @@ struct seblock_call {
     int64_t quota;
     const uint8_t *data;
     uint32_t data_len;
+    const uint8_t *checksum;
+    uint32_t checksum_len;
 };
 
 struct seblock_reply {

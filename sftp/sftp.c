@@ -46,12 +46,16 @@ struct xfer {
     struct sftp_sink *sink;
     uint64_t memory;       /* packet memory reserved from the type's cap */
     struct engine_timer timer;
+    struct engine_fdwatch watch; /* the local file, while a machine waits on it */
+    int watch_fd, watch_events;  /* what watch watches; 0 events: nothing */
     uint64_t now;          /* the time of the event being handled */
     /* what the peer asked for (server) or what we asked for (client) */
     int64_t peer_quota;
     uint32_t peer_flags, piggyback_max;
     uint8_t *piggy;        /* piggybacked data: a store's, or a fetch's reply */
     size_t piggy_len;
+    uint8_t piggy_sum[FILEIO_SUM_BYTES]; /* a piggybacked store's checksum */
+    uint32_t piggy_sum_len;
     int piggy_reply;       /* server: the reply carries the data */
     int result;            /* this end: 1 running, 0 done, < 0 failed */
     uint64_t last_progress;
@@ -113,6 +117,13 @@ static void fill_desc_stats(struct rpc2_se_desc *d, const struct sftp_counters *
     d->stats.timeouts = c->timeouts;
 }
 
+static void unwatch(struct xfer *x)
+{
+    if (x->watch_events)
+        engine_fd_watch(x->engine, &x->watch, x->watch_fd, 0);
+    x->watch_events = 0;
+}
+
 static void stop_machines(struct xfer *x)
 {
     struct sftp_type *t = x->type;
@@ -123,6 +134,7 @@ static void stop_machines(struct xfer *x)
         if (x->desc)
             fill_desc_stats(x->desc, c);
     }
+    unwatch(x);
     sftp_source_free(x->source);
     sftp_sink_free(x->sink);
     x->source = NULL;
@@ -133,6 +145,7 @@ static void stop_machines(struct xfer *x)
 }
 
 static void fire_timer(struct engine_timer *et, uint64_t now);
+static void file_ready(struct engine_fdwatch *w, uint64_t now);
 
 static struct xfer *xfer_new(struct sftp_type *t, rpc2_conn *c, uint32_t id, int is_client)
 {
@@ -146,6 +159,7 @@ static struct xfer *xfer_new(struct sftp_type *t, rpc2_conn *c, uint32_t id, int
     x->is_client = is_client;
     x->result = 1;
     engine_timer_init(&x->timer, fire_timer);
+    x->watch.ready = file_ready;
     t->stats.transfers++;
     return x;
 }
@@ -245,11 +259,47 @@ static void server_complete(struct xfer *x, int status)
         done(x->req, status);
 }
 
+/* The fd the machine waits on, if it waits on its file; else -1. */
+static int waited_fd(const struct xfer *x, int *events)
+{
+    int fd, readable;
+    int waits = x->source ? sftp_source_waiting_input(x->source)
+                          : x->sink && sftp_sink_waiting_output(x->sink);
+    if (!waits || !x->file || !fileio_wait(x->file, &fd, &readable))
+        return -1;
+    *events = readable ? ENGINE_FD_READ : ENGINE_FD_WRITE;
+    return fd;
+}
+
+/* Watches the local file while the machine waits on it, and only then. */
+static void update_watch(struct xfer *x)
+{
+    int events = 0;
+    int fd = waited_fd(x, &events);
+    if (fd < 0) {
+        unwatch(x);
+        return;
+    }
+    if (x->watch_events == events && x->watch_fd == fd)
+        return;
+    if (engine_fd_watch(x->engine, &x->watch, fd, events) != 0) {
+        x->watch_events = 0;
+        if (x->source)
+            sftp_source_abort(x->source, RPC2_ENOMEM, x->now);
+        else
+            sftp_sink_abort(x->sink, RPC2_ENOMEM, x->now);
+        return;
+    }
+    x->watch_fd = fd;
+    x->watch_events = events;
+}
+
 /* After any event: has the machine finished? */
 static void after_event(struct xfer *x)
 {
     if (x->file)
         report_progress(x);
+    update_watch(x);
     int state = machine_state(x);
     if (state == SFTP_RUNNING || x->is_client)
         return; /* a client's end is settled by the reply */
@@ -264,6 +314,17 @@ static void fire_timer(struct engine_timer *et, uint64_t now)
         sftp_source_on_timer(x->source, now);
     else if (x->sink)
         sftp_sink_on_timer(x->sink, now);
+    after_event(x);
+}
+
+static void file_ready(struct engine_fdwatch *w, uint64_t now)
+{
+    struct xfer *x = (struct xfer *)((char *)w - offsetof(struct xfer, watch));
+    x->now = now;
+    if (x->source)
+        sftp_source_resume(x->source, now);
+    else if (x->sink)
+        sftp_sink_resume(x->sink, now);
     after_event(x);
 }
 
@@ -313,9 +374,9 @@ static int read_piggy(struct xfer *x, uint32_t max)
     if (!x->piggy)
         return RPC2_ENOMEM;
     ssize_t n = fileio_peek(x->file, x->piggy, (size_t)max + 1);
-    if (n < 0)
+    if (n < 0 && n != SFTP_IO_WAIT)
         return (int)n;
-    if ((size_t)n > max) {
+    if (n == SFTP_IO_WAIT || (size_t)n > max) { /* more, or more to come: it streams */
         free(x->piggy);
         x->piggy = NULL;
         return 0;
@@ -325,9 +386,25 @@ static int read_piggy(struct xfer *x, uint32_t max)
     return rc < 0 ? rc : 1;
 }
 
-static int write_piggy(struct xfer *x, const uint8_t *data, size_t len)
+/*
+ * Writes piggybacked data and checks it against the checksum that came
+ * with it. A stream that has no room is waited for here, blocking the loop:
+ * a client never offers piggybacking into such a file (the transfer then
+ * streams, and the machine waits without blocking), so only a server whose
+ * handler chose a pipe as a store's sink gets here, for one datagram.
+ */
+static int write_piggy(struct xfer *x, const uint8_t *data, size_t len, const uint8_t *sum,
+                       uint32_t sum_len)
 {
-    return len ? fileio_write(x->file, 0, data, len) : 0;
+    int rc = len ? fileio_write(x->file, 0, data, len) : 0;
+    if (rc == SFTP_IO_WAIT)
+        rc = fileio_write_waiting(x->file, 0, data, len);
+    if (rc != 0 || sum_len != FILEIO_SUM_BYTES)
+        return rc;
+    uint8_t got[FILEIO_SUM_BYTES];
+    if (fileio_digest(x->file, got) != 0 || memcmp(got, sum, sizeof got) != 0)
+        return RPC2_EINTEGRITY;
+    return 0;
 }
 
 /* ---- client hooks ------------------------------------------------------- */
@@ -345,6 +422,8 @@ static void fill_desc_start(struct rpc2_se_desc *d)
 static int open_local(struct xfer *x, struct rpc2_se_desc *d, int as_source)
 {
     unsigned flags = x->type->params.strict_quota ? FILEIO_STRICT_QUOTA : 0;
+    if (engine_can_watch_fds(x->engine))
+        flags |= FILEIO_NONBLOCK;
     const char *why = NULL;
     int rc = as_source ? fileio_open_source(d, flags, &x->file, &why)
                        : fileio_open_sink(d, flags, &x->file, &why);
@@ -377,6 +456,8 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
         rc = read_piggy(x, piggy_max);
     if (rc < 0)
         return rc;
+    uint8_t sum[FILEIO_SUM_BYTES];
+    int have_sum = x->piggy && fileio_digest(x->file, sum) == 0;
     struct seblock_call b = {
         .direction = (uint32_t)x->direction,
         .flags = (x->piggy ? SEBLOCK_PIGGY : 0) | (t->params.strict_quota ? SEBLOCK_STRICT : 0),
@@ -385,8 +466,12 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
         .window = x->cfg.window,
         .data = x->piggy,
         .data_len = (uint32_t)x->piggy_len,
+        .checksum = have_sum ? sum : NULL,
+        .checksum_len = have_sum ? FILEIO_SUM_BYTES : 0,
     };
-    if (!is_source(x) && t->params.piggyback) {
+    /* Piggybacked data is written when the reply comes, at once: not into a
+     * file that may have no room then (a pipe), which streams instead. */
+    if (!is_source(x) && t->params.piggyback && !fileio_may_wait(x->file)) {
         b.flags |= SEBLOCK_PIGGY_OK;
         b.piggyback_max = sftp_choose_piggyback_max(&t->params, conn_peer(c),
                                                     PKT_MAX_BODY - RESULT_ROOM);
@@ -405,18 +490,33 @@ static int machine_failed_here(const struct xfer *x)
                      : x->sink && sftp_sink_failed_here(x->sink);
 }
 
+/* Both ends hashed the bytes they moved; the server's sum says what it
+ * moved, and a difference is an integrity failure whatever else said yes. */
+static int sums_agree(const struct xfer *x, const struct seblock_reply *r)
+{
+    uint8_t own[FILEIO_SUM_BYTES];
+    if (!r || r->checksum_len != FILEIO_SUM_BYTES || fileio_digest(x->file, own) != 0)
+        return 1;
+    return memcmp(own, r->checksum, sizeof own) == 0;
+}
+
 static int local_outcome(struct xfer *x, int status, const struct seblock_reply *r)
 {
     if (machine_failed_here(x))
         return machine_state(x); /* whatever the call says, this end failed itself */
-    if (status != 0 || is_source(x))
+    if (status != 0)
         return 0;
-    if (r && (r->flags & SEBLOCK_PIGGY)) {
+    int rc = 0;
+    if (r && (r->flags & SEBLOCK_PIGGY) && !is_source(x)) {
         x->type->stats.piggybacked++;
-        return write_piggy(x, r->data, r->data_len);
+        rc = write_piggy(x, r->data, r->data_len, r->checksum, r->checksum_len);
+    } else if (!is_source(x)) {
+        int state = machine_state(x);
+        rc = state == SFTP_DONE ? 0 : state < 0 ? state : RPC2_ESEFAIL1;
     }
-    int state = machine_state(x);
-    return state == SFTP_DONE ? 0 : state < 0 ? state : RPC2_ESEFAIL1;
+    if (rc == 0 && r && r->status == 0 && !sums_agree(x, r))
+        rc = RPC2_EINTEGRITY;
+    return rc;
 }
 
 /* Settles the client's end from the reply's block and the call's status;
@@ -510,6 +610,8 @@ static int server_request(void *type, rpc2_request *req, const uint8_t *se, uint
         }
         memcpy(x->piggy, b.data, b.data_len);
         x->piggy_len = b.data_len;
+        x->piggy_sum_len = b.checksum_len;
+        memcpy(x->piggy_sum, b.checksum, b.checksum_len);
     }
     *transfer = x;
     return 0;
@@ -573,7 +675,7 @@ static int start_check(struct xfer *x, uint64_t now)
 {
     if (x->piggy && !is_source(x)) {
         x->type->stats.piggybacked++;
-        server_complete(x, write_piggy(x, x->piggy, x->piggy_len));
+        server_complete(x, write_piggy(x, x->piggy, x->piggy_len, x->piggy_sum, x->piggy_sum_len));
         return 0;
     }
     if (is_source(x)) {
@@ -623,6 +725,10 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
     struct rpc2_se_desc outcome;
     memset(&outcome, 0, sizeof outcome);
     fileio_fill_desc(x->file, &outcome);
+    if (x->file && x->result == 0 && outcome.checksum_valid) {
+        b.checksum = outcome.checksum;
+        b.checksum_len = FILEIO_SUM_BYTES;
+    }
     if (outcome.quota_exceeded)
         b.flags |= SEBLOCK_QUOTA_HIT;
     seblock_reply_encode(&b, w);

@@ -16,6 +16,14 @@
  * limit, and a LAST packet cannot be placed before that size is known.
  * Once data has come, retry_count consecutive timeouts without hearing
  * from the source fail the transfer with RPC2_EDEAD.
+ *
+ * A writer that cannot take more now (a pipe nobody reads) stops the
+ * sink's writing, not the transfer: packets wait in the reorder buffer,
+ * each ACK's window_end says how many more fit, and the source probes
+ * until the window opens; resume, when the writer has room, writes on and
+ * announces the new window. The stream is done only when every byte is
+ * written and flushed and, if the source sent one, the checksum of what
+ * was written matches; only then do ACKs say COMPLETE.
  */
 #include "machine.h"
 
@@ -58,6 +66,9 @@ struct sftp_sink {
 
     uint32_t packet_size; /* the stream's, learned; 0 until known */
     uint32_t last_seq;    /* 0 until the LAST packet is held */
+    int output_waiting;   /* the writer said SFTP_IO_WAIT */
+    uint8_t sum[SFTP_SUM_BYTES]; /* the source's checksum, from the LAST packet */
+    int have_sum;
     uint64_t bytes_written, delivered;
 
     uint32_t ack_seq;
@@ -197,9 +208,23 @@ static uint32_t echo_for(const struct sftp_sink *k, uint64_t now)
     return echo != 0 ? echo : 1;
 }
 
+/* The highest seq the sink takes now: a window past what is written (in
+ * order) or held (any order), so held-but-unwritten packets fit in it. */
+static uint32_t window_end(const struct sftp_sink *k)
+{
+    uint32_t base = k->writer.in_order ? k->reorder.next_write - 1 : k->held.got_them_all;
+
+    return base + k->held.window;
+}
+
 static void send_ack(struct sftp_sink *k, uint64_t now)
 {
-    struct sftp_ack a = {.got_them_all = k->held.got_them_all, .delivered = k->delivered};
+    struct sftp_ack a = {
+        .got_them_all = k->held.got_them_all,
+        .window_end = window_end(k),
+        .delivered = k->delivered,
+        .flags = k->state == SFTP_DONE ? SFTP_ACK_COMPLETE : 0,
+    };
     size_t cap, len;
     uint8_t *buf, *bitmap;
 
@@ -265,6 +290,10 @@ static int write_at(struct sftp_sink *k, uint32_t seq, const uint8_t *data, uint
     if (len == 0) /* an empty stream's one packet: nothing to write */
         return 0;
     rc = k->writer.write(k->writer.arg, position(k, seq), data, len);
+    if (rc == SFTP_IO_WAIT) {
+        k->output_waiting = 1;
+        return rc;
+    }
     if (rc < 0) {
         fail(k, rc, 1);
         return rc;
@@ -283,6 +312,8 @@ static int drain_in_order(struct sftp_sink *k)
         uint8_t *buf = r->slot[i];
         int rc = write_at(k, r->next_write, buf, r->len[i]);
 
+        if (rc == SFTP_IO_WAIT)
+            return 0; /* the packet stays held; resume writes it */
         if (rc < 0)
             return rc;
         r->slot[i] = NULL;
@@ -322,13 +353,13 @@ static int store(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
 
     if (!k->writer.in_order)
         return write_at(k, seq, d->bytes, d->len);
-    if (seq != k->reorder.next_write) {
+    if (seq != k->reorder.next_write || k->output_waiting ||
+        (rc = write_at(k, seq, d->bytes, d->len)) == SFTP_IO_WAIT) {
         rc = hold_for_later(k, seq, d);
         if (rc < 0)
             fail(k, rc, 1);
         return rc;
     }
-    rc = write_at(k, seq, d->bytes, d->len);
     if (rc < 0)
         return rc;
     k->reorder.next_write++;
@@ -338,9 +369,9 @@ static int store(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
 /*
  * Whether a new packet fits the stream: only the last may be short, every
  * other one is exactly the stream's packet size, nothing lies past the last,
- * and a LAST other than the first needs that size to be placed. Only an
- * empty stream ends with an empty packet: a full one before the end would
- * itself have been the LAST.
+ * and a non-empty LAST other than the first needs that size to be placed.
+ * An empty LAST ends a stream whose source could not tell, when it sent the
+ * packet before, that nothing would follow (a pipe).
  */
 static int fits_stream(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
 {
@@ -351,7 +382,9 @@ static int fits_stream(struct sftp_sink *k, uint32_t seq, const struct sftp_data
     if (d->flags & SFTP_DATA_LAST) {
         if (k->held.highest > seq)
             return 0;
-        return seq == 1 || (k->packet_size != 0 && d->len > 0 && d->len <= k->packet_size);
+        if (d->len == 0 || seq == 1)
+            return 1;
+        return k->packet_size != 0 && d->len <= k->packet_size;
     }
     if (d->len == 0)
         return 0;
@@ -377,10 +410,36 @@ static void on_duplicate(struct sftp_sink *k, uint64_t now)
         send_ack(k, now);
 }
 
+/* What was written is what the source read: the checksums agree. */
+static int sum_matches(struct sftp_sink *k)
+{
+    uint8_t got[SFTP_SUM_BYTES];
+
+    if (!k->have_sum || !k->writer.digest)
+        return 1;
+    return k->writer.digest(k->writer.arg, got) == 0 && memcmp(got, k->sum, sizeof got) == 0;
+}
+
+/* Done when every packet is held, written and flushed, and checks out. */
 static void check_done(struct sftp_sink *k)
 {
-    if (k->last_seq == 0 || k->held.got_them_all < k->last_seq)
+    int rc;
+
+    if (k->state != SFTP_RUNNING || k->last_seq == 0 || k->held.got_them_all < k->last_seq)
         return;
+    if (k->writer.in_order && k->reorder.next_write <= k->last_seq)
+        return;
+    rc = k->writer.flush ? k->writer.flush(k->writer.arg) : 0;
+    if (rc == SFTP_IO_WAIT) {
+        k->output_waiting = 1;
+        return;
+    }
+    if (rc == 0 && !sum_matches(k))
+        rc = RPC2_EINTEGRITY;
+    if (rc < 0) {
+        fail(k, rc, 1);
+        return;
+    }
     k->state = SFTP_DONE;
     k->silence_due = NEVER;
     reorder_trim(&k->reorder);
@@ -397,7 +456,13 @@ static void on_new(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d,
     k->delivered += d->len;
     if (d->flags & SFTP_DATA_LAST)
         k->last_seq = seq;
+    if (d->sum) {
+        memcpy(k->sum, d->sum, SFTP_SUM_BYTES);
+        k->have_sum = 1;
+    }
     check_done(k);
+    if (k->state < 0)
+        return;
     if (k->state == SFTP_DONE || out_of_order || (d->flags & SFTP_DATA_ACKME) ||
         ++k->new_since_ack >= k->cfg.ack_point) {
         send_ack(k, now);
@@ -433,12 +498,25 @@ static void on_data(struct sftp_sink *k, uint32_t seq, uint32_t ts, uint32_t ts_
         return;
     }
     /* Past what we promised to hold: the source will send it again. */
-    if (seq - k->held.got_them_all > k->held.window) {
+    if (seq > window_end(k)) {
         k->beyond_window++;
         return;
     }
     if (fits_stream(k, seq, d))
         on_new(k, seq, d, now);
+}
+
+/* The source is alive: waiting on its reader, or asking for our window. */
+static void on_probe(struct sftp_sink *k, const uint8_t *body, size_t len, uint64_t now)
+{
+    uint32_t flags;
+
+    if (sftp_probe_decode(body, len, &flags) != PKT_OK)
+        return;
+    k->timeouts_in_a_row = 0;
+    if (flags & SFTP_PROBE_ANSWER_ME)
+        send_ack(k, now);
+    rearm(k);
 }
 
 void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts,
@@ -453,6 +531,10 @@ void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_
     if (type == PKT_SFTP_ABORT) {
         if (sftp_abort_decode(body, len, &error) == PKT_OK)
             fail(k, error, 0);
+        return;
+    }
+    if (type == PKT_SFTP_PROBE) {
+        on_probe(k, body, len, now);
         return;
     }
     if (type != PKT_SFTP_DATA || sftp_data_decode(body, len, &d) != PKT_OK)
@@ -492,9 +574,11 @@ void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now)
         k->start_due = now + rtt_timeout(&k->rtt);
     }
     if (k->state == SFTP_RUNNING && k->silence_due <= now) {
-        if (count_timeout(k) < 0)
+        /* Our own writer is what holds things up: the source waits on us. */
+        if (!k->output_waiting && count_timeout(k) < 0)
             return;
-        send_ack(k, now);
+        if (!k->output_waiting)
+            send_ack(k, now);
         k->silence_due = now + rtt_timeout(&k->rtt);
     }
     rearm(k);
@@ -509,6 +593,34 @@ void sftp_sink_start(struct sftp_sink *k, int send_start_now, uint64_t now)
         send_start(k, 0);
         k->start_due = now + rtt_timeout(&k->rtt);
     }
+    rearm(k);
+}
+
+/* ---- the writer --------------------------------------------------------- */
+
+int sftp_sink_waiting_output(const struct sftp_sink *k)
+{
+    return k->state == SFTP_RUNNING && k->output_waiting;
+}
+
+/* The writer has room again: write what waits, and tell the source how
+ * far it may now send (or that the stream is complete). */
+void sftp_sink_resume(struct sftp_sink *k, uint64_t now)
+{
+    uint32_t window_before = window_end(k);
+
+    if (k->state != SFTP_RUNNING || !k->output_waiting)
+        return;
+    k->output_waiting = 0;
+    if (k->writer.in_order && drain_in_order(k) < 0)
+        return;
+    check_done(k);
+    if (k->state < 0)
+        return;
+    if (k->state == SFTP_DONE || window_end(k) != window_before)
+        send_ack(k, now);
+    if (k->state == SFTP_RUNNING)
+        k->silence_due = now + rtt_timeout(&k->rtt);
     rearm(k);
 }
 

@@ -12,6 +12,14 @@
  * delivery-rate samples. After retry_count consecutive timeouts without a
  * single packet newly acknowledged, the transfer fails with RPC2_EDEAD.
  *
+ * Waiting is not dying. When the reader has nothing yet (a quiet pipe) the
+ * source answers the sink's probes with PROBE, so the sink keeps waiting.
+ * When the sink holds everything sent but lets no more in (its writer is
+ * stuck: window_end) or has not yet said COMPLETE, the source probes it with
+ * PROBE ANSWER_ME at a doubling interval, and fails only when retry_count
+ * probes in a row go unanswered. The LAST packet carries the checksum of
+ * the whole stream when the reader computes one.
+ *
  * `now` is the monotonic clock in microseconds that the link stamps into
  * each packet's ts (its low 32 bits), so now - ts_echo is a round trip.
  */
@@ -57,7 +65,16 @@ struct sftp_source {
     uint32_t next_seq; /* the first seq never sent */
     uint32_t last_seq; /* the stream's last packet, 0 until read */
     int eof;           /* the reader has reported the end */
+    int input_waiting; /* the reader said SFTP_IO_WAIT */
     uint64_t bytes_read, bytes_acked;
+    uint8_t sum[SFTP_SUM_BYTES];
+    int have_sum;
+
+    /* What the sink's latest ACK lets in, and whether it said COMPLETE. */
+    uint32_t peer_window_end;
+    int peer_complete;
+    uint64_t probe_due;       /* next PROBE while waiting on the sink */
+    uint32_t probe_interval;  /* doubles per probe, up to retry_max */
 
     uint64_t transmissions;    /* orders the flight queue */
     uint64_t largest_acked_tx; /* newest transmission the sink holds */
@@ -116,7 +133,9 @@ struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct 
     s->window = s->cfg.window;
     s->packet_size = s->cfg.packet_size;
     s->next_seq = 1;
+    s->peer_window_end = s->window;
     s->timer_armed = NEVER;
+    s->probe_due = NEVER;
     rtt_init(&s->rtt, s->cfg.retry_initial_us, s->cfg.retry_min_us, s->cfg.retry_max_us);
     return s;
 }
@@ -151,6 +170,17 @@ static void arm_timer(struct sftp_source *s, uint64_t deadline)
     s->link.set_timer(s->link.arg, deadline);
 }
 
+static void send_probe(struct sftp_source *s, uint32_t flags)
+{
+    size_t cap, len;
+    uint8_t *buf = s->link.begin(s->link.arg, &cap);
+
+    if (buf != NULL && sftp_probe_encode(flags, buf, cap, &len) == PKT_OK) {
+        s->link.commit(s->link.arg, PKT_SFTP_PROBE, 0, 0, 0, len);
+        s->counters.probes_sent++;
+    }
+}
+
 static void send_abort(struct sftp_source *s, int error)
 {
     size_t cap, len;
@@ -177,7 +207,9 @@ static void fail(struct sftp_source *s, int error, int tell_peer)
 
 static uint32_t window_end(const struct sftp_source *s)
 {
-    return s->peer.got_them_all + s->window; /* <= SFTP_MAX_SEQ + window: no wrap */
+    uint32_t own = s->peer.got_them_all + s->window; /* <= SFTP_MAX_SEQ + window: no wrap */
+
+    return s->peer_window_end < own ? s->peer_window_end : own;
 }
 
 static int new_data_allowed(const struct sftp_source *s, uint32_t seq)
@@ -203,6 +235,11 @@ static struct sentmap_packet *read_packet(struct sftp_source *s, uint32_t seq)
         return NULL;
     }
     n = s->reader.read(s->reader.arg, p->data, s->packet_size);
+    if (n == SFTP_IO_WAIT) {
+        sentmap_release(&s->sent, p);
+        s->input_waiting = 1;
+        return NULL;
+    }
     if (n < 0 || (size_t)n > s->packet_size) {
         sentmap_release(&s->sent, p);
         fail(s, n < 0 ? (int)n : RPC2_EIO, 1);
@@ -213,6 +250,10 @@ static struct sentmap_packet *read_packet(struct sftp_source *s, uint32_t seq)
     if (p->len < s->packet_size) {
         p->last = 1;
         s->eof = 1;
+        if (s->reader.digest) {
+            s->reader.digest(s->reader.arg, s->sum);
+            s->have_sum = 1;
+        }
     }
     return p;
 }
@@ -220,7 +261,9 @@ static struct sentmap_packet *read_packet(struct sftp_source *s, uint32_t seq)
 /*
  * The packet for seq, read if it has not been, and with the one after it
  * read ahead when needed to know whether seq is the last: a full packet
- * followed by the end of the stream is the last one.
+ * followed by the end of the stream is the last one. A reader that cannot
+ * tell yet (a pipe, quiet for now) does not hold seq back: if the end
+ * comes next, an empty LAST packet follows.
  */
 static struct sentmap_packet *fetch_new(struct sftp_source *s, uint32_t seq)
 {
@@ -239,7 +282,7 @@ static struct sentmap_packet *fetch_new(struct sftp_source *s, uint32_t seq)
         }
         ahead = read_packet(s, seq + 1);
         if (ahead == NULL)
-            return NULL;
+            return s->state == SFTP_RUNNING ? p : NULL;
         if (ahead->len == 0) {
             sentmap_release(&s->sent, ahead);
             p->last = 1;
@@ -258,8 +301,8 @@ static struct sentmap_packet *next_packet(struct sftp_source *s)
         return NULL;
     if (s->sent.worried.count > 0)
         return sentmap_head(&s->sent, &s->sent.worried);
-    if (!new_data_allowed(s, s->next_seq))
-        return NULL;
+    if (s->input_waiting || !new_data_allowed(s, s->next_seq))
+        return NULL; /* the reader has nothing yet; resume comes when it has */
     return fetch_new(s, s->next_seq);
 }
 
@@ -279,6 +322,7 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
                         uint64_t now)
 {
     uint32_t flags = (p->last ? SFTP_DATA_LAST : 0) | (blocked_after(s, p) ? SFTP_DATA_ACKME : 0);
+    uint32_t sum = 0;
     size_t cap;
     uint8_t *buf = s->link.begin(s->link.arg, &cap);
     uint8_t *data;
@@ -287,13 +331,19 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
      * recovered like any other loss. */
     if (buf == NULL)
         return;
+    if (p->last && s->have_sum) {
+        flags |= SFTP_DATA_SUM;
+        sum = SFTP_SUM_SIZE;
+    }
     data = sftp_data_encode(buf, cap, flags, p->len);
     if (data == NULL)
         return;
     if (p->len > 0)
         memcpy(data, p->data, p->len);
+    if (sum)
+        memcpy(data + p->len, s->sum, sum);
     s->link.commit(s->link.arg, PKT_SFTP_DATA, again ? PKT_F_RETRANSMIT : 0, p->seq,
-                   echo_for(s, now), SFTP_DATA_HEAD + p->len);
+                   echo_for(s, now), SFTP_DATA_HEAD + p->len + sum);
 }
 
 static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t now)
@@ -325,6 +375,27 @@ static int something_to_send(const struct sftp_source *s)
     return s->sent.worried.count > 0 || new_data_allowed(s, s->next_seq);
 }
 
+/* Nothing in flight, nothing it may send, not waiting on its reader: only
+ * the sink can move things on (open its window, or say COMPLETE). */
+static int waiting_on_sink(const struct sftp_source *s)
+{
+    return s->started && s->state == SFTP_RUNNING && s->sent.flight.count == 0 &&
+           !s->input_waiting && !something_to_send(s);
+}
+
+static void plan_probe(struct sftp_source *s, uint64_t now)
+{
+    if (!waiting_on_sink(s)) {
+        s->probe_due = NEVER;
+        return;
+    }
+    if (s->probe_due != NEVER)
+        return;
+    if (s->probe_interval == 0)
+        s->probe_interval = rtt_timeout(&s->rtt);
+    s->probe_due = now + s->probe_interval;
+}
+
 static void rearm(struct sftp_source *s, uint64_t now)
 {
     struct sentmap_packet *oldest = sentmap_head(&s->sent, &s->sent.flight);
@@ -332,12 +403,15 @@ static void rearm(struct sftp_source *s, uint64_t now)
 
     if (oldest != NULL)
         deadline = oldest->sent_time + rtt_timeout(&s->rtt);
-    if (something_to_send(s)) {
+    if (something_to_send(s) && !s->input_waiting) {
         uint64_t release = pacer_next_release(&s->pacer, now);
 
         if (release < deadline)
             deadline = release;
     }
+    plan_probe(s, now);
+    if (s->probe_due < deadline)
+        deadline = s->probe_due;
     arm_timer(s, deadline);
 }
 
@@ -396,13 +470,25 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
     pump(s, now);
 }
 
+/* Waiting on the reader with nothing in flight, the sink hears nothing
+ * from us and probes: tell it we are here. */
+static void answer_if_idle(struct sftp_source *s)
+{
+    if (s->input_waiting && s->sent.flight.count == 0)
+        send_probe(s, 0);
+}
+
 static void on_start(struct sftp_source *s, uint32_t ts, const uint8_t *body, size_t len,
                      uint64_t now)
 {
     struct sftp_start st;
 
-    if (s->started || sftp_start_decode(body, len, &st) != PKT_OK)
+    if (sftp_start_decode(body, len, &st) != PKT_OK)
         return;
+    if (s->started) { /* the sink asks again: it has not heard from us */
+        answer_if_idle(s);
+        return;
+    }
     if (st.window < s->window)
         s->window = st.window;
     if (st.packet_size < s->packet_size)
@@ -512,10 +598,13 @@ static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, uint32_t ts
 {
     struct sftp_ack a;
     uint32_t rtt_us;
+    uint32_t window_before;
 
     if (!s->started || sftp_ack_decode(body, len, &a) != PKT_OK)
         return;
     s->counters.acks_received++;
+    if (waiting_on_sink(s)) /* an answer to our probe, or the sink's own word */
+        s->timeouts_in_a_row = 0;
     /* Older than one already seen: everything in it is known. */
     if (s->have_ack_seq && (int32_t)(seq - s->last_ack_seq) <= 0)
         return;
@@ -523,8 +612,14 @@ static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, uint32_t ts
         return;
     s->newly_acked = 0;
     s->sample.tx_order = 0;
+    window_before = window_end(s);
     if (ackmap_merge(&s->peer, a.got_them_all, a.bitmap, a.bitmap_len, on_newly_held, s) != 0)
         return;
+    s->peer_window_end = a.window_end;
+    if (a.flags & SFTP_ACK_COMPLETE)
+        s->peer_complete = 1;
+    if (window_end(s) != window_before || s->newly_acked > 0)
+        s->probe_interval = 0; /* the sink moves: probe from scratch next time */
     s->last_ack_seq = seq;
     s->have_ack_seq = 1;
     s->echo_ts = ts;
@@ -536,10 +631,12 @@ static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, uint32_t ts
         feed_pacer(s, rtt_us, now);
     }
     detect_losses(s, now);
-    if (s->last_seq != 0 && s->peer.got_them_all >= s->last_seq) {
+    if (s->last_seq != 0 && s->peer.got_them_all >= s->last_seq && s->peer_complete) {
         finish(s, SFTP_DONE);
         return;
     }
+    if (s->newly_acked == 0)
+        answer_if_idle(s);
     pump(s, now);
 }
 
@@ -561,6 +658,7 @@ void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint
         if (sftp_abort_decode(body, len, &error) == PKT_OK)
             fail(s, error, 0);
         break;
+    case PKT_SFTP_PROBE: /* the sink's probes are ACKs and STARTs: not for us */
     default:
         break;
     }
@@ -598,6 +696,21 @@ static void on_timeout(struct sftp_source *s, uint64_t now)
     }
 }
 
+/* Waiting on the sink: ask it, and count the probes it leaves unanswered. */
+static void on_probe_due(struct sftp_source *s, uint64_t now)
+{
+    s->probe_due = NEVER;
+    s->counters.timeouts++;
+    if (++s->timeouts_in_a_row > s->cfg.retry_count) {
+        fail(s, RPC2_EDEAD, 1);
+        return;
+    }
+    send_probe(s, SFTP_PROBE_ANSWER_ME);
+    s->probe_interval = s->probe_interval > s->cfg.retry_max_us / 2 ? s->cfg.retry_max_us
+                                                                     : s->probe_interval * 2;
+    plan_probe(s, now);
+}
+
 void sftp_source_on_timer(struct sftp_source *s, uint64_t now)
 {
     struct sentmap_packet *oldest;
@@ -605,12 +718,32 @@ void sftp_source_on_timer(struct sftp_source *s, uint64_t now)
     if (s->state != SFTP_RUNNING || !s->started)
         return;
     s->timer_armed = NEVER; /* it fired */
+    if (s->probe_due <= now) {
+        on_probe_due(s, now);
+        if (s->state != SFTP_RUNNING)
+            return;
+    }
     oldest = sentmap_head(&s->sent, &s->sent.flight);
     if (oldest != NULL && oldest->sent_time + rtt_timeout(&s->rtt) <= now) {
         on_timeout(s, now);
         if (s->state != SFTP_RUNNING)
             return;
     }
+    pump(s, now);
+}
+
+/* ---- the reader --------------------------------------------------------- */
+
+int sftp_source_waiting_input(const struct sftp_source *s)
+{
+    return s->state == SFTP_RUNNING && s->input_waiting;
+}
+
+void sftp_source_resume(struct sftp_source *s, uint64_t now)
+{
+    if (s->state != SFTP_RUNNING || !s->started || !s->input_waiting)
+        return;
+    s->input_waiting = 0;
     pump(s, now);
 }
 

@@ -29,6 +29,14 @@ static int32_t as_i32(uint32_t u)
 
 /* ---- DATA ---------------------------------------------------------------- */
 
+/* Only the last packet carries the stream's checksum. */
+static int data_flags_valid(uint32_t flags)
+{
+    if (flags & ~SFTP_DATA_FLAGS_KNOWN)
+        return 0;
+    return !(flags & SFTP_DATA_SUM) || (flags & SFTP_DATA_LAST);
+}
+
 int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
 {
     struct pkt_reader r;
@@ -40,11 +48,19 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
 
     if (r.failed)
         return r.failed;
-    if (flags & ~SFTP_DATA_FLAGS_KNOWN)
+    if (!data_flags_valid(flags))
         return PKT_EFLAGS;
     data_len = (size_t)(r.end - r.p);
-    if (data_len > SFTP_MAX_PACKET)
+    if (flags & SFTP_DATA_SUM) {
+        if (data_len < SFTP_SUM_SIZE)
+            return PKT_ELENGTH;
+        data_len -= SFTP_SUM_SIZE;
+        d->sum = r.p + data_len;
+    }
+    if (data_len > SFTP_MAX_PACKET) {
+        d->sum = NULL;
         return PKT_ELENGTH;
+    }
     d->flags = flags;
     d->len = (uint32_t)data_len;
     d->bytes = data_len > 0 ? r.p : NULL;
@@ -55,9 +71,11 @@ uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t da
 {
     struct pkt_writer w;
 
-    if ((flags & ~SFTP_DATA_FLAGS_KNOWN) || data_len > SFTP_MAX_PACKET)
+    size_t sum = (flags & SFTP_DATA_SUM) ? SFTP_SUM_SIZE : 0;
+
+    if (!data_flags_valid(flags) || data_len > SFTP_MAX_PACKET)
         return NULL;
-    if (cap < (size_t)SFTP_DATA_HEAD + data_len)
+    if (cap < (size_t)SFTP_DATA_HEAD + data_len + sum)
         return NULL;
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, flags);
@@ -79,6 +97,11 @@ static void put_u64(struct pkt_writer *w, uint64_t v)
     pkt_put_u32(w, (uint32_t)v);
 }
 
+static int ack_window_valid(const struct sftp_ack *a)
+{
+    return a->window_end >= a->got_them_all && a->window_end - a->got_them_all <= SFTP_MAX_WINDOW;
+}
+
 int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a)
 {
     struct pkt_reader r;
@@ -86,9 +109,15 @@ int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a)
 
     pkt_reader_init(&r, body, len);
     a->got_them_all = pkt_get_u32(&r);
+    a->window_end = pkt_get_u32(&r);
     a->delivered = get_u64(&r);
+    a->flags = pkt_get_u32(&r);
     a->bitmap = pkt_get_opaque(&r, SFTP_MAX_BITMAP, &a->bitmap_len);
     rc = reader_result(&r);
+    if (rc == PKT_OK && (a->flags & ~SFTP_ACK_FLAGS_KNOWN))
+        rc = PKT_EFLAGS;
+    if (rc == PKT_OK && !ack_window_valid(a))
+        rc = PKT_ELENGTH;
     /* A trailing zero byte says nothing: refusing it keeps one encoding. */
     if (rc == PKT_OK && a->bitmap_len > 0 && a->bitmap[a->bitmap_len - 1] == 0)
         rc = PKT_ELENGTH;
@@ -103,11 +132,14 @@ uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *
     uint8_t *bitmap;
 
     *out_len = 0;
-    if (a->bitmap_len > SFTP_MAX_BITMAP)
+    if (a->bitmap_len > SFTP_MAX_BITMAP || (a->flags & ~SFTP_ACK_FLAGS_KNOWN) ||
+        !ack_window_valid(a))
         return NULL;
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, a->got_them_all);
+    pkt_put_u32(&w, a->window_end);
     put_u64(&w, a->delivered);
+    pkt_put_u32(&w, a->flags);
     pkt_put_u32(&w, a->bitmap_len);
     bitmap = pkt_put_space(&w, a->bitmap_len);
     if (w.failed)
@@ -187,6 +219,38 @@ int sftp_start_encode(const struct sftp_start *s, uint8_t *body, size_t cap, siz
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, s->window);
     pkt_put_u32(&w, s->packet_size);
+    if (w.failed)
+        return w.failed;
+    *out_len = (size_t)(w.p - body);
+    return PKT_OK;
+}
+
+/* ---- PROBE --------------------------------------------------------------- */
+
+int sftp_probe_decode(const uint8_t *body, size_t len, uint32_t *flags)
+{
+    struct pkt_reader r;
+    int rc;
+
+    pkt_reader_init(&r, body, len);
+    *flags = pkt_get_u32(&r);
+    rc = reader_result(&r);
+    if (rc == PKT_OK && (*flags & ~SFTP_PROBE_FLAGS_KNOWN))
+        rc = PKT_EFLAGS;
+    if (rc != PKT_OK)
+        *flags = 0;
+    return rc;
+}
+
+int sftp_probe_encode(uint32_t flags, uint8_t *body, size_t cap, size_t *out_len)
+{
+    struct pkt_writer w;
+
+    *out_len = 0;
+    if (flags & ~SFTP_PROBE_FLAGS_KNOWN)
+        return PKT_EFLAGS;
+    pkt_writer_init(&w, body, cap);
+    pkt_put_u32(&w, flags);
     if (w.failed)
         return w.failed;
     *out_len = (size_t)(w.p - body);

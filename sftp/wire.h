@@ -18,10 +18,12 @@
 /* DATA flags (the body's first u32). */
 #define SFTP_DATA_LAST 0x1u  /* the stream ends with this packet's last byte */
 #define SFTP_DATA_ACKME 0x2u /* the source waits for an ack after this packet: ack at once */
-#define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME)
+#define SFTP_DATA_SUM 0x4u   /* with LAST: the body ends with the stream's checksum */
+#define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME | SFTP_DATA_SUM)
 
 #define SFTP_DATA_HEAD 4u /* data flags; the data bytes follow to the end of the body */
-#define SFTP_MAX_PACKET ((uint32_t)PKT_MAX_BODY - SFTP_DATA_HEAD)
+#define SFTP_SUM_SIZE 16u /* XXH3-128 of every byte of the stream, high half first */
+#define SFTP_MAX_PACKET ((uint32_t)PKT_MAX_BODY - SFTP_DATA_HEAD - SFTP_SUM_SIZE)
 
 /*
  * Sequence numbers do not wrap: a transfer has at most SFTP_MAX_SEQ packets
@@ -33,15 +35,25 @@
 #define SFTP_MAX_WINDOW 16384u
 #define SFTP_MAX_BITMAP (SFTP_MAX_WINDOW / 8)
 
-#define SFTP_ACK_HEAD 16u /* got_them_all, delivered (u64), bitmap length */
+#define SFTP_ACK_HEAD 24u /* got_them_all, window_end, delivered (u64), flags, bitmap length */
 #define SFTP_MAX_ACK (SFTP_ACK_HEAD + SFTP_MAX_BITMAP)
 #define SFTP_START_SIZE 8u
 #define SFTP_ABORT_SIZE 4u
+#define SFTP_PROBE_SIZE 4u
+
+/* ACK flags. */
+#define SFTP_ACK_COMPLETE 0x1u /* every byte is written: the stream is done */
+#define SFTP_ACK_FLAGS_KNOWN SFTP_ACK_COMPLETE
+
+/* PROBE flags. */
+#define SFTP_PROBE_ANSWER_ME 0x1u /* reply with an ACK at once */
+#define SFTP_PROBE_FLAGS_KNOWN SFTP_PROBE_ANSWER_ME
 
 struct sftp_data {
     uint32_t flags;
     const uint8_t *bytes; /* into the body; NULL when len is 0 */
     uint32_t len;
+    const uint8_t *sum;   /* SFTP_SUM_SIZE bytes into the body with SFTP_DATA_SUM, else NULL */
 };
 
 /*
@@ -49,11 +61,17 @@ struct sftp_data {
  * packet (0: none yet). Bit i of the bitmap, (bitmap[i / 8] >> (i % 8)) & 1,
  * says whether it holds seq got_them_all + 2 + i (got_them_all + 1 is missing
  * by definition). The last bitmap byte is never zero. delivered counts the
- * distinct data bytes the sink has received so far.
+ * distinct data bytes the sink has received so far. window_end is the
+ * highest seq the sink takes now (flow control: a sink whose writer is
+ * stuck holds packets it has not written, and says how many more fit);
+ * never below got_them_all, at most SFTP_MAX_WINDOW above it. COMPLETE
+ * says the whole stream is written: only then is the source done.
  */
 struct sftp_ack {
     uint32_t got_them_all;
+    uint32_t window_end;
     uint64_t delivered;
+    uint32_t flags;
     const uint8_t *bitmap;
     uint32_t bitmap_len;
 };
@@ -65,8 +83,10 @@ struct sftp_start {
 };
 
 int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d);
-/* Writes the DATA head into body and returns where data_len bytes of data go,
- * or NULL when the flags are unknown or head and data do not fit in cap. */
+/* Writes the DATA head into body and returns where data_len bytes of data go
+ * (followed, with SFTP_DATA_SUM, by the SFTP_SUM_SIZE checksum bytes: the
+ * body is then SFTP_DATA_HEAD + data_len + SFTP_SUM_SIZE long), or NULL
+ * when the flags are unknown or do not go together, or it does not fit. */
 uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t data_len);
 
 int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a);
@@ -83,6 +103,12 @@ uint64_t sftp_ack_highest(const struct sftp_ack *a);
 
 int sftp_start_decode(const uint8_t *body, size_t len, struct sftp_start *s);
 int sftp_start_encode(const struct sftp_start *s, uint8_t *body, size_t cap, size_t *out_len);
+
+/* PROBE (source to sink): "I am alive". With ANSWER_ME the source waits on
+ * the sink (its window closed, or COMPLETE not yet said) and wants its ACK;
+ * without, it answers the sink's own probe while it waits on its input. */
+int sftp_probe_decode(const uint8_t *body, size_t len, uint32_t *flags);
+int sftp_probe_encode(uint32_t flags, uint8_t *body, size_t cap, size_t *out_len);
 
 /* ABORT carries a negative rpc2 error; anything else is refused. */
 int sftp_abort_decode(const uint8_t *body, size_t len, int32_t *error);

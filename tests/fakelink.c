@@ -57,8 +57,8 @@ static int node_of(struct fakelink *l, const struct rpc2_addr *a)
     return -1;
 }
 
-static void enqueue(struct fakelink *l, int from, int to, const uint8_t *data, size_t len,
-                    uint64_t at)
+static struct fakelink_packet *enqueue(struct fakelink *l, int from, int to, const uint8_t *data,
+                                       size_t len, uint64_t at)
 {
     struct fakelink_packet *p = malloc(sizeof *p + len);
     if (!p)
@@ -70,23 +70,61 @@ static void enqueue(struct fakelink *l, int from, int to, const uint8_t *data, s
         pp = &(*pp)->next;
     p->next = *pp;
     *pp = p;
+    return p;
+}
+
+/* Flips one bit in each of 1-3 distinct bytes, as the fault proxy does, so
+ * the datagram always differs; the same seed damages copies alike. */
+static void damage(uint8_t *d, size_t len, uint64_t seed)
+{
+    size_t pos[3], n = 1 + seed % 3;
+    struct fakelink scratch = {.rng = seed};
+
+    if (n > len)
+        n = len;
+    for (size_t i = 0; i < n; i++) {
+        int seen;
+        do {
+            pos[i] = next_rand(&scratch) % len;
+            seen = 0;
+            for (size_t j = 0; j < i; j++)
+                seen |= pos[j] == pos[i];
+        } while (seen);
+        d[pos[i]] ^= (uint8_t)(1u << (next_rand(&scratch) % 8));
+    }
+}
+
+/* Whether this datagram is damaged. The generator is drawn only when
+ * damage is asked for, so seeds of runs without it replay unchanged. */
+static int decide_damage(struct fakelink *l, struct fakelink_faults *f)
+{
+    if (f->corrupt_next > 0) {
+        f->corrupt_next--;
+        return 1;
+    }
+    return f->corrupt > 0 && chance(l) < f->corrupt;
 }
 
 /* Applies the sender's faults to one datagram. */
 static void transmit(struct fakelink *l, int from, int to, const uint8_t *data, size_t len)
 {
-    const struct fakelink_faults *f = &l->faults[from];
+    struct fakelink_faults *f = &l->faults[from];
     if (chance(l) < f->loss) {
         l->dropped++;
         return;
     }
     int copies = chance(l) < f->dup ? 2 : 1;
     l->duplicated += (uint64_t)(copies - 1);
+    int damaged = len > 0 && decide_damage(l, f);
+    uint64_t damage_seed = damaged ? next_rand(l) : 0;
+    l->corrupted += (uint64_t)damaged;
     for (int c = 0; c < copies; c++) {
         uint64_t at = l->now + f->delay_us;
         if (f->max_extra_us && chance(l) < f->reorder)
             at += next_rand(l) % f->max_extra_us;
-        enqueue(l, from, to, data, len, at);
+        struct fakelink_packet *p = enqueue(l, from, to, data, len, at);
+        if (damaged)
+            damage(p->data, p->len, damage_seed);
     }
 }
 

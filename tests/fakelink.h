@@ -1,7 +1,7 @@
 /*
  * fakelink.h - two or more protocol engines joined by an in-memory network
- * with a fake clock: datagrams are lost, duplicated, delayed and reordered
- * reproducibly from a seed, and time jumps straight to the next event. So a
+ * with a fake clock: datagrams are lost, duplicated, delayed, reordered and
+ * damaged reproducibly from a seed, and time jumps straight to the next event. So a
  * thousand retransmissions or a 30-second dead-peer wait take milliseconds,
  * and every run of a seed is the same run.
  */
@@ -20,6 +20,8 @@ struct fakelink_faults {
     double reorder;       /* probability it is held back up to max_extra_us */
     uint32_t delay_us;    /* one-way base delay */
     uint32_t max_extra_us;
+    double corrupt;       /* probability it arrives with 1-3 bits flipped */
+    unsigned corrupt_next; /* damage the next this many datagrams for sure */
 };
 
 struct fakelink_packet;
@@ -38,7 +40,7 @@ struct fakelink {
     struct fakelink_node nodes[FAKELINK_NODES];
     int n_nodes;
     struct fakelink_packet *queue; /* sorted by delivery time, then send order */
-    uint64_t sent, dropped, duplicated, delivered;
+    uint64_t sent, dropped, duplicated, delivered, corrupted;
 };
 
 void fakelink_init(struct fakelink *l, uint64_t seed);

@@ -1,7 +1,8 @@
 /*
  * test_conntable.c - the connection table's promises: random ids that never
- * repeat or hit zero, both indexes right through growth and removal, and a
- * hard limit that refuses cleanly.
+ * repeat or hit zero, both indexes right through growth and removal, a
+ * hard limit that refuses cleanly, the per-address limit, the half-open
+ * count that decides when cookies are required, and the cookies themselves.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,190 @@ START_TEST(removed_ids_miss_after_reinsert)
 }
 END_TEST
 
+static struct rpc2_addr peer_v6(const char *ip, uint16_t port)
+{
+    struct rpc2_addr a;
+    struct sockaddr_in6 sin6;
+
+    memset(&a, 0, sizeof(a));
+    memset(&sin6, 0, sizeof(sin6));
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_port = htons(port);
+    ck_assert_int_eq(inet_pton(AF_INET6, ip, &sin6.sin6_addr), 1);
+    memcpy(&a.ss, &sin6, sizeof(sin6));
+    a.len = sizeof(sin6);
+    return a;
+}
+
+static struct conntable_limits limits(size_t per_addr, size_t cookie_threshold)
+{
+    return (struct conntable_limits){.max_per_addr = per_addr,
+                                     .cookie_threshold = cookie_threshold,
+                                     .max_running = SIZE_MAX,
+                                     .max_saved_bytes = UINT64_MAX};
+}
+
+START_TEST(per_address_limit_refuses_the_next_and_no_other)
+{
+    struct conntable t;
+    struct conn_link l[6];
+    struct conntable_limits lim = limits(3, SIZE_MAX);
+
+    ck_assert_int_eq(conntable_init(&t, 100, 21), 0);
+    conntable_set_limits(&t, &lim);
+    /* Three connections from one address, from three ports (a NAT). */
+    for (int i = 0; i < 4; i++)
+        make_link(&l[i], 0x0a000001, (uint16_t)(1000 + i), 7);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(conntable_admit(&t, &l[i].peer), CONNTABLE_OK);
+        ck_assert_int_eq(conntable_insert(&t, &l[i], CONNTABLE_BY_PEER), 0);
+    }
+    ck_assert_uint_eq(conntable_addr_count(&t, &l[0].peer), 3);
+    ck_assert_int_eq(conntable_admit(&t, &l[3].peer), CONNTABLE_ADDR_FULL);
+    ck_assert_int_eq(conntable_insert(&t, &l[3], CONNTABLE_BY_PEER), RPC2_ELIMIT);
+    ck_assert_uint_eq(l[3].id, 0);
+    ck_assert_uint_eq(t.count, 3);
+
+    /* Another address is not affected; client-side entries are not counted. */
+    make_link(&l[4], 0x0a000002, 1000, 7);
+    ck_assert_int_eq(conntable_admit(&t, &l[4].peer), CONNTABLE_OK);
+    ck_assert_int_eq(conntable_insert(&t, &l[4], CONNTABLE_BY_PEER), 0);
+    make_link(&l[5], 0x0a000001, 2000, 9);
+    ck_assert_int_eq(conntable_insert(&t, &l[5], 0), 0);
+    ck_assert_uint_eq(conntable_addr_count(&t, &l[0].peer), 3);
+
+    /* One goes, one more fits. */
+    conntable_remove(&t, &l[1]);
+    ck_assert_uint_eq(conntable_addr_count(&t, &l[0].peer), 2);
+    ck_assert_int_eq(conntable_insert(&t, &l[3], CONNTABLE_BY_PEER), 0);
+    for (int i = 0; i < 6; i++)
+        conntable_remove(&t, &l[i]);
+    ck_assert_uint_eq(conntable_addr_count(&t, &l[0].peer), 0);
+    ck_assert_uint_eq(t.count, 0);
+    conntable_dispose(&t);
+}
+END_TEST
+
+/* IPv6 counts by /64 (one host holds a whole /64); IPv4 seen through a
+ * dual-stack socket counts as the same address. */
+START_TEST(per_address_limit_groups_ipv6_by_64_and_maps_ipv4)
+{
+    struct conntable t;
+    struct conn_link a, b, c, v4, mapped;
+    struct conntable_limits lim = limits(2, SIZE_MAX);
+
+    ck_assert_int_eq(conntable_init(&t, 100, 22), 0);
+    conntable_set_limits(&t, &lim);
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    memset(&c, 0, sizeof(c));
+    a.peer = peer_v6("2001:db8:1:2::1", 5);
+    b.peer = peer_v6("2001:db8:1:2:ffff::7", 5);
+    c.peer = peer_v6("2001:db8:1:3::1", 5); /* the next /64 */
+    a.peer_id = b.peer_id = c.peer_id = 1;
+    ck_assert_int_eq(conntable_insert(&t, &a, CONNTABLE_BY_PEER), 0);
+    ck_assert_int_eq(conntable_insert(&t, &b, CONNTABLE_BY_PEER), 0);
+    struct rpc2_addr same64 = peer_v6("2001:db8:1:2::99", 1), other4 = peer_v4(0x7f000002, 1);
+
+    ck_assert_int_eq(conntable_admit(&t, &same64), CONNTABLE_ADDR_FULL);
+    ck_assert_int_eq(conntable_insert(&t, &c, CONNTABLE_BY_PEER), 0);
+
+    make_link(&v4, 0x7f000001, 1, 1);
+    make_link(&mapped, 0x7f000001, 2, 1);
+    addr_to_v6mapped(&mapped.peer.ss, &mapped.peer.len);
+    ck_assert_int_eq(conntable_insert(&t, &v4, CONNTABLE_BY_PEER), 0);
+    ck_assert_int_eq(conntable_insert(&t, &mapped, CONNTABLE_BY_PEER), 0);
+    ck_assert_uint_eq(conntable_addr_count(&t, &v4.peer), 2);
+    /* 127.0.0.2 is another address, even though ::ffff:127.0.0.0/96 is one /64. */
+    ck_assert_int_eq(conntable_admit(&t, &other4), CONNTABLE_OK);
+    conntable_dispose(&t); /* frees the address counts (the sanitizer run checks) */
+}
+END_TEST
+
+START_TEST(half_open_count_decides_cookies)
+{
+    struct conntable t;
+    struct conn_link l[3];
+    struct conntable_limits lim = limits(SIZE_MAX, 2);
+
+    ck_assert_int_eq(conntable_init(&t, 100, 23), 0);
+    ck_assert(!conntable_cookie_required(&t)); /* the default: never */
+    conntable_set_limits(&t, &lim);
+    for (uint32_t i = 0; i < 3; i++)
+        make_link(&l[i], 0x0a000001, 1, i + 1);
+    ck_assert_int_eq(conntable_insert(&t, &l[0], CONNTABLE_BY_PEER | CONNTABLE_HALF_OPEN), 0);
+    ck_assert_int_eq(conntable_insert(&t, &l[2], CONNTABLE_BY_PEER), 0); /* came with a cookie */
+    ck_assert_uint_eq(t.half_open, 1);
+    ck_assert(!conntable_cookie_required(&t));
+    ck_assert_int_eq(conntable_insert(&t, &l[1], CONNTABLE_BY_PEER | CONNTABLE_HALF_OPEN), 0);
+    ck_assert_uint_eq(t.half_open, 2);
+    ck_assert(conntable_cookie_required(&t));
+
+    conntable_proven(&t, &l[0]);
+    conntable_proven(&t, &l[0]); /* twice: once counted */
+    ck_assert_uint_eq(t.half_open, 1);
+    ck_assert(!conntable_cookie_required(&t));
+    conntable_remove(&t, &l[1]); /* expired while half-open */
+    conntable_remove(&t, &l[2]);
+    ck_assert_uint_eq(t.half_open, 0);
+
+    lim.cookie_threshold = 0; /* always */
+    conntable_set_limits(&t, &lim);
+    ck_assert(conntable_cookie_required(&t));
+    conntable_dispose(&t);
+}
+END_TEST
+
+#define SLOT CONNTABLE_COOKIE_SLOT_US
+
+START_TEST(cookies_check_out_only_for_their_peer_and_time)
+{
+    struct conntable t, other, same;
+    struct rpc2_addr p = peer_v4(0xc0000201, 4000);
+    uint8_t ck[CONNTABLE_COOKIE_LEN], ck2[CONNTABLE_COOKIE_LEN];
+    uint64_t made = 100 * SLOT + 12345;
+
+    ck_assert_int_eq(conntable_init(&t, 10, 31), 0);
+    ck_assert_int_eq(conntable_init(&same, 10, 31), 0);
+    ck_assert_int_eq(conntable_init(&other, 10, 0), 0); /* a random secret */
+    conntable_cookie_make(&t, &p, 77, made, ck);
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, made, ck, sizeof ck), COOKIE_OK);
+    /* Good for the rest of its slot and the whole next one, not after. */
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, 102 * SLOT - 1, ck, sizeof ck), COOKIE_OK);
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, 102 * SLOT, ck, sizeof ck), COOKIE_STALE);
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, 99 * SLOT, ck, sizeof ck), COOKIE_STALE);
+
+    /* Another port, address, socket or connection id: forged. */
+    struct rpc2_addr port = peer_v4(0xc0000201, 4001), ip = peer_v4(0xc0000202, 4000), sock = p;
+
+    sock.sock = 1;
+    ck_assert_int_eq(conntable_cookie_check(&t, &port, 77, made, ck, sizeof ck), COOKIE_BAD);
+    ck_assert_int_eq(conntable_cookie_check(&t, &ip, 77, made, ck, sizeof ck), COOKIE_BAD);
+    ck_assert_int_eq(conntable_cookie_check(&t, &sock, 77, made, ck, sizeof ck), COOKIE_BAD);
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 78, made, ck, sizeof ck), COOKIE_BAD);
+    /* Any bit changed, the slot included (moving a cookie to now), or a cut. */
+    for (size_t i = 0; i < sizeof ck * 8; i++) {
+        memcpy(ck2, ck, sizeof ck);
+        ck2[i / 8] ^= (uint8_t)(1u << (i % 8));
+        ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, made, ck2, sizeof ck2), COOKIE_BAD);
+    }
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, made, ck, sizeof ck - 1), COOKIE_BAD);
+    ck_assert_int_eq(conntable_cookie_check(&t, &p, 77, made, ck, 0), COOKIE_BAD);
+    /* Only the table's own secret makes it; the same seed makes the same. */
+    ck_assert_int_eq(conntable_cookie_check(&other, &p, 77, made, ck, sizeof ck), COOKIE_BAD);
+    conntable_cookie_make(&same, &p, 77, made, ck2);
+    ck_assert_mem_eq(ck, ck2, sizeof ck);
+    /* The same peer through a dual-stack socket gets the same cookie. */
+    struct rpc2_addr mapped = p;
+
+    addr_to_v6mapped(&mapped.ss, &mapped.len);
+    ck_assert_int_eq(conntable_cookie_check(&t, &mapped, 77, made, ck, sizeof ck), COOKIE_OK);
+    conntable_dispose(&t);
+    conntable_dispose(&same);
+    conntable_dispose(&other);
+}
+END_TEST
+
 static Suite *conntable_suite(void)
 {
     Suite *s = suite_create("conntable");
@@ -281,6 +466,10 @@ static Suite *conntable_suite(void)
     tcase_add_test(tc, zero_max_refuses_everything);
     tcase_add_test(tc, foreach_with_removal);
     tcase_add_test(tc, removed_ids_miss_after_reinsert);
+    tcase_add_test(tc, per_address_limit_refuses_the_next_and_no_other);
+    tcase_add_test(tc, per_address_limit_groups_ipv6_by_64_and_maps_ipv4);
+    tcase_add_test(tc, half_open_count_decides_cookies);
+    tcase_add_test(tc, cookies_check_out_only_for_their_peer_and_time);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -74,7 +74,7 @@ static void run_case(size_t n)
         if (op->kind == START)
             dupcache_start(&d, op->seq);
         else if (op->kind == FINISH)
-            ck_assert_int_eq(dupcache_finish(&d, reply, op->len, SAVE_MAX), 0);
+            ck_assert_int_eq(dupcache_finish(&d, reply, op->len, SAVE_MAX, UINT64_MAX), 0);
         else
             ck_assert_msg(dupcache_check(&d, op->seq) == op->want,
                           "case %zu (%s), op %zu: seq %#x gave %d, want %d", n + 1, cases[n].story,
@@ -121,7 +121,7 @@ START_TEST(finish_copies_the_bytes)
         reply[i] = (uint8_t)(i * 7);
     dupcache_init(&d);
     dupcache_start(&d, 1);
-    ck_assert_int_eq(dupcache_finish(&d, reply, sizeof(reply), 100), 0);
+    ck_assert_int_eq(dupcache_finish(&d, reply, sizeof(reply), 100, UINT64_MAX), 0);
     ck_assert_ptr_nonnull(d.reply);
     ck_assert_ptr_ne(d.reply, reply);
     ck_assert_uint_eq(d.reply_len, sizeof(reply));
@@ -145,7 +145,7 @@ START_TEST(saved_reply_released_on_next_start)
 
     dupcache_init(&d);
     dupcache_start(&d, 41);
-    dupcache_finish(&d, reply, sizeof(reply), 100);
+    dupcache_finish(&d, reply, sizeof(reply), 100, UINT64_MAX);
     ck_assert_ptr_nonnull(d.reply);
 
     /* Call 42 proves the client has reply 41: keeping it would only waste
@@ -166,11 +166,62 @@ START_TEST(reply_over_bound_is_not_saved)
 
     dupcache_init(&d);
     dupcache_start(&d, 7);
-    ck_assert_int_eq(dupcache_finish(&d, reply, sizeof(reply), sizeof(reply) - 1), 0);
+    ck_assert_int_eq(dupcache_finish(&d, reply, sizeof(reply), sizeof(reply) - 1, UINT64_MAX), 0);
     ck_assert_ptr_null(d.reply);
     ck_assert_uint_eq(d.reply_len, 0);
     ck_assert_int_eq(dupcache_check(&d, 7), DUP_LOST);
     dupcache_dispose(&d);
+}
+END_TEST
+
+/* Connections that share a total: a reply that would take it past its bound
+ * is not kept (the next retry of that call gets an error, not a second run),
+ * and every release, start or dispose gives its bytes back. */
+START_TEST(shared_total_bounds_all_connections)
+{
+    static const uint8_t reply[100];
+    struct dupcache a, b, c, plain;
+    uint64_t total = 0;
+
+    dupcache_init(&a);
+    dupcache_init(&b);
+    dupcache_init(&c);
+    dupcache_init(&plain);
+    dupcache_count_in(&a, &total);
+    dupcache_count_in(&b, &total);
+    dupcache_count_in(&c, &total);
+
+    dupcache_start(&a, 1);
+    ck_assert_int_eq(dupcache_finish(&a, reply, 60, 100, 150), 0);
+    ck_assert_uint_eq(total, 60);
+    dupcache_start(&b, 1);
+    ck_assert_int_eq(dupcache_finish(&b, reply, 90, 100, 150), 0);
+    ck_assert_uint_eq(total, 150); /* exactly at the bound: kept */
+    dupcache_start(&c, 1);
+    ck_assert_int_eq(dupcache_finish(&c, reply, 1, 100, 150), 0);
+    ck_assert_ptr_null(c.reply); /* one byte over: not kept, not counted */
+    ck_assert_uint_eq(total, 150);
+    ck_assert_int_eq(dupcache_check(&c, 1), DUP_LOST);
+
+    /* Uncounted caches do not touch the total. */
+    dupcache_start(&plain, 1);
+    ck_assert_int_eq(dupcache_finish(&plain, reply, 100, 100, 150), 0);
+    ck_assert_ptr_nonnull(plain.reply);
+    ck_assert_uint_eq(total, 150);
+
+    dupcache_start(&a, 2); /* a's client moved on: its 60 bytes come back */
+    ck_assert_uint_eq(total, 90);
+    ck_assert_int_eq(dupcache_finish(&a, reply, 60, 100, 150), 0);
+    ck_assert_uint_eq(total, 150);
+    dupcache_dispose(&b); /* b's connection went */
+    ck_assert_uint_eq(total, 60);
+    dupcache_start(&c, 2);
+    ck_assert_int_eq(dupcache_finish(&c, reply, 90, 100, 150), 0);
+    ck_assert_ptr_nonnull(c.reply);
+    dupcache_dispose(&a);
+    dupcache_dispose(&c);
+    dupcache_dispose(&plain);
+    ck_assert_uint_eq(total, 0);
 }
 END_TEST
 
@@ -184,6 +235,7 @@ static Suite *dupcache_suite(void)
     tcase_add_test(tc, finish_copies_the_bytes);
     tcase_add_test(tc, saved_reply_released_on_next_start);
     tcase_add_test(tc, reply_over_bound_is_not_saved);
+    tcase_add_test(tc, shared_total_bounds_all_connections);
     suite_add_tcase(s, tc);
     return s;
 }

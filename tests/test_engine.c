@@ -2,8 +2,9 @@
  * test_engine.c - the protocol machine in memory, with a fake clock and a
  * lossy, duplicating, reordering fake link (fakelink.c): binds, calls,
  * at-most-once execution under 30% loss, BUSY for long handlers, the
- * dead-peer silence, unknown connections, version errors, malformed
- * datagrams, timeouts, cancel and unbind. No sockets, no sleeps.
+ * dead-peer silence, unknown connections, version errors, malformed and
+ * damaged datagrams (refused by their check, recovered by retransmission),
+ * timeouts, cancel and unbind. No sockets, no sleeps.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -42,14 +43,14 @@ static void h_add(rpc2_request *req, void *args, void *result, void *arg)
 {
     const add_args *a = args;
     *(int *)result = a->a + a->b;
-    engine_reply(req, 0, 0);
+    engine_reply(req, 0, req->engine->now); /* the time of the CALL being handled */
 }
 
 static void h_incr(rpc2_request *req, void *args, void *result, void *arg)
 {
     unsigned id = ((incr_args *)args)->client % 64;
     *(unsigned *)result = ++srv.executions[id];
-    engine_reply(req, 0, 0);
+    engine_reply(req, 0, req->engine->now); /* the time of the CALL being handled */
 }
 
 /* Holds the request: the test replies when it pleases (a long handler). */
@@ -63,7 +64,7 @@ static void h_hold(rpc2_request *req, void *args, void *result, void *arg)
 static void h_name(rpc2_request *req, void *args, void *result, void *arg)
 {
     *(unsigned *)result = (unsigned)strlen(((name_args *)args)->name);
-    engine_reply(req, 0, 0);
+    engine_reply(req, 0, req->engine->now); /* the time of the CALL being handled */
 }
 
 static int h_blocking(rpc2_request *req, void *args, void *result, void *arg)
@@ -77,7 +78,7 @@ static int h_blocking(rpc2_request *req, void *args, void *result, void *arg)
 static int run_inline(void *env, struct rpc2_request *req)
 {
     req->status = req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
-    return engine_reply(req, req->status, 0);
+    return engine_reply(req, req->status, req->engine->now);
 }
 
 static const struct engine_hooks inline_hooks = {.run_blocking = run_inline};
@@ -607,33 +608,58 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* Encodes a header-only datagram and seals it, as every sender does: one
+ * a test can damage or lie in. Returns its length. */
+static size_t sealed(uint8_t *pkt, struct pkt_hdr h)
+{
+    h.body_len = 0;
+    h.trailer_len = PKT_CHECK_SIZE;
+    pkt_hdr_encode(&h, pkt);
+    pkt_check_write(pkt, PKT_HDR_SIZE);
+    return PKT_HDR_SIZE + PKT_CHECK_SIZE;
+}
+
+/* After changing bytes of a sealed datagram: the sender meant them. */
+static void reseal(uint8_t *pkt, size_t len)
+{
+    pkt_check_write(pkt, len - PKT_CHECK_SIZE);
+}
+
 START_TEST(malformed_datagrams_are_counted_and_dropped)
 {
     setup_link(23);
     struct engine *server = fakelink_engine(&link_, NODE_SERVER);
     uint8_t pkt[64] = {0};
     struct pkt_hdr h = {.version = 1, .type = PKT_CALL, .dst_conn = 5, .src_conn = 6, .seq = 1};
-    pkt_hdr_encode(&h, pkt);
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, 10);          /* short */
-    pkt[2] = 0x80;                                             /* unknown flag */
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, PKT_HDR_SIZE);
+    size_t len = sealed(pkt, h);
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, 10);           /* short */
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, PKT_HDR_SIZE); /* no room for a check */
+    pkt[2] = 0x80;                                                         /* damaged */
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, len);
+    reseal(pkt, len);                                                      /* unknown flag */
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, len);
     pkt[2] = 0;
-    pkt[1] = 99;                                               /* unknown type */
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, PKT_HDR_SIZE);
+    pkt[1] = 99;                                                           /* unknown type */
+    reseal(pkt, len);
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, len);
     pkt[1] = PKT_CALL;
     put32(pkt + 32, 1000);                                     /* body longer than datagram */
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, PKT_HDR_SIZE + 8);
+    reseal(pkt, len);
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, len);
     put32(pkt + 32, 0);
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, PKT_HDR_SIZE); /* unknown conn */
+    reseal(pkt, len);
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, len); /* unknown conn */
     fakelink_run(&link_, NULL, link_.now + SEC);
     const struct rpc2_ctx_stats *s = engine_stats(server);
-    ck_assert_uint_eq(s->rejected_short, 1);
+    ck_assert_uint_eq(s->rejected_short, 2);
+    ck_assert_uint_eq(s->rejected_check, 1);
     ck_assert_uint_eq(s->rejected_flags, 1);
     ck_assert_uint_eq(s->rejected_type, 1);
     ck_assert_uint_eq(s->rejected_length, 1);
     ck_assert_uint_eq(s->rejected_unknown_conn, 1);
-    /* only the unknown connection was answered (UNKNOWN_CONN) */
+    /* only the unknown connection was answered (UNKNOWN_CONN), no larger than it */
     ck_assert_uint_eq(s->packets_sent, 1);
+    ck_assert_uint_eq(s->bytes_sent, len);
     teardown_link();
 }
 END_TEST
@@ -641,20 +667,155 @@ END_TEST
 START_TEST(foreign_version_gets_version_error_no_larger)
 {
     setup_link(25);
-    uint8_t pkt[PKT_HDR_SIZE] = {2, PKT_CALL};
+    uint8_t pkt[PKT_HDR_SIZE + PKT_CHECK_SIZE] = {2, PKT_CALL};
     put32(pkt + 12, 0xabcdef01);
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, 20); /* too short to answer */
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, 20); /* too short to read */
     fakelink_run(&link_, NULL, link_.now + SEC);
     const struct rpc2_ctx_stats *s = engine_stats(fakelink_engine(&link_, NODE_SERVER));
     ck_assert_uint_eq(s->rejected_short, 1);
     ck_assert_uint_eq(s->packets_sent, 0);
-    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, sizeof pkt);
+    /* A header alone: shorter than the 48-byte VERSION_ERR, so no answer. */
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, PKT_HDR_SIZE);
     fakelink_run(&link_, NULL, link_.now + SEC);
     ck_assert_uint_eq(s->rejected_version, 1);
+    ck_assert_uint_eq(s->packets_sent, 0);
+    fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, sizeof pkt);
+    fakelink_run(&link_, NULL, link_.now + SEC);
+    ck_assert_uint_eq(s->rejected_version, 2);
     ck_assert_uint_eq(s->packets_sent, 1);
-    ck_assert_uint_eq(s->bytes_sent, PKT_HDR_SIZE); /* no larger than what caused it */
-    /* and the client side counts the VERSION_ERR for an unknown connection */
-    ck_assert_uint_eq(engine_stats(fakelink_engine(&link_, NODE_CLIENT))->rejected_unknown_conn, 1);
+    ck_assert_uint_eq(s->bytes_sent, sizeof pkt); /* no larger than what caused it */
+    /* and the client side counts the VERSION_ERR for an unknown connection:
+     * it verified its check, so the answer is a sealed version-1 datagram */
+    const struct rpc2_ctx_stats *cs = engine_stats(fakelink_engine(&link_, NODE_CLIENT));
+    ck_assert_uint_eq(cs->rejected_unknown_conn, 1);
+    ck_assert_uint_eq(cs->rejected_check, 0);
+    teardown_link();
+}
+END_TEST
+
+/* A datagram of ours damaged in its version byte is damage, not a peer of
+ * another version: counted as such, and not answered with a VERSION_ERR. */
+START_TEST(version_byte_damage_is_not_answered)
+{
+    setup_link(26);
+    rpc2_conn *c = must_bind();
+    struct engine *server = fakelink_engine(&link_, NODE_SERVER);
+    uint64_t sent = engine_stats(server)->packets_sent;
+    uint8_t pkt[PKT_HDR_SIZE + PKT_CHECK_SIZE];
+    struct pkt_hdr h = {.version = 1, .type = PKT_UNBIND, .dst_conn = c->link.peer_id,
+                        .src_conn = c->link.id, .ts = 1};
+    size_t len = sealed(pkt, h);
+    for (unsigned bit = 0; bit < 8; bit++) {
+        pkt[0] ^= (uint8_t)(1u << bit);
+        fakelink_inject(&link_, NODE_CLIENT, NODE_SERVER, pkt, len);
+        pkt[0] ^= (uint8_t)(1u << bit);
+    }
+    fakelink_run(&link_, NULL, link_.now + SEC);
+    ck_assert_uint_eq(engine_stats(server)->rejected_check, 8);
+    ck_assert_uint_eq(engine_stats(server)->rejected_version, 0);
+    ck_assert_uint_eq(engine_stats(server)->packets_sent, sent);
+    ck_assert_uint_eq(engine_conn_count(server), 1); /* the UNBIND was not believed */
+    teardown_link();
+}
+END_TEST
+
+/* A VERSION_ERR that names our own version answers a datagram of ours that
+ * was damaged (in more than the version byte): it must not end the
+ * connection. One that excludes our version still does. */
+START_TEST(version_error_naming_our_version_is_ignored)
+{
+    setup_link(28);
+    rpc2_conn *c = must_bind();
+    uint8_t pkt[PKT_HDR_SIZE + PKT_CHECK_SIZE];
+    struct pkt_hdr h = {.version = 1, .type = PKT_VERSION_ERR, .dst_conn = c->link.id,
+                        .src_conn = c->link.peer_id, .seq = 1, .transfer = 1, .ts = 7};
+    size_t len = sealed(pkt, h);
+    fakelink_inject(&link_, NODE_SERVER, NODE_CLIENT, pkt, len);
+    fakelink_run(&link_, NULL, link_.now + SEC);
+    ck_assert_uint_eq(engine_stats(fakelink_engine(&link_, NODE_CLIENT))->rejected_other, 1);
+    unsigned result = 0;
+    ck_assert_int_eq(call_incr(c, 1, &result), 0);
+    ck_assert_uint_eq(result, 1);
+
+    h.seq = 3; /* a server that speaks only versions 2 and 3 */
+    h.transfer = 2;
+    len = sealed(pkt, h);
+    fakelink_inject(&link_, NODE_SERVER, NODE_CLIENT, pkt, len);
+    fakelink_run(&link_, NULL, link_.now + SEC);
+    struct outcome o;
+    ck_assert_int_eq(start_call(c, TEST_INCR, (xdrproc_t)xdr_incr_args, &(incr_args){.client = 1},
+                                (xdrproc_t)xdr_u_int, &result, 0, &o),
+                     RPC2_EVERSION);
+    teardown_link();
+}
+END_TEST
+
+/* No counter but rejected_check moves when damage is all that happens. */
+static void assert_only_damage_refused(const struct rpc2_ctx_stats *s)
+{
+    ck_assert_uint_eq(s->rejected_short, 0);
+    ck_assert_uint_eq(s->rejected_type, 0);
+    ck_assert_uint_eq(s->rejected_flags, 0);
+    ck_assert_uint_eq(s->rejected_length, 0);
+}
+
+/* One damaged REPLY, then one damaged CALL: each is dropped and counted,
+ * changes nothing, and the retransmission completes the call, which ran
+ * exactly once. */
+START_TEST(damaged_datagram_dropped_then_retransmission_completes)
+{
+    setup_link(33);
+    rpc2_conn *c = must_bind();
+    const struct rpc2_ctx_stats *cs = engine_stats(fakelink_engine(&link_, NODE_CLIENT));
+    const struct rpc2_ctx_stats *ss = engine_stats(fakelink_engine(&link_, NODE_SERVER));
+    unsigned result = 0;
+
+    link_.faults[NODE_SERVER].corrupt_next = 1; /* the REPLY */
+    ck_assert_int_eq(call_incr(c, 5, &result), 0);
+    ck_assert_uint_eq(result, 1);
+    ck_assert_uint_eq(link_.corrupted, 1);
+    ck_assert_uint_eq(cs->rejected_check, 1);
+    ck_assert_uint_eq(cs->retransmissions, 1);
+    ck_assert_uint_eq(ss->calls_executed, 1);
+    ck_assert_uint_eq(ss->replies_resent, 1); /* the retry got the saved reply */
+
+    link_.faults[NODE_CLIENT].corrupt_next = 1; /* the CALL */
+    ck_assert_int_eq(call_incr(c, 5, &result), 0);
+    ck_assert_uint_eq(result, 2);
+    ck_assert_uint_eq(ss->rejected_check, 1);
+    ck_assert_uint_eq(cs->retransmissions, 2);
+    ck_assert_uint_eq(ss->calls_executed, 2);
+    assert_only_damage_refused(cs);
+    assert_only_damage_refused(ss);
+    teardown_link();
+}
+END_TEST
+
+/* Random damage both ways on top of loss, duplication and reordering:
+ * every call completes exactly once, and damage is refused by the check
+ * before any other rule sees it. */
+START_TEST(damaged_and_lossy_calls_run_exactly_once)
+{
+    setup_link(2000 + (uint64_t)_i);
+    set_faults(0.10, 0.05, 0.10);
+    for (int i = 0; i < 2; i++)
+        link_.faults[i].corrupt = 0.20;
+    rpc2_conn *c = NULL;
+    ck_assert_int_eq(bind_to(TEST_SUBSYS, &c), 0);
+    for (unsigned n = 1; n <= 300; n++) {
+        unsigned result = 0;
+        int rc = call_incr(c, 7, &result);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_eq(result, n);
+    }
+    const struct rpc2_ctx_stats *cs = engine_stats(fakelink_engine(&link_, NODE_CLIENT));
+    const struct rpc2_ctx_stats *ss = engine_stats(fakelink_engine(&link_, NODE_SERVER));
+    ck_assert_uint_eq(ss->calls_executed, 300);
+    ck_assert_uint_gt(cs->rejected_check, 20);
+    ck_assert_uint_gt(ss->rejected_check, 20);
+    assert_only_damage_refused(cs);
+    assert_only_damage_refused(ss);
+    ck_assert_uint_eq(engine_conn_count(fakelink_engine(&link_, NODE_SERVER)), 1);
     teardown_link();
 }
 END_TEST
@@ -664,11 +825,11 @@ START_TEST(packets_from_another_address_are_not_believed)
     setup_link(27);
     fakelink_add(&link_, &test_cfg, NULL, NULL); /* node 2: an intruder */
     rpc2_conn *c = must_bind();
-    uint8_t pkt[PKT_HDR_SIZE];
+    uint8_t pkt[PKT_HDR_SIZE + PKT_CHECK_SIZE];
     struct pkt_hdr h = {.version = 1, .type = PKT_UNBIND, .dst_conn = c->link.peer_id,
                         .src_conn = c->link.id, .seq = 0};
-    pkt_hdr_encode(&h, pkt);
-    fakelink_inject(&link_, 2, NODE_SERVER, pkt, sizeof pkt);
+    size_t len = sealed(pkt, h); /* the check proves no origin: anyone can seal */
+    fakelink_inject(&link_, 2, NODE_SERVER, pkt, len);
     fakelink_run(&link_, NULL, link_.now + SEC);
     ck_assert_uint_eq(engine_conn_count(fakelink_engine(&link_, NODE_SERVER)), 1);
     ck_assert_uint_eq(engine_stats(fakelink_engine(&link_, NODE_SERVER))->rejected_other, 1);
@@ -696,6 +857,10 @@ static Suite *engine_suite(void)
     tcase_add_test(t, thousands_of_connections);
     tcase_add_test(t, malformed_datagrams_are_counted_and_dropped);
     tcase_add_test(t, foreign_version_gets_version_error_no_larger);
+    tcase_add_test(t, version_byte_damage_is_not_answered);
+    tcase_add_test(t, version_error_naming_our_version_is_ignored);
+    tcase_add_test(t, damaged_datagram_dropped_then_retransmission_completes);
+    tcase_add_loop_test(t, damaged_and_lossy_calls_run_exactly_once, 0, 3);
     tcase_add_test(t, packets_from_another_address_are_not_believed);
     suite_add_tcase(s, t);
     return s;

@@ -494,6 +494,104 @@ START_TEST(test_corrupt)
 }
 END_TEST
 
+/*
+ * How an echo differs from what was sent: -1 when its length differs, else
+ * how many bytes differ; *one_bit stays true only while each differing
+ * byte differs in exactly one bit (the proxy's documented damage).
+ */
+static int bytes_flipped(const unsigned char *sent, const unsigned char *got, ssize_t len,
+                         bool *one_bit)
+{
+    int n = 0;
+
+    if (len != PAYLOAD)
+        return -1;
+    for (int i = 0; i < PAYLOAD; i++) {
+        unsigned x = sent[i] ^ got[i];
+        if (x == 0)
+            continue;
+        n++;
+        *one_bit = *one_bit && (x & (x - 1)) == 0;
+    }
+    return n;
+}
+
+#define CORRUPT_N 200
+#define LOST (-2)
+
+/* Lockstep through a fresh proxy: each number's echo kept in got[seq], and
+ * how many of its bytes were flipped in flipped[seq] (LOST: no echo). */
+static void corrupt_run(const struct echo *e, const char *const faults[],
+                        unsigned char got[][PAYLOAD], int *flipped, bool *one_bit)
+{
+    unsigned char sent[PAYLOAD], buf[2048];
+    int port;
+    pid_t pid = proxy4(e, faults, &port);
+    int fd = client_open(AF_INET, port);
+
+    for (uint32_t seq = 0; seq < CORRUPT_N; seq++) {
+        ssize_t len;
+        payload(seq, sent);
+        send_seq(fd, seq);
+        len = recv_within(fd, buf, sizeof(buf), 1000);
+        flipped[seq] = len < 0 ? LOST : bytes_flipped(sent, buf, len, one_bit);
+        if (len == PAYLOAD)
+            memcpy(got[seq], buf, PAYLOAD);
+    }
+    close(fd);
+    proxy_stop(pid, SIGTERM);
+}
+
+/* A fraction of datagrams, one direction only: about that many arrive
+ * damaged, none is lost for it, and damage is 1-3 bytes of one bit each
+ * with the length kept (what an integrity check has to catch). */
+START_TEST(test_corrupt_fraction)
+{
+    const char *const faults[] = {"--corrupt-c2s", "0.25", "--seed", "11", NULL};
+    static unsigned char got[CORRUPT_N][PAYLOAD];
+    int flipped[CORRUPT_N], damaged = 0, lost = 0;
+    bool one_bit = true;
+    struct echo e;
+
+    ck_assert(echo_start(&e, AF_INET));
+    corrupt_run(&e, faults, got, flipped, &one_bit);
+    echo_stop(&e);
+    for (int i = 0; i < CORRUPT_N; i++) {
+        lost += flipped[i] == LOST;
+        ck_assert_msg(flipped[i] != -1, "datagram %d changed length", i);
+        ck_assert_msg(flipped[i] <= 3, "datagram %d: %d bytes damaged", i, flipped[i]);
+        damaged += flipped[i] > 0;
+    }
+    ck_assert(one_bit);
+    ck_assert_msg(lost <= CORRUPT_N / 20, "%d of %d lost", lost, CORRUPT_N);
+    ck_assert_msg(damaged >= 25 && damaged <= 75, "%d of %d damaged at 0.25", damaged, CORRUPT_N);
+}
+END_TEST
+
+/* The same seed damages the same datagrams in the same bits. */
+START_TEST(test_corrupt_deterministic)
+{
+    const char *const faults[] = {"--corrupt", "0.1", "--seed", "12", NULL};
+    static unsigned char first[CORRUPT_N][PAYLOAD], second[CORRUPT_N][PAYLOAD];
+    int a[CORRUPT_N], b[CORRUPT_N], damaged = 0;
+    bool one_bit = true;
+    struct echo e;
+
+    ck_assert(echo_start(&e, AF_INET));
+    corrupt_run(&e, faults, first, a, &one_bit);
+    corrupt_run(&e, faults, second, b, &one_bit);
+    echo_stop(&e);
+    for (int i = 0; i < CORRUPT_N; i++) {
+        if (a[i] == LOST || b[i] == LOST)
+            continue;
+        ck_assert_int_eq(a[i], b[i]);
+        ck_assert_mem_eq(first[i], second[i], PAYLOAD);
+        damaged += a[i] > 0;
+    }
+    ck_assert_int_ge(damaged, 5);
+}
+END_TEST
+
 /* Round trip of one number within timeout_ms, ignoring anything else that arrives. */
 static bool round_trip(int fd, uint32_t seq, int timeout_ms)
 {
@@ -725,6 +823,8 @@ static Suite *faultproxy_suite(void)
     tcase_add_test(tc, test_reorder);
     tcase_add_test(tc, test_delay);
     tcase_add_test(tc, test_corrupt);
+    tcase_add_test(tc, test_corrupt_fraction);
+    tcase_add_test(tc, test_corrupt_deterministic);
     tcase_add_test(tc, test_blackout);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_ipv6);

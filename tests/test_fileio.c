@@ -33,6 +33,8 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include <xxhash.h>
+
 #include "fileio.h"
 
 #define MiB (1024 * 1024)
@@ -1345,6 +1347,147 @@ START_TEST(errno_map)
 }
 END_TEST
 
+/* ---- streams that never block the loop ---------------------------------- */
+
+static int fl_of(int fd)
+{
+    return fcntl(fd, F_GETFL);
+}
+
+static void expect_sum(struct fileio *f, const void *data, size_t n)
+{
+    uint8_t got[FILEIO_SUM_BYTES];
+    XXH128_canonical_t want;
+
+    XXH128_canonicalFromHash(&want, XXH3_128bits(data, n));
+    ck_assert_int_eq(fileio_digest(f, got), 0);
+    ck_assert_mem_eq(got, want.digest, FILEIO_SUM_BYTES);
+}
+
+/* A quiet pipe (or socket) says SFTP_IO_WAIT and names the fd to watch;
+ * what it had is kept for the next read; the caller's fd keeps its flags. */
+START_TEST(nonblocking_stream_source)
+{
+    int fds[2], fl;
+    uint8_t buf[16] = {0};
+    struct fileio *f;
+    struct rpc2_se_desc d;
+    int fd, readable;
+
+    if (_i == 0)
+        ck_assert_int_eq(pipe(fds), 0);
+    else
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    fl = fl_of(fds[0]);
+    d = desc_fd(fds[0], 0, -1);
+    ck_assert_int_eq(fileio_open_source(&d, FILEIO_NONBLOCK, &f, NULL), 0);
+    ck_assert_int_eq(fileio_may_wait(f), 1);
+    ck_assert_int_eq(write(fds[1], "01234", 5), 5);
+    ck_assert_int_eq(fileio_read(f, buf, 10), SFTP_IO_WAIT);
+    ck_assert_int_eq(fileio_wait(f, &fd, &readable), 1);
+    ck_assert_int_eq(fd, fds[0]);
+    ck_assert_int_eq(readable, 1);
+    ck_assert_int_eq(fileio_read(f, buf, 10), SFTP_IO_WAIT); /* still nothing new */
+    ck_assert_int_eq(write(fds[1], "56789ab", 7), 7);
+    ck_assert_int_eq(fileio_read(f, buf, 10), 10);
+    ck_assert_mem_eq(buf, "0123456789", 10);
+    close(fds[1]);
+    ck_assert_int_eq(fileio_read(f, buf, 10), 2); /* the end */
+    ck_assert_mem_eq(buf, "ab", 2);
+    ck_assert_int_eq(fileio_wait(f, &fd, &readable), 0);
+    expect_sum(f, "0123456789ab", 12);
+    ck_assert_int_eq(fl_of(fds[0]), fl);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    fileio_free(f);
+    close(fds[0]);
+}
+END_TEST
+
+/* A pipe (or socket) with no room takes a partial write and keeps the rest,
+ * then says SFTP_IO_WAIT without taking anything; flush puts the rest down
+ * once there is room; the bytes arrive in order, and the caller's fd is
+ * never switched to O_NONBLOCK. */
+START_TEST(nonblocking_stream_sink)
+{
+    enum { CHUNK = 48 * 1024 };
+    int fds[2], fl, fd, readable, rc;
+    uint8_t *data = pattern(64 * CHUNK, 3), *got = malloc(64 * CHUNK);
+    size_t taken = 0, have = 0;
+    struct fileio *f;
+    struct rpc2_se_desc d;
+
+    if (_i == 0)
+        ck_assert_int_eq(pipe(fds), 0);
+    else
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    fl = fl_of(fds[1]);
+    d = desc_fd(fds[1], 0, -1);
+    ck_assert_int_eq(fileio_open_sink(&d, FILEIO_NONBLOCK, &f, NULL), 0);
+    while ((rc = fileio_write(f, taken, data + taken, CHUNK)) == 0)
+        taken += CHUNK; /* fills the pipe: nobody reads yet */
+    ck_assert_int_eq(rc, SFTP_IO_WAIT);
+    ck_assert_int_eq(fileio_wait(f, &fd, &readable), 1);
+    ck_assert_int_eq(readable, 0);
+    ck_assert_int_eq(fl_of(fds[1]) & O_NONBLOCK, fl & O_NONBLOCK);
+    while (taken < 64 * CHUNK) { /* a slow reader: drain, then write on */
+        ssize_t n;
+        ck_assert_int_eq(fcntl(fds[0], F_SETFL, fl_of(fds[0]) | O_NONBLOCK), 0);
+        while ((n = read(fds[0], got + have, 64 * CHUNK - have)) > 0)
+            have += (size_t)n;
+        rc = fileio_write(f, taken, data + taken, CHUNK);
+        ck_assert(rc == 0 || rc == SFTP_IO_WAIT);
+        if (rc == 0)
+            taken += CHUNK;
+    }
+    while ((rc = fileio_flush(f)) == SFTP_IO_WAIT) {
+        ssize_t n = read(fds[0], got + have, 64 * CHUNK - have);
+        ck_assert_int_ge(n, 0);
+        have += (size_t)n;
+    }
+    ck_assert_int_eq(rc, 0);
+    expect_sum(f, data, 64 * CHUNK);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    fileio_free(f);
+    close(fds[1]);
+    for (ssize_t n; (n = read(fds[0], got + have, 64 * CHUNK - have)) > 0;)
+        have += (size_t)n;
+    ck_assert_uint_eq(have, 64 * CHUNK);
+    ck_assert_mem_eq(got, data, 64 * CHUNK);
+    close(fds[0]);
+    free(data);
+    free(got);
+}
+END_TEST
+
+/* The checksum covers the bytes delivered (peeked and consumed included),
+ * and a sink's covers what it was given, cut or not. */
+START_TEST(checksum_of_what_moved)
+{
+    char path[PATH_MAX];
+    uint8_t *data = pattern(100000, 9), buf[100000];
+    struct fileio *f;
+    struct rpc2_se_desc d;
+
+    put_file(at(path, "sum"), data, 100000);
+    d = desc_name(path, 0, -1);
+    ck_assert_int_eq(fileio_open_source(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_peek(f, buf, 100), 100);
+    ck_assert_int_eq(fileio_consume(f, 60), 0);
+    ck_assert_int_eq(fileio_read(f, buf, 99940), 99940);
+    expect_sum(f, data, 100000);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    ck_assert_int_eq(d.checksum_valid, 1);
+    fileio_free(f);
+    d = desc_name(at(path, "sum.out"), 0, 1000); /* a quota cuts the file... */
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_write(f, 0, data, 5000), 0);
+    expect_sum(f, data, 5000); /* ...but not what the checksum saw */
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    fileio_free(f);
+    free(data);
+}
+END_TEST
+
 static Suite *fileio_suite(void)
 {
     Suite *s = suite_create("fileio");
@@ -1382,6 +1525,9 @@ static Suite *fileio_suite(void)
     tcase_add_test(t, misuse);
     tcase_add_test(t, permission_denied);
     tcase_add_test(t, disk_full_in_tiny_tmpfs);
+    tcase_add_loop_test(t, nonblocking_stream_source, 0, 2);
+    tcase_add_loop_test(t, nonblocking_stream_sink, 0, 2);
+    tcase_add_test(t, checksum_of_what_moved);
     tcase_add_test(t, errno_map);
     tcase_add_test(t, atomic_replaces_a_symlink_to_a_directory);
     suite_add_tcase(s, t);

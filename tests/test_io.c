@@ -3,7 +3,8 @@
  * feeds it. Real sockets are needed here (this is the one file that talks
  * to them), so each receive waits on poll() with a bounded timeout; every
  * datagram names itself in its first byte, so the checks do not depend on
- * the order in which the kernel hands datagrams over.
+ * the order in which the kernel hands datagrams over. The kernel's count of
+ * dropped datagrams is tested by flooding a socket nobody reads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -150,7 +151,7 @@ static unsigned receive(int fd, struct io_rx *rx, struct seen *seen, unsigned n,
 
         if (poll(&p, 1, (int)left) <= 0)
             continue;
-        int r = io_recv(fd, rx);
+        int r = io_recv(fd, rx, NULL);
 
         ck_assert_int_ge(r, 0);
         for (int i = 0; i < r; i++)
@@ -162,7 +163,7 @@ static unsigned receive(int fd, struct io_rx *rx, struct seen *seen, unsigned n,
 
 static int nothing_waiting(int fd, struct io_rx *rx)
 {
-    return io_recv(fd, rx) == 0;
+    return io_recv(fd, rx, NULL) == 0;
 }
 
 static int same_v4(const struct sockaddr_storage *ss, const char *ip, int port)
@@ -532,6 +533,79 @@ START_TEST(outq_flushed_through_io_send_delivers_everything)
 }
 END_TEST
 
+/* ---- io: the kernel's drop count -------------------------------------------- */
+
+/* Sends n datagrams of len bytes to rx with plain sendto: on loopback each
+ * one is queued on rx or dropped there at once, so when this returns, the
+ * kernel has decided every one of them. */
+static void flood(int tx, const struct rpc2_addr *to, unsigned n, size_t len)
+{
+    uint8_t buf[1024];
+
+    ck_assert_uint_le(len, sizeof buf);
+    memset(buf, 0x5a, len);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_int_eq(sendto(tx, buf, len, 0, (const struct sockaddr *)&to->ss, to->len),
+                         (ssize_t)len);
+}
+
+/* Reads everything queued (nothing waits: the sender is done); returns how many. */
+static unsigned drain(int fd, struct io_rx *rx, struct io_drops *drops)
+{
+    unsigned got = 0;
+    int r;
+
+    while ((r = io_recv(fd, rx, drops)) > 0)
+        got += (unsigned)r;
+    ck_assert_int_eq(r, 0);
+    return got;
+}
+
+/*
+ * A socket flooded while nobody reads drops what its buffer cannot hold,
+ * and io_recv learns how many from the next datagram queued after the
+ * drops. Deterministic: the reader is simply not called during the flood,
+ * and every datagram sent is either read or counted as dropped.
+ */
+START_TEST(drops_of_a_full_buffer_are_counted)
+{
+    int rx = open_on(AF_INET, "127.0.0.1");
+    int tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct rpc2_addr to = addr_of(rx, AF_INET, "127.0.0.1");
+    struct io_drops drops = {0, 0};
+    struct io_rx in;
+    int small = 4096; /* the kernel doubles it, and keeps a floor: a few datagrams */
+
+    ck_assert_int_ge(tx, 0);
+    ck_assert_int_eq(setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    ck_assert_int_eq(io_rx_init(&in, 2048), 0);
+
+    /* Before any drop, nothing is counted. */
+    flood(tx, &to, 2, 100);
+    ck_assert_uint_eq(drain(rx, &in, &drops), 2);
+    ck_assert_uint_eq(drops.total, 0);
+
+    for (unsigned round = 1; round <= 2; round++) {
+        uint64_t before = drops.total;
+
+        flood(tx, &to, 500, 1000);
+        unsigned queued = drain(rx, &in, &drops);
+
+        ck_assert_uint_gt(queued, 0);
+        ck_assert_uint_lt(queued, 500);
+        /* The drops came after everything queued: not known yet... */
+        ck_assert_uint_eq(drops.total, before);
+        /* ...until a datagram queued after them brings the count. */
+        flood(tx, &to, 1, 100);
+        ck_assert_uint_eq(drain(rx, &in, &drops), 1);
+        ck_assert_uint_eq(drops.total - before, 500 - queued);
+    }
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -544,6 +618,7 @@ static Suite *io_suite(void)
     tcase_add_test(io, a_datagram_larger_than_the_buffer_is_marked_truncated);
     tcase_add_test(io, refused_datagrams_do_not_fail_the_batch);
     tcase_add_test(io, open_reports_errors_with_errno);
+    tcase_add_test(io, drops_of_a_full_buffer_are_counted);
     suite_add_tcase(s, io);
     tcase_add_test(outq, outq_flushes_when_full_and_keeps_each_address);
     tcase_add_test(outq, outq_flushed_through_io_send_delivers_everything);

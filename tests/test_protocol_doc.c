@@ -5,15 +5,17 @@
  * worked example that the real codec would refuse, or decode to something
  * other than the prose says, is a bug. This test pulls every
  * ```hex example=NAME block out of the document, decodes it with the codec
- * and checks every field against the story the document tells; it also
- * checks that the error table and the type and header tables name what the
- * headers define.
+ * (which verifies its trailer) and checks every field against the story
+ * the document tells; it also checks that the error table and the type and
+ * header tables name what the headers define, and that the trailer's
+ * constants and known answer are the ones the code uses.
  */
 #include <check.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include <rpc2/rpc2.h>
 
@@ -168,6 +170,8 @@ static void check_sftp_ack(const uint8_t *body, size_t len, uint8_t flags)
     (void)flags;
     ck_assert_int_eq(sftp_ack_decode(body, len, &a), PKT_OK);
     ck_assert_uint_eq(a.got_them_all, 2);
+    ck_assert_uint_eq(a.window_end, 2 + 64);
+    ck_assert_uint_eq(a.flags, 0);
     ck_assert_uint_eq(a.delivered, 4 * 1400 + 5);
     ck_assert_uint_eq(a.bitmap_len, 1);
     ck_assert_uint_eq(a.bitmap[0], 0x0b); /* seqs 4, 5 and 7 */
@@ -191,7 +195,7 @@ static void check_sftp_abort(const uint8_t *body, size_t len, uint8_t flags)
         .version = PKT_VERSION, .type = (type_), .flags = (flags_), .security = RPC2_SEC_NONE,     \
         .key_epoch = 0, .dst_conn = (dst), .src_conn = (src), .seq = (seq_),                       \
         .transfer = (transfer_), .ts = (ts_), .ts_echo = (echo), .body_len = (body),               \
-        .trailer_len = 0,                                                                          \
+        .trailer_len = PKT_CHECK_SIZE,                                                             \
     }
 
 /* Side-effect blocks: the SFTP opaque at the end of a CALL or REPLY body. */
@@ -206,6 +210,7 @@ static void check_se_call_fetch(const uint8_t *body, size_t len, uint8_t flags)
     ck_assert_uint_eq(b.window, 130);
     ck_assert_uint_eq(b.piggyback_max, 60000);
     ck_assert_uint_eq(b.data_len, 0);
+    ck_assert_uint_eq(b.checksum_len, 0);
     uint8_t again[64];
     struct pkt_writer w;
     pkt_writer_init(&w, again, sizeof again);
@@ -257,7 +262,7 @@ static const struct example {
      HDR(PKT_SFTP_DATA, 0, SERVER_ID, CLIENT_ID, 7, SFTP_TRANSFER, 1010000, 2000300000, 9),
      check_sftp_data},
     {"SFTP_ACK",
-     HDR(PKT_SFTP_ACK, 0, CLIENT_ID, SERVER_ID, 2, SFTP_TRANSFER, 2000301000, 1010000, 20),
+     HDR(PKT_SFTP_ACK, 0, CLIENT_ID, SERVER_ID, 2, SFTP_TRANSFER, 2000301000, 1010000, 28),
      check_sftp_ack},
     {"SFTP_ABORT", HDR(PKT_SFTP_ABORT, 0, SERVER_ID, CLIENT_ID, 0, SFTP_TRANSFER, 1020000, 0, 4),
      check_sftp_abort},
@@ -276,6 +281,9 @@ static void check_example(const struct example *ex, const uint8_t *bytes, size_t
         return;
     }
     ck_assert_msg(pkt_hdr_decode(bytes, len, &h) == PKT_OK, "%s: header refused", ex->name);
+    /* The decoder verified the check; say so on its own, for the reader. */
+    ck_assert_msg(pkt_check_ok(bytes, len), "%s: check does not verify", ex->name);
+    ck_assert_uint_eq(len, PKT_HDR_SIZE + h.body_len + PKT_CHECK_SIZE);
     ck_assert_uint_eq(h.version, ex->hdr.version);
     ck_assert_uint_eq(h.type, ex->hdr.type);
     ck_assert_uint_eq(h.flags, ex->hdr.flags);
@@ -419,6 +427,7 @@ START_TEST(type_and_header_tables_match_packet_h)
         {PKT_SFTP_ACK, "SFTP_ACK"},
         {PKT_SFTP_START, "SFTP_START"},
         {PKT_SFTP_ABORT, "SFTP_ABORT"},
+        {PKT_SFTP_PROBE, "SFTP_PROBE"},
     };
     static const char *const header_rows[] = {
         "| 0 | u8 | version |",       "| 1 | u8 | type |",       "| 2 | u8 | flags |",
@@ -446,6 +455,24 @@ START_TEST(type_and_header_tables_match_packet_h)
 }
 END_TEST
 
+/* The numbers the trailer's prose gives are the code's. */
+START_TEST(trailer_prose_matches_code)
+{
+    char *doc = load_doc();
+    char text[96];
+
+    snprintf(text, sizeof(text), "`%016llx`", (unsigned long long)XXH3_64bits("", 0));
+    ck_assert_msg(strstr(doc, text) != NULL, "known answer %s missing", text);
+    snprintf(text, sizeof(text), "`PKT_ECHECK` (%d)", PKT_ECHECK);
+    ck_assert_msg(strstr(doc, text) != NULL, "refusal table lacks %s", text);
+    snprintf(text, sizeof(text), "`trailer_len` is %d (`PKT_CHECK_SIZE`)", PKT_CHECK_SIZE);
+    ck_assert_msg(strstr(doc, text) != NULL, "trailer prose lacks %s", text);
+    snprintf(text, sizeof(text), "`PKT_MAX_BODY` (%d", PKT_MAX_BODY);
+    ck_assert_msg(strstr(doc, text) != NULL, "datagram prose lacks %s", text);
+    free(doc);
+}
+END_TEST
+
 static Suite *protocol_doc_suite(void)
 {
     Suite *s = suite_create("protocol_doc");
@@ -455,6 +482,7 @@ static Suite *protocol_doc_suite(void)
     tcase_add_test(tc, error_table_matches_rpc2_errors);
     tcase_add_test(tc, title_names_the_version);
     tcase_add_test(tc, type_and_header_tables_match_packet_h);
+    tcase_add_test(tc, trailer_prose_matches_code);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,8 +8,7 @@
 #
 # Servers start on port 0 and say "rcatd listening on PORT"; they are stopped
 # by their PID. Every wait is bounded and nothing asserts on time. Checks go
-# on after a failure and the test fails at the end, listing what failed;
-# those marked KNOWN BUG fail on a bug that has been reported, not fixed.
+# on after a failure and the test fails at the end, listing what failed.
 # RPC2_TEST_SMALL=1 shrinks the big files. The programs are found under
 # ${top_builddir:-.}/rcat/ (make check sets top_builddir).
 set -u
@@ -285,10 +284,8 @@ note "read-only rcatd on port $ro_port, writable on port $rw_port"
 # client gets SIGTERM: it must cancel and die by it (rcat(1), EXIT STATUS)
 # although its pipe stays silent. (3) The pipe pauses 15 s, then goes on: the
 # store must succeed (the man page's pg_dump | gzip | rcat --put - example).
-# These need transfers that do not block the loop on a silent pipe: an open
-# limitation (rcat reads and writes its pipes on the loop thread), so they run
-# only when asked for, with RPC2_TEST_KNOWN_BUGS=1.
-if [ -n "${RPC2_TEST_KNOWN_BUGS:-}" ]; then
+# A silent pipe must not stall the loop: the SFTP machines wait on it with
+# the loop (sftp/streamio.c) and answer the server's probes meanwhile.
 echo "stores from stalled pipes: started"
 start_server kill --listen 127.0.0.1:0 --root "$tmp/kill" --writable
 kill_port=$port
@@ -325,7 +322,6 @@ spawn pause timeout 60 sh -c '{ cat "$1"; sleep 15; cat "$2"; } | "$3" --put - "
 # coffee break): the fetch must complete.
 spawn stalled_reader timeout 90 sh -c '{ "$1" "$2" 2>"$3.err"; echo $? >"$3.rc"; } | { sleep 30; cat >"$3"; }' \
     sh "$rcat" "$R/s1048576" "$tmp/stalled"
-fi
 
 # ---- sizes: fetch to stdout, into a pipe, with -o; store ---------------------
 echo "sizes: $sizes"
@@ -845,15 +841,12 @@ else
     note "SKIP: no ::1 on this machine"
 fi
 
-if [ -n "${RPC2_TEST_KNOWN_BUGS:-}" ]; then
 # ---- the stalled stores, judged -------------------------------------------------
 # The server gives a silent client up after its retries (some seconds); its
 # log line for each STORE says when it is over.
 echo "stores from stalled pipes: judged"
 if ! await term.bin $((20 - (SECONDS - term_sent))); then
-    # KNOWN BUG (reported): the SFTP source reads its fd on the loop thread
-    # and blocks there while the pipe is silent, so the signal is not handled.
-    fail "KNOWN BUG: SIGTERM during a store from a silent pipe: rcat still running 20 s later"
+    fail "SIGTERM during a store from a silent pipe: rcat still running 20 s later"
     signal KILL term.bin
 else
     rc=$(status term.bin)
@@ -867,19 +860,16 @@ fi
 await pause 60
 pause_rc=$(status pause)
 if [ "$pause_rc" != 0 ]; then
-    # KNOWN BUG (reported): same cause; the server declares the client dead.
     sed 's/^/    /' "$tmp/pause.err"
-    fail "KNOWN BUG: a store from a pipe that pauses 15 s: exit status $pause_rc, want 0"
+    fail "a store from a pipe that pauses 15 s: exit status $pause_rc, want 0"
 else
     same "$tmp/kill/pause.bin" "$tmp/pause.want" "a store from a pipe that pauses"
 fi
 await stalled_reader 90
 rc=$(cat "$tmp/stalled.rc" 2>/dev/null)
 if [ "$rc" != 0 ]; then
-    # KNOWN BUG (reported): the sink's write to stdout blocks the loop thread;
-    # the server declares the client dead.
     sed 's/^/    /' "$tmp/stalled.err"
-    fail "KNOWN BUG: a fetch into a pipe whose reader pauses 30 s: exit status $rc, want 0"
+    fail "a fetch into a pipe whose reader pauses 30 s: exit status $rc, want 0"
 else
     same "$tmp/stalled" "$root/s1048576" "a fetch into a pipe whose reader pauses"
 fi
@@ -901,7 +891,6 @@ for _ in $(seq 1 50); do
 done
 if [ "$pause_rc" = 0 ]; then holds "$tmp/kill" pause.bin; else holds "$tmp/kill"; fi
 stop_server kill
-fi
 
 # ---- the end ------------------------------------------------------------------------------
 stop_server ro

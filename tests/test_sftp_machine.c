@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <check.h>
+#include <xxhash.h>
 
 #include <rpc2/rpc2.h>
 
@@ -89,6 +90,11 @@ struct scenario {
     uint64_t reader_fails_at, writer_fails_at; /* stream positions; NEVER: no */
     uint64_t abort_source_at, abort_sink_at;   /* times; NEVER: no */
     uint64_t time_limit;                       /* fake microseconds */
+    /* A quiet pipe: the reader (writer) says SFTP_IO_WAIT from this stream
+     * position on, for wait_us (NEVER: for good), then the harness resumes. */
+    uint64_t read_wait_at, write_wait_at, wait_us;
+    int digests;    /* reader and writer hash the stream (XXH3-128) */
+    int wrong_sum;  /* ... and the reader's is wrong */
 };
 
 struct harness {
@@ -115,6 +121,9 @@ struct harness {
     uint32_t sent_gta;  /* the latest got-them-all the sink sent */
     int start_delivered;
     int in_source;
+    uint64_t resume_at; /* when the quiet reader or writer has bytes or room */
+    int read_waited, write_waited;
+    XXH3_state_t *read_hash, *write_hash;
     unsigned data_this_event, max_data_per_event;
     uint64_t datagrams, events, done_at;
 };
@@ -233,6 +242,19 @@ static void for_each_stamp(uint64_t pos, size_t len, uint8_t *buf, const uint8_t
     }
 }
 
+/* Whether a quiet reader or writer waits now, the first time it reaches at
+ * (then until resume_at, which the harness's clock brings). */
+static int quiet(struct harness *h, int *waited, uint64_t at, uint64_t end)
+{
+    if (at == NEVER || *waited == 2 || end <= at)
+        return 0;
+    if (*waited == 0) {
+        *waited = 1;
+        h->resume_at = h->sc.wait_us == NEVER ? NEVER : h->now + h->sc.wait_us;
+    }
+    return 1;
+}
+
 static ssize_t reader_read(void *arg, uint8_t *buf, size_t len)
 {
     struct harness *h = arg;
@@ -241,13 +263,37 @@ static ssize_t reader_read(void *arg, uint8_t *buf, size_t len)
 
     if (h->sc.reader_fails_at != NEVER && h->read_pos + n > h->sc.reader_fails_at)
         return RPC2_EIO;
+    if (quiet(h, &h->read_waited, h->sc.read_wait_at, h->read_pos + n))
+        return SFTP_IO_WAIT;
     if (h->sc.sparse)
         for_each_stamp(h->read_pos, n, buf, NULL);
     else
         for (i = 0; i < n; i++)
             buf[i] = pattern_byte(h->read_pos + i);
+    if (h->read_hash)
+        XXH3_128bits_update(h->read_hash, buf, n);
     h->read_pos += n;
     return (ssize_t)n;
+}
+
+static void reader_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
+{
+    struct harness *h = arg;
+    XXH128_canonical_t c;
+
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h->read_hash));
+    memcpy(out, c.digest, SFTP_SUM_BYTES);
+    out[7] ^= (uint8_t)h->sc.wrong_sum;
+}
+
+static int writer_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
+{
+    struct harness *h = arg;
+    XXH128_canonical_t c;
+
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h->write_hash));
+    memcpy(out, c.digest, SFTP_SUM_BYTES);
+    return 0;
 }
 
 static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len)
@@ -258,6 +304,8 @@ static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len
 
     if (h->sc.writer_fails_at != NEVER && pos + len > h->sc.writer_fails_at)
         return RPC2_ENOSPC;
+    if (quiet(h, &h->write_waited, h->sc.write_wait_at, pos + len))
+        return SFTP_IO_WAIT;
     REQUIRE(len > 0);
     REQUIRE(pos % h->packet_size == 0);
     REQUIRE(index < h->npackets);
@@ -275,6 +323,8 @@ static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len
             REQUIRE(data[i] == pattern_byte(pos + i));
     h->written[index] = 1;
     h->written_bytes += len;
+    if (h->write_hash)
+        XXH3_128bits_update(h->write_hash, data, len);
     return 0;
 }
 
@@ -299,6 +349,13 @@ static void link_set_timer(void *arg, uint64_t deadline)
     ep->timer = deadline;
 }
 
+/* A stream of whole packets may end with an empty LAST after them, when
+ * the reader could not tell in time that nothing followed. */
+static uint64_t last_possible_seq(const struct harness *h)
+{
+    return h->npackets + (h->sc.size > 0 && h->sc.size % h->packet_size == 0);
+}
+
 /* The invariants that show in what the source sends. */
 static void check_data(struct harness *h, const struct dgram *d)
 {
@@ -308,11 +365,11 @@ static void check_data(struct harness *h, const struct dgram *d)
     REQUIRE(++h->data_this_event <= h->sc.src.send_ahead);
     REQUIRE(!h->sc.store || h->start_delivered);
     REQUIRE(sftp_data_decode(d->body, d->len, &data) == PKT_OK);
-    REQUIRE(d->seq >= 1 && d->seq <= h->npackets);
+    REQUIRE(d->seq >= 1 && d->seq <= last_possible_seq(h));
     REQUIRE(d->seq <= (uint64_t)h->told_gta + h->window);
     REQUIRE(!h->told_held[d->seq]);
     if (data.flags & SFTP_DATA_LAST)
-        REQUIRE(d->seq == h->npackets);
+        REQUIRE(d->seq == h->npackets || (d->seq == last_possible_seq(h) && data.len == 0));
     else
         REQUIRE(data.len == h->packet_size);
     REQUIRE((uint64_t)(d->seq - 1) * h->packet_size + data.len <= h->sc.size);
@@ -324,7 +381,7 @@ static void check_ack(struct harness *h, const struct dgram *d)
 
     REQUIRE(sftp_ack_decode(d->body, d->len, &a) == PKT_OK);
     REQUIRE(a.got_them_all >= h->sent_gta);
-    REQUIRE(sftp_ack_highest(&a) <= h->npackets);
+    REQUIRE(sftp_ack_highest(&a) <= last_possible_seq(h));
     h->sent_gta = a.got_them_all;
 }
 
@@ -451,6 +508,22 @@ static void deliver(struct harness *h, struct dgram *d)
     dgram_free(h, d);
 }
 
+/* The quiet pipe has bytes (or room) again. */
+static void resume(struct harness *h)
+{
+    h->resume_at = NEVER;
+    if (h->read_waited == 1) {
+        h->read_waited = 2;
+        source_event_begin(h);
+        sftp_source_resume(h->src, h->now);
+        source_event_end(h);
+    }
+    if (h->write_waited == 1) {
+        h->write_waited = 2;
+        sftp_sink_resume(h->snk, h->now);
+    }
+}
+
 /* One event: the earliest datagram or timer. Returns 0 when nothing is left. */
 static int step(struct harness *h)
 {
@@ -461,6 +534,8 @@ static int step(struct harness *h)
         t = h->src_ep.timer;
     if (h->snk_ep.timer < t)
         t = h->snk_ep.timer;
+    if (h->resume_at < t)
+        t = h->resume_at;
     if (t == NEVER)
         return 0;
     if (t > h->now)
@@ -468,6 +543,8 @@ static int step(struct harness *h)
     h->events++;
     if (t_pkt == t) {
         deliver(h, heap_pop(h));
+    } else if (h->resume_at == t) {
+        resume(h);
     } else if (h->src_ep.timer == t) {
         h->src_ep.timer = NEVER;
         source_event_begin(h);
@@ -533,6 +610,8 @@ static struct scenario default_scenario(uint64_t size)
         .abort_source_at = NEVER,
         .abort_sink_at = NEVER,
         .time_limit = 120 * SEC,
+        .read_wait_at = NEVER,
+        .write_wait_at = NEVER,
     };
 }
 
@@ -546,12 +625,24 @@ static struct harness *harness_new(const struct scenario *sc)
     struct harness *h = calloc(1, sizeof(*h));
     struct sftp_link src_link = {link_begin, link_commit, link_set_timer, &h->src_ep};
     struct sftp_link snk_link = {link_begin, link_commit, link_set_timer, &h->snk_ep};
-    struct sftp_reader reader = {reader_read, h};
-    struct sftp_writer writer = {writer_write, sc->in_order, h};
+    struct sftp_reader reader = {
+        .read = reader_read, .digest = sc->digests ? reader_digest : NULL, .arg = h};
+    struct sftp_writer writer = {.write = writer_write,
+                                 .digest = sc->digests ? writer_digest : NULL,
+                                 .in_order = sc->in_order,
+                                 .arg = h};
 
     REQUIRE(h != NULL);
     h->sc = *sc;
     h->now = START_TIME;
+    h->resume_at = NEVER;
+    if (sc->digests) {
+        h->read_hash = XXH3_createState();
+        h->write_hash = XXH3_createState();
+        REQUIRE(h->read_hash && h->write_hash);
+        XXH3_128bits_reset(h->read_hash);
+        XXH3_128bits_reset(h->write_hash);
+    }
     h->rng = sc->seed * 0x9e3779b97f4a7c15ull + 1;
     h->src_ep = (struct endpoint){h, TO_SINK, NEVER, NULL, sc->to_sink, 0, 0};
     h->snk_ep = (struct endpoint){h, TO_SOURCE, NEVER, NULL, sc->to_source, 0, 0};
@@ -589,6 +680,8 @@ static void harness_free(struct harness *h)
     free(h->heap);
     free(h->written);
     free(h->told_held);
+    XXH3_freeState(h->read_hash);
+    XXH3_freeState(h->write_hash);
     free(h);
 }
 
@@ -1191,17 +1284,19 @@ START_TEST(sink_refuses_what_does_not_fit)
 END_TEST
 
 /* Only an empty stream ends with an empty packet. */
-START_TEST(empty_last_only_for_an_empty_stream)
+/* A source that could not tell the stream had ended (a quiet pipe) sends an
+ * empty LAST after the full packets; an empty stream is one empty LAST. */
+START_TEST(empty_last_ends_a_stream)
 {
     struct scenario sc = default_scenario(1000);
     struct harness *h = harness_new(&sc);
 
     sftp_sink_start(h->snk, 0, h->now);
     feed_data(h, 1, 0, 1000);
-    feed_data(h, 2, SFTP_DATA_LAST, 0);
     ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_RUNNING);
-    feed_data(h, 1, SFTP_DATA_LAST, 1000);
-    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_RUNNING); /* seq 1 is held already */
+    feed_data(h, 2, SFTP_DATA_LAST, 0);
+    ck_assert_int_eq(sftp_sink_state(h->snk), SFTP_DONE);
+    ck_assert_uint_eq(h->written_bytes, 1000);
     harness_free(h);
     sc = default_scenario(0);
     h = harness_new(&sc);
@@ -1343,9 +1438,10 @@ START_TEST(source_refuses_bogus_acks)
         dgram_free(h, heap_pop(h));
     source_event_begin(h);
     a.got_them_all = 9;
+    a.window_end = 9 + 64;
     ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &len), PKT_OK);
     sftp_source_receive(h->src, PKT_SFTP_ACK, 1, 1, 0, body, len, h->now);
-    a = (struct sftp_ack){0, 0, far, 4}; /* seq 33 */
+    a = (struct sftp_ack){.window_end = 64, .bitmap = far, .bitmap_len = 4}; /* seq 33 */
     ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &len), PKT_OK);
     sftp_source_receive(h->src, PKT_SFTP_ACK, 2, 1, 0, body, len, h->now);
     sftp_source_receive(h->src, PKT_SFTP_ACK, 3, 1, 0, body, 5, h->now);
@@ -1358,7 +1454,7 @@ START_TEST(source_refuses_bogus_acks)
     ck_assert_uint_eq(sftp_source_bytes(h->src), 0);
     ck_assert_uint_eq(h->heap_len, 0);
     /* A true ACK of all eight moves it on, at its own packet size. */
-    a = (struct sftp_ack){8, 8000, NULL, 0};
+    a = (struct sftp_ack){.got_them_all = 8, .window_end = 8 + 64, .delivered = 8000};
     d = dgram_new(h);
     ck_assert_int_eq(sftp_ack_encode(&a, d->body, h->body_room, &d->len), PKT_OK);
     d->to = TO_SOURCE;
@@ -1372,12 +1468,130 @@ START_TEST(source_refuses_bogus_acks)
     ck_assert_uint_gt(h->heap_len, 0);
     /* An older ACK (seq 3 < 4) is stale even if it claimed more. */
     take_sent(h, &a, body, &n);
-    a = (struct sftp_ack){9, 0, NULL, 0};
+    a = (struct sftp_ack){.got_them_all = 9, .window_end = 9 + 64};
     ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &len), PKT_OK);
     source_event_begin(h);
     sftp_source_receive(h->src, PKT_SFTP_ACK, 3, 1, 0, body, len, h->now);
     source_event_end(h);
     ck_assert_uint_eq(sftp_source_bytes(h->src), 8000);
+    harness_free(h);
+}
+END_TEST
+
+/* ---- quiet pipes and checksums ------------------------------------------- */
+
+/* A reader with nothing for two minutes (a pg_dump that pauses): the sink
+ * probes, the source answers, neither gives up, and the probes back off to
+ * one per retry_max; then the stream ends as if nothing happened. */
+START_TEST(source_waits_on_its_reader)
+{
+    struct scenario sc = default_scenario(200 * 1000 + 7);
+    struct harness *h;
+
+    sc.store = _i;
+    sc.read_wait_at = 100 * 1000; /* mid-stream, after a window's worth */
+    sc.wait_us = 120 * SEC;
+    sc.time_limit = 200 * SEC;
+    h = run(&sc);
+    check_success(h);
+    const struct sftp_counters *src = sftp_source_counters(h->src), *snk = sftp_sink_counters(h->snk);
+    ck_assert_uint_gt(src->probes_sent, 10);
+    /* backed off: at most about one per retry_max (1 s) over the wait */
+    ck_assert_uint_le(src->probes_sent, 120 + sc.src.retry_count + 10);
+    ck_assert_uint_le(snk->acks_sent, src->probes_sent + h->npackets + 20);
+    harness_free(h);
+}
+END_TEST
+
+/* A writer with no room for two minutes (rcat big | less, and a coffee):
+ * the sink holds at most a window, the source probes the closed window, and
+ * the transfer completes when the writer takes bytes again. */
+START_TEST(sink_waits_on_its_writer)
+{
+    struct scenario sc = default_scenario(500 * 1000 + 3);
+    struct harness *h;
+
+    sc.in_order = 1;
+    sc.write_wait_at = (uint64_t)_i * 250 * 1000; /* at the start, or mid-stream */
+    sc.wait_us = 120 * SEC;
+    sc.time_limit = 200 * SEC;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_gt(sftp_source_counters(h->src)->probes_sent, 10);
+    ck_assert_uint_le(sftp_source_counters(h->src)->probes_sent, 120 + sc.src.retry_count + 10);
+    harness_free(h);
+}
+END_TEST
+
+/* The last bytes wait in the writer: the source is not done (nor the call
+ * answered) before the sink says COMPLETE. */
+START_TEST(source_done_only_when_sink_complete)
+{
+    struct scenario sc = default_scenario(10 * 1000);
+    struct harness *h;
+
+    sc.in_order = 1;
+    sc.write_wait_at = 9 * 1000;
+    sc.wait_us = 30 * SEC;
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_ge(h->done_at - START_TIME, 30 * SEC);
+    harness_free(h);
+}
+END_TEST
+
+/* Waiting on a sink that is gone: the unanswered probes fail the source. */
+START_TEST(waiting_source_finds_sink_gone)
+{
+    struct scenario sc = default_scenario(500 * 1000);
+    struct harness *h;
+
+    sc.in_order = 1;
+    sc.write_wait_at = 100 * 1000;
+    sc.wait_us = NEVER;
+    sc.to_source.dead_from = START_TIME + 2 * SEC;
+    sc.time_limit = 300 * SEC;
+    h = harness_new(&sc);
+    source_event_begin(h);
+    sftp_source_start(h->src, h->now);
+    source_event_end(h);
+    while (sftp_source_state(h->src) == SFTP_RUNNING && step(h))
+        REQUIRE(h->now - START_TIME <= sc.time_limit);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_EDEAD);
+    ck_assert_int_eq(sftp_source_failed_here(h->src), 1);
+    /* within its retries of the last answer: retry_count probes, each at most retry_max apart */
+    ck_assert_uint_le(h->now - sc.to_source.dead_from,
+                      (uint64_t)(sc.src.retry_count + 2) * sc.src.retry_max_us);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(checksums_agree)
+{
+    struct scenario sc = default_scenario(64 * 1000 * (uint64_t)_i + 17 * (uint64_t)_i);
+
+    sc.in_order = 1;
+    sc.digests = 1;
+    sc.to_sink = lossy_link(0.1);
+    sc.seed = 7 + (uint64_t)_i;
+    run_ok(&sc);
+}
+END_TEST
+
+/* What was written is not what was read: the sink fails with
+ * RPC2_EINTEGRITY instead of DONE, and tells the source. */
+START_TEST(checksum_mismatch_fails_both_ends)
+{
+    struct scenario sc = default_scenario(100 * 1000 * (uint64_t)_i);
+    struct harness *h;
+
+    sc.in_order = 1;
+    sc.digests = 1;
+    sc.wrong_sum = 1;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_EINTEGRITY);
+    ck_assert_int_eq(sftp_sink_failed_here(h->snk), 1);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_EINTEGRITY);
     harness_free(h);
 }
 END_TEST
@@ -1424,11 +1638,17 @@ static Suite *machine_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("by_hand");
     tcase_add_test(tc, sink_refuses_what_does_not_fit);
-    tcase_add_test(tc, empty_last_only_for_an_empty_stream);
+    tcase_add_test(tc, empty_last_ends_a_stream);
     tcase_add_test(tc, sink_drops_beyond_its_window);
     tcase_add_test(tc, sink_ack_policy);
     tcase_add_test(tc, in_order_sink_memory_is_bounded);
     tcase_add_test(tc, source_refuses_bogus_acks);
+    tcase_add_loop_test(tc, source_waits_on_its_reader, 0, 2);
+    tcase_add_loop_test(tc, sink_waits_on_its_writer, 0, 2);
+    tcase_add_test(tc, source_done_only_when_sink_complete);
+    tcase_add_test(tc, waiting_source_finds_sink_gone);
+    tcase_add_loop_test(tc, checksums_agree, 0, 3);
+    tcase_add_loop_test(tc, checksum_mismatch_fails_both_ends, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

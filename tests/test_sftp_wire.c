@@ -51,14 +51,14 @@ START_TEST(data_refusals)
     for (n = 0; n < SFTP_DATA_HEAD; n++)
         ck_assert_int_eq(sftp_data_decode(body, n, &d), PKT_ESHORT);
     ck_assert_int_eq(sftp_data_decode(NULL, 0, &d), PKT_ESHORT);
-    body[3] = 0x04; /* an unknown flag */
+    body[3] = 0x08; /* an unknown flag */
     ck_assert_int_eq(sftp_data_decode(body, 5, &d), PKT_EFLAGS);
     body[3] = 0;
     body[0] = 0x80;
     ck_assert_int_eq(sftp_data_decode(body, 5, &d), PKT_EFLAGS);
     ck_assert_uint_eq(d.len, 0);
     /* The encoder refuses what the decoder would. */
-    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x04, 1));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x08, 1));
     ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0, 13));
     ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), 0, 12));
     ck_assert_ptr_null(sftp_data_encode(body, 3, 0, 0));
@@ -71,7 +71,9 @@ END_TEST
 static size_t encode_ack(uint32_t gta, uint64_t delivered, const uint8_t *bitmap, uint32_t len,
                          uint8_t *body, size_t cap)
 {
-    struct sftp_ack a = {gta, delivered, bitmap, len};
+    struct sftp_ack a = {
+        .got_them_all = gta, .window_end = gta + 64, .delivered = delivered, .bitmap = bitmap,
+        .bitmap_len = len};
     size_t out;
 
     ck_assert_int_eq(sftp_ack_encode(&a, body, cap, &out), PKT_OK);
@@ -104,7 +106,7 @@ END_TEST
 START_TEST(ack_highest_and_room)
 {
     uint8_t bitmap[3] = {0x01, 0x00, 0x80};
-    struct sftp_ack a = {10, 0, bitmap, 0};
+    struct sftp_ack a = {.got_them_all = 10, .window_end = 10, .bitmap = bitmap};
 
     ck_assert_uint_eq(sftp_ack_highest(&a), 10);
     a.bitmap_len = 1; /* bit 0: seq 12 */
@@ -166,6 +168,11 @@ START_TEST(ack_truncations_and_tails)
 }
 END_TEST
 
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -178,19 +185,19 @@ START_TEST(ack_refusals)
 {
     uint8_t body[SFTP_MAX_ACK + 16] = {0};
     uint8_t bitmap[2] = {0x01, 0x00};
-    struct sftp_ack a = {1, 0, bitmap, 2};
+    struct sftp_ack a = {.got_them_all = 1, .window_end = 1, .bitmap = bitmap, .bitmap_len = 2};
     size_t out;
 
     /* A bitmap longer than any window needs. */
-    put_be32(body + 12, SFTP_MAX_BITMAP + 4);
+    put_be32(body + 20, SFTP_MAX_BITMAP + 4);
     body[SFTP_ACK_HEAD + SFTP_MAX_BITMAP + 3] = 1;
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + SFTP_MAX_BITMAP + 4, &a), PKT_ELENGTH);
     /* A length beyond the body. */
-    put_be32(body + 12, 8);
+    put_be32(body + 20, 8);
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_ESHORT);
     /* A bitmap ending in a zero byte says nothing more: refused. */
     memset(body, 0, sizeof(body));
-    put_be32(body + 12, 2);
+    put_be32(body + 20, 2);
     body[SFTP_ACK_HEAD] = 1;
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_ELENGTH);
     ck_assert_uint_eq(a.bitmap_len, 0);
@@ -199,7 +206,7 @@ START_TEST(ack_refusals)
     body[SFTP_ACK_HEAD + 3] = 1;
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_EFLAGS);
     /* The encoder refuses the same. */
-    a = (struct sftp_ack){1, 0, bitmap, 2};
+    a = (struct sftp_ack){.got_them_all = 1, .window_end = 1, .bitmap = bitmap, .bitmap_len = 2};
     ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &out), PKT_ELENGTH);
     a.bitmap_len = SFTP_MAX_BITMAP + 1;
     ck_assert_ptr_null(sftp_ack_encode_head(body, sizeof(body), &a, &out));
@@ -213,7 +220,7 @@ END_TEST
 START_TEST(ack_head_zeroes_padding)
 {
     uint8_t body[32];
-    struct sftp_ack a = {3, 4, NULL, 1}, b;
+    struct sftp_ack a = {.got_them_all = 3, .window_end = 3, .delivered = 4, .bitmap_len = 1}, b;
     size_t out;
     uint8_t *bitmap;
 
@@ -281,6 +288,89 @@ START_TEST(abort_round_trip_and_refusals)
 END_TEST
 
 /* Random bytes never crash a decoder and what one accepts re-encodes exactly. */
+/* window_end is flow control: never below got_them_all, at most a window
+ * above it; flags other than COMPLETE are refused; both round-trip. */
+START_TEST(ack_window_and_flags)
+{
+    uint8_t body[SFTP_MAX_ACK];
+    struct sftp_ack a = {.got_them_all = 100, .window_end = 100 + SFTP_MAX_WINDOW,
+                         .delivered = 7, .flags = SFTP_ACK_COMPLETE};
+    struct sftp_ack b;
+    size_t out;
+
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &out), PKT_OK);
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_OK);
+    ck_assert_uint_eq(b.window_end, 100 + SFTP_MAX_WINDOW);
+    ck_assert_uint_eq(b.flags, SFTP_ACK_COMPLETE);
+    put_be32(body + 4, 99); /* below got_them_all */
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_ELENGTH);
+    put_be32(body + 4, 101 + SFTP_MAX_WINDOW); /* more than any window */
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_ELENGTH);
+    put_be32(body + 4, 100);
+    put_be32(body + 16, 0x2); /* an unknown flag */
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_EFLAGS);
+    a.window_end = 99;
+    ck_assert_ptr_null(sftp_ack_encode_head(body, sizeof(body), &a, &out));
+    a.window_end = 100;
+    a.flags = 0x2;
+    ck_assert_ptr_null(sftp_ack_encode_head(body, sizeof(body), &a, &out));
+}
+END_TEST
+
+START_TEST(probe_round_trip_and_refusals)
+{
+    uint8_t body[8];
+    uint32_t flags;
+    size_t out;
+
+    ck_assert_int_eq(sftp_probe_encode(SFTP_PROBE_ANSWER_ME, body, sizeof(body), &out), PKT_OK);
+    ck_assert_uint_eq(out, SFTP_PROBE_SIZE);
+    ck_assert_int_eq(sftp_probe_decode(body, out, &flags), PKT_OK);
+    ck_assert_uint_eq(flags, SFTP_PROBE_ANSWER_ME);
+    ck_assert_int_eq(sftp_probe_encode(0, body, sizeof(body), &out), PKT_OK);
+    ck_assert_int_eq(sftp_probe_decode(body, out, &flags), PKT_OK);
+    ck_assert_uint_eq(flags, 0);
+    ck_assert_int_ne(sftp_probe_decode(body, 3, &flags), PKT_OK);
+    ck_assert_int_ne(sftp_probe_decode(body, 8, &flags), PKT_OK);
+    put_be32(body, 0x2);
+    ck_assert_int_eq(sftp_probe_decode(body, 4, &flags), PKT_EFLAGS);
+    ck_assert_int_eq(sftp_probe_encode(0x2, body, sizeof(body), &out), PKT_EFLAGS);
+    ck_assert_int_ne(sftp_probe_encode(0, body, 3, &out), PKT_OK);
+}
+END_TEST
+
+/* The LAST packet may end with the stream's checksum; nothing else may. */
+START_TEST(data_sum)
+{
+    uint8_t body[64];
+    struct sftp_data d;
+    uint8_t *data = sftp_data_encode(body, sizeof(body), SFTP_DATA_LAST | SFTP_DATA_SUM, 5);
+
+    ck_assert_ptr_nonnull(data);
+    memcpy(data, "hello", 5);
+    memset(data + 5, 0xab, SFTP_SUM_SIZE);
+    ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + 5 + SFTP_SUM_SIZE, &d), PKT_OK);
+    ck_assert_uint_eq(d.len, 5);
+    ck_assert_mem_eq(d.bytes, "hello", 5);
+    ck_assert_ptr_eq(d.sum, data + 5);
+    /* an empty LAST with a sum */
+    ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), SFTP_DATA_LAST | SFTP_DATA_SUM, 0));
+    ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + SFTP_SUM_SIZE, &d), PKT_OK);
+    ck_assert_uint_eq(d.len, 0);
+    ck_assert_ptr_null(d.bytes);
+    /* too short for its sum */
+    ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + SFTP_SUM_SIZE - 1, &d), PKT_ELENGTH);
+    ck_assert_ptr_null(d.sum);
+    /* a sum without LAST, both ways */
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), SFTP_DATA_SUM, 0));
+    put_be32(body, SFTP_DATA_SUM);
+    ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + SFTP_SUM_SIZE, &d), PKT_EFLAGS);
+    /* the room for the sum is part of the capacity check */
+    ck_assert_ptr_null(sftp_data_encode(body, SFTP_DATA_HEAD + 5 + SFTP_SUM_SIZE - 1,
+                                        SFTP_DATA_LAST | SFTP_DATA_SUM, 5));
+}
+END_TEST
+
 START_TEST(random_bodies)
 {
     uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -298,8 +388,11 @@ START_TEST(random_bodies)
             x ^= x << 17;
             body[k] = (uint8_t)(x & 0x3 ? x : 0);
         }
-        if (i % 3 == 0 && len >= 16) /* a plausible bitmap length */
-            put_be32(body + 12, (uint32_t)(len - 16 - (x >> 60) % 4));
+        if (i % 3 == 0 && len >= SFTP_ACK_HEAD) { /* plausible fields */
+            put_be32(body + 20, (uint32_t)(len - SFTP_ACK_HEAD - (x >> 60) % 4));
+            put_be32(body + 4, get_be32(body) + (uint32_t)(x >> 50) % 64);
+            put_be32(body + 16, (uint32_t)(x >> 40) & 1);
+        }
         if (sftp_ack_decode(body, len, &a) == PKT_OK) {
             ck_assert_int_eq(sftp_ack_encode(&a, again, sizeof(again), &out), PKT_OK);
             ck_assert_uint_eq(out, len);
@@ -325,6 +418,9 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, ack_head_zeroes_padding);
     tcase_add_test(tc, start_round_trip_and_refusals);
     tcase_add_test(tc, abort_round_trip_and_refusals);
+    tcase_add_test(tc, ack_window_and_flags);
+    tcase_add_test(tc, probe_round_trip_and_refusals);
+    tcase_add_test(tc, data_sum);
     tcase_add_test(tc, random_bodies);
     suite_add_tcase(s, tc);
     return s;

@@ -69,7 +69,8 @@ extern "C" {
     X(ENOSPC, -30, "no space left on device")                                                      \
     X(EOVERFLOW, -31, "data larger than the memory buffer given for it")                           \
     X(EEXIST, -32, "file exists")                                                                  \
-    X(EISDIR, -33, "is a directory")
+    X(EISDIR, -33, "is a directory")                                                               \
+    X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
@@ -132,9 +133,30 @@ struct rpc2_params {
     uint32_t retry_min_us;       /* lower bound of the computed timeout */
     uint32_t retry_max_us;       /* upper bound after backoff */
     uint32_t dead_peer_us;       /* total silence after which a peer is dead */
-    uint64_t idle_timeout_us;    /* server side: a connection silent this long is dropped */
-    uint32_t max_connections;    /* server side: connections accepted in all */
-    uint32_t max_saved_reply;    /* largest reply kept for retransmission, bytes */
+
+    /*
+     * Server-side limits: what peers, however many and whatever they send,
+     * can make a server hold. Past a limit new work is refused and what
+     * runs goes on: a bind gets BIND_ERR with RPC2_ELIMIT, a call BUSY (it
+     * is not run; the client's retries run it once a slot is free). Every
+     * refusal is counted in rpc2_ctx_stats.
+     */
+    uint64_t idle_timeout_us;    /* a connection silent this long is dropped, half-open ones too
+                                  * (default 600 s); one with a call running is kept */
+    uint32_t max_connections;    /* connections in all (default 100000) */
+    uint32_t max_per_address;    /* connections from one IPv4 address or IPv6 /64 (default
+                                  * 4096: many real clients share one NAT address) */
+    uint32_t cookie_threshold;   /* binds must prove their address with a cookie (one more
+                                  * round trip) while this many connections are half-open,
+                                  * i.e. made without a cookie and not heard from since;
+                                  * 0: always (default 1024) */
+    uint32_t max_running;        /* calls running at once, handlers queued for a worker
+                                  * included; past it a new CALL is answered BUSY and not
+                                  * run (default 1024) */
+    uint32_t max_saved_reply;    /* largest reply kept for retransmission, bytes (default
+                                  * 65000) */
+    uint64_t max_saved_bytes;    /* all saved replies together (default 64 MiB); a reply
+                                  * not kept answers a retransmitted CALL with RPC2_ELIMIT */
 
     rpc2_log_fn log;             /* NULL: no logging */
     void *log_arg;
@@ -167,6 +189,22 @@ struct rpc2_ctx_stats {
     uint64_t rejected_unknown_conn, rejected_other;
     uint64_t rejected_check; /* the packet check (or MAC) did not match: corrupted */
     uint64_t binds_accepted, binds_refused, unbinds, connections_expired;
+    /* Binds refused for a limit (a subset of binds_refused): max_connections,
+     * max_per_address. */
+    uint64_t binds_refused_limit, binds_refused_address;
+    /* Binds that needed a cookie and came without one, with a forged one, or
+     * with one too old; each was answered with a fresh cookie (cookies_sent)
+     * and left no state behind. */
+    uint64_t binds_cookie_missing, binds_cookie_bad, binds_cookie_stale, cookies_sent;
+    uint64_t calls_deferred;    /* new CALLs answered BUSY because max_running calls ran */
+    uint64_t replies_not_saved; /* over max_saved_reply or max_saved_bytes */
+    /* Datagrams the kernel dropped on our sockets, mostly because the
+     * receive buffer was full (SO_RXQ_OVFL); learnt as later ones arrive. */
+    uint64_t rx_dropped;
+    /* Gauges, what is held now: connections (client and server ends, as
+     * rpc2_ctx_conn_count), the half-open ones, calls running (handlers
+     * queued for a worker included), bytes of saved replies. */
+    uint64_t connections, connections_half_open, requests_running, saved_reply_bytes;
 };
 RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
 

@@ -65,6 +65,11 @@ struct rpc2_se_desc {
      * merely because this end aborted the transfer). */
     enum rpc2_se_status local_status, remote_status;
     int error;                        /* the rpc2 error when a status is FAILURE */
+    /* XXH3-128 of the bytes this end moved (read as a source, received as a
+     * sink), in canonical big-endian form as `xxhsum -H2` prints it; the
+     * sink checked it against the source's before reporting success. */
+    unsigned char checksum[16];
+    int checksum_valid;
     struct {                          /* this end's packets, 0 for piggybacked transfers */
         uint64_t data_sent, data_received, retransmissions, duplicates;
         uint64_t acks_sent, acks_received, timeouts;

@@ -1,0 +1,55 @@
+/*
+ * fuzz_engine.h - a server engine driven the way ctx.c drives it, minus
+ * the sockets: datagrams from a few fixed peer addresses, a fake clock,
+ * and an outq flush that checks every datagram the engine sends and
+ * remembers what a real client would learn from it (its connection id
+ * from BIND_OK, the cookie of BIND_COOKIE), so fuzz inputs can say "use
+ * what you were told" instead of guessing values only the server knows.
+ */
+#ifndef RPC2_FUZZ_ENGINE_H
+#define RPC2_FUZZ_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "fuzz_input.h"
+
+/* Three IPv4 peers (two on one host) and the IPv4-mapped IPv6 form of the
+ * first, which must be taken for the same peer. */
+#define FUZZ_PEERS 4
+
+struct fuzz_peer {
+    struct rpc2_addr addr;
+    uint32_t conn_id; /* the server's id for us, from the latest BIND_OK; 0: none */
+    uint8_t cookie[PKT_MAX_COOKIE];
+    uint32_t cookie_len; /* from the latest BIND_COOKIE */
+    uint32_t call_seq;   /* the seq of the latest CALL we sent (the transfer id) */
+};
+
+struct fuzz_engine {
+    struct engine *e;
+    uint64_t now;
+    struct fuzz_peer peers[FUZZ_PEERS];
+    uint64_t sent;
+    /* the datagram being received: a foreign version's answer is no larger */
+    size_t in_len;
+    int in_foreign;
+};
+
+/* A zeroed config apart from what a server needs; id_seed fixed so runs repeat. */
+void fuzz_engine_config(struct engine_config *cfg);
+/* Aborts on ENOMEM: a fuzz run without an engine is no run. */
+void fuzz_engine_init(struct fuzz_engine *fe, const struct engine_config *cfg,
+                      const struct engine_hooks *hooks, void *env);
+/* Peer i's state: peer 3 (peer 0 in IPv6 clothes) shares peer 0's. */
+struct fuzz_peer *fuzz_engine_peer(struct fuzz_engine *fe, int i);
+/* Delivers one datagram from peer i (0 <= i < FUZZ_PEERS), then flushes. */
+void fuzz_engine_receive(struct fuzz_engine *fe, int peer, const uint8_t *dgram, size_t len);
+/* Moves the clock on by us and fires every timer due. */
+void fuzz_engine_advance(struct fuzz_engine *fe, uint64_t us);
+/* Ends every connection as rpc2_ctx_free does, then frees the engine. */
+void fuzz_engine_dispose(struct fuzz_engine *fe);
+
+
+#endif

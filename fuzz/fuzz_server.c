@@ -1,0 +1,292 @@
+/*
+ * fuzz_server.c - exists because a server is what a hostile network talks
+ * to: every datagram, bound or not, sealed or not, in any order and at any
+ * time, reaches the engine, the duplicate cache, XDR argument decoding,
+ * the side-effect block and the SFTP machines of a running transfer. None
+ * of it may crash, leak, or make the server send a datagram its peers
+ * would refuse.
+ *
+ * The server exports one subsystem (a null call, an XDR blob, a call the
+ * server holds until later, a blocking handler, and a fetch and a store
+ * of memory buffers through SFTP) and has SFTP registered.
+ *
+ * Input: a sequence of records, each
+ *   u8 ctl   bits 0-1 peer; bit 2 seal with a valid check; bit 3 fix up
+ *            the header (body_len from the length, dst_conn = the id the
+ *            server gave this peer, and for SFTP packets transfer = the
+ *            seq of this peer's latest CALL); bit 4 put the cookie the
+ *            server last gave this peer into a BIND_REQ; bit 5 advance the
+ *            clock first (u16 milliseconds); bit 6 answer the held call
+ *            first; bit 7 deliver the datagram twice
+ *   u16 length, then that many bytes: the datagram as sent
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <rpc/rpc.h>
+
+#include <rpc2/se.h>
+#include <rpc2/sftp.h>
+
+#include "fuzz_engine.h"
+#include "sftp_type.h"
+#include "wire.h"
+
+#define FZ_SUBSYS 4242u
+#define FZ_BLOB_MAX 1024u
+#define FZ_BYTES 16384u
+#define FZ_SLOTS 4
+
+enum { P_NULL = 1, P_BLOB = 2, P_HOLD = 3, P_BLOCK = 4, P_FETCH = 5, P_STORE = 6 };
+
+struct fz_range {
+    int64_t offset, quota;
+};
+
+struct fz_blob {
+    u_int len;
+    char *data;
+};
+
+/* A running side effect's descriptor lives here until its check is done. */
+struct fz_slot {
+    int used;
+    struct rpc2_se_desc desc;
+    int64_t *result;
+};
+
+static struct fuzz_engine fe;
+static struct fz_slot slots[FZ_SLOTS];
+static rpc2_request *held;
+static uint8_t fetch_bytes[FZ_BYTES], store_bytes[FZ_BYTES];
+static uint8_t dgram[PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM];
+
+static bool_t xdr_fz_range(XDR *x, struct fz_range *r)
+{
+    return xdr_int64_t(x, &r->offset) && xdr_int64_t(x, &r->quota);
+}
+
+static bool_t xdr_fz_blob(XDR *x, struct fz_blob *b)
+{
+    return xdr_bytes(x, &b->data, &b->len, FZ_BLOB_MAX);
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static void h_null(rpc2_request *req, void *args, void *result, void *arg)
+{
+    engine_reply(req, 0, fe.now);
+}
+
+static void h_blob(rpc2_request *req, void *args, void *result, void *arg)
+{
+    const struct fz_blob *b = args;
+    u_int sum = 0;
+
+    for (u_int i = 0; i < b->len; i++)
+        sum += (uint8_t)b->data[i];
+    *(u_int *)result = sum;
+    engine_reply(req, 0, fe.now);
+}
+
+/* A long-running call: answered when a record says so (BUSY meanwhile). */
+static void h_hold(rpc2_request *req, void *args, void *result, void *arg)
+{
+    if (held)
+        engine_reply(held, 0, fe.now);
+    held = req;
+}
+
+static int h_block(rpc2_request *req, void *args, void *result, void *arg)
+{
+    *(u_int *)result = 7;
+    return 0;
+}
+
+static int run_inline(void *env, struct rpc2_request *req)
+{
+    req->status = req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
+    return engine_reply(req, req->status, fe.now);
+}
+
+static const struct engine_hooks hooks = {.run_blocking = run_inline};
+
+static void transfer_done(rpc2_request *req, int status, void *arg)
+{
+    struct fz_slot *s = arg;
+
+    *s->result = (int64_t)s->desc.bytes_transferred;
+    s->used = 0;
+    engine_reply(req, status, fe.now);
+}
+
+static struct fz_slot *slot_new(void)
+{
+    for (int i = 0; i < FZ_SLOTS; i++)
+        if (!slots[i].used) {
+            memset(&slots[i], 0, sizeof slots[i]);
+            slots[i].used = 1;
+            return &slots[i];
+        }
+    return NULL;
+}
+
+/* Both directions: the server's end is a memory buffer, placed where the
+ * client's arguments say (offset and quota are checked by the library). */
+static void side_effect(rpc2_request *req, const struct fz_range *r, int64_t *result,
+                        enum rpc2_se_direction dir)
+{
+    struct fz_slot *s = slot_new();
+    int rc;
+
+    if (!s) {
+        engine_reply(req, RPC2_ELIMIT, fe.now);
+        return;
+    }
+    s->result = result;
+    s->desc.type = RPC2_SE_SFTP;
+    s->desc.direction = dir;
+    s->desc.seek_offset = r->offset;
+    s->desc.quota = r->quota;
+    s->desc.file_kind = RPC2_SE_FILE_VM;
+    s->desc.file.vm.buf = dir == RPC2_SE_FETCH ? fetch_bytes : store_bytes;
+    s->desc.file.vm.len = dir == RPC2_SE_FETCH ? FZ_BYTES : 0;
+    s->desc.file.vm.max = FZ_BYTES;
+    rc = rpc2_se_init(req, &s->desc);
+    if (rc == 0)
+        rc = rpc2_se_check_async(req, transfer_done, s);
+    if (rc != 0) {
+        s->used = 0;
+        engine_reply(req, rc, fe.now);
+    }
+}
+
+static void h_fetch(rpc2_request *req, void *args, void *result, void *arg)
+{
+    side_effect(req, args, result, RPC2_SE_FETCH);
+}
+
+static void h_store(rpc2_request *req, void *args, void *result, void *arg)
+{
+    side_effect(req, args, result, RPC2_SE_STORE);
+}
+
+static const struct rpc2_proc procs[] = {
+    {.proc = P_NULL, .async_handler = h_null},
+    {.proc = P_BLOB, .decode_args = (xdrproc_t)xdr_fz_blob, .args_size = sizeof(struct fz_blob),
+     .encode_result = (xdrproc_t)xdr_u_int, .result_size = sizeof(u_int),
+     .async_handler = h_blob},
+    {.proc = P_HOLD, .async_handler = h_hold},
+    {.proc = P_BLOCK, .encode_result = (xdrproc_t)xdr_u_int, .result_size = sizeof(u_int),
+     .blocking_handler = h_block},
+    {.proc = P_FETCH, .decode_args = (xdrproc_t)xdr_fz_range, .args_size = sizeof(struct fz_range),
+     .encode_result = (xdrproc_t)xdr_int64_t, .result_size = sizeof(int64_t),
+     .async_handler = h_fetch},
+    {.proc = P_STORE, .decode_args = (xdrproc_t)xdr_fz_range, .args_size = sizeof(struct fz_range),
+     .encode_result = (xdrproc_t)xdr_int64_t, .result_size = sizeof(int64_t),
+     .async_handler = h_store},
+};
+
+/* ---- records ------------------------------------------------------------- */
+
+/* Small windows and a small memory cap: transfers finish within an input. */
+static void register_sftp(struct engine *e)
+{
+    struct rpc2_sftp_params p;
+
+    rpc2_sftp_params_init(&p);
+    p.window = 16;
+    p.send_ahead = 4;
+    p.ack_point = 2;
+    p.retry_count = 3;
+    p.retry_interval_us = 20000;
+    p.memory_cap = (uint64_t)SFTP_MAX_PACKET * 8;
+    FUZZ_REQUIRE(sftp_register(e, &p) == 0);
+}
+
+static uint32_t load_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Replaces a BIND_REQ's cookie with the one the server gave; returns the
+ * new length (the old one if the body does not decode). */
+static size_t echo_cookie(const struct fuzz_peer *p, size_t len)
+{
+    static uint8_t body[PKT_MAX_BODY];
+    struct pkt_bind_req m;
+    size_t body_len;
+
+    if (pkt_bind_req_decode(dgram + PKT_HDR_SIZE, len - PKT_HDR_SIZE, &m) != PKT_OK)
+        return len;
+    m.cookie = p->cookie;
+    m.cookie_len = p->cookie_len;
+    if (pkt_bind_req_encode(&m, body, sizeof body, &body_len) != PKT_OK)
+        return len;
+    memcpy(dgram + PKT_HDR_SIZE, body, body_len);
+    return PKT_HDR_SIZE + body_len;
+}
+
+static size_t fix_up(struct fuzz_peer *p, size_t len, uint8_t ctl)
+{
+    uint8_t type = dgram[FUZZ_OFF_TYPE];
+
+    if (len < PKT_HDR_SIZE)
+        return len;
+    if (type == PKT_BIND_REQ && (ctl & 0x10))
+        len = echo_cookie(p, len);
+    if (type != PKT_BIND_REQ)
+        fuzz_store_u32(dgram + FUZZ_OFF_DST_CONN, p->conn_id);
+    if (type >= PKT_SFTP_DATA)
+        fuzz_store_u32(dgram + FUZZ_OFF_TRANSFER, p->call_seq);
+    fuzz_store_u32(dgram + FUZZ_OFF_BODY_LEN, (uint32_t)(len - PKT_HDR_SIZE));
+    return len;
+}
+
+static void run_record(struct fuzz_in *in)
+{
+    uint8_t ctl = fin_u8(in);
+    struct fuzz_peer *p = fuzz_engine_peer(&fe, ctl & 3);
+    size_t len;
+    const uint8_t *bytes;
+
+    if (ctl & 0x20)
+        fuzz_engine_advance(&fe, (uint64_t)fin_u16(in) * 1000);
+    if ((ctl & 0x40) && held) {
+        rpc2_request *req = held;
+        held = NULL;
+        engine_reply(req, 0, fe.now);
+        engine_flush(fe.e);
+    }
+    bytes = fin_bytes(in, fin_u16(in), &len);
+    if (len > PKT_MAX_DATAGRAM)
+        len = PKT_MAX_DATAGRAM;
+    memcpy(dgram, bytes, len);
+    if (ctl & 0x08)
+        len = fix_up(p, len, ctl);
+    if (len >= PKT_HDR_SIZE && dgram[FUZZ_OFF_TYPE] == PKT_CALL)
+        p->call_seq = load_u32(dgram + FUZZ_OFF_SEQ);
+    if (ctl & 0x04)
+        len = fuzz_seal(dgram, len);
+    for (int i = (ctl & 0x80) ? 2 : 1; i > 0; i--)
+        fuzz_engine_receive(&fe, ctl & 3, dgram, len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct engine_config cfg;
+    struct fuzz_in in;
+
+    memset(slots, 0, sizeof slots);
+    held = NULL;
+    fuzz_engine_config(&cfg);
+    fuzz_engine_init(&fe, &cfg, &hooks, NULL);
+    FUZZ_REQUIRE(engine_export(fe.e, FZ_SUBSYS, procs, sizeof procs / sizeof procs[0], NULL) == 0);
+    register_sftp(fe.e);
+    fin_init(&in, data, size);
+    while (!fin_empty(&in))
+        run_record(&in);
+    fuzz_engine_advance(&fe, 1000000); /* let timers run once more */
+    held = NULL;                       /* engine_free frees it with the others */
+    fuzz_engine_dispose(&fe);
+    return 0;
+}

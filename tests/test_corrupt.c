@@ -1,0 +1,343 @@
+/*
+ * test_corrupt.c - rpc2 on loopback through the fault proxy when datagrams
+ * are damaged on the way, not only lost: the proxy flips bits in 1% of the
+ * datagrams each way (and drops 2%, duplicates and reorders a few), and
+ * calls and SFTP transfers must still complete, byte-identical, with every
+ * call run exactly once.
+ *
+ * This is what the check in every datagram's trailer is for (docs/PROTOCOL.md,
+ * "The trailer"): a damaged datagram is refused before any field of it is
+ * believed, counted in rejected_check, and recovered by the sender's
+ * retransmission. Without it, damage in a DATA packet would reach the file,
+ * and damage in a header could land a packet on the wrong call.
+ *
+ * Spawns tests/testsrv on a fresh temporary root and tests/faultproxy in
+ * front of it; the client is in-process and uses only the public API.
+ * RPC2_TEST_SMALL=1 scales the work down (sanitizer builds). Waits are
+ * bounded; nothing sleeps to wait for the network.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <rpc2/rpc2.h>
+#include <rpc2/se.h>
+#include <rpc2/sftp.h>
+
+#include "procs.h"
+#include "testproto.h"
+
+#define SERVER_PREFIX "testsrv listening on"
+#define PROXY_PREFIX "faultproxy listening on"
+#define MS 1000u /* microseconds */
+#define SEC (1000u * MS)
+#define KiB 1024u
+#define MiB (1024u * KiB)
+
+/* ---- scale ---------------------------------------------------------------- */
+
+static bool small_run(void)
+{
+    const char *s = getenv("RPC2_TEST_SMALL");
+    return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
+}
+
+static unsigned scaled(unsigned n)
+{
+    return small_run() ? n / 10 : n;
+}
+
+/* ---- a temporary root: srv/ served by testsrv, cli/ for the client -------- */
+
+static char root[64], srv_dir[96], cli_dir[96];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void root_make(void)
+{
+    snprintf(root, sizeof root, "/tmp/rpc2-corrupt-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    snprintf(srv_dir, sizeof srv_dir, "%s/srv", root);
+    snprintf(cli_dir, sizeof cli_dir, "%s/cli", root);
+    ck_assert_int_eq(mkdir(srv_dir, 0700), 0);
+    ck_assert_int_eq(mkdir(cli_dir, 0700), 0);
+}
+
+static void root_remove(void)
+{
+    if (root[0])
+        nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    root[0] = '\0';
+}
+
+/* ---- children: the server and the proxy ------------------------------------ */
+
+static int child_spawn(const char *const argv[], const char *prefix, pid_t *pid)
+{
+    int port = procs_child_spawn(argv, prefix, pid);
+    ck_assert_msg(port > 0, "%s did not start", argv[0]);
+    return port;
+}
+
+static int server_start(pid_t *pid)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/tests/testsrv", procs_builddir());
+    const char *argv[] = {path,    "--listen",  "127.0.0.1:0", "--root",
+                          srv_dir, "--workers", "4",           NULL};
+    return child_spawn(argv, SERVER_PREFIX, pid);
+}
+
+/* The proxy in front of the server: 1% damage and 2% loss each way, a few
+ * duplicates and reorderings; the seed fixes the fate of the n-th datagram. */
+static int proxy_start(int server_port, unsigned seed, pid_t *pid)
+{
+    char path[PATH_MAX], server[32], seed_text[16];
+    snprintf(path, sizeof path, "%s/tests/faultproxy", procs_builddir());
+    snprintf(server, sizeof server, "127.0.0.1:%d", server_port);
+    snprintf(seed_text, sizeof seed_text, "%u", seed);
+    /* clang-format off */
+    const char *argv[] = {path, "--listen", "127.0.0.1:0", "--server", server,
+                          "--corrupt", "0.01", "--loss", "0.02", "--dup", "0.01",
+                          "--reorder", "0.02,10", "--seed", seed_text, NULL};
+    /* clang-format on */
+    return child_spawn(argv, PROXY_PREFIX, pid);
+}
+
+/* ---- the client ------------------------------------------------------------- */
+
+/* Quick retransmissions: every damaged datagram costs one retry interval. */
+static rpc2_ctx *client_new(void)
+{
+    struct rpc2_params p;
+    struct rpc2_sftp_params sp;
+    rpc2_ctx *ctx = NULL;
+    rpc2_params_init(&p);
+    p.retry_initial_us = 20 * MS;
+    p.retry_min_us = 10 * MS;
+    p.retry_max_us = 200 * MS;
+    p.dead_peer_us = 30 * SEC;
+    rpc2_sftp_params_init(&sp); /* loopback: 63 KiB packets, piggybacking on */
+    ck_assert_int_eq(rpc2_ctx_new(&p, &ctx), 0);
+    ck_assert_int_eq(rpc2_sftp_activate(ctx, &sp), 0);
+    return ctx;
+}
+
+static rpc2_conn *bind_ok(rpc2_ctx *ctx, int port)
+{
+    char port_text[16];
+    rpc2_conn *conn = NULL;
+    snprintf(port_text, sizeof port_text, "%d", port);
+    struct rpc2_bind_params bp = {.host = "127.0.0.1",
+                                  .port = port_text,
+                                  .subsystem = TEST_SUBSYS,
+                                  .se_type = RPC2_SE_SFTP,
+                                  .identity = "test_corrupt"};
+    int rc = rpc2_bind(ctx, &bp, &conn);
+    ck_assert_msg(rc == 0, "bind to port %d: %s", port, rpc2_errname(rc));
+    return conn;
+}
+
+/* ---- contents ----------------------------------------------------------------- */
+
+static uint8_t pat(uint64_t i, uint32_t seed)
+{
+    uint64_t x = (i + ((uint64_t)seed << 40)) * 0x9E3779B97F4A7C15ull;
+    return (uint8_t)((x ^ x >> 29) >> 24);
+}
+
+static uint8_t *pattern(size_t n, uint32_t seed)
+{
+    uint8_t *buf = malloc(n + 1);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = pat(i, seed);
+    return buf;
+}
+
+static void write_file(const char *path, const uint8_t *buf, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_msg(fd >= 0, "creating %s: %s", path, strerror(errno));
+    for (size_t done = 0; done < n;) {
+        ssize_t k = write(fd, buf + done, n - done);
+        ck_assert_msg(k > 0, "writing %s: %s", path, strerror(errno));
+        done += (size_t)k;
+    }
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/* The file at path is exactly want[0 .. n). */
+static void expect_file(const char *path, const uint8_t *want, size_t n, const char *what)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ck_assert_msg(fd >= 0, "%s: opening %s: %s", what, path, strerror(errno));
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    ck_assert_msg((size_t)st.st_size == n, "%s: %lld bytes, expected %zu", what,
+                  (long long)st.st_size, n);
+    uint8_t *got = malloc(n + 1);
+    ck_assert_ptr_nonnull(got);
+    for (size_t done = 0; done < n;) {
+        ssize_t k = read(fd, got + done, n - done);
+        ck_assert_msg(k > 0, "%s: reading %s", what, path);
+        done += (size_t)k;
+    }
+    close(fd);
+    ck_assert_msg(memcmp(got, want, n) == 0, "%s: contents differ", what);
+    free(got);
+}
+
+/* ---- the work ------------------------------------------------------------------- */
+
+/* INCR proves at-most-once (the count is the call's number), ECHO that the
+ * bytes of arguments and results come back unchanged, up to a near-full
+ * datagram. */
+static unsigned run_calls(rpc2_conn *conn, unsigned n, uint32_t seed)
+{
+    uint8_t *data = pattern(TEST_MAX_BLOB, seed);
+    for (unsigned i = 1; i <= n; i++) {
+        incr_args a = {.client = 9, .sleep_ms = 0};
+        unsigned count = 0;
+        int rc = rpc2_call(conn, TEST_INCR, (xdrproc_t)xdr_incr_args, &a, (xdrproc_t)xdr_u_int,
+                           &count, NULL);
+        ck_assert_msg(rc == 0, "INCR %u: %s", i, rpc2_errname(rc));
+        ck_assert_msg(count == i, "INCR %u ran as execution %u", i, count);
+
+        blob in = {.data = {.data_len = (i * 7919u) % TEST_MAX_BLOB, .data_val = (char *)data}};
+        blob out;
+        memset(&out, 0, sizeof out);
+        rc = rpc2_call(conn, TEST_ECHO, (xdrproc_t)xdr_blob, &in, (xdrproc_t)xdr_blob, &out, NULL);
+        ck_assert_msg(rc == 0, "ECHO %u: %s", i, rpc2_errname(rc));
+        ck_assert_uint_eq(out.data.data_len, in.data.data_len);
+        ck_assert(memcmp(out.data.data_val, data, in.data.data_len) == 0);
+        xdr_free((xdrproc_t)xdr_blob, (char *)&out);
+    }
+    free(data);
+    return 2 * n;
+}
+
+/* One fetch (server file to client file) or store (the other way) of n
+ * pattern bytes by name, checked byte for byte at the far end. */
+static void transfer(rpc2_conn *conn, enum rpc2_se_direction dir, size_t n, uint32_t seed)
+{
+    char name[32], spath[160], cpath[160], what[64];
+    bool fetch = dir == RPC2_SE_FETCH;
+    snprintf(name, sizeof name, "%s%zu-%u", fetch ? "f" : "s", n, seed);
+    snprintf(spath, sizeof spath, "%s/%s", srv_dir, name);
+    snprintf(cpath, sizeof cpath, "%s/%s", cli_dir, name);
+    snprintf(what, sizeof what, "%s of %zu bytes", fetch ? "fetch" : "store", n);
+    uint8_t *want = pattern(n, seed);
+    write_file(fetch ? spath : cpath, want, n);
+
+    struct rpc2_se_desc d;
+    memset(&d, 0, sizeof d);
+    d.type = RPC2_SE_SFTP;
+    d.direction = dir;
+    d.quota = -1;
+    d.file_kind = RPC2_SE_FILE_NAME;
+    d.file.name.path = cpath;
+    d.file.name.mode = 0644;
+    xfer_args a = {.path = name, .offset = 0, .quota = -1, .kind = TEST_KIND_NAME, .atomic = 0};
+    quad_t moved = -1;
+    struct rpc2_call_opts opts = {.se = &d};
+    int rc = rpc2_call(conn, fetch ? TEST_FETCH : TEST_STORE, (xdrproc_t)xdr_xfer_args, &a,
+                       (xdrproc_t)xdr_quad_t, &moved, &opts);
+    ck_assert_msg(rc == 0, "%s: %s (desc.error %s)", what, rpc2_errname(rc), rpc2_errname(d.error));
+    ck_assert_msg(moved == (quad_t)n, "%s: the server moved %lld", what, (long long)moved);
+    ck_assert_uint_eq(d.bytes_transferred, n);
+    expect_file(fetch ? cpath : spath, want, n, what);
+    free(want);
+    unlink(spath);
+    unlink(cpath);
+}
+
+/* Sizes where the path changes: nothing, a byte, piggybacked, one packet
+ * and a bit, many windows. */
+static const size_t sizes[] = {0, 1, 5000, 70 * KiB, 1 * MiB, 12 * MiB, 40 * MiB};
+
+START_TEST(test_calls_and_transfers_survive_damage)
+{
+    uint32_t seed = 100 + (uint32_t)_i;
+    pid_t srv, proxy;
+    root_make();
+    int srv_port = server_start(&srv);
+    int proxy_port = proxy_start(srv_port, seed, &proxy);
+    rpc2_ctx *ctx = client_new();
+    rpc2_conn *conn = bind_ok(ctx, proxy_port);
+
+    unsigned calls = run_calls(conn, scaled(300), seed);
+    size_t n_sizes = sizeof sizes / sizeof sizes[0] - (small_run() ? 2 : 0);
+    for (size_t i = 0; i < n_sizes; i++) {
+        transfer(conn, RPC2_SE_FETCH, sizes[i], seed + (uint32_t)i);
+        transfer(conn, RPC2_SE_STORE, sizes[i], seed + (uint32_t)i);
+    }
+    calls += 2 * (unsigned)n_sizes;
+
+    struct rpc2_ctx_stats cs;
+    rpc2_ctx_stats(ctx, &cs);
+    fprintf(stderr,
+            "corrupt (seed %u): client refused %llu damaged datagrams of %llu, "
+            "%llu retransmissions\n",
+            seed, (unsigned long long)cs.rejected_check, (unsigned long long)cs.packets_received,
+            (unsigned long long)cs.retransmissions);
+    /* Damage reached the client and was refused as damage, nothing else. */
+    if (!small_run())
+        ck_assert_uint_gt(cs.rejected_check, 0);
+    ck_assert_uint_eq(cs.rejected_type + cs.rejected_flags + cs.rejected_length, 0);
+
+    /* Straight to the server: every call ran exactly once (and this STATS). */
+    rpc2_conn *direct = bind_ok(ctx, srv_port);
+    server_stats st;
+    memset(&st, 0, sizeof st);
+    ck_assert_int_eq(
+        rpc2_call(direct, TEST_STATS, NULL, NULL, (xdrproc_t)xdr_server_stats, &st, NULL), 0);
+    ck_assert_uint_eq(st.calls_executed, calls + 1);
+    rpc2_unbind(direct);
+    rpc2_unbind(conn);
+    rpc2_ctx_free(ctx);
+    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
+    root_remove();
+}
+END_TEST
+
+static void teardown(void)
+{
+    procs_children_stop_leftovers();
+    root_remove();
+}
+
+static Suite *corrupt_suite(void)
+{
+    Suite *s = suite_create("corrupt");
+    TCase *tc = tcase_create("damage");
+    tcase_set_timeout(tc, 300);
+    tcase_add_checked_fixture(tc, procs_children_reset, teardown);
+    tcase_add_loop_test(tc, test_calls_and_transfers_survive_damage, 0, 3);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(corrupt_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
