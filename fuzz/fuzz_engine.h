@@ -51,5 +51,4 @@ void fuzz_engine_advance(struct fuzz_engine *fe, uint64_t us);
 /* Ends every connection as rpc2_ctx_free does, then frees the engine. */
 void fuzz_engine_dispose(struct fuzz_engine *fe);
 
-
 #endif

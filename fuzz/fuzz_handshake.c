@@ -24,11 +24,8 @@
 #include <rpc2/se.h>
 
 #include "fuzz_engine.h"
+#include "fuzz_formats.h"
 #include "sftp_type.h"
-
-#define FZ_SUBSYS 4242u
-
-enum { KIND_BIND, KIND_COOKIE, KIND_UNBIND, KIND_BIND_ECHO };
 
 static uint8_t dgram[PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM];
 
@@ -69,21 +66,20 @@ static void write_bind_body(struct pkt_writer *w, struct fuzz_in *in, const stru
     put_input_opaque(w, in);
 }
 
-static uint8_t type_of(int kind)
+static uint8_t type_of(uint8_t kind)
 {
-    static const uint8_t types[] = {PKT_BIND_REQ, PKT_BIND_COOKIE, PKT_UNBIND, PKT_BIND_REQ};
-    return types[kind];
+    return kind == HS_COOKIE ? PKT_BIND_COOKIE : kind == HS_UNBIND ? PKT_UNBIND : PKT_BIND_REQ;
 }
 
 /* Builds one datagram from a record; returns its length. */
 static size_t build(struct fuzz_engine *fe, struct fuzz_in *in, uint8_t ctl)
 {
-    int kind = (ctl >> 2) & 3;
-    const struct fuzz_peer *p = fuzz_engine_peer(fe, ctl & 3);
+    uint8_t kind = ctl & HS_KIND;
+    const struct fuzz_peer *p = fuzz_engine_peer(fe, ctl & HS_PEER);
     struct pkt_hdr h = {.version = PKT_VERSION, .type = type_of(kind)};
     struct pkt_writer w;
 
-    if (ctl & 0x80) {
+    if (ctl & HS_RAW_HEADER) {
         h.flags = fin_u8(in);
         h.security = fin_u8(in) & 3;
         h.src_conn = fin_u32(in);
@@ -91,12 +87,12 @@ static size_t build(struct fuzz_engine *fe, struct fuzz_in *in, uint8_t ctl)
         h.src_conn = fin_u8(in);
     }
     h.seq = fin_u8(in);
-    h.dst_conn = (ctl & 0x40) ? p->conn_id : 0;
+    h.dst_conn = (ctl & HS_LEARNED) ? p->conn_id : 0;
     h.ts = (uint32_t)fe->now;
     pkt_writer_init(&w, dgram + PKT_HDR_SIZE, PKT_MAX_BODY);
-    if (kind == KIND_BIND || kind == KIND_BIND_ECHO)
-        write_bind_body(&w, in, p, kind == KIND_BIND_ECHO);
-    else if (kind == KIND_COOKIE)
+    if (kind == HS_BIND || kind == HS_ECHO)
+        write_bind_body(&w, in, p, kind == HS_ECHO);
+    else if (kind == HS_COOKIE)
         put_input_opaque(&w, in);
     h.body_len = (uint32_t)(w.p - (dgram + PKT_HDR_SIZE));
     pkt_hdr_encode(&h, dgram);
@@ -108,12 +104,12 @@ static void run_record(struct fuzz_engine *fe, struct fuzz_in *in, const struct 
     uint8_t ctl = fin_u8(in);
     size_t len;
 
-    if (ctl & 0x20)
+    if (ctl & HS_ADVANCE)
         fuzz_engine_advance(fe, (uint64_t)fin_u16(in) * 1000);
     len = build(fe, in, ctl);
-    if (ctl & 0x10)
+    if (ctl & HS_SEAL)
         len = fuzz_seal(dgram, len);
-    fuzz_engine_receive(fe, ctl & 3, dgram, len);
+    fuzz_engine_receive(fe, ctl & HS_PEER, dgram, len);
     FUZZ_REQUIRE(engine_conn_count(fe->e) <= cfg->max_connections);
 }
 
@@ -131,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fin_init(&in, data, size);
     while (!fin_empty(&in))
         run_record(&fe, &in, &cfg);
-    fuzz_engine_advance(&fe, 60000000); /* past the idle timeout */
+    fuzz_engine_advance(&fe, 1000000); /* let timers run once more */
     fuzz_engine_dispose(&fe);
     return 0;
 }

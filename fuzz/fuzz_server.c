@@ -28,15 +28,13 @@
 #include <rpc2/sftp.h>
 
 #include "fuzz_engine.h"
+#include "fuzz_formats.h"
 #include "sftp_type.h"
 #include "wire.h"
 
-#define FZ_SUBSYS 4242u
 #define FZ_BLOB_MAX 1024u
 #define FZ_BYTES 16384u
 #define FZ_SLOTS 4
-
-enum { P_NULL = 1, P_BLOB = 2, P_HOLD = 3, P_BLOCK = 4, P_FETCH = 5, P_STORE = 6 };
 
 struct fz_range {
     int64_t offset, quota;
@@ -172,17 +170,28 @@ static void h_store(rpc2_request *req, void *args, void *result, void *arg)
 
 static const struct rpc2_proc procs[] = {
     {.proc = P_NULL, .async_handler = h_null},
-    {.proc = P_BLOB, .decode_args = (xdrproc_t)xdr_fz_blob, .args_size = sizeof(struct fz_blob),
-     .encode_result = (xdrproc_t)xdr_u_int, .result_size = sizeof(u_int),
+    {.proc = P_BLOB,
+     .decode_args = (xdrproc_t)xdr_fz_blob,
+     .args_size = sizeof(struct fz_blob),
+     .encode_result = (xdrproc_t)xdr_u_int,
+     .result_size = sizeof(u_int),
      .async_handler = h_blob},
     {.proc = P_HOLD, .async_handler = h_hold},
-    {.proc = P_BLOCK, .encode_result = (xdrproc_t)xdr_u_int, .result_size = sizeof(u_int),
+    {.proc = P_BLOCK,
+     .encode_result = (xdrproc_t)xdr_u_int,
+     .result_size = sizeof(u_int),
      .blocking_handler = h_block},
-    {.proc = P_FETCH, .decode_args = (xdrproc_t)xdr_fz_range, .args_size = sizeof(struct fz_range),
-     .encode_result = (xdrproc_t)xdr_int64_t, .result_size = sizeof(int64_t),
+    {.proc = P_FETCH,
+     .decode_args = (xdrproc_t)xdr_fz_range,
+     .args_size = sizeof(struct fz_range),
+     .encode_result = (xdrproc_t)xdr_int64_t,
+     .result_size = sizeof(int64_t),
      .async_handler = h_fetch},
-    {.proc = P_STORE, .decode_args = (xdrproc_t)xdr_fz_range, .args_size = sizeof(struct fz_range),
-     .encode_result = (xdrproc_t)xdr_int64_t, .result_size = sizeof(int64_t),
+    {.proc = P_STORE,
+     .decode_args = (xdrproc_t)xdr_fz_range,
+     .args_size = sizeof(struct fz_range),
+     .encode_result = (xdrproc_t)xdr_int64_t,
+     .result_size = sizeof(int64_t),
      .async_handler = h_store},
 };
 
@@ -232,7 +241,7 @@ static size_t fix_up(struct fuzz_peer *p, size_t len, uint8_t ctl)
 
     if (len < PKT_HDR_SIZE)
         return len;
-    if (type == PKT_BIND_REQ && (ctl & 0x10))
+    if (type == PKT_BIND_REQ && (ctl & SRV_ECHO_COOKIE))
         len = echo_cookie(p, len);
     if (type != PKT_BIND_REQ)
         fuzz_store_u32(dgram + FUZZ_OFF_DST_CONN, p->conn_id);
@@ -245,13 +254,13 @@ static size_t fix_up(struct fuzz_peer *p, size_t len, uint8_t ctl)
 static void run_record(struct fuzz_in *in)
 {
     uint8_t ctl = fin_u8(in);
-    struct fuzz_peer *p = fuzz_engine_peer(&fe, ctl & 3);
+    struct fuzz_peer *p = fuzz_engine_peer(&fe, ctl & SRV_PEER);
     size_t len;
     const uint8_t *bytes;
 
-    if (ctl & 0x20)
+    if (ctl & SRV_ADVANCE)
         fuzz_engine_advance(&fe, (uint64_t)fin_u16(in) * 1000);
-    if ((ctl & 0x40) && held) {
+    if ((ctl & SRV_ANSWER_HELD) && held) {
         rpc2_request *req = held;
         held = NULL;
         engine_reply(req, 0, fe.now);
@@ -261,14 +270,14 @@ static void run_record(struct fuzz_in *in)
     if (len > PKT_MAX_DATAGRAM)
         len = PKT_MAX_DATAGRAM;
     memcpy(dgram, bytes, len);
-    if (ctl & 0x08)
+    if (ctl & SRV_FIXUP)
         len = fix_up(p, len, ctl);
     if (len >= PKT_HDR_SIZE && dgram[FUZZ_OFF_TYPE] == PKT_CALL)
         p->call_seq = load_u32(dgram + FUZZ_OFF_SEQ);
-    if (ctl & 0x04)
+    if (ctl & SRV_SEAL)
         len = fuzz_seal(dgram, len);
-    for (int i = (ctl & 0x80) ? 2 : 1; i > 0; i--)
-        fuzz_engine_receive(&fe, ctl & 3, dgram, len);
+    for (int i = (ctl & SRV_TWICE) ? 2 : 1; i > 0; i--)
+        fuzz_engine_receive(&fe, ctl & SRV_PEER, dgram, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -187,9 +187,8 @@ static void trace(const char *dir, uint8_t type, uint32_t seq, size_t len)
     if (on < 0)
         on = getenv("FUZZ_TRACE") != NULL;
     if (on)
-        fprintf(stderr, "%s type %u seq %u, %zu bytes at %llu; state %d\n", dir, type, seq, len,
-                (unsigned long long)h.now,
-                h.snk ? sftp_sink_state(h.snk) : h.src ? sftp_source_state(h.src) : 0);
+        fprintf(stderr, "%s type %u seq %u, %zu bytes at %llu\n", dir, type, seq, len,
+                (unsigned long long)h.now);
 }
 
 /* ---- the link, the reader and the writer --------------------------------- */

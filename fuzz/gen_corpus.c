@@ -15,19 +15,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fuzz_formats.h"
 #include "fuzz_input.h"
 #include "packet.h"
 #include "seblock.h"
 #include "wire.h"
 
-#define FZ_SUBSYS 4242u
 #define CLIENT_ID 0x1111u
-
-/* The fuzz_server procedures (fuzz_server.c). */
-enum { P_NULL = 1, P_BLOB = 2, P_HOLD = 3, P_BLOCK = 4, P_FETCH = 5, P_STORE = 6 };
-
-/* fuzz_server record control bits (fuzz_server.c). */
-enum { SEAL = 0x04, FIXUP = 0x08, ECHO_COOKIE = 0x10, ADVANCE = 0x20, ANSWER_HELD = 0x40 };
 
 struct seed {
     uint8_t buf[1 << 16];
@@ -94,8 +88,12 @@ struct dgram {
 static void dgram_make(struct dgram *d, uint8_t type, uint8_t flags, uint32_t seq,
                        const uint8_t *body, size_t body_len)
 {
-    struct pkt_hdr h = {.version = PKT_VERSION, .type = type, .flags = flags,
-                        .src_conn = CLIENT_ID, .seq = seq, .ts = 1000,
+    struct pkt_hdr h = {.version = PKT_VERSION,
+                        .type = type,
+                        .flags = flags,
+                        .src_conn = CLIENT_ID,
+                        .seq = seq,
+                        .ts = 1000,
                         .body_len = (uint32_t)body_len};
 
     pkt_hdr_encode(&h, d->buf);
@@ -107,8 +105,8 @@ static void dgram_make(struct dgram *d, uint8_t type, uint8_t flags, uint32_t se
 static void bind_req(struct dgram *d, uint32_t se_type)
 {
     static const uint8_t identity[] = "fuzzer";
-    struct pkt_bind_req m = {.subsystem = FZ_SUBSYS, .se_type = se_type,
-                             .identity = identity, .identity_len = 6};
+    struct pkt_bind_req m = {
+        .subsystem = FZ_SUBSYS, .se_type = se_type, .identity = identity, .identity_len = 6};
     uint8_t body[512];
     size_t len;
 
@@ -185,8 +183,6 @@ static void packet_seeds(void)
 
 /* ---- fuzz_handshake --------------------------------------------------------- */
 
-enum { HS_BIND = 0, HS_COOKIE = 4, HS_UNBIND = 8, HS_ECHO = 12, HS_SEAL = 0x10,
-       HS_ADVANCE = 0x20, HS_LEARNED = 0x40 };
 
 /* A BIND_REQ record: subsystem choice 0 (the exported one), se_type, no
  * cookie unless echoed, identity. */
@@ -199,7 +195,7 @@ static void hs_bind(struct seed *s, uint8_t ctl, uint8_t src, uint8_t se_type)
     put_u8(s, 1);
     put_u8(s, 0);
     put_u8(s, se_type);
-    if ((ctl & 0x0c) != HS_ECHO)
+    if ((ctl & HS_KIND) != HS_ECHO)
         put_u8(s, 0);
     put_u8(s, 5);
     put(s, "alice", 5);
@@ -245,7 +241,7 @@ static void handshake_seeds(void)
 
 static void srv_record(struct seed *s, uint8_t ctl, uint16_t advance_ms, const struct dgram *d)
 {
-    put_u8(s, (uint8_t)(ctl | (advance_ms ? ADVANCE : 0)));
+    put_u8(s, (uint8_t)(ctl | (advance_ms ? SRV_ADVANCE : 0)));
     if (advance_ms)
         put_u16(s, advance_ms);
     put_u16(s, (uint16_t)d->len);
@@ -258,8 +254,8 @@ static void srv_bind(struct seed *s, uint32_t se_type)
     static struct dgram d;
 
     bind_req(&d, se_type);
-    srv_record(s, SEAL | FIXUP, 0, &d);
-    srv_record(s, SEAL | FIXUP | ECHO_COOKIE, 1, &d);
+    srv_record(s, SRV_SEAL | SRV_FIXUP, 0, &d);
+    srv_record(s, SRV_SEAL | SRV_FIXUP | SRV_ECHO_COOKIE, 1, &d);
 }
 
 static void srv_call(struct seed *s, uint32_t seq, uint32_t proc, const uint8_t *args,
@@ -268,7 +264,7 @@ static void srv_call(struct seed *s, uint32_t seq, uint32_t proc, const uint8_t 
     static struct dgram d;
 
     call(&d, seq, proc, args, args_len, se);
-    srv_record(s, SEAL | FIXUP, 0, &d);
+    srv_record(s, SRV_SEAL | SRV_FIXUP, 0, &d);
 }
 
 static void srv_sftp(struct seed *s, uint8_t type, uint32_t seq, const uint8_t *body, size_t len,
@@ -277,13 +273,15 @@ static void srv_sftp(struct seed *s, uint8_t type, uint32_t seq, const uint8_t *
     static struct dgram d;
 
     dgram_make(&d, type, 0, seq, body, len);
-    srv_record(s, SEAL | FIXUP, advance_ms, &d);
+    srv_record(s, SRV_SEAL | SRV_FIXUP, advance_ms, &d);
 }
 
 static void srv_ack(struct seed *s, uint32_t seq, uint32_t got_them_all, uint32_t flags)
 {
-    struct sftp_ack a = {.got_them_all = got_them_all, .window_end = got_them_all + 16,
-                         .delivered = (uint64_t)got_them_all * 1400, .flags = flags};
+    struct sftp_ack a = {.got_them_all = got_them_all,
+                         .window_end = got_them_all + 16,
+                         .delivered = (uint64_t)got_them_all * 1400,
+                         .flags = flags};
     uint8_t body[64];
     size_t len;
 
@@ -306,7 +304,7 @@ static void server_seed_calls(void)
     srv_call(&s, 4, P_HOLD, NULL, 0, NULL);
     srv_call(&s, 4, P_HOLD, NULL, 0, NULL); /* BUSY */
     dgram_make(&d, PKT_UNBIND, 0, 5, NULL, 0);
-    srv_record(&s, SEAL | FIXUP | ANSWER_HELD, 3, &d);
+    srv_record(&s, SRV_SEAL | SRV_FIXUP | SRV_ANSWER_HELD, 3, &d);
     write_seed("fuzz_server", "calls", &s);
 }
 
@@ -345,8 +343,12 @@ static void server_seed_store(void)
 {
     struct seed s = {.len = 0};
     uint8_t args[16], data[300];
-    struct seblock_call se = {.direction = 2, .flags = SEBLOCK_PIGGY, .quota = -1,
-                              .packet_size = 1000, .window = 8, .data = data,
+    struct seblock_call se = {.direction = 2,
+                              .flags = SEBLOCK_PIGGY,
+                              .quota = -1,
+                              .packet_size = 1000,
+                              .window = 8,
+                              .data = data,
                               .data_len = sizeof data};
 
     memset(data, 'p', sizeof data);

@@ -1,0 +1,40 @@
+/*
+ * fuzz_formats.h - the constants of the fuzz targets' input formats, in one
+ * place for the targets that read them and gen_corpus.c that writes seeds
+ * in them (the formats themselves are described atop each target).
+ */
+#ifndef RPC2_FUZZ_FORMATS_H
+#define RPC2_FUZZ_FORMATS_H
+
+/* The subsystem the server targets export. */
+#define FZ_SUBSYS 4242u
+
+/* fuzz_server's procedures. */
+enum { P_NULL = 1, P_BLOB = 2, P_HOLD = 3, P_BLOCK = 4, P_FETCH = 5, P_STORE = 6 };
+
+/* fuzz_server's record control byte. */
+enum {
+    SRV_PEER = 0x03,
+    SRV_SEAL = 0x04,
+    SRV_FIXUP = 0x08,
+    SRV_ECHO_COOKIE = 0x10,
+    SRV_ADVANCE = 0x20,
+    SRV_ANSWER_HELD = 0x40,
+    SRV_TWICE = 0x80,
+};
+
+/* fuzz_handshake's record control byte. */
+enum {
+    HS_PEER = 0x03,
+    HS_KIND = 0x0c, /* one of the four below */
+    HS_BIND = 0x00,
+    HS_COOKIE = 0x04,
+    HS_UNBIND = 0x08,
+    HS_ECHO = 0x0c,
+    HS_SEAL = 0x10,
+    HS_ADVANCE = 0x20,
+    HS_LEARNED = 0x40,
+    HS_RAW_HEADER = 0x80,
+};
+
+#endif
