@@ -37,4 +37,40 @@ enum {
     HS_RAW_HEADER = 0x80,
 };
 
+/* fuzz_sftp's first set-up byte. */
+enum {
+    FS_SINK = 0x01,
+    FS_IN_ORDER = 0x02,
+    FS_START = 0x04,
+    FS_SEND_START = 0x08,
+    FS_CAP_MODE = 0x30, /* two bits: cap mode (fuzz_sftp.c, link_begin) */
+    FS_FAIL = 0x40,
+    FS_NO_SUMS = 0x80,
+};
+
+/* fuzz_sftp's operations: the low 3 bits; 0-4 are packets of type
+ * PKT_SFTP_DATA + op. */
+enum {
+    FS_OP = 0x07,
+    FS_OP_ADVANCE = 5,
+    FS_OP_TIMER = 6,
+    FS_OP_LOCAL = 7,
+    /* with FS_OP_LOCAL: what happens here */
+    FS_LOCAL = 0x18,
+    FS_LOCAL_ABORT = 0x00,
+    FS_LOCAL_WAIT = 0x08,
+    FS_LOCAL_RESUME = 0x10,
+    FS_LOCAL_START = 0x18,
+    FS_LOCAL_SEND_START = 0x20, /* with FS_LOCAL_START: the sink sends START */
+};
+
+/* fuzz_sftp's packet modifiers byte. */
+enum {
+    FS_MOD_ENCODE = 0x01,
+    FS_MOD_SEQ_COUNTER = 0x02,
+    FS_MOD_ECHO = 0x04,
+    FS_MOD_RETRANSMIT = 0x08,
+    FS_MOD_TS = 0x10,
+};
+
 #endif

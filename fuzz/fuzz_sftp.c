@@ -29,6 +29,7 @@
 
 #include <rpc2/rpc2.h>
 
+#include "fuzz_formats.h"
 #include "fuzz_input.h"
 #include "machine.h"
 #include "seblock.h"
@@ -332,21 +333,21 @@ static void end_wait(void)
 
 static void local_op(uint8_t op)
 {
-    switch ((op >> 3) & 3) {
-    case 0:
+    switch (op & FS_LOCAL) {
+    case FS_LOCAL_ABORT:
         if (h.snk)
             sftp_sink_abort(h.snk, RPC2_ECANCELED, h.now);
         else
             sftp_source_abort(h.src, RPC2_ECANCELED, h.now);
         break;
-    case 1:
+    case FS_LOCAL_WAIT:
         h.waiting_io = 1;
         break;
-    case 2:
+    case FS_LOCAL_RESUME:
         end_wait();
         break;
-    case 3:
-        start((op >> 5) & 1);
+    case FS_LOCAL_START:
+        start(!!(op & FS_LOCAL_SEND_START));
         break;
     }
 }
@@ -377,9 +378,9 @@ static void setup_config(struct fuzz_in *in, uint8_t b0)
     h.cfg.retry_initial_us = 100000;
     h.cfg.retry_min_us = 5000;
     h.cfg.retry_max_us = 1000000;
-    h.stream_size = fin_u16(in) * (uint64_t)((b0 & 1) ? 1 : 7);
+    h.stream_size = fin_u16(in) * (uint64_t)((b0 & FS_SINK) ? 1 : 7);
     h.fail_at = fin_u16(in);
-    if (!(b0 & 0x40))
+    if (!(b0 & FS_FAIL))
         h.fail_at = NEVER;
     h.cfg.rate_max_bps = rates[fin_u8(in) & 3];
 }
@@ -388,15 +389,15 @@ static void setup(struct fuzz_in *in)
 {
     uint8_t b0 = fin_u8(in);
     struct sftp_link link = {link_begin, link_commit, link_set_timer, NULL};
-    int sums = !(b0 & 0x80);
+    int sums = !(b0 & FS_NO_SUMS);
 
     memset(&h, 0, sizeof h);
     memset(written, 0, sizeof written);
     h.now = START_TIME;
     h.timer = NEVER;
-    h.is_sink = b0 & 1;
-    h.in_order = (b0 >> 1) & 1;
-    h.cap_mode = (b0 >> 4) & 3;
+    h.is_sink = !!(b0 & FS_SINK);
+    h.in_order = !!(b0 & FS_IN_ORDER);
+    h.cap_mode = (b0 & FS_CAP_MODE) >> 4;
     setup_config(in, b0);
     if (h.is_sink) {
         struct sftp_writer w = {writer_write, sums ? writer_flush : NULL,
@@ -407,8 +408,8 @@ static void setup(struct fuzz_in *in)
         h.src = sftp_source_new(&h.cfg, &link, &r);
     }
     FUZZ_REQUIRE(h.src || h.snk);
-    if (b0 & 4)
-        start((b0 >> 3) & 1);
+    if (b0 & FS_START)
+        start(!!(b0 & FS_SEND_START));
 }
 
 /* ---- packets ---------------------------------------------------------------- */
@@ -481,7 +482,7 @@ static size_t build_raw(struct fuzz_in *in)
 
 static size_t build_body(uint8_t type, uint8_t mods, struct fuzz_in *in)
 {
-    if (!(mods & 1))
+    if (!(mods & FS_MOD_ENCODE))
         return build_raw(in);
     if (type == PKT_SFTP_DATA)
         return build_data(in);
@@ -494,33 +495,33 @@ static void packet_op(uint8_t kind, struct fuzz_in *in)
 {
     uint8_t type = (uint8_t)(PKT_SFTP_DATA + kind);
     uint8_t mods = fin_u8(in);
-    uint32_t seq = (mods & 2) ? ++h.seq_counter[kind] : fin_u16(in);
-    uint32_t ts_echo = (mods & 4) ? h.sent_ts : fin_u32(in);
-    uint32_t ts = (mods & 0x10) ? fin_u32(in) : (uint32_t)h.now;
+    uint32_t seq = (mods & FS_MOD_SEQ_COUNTER) ? ++h.seq_counter[kind] : fin_u16(in);
+    uint32_t ts_echo = (mods & FS_MOD_ECHO) ? h.sent_ts : fin_u32(in);
+    uint32_t ts = (mods & FS_MOD_TS) ? fin_u32(in) : (uint32_t)h.now;
     size_t len = build_body(type, mods, in);
 
-    deliver(type, (mods & 8) ? PKT_F_RETRANSMIT : 0, seq, ts, ts_echo, len);
+    deliver(type, (mods & FS_MOD_RETRANSMIT) ? PKT_F_RETRANSMIT : 0, seq, ts, ts_echo, len);
 }
 
 static void run_op(struct fuzz_in *in)
 {
     uint8_t op = fin_u8(in);
 
-    switch (op & 7) {
-    case 5:
+    switch (op & FS_OP) {
+    case FS_OP_ADVANCE:
         h.now += (uint64_t)fin_u16(in) * 100;
         fire_timer();
         break;
-    case 6:
+    case FS_OP_TIMER:
         if (h.timer != NEVER && h.timer > h.now)
             h.now = h.timer;
         fire_timer();
         break;
-    case 7:
+    case FS_OP_LOCAL:
         local_op(op);
         break;
     default:
-        packet_op(op & 7, in);
+        packet_op(op & FS_OP, in);
     }
 }
 

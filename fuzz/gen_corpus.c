@@ -183,7 +183,6 @@ static void packet_seeds(void)
 
 /* ---- fuzz_handshake --------------------------------------------------------- */
 
-
 /* A BIND_REQ record: subsystem choice 0 (the exported one), se_type, no
  * cookie unless echoed, identity. */
 static void hs_bind(struct seed *s, uint8_t ctl, uint8_t src, uint8_t se_type)
@@ -385,24 +384,26 @@ static void sftp_setup(struct seed *s, uint8_t flags, uint16_t size)
     put_u8(s, 0);
 }
 
-/* A packet op with a body built by the encoder, seq from the counter and
- * the echo of the machine's latest ts. */
-static void sftp_op(struct seed *s, uint8_t kind)
+/* A packet op with a body built by the encoder, seq from the counter (or
+ * given) and the echo of the machine's latest ts. */
+static void sftp_op(struct seed *s, uint8_t kind, int seq)
 {
     put_u8(s, kind);
-    put_u8(s, 1 | 2 | 4);
+    put_u8(s, FS_MOD_ENCODE | FS_MOD_ECHO | (seq < 0 ? FS_MOD_SEQ_COUNTER : 0));
+    if (seq >= 0)
+        put_u16(s, (uint16_t)seq);
 }
 
-static void sftp_data(struct seed *s, uint8_t flags, uint16_t len)
+static void sftp_data(struct seed *s, int seq, uint8_t flags, uint16_t len)
 {
-    sftp_op(s, 0);
+    sftp_op(s, 0, seq);
     put_u8(s, flags);
     put_u16(s, len);
 }
 
 static void sftp_ack(struct seed *s, uint8_t below, uint8_t flags)
 {
-    sftp_op(s, 1);
+    sftp_op(s, 1, -1);
     put_u8(s, below);
     put_u16(s, 8);
     put_u32(s, 1000);
@@ -412,53 +413,53 @@ static void sftp_ack(struct seed *s, uint8_t below, uint8_t flags)
 
 static void sftp_tick(struct seed *s, uint16_t hundred_us)
 {
-    put_u8(s, 5);
+    put_u8(s, FS_OP_ADVANCE);
     put_u16(s, hundred_us);
 }
 
-static void sftp_seeds(void)
+static void sftp_sink_seeds(void)
 {
     struct seed s = {.len = 0};
 
-    sftp_setup(&s, 0x01 | 0x04 | 0x08, 0); /* sink, started, sends START */
-    sftp_data(&s, 0, 1000);
-    sftp_data(&s, 0, 1000);
+    sftp_setup(&s, FS_SINK | FS_START | FS_SEND_START, 0);
+    sftp_data(&s, -1, 0, 1000);
+    sftp_data(&s, -1, 0, 1000);
     sftp_tick(&s, 20);
-    sftp_data(&s, SFTP_DATA_LAST | SFTP_DATA_SUM, 500);
+    sftp_data(&s, -1, SFTP_DATA_LAST | SFTP_DATA_SUM, 500);
     sftp_tick(&s, 20);
     write_seed("fuzz_sftp", "sink_three", &s);
 
     s.len = 0;
-    sftp_setup(&s, 0x01 | 0x02 | 0x04, 0); /* in-order sink */
-    put_u8(&s, 0);
-    put_u8(&s, 1 | 4); /* seq 2 first */
-    put_u16(&s, 2);
-    put_u8(&s, 0);
-    put_u16(&s, 1000);
-    sftp_data(&s, 0, 1000);
-    put_u8(&s, 7 | 0x08); /* the writer waits, then resumes */
-    sftp_data(&s, SFTP_DATA_LAST, 100);
-    put_u8(&s, 7 | 0x10);
+    sftp_setup(&s, FS_SINK | FS_IN_ORDER | FS_START, 0);
+    sftp_data(&s, 2, 0, 1000); /* early: held until 1 comes */
+    sftp_data(&s, 1, 0, 1000);
+    put_u8(&s, FS_OP_LOCAL | FS_LOCAL_WAIT);
+    sftp_data(&s, 3, SFTP_DATA_LAST, 100);
+    put_u8(&s, FS_OP_LOCAL | FS_LOCAL_RESUME);
     write_seed("fuzz_sftp", "sink_reorder_wait", &s);
+}
 
-    s.len = 0;
-    sftp_setup(&s, 0x04, 5000); /* source, started */
+static void sftp_source_seeds(void)
+{
+    struct seed s = {.len = 0};
+
+    sftp_setup(&s, FS_START, 5000);
     sftp_ack(&s, 2, 0);
     sftp_tick(&s, 50);
     sftp_ack(&s, 0, 0);
-    put_u8(&s, 6);
+    put_u8(&s, FS_OP_TIMER);
     sftp_ack(&s, 0, SFTP_ACK_COMPLETE);
     write_seed("fuzz_sftp", "source_acks", &s);
 
     s.len = 0;
-    sftp_setup(&s, 0x00, 3000); /* source waiting for START */
-    sftp_op(&s, 2);
+    sftp_setup(&s, 0, 3000); /* waits for the sink's START */
+    sftp_op(&s, 2, -1);
     put_u16(&s, 4);
     put_u16(&s, 800);
-    put_u8(&s, 7 | 0x18); /* start */
+    put_u8(&s, FS_OP_LOCAL | FS_LOCAL_START);
     sftp_ack(&s, 1, 0);
-    put_u8(&s, 6);
-    put_u8(&s, 6);
+    put_u8(&s, FS_OP_TIMER);
+    put_u8(&s, FS_OP_TIMER);
     write_seed("fuzz_sftp", "source_start", &s);
 }
 
@@ -478,6 +479,7 @@ int main(int argc, char **argv)
     server_seed_calls();
     server_seed_fetch();
     server_seed_store();
-    sftp_seeds();
+    sftp_sink_seeds();
+    sftp_source_seeds();
     return 0;
 }

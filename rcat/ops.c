@@ -603,7 +603,9 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
 {
     uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
 
-    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result);
+    const unsigned char *sum = code == RCAT_EXIT_OK && d->checksum_valid ? d->checksum : NULL;
+
+    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result, sum);
 }
 
 /* The bytes the range selects from a file of this size. */

@@ -567,8 +567,11 @@ static void summary(const struct report_xfer *x)
 }
 
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
-                     uint64_t duplicates, int code, const char *result)
+                     uint64_t duplicates, int code, const char *result,
+                     const unsigned char *checksum)
 {
+    char hex[33];
+
     x->bytes = bytes;
     attempted++;
     total_bytes += bytes;
@@ -582,6 +585,11 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         j_u64("Duplicates", duplicates);
         j_u64("Code", (uint64_t)code);
         j_str("Result", result);
+        if (checksum) {
+            for (int i = 0; i < 16; i++)
+                snprintf(hex + 2 * i, 3, "%02x", checksum[i]);
+            j_str("Checksum", hex);
+        }
         j_close(STDERR_FILENO);
     } else if (cfg.progress && code == RCAT_EXIT_OK) {
         draw_bar(x, 1);

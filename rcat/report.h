@@ -75,9 +75,11 @@ int report_xfer_due(const struct report_xfer *x);
 void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
                           uint64_t retransmissions);
 /* STOP: what this end resent and received twice; code is the file's exit
- * code, result its symbolic outcome ("OK"). */
+ * code, result its symbolic outcome ("OK"); checksum (16 bytes, or NULL)
+ * the XXH3-128 of the bytes moved, as `xxhsum -H2` prints it. */
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
-                     uint64_t duplicates, int code, const char *result);
+                     uint64_t duplicates, int code, const char *result,
+                     const unsigned char *checksum);
 
 /* DONE: once, at the end. */
 void report_done(int code);

@@ -627,6 +627,7 @@ for k in 1 2; do
     jis "STOP $k" "$j" "$n" FileBytes "$size"
     jis "STOP $k" "$j" "$n" Code 0
     jis "STOP $k" "$j" "$n" Result OK
+    jis "STOP $k" "$j" "$n" Checksum "$(xxhsum -H2 "$root/$f" | cut -d' ' -f1)"
     jnum "STOP $k" "$j" "$n" Elapsedusec BytesPerSec Retransmissions Duplicates
     e=$(jget "$j" "$n" Elapsedusec) r=$(jget "$j" "$n" BytesPerSec)
     [ "$e" -gt 0 ] 2>/dev/null && { awk -v b="$size" -v e="$e" -v r="$r" 'BEGIN { x = b * 1e6 / e; exit !(r >= x - 1 && r <= x + 1) }' ||
