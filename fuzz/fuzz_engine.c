@@ -58,6 +58,21 @@ static struct fuzz_peer *peer_of(struct fuzz_engine *fe, const struct rpc2_addr 
     return NULL;
 }
 
+void fuzz_engine_limits(struct fuzz_engine *fe, uint8_t choice)
+{
+    static const size_t cookies[] = {SIZE_MAX, 0, 1, 2}, per_addr[] = {SIZE_MAX, 1, 2, 3};
+    static const size_t running[] = {SIZE_MAX, 1, 2, 8};
+    static const uint64_t saved[] = {UINT64_MAX, 0, 100, 65536};
+    struct conntable_limits l = {
+        .cookie_threshold = cookies[choice & 3],
+        .max_per_addr = per_addr[(choice >> 2) & 3],
+        .max_running = running[(choice >> 4) & 3],
+        .max_saved_bytes = saved[(choice >> 6) & 3],
+    };
+
+    conntable_set_limits(&fe->e->conns, &l);
+}
+
 struct fuzz_peer *fuzz_engine_peer(struct fuzz_engine *fe, int i)
 {
     return peer_of(fe, &fe->peers[i].addr);
@@ -134,12 +149,18 @@ void fuzz_engine_init(struct fuzz_engine *fe, const struct engine_config *cfg,
         abort();
 }
 
+/* The engine gets a copy it may change (a datagram is opened in place), so
+ * a datagram delivered twice is the same datagram twice. */
 void fuzz_engine_receive(struct fuzz_engine *fe, int peer, const uint8_t *dgram, size_t len)
 {
-    trace("<-", peer, dgram, len);
+    static uint8_t rx[PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM];
+
+    FUZZ_REQUIRE(len <= sizeof rx);
+    memcpy(rx, dgram, len);
+    trace("<-", peer, rx, len);
     fe->in_len = len;
-    fe->in_foreign = len > 0 && dgram[0] != PKT_VERSION;
-    engine_receive(fe->e, &fe->peers[peer].addr, dgram, len, fe->now);
+    fe->in_foreign = len > 0 && rx[0] != PKT_VERSION;
+    engine_receive(fe->e, &fe->peers[peer].addr, rx, len, fe->now);
     engine_flush(fe->e);
     fe->in_foreign = 0;
 }

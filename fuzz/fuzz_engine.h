@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conntable.h"
 #include "engine.h"
 #include "fuzz_input.h"
 
@@ -42,6 +43,12 @@ void fuzz_engine_config(struct engine_config *cfg);
 /* Aborts on ENOMEM: a fuzz run without an engine is no run. */
 void fuzz_engine_init(struct fuzz_engine *fe, const struct engine_config *cfg,
                       const struct engine_hooks *hooks, void *env);
+/* The server limits of rpc2_params (ctx.c sets them the same way), chosen
+ * by one input byte (the LIM_* of fuzz_formats.h): bits 0-1 cookie
+ * threshold (none, always, 1, 2), bits 2-3 connections per address (none,
+ * 1, 2, 3), bits 4-5 calls running (none, 1, 2, 8), bits 6-7 saved reply
+ * bytes (none, 0, 100, 64 KiB). */
+void fuzz_engine_limits(struct fuzz_engine *fe, uint8_t choice);
 /* Peer i's state: peer 3 (peer 0 in IPv6 clothes) shares peer 0's. */
 struct fuzz_peer *fuzz_engine_peer(struct fuzz_engine *fe, int i);
 /* Delivers one datagram from peer i (0 <= i < FUZZ_PEERS), then flushes. */

@@ -9,6 +9,24 @@
 /* The subsystem the server targets export. */
 #define FZ_SUBSYS 4242u
 
+/* The limits byte that starts fuzz_server's and fuzz_handshake's inputs
+ * (fuzz_engine_limits): one choice from each group, or'ed. */
+enum {
+    LIM_NONE = 0x00,
+    LIM_COOKIE_ALWAYS = 0x01,
+    LIM_COOKIE_AFTER_1 = 0x02, /* half-open connections before cookies are required */
+    LIM_COOKIE_AFTER_2 = 0x03,
+    LIM_PER_ADDR_1 = 0x04,
+    LIM_PER_ADDR_2 = 0x08,
+    LIM_PER_ADDR_3 = 0x0c,
+    LIM_RUNNING_1 = 0x10,
+    LIM_RUNNING_2 = 0x20,
+    LIM_RUNNING_8 = 0x30,
+    LIM_SAVED_0 = 0x40,
+    LIM_SAVED_100 = 0x80,
+    LIM_SAVED_64K = 0xc0,
+};
+
 /* fuzz_server's procedures. */
 enum { P_NULL = 1, P_BLOB = 2, P_HOLD = 3, P_BLOCK = 4, P_FETCH = 5, P_STORE = 6 };
 

@@ -6,7 +6,8 @@
  * crash the server, leak, exceed the connection limit, or make it send a
  * datagram a peer would refuse.
  *
- * Input: a sequence of records, each
+ * Input: one byte choosing the server's limits (fuzz_engine_limits: cookie
+ * threshold, connections per address ...), then a sequence of records, each
  *   u8 ctl   bits 0-1 peer; bits 2-3 kind (BIND_REQ, BIND_COOKIE, UNBIND,
  *            BIND_REQ carrying the cookie the server last gave this peer);
  *            bit 4 seal with a valid check; bit 5 advance the clock first
@@ -125,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_REQUIRE(engine_export(fe.e, FZ_SUBSYS, procs, 1, NULL) == 0);
     FUZZ_REQUIRE(sftp_register(fe.e, NULL) == 0);
     fin_init(&in, data, size);
+    fuzz_engine_limits(&fe, fin_u8(&in));
     while (!fin_empty(&in))
         run_record(&fe, &in, &cfg);
     fuzz_engine_advance(&fe, 1000000); /* let timers run once more */

@@ -10,7 +10,9 @@
  * server holds until later, a blocking handler, and a fetch and a store
  * of memory buffers through SFTP) and has SFTP registered.
  *
- * Input: a sequence of records, each
+ * Input: one byte choosing the server's limits (fuzz_engine_limits: cookie
+ * threshold, calls running, saved reply bytes ...), then a sequence of
+ * records, each
  *   u8 ctl   bits 0-1 peer; bit 2 seal with a valid check; bit 3 fix up
  *            the header (body_len from the length, dst_conn = the id the
  *            server gave this peer, and for SFTP packets transfer = the
@@ -292,6 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_REQUIRE(engine_export(fe.e, FZ_SUBSYS, procs, sizeof procs / sizeof procs[0], NULL) == 0);
     register_sftp(fe.e);
     fin_init(&in, data, size);
+    fuzz_engine_limits(&fe, fin_u8(&in));
     while (!fin_empty(&in))
         run_record(&in);
     fuzz_engine_advance(&fe, 1000000); /* let timers run once more */

@@ -211,12 +211,14 @@ static void handshake_seeds(void)
 {
     struct seed s = {.len = 0};
 
+    put_u8(&s, LIM_COOKIE_ALWAYS);
     hs_bind(&s, HS_BIND | HS_SEAL, 1, 0);
     hs_bind(&s, HS_ECHO | HS_SEAL, 1, 0);
     hs_unbind(&s, 0, 1);
     write_seed("fuzz_handshake", "bind_unbind", &s);
 
     s.len = 0;
+    put_u8(&s, LIM_COOKIE_AFTER_1 | LIM_PER_ADDR_1);
     for (uint8_t peer = 0; peer < 4; peer++) {
         hs_bind(&s, (uint8_t)(HS_BIND | HS_SEAL | peer), (uint8_t)(10 + peer), 1);
         hs_bind(&s, (uint8_t)(HS_ECHO | HS_SEAL | HS_ADVANCE | peer), (uint8_t)(10 + peer), 1);
@@ -225,6 +227,7 @@ static void handshake_seeds(void)
     write_seed("fuzz_handshake", "four_peers", &s);
 
     s.len = 0;
+    put_u8(&s, LIM_COOKIE_ALWAYS);
     hs_bind(&s, HS_BIND | HS_SEAL, 3, 0);
     put_u8(&s, HS_COOKIE | HS_SEAL | 2); /* a stray BIND_COOKIE from another port */
     put_u8(&s, 3);
@@ -247,11 +250,13 @@ static void srv_record(struct seed *s, uint8_t ctl, uint16_t advance_ms, const s
     put(s, d->buf, d->len);
 }
 
-/* BIND_REQ, then again with the cookie the server gave (if it gave one). */
-static void srv_bind(struct seed *s, uint32_t se_type)
+/* A seed's start: the server's limits; then BIND_REQ, and again with the
+ * cookie the server gave (if it gave one). */
+static void srv_bind(struct seed *s, uint8_t limits, uint32_t se_type)
 {
     static struct dgram d;
 
+    put_u8(s, limits);
     bind_req(&d, se_type);
     srv_record(s, SRV_SEAL | SRV_FIXUP, 0, &d);
     srv_record(s, SRV_SEAL | SRV_FIXUP | SRV_ECHO_COOKIE, 1, &d);
@@ -295,7 +300,7 @@ static void server_seed_calls(void)
     static struct dgram d;
     uint8_t blob[12] = {0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0};
 
-    srv_bind(&s, 0);
+    srv_bind(&s, LIM_COOKIE_ALWAYS | LIM_RUNNING_1 | LIM_SAVED_100, 0);
     srv_call(&s, 1, P_NULL, NULL, 0, NULL);
     srv_call(&s, 2, P_BLOB, blob, sizeof blob, NULL);
     srv_call(&s, 2, P_BLOB, blob, sizeof blob, NULL); /* a retransmission */
@@ -313,7 +318,7 @@ static void server_seed_fetch(void)
     uint8_t args[16];
     struct seblock_call se = {.direction = 1, .quota = -1, .packet_size = 1400, .window = 8};
 
-    srv_bind(&s, 1);
+    srv_bind(&s, LIM_NONE, 1);
     srv_call(&s, 1, P_FETCH, args, range_args(args, 0, -1), &se);
     for (uint32_t i = 1; i <= 12; i++)
         srv_ack(&s, i, i, i == 12 ? SFTP_ACK_COMPLETE : 0);
@@ -322,7 +327,7 @@ static void server_seed_fetch(void)
     s.len = 0;
     se.flags = SEBLOCK_PIGGY_OK;
     se.piggyback_max = 60000;
-    srv_bind(&s, 1);
+    srv_bind(&s, LIM_COOKIE_AFTER_1, 1);
     srv_call(&s, 1, P_FETCH, args, range_args(args, 100, 1000), &se);
     write_seed("fuzz_server", "fetch_piggy", &s);
 }
@@ -351,7 +356,7 @@ static void server_seed_store(void)
                               .data_len = sizeof data};
 
     memset(data, 'p', sizeof data);
-    srv_bind(&s, 1);
+    srv_bind(&s, LIM_NONE, 1);
     srv_call(&s, 1, P_STORE, args, range_args(args, 0, -1), &se);
     write_seed("fuzz_server", "store_piggy", &s);
 
@@ -359,7 +364,7 @@ static void server_seed_store(void)
     se.flags = 0;
     se.data = NULL;
     se.data_len = 0;
-    srv_bind(&s, 1);
+    srv_bind(&s, LIM_PER_ADDR_1, 1);
     srv_call(&s, 1, P_STORE, args, range_args(args, 0, -1), &se);
     srv_data(&s, 1, 0, 1000);
     srv_data(&s, 3, SFTP_DATA_LAST, 10);

@@ -36,6 +36,7 @@ static int bind_prepare(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, struct
         .se_type = bp->se_type,
         .security = bp->security,
         .identity = bp->identity,
+        .secret = bp->secret,
     };
     return 0;
 }

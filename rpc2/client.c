@@ -11,6 +11,8 @@
 #include <string.h>
 #include <rpc/rpc.h>
 
+#include <sodium.h>
+
 #include "engine.h"
 
 /* How many times an UNBIND is sent before the connection is let go. */
@@ -65,6 +67,8 @@ static int encode_bind(rpc2_conn *c, const uint8_t *cookie, uint32_t cookie_len,
         .cookie_len = cookie_len,
         .identity = (const uint8_t *)identity,
         .identity_len = (uint32_t)strlen(identity),
+        .hello = c->sec ? c->sec->hello : NULL,
+        .hello_len = c->sec ? (uint32_t)c->sec->hello_len : 0,
     };
     size_t len;
     if (pkt_bind_req_encode(&m, e->scratch, sizeof e->scratch, &len) != PKT_OK)
@@ -79,26 +83,65 @@ static int encode_bind(rpc2_conn *c, const uint8_t *cookie, uint32_t cookie_len,
     return 0;
 }
 
+/*
+ * The client's half of the handshake, sent with every BIND_REQ of this
+ * bind (cookie step included): it names the level, offers the suites and
+ * proves the secret. The secret itself is kept only in the handshake state,
+ * wiped when the bind ends.
+ */
+static int start_handshake(rpc2_conn *c, const struct engine_bind_args *a, const char *identity)
+{
+    struct sec_psk psk;
+    struct conn_sec *s = calloc(1, sizeof *s);
+    if (!s || !(s->hs = calloc(1, sizeof *s->hs))) {
+        free(s);
+        return RPC2_ENOMEM;
+    }
+    c->sec = s;
+    s->level = a->security;
+    memcpy(psk.key, a->secret, sizeof psk.key);
+    struct sec_binding b = {.client_conn = c->link.id, .subsystem = a->subsystem,
+                            .se_type = a->se_type};
+    int rc = sec_client_hello(s->hs, identity, strlen(identity), &psk, a->security,
+                              SEC_SUITES_ALL, &b, s->hello, sizeof s->hello, &s->hello_len);
+    sodium_memzero(&psk, sizeof psk);
+    return rc;
+}
+
+static int bind_args_valid(const struct engine_bind_args *a, const char *identity)
+{
+    if (strlen(identity) > PKT_MAX_IDENTITY)
+        return RPC2_EINVAL;
+    if (a->security == RPC2_SEC_NONE)
+        return 0;
+    if (a->security != RPC2_SEC_AUTH && a->security != RPC2_SEC_ENCRYPT)
+        return RPC2_ESECURITY;
+    if (!a->secret || !sec_identity_ok((const uint8_t *)identity, strlen(identity)))
+        return RPC2_EINVAL; /* a secret, and an identity to find it by */
+    return 0;
+}
+
 int engine_bind(struct engine *e, const struct rpc2_addr *server, const struct engine_bind_args *a,
                 rpc2_bind_cb cb, void *arg, uint64_t now)
 {
     const char *identity = a->identity ? a->identity : "";
-    if (strlen(identity) > PKT_MAX_IDENTITY || !cb)
-        return RPC2_EINVAL;
-    if (a->security != RPC2_SEC_NONE)
-        return RPC2_ESECURITY; /* authenticated and encrypted levels are not built yet */
+    int valid = bind_args_valid(a, identity);
+    if (valid != 0 || !cb)
+        return valid ? valid : RPC2_EINVAL;
     rpc2_conn *c = conn_new(e, ROLE_CLIENT, server, 0, now);
     if (!c)
         return RPC2_ENOMEM;
     c->state = CS_BINDING;
     c->subsystem = a->subsystem;
-    c->security = (uint8_t)a->security;
+    c->security = RPC2_SEC_NONE; /* bind packets travel at none; keys come with BIND_OK */
     c->bind = calloc(1, sizeof *c->bind);
     int rc = c->bind ? conn_set_se_type(c, a->se_type) : RPC2_ENOMEM;
     if (rc == 0 && c->se_ops && c->se_ops->bind_before)
         rc = c->se_ops->bind_before(c->se_state, c);
     if (rc == 0)
         rc = conntable_insert(&e->conns, &c->link, 0);
+    if (rc == 0 && a->security != RPC2_SEC_NONE)
+        rc = start_handshake(c, a, identity); /* binds the id the table gave us */
     if (rc == 0)
         rc = encode_bind(c, NULL, 0, identity);
     if (rc != 0) {
@@ -132,12 +175,39 @@ static void bind_done(rpc2_conn *c, int status)
     cb(0, c, arg);
 }
 
+/*
+ * A BIND_OK above level none must carry the server's half of the handshake,
+ * proving it knows the secret and saw our exact hello. One that does not is
+ * dropped, not believed and not fatal: a forgery must not end a bind that
+ * the genuine answer can still complete (or be a downgrade to none).
+ */
+static int finish_handshake(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body)
+{
+    uint32_t flags, hello_len;
+    const uint8_t *hello;
+    struct conn_sec *s = c->sec;
+    if (!s)
+        return 0;
+    if (pkt_bind_ok_decode(body, h->body_len, &flags, &hello, &hello_len) != PKT_OK || !hello ||
+        sec_client_finish(s->hs, hello, hello_len, h->src_conn, &s->session) != 0) {
+        c->engine->stats.rejected_auth++;
+        return -1;
+    }
+    free(s->hs); /* wiped by sec_client_finish */
+    s->hs = NULL;
+    s->ready = 1;
+    c->security = (uint8_t)s->level;
+    return 0;
+}
+
 static void on_bind_answer(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
                            uint64_t now)
 {
     if (c->state != CS_BINDING)
         return; /* a duplicate answer */
     if (h->type == PKT_BIND_OK) {
+        if (finish_handshake(c, h, body) != 0)
+            return;
         conn_heard(c, h, now, 1);
         c->link.peer_id = h->src_conn;
         bind_done(c, 0);

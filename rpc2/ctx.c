@@ -362,7 +362,8 @@ static int params_valid(const struct rpc2_params *p)
     return p->n_listen >= 0 && p->n_listen <= RPC2_MAX_LISTEN && p->workers >= 0 &&
            p->workers <= 256 && p->retry_min_us > 0 && p->retry_min_us <= p->retry_max_us &&
            p->retry_initial_us > 0 && p->dead_peer_us > 0 && p->idle_timeout_us > 0 &&
-           p->max_connections > 0 && p->max_per_address > 0 && p->max_running > 0;
+           p->max_connections > 0 && p->max_per_address > 0 && p->max_running > 0 &&
+           p->min_security <= RPC2_SEC_ENCRYPT;
 }
 
 /* The server's limits the engine's config has no room for live with its
@@ -388,6 +389,9 @@ static struct engine_config engine_config_of(const struct rpc2_params *p)
         .idle_timeout_us = p->idle_timeout_us,
         .max_connections = p->max_connections,
         .max_saved_reply = p->max_saved_reply,
+        .min_security = p->min_security,
+        .secret_for = p->secret_for,
+        .secret_arg = p->secret_arg,
     };
 }
 
@@ -418,6 +422,8 @@ int rpc2_ctx_new(const struct rpc2_params *params, rpc2_ctx **out)
     *out = NULL;
     if (!params || !params_valid(params))
         return RPC2_EINVAL;
+    if (sec_init() != 0) /* libsodium, once: its failure shows here, not at a bind */
+        return RPC2_ESYSTEM;
     rpc2_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return RPC2_ENOMEM;

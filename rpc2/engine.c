@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "engine.h"
 
 struct engine *engine_new(const struct engine_config *cfg, const struct logger *log,
@@ -59,6 +61,7 @@ void engine_free(struct engine *e)
     server_free_requests(e);
     server_free_subsystems(e);
     se_registry_dispose(&e->se);
+    sec_replay_dispose(&e->replay);
     conntable_dispose(&e->conns);
     timerheap_dispose(&e->timers);
     outq_dispose(&e->out);
@@ -175,6 +178,19 @@ rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_add
     return c;
 }
 
+void conn_sec_free(struct conn_sec *s)
+{
+    if (!s)
+        return;
+    if (s->hs) {
+        sec_hs_wipe(s->hs);
+        free(s->hs);
+    }
+    sec_session_wipe(&s->session);
+    sodium_memzero(s, sizeof *s);
+    free(s);
+}
+
 void conn_free(rpc2_conn *c)
 {
     struct engine *e = c->engine;
@@ -186,6 +202,7 @@ void conn_free(rpc2_conn *c)
     client_dispose(c);
     server_dispose(c);
     dupcache_dispose(&c->dup);
+    conn_sec_free(c->sec);
     free(c);
 }
 
@@ -237,28 +254,41 @@ static size_t body_room(const struct engine *e, uint8_t security)
     return e->out.buf_size - PKT_HDR_SIZE - pkt_trailer_size(security);
 }
 
+/* The whole datagram's length once sealed at its level (the session's MAC
+ * above none, the check at none), or 0: it must not leave. */
+static size_t seal(struct engine *e, uint8_t *buf, size_t len, struct sec_session *s)
+{
+    size_t out;
+    if (buf[3] == RPC2_SEC_NONE) /* the header's security byte */
+        return pkt_seal(buf, len);
+    if (!s || sec_protect(s, buf, len, e->out.buf_size, &out) != 0)
+        return 0;
+    return out;
+}
+
 /*
  * Writes the header into the datagram outq_reserve handed out, whose body
  * is already in place, seals it with the trailer its security level
- * chooses, and queues it. Every packet leaves through here, so none leaves
- * unsealed; the trailer is computed in place, never over a copy.
+ * chooses (with the connection's session above none), and queues it.
+ * Every packet leaves through here, so none leaves unsealed; the trailer is
+ * computed in place, never over a copy.
  */
 static void commit_packet(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
-                          uint8_t *buf)
+                          uint8_t *buf, struct sec_session *s)
 {
     struct pkt_hdr sealed = *h;
     sealed.trailer_len = (uint16_t)pkt_trailer_size(h->security);
     pkt_hdr_encode(&sealed, buf);
-    size_t len = pkt_seal(buf, PKT_HDR_SIZE + h->body_len);
+    size_t len = seal(e, buf, PKT_HDR_SIZE + h->body_len, s);
     if (len == 0)
-        return; /* a level this version cannot seal: nothing unsealed ever leaves */
+        return; /* no key for its level: nothing unsealed ever leaves */
     outq_commit(&e->out, to, len);
     e->stats.packets_sent++;
     e->stats.bytes_sent += len;
 }
 
-void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
-                 const uint8_t *body)
+static void send_sealed(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
+                        const uint8_t *body, struct sec_session *s)
 {
     /* Callers bound bodies by PKT_MAX_BODY; this keeps a bug from writing
      * past the slot instead of failing one send. */
@@ -269,7 +299,19 @@ void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_
         return; /* out of memory: as good as lost on the wire, and retried */
     if (h->body_len)
         memcpy(buf + PKT_HDR_SIZE, body, h->body_len);
-    commit_packet(e, to, h, buf);
+    commit_packet(e, to, h, buf, s);
+}
+
+void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
+                 const uint8_t *body)
+{
+    send_sealed(e, to, h, body, NULL);
+}
+
+/* The session a connection's packets are sealed with, NULL at level none. */
+static struct sec_session *session_of(const rpc2_conn *c)
+{
+    return c->security != RPC2_SEC_NONE && c->sec && c->sec->ready ? &c->sec->session : NULL;
 }
 
 static struct pkt_hdr conn_header(const rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
@@ -296,6 +338,13 @@ void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const ui
 {
     uint32_t echo = is_answer(type) ? echo_ts(c, now) : 0;
     struct pkt_hdr h = conn_header(c, type, flags, seq, 0, echo, body_len, now);
+    send_sealed(c->engine, &c->link.peer, &h, body, session_of(c));
+}
+
+void conn_send_clear(rpc2_conn *c, uint8_t type, const uint8_t *body, size_t body_len, uint64_t now)
+{
+    struct pkt_hdr h = conn_header(c, type, 0, 0, 0, echo_ts(c, now), body_len, now);
+    h.security = RPC2_SEC_NONE;
     engine_send(c->engine, &c->link.peer, &h, body);
 }
 
@@ -314,7 +363,7 @@ void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
 {
     struct pkt_hdr h = conn_header(c, type, flags, seq, transfer, ts_echo, body_len, now);
     /* begin() handed out the datagram outq_reserve returns until committed */
-    commit_packet(c->engine, &c->link.peer, &h, outq_reserve(&c->engine->out));
+    commit_packet(c->engine, &c->link.peer, &h, outq_reserve(&c->engine->out), session_of(c));
 }
 
 void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
@@ -435,7 +484,41 @@ static void deliver_to_se(struct engine *e, rpc2_conn *c, const struct pkt_hdr *
     c->se_ops->receive(c->se_state, c, h, body, now);
 }
 
-void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt, size_t len,
+/*
+ * A datagram above level none is believed only once its connection's
+ * session verifies it (and decrypts its body in place): before that, only
+ * its connection id was read. Bind packets always travel at none.
+ */
+static int unprotect(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
+                     const struct pkt_hdr *h, uint64_t now)
+{
+    struct conn_link *l = h->type == PKT_BIND_REQ ? NULL : conntable_find(&e->conns, h->dst_conn);
+    if (!l) {
+        if (h->type == PKT_BIND_REQ)
+            e->stats.rejected_auth++;
+        else
+            answer_unknown(e, from, h, now);
+        return 0;
+    }
+    rpc2_conn *c = (rpc2_conn *)l;
+    if (!session_of(c) || c->security != h->security || !addr_equal(&l->peer, from)) {
+        e->stats.rejected_auth++;
+        return 0;
+    }
+    switch (sec_unprotect(&c->sec->session, pkt, len)) {
+    case SEC_OK:
+        c->sec->confirmed = 1;
+        return 1;
+    case SEC_EREPLAY:
+        e->stats.rejected_replay++;
+        return 0;
+    default:
+        e->stats.rejected_auth++;
+        return 0;
+    }
+}
+
+void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
                     uint64_t now)
 {
     struct pkt_hdr h;
@@ -449,6 +532,8 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
             answer_version(e, from, pkt, len, now);
         return;
     }
+    if (h.security != RPC2_SEC_NONE && !unprotect(e, from, pkt, len, &h, now))
+        return;
     const uint8_t *body = pkt + PKT_HDR_SIZE;
     if (h.type == PKT_BIND_REQ) {
         server_receive(e, from, NULL, &h, body, now);
@@ -464,6 +549,12 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_
      * connection: a packet from elsewhere is not believed. */
     if (!addr_equal(&l->peer, from) || version_err_spurious(&h)) {
         e->stats.rejected_other++;
+        return;
+    }
+    /* A protected connection believes nothing unprotected: such a packet
+     * (an UNKNOWN_CONN too) could come from anyone. */
+    if (c->security != RPC2_SEC_NONE && h.security == RPC2_SEC_NONE) {
+        e->stats.rejected_auth++;
         return;
     }
     if (h.type >= PKT_SFTP_DATA)

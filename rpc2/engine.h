@@ -25,6 +25,7 @@
 #include "packet.h"
 #include "rtt.h"
 #include "se_ops.h"
+#include "secure.h"
 #include "timerheap.h"
 
 struct engine_config {
@@ -34,6 +35,9 @@ struct engine_config {
     uint32_t max_connections;
     uint32_t max_saved_reply;
     uint64_t id_seed; /* 0: random connection ids */
+    enum rpc2_security min_security; /* server: binds asking for less are refused */
+    rpc2_secret_fn secret_for;       /* server: identity -> secret; NULL: none known */
+    void *secret_arg;
 };
 
 /* A local file a side effect waits on (a pipe with nothing to read, or no
@@ -69,7 +73,8 @@ void engine_close_all(struct engine *e, uint64_t now);
 /* Frees every connection and request without calling user callbacks. */
 void engine_free(struct engine *e);
 
-void engine_receive(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt, size_t len,
+/* pkt may be changed: a protected datagram is verified and decrypted in place. */
+void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
                     uint64_t now);
 void engine_timeout(struct engine *e, uint64_t now);
 uint64_t engine_next_deadline(const struct engine *e);
@@ -88,6 +93,7 @@ struct engine_bind_args {
     uint32_t subsystem, se_type;
     enum rpc2_security security;
     const char *identity;
+    const unsigned char *secret; /* RPC2_SECRET_BYTES, above level none */
 };
 int engine_bind(struct engine *e, const struct rpc2_addr *server, const struct engine_bind_args *a,
                 rpc2_bind_cb cb, void *arg, uint64_t now);
@@ -174,6 +180,18 @@ struct client_bind {
     unsigned sends;
 };
 
+/* A connection above security level none: its session keys, and the
+ * handshake while the bind runs. */
+struct conn_sec {
+    int level;                  /* what the bind asked for */
+    struct sec_session session; /* valid once the handshake is done */
+    int ready;                  /* the session is valid */
+    int confirmed;              /* server: a protected packet from the client verified */
+    struct sec_hs *hs;          /* client, while binding */
+    uint8_t hello[SEC_HELLO_MAX]; /* client: sent with every BIND_REQ; server: the reply */
+    size_t hello_len;
+};
+
 struct rpc2_conn {
     struct conn_link link;
     struct engine_timer timer;
@@ -181,7 +199,8 @@ struct rpc2_conn {
     enum conn_role role;
     enum conn_state state;
     int broken_error;     /* why CS_BROKEN */
-    uint8_t security;
+    uint8_t security;     /* the level packets travel at (none while binding) */
+    struct conn_sec *sec; /* NULL at level none */
     uint32_t subsystem, se_type;
     const struct se_ops *se_ops; /* of se_type; NULL without one */
     void *se_state;              /* the type's state for this context */
@@ -233,6 +252,7 @@ struct engine {
     struct rpc2_request *requests;
     struct rpc2_ctx_stats stats;
     struct se_registry se;
+    struct sec_replay replay; /* server: client hellos seen; ready when replay.e */
     uint64_t now; /* the time of the event being handled, for code called from it */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
@@ -250,6 +270,11 @@ static inline int engine_fd_watch(struct engine *e, struct engine_fdwatch *w, in
 }
 
 /* engine.c, for client.c and server.c */
+/* Sends at level none whatever the connection's (BIND_OK: its handshake
+ * reply is what gives the client the keys). */
+void conn_send_clear(rpc2_conn *c, uint8_t type, const uint8_t *body, size_t body_len,
+                     uint64_t now);
+void conn_sec_free(struct conn_sec *s);
 rpc2_conn *conn_new(struct engine *e, enum conn_role role, const struct rpc2_addr *peer,
                     uint32_t peer_id, uint64_t now);
 void conn_free(rpc2_conn *c);

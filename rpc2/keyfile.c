@@ -86,8 +86,7 @@ static int mode_ok(const char *path, const struct stat *st, char *err, size_t er
     return 0;
 }
 
-static int read_all(int fd, size_t max, struct text *t, const char *path, char *err,
-                    size_t errlen)
+static int read_all(int fd, size_t max, struct text *t, const char *path, char *err, size_t errlen)
 {
     size_t cap = max + 1; /* one more, to see a file that is too large */
     ssize_t n;
@@ -158,14 +157,14 @@ static int decode_secret(const char *b64, size_t len, struct sec_psk *psk, const
     size_t n = 0;
     int rc = 0;
 
-    if (sodium_base642bin(bin, sizeof(bin), b64, len, NULL, &n, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
-        if (errno == ERANGE)
-            say(err, errlen, "%s:%zu: the secret is longer than %d bytes", path, line,
-                SEC_KEY_LEN);
-        else
-            say(err, errlen, "%s:%zu: the secret is not valid base64 (standard, with padding)",
-                path, line);
+    /* Judged by its length first: libsodium's errno does not always say why. */
+    if (len / 4 * 3 > sizeof(bin)) {
+        say(err, errlen, "%s:%zu: the secret is longer than %d bytes", path, line, SEC_KEY_LEN);
+        rc = RPC2_EINVAL;
+    } else if (sodium_base642bin(bin, sizeof(bin), b64, len, NULL, &n, NULL,
+                                 sodium_base64_VARIANT_ORIGINAL) != 0) {
+        say(err, errlen, "%s:%zu: the secret is not valid base64 (standard, with padding)", path,
+            line);
         rc = RPC2_EINVAL;
     } else if (n != SEC_KEY_LEN) {
         say(err, errlen, "%s:%zu: the secret is %zu bytes, not %d", path, line, n, SEC_KEY_LEN);
@@ -222,9 +221,8 @@ static int parse_entry(const struct words *ws, struct keyfile_entry *e, const ch
         return RPC2_EINVAL;
     }
     if (!sec_identity_ok((const uint8_t *)ws->w[0], ws->len[0])) {
-        say(err, errlen,
-            "%s:%zu: the identity must be 1 to %d bytes without control characters", path,
-            line, SEC_MAX_IDENTITY);
+        say(err, errlen, "%s:%zu: the identity must be 1 to %d bytes without control characters",
+            path, line, SEC_MAX_IDENTITY);
         return RPC2_EINVAL;
     }
     memcpy(e->identity, ws->w[0], ws->len[0]);
@@ -236,9 +234,8 @@ static int parse_entry(const struct words *ws, struct keyfile_entry *e, const ch
 
 /* Calls fn for every line of t (without its newline), numbered from 1,
  * until fn returns non-zero. */
-static int each_line(const struct text *t, int (*fn)(const char *p, size_t len, size_t line,
-                                                     void *arg),
-                     void *arg)
+static int each_line(const struct text *t,
+                     int (*fn)(const char *p, size_t len, size_t line, void *arg), void *arg)
 {
     const char *p = t->p, *end = t->p + t->len;
     size_t line = 0;
@@ -288,7 +285,7 @@ static int add_entry(const char *p, size_t len, size_t line, void *arg)
     return rc;
 }
 
-static int by_identity(const void *a, const void *b)
+static int by_identity_only(const void *a, const void *b)
 {
     const struct keyfile_entry *x = a, *y = b;
     size_t n = x->identity_len < y->identity_len ? x->identity_len : y->identity_len;
@@ -296,10 +293,16 @@ static int by_identity(const void *a, const void *b)
 
     if (c != 0)
         return c;
-    if (x->identity_len != y->identity_len)
-        return x->identity_len < y->identity_len ? -1 : 1;
-    /* Equal identities stay in file order, so the later line is reported. */
-    return (x->line > y->line) - (x->line < y->line);
+    return (x->identity_len > y->identity_len) - (x->identity_len < y->identity_len);
+}
+
+/* Equal identities stay in file order, so the later line is the one reported. */
+static int by_identity(const void *a, const void *b)
+{
+    const struct keyfile_entry *x = a, *y = b;
+    int c = by_identity_only(a, b);
+
+    return c != 0 ? c : (x->line > y->line) - (x->line < y->line);
 }
 
 /* After sorting, duplicates are neighbours. The identity is not quoted:

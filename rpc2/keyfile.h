@@ -9,8 +9,8 @@
  *
  * IDENTITY is 1 to 255 bytes without spaces or control characters; SECRET
  * is 32 bytes in standard base64 with padding (44 characters), as
- * sec_psk_to_base64() or `head -c 32 /dev/urandom | base64` write it. A client key file holds the base64 secret
- * alone (trailing whitespace, such as the final newline, is ignored).
+ * sec_psk_to_base64() or `head -c 32 /dev/urandom | base64` write it. A client key file holds the
+ * base64 secret alone (trailing whitespace, such as the final newline, is ignored).
  *
  * Both loaders refuse a file that group or others may read or write, or
  * that is owned by another user than the caller (root aside), as ssh does:

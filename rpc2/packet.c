@@ -114,6 +114,8 @@ int pkt_check_ok(const uint8_t *datagram, size_t len)
     return XXH3_64bits(datagram, len) == load_u64(datagram + len);
 }
 
+/* seal and ok are NULL for a keyed trailer: the connection's session seals
+ * and verifies it (rpc2/secure.c), not this file. */
 struct trailer {
     size_t size;
     void (*seal)(uint8_t *datagram, size_t len_without_trailer);
@@ -121,17 +123,23 @@ struct trailer {
 };
 
 static const struct trailer check_trailer = {PKT_CHECK_SIZE, pkt_check_write, pkt_check_ok};
+static const struct trailer mac_trailer = {PKT_MAC_SIZE, NULL, NULL};
 
 /*
  * The one place where a security level chooses its trailer, for senders and
- * receivers alike. Only "none" is built: auth and encrypt get a MAC, which
- * replaces the check, in a later issue; until then a datagram at those
- * levels (or at a level no version defines) can be neither sealed nor
- * verified, so it is never sent and never believed.
+ * receivers alike: the check at "none", the MAC at "auth" and "encrypt". A
+ * level no version defines has none: such a datagram is never believed.
  */
 static const struct trailer *trailer_of(uint8_t security)
 {
-    return security == RPC2_SEC_NONE ? &check_trailer : NULL;
+    switch (security) {
+    case RPC2_SEC_NONE:
+        return &check_trailer;
+    case RPC2_SEC_AUTH:
+    case RPC2_SEC_ENCRYPT:
+        return &mac_trailer;
+    }
+    return NULL;
 }
 
 size_t pkt_trailer_size(uint8_t security)
@@ -144,8 +152,8 @@ size_t pkt_seal(uint8_t *datagram, size_t len_without_trailer)
 {
     const struct trailer *t = trailer_of(datagram[OFF_SECURITY]);
 
-    if (!t)
-        return 0;
+    if (!t || !t->seal)
+        return 0; /* a keyed level: only the connection's session seals it */
     t->seal(datagram, len_without_trailer);
     return len_without_trailer + t->size;
 }
@@ -161,6 +169,8 @@ static int trailer_verify(const uint8_t *buf, size_t len)
         return PKT_ECHECK;
     if (len < PKT_HDR_SIZE + t->size)
         return PKT_ESHORT;
+    if (!t->ok)
+        return PKT_OK; /* keyed: the receiver's session verifies it */
     return t->ok(buf, len) ? PKT_OK : PKT_ECHECK;
 }
 
@@ -445,6 +455,13 @@ int pkt_bind_req_decode(const uint8_t *body, size_t len, struct pkt_bind_req *m)
     m->se_type = pkt_get_u32(&r);
     m->cookie = pkt_get_opaque(&r, PKT_MAX_COOKIE, &m->cookie_len);
     m->identity = pkt_get_opaque(&r, PKT_MAX_IDENTITY, &m->identity_len);
+    m->hello = NULL;
+    m->hello_len = 0;
+    if (r.end - r.p >= 4 && !r.failed) { /* only a bind above none has one, never empty */
+        m->hello = pkt_get_opaque(&r, PKT_MAX_HELLO, &m->hello_len);
+        if (m->hello_len == 0 && !r.failed)
+            r.failed = PKT_ELENGTH;
+    }
     rc = reader_finish(&r);
     /* No half-decoded pointers for a caller that forgets to check. */
     if (rc != PKT_OK)
@@ -459,13 +476,57 @@ int pkt_bind_req_encode(const struct pkt_bind_req *m, uint8_t *body, size_t cap,
     *out_len = 0;
     /* The sender enforces the same bounds as the receiver, so a bind the
      * peer would refuse never leaves. */
-    if (m->cookie_len > PKT_MAX_COOKIE || m->identity_len > PKT_MAX_IDENTITY)
+    if (m->cookie_len > PKT_MAX_COOKIE || m->identity_len > PKT_MAX_IDENTITY ||
+        m->hello_len > PKT_MAX_HELLO)
         return PKT_ELENGTH;
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, m->subsystem);
     pkt_put_u32(&w, m->se_type);
     pkt_put_opaque(&w, m->cookie, m->cookie_len);
     pkt_put_opaque(&w, m->identity, m->identity_len);
+    if (m->hello_len > 0)
+        pkt_put_opaque(&w, m->hello, m->hello_len);
+    if (w.failed)
+        return w.failed;
+    *out_len = (size_t)(w.p - body);
+    return PKT_OK;
+}
+
+int pkt_bind_ok_decode(const uint8_t *body, size_t len, uint32_t *flags, const uint8_t **hello,
+                       uint32_t *hello_len)
+{
+    struct pkt_reader r;
+    int rc;
+
+    pkt_reader_init(&r, body, len);
+    *flags = pkt_get_u32(&r);
+    *hello = NULL;
+    *hello_len = 0;
+    if (r.end - r.p >= 4 && !r.failed) {
+        *hello = pkt_get_opaque(&r, PKT_MAX_HELLO, hello_len);
+        if (*hello_len == 0 && !r.failed)
+            r.failed = PKT_ELENGTH;
+    }
+    rc = reader_finish(&r);
+    if (rc != PKT_OK) {
+        *hello = NULL;
+        *hello_len = 0;
+    }
+    return rc;
+}
+
+int pkt_bind_ok_encode(uint32_t flags, const uint8_t *hello, uint32_t hello_len, uint8_t *body,
+                       size_t cap, size_t *out_len)
+{
+    struct pkt_writer w;
+
+    *out_len = 0;
+    if (hello_len > PKT_MAX_HELLO)
+        return PKT_ELENGTH;
+    pkt_writer_init(&w, body, cap);
+    pkt_put_u32(&w, flags);
+    if (hello_len > 0)
+        pkt_put_opaque(&w, hello, hello_len);
     if (w.failed)
         return w.failed;
     *out_len = (size_t)(w.p - body);

@@ -20,12 +20,18 @@
 #define PKT_MAX_DATAGRAM 65000
 /* The trailer at security "none": XXH3-64 of every byte before it, big-endian. */
 #define PKT_CHECK_SIZE 8
-/* The longest trailer of any level this version seals; bodies leave room for it. */
-#define PKT_MAX_TRAILER PKT_CHECK_SIZE
+/* The trailer at security "auth" and "encrypt": a u64 packet number and a
+ * 16-byte AEAD tag (rpc2/secure.h, SEC_TRAILER_LEN). */
+#define PKT_MAC_SIZE 24
+/* The longest trailer of any level; bodies leave room for it at every level,
+ * so a body's limit does not depend on the connection's. */
+#define PKT_MAX_TRAILER PKT_MAC_SIZE
 /* The largest body: what a datagram holds after its header and trailer. */
 #define PKT_MAX_BODY (PKT_MAX_DATAGRAM - PKT_HDR_SIZE - PKT_MAX_TRAILER)
 #define PKT_MAX_IDENTITY 255
 #define PKT_MAX_COOKIE 64
+/* The longest handshake hello in a BIND_REQ or BIND_OK (secure.h, SEC_HELLO_MAX). */
+#define PKT_MAX_HELLO 512
 
 /*
  * Header layout (offsets in bytes). The first 16 bytes keep this layout in
@@ -100,8 +106,11 @@ void pkt_hdr_encode(const struct pkt_hdr *h, uint8_t *buf);
  * The trailer. Which one a datagram carries is chosen by its security level
  * in one place (packet.c, trailer_of), for sealing and verifying alike:
  *   none           PKT_CHECK_SIZE bytes, the check below
- *   auth, encrypt  none yet: their MAC replaces the check in a later issue;
- *                  until then such datagrams are neither sent nor believed
+ *   auth, encrypt  PKT_MAC_SIZE bytes, keyed: only the connection's session
+ *                  (rpc2/secure.c) seals and verifies them, so pkt_seal()
+ *                  refuses these levels and pkt_hdr_decode() checks their
+ *                  form only; engine_receive() verifies before believing
+ *                  anything but the connection id
  */
 /* Writes the check of datagram[0 .. len_without_trailer) right after it:
  * XXH3-64, big-endian. The header must already say trailer_len 8. */
@@ -162,6 +171,8 @@ struct pkt_bind_req {
     uint32_t cookie_len;
     const uint8_t *identity;
     uint32_t identity_len;
+    const uint8_t *hello; /* the security handshake's client hello; NULL at level none */
+    uint32_t hello_len;
 };
 struct pkt_call {
     uint32_t proc;
@@ -181,6 +192,12 @@ struct pkt_reply {
 int pkt_bind_req_decode(const uint8_t *body, size_t len, struct pkt_bind_req *m);
 int pkt_bind_req_encode(const struct pkt_bind_req *m, uint8_t *body, size_t cap, size_t *out_len);
 int pkt_cookie_decode(const uint8_t *body, size_t len, const uint8_t **cookie, uint32_t *cookie_len);
+/* BIND_OK: u32 server_flags [, opaque hello<PKT_MAX_HELLO>]: the server's
+ * half of the handshake, present exactly when the bind is above none. */
+int pkt_bind_ok_decode(const uint8_t *body, size_t len, uint32_t *flags, const uint8_t **hello,
+                       uint32_t *hello_len);
+int pkt_bind_ok_encode(uint32_t flags, const uint8_t *hello, uint32_t hello_len, uint8_t *body,
+                       size_t cap, size_t *out_len);
 int pkt_i32_decode(const uint8_t *body, size_t len, int32_t *v);
 /* flags is the header's: PKT_F_SE says whether a side-effect block follows. */
 int pkt_call_decode(const uint8_t *body, size_t len, uint8_t flags, struct pkt_call *m);

@@ -258,13 +258,33 @@ static int hello_args_ok(const char *identity, size_t id_len, const struct sec_p
            level_ok(level) && b && out && len;
 }
 
+/* Writes the hello up to its proof: u32 level, u32 suites, string identity,
+ * Ce, Nc. Returns its length, or 0 when it does not fit (it always does
+ * once the identity's bound is checked). */
+static size_t hello_encode(uint8_t *hello, int level, unsigned suites, const char *identity,
+                           size_t id_len, uint8_t secret[SEC_KEY_LEN], const struct sec_rand *rnd)
+{
+    struct pkt_writer w;
+    uint8_t *ce, *nc;
+
+    pkt_writer_init(&w, hello, SEC_HELLO_MAX - SEC_PROOF_LEN);
+    pkt_put_u32(&w, (uint32_t)level);
+    pkt_put_u32(&w, suites);
+    pkt_put_opaque(&w, identity, (uint32_t)id_len);
+    ce = pkt_put_space(&w, SEC_PUB_LEN);
+    nc = pkt_put_space(&w, SEC_NONCE_LEN);
+    if (w.failed)
+        return 0;
+    ephemeral(rnd, secret, ce, nc);
+    return (size_t)(w.p - hello);
+}
+
 int sec_client_hello_det(struct sec_hs *hs, const char *identity, size_t id_len,
                          const struct sec_psk *psk, int level, unsigned suites,
                          const struct sec_binding *b, uint8_t *out, size_t cap, size_t *len,
                          const struct sec_rand *rnd)
 {
-    uint8_t *hello, *ce, *nc;
-    struct pkt_writer w;
+    uint8_t *hello;
     size_t n;
 
     if (!hs || !hello_args_ok(identity, id_len, psk, level, b, out, len))
@@ -279,16 +299,11 @@ int sec_client_hello_det(struct sec_hs *hs, const char *identity, size_t id_len,
         return RPC2_EINVAL;
     sec_hs_wipe(hs);
     hello = hs->transcript + binding_put(hs->transcript, b);
-    pkt_writer_init(&w, hello, SEC_HELLO_MAX);
-    pkt_put_u32(&w, (uint32_t)level);
-    pkt_put_u32(&w, suites);
-    pkt_put_opaque(&w, identity, (uint32_t)id_len);
-    ce = pkt_put_space(&w, SEC_PUB_LEN);
-    nc = pkt_put_space(&w, SEC_NONCE_LEN);
-    if (w.failed)
-        return RPC2_EINVAL; /* cannot happen: the identity's bound was checked */
-    ephemeral(rnd, hs->secret, ce, nc);
-    n = (size_t)(w.p - hello);
+    n = hello_encode(hello, level, suites, identity, id_len, hs->secret, rnd);
+    if (n == 0)
+        return RPC2_EINVAL;
+    /* The transcript so far is T1; proof1 goes right after it, in the
+     * hello and in the transcript alike. */
     proof1_of(psk, hs->transcript, BINDING_LEN + n, hello + n);
     n += SEC_PROOF_LEN;
     hs->transcript_len = BINDING_LEN + n;
@@ -442,9 +457,9 @@ static int server_reply(const struct sec_hello *h, const struct sec_psk *psk, ui
 }
 
 int sec_server_accept_det(const struct sec_hello *h, const struct sec_psk *psk,
-                          const struct sec_binding *b, uint32_t server_conn,
-                          unsigned server_suites, struct sec_session *out, uint8_t *reply,
-                          size_t cap, size_t *reply_len, const struct sec_rand *rnd)
+                          const struct sec_binding *b, uint32_t server_conn, unsigned server_suites,
+                          struct sec_session *out, uint8_t *reply, size_t cap, size_t *reply_len,
+                          const struct sec_rand *rnd)
 {
     uint8_t t[TRANSCRIPT_MAX];
     unsigned suite;
@@ -477,8 +492,8 @@ int sec_server_accept(const struct sec_hello *h, const struct sec_psk *psk,
                       const struct sec_binding *b, uint32_t server_conn, unsigned server_suites,
                       struct sec_session *out, uint8_t *reply, size_t cap, size_t *reply_len)
 {
-    return sec_server_accept_det(h, psk, b, server_conn, server_suites, out, reply, cap,
-                                 reply_len, NULL);
+    return sec_server_accept_det(h, psk, b, server_conn, server_suites, out, reply, cap, reply_len,
+                                 NULL);
 }
 
 /* ---- packet protection --------------------------------------------------------- */
@@ -506,8 +521,7 @@ static void aead_seal(unsigned suite, const uint8_t *key, uint32_t epoch, uint64
 
     nonce_of(epoch, pn, nonce);
     if (suite == SEC_SUITE_AES256GCM)
-        crypto_aead_aes256gcm_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL, nonce,
-                                               key);
+        crypto_aead_aes256gcm_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL, nonce, key);
     else
         crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL,
                                                             nonce, key);
@@ -520,8 +534,7 @@ static int aead_open(unsigned suite, const uint8_t *key, uint32_t epoch, uint64_
 
     nonce_of(epoch, pn, nonce);
     if (suite == SEC_SUITE_AES256GCM)
-        return crypto_aead_aes256gcm_decrypt_detached(c, NULL, c, clen, tag, ad, adlen, nonce,
-                                                      key);
+        return crypto_aead_aes256gcm_decrypt_detached(c, NULL, c, clen, tag, ad, adlen, nonce, key);
     return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(c, NULL, c, clen, tag, ad, adlen,
                                                                nonce, key);
 }
@@ -542,8 +555,8 @@ static void protect_at(const struct sec_session *s, uint8_t *dg, size_t len)
     }
     memcpy(ad, dg, PKT_HDR_SIZE);
     memcpy(ad + PKT_HDR_SIZE, pn, SEC_PN_LEN);
-    aead_seal(s->suite, s->tx.key, s->tx.epoch, s->tx.pn, dg + PKT_HDR_SIZE, len - PKT_HDR_SIZE,
-              ad, sizeof(ad), tag);
+    aead_seal(s->suite, s->tx.key, s->tx.epoch, s->tx.pn, dg + PKT_HDR_SIZE, len - PKT_HDR_SIZE, ad,
+              sizeof(ad), tag);
 }
 
 /* A key is retired before it has protected SEC_EPOCH_PACKETS packets or
@@ -568,8 +581,7 @@ static int header_says(const uint8_t *dg, size_t len, int level)
            dg[OFF_TRAILER_LEN] == 0 && dg[OFF_TRAILER_LEN + 1] == SEC_TRAILER_LEN;
 }
 
-int sec_protect(struct sec_session *s, uint8_t *datagram, size_t len, size_t cap,
-                size_t *out_len)
+int sec_protect(struct sec_session *s, uint8_t *datagram, size_t len, size_t cap, size_t *out_len)
 {
     int rc;
 
@@ -630,8 +642,8 @@ static void window_mark(struct sec_rx_epoch *rx, uint64_t pn)
 /* The receive state for the datagram's epoch: the current one, the one
  * before it, or the next one derived into *next (never further ahead).
  * NULL with *verdict set for any other epoch. */
-static struct sec_rx_epoch *rx_for(struct sec_session *s, uint32_t epoch,
-                                   struct sec_rx_epoch *next, int *verdict)
+static struct sec_rx_epoch *rx_for(struct sec_session *s, uint32_t epoch, struct sec_rx_epoch *next,
+                                   int *verdict)
 {
     uint32_t cur = s->rx_cur.epoch;
 
@@ -658,8 +670,8 @@ static int open_at(const struct sec_session *s, const struct sec_rx_epoch *rx, u
     uint8_t ad[PKT_HDR_SIZE + SEC_PN_LEN];
 
     if (s->level == RPC2_SEC_AUTH)
-        return aead_open(s->suite, rx->key, rx->epoch, load_u64(pn), dg, 0, dg,
-                         clear + SEC_PN_LEN, tag);
+        return aead_open(s->suite, rx->key, rx->epoch, load_u64(pn), dg, 0, dg, clear + SEC_PN_LEN,
+                         tag);
     memcpy(ad, dg, PKT_HDR_SIZE);
     memcpy(ad + PKT_HDR_SIZE, pn, SEC_PN_LEN);
     return aead_open(s->suite, rx->key, rx->epoch, load_u64(pn), dg + PKT_HDR_SIZE,

@@ -29,12 +29,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEC_KEY_LEN 32      /* a pre-shared secret, a base or epoch key */
-#define SEC_PUB_LEN 32      /* an X25519 public key */
-#define SEC_NONCE_LEN 16    /* Nc, Ns */
-#define SEC_PROOF_LEN 32    /* keyed BLAKE2b-256 */
-#define SEC_TAG_LEN 16      /* the AEAD tag in the trailer */
-#define SEC_PN_LEN 8        /* the packet number in the trailer */
+#define SEC_KEY_LEN 32   /* a pre-shared secret, a base or epoch key */
+#define SEC_PUB_LEN 32   /* an X25519 public key */
+#define SEC_NONCE_LEN 16 /* Nc, Ns */
+#define SEC_PROOF_LEN 32 /* keyed BLAKE2b-256 */
+#define SEC_TAG_LEN 16   /* the AEAD tag in the trailer */
+#define SEC_PN_LEN 8     /* the packet number in the trailer */
 #define SEC_TRAILER_LEN (SEC_PN_LEN + SEC_TAG_LEN)
 #define SEC_MAX_IDENTITY 255
 /* The longest client hello (an identity of 255 bytes) and the server hello. */
@@ -59,8 +59,12 @@ struct sec_psk {
 };
 
 /* Initialises libsodium. Idempotent and thread-safe (sodium_init() is), so
- * call it from anywhere; the handshake functions call it themselves. It
- * must run before sec_suites_available() can see AES-NI. 0 or RPC2_ESYSTEM. */
+ * call it from anywhere: the handshake, key and key file functions call it
+ * themselves, and an engine calls it once when it creates a context, to
+ * fail there rather than at the first bind. (sec_protect and sec_unprotect
+ * do not: they need a session, which only a handshake makes.) It also
+ * detects the CPU's features, which sec_suites_available() reports.
+ * 0 or RPC2_ESYSTEM. */
 int sec_init(void);
 
 /* The suites this CPU runs: AES-256-GCM needs AES-NI and PCLMUL. */
@@ -141,8 +145,7 @@ size_t sec_trailer_len(int level);
  * 0; RPC2_EINVAL (header not as above); RPC2_ETOOBIG (no room);
  * RPC2_ELIMIT (every epoch used up: bind again).
  */
-int sec_protect(struct sec_session *s, uint8_t *datagram, size_t len, size_t cap,
-                size_t *out_len);
+int sec_protect(struct sec_session *s, uint8_t *datagram, size_t len, size_t cap, size_t *out_len);
 
 /* What sec_unprotect() found; the engine counts each reason apart. These
  * are per-datagram verdicts, like packet.h's pkt_reject, never shown to an
@@ -246,9 +249,9 @@ int sec_client_hello_det(struct sec_hs *hs, const char *identity, size_t id_len,
                          const struct sec_binding *b, uint8_t *out, size_t cap, size_t *len,
                          const struct sec_rand *rnd);
 int sec_server_accept_det(const struct sec_hello *h, const struct sec_psk *psk,
-                          const struct sec_binding *b, uint32_t server_conn,
-                          unsigned server_suites, struct sec_session *out, uint8_t *reply,
-                          size_t cap, size_t *reply_len, const struct sec_rand *rnd);
+                          const struct sec_binding *b, uint32_t server_conn, unsigned server_suites,
+                          struct sec_session *out, uint8_t *reply, size_t cap, size_t *reply_len,
+                          const struct sec_rand *rnd);
 
 /* ---- the client hello replay cache ----------------------------------------- */
 
@@ -273,7 +276,8 @@ struct sec_replay {
     uint8_t hash_key[16];
 };
 
-/* 0, RPC2_EINVAL (no slots or no lifetime) or RPC2_ENOMEM. Times are the
+/* 0, RPC2_EINVAL (no slots or no lifetime), RPC2_ENOMEM or RPC2_ESYSTEM (no
+ * libsodium). Times are the
  * caller's clock in any unit, the same for lifetime and now; now > 0. */
 int sec_replay_init(struct sec_replay *r, size_t slots, uint64_t lifetime);
 void sec_replay_dispose(struct sec_replay *r);

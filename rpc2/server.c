@@ -14,6 +14,8 @@
 #include <string.h>
 #include <rpc/rpc.h>
 
+#include <sodium.h>
+
 #include "engine.h"
 
 /* ---- the export registry ------------------------------------------------ */
@@ -132,10 +134,18 @@ static void send_cookie(struct engine *e, const struct rpc2_addr *to, const stru
     e->stats.cookies_sent++;
 }
 
+/* BIND_OK travels at level none: above it, its body carries the server's
+ * half of the handshake, from which the client gets the keys. Resent as it
+ * was to a retransmitted BIND_REQ. */
 static void send_bind_ok(rpc2_conn *c, uint64_t now)
 {
-    uint8_t body[4] = {0}; /* server flags: none in version 1 */
-    conn_send(c, PKT_BIND_OK, 0, 0, body, sizeof body, now);
+    uint8_t body[8 + PKT_MAX_HELLO];
+    size_t len;
+    const struct conn_sec *s = c->sec;
+    if (pkt_bind_ok_encode(0, s ? s->hello : NULL, s ? (uint32_t)s->hello_len : 0, body,
+                           sizeof body, &len) != PKT_OK)
+        return;
+    conn_send_clear(c, PKT_BIND_OK, body, len, now);
 }
 
 /* Which refusal, if any, a bind gets before a connection is made for it. */
@@ -201,9 +211,86 @@ static int admit(struct engine *e, const struct rpc2_addr *from)
     return 0;
 }
 
+/* ---- the security handshake ---------------------------------------------- */
+
+/* Hellos seen, so a captured one replayed later opens nothing: kept for
+ * longer than any bind can take. */
+#define REPLAY_SLOTS 4096
+#define REPLAY_LIFETIME_US (600ull * 1000 * 1000)
+
+/* The level a bind asks for, and its parsed hello above none. */
+static int requested_level(const struct pkt_bind_req *m, struct sec_hello *hello)
+{
+    if (!m->hello)
+        return RPC2_SEC_NONE;
+    if (sec_server_parse_hello(m->hello, m->hello_len, hello) != 0)
+        return RPC2_EBADPACKET;
+    /* the hello's identity is the one proved: the BIND_REQ's must be it */
+    if (hello->identity_len != m->identity_len ||
+        memcmp(hello->identity, m->identity, m->identity_len) != 0)
+        return RPC2_EBADPACKET;
+    return hello->level;
+}
+
+/* Which refusal, if any, the security of a bind gets before anything is made. */
+static int security_refusal(struct engine *e, int level)
+{
+    if (level < 0)
+        return level;
+    if (level != RPC2_SEC_NONE && level != RPC2_SEC_AUTH && level != RPC2_SEC_ENCRYPT)
+        return RPC2_ESECURITY;
+    if (level < (int)e->cfg.min_security) {
+        e->stats.binds_refused_auth++;
+        return RPC2_ESECURITY;
+    }
+    return 0;
+}
+
+/*
+ * Proves the client knows its identity's secret and makes the session keys
+ * and the reply for BIND_OK. An unknown identity and a wrong secret get the
+ * same answer, RPC2_EAUTH: which identities exist is nobody's business.
+ */
+static int server_handshake(struct engine *e, rpc2_conn *c, const struct pkt_bind_req *m,
+                            const struct sec_hello *hello, uint64_t now)
+{
+    struct sec_psk psk;
+    int rc = e->cfg.secret_for ? e->cfg.secret_for(hello->identity, hello->identity_len, psk.key,
+                                                   e->cfg.secret_arg)
+                               : RPC2_ENOENT;
+    struct conn_sec *s = rc == 0 ? calloc(1, sizeof *s) : NULL;
+    if (rc == 0 && !s)
+        rc = RPC2_ENOMEM;
+    if (rc == 0) {
+        struct sec_binding b = {.client_conn = c->link.peer_id, .subsystem = m->subsystem,
+                                .se_type = m->se_type};
+        c->sec = s;
+        s->level = hello->level;
+        rc = sec_server_accept(hello, &psk, &b, c->link.id, sec_suites_available(), &s->session,
+                               s->hello, sizeof s->hello, &s->hello_len);
+    }
+    sodium_memzero(&psk, sizeof psk);
+    if (rc == 0 && !e->replay.e)
+        rc = sec_replay_init(&e->replay, REPLAY_SLOTS, REPLAY_LIFETIME_US);
+    if (rc == 0)
+        rc = sec_replay_check(&e->replay, hello, now ? now : 1);
+    if (rc == RPC2_ENOENT || rc == RPC2_EACCES) {
+        e->stats.binds_refused_auth++;
+        log_msg(&e->log, RPC2_LOG_INFO, "bind from identity \"%s\" refused: %s",
+                hello->identity, rc == RPC2_ENOENT ? "unknown identity" : "wrong secret");
+        return RPC2_EAUTH;
+    }
+    if (rc != 0)
+        return rc;
+    s->ready = 1;
+    c->security = (uint8_t)hello->level;
+    return 0;
+}
+
 /* Makes the connection a bind asked for; 0 or an rpc2 error (nothing kept). */
 static int accept_bind(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
-                       const struct pkt_bind_req *m, int proven, uint64_t now)
+                       const struct pkt_bind_req *m, const struct sec_hello *hello, int proven,
+                       uint64_t now)
 {
     rpc2_conn *c = conn_new(e, ROLE_SERVER, from, h->src_conn, now);
     int rc = c ? conn_set_se_type(c, m->se_type) : RPC2_ENOMEM;
@@ -212,13 +299,14 @@ static int accept_bind(struct engine *e, const struct rpc2_addr *from, const str
     if (rc == 0)
         rc = conntable_insert(&e->conns, &c->link,
                               CONNTABLE_BY_PEER | (proven ? 0 : CONNTABLE_HALF_OPEN));
+    if (rc == 0 && hello)
+        rc = server_handshake(e, c, m, hello, now); /* needs our id: after the insert */
     if (rc != 0) {
         if (c)
             conn_free(c);
         return rc;
     }
     c->state = CS_BOUND;
-    c->security = h->security;
     c->subsystem = m->subsystem;
     c->sub = find_subsystem(e, m->subsystem);
     memcpy(c->identity, m->identity, m->identity_len);
@@ -246,13 +334,21 @@ static void on_bind(struct engine *e, const struct rpc2_addr *from, const struct
         send_bind_ok((rpc2_conn *)l, now);
         return;
     }
+    struct sec_hello hello;
+    int level = requested_level(&m, &hello);
+    if (level == RPC2_EBADPACKET) {
+        e->stats.rejected_length++;
+        return;
+    }
     int proven = 0, rc = bind_refusal(e, h, &m);
+    if (rc == 0)
+        rc = security_refusal(e, level);
     if (rc == 0 && !cookie_passes(e, from, h, &m, &proven, now))
         return;
     if (rc == 0)
         rc = admit(e, from);
     if (rc == 0)
-        rc = accept_bind(e, from, h, &m, proven, now);
+        rc = accept_bind(e, from, h, &m, m.hello ? &hello : NULL, proven, now);
     if (rc != 0)
         send_bind_err(e, from, h, rc, now);
 }

@@ -104,6 +104,8 @@ static size_t take_kept(struct streamio *s, uint8_t *buf, size_t len)
 {
     size_t n = s->kept_len < len ? s->kept_len : len;
 
+    if (n == 0)
+        return 0;
     memcpy(buf, s->kept, n);
     memmove(s->kept, s->kept + n, s->kept_len - n);
     s->kept_len -= n;

@@ -11,6 +11,13 @@
  * retransmission. Without it, damage in a DATA packet would reach the file,
  * and damage in a header could land a packet on the wrong call.
  *
+ * At security levels auth and encrypt the MAC does the check's job, and
+ * the replay window drops the proxy's duplicates: the "security" cases run
+ * the same work through damage and duplication on protected connections,
+ * and show the bind refusals (wrong secret, unknown identity, a level below
+ * the server's minimum) and that a captured handshake replayed later opens
+ * nothing.
+ *
  * Spawns tests/testsrv on a fresh temporary root and tests/faultproxy in
  * front of it; the client is in-process and uses only the public API.
  * RPC2_TEST_SMALL=1 scales the work down (sanitizer builds). Waits are
@@ -34,7 +41,13 @@
 #include <rpc2/se.h>
 #include <rpc2/sftp.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "packet.h"
 #include "procs.h"
+#include "secure.h"
 #include "testproto.h"
 
 #define SERVER_PREFIX "testsrv listening on"
@@ -93,13 +106,21 @@ static int child_spawn(const char *const argv[], const char *prefix, pid_t *pid)
     return port;
 }
 
-static int server_start(pid_t *pid)
+/* testsrv; with keys (a key file) it knows identities' secrets, and
+ * refuses binds below min_security. */
+static int server_start_secure(const char *keys, const char *min_security, pid_t *pid)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/tests/testsrv", procs_builddir());
-    const char *argv[] = {path,    "--listen",  "127.0.0.1:0", "--root",
-                          srv_dir, "--workers", "4",           NULL};
+    const char *argv[] = {path,     "--listen", "127.0.0.1:0",  "--root",       srv_dir,
+                          "--workers", "4",     keys ? "--keys" : NULL, keys, "--min-security",
+                          min_security, NULL};
     return child_spawn(argv, SERVER_PREFIX, pid);
+}
+
+static int server_start(pid_t *pid)
+{
+    return server_start_secure(NULL, NULL, pid);
 }
 
 /* The proxy in front of the server: 1% damage and some loss (2% or 10%)
@@ -136,6 +157,22 @@ static rpc2_ctx *client_new(void)
     ck_assert_int_eq(rpc2_ctx_new(&p, &ctx), 0);
     ck_assert_int_eq(rpc2_sftp_activate(ctx, &sp), 0);
     return ctx;
+}
+
+static int bind_as(rpc2_ctx *ctx, int port, enum rpc2_security level, const char *identity,
+                   const unsigned char *secret, rpc2_conn **conn)
+{
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    struct rpc2_bind_params bp = {.host = "127.0.0.1",
+                                  .port = port_text,
+                                  .subsystem = TEST_SUBSYS,
+                                  .se_type = RPC2_SE_SFTP,
+                                  .security = level,
+                                  .identity = identity,
+                                  .secret = secret};
+    *conn = NULL;
+    return rpc2_bind(ctx, &bp, conn);
 }
 
 static rpc2_conn *bind_ok(rpc2_ctx *ctx, int port)
@@ -375,6 +412,183 @@ START_TEST(test_500_transfers_never_wrong)
 }
 END_TEST
 
+/* ---- security --------------------------------------------------------------- */
+
+static unsigned char alice_secret[SEC_KEY_LEN];
+static char keys_path[160];
+
+/* A key file for the server (alice's secret, mode 0600, as it must be). */
+static void keys_make(void)
+{
+    char b64[RPC2_SECRET_BASE64_LEN + 1], line[256];
+    struct sec_psk psk;
+    ck_assert_int_eq(rpc2_keys_generate(b64), 0);
+    ck_assert_int_eq(sec_psk_from_base64(b64, strlen(b64), &psk), 0);
+    memcpy(alice_secret, psk.key, sizeof alice_secret);
+    snprintf(keys_path, sizeof keys_path, "%s/keys", root);
+    int n = snprintf(line, sizeof line, "# test identities\nalice %s\n", b64);
+    int fd = open(keys_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, line, (size_t)n), n);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/*
+ * Calls and transfers on a protected connection through damage, loss and
+ * duplication: all complete byte-identical; damaged datagrams fail their
+ * MAC (rejected_auth) and the proxy's duplicates are replays
+ * (rejected_replay): neither is believed.
+ */
+START_TEST(test_protected_through_damage)
+{
+    enum rpc2_security level = _i ? RPC2_SEC_ENCRYPT : RPC2_SEC_AUTH;
+    uint32_t seed = 500 + (uint32_t)_i;
+    pid_t srv, proxy;
+    root_make();
+    keys_make();
+    int srv_port = server_start_secure(keys_path, "auth", &srv);
+    char path[PATH_MAX], server[32], seed_text[16];
+    snprintf(path, sizeof path, "%s/tests/faultproxy", procs_builddir());
+    snprintf(server, sizeof server, "127.0.0.1:%d", srv_port);
+    snprintf(seed_text, sizeof seed_text, "%u", seed);
+    const char *argv[] = {path, "--listen", "127.0.0.1:0", "--server", server, "--corrupt", "0.01",
+                          "--loss", "0.02", "--dup", "0.05", "--seed", seed_text, NULL};
+    int proxy_port = child_spawn(argv, PROXY_PREFIX, &proxy);
+    rpc2_ctx *ctx = client_new();
+    rpc2_conn *conn;
+    int rc = bind_as(ctx, proxy_port, level, "alice", alice_secret, &conn);
+    ck_assert_msg(rc == 0, "bind: %s", rpc2_errname(rc));
+
+    run_calls(conn, scaled(100), seed);
+    static const size_t protected_sizes[] = {0, 5000, 1 * MiB, 12 * MiB};
+    size_t n_sizes = sizeof protected_sizes / sizeof protected_sizes[0] - (small_run() ? 1 : 0);
+    for (size_t i = 0; i < n_sizes; i++) {
+        transfer(conn, RPC2_SE_FETCH, protected_sizes[i], seed + (uint32_t)i);
+        transfer(conn, RPC2_SE_STORE, protected_sizes[i], seed + (uint32_t)i);
+    }
+    struct rpc2_ctx_stats cs;
+    rpc2_ctx_stats(ctx, &cs);
+    fprintf(stderr,
+            "protected (%s): the client refused %llu forged or damaged and %llu replayed "
+            "datagrams of %llu\n",
+            level == RPC2_SEC_AUTH ? "auth" : "encrypt", (unsigned long long)cs.rejected_auth,
+            (unsigned long long)cs.rejected_replay, (unsigned long long)cs.packets_received);
+    if (!small_run()) {
+        ck_assert_uint_gt(cs.rejected_auth, 0);
+        ck_assert_uint_gt(cs.rejected_replay, 0);
+    }
+    rpc2_unbind(conn);
+    rpc2_ctx_free(ctx);
+    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
+    root_remove();
+}
+END_TEST
+
+/* Wrong secret and unknown identity look the same from outside (RPC2_EAUTH);
+ * a level below the server's minimum is RPC2_ESECURITY; none leave a
+ * connection behind. */
+START_TEST(test_bind_refusals)
+{
+    pid_t srv;
+    root_make();
+    keys_make();
+    int port = server_start_secure(keys_path, "auth", &srv);
+    rpc2_ctx *ctx = client_new();
+    rpc2_conn *conn;
+    unsigned char wrong[SEC_KEY_LEN];
+    memcpy(wrong, alice_secret, sizeof wrong);
+    wrong[0] ^= 1;
+
+    ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_AUTH, "alice", wrong, &conn), RPC2_EAUTH);
+    ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_ENCRYPT, "mallory", alice_secret, &conn),
+                     RPC2_EAUTH);
+    ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_NONE, "alice", NULL, &conn), RPC2_ESECURITY);
+    ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_AUTH, "alice", NULL, &conn), RPC2_EINVAL);
+    ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_ENCRYPT, "alice", alice_secret, &conn), 0);
+    run_calls(conn, 3, 1);
+    rpc2_unbind(conn);
+    rpc2_ctx_free(ctx);
+    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
+    root_remove();
+}
+END_TEST
+
+/* One datagram to the server from a socket of its own; the answer's type
+ * and, for a BIND_ERR, its error. */
+static uint8_t exchange(int fd, int port, const uint8_t *dgram, size_t len, int32_t *err)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    uint8_t answer[PKT_MAX_DATAGRAM];
+    struct pkt_hdr h;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(sendto(fd, dgram, len, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)len);
+    ssize_t n = recv(fd, answer, sizeof answer, 0);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(pkt_hdr_decode(answer, (size_t)n, &h), PKT_OK);
+    *err = 0;
+    if (h.type == PKT_BIND_ERR)
+        ck_assert_int_eq(pkt_i32_decode(answer + PKT_HDR_SIZE, h.body_len, err), PKT_OK);
+    return h.type;
+}
+
+static int udp_socket(void)
+{
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    return fd;
+}
+
+/*
+ * A client's BIND_REQ, captured on the path and sent again later from
+ * elsewhere: the server remembers the hello and refuses it
+ * (RPC2_ESECURITY). (Its first answer gave the recorder nothing either: the
+ * session keys need the client's ephemeral secret.)
+ */
+START_TEST(test_replayed_handshake_opens_nothing)
+{
+    pid_t srv;
+    root_make();
+    keys_make();
+    int port = server_start_secure(keys_path, "auth", &srv);
+    struct sec_hs hs;
+    struct sec_psk psk;
+    uint8_t hello[SEC_HELLO_MAX], dgram[PKT_MAX_DATAGRAM];
+    size_t hello_len, body_len;
+    const uint32_t client_conn = 0x5eed1234;
+    memcpy(psk.key, alice_secret, sizeof psk.key);
+    struct sec_binding b = {.client_conn = client_conn, .subsystem = TEST_SUBSYS};
+    ck_assert_int_eq(sec_client_hello(&hs, "alice", 5, &psk, RPC2_SEC_AUTH, SEC_SUITES_ALL, &b,
+                                      hello, sizeof hello, &hello_len),
+                     0);
+    struct pkt_bind_req m = {.subsystem = TEST_SUBSYS,
+                             .identity = (const uint8_t *)"alice",
+                             .identity_len = 5,
+                             .hello = hello,
+                             .hello_len = (uint32_t)hello_len};
+    ck_assert_int_eq(pkt_bind_req_encode(&m, dgram + PKT_HDR_SIZE, PKT_MAX_BODY, &body_len), PKT_OK);
+    struct pkt_hdr h = {.type = PKT_BIND_REQ, .src_conn = client_conn, .ts = 1,
+                        .body_len = (uint32_t)body_len, .trailer_len = PKT_CHECK_SIZE};
+    pkt_hdr_encode(&h, dgram);
+    size_t len = pkt_seal(dgram, PKT_HDR_SIZE + body_len);
+    ck_assert_uint_gt(len, 0);
+
+    int genuine = udp_socket(), recorder = udp_socket();
+    int32_t err;
+    ck_assert_uint_eq(exchange(genuine, port, dgram, len, &err), PKT_BIND_OK);
+    ck_assert_uint_eq(exchange(genuine, port, dgram, len, &err), PKT_BIND_OK); /* a retransmission */
+    ck_assert_uint_eq(exchange(recorder, port, dgram, len, &err), PKT_BIND_ERR);
+    ck_assert_int_eq(err, RPC2_ESECURITY);
+    close(genuine);
+    close(recorder);
+    sec_hs_wipe(&hs);
+    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
+    root_remove();
+}
+END_TEST
+
 static void teardown(void)
 {
     procs_children_stop_leftovers();
@@ -389,6 +603,13 @@ static Suite *corrupt_suite(void)
     tcase_add_checked_fixture(tc, procs_children_reset, teardown);
     tcase_add_loop_test(tc, test_calls_and_transfers_survive_damage, 0, 3);
     tcase_add_test(tc, test_500_transfers_never_wrong);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("security");
+    tcase_set_timeout(tc, 300);
+    tcase_add_checked_fixture(tc, procs_children_reset, teardown);
+    tcase_add_loop_test(tc, test_protected_through_damage, 0, 2);
+    tcase_add_test(tc, test_bind_refusals);
+    tcase_add_test(tc, test_replayed_handshake_opens_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -179,7 +179,9 @@ static unsigned deliver(struct engine *e, const struct rpc2_addr *from, const ui
                         size_t len, uint64_t now)
 {
     unsigned first = cap.n;
-    engine_receive(e, from, pkt, len, now);
+    static uint8_t copy[PKT_MAX_DATAGRAM]; /* engine_receive may decrypt in place */
+    memcpy(copy, pkt, len < sizeof copy ? len : sizeof copy);
+    engine_receive(e, from, copy, len, now);
     engine_flush(e);
     return first;
 }

@@ -5,7 +5,8 @@
  * can prove that no call was executed twice.
  *
  *   testsrv [--listen ADDR:PORT]... [--workers N] [--dead-ms N] [--idle-ms N]
- *           [--root DIR] [--packet N] [--piggyback-max N] [--no-piggyback] [-v]
+ *           [--root DIR] [--packet N] [--piggyback-max N] [--no-piggyback]
+ *           [--keys FILE] [--min-security none|auth|encrypt] [-v]
  *
  * TEST_FETCH and TEST_STORE move files under --root with SFTP, the server's
  * end described as the arguments say (by name, fd, inode or memory).
@@ -41,7 +42,26 @@ struct server {
     rpc2_ctx *ctx;
     struct counters counters;
     const char *root;
+    rpc2_keys *keys; /* --keys: the secrets of identities */
 };
+
+static int security_of(const char *name)
+{
+    return !strcmp(name, "none") ? RPC2_SEC_NONE : !strcmp(name, "auth") ? RPC2_SEC_AUTH
+                                               : !strcmp(name, "encrypt") ? RPC2_SEC_ENCRYPT : -1;
+}
+
+static int load_keys(struct server *s, const char *path, struct rpc2_params *p)
+{
+    char err[512];
+    if (rpc2_keys_load(path, &s->keys, err, sizeof err) != 0) {
+        fprintf(stderr, "testsrv: %s\n", err);
+        return -1;
+    }
+    p->secret_for = rpc2_keys_secret_for;
+    p->secret_arg = s->keys;
+    return 0;
+}
 
 /* The server's end of one transfer, alive until the reply. */
 #define VM_MAX (64u << 20)
@@ -335,6 +355,15 @@ static int parse_args(int argc, char **argv, struct rpc2_params *p, struct rpc2_
             sp->piggyback = 0;
             continue;
         }
+        if (!strcmp(argv[i], "--keys") && i + 1 < argc) {
+            if (load_keys(s, argv[++i], p) != 0)
+                return -1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--min-security") && i + 1 < argc && security_of(argv[i + 1]) >= 0) {
+            p->min_security = (enum rpc2_security)security_of(argv[++i]);
+            continue;
+        }
         if (!strcmp(argv[i], "--listen") && i + 1 < argc && p->n_listen < RPC2_MAX_LISTEN)
             p->listen[p->n_listen++] = argv[++i];
         else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
@@ -384,6 +413,7 @@ int main(int argc, char **argv)
     rpc2_ctx_run(s->ctx);
     stop_ctx = NULL;
     rpc2_ctx_free(s->ctx);
+    rpc2_keys_free(s->keys);
     pthread_mutex_destroy(&s->counters.lock);
     free(s);
     return 0;

@@ -70,7 +70,8 @@ extern "C" {
     X(EOVERFLOW, -31, "data larger than the memory buffer given for it")                           \
     X(EEXIST, -32, "file exists")                                                                  \
     X(EISDIR, -33, "is a directory")                                                               \
-    X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent")
+    X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent") \
+    X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
@@ -94,13 +95,44 @@ enum rpc2_log_level {
 
 typedef void (*rpc2_log_fn)(enum rpc2_log_level level, const char *message, void *arg);
 
-/* ---- security levels (only NONE is implemented so far) ----------------- */
+/* ---- security levels ---------------------------------------------------- */
 
+/*
+ * Above NONE, both ends share a 32-byte secret per client identity; the
+ * bind proves it both ways without sending it, and derives fresh session
+ * keys from an ephemeral key exchange (docs/SECURITY.md says what each
+ * level protects and what it does not).
+ */
 enum rpc2_security {
-    RPC2_SEC_NONE = 0,
-    RPC2_SEC_AUTH = 1,    /* every packet carries a MAC */
-    RPC2_SEC_ENCRYPT = 2, /* AEAD */
+    RPC2_SEC_NONE = 0,    /* a check against accidental damage only */
+    RPC2_SEC_AUTH = 1,    /* every packet carries a MAC; replays are dropped */
+    RPC2_SEC_ENCRYPT = 2, /* AEAD: bodies are encrypted too */
 };
+#define RPC2_SECRET_BYTES 32
+
+/* Server: the secret of a client identity. Returns 0 and fills secret, or
+ * RPC2_ENOENT for an identity it does not know. Runs on the loop thread. */
+typedef int (*rpc2_secret_fn)(const char *identity, size_t len,
+                              unsigned char secret[RPC2_SECRET_BYTES], void *arg);
+
+/*
+ * Key files. A server's holds one "IDENTITY BASE64-SECRET" per line, with
+ * '#' comments; a client's holds the base64 secret alone. A file that group
+ * or others may read or write, or that another user owns, is refused.
+ * Errors (in err, one line) name the file and line, never a secret.
+ */
+typedef struct rpc2_keys rpc2_keys;
+#define RPC2_SECRET_BASE64_LEN 44
+RPC2_EXPORT int rpc2_keys_load(const char *path, rpc2_keys **out, char *err, size_t errlen);
+RPC2_EXPORT void rpc2_keys_free(rpc2_keys *keys);
+/* An rpc2_secret_fn: pass it as rpc2_params.secret_for, the keys as secret_arg. */
+RPC2_EXPORT int rpc2_keys_secret_for(const char *identity, size_t len,
+                                     unsigned char secret[RPC2_SECRET_BYTES], void *keys);
+/* A client's secret from its key file. */
+RPC2_EXPORT int rpc2_keys_load_secret(const char *path, unsigned char secret[RPC2_SECRET_BYTES],
+                                      char *err, size_t errlen);
+/* A fresh random secret, in base64 (RPC2_SECRET_BASE64_LEN characters and a NUL). */
+RPC2_EXPORT int rpc2_keys_generate(char out[RPC2_SECRET_BASE64_LEN + 1]);
 
 /* ---- the context ------------------------------------------------------ */
 
@@ -158,6 +190,13 @@ struct rpc2_params {
     uint64_t max_saved_bytes;    /* all saved replies together (default 64 MiB); a reply
                                   * not kept answers a retransmitted CALL with RPC2_ELIMIT */
 
+    /* Server: the lowest security level a bind may ask for (a client asking
+     * for less gets RPC2_ESECURITY), and where the secrets of identities
+     * come from (NULL: binds above NONE are refused with RPC2_EAUTH). */
+    enum rpc2_security min_security;
+    rpc2_secret_fn secret_for;
+    void *secret_arg;
+
     rpc2_log_fn log;             /* NULL: no logging */
     void *log_arg;
     enum rpc2_log_level log_level;
@@ -188,6 +227,9 @@ struct rpc2_ctx_stats {
     uint64_t rejected_short, rejected_version, rejected_type, rejected_length, rejected_flags;
     uint64_t rejected_unknown_conn, rejected_other;
     uint64_t rejected_check; /* the packet check (or MAC) did not match: corrupted */
+    uint64_t rejected_auth;   /* a protected packet failed authentication: forged or damaged */
+    uint64_t rejected_replay; /* a protected packet seen before (or too old): replayed */
+    uint64_t binds_refused_auth; /* unknown identity, wrong secret, or a level below the minimum */
     uint64_t binds_accepted, binds_refused, unbinds, connections_expired;
     /* Binds refused for a limit (a subset of binds_refused): max_connections,
      * max_per_address. */
@@ -257,6 +299,9 @@ struct rpc2_bind_params {
     enum rpc2_security security;
     uint32_t se_type;     /* side-effect type; 0: none */
     const char *identity; /* client identity, at most 255 bytes; NULL: "" */
+    /* Above NONE: the identity's secret (RPC2_SECRET_BYTES), used for the
+     * handshake only and not kept. */
+    const unsigned char *secret;
 };
 
 /* Binds to a server (a handshake): blocks until bound or failed. */
