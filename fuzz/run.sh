@@ -17,8 +17,10 @@ rm -f "$work/crashes"/* # what failed last time was reported then
 log=$work/log
 
 status=0
+started=$(date +%s)
 "$target" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$work/crashes/" "$work/corpus" "$seeds" >"$log" 2>&1 || status=$?
+elapsed=$(($(date +%s) - started))
 
 stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
 # libFuzzer's last status line: "#N DONE cov: E ft: F corp: C/SIZE ..."
@@ -27,7 +29,7 @@ cov=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1 |
 execs=$(stat number_of_executed_units)
 if [ -n "$execs" ]; then
     printf '%-15s %s s: %s executions (%s/s), coverage %s, %s new inputs, peak RSS %s MB\n' \
-        "$name" "$secs" "$execs" "$(stat average_exec_per_sec)" "${cov:-unknown}" \
+        "$name" "$elapsed" "$execs" "$(stat average_exec_per_sec)" "${cov:-unknown}" \
         "$(stat new_units_added)" "$(stat peak_rss_mb)"
 fi
 if [ "$status" -ne 0 ]; then

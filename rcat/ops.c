@@ -58,6 +58,9 @@ struct ops {
     size_t n_slots;
     rpc2_conn *in_call; /* what a signal cancels */
     int signal;
+    /* Above level none: the identity's secret, kept for the whole run (a
+     * server that forgot the connection is bound again) and wiped at the end. */
+    unsigned char secret[RPC2_SECRET_BYTES];
 };
 
 /* A failure, judged. */
@@ -146,6 +149,33 @@ static void on_log(enum rpc2_log_level level, const char *message, void *arg)
     report_library_log((int)level, message);
 }
 
+/* The key file's error names the file first ("FILE: why"): the file goes
+ * to report_error's FILE, the rest is the text. The library never puts any
+ * part of the secret in it. */
+static int fail_key_file(const char *path, int rc, const char *err)
+{
+    size_t n = strlen(path);
+    const char *why = err;
+
+    if (!strncmp(err, path, n) && err[n] == ':' && err[n + 1] == ' ')
+        why = err + n + 2;
+    else if (!*err)
+        why = rpc2_strerror(rc);
+    report_error(RCAT_EXIT_LOCAL, rpc2_errname(rc), path, "unusable key file: %s", why);
+    return RCAT_EXIT_LOCAL;
+}
+
+static int load_secret(struct ops *o)
+{
+    char err[512] = "";
+    int rc;
+
+    if (o->cfg.security == RPC2_SEC_NONE)
+        return RCAT_EXIT_OK; /* an explicit --security none: the key is not needed */
+    rc = rpc2_keys_load_secret(o->cfg.key_file, o->secret, err, sizeof err);
+    return rc == 0 ? RCAT_EXIT_OK : fail_key_file(o->cfg.key_file, rc, err);
+}
+
 int ops_new(const struct ops_config *c, struct ops **out)
 {
     struct ops *o = calloc(1, sizeof *o);
@@ -164,6 +194,11 @@ int ops_new(const struct ops_config *c, struct ops **out)
         ops_free(o);
         report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", NULL, "out of memory");
         return RCAT_EXIT_LOCAL;
+    }
+    rc = load_secret(o);
+    if (rc != RCAT_EXIT_OK) {
+        ops_free(o);
+        return rc;
     }
     rpc2_params_init(&p);
     p.loop = o->loop;
@@ -196,6 +231,7 @@ void ops_free(struct ops *o)
         rpc2_unbind(o->slots[i].conn);
     free(o->slots);
     rpc2_ctx_free(o->ctx);
+    explicit_bzero(o->secret, sizeof o->secret);
     free(o);
 }
 
@@ -227,7 +263,10 @@ static int bind_slot(struct ops *o, struct slot *s)
         .port = port,
         .subsystem = RCAT_SUBSYS,
         .se_type = RPC2_SE_SFTP,
-        .identity = "rcat/" PACKAGE_VERSION,
+        .security = o->cfg.security,
+        /* without one, the name tells the server's log what connected */
+        .identity = o->cfg.identity ? o->cfg.identity : "rcat/" PACKAGE_VERSION,
+        .secret = o->cfg.security != RPC2_SEC_NONE ? o->secret : NULL,
     };
     int rc;
 
@@ -307,6 +346,7 @@ static int is_refusal(int rc)
     case RPC2_ENOPROC:
     case RPC2_EREFUSED:
     case RPC2_ESECURITY:
+    case RPC2_EAUTH:
     case RPC2_ESERVER:
     case RPC2_ELIMIT:
     case RPC2_EDECODE:
@@ -406,11 +446,27 @@ static void judge_network(const struct ops *o, const struct slot *s, int rc, str
         snprintf(v->text, sizeof v->text, "%s port %u: %s", s->host, s->port, rpc2_strerror(rc));
 }
 
-static void judge_refusal(const struct slot *s, int rc, struct verdict *v)
+/* Which level a refused bind asked for, in --security's words. */
+static const char *level_name(enum rpc2_security level)
+{
+    return level == RPC2_SEC_ENCRYPT ? "encrypt" : level == RPC2_SEC_AUTH ? "auth" : "none";
+}
+
+/* The server cannot say which of identity and secret was wrong (on
+ * purpose: it would tell a prober which names exist), so neither does rcat. */
+static void judge_refusal(const struct ops *o, const struct slot *s, int rc, struct verdict *v)
 {
     v->code = RCAT_EXIT_REFUSED;
     v->name = rpc2_errname(rc);
-    if (rc == RPC2_ENOSUBSYS || rc == RPC2_ENOSETYPE)
+    if (rc == RPC2_EAUTH)
+        snprintf(v->text, sizeof v->text,
+                 "%s port %u: authentication failed: unknown identity or wrong secret", s->host,
+                 s->port);
+    else if (rc == RPC2_ESECURITY)
+        snprintf(v->text, sizeof v->text,
+                 "%s port %u: security level refused by the server (rcat asked for %s)", s->host,
+                 s->port, level_name(o->cfg.security));
+    else if (rc == RPC2_ENOSUBSYS || rc == RPC2_ENOSETYPE)
         snprintf(v->text, sizeof v->text, "%s port %u does not serve rcat (%s)", s->host, s->port,
                  rpc2_strerror(rc));
     else
@@ -454,7 +510,7 @@ static void judge(const struct ops *o, const struct slot *s, int rc, const struc
         return;
     }
     if (is_refusal(rc)) {
-        judge_refusal(s, rc, v);
+        judge_refusal(o, s, rc, v);
         return;
     }
     if (d && d->error < 0 && (rc > 0 || rc == RPC2_ESEFAIL1))

@@ -9,7 +9,11 @@
 
 #include <stdint.h>
 
+#include <rpc2/rpc2.h>
+
 #include "url.h"
+
+#define RCAT_IDENTITY_MAX 255 /* bytes of a bind's identity */
 
 struct ops;
 
@@ -21,9 +25,14 @@ struct ops_config {
     int no_clobber;        /* --no-clobber: never replace a file */
     int verbose;           /* -v: the library logs at debug level */
     size_t servers;        /* most distinct servers the run will name (its operand count) */
+    enum rpc2_security security; /* --security */
+    const char *identity;        /* --identity; NULL: rcat's name and version, at level none */
+    const char *key_file;        /* --key-file: read only above level none */
 };
 
-/* Returns an exit code (RCAT_EXIT_OK when *out is ready). */
+/* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none
+ * the key file is read here, before anything touches the network: a file
+ * that cannot be used is a local error. */
 int ops_new(const struct ops_config *c, struct ops **out);
 void ops_free(struct ops *o);
 

@@ -44,7 +44,8 @@ struct options {
     int offset_set, length_set;
     int quiet, verbose, json;
     int progress; /* -1: only on a terminal */
-    int help, version;
+    int help, version, genkey;
+    int security_set; /* --security given: otherwise it follows --key-file */
     char **operands;
     int n_operands;
 };
@@ -94,6 +95,13 @@ static void usage(void)
            "Connection:\n"
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
            "      --timeout=SECS    give up on a server silent for SECS seconds (default 30)\n"
+           "Security:\n"
+           "      --identity=NAME   the identity rcat binds as (the server's key file lists it)\n"
+           "      --key-file=FILE   FILE holds NAME's secret (in base64, alone; mode 0600)\n"
+           "      --security=LEVEL  none, auth (every packet authenticated) or encrypt\n"
+           "                        (authenticated and encrypted); default: encrypt with\n"
+           "                        --key-file, else none. Never lower it to get past a refusal.\n"
+           "      --genkey          print a new random secret on standard output and exit\n"
            "Messages:\n"
            "      --progress        draw the progress bar even off a terminal\n"
            "      --no-progress     never draw it\n"
@@ -108,8 +116,9 @@ static void usage(void)
            "  1  usage error: nothing was attempted\n"
            "  2  cannot reach the server, or lost it\n"
            "  3  the server refused: not found, permission, outside its root, read-only,\n"
-           "     already exists...\n"
-           "  4  local error: a local file could not be opened, written or replaced\n"
+           "     already exists, authentication failed, security level refused...\n"
+           "  4  local error: a local file could not be opened, written or replaced, or the\n"
+           "     key file cannot be used\n"
            "  5  data integrity error (the end-to-end checksum differed)\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
@@ -126,6 +135,10 @@ enum {
     OPT_NO_PROGRESS,
     OPT_JSON,
     OPT_TIMEOUT,
+    OPT_IDENTITY,
+    OPT_KEY_FILE,
+    OPT_SECURITY,
+    OPT_GENKEY,
 };
 
 static const struct option long_options[] = {
@@ -139,6 +152,10 @@ static const struct option long_options[] = {
     {"ls", no_argument, NULL, OPT_LS},
     {"port", required_argument, NULL, 'P'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"identity", required_argument, NULL, OPT_IDENTITY},
+    {"key-file", required_argument, NULL, OPT_KEY_FILE},
+    {"security", required_argument, NULL, OPT_SECURITY},
+    {"genkey", no_argument, NULL, OPT_GENKEY},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
@@ -175,6 +192,42 @@ static void parse_timeout(const char *text, uint32_t *us)
         return;
     }
     *us = (uint32_t)(s * 1e6);
+}
+
+/* The levels as --security spells them, in enum rpc2_security's order. */
+static const char *const level_names[] = {"none", "auth", "encrypt"};
+
+static void parse_security(struct options *opt, const char *text)
+{
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
+        if (!strcmp(text, level_names[i])) {
+            opt->ops.security = (enum rpc2_security)i;
+            opt->security_set = 1;
+            return;
+        }
+    }
+    bad("--security: '%s' is not a level (none, auth or encrypt)", text);
+}
+
+/* Only a name a server's key file can list: 1 to 255 bytes, no blank or
+ * control character (the file's words are separated by blanks). */
+static void parse_identity(struct options *opt, const char *text)
+{
+    size_t n = strlen(text);
+
+    opt->ops.identity = text;
+    if (n == 0 || n > RCAT_IDENTITY_MAX) {
+        bad("--identity: a name of 1 to %d bytes, please", RCAT_IDENTITY_MAX);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+
+        if (c <= ' ' || c == 0x7f) {
+            bad("--identity: no spaces or control characters in the name");
+            return;
+        }
+    }
 }
 
 static void unknown_option(int c, char **argv)
@@ -224,6 +277,18 @@ static void apply_option(struct options *opt, int c, char **argv)
     case OPT_TIMEOUT:
         parse_timeout(optarg, &opt->ops.dead_peer_us);
         break;
+    case OPT_IDENTITY:
+        parse_identity(opt, optarg);
+        break;
+    case OPT_KEY_FILE:
+        opt->ops.key_file = optarg;
+        break;
+    case OPT_SECURITY:
+        parse_security(opt, optarg);
+        break;
+    case OPT_GENKEY:
+        opt->genkey = 1;
+        break;
     case OPT_PROGRESS:
     case OPT_NO_PROGRESS:
         opt->progress = c == OPT_PROGRESS;
@@ -263,6 +328,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
     opt->ops.verbose = opt->verbose;
+    if (!opt->security_set && opt->ops.key_file)
+        opt->ops.security = RPC2_SEC_ENCRYPT; /* a key is given to be used, at the best level */
 }
 
 /* Options that mean nothing for the chosen operation are refused, not
@@ -271,6 +338,11 @@ static void check_combinations(const struct options *opt)
 {
     int query = opt->mode == MODE_STAT || opt->mode == MODE_LS;
 
+    if (opt->genkey) {
+        if (opt->n_operands > 0)
+            bad("--genkey takes no REMOTE operand");
+        return;
+    }
     if (opt->quiet && opt->verbose)
         bad("-q and -v cannot be combined");
     if (query && (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve ||
@@ -278,6 +350,9 @@ static void check_combinations(const struct options *opt)
         bad("%s takes none of -o, --offset, --length, -p, --no-clobber", opt->mode_flag);
     if (opt->mode == MODE_PUT && opt->output)
         bad("--put stores on the server: -o makes no sense with it");
+    if (opt->ops.security != RPC2_SEC_NONE && (!opt->ops.identity || !opt->ops.key_file))
+        bad("--security %s needs --identity NAME and --key-file FILE",
+            level_names[opt->ops.security]);
     if (opt->n_operands == 0)
         bad(opt->mode == MODE_PUT ? "--put needs a REMOTE destination" : "missing REMOTE operand");
     if (opt->mode == MODE_PUT && opt->n_operands > 1)
@@ -485,6 +560,32 @@ static int finish(int code)
     return code;
 }
 
+/* --genkey: the secret goes to standard output with one write(2), so that
+ * no stdio buffer keeps a copy, and rcat's own copy is wiped. */
+static int genkey(const struct options *opt)
+{
+    struct report_config rc = {.json = opt->json};
+    char key[RPC2_SECRET_BASE64_LEN + 2];
+    size_t len;
+    int err, code = RCAT_EXIT_OK;
+
+    report_init(&rc);
+    err = rpc2_keys_generate(key);
+    if (err != 0) {
+        report_error(RCAT_EXIT_LOCAL, rpc2_errname(err), NULL, "cannot make a secret: %s",
+                     rpc2_strerror(err));
+        return RCAT_EXIT_LOCAL;
+    }
+    len = strlen(key);
+    key[len++] = '\n';
+    if (write(STDOUT_FILENO, key, len) != (ssize_t)len) {
+        report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", "standard output", "write error");
+        code = RCAT_EXIT_LOCAL;
+    }
+    explicit_bzero(key, sizeof key);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     struct options opt;
@@ -500,6 +601,8 @@ int main(int argc, char **argv)
         return fflush(stdout) == 0 ? RCAT_EXIT_OK : RCAT_EXIT_LOCAL;
     }
     check_combinations(&opt);
+    if (opt.genkey && !usage_error[0])
+        return genkey(&opt);
     if (!usage_error[0])
         urls = parse_operands(&opt);
     start_reporting(&opt);

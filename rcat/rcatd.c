@@ -5,10 +5,11 @@
  *   rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]
  *         [--max-connections N] [--max-per-address N] [--max-running N]
  *         [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]
- *         [--log FILE] [-v]
+ *         [--keys FILE] [--min-security none|auth|encrypt] [--log FILE] [-v]
  *
  * The loop is ours (params.loop), so that signals arrive as libev watchers
- * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log,
+ * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log
+ * and reloads the key file,
  * SIGUSR1 logs the counters, and none of it runs inside a signal handler.
  */
 #ifdef HAVE_CONFIG_H
@@ -56,6 +57,8 @@ struct options {
     int workers;
     struct limits limits;
     unsigned long stats_interval_s; /* 0: only on SIGUSR1 and at exit */
+    const char *keys_path;          /* --keys: the clients' secrets; NULL: none known */
+    enum rpc2_security min_security;
     const char *log_path;           /* NULL: stderr */
     int verbose;
 };
@@ -73,6 +76,8 @@ struct daemon {
     rpc2_ctx *ctx;
     struct serve *serve;
     struct logfile log;
+    const char *keys_path;
+    rpc2_keys *keys; /* replaced on SIGHUP; read by the library on the loop thread only */
     ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer stats_timer;
     struct rpc2_ctx_stats last_logged; /* what the periodic line last showed */
@@ -173,7 +178,7 @@ static void usage(FILE *to)
         "usage: rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]\n"
         "             [--max-connections N] [--max-per-address N] [--max-running N]\n"
         "             [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]\n"
-        "             [--log FILE] [-v]\n"
+        "             [--keys FILE] [--min-security none|auth|encrypt] [--log FILE] [-v]\n"
         "Serves the files beneath DIR to rcat over rpc2.\n"
         "  --listen ADDR:PORT  address to listen on, repeatable (at most %d): 127.0.0.1:7755,\n"
         "                      [::1]:7755, :7755 (all addresses, IPv4 and IPv6; the default\n"
@@ -190,12 +195,17 @@ static void usage(FILE *to)
         "  --idle-timeout S    drop a connection silent for S seconds (default %" PRIu64 ")\n"
         "  --stats-interval S  log the counters every S seconds when they changed (default:\n"
         "                      only on SIGUSR1 and at exit)\n"
+        "  --keys FILE         the clients' secrets, one \"IDENTITY BASE64-SECRET\" a line,\n"
+        "                      '#' comments (mode 0600); reloaded on SIGHUP\n"
+        "  --min-security L    refuse binds below level L: none (default), auth (packets\n"
+        "                      authenticated) or encrypt (and encrypted); above none,\n"
+        "                      --keys is required\n"
         "  --log FILE          append the log to FILE, reopened on SIGHUP (default: stderr)\n"
         "  -v, --verbose       add the library's debug messages to the log\n"
         "  -h, --help          this text\n"
         "  -V, --version       the version\n"
-        "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it, SIGUSR1\n"
-        "logs the counters.\n",
+        "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it, SIGHUP\n"
+        "reopens the log and reloads the keys, SIGUSR1 logs the counters.\n",
         RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS, p.max_connections, p.max_per_address,
         p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000);
 }
@@ -297,6 +307,33 @@ static struct limits default_limits(void)
     };
 }
 
+/* The levels as --min-security spells them, in enum rpc2_security's order. */
+static const char *const level_names[] = {"none", "auth", "encrypt"};
+
+static int parse_level(const char *s, enum rpc2_security *out)
+{
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
+        if (!strcmp(s, level_names[i])) {
+            *out = (enum rpc2_security)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Options that only make sense together, checked once all are read. */
+static int check_options(const struct options *o)
+{
+    if (o->min_security != RPC2_SEC_NONE && !o->keys_path) {
+        fprintf(stderr,
+                "rcatd: --min-security %s needs --keys FILE: without the clients' secrets every "
+                "bind would be refused\nTry 'rcatd --help'.\n",
+                level_names[o->min_security]);
+        return 1;
+    }
+    return -1;
+}
+
 /* Returns -1 to go on, else the exit code. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -311,6 +348,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"cookie-threshold", required_argument, NULL, 'K'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"stats-interval", required_argument, NULL, 'S'},
+        {"keys", required_argument, NULL, 'k'},
+        {"min-security", required_argument, NULL, 'm'},
         {"log", required_argument, NULL, 'L'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -346,6 +385,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (parse_workers(optarg, &o->workers) != 0)
                 return bad_usage("--workers wants a number from 1 to 256, not '%s'", optarg);
             break;
+        case 'k':
+            o->keys_path = optarg;
+            break;
+        case 'm':
+            if (parse_level(optarg, &o->min_security) != 0)
+                return bad_usage("--min-security wants none, auth or encrypt, not '%s'", optarg);
+            break;
         case 'L':
             o->log_path = optarg;
             break;
@@ -370,7 +416,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
-    return -1;
+    return check_options(o);
 }
 
 /* ---- signals and stopping ---------------------------------------------------- */
@@ -415,10 +461,55 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &d->drain);
 }
 
+/* ---- keys ------------------------------------------------------------------ */
+
+/* The library asks on the loop thread, where SIGHUP swaps the keys too, so
+ * the table never changes under a lookup. */
+static int secret_for(const char *identity, size_t len, unsigned char secret[RPC2_SECRET_BYTES],
+                      void *arg)
+{
+    return rpc2_keys_secret_for(identity, len, secret, ((struct daemon *)arg)->keys);
+}
+
+/* Loads d->keys_path; 0, or the library's error with err saying why (it
+ * names the file and line, and never quotes a secret). */
+static int keys_load(struct daemon *d, rpc2_keys **out, char *err, size_t errlen)
+{
+    int rc;
+
+    err[0] = '\0';
+    rc = rpc2_keys_load(d->keys_path, out, err, errlen);
+    if (rc != 0 && !err[0])
+        snprintf(err, errlen, "%s: %s", d->keys_path, rpc2_strerror(rc));
+    return rc;
+}
+
+/* Revoking a client is deleting its line and sending SIGHUP. A file that no
+ * longer loads keeps the old keys: a typo must not lock every client out,
+ * nor let anyone in. */
+static void keys_reload(struct daemon *d)
+{
+    char err[512];
+    rpc2_keys *keys;
+
+    if (!d->keys_path)
+        return;
+    if (keys_load(d, &keys, err, sizeof err) != 0) {
+        log_printf(&d->log, "rcatd: keys not reloaded, the old ones stay: %s", err);
+        return;
+    }
+    rpc2_keys_free(d->keys);
+    d->keys = keys;
+    log_printf(&d->log, "rcatd: keys reloaded from %s", d->keys_path);
+}
+
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    struct daemon *d = w->data;
+
     (void)loop, (void)revents;
-    log_reopen(&((struct daemon *)w->data)->log);
+    log_reopen(&d->log);
+    keys_reload(d);
 }
 
 /* ---- counters --------------------------------------------------------------- */
@@ -442,7 +533,8 @@ static void log_stats(struct daemon *d, const char *why)
         " binds_refused_address=%" PRIu64 " binds_cookie_missing=%" PRIu64
         " binds_cookie_bad=%" PRIu64 " binds_cookie_stale=%" PRIu64 " cookies_sent=%" PRIu64
         " unbinds=%" PRIu64 " connections_expired=%" PRIu64 " calls_executed=%" PRIu64
-        " calls_deferred=%" PRIu64 " duplicate_requests=%" PRIu64 " replies_not_saved=%" PRIu64,
+        " calls_deferred=%" PRIu64 " duplicate_requests=%" PRIu64 " replies_not_saved=%" PRIu64
+        " rejected_auth=%" PRIu64 " rejected_replay=%" PRIu64 " binds_refused_auth=%" PRIu64,
         why, st.connections, st.connections_half_open, st.requests_running, st.saved_reply_bytes,
         st.packets_received, st.bytes_received, st.packets_sent, st.bytes_sent, st.rx_dropped,
         st.rejected_short, st.rejected_version, st.rejected_type, st.rejected_length,
@@ -450,7 +542,8 @@ static void log_stats(struct daemon *d, const char *why)
         st.binds_accepted, st.binds_refused, st.binds_refused_limit, st.binds_refused_address,
         st.binds_cookie_missing, st.binds_cookie_bad, st.binds_cookie_stale, st.cookies_sent,
         st.unbinds, st.connections_expired, st.calls_executed, st.calls_deferred,
-        st.duplicate_requests, st.replies_not_saved);
+        st.duplicate_requests, st.replies_not_saved, st.rejected_auth, st.rejected_replay,
+        st.binds_refused_auth);
     d->last_logged = st;
 }
 
@@ -485,8 +578,11 @@ static void watch_signal(struct daemon *d, ev_signal *w, int sig,
 
 static int start_serving(struct daemon *d, const struct options *o)
 {
-    struct serve_config sc = {
-        .root = o->root, .writable = o->writable, .log = log_from_serve, .log_arg = &d->log};
+    struct serve_config sc = {.root = o->root,
+                              .writable = o->writable,
+                              .min_security = o->min_security,
+                              .log = log_from_serve,
+                              .log_arg = &d->log};
     const char *why = "";
     int rc = serve_new(&sc, &d->serve, &why);
 
@@ -514,6 +610,11 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
     p.max_running = (uint32_t)o->limits.max_running;
     p.cookie_threshold = (uint32_t)o->limits.cookie_threshold;
     p.idle_timeout_us = (uint64_t)o->limits.idle_timeout_s * 1000000u;
+    p.min_security = o->min_security;
+    if (d->keys) {
+        p.secret_for = secret_for;
+        p.secret_arg = d;
+    }
     p.log = log_from_rpc2;
     p.log_arg = &d->log;
     p.log_level = o->verbose ? RPC2_LOG_DEBUG : RPC2_LOG_INFO; /* INFO: why a transfer failed */
@@ -532,6 +633,34 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
     return 0;
 }
 
+static int start_keys(struct daemon *d, const struct options *o)
+{
+    char err[512];
+
+    d->keys_path = o->keys_path;
+    if (!d->keys_path)
+        return 0;
+    if (keys_load(d, &d->keys, err, sizeof err) != 0) {
+        fprintf(stderr, "rcatd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void log_start(struct daemon *d, const struct options *o)
+{
+    log_printf(&d->log, "rcatd %s: serving %s%s on port %d with %d workers", PACKAGE_VERSION,
+               o->root, o->writable ? " (writable)" : " (read-only)", rpc2_ctx_port(d->ctx),
+               o->workers);
+    log_printf(&d->log,
+               "rcatd: limits max-connections=%lu max-per-address=%lu max-running=%lu "
+               "cookie-threshold=%lu idle-timeout=%lu s",
+               o->limits.max_connections, o->limits.max_per_address, o->limits.max_running,
+               o->limits.cookie_threshold, o->limits.idle_timeout_s);
+    log_printf(&d->log, "rcatd: security min-security=%s keys=%s", level_names[o->min_security],
+               o->keys_path ? o->keys_path : "none (binds above none are refused)");
+}
+
 static int run(struct daemon *d, const struct options *o)
 {
     char default_listen[16];
@@ -542,7 +671,8 @@ static int run(struct daemon *d, const struct options *o)
         fprintf(stderr, "rcatd: cannot create an event loop\n");
         return 1;
     }
-    if (start_serving(d, o) != 0 || start_rpc2(d, o, default_listen) != 0)
+    if (start_keys(d, o) != 0 || start_serving(d, o) != 0 ||
+        start_rpc2(d, o, default_listen) != 0)
         return 1;
     watch_signal(d, &d->sigterm, SIGTERM, on_stop);
     watch_signal(d, &d->sigint, SIGINT, on_stop);
@@ -554,14 +684,7 @@ static int run(struct daemon *d, const struct options *o)
         d->stats_timer.data = d;
         ev_timer_start(d->loop, &d->stats_timer);
     }
-    log_printf(&d->log, "rcatd %s: serving %s%s on port %d with %d workers", PACKAGE_VERSION,
-               o->root, o->writable ? " (writable)" : " (read-only)", rpc2_ctx_port(d->ctx),
-               o->workers);
-    log_printf(&d->log,
-               "rcatd: limits max-connections=%lu max-per-address=%lu max-running=%lu "
-               "cookie-threshold=%lu idle-timeout=%lu s",
-               o->limits.max_connections, o->limits.max_per_address, o->limits.max_running,
-               o->limits.cookie_threshold, o->limits.idle_timeout_s);
+    log_start(d, o);
     printf("rcatd listening on %d\n", rpc2_ctx_port(d->ctx));
     fflush(stdout);
     ev_run(d->loop, 0);
@@ -582,6 +705,7 @@ static void teardown(struct daemon *d)
             ev_timer_stop(d->loop, &d->drain);
     }
     rpc2_ctx_free(d->ctx);
+    rpc2_keys_free(d->keys); /* after the context: it may look a secret up until freed */
     serve_free(d->serve);
     if (d->loop)
         ev_loop_destroy(d->loop);

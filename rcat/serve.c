@@ -38,10 +38,13 @@
 #define LIST_CAP (1u << 20)
 #define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
 #define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
+/* An identity is at most 255 bytes; escaped, each may take 4. */
+#define IDENTITY_SHOWN_MAX (255 * 4 + 16)
 
 struct serve {
     struct root root;
     int writable;
+    enum rpc2_security min_security;
     serve_log_fn log;
     void *log_arg;
     atomic_uint running; /* calls inside a handler */
@@ -165,16 +168,34 @@ static double ms_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/*
+ * Who called: the identity named in the bind (proved by its secret above
+ * level none; only claimed at none), and the connection's level. The public
+ * API tells a handler the identity but not the level, so the line says the
+ * least the connection can have: the server's minimum ("level>=auth").
+ */
+static void describe_caller(const struct serve *s, rpc2_request *req, char *out, size_t cap)
+{
+    static const char *const levels[] = {"none", "auth", "encrypt"};
+    char id[IDENTITY_SHOWN_MAX];
+
+    /* the identity is the client's to choose at level none: escaped like a path */
+    escape_path(rpc2_request_identity(req), id, sizeof id);
+    snprintf(out, cap, "%s level>=%s", id,
+             (unsigned)s->min_security < 3 ? levels[s->min_security] : "?");
+}
+
 static void log_call(struct serve *s, rpc2_request *req, const char *proc, const char *path,
                      uint64_t bytes, const struct timespec *t0, int status)
 {
-    char shown[LOG_PATH_MAX], line[LOG_PATH_MAX + 160];
+    char shown[LOG_PATH_MAX], caller[IDENTITY_SHOWN_MAX + 32], line[LOG_PATH_MAX + 1400];
 
     if (!s->log)
         return;
     escape_path(path, shown, sizeof shown);
-    snprintf(line, sizeof line, "%s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req), proc,
-             shown, bytes, ms_since(t0), status_name(status));
+    describe_caller(s, req, caller, sizeof caller);
+    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req),
+             caller, proc, shown, bytes, ms_since(t0), status_name(status));
     s->log(line, s->log_arg);
 }
 
@@ -539,6 +560,7 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
         return rc;
     }
     s->writable = cfg->writable;
+    s->min_security = cfg->min_security;
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;
     *out = s;

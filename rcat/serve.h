@@ -8,13 +8,15 @@
 
 #include <rpc2/rpc2.h>
 
-/* One line per call, e.g. "127.0.0.1:40312 FETCH a/b.txt 1048576 B 12.3 ms ok",
+/* One line per call, e.g.
+ * "127.0.0.1:40312 alice level>=auth FETCH a/b.txt 1048576 B 12.3 ms ok",
  * without timestamp or newline. Called from worker threads, concurrently. */
 typedef void (*serve_log_fn)(const char *line, void *arg);
 
 struct serve_config {
     const char *root; /* the directory served */
     int writable;     /* STORE allowed */
+    enum rpc2_security min_security; /* the lowest level any connection can have */
     serve_log_fn log;
     void *log_arg;
 };

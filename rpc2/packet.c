@@ -158,6 +158,8 @@ size_t pkt_seal(uint8_t *datagram, size_t len_without_trailer)
     return len_without_trailer + t->size;
 }
 
+static int damaged_security(const uint8_t *buf, size_t len);
+
 /* Reads nothing but the security byte and the datagram's own length: the
  * trailer of the level is the datagram's last bytes whatever the length
  * fields claim, so damage to those fields is caught here too. */
@@ -167,6 +169,8 @@ static int trailer_verify(const uint8_t *buf, size_t len)
 
     if (!t)
         return PKT_ECHECK;
+    if (!t->ok && damaged_security(buf, len))
+        return PKT_ECHECK;
     if (len < PKT_HDR_SIZE + t->size)
         return PKT_ESHORT;
     if (!t->ok)
@@ -175,30 +179,44 @@ static int trailer_verify(const uint8_t *buf, size_t len)
 }
 
 /*
- * A datagram whose version byte is foreign but whose check is right once
- * that byte reads PKT_VERSION is one of ours, damaged in exactly that byte.
- * It is refused as damage, not answered with a VERSION_ERR: that would tell
- * the peer we do not speak the version we both speak. The state is
- * allocated (rather than kept on the stack) because its layout belongs to
- * the shared library; this runs only for foreign versions.
+ * Whether the datagram's last 8 bytes are the check of the bytes before
+ * them once the byte at offset reads value: a level-none datagram damaged
+ * in exactly that byte. The state is allocated (rather than kept on the
+ * stack) because its layout belongs to the shared library; this runs only
+ * for datagrams that are refused anyway.
  */
-static int damaged_version(const uint8_t *buf, size_t len)
+static int check_ok_with(const uint8_t *buf, size_t len, size_t offset, uint8_t value)
 {
-    static const uint8_t ours = PKT_VERSION;
     XXH3_state_t *st;
     int ok;
 
-    if (len < PKT_HDR_SIZE + PKT_CHECK_SIZE || buf[OFF_SECURITY] != RPC2_SEC_NONE)
+    if (len < PKT_HDR_SIZE + PKT_CHECK_SIZE)
         return 0;
     st = XXH3_createState();
     if (!st)
         return 0;
     len -= PKT_CHECK_SIZE;
-    ok = XXH3_64bits_reset(st) == XXH_OK && XXH3_64bits_update(st, &ours, 1) == XXH_OK &&
-         XXH3_64bits_update(st, buf + 1, len - 1) == XXH_OK &&
+    ok = XXH3_64bits_reset(st) == XXH_OK && XXH3_64bits_update(st, buf, offset) == XXH_OK &&
+         XXH3_64bits_update(st, &value, 1) == XXH_OK &&
+         XXH3_64bits_update(st, buf + offset + 1, len - offset - 1) == XXH_OK &&
          XXH3_64bits_digest(st) == load_u64(buf + len);
     XXH3_freeState(st);
     return ok;
+}
+
+/* A foreign version byte on one of ours is damage, refused as such, not
+ * answered with a VERSION_ERR: that would tell the peer we do not speak the
+ * version we both speak. */
+static int damaged_version(const uint8_t *buf, size_t len)
+{
+    return buf[OFF_SECURITY] == RPC2_SEC_NONE && check_ok_with(buf, len, OFF_VERSION, PKT_VERSION);
+}
+
+/* A keyed level on a datagram whose check is right at none is damage too:
+ * counted as such, not as a short or malformed protected packet. */
+static int damaged_security(const uint8_t *buf, size_t len)
+{
+    return check_ok_with(buf, len, OFF_SECURITY, RPC2_SEC_NONE);
 }
 
 /* ---- header ------------------------------------------------------------ */

@@ -5,7 +5,7 @@
  * one the caller passes, no global state (libsodium's own initialisation
  * aside).
  *
- * docs/security-protocol.md is the prose of this file (every byte of the
+ * docs/PROTOCOL.md ("Secure connections") is the prose of this file (every byte of the
  * hellos, the key schedule, the trailer); docs/SECURITY.md says what it
  * protects against and what it does not.
  *

@@ -4,7 +4,8 @@
 # every way out of the root refused (a symlink swapped in during requests
 # too), read-only and --no-clobber refusals, stores from stalled pipes (the
 # client killed, signalled, or its pipe pausing), 20 clients at once, --json
-# events, one exit code per failure class, IPv6.
+# events, one exit code per failure class, IPv6; secure connections (key
+# files, auth and encrypt, every refusal, no secret in any output).
 #
 # Servers start on port 0 and say "rcatd listening on PORT"; they are stopped
 # by their PID. Every wait is bounded and nothing asserts on time. Checks go
@@ -841,6 +842,131 @@ if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; 
 else
     note "SKIP: no ::1 on this machine"
 fi
+
+# ---- secure connections (issue 6) ----------------------------------------------
+# Key files made by rcat --genkey; an rcatd that wants auth at least. Fetches
+# and stores at auth and encrypt are byte-identical; a wrong secret, an
+# unknown identity and a level below the minimum are refused with exit 3 and
+# a message that says which; key files others may read are refused at both
+# ends; no secret ever reaches a log, a message or an event.
+echo "secure connections"
+keys="$tmp/keys"
+secroot="$tmp/secroot"
+mkdir -m 700 "$keys"
+mkdir "$secroot"
+cp "$root/s$big" "$root/s65537" "$secroot/"
+: >"$tmp/sec.stderr" # every secure run's stderr, searched for secrets at the end
+# secure_run WANT WHAT CMD...: run, keeping its stderr for the secret search.
+secure_run() {
+    run "$@"
+    local rc=$?
+    cat "$tmp/err" >>"$tmp/sec.stderr"
+    return $rc
+}
+
+run 0 "--genkey" "$rcat" --genkey && quiet "--genkey"
+alice=$(cat "$tmp/out")
+[[ "$alice" =~ ^[A-Za-z0-9+/]{43}=$ ]] || fail "--genkey printed '$alice', want 44 base64 characters"
+[ "$(wc -l <"$tmp/out")" = 1 ] && [ "$(wc -c <"$tmp/out")" = 45 ] ||
+    fail "--genkey printed more than the secret and a newline"
+(umask 077 && cp "$tmp/out" "$keys/alice.key")
+run 0 "--genkey again" "$rcat" --genkey
+wrong=$(cat "$tmp/out")
+[ "$wrong" != "$alice" ] || fail "--genkey printed the same secret twice"
+(umask 077 && cp "$tmp/out" "$keys/wrong.key")
+(umask 077 && printf '# test identities\nalice %s\n\nbob   %s\n' "$alice" "$wrong" >"$keys/server.keys")
+cp "$keys/alice.key" "$keys/open.key"
+cp "$keys/server.keys" "$keys/open.keys"
+chmod 0644 "$keys/open.key" "$keys/open.keys"
+
+# usage: above none, both --identity and --key-file; no secret on the command line
+run 1 "--security auth alone" "$rcat" --security auth "$R/s1" && said "--security alone" "--identity"
+run 1 "--key-file without --identity" "$rcat" --key-file "$keys/alice.key" "$R/s1"
+run 1 "--identity without --key-file" "$rcat" --identity alice --security encrypt "$R/s1"
+run 1 "a bad level" "$rcat" --security strong "$R/s1" && said "a bad level" "strong"
+run 1 "--genkey with an operand" "$rcat" --genkey "$R/s1"
+run 1 "rcatd --min-security without --keys" "$rcatd" --listen 127.0.0.1:0 --root "$root" --min-security auth &&
+    said "rcatd --min-security without --keys" "--keys"
+
+# key files others may read: refused at both ends, the file named
+secure_run 4 "rcat with a 0644 key file" "$rcat" --identity alice --key-file "$keys/open.key" "$R/s1" &&
+    said "rcat 0644 key file" "rcat: $keys/open.key: " && said "rcat 0644 key file" "group or others"
+[ -s "$tmp/out" ] && fail "rcat with a 0644 key file wrote to stdout"
+secure_run 4 "rcat --json with a 0644 key file" "$rcat" --json --identity alice --key-file "$keys/open.key" "$R/s1"
+json_valid "--json 0644 key file" "$tmp/err" && {
+    n=$(jline "$tmp/err" ERROR)
+    jis "ERROR (key file)" "$tmp/err" "$n" Code 4
+    jis "ERROR (key file)" "$tmp/err" "$n" Error RPC2_EACCES
+    jis "ERROR (key file)" "$tmp/err" "$n" File "$keys/open.key"
+}
+secure_run 4 "rcat with a missing key file" "$rcat" --identity alice --key-file "$keys/none.key" "$R/s1" &&
+    said "missing key file" "$keys/none.key"
+secure_run 1 "rcatd with a 0644 key file" "$rcatd" --listen 127.0.0.1:0 --root "$root" --keys "$keys/open.keys" &&
+    said "rcatd 0644 key file" "$keys/open.keys" && said "rcatd 0644 key file" "group or others"
+grep -q listening "$tmp/out" && fail "rcatd with a 0644 key file started"
+
+start_server sec --listen 127.0.0.1:0 --root "$secroot" --writable --keys "$keys/server.keys" --min-security auth
+S="rcat://127.0.0.1:$port"
+as_alice=(--identity alice --key-file "$keys/alice.key")
+for level in auth encrypt; do
+    secure_run 0 "fetch at $level" "$rcat" "${as_alice[@]}" --security $level "$S/s$big" &&
+        same "$tmp/out" "$root/s$big" "fetch at $level"
+    secure_run 0 "fetch -o at $level" "$rcat" "${as_alice[@]}" --security $level -o "$local/sec.$level" "$S/s65537" &&
+        same "$local/sec.$level" "$root/s65537" "fetch -o at $level"
+    secure_run 0 "store at $level" "$rcat" "${as_alice[@]}" --security $level --put "$root/s$big" "$S/stored.$level" &&
+        same "$secroot/stored.$level" "$root/s$big" "store at $level"
+    secure_run 0 "--stat at $level" "$rcat" "${as_alice[@]}" --security $level --stat "$S/s65537"
+done
+secure_run 0 "the level follows --key-file (encrypt)" "$rcat" -v "${as_alice[@]}" "$S/s65537" &&
+    same "$tmp/out" "$root/s65537" "fetch at the default level"
+grep -q " alice level>=auth FETCH s$big [0-9]* B .* ok\$" "$tmp/sec.log" ||
+    fail "rcatd's call line lacks the identity and level: $(grep " FETCH s$big " "$tmp/sec.log" | head -1)"
+
+# refusals: which one, exit 3; the same message for a wrong secret and an unknown identity
+secure_run 3 "a wrong secret" "$rcat" --identity alice --key-file "$keys/wrong.key" "$S/s1" &&
+    said "a wrong secret" "authentication failed: unknown identity or wrong secret"
+secure_run 3 "an unknown identity" "$rcat" --identity mallory --key-file "$keys/alice.key" "$S/s65537" &&
+    said "an unknown identity" "authentication failed: unknown identity or wrong secret"
+secure_run 3 "--security none against min-security auth" "$rcat" --security none "$S/s65537" &&
+    said "level below the minimum" "security level refused by the server"
+secure_run 3 "--security none with a key" "$rcat" "${as_alice[@]}" --security none --put "$root/s1" "$S/none" &&
+    said "level none with a key" "security level refused by the server"
+[ -e "$secroot/none" ] && fail "a store refused for its level created the file"
+secure_run 3 "--json, a wrong secret" "$rcat" --json --identity alice --key-file "$keys/wrong.key" "$S/s1"
+json_valid "--json wrong secret" "$tmp/err" && {
+    n=$(jline "$tmp/err" ERROR)
+    jis "ERROR (auth)" "$tmp/err" "$n" Code 3
+    jis "ERROR (auth)" "$tmp/err" "$n" Error RPC2_EAUTH
+    jis "STOP (auth)" "$tmp/err" "$(jline "$tmp/err" STOP)" Result RPC2_EAUTH
+}
+secure_run 3 "--json, a level refused" "$rcat" --json --security none "$S/s1"
+json_valid "--json level refused" "$tmp/err" &&
+    jis "ERROR (level)" "$tmp/err" "$(jline "$tmp/err" ERROR)" Error RPC2_ESECURITY
+
+# SIGHUP reloads the keys: bob's line removed, bob is refused, alice is not
+(umask 077 && printf 'alice %s\n' "$alice" >"$keys/server.keys.new") && mv "$keys/server.keys.new" "$keys/server.keys"
+secure_run 0 "bob before the reload" "$rcat" --identity bob --key-file "$keys/wrong.key" "$S/s65537"
+signal HUP sec
+for _ in $(seq 1 100); do
+    grep -q "keys reloaded" "$tmp/sec.log" && break
+    sleep 0.1
+done
+grep -q "keys reloaded" "$tmp/sec.log" || fail "SIGHUP: rcatd did not say it reloaded its keys"
+secure_run 3 "bob after the reload" "$rcat" --identity bob --key-file "$keys/wrong.key" "$S/s65537" &&
+    said "bob revoked" "authentication failed"
+secure_run 0 "alice after the reload" "$rcat" "${as_alice[@]}" "$S/s65537"
+stop_server sec
+
+# the counters, and no secret anywhere
+grep -q "stats (exit) .* rejected_auth=[0-9]* rejected_replay=[0-9]* binds_refused_auth=[0-9]*" "$tmp/sec.log" ||
+    fail "rcatd's stats line lacks rejected_auth, rejected_replay or binds_refused_auth"
+refused=$(sed -n 's/.*stats (exit) .* binds_refused_auth=\([0-9]*\).*/\1/p' "$tmp/sec.log")
+[ "${refused:-0}" -ge 6 ] || fail "binds_refused_auth=$refused, want at least the 6 refusals made"
+for secret in "$alice" "$wrong"; do
+    grep -qF -- "$secret" "$tmp/sec.log" "$tmp/sec.err" && fail "a secret is in rcatd's log"
+    grep -qF -- "$secret" "$tmp/sec.stderr" && fail "a secret is in rcat's standard error"
+done
+grep -qF -- "$alice" "$tmp/sec.out" && fail "a secret is on rcatd's standard output"
 
 # ---- the stalled stores, judged -------------------------------------------------
 # The server gives a silent client up after its retries (some seconds); its

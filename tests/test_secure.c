@@ -914,7 +914,7 @@ END_TEST
 /*
  * Fixed secrets and nonces give fixed bytes: these catch any change to the
  * wire format or the key schedule, and are printed in
- * docs/security-protocol.md for a second implementation.
+ * docs/PROTOCOL.md ("Secure connections") for a second implementation.
  * PSK = 01 02 .. 20; client e = 40 41 .. 5f, Nc = 60 .. 6f;
  * server e = 80 .. 9f, Ns = a0 .. af; identity "alice"; client_conn
  * 1a2b3c4d, subsystem 42, se_type 0; server_conn 5e6f7081.
