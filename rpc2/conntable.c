@@ -16,7 +16,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/random.h>
-#include <xxhash.h>
+#include "hash.h"
 
 #include <rpc2/rpc2.h>
 

@@ -13,18 +13,10 @@
 #include "packet.h"
 
 #include <string.h>
-#include <xxhash.h>
-/* Debian's libxxhash reaches AVX2/AVX-512 only through its *_dispatch entry
- * points, which this header substitutes for the plain names (those are its
- * baseline SSE2 code): on x86-64 about five times faster over 64 KiB, which
- * a 2 GB/s transfer notices. Only builds that have them install it. */
-#if defined(__x86_64__) && defined(__has_include)
-#if __has_include(<xxh_x86dispatch.h>)
-#include <xxh_x86dispatch.h>
-#endif
-#endif
 
 #include <rpc2/rpc2.h>
+
+#include "hash.h"
 
 /* Byte offsets of the header fields; packet.h draws the layout. */
 enum {

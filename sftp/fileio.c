@@ -21,9 +21,9 @@
 
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
-#include <xxhash.h>
 
 #include "fileio.h"
+#include "hash.h"
 #include "streamio.h"
 
 enum fio_kind {
