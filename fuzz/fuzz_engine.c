@@ -58,6 +58,42 @@ static struct fuzz_peer *peer_of(struct fuzz_engine *fe, const struct rpc2_addr 
     return NULL;
 }
 
+void fuzz_psk(struct sec_psk *psk)
+{
+    memset(psk->key, 0x42, sizeof psk->key);
+}
+
+int fuzz_secret_for(const char *identity, size_t len, unsigned char secret[RPC2_SECRET_BYTES],
+                    void *arg)
+{
+    struct sec_psk psk;
+
+    if (len != strlen(FUZZ_IDENTITY) || memcmp(identity, FUZZ_IDENTITY, len) != 0)
+        return RPC2_ENOENT;
+    fuzz_psk(&psk);
+    memcpy(secret, psk.key, RPC2_SECRET_BYTES);
+    return 0;
+}
+
+size_t fuzz_engine_seal(struct fuzz_engine *fe, int peer, uint8_t *buf, size_t len, size_t cap)
+{
+    struct fuzz_peer *p = fuzz_engine_peer(fe, peer);
+    size_t out;
+    uint32_t dst;
+
+    if (len < PKT_HDR_SIZE || !p->secure || buf[FUZZ_OFF_TYPE] == PKT_BIND_REQ)
+        return fuzz_seal(buf, len);
+    dst = fuzz_load_u32(buf + FUZZ_OFF_DST_CONN);
+    if (dst != p->conn_id)
+        return fuzz_seal(buf, len);
+    /* sec_protect wants the header as it will go: level, lengths */
+    buf[FUZZ_OFF_SECURITY] = (uint8_t)p->session.level;
+    fuzz_store_u32(buf + FUZZ_OFF_BODY_LEN, (uint32_t)(len - PKT_HDR_SIZE));
+    buf[FUZZ_OFF_TRAILER_LEN] = 0;
+    buf[FUZZ_OFF_TRAILER_LEN + 1] = SEC_TRAILER_LEN;
+    return sec_protect(&p->session, buf, len, cap, &out) == 0 ? out : len;
+}
+
 void fuzz_engine_limits(struct fuzz_engine *fe, uint8_t choice)
 {
     static const size_t cookies[] = {SIZE_MAX, 0, 1, 2}, per_addr[] = {SIZE_MAX, 1, 2, 3};
@@ -84,6 +120,7 @@ static void trace(const char *dir, int peer, const uint8_t *dgram, size_t len)
 {
     static int on = -1;
     struct pkt_hdr h;
+    int32_t error = 0;
     int rc;
 
     if (on < 0)
@@ -91,8 +128,44 @@ static void trace(const char *dir, int peer, const uint8_t *dgram, size_t len)
     if (!on)
         return;
     rc = pkt_hdr_decode(dgram, len, &h);
-    fprintf(stderr, "%s peer %d: %zu bytes, decode %d, type %u dst %u src %u seq %u transfer %u\n",
-            dir, peer, len, rc, h.type, h.dst_conn, h.src_conn, h.seq, h.transfer);
+    if (rc == PKT_OK && h.type == PKT_BIND_ERR)
+        (void)pkt_i32_decode(dgram + PKT_HDR_SIZE, h.body_len, &error);
+    fprintf(
+        stderr,
+        "%s peer %d: %zu bytes, decode %d, type %u sec %u dst %u src %u seq %u transfer %u%s%s\n",
+        dir, peer, len, rc, h.type, h.security, h.dst_conn, h.src_conn, h.seq, h.transfer,
+        error ? " " : "", error ? rpc2_errname(error) : "");
+}
+
+/* A BIND_OK answering our hello completes the handshake, as the client's
+ * sec_client_finish() would; any other BIND_OK is a plain connection. */
+static void learn_bind_ok(struct fuzz_peer *p, const struct pkt_hdr *h, const uint8_t *body)
+{
+    const uint8_t *reply;
+    uint32_t flags, reply_len;
+
+    p->conn_id = h->src_conn;
+    p->secure = 0;
+    if (!p->hs_pending || h->dst_conn != p->hs_conn ||
+        pkt_bind_ok_decode(body, h->body_len, &flags, &reply, &reply_len) != PKT_OK || !reply)
+        return;
+    if (sec_client_finish(&p->hs, reply, reply_len, h->src_conn, &p->session) == 0) {
+        p->secure = 1;
+        p->hs_pending = 0;
+    }
+}
+
+/* A datagram protected for our secure connection must open with its
+ * session: the server's sealing and the client's opening agree. */
+static void check_protected(struct fuzz_peer *p, const struct pkt_hdr *h, const uint8_t *dgram,
+                            size_t len)
+{
+    static uint8_t copy[PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM];
+
+    if (h->security == RPC2_SEC_NONE || !p->secure || h->dst_conn != p->hs_conn)
+        return;
+    memcpy(copy, dgram, len);
+    FUZZ_REQUIRE(sec_unprotect(&p->session, copy, len) == SEC_OK);
 }
 
 /* What a client learns from the server's answers. */
@@ -104,8 +177,9 @@ static void learn(struct fuzz_peer *p, const uint8_t *dgram, size_t len)
 
     if (pkt_hdr_decode(dgram, len, &h) != PKT_OK)
         return;
-    if (h.type == PKT_BIND_OK)
-        p->conn_id = h.src_conn;
+    check_protected(p, &h, dgram, len);
+    if (h.type == PKT_BIND_OK && h.security == RPC2_SEC_NONE)
+        learn_bind_ok(p, &h, dgram + PKT_HDR_SIZE);
     if (h.type == PKT_BIND_COOKIE &&
         pkt_cookie_decode(dgram + PKT_HDR_SIZE, h.body_len, &cookie, &cookie_len) == PKT_OK) {
         memcpy(p->cookie, cookie, cookie_len);

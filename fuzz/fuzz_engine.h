@@ -14,7 +14,9 @@
 
 #include "conntable.h"
 #include "engine.h"
+#include "fuzz_formats.h"
 #include "fuzz_input.h"
+#include "secure.h"
 
 /* Three IPv4 peers (two on one host) and the IPv4-mapped IPv6 form of the
  * first, which must be taken for the same peer. */
@@ -26,6 +28,12 @@ struct fuzz_peer {
     uint8_t cookie[PKT_MAX_COOKIE];
     uint32_t cookie_len; /* from the latest BIND_COOKIE */
     uint32_t call_seq;   /* the seq of the latest CALL we sent (the transfer id) */
+    /* A secure bind: the hello we sent (hs_conn: its src_conn) and, once
+     * the BIND_OK's reply checks out, the session of that connection. */
+    struct sec_hs hs;
+    int hs_pending, secure;
+    uint32_t hs_conn;
+    struct sec_session session;
 };
 
 struct fuzz_engine {
@@ -49,6 +57,17 @@ void fuzz_engine_init(struct fuzz_engine *fe, const struct engine_config *cfg,
  * 1, 2, 3), bits 4-5 calls running (none, 1, 2, 8), bits 6-7 saved reply
  * bytes (none, 0, 100, 64 KiB). */
 void fuzz_engine_limits(struct fuzz_engine *fe, uint8_t choice);
+/* fuzz_secret_for knows FUZZ_IDENTITY (fuzz_formats.h), with this secret. */
+void fuzz_psk(struct sec_psk *psk);
+/* An rpc2_secret_fn knowing FUZZ_IDENTITY only. */
+int fuzz_secret_for(const char *identity, size_t len, unsigned char secret[RPC2_SECRET_BYTES],
+                    void *arg);
+/* Seals a datagram (header written, trailer not) as a client would: with
+ * the session of the peer's secure connection when it is addressed to it,
+ * else with the check. cap: room in buf. Returns the sealed length, or len
+ * when the session refuses (the datagram then goes unsealed). */
+size_t fuzz_engine_seal(struct fuzz_engine *fe, int peer, uint8_t *buf, size_t len, size_t cap);
+
 /* Peer i's state: peer 3 (peer 0 in IPv6 clothes) shares peer 0's. */
 struct fuzz_peer *fuzz_engine_peer(struct fuzz_engine *fe, int i);
 /* Delivers one datagram from peer i (0 <= i < FUZZ_PEERS), then flushes. */

@@ -9,6 +9,9 @@
 /* The subsystem the server targets export. */
 #define FZ_SUBSYS 4242u
 
+/* The one identity whose secret the server targets know (fuzz_psk). */
+#define FUZZ_IDENTITY "alice"
+
 /* The limits byte that starts fuzz_server's and fuzz_handshake's inputs
  * (fuzz_engine_limits): one choice from each group, or'ed. */
 enum {

@@ -58,6 +58,11 @@ void fuzz_store_u32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+uint32_t fuzz_load_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* The header must say how long its trailer is before the check covers it;
  * a datagram too short for a header gets the check all the same. */
 size_t fuzz_seal(uint8_t *buf, size_t len)

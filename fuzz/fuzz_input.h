@@ -32,6 +32,7 @@ const uint8_t *fin_bytes(struct fuzz_in *in, size_t n, size_t *got);
 /* Header field offsets (packet.h draws the layout) for patching raw bytes. */
 enum {
     FUZZ_OFF_TYPE = 1,
+    FUZZ_OFF_SECURITY = 3,
     FUZZ_OFF_DST_CONN = 8,
     FUZZ_OFF_SRC_CONN = 12,
     FUZZ_OFF_SEQ = 16,
@@ -40,8 +41,9 @@ enum {
     FUZZ_OFF_TRAILER_LEN = 36,
 };
 
-/* Writes v big-endian, for patching header fields in raw bytes. */
+/* Big-endian, for header fields in raw bytes. */
 void fuzz_store_u32(uint8_t *p, uint32_t v);
+uint32_t fuzz_load_u32(const uint8_t *p);
 
 /* The room a sealed datagram needs beyond its length without trailer. */
 #define FUZZ_SEAL_ROOM 64

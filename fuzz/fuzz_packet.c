@@ -4,8 +4,8 @@
  * decoders must never read outside the bytes given, never hand out a
  * length above its bound, and mean exactly one thing, so whatever decodes
  * re-encodes to the very same bytes (the encoders being pkt_hdr_encode,
- * pkt_bind_req_encode and the pkt_put_* writers the engine builds the
- * other bodies with).
+ * pkt_bind_req_encode, pkt_bind_ok_encode and the pkt_put_* writers the
+ * engine builds the other bodies with).
  *
  * After a first byte that may ask for a valid check trailer, the rest of
  * the input is tried as a datagram and as each kind of body.
@@ -49,9 +49,11 @@ static void try_bind_req(const uint8_t *body, size_t len)
 
     if (pkt_bind_req_decode(body, len, &m) != PKT_OK)
         return;
-    FUZZ_REQUIRE(m.cookie_len <= PKT_MAX_COOKIE && m.identity_len <= PKT_MAX_IDENTITY);
+    FUZZ_REQUIRE(m.cookie_len <= PKT_MAX_COOKIE && m.identity_len <= PKT_MAX_IDENTITY &&
+                 m.hello_len <= PKT_MAX_HELLO);
     require_inside(m.cookie, m.cookie_len, body, len);
     require_inside(m.identity, m.identity_len, body, len);
+    require_inside(m.hello, m.hello_len, body, len);
     FUZZ_REQUIRE(pkt_bind_req_encode(&m, again, sizeof again, &out_len) == PKT_OK);
     FUZZ_REQUIRE(out_len == len && memcmp(again, body, len) == 0);
 }
@@ -69,6 +71,21 @@ static void try_cookie(const uint8_t *body, size_t len)
     pkt_writer_init(&w, again, sizeof again);
     pkt_put_opaque(&w, cookie, cookie_len);
     require_same(&w, body, len);
+}
+
+static void try_bind_ok(const uint8_t *body, size_t len)
+{
+    const uint8_t *hello;
+    uint32_t flags, hello_len;
+    size_t out_len;
+
+    if (pkt_bind_ok_decode(body, len, &flags, &hello, &hello_len) != PKT_OK)
+        return;
+    FUZZ_REQUIRE(hello_len <= PKT_MAX_HELLO && (hello != NULL) == (hello_len > 0));
+    require_inside(hello, hello_len, body, len);
+    FUZZ_REQUIRE(pkt_bind_ok_encode(flags, hello, hello_len, again, sizeof again, &out_len) ==
+                 PKT_OK);
+    FUZZ_REQUIRE(out_len == len && memcmp(again, body, len) == 0);
 }
 
 static void try_i32(const uint8_t *body, size_t len)
@@ -163,6 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     try_bind_req(data, size);
     try_cookie(data, size);
+    try_bind_ok(data, size);
     try_i32(data, size);
     try_call(data, size, 0);
     try_call(data, size, PKT_F_SE);

@@ -214,11 +214,6 @@ static void register_sftp(struct engine *e)
     FUZZ_REQUIRE(sftp_register(e, &p) == 0);
 }
 
-static uint32_t load_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Replaces a BIND_REQ's cookie with the one the server gave; returns the
  * new length (the old one if the body does not decode). */
 static size_t echo_cookie(const struct fuzz_peer *p, size_t len)
@@ -275,7 +270,7 @@ static void run_record(struct fuzz_in *in)
     if (ctl & SRV_FIXUP)
         len = fix_up(p, len, ctl);
     if (len >= PKT_HDR_SIZE && dgram[FUZZ_OFF_TYPE] == PKT_CALL)
-        p->call_seq = load_u32(dgram + FUZZ_OFF_SEQ);
+        p->call_seq = fuzz_load_u32(dgram + FUZZ_OFF_SEQ);
     if (ctl & SRV_SEAL)
         len = fuzz_seal(dgram, len);
     for (int i = (ctl & SRV_TWICE) ? 2 : 1; i > 0; i--)

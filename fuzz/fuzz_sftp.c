@@ -419,6 +419,7 @@ static size_t build_data(struct fuzz_in *in)
     uint8_t f = fin_u8(in);
     uint32_t flags = f & SFTP_DATA_FLAGS_KNOWN;
     uint32_t len = fin_u16(in) % (h.cfg.packet_size + 2);
+    const uint8_t *sum;
     uint8_t *p;
     size_t got;
 
@@ -427,9 +428,11 @@ static size_t build_data(struct fuzz_in *in)
         return 0;
     fill_pattern(p, 0, len);
     if (flags & SFTP_DATA_SUM) {
-        memset(p + len, 0, SFTP_SUM_SIZE); /* the sum our writer computes */
-        if (f & 0x80)
-            memcpy(p + len, fin_bytes(in, SFTP_SUM_SIZE, &got), got);
+        memset(p + len, 0, SFTP_SUM_SIZE); /* the sum our writer computes ... */
+        if (f & 0x80) {                    /* ... or one from the input */
+            sum = fin_bytes(in, SFTP_SUM_SIZE, &got);
+            memcpy(p + len, sum, got);
+        }
     }
     return (size_t)(p - body) + len + ((flags & SFTP_DATA_SUM) ? SFTP_SUM_SIZE : 0);
 }
@@ -438,6 +441,7 @@ static size_t build_ack(struct fuzz_in *in)
 {
     struct sftp_ack a;
     uint8_t below = fin_u8(in), bitmap[8];
+    const uint8_t *bytes;
     size_t len, got;
 
     memset(&a, 0, sizeof a);
@@ -445,7 +449,8 @@ static size_t build_ack(struct fuzz_in *in)
     a.window_end = a.got_them_all + fin_u16(in);
     a.delivered = fin_u32(in);
     a.flags = fin_u8(in) & 3;
-    memcpy(bitmap, fin_bytes(in, fin_u8(in) % 9, &got), got);
+    bytes = fin_bytes(in, fin_u8(in) % 9, &got);
+    memcpy(bitmap, bytes, got);
     a.bitmap_len = (uint32_t)got;
     if (got)
         bitmap[got - 1] |= 0x80;

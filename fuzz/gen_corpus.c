@@ -184,8 +184,8 @@ static void packet_seeds(void)
 /* ---- fuzz_handshake --------------------------------------------------------- */
 
 /* A BIND_REQ record: subsystem choice 0 (the exported one), se_type, no
- * cookie unless echoed, identity. */
-static void hs_bind(struct seed *s, uint8_t ctl, uint8_t src, uint8_t se_type)
+ * cookie unless echoed, FUZZ_IDENTITY, and a hello choice (0: none). */
+static void hs_bind(struct seed *s, uint8_t ctl, uint8_t src, uint8_t se_type, uint8_t hello)
 {
     put_u8(s, ctl);
     if (ctl & HS_ADVANCE)
@@ -196,8 +196,9 @@ static void hs_bind(struct seed *s, uint8_t ctl, uint8_t src, uint8_t se_type)
     put_u8(s, se_type);
     if ((ctl & HS_KIND) != HS_ECHO)
         put_u8(s, 0);
-    put_u8(s, 5);
-    put(s, "alice", 5);
+    put_u8(s, (uint8_t)strlen(FUZZ_IDENTITY));
+    put(s, FUZZ_IDENTITY, strlen(FUZZ_IDENTITY));
+    put_u8(s, hello);
 }
 
 static void hs_unbind(struct seed *s, uint8_t peer, uint8_t src)
@@ -207,36 +208,57 @@ static void hs_unbind(struct seed *s, uint8_t peer, uint8_t src)
     put_u8(s, 2);
 }
 
+/* The two set-up bytes: limits, then security (0: any level, secrets known). */
+static void hs_setup(struct seed *s, uint8_t limits, uint8_t security)
+{
+    s->len = 0;
+    put_u8(s, limits);
+    put_u8(s, security);
+}
+
 static void handshake_seeds(void)
 {
-    struct seed s = {.len = 0};
+    struct seed s;
 
-    put_u8(&s, LIM_COOKIE_ALWAYS);
-    hs_bind(&s, HS_BIND | HS_SEAL, 1, 0);
-    hs_bind(&s, HS_ECHO | HS_SEAL, 1, 0);
+    hs_setup(&s, LIM_COOKIE_ALWAYS, 0);
+    hs_bind(&s, HS_BIND | HS_SEAL, 1, 0, 0);
+    hs_bind(&s, HS_ECHO | HS_SEAL, 1, 0, 0);
     hs_unbind(&s, 0, 1);
     write_seed("fuzz_handshake", "bind_unbind", &s);
 
-    s.len = 0;
-    put_u8(&s, LIM_COOKIE_AFTER_1 | LIM_PER_ADDR_1);
+    hs_setup(&s, LIM_COOKIE_AFTER_1 | LIM_PER_ADDR_1, 0);
     for (uint8_t peer = 0; peer < 4; peer++) {
-        hs_bind(&s, (uint8_t)(HS_BIND | HS_SEAL | peer), (uint8_t)(10 + peer), 1);
-        hs_bind(&s, (uint8_t)(HS_ECHO | HS_SEAL | HS_ADVANCE | peer), (uint8_t)(10 + peer), 1);
+        hs_bind(&s, (uint8_t)(HS_BIND | HS_SEAL | peer), (uint8_t)(10 + peer), 1, 0);
+        hs_bind(&s, (uint8_t)(HS_ECHO | HS_SEAL | HS_ADVANCE | peer), (uint8_t)(10 + peer), 1, 0);
     }
     hs_unbind(&s, 1, 11);
     write_seed("fuzz_handshake", "four_peers", &s);
 
-    s.len = 0;
-    put_u8(&s, LIM_COOKIE_ALWAYS);
-    hs_bind(&s, HS_BIND | HS_SEAL, 3, 0);
+    hs_setup(&s, LIM_COOKIE_ALWAYS, 0);
+    hs_bind(&s, HS_BIND | HS_SEAL, 3, 0, 0);
     put_u8(&s, HS_COOKIE | HS_SEAL | 2); /* a stray BIND_COOKIE from another port */
     put_u8(&s, 3);
     put_u8(&s, 0);
     put_u8(&s, 8);
     put(&s, "cookie!!", 8);
-    hs_bind(&s, HS_ECHO | HS_SEAL | HS_ADVANCE, 3, 0);
-    hs_bind(&s, HS_ECHO | HS_SEAL, 3, 0); /* a retransmitted bind */
+    hs_bind(&s, HS_ECHO | HS_SEAL | HS_ADVANCE, 3, 0, 0);
+    hs_bind(&s, HS_ECHO | HS_SEAL, 3, 0, 0); /* a retransmitted bind */
     write_seed("fuzz_handshake", "stray_cookie", &s);
+
+    hs_setup(&s, LIM_NONE, 1); /* auth at least */
+    hs_bind(&s, HS_BIND | HS_SEAL, 5, 1, 1);
+    hs_bind(&s, HS_BIND | HS_SEAL | 1, 6, 0, 2);
+    hs_bind(&s, HS_BIND | HS_SEAL | 2, 7, 0, 0); /* refused: below the minimum */
+    hs_unbind(&s, 0, 5);
+    hs_unbind(&s, 1, 6);
+    write_seed("fuzz_handshake", "secure", &s);
+
+    hs_setup(&s, LIM_COOKIE_ALWAYS, 2); /* encrypt at least */
+    hs_bind(&s, HS_BIND | HS_SEAL, 8, 0, 2);
+    hs_bind(&s, HS_ECHO | HS_SEAL, 8, 0, 2);
+    hs_bind(&s, HS_ECHO | HS_SEAL | 1, 9, 0, 0x41); /* a damaged hello */
+    hs_unbind(&s, 0, 8);
+    write_seed("fuzz_handshake", "secure_cookie", &s);
 }
 
 /* ---- fuzz_server ------------------------------------------------------------- */

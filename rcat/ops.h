@@ -18,13 +18,13 @@
 struct ops;
 
 struct ops_config {
-    uint32_t dead_peer_us; /* --timeout; 0: the library's default */
-    int64_t offset;        /* --offset: first byte of the source */
-    int64_t length;        /* --length; -1: to the end */
-    int preserve;          /* -p: keep mtime and mode bits */
-    int no_clobber;        /* --no-clobber: never replace a file */
-    int verbose;           /* -v: the library logs at debug level */
-    size_t servers;        /* most distinct servers the run will name (its operand count) */
+    uint32_t dead_peer_us;       /* --timeout; 0: the library's default */
+    int64_t offset;              /* --offset: first byte of the source */
+    int64_t length;              /* --length; -1: to the end */
+    int preserve;                /* -p: keep mtime and mode bits */
+    int no_clobber;              /* --no-clobber: never replace a file */
+    int verbose;                 /* -v: the library logs at debug level */
+    size_t servers;              /* most distinct servers the run will name (its operand count) */
     enum rpc2_security security; /* --security */
     const char *identity;        /* --identity; NULL: rcat's name and version, at level none */
     const char *key_file;        /* --key-file: read only above level none */

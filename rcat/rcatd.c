@@ -56,10 +56,10 @@ struct options {
     int writable;
     int workers;
     struct limits limits;
-    unsigned long stats_interval_s; /* 0: only on SIGUSR1 and at exit */
-    const char *keys_path;          /* --keys: the clients' secrets; NULL: none known */
-    enum rpc2_security min_security;
-    const char *log_path;           /* NULL: stderr */
+    unsigned long stats_interval_s;  /* 0: only on SIGUSR1 and at exit */
+    const char *keys_path;           /* --keys: the clients' secrets; NULL: none known */
+    enum rpc2_security min_security; /* binds below it are refused */
+    const char *log_path;            /* NULL: stderr */
     int verbose;
 };
 
@@ -671,8 +671,7 @@ static int run(struct daemon *d, const struct options *o)
         fprintf(stderr, "rcatd: cannot create an event loop\n");
         return 1;
     }
-    if (start_keys(d, o) != 0 || start_serving(d, o) != 0 ||
-        start_rpc2(d, o, default_listen) != 0)
+    if (start_keys(d, o) != 0 || start_serving(d, o) != 0 || start_rpc2(d, o, default_listen) != 0)
         return 1;
     watch_signal(d, &d->sigterm, SIGTERM, on_stop);
     watch_signal(d, &d->sigint, SIGINT, on_stop);

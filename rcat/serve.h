@@ -14,8 +14,8 @@
 typedef void (*serve_log_fn)(const char *line, void *arg);
 
 struct serve_config {
-    const char *root; /* the directory served */
-    int writable;     /* STORE allowed */
+    const char *root;                /* the directory served */
+    int writable;                    /* STORE allowed */
     enum rpc2_security min_security; /* the lowest level any connection can have */
     serve_log_fn log;
     void *log_arg;

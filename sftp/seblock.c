@@ -53,6 +53,11 @@ int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
         return PKT_EFLAGS;
     if ((b->data_len || b->checksum_len) && !(b->flags & SEBLOCK_PIGGY))
         return PKT_EFLAGS;
+    /* Data rides in a CALL only for a store, and only a fetch takes it in
+     * the REPLY: anything else is a second meaning for one block. */
+    if ((b->direction == 1 && (b->flags & SEBLOCK_PIGGY)) ||
+        (b->direction == 2 && (b->flags & SEBLOCK_PIGGY_OK)))
+        return PKT_EFLAGS;
     return PKT_OK;
 }
 

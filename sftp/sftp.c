@@ -611,7 +611,8 @@ static int server_request(void *type, rpc2_request *req, const uint8_t *se, uint
         memcpy(x->piggy, b.data, b.data_len);
         x->piggy_len = b.data_len;
         x->piggy_sum_len = b.checksum_len;
-        memcpy(x->piggy_sum, b.checksum, b.checksum_len);
+        if (b.checksum_len)
+            memcpy(x->piggy_sum, b.checksum, b.checksum_len);
     }
     *transfer = x;
     return 0;

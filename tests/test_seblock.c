@@ -66,6 +66,8 @@ START_TEST(call_refusals)
         {1, SEBLOCK_QUOTA_HIT, -1, 0}, /* a REPLY flag in a CALL */
         {1, 0, -2, 0},                 /* quota below -1 */
         {2, 0, -1, 4},                 /* data without PIGGY */
+        {1, SEBLOCK_PIGGY, -1, 4},     /* a fetch carrying data (a store's flag) */
+        {2, SEBLOCK_PIGGY_OK, -1, 0},  /* a store taking data in the reply */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct seblock_call in = {.direction = rows[i].direction, .flags = rows[i].flags,
