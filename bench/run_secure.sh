@@ -22,7 +22,7 @@
 # the end if made here). Files go to a temporary directory under
 # ${TMPDIR:-/tmp}; both tools write to /dev/null. The default (5 rounds of
 # 1 GiB) takes about a minute on a 2-vCPU VM, --quick (2 rounds of 256 MiB)
-# about 10 s. VERBOSE=1 also prints every line of every round.
+# about 20 s. VERBOSE=1 also prints every line of every round.
 # bench/README.md says what each figure means.
 set -eu
 
@@ -86,8 +86,14 @@ if [ ! -x "$SSHD" ] || [ ! -x "$SFTP_SERVER" ] || [ "${MISSING_CLIENT:-0}" = 1 ]
     fi
     echo "run_secure.sh: installing openssh-server (apt-get install -y openssh-server)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q openssh-server >/dev/null 2>&1 ||
-        { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q openssh-server >/dev/null; }
+    # the package lists may be missing (a fresh container): update once, then retry
+    if ! apt-get install -y -q openssh-server >/dev/null 2>&1; then
+        apt-get update -q >/dev/null 2>&1 || true
+        if ! apt-get install -y -q openssh-server >/dev/null; then
+            echo "run_secure.sh: apt-get install openssh-server failed" >&2
+            exit 1
+        fi
+    fi
     if ps -C sshd -o pid= >/dev/null 2>&1; then
         echo "run_secure.sh: note: the package started sshd $(ps -C sshd -o pid= | tr -d ' \n');" \
             "not stopped by this script" >&2

@@ -168,21 +168,17 @@ static double ms_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/*
- * Who called: the identity named in the bind (proved by its secret above
- * level none; only claimed at none), and the connection's level. The public
- * API tells a handler the identity but not the level, so the line says the
- * least the connection can have: the server's minimum ("level>=auth").
- */
-static void describe_caller(const struct serve *s, rpc2_request *req, char *out, size_t cap)
+/* Who called: the identity named in the bind (proved by its secret above
+ * level none; only claimed at none), and the connection's level. */
+static void describe_caller(rpc2_request *req, char *out, size_t cap)
 {
     static const char *const levels[] = {"none", "auth", "encrypt"};
+    unsigned level = (unsigned)rpc2_request_security(req);
     char id[IDENTITY_SHOWN_MAX];
 
     /* the identity is the client's to choose at level none: escaped like a path */
     escape_path(rpc2_request_identity(req), id, sizeof id);
-    snprintf(out, cap, "%s level>=%s", id,
-             (unsigned)s->min_security < 3 ? levels[s->min_security] : "?");
+    snprintf(out, cap, "%s %s", id, level < 3 ? levels[level] : "?");
 }
 
 static void log_call(struct serve *s, rpc2_request *req, const char *proc, const char *path,
@@ -193,7 +189,7 @@ static void log_call(struct serve *s, rpc2_request *req, const char *proc, const
     if (!s->log)
         return;
     escape_path(path, shown, sizeof shown);
-    describe_caller(s, req, caller, sizeof caller);
+    describe_caller(req, caller, sizeof caller);
     snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req),
              caller, proc, shown, bytes, ms_since(t0), status_name(status));
     s->log(line, s->log_arg);

@@ -237,6 +237,7 @@ struct rpc2_request {
     rpc2_se_done_fn se_done;         /* rpc2_se_check_async's callback */
     void *se_done_arg;
     char peer[ADDR_TEXT_MAX];
+    uint8_t security; /* the connection's level when the request came */
     char identity[PKT_MAX_IDENTITY + 1];
 };
 

@@ -499,6 +499,7 @@ static struct rpc2_request *request_new(rpc2_conn *c, const struct rpc2_proc *p,
     req->se_state = c->se_state;
     req->peer_addr = c->link.peer;
     memcpy(req->identity, c->identity, sizeof req->identity);
+    req->security = c->security;
     req->next = e->requests;
     if (e->requests)
         e->requests->prev = req;
@@ -665,4 +666,9 @@ uint32_t rpc2_request_proc(const rpc2_request *req)
 const char *rpc2_request_identity(const rpc2_request *req)
 {
     return req->identity;
+}
+
+enum rpc2_security rpc2_request_security(const rpc2_request *req)
+{
+    return (enum rpc2_security)req->security;
 }

@@ -919,8 +919,10 @@ for level in auth encrypt; do
 done
 secure_run 0 "the level follows --key-file (encrypt)" "$rcat" -v "${as_alice[@]}" "$S/s65537" &&
     same "$tmp/out" "$root/s65537" "fetch at the default level"
-grep -q " alice level>=auth FETCH s$big [0-9]* B .* ok\$" "$tmp/sec.log" ||
-    fail "rcatd's call line lacks the identity and level: $(grep " FETCH s$big " "$tmp/sec.log" | head -1)"
+for level in auth encrypt; do
+    grep -q " alice $level FETCH s$big [0-9]* B .* ok\$" "$tmp/sec.log" ||
+        fail "rcatd's call line lacks the identity and level $level: $(grep " FETCH s$big " "$tmp/sec.log" | head -1)"
+done
 
 # refusals: which one, exit 3; the same message for a wrong secret and an unknown identity
 secure_run 3 "a wrong secret" "$rcat" --identity alice --key-file "$keys/wrong.key" "$S/s1" &&

@@ -287,8 +287,11 @@ RPC2_EXPORT int rpc2_reply(rpc2_request *req, int status);
 /* Who made the request, as "ADDR:PORT" (IPv6 in brackets). */
 RPC2_EXPORT const char *rpc2_request_peer(const rpc2_request *req);
 RPC2_EXPORT uint32_t rpc2_request_proc(const rpc2_request *req);
-/* The client identity named in the bind. */
+/* The client identity named in the bind: proved by its secret above level
+ * none, only claimed at none. */
 RPC2_EXPORT const char *rpc2_request_identity(const rpc2_request *req);
+/* The security level of the connection the request came on. */
+RPC2_EXPORT enum rpc2_security rpc2_request_security(const rpc2_request *req);
 
 /* ---- client side ------------------------------------------------------ */
 
