@@ -1014,6 +1014,57 @@ static void check_hex(const char *what, int vec, const uint8_t *got, size_t n, c
     ck_assert_msg(strcmp(hex(got, n), want) == 0, "vector %d %s: %s", vec, what, hex(got, n));
 }
 
+/* docs/PROTOCOL.md's plain ``` blocks of hex, each without its spaces and
+ * newlines, one per line of the returned text (malloc'ed). */
+static char *doc_hex_blocks(void)
+{
+    FILE *f = fopen(SRCDIR "/docs/PROTOCOL.md", "r");
+    char line[512];
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    int in_block = 0;
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(out);
+    while (fgets(line, sizeof line, f)) {
+        if (strcmp(line, "```\n") == 0) {
+            in_block = !in_block;
+            if (!in_block)
+                out[len++] = '\n';
+            continue;
+        }
+        for (const char *c = line; in_block && *c; c++) {
+            if (*c == ' ' || *c == '\n')
+                continue;
+            ck_assert_uint_lt(len + 2, cap);
+            out[len++] = *c;
+        }
+    }
+    out[len] = '\0';
+    fclose(f);
+    return out;
+}
+
+/* The vectors the code must produce are the ones the document shows, so a
+ * second implementation checked against the document checks against this. */
+START_TEST(vectors_are_the_documents)
+{
+    char *doc = doc_hex_blocks();
+
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        const char *fields[] = {vectors[i].hello, vectors[i].reply, vectors[i].call,
+                                vectors[i].reply_pkt, vectors[i].call_epoch1};
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+            char want[1024];
+            snprintf(want, sizeof want, "%s\n", fields[k]);
+            ck_assert_msg(strstr(doc, want) != NULL,
+                          "vector %zu field %zu is not a hex block of docs/PROTOCOL.md", i, k);
+        }
+    }
+    free(doc);
+}
+END_TEST
+
 START_TEST(test_vectors)
 {
     const struct vector *v = &vectors[_i];
@@ -1109,6 +1160,7 @@ static Suite *secure_suite(void)
     suite_add_tcase(s, ep);
 
     tcase_add_loop_test(vec, test_vectors, 0, (int)(sizeof(vectors) / sizeof(vectors[0])));
+    tcase_add_test(vec, vectors_are_the_documents);
     suite_add_tcase(s, vec);
     return s;
 }
