@@ -190,6 +190,18 @@ static rpc2_conn *bind_ok(rpc2_ctx *ctx, int port)
     return conn;
 }
 
+/* The end of every test here: the client goes, then the proxy (-1: none)
+ * and the server, each of which must exit cleanly, then the files. */
+static void finish(rpc2_ctx *ctx, rpc2_conn *conn, pid_t proxy, pid_t srv)
+{
+    rpc2_unbind(conn);
+    rpc2_ctx_free(ctx);
+    if (proxy > 0)
+        ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
+    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
+    root_remove();
+}
+
 /* ---- contents ----------------------------------------------------------------- */
 
 static uint8_t pat(uint64_t i, uint32_t seed)
@@ -363,11 +375,7 @@ START_TEST(test_calls_and_transfers_survive_damage)
         rpc2_call(direct, TEST_STATS, NULL, NULL, (xdrproc_t)xdr_server_stats, &st, NULL), 0);
     ck_assert_uint_eq(st.calls_executed, calls + 1);
     rpc2_unbind(direct);
-    rpc2_unbind(conn);
-    rpc2_ctx_free(ctx);
-    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
-    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
-    root_remove();
+    finish(ctx, conn, proxy, srv);
 }
 END_TEST
 
@@ -404,11 +412,7 @@ START_TEST(test_500_transfers_never_wrong)
             ok, integrity, (unsigned long long)cs.rejected_check,
             (unsigned long long)cs.retransmissions);
     ck_assert_uint_eq(ok + integrity, n);
-    rpc2_unbind(conn);
-    rpc2_ctx_free(ctx);
-    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
-    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
-    root_remove();
+    finish(ctx, conn, proxy, srv);
 }
 END_TEST
 
@@ -477,11 +481,7 @@ START_TEST(test_protected_through_damage)
         ck_assert_uint_gt(cs.rejected_auth, 0);
         ck_assert_uint_gt(cs.rejected_replay, 0);
     }
-    rpc2_unbind(conn);
-    rpc2_ctx_free(ctx);
-    ck_assert_int_eq(procs_child_stop(proxy, SIGTERM), 0);
-    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
-    root_remove();
+    finish(ctx, conn, proxy, srv);
 }
 END_TEST
 
@@ -507,10 +507,7 @@ START_TEST(test_bind_refusals)
     ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_AUTH, "alice", NULL, &conn), RPC2_EINVAL);
     ck_assert_int_eq(bind_as(ctx, port, RPC2_SEC_ENCRYPT, "alice", alice_secret, &conn), 0);
     run_calls(conn, 3, 1);
-    rpc2_unbind(conn);
-    rpc2_ctx_free(ctx);
-    ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
-    root_remove();
+    finish(ctx, conn, -1, srv);
 }
 END_TEST
 
