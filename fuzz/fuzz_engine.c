@@ -146,6 +146,7 @@ static void learn_bind_ok(struct fuzz_peer *p, const struct pkt_hdr *h, const ui
 
     p->conn_id = h->src_conn;
     p->secure = 0;
+    sec_session_wipe(&p->session); /* a session owns contexts: one at a time */
     if (!p->hs_pending || h->dst_conn != p->hs_conn ||
         pkt_bind_ok_decode(body, h->body_len, &flags, &reply, &reply_len) != PKT_OK || !reply)
         return;
@@ -253,4 +254,6 @@ void fuzz_engine_dispose(struct fuzz_engine *fe)
     engine_flush(fe->e);
     engine_free(fe->e);
     fe->e = NULL;
+    for (int i = 0; i < FUZZ_PEERS; i++)
+        sec_session_wipe(&fe->peers[i].session);
 }

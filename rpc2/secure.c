@@ -7,11 +7,18 @@
  * label per use, so a second implementation needs nothing but BLAKE2b,
  * X25519 and the two AEADs. Secrets live in caller-owned structs and on
  * the stack; every stack copy is wiped before its function returns.
+ *
+ * libsodium does all of it but AES-256-GCM, which is OpenSSL's EVP (its
+ * AES-NI/VAES code runs several times faster than libsodium 1.0.18's,
+ * docs/SECURITY.md): a session keeps one EVP_CIPHER_CTX per direction and
+ * epoch, keyed once, and each datagram only sets the nonce.
  */
 #include "secure.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include <rpc2/rpc2.h>
@@ -78,6 +85,10 @@ int sec_init(void)
     return sodium_init() < 0 ? RPC2_ESYSTEM : 0;
 }
 
+/* AES-256-GCM itself is OpenSSL's, which runs anywhere; libsodium's check
+ * is kept as the gate because it asks exactly what matters: AES-NI and
+ * PCLMUL, without which OpenSSL falls back to software AES and GHASH that
+ * are slower than XChaCha20 and not built to be constant-time. */
 unsigned sec_suites_available(void)
 {
     if (sec_init() != 0)
@@ -234,8 +245,95 @@ static unsigned pick_suite(unsigned common)
     return 0;
 }
 
-static void session_init(struct sec_session *s, int level, unsigned suite,
-                         const uint8_t tx_base[SEC_KEY_LEN], const uint8_t rx_base[SEC_KEY_LEN])
+/* ---- AES-256-GCM (OpenSSL) --------------------------------------------------- */
+
+#define GCM_NONCE_LEN 12
+
+/* A context for one direction (enc 1 seals, 0 opens), keyed when key is
+ * not NULL. The cipher is given here only: EVP_aes_256_gcm() fetches the
+ * provider's implementation, which is worth doing once per context, not per
+ * datagram. NULL when OpenSSL fails (out of memory). */
+static EVP_CIPHER_CTX *gcm_new(int enc, const uint8_t *key)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+
+    if (c && (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) != 1 ||
+              (key && EVP_CipherInit_ex(c, NULL, NULL, key, NULL, enc) != 1))) {
+        EVP_CIPHER_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* Replaces the context's key (the expanded schedule and GHASH key are
+ * overwritten in place; nothing is allocated). 0 or -1. */
+static int gcm_rekey(EVP_CIPHER_CTX *c, const uint8_t key[SEC_KEY_LEN])
+{
+    return EVP_CipherInit_ex(c, NULL, NULL, key, NULL, -1) == 1 ? 0 : -1;
+}
+
+/* Seals m in place; ad is all of the additional data. 0 or -1. */
+static int gcm_seal(EVP_CIPHER_CTX *c, const uint8_t nonce[GCM_NONCE_LEN], uint8_t *m, size_t mlen,
+                    const uint8_t *ad, size_t adlen, uint8_t tag[SEC_TAG_LEN])
+{
+    uint8_t none[16];
+    int n;
+
+    if (mlen > INT_MAX || adlen > INT_MAX)
+        return -1;
+    if (EVP_EncryptInit_ex(c, NULL, NULL, NULL, nonce) != 1 ||
+        EVP_EncryptUpdate(c, NULL, &n, ad, (int)adlen) != 1 ||
+        (mlen && EVP_EncryptUpdate(c, m, &n, m, (int)mlen) != 1) ||
+        EVP_EncryptFinal_ex(c, none, &n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEC_TAG_LEN, tag) != 1)
+        return -1;
+    return 0;
+}
+
+/* Opens c in place: 0 when the tag verifies (OpenSSL compares it in
+ * constant time), else -1 with c zeroed, so no unverified plaintext stays. */
+static int gcm_open(EVP_CIPHER_CTX *ctx, const uint8_t nonce[GCM_NONCE_LEN], uint8_t *c,
+                    size_t clen, const uint8_t *ad, size_t adlen, const uint8_t tag[SEC_TAG_LEN])
+{
+    uint8_t none[16];
+    int n;
+
+    if (clen > INT_MAX || adlen > INT_MAX)
+        return -1;
+    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEC_TAG_LEN, (void *)tag) == 1 &&
+        EVP_DecryptUpdate(ctx, NULL, &n, ad, (int)adlen) == 1 &&
+        (clen == 0 || EVP_DecryptUpdate(ctx, c, &n, c, (int)clen) == 1) &&
+        EVP_DecryptFinal_ex(ctx, none, &n) == 1)
+        return 0;
+    if (clen)
+        sodium_memzero(c, clen);
+    return -1;
+}
+
+/* The four contexts of an AES-256-GCM session: tx and rx_cur keyed for
+ * epoch 0, gcm_next for epoch 1, rx_prev unkeyed until epoch 0 moves into
+ * it. 0, or RPC2_ENOMEM with none left allocated. */
+static int session_gcm_init(struct sec_session *s)
+{
+    uint8_t next[SEC_KEY_LEN];
+
+    epoch_key(s->rx_base, 1, next);
+    s->tx.gcm = gcm_new(1, s->tx.key);
+    s->rx_cur.gcm = gcm_new(0, s->rx_cur.key);
+    s->rx_prev.gcm = gcm_new(0, NULL);
+    s->gcm_next = gcm_new(0, next);
+    sodium_memzero(next, sizeof(next));
+    if (s->tx.gcm && s->rx_cur.gcm && s->rx_prev.gcm && s->gcm_next)
+        return 0;
+    sec_session_wipe(s);
+    return RPC2_ENOMEM;
+}
+
+/* 0, or RPC2_ENOMEM with s wiped (nothing to free). */
+static int session_init(struct sec_session *s, int level, unsigned suite,
+                        const uint8_t tx_base[SEC_KEY_LEN], const uint8_t rx_base[SEC_KEY_LEN])
 {
     sodium_memzero(s, sizeof(*s));
     s->level = level;
@@ -247,6 +345,7 @@ static void session_init(struct sec_session *s, int level, unsigned suite,
     s->rx_cur.valid = 1;
     s->max_packets = SEC_EPOCH_PACKETS;
     s->max_bytes = SEC_EPOCH_BYTES;
+    return suite == SEC_SUITE_AES256GCM ? session_gcm_init(s) : 0;
 }
 
 /* ---- client ------------------------------------------------------------------ */
@@ -356,9 +455,9 @@ int sec_client_finish(struct sec_hs *hs, const uint8_t *reply, size_t len, uint3
     memcpy(t2, hs->transcript, hs->transcript_len);
     derive(&hs->psk, t2, transcript2(t2, hs->transcript_len, server_conn, reply), dh, &k);
     if (crypto_verify_32(k.proof2, reply + REPLY_SIGNED) == 0) {
-        session_init(out, hs->level, suite, k.c2s, k.s2c);
-        sec_hs_wipe(hs);
-        rc = 0;
+        rc = session_init(out, hs->level, suite, k.c2s, k.s2c);
+        if (rc == 0)
+            sec_hs_wipe(hs);
     }
     sodium_memzero(dh, sizeof(dh));
     sodium_memzero(&k, sizeof(k));
@@ -447,9 +546,8 @@ static int server_reply(const struct sec_hello *h, const struct sec_psk *psk, ui
     if (crypto_scalarmult(dh, secret, h->ce) == 0) {
         derive(psk, t, transcript2(t, n, server_conn, reply), dh, &k);
         memcpy(reply + REPLY_SIGNED, k.proof2, SEC_PROOF_LEN);
-        session_init(out, h->level, suite, k.s2c, k.c2s);
+        rc = session_init(out, h->level, suite, k.s2c, k.c2s);
         sodium_memzero(&k, sizeof(k));
-        rc = 0;
     }
     sodium_memzero(secret, sizeof(secret));
     sodium_memzero(dh, sizeof(dh));
@@ -513,28 +611,31 @@ static void nonce_of(uint32_t epoch, uint64_t pn, uint8_t nonce[24])
     store_u64(nonce + 4, pn);
 }
 
-/* Seals m in place (mlen 0: nothing is encrypted, ad is all). */
-static void aead_seal(unsigned suite, const uint8_t *key, uint32_t epoch, uint64_t pn, uint8_t *m,
-                      size_t mlen, const uint8_t *ad, size_t adlen, uint8_t *tag)
+/* Seals m in place (mlen 0: nothing is encrypted, ad is all) with key, or
+ * at AES-256-GCM with gcm (keyed with key). 0 or -1. */
+static int aead_seal(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm, uint32_t epoch,
+                     uint64_t pn, uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
+                     uint8_t *tag)
 {
     uint8_t nonce[24];
 
     nonce_of(epoch, pn, nonce);
     if (suite == SEC_SUITE_AES256GCM)
-        crypto_aead_aes256gcm_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL, nonce, key);
-    else
-        crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL,
-                                                            nonce, key);
+        return gcm_seal(gcm, nonce, m, mlen, ad, adlen, tag);
+    crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL,
+                                                        nonce, key);
+    return 0;
 }
 
-static int aead_open(unsigned suite, const uint8_t *key, uint32_t epoch, uint64_t pn, uint8_t *c,
-                     size_t clen, const uint8_t *ad, size_t adlen, const uint8_t *tag)
+static int aead_open(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm, uint32_t epoch,
+                     uint64_t pn, uint8_t *c, size_t clen, const uint8_t *ad, size_t adlen,
+                     const uint8_t *tag)
 {
     uint8_t nonce[24];
 
     nonce_of(epoch, pn, nonce);
     if (suite == SEC_SUITE_AES256GCM)
-        return crypto_aead_aes256gcm_decrypt_detached(c, NULL, c, clen, tag, ad, adlen, nonce, key);
+        return gcm_open(gcm, nonce, c, clen, ad, adlen, tag);
     return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(c, NULL, c, clen, tag, ad, adlen,
                                                                nonce, key);
 }
@@ -545,18 +646,17 @@ static int aead_open(unsigned suite, const uint8_t *key, uint32_t epoch, uint64_
  * the body is the message, and the additional data is the header and the
  * pn, gathered into 48 bytes.
  */
-static void protect_at(const struct sec_session *s, uint8_t *dg, size_t len)
+static int protect_at(const struct sec_session *s, uint8_t *dg, size_t len)
 {
     uint8_t *pn = dg + len, *tag = pn + SEC_PN_LEN, ad[PKT_HDR_SIZE + SEC_PN_LEN];
 
-    if (s->level == RPC2_SEC_AUTH) {
-        aead_seal(s->suite, s->tx.key, s->tx.epoch, s->tx.pn, dg, 0, dg, len + SEC_PN_LEN, tag);
-        return;
-    }
+    if (s->level == RPC2_SEC_AUTH)
+        return aead_seal(s->suite, s->tx.key, s->tx.gcm, s->tx.epoch, s->tx.pn, dg, 0, dg,
+                         len + SEC_PN_LEN, tag);
     memcpy(ad, dg, PKT_HDR_SIZE);
     memcpy(ad + PKT_HDR_SIZE, pn, SEC_PN_LEN);
-    aead_seal(s->suite, s->tx.key, s->tx.epoch, s->tx.pn, dg + PKT_HDR_SIZE, len - PKT_HDR_SIZE, ad,
-              sizeof(ad), tag);
+    return aead_seal(s->suite, s->tx.key, s->tx.gcm, s->tx.epoch, s->tx.pn, dg + PKT_HDR_SIZE,
+                     len - PKT_HDR_SIZE, ad, sizeof(ad), tag);
 }
 
 /* A key is retired before it has protected SEC_EPOCH_PACKETS packets or
@@ -564,14 +664,24 @@ static void protect_at(const struct sec_session *s, uint8_t *dg, size_t len)
  * packet number never repeats under one key. */
 static int tx_next_epoch_if_due(struct sec_session *s)
 {
+    uint8_t key[SEC_KEY_LEN];
+
     if (s->tx.pn < s->max_packets && s->tx.bytes < s->max_bytes)
         return 0;
     if (s->tx.epoch == UINT32_MAX)
         return RPC2_ELIMIT;
+    epoch_key(s->tx_base, s->tx.epoch + 1, key);
+    if (s->tx.gcm && gcm_rekey(s->tx.gcm, key) != 0) {
+        /* The epoch stays (it is due again next time): a context that is
+         * keyed for neither epoch seals nothing the peer accepts. */
+        sodium_memzero(key, sizeof(key));
+        return RPC2_ESYSTEM;
+    }
     s->tx.epoch++;
     s->tx.pn = 0;
     s->tx.bytes = 0;
-    epoch_key(s->tx_base, s->tx.epoch, s->tx.key);
+    memcpy(s->tx.key, key, SEC_KEY_LEN);
+    sodium_memzero(key, sizeof(key));
     return 0;
 }
 
@@ -596,9 +706,13 @@ int sec_protect(struct sec_session *s, uint8_t *datagram, size_t len, size_t cap
         return rc;
     store_u32(datagram + OFF_KEY_EPOCH, s->tx.epoch);
     store_u64(datagram + len, s->tx.pn);
-    protect_at(s, datagram, len);
+    rc = protect_at(s, datagram, len);
+    /* The number is spent even when sealing failed part way: a nonce is
+     * never used twice, whatever became of the datagram. */
     s->tx.pn++;
     s->tx.bytes += len;
+    if (rc != 0)
+        return RPC2_ESYSTEM;
     *out_len = len + SEC_TRAILER_LEN;
     return 0;
 }
@@ -656,6 +770,7 @@ static struct sec_rx_epoch *rx_for(struct sec_session *s, uint32_t epoch, struct
         next->epoch = epoch;
         next->valid = 1;
         epoch_key(s->rx_base, epoch, next->key);
+        next->gcm = s->gcm_next; /* already keyed for it */
         return next;
     }
     *verdict = epoch < cur ? SEC_EREPLAY : SEC_EFORGED;
@@ -670,20 +785,35 @@ static int open_at(const struct sec_session *s, const struct sec_rx_epoch *rx, u
     uint8_t ad[PKT_HDR_SIZE + SEC_PN_LEN];
 
     if (s->level == RPC2_SEC_AUTH)
-        return aead_open(s->suite, rx->key, rx->epoch, load_u64(pn), dg, 0, dg, clear + SEC_PN_LEN,
-                         tag);
+        return aead_open(s->suite, rx->key, rx->gcm, rx->epoch, load_u64(pn), dg, 0, dg,
+                         clear + SEC_PN_LEN, tag);
     memcpy(ad, dg, PKT_HDR_SIZE);
     memcpy(ad + PKT_HDR_SIZE, pn, SEC_PN_LEN);
-    return aead_open(s->suite, rx->key, rx->epoch, load_u64(pn), dg + PKT_HDR_SIZE,
+    return aead_open(s->suite, rx->key, rx->gcm, rx->epoch, load_u64(pn), dg + PKT_HDR_SIZE,
                      clear - PKT_HDR_SIZE, ad, sizeof(ad), tag);
 }
 
-/* The next epoch becomes current; the one before the current is forgotten. */
+/* The next epoch becomes current; the one before the current is forgotten.
+ * At AES-256-GCM the forgotten epoch's context is keyed for the epoch after
+ * the new current one (which overwrites the old key schedule) and waits as
+ * gcm_next: contexts move, none is made or freed. Were that rekeying ever
+ * to fail, the next epoch's datagrams would fail to verify and the
+ * connection end as if its peer were gone. */
 static void rx_advance(struct sec_session *s, struct sec_rx_epoch *next)
 {
+    EVP_CIPHER_CTX *spare = s->rx_prev.gcm;
+
     sodium_memzero(&s->rx_prev, sizeof(s->rx_prev));
     s->rx_prev = s->rx_cur;
     s->rx_cur = *next;
+    s->gcm_next = spare;
+    if (spare && s->rx_cur.epoch < UINT32_MAX) {
+        uint8_t key[SEC_KEY_LEN];
+
+        epoch_key(s->rx_base, s->rx_cur.epoch + 1, key);
+        (void)gcm_rekey(spare, key);
+        sodium_memzero(key, sizeof(key));
+    }
 }
 
 /* Authentication first, then everything else: a verdict other than
@@ -724,10 +854,16 @@ int sec_unprotect(struct sec_session *s, uint8_t *datagram, size_t len)
     return verdict;
 }
 
+/* EVP_CIPHER_CTX_free() cleanses the key schedule it frees. */
 void sec_session_wipe(struct sec_session *s)
 {
-    if (s)
-        sodium_memzero(s, sizeof(*s));
+    if (!s)
+        return;
+    EVP_CIPHER_CTX_free(s->tx.gcm);
+    EVP_CIPHER_CTX_free(s->rx_cur.gcm);
+    EVP_CIPHER_CTX_free(s->rx_prev.gcm);
+    EVP_CIPHER_CTX_free(s->gcm_next);
+    sodium_memzero(s, sizeof(*s));
 }
 
 /* ---- the client hello replay cache -------------------------------------------- */

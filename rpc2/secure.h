@@ -2,8 +2,9 @@
  * secure.h - authenticated and encrypted connections: the handshake that
  * turns a pre-shared secret into session keys, and the protection of each
  * datagram with them. Pure: bytes in, bytes out, no I/O, no clock but the
- * one the caller passes, no global state (libsodium's own initialisation
- * aside).
+ * one the caller passes, no global state (libsodium's and OpenSSL's own
+ * initialisation aside). Suite 1 (AES-256-GCM) runs on OpenSSL's EVP
+ * interface, everything else on libsodium.
  *
  * docs/PROTOCOL.md ("Secure connections") is the prose of this file (every byte of the
  * hellos, the key schedule, the trailer); docs/SECURITY.md says what it
@@ -67,7 +68,10 @@ struct sec_psk {
  * 0 or RPC2_ESYSTEM. */
 int sec_init(void);
 
-/* The suites this CPU runs: AES-256-GCM needs AES-NI and PCLMUL. */
+/* The suites this end offers: XChaCha20-Poly1305 always; AES-256-GCM only
+ * on CPUs with AES-NI and PCLMUL (OpenSSL would run it anywhere, but its
+ * software AES is slower than XChaCha20 and not built to be constant-time;
+ * see docs/SECURITY.md). */
 unsigned sec_suites_available(void);
 
 /* A fresh random secret. */
@@ -103,18 +107,27 @@ struct sec_rand {
 
 /* ---- sessions ------------------------------------------------------------ */
 
+/* OpenSSL's EVP_CIPHER_CTX, named here so this header needs no OpenSSL. */
+struct evp_cipher_ctx_st;
+
 /* The receive state of one key epoch. */
 struct sec_rx_epoch {
     uint32_t epoch;
     int valid;
     uint8_t key[SEC_KEY_LEN];
-    uint64_t top; /* the highest packet number accepted; meaningful when any */
+    struct evp_cipher_ctx_st *gcm; /* AES-256-GCM: keyed with key once; else NULL */
+    uint64_t top;                  /* the highest packet number accepted; meaningful when any */
     int any;
     uint64_t bits[SEC_WINDOW / 64 + 1]; /* a ring; one word more than the window, see secure.c */
 };
 
-/* One direction-pair of keys of an established connection. Plain data, so
- * an engine embeds it; wipe it with sec_session_wipe(). */
+/* One direction-pair of keys of an established connection. An engine
+ * embeds it; at suite AES-256-GCM it owns four OpenSSL cipher contexts
+ * (keyed once per epoch, so no datagram pays a key setup or an
+ * allocation), so it must end with sec_session_wipe(), which frees them,
+ * and a copy must not be used alongside the original (they would share the
+ * contexts). A handshake fills a session that is zeroed or wiped, never a
+ * live one (its contexts would leak). One thread at a time per session. */
 struct sec_session {
     int level;      /* RPC2_SEC_AUTH or RPC2_SEC_ENCRYPT */
     unsigned suite; /* one SEC_SUITE_* bit */
@@ -124,8 +137,13 @@ struct sec_session {
         uint64_t pn;    /* the next packet number */
         uint64_t bytes; /* protected in this epoch */
         uint8_t key[SEC_KEY_LEN];
+        struct evp_cipher_ctx_st *gcm; /* AES-256-GCM: keyed with key; else NULL */
     } tx;
     struct sec_rx_epoch rx_cur, rx_prev;
+    /* AES-256-GCM: always keyed for epoch rx_cur.epoch + 1, to try a
+     * datagram of the next epoch without changing anything else; it becomes
+     * rx_cur's when one verifies. */
+    struct evp_cipher_ctx_st *gcm_next;
     /* The sender's rotation limits: SEC_EPOCH_PACKETS and SEC_EPOCH_BYTES;
      * tests lower them to see epochs change. */
     uint64_t max_packets, max_bytes;
@@ -143,7 +161,8 @@ size_t sec_trailer_len(int level);
  * it) and sets *out_len = len + SEC_TRAILER_LEN. Moves to the next epoch
  * first when this one has had its packets or bytes.
  * 0; RPC2_EINVAL (header not as above); RPC2_ETOOBIG (no room);
- * RPC2_ELIMIT (every epoch used up: bind again).
+ * RPC2_ELIMIT (every epoch used up: bind again); RPC2_ESYSTEM (OpenSSL
+ * failed: not seen in practice; the packet number is spent all the same).
  */
 int sec_protect(struct sec_session *s, uint8_t *datagram, size_t len, size_t cap, size_t *out_len);
 
@@ -201,7 +220,8 @@ int sec_client_hello(struct sec_hs *hs, const char *identity, size_t id_len,
  * and chose server_conn (the BIND_OK's src_conn). On success fills *out
  * (client side) and wipes the handshake state. 0; RPC2_EBADPACKET
  * (malformed reply); RPC2_ESECURITY (bad proof, suite not offered, weak
- * server key). On failure hs is kept, so a forged reply does not end a
+ * server key); RPC2_ENOMEM (no memory for the AES-256-GCM contexts; *out
+ * then holds nothing to free). On failure hs is kept, so a forged reply does not end a
  * bind that the genuine reply can still complete.
  */
 int sec_client_finish(struct sec_hs *hs, const uint8_t *reply, size_t len, uint32_t server_conn,
@@ -234,7 +254,9 @@ int sec_server_parse_hello(const uint8_t *in, size_t len, struct sec_hello *out)
  * RPC2_EACCES when proof1 fails: the client does not know this secret (or
  * the hello or binding was changed on the way); RPC2_ESECURITY for a level
  * other than auth or encrypt, no common suite, or a weak client key;
- * RPC2_EINVAL for a bad argument (cap below SEC_REPLY_LEN, no server_conn).
+ * RPC2_EINVAL for a bad argument (cap below SEC_REPLY_LEN, no server_conn);
+ * RPC2_ENOMEM (no memory for the AES-256-GCM contexts; *out then holds
+ * nothing to free).
  * Proof1 is checked first, so any error but RPC2_EACCES means the peer
  * knows the secret.
  */

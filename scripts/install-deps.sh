@@ -5,7 +5,7 @@
 # With --fuzz it also installs clang and libFuzzer, for `make fuzz`.
 set -eu
 packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
-rpcsvc-proto check valgrind libxxhash-dev xxhash libsodium-dev"
+rpcsvc-proto check valgrind libxxhash-dev xxhash libsodium-dev libssl-dev"
 fuzz_packages="clang libclang-rt-14-dev" # libclang_rt.fuzzer: -fsanitize=fuzzer links
 if [ "${1:-}" = --fuzz ]; then packages="$packages $fuzz_packages"; fi
 missing=""

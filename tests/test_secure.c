@@ -170,7 +170,7 @@ END_TEST
 
 START_TEST(handshake_sessions_agree)
 {
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     unsigned suite = suite_of(_i);
 
     if (!suite_runs(suite))
@@ -190,30 +190,42 @@ END_TEST
 
 START_TEST(handshake_fresh_keys_every_time)
 {
-    struct sec_session a, b, c, d;
+    struct sec_session a = {0}, b = {0}, c = {0}, d = {0};
 
     handshake(RPC2_SEC_ENCRYPT, SEC_SUITES_ALL, SEC_SUITES_ALL, &a, &b);
     handshake(RPC2_SEC_ENCRYPT, SEC_SUITES_ALL, SEC_SUITES_ALL, &c, &d);
     ck_assert(memcmp(a.tx_base, c.tx_base, SEC_KEY_LEN) != 0);
+    sec_session_wipe(&a);
+    sec_session_wipe(&b);
+    sec_session_wipe(&c);
+    sec_session_wipe(&d);
 }
 END_TEST
 
 START_TEST(suite_negotiation)
 {
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     unsigned gcm = sec_suites_available() & SEC_SUITE_AES256GCM;
 
     /* The server prefers AES-256-GCM when both run it. */
     handshake(RPC2_SEC_AUTH, SEC_SUITES_ALL, SEC_SUITES_ALL, &cs, &ss);
     ck_assert_uint_eq(cs.suite, gcm ? SEC_SUITE_AES256GCM : SEC_SUITE_XCHACHA20);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
     /* The client offers only XChaCha20, or the server runs only it. */
     handshake(RPC2_SEC_AUTH, SEC_SUITE_XCHACHA20, SEC_SUITES_ALL, &cs, &ss);
     ck_assert_uint_eq(cs.suite, SEC_SUITE_XCHACHA20);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
     handshake(RPC2_SEC_AUTH, SEC_SUITES_ALL, SEC_SUITE_XCHACHA20, &cs, &ss);
     ck_assert_uint_eq(ss.suite, SEC_SUITE_XCHACHA20);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
     /* Unknown offer bits are carried and ignored. */
     handshake(RPC2_SEC_AUTH, SEC_SUITE_XCHACHA20 | 0x100, SEC_SUITES_ALL, &cs, &ss);
     ck_assert_uint_eq(ss.suite, SEC_SUITE_XCHACHA20);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -222,7 +234,7 @@ START_TEST(no_common_suite_refused)
     struct sec_psk psk = psk_of(1);
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     size_t hello_len, reply_len;
-    struct sec_session ss;
+    struct sec_session ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
 
@@ -240,6 +252,7 @@ START_TEST(no_common_suite_refused)
     ck_assert_int_eq(sec_client_hello(&hs, ID, 5, &psk, RPC2_SEC_AUTH, 0x100, &binding, hello,
                                       sizeof(hello), &hello_len),
                      RPC2_ESECURITY);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -279,7 +292,7 @@ START_TEST(longest_identity)
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     char id[SEC_MAX_IDENTITY];
     size_t len, reply_len;
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
 
@@ -295,6 +308,8 @@ START_TEST(longest_identity)
                                        sizeof(reply), &reply_len),
                      0);
     ck_assert_int_eq(sec_client_finish(&hs, reply, reply_len, SERVER_CONN, &cs), 0);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -332,7 +347,7 @@ START_TEST(wrong_secret_is_eacces)
     struct sec_psk psk = psk_of(1), other = psk_of(2);
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     size_t len, reply_len = 99;
-    struct sec_session ss;
+    struct sec_session ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
 
@@ -344,6 +359,7 @@ START_TEST(wrong_secret_is_eacces)
                                        reply, sizeof(reply), &reply_len),
                      RPC2_EACCES);
     ck_assert_uint_eq(reply_len, 0);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -353,7 +369,7 @@ START_TEST(binding_change_is_eacces)
     struct sec_psk psk = psk_of(1);
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     size_t len, reply_len;
-    struct sec_session ss;
+    struct sec_session ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
     struct sec_binding changed[3] = {binding, binding, binding};
@@ -369,6 +385,7 @@ START_TEST(binding_change_is_eacces)
         ck_assert_int_eq(sec_server_accept(&h, &psk, &changed[i], SERVER_CONN, SEC_SUITES_ALL, &ss,
                                            reply, sizeof(reply), &reply_len),
                          RPC2_EACCES);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -378,7 +395,7 @@ START_TEST(tampered_hello_refused_by_server)
     struct sec_psk psk = psk_of(1);
     uint8_t hello[SEC_HELLO_MAX], bad[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     size_t len, reply_len;
-    struct sec_session ss;
+    struct sec_session ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
 
@@ -402,6 +419,7 @@ START_TEST(tampered_hello_refused_by_server)
     memcpy(bad, hello, len);
     bad[len] = 0;
     ck_assert_int_eq(sec_server_parse_hello(bad, len + 1, &h), RPC2_EBADPACKET);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -416,7 +434,7 @@ START_TEST(downgrade_detected_by_client)
     struct sec_psk psk = psk_of(1);
     uint8_t hello[SEC_HELLO_MAX], old[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     size_t len, old_len, reply_len;
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     struct sec_hello h;
     struct sec_hs hs, hs_old;
 
@@ -440,6 +458,8 @@ START_TEST(downgrade_detected_by_client)
     ck_assert_int_eq(sec_client_finish(&hs, reply, reply_len, SERVER_CONN, &cs), 0);
     ck_assert_int_eq(cs.level, RPC2_SEC_ENCRYPT);
     sec_hs_wipe(&hs_old);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -449,7 +469,7 @@ START_TEST(tampered_reply_refused_by_client)
     struct sec_psk psk = psk_of(1);
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN], bad[SEC_REPLY_LEN + 1];
     size_t len, reply_len;
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
 
@@ -483,6 +503,8 @@ START_TEST(tampered_reply_refused_by_client)
     /* Finished: the state is wiped and cannot finish twice. */
     ck_assert_int_eq(hs.level, 0);
     ck_assert_int_eq(sec_client_finish(&hs, reply, reply_len, SERVER_CONN, &cs), RPC2_EINVAL);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -499,7 +521,7 @@ START_TEST(replayed_hello_refused_by_cache)
     struct sec_psk psk = psk_of(1);
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN];
     size_t len, reply_len;
-    struct sec_session ss, ss2;
+    struct sec_session ss = {0}, ss2 = {0};
     struct sec_replay r;
     struct sec_hello h;
     struct sec_hs hs;
@@ -526,6 +548,8 @@ START_TEST(replayed_hello_refused_by_cache)
     ck_assert_int_eq(sec_replay_check(&r, &h, 1100), 0);
     ck_assert_int_eq(sec_replay_check(&r, &h, 1101), RPC2_ESECURITY);
     sec_replay_dispose(&r);
+    sec_session_wipe(&ss);
+    sec_session_wipe(&ss2);
 }
 END_TEST
 
@@ -565,7 +589,7 @@ START_TEST(protect_round_trip_all_sizes)
     static const size_t sizes[] = {0,   1,   2,    3,    15,   16,   17,    31,    32,    33,
                                    255, 256, 1000, 1400, 1500, 8192, 32768, 64936, 65535, 65536};
     static uint8_t buf[DG_MAX], orig[DG_MAX];
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     unsigned suite = suite_of(_i);
     int level = level_of(_i);
 
@@ -589,13 +613,15 @@ START_TEST(protect_round_trip_all_sizes)
         ck_assert_int_eq(sec_unprotect(&cs, buf, out), SEC_OK);
         ck_assert_mem_eq(buf, orig, len);
     }
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
 START_TEST(protect_arguments)
 {
     uint8_t buf[256];
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     size_t len, out;
 
     handshake(RPC2_SEC_ENCRYPT, SEC_SUITES_ALL, SEC_SUITES_ALL, &cs, &ss);
@@ -617,6 +643,8 @@ START_TEST(protect_arguments)
     ck_assert_int_eq(sec_unprotect(&ss, buf, out), SEC_EMALFORMED);
     buf[3] = RPC2_SEC_ENCRYPT;
     ck_assert_int_eq(sec_unprotect(&ss, buf, out), SEC_OK);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -624,19 +652,21 @@ END_TEST
 START_TEST(reflection_refused)
 {
     uint8_t buf[256];
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     size_t out;
 
     handshake(level_of(_i), SEC_SUITE_XCHACHA20, SEC_SUITES_ALL, &cs, &ss);
     out = sealed(&cs, buf, 20);
     ck_assert_int_eq(sec_unprotect(&cs, buf, out), SEC_EFORGED);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
 START_TEST(every_bit_flip_refused)
 {
     uint8_t buf[256], bad[256];
-    struct sec_session cs, ss, before;
+    struct sec_session cs = {0}, ss = {0}, before = {0};
     unsigned suite = suite_of(_i);
     size_t out;
 
@@ -666,6 +696,8 @@ START_TEST(every_bit_flip_refused)
     ck_assert_int_lt(sec_unprotect(&ss, bad, out + 1), 0);
     ck_assert(memcmp(&ss, &before, sizeof(ss)) == 0);
     ck_assert_int_eq(sec_unprotect(&ss, buf, out), SEC_OK);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -675,11 +707,11 @@ END_TEST
 #define STORED_LEN (PKT_HDR_SIZE + STORED_BODY + SEC_TRAILER_LEN)
 
 static uint8_t stored[N_STORED][STORED_LEN];
-static struct sec_session stored_rx;
+static struct sec_session stored_rx = {0};
 
 static void store_packets(void)
 {
-    struct sec_session cs;
+    struct sec_session cs = {0};
     static uint8_t buf[DG_MAX];
 
     handshake(RPC2_SEC_ENCRYPT, SEC_SUITE_XCHACHA20, SEC_SUITES_ALL, &cs, &stored_rx);
@@ -750,7 +782,7 @@ END_TEST
  * packets, each delivered in a shuffled order, each packet then once more. */
 START_TEST(reordering_within_window_accepted)
 {
-    struct sec_session rx;
+    struct sec_session rx = {0};
     uint32_t x = 12345;
 
     store_packets();
@@ -775,6 +807,7 @@ START_TEST(reordering_within_window_accepted)
             ck_assert_int_eq(deliver(&rx, order[i]), SEC_EREPLAY);
         }
     }
+    sec_session_wipe(&rx);
 }
 END_TEST
 
@@ -801,7 +834,7 @@ static int deliver_epoch_pkt(struct sec_session *rx, int i)
 /* Packet i is in epoch i / 10 with number i % 10. */
 static void epoch_sessions(int level, unsigned suite, struct sec_session *rx)
 {
-    struct sec_session cs;
+    struct sec_session cs = {0};
     uint8_t buf[256];
 
     handshake(level, suite, SEC_SUITES_ALL, &cs, rx);
@@ -811,11 +844,12 @@ static void epoch_sessions(int level, unsigned suite, struct sec_session *rx)
         ck_assert_uint_eq(epoch_of(buf), (uint32_t)(i / EPOCH_PACKETS));
         memcpy(epoch_pkts[i], buf, sizeof(epoch_pkts[0]));
     }
+    sec_session_wipe(&cs);
 }
 
 START_TEST(epochs_in_order)
 {
-    struct sec_session rx;
+    struct sec_session rx = {0};
     unsigned suite = suite_of(_i);
 
     if (!suite_runs(suite))
@@ -825,12 +859,13 @@ START_TEST(epochs_in_order)
         ck_assert_int_eq(deliver_epoch_pkt(&rx, i), SEC_OK);
     ck_assert_uint_eq(rx.rx_cur.epoch, 4);
     ck_assert_uint_eq(rx.rx_prev.epoch, 3);
+    sec_session_wipe(&rx);
 }
 END_TEST
 
 START_TEST(epochs_reordered_across_boundary)
 {
-    struct sec_session rx;
+    struct sec_session rx = {0};
 
     epoch_sessions(level_of(_i), SEC_SUITE_XCHACHA20, &rx);
     /* Epoch 0 in part, then epoch 1 (the receiver moves), then the rest of
@@ -857,6 +892,7 @@ START_TEST(epochs_reordered_across_boundary)
         ck_assert_int_eq(deliver_epoch_pkt(&rx, i), SEC_OK);
     for (int i = 13; i < 20; i++)
         ck_assert_int_eq(deliver_epoch_pkt(&rx, i), SEC_EREPLAY); /* epoch 1 forgotten */
+    sec_session_wipe(&rx);
 }
 END_TEST
 
@@ -864,7 +900,7 @@ END_TEST
  * not move on the strength of an epoch number alone. */
 START_TEST(forged_next_epoch_changes_nothing)
 {
-    struct sec_session rx, before;
+    struct sec_session rx = {0}, before = {0};
     uint8_t buf[sizeof(epoch_pkts[0])];
 
     epoch_sessions(RPC2_SEC_AUTH, SEC_SUITE_XCHACHA20, &rx);
@@ -874,12 +910,13 @@ START_TEST(forged_next_epoch_changes_nothing)
     buf[PKT_HDR_SIZE] ^= 1;
     ck_assert_int_eq(sec_unprotect(&rx, buf, sizeof(buf)), SEC_EFORGED);
     ck_assert(memcmp(&rx, &before, sizeof(rx)) == 0);
+    sec_session_wipe(&rx);
 }
 END_TEST
 
 START_TEST(epoch_by_bytes)
 {
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     uint8_t buf[512];
 
     handshake(RPC2_SEC_ENCRYPT, SEC_SUITE_XCHACHA20, SEC_SUITES_ALL, &cs, &ss);
@@ -890,12 +927,14 @@ START_TEST(epoch_by_bytes)
         ck_assert_uint_eq(epoch_of(buf), (uint32_t)(i / 5));
         ck_assert_int_eq(sec_unprotect(&ss, buf, out), SEC_OK);
     }
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
 START_TEST(last_epoch_refuses)
 {
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     uint8_t buf[256];
     size_t len, out;
 
@@ -906,6 +945,8 @@ START_TEST(last_epoch_refuses)
     ck_assert_int_eq(sec_protect(&cs, buf, len, sizeof(buf), &out), 0);
     len = make_dgram(buf, RPC2_SEC_AUTH, 4, 0);
     ck_assert_int_eq(sec_protect(&cs, buf, len, sizeof(buf), &out), RPC2_ELIMIT);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
@@ -1072,7 +1113,7 @@ START_TEST(test_vectors)
     struct sec_rand cr = rand_of(0x40, 0x60), sr = rand_of(0x80, 0xa0);
     uint8_t hello[SEC_HELLO_MAX], reply[SEC_REPLY_LEN], buf[256];
     size_t len, reply_len, out;
-    struct sec_session cs, ss;
+    struct sec_session cs = {0}, ss = {0};
     struct sec_hello h;
     struct sec_hs hs;
 
@@ -1107,6 +1148,8 @@ START_TEST(test_vectors)
     ck_assert_int_eq(sec_protect(&cs, buf, len, sizeof(buf), &out), 0);
     check_hex("call in epoch 1", _i, buf, out, v->call_epoch1);
     ck_assert_int_eq(sec_unprotect(&ss, buf, out), SEC_OK);
+    sec_session_wipe(&cs);
+    sec_session_wipe(&ss);
 }
 END_TEST
 
