@@ -16,6 +16,7 @@
 
 #include <rpc2/rpc2.h>
 
+#include "bytes.h"
 #include "hash.h"
 
 /* Byte offsets of the header fields; packet.h draws the layout. */
@@ -35,41 +36,6 @@ enum {
     OFF_TRAILER_LEN = 36,
     OFF_RESERVED = 38,
 };
-
-static uint32_t load_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t load_u64(const uint8_t *p)
-{
-    return (uint64_t)load_u32(p) << 32 | load_u32(p + 4);
-}
-
-static uint16_t load_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void store_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void store_u64(uint8_t *p, uint64_t v)
-{
-    store_u32(p, (uint32_t)(v >> 32));
-    store_u32(p + 4, (uint32_t)v);
-}
-
-static void store_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
 
 /* Two's complement by arithmetic: the cast of a value above INT32_MAX is
  * implementation-defined. Error codes travel as negative i32s. */

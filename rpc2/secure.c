@@ -23,6 +23,7 @@
 
 #include <rpc2/rpc2.h>
 
+#include "bytes.h"
 #include "packet.h"
 
 /* The header fields this file reads or writes (packet.h draws the layout). */
@@ -51,30 +52,6 @@ enum {
 /* Label, then client_conn, subsystem and se_type. */
 #define BINDING_LEN (sizeof(L_HELLO) - 1 + 12)
 #define TRANSCRIPT_MAX (BINDING_LEN + SEC_HELLO_MAX + 4 + REPLY_SIGNED)
-
-static uint32_t load_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t load_u64(const uint8_t *p)
-{
-    return (uint64_t)load_u32(p) << 32 | load_u32(p + 4);
-}
-
-static void store_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void store_u64(uint8_t *p, uint64_t v)
-{
-    store_u32(p, (uint32_t)(v >> 32));
-    store_u32(p + 4, (uint32_t)v);
-}
 
 /* ---- basics ---------------------------------------------------------------- */
 
