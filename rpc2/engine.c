@@ -256,10 +256,11 @@ static size_t body_room(const struct engine *e, uint8_t security)
 
 /* The whole datagram's length once sealed at its level (the session's MAC
  * above none, the check at none), or 0: it must not leave. */
-static size_t seal(struct engine *e, uint8_t *buf, size_t len, struct sec_session *s)
+static size_t seal(struct engine *e, uint8_t *buf, size_t len, uint8_t security,
+                   struct sec_session *s)
 {
     size_t out;
-    if (buf[3] == RPC2_SEC_NONE) /* the header's security byte */
+    if (security == RPC2_SEC_NONE)
         return pkt_seal(buf, len);
     if (!s || sec_protect(s, buf, len, e->out.buf_size, &out) != 0)
         return 0;
@@ -279,7 +280,7 @@ static void commit_packet(struct engine *e, const struct rpc2_addr *to, const st
     struct pkt_hdr sealed = *h;
     sealed.trailer_len = (uint16_t)pkt_trailer_size(h->security);
     pkt_hdr_encode(&sealed, buf);
-    size_t len = seal(e, buf, PKT_HDR_SIZE + h->body_len, s);
+    size_t len = seal(e, buf, PKT_HDR_SIZE + h->body_len, h->security, s);
     if (len == 0)
         return; /* no key for its level: nothing unsealed ever leaves */
     outq_commit(&e->out, to, len);
