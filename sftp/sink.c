@@ -573,12 +573,14 @@ void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now)
         send_start(k, 1);
         k->start_due = now + rtt_timeout(&k->rtt);
     }
-    if (k->state == SFTP_RUNNING && k->silence_due <= now) {
-        /* Our own writer is what holds things up: the source waits on us. */
-        if (!k->output_waiting && count_timeout(k) < 0)
+    if (k->state == SFTP_RUNNING && k->silence_due <= now && k->output_waiting) {
+        /* Our own writer holds things up, the source waits on us: no
+         * probing, and no waking up until resume says the writer moved. */
+        k->silence_due = NEVER;
+    } else if (k->state == SFTP_RUNNING && k->silence_due <= now) {
+        if (count_timeout(k) < 0)
             return;
-        if (!k->output_waiting)
-            send_ack(k, now);
+        send_ack(k, now);
         k->silence_due = now + rtt_timeout(&k->rtt);
     }
     rearm(k);
