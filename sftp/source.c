@@ -322,7 +322,7 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
                         uint64_t now)
 {
     uint32_t flags = (p->last ? SFTP_DATA_LAST : 0) | (blocked_after(s, p) ? SFTP_DATA_ACKME : 0);
-    uint32_t sum = 0;
+    uint32_t sum_len = 0;
     size_t cap;
     uint8_t *buf = s->link.begin(s->link.arg, &cap);
     uint8_t *data;
@@ -333,17 +333,17 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
         return;
     if (p->last && s->have_sum) {
         flags |= SFTP_DATA_SUM;
-        sum = SFTP_SUM_SIZE;
+        sum_len = SFTP_SUM_SIZE;
     }
     data = sftp_data_encode(buf, cap, flags, p->len);
     if (data == NULL)
         return;
     if (p->len > 0)
         memcpy(data, p->data, p->len);
-    if (sum)
-        memcpy(data + p->len, s->sum, sum);
+    if (sum_len)
+        memcpy(data + p->len, s->sum, sum_len);
     s->link.commit(s->link.arg, PKT_SFTP_DATA, again ? PKT_F_RETRANSMIT : 0, p->seq,
-                   echo_for(s, now), SFTP_DATA_HEAD + p->len + sum);
+                   echo_for(s, now), SFTP_DATA_HEAD + p->len + sum_len);
 }
 
 static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t now)
