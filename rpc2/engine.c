@@ -486,23 +486,18 @@ static void deliver_to_se(struct engine *e, rpc2_conn *c, const struct pkt_hdr *
 }
 
 /*
- * A datagram above level none is believed only once its connection's
- * session verifies it (and decrypts its body in place): before that, only
- * its connection id was read. Bind packets always travel at none.
+ * Whether c believes a datagram at the level its header names. A protected
+ * connection believes nothing unprotected (such a packet, an UNKNOWN_CONN
+ * too, could come from anyone); a protected datagram is believed only once
+ * the connection's session verifies it (and decrypts its body in place):
+ * until then only its connection id was read.
  */
-static int unprotect(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
-                     const struct pkt_hdr *h, uint64_t now)
+static int believe(struct engine *e, rpc2_conn *c, uint8_t *pkt, size_t len,
+                   const struct pkt_hdr *h)
 {
-    struct conn_link *l = h->type == PKT_BIND_REQ ? NULL : conntable_find(&e->conns, h->dst_conn);
-    if (!l) {
-        if (h->type == PKT_BIND_REQ)
-            e->stats.rejected_auth++;
-        else
-            answer_unknown(e, from, h, now);
-        return 0;
-    }
-    rpc2_conn *c = (rpc2_conn *)l;
-    if (!session_of(c) || c->security != h->security || !addr_equal(&l->peer, from)) {
+    if (h->security == RPC2_SEC_NONE && c->security == RPC2_SEC_NONE)
+        return 1;
+    if (h->security != c->security || !session_of(c)) {
         e->stats.rejected_auth++;
         return 0;
     }
@@ -533,11 +528,12 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt
             answer_version(e, from, pkt, len, now);
         return;
     }
-    if (h.security != RPC2_SEC_NONE && !unprotect(e, from, pkt, len, &h, now))
-        return;
     const uint8_t *body = pkt + PKT_HDR_SIZE;
     if (h.type == PKT_BIND_REQ) {
-        server_receive(e, from, NULL, &h, body, now);
+        if (h.security != RPC2_SEC_NONE) /* binds travel at none: keys come with them */
+            e->stats.rejected_auth++;
+        else
+            server_receive(e, from, NULL, &h, body, now);
         return;
     }
     struct conn_link *l = conntable_find(&e->conns, h.dst_conn);
@@ -552,12 +548,8 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt
         e->stats.rejected_other++;
         return;
     }
-    /* A protected connection believes nothing unprotected: such a packet
-     * (an UNKNOWN_CONN too) could come from anyone. */
-    if (c->security != RPC2_SEC_NONE && h.security == RPC2_SEC_NONE) {
-        e->stats.rejected_auth++;
+    if (!believe(e, c, pkt, len, &h))
         return;
-    }
     if (h.type >= PKT_SFTP_DATA)
         deliver_to_se(e, c, &h, body, now);
     else if (c->role == ROLE_CLIENT && is_client_bound(h.type))

@@ -33,6 +33,7 @@
 #include <rpc2/rpc2.h>
 
 #include "ackmap.h"
+#include "link.h"
 #include "rtt.h"
 #include "wire.h"
 
@@ -87,22 +88,6 @@ struct sftp_sink {
 
 /* ---- setup --------------------------------------------------------------- */
 
-static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-static void clamp_config(struct sftp_config *c)
-{
-    c->packet_size = clamp_u32(c->packet_size, 1, SFTP_MAX_PACKET);
-    c->window = clamp_u32(c->window, 1, SFTP_MAX_WINDOW);
-    c->ack_point = clamp_u32(c->ack_point, 1, c->window);
-    c->dup_threshold = clamp_u32(c->dup_threshold, 1, UINT32_MAX);
-    c->retry_min_us = clamp_u32(c->retry_min_us, 1, UINT32_MAX);
-    c->retry_max_us = clamp_u32(c->retry_max_us, c->retry_min_us, UINT32_MAX);
-    c->retry_initial_us = clamp_u32(c->retry_initial_us, c->retry_min_us, c->retry_max_us);
-}
-
 static int reorder_init(struct reorder *r, uint32_t window)
 {
     uint32_t n = 1;
@@ -152,7 +137,7 @@ struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp
     if (k == NULL)
         return NULL;
     k->cfg = *cfg;
-    clamp_config(&k->cfg);
+    sftp_config_clamp(&k->cfg);
     k->link = *link;
     k->writer = *writer;
     k->state = SFTP_RUNNING;
@@ -177,14 +162,6 @@ void sftp_sink_free(struct sftp_sink *k)
 
 /* ---- sending ------------------------------------------------------------- */
 
-static void arm_timer(struct sftp_sink *k, uint64_t deadline)
-{
-    if (deadline == k->timer_armed)
-        return;
-    k->timer_armed = deadline;
-    k->link.set_timer(k->link.arg, deadline);
-}
-
 static void rearm(struct sftp_sink *k)
 {
     uint64_t deadline = k->ack_due;
@@ -195,17 +172,7 @@ static void rearm(struct sftp_sink *k)
         if (k->silence_due < deadline)
             deadline = k->silence_due;
     }
-    arm_timer(k, deadline);
-}
-
-static uint32_t echo_for(const struct sftp_sink *k, uint64_t now)
-{
-    uint32_t echo;
-
-    if (k->echo_ts == 0)
-        return 0;
-    echo = k->echo_ts + (uint32_t)(now - k->echo_arrival);
-    return echo != 0 ? echo : 1;
+    sftp_link_arm(&k->link, &k->timer_armed, deadline);
 }
 
 /* The highest seq the sink takes now: a window past what is written (in
@@ -239,7 +206,7 @@ static void send_ack(struct sftp_sink *k, uint64_t now)
     if (bitmap == NULL)
         return;
     ackmap_write_bitmap(&k->held, bitmap, a.bitmap_len);
-    k->link.commit(k->link.arg, PKT_SFTP_ACK, 0, ++k->ack_seq, echo_for(k, now), len);
+    k->link.commit(k->link.arg, PKT_SFTP_ACK, 0, ++k->ack_seq, sftp_echo(k->echo_ts, k->echo_arrival, now), len);
     k->counters.acks_sent++;
 }
 
@@ -256,24 +223,15 @@ static void send_start(struct sftp_sink *k, int again)
     k->counters.starts_sent++;
 }
 
-static void send_abort(struct sftp_sink *k, int error)
-{
-    size_t cap, len;
-    uint8_t *buf = k->link.begin(k->link.arg, &cap);
-
-    if (buf != NULL && sftp_abort_encode(error, buf, cap, &len) == PKT_OK)
-        k->link.commit(k->link.arg, PKT_SFTP_ABORT, 0, 0, 0, len);
-}
-
 static void fail(struct sftp_sink *k, int error, int tell_peer)
 {
     k->failed_here = tell_peer; /* not the peer's ABORT: this end's own failure */
     if (tell_peer)
-        send_abort(k, error);
+        sftp_link_abort(&k->link, error);
     k->state = error;
     k->ack_due = NEVER;
     reorder_trim(&k->reorder);
-    arm_timer(k, NEVER);
+    sftp_link_arm(&k->link, &k->timer_armed, NEVER);
 }
 
 /* ---- writing ------------------------------------------------------------- */
@@ -399,7 +357,7 @@ static uint32_t ack_delay(const struct sftp_sink *k)
 {
     uint32_t d = k->rtt.srtt_us != 0 ? k->rtt.srtt_us / 4 : MAX_ACK_DELAY_US;
 
-    return clamp_u32(d, 1, MAX_ACK_DELAY_US);
+    return sftp_clamp_u32(d, 1, MAX_ACK_DELAY_US);
 }
 
 static void on_duplicate(struct sftp_sink *k, uint64_t now)

@@ -31,6 +31,7 @@
 #include <rpc2/rpc2.h>
 
 #include "ackmap.h"
+#include "link.h"
 #include "pacer.h"
 #include "rtt.h"
 #include "sentmap.h"
@@ -100,21 +101,6 @@ struct sftp_source {
 
 /* ---- setup --------------------------------------------------------------- */
 
-static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-static void clamp_config(struct sftp_config *c)
-{
-    c->packet_size = clamp_u32(c->packet_size, 1, SFTP_MAX_PACKET);
-    c->window = clamp_u32(c->window, 1, SFTP_MAX_WINDOW);
-    c->send_ahead = clamp_u32(c->send_ahead, 1, c->window);
-    c->retry_min_us = clamp_u32(c->retry_min_us, 1, UINT32_MAX);
-    c->retry_max_us = clamp_u32(c->retry_max_us, c->retry_min_us, UINT32_MAX);
-    c->retry_initial_us = clamp_u32(c->retry_initial_us, c->retry_min_us, c->retry_max_us);
-}
-
 struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct sftp_link *link,
                                     const struct sftp_reader *reader)
 {
@@ -126,7 +112,7 @@ struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct 
     if (s == NULL)
         return NULL;
     s->cfg = *cfg;
-    clamp_config(&s->cfg);
+    sftp_config_clamp(&s->cfg);
     s->link = *link;
     s->reader = *reader;
     s->state = SFTP_RUNNING;
@@ -151,25 +137,6 @@ void sftp_source_free(struct sftp_source *s)
 
 /* ---- sending ------------------------------------------------------------- */
 
-static uint32_t echo_for(const struct sftp_source *s, uint64_t now)
-{
-    uint32_t echo;
-
-    if (s->echo_ts == 0)
-        return 0;
-    /* Advanced by the time we held it, so the sink measures the network. */
-    echo = s->echo_ts + (uint32_t)(now - s->echo_arrival);
-    return echo != 0 ? echo : 1;
-}
-
-static void arm_timer(struct sftp_source *s, uint64_t deadline)
-{
-    if (deadline == s->timer_armed)
-        return;
-    s->timer_armed = deadline;
-    s->link.set_timer(s->link.arg, deadline);
-}
-
 static void send_probe(struct sftp_source *s, uint32_t flags)
 {
     size_t cap, len;
@@ -181,27 +148,18 @@ static void send_probe(struct sftp_source *s, uint32_t flags)
     }
 }
 
-static void send_abort(struct sftp_source *s, int error)
-{
-    size_t cap, len;
-    uint8_t *buf = s->link.begin(s->link.arg, &cap);
-
-    if (buf != NULL && sftp_abort_encode(error, buf, cap, &len) == PKT_OK)
-        s->link.commit(s->link.arg, PKT_SFTP_ABORT, 0, 0, 0, len);
-}
-
 static void finish(struct sftp_source *s, int state)
 {
     s->state = state;
     sentmap_trim(&s->sent);
-    arm_timer(s, NEVER);
+    sftp_link_arm(&s->link, &s->timer_armed, NEVER);
 }
 
 static void fail(struct sftp_source *s, int error, int tell_peer)
 {
     s->failed_here = tell_peer; /* not the peer's ABORT: this end's own failure */
     if (tell_peer)
-        send_abort(s, error);
+        sftp_link_abort(&s->link, error);
     finish(s, error);
 }
 
@@ -343,7 +301,7 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
     if (sum_len)
         memcpy(data + p->len, s->sum, sum_len);
     s->link.commit(s->link.arg, PKT_SFTP_DATA, again ? PKT_F_RETRANSMIT : 0, p->seq,
-                   echo_for(s, now), SFTP_DATA_HEAD + p->len + sum_len);
+                   sftp_echo(s->echo_ts, s->echo_arrival, now), SFTP_DATA_HEAD + p->len + sum_len);
 }
 
 static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t now)
@@ -412,7 +370,7 @@ static void rearm(struct sftp_source *s, uint64_t now)
     plan_probe(s, now);
     if (s->probe_due < deadline)
         deadline = s->probe_due;
-    arm_timer(s, deadline);
+    sftp_link_arm(&s->link, &s->timer_armed, deadline);
 }
 
 /* Sends what the pacer allows now, at most send_ahead packets. */
@@ -451,7 +409,7 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
     if (s->started || s->state != SFTP_RUNNING)
         return;
     s->started = 1;
-    s->cfg.send_ahead = clamp_u32(s->cfg.send_ahead, 1, s->window);
+    s->cfg.send_ahead = sftp_clamp_u32(s->cfg.send_ahead, 1, s->window);
     /* One more than the window: the packet read ahead to spot the end. */
     if (sentmap_init(&s->sent, s->window + 1, s->packet_size) != 0 ||
         ackmap_init(&s->peer, s->window) != 0) {
