@@ -270,3 +270,9 @@ int procs_child_stop(pid_t pid, int sig)
             children[i] = 0;
     return procs_stop(pid, sig, PROCS_STOP_MS);
 }
+
+int procs_small_run(void)
+{
+    const char *s = getenv("RPC2_TEST_SMALL");
+    return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
+}

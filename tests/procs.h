@@ -69,4 +69,8 @@ int procs_child_stop(pid_t pid, int sig);
 /* The build tree: $top_builddir if set (as `make check` does), else BUILDDIR from the build. */
 const char *procs_builddir(void);
 
+/* Whether RPC2_TEST_SMALL asks for a small run (sanitizer and valgrind
+ * builds): set, non-empty and not "0". */
+int procs_small_run(void);
+
 #endif

@@ -59,15 +59,9 @@
 
 /* ---- scale ---------------------------------------------------------------- */
 
-static bool small_run(void)
-{
-    const char *s = getenv("RPC2_TEST_SMALL");
-    return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
-}
-
 static unsigned scaled(unsigned n)
 {
-    return small_run() ? n / 10 : n;
+    return procs_small_run() ? n / 10 : n;
 }
 
 /* ---- a temporary root: srv/ served by testsrv, cli/ for the client -------- */
@@ -348,7 +342,7 @@ START_TEST(test_calls_and_transfers_survive_damage)
     rpc2_conn *conn = bind_ok(ctx, proxy_port);
 
     unsigned calls = run_calls(conn, scaled(300), seed);
-    size_t n_sizes = sizeof sizes / sizeof sizes[0] - (small_run() ? 2 : 0);
+    size_t n_sizes = sizeof sizes / sizeof sizes[0] - (procs_small_run() ? 2 : 0);
     for (size_t i = 0; i < n_sizes; i++) {
         transfer(conn, RPC2_SE_FETCH, sizes[i], seed + (uint32_t)i);
         transfer(conn, RPC2_SE_STORE, sizes[i], seed + (uint32_t)i);
@@ -363,7 +357,7 @@ START_TEST(test_calls_and_transfers_survive_damage)
             seed, (unsigned long long)cs.rejected_check, (unsigned long long)cs.packets_received,
             (unsigned long long)cs.retransmissions);
     /* Damage reached the client and was refused as damage, nothing else. */
-    if (!small_run())
+    if (!procs_small_run())
         ck_assert_uint_gt(cs.rejected_check, 0);
     ck_assert_uint_eq(cs.rejected_type + cs.rejected_flags + cs.rejected_length, 0);
 
@@ -465,7 +459,7 @@ START_TEST(test_protected_through_damage)
 
     run_calls(conn, scaled(100), seed);
     static const size_t protected_sizes[] = {0, 5000, 1 * MiB, 12 * MiB};
-    size_t n_sizes = sizeof protected_sizes / sizeof protected_sizes[0] - (small_run() ? 1 : 0);
+    size_t n_sizes = sizeof protected_sizes / sizeof protected_sizes[0] - (procs_small_run() ? 1 : 0);
     for (size_t i = 0; i < n_sizes; i++) {
         transfer(conn, RPC2_SE_FETCH, protected_sizes[i], seed + (uint32_t)i);
         transfer(conn, RPC2_SE_STORE, protected_sizes[i], seed + (uint32_t)i);
@@ -477,7 +471,7 @@ START_TEST(test_protected_through_damage)
             "datagrams of %llu\n",
             level == RPC2_SEC_AUTH ? "auth" : "encrypt", (unsigned long long)cs.rejected_auth,
             (unsigned long long)cs.rejected_replay, (unsigned long long)cs.packets_received);
-    if (!small_run()) {
+    if (!procs_small_run()) {
         ck_assert_uint_gt(cs.rejected_auth, 0);
         ck_assert_uint_gt(cs.rejected_replay, 0);
     }

@@ -41,16 +41,10 @@
 
 /* ---- scale and time ----------------------------------------------------- */
 
-static bool small_run(void)
-{
-    const char *s = getenv("RPC2_TEST_SMALL");
-    return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
-}
-
 /* n, or a tenth of it under RPC2_TEST_SMALL. */
 static unsigned scaled(unsigned n)
 {
-    return small_run() ? n / 10 : n;
+    return procs_small_run() ? n / 10 : n;
 }
 
 static int64_t now_us(void)

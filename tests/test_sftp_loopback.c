@@ -77,12 +77,6 @@
 
 /* ---- scale, time, randomness ------------------------------------------------ */
 
-static bool small_run(void)
-{
-    const char *s = getenv("RPC2_TEST_SMALL");
-    return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
-}
-
 static int64_t now_us(void)
 {
     struct timespec ts;
@@ -988,7 +982,7 @@ START_TEST(test_kinds_by_sizes)
             for (int sk = 0; sk < N_SKINDS; sk++)
                 for (int stream = 0; stream < 2; stream++)
                     for (size_t s = 0; s < N_SIZES; s++, i++) {
-                        if (small_run() && sk != (dir * N_CKINDS + ck + stream) % N_SKINDS)
+                        if (procs_small_run() && sk != (dir * N_CKINDS + ck + stream) % N_SKINDS)
                             continue;
                         struct mcase c = {.dir = (enum rpc2_se_direction)dir,
                                           .ck = (enum ckind)ck,
@@ -1042,7 +1036,7 @@ START_TEST(test_ranges_and_quotas)
             for (int ck = 0; ck < N_CKINDS; ck++)
                 for (int stream = 0; stream < 2; stream++)
                     for (size_t s = 0; s < N_RANGE_SIZES; s++, i++) {
-                        if (small_run() && (i % 3) != 0)
+                        if (procs_small_run() && (i % 3) != 0)
                             continue;
                         const struct range_row *row = &ranges[r];
                         struct mcase c = {.dir = (enum rpc2_se_direction)dir,
@@ -1379,7 +1373,7 @@ START_TEST(test_lossy_path_byte_identical)
      * few up to 2 MiB; the client and server kinds and the direction vary. */
     static const enum ckind cks[] = {CK_VM, CK_FD, CK_NAME, CK_ATOMIC, CK_INODE};
     static const int sks[] = {TEST_KIND_NAME, TEST_KIND_FD, TEST_KIND_VM};
-    unsigned n = small_run() ? 40 : 200;
+    unsigned n = procs_small_run() ? 40 : 200;
     fprintf(stderr, "lossy: seed %u (RPC2_TEST_SEED=%u replays the sizes and faults)\n", seed,
             seed);
     int64_t t0 = now_us();
@@ -1863,7 +1857,7 @@ END_TEST
 
 static bool skip_big(const char *test)
 {
-    if (!small_run())
+    if (!procs_small_run())
         return false;
     fprintf(stderr, "%s: skipped under RPC2_TEST_SMALL\n", test);
     return true;
