@@ -1,17 +1,15 @@
 /*
  * ops.c - rcat's operations, on the public rpc2 API only: one context on a
  * libev loop rcat owns (so that a signal can cancel the call in flight),
- * one connection per server reused for every operand naming it, and the
- * judgement of each failure: which exit code it stands for, which file to
- * name, and whether the fault was here, on the server or in between.
+ * one connection per server reused for every operand naming it. What a
+ * failure means is judged in verdict.c; the local files are localfile.c's.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* strerrorname_np */
+#define _GNU_SOURCE
 #endif
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,7 +28,9 @@
 
 #include "rcat_proto.h"
 #include "ops.h"
+#include "localfile.h"
 #include "report.h"
+#include "verdict.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
@@ -61,14 +61,6 @@ struct ops {
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
-};
-
-/* A failure, judged. */
-struct verdict {
-    int code;         /* rcat's exit code */
-    const char *name; /* symbolic, for --json */
-    const char *file; /* the name the message gives */
-    char text[512];
 };
 
 /* ---- signals --------------------------------------------------------------- */
@@ -319,248 +311,25 @@ static int connect_slot(struct ops *o, const struct url *u, struct slot **out)
     return s->conn ? 0 : bind_slot(o, s);
 }
 
-/* ---- judging failures -------------------------------------------------------- */
-
-static int is_network(int rc)
-{
-    switch (rc) {
-    case RPC2_EDEAD:
-    case RPC2_EUNKNOWNCONN:
-    case RPC2_EADDR:
-    case RPC2_ETIMEDOUT:
-    case RPC2_EVERSION:
-    case RPC2_ECLOSED:
-    case RPC2_ESEFAIL2:
-    case RPC2_EBADPACKET:
-    case RPC2_ESYSTEM:
-        return 1;
-    }
-    return 0;
-}
-
-/* The server would not do it, for a reason that is not about the file. */
-static int is_refusal(int rc)
-{
-    switch (rc) {
-    case RPC2_ENOSUBSYS:
-    case RPC2_ENOPROC:
-    case RPC2_EREFUSED:
-    case RPC2_ESECURITY:
-    case RPC2_EAUTH:
-    case RPC2_ESERVER:
-    case RPC2_ELIMIT:
-    case RPC2_EDECODE:
-    case RPC2_EENCODE:
-    case RPC2_ETOOBIG:
-    case RPC2_ENOSETYPE:
-        return 1;
-    }
-    return 0;
-}
-
-/* Errors only a writing end can have. A FETCH's server only reads, so when
- * one of these comes back the writer that failed was rcat's. */
-static int is_sink_error(int err)
-{
-    return err == RPC2_ENOSPC || err == RPC2_EOVERFLOW || err == RPC2_EEXIST;
-}
-
-static const struct {
-    int code;
-    const char *local, *remote;
-} file_errors[] = {
-    {RPC2_ENOENT, "no such file or directory", "not found on server"},
-    {RPC2_EACCES, "permission denied", "permission denied on server"},
-    {RPC2_EIO, "input/output error", "I/O error on server"},
-    {RPC2_ENOSPC, "no space left on device", "no space left on server"},
-    {RPC2_EEXIST, "file exists", "already exists on server"},
-    {RPC2_EISDIR, "is a directory", "is a directory on server"},
-    {RPC2_EQUOTA, "more data than the byte range allows", "more data than the byte range allows"},
-    {RPC2_EOVERFLOW, "more data than expected", "more data than expected"},
-    {RPC2_ENOMEM, "out of memory", "out of memory on server"},
-    {RPC2_EINVAL, "invalid argument", "invalid request (server)"},
-};
-
-static const char *file_error_text(int err, int local)
-{
-    for (size_t i = 0; i < sizeof file_errors / sizeof file_errors[0]; i++)
-        if (file_errors[i].code == err)
-            return local ? file_errors[i].local : file_errors[i].remote;
-    return rpc2_strerror(err);
-}
-
-static const struct {
-    int status;
-    const char *name, *text;
-} statuses[] = {
-    {RCAT_READ_ONLY, "RCAT_READ_ONLY", "the server is read-only"},
-    {RCAT_OUTSIDE_ROOT, "RCAT_OUTSIDE_ROOT", "outside the server's root"},
-    {RCAT_NOT_FOUND, "RCAT_NOT_FOUND", "not found on server"},
-    {RCAT_PERMISSION, "RCAT_PERMISSION", "permission denied on server"},
-    {RCAT_IS_DIR, "RCAT_IS_DIR", "is a directory on server"},
-    {RCAT_NOT_DIR, "RCAT_NOT_DIR", "not a directory on server"},
-    {RCAT_EXISTS, "RCAT_EXISTS", "already exists on server"},
-    {RCAT_BAD_PATH, "RCAT_BAD_PATH", "bad path (empty, too long, or with a NUL)"},
-    {RCAT_IO, "RCAT_IO", "I/O error on server"},
-    {RCAT_NO_SPACE, "RCAT_NO_SPACE", "no space left on server"},
-};
-
-static void judge_status(int st, struct verdict *v)
-{
-    v->code = RCAT_EXIT_REFUSED;
-    v->name = "RCAT_REFUSED";
-    snprintf(v->text, sizeof v->text, "refused by the server (status %d)", st);
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
-        if (statuses[i].status == st) {
-            v->name = statuses[i].name;
-            snprintf(v->text, sizeof v->text, "%s", statuses[i].text);
-        }
-    }
-}
-
-static void seconds_text(char *out, size_t cap, uint32_t us)
-{
-    snprintf(out, cap, "%.3g s", us / 1e6);
-}
-
-static void judge_network(const struct ops *o, const struct slot *s, int rc, struct verdict *v)
-{
-    char t[32];
-
-    v->code = RCAT_EXIT_NET;
-    v->name = rpc2_errname(rc);
-    seconds_text(t, sizeof t, o->dead_peer_us);
-    if (rc == RPC2_EDEAD)
-        snprintf(v->text, sizeof v->text, "no answer from %s port %u (silent for %s)", s->host,
-                 s->port, t);
-    else if (rc == RPC2_EUNKNOWNCONN)
-        snprintf(v->text, sizeof v->text,
-                 "%s port %u no longer knows this connection (server restarted?)", s->host,
-                 s->port);
-    else if (rc == RPC2_EADDR)
-        snprintf(v->text, sizeof v->text, "cannot resolve or reach %s port %u", s->host, s->port);
-    else if (rc == RPC2_EVERSION)
-        snprintf(v->text, sizeof v->text, "%s port %u speaks another rpc2 protocol version",
-                 s->host, s->port);
-    else
-        snprintf(v->text, sizeof v->text, "%s port %u: %s", s->host, s->port, rpc2_strerror(rc));
-}
-
-/* Which level a refused bind asked for, in --security's words. */
-static const char *level_name(enum rpc2_security level)
-{
-    return level == RPC2_SEC_ENCRYPT ? "encrypt" : level == RPC2_SEC_AUTH ? "auth" : "none";
-}
-
-/* The server cannot say which of identity and secret was wrong (on
- * purpose: it would tell a prober which names exist), so neither does rcat. */
-static void judge_refusal(const struct ops *o, const struct slot *s, int rc, struct verdict *v)
-{
-    v->code = RCAT_EXIT_REFUSED;
-    v->name = rpc2_errname(rc);
-    if (rc == RPC2_EAUTH)
-        snprintf(v->text, sizeof v->text,
-                 "%s port %u: authentication failed: unknown identity or wrong secret", s->host,
-                 s->port);
-    else if (rc == RPC2_ESECURITY)
-        snprintf(v->text, sizeof v->text,
-                 "%s port %u: security level refused by the server (rcat asked for %s)", s->host,
-                 s->port, level_name(o->cfg.security));
-    else if (rc == RPC2_ENOSUBSYS || rc == RPC2_ENOSETYPE)
-        snprintf(v->text, sizeof v->text, "%s port %u does not serve rcat (%s)", s->host, s->port,
-                 rpc2_strerror(rc));
-    else
-        snprintf(v->text, sizeof v->text, "refused by %s port %u: %s", s->host, s->port,
-                 rpc2_strerror(rc));
-}
-
-/* Did the side effect fail at rcat's end? The descriptor says FAILURE for
- * this end whenever the transfer failed at all, so the evidence is what the
- * other end did and which kind of error it was. */
-static int failed_here(int rc, int err, const struct rpc2_se_desc *d)
-{
-    if (d->remote_status == RPC2_SE_NOT_STARTED)
-        return 1; /* refused before anything was sent: a local open */
-    if (rc == RPC2_ESEFAIL1 && d->remote_status == RPC2_SE_SUCCESS)
-        return 1;
-    return d->direction == RPC2_SE_FETCH && is_sink_error(err);
-}
-
-/*
- * rc: the call's outcome; d: its side effect (NULL for none); remote and
- * local: the names a message gives for either end.
- */
-static void judge(const struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
-                  const char *remote, const char *local, struct verdict *v)
-{
-    static const struct slot unknown = {.host = "the server"};
-    int fetch = d && d->direction == RPC2_SE_FETCH;
-    int err = rc;
-    int here;
-
-    if (!s)
-        s = &unknown;
-    v->file = remote;
-    if (rc > 0 && !(fetch && is_sink_error(d->error))) {
-        judge_status(rc, v);
-        return;
-    }
-    if (is_network(rc)) {
-        judge_network(o, s, rc, v);
-        return;
-    }
-    if (is_refusal(rc)) {
-        judge_refusal(o, s, rc, v);
-        return;
-    }
-    if (d && d->error < 0 && (rc > 0 || rc == RPC2_ESEFAIL1))
-        err = d->error;
-    if (err == RPC2_EINTEGRITY) { /* whichever end noticed, the bytes were wrong */
-        v->code = RCAT_EXIT_INTEGRITY;
-        v->name = rpc2_errname(err);
-        snprintf(v->text, sizeof v->text, "data integrity check failed: the bytes received are "
-                                          "not the bytes sent (nothing was kept)");
-        return;
-    }
-    here = d && failed_here(rc, err, d);
-    v->code = here ? RCAT_EXIT_LOCAL : RCAT_EXIT_REFUSED;
-    v->name = rpc2_errname(err);
-    v->file = here ? local : remote;
-    snprintf(v->text, sizeof v->text, "%s", file_error_text(err, here));
-    if (here && err == RPC2_EEXIST && o->cfg.no_clobber)
-        snprintf(v->text, sizeof v->text, "file exists (--no-clobber)");
-}
-
 /* Reports a failed call; returns its exit code, and its name for STOP. */
 static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
                 const char *remote, const char *local, const char **name)
 {
+    struct verdict_peer peer = {.host = s ? s->host : "the server",
+                                .port = s ? s->port : 0,
+                                .dead_peer_us = o->dead_peer_us,
+                                .security = o->cfg.security,
+                                .no_clobber = o->cfg.no_clobber};
     struct verdict v;
 
     if (rc == RPC2_ECANCELED && o->signal) {
         *name = "INTERRUPTED";
         return 128 + o->signal;
     }
-    judge(o, s, rc, d, remote, local, &v);
+    verdict_judge(&peer, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
     return v.code;
-}
-
-/* A local system call failed on name: "what: error", in lower case like
- * the library's texts ("rcat: out.bin: no space left on device"). */
-static int fail_local(const char *name, const char *what, int err, const char **result)
-{
-    const char *ename = strerrorname_np(err);
-    char text[256];
-
-    snprintf(text, sizeof text, "%s", strerror(err));
-    if (text[0] && !(text[1] && isupper((unsigned char)text[1])))
-        text[0] = (char)tolower((unsigned char)text[0]);
-    *result = ename ? ename : "ESYSTEM";
-    report_error(RCAT_EXIT_LOCAL, *result, name, "%s%s%s", what ? what : "", what ? ": " : "",
-                 text);
-    return RCAT_EXIT_LOCAL;
 }
 
 /* ---- calls ----------------------------------------------------------------- */
@@ -687,100 +456,6 @@ static const char *shown_path(const struct url *u)
 
 /* ---- fetch ------------------------------------------------------------------ */
 
-/* Where fetched bytes go. */
-struct sink {
-    const char *path;  /* written atomically by name; NULL: into fd */
-    const char *name;  /* for events: the -o name, or "-" */
-    const char *shown; /* for messages */
-    int fd;
-    int own_fd;
-    int replaced; /* a regular file had the name: the new one keeps its mode */
-    mode_t old_mode;
-};
-
-/* Devices and FIFOs are written into as they are (-o /dev/null): only a
- * regular file can be replaced atomically. */
-static int sink_open(const struct ops *o, const char *dest, struct sink *k, const char **result)
-{
-    struct stat st;
-
-    memset(k, 0, sizeof *k);
-    k->fd = STDOUT_FILENO;
-    k->name = "-";
-    k->shown = "standard output";
-    if (!dest || !strcmp(dest, "-"))
-        return RCAT_EXIT_OK;
-    k->name = k->shown = dest;
-    if (stat(dest, &st) < 0) {
-        k->path = dest;
-        return RCAT_EXIT_OK; /* creating it: the library says why if it cannot */
-    }
-    if (o->cfg.no_clobber) {
-        *result = "RPC2_EEXIST";
-        report_error(RCAT_EXIT_LOCAL, *result, dest, "file exists (--no-clobber)");
-        return RCAT_EXIT_LOCAL;
-    }
-    if (S_ISDIR(st.st_mode))
-        return fail_local(dest, NULL, EISDIR, result);
-    if (!S_ISREG(st.st_mode)) {
-        k->fd = open(dest, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-        k->own_fd = k->fd >= 0;
-        return k->fd < 0 ? fail_local(dest, NULL, errno, result) : RCAT_EXIT_OK;
-    }
-    k->path = dest;
-    k->replaced = 1;
-    k->old_mode = st.st_mode & 0777; /* never set-id bits onto new content */
-    return RCAT_EXIT_OK;
-}
-
-static void sink_close(struct sink *k)
-{
-    if (k->own_fd)
-        close(k->fd);
-}
-
-static void sink_describe(const struct ops *o, const struct sink *k, struct rpc2_se_desc *d)
-{
-    if (!k->path) {
-        d->file_kind = RPC2_SE_FILE_FD;
-        d->file.fd.fd = k->fd;
-        return;
-    }
-    d->file_kind = RPC2_SE_FILE_NAME;
-    d->file.name.path = k->path;
-    d->file.name.mode = k->replaced ? k->old_mode : 0666; /* under the umask, as cp */
-    d->file.name.atomic = 1;
-    d->file.name.no_clobber = o->cfg.no_clobber;
-}
-
-static int set_mtime(const char *path, int64_t sec, unsigned nsec)
-{
-    struct timespec ts[2] = {
-        {.tv_sec = 0, .tv_nsec = UTIME_OMIT},
-        {.tv_sec = (time_t)sec, .tv_nsec = nsec < 1000000000u ? (long)nsec : 0},
-    };
-
-    return utimensat(AT_FDCWD, path, ts, 0);
-}
-
-/* After a complete fetch: -p's mode and mtime, or the replaced file's mode
- * (the umask may have taken bits from it; never adds any it did not have). */
-static int sink_finish(const struct ops *o, const struct sink *k, const file_info *info,
-                       const char **result)
-{
-    if (!k->path)
-        return RCAT_EXIT_OK;
-    if (o->cfg.preserve) {
-        if (chmod(k->path, info->mode & 0777) < 0 ||
-            set_mtime(k->path, info->mtime_sec, info->mtime_nsec) < 0)
-            return fail_local(k->path, "cannot keep mode and time", errno, result);
-    } else if (k->replaced && chmod(k->path, k->old_mode) < 0) {
-        report_info("%s: cannot restore mode %04o: %s", k->path, (unsigned)k->old_mode,
-                    strerror(errno));
-    }
-    return RCAT_EXIT_OK;
-}
-
 /* The size the bar and events show, when they want one: a STAT first. */
 static int probe_size(struct ops *o, struct slot *s, const struct url *src, int64_t *size,
                       const char **result)
@@ -809,11 +484,11 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
     int rc;
 
     memset(&info, 0, sizeof info);
-    sink_describe(o, k, d);
+    sink_describe(k, o->cfg.no_clobber, d);
     rc = call(o, s, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &a, (xdrproc_t)xdr_file_info, &info, d);
     if (rc != 0)
         return fail(o, s, rc, d, src->path, k->shown, result);
-    return sink_finish(o, k, &info, result);
+    return sink_finish(k, o->cfg.preserve, &info, result);
 }
 
 int ops_fetch(struct ops *o, const struct url *src, const char *dest)
@@ -828,7 +503,7 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     struct slot *s = NULL;
     struct sink k;
     struct xfer x;
-    int code = sink_open(o, dest, &k, &result);
+    int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
 
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
     if (code == RCAT_EXIT_OK)
@@ -843,62 +518,6 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
 }
 
 /* ---- store ------------------------------------------------------------------ */
-
-struct source {
-    const char *name;
-    const char *shown;
-    int fd;
-    int own_fd;
-    mode_t mode;
-    int64_t mtime_sec;
-    unsigned mtime_nsec;
-    int64_t size; /* -1: a stream of unknown length */
-};
-
-static mode_t default_mode(void)
-{
-    mode_t mask = umask(0);
-
-    umask(mask);
-    return 0666 & ~mask; /* what a shell redirection would have created */
-}
-
-/* The local file is opened here rather than by the library: its mode and
- * mtime must be those of the very file whose bytes are sent. */
-static int source_open(const struct ops *o, const char *local, struct source *src,
-                       const char **result)
-{
-    struct stat st;
-
-    memset(src, 0, sizeof *src);
-    src->name = local;
-    src->shown = "standard input";
-    src->fd = STDIN_FILENO;
-    src->size = -1;
-    if (strcmp(local, "-") != 0) {
-        src->shown = local;
-        src->fd = open(local, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-        if (src->fd < 0)
-            return fail_local(local, NULL, errno, result);
-        src->own_fd = 1;
-    }
-    if (fstat(src->fd, &st) < 0)
-        return fail_local(src->shown, NULL, errno, result);
-    if (S_ISDIR(st.st_mode))
-        return fail_local(src->shown, NULL, EISDIR, result);
-    src->mode = S_ISREG(st.st_mode) ? st.st_mode & 0777 : default_mode();
-    src->mtime_sec = st.st_mtim.tv_sec;
-    src->mtime_nsec = (unsigned)st.st_mtim.tv_nsec;
-    if (S_ISREG(st.st_mode) && st.st_size > 0)
-        src->size = range_size(o, (uint64_t)st.st_size);
-    return RCAT_EXIT_OK;
-}
-
-static void source_close(struct source *src)
-{
-    if (src->own_fd)
-        close(src->fd);
-}
 
 static int store_from(struct ops *o, struct slot *s, const struct source *src,
                       const struct url *dst, struct rpc2_se_desc *d, const char **result)
@@ -933,9 +552,10 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     struct slot *s = NULL;
     struct source src;
     struct xfer x;
-    int code = source_open(o, local, &src, &result);
+    int code = source_open(local, &src, &result);
+    int64_t size = src.file_size > 0 ? range_size(o, (uint64_t)src.file_size) : -1;
 
-    xfer_begin(&x, o, 1, local, dst->path, src.size, &d);
+    xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, dst, &s, &result);

@@ -307,6 +307,10 @@ void client_dispose(rpc2_conn *c);
 void server_receive(struct engine *e, const struct rpc2_addr *from, rpc2_conn *c,
                     const struct pkt_hdr *h, const uint8_t *body, uint64_t now);
 void server_timeout(rpc2_conn *c, uint64_t now);
+/* accept.c: a BIND_REQ; server.c: the subsystem a bind names, or NULL. */
+void server_on_bind(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
+                    const uint8_t *body, uint64_t now);
+struct subsystem *server_find_subsystem(struct engine *e, uint32_t id);
 void server_dispose(rpc2_conn *c);
 void server_free_subsystems(struct engine *e);
 void server_free_requests(struct engine *e);
