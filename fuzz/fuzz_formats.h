@@ -31,7 +31,18 @@ enum {
 };
 
 /* fuzz_server's procedures. */
-enum { P_NULL = 1, P_BLOB = 2, P_HOLD = 3, P_BLOCK = 4, P_FETCH = 5, P_STORE = 6 };
+enum {
+    P_NULL = 1,
+    P_BLOB = 2,
+    P_HOLD = 3,
+    P_BLOCK = 4,
+    P_FETCH = 5, /* memory buffers */
+    P_STORE = 6,
+    P_FETCH_FILE = 7, /* a file by name; stores atomic */
+    P_STORE_FILE = 8,
+    P_FETCH_PIPE = 9, /* a pipe, without blocking */
+    P_STORE_PIPE = 10,
+};
 
 /* fuzz_server's record control byte. */
 enum {

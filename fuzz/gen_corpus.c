@@ -115,6 +115,27 @@ static void bind_req(struct dgram *d, uint32_t se_type)
     dgram_make(d, PKT_BIND_REQ, 0, 0, body, len);
 }
 
+/* A BIND_REQ for FUZZ_IDENTITY with a one-byte stand-in hello: fuzz_server
+ * puts a genuine hello in its place (level auth when the byte is even,
+ * encrypt when odd). */
+static void secure_bind_req(struct dgram *d, uint32_t se_type, uint8_t level_bit)
+{
+    static const uint8_t identity[] = FUZZ_IDENTITY;
+    uint8_t hello[1] = {level_bit};
+    struct pkt_bind_req m = {.subsystem = FZ_SUBSYS,
+                             .se_type = se_type,
+                             .identity = identity,
+                             .identity_len = sizeof identity - 1,
+                             .hello = hello,
+                             .hello_len = 1};
+    uint8_t body[512];
+    size_t len;
+
+    if (pkt_bind_req_encode(&m, body, sizeof body, &len) != PKT_OK)
+        exit(1);
+    dgram_make(d, PKT_BIND_REQ, 0, 0, body, len);
+}
+
 /* A CALL body: proc, XDR args, and the side-effect block if given. */
 static void call(struct dgram *d, uint32_t seq, uint32_t proc, const uint8_t *args,
                  uint32_t args_len, const struct seblock_call *se)
@@ -394,6 +415,58 @@ static void server_seed_store(void)
     write_seed("fuzz_server", "store_stream", &s);
 }
 
+/* Files by name (the store atomic) and pipes, streamed both ways. */
+static void server_seed_files_and_pipes(void)
+{
+    static const uint32_t fetches[] = {P_FETCH_FILE, P_FETCH_PIPE};
+    static const uint32_t stores[] = {P_STORE_FILE, P_STORE_PIPE};
+    static const char *const names[] = {"file", "pipe"};
+    struct seblock_call fetch = {.direction = 1, .quota = -1, .packet_size = 1400, .window = 8};
+    struct seblock_call store = {.direction = 2, .quota = -1, .packet_size = 1000, .window = 8};
+    uint8_t args[16];
+    char name[32];
+
+    for (int i = 0; i < 2; i++) {
+        struct seed s = {.len = 0};
+        srv_bind(&s, LIM_NONE, 1);
+        srv_call(&s, 1, fetches[i], args, range_args(args, 0, -1), &fetch);
+        for (uint32_t k = 1; k <= 12; k++)
+            srv_ack(&s, k, k, k == 12 ? SFTP_ACK_COMPLETE : 0);
+        snprintf(name, sizeof name, "fetch_%s", names[i]);
+        write_seed("fuzz_server", name, &s);
+
+        s.len = 0;
+        srv_bind(&s, LIM_NONE, 1);
+        srv_call(&s, 1, stores[i], args, range_args(args, 0, -1), &store);
+        srv_data(&s, 1, 0, 1000);
+        srv_data(&s, 2, 0, 1000);
+        srv_data(&s, 3, SFTP_DATA_LAST, 10);
+        snprintf(name, sizeof name, "store_%s", names[i]);
+        write_seed("fuzz_server", name, &s);
+    }
+}
+
+/* A secure bind (encrypt), then a protected call and a protected store:
+ * every datagram after the bind sealed with the session. */
+static void server_seed_secure(void)
+{
+    struct seed s = {.len = 0};
+    static struct dgram d;
+    struct seblock_call store = {.direction = 2, .quota = -1, .packet_size = 1000, .window = 8};
+    uint8_t args[16];
+
+    put_u8(&s, LIM_NONE);
+    secure_bind_req(&d, 1, 1);
+    srv_record(&s, SRV_SEAL | SRV_FIXUP, 0, &d);
+    srv_call(&s, 1, P_NULL, NULL, 0, NULL);
+    srv_call(&s, 2, P_STORE_FILE, args, range_args(args, 0, -1), &store);
+    srv_data(&s, 1, 0, 1000);
+    srv_data(&s, 2, SFTP_DATA_LAST, 10);
+    dgram_make(&d, PKT_UNBIND, 0, 3, NULL, 0);
+    srv_record(&s, SRV_SEAL | SRV_FIXUP, 1, &d);
+    write_seed("fuzz_server", "secure_store", &s);
+}
+
 /* ---- fuzz_sftp: set-up bytes, then operations ------------------------------- */
 
 /* Set-up: flags, packet size 1000 (choice 4), window 8, send_ahead 4 and
@@ -506,6 +579,8 @@ int main(int argc, char **argv)
     server_seed_calls();
     server_seed_fetch();
     server_seed_store();
+    server_seed_files_and_pipes();
+    server_seed_secure();
     sftp_sink_seeds();
     sftp_source_seeds();
     return 0;

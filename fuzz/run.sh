@@ -12,7 +12,11 @@ seeds=$2
 secs=${FUZZ_SECONDS:-60}
 name=$(basename "$target")
 work=fuzz/work/$name
-mkdir -p "$work/corpus" "$work/crashes"
+mkdir -p "$work/corpus" "$work/crashes" "$work/scratch"
+# files a target makes (fuzz_server's stores) go here, and go with the run
+FUZZ_SCRATCH=$(cd "$work/scratch" && pwd)
+export FUZZ_SCRATCH
+trap 'rm -rf "$FUZZ_SCRATCH"' EXIT
 rm -f "$work/crashes"/* # what failed last time was reported then
 log=$work/log
 

@@ -590,13 +590,10 @@ static void nonce_of(uint32_t epoch, uint64_t pn, uint8_t nonce[24])
 
 /* Seals m in place (mlen 0: nothing is encrypted, ad is all) with key, or
  * at AES-256-GCM with gcm (keyed with key). 0 or -1. */
-static int aead_seal(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm, uint32_t epoch,
-                     uint64_t pn, uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen,
-                     uint8_t *tag)
+static int aead_seal(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm,
+                     const uint8_t nonce[24], uint8_t *m, size_t mlen, const uint8_t *ad,
+                     size_t adlen, uint8_t *tag)
 {
-    uint8_t nonce[24];
-
-    nonce_of(epoch, pn, nonce);
     if (suite == SEC_SUITE_AES256GCM)
         return gcm_seal(gcm, nonce, m, mlen, ad, adlen, tag);
     crypto_aead_xchacha20poly1305_ietf_encrypt_detached(m, tag, NULL, m, mlen, ad, adlen, NULL,
@@ -604,13 +601,10 @@ static int aead_seal(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm, ui
     return 0;
 }
 
-static int aead_open(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm, uint32_t epoch,
-                     uint64_t pn, uint8_t *c, size_t clen, const uint8_t *ad, size_t adlen,
-                     const uint8_t *tag)
+static int aead_open(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm,
+                     const uint8_t nonce[24], uint8_t *c, size_t clen, const uint8_t *ad,
+                     size_t adlen, const uint8_t *tag)
 {
-    uint8_t nonce[24];
-
-    nonce_of(epoch, pn, nonce);
     if (suite == SEC_SUITE_AES256GCM)
         return gcm_open(gcm, nonce, c, clen, ad, adlen, tag);
     return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(c, NULL, c, clen, tag, ad, adlen,
@@ -625,15 +619,15 @@ static int aead_open(unsigned suite, const uint8_t *key, EVP_CIPHER_CTX *gcm, ui
  */
 static int protect_at(const struct sec_session *s, uint8_t *dg, size_t len)
 {
-    uint8_t *pn = dg + len, *tag = pn + SEC_PN_LEN, ad[PKT_HDR_SIZE + SEC_PN_LEN];
+    uint8_t *pn = dg + len, *tag = pn + SEC_PN_LEN, ad[PKT_HDR_SIZE + SEC_PN_LEN], nonce[24];
 
+    nonce_of(s->tx.epoch, s->tx.pn, nonce);
     if (s->level == RPC2_SEC_AUTH)
-        return aead_seal(s->suite, s->tx.key, s->tx.gcm, s->tx.epoch, s->tx.pn, dg, 0, dg,
-                         len + SEC_PN_LEN, tag);
+        return aead_seal(s->suite, s->tx.key, s->tx.gcm, nonce, dg, 0, dg, len + SEC_PN_LEN, tag);
     memcpy(ad, dg, PKT_HDR_SIZE);
     memcpy(ad + PKT_HDR_SIZE, pn, SEC_PN_LEN);
-    return aead_seal(s->suite, s->tx.key, s->tx.gcm, s->tx.epoch, s->tx.pn, dg + PKT_HDR_SIZE,
-                     len - PKT_HDR_SIZE, ad, sizeof(ad), tag);
+    return aead_seal(s->suite, s->tx.key, s->tx.gcm, nonce, dg + PKT_HDR_SIZE, len - PKT_HDR_SIZE,
+                     ad, sizeof(ad), tag);
 }
 
 /* A key is retired before it has protected SEC_EPOCH_PACKETS packets or
@@ -759,15 +753,45 @@ static int open_at(const struct sec_session *s, const struct sec_rx_epoch *rx, u
 {
     size_t clear = len - SEC_TRAILER_LEN; /* header and body */
     const uint8_t *pn = dg + clear, *tag = pn + SEC_PN_LEN;
-    uint8_t ad[PKT_HDR_SIZE + SEC_PN_LEN];
+    uint8_t ad[PKT_HDR_SIZE + SEC_PN_LEN], nonce[24];
 
+    nonce_of(rx->epoch, load_u64(pn), nonce);
     if (s->level == RPC2_SEC_AUTH)
-        return aead_open(s->suite, rx->key, rx->gcm, rx->epoch, load_u64(pn), dg, 0, dg,
-                         clear + SEC_PN_LEN, tag);
+        return aead_open(s->suite, rx->key, rx->gcm, nonce, dg, 0, dg, clear + SEC_PN_LEN, tag);
     memcpy(ad, dg, PKT_HDR_SIZE);
     memcpy(ad + PKT_HDR_SIZE, pn, SEC_PN_LEN);
-    return aead_open(s->suite, rx->key, rx->gcm, rx->epoch, load_u64(pn), dg + PKT_HDR_SIZE,
-                     clear - PKT_HDR_SIZE, ad, sizeof(ad), tag);
+    return aead_open(s->suite, rx->key, rx->gcm, nonce, dg + PKT_HDR_SIZE, clear - PKT_HDR_SIZE,
+                     ad, sizeof(ad), tag);
+}
+
+/* ---- the primitives as sessions call them, for known-answer tests ------------ */
+
+/* A context made for the call, so the vector goes through the same
+ * aead_seal/aead_open (and gcm_seal/gcm_open) as every datagram. */
+int sec_kat_aead(int seal, unsigned suite, const uint8_t key[SEC_KEY_LEN], const uint8_t *nonce,
+                 uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen, uint8_t tag[SEC_TAG_LEN])
+{
+    EVP_CIPHER_CTX *gcm = NULL;
+    uint8_t n24[24] = {0};
+    int rc;
+
+    if (suite != SEC_SUITE_AES256GCM && suite != SEC_SUITE_XCHACHA20)
+        return -1;
+    if (sec_init() != 0)
+        return -1;
+    memcpy(n24, nonce, suite == SEC_SUITE_AES256GCM ? GCM_NONCE_LEN : sizeof(n24));
+    if (suite == SEC_SUITE_AES256GCM && !(gcm = gcm_new(seal, key)))
+        return -1;
+    rc = seal ? aead_seal(suite, key, gcm, n24, m, mlen, ad, adlen, tag)
+              : aead_open(suite, key, gcm, n24, m, mlen, ad, adlen, tag);
+    EVP_CIPHER_CTX_free(gcm);
+    return rc;
+}
+
+void sec_kat_blake2b(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
+                     const uint8_t *m, size_t mlen)
+{
+    hash3(out, outlen, key, keylen, m, mlen, NULL, 0, NULL, 0);
 }
 
 /* The next epoch becomes current; the one before the current is forgotten.

@@ -190,6 +190,16 @@ int sec_unprotect(struct sec_session *s, uint8_t *datagram, size_t len);
 
 void sec_session_wipe(struct sec_session *s);
 
+/* Known-answer tests (tests/test_kat.c) run the standards' vectors through
+ * the same AEAD and hash calls sessions make. seal 1 seals m in place and
+ * writes tag, 0 opens it (0, or -1 when the tag does not verify); nonce is
+ * 12 bytes at AES-256-GCM, 24 at XChaCha20. */
+int sec_kat_aead(int seal, unsigned suite, const uint8_t key[SEC_KEY_LEN], const uint8_t *nonce,
+                 uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen, uint8_t tag[SEC_TAG_LEN]);
+/* BLAKE2b-outlen, keyed when key is not NULL, as the key schedule calls it. */
+void sec_kat_blake2b(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
+                     const uint8_t *m, size_t mlen);
+
 /* ---- the handshake --------------------------------------------------------- */
 
 /* The client's state between its hello and the server's reply. */

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #define MAX_DGRAM 65536
 #define DEFAULT_MAX_CLIENTS 1024
 #define LIMIT_MAX_CLIENTS 65536
@@ -41,7 +43,17 @@
 enum dir { C2S, S2C, NDIR };
 static const char *const dir_names[NDIR] = {"c2s", "s2c"};
 
-enum fault_id { F_LOSS, F_BURST, F_DUP, F_REORDER, F_DELAY, F_CORRUPT, F_BLACKOUT, NFAULT };
+enum fault_id {
+    F_LOSS,
+    F_BURST,
+    F_DUP,
+    F_REORDER,
+    F_DELAY,
+    F_CORRUPT,
+    F_BLACKOUT,
+    F_RESEAL,
+    NFAULT
+};
 
 /* What each fault option expects, for error messages; indexed by enum fault_id. */
 static const struct {
@@ -55,6 +67,7 @@ static const struct {
     {"delay", "MS, 0..3600000"},
     {"corrupt", "P, a probability from 0 to 1"},
     {"blackout", "START_MS,LEN_MS, each 0..3600000"},
+    {"corrupt-resealed", "P, a probability from 0 to 1"},
 };
 
 struct faults {
@@ -68,10 +81,12 @@ struct faults {
     double corrupt;
     unsigned blackout_start_ms;
     unsigned blackout_len_ms;
+    double reseal; /* SFTP data damaged and its datagram check made to match */
 };
 
 struct counters {
     uint64_t forwarded, dropped, duplicated, reordered, corrupted, delayed;
+    uint64_t resealed; /* damaged past the datagram check (--corrupt-resealed) */
     uint64_t overflow; /* lost to the proxy's own limits, not to an injected fault */
     uint64_t errors;   /* sockets that failed */
 };
@@ -79,6 +94,7 @@ struct counters {
 struct direction {
     struct faults f;
     uint64_t rng;
+    uint64_t reseal_rng; /* its own: switching it on changes no other fault's fate */
     unsigned burst_left;
     struct counters n;
 };
@@ -241,6 +257,8 @@ static int parse_fault(enum fault_id id, const char *arg, struct faults *f)
         return parse_prob(arg, &f->corrupt);
     case F_BLACKOUT:
         return parse_uint_pair(arg, &f->blackout_start_ms, &f->blackout_len_ms);
+    case F_RESEAL:
+        return parse_prob(arg, &f->reseal);
     case NFAULT:
         break;
     }
@@ -346,6 +364,10 @@ static void usage(FILE *out)
           "  --corrupt P           with probability P flip one bit in each of 1-3 bytes\n"
           "  --blackout START,LEN  drop everything from START ms to START+LEN ms after the\n"
           "                        first datagram the proxy sees\n"
+          "  --corrupt-resealed P  with probability P flip a bit in the last body byte of an\n"
+          "                        rpc2 SFTP DATA datagram at security none and make its\n"
+          "                        check trailer match again: damage only the end-to-end\n"
+          "                        checksum can find, as a sender corrupting its own data\n"
           "\n"
           "Once bound, prints \"faultproxy listening on PORT\" on stdout. On SIGTERM or\n"
           "SIGINT prints per-direction counters on stderr and exits 0: forwarded, dropped\n"
@@ -379,6 +401,7 @@ static const struct option long_opts[] = {
     FAULT_OPTS("delay", F_DELAY),
     FAULT_OPTS("corrupt", F_CORRUPT),
     FAULT_OPTS("blackout", F_BLACKOUT),
+    FAULT_OPTS("corrupt-resealed", F_RESEAL),
     {NULL, 0, NULL, 0},
 };
 
@@ -715,6 +738,32 @@ static void corrupt(unsigned char *data, size_t len, uint64_t seed)
     }
 }
 
+/* rpc2's header: type at 1, security at 3, body_len at 32, trailer_len at
+ * 36, 40 bytes in all; at security none the trailer is XXH3-64 of every
+ * byte before it, big-endian (docs/PROTOCOL.md). */
+#define RPC2_HDR 40
+#define RPC2_CHECK 8
+#define RPC2_SFTP_DATA 16
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Flips a bit of an SFTP DATA datagram's last data byte (or checksum byte)
+ * and recomputes its check; false when the datagram is not one. */
+static bool reseal_damage(unsigned char *data, size_t len)
+{
+    if (len < RPC2_HDR + 5 + RPC2_CHECK || data[1] != RPC2_SFTP_DATA || data[3] != 0 ||
+        (data[36] << 8 | data[37]) != RPC2_CHECK || be32(data + 32) != len - RPC2_HDR - RPC2_CHECK)
+        return false;
+    data[len - RPC2_CHECK - 1] ^= 0x01;
+    uint64_t sum = XXH3_64bits(data, len - RPC2_CHECK);
+    for (int i = 0; i < RPC2_CHECK; i++)
+        data[len - RPC2_CHECK + i] = (unsigned char)(sum >> (56 - 8 * i));
+    return true;
+}
+
 static void handle(struct proxy *p, enum dir dir, uint32_t slot, unsigned char *data, size_t len,
                    uint64_t now)
 {
@@ -734,6 +783,8 @@ static void handle(struct proxy *p, enum dir dir, uint32_t slot, unsigned char *
         corrupt(data, len, v.corrupt_seed);
         d->n.corrupted++;
     }
+    if (d->f.reseal > 0 && rng_unit(&d->reseal_rng) < d->f.reseal && reseal_damage(data, len))
+        d->n.resealed++;
     d->n.delayed += d->f.delay_ms > 0;
     d->n.reordered += v.hold_us > 0;
     deliver(p, dir, slot, data, len, due + v.hold_us, now);
@@ -836,10 +887,11 @@ static void print_counters(const struct proxy *p)
         const struct counters *n = &p->d[d].n;
         fprintf(stderr,
                 "faultproxy %s: forwarded=%llu dropped=%llu duplicated=%llu reordered=%llu "
-                "corrupted=%llu delayed=%llu overflow=%llu errors=%llu\n",
+                "corrupted=%llu resealed=%llu delayed=%llu overflow=%llu errors=%llu\n",
                 dir_names[d], (unsigned long long)n->forwarded, (unsigned long long)n->dropped,
                 (unsigned long long)n->duplicated, (unsigned long long)n->reordered,
-                (unsigned long long)n->corrupted, (unsigned long long)n->delayed,
+                (unsigned long long)n->corrupted, (unsigned long long)n->resealed,
+                (unsigned long long)n->delayed,
                 (unsigned long long)n->overflow, (unsigned long long)n->errors);
     }
 }
@@ -886,6 +938,7 @@ static struct proxy *proxy_new(const struct config *cfg)
         p->d[d].f = cfg->f[d];
         /* Distinct streams per direction, so each direction's pattern stands alone. */
         p->d[d].rng = cfg->seed ^ (0x5bd1e9955bd1e995ULL * (uint64_t)(d + 1));
+        p->d[d].reseal_rng = p->d[d].rng ^ 0x9e3779b97f4a7c15ULL;
     }
     return p;
 }

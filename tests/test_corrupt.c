@@ -134,6 +134,18 @@ static int proxy_start(int server_port, unsigned seed, const char *loss, pid_t *
     return child_spawn(argv, PROXY_PREFIX, pid);
 }
 
+/* A proxy that damages SFTP data past the datagram check, and nothing else. */
+static int resealing_proxy_start(int server_port, unsigned seed, pid_t *pid)
+{
+    char path[PATH_MAX], server[32], seed_text[16];
+    snprintf(path, sizeof path, "%s/tests/faultproxy", procs_builddir());
+    snprintf(server, sizeof server, "127.0.0.1:%d", server_port);
+    snprintf(seed_text, sizeof seed_text, "%u", seed);
+    const char *argv[] = {path,   "--listen",           "127.0.0.1:0", "--server", server,
+                          "--corrupt-resealed", "0.03", "--seed",      seed_text,  NULL};
+    return child_spawn(argv, PROXY_PREFIX, pid);
+}
+
 /* ---- the client ------------------------------------------------------------- */
 
 /* Quick retransmissions: every damaged datagram costs one retry interval. */
@@ -375,10 +387,10 @@ END_TEST
 
 /*
  * 500 transfers of mixed sizes through 1% damage plus 10% loss, duplication
- * and reordering: each one is byte-identical at the far end, or failed with
- * the integrity error and left nothing at the name. Never a wrong file
- * reported as success. (The per-datagram check makes a failure all but
- * impossible; the end-to-end checksum is what would catch one.)
+ * and reordering: each one is byte-identical at the far end. Never a wrong
+ * file reported as success, and no failure either: the per-datagram check
+ * catches every damaged datagram (the end-to-end checksum is shown catching
+ * what gets past it in test_resealed_damage_caught_end_to_end).
  */
 START_TEST(test_500_transfers_never_wrong)
 {
@@ -405,7 +417,56 @@ START_TEST(test_500_transfers_never_wrong)
             "refused %llu damaged datagrams, %llu retransmissions\n",
             ok, integrity, (unsigned long long)cs.rejected_check,
             (unsigned long long)cs.retransmissions);
-    ck_assert_uint_eq(ok + integrity, n);
+    /* Every one of them arrived: a 64-bit check per datagram lets damage
+     * through once in 2^64, so an integrity failure here is a bug, and so
+     * is a transfer that failed in any other way (transfer_checked already
+     * refuses those). And the faults were there to survive. */
+    ck_assert_uint_eq(integrity, 0);
+    ck_assert_uint_eq(ok, n);
+    ck_assert_uint_gt(cs.retransmissions, 0);
+    if (!procs_small_run())
+        ck_assert_uint_gt(cs.rejected_check, 0);
+    finish(ctx, conn, proxy, srv);
+}
+END_TEST
+
+/*
+ * Damage the datagram check cannot see: the proxy flips a bit of SFTP data
+ * and makes the datagram's check match again (a sender that damaged its own
+ * buffer would send just that). Only the end-to-end checksum stands between
+ * this and a wrong file: each transfer is byte-identical or fails with the
+ * integrity error and leaves nothing at the name, and the checksum is shown
+ * doing the catching (some fail), in both directions.
+ */
+START_TEST(test_resealed_damage_caught_end_to_end)
+{
+    static const size_t mix[] = {200 * KiB, 1 * MiB, 4 * MiB};
+    uint32_t seed = 700;
+    pid_t srv, proxy;
+    root_make();
+    int srv_port = server_start(&srv);
+    int proxy_port = resealing_proxy_start(srv_port, seed, &proxy);
+    rpc2_ctx *ctx = client_new();
+    rpc2_conn *conn = bind_ok(ctx, proxy_port);
+    unsigned n = procs_small_run() ? 30 : 60, ok = 0, caught[2] = {0, 0};
+
+    for (unsigned i = 0; i < n; i++) {
+        enum rpc2_se_direction dir = i % 2 ? RPC2_SE_STORE : RPC2_SE_FETCH;
+        int rc = transfer_checked(conn, dir, mix[(i / 2) % (sizeof mix / sizeof mix[0])], seed + i);
+        ok += rc == 0;
+        caught[i % 2] += rc == RPC2_EINTEGRITY;
+    }
+    struct rpc2_ctx_stats cs;
+    rpc2_ctx_stats(ctx, &cs);
+    fprintf(stderr,
+            "resealed damage: %u of %u byte-identical; the end-to-end checksum caught %u fetches "
+            "and %u stores; the client's datagram check refused %llu\n",
+            ok, n, caught[0], caught[1], (unsigned long long)cs.rejected_check);
+    ck_assert_uint_eq(ok + caught[0] + caught[1], n);
+    ck_assert_uint_gt(caught[0], 0); /* the client's sink caught some */
+    ck_assert_uint_gt(caught[1], 0); /* the server's sink caught some */
+    ck_assert_uint_gt(ok, 0);
+    ck_assert_uint_eq(cs.rejected_check, 0); /* the damage was invisible to it */
     finish(ctx, conn, proxy, srv);
 }
 END_TEST
@@ -594,6 +655,7 @@ static Suite *corrupt_suite(void)
     tcase_add_checked_fixture(tc, procs_children_reset, teardown);
     tcase_add_loop_test(tc, test_calls_and_transfers_survive_damage, 0, 3);
     tcase_add_test(tc, test_500_transfers_never_wrong);
+    tcase_add_test(tc, test_resealed_damage_caught_end_to_end);
     suite_add_tcase(s, tc);
     tc = tcase_create("security");
     tcase_set_timeout(tc, 300);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fakelink.h"
+#include "skip.h"
 #include "testproto.h"
 
 #define MS 1000ull
@@ -389,8 +390,10 @@ END_TEST
 /*
  * Allocation tracking: this program's malloc family wraps glibc's and
  * remembers the largest request, so a test can show that a packet claiming
- * 2 GiB made nobody ask for 2 GiB. Sanitizers and valgrind bring their own
- * malloc; then tracking_works() says so and the check is skipped.
+ * 2 GiB made nobody ask for 2 GiB. AddressSanitizer brings its own malloc
+ * but calls a hook on every allocation, which does the same; under valgrind
+ * (which replaces malloc outright) tracking_works() says no and the case
+ * reports its check as skipped.
  */
 #if !defined(__SANITIZE_ADDRESS__)
 extern void *__libc_malloc(size_t n);
@@ -431,10 +434,27 @@ static int tracking_works(void)
     return works;
 }
 #else
+#include <sanitizer/allocator_interface.h>
 static size_t largest_request;
+
+static void note_malloc(const volatile void *p, size_t n)
+{
+    (void)p;
+    largest_request = n > largest_request ? n : largest_request;
+}
+
+static void note_free(const volatile void *p)
+{
+    (void)p;
+}
+
 static int tracking_works(void)
 {
-    return 0;
+    static int installed;
+    if (!installed)
+        installed = __sanitizer_install_malloc_and_free_hooks(note_malloc, note_free);
+    largest_request = 0;
+    return installed != 0;
 }
 #endif
 
@@ -465,6 +485,10 @@ START_TEST(huge_length_claim_is_refused)
         ck_assert(!xdr_string(&x, &text, ~0u));
         free(text);
         ck_assert_uint_ge(largest_request, 1u << 30);
+    } else {
+        test_skip("huge_length_claim_is_refused", false,
+                  "allocation sizes cannot be tracked under this malloc (valgrind?): "
+                  "the 2 GiB check was not made");
     }
     name_args n = {.name = "hello"};
     ck_assert_int_eq(start_call(c, TEST_NAME, (xdrproc_t)xdr_name_args, &n, (xdrproc_t)xdr_u_int,

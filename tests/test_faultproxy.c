@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "procs.h"
+#include "skip.h"
 
 #define PAYLOAD 64
 #define MAGIC 0x46505258u /* "FPRX" */
@@ -690,7 +691,7 @@ START_TEST(test_ipv6)
     char server[64];
 
     if (!echo_start(&e6, AF_INET6)) {
-        fputs("test_ipv6: no IPv6 loopback here, skipped\n", stderr);
+        test_skip("test_ipv6", machine_has_ipv6_loopback(), "no IPv6 loopback here");
         return;
     }
     snprintf(server, sizeof(server), "[::1]:%d", e6.port);

@@ -226,6 +226,15 @@ stats d3 "$d3"
 conns=$(counter d3 connections)
 echo "  rcatd: connections=$conns connections_half_open=$(counter d3 connections_half_open) binds_cookie_missing=$(counter d3 binds_cookie_missing)"
 [ "$conns" -le "$cookie_budget" ] || fail "$conns connections: over the half-open budget $cookie_budget"
+# Both halves of the policy were met: binds taken at once up to the budget
+# (not refused outright), and cookies asked for once it was reached. The
+# flood's binds are ten times the budget, so each half must show.
+accepted=$(counter d3 binds_accepted)
+missing=$(counter d3 binds_cookie_missing)
+[ "$accepted" -ge "$((cookie_budget / 2))" ] ||
+    fail "default policy: only $accepted of $binds binds accepted below the budget $cookie_budget"
+[ "$missing" -gt 0 ] && [ "$(counter d3 cookies_sent)" -gt 0 ] ||
+    fail "default policy: no bind was asked for a cookie once the budget was reached ($missing)"
 timeout 60 "$rcat" -o "$tmp/got/after3" "rcat://127.0.0.1:$port/f1" &&
     cmp -s "$tmp/got/after3" "$tmp/root/f1" || fail "a fetch after the bind flood failed"
 stop d3 "$d3"

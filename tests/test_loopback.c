@@ -33,6 +33,7 @@
 
 #include "procs.h"
 #include "testproto.h"
+#include "skip.h"
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
@@ -374,7 +375,9 @@ START_TEST(test_killed_server_is_dead)
     int64_t elapsed = now_us() - t0;
 
     ck_assert_msg(rc == RPC2_EDEAD, "got %s", rpc2_errname(rc));
-    ck_assert_msg(elapsed >= 990 * MS && elapsed < 3 * SEC, "EDEAD after %lld us",
+    /* never before the silence it was given; the upper bound is the 3x
+     * margin for a loaded machine (valgrind in CI) */
+    ck_assert_msg(elapsed >= 990 * MS && elapsed <= 3 * p.dead_peer_us, "EDEAD after %lld us",
                   (long long)elapsed);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
@@ -596,13 +599,14 @@ START_TEST(test_call_timeout_then_usable)
     struct rpc2_params p = fast_retry_params(200 * MS);
     rpc2_ctx *ctx = client_new(&p);
     rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", port);
+    const uint32_t timeout = 500 * MS;
 
     unsigned count = 0;
     int64_t t0 = now_us();
-    int rc = call_slow_incr(conn, 9, 2000, 200 * MS, &count);
+    int rc = call_slow_incr(conn, 9, 4000, timeout, &count);
     int64_t elapsed = now_us() - t0;
     ck_assert_msg(rc == RPC2_ETIMEDOUT, "got %s", rpc2_errname(rc));
-    ck_assert_msg(elapsed >= 200 * MS && elapsed < 1500 * MS, "ETIMEDOUT after %lld us",
+    ck_assert_msg(elapsed >= timeout && elapsed <= 3 * timeout, "ETIMEDOUT after %lld us",
                   (long long)elapsed);
 
     /* The server still runs the abandoned call: the next one hears BUSY
@@ -631,7 +635,8 @@ START_TEST(test_bind_to_nobody)
     ck_assert_ptr_null(conn);
     if (rc == RPC2_EDEAD)
         ck_assert_msg(elapsed >= 490 * MS, "EDEAD after %lld us", (long long)elapsed);
-    ck_assert_msg(elapsed < 1500 * MS, "%s after %lld us", rpc2_errname(rc), (long long)elapsed);
+    ck_assert_msg(elapsed <= 3 * p.dead_peer_us, "%s after %lld us", rpc2_errname(rc),
+                  (long long)elapsed);
     rpc2_ctx_free(ctx);
 }
 END_TEST
@@ -651,7 +656,7 @@ static bool have_ipv6_loopback(void)
 START_TEST(test_ipv6)
 {
     if (!have_ipv6_loopback()) {
-        fprintf(stderr, "test_ipv6: no ::1 on this host, skipped\n");
+        test_skip("test_ipv6", machine_has_ipv6_loopback(), "no ::1 on this host");
         return;
     }
     pid_t srv;

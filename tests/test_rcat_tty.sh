@@ -17,7 +17,7 @@ rcat="$bin/rcat"
 rcatd="$bin/rcatd"
 [ -x "$rcat" ] && [ -x "$rcatd" ] || { echo "FAIL: $rcat or $rcatd not built"; exit 1; }
 if ! command -v script >/dev/null 2>&1 || ! script -qfec true /dev/null </dev/null >/dev/null 2>&1; then
-    echo "SKIP: no util-linux script(1) to give rcat a terminal"
+    echo "RPC2-SKIP: test_rcat_tty.sh: no util-linux script(1) to give rcat a terminal"
     exit 77
 fi
 
@@ -80,22 +80,28 @@ cmp -s "$tmp/root/stored" "$tmp/root/bigfile" || fail "store on a terminal: the 
 has_bar "$tmp/t2" "local/bigfile" || { show "$tmp/t2"; fail "store on a terminal: no progress bar"; }
 
 echo "a pipe: silence"
-timeout 60 "$rcat" -o "$tmp/local/p1" "$R/bigfile" 2>"$tmp/p1.err" | cat
+{ timeout 60 "$rcat" -o "$tmp/local/p1" "$R/bigfile" 2>"$tmp/p1.err"; echo $? >"$tmp/p1.rc"; } | cat
+[ "$(cat "$tmp/p1.rc")" = 0 ] || fail "fetch in a pipe: exit status $(cat "$tmp/p1.rc")"
 [ -s "$tmp/p1.err" ] && { show "$tmp/p1.err"; fail "fetch in a pipe: stderr is not empty"; }
 cmp -s "$tmp/local/p1" "$tmp/root/bigfile" || fail "fetch in a pipe: the copy differs"
-timeout 60 "$rcat" "$R/bigfile" 2>"$tmp/p2.err" | cmp -s - "$tmp/root/bigfile" || fail "fetch to a pipe: differs"
+{ timeout 60 "$rcat" "$R/bigfile" 2>"$tmp/p2.err"; echo $? >"$tmp/p2.rc"; } | cmp -s - "$tmp/root/bigfile" || fail "fetch to a pipe: differs"
+[ "$(cat "$tmp/p2.rc")" = 0 ] || fail "fetch to a pipe: exit status $(cat "$tmp/p2.rc")"
 [ -s "$tmp/p2.err" ] && { show "$tmp/p2.err"; fail "fetch to a pipe: stderr is not empty"; }
-timeout 60 "$rcat" --progress -o "$tmp/local/p3" "$R/bigfile" 2>"$tmp/p3.err"
+timeout 60 "$rcat" --progress -o "$tmp/local/p3" "$R/bigfile" 2>"$tmp/p3.err" || fail "--progress in a pipe: exit status $?"
+cmp -s "$tmp/local/p3" "$tmp/root/bigfile" || fail "--progress in a pipe: the copy differs"
 has_bar "$tmp/p3.err" bigfile || { show "$tmp/p3.err"; fail "--progress in a pipe: no bar"; }
-timeout 60 "$rcat" -v -o "$tmp/local/p4" "$R/bigfile" 2>"$tmp/p4.err"
+timeout 60 "$rcat" -v -o "$tmp/local/p4" "$R/bigfile" 2>"$tmp/p4.err" || fail "-v in a pipe: exit status $?"
+cmp -s "$tmp/local/p4" "$tmp/root/bigfile" || fail "-v in a pipe: the copy differs"
 grep -q "$CR" "$tmp/p4.err" && { show "$tmp/p4.err"; fail "-v in a pipe: a bar was drawn"; }
 grep -q "^rcat: bigfile -> $tmp/local/p4: 4.0 MiB in " "$tmp/p4.err" || { cat "$tmp/p4.err"; fail "-v in a pipe: no line for the file"; }
 
 echo "a terminal, but no bar: -q, --no-progress, --json, contents on the same terminal"
 on_tty "$tmp/t3" "$rcat" -q -o "$tmp/local/q" "$R/bigfile" || fail "-q on a terminal: exit status $?"
 [ -s "$tmp/t3" ] && { show "$tmp/t3"; fail "-q on a terminal: something was written"; }
+cmp -s "$tmp/local/q" "$tmp/root/bigfile" || fail "-q on a terminal: the copy differs"
 on_tty "$tmp/t4" "$rcat" --no-progress -o "$tmp/local/np" "$R/bigfile" || fail "--no-progress: exit status $?"
 [ -s "$tmp/t4" ] && { show "$tmp/t4"; fail "--no-progress on a terminal: something was written"; }
+cmp -s "$tmp/local/np" "$tmp/root/bigfile" || fail "--no-progress on a terminal: the copy differs"
 on_tty "$tmp/t5" "$rcat" --json -o "$tmp/local/js" "$R/bigfile" || fail "--json on a terminal: exit status $?"
 no_bar "$tmp/t5" || { show "$tmp/t5"; fail "--json on a terminal: a bar was drawn"; }
 grep -q '^{"Type":"DONE",' "$tmp/t5" || { show "$tmp/t5"; fail "--json on a terminal: no DONE event"; }

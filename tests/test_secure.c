@@ -17,6 +17,7 @@
 
 #include "packet.h"
 #include "secure.h"
+#include "skip.h"
 
 #define ID "alice"
 #define CLIENT_CONN 0x1a2b3c4du
@@ -44,9 +45,17 @@ static unsigned suite_of(int i)
     return i & 2 ? SEC_SUITE_XCHACHA20 : SEC_SUITE_AES256GCM;
 }
 
-static int suite_runs(unsigned suite)
+/* AES-256-GCM is offered only where the CPU has AES-NI and PCLMUL
+ * (sec_suites_available); elsewhere its cases say they did not run. Where
+ * the CPU has them, a suite missing means the gate broke: under
+ * RPC2_TEST_STRICT that fails the case. */
+static int suite_runs(unsigned suite, const char *test)
 {
-    return (sec_suites_available() & suite) != 0;
+    if (sec_suites_available() & suite)
+        return 1;
+    test_skip(test, suite != SEC_SUITE_AES256GCM || machine_has_aesni(),
+              "suite %u not offered on this machine", suite);
+    return 0;
 }
 
 static const char *hex(const uint8_t *p, size_t n)
@@ -173,7 +182,7 @@ START_TEST(handshake_sessions_agree)
     struct sec_session cs = {0}, ss = {0};
     unsigned suite = suite_of(_i);
 
-    if (!suite_runs(suite))
+    if (!suite_runs(suite, __func__))
         return;
     handshake(level_of(_i), suite, SEC_SUITES_ALL, &cs, &ss);
     ck_assert_int_eq(cs.level, level_of(_i));
@@ -238,7 +247,7 @@ START_TEST(no_common_suite_refused)
     struct sec_hello h;
     struct sec_hs hs;
 
-    if (!suite_runs(SEC_SUITE_AES256GCM))
+    if (!suite_runs(SEC_SUITE_AES256GCM, __func__))
         return;
     ck_assert_int_eq(sec_client_hello(&hs, ID, 5, &psk, RPC2_SEC_AUTH, SEC_SUITE_AES256GCM,
                                       &binding, hello, sizeof(hello), &hello_len),
@@ -593,7 +602,7 @@ START_TEST(protect_round_trip_all_sizes)
     unsigned suite = suite_of(_i);
     int level = level_of(_i);
 
-    if (!suite_runs(suite))
+    if (!suite_runs(suite, __func__))
         return;
     handshake(level, suite, SEC_SUITES_ALL, &cs, &ss);
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
@@ -670,7 +679,7 @@ START_TEST(every_bit_flip_refused)
     unsigned suite = suite_of(_i);
     size_t out;
 
-    if (!suite_runs(suite))
+    if (!suite_runs(suite, __func__))
         return;
     handshake(level_of(_i), suite, SEC_SUITES_ALL, &cs, &ss);
     /* One packet accepted first, so the window has something to lose. */
@@ -852,7 +861,7 @@ START_TEST(epochs_in_order)
     struct sec_session rx = {0};
     unsigned suite = suite_of(_i);
 
-    if (!suite_runs(suite))
+    if (!suite_runs(suite, __func__))
         return;
     epoch_sessions(level_of(_i), suite, &rx);
     for (int i = 0; i < N_EPOCH_PKTS; i++)
@@ -1117,7 +1126,7 @@ START_TEST(test_vectors)
     struct sec_hello h;
     struct sec_hs hs;
 
-    if ((v->offer & SEC_SUITE_AES256GCM) && !suite_runs(SEC_SUITE_AES256GCM))
+    if ((v->offer & SEC_SUITE_AES256GCM) && !suite_runs(SEC_SUITE_AES256GCM, __func__))
         return;
     ck_assert_int_eq(sec_client_hello_det(&hs, ID, 5, &psk, v->level, v->offer, &binding, hello,
                                           sizeof(hello), &len, &cr),

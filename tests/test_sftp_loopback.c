@@ -40,6 +40,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@
 
 #include "procs.h"
 #include "testproto.h"
+#include "skip.h"
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
@@ -1075,7 +1077,7 @@ static bool have_ipv6_loopback(void)
 START_TEST(test_ipv6)
 {
     if (!have_ipv6_loopback()) {
-        fprintf(stderr, "test_ipv6: no ::1 on this host, skipped\n");
+        test_skip("test_ipv6", machine_has_ipv6_loopback(), "no ::1 on this host");
         return;
     }
     struct env env;
@@ -1859,7 +1861,7 @@ static bool skip_big(const char *test)
 {
     if (!procs_small_run())
         return false;
-    fprintf(stderr, "%s: skipped under RPC2_TEST_SMALL\n", test);
+    test_skip(test, machine_runs_big_cases(), "a big case, left out under RPC2_TEST_SMALL");
     return true;
 }
 
@@ -1955,7 +1957,7 @@ START_TEST(test_5gib_store)
         if (free_bytes(root_bases[b]) >= need)
             base = root_bases[b];
     if (!base) {
-        fprintf(stderr, "test_5gib_store: less than 12 GiB free in /tmp and /dev/shm, skipped\n");
+        test_skip("test_5gib_store", false, "less than 12 GiB free in /tmp and /dev/shm");
         return;
     }
     root_make(base);
@@ -2055,7 +2057,15 @@ END_TEST
 
 struct slow_fetch {
     int port, rc;
+    atomic_int moving; /* bytes have arrived: the transfer is under way */
 };
+
+static void note_moving(uint64_t bytes, int64_t total, void *arg)
+{
+    (void)total;
+    if (bytes > 0)
+        atomic_store(&((struct slow_fetch *)arg)->moving, 1);
+}
 
 /* A streamed fetch into /dev/null from a blocking handler, on its own
  * context: the server is stopped while it runs. */
@@ -2072,6 +2082,8 @@ static void *slow_fetch_thread(void *arg)
     rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", f->port);
     int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     struct rpc2_se_desc d = desc_fd(RPC2_SE_FETCH, null_fd);
+    d.progress = note_moving;
+    d.progress_arg = f;
     f->rc = call_xfer(conn, TEST_FETCH_BLOCKING, "big", 0, -1, TEST_KIND_NAME, 0, &d, NULL);
     close(null_fd);
     rpc2_unbind(conn);
@@ -2094,7 +2106,11 @@ START_TEST(test_server_stops_mid_transfer)
     sparse_file(src, 4 * GiB);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, slow_fetch_thread, &f), 0);
-    nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL); /* into the transfer */
+    /* into the transfer: once bytes move (bounded, not a guess of how long) */
+    int64_t wait_until = now_us() + 30 * SEC;
+    while (!atomic_load(&f.moving) && now_us() < wait_until)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    ck_assert_msg(atomic_load(&f.moving), "the fetch never started moving bytes");
     int64_t t0 = now_us();
     ck_assert_int_eq(procs_child_stop(srv, SIGTERM), 0);
     ck_assert_msg(now_us() - t0 < 5 * SEC, "the server took %.1f s to stop",
