@@ -3,10 +3,14 @@
  * good and bad (each refusal names the file and line), the rule that turns
  * an identity and a level into rights and a root, which reloads end whose
  * connections, and the file's own checks (a FIFO refused without blocking,
- * a file others may write refused).
+ * a file others may write refused). Last, the library's half of a
+ * revocation, rpc2_ctx_end_connections: a revoked identity's connection,
+ * bound and idle, ends at once while another identity's goes on.
  */
 #include <check.h>
 #include <errno.h>
+#include <ev.h>
+#include <rpc/rpc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +259,107 @@ START_TEST(load_fifo)
 }
 END_TEST
 
+/* ---- rpc2_ctx_end_connections --------------------------------------------------- */
+
+#define SUBSYS 77
+
+static int secret_of(const char *identity, size_t len, unsigned char secret[RPC2_SECRET_BYTES],
+                     void *arg)
+{
+    (void)arg;
+    if (len == 5 && !memcmp(identity, "alice", 5))
+        memset(secret, 1, RPC2_SECRET_BYTES);
+    else if (len == 3 && !memcmp(identity, "bob", 3))
+        memset(secret, 2, RPC2_SECRET_BYTES);
+    else
+        return RPC2_ENOENT;
+    return 0;
+}
+
+static bool_t xdr_nothing(XDR *x, void *p)
+{
+    (void)x, (void)p;
+    return TRUE;
+}
+
+static void ping(rpc2_request *req, void *args, void *result, void *arg)
+{
+    (void)args, (void)result, (void)arg;
+    rpc2_reply(req, 0);
+}
+
+/* Counts what it was asked about; ends alice's. */
+static int end_alice(const char *identity, enum rpc2_security level, void *arg)
+{
+    ck_assert_int_eq(level, RPC2_SEC_AUTH);
+    ++*(int *)arg;
+    return !strcmp(identity, "alice");
+}
+
+static rpc2_conn *bind_as(rpc2_ctx *client, int port, const char *identity, int fill)
+{
+    unsigned char secret[RPC2_SECRET_BYTES];
+    char service[8];
+    rpc2_conn *c = NULL;
+
+    memset(secret, fill, sizeof secret);
+    snprintf(service, sizeof service, "%d", port);
+    struct rpc2_bind_params bp = {.host = "127.0.0.1", .port = service, .subsystem = SUBSYS,
+                                  .security = RPC2_SEC_AUTH, .identity = identity,
+                                  .secret = secret};
+    ck_assert_int_eq(rpc2_bind(client, &bp, &c), 0);
+    return c;
+}
+
+static int call_ping(rpc2_conn *c)
+{
+    return rpc2_call(c, 1, (xdrproc_t)xdr_nothing, NULL, (xdrproc_t)xdr_nothing, NULL, NULL);
+}
+
+/* Server and client on one loop, driven by the client's blocking calls, so
+ * this thread is the loop thread end_connections wants. */
+START_TEST(end_connections_of_identity)
+{
+    static const struct rpc2_proc procs[] = {{.proc = 1, .async_handler = ping}};
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct rpc2_params sp, cp;
+    rpc2_ctx *server, *client;
+    int asked = 0;
+
+    rpc2_params_init(&sp);
+    sp.listen[sp.n_listen++] = "127.0.0.1:0";
+    sp.loop = loop;
+    sp.secret_for = secret_of;
+    ck_assert_int_eq(rpc2_ctx_new(&sp, &server), 0);
+    ck_assert_int_eq(rpc2_export(server, SUBSYS, procs, 1, NULL), 0);
+    rpc2_params_init(&cp);
+    cp.loop = loop;
+    cp.dead_peer_us = 300 * 1000; /* the revoked client finds the server silent */
+    ck_assert_int_eq(rpc2_ctx_new(&cp, &client), 0);
+
+    rpc2_conn *alice = bind_as(client, rpc2_ctx_port(server), "alice", 1);
+    rpc2_conn *bob = bind_as(client, rpc2_ctx_port(server), "bob", 2);
+    ck_assert_int_eq(call_ping(alice), 0);
+    ck_assert_int_eq(call_ping(bob), 0);
+    ck_assert_uint_eq(rpc2_ctx_conn_count(server), 2);
+
+    /* alice's connection is bound and idle: it ends now, not at idle expiry */
+    ck_assert_uint_eq(rpc2_ctx_end_connections(server, end_alice, &asked), 1);
+    ck_assert_int_eq(asked, 2);
+    ck_assert_uint_eq(rpc2_ctx_conn_count(server), 1);
+    int rc = call_ping(alice);
+    ck_assert_msg(rc < 0, "a call on a revoked connection answered %d", rc);
+    ck_assert_int_eq(call_ping(bob), 0);
+    ck_assert_uint_eq(rpc2_ctx_end_connections(server, end_alice, &asked), 0);
+
+    rpc2_unbind(alice);
+    rpc2_unbind(bob);
+    rpc2_ctx_free(client);
+    rpc2_ctx_free(server);
+    ev_loop_destroy(loop);
+}
+END_TEST
+
 static Suite *access_suite(void)
 {
     Suite *s = suite_create("access");
@@ -272,6 +377,9 @@ static Suite *access_suite(void)
     tcase_add_test(file, load_file);
     tcase_add_test(file, load_fifo);
     suite_add_tcase(s, file);
+    TCase *revoke = tcase_create("revoke");
+    tcase_add_test(revoke, end_connections_of_identity);
+    suite_add_tcase(s, revoke);
     return s;
 }
 
