@@ -5,11 +5,13 @@
  *   rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]
  *         [--max-connections N] [--max-per-address N] [--max-running N]
  *         [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]
- *         [--keys FILE] [--min-security none|auth|encrypt] [--log FILE] [-v]
+ *         [--keys FILE] [--access FILE] [--min-security none|auth|encrypt]
+ *         [--log FILE] [-v]
  *
  * The loop is ours (params.loop), so that signals arrive as libev watchers
  * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log
- * and reloads the key file,
+ * and reloads the key and access files (ending the connections of whoever
+ * lost their key or a right),
  * SIGUSR1 logs the counters, and none of it runs inside a signal handler.
  */
 #ifdef HAVE_CONFIG_H
@@ -33,6 +35,7 @@
 #include <rpc2/se.h>
 #include <rpc2/sftp.h>
 
+#include "access.h"
 #include "serve.h"
 
 #ifndef PACKAGE_VERSION
@@ -58,6 +61,7 @@ struct options {
     struct limits limits;
     unsigned long stats_interval_s;  /* 0: only on SIGUSR1 and at exit */
     const char *keys_path;           /* --keys: the clients' secrets; NULL: none known */
+    const char *access_path;         /* --access: who may do what; NULL: the defaults for all */
     enum rpc2_security min_security; /* binds below it are refused */
     const char *log_path;            /* NULL: stderr */
     int verbose;
@@ -78,6 +82,7 @@ struct daemon {
     struct logfile log;
     const char *keys_path;
     rpc2_keys *keys; /* replaced on SIGHUP; read by the library on the loop thread only */
+    const char *access_path;
     ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer stats_timer;
     struct rpc2_ctx_stats last_logged; /* what the periodic line last showed */
@@ -178,13 +183,15 @@ static void usage(FILE *to)
         "usage: rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]\n"
         "             [--max-connections N] [--max-per-address N] [--max-running N]\n"
         "             [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]\n"
-        "             [--keys FILE] [--min-security none|auth|encrypt] [--log FILE] [-v]\n"
+        "             [--keys FILE] [--access FILE] [--min-security none|auth|encrypt]\n"
+        "             [--log FILE] [-v]\n"
         "Serves the files beneath DIR to rcat over rpc2.\n"
         "  --listen ADDR:PORT  address to listen on, repeatable (at most %d): 127.0.0.1:7755,\n"
         "                      [::1]:7755, :7755 (all addresses, IPv4 and IPv6; the default\n"
         "                      is :%d); port 0 picks a free one\n"
         "  --root DIR          the directory served (default: the current directory)\n"
-        "  --writable          accept STORE (default: read-only)\n"
+        "  --writable          accept STORE from clients --access does not cover (default:\n"
+        "                      read-only)\n"
         "  --workers N         calls served at once (default %d)\n"
         "  --max-connections N clients connected at once (default %" PRIu32 ")\n"
         "  --max-per-address N of those from one IPv4 address or IPv6 /64 (default %" PRIu32 ")\n"
@@ -197,6 +204,8 @@ static void usage(FILE *to)
         "                      only on SIGUSR1 and at exit)\n"
         "  --keys FILE         the clients' secrets, one \"IDENTITY BASE64-SECRET\" a line,\n"
         "                      '#' comments (mode 0600); reloaded on SIGHUP\n"
+        "  --access FILE       who may do what: \"IDENTITY RIGHTS ROOT [LOWEST-LEVEL]\" a\n"
+        "                      line (rcatd(8)); reloaded on SIGHUP\n"
         "  --min-security L    refuse binds below level L: none (default), auth (packets\n"
         "                      authenticated) or encrypt (and encrypted); above none,\n"
         "                      --keys is required\n"
@@ -205,7 +214,7 @@ static void usage(FILE *to)
         "  -h, --help          this text\n"
         "  -V, --version       the version\n"
         "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it, SIGHUP\n"
-        "reopens the log and reloads the keys, SIGUSR1 logs the counters.\n",
+        "reopens the log and reloads the keys and access, SIGUSR1 logs the counters.\n",
         RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS, p.max_connections, p.max_per_address,
         p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000);
 }
@@ -349,6 +358,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"idle-timeout", required_argument, NULL, 'I'},
         {"stats-interval", required_argument, NULL, 'S'},
         {"keys", required_argument, NULL, 'k'},
+        {"access", required_argument, NULL, 'a'},
         {"min-security", required_argument, NULL, 'm'},
         {"log", required_argument, NULL, 'L'},
         {"verbose", no_argument, NULL, 'v'},
@@ -387,6 +397,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'k':
             o->keys_path = optarg;
+            break;
+        case 'a':
+            o->access_path = optarg;
             break;
         case 'm':
             if (parse_level(optarg, &o->min_security) != 0)
@@ -486,7 +499,8 @@ static int keys_load(struct daemon *d, rpc2_keys **out, char *err, size_t errlen
 
 /* Revoking a client is deleting its line and sending SIGHUP. A file that no
  * longer loads keeps the old keys: a typo must not lock every client out,
- * nor let anyone in. */
+ * nor let anyone in. The old keys are the caller's to free: they judge
+ * which live connections were bound with a secret that is gone. */
 static void keys_reload(struct daemon *d)
 {
     char err[512];
@@ -498,18 +512,130 @@ static void keys_reload(struct daemon *d)
         log_printf(&d->log, "rcatd: keys not reloaded, the old ones stay: %s", err);
         return;
     }
-    rpc2_keys_free(d->keys);
     d->keys = keys;
     log_printf(&d->log, "rcatd: keys reloaded from %s", d->keys_path);
+}
+
+/* ---- access ---------------------------------------------------------------- */
+
+static void access_free(struct access *a)
+{
+    if (a)
+        access_dispose(a);
+    free(a);
+}
+
+/* Loads d->access_path and hands it to serve; 0, or -1 with err saying
+ * why (the old table, if any, then stays). *old is the table replaced (the
+ * caller's to free), *now the one serve judges by from now on. */
+static int access_install(struct daemon *d, struct access **old, struct access **now, char *err,
+                          size_t errlen)
+{
+    struct access *a = malloc(sizeof *a);
+    char why[512];
+
+    if (!a) {
+        snprintf(err, errlen, "%s: out of memory", d->access_path);
+        return -1;
+    }
+    if (access_load(a, d->access_path, err, errlen) != 0) {
+        free(a);
+        return -1;
+    }
+    if (serve_set_access(d->serve, a, old, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", d->access_path, why);
+        access_free(a);
+        return -1;
+    }
+    *now = a;
+    return 0;
+}
+
+/* The daemon's own files are hidden from every client by device and inode
+ * (root.h); a reload may have found them replaced. */
+static int hide_own_files(struct daemon *d)
+{
+    const char *paths[2];
+    size_t n = 0;
+
+    if (d->keys_path)
+        paths[n++] = d->keys_path;
+    if (d->access_path)
+        paths[n++] = d->access_path;
+    return serve_hide(d->serve, paths, n);
+}
+
+/* ---- SIGHUP: reload, and end what was revoked -------------------------------- */
+
+/* What a reload changed; equal pointers: that file did not change. */
+struct revocation {
+    struct daemon *d;
+    rpc2_keys *old_keys, *new_keys;
+    struct access *old_acl, *new_acl;
+    unsigned defaults;
+};
+
+/* Whether identity's secret is gone or another now: a connection made with
+ * the old one must not outlive it. */
+static int key_changed(const struct revocation *r, const char *identity)
+{
+    unsigned char a[RPC2_SECRET_BYTES], b[RPC2_SECRET_BYTES];
+    size_t len = strlen(identity);
+    int changed = rpc2_keys_secret_for(identity, len, a, r->old_keys) != 0 ||
+                  rpc2_keys_secret_for(identity, len, b, r->new_keys) != 0 ||
+                  memcmp(a, b, sizeof a) != 0;
+
+    explicit_bzero(a, sizeof a);
+    explicit_bzero(b, sizeof b);
+    return changed;
+}
+
+/* An rpc2_conn_filter: a connection ends when its identity lost its key
+ * (above level none) or any right (access.h, access_narrowed). */
+static int revoked(const char *identity, enum rpc2_security level, void *arg)
+{
+    const struct revocation *r = arg;
+    char shown[64];
+
+    if (!(level != RPC2_SEC_NONE && r->old_keys != r->new_keys && key_changed(r, identity)) &&
+        !(r->old_acl != r->new_acl &&
+          access_narrowed(r->old_acl, r->new_acl, identity, level, r->defaults)))
+        return 0;
+    /* claimed, not proved, at level none: shown with only printable bytes */
+    snprintf(shown, sizeof shown, "%s", identity);
+    for (char *p = shown; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    log_printf(&r->d->log, "rcatd: revoked: ending a connection of %s (level %s)", shown,
+               level_names[level <= RPC2_SEC_ENCRYPT ? level : 0]);
+    return 1;
 }
 
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct daemon *d = w->data;
+    struct revocation r = {.d = d, .old_keys = d->keys, .defaults = serve_defaults(d->serve)};
+    char err[ACCESS_ERR_MAX];
+    int rc;
 
     (void)loop, (void)revents;
     log_reopen(&d->log);
     keys_reload(d);
+    r.new_keys = d->keys;
+    if (d->access_path && access_install(d, &r.old_acl, &r.new_acl, err, sizeof err) != 0)
+        log_printf(&d->log, "rcatd: access not reloaded, the old one stays: %s", err);
+    else if (d->access_path)
+        log_printf(&d->log, "rcatd: access reloaded from %s", d->access_path);
+    if ((rc = hide_own_files(d)) != 0)
+        log_printf(&d->log, "rcatd: cannot hide the key and access files from clients: %s",
+                   strerror(-rc));
+    unsigned ended = rpc2_ctx_end_connections(d->ctx, revoked, &r);
+    if (ended)
+        log_printf(&d->log, "rcatd: %u connection%s ended by the reload", ended,
+                   ended == 1 ? "" : "s");
+    if (r.old_keys != r.new_keys)
+        rpc2_keys_free(r.old_keys);
+    access_free(r.old_acl);
 }
 
 /* ---- counters --------------------------------------------------------------- */
@@ -647,6 +773,25 @@ static int start_keys(struct daemon *d, const struct options *o)
     return 0;
 }
 
+static int start_access(struct daemon *d, const struct options *o)
+{
+    char err[ACCESS_ERR_MAX];
+    struct access *old = NULL, *now = NULL;
+    int rc;
+
+    d->access_path = o->access_path;
+    if (d->access_path && access_install(d, &old, &now, err, sizeof err) != 0) {
+        fprintf(stderr, "rcatd: %s\n", err);
+        return -1;
+    }
+    if ((rc = hide_own_files(d)) != 0) {
+        fprintf(stderr, "rcatd: cannot hide the key and access files from clients: %s\n",
+                strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
 static void log_start(struct daemon *d, const struct options *o)
 {
     log_printf(&d->log, "rcatd %s: serving %s%s on port %d with %d workers", PACKAGE_VERSION,
@@ -657,8 +802,10 @@ static void log_start(struct daemon *d, const struct options *o)
                "cookie-threshold=%lu idle-timeout=%lu s",
                o->limits.max_connections, o->limits.max_per_address, o->limits.max_running,
                o->limits.cookie_threshold, o->limits.idle_timeout_s);
-    log_printf(&d->log, "rcatd: security min-security=%s keys=%s", level_names[o->min_security],
-               o->keys_path ? o->keys_path : "none (binds above none are refused)");
+    log_printf(&d->log, "rcatd: security min-security=%s keys=%s access=%s",
+               level_names[o->min_security],
+               o->keys_path ? o->keys_path : "none (binds above none are refused)",
+               o->access_path ? o->access_path : "none (every client gets the defaults)");
 }
 
 static int run(struct daemon *d, const struct options *o)
@@ -671,7 +818,8 @@ static int run(struct daemon *d, const struct options *o)
         fprintf(stderr, "rcatd: cannot create an event loop\n");
         return 1;
     }
-    if (start_keys(d, o) != 0 || start_serving(d, o) != 0 || start_rpc2(d, o, default_listen) != 0)
+    if (start_keys(d, o) != 0 || start_serving(d, o) != 0 || start_access(d, o) != 0 ||
+        start_rpc2(d, o, default_listen) != 0)
         return 1;
     watch_signal(d, &d->sigterm, SIGTERM, on_stop);
     watch_signal(d, &d->sigint, SIGINT, on_stop);

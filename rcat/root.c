@@ -9,12 +9,16 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 
 #include "rcat_proto.h"
@@ -327,13 +331,104 @@ static int walk_open(int root, const char *path, int flags)
     return rc < 0 ? rc : fd;
 }
 
+/* ---- what a client may be given ------------------------------------------ */
+
+struct root_hidden {
+    pthread_mutex_t lock;
+    size_t n;
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } f[ROOT_HIDDEN_MAX];
+};
+
+static int is_hidden(const struct root *r, const struct stat *st)
+{
+    struct root_hidden *h = r->hidden;
+    int found = 0;
+
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->n && !found; i++)
+        found = h->f[i].dev == st->st_dev && h->f[i].ino == st->st_ino;
+    pthread_mutex_unlock(&h->lock);
+    return found;
+}
+
+/* Filesystems whose files are the kernel's interfaces, not data: reading
+ * one can show a process's memory or environment, writing one can
+ * reconfigure the machine. */
+static int kernel_fs(int fd)
+{
+    static const unsigned long magics[] = {
+        PROC_SUPER_MAGIC,    SYSFS_MAGIC,         DEBUGFS_MAGIC,  TRACEFS_MAGIC,
+        SECURITYFS_MAGIC,    SELINUX_MAGIC,       SMACK_MAGIC,    CGROUP_SUPER_MAGIC,
+        CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,        EFIVARFS_MAGIC, PSTOREFS_MAGIC,
+        BINFMTFS_MAGIC,      NSFS_MAGIC,          DEVPTS_SUPER_MAGIC,
+        0x62656570, /* configfs */
+        0x65735543, /* fusectl */
+    };
+    struct statfs sf;
+
+    if (fstatfs(fd, &sf) < 0)
+        return -errno;
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if ((unsigned long)sf.f_type == magics[i])
+            return 1;
+    return 0;
+}
+
+/* The object fd (O_PATH) refers to, described in *st, if a client may see
+ * it at all: 0 or RCAT_PERMISSION (or what fstat's failure means). */
+static int judge(const struct root *r, int fd, struct stat *st)
+{
+    int k;
+
+    if (fstat(fd, st) < 0)
+        return root_status_of_errno(errno);
+    k = kernel_fs(fd);
+    if (k < 0)
+        return root_status_of_errno(-k);
+    return k || is_hidden(r, st) ? RCAT_PERMISSION : 0;
+}
+
+/* Opens what the O_PATH descriptor refers to, for real, by the magic link
+ * /proc/self/fd/N: the object judged is the object opened, whatever was
+ * renamed meanwhile. */
+static int reopen(int pathfd, int flags, const struct stat *judged, int *out)
+{
+    char proc[32];
+    struct stat st;
+    int fd;
+
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
+    fd = open(proc, flags | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return root_status_of_errno(errno);
+    if (fstat(fd, &st) < 0 || st.st_dev != judged->st_dev || st.st_ino != judged->st_ino) {
+        close(fd); /* not the /proc we know: give out nothing */
+        return RCAT_IO;
+    }
+    *out = fd;
+    return 0;
+}
+
 /* ---- the API ------------------------------------------------------------- */
 
 int root_init(struct root *r, const char *dir)
 {
+    r->hidden = calloc(1, sizeof *r->hidden);
+    if (!r->hidden)
+        return -ENOMEM;
+    pthread_mutex_init(&r->hidden->lock, NULL);
+    r->owns_hidden = 1;
     r->fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (r->fd < 0)
-        return -errno;
+    if (r->fd < 0) {
+        int err = errno;
+        root_dispose(r);
+        return -err;
+    }
     r->use_openat2 = probe_openat2(r->fd);
     return 0;
 }
@@ -343,6 +438,32 @@ void root_dispose(struct root *r)
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
+    if (r->owns_hidden && r->hidden) {
+        pthread_mutex_destroy(&r->hidden->lock);
+        free(r->hidden);
+    }
+    r->hidden = NULL;
+    r->owns_hidden = 0;
+}
+
+int root_hide(struct root *r, const char *const *paths, size_t n)
+{
+    struct root_hidden *h = r->hidden;
+    struct stat st[ROOT_HIDDEN_MAX];
+
+    if (!h || n > ROOT_HIDDEN_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (stat(paths[i], &st[i]) < 0)
+            return -errno;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < n; i++) {
+        h->f[i].dev = st[i].st_dev;
+        h->f[i].ino = st[i].st_ino;
+    }
+    h->n = n;
+    pthread_mutex_unlock(&h->lock);
+    return 0;
 }
 
 int root_check(const char *path, size_t len)
@@ -412,4 +533,109 @@ int root_open_parent(const struct root *r, const char *path, size_t len, int *di
         return root_status_of_errno(-rc);
     *dirfd = rc;
     return 0;
+}
+
+int root_enter(const struct root *r, const char *sub, struct root *out)
+{
+    int rc = root_check(sub, strlen(sub));
+
+    if (rc != 0)
+        return rc;
+    rc = resolve(r, sub, O_PATH | O_DIRECTORY);
+    if (rc < 0)
+        return root_status_of_errno(-rc);
+    *out = (struct root){.fd = rc, .use_openat2 = r->use_openat2, .hidden = r->hidden};
+    return 0;
+}
+
+int root_open_regular(const struct root *r, const char *path, size_t len, int flags, int *fd,
+                      struct stat *st)
+{
+    int rc = root_check(path, len);
+    int pathfd;
+
+    if (rc != 0)
+        return rc;
+    pathfd = resolve(r, path, O_PATH);
+    if (pathfd < 0)
+        return root_status_of_errno(-pathfd);
+    rc = judge(r, pathfd, st);
+    if (rc == 0 && !S_ISREG(st->st_mode))
+        rc = S_ISDIR(st->st_mode) ? RCAT_IS_DIR : RCAT_PERMISSION;
+    if (rc == 0)
+        rc = reopen(pathfd, flags, st, fd);
+    close(pathfd);
+    return rc;
+}
+
+int root_open_dir(const struct root *r, const char *path, size_t len, int *fd)
+{
+    struct stat st;
+    int rc = root_check(path, len);
+    int dirfd;
+
+    if (rc != 0)
+        return rc;
+    dirfd = resolve(r, path, O_RDONLY | O_DIRECTORY);
+    if (dirfd < 0)
+        return root_status_of_errno(-dirfd);
+    rc = judge(r, dirfd, &st);
+    if (rc != 0) {
+        close(dirfd);
+        return rc;
+    }
+    *fd = dirfd;
+    return 0;
+}
+
+int root_stat(const struct root *r, const char *path, size_t len, struct stat *st)
+{
+    char name[NAME_MAX + 1];
+    int dirfd, fd;
+    int rc = root_open_parent(r, path, len, &dirfd, name);
+
+    if (rc != 0)
+        return rc;
+    fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    rc = fd < 0 ? root_status_of_errno(errno) : judge(r, fd, st);
+    if (rc == 0 && !S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode) && !S_ISLNK(st->st_mode))
+        rc = RCAT_PERMISSION;
+    if (fd >= 0)
+        close(fd);
+    close(dirfd);
+    return rc;
+}
+
+/* What a STORE at name would replace: nothing, a regular file or a symlink. */
+static int replaceable(const struct root *r, int dirfd, const char *name, int *exists)
+{
+    struct stat st;
+
+    *exists = 0;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : root_status_of_errno(errno);
+    *exists = 1;
+    if (S_ISDIR(st.st_mode))
+        return RCAT_IS_DIR;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        return RCAT_PERMISSION;
+    return is_hidden(r, &st) ? RCAT_PERMISSION : 0;
+}
+
+int root_open_store(const struct root *r, const char *path, size_t len, int *dirfd,
+                    char name[NAME_MAX + 1], int *exists)
+{
+    struct stat st;
+    int rc = root_open_parent(r, path, len, dirfd, name);
+
+    if (rc != 0)
+        return rc;
+    rc = judge(r, *dirfd, &st);
+    if (rc == 0)
+        rc = replaceable(r, *dirfd, name, exists);
+    if (rc != 0) {
+        close(*dirfd);
+        *dirfd = -1;
+    }
+    return rc;
 }

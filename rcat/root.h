@@ -9,6 +9,15 @@
  * cannot lead out. Kernels or sandboxes without openat2 get the same rules
  * from a walk one component at a time with O_NOFOLLOW.
  *
+ * What a lookup finds is judged before anything is opened for reading: a
+ * client is given regular files and directories only (a device node is
+ * never opened: opening some has effects; nor a FIFO, which would wait for
+ * a writer), nothing on a filesystem whose files are kernel interfaces
+ * (procfs, sysfs and their kind: with a root at or above /proc a client
+ * could read /proc/self/mem, keys included), and none of the files the
+ * daemon hides (its key and access files, by device and inode, so a hard
+ * link to one is refused too).
+ *
  * Every function returns 0 or a positive rcat_status (rcat_proto.x).
  */
 #ifndef RCAT_ROOT_H
@@ -16,15 +25,32 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/stat.h>
+
+struct root_hidden;
 
 struct root {
     int fd;          /* the served directory, O_PATH */
     int use_openat2; /* 0: the kernel refused openat2 at init (tests clear it too) */
+    struct root_hidden *hidden; /* the root_init one's, shared by root_enter's */
+    int owns_hidden;
 };
 
 /* Opens dir as the root. Returns 0 or -errno. */
 int root_init(struct root *r, const char *dir);
 void root_dispose(struct root *r);
+
+/* The files no lookup beneath r (or a root entered from it) may give out,
+ * replacing the previous ones: at most ROOT_HIDDEN_MAX, named by paths the
+ * daemon uses (not resolved beneath the root). Safe while other threads
+ * look up. Returns 0 or -errno (the set is then unchanged). */
+#define ROOT_HIDDEN_MAX 8
+int root_hide(struct root *r, const char *const *paths, size_t n);
+
+/* A directory beneath r (a path as root_check takes it; "." is r itself)
+ * as a root of its own: lookups from out stay beneath it, and it hides
+ * what r hides. Dispose of out before r. */
+int root_enter(const struct root *r, const char *sub, struct root *out);
 
 /* Refuses what no lookup should see: 0, RCAT_BAD_PATH (empty, NUL inside,
  * too long, a component longer than NAME_MAX) or RCAT_OUTSIDE_ROOT
@@ -42,6 +68,29 @@ int root_open(const struct root *r, const char *path, size_t len, int flags, int
  * naming the root itself gives the root and ".". */
 int root_open_parent(const struct root *r, const char *path, size_t len, int *dirfd,
                      char name[NAME_MAX + 1]);
+
+/* FETCH: the regular file path names, opened with flags (O_CLOEXEC and
+ * O_NOCTTY are added) only after it was judged through an O_PATH
+ * descriptor; *st describes it. RCAT_IS_DIR for a directory,
+ * RCAT_PERMISSION for anything else a client may not be given. */
+int root_open_regular(const struct root *r, const char *path, size_t len, int flags, int *fd,
+                      struct stat *st);
+
+/* LIST: the directory path names, opened O_RDONLY | O_DIRECTORY (which
+ * opens nothing else), on a filesystem that holds files. */
+int root_open_dir(const struct root *r, const char *path, size_t len, int *fd);
+
+/* STAT: what path names, a last symlink described, not followed. Only
+ * regular files, directories and symlinks are described; the rest is
+ * RCAT_PERMISSION. */
+int root_stat(const struct root *r, const char *path, size_t len, struct stat *st);
+
+/* STORE: as root_open_parent, and the directory must be on a filesystem
+ * that holds files; then what is at the name now: nothing (*exists 0), or a
+ * regular file or symlink a rename may replace (*exists 1); RCAT_IS_DIR,
+ * or RCAT_PERMISSION for anything else. */
+int root_open_store(const struct root *r, const char *path, size_t len, int *dirfd,
+                    char name[NAME_MAX + 1], int *exists);
 
 /* The rcat_status for a failed system call's errno. */
 int root_status_of_errno(int err);

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "access.h"
 #include "rcat_proto.h"
 #include "root.h"
 #include "serve.h"
@@ -43,6 +45,9 @@
 
 struct serve {
     struct root root;
+    pthread_mutex_t acl_lock;
+    struct access *acl; /* NULL: every caller gets the defaults */
+    unsigned defaults;  /* ACCESS_*: what anonymous callers may do */
     int writable;
     enum rpc2_security min_security;
     serve_log_fn log;
@@ -222,18 +227,28 @@ static int transfer(rpc2_request *req, struct rpc2_se_desc *d, uint64_t *bytes)
     return status_of_rpc2(d->error ? d->error : rc);
 }
 
-/* ---- FETCH ----------------------------------------------------------------- */
+/* ---- who may do what (access.h) ------------------------------------------- */
 
-/* Only regular files are served: a FIFO would hold a worker until someone
- * writes to it, and devices have no business in a file server's answers. */
-static int regular_file(int fd, struct stat *st)
+/* The caller's own root, if it may do any of need; out is the caller's to
+ * dispose of. The grant is copied out under the lock: a reload may free
+ * the table as soon as the lock is released. */
+static int caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
 {
-    if (fstat(fd, st) < 0)
-        return root_status_of_errno(errno);
-    if (S_ISDIR(st->st_mode))
-        return RCAT_IS_DIR;
-    return S_ISREG(st->st_mode) ? 0 : RCAT_PERMISSION;
+    struct access_grant g;
+    enum access_verdict v;
+
+    pthread_mutex_lock(&s->acl_lock);
+    v = access_decide(s->acl, rpc2_request_identity(req), rpc2_request_security(req), s->defaults,
+                      &g);
+    pthread_mutex_unlock(&s->acl_lock);
+    if (v == ACCESS_TOO_LOW)
+        return RPC2_ESECURITY;
+    if (v == ACCESS_UNLISTED || !(g.rights & need))
+        return need == ACCESS_WRITE && g.rights ? RCAT_READ_ONLY : RCAT_PERMISSION;
+    return root_enter(&s->root, g.root, out);
 }
+
+/* ---- FETCH ----------------------------------------------------------------- */
 
 static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
 {
@@ -243,23 +258,25 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
 
     if (r->a.offset > INT64_MAX || r->a.length < -1)
         return RPC2_EINVAL;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
-    int rc = root_open(&s->root, r->a.path, r->path_len, O_RDONLY | O_NOCTTY | O_NONBLOCK, &fd);
+    struct root at;
+    int rc = caller_root(s, req, ACCESS_READ, &at);
     if (rc != 0)
         return rc;
-    rc = regular_file(fd, &st);
-    if (rc == 0) {
-        struct rpc2_se_desc d = {
-            .type = RPC2_SE_SFTP,
-            .direction = RPC2_SE_FETCH,
-            .seek_offset = (int64_t)r->a.offset,
-            .quota = r->a.length,
-            .file_kind = RPC2_SE_FILE_FD,
-            .file.fd.fd = fd,
-        };
-        info_of(&st, result);
-        rc = transfer(req, &d, bytes);
-    }
+    /* regular files only, judged before they are opened (root.h) */
+    rc = root_open_regular(&at, r->a.path, r->path_len, O_RDONLY, &fd, &st);
+    root_dispose(&at);
+    if (rc != 0)
+        return rc;
+    struct rpc2_se_desc d = {
+        .type = RPC2_SE_SFTP,
+        .direction = RPC2_SE_FETCH,
+        .seek_offset = (int64_t)r->a.offset,
+        .quota = r->a.length,
+        .file_kind = RPC2_SE_FILE_FD,
+        .file.fd.fd = fd,
+    };
+    info_of(&st, result);
+    rc = transfer(req, &d, bytes);
     close(fd);
     return rc;
 }
@@ -270,19 +287,17 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
 static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
 {
     const struct path_req *r = args;
-    char name[NAME_MAX + 1];
     struct stat st;
-    int dirfd;
 
-    (void)req, (void)bytes;
-    int rc = root_open_parent(&s->root, r->a.path, r->path_len, &dirfd, name);
+    (void)bytes;
+    struct root at;
+    int rc = caller_root(s, req, ACCESS_READ | ACCESS_LIST, &at);
     if (rc != 0)
         return rc;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        rc = root_status_of_errno(errno);
-    else
+    rc = root_stat(&at, r->a.path, r->path_len, &st);
+    root_dispose(&at);
+    if (rc == 0)
         info_of(&st, result);
-    close(dirfd);
     return rc;
 }
 
@@ -370,8 +385,13 @@ static int do_list(struct serve *s, rpc2_request *req, void *args, void *result,
     struct names ns = {0};
     int fd;
 
-    (void)req, (void)bytes;
-    int rc = root_open(&s->root, r->a.path, r->path_len, O_RDONLY | O_DIRECTORY, &fd);
+    (void)bytes;
+    struct root at;
+    int rc = caller_root(s, req, ACCESS_LIST, &at);
+    if (rc != 0)
+        return rc;
+    rc = root_open_dir(&at, r->a.path, r->path_len, &fd);
+    root_dispose(&at);
     if (rc != 0)
         return rc;
     DIR *d = fdopendir(fd);
@@ -389,21 +409,6 @@ static int do_list(struct serve *s, rpc2_request *req, void *args, void *result,
 }
 
 /* ---- STORE ----------------------------------------------------------------- */
-
-/* What is at the name now: nothing, or a file or symlink the atomic rename
- * may replace. */
-static int check_target(int dirfd, const char *name, int no_clobber)
-{
-    struct stat st;
-
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : root_status_of_errno(errno);
-    if (S_ISDIR(st.st_mode))
-        return RCAT_IS_DIR;
-    if (no_clobber)
-        return RCAT_EXISTS;
-    return S_ISREG(st.st_mode) || S_ISLNK(st.st_mode) ? 0 : RCAT_PERMISSION;
-}
 
 /* The file is in place: its mtime if asked, then what the reply says. */
 static int finish_store(int dirfd, const char *name, const store_args *a, file_info *out)
@@ -431,16 +436,21 @@ static int do_store(struct serve *s, rpc2_request *req, void *args, void *result
     const struct store_req *r = args;
     const store_args *a = &r->a;
     char name[NAME_MAX + 1], path[32 + NAME_MAX];
-    int dirfd;
+    int dirfd, exists;
 
-    if (!s->writable)
-        return RCAT_READ_ONLY;
-    if (a->keep_mtime && a->mtime_nsec >= 1000000000u)
-        return RPC2_EINVAL;
-    int rc = root_open_parent(&s->root, a->path, r->path_len, &dirfd, name);
+    struct root at;
+    int rc = caller_root(s, req, ACCESS_WRITE, &at);
     if (rc != 0)
         return rc;
-    rc = check_target(dirfd, name, a->no_clobber);
+    if (a->keep_mtime && a->mtime_nsec >= 1000000000u)
+        rc = RPC2_EINVAL;
+    else
+        rc = root_open_store(&at, a->path, r->path_len, &dirfd, name, &exists);
+    root_dispose(&at);
+    if (rc != 0)
+        return rc;
+    if (exists && a->no_clobber)
+        rc = RCAT_EXISTS;
     if (rc == 0) {
         snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dirfd, name);
         struct rpc2_se_desc d = {
@@ -519,8 +529,9 @@ static const struct rpc2_proc procs[] = {
 
 /* ---- the API --------------------------------------------------------------- */
 
-/* The store path goes through /proc/self/fd: better to find out now than on
- * the first STORE that /proc is missing (a bare chroot or container). */
+/* Files are opened, and the store path goes, through /proc/self/fd: better
+ * to find out now than on the first call that /proc is missing (a bare
+ * chroot or container). */
 static int proc_fd_works(int fd)
 {
     char path[64];
@@ -550,11 +561,13 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
         free(s);
         return rc;
     }
-    if (cfg->writable && (rc = proc_fd_works(s->root.fd)) != 0) {
-        *why = "--writable needs /proc/self/fd (is /proc mounted?)";
+    if ((rc = proc_fd_works(s->root.fd)) != 0) {
+        *why = "rcatd needs /proc/self/fd (is /proc mounted?)";
         serve_free(s);
         return rc;
     }
+    pthread_mutex_init(&s->acl_lock, NULL);
+    s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE : 0);
     s->writable = cfg->writable;
     s->min_security = cfg->min_security;
     s->log = cfg->log;
@@ -566,6 +579,37 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
 int serve_export(struct serve *s, rpc2_ctx *ctx)
 {
     return rpc2_export(ctx, RCAT_SUBSYS, procs, sizeof procs / sizeof procs[0], s);
+}
+
+unsigned serve_defaults(const struct serve *s)
+{
+    return s->defaults;
+}
+
+int serve_set_access(struct serve *s, struct access *acl, struct access **old, char *why,
+                     size_t whylen)
+{
+    for (size_t i = 0; acl && i < acl->n; i++) {
+        struct root sub;
+        int rc = root_enter(&s->root, acl->e[i].root, &sub);
+        if (rc != 0) {
+            snprintf(why, whylen, "line %zu: %s's root \"%s\" is not a directory beneath the "
+                     "served one (%s)", acl->e[i].line, acl->e[i].identity, acl->e[i].root,
+                     status_name(rc));
+            return -1;
+        }
+        root_dispose(&sub);
+    }
+    pthread_mutex_lock(&s->acl_lock);
+    *old = s->acl;
+    s->acl = acl;
+    pthread_mutex_unlock(&s->acl_lock);
+    return 0;
+}
+
+int serve_hide(struct serve *s, const char *const *paths, size_t n)
+{
+    return root_hide(&s->root, paths, n);
 }
 
 void serve_stop(struct serve *s)
@@ -583,5 +627,9 @@ void serve_free(struct serve *s)
     if (!s)
         return;
     root_dispose(&s->root);
+    if (s->acl) {
+        access_dispose(s->acl);
+        free(s->acl);
+    }
     free(s);
 }

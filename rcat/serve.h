@@ -15,7 +15,7 @@ typedef void (*serve_log_fn)(const char *line, void *arg);
 
 struct serve_config {
     const char *root;                /* the directory served */
-    int writable;                    /* STORE allowed */
+    int writable;                    /* STORE allowed to callers the access file does not cover */
     enum rpc2_security min_security; /* the lowest level any connection can have */
     serve_log_fn log;
     void *log_arg;
@@ -28,6 +28,19 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
 /* Exports RCAT_SUBSYS on ctx, whose params.workers must be > 0: every
  * procedure is a blocking handler. Returns 0 or an rpc2 error. */
 int serve_export(struct serve *s, rpc2_ctx *ctx);
+struct access;
+/* From now on calls are judged by acl (access.h; NULL: everyone gets the
+ * defaults), which serve owns (malloc'd; access_dispose and free) once every
+ * identity's root was found beneath the served one; otherwise -1 and why
+ * names the line. *old is the table replaced, the caller's now: no call
+ * holds it. Safe while calls run. */
+int serve_set_access(struct serve *s, struct access *acl, struct access **old, char *why,
+                     size_t whylen);
+/* What callers the access file does not cover may do (ACCESS_*). */
+unsigned serve_defaults(const struct serve *s);
+/* Files no call may open, write or describe, replacing the previous ones
+ * (the daemon's key and access files): root_hide. 0 or -errno. */
+int serve_hide(struct serve *s, const char *const *paths, size_t n);
 /* Calls that start from now on are refused (RPC2_ECLOSED); the loop must
  * keep running until serve_running() is 0, because the running ones need it
  * to finish their transfers. Safe on any thread. */

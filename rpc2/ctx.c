@@ -514,6 +514,33 @@ unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx)
     return engine_conn_count(ctx->engine);
 }
 
+struct end_filter {
+    rpc2_conn_filter end;
+    void *arg;
+    unsigned ended;
+};
+
+static void end_if(struct conn_link *l, void *arg)
+{
+    struct end_filter *f = arg;
+    rpc2_conn *c = (rpc2_conn *)l;
+
+    if (c->role != ROLE_SERVER || !f->end(c->identity, (enum rpc2_security)c->security, f->arg))
+        return;
+    f->ended++;
+    conn_free(c); /* as idle expiry does: a waiting handler hears ECLOSED */
+}
+
+unsigned rpc2_ctx_end_connections(rpc2_ctx *ctx, rpc2_conn_filter end, void *arg)
+{
+    struct end_filter f = {end, arg, 0};
+
+    ctx->engine->now = ctx_now();
+    conntable_foreach(&ctx->engine->conns, end_if, &f);
+    ctx_kick(ctx);
+    return f.ended;
+}
+
 void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out)
 {
     const struct conntable *t = &ctx->engine->conns;

@@ -125,7 +125,9 @@ static int load_text(const char *path, size_t max, struct text *t, char *err, si
         say(err, errlen, "no key file given");
         return RPC2_EINVAL;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO put at the path must not hang the caller (a
+     * server's SIGHUP) until someone writes to it; fstat then refuses it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return open_error(path, err, errlen);
     if (fstat(fd, &st) != 0) {
@@ -322,6 +324,39 @@ static int no_duplicates(const struct keyfile *kf, const char *path, char *err, 
     return 0;
 }
 
+static int by_identity_ref(const void *a, const void *b)
+{
+    return by_identity(*(const struct keyfile_entry *const *)a,
+                       *(const struct keyfile_entry *const *)b);
+}
+
+/* Sorted by identity without qsort moving the entries themselves: it would
+ * leave copies of secrets in its scratch memory, freed unwiped. Pointers
+ * are sorted, then the entries copied once into a new array and the old
+ * one wiped. */
+static int sort_entries(struct keyfile *kf, const char *path, char *err, size_t errlen)
+{
+    const struct keyfile_entry **order = calloc(kf->n ? kf->n : 1, sizeof(*order));
+    struct keyfile_entry *sorted = calloc(kf->cap, sizeof(*sorted));
+
+    if (!order || !sorted) {
+        free(order);
+        free(sorted);
+        say(err, errlen, "%s: out of memory", path);
+        return RPC2_ENOMEM;
+    }
+    for (size_t i = 0; i < kf->n; i++)
+        order[i] = &kf->e[i];
+    qsort(order, kf->n, sizeof(*order), by_identity_ref);
+    for (size_t i = 0; i < kf->n; i++)
+        sorted[i] = *order[i];
+    free(order);
+    sodium_memzero(kf->e, kf->cap * sizeof(*kf->e));
+    free(kf->e);
+    kf->e = sorted;
+    return 0;
+}
+
 static int parse_server(struct keyfile *kf, const struct text *t, const char *path, char *err,
                         size_t errlen)
 {
@@ -337,11 +372,11 @@ static int parse_server(struct keyfile *kf, const struct text *t, const char *pa
         say(err, errlen, "%s: out of memory", path);
         return RPC2_ENOMEM;
     }
+    kf->cap = entries;
     rc = each_line(t, add_entry, &ps);
-    if (rc != 0)
-        return rc;
-    qsort(kf->e, kf->n, sizeof(*kf->e), by_identity);
-    return no_duplicates(kf, path, err, errlen);
+    if (rc == 0)
+        rc = sort_entries(kf, path, err, errlen);
+    return rc == 0 ? no_duplicates(kf, path, err, errlen) : rc;
 }
 
 int keyfile_load_server(struct keyfile *kf, const char *path, char *err, size_t errlen)
@@ -352,7 +387,7 @@ int keyfile_load_server(struct keyfile *kf, const char *path, char *err, size_t 
     if (!kf)
         return RPC2_EINVAL;
     kf->e = NULL;
-    kf->n = 0;
+    kf->n = kf->cap = 0;
     say(err, errlen, "%s", "");
     if (sec_init() != 0) {
         say(err, errlen, "cannot initialise libsodium");
@@ -361,10 +396,23 @@ int keyfile_load_server(struct keyfile *kf, const char *path, char *err, size_t 
     rc = load_text(path, KEYFILE_MAX_SIZE, &t, err, errlen);
     if (rc != 0)
         return rc;
+    rc = keyfile_parse_server(kf, t.p, t.len, path, err, errlen);
+    free(t.p); /* wiped by the parse */
+    return rc;
+}
+
+int keyfile_parse_server(struct keyfile *kf, char *text, size_t len, const char *path, char *err,
+                         size_t errlen)
+{
+    struct text t = {text, len};
+    int rc;
+
+    kf->e = NULL;
+    kf->n = kf->cap = 0;
     rc = parse_server(kf, &t, path, err, errlen);
-    text_wipe(&t);
+    sodium_memzero(text, len);
     if (rc != 0)
-        keyfile_dispose(kf);
+        keyfile_dispose(kf); /* every entry read so far, the half-read one too */
     return rc;
 }
 
@@ -387,11 +435,11 @@ void keyfile_dispose(struct keyfile *kf)
     if (!kf)
         return;
     if (kf->e) {
-        sodium_memzero(kf->e, kf->n * sizeof(*kf->e));
+        sodium_memzero(kf->e, kf->cap * sizeof(*kf->e));
         free(kf->e);
     }
     kf->e = NULL;
-    kf->n = 0;
+    kf->n = kf->cap = 0;
 }
 
 int keyfile_load_client(struct sec_psk *psk, const char *path, char *err, size_t errlen)

@@ -40,18 +40,25 @@ struct keyfile_entry {
 /* A server's secrets, sorted by identity. */
 struct keyfile {
     struct keyfile_entry *e;
-    size_t n;
+    size_t n, cap; /* entries, and room: all of it is wiped */
 };
 
 /*
  * Loads a server key file into kf (which owns the entries until
  * keyfile_dispose). 0; RPC2_ENOENT or RPC2_EACCES (cannot open),
  * RPC2_EACCES (too open, or not the caller's), RPC2_EINVAL (malformed
- * line, duplicate identity, bad secret, not a regular file, too large),
+ * line, duplicate identity, bad secret, not a regular file (a FIFO too:
+ * opened without blocking), too large),
  * RPC2_ENOMEM, RPC2_ESYSTEM. On failure kf is empty and err (when not NULL)
  * holds one line saying why.
  */
 int keyfile_load_server(struct keyfile *kf, const char *path, char *err, size_t errlen);
+
+/* The parse alone, of text[0 .. len) read from path (named in errors).
+ * The text is wiped whatever the outcome, and on failure so is every entry
+ * read: a file that does not load leaves no secret of it in memory. */
+int keyfile_parse_server(struct keyfile *kf, char *text, size_t len, const char *path, char *err,
+                         size_t errlen);
 
 /* The secret of an identity, or NULL when the file does not list it. */
 const struct sec_psk *keyfile_lookup(const struct keyfile *kf, const char *identity, size_t len);

@@ -84,7 +84,7 @@ static void assert_no_secret(const char *text)
  * file (and line, when not 0), and no secret in it. */
 static void assert_refused(int want, size_t line)
 {
-    struct keyfile kf = {(void *)1, 99};
+    struct keyfile kf = {(void *)1, 99, 99};
     char where[160];
 
     ck_assert_int_eq(keyfile_load_server(&kf, path, err, sizeof(err)), want);
@@ -301,6 +301,62 @@ START_TEST(server_too_large)
 }
 END_TEST
 
+/* A FIFO at the path: refused at once, not read until a writer comes (a
+ * server's SIGHUP would hang in the open; Check's timeout fails the test). */
+START_TEST(server_fifo_refused)
+{
+    struct keyfile kf;
+    struct sec_psk psk;
+
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_int_eq(keyfile_load_server(&kf, path, err, sizeof(err)), RPC2_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+    ck_assert_int_eq(keyfile_load_client(&psk, path, err, sizeof(err)), RPC2_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+}
+END_TEST
+
+static int all_zero(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* What a parse read is wiped, whatever its outcome: the text, and on
+ * failure the entries already decoded (the loader's buffer is this one). */
+START_TEST(parse_wipes_text)
+{
+    static const char *const texts[] = {
+        "alice " ALICE_B64 "\nbob " BOB_B64 "\n",                   /* loads */
+        "alice " ALICE_B64 "\nbob " BOB_B64 "\nbad line here x\n", /* a bad third line */
+        "bob " BOB_B64 "\nalice " ALICE_B64 "\nbob " BOB_B64 "\n", /* a duplicate, after sorting */
+        "alice " ALICE_B64 "\nbob " SHORT_B64 "\n",                 /* a bad secret */
+    };
+    const char *t = texts[_i];
+    char *buf = strdup(t);
+    struct keyfile kf;
+    int rc;
+
+    ck_assert_ptr_nonnull(buf);
+    rc = keyfile_parse_server(&kf, buf, strlen(t), "mem", err, sizeof(err));
+    ck_assert_int_eq(rc, _i == 0 ? 0 : RPC2_EINVAL);
+    ck_assert_msg(all_zero(buf, strlen(t)), "text %d not wiped", _i);
+    if (rc == 0) {
+        ck_assert_uint_eq(kf.n, 2);
+        ck_assert_ptr_nonnull(keyfile_lookup(&kf, "alice", 5));
+        ck_assert_ptr_nonnull(keyfile_lookup(&kf, "bob", 3));
+        keyfile_dispose(&kf);
+    } else {
+        ck_assert_ptr_null(kf.e);
+        ck_assert_uint_eq(kf.n, 0);
+    }
+    assert_no_secret(err);
+    free(buf);
+}
+END_TEST
+
 /* A short error buffer truncates, never overflows. */
 START_TEST(short_error_buffer)
 {
@@ -380,6 +436,8 @@ static Suite *keyfile_suite(void)
     tcase_add_test(server, server_missing_or_odd_file);
     tcase_add_test(server, server_too_large);
     tcase_add_test(server, short_error_buffer);
+    tcase_add_test(server, server_fifo_refused);
+    tcase_add_loop_test(server, parse_wipes_text, 0, 4);
     suite_add_tcase(s, server);
 
     tcase_add_checked_fixture(client, setup, teardown);

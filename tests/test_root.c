@@ -6,6 +6,13 @@
  * malformed paths, the parent lookup used by stores, and a race: a
  * directory swapped for a symlink out while the path below it is resolved
  * ten thousand times.
+ *
+ * Then what a lookup may give out (root_open_regular, root_open_dir,
+ * root_stat, root_open_store): a FIFO, a device node (as root), the
+ * daemon's hidden files (a hard link too), /proc by a symlink and, in a
+ * mount namespace of the test's own (as root), /proc and /sys bind-mounted
+ * under the root. Refusals are checked for what a user sees (the status)
+ * and for what no one should: inotify says whether the object was opened.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* renameat2, O_PATH */
@@ -21,7 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <check.h>
 
@@ -91,6 +102,16 @@ static void scratch_make(void)
     put_link("root/loop1", "loop2");
     put_link("root/loop2", "loop1");
     put_dir("root/race");
+    put_dir("root/judge");
+    put_file("root/judge/plain", "plain");
+    put_file("root/judge/keys", "alice SECRET");
+    put_link("root/judge/proc_abs", "/proc");
+    put_link("root/judge/proc_rel", "../../../../../../../../../../../../proc");
+    put_dir("root/judge/proc");
+    put_dir("root/judge/sys");
+    put_dir("root/judge/sub");
+    put_file("root/judge/sub/in_sub", "in sub");
+    put_link("root/judge/sub/to_plain", "../plain");
 }
 
 static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -409,6 +430,255 @@ START_TEST(swap_race)
 }
 END_TEST
 
+
+/* ---- what a client may be given ------------------------------------------ */
+
+/* An inotify watch for the opening of rel: opening a FIFO or a device is
+ * what must not happen (an O_PATH descriptor is no open, and inotify does
+ * not report it). */
+static int watch_open(const char *rel)
+{
+    char p[PATH_MAX];
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+    ck_assert_int_ge(in, 0);
+    at(p, rel);
+    ck_assert_int_ge(inotify_add_watch(in, p, IN_OPEN), 0);
+    return in;
+}
+
+/* Whether the watched object was opened since watch_open (the events are
+ * queued by the time the opening call returned). */
+static int was_opened(int in)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n = read(in, buf, sizeof buf);
+
+    ck_assert(n > 0 || errno == EAGAIN);
+    return n > 0;
+}
+
+/* The three lookups a client's path goes through, for a non-directory:
+ * each must refuse with want, and none may open it. */
+static void assert_refused_unopened(struct root *r, const char *rel, int want)
+{
+    const char *path = rel + strlen("root/");
+    char name[NAME_MAX + 1];
+    struct stat st;
+    int in = watch_open(rel), fd = -1, dirfd = -1, exists;
+
+    ck_assert_int_eq(root_open_regular(r, path, strlen(path), O_RDONLY | O_NONBLOCK, &fd, &st),
+                     want);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_int_eq(root_stat(r, path, strlen(path), &st), want);
+    ck_assert_int_eq(root_open_store(r, path, strlen(path), &dirfd, name, &exists), want);
+    ck_assert_int_eq(dirfd, -1);
+    ck_assert_msg(!was_opened(in), "%s was opened", rel);
+    close(in);
+}
+
+/* The detector works: the resolver that served FETCH before did open a
+ * FIFO (and would release a writer waiting for a reader). */
+START_TEST(inotify_sees_an_open)
+{
+    struct root r;
+    char p[PATH_MAX];
+    int fd = -1, in;
+
+    open_root(&r, _i);
+    at(p, "root/judge/fifo_seen");
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    in = watch_open("root/judge/fifo_seen");
+    ck_assert_int_eq(root_open(&r, "judge/fifo_seen", 15, O_RDONLY | O_NONBLOCK, &fd), 0);
+    close(fd);
+    ck_assert(was_opened(in));
+    close(in);
+    unlink(p);
+}
+END_TEST
+
+START_TEST(regular_files_given)
+{
+    struct root r;
+    struct stat st;
+    char buf[16] = "";
+    int fd = -1;
+
+    open_root(&r, _i);
+    ck_assert_int_eq(root_open_regular(&r, "judge/plain", 11, O_RDONLY, &fd, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert(same_file(fd, "root/judge/plain"));
+    ck_assert_int_eq(read(fd, buf, sizeof buf - 1), 5);
+    ck_assert_str_eq(buf, "plain");
+    close(fd);
+    ck_assert_int_eq(root_open_regular(&r, "in_file", 7, O_RDONLY, &fd, &st), 0);
+    ck_assert(same_file(fd, "root/a/b/c.txt"));
+    close(fd);
+    ck_assert_int_eq(root_open_regular(&r, "judge", 5, O_RDONLY, &fd, &st), RCAT_IS_DIR);
+    ck_assert_int_eq(root_open_regular(&r, "chain1", 6, O_RDONLY, &fd, &st), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_open_regular(&r, "missing", 7, O_RDONLY, &fd, &st), RCAT_NOT_FOUND);
+    ck_assert_int_eq(root_open_dir(&r, "judge", 5, &fd), 0);
+    ck_assert(same_file(fd, "root/judge"));
+    close(fd);
+    ck_assert_int_eq(root_open_dir(&r, "judge/plain", 11, &fd), RCAT_NOT_DIR);
+    ck_assert_int_eq(root_stat(&r, "in_file", 7, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode)); /* described, not followed */
+    ck_assert_int_eq(root_stat(&r, "judge", 5, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    root_dispose(&r);
+}
+END_TEST
+
+/* A FIFO: FETCH would have waited for a writer (or released one). */
+START_TEST(fifo_refused)
+{
+    struct root r;
+    char p[PATH_MAX];
+
+    open_root(&r, _i);
+    at(p, _i ? "root/judge/fifo1" : "root/judge/fifo0");
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    assert_refused_unopened(&r, _i ? "root/judge/fifo1" : "root/judge/fifo0", RCAT_PERMISSION);
+    root_dispose(&r);
+}
+END_TEST
+
+/* A device node, /dev/null's numbers: opening some devices has effects. */
+START_TEST(device_refused)
+{
+    struct root r;
+    char p[PATH_MAX];
+    const char *rel = _i ? "root/judge/null1" : "root/judge/null0";
+
+    open_root(&r, _i);
+    at(p, rel);
+    ck_assert_int_eq(mknod(p, S_IFCHR | 0666, makedev(1, 3)), 0);
+    assert_refused_unopened(&r, rel, RCAT_PERMISSION);
+    root_dispose(&r);
+}
+END_TEST
+
+/* The daemon's key file under the root, and a hard link to it: refused
+ * while hidden, given again once not. */
+START_TEST(hidden_files_refused)
+{
+    struct root r, sub;
+    char keys[PATH_MAX], linked[PATH_MAX];
+    const char *linkrel = _i ? "root/judge/sub/keys_link1" : "root/judge/sub/keys_link0";
+    const char *paths[1] = {keys};
+    struct stat st;
+    int fd = -1;
+
+    open_root(&r, _i);
+    at(keys, "root/judge/keys");
+    at(linked, linkrel);
+    ck_assert_int_eq(link(keys, linked), 0);
+    ck_assert_int_eq(root_hide(&r, paths, 1), 0);
+    assert_refused_unopened(&r, "root/judge/keys", RCAT_PERMISSION);
+    assert_refused_unopened(&r, linkrel, RCAT_PERMISSION);
+    ck_assert_int_eq(root_enter(&r, "judge/sub", &sub), 0); /* hidden from a sub-root too */
+    ck_assert_int_eq(root_open_regular(&sub, linkrel + 15, strlen(linkrel + 15), O_RDONLY, &fd, &st),
+                     RCAT_PERMISSION);
+    root_dispose(&sub);
+    ck_assert_int_eq(root_hide(&r, paths, 0), 0);
+    ck_assert_int_eq(root_open_regular(&r, "judge/keys", 10, O_RDONLY, &fd, &st), 0);
+    close(fd);
+    unlink(linked);
+    root_dispose(&r);
+}
+END_TEST
+
+/* /proc by a symlink: RESOLVE_BENEATH (and the walk) refuse it already. */
+START_TEST(proc_symlinks_refused)
+{
+    struct root r;
+    struct stat st;
+    int fd = -1;
+
+    open_root(&r, _i);
+    ck_assert_int_eq(root_open_regular(&r, "judge/proc_abs/self/mem", 23, O_RDONLY, &fd, &st),
+                     RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_open_regular(&r, "judge/proc_rel/self/environ", 27, O_RDONLY, &fd, &st),
+                     RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_open_dir(&r, "judge/proc_abs", 14, &fd), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_stat(&r, "judge/proc_abs/self", 19, &st), RCAT_OUTSIDE_ROOT);
+    root_dispose(&r);
+}
+END_TEST
+
+static void bind_mount(const char *what, const char *rel)
+{
+    char p[PATH_MAX];
+
+    at(p, rel);
+    ck_assert_int_eq(mount(what, p, NULL, MS_BIND | MS_REC, NULL), 0);
+}
+
+/* /proc and /sys bind-mounted under the root, in a mount namespace of this
+ * test's own (Check runs it in a child of its own, so the mounts go with
+ * it): nothing on them is given out, read or written. */
+START_TEST(kernel_filesystems_refused)
+{
+    char name[NAME_MAX + 1];
+    struct root r;
+    struct stat st;
+    int fd = -1, dirfd = -1, exists;
+
+    ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+    ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+    bind_mount("/proc", "root/judge/proc");
+    bind_mount("/sys", "root/judge/sys");
+    open_root(&r, _i);
+    ck_assert_int_eq(root_open_regular(&r, "judge/proc/self/mem", 19, O_RDONLY, &fd, &st),
+                     RCAT_PERMISSION);
+    ck_assert_int_eq(root_open_regular(&r, "judge/proc/self/environ", 23, O_RDONLY, &fd, &st),
+                     RCAT_PERMISSION);
+    ck_assert_int_eq(root_open_regular(&r, "judge/proc/version", 18, O_RDONLY, &fd, &st),
+                     RCAT_PERMISSION);
+    ck_assert_int_eq(root_open_regular(&r, "judge/sys/kernel/uevent_seqnum", 30, O_RDONLY, &fd, &st),
+                     RCAT_PERMISSION);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_int_eq(root_open_dir(&r, "judge/proc", 10, &fd), RCAT_PERMISSION);
+    ck_assert_int_eq(root_open_dir(&r, "judge/sys/kernel", 16, &fd), RCAT_PERMISSION);
+    ck_assert_int_eq(root_stat(&r, "judge/proc", 10, &st), RCAT_PERMISSION);
+    ck_assert_int_eq(root_stat(&r, "judge/proc/self", 15, &st), RCAT_PERMISSION);
+    ck_assert_int_eq(root_open_store(&r, "judge/proc/sys/kernel/x", 23, &dirfd, name, &exists),
+                     RCAT_PERMISSION);
+    ck_assert_int_eq(root_open_store(&r, "judge/sys/x", 11, &dirfd, name, &exists),
+                     RCAT_PERMISSION);
+    ck_assert_int_eq(dirfd, -1);
+    /* the directories they are mounted on still list and stat as such */
+    ck_assert_int_eq(root_open_dir(&r, "judge", 5, &fd), 0);
+    close(fd);
+    root_dispose(&r);
+}
+END_TEST
+
+/* A sub-root: lookups stay beneath it, its own symlinks up included. */
+START_TEST(enter_confines)
+{
+    struct root r, sub;
+    struct stat st;
+    int fd = -1;
+
+    open_root(&r, _i);
+    ck_assert_int_eq(root_enter(&r, "judge/sub", &sub), 0);
+    ck_assert_int_eq(root_open_regular(&sub, "in_sub", 6, O_RDONLY, &fd, &st), 0);
+    ck_assert(same_file(fd, "root/judge/sub/in_sub"));
+    close(fd);
+    ck_assert_int_eq(root_open_regular(&sub, "to_plain", 8, O_RDONLY, &fd, &st), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_open_regular(&sub, "../plain", 8, O_RDONLY, &fd, &st), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_open_dir(&sub, ".", 1, &fd), 0);
+    ck_assert(same_file(fd, "root/judge/sub"));
+    close(fd);
+    root_dispose(&sub);
+    ck_assert_int_eq(root_enter(&r, "judge/plain", &sub), RCAT_NOT_DIR);
+    ck_assert_int_eq(root_enter(&r, "../outside", &sub), RCAT_OUTSIDE_ROOT);
+    ck_assert_int_eq(root_enter(&r, "up", &sub), RCAT_OUTSIDE_ROOT);
+    root_dispose(&r);
+}
+END_TEST
+
 static Suite *root_suite(void)
 {
     Suite *s = suite_create("root");
@@ -423,7 +693,21 @@ static Suite *root_suite(void)
     tcase_add_test(t, init_refusals);
     tcase_add_test(t, errno_map);
     tcase_add_loop_test(t, swap_race, 0, 4);
-    suite_add_tcase(s, t);
+    /* what a lookup gives out: the same scratch tree (one fixture per run) */
+    TCase *j = t;
+    tcase_add_loop_test(j, inotify_sees_an_open, 0, 2);
+    tcase_add_loop_test(j, regular_files_given, 0, 2);
+    tcase_add_loop_test(j, fifo_refused, 0, 2);
+    tcase_add_loop_test(j, hidden_files_refused, 0, 2);
+    tcase_add_loop_test(j, proc_symlinks_refused, 0, 2);
+    tcase_add_loop_test(j, enter_confines, 0, 2);
+    if (geteuid() == 0) {
+        tcase_add_loop_test(j, device_refused, 0, 2);
+        tcase_add_loop_test(j, kernel_filesystems_refused, 0, 2);
+    } else {
+        fprintf(stderr, "SKIP: device_refused, kernel_filesystems_refused need root\n");
+    }
+    suite_add_tcase(s, j);
     return s;
 }
 

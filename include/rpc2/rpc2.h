@@ -220,6 +220,16 @@ RPC2_EXPORT int rpc2_ctx_port(const rpc2_ctx *ctx);
 /* Live connections: client and server ends, including closing ones. */
 RPC2_EXPORT unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx);
 
+/* Server: whether to end the connection bound by identity at level (the
+ * identity proved above RPC2_SEC_NONE, only claimed at it). */
+typedef int (*rpc2_conn_filter)(const char *identity, enum rpc2_security level, void *arg);
+/* Server: ends at once every connection for which end says so, a revoked
+ * identity's say: a call running on it loses its transfer (its handler's
+ * wait ends with an error) and its reply; the client hears UNKNOWN_CONN at
+ * level none, and above it (where it believes nothing unprotected) finds
+ * the server silent. Returns how many ended. On the loop thread only. */
+RPC2_EXPORT unsigned rpc2_ctx_end_connections(rpc2_ctx *ctx, rpc2_conn_filter end, void *arg);
+
 struct rpc2_ctx_stats {
     uint64_t packets_sent, packets_received, bytes_sent, bytes_received;
     uint64_t calls_sent, calls_completed, retransmissions, busy_sent, busy_received;
