@@ -111,11 +111,8 @@ static void resend_bind_ok(struct engine *e, const struct rpc2_addr *from, const
 {
     uint8_t body[8 + PKT_MAX_HELLO];
     size_t len;
-    if (c->role != ROLE_SERVER || !bind_ok_body(c, body, sizeof body, &len)) {
-        e->stats.rejected_other++;
-        return;
-    }
-    if (c->link.half_open && !engine_may_answer(e, from, 0, now))
+    if (!bind_ok_body(c, body, sizeof body, &len) ||
+        (c->link.half_open && !engine_may_answer(e, from, 0, now)))
         return;
     struct pkt_hdr h = bind_answer(req, PKT_BIND_OK, len, now);
     h.src_conn = c->link.id;

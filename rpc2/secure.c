@@ -531,7 +531,7 @@ static int server_reply(const struct sec_hello *h, const struct sec_psk *psk, ui
     return rc;
 }
 
-/* Checks 1-5 of PROTOCOL.md's "Server checks" on T1 || proof1, built in t
+/* Checks 4-6 of PROTOCOL.md's "Server checks" on T1 || proof1, built in t
  * (TRANSCRIPT_MAX bytes); *n gets its length, *suite the server's choice. */
 static int hello_verify(const struct sec_hello *h, const struct sec_psk *psk,
                         const struct sec_binding *b, unsigned server_suites, uint8_t *t, size_t *n,

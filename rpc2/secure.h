@@ -267,7 +267,7 @@ int sec_server_accept(const struct sec_hello *h, const struct sec_psk *psk,
                       struct sec_session *out, uint8_t *reply, size_t cap, size_t *reply_len);
 
 /*
- * Checks 1-5 of sec_server_accept() without the key exchange: proof1, the
+ * The checks of sec_server_accept() without the key exchange: proof1, the
  * level and a common suite, for two BLAKE2b runs. A server runs it before
  * it spends anything on the bind (a connection id, an X25519). The same
  * errors as sec_server_accept().
