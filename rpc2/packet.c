@@ -209,17 +209,7 @@ static int lengths_agree(const struct pkt_hdr *h, size_t len)
     return (uint64_t)PKT_HDR_SIZE + h->body_len + h->trailer_len == len;
 }
 
-/*
- * The checks run in a fixed order so each datagram has exactly one reason
- * (one counter), and the trailer comes before everything a damaged byte
- * could fake: only the version (to tell a foreign peer which versions we
- * speak) and the security level (which chooses the trailer) are read
- * before it. Whenever len >= PKT_HDR_SIZE, *h holds the raw fields even on
- * failure: the receiver needs the version, type and src_conn of a
- * foreign-version datagram to address its VERSION_ERR (and to avoid
- * answering a VERSION_ERR with one). Nothing else in a refused header may
- * be believed.
- */
+/* The datagram's form at its own level: trailer, type, flags, lengths. */
 static int form_check(const uint8_t *buf, size_t len, const struct pkt_hdr *h)
 {
     int rc = trailer_verify(buf, len);
@@ -233,6 +223,17 @@ static int form_check(const uint8_t *buf, size_t len, const struct pkt_hdr *h)
     return lengths_agree(h, len) ? PKT_OK : PKT_ELENGTH;
 }
 
+/*
+ * The checks run in a fixed order so each datagram has exactly one reason
+ * (one counter), and the trailer comes before everything a damaged byte
+ * could fake: only the version (to tell a foreign peer which versions we
+ * speak) and the security level (which chooses the trailer) are read
+ * before it. Whenever len >= PKT_HDR_SIZE, *h holds the raw fields even on
+ * failure: the receiver needs the version, type and src_conn of a
+ * foreign-version datagram to address its VERSION_ERR (and to avoid
+ * answering a VERSION_ERR with one). Nothing else in a refused header may
+ * be believed.
+ */
 int pkt_hdr_decode(const uint8_t *buf, size_t len, struct pkt_hdr *h)
 {
     int rc;

@@ -77,8 +77,7 @@ static struct ratelimit_entry *entry_for(struct ratelimit *r, uint64_t tag, uint
     return victim;
 }
 
-int ratelimit_allow(struct ratelimit *r, const struct rpc2_addr *to, uint64_t now,
-                    unsigned slip)
+int ratelimit_allow(struct ratelimit *r, const struct rpc2_addr *to, uint64_t now, unsigned slip)
 {
     uint32_t burst = r->burst ? r->burst : RATELIMIT_BURST;
     uint64_t t = interval_us(r);

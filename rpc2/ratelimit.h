@@ -35,8 +35,8 @@
 #define RATELIMIT_COOKIE_SLIP 2
 
 struct ratelimit_entry {
-    uint64_t tag; /* the prefix's hash; 0: free */
-    uint64_t tat; /* when the bucket is full again (GCRA's theoretical arrival time) */
+    uint64_t tag;  /* the prefix's hash; 0: free */
+    uint64_t tat;  /* when the bucket is full again (GCRA's theoretical arrival time) */
     uint32_t over; /* answers refused since the bucket emptied, for the slip */
 };
 
@@ -52,7 +52,6 @@ struct ratelimit {
  * monotonic origin): 1, and the answer is charged; or 0. slip N > 1: past
  * the limit, every Nth refused answer of the prefix is allowed anyway
  * (0 or 1: none). */
-int ratelimit_allow(struct ratelimit *r, const struct rpc2_addr *to, uint64_t now,
-                    unsigned slip);
+int ratelimit_allow(struct ratelimit *r, const struct rpc2_addr *to, uint64_t now, unsigned slip);
 
 #endif

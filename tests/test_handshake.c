@@ -84,8 +84,12 @@ static void h_add(rpc2_request *req, void *args, void *result, void *arg)
 }
 
 static const struct rpc2_proc procs[] = {
-    {.proc = TEST_ADD, .decode_args = (xdrproc_t)xdr_add_args, .args_size = sizeof(add_args),
-     .encode_result = (xdrproc_t)xdr_int, .result_size = sizeof(int), .async_handler = h_add},
+    {.proc = TEST_ADD,
+     .decode_args = (xdrproc_t)xdr_add_args,
+     .args_size = sizeof(add_args),
+     .encode_result = (xdrproc_t)xdr_int,
+     .result_size = sizeof(int),
+     .async_handler = h_add},
 };
 
 /* ---- an engine driven by hand: every answer counted -------------------------- */
@@ -158,8 +162,13 @@ static void deliver(struct engine *e, const struct rpc2_addr *from, const uint8_
 static size_t datagram(uint8_t *buf, uint8_t type, uint32_t dst, uint32_t src, uint32_t seq,
                        uint32_t ts, const uint8_t *body, size_t body_len)
 {
-    struct pkt_hdr h = {.version = PKT_VERSION, .type = type, .dst_conn = dst, .src_conn = src,
-                        .seq = seq, .ts = ts, .body_len = (uint32_t)body_len,
+    struct pkt_hdr h = {.version = PKT_VERSION,
+                        .type = type,
+                        .dst_conn = dst,
+                        .src_conn = src,
+                        .seq = seq,
+                        .ts = ts,
+                        .body_len = (uint32_t)body_len,
                         .trailer_len = PKT_CHECK_SIZE};
     pkt_hdr_encode(&h, buf);
     if (body_len)
@@ -486,8 +495,10 @@ static struct fakelink link_;
 
 static rpc2_conn *secure_bind(int level)
 {
-    struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .security = (enum rpc2_security)level,
-                                 .identity = "alice", .secret = alice_key};
+    struct engine_bind_args a = {.subsystem = TEST_SUBSYS,
+                                 .security = (enum rpc2_security)level,
+                                 .identity = "alice",
+                                 .secret = alice_key};
     memset(&bound, 0, sizeof bound);
     ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
                                  fakelink_addr(&link_, NODE_SERVER), &a, on_bound, NULL, link_.now),
@@ -508,8 +519,10 @@ static void add_call(rpc2_conn *c)
 {
     add_args args = {.a = 2, .b = 40};
     int result = 0, done = 0;
-    struct engine_call_args a = {.proc = TEST_ADD, .encode_args = (xdrproc_t)xdr_add_args,
-                                 .args = &args, .decode_result = (xdrproc_t)xdr_int,
+    struct engine_call_args a = {.proc = TEST_ADD,
+                                 .encode_args = (xdrproc_t)xdr_add_args,
+                                 .args = &args,
+                                 .decode_result = (xdrproc_t)xdr_int,
                                  .result = &result};
     ck_assert_int_eq(engine_call(c, &a, on_called, &done, link_.now), 0);
     ck_assert(fakelink_run(&link_, &done, link_.now + 30 * SEC));
@@ -521,9 +534,8 @@ static void link_up(uint64_t seed)
     fakelink_init(&link_, seed);
     fakelink_add(&link_, &cfg, NULL, NULL);
     fakelink_add(&link_, &cfg, NULL, NULL);
-    ck_assert_int_eq(engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1,
-                                   NULL),
-                     0);
+    ck_assert_int_eq(
+        engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1, NULL), 0);
     for (int i = 0; i < 2; i++)
         link_.faults[i] = (struct fakelink_faults){.delay_us = 1000};
 }
