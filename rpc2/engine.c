@@ -405,6 +405,8 @@ void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type
 
 int engine_may_answer(struct engine *e, const struct rpc2_addr *to, unsigned slip, uint64_t now)
 {
+    if (!e->answers.keyed) /* from the table's keys: a seeded engine repeats its runs */
+        ratelimit_key(&e->answers, e->conns.index_key);
     if (ratelimit_allow(&e->answers, to, now, slip))
         return 1;
     e->stats.answers_limited++;

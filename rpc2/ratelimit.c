@@ -77,6 +77,12 @@ static struct ratelimit_entry *entry_for(struct ratelimit *r, uint64_t tag, uint
     return victim;
 }
 
+void ratelimit_key(struct ratelimit *r, const uint8_t secret[16])
+{
+    crypto_generichash(r->key, sizeof(r->key), (const uint8_t *)"rpc2 ratelimit", 14, secret, 16);
+    r->keyed = 1;
+}
+
 int ratelimit_allow(struct ratelimit *r, const struct rpc2_addr *to, uint64_t now, unsigned slip)
 {
     uint32_t burst = r->burst ? r->burst : RATELIMIT_BURST;

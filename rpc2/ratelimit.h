@@ -48,6 +48,11 @@ struct ratelimit {
     uint32_t rate, burst, start;
 };
 
+/* Keys the table from a 16-byte secret of its owner's (under a label of its
+ * own), so a seeded owner repeats its runs; a table never keyed this way
+ * keys itself from the system's generator at first use. */
+void ratelimit_key(struct ratelimit *r, const uint8_t secret[16]);
+
 /* Whether one more answer may go to `to` at now (microseconds, any
  * monotonic origin): 1, and the answer is charged; or 0. slip N > 1: past
  * the limit, every Nth refused answer of the prefix is allowed anyway
