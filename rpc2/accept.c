@@ -6,9 +6,12 @@
  *
  * Nothing a stranger sends can make it hold more than the limits in
  * conntable_limits: connections in all and per address, half-open ones
- * (past their budget a bind must bring a stateless cookie first). And it
- * never answers a peer it has not heard from with more bytes than the
- * peer sent.
+ * (past their budget a bind must bring a stateless cookie first). Nor spend
+ * more than two BLAKE2b runs: a replayed hello is refused before anything
+ * else is done for it, and proof1 is checked before a connection is made
+ * or an X25519 run. It never answers a peer it has not heard from with
+ * more bytes than the peer sent, nor with more answers than the limit per
+ * source prefix allows (ratelimit.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,49 +45,78 @@ static struct pkt_hdr bind_answer(const struct pkt_hdr *req, uint8_t type, size_
     };
 }
 
+/* proven: the peer showed it receives at its address (a valid cookie); an
+ * answer to anyone else goes through the limit per source prefix. */
 static void send_bind_err(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *req,
-                          int error, uint64_t now)
+                          int error, int proven, uint64_t now)
 {
     uint8_t body[4];
     struct pkt_writer w;
     pkt_writer_init(&w, body, sizeof body);
     pkt_put_u32(&w, (uint32_t)error);
     e->stats.binds_refused++;
-    if (!answer_fits(req, sizeof body))
+    if (!answer_fits(req, sizeof body) || (!proven && !engine_may_answer(e, to, 0, now)))
         return;
     struct pkt_hdr h = bind_answer(req, PKT_BIND_ERR, sizeof body, now);
     engine_send(e, to, &h, body);
 }
 
 /* "Send your BIND_REQ again with this": 16 bytes of body, where the smallest
- * BIND_REQ has 16 too, so it is never larger than what prompted it. */
+ * BIND_REQ has 16 too, so it is never larger than what prompted it. Past the
+ * limit of its prefix, one cookie in RATELIMIT_COOKIE_SLIP still goes: a
+ * client whose prefix a forger floods must still get through. */
 static void send_cookie(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *req,
                         uint64_t now)
 {
     uint8_t cookie[CONNTABLE_COOKIE_LEN], body[4 + CONNTABLE_COOKIE_LEN];
     struct pkt_writer w;
+    if (!answer_fits(req, sizeof body) || !engine_may_answer(e, to, RATELIMIT_COOKIE_SLIP, now))
+        return;
     conntable_cookie_make(&e->conns, to, req->src_conn, now, cookie);
     pkt_writer_init(&w, body, sizeof body);
     pkt_put_opaque(&w, cookie, sizeof cookie);
-    if (!answer_fits(req, sizeof body))
-        return;
     struct pkt_hdr h = bind_answer(req, PKT_BIND_COOKIE, sizeof body, now);
     engine_send(e, to, &h, body);
     e->stats.cookies_sent++;
 }
 
 /* BIND_OK travels at level none: above it, its body carries the server's
- * half of the handshake, from which the client gets the keys. Resent as it
- * was to a retransmitted BIND_REQ. */
+ * half of the handshake, from which the client gets the keys. */
+static int bind_ok_body(const rpc2_conn *c, uint8_t *body, size_t cap, size_t *len)
+{
+    const struct conn_sec *s = c->sec;
+    return pkt_bind_ok_encode(0, s ? s->hello : NULL, s ? (uint32_t)s->hello_len : 0, body, cap,
+                              len) == PKT_OK;
+}
+
 static void send_bind_ok(rpc2_conn *c, uint64_t now)
 {
     uint8_t body[8 + PKT_MAX_HELLO];
     size_t len;
-    const struct conn_sec *s = c->sec;
-    if (pkt_bind_ok_encode(0, s ? s->hello : NULL, s ? (uint32_t)s->hello_len : 0, body,
-                           sizeof body, &len) != PKT_OK)
+    if (bind_ok_body(c, body, sizeof body, &len))
+        conn_send_clear(c, PKT_BIND_OK, body, len, now);
+}
+
+/*
+ * A retransmitted BIND_REQ gets the BIND_OK it got the first time, echoing
+ * its own ts (the client checks the echo), and changes nothing: it is not
+ * protected, so anyone who knows the client's address and id could send
+ * it, and it must neither keep a connection alive nor move what the
+ * connection echoes. To a peer that has not yet spoken on the connection
+ * (half-open: its address is unproven), it is an answer like a cookie,
+ * limited per prefix.
+ */
+static void resend_bind_ok(struct engine *e, const struct rpc2_addr *from, const rpc2_conn *c,
+                           const struct pkt_hdr *req, uint64_t now)
+{
+    uint8_t body[8 + PKT_MAX_HELLO];
+    size_t len;
+    if (!bind_ok_body(c, body, sizeof body, &len) ||
+        (c->link.half_open && !engine_may_answer(e, from, 0, now)))
         return;
-    conn_send_clear(c, PKT_BIND_OK, body, len, now);
+    struct pkt_hdr h = bind_answer(req, PKT_BIND_OK, len, now);
+    h.src_conn = c->link.id;
+    engine_send(e, from, &h, body);
 }
 
 /* Which refusal, if any, a bind gets before a connection is made for it. */
@@ -185,40 +217,64 @@ static int security_refusal(struct engine *e, int level)
     return 0;
 }
 
-/*
- * Proves the client knows its identity's secret and makes the session keys
- * and the reply for BIND_OK. An unknown identity and a wrong secret get the
- * same answer, RPC2_EAUTH: which identities exist is nobody's business.
- */
-static int server_handshake(struct engine *e, rpc2_conn *c, const struct pkt_bind_req *m,
-                            const struct sec_hello *hello, uint64_t now)
+/* A hello accepted before (within the cache's lifetime), asked before the
+ * cookie step and anything costly: a replay costs one SipHash. */
+static int replayed(struct engine *e, const struct sec_hello *hello, uint64_t now)
 {
-    struct sec_psk psk;
-    int rc = e->cfg.secret_for ? e->cfg.secret_for(hello->identity, hello->identity_len, psk.key,
+    if (!sec_replay_seen(&e->replay, hello, now ? now : 1))
+        return 0;
+    e->stats.binds_refused_replay++;
+    return 1;
+}
+
+/*
+ * Proves the client knows its identity's secret: looks it up into *psk and
+ * checks proof1 (two BLAKE2b runs), before a connection id or an X25519 is
+ * spent on the bind. An unknown identity and a wrong secret get the same
+ * answer, RPC2_EAUTH: which identities exist is nobody's business.
+ */
+static int prove_secret(struct engine *e, const struct pkt_hdr *h, const struct pkt_bind_req *m,
+                        const struct sec_hello *hello, struct sec_psk *psk)
+{
+    int rc = e->cfg.secret_for ? e->cfg.secret_for(hello->identity, hello->identity_len, psk->key,
                                                    e->cfg.secret_arg)
                                : RPC2_ENOENT;
-    struct conn_sec *s = rc == 0 ? calloc(1, sizeof *s) : NULL;
-    if (rc == 0 && !s)
-        rc = RPC2_ENOMEM;
-    if (rc == 0) {
-        struct sec_binding b = {.client_conn = c->link.peer_id, .subsystem = m->subsystem,
-                                .se_type = m->se_type};
-        c->sec = s;
-        s->level = hello->level;
-        rc = sec_server_accept(hello, &psk, &b, c->link.id, sec_suites_available(), &s->session,
-                               s->hello, sizeof s->hello, &s->hello_len);
-    }
-    sodium_memzero(&psk, sizeof psk);
-    if (rc == 0 && !e->replay.e)
-        rc = sec_replay_init(&e->replay, REPLAY_SLOTS, REPLAY_LIFETIME_US);
+    struct sec_binding b = {.client_conn = h->src_conn, .subsystem = m->subsystem,
+                            .se_type = m->se_type};
     if (rc == 0)
-        rc = sec_replay_check(&e->replay, hello, now ? now : 1);
+        rc = sec_server_check(hello, psk, &b, sec_suites_available());
     if (rc == RPC2_ENOENT || rc == RPC2_EACCES) {
         e->stats.binds_refused_auth++;
         log_msg(&e->log, RPC2_LOG_INFO, "bind from identity \"%s\" refused: %s",
                 hello->identity, rc == RPC2_ENOENT ? "unknown identity" : "wrong secret");
         return RPC2_EAUTH;
     }
+    return rc;
+}
+
+/*
+ * The key exchange, for a hello whose secret is proven and which is no
+ * replay: makes the session keys and the reply for BIND_OK, and only then
+ * remembers the hello (in the same event as the check that it was new, so
+ * no copy can slip in between; and a bind that failed can be retried).
+ */
+static int server_handshake(struct engine *e, rpc2_conn *c, const struct pkt_bind_req *m,
+                            const struct sec_hello *hello, const struct sec_psk *psk, uint64_t now)
+{
+    struct conn_sec *s = calloc(1, sizeof *s);
+    if (!s)
+        return RPC2_ENOMEM;
+    struct sec_binding b = {.client_conn = c->link.peer_id, .subsystem = m->subsystem,
+                            .se_type = m->se_type};
+    c->sec = s;
+    s->level = hello->level;
+    e->stats.key_exchanges++;
+    int rc = sec_server_accept(hello, psk, &b, c->link.id, sec_suites_available(), &s->session,
+                               s->hello, sizeof s->hello, &s->hello_len);
+    if (rc == 0 && !e->replay.e)
+        rc = sec_replay_init(&e->replay, REPLAY_SLOTS, REPLAY_LIFETIME_US);
+    if (rc == 0)
+        rc = sec_replay_check(&e->replay, hello, now ? now : 1);
     if (rc != 0)
         return rc;
     s->ready = 1;
@@ -228,8 +284,8 @@ static int server_handshake(struct engine *e, rpc2_conn *c, const struct pkt_bin
 
 /* Makes the connection a bind asked for; 0 or an rpc2 error (nothing kept). */
 static int accept_bind(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
-                       const struct pkt_bind_req *m, const struct sec_hello *hello, int proven,
-                       uint64_t now)
+                       const struct pkt_bind_req *m, const struct sec_hello *hello,
+                       const struct sec_psk *psk, int proven, uint64_t now)
 {
     rpc2_conn *c = conn_new(e, ROLE_SERVER, from, h->src_conn, now);
     int rc = c ? conn_set_se_type(c, m->se_type) : RPC2_ENOMEM;
@@ -239,7 +295,7 @@ static int accept_bind(struct engine *e, const struct rpc2_addr *from, const str
         rc = conntable_insert(&e->conns, &c->link,
                               CONNTABLE_BY_PEER | (proven ? 0 : CONNTABLE_HALF_OPEN));
     if (rc == 0 && hello)
-        rc = server_handshake(e, c, m, hello, now); /* needs our id: after the insert */
+        rc = server_handshake(e, c, m, hello, psk, now); /* needs our id: after the insert */
     if (rc != 0) {
         if (c)
             conn_free(c);
@@ -269,11 +325,11 @@ void server_on_bind(struct engine *e, const struct rpc2_addr *from, const struct
     /* A retransmitted bind finds the connection it made the first time. */
     struct conn_link *l = conntable_find_peer(&e->conns, from, h->src_conn);
     if (l) {
-        conn_heard((rpc2_conn *)l, h, now, 0);
-        send_bind_ok((rpc2_conn *)l, now);
+        resend_bind_ok(e, from, (const rpc2_conn *)l, h, now);
         return;
     }
     struct sec_hello hello;
+    struct sec_psk psk;
     int level = requested_level(&m, &hello);
     if (level == RPC2_EBADPACKET) {
         e->stats.rejected_length++;
@@ -282,12 +338,17 @@ void server_on_bind(struct engine *e, const struct rpc2_addr *from, const struct
     int proven = 0, rc = bind_refusal(e, h, &m);
     if (rc == 0)
         rc = security_refusal(e, level);
+    if (rc == 0 && m.hello && replayed(e, &hello, now))
+        rc = RPC2_ESECURITY;
     if (rc == 0 && !cookie_passes(e, from, h, &m, &proven, now))
         return;
     if (rc == 0)
         rc = admit(e, from);
+    if (rc == 0 && m.hello)
+        rc = prove_secret(e, h, &m, &hello, &psk);
     if (rc == 0)
-        rc = accept_bind(e, from, h, &m, m.hello ? &hello : NULL, proven, now);
+        rc = accept_bind(e, from, h, &m, m.hello ? &hello : NULL, &psk, proven, now);
+    sodium_memzero(&psk, sizeof psk);
     if (rc != 0)
-        send_bind_err(e, from, h, rc, now);
+        send_bind_err(e, from, h, rc, proven, now);
 }

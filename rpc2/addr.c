@@ -23,12 +23,6 @@
 
 static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-struct norm {
-    uint8_t addr[16];
-    uint16_t port; /* network order, as in the sockaddr */
-    uint32_t scope;
-};
-
 /* Decimal digits only, 0..65535: no sign, no spaces, no service names. */
 static int parse_port(const char *s, uint16_t *port)
 {
@@ -204,9 +198,13 @@ void addr_to_v6mapped(struct sockaddr_storage *ss, socklen_t *len)
     *len = sizeof(sin6);
 }
 
-/* The comparable form of an address; -1 for a family we do not speak.
- * Copies, not casts, so no assumption is made about the storage's type. */
-static int normalize(const struct sockaddr_storage *ss, struct norm *n)
+int addr_norm_is_v4(const struct addr_norm *n)
+{
+    return memcmp(n->addr, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0;
+}
+
+/* Copies, not casts, so no assumption is made about the storage's type. */
+int addr_normalize(const struct sockaddr_storage *ss, struct addr_norm *n)
 {
     memset(n, 0, sizeof(*n));
     if (ss->ss_family == AF_INET) {
@@ -234,11 +232,11 @@ static int normalize(const struct sockaddr_storage *ss, struct norm *n)
  * has one of the two families the sockets speak. */
 int addr_equal(const struct rpc2_addr *a, const struct rpc2_addr *b)
 {
-    struct norm na, nb;
+    struct addr_norm na, nb;
 
     if (a->sock != b->sock)
         return 0;
-    if (normalize(&a->ss, &na) != 0 || normalize(&b->ss, &nb) != 0)
+    if (addr_normalize(&a->ss, &na) != 0 || addr_normalize(&b->ss, &nb) != 0)
         return 0;
     return memcmp(na.addr, nb.addr, 16) == 0 && na.port == nb.port && na.scope == nb.scope;
 }
@@ -256,10 +254,10 @@ static uint32_t fnv1a(uint32_t h, const void *data, size_t n)
 
 uint32_t addr_hash(const struct rpc2_addr *a)
 {
-    struct norm n;
+    struct addr_norm n;
     uint32_t h = 2166136261u;
 
-    if (normalize(&a->ss, &n) != 0)
+    if (addr_normalize(&a->ss, &n) != 0)
         return fnv1a(h, &a->sock, sizeof(a->sock));
     h = fnv1a(h, n.addr, sizeof(n.addr));
     h = fnv1a(h, &n.port, sizeof(n.port));
@@ -270,15 +268,15 @@ uint32_t addr_hash(const struct rpc2_addr *a)
 void addr_format(const struct sockaddr_storage *ss, char *buf, size_t cap)
 {
     char host[INET6_ADDRSTRLEN];
-    struct norm n;
+    struct addr_norm n;
 
     if (cap == 0)
         return;
-    if (normalize(ss, &n) != 0) {
+    if (addr_normalize(ss, &n) != 0) {
         snprintf(buf, cap, "(family %d)", (int)ss->ss_family);
         return;
     }
-    if (memcmp(n.addr, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0) {
+    if (addr_norm_is_v4(&n)) {
         inet_ntop(AF_INET, &n.addr[12], host, sizeof(host));
         snprintf(buf, cap, "%s:%u", host, (unsigned)ntohs(n.port));
         return;

@@ -29,6 +29,19 @@ int addr_resolve(const char *host, const char *port, struct sockaddr_storage *ss
 /* Maps an IPv4 address into IPv6 (::ffff:a.b.c.d), for a dual-stack socket. */
 void addr_to_v6mapped(struct sockaddr_storage *ss, socklen_t *len);
 
+/* An address in the one form both families share: IPv4 as ::ffff:a.b.c.d
+ * (as a dual-stack socket sees it), so keys and comparisons made from it
+ * are the same whichever socket a peer came in on. */
+struct addr_norm {
+    uint8_t addr[16];
+    uint16_t port; /* network order, as in the sockaddr */
+    uint32_t scope;
+};
+/* 0, or -1 (n all zero) for a family the sockets do not speak. */
+int addr_normalize(const struct sockaddr_storage *ss, struct addr_norm *n);
+/* Whether a normalized address is an IPv4 one. */
+int addr_norm_is_v4(const struct addr_norm *n);
+
 /* Same socket, family, address and port (IPv4-mapped IPv6 equals its IPv4). */
 int addr_equal(const struct rpc2_addr *a, const struct rpc2_addr *b);
 uint32_t addr_hash(const struct rpc2_addr *a);

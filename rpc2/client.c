@@ -51,6 +51,7 @@ static void send_bind(rpc2_conn *c, uint64_t now)
         rtt_backoff(&c->rtt);
     }
     conn_send(c, PKT_BIND_REQ, b->sends ? PKT_F_RETRANSMIT : 0, 0, b->body, b->body_len, now);
+    b->sent_ts[b->sent_count++ % CLIENT_BIND_TS_KEPT] = (uint32_t)now ? (uint32_t)now : 1;
     b->sends++;
     b->next_send = now + rtt_timeout(&c->rtt);
     client_rearm(c);
@@ -200,11 +201,30 @@ static int finish_handshake(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t
     return 0;
 }
 
+/*
+ * A bind answer travels at level none and proves nothing by itself: it
+ * must echo the ts of one of our latest BIND_REQs (the server echoes it
+ * exactly), so a forger off the path must guess 32 more bits than our id,
+ * and an answer to a bind of long ago is not taken for one to ours.
+ */
+static int echoes_our_bind(const rpc2_conn *c, const struct pkt_hdr *h)
+{
+    const struct client_bind *b = c->bind;
+    for (unsigned i = 0; i < CLIENT_BIND_TS_KEPT && h->ts_echo != 0; i++)
+        if (b->sent_ts[i] == h->ts_echo)
+            return 1;
+    c->engine->stats.rejected_other++;
+    return 0;
+}
+
 static void on_bind_answer(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body,
                            uint64_t now)
 {
     if (c->state != CS_BINDING)
         return; /* a duplicate answer */
+    /* VERSION_ERR echoes nothing: a foreign header's ts cannot be read. */
+    if (h->type != PKT_VERSION_ERR && !echoes_our_bind(c, h))
+        return;
     if (h->type == PKT_BIND_OK) {
         if (finish_handshake(c, h, body) != 0)
             return;
@@ -235,7 +255,7 @@ static void on_cookie(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body
 {
     const uint8_t *cookie;
     uint32_t len;
-    if (c->state != CS_BINDING)
+    if (c->state != CS_BINDING || !echoes_our_bind(c, h))
         return;
     if (pkt_cookie_decode(body, h->body_len, &cookie, &len) != PKT_OK || len == 0) {
         c->engine->stats.rejected_length++;

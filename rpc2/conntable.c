@@ -4,23 +4,29 @@
  * the admission of a server's connections: how many in all, how many per
  * peer address, how many half-open, and the cookies that prove an address.
  *
- * Ids are drawn at random rather than counted up, so a peer that talks to a
- * restarted server, or guesses, misses instead of landing on a stranger's
- * connection. Both indexes are intrusive chains over bucket arrays of one
- * size, so inserting allocates nothing except when the table doubles (and
- * one small count the first time an address is seen).
+ * Ids come from a keyed PRF (SipHash-2-4 under a random key) over a
+ * counter, not from a plain generator: ids seen on the wire say nothing
+ * about the next one, so a host off the path can neither guess a live
+ * connection's id nor aim at the one a bind will get. A peer that talks to
+ * a restarted server misses instead of landing on a stranger's connection.
+ * Both indexes are intrusive chains over bucket arrays of one size, so
+ * inserting allocates nothing except when the table doubles (and one small
+ * count the first time an address is seen); the buckets a peer lands in
+ * are chosen under another key, so no peer can pick ids that pile up in one.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/random.h>
-#include "hash.h"
+
+#include <sodium.h>
 
 #include <rpc2/rpc2.h>
 
 #include "conntable.h"
+
+_Static_assert(CONNTABLE_KEY_SIZE == crypto_shorthash_KEYBYTES, "a SipHash key");
 
 /* The count of server connections from one address (IPv4) or /64 (IPv6):
  * one host of IPv6 usually holds a whole /64, so counting /128s would let
@@ -37,14 +43,16 @@ struct addr_slot {
 /* Keeps a free id easy to find: random draws never scan a nearly full space. */
 #define CONNTABLE_MOST_IDS ((size_t)1 << 31)
 
-/* splitmix64: any state, zero included, gives a full-period sequence. */
-static uint64_t next_random(uint64_t *state)
+/* SipHash-2-4 of in under key: a PRF, so its outputs are unpredictable
+ * without the key whatever inputs an attacker chooses or sees. */
+static uint64_t prf(const uint8_t key[CONNTABLE_KEY_SIZE], const void *in, size_t len)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    uint8_t out[crypto_shorthash_BYTES];
+    uint64_t v;
 
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    crypto_shorthash(out, in, len, key);
+    memcpy(&v, out, sizeof(v));
+    return v;
 }
 
 static int from_kernel(void *buf, size_t len)
@@ -57,19 +65,23 @@ static int from_kernel(void *buf, size_t len)
     return n == (ssize_t)len ? 0 : RPC2_ESYSTEM;
 }
 
-/* The cookie key: from the kernel, or (a seeded table, in tests) from the
- * seed, so that runs repeat. */
-static int make_secret(struct conntable *t, uint64_t seed)
+/* The keys: from the kernel, or (a seeded table, in tests) from the seed
+ * by BLAKE2b, so that runs repeat. */
+static int make_keys(struct conntable *t, uint64_t seed)
 {
-    if (seed == 0)
-        return from_kernel(t->secret, sizeof(t->secret));
-    uint64_t state = seed ^ 0x5ec7e75ec7e75ec7u;
+    uint8_t keys[3 * CONNTABLE_KEY_SIZE];
 
-    for (size_t i = 0; i < sizeof(t->secret); i += 8) {
-        uint64_t r = next_random(&state);
-
-        memcpy(t->secret + i, &r, 8);
+    if (seed == 0) {
+        if (from_kernel(keys, sizeof(keys)) != 0)
+            return RPC2_ESYSTEM;
+    } else {
+        crypto_generichash(keys, sizeof(keys), (const uint8_t *)&seed, sizeof(seed),
+                           (const uint8_t *)"rpc2 conntable seed", 19);
     }
+    memcpy(t->id_key, keys, CONNTABLE_KEY_SIZE);
+    memcpy(t->cookie_key, keys + CONNTABLE_KEY_SIZE, CONNTABLE_KEY_SIZE);
+    memcpy(t->index_key, keys + 2 * CONNTABLE_KEY_SIZE, CONNTABLE_KEY_SIZE);
+    sodium_memzero(keys, sizeof(keys));
     return 0;
 }
 
@@ -93,7 +105,7 @@ static void free_buckets(struct conntable *t)
 int conntable_init(struct conntable *t, size_t max, uint64_t seed)
 {
     memset(t, 0, sizeof(*t));
-    if (make_secret(t, seed) != 0 || (seed == 0 && from_kernel(&seed, sizeof(seed)) != 0))
+    if (make_keys(t, seed) != 0)
         return RPC2_ESYSTEM;
     t->by_id = calloc(CONNTABLE_FIRST_BUCKETS, sizeof(*t->by_id));
     t->by_peer = calloc(CONNTABLE_FIRST_BUCKETS, sizeof(*t->by_peer));
@@ -104,7 +116,6 @@ int conntable_init(struct conntable *t, size_t max, uint64_t seed)
     }
     t->nbuckets = CONNTABLE_FIRST_BUCKETS;
     t->max = max < CONNTABLE_MOST_IDS ? max : CONNTABLE_MOST_IDS;
-    t->rng = seed;
     t->limits = no_limits;
     return 0;
 }
@@ -125,6 +136,9 @@ void conntable_dispose(struct conntable *t)
     t->nbuckets = 0;
     t->count = 0;
     t->half_open = 0;
+    sodium_memzero(t->id_key, sizeof(t->id_key));
+    sodium_memzero(t->cookie_key, sizeof(t->cookie_key));
+    sodium_memzero(t->index_key, sizeof(t->index_key));
 }
 
 void conntable_set_limits(struct conntable *t, const struct conntable_limits *limits)
@@ -138,66 +152,49 @@ static size_t id_bucket(size_t nbuckets, uint32_t id)
     return id & (nbuckets - 1);
 }
 
-static size_t peer_bucket(size_t nbuckets, const struct rpc2_addr *peer, uint32_t peer_id)
+/* Keyed: the peer chooses its id and, within limits, its address and port;
+ * under an unkeyed hash it could choose them to land every bind in one
+ * chain and make each lookup walk all of them. */
+static size_t peer_bucket(const struct conntable *t, size_t nbuckets, const struct rpc2_addr *peer,
+                          uint32_t peer_id)
 {
-    uint32_t h = addr_hash(peer) ^ (peer_id * 0x9e3779b1u);
+    struct {
+        struct addr_norm n;
+        uint32_t peer_id;
+        uint16_t sock;
+    } in;
 
-    /* Fold the high bits in: small tables use only the low ones. */
-    h ^= h >> 16;
-    return h & (nbuckets - 1);
+    memset(&in, 0, sizeof(in)); /* the padding too: it is hashed */
+    (void)addr_normalize(&peer->ss, &in.n);
+    in.peer_id = peer_id;
+    in.sock = peer->sock;
+    return (size_t)prf(t->index_key, &in, sizeof(in)) & (nbuckets - 1);
 }
 
 /* ---- peer addresses ------------------------------------------------------ */
-
-/* The address in one form for both families: IPv4 as ::ffff:a.b.c.d, as a
- * dual-stack socket sees it. Returns the port (network order), or -1 for a
- * family the sockets do not speak. */
-static int addr_bytes(const struct rpc2_addr *a, uint8_t bytes[16], uint32_t *scope)
-{
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-    *scope = 0;
-    if (a->ss.ss_family == AF_INET) {
-        struct sockaddr_in sin;
-
-        memcpy(&sin, &a->ss, sizeof(sin));
-        memcpy(bytes, v4mapped, sizeof(v4mapped));
-        memcpy(bytes + 12, &sin.sin_addr, 4);
-        return sin.sin_port;
-    }
-    if (a->ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 sin6;
-
-        memcpy(&sin6, &a->ss, sizeof(sin6));
-        memcpy(bytes, &sin6.sin6_addr, 16);
-        *scope = sin6.sin6_scope_id;
-        return sin6.sin6_port;
-    }
-    memset(bytes, 0, 16);
-    return -1;
-}
 
 /* What the per-address limit counts by: the IPv4 address, or the /64 of an
  * IPv6 one (with its scope: fe80::/64 on two links is two networks). */
 static void addr_key(const struct rpc2_addr *a, uint8_t key[ADDR_KEY_LEN])
 {
-    uint32_t scope;
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct addr_norm n;
 
-    (void)addr_bytes(a, key, &scope);
-    if (memcmp(key, v4mapped, sizeof(v4mapped)) != 0)
+    (void)addr_normalize(&a->ss, &n);
+    memcpy(key, n.addr, 16);
+    if (!addr_norm_is_v4(&n))
         memset(key + 8, 0, 8);
-    memcpy(key + 16, &scope, 4);
+    memcpy(key + 16, &n.scope, 4);
 }
 
-static size_t addr_bucket(size_t nbuckets, const uint8_t key[ADDR_KEY_LEN])
+static size_t addr_bucket(const struct conntable *t, size_t nbuckets,
+                          const uint8_t key[ADDR_KEY_LEN])
 {
-    return (size_t)XXH3_64bits(key, ADDR_KEY_LEN) & (nbuckets - 1);
+    return (size_t)prf(t->index_key, key, ADDR_KEY_LEN) & (nbuckets - 1);
 }
 
 static struct addr_slot *find_addr(const struct conntable *t, const uint8_t key[ADDR_KEY_LEN])
 {
-    struct addr_slot *a = t->by_addr[addr_bucket(t->nbuckets, key)];
+    struct addr_slot *a = t->by_addr[addr_bucket(t, t->nbuckets, key)];
 
     while (a != NULL && memcmp(a->key, key, ADDR_KEY_LEN) != 0)
         a = a->next;
@@ -228,7 +225,7 @@ static struct addr_slot *get_addr(struct conntable *t, const struct rpc2_addr *p
     if (a == NULL)
         return NULL;
     memcpy(a->key, key, ADDR_KEY_LEN);
-    struct addr_slot **head = &t->by_addr[addr_bucket(t->nbuckets, key)];
+    struct addr_slot **head = &t->by_addr[addr_bucket(t, t->nbuckets, key)];
 
     a->next = *head;
     *head = a;
@@ -240,7 +237,7 @@ static void put_addr(struct conntable *t, struct addr_slot *a)
 {
     if (--a->count > 0)
         return;
-    struct addr_slot **p = &t->by_addr[addr_bucket(t->nbuckets, a->key)];
+    struct addr_slot **p = &t->by_addr[addr_bucket(t, t->nbuckets, a->key)];
 
     while (*p != NULL && *p != a)
         p = &(*p)->next;
@@ -259,9 +256,10 @@ static void link_id(struct conn_link **buckets, size_t nbuckets, struct conn_lin
     *head = l;
 }
 
-static void link_peer(struct conn_link **buckets, size_t nbuckets, struct conn_link *l)
+static void link_peer(const struct conntable *t, struct conn_link **buckets, size_t nbuckets,
+                      struct conn_link *l)
 {
-    struct conn_link **head = &buckets[peer_bucket(nbuckets, &l->peer, l->peer_id)];
+    struct conn_link **head = &buckets[peer_bucket(t, nbuckets, &l->peer, l->peer_id)];
 
     l->next_by_peer = *head;
     *head = l;
@@ -273,7 +271,7 @@ static void rehash_addrs(struct conntable *t, struct addr_slot **by_addr, size_t
         struct addr_slot *a, *next;
 
         for (a = t->by_addr[i]; a != NULL; a = next) {
-            struct addr_slot **head = &by_addr[addr_bucket(n, a->key)];
+            struct addr_slot **head = &by_addr[addr_bucket(t, n, a->key)];
 
             next = a->next;
             a->next = *head;
@@ -305,7 +303,7 @@ static int grow(struct conntable *t)
         }
         for (l = t->by_peer[i]; l != NULL; l = next) {
             next = l->next_by_peer;
-            link_peer(by_peer, n, l);
+            link_peer(t, by_peer, n, l);
         }
     }
     rehash_addrs(t, by_addr, n);
@@ -320,7 +318,8 @@ static int grow(struct conntable *t)
 static uint32_t fresh_id(struct conntable *t)
 {
     for (;;) {
-        uint32_t id = (uint32_t)(next_random(&t->rng) >> 32);
+        uint64_t n = t->ids_drawn++;
+        uint32_t id = (uint32_t)prf(t->id_key, &n, sizeof(n));
 
         if (id != 0 && conntable_find(t, id) == NULL)
             return id;
@@ -355,7 +354,7 @@ int conntable_insert(struct conntable *t, struct conn_link *l, int flags)
     l->next_by_peer = NULL;
     link_id(t->by_id, t->nbuckets, l);
     if (by_peer) {
-        link_peer(t->by_peer, t->nbuckets, l);
+        link_peer(t, t->by_peer, t->nbuckets, l);
         l->addr_slot->count++;
     }
     t->half_open += (size_t)l->half_open;
@@ -375,7 +374,7 @@ struct conn_link *conntable_find(const struct conntable *t, uint32_t id)
 struct conn_link *conntable_find_peer(const struct conntable *t, const struct rpc2_addr *peer,
                                       uint32_t peer_id)
 {
-    struct conn_link *l = t->by_peer[peer_bucket(t->nbuckets, peer, peer_id)];
+    struct conn_link *l = t->by_peer[peer_bucket(t, t->nbuckets, peer, peer_id)];
 
     while (l != NULL && !(l->peer_id == peer_id && addr_equal(&l->peer, peer)))
         l = l->next_by_peer;
@@ -397,7 +396,7 @@ static int unlink_id(struct conntable *t, struct conn_link *l)
 
 static void unlink_peer(struct conntable *t, struct conn_link *l)
 {
-    struct conn_link **p = &t->by_peer[peer_bucket(t->nbuckets, &l->peer, l->peer_id)];
+    struct conn_link **p = &t->by_peer[peer_bucket(t, t->nbuckets, &l->peer, l->peer_id)];
 
     while (*p != NULL && *p != l)
         p = &(*p)->next_by_peer;
@@ -445,27 +444,30 @@ void conntable_foreach(struct conntable *t, void (*fn)(struct conn_link *l, void
 /* ---- stateless cookies ---------------------------------------------------- */
 
 /*
- * A cookie is the slot it was made in (u32) and 64 bits of XXH3-128, keyed
- * with the table's random secret, over the peer's address, port and socket,
- * its connection id and that slot. XXH3 is not a cryptographic MAC, and it
- * need not be one here: a cookie proves only that the peer receives packets
- * sent to the address it claims (return routability), which someone off the
- * path cannot fake without the secret; it proves no identity, grants nothing
+ * A cookie is the slot it was made in (u32) and a 64-bit MAC, SipHash-2-4
+ * under the table's random cookie key, over the peer's address, port and
+ * socket, its connection id and that slot. SipHash is a PRF: without the
+ * key, a cookie for an address one does not receive at costs 2^64 guesses
+ * (an unkeyed or merely seeded hash such as XXH3 makes no such promise).
+ * A cookie proves only that the peer receives packets sent to the address
+ * it claims (return routability); it proves no identity, grants nothing
  * once the connection exists, and a peer on the path could read it anyway.
  */
 static uint64_t cookie_mac(const struct conntable *t, const struct rpc2_addr *peer,
                            uint32_t peer_id, uint32_t slot)
 {
-    uint8_t in[32];
-    uint32_t scope;
-    uint16_t port = (uint16_t)addr_bytes(peer, in, &scope), sock = peer->sock;
+    struct {
+        struct addr_norm n;
+        uint32_t peer_id, slot;
+        uint16_t sock;
+    } in;
 
-    memcpy(in + 16, &port, 2);
-    memcpy(in + 18, &sock, 2);
-    memcpy(in + 20, &peer_id, 4);
-    memcpy(in + 24, &slot, 4);
-    memcpy(in + 28, &scope, 4);
-    return XXH3_128bits_withSecret(in, sizeof(in), t->secret, sizeof(t->secret)).low64;
+    memset(&in, 0, sizeof(in)); /* the padding too: it is hashed */
+    (void)addr_normalize(&peer->ss, &in.n);
+    in.peer_id = peer_id;
+    in.slot = slot;
+    in.sock = peer->sock;
+    return prf(t->cookie_key, &in, sizeof(in));
 }
 
 static uint32_t cookie_slot(uint64_t now)
@@ -512,7 +514,7 @@ enum conntable_cookie conntable_cookie_check(const struct conntable *t,
     uint64_t want = cookie_mac(t, peer, peer_id, slot);
     uint64_t got = (uint64_t)get_be32(cookie + 4) << 32 | get_be32(cookie + 8);
 
-    if (want != got)
+    if (sodium_memcmp(&want, &got, sizeof(want)) != 0)
         return COOKIE_BAD;
     uint32_t age = cookie_slot(now) - slot;
 

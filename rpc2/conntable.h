@@ -3,8 +3,9 @@
  * packet after the bind) and, on a server, by (peer address, peer's id) so a
  * retransmitted BIND_REQ finds the connection it already made.
  *
- * Intrusive: each connection embeds a conn_link. Ids are random, nonzero
- * and unique in the table, so a restarted peer's old ids miss.
+ * Intrusive: each connection embeds a conn_link. Ids are unpredictable
+ * (a keyed PRF over a counter), nonzero and unique in the table, so a
+ * restarted peer's old ids miss and nobody can work out the next one.
  *
  * It is also where a server admits connections: the limits in all and per
  * peer address, the count of half-open connections (made without proof that
@@ -44,7 +45,7 @@ struct conntable_limits {
     uint64_t max_saved_bytes; /* saved replies of all connections together */
 };
 
-#define CONNTABLE_SECRET_SIZE 192 /* XXH3 wants at least 136 bytes of secret */
+#define CONNTABLE_KEY_SIZE 16 /* a SipHash-2-4 key (libsodium's crypto_shorthash) */
 
 struct conntable {
     struct conn_link **by_id, **by_peer;
@@ -52,13 +53,16 @@ struct conntable {
     size_t nbuckets; /* power of two, grows with count */
     size_t count, max;
     size_t half_open; /* entries inserted CONNTABLE_HALF_OPEN and not yet proven */
-    uint64_t rng;     /* id generator state */
+    uint64_t ids_drawn; /* the id PRF's counter */
     struct conntable_limits limits;
-    uint8_t secret[CONNTABLE_SECRET_SIZE]; /* the cookie key: random per table */
+    /* Random per table, three keys for three uses: ids, cookies, and the
+     * bucket a peer's entries land in. */
+    uint8_t id_key[CONNTABLE_KEY_SIZE], cookie_key[CONNTABLE_KEY_SIZE];
+    uint8_t index_key[CONNTABLE_KEY_SIZE];
 };
 
-/* max: most entries ever held. seed 0: seed ids and the cookie secret from
- * getrandom(); any other seed makes both reproducible (tests). */
+/* max: most entries ever held. seed 0: the keys come from getrandom();
+ * any other seed derives them from it, so ids and cookies repeat (tests). */
 int conntable_init(struct conntable *t, size_t max, uint64_t seed);
 void conntable_dispose(struct conntable *t);
 void conntable_set_limits(struct conntable *t, const struct conntable_limits *limits);

@@ -367,10 +367,24 @@ void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
     commit_packet(c->engine, &c->link.peer, &h, outq_reserve(&c->engine->out), session_of(c));
 }
 
+/* The protected connection an UNBIND_ACK answers, while it still exists:
+ * the server answers an UNBIND before it frees the connection, so the ACK
+ * can be sealed like any other packet of it, and the client believes it. */
+static rpc2_conn *acked_conn(struct engine *e, const struct rpc2_addr *to, uint8_t type,
+                             uint32_t dst_conn, uint32_t src_conn)
+{
+    struct conn_link *l = type == PKT_UNBIND_ACK ? conntable_find(&e->conns, src_conn) : NULL;
+    rpc2_conn *c = (rpc2_conn *)l;
+    if (!c || c->link.peer_id != dst_conn || !addr_equal(&c->link.peer, to))
+        return NULL;
+    return session_of(c) ? c : NULL;
+}
+
 void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
                       uint32_t src_conn, uint32_t seq, uint32_t transfer, uint32_t ts_echo,
                       uint64_t now)
 {
+    rpc2_conn *c = acked_conn(e, to, type, dst_conn, src_conn);
     struct pkt_hdr h = {
         .version = PKT_VERSION,
         .type = type,
@@ -381,7 +395,22 @@ void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type
         .ts = wire_ts(now),
         .ts_echo = ts_echo,
     };
+    if (c) {
+        h.security = c->security;
+        send_sealed(e, to, &h, NULL, session_of(c));
+        return;
+    }
     engine_send(e, to, &h, NULL);
+}
+
+int engine_may_answer(struct engine *e, const struct rpc2_addr *to, unsigned slip, uint64_t now)
+{
+    if (!e->answers.keyed) /* from the table's keys: a seeded engine repeats its runs */
+        ratelimit_key(&e->answers, e->conns.index_key);
+    if (ratelimit_allow(&e->answers, to, now, slip))
+        return 1;
+    e->stats.answers_limited++;
+    return 0;
 }
 
 /* ---- receiving ---------------------------------------------------------- */
@@ -427,7 +456,8 @@ static void count_reject(struct engine *e, int reason)
 static void answer_version(struct engine *e, const struct rpc2_addr *from, const uint8_t *pkt,
                            size_t len, uint64_t now)
 {
-    if (len < PKT_HDR_SIZE + PKT_CHECK_SIZE || pkt[1] == PKT_VERSION_ERR)
+    if (len < PKT_HDR_SIZE + PKT_CHECK_SIZE || pkt[1] == PKT_VERSION_ERR ||
+        !engine_may_answer(e, from, 0, now))
         return;
     engine_send_bare(e, from, PKT_VERSION_ERR, raw_u32(pkt + 12), raw_u32(pkt + 8), PKT_VERSION,
                      PKT_VERSION, 0, now);
@@ -456,10 +486,12 @@ static void answer_unknown(struct engine *e, const struct rpc2_addr *from,
 {
     e->stats.rejected_unknown_conn++;
     if (h->type == PKT_UNBIND) {
-        engine_send_bare(e, from, PKT_UNBIND_ACK, h->src_conn, h->dst_conn, h->seq, 0, h->ts, now);
+        if (engine_may_answer(e, from, 0, now))
+            engine_send_bare(e, from, PKT_UNBIND_ACK, h->src_conn, h->dst_conn, h->seq, 0, h->ts,
+                             now);
         return;
     }
-    if (is_client_bound(h->type) || h->src_conn == 0)
+    if (is_client_bound(h->type) || h->src_conn == 0 || !engine_may_answer(e, from, 0, now))
         return; /* never answer an answer: two confused peers must not loop */
     engine_send_bare(e, from, PKT_UNKNOWN_CONN, h->src_conn, h->dst_conn, h->seq, h->transfer,
                      h->ts, now);
@@ -496,6 +528,12 @@ static int believe(struct engine *e, rpc2_conn *c, uint8_t *pkt, size_t len,
                    const struct pkt_hdr *h)
 {
     if (h->security == RPC2_SEC_NONE && c->security == RPC2_SEC_NONE)
+        return 1;
+    /* The UNBIND_ACK of a server that no longer has the keys (our first
+     * UNBIND freed its end; its sealed ACK was lost): it can only end what
+     * this end has already ended. */
+    if (h->security == RPC2_SEC_NONE && h->type == PKT_UNBIND_ACK && c->role == ROLE_CLIENT &&
+        c->state == CS_CLOSING)
         return 1;
     if (h->security != c->security || !session_of(c)) {
         e->stats.rejected_auth++;

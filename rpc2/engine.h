@@ -23,6 +23,7 @@
 #include "log.h"
 #include "outq.h"
 #include "packet.h"
+#include "ratelimit.h"
 #include "rtt.h"
 #include "se_ops.h"
 #include "secure.h"
@@ -171,6 +172,9 @@ struct client_call {
     void *se_transfer;  /* the side-effect type's state for this call */
 };
 
+/* The ts of the latest BIND_REQs sent: an answer must echo one of them. */
+#define CLIENT_BIND_TS_KEPT 8
+
 struct client_bind {
     uint8_t *body; /* BIND_REQ body */
     size_t body_len;
@@ -178,6 +182,8 @@ struct client_bind {
     void *arg;
     uint64_t started, next_send;
     unsigned sends;
+    uint32_t sent_ts[CLIENT_BIND_TS_KEPT]; /* a ring; 0: empty */
+    unsigned sent_count;
 };
 
 /* A connection above security level none: its session keys, and the
@@ -254,6 +260,7 @@ struct engine {
     struct rpc2_ctx_stats stats;
     struct se_registry se;
     struct sec_replay replay; /* server: client hellos seen; ready when replay.e */
+    struct ratelimit answers; /* answers to unproven peers, per source prefix */
     uint64_t now; /* the time of the event being handled, for code called from it */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
@@ -289,7 +296,12 @@ void conn_send(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, const ui
 /* Sends a packet to an address, outside any connection. */
 void engine_send(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
                  const uint8_t *body);
-/* Sends a header-only packet to an address outside any connection. */
+/* Whether an answer to a peer not proven to receive at `to` may go (the
+ * limit per source prefix; slip as ratelimit_allow); counts the refusals. */
+int engine_may_answer(struct engine *e, const struct rpc2_addr *to, unsigned slip, uint64_t now);
+/* Sends a header-only packet to an address outside any connection; an
+ * UNBIND_ACK naming one of our protected connections as its source goes
+ * sealed with that connection's keys. */
 void engine_send_bare(struct engine *e, const struct rpc2_addr *to, uint8_t type, uint32_t dst_conn,
                       uint32_t src_conn, uint32_t seq, uint32_t transfer, uint32_t ts_echo,
                       uint64_t now);

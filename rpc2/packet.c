@@ -127,8 +127,6 @@ static int trailer_verify(const uint8_t *buf, size_t len)
 
     if (!t)
         return PKT_ECHECK;
-    if (!t->ok && damaged_security(buf, len))
-        return PKT_ECHECK;
     if (len < PKT_HDR_SIZE + t->size)
         return PKT_ESHORT;
     if (!t->ok)
@@ -211,6 +209,20 @@ static int lengths_agree(const struct pkt_hdr *h, size_t len)
     return (uint64_t)PKT_HDR_SIZE + h->body_len + h->trailer_len == len;
 }
 
+/* The datagram's form at its own level: trailer, type, flags, lengths. */
+static int form_check(const uint8_t *buf, size_t len, const struct pkt_hdr *h)
+{
+    int rc = trailer_verify(buf, len);
+
+    if (rc != PKT_OK)
+        return rc;
+    if (!type_known(h->type))
+        return PKT_ETYPE;
+    if ((h->flags & ~PKT_FLAGS_KNOWN) != 0 || load_u16(buf + OFF_RESERVED) != 0)
+        return PKT_EFLAGS;
+    return lengths_agree(h, len) ? PKT_OK : PKT_ELENGTH;
+}
+
 /*
  * The checks run in a fixed order so each datagram has exactly one reason
  * (one counter), and the trailer comes before everything a damaged byte
@@ -233,14 +245,15 @@ int pkt_hdr_decode(const uint8_t *buf, size_t len, struct pkt_hdr *h)
     hdr_load(buf, h);
     if (h->version != PKT_VERSION)
         return damaged_version(buf, len) ? PKT_ECHECK : PKT_EVERSION;
-    rc = trailer_verify(buf, len);
-    if (rc != PKT_OK)
-        return rc;
-    if (!type_known(h->type))
-        return PKT_ETYPE;
-    if ((h->flags & ~PKT_FLAGS_KNOWN) != 0 || load_u16(buf + OFF_RESERVED) != 0)
-        return PKT_EFLAGS;
-    return lengths_agree(h, len) ? PKT_OK : PKT_ELENGTH;
+    rc = form_check(buf, len, h);
+    /* A level-none datagram damaged into a keyed level keeps its 8-byte
+     * trailer_len, so it always fails the form of its new level: only such
+     * refused datagrams pay the (allocating) test for that damage, never a
+     * good protected one. */
+    if (rc != PKT_OK && rc != PKT_ECHECK && pkt_trailer_size(h->security) == PKT_MAC_SIZE &&
+        damaged_security(buf, len))
+        return PKT_ECHECK;
+    return rc;
 }
 
 void pkt_hdr_encode(const struct pkt_hdr *h, uint8_t *buf)

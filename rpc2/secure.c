@@ -531,6 +531,37 @@ static int server_reply(const struct sec_hello *h, const struct sec_psk *psk, ui
     return rc;
 }
 
+/* Checks 4-6 of PROTOCOL.md's "Server checks" on T1 || proof1, built in t
+ * (TRANSCRIPT_MAX bytes); *n gets its length, *suite the server's choice. */
+static int hello_verify(const struct sec_hello *h, const struct sec_psk *psk,
+                        const struct sec_binding *b, unsigned server_suites, uint8_t *t, size_t *n,
+                        unsigned *suite)
+{
+    if (!h || h->raw_len < HELLO_FIXED || h->raw_len > SEC_HELLO_MAX || !psk || !b)
+        return RPC2_EINVAL;
+    if (sec_init() != 0)
+        return RPC2_ESYSTEM;
+    *n = binding_put(t, b);
+    memcpy(t + *n, h->raw, h->raw_len);
+    *n += h->raw_len;
+    if (!proof1_ok(h, psk, t, *n - SEC_PROOF_LEN))
+        return RPC2_EACCES;
+    if (!level_ok(h->level))
+        return RPC2_ESECURITY;
+    *suite = pick_suite(h->suites & server_suites & sec_suites_available());
+    return *suite ? 0 : RPC2_ESECURITY;
+}
+
+int sec_server_check(const struct sec_hello *h, const struct sec_psk *psk,
+                     const struct sec_binding *b, unsigned server_suites)
+{
+    uint8_t t[TRANSCRIPT_MAX];
+    unsigned suite;
+    size_t n;
+
+    return hello_verify(h, psk, b, server_suites, t, &n, &suite);
+}
+
 int sec_server_accept_det(const struct sec_hello *h, const struct sec_psk *psk,
                           const struct sec_binding *b, uint32_t server_conn, unsigned server_suites,
                           struct sec_session *out, uint8_t *reply, size_t cap, size_t *reply_len,
@@ -541,22 +572,12 @@ int sec_server_accept_det(const struct sec_hello *h, const struct sec_psk *psk,
     size_t n;
     int rc;
 
-    if (!h || h->raw_len < HELLO_FIXED || h->raw_len > SEC_HELLO_MAX || !psk || !b || !out ||
-        !reply || !reply_len || server_conn == 0 || cap < SEC_REPLY_LEN)
+    if (!out || !reply || !reply_len || server_conn == 0 || cap < SEC_REPLY_LEN)
         return RPC2_EINVAL;
     *reply_len = 0;
-    if (sec_init() != 0)
-        return RPC2_ESYSTEM;
-    n = binding_put(t, b);
-    memcpy(t + n, h->raw, h->raw_len);
-    n += h->raw_len;
-    if (!proof1_ok(h, psk, t, n - SEC_PROOF_LEN))
-        return RPC2_EACCES;
-    if (!level_ok(h->level))
-        return RPC2_ESECURITY;
-    suite = pick_suite(h->suites & server_suites & sec_suites_available());
-    if (!suite)
-        return RPC2_ESECURITY;
+    rc = hello_verify(h, psk, b, server_suites, t, &n, &suite);
+    if (rc != 0)
+        return rc;
     rc = server_reply(h, psk, t, n, server_conn, suite, out, reply, rnd);
     if (rc == 0)
         *reply_len = SEC_REPLY_LEN;
@@ -900,21 +921,41 @@ static int fresh(const struct sec_replay *r, const struct sec_replay_entry *e, u
     return e->seen != 0 && now >= e->seen && now - e->seen < r->lifetime;
 }
 
-/* The set is chosen by SipHash under a random key, so even a peer that
- * knows a secret cannot aim its hellos at one set to push another's out. */
-int sec_replay_check(struct sec_replay *r, const struct sec_hello *h, uint64_t now)
+/* The set of a Ce: chosen by SipHash under a random key, so even a peer
+ * that knows a secret cannot aim its hellos at one set to push another's
+ * out. */
+static struct sec_replay_entry *replay_set(const struct sec_replay *r, const struct sec_hello *h)
 {
     uint8_t hash[crypto_shorthash_BYTES];
+
+    crypto_shorthash(hash, h->ce, SEC_PUB_LEN, r->hash_key);
+    return r->e + (load_u64(hash) % r->sets) * WAYS;
+}
+
+int sec_replay_seen(const struct sec_replay *r, const struct sec_hello *h, uint64_t now)
+{
+    const struct sec_replay_entry *set;
+
+    if (!r || !r->e || !h || now == 0)
+        return 0;
+    set = replay_set(r, h);
+    for (size_t i = 0; i < WAYS; i++)
+        if (fresh(r, &set[i], now) && memcmp(set[i].ce, h->ce, SEC_PUB_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+int sec_replay_check(struct sec_replay *r, const struct sec_hello *h, uint64_t now)
+{
     struct sec_replay_entry *set, *victim;
 
     if (!r || !r->e || !h || now == 0)
         return RPC2_EINVAL;
-    crypto_shorthash(hash, h->ce, SEC_PUB_LEN, r->hash_key);
-    set = r->e + (load_u64(hash) % r->sets) * WAYS;
+    if (sec_replay_seen(r, h, now))
+        return RPC2_ESECURITY;
+    set = replay_set(r, h);
     victim = set;
     for (size_t i = 0; i < WAYS; i++) {
-        if (fresh(r, &set[i], now) && memcmp(set[i].ce, h->ce, SEC_PUB_LEN) == 0)
-            return RPC2_ESECURITY;
         if (!fresh(r, &set[i], now))
             victim = &set[i];
         else if (fresh(r, victim, now) && set[i].seen < victim->seen)

@@ -14,9 +14,11 @@
  *
  *   client                                 server
  *   sec_client_hello() -> BIND_REQ ------> sec_server_parse_hello()
+ *                                          sec_replay_seen(): refuse a replay
  *                                          look the identity's secret up
- *                                          sec_server_accept() (proof1)
- *                                          sec_replay_check()
+ *                                          sec_server_check() (proof1)
+ *                                          sec_server_accept() (X25519)
+ *                                          sec_replay_check(): remember Ce
  *   sec_client_finish() <-- BIND_OK <----- reply: session keys ready,
  *   session keys ready                     connection "unconfirmed"
  *   sec_protect() -> first CALL ---------> sec_unprotect() ok: confirmed
@@ -274,6 +276,15 @@ int sec_server_accept(const struct sec_hello *h, const struct sec_psk *psk,
                       const struct sec_binding *b, uint32_t server_conn, unsigned server_suites,
                       struct sec_session *out, uint8_t *reply, size_t cap, size_t *reply_len);
 
+/*
+ * The checks of sec_server_accept() without the key exchange: proof1, the
+ * level and a common suite, for two BLAKE2b runs. A server runs it before
+ * it spends anything on the bind (a connection id, an X25519). The same
+ * errors as sec_server_accept().
+ */
+int sec_server_check(const struct sec_hello *h, const struct sec_psk *psk,
+                     const struct sec_binding *b, unsigned server_suites);
+
 /* sec_client_hello() and sec_server_accept() with the randomness given:
  * for test vectors only (see struct sec_rand). rnd NULL: fresh randomness. */
 int sec_client_hello_det(struct sec_hs *hs, const char *identity, size_t id_len,
@@ -290,12 +301,14 @@ int sec_server_accept_det(const struct sec_hello *h, const struct sec_psk *psk,
 /*
  * Remembers the ephemeral keys (Ce) of accepted hellos for `lifetime`, in
  * fixed memory: a set-associative table of `slots` entries (rounded up to a
- * multiple of 8) where a full set forgets its oldest entry. A server calls
- * sec_replay_check() after sec_server_accept() succeeds and before it
- * creates the connection, and only for a BIND_REQ that is not a
- * retransmission of a bind it already answered (those get the saved BIND_OK
- * again): so only hellos that proved the secret take a slot, and strangers
- * cannot flush the cache.
+ * multiple of 8) where a full set forgets its oldest entry. A server asks
+ * sec_replay_seen() before it spends anything on a hello (no key exchange
+ * for a replay), and records the hello with sec_replay_check() only once
+ * the bind succeeded: so only hellos that proved the secret take a slot
+ * (strangers cannot flush the cache or poison a genuine client's hello),
+ * and a bind refused for another reason can be retried. A BIND_REQ that is
+ * a retransmission of a bind already answered gets the saved BIND_OK
+ * again, before any of this.
  */
 struct sec_replay_entry {
     uint8_t ce[SEC_PUB_LEN];
@@ -313,6 +326,8 @@ struct sec_replay {
  * caller's clock in any unit, the same for lifetime and now; now > 0. */
 int sec_replay_init(struct sec_replay *r, size_t slots, uint64_t lifetime);
 void sec_replay_dispose(struct sec_replay *r);
+/* Whether h's Ce was recorded within the lifetime; changes nothing. */
+int sec_replay_seen(const struct sec_replay *r, const struct sec_hello *h, uint64_t now);
 /* 0: not seen within the lifetime, now remembered; RPC2_ESECURITY: a replay. */
 int sec_replay_check(struct sec_replay *r, const struct sec_hello *h, uint64_t now);
 

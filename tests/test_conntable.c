@@ -1,6 +1,6 @@
 /*
- * test_conntable.c - the connection table's promises: random ids that never
- * repeat or hit zero, both indexes right through growth and removal, a
+ * test_conntable.c - the connection table's promises: unpredictable ids
+ * that never repeat or hit zero, a by-peer index no client can steer, both indexes right through growth and removal, a
  * hard limit that refuses cleanly, the per-address limit, the half-open
  * count that decides when cookies are required, and the cookies themselves.
  */
@@ -453,6 +453,136 @@ START_TEST(cookies_check_out_only_for_their_peer_and_time)
 }
 END_TEST
 
+/* ---- ids and the peer index an attacker cannot steer ---------------------- */
+
+/* The generator ids came from before: splitmix64, the id its high half. */
+static uint64_t splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+#define N_IDS 10000
+static struct conn_link id_links[2][N_IDS];
+
+static void draw_ids(struct conntable *t, int which, uint32_t *ids)
+{
+    for (int i = 0; i < N_IDS; i++) {
+        make_link(&id_links[which][i], 0x0a000001, 1, (uint32_t)i + 1);
+        ck_assert_int_eq(conntable_insert(t, &id_links[which][i], 0), 0);
+        ids[i] = id_links[which][i].id;
+    }
+}
+
+/*
+ * 10,000 ids are distinct and look like a PRF's, not a sequence: the old
+ * generator, run from the same seed, predicts none of them; the step from
+ * one id to the next is not constant; every bit is set about half the
+ * time; and two tables with keys of their own (from the kernel) share no
+ * id at the same position, so knowing the generator and the counter gives
+ * nothing without the key.
+ */
+START_TEST(ids_come_from_a_keyed_prf)
+{
+    static uint32_t ids[N_IDS], other[N_IDS], sorted[N_IDS];
+    struct conntable t, k1, k2;
+    uint64_t state = 1234;
+    unsigned predicted = 0, same_step = 0, same_position = 0, bits[32] = {0};
+
+    ck_assert_int_eq(conntable_init(&t, N_IDS, 1234), 0);
+    draw_ids(&t, 0, ids);
+    memcpy(sorted, ids, sizeof sorted);
+    qsort(sorted, N_IDS, sizeof sorted[0], cmp_u32);
+    for (int i = 0; i < N_IDS; i++) {
+        ck_assert_uint_ne(ids[i], 0);
+        if (i > 0)
+            ck_assert_uint_ne(sorted[i], sorted[i - 1]);
+        predicted += ids[i] == (uint32_t)(splitmix(&state) >> 32);
+        if (i > 1)
+            same_step += ids[i] - ids[i - 1] == ids[i - 1] - ids[i - 2];
+        for (int b = 0; b < 32; b++)
+            bits[b] += (ids[i] >> b) & 1;
+    }
+    ck_assert_uint_eq(predicted, 0);
+    ck_assert_uint_le(same_step, 1);
+    for (int b = 0; b < 32; b++) {
+        ck_assert_uint_gt(bits[b], N_IDS * 45 / 100);
+        ck_assert_uint_lt(bits[b], N_IDS * 55 / 100);
+    }
+    conntable_dispose(&t);
+
+    ck_assert_int_eq(conntable_init(&k1, N_IDS, 0), 0);
+    ck_assert_int_eq(conntable_init(&k2, N_IDS, 0), 0);
+    draw_ids(&k1, 0, ids);
+    draw_ids(&k2, 1, other);
+    for (int i = 0; i < N_IDS; i++)
+        same_position += ids[i] == other[i];
+    ck_assert_uint_le(same_position, 1);
+    conntable_dispose(&k1);
+    conntable_dispose(&k2);
+}
+END_TEST
+
+/* x * inverse == 1 (mod 2^32), for odd x (Newton's iteration). */
+static uint32_t inverse(uint32_t x)
+{
+    uint32_t y = x;
+
+    for (int i = 0; i < 5; i++)
+        y *= 2 - x * y;
+    return y;
+}
+
+/* The bucket the by-peer index used before: unkeyed, so a client could
+ * compute it for any id it liked. */
+static size_t old_peer_bucket(size_t nbuckets, const struct rpc2_addr *peer, uint32_t peer_id)
+{
+    uint32_t h = addr_hash(peer) ^ (peer_id * 0x9e3779b1u);
+
+    h ^= h >> 16;
+    return h & (nbuckets - 1);
+}
+
+/*
+ * Ids chosen so that the old unkeyed index put every one of them in one
+ * bucket (each lookup a walk through all): under the keyed index they
+ * spread like any others.
+ */
+START_TEST(peer_ids_cannot_be_chosen_to_collide)
+{
+    enum { N = 4096 };
+    static struct conn_link l[N];
+    struct conntable t;
+    uint32_t inv = inverse(0x9e3779b1u);
+    size_t longest = 0;
+
+    ck_assert_int_eq(conntable_init(&t, N, 0), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        /* the high and low halves of id * 0x9e3779b1 equal: they fold to 0 */
+        make_link(&l[i], 0xc0000299, 5000, (i + 1) * 0x10001u * inv);
+        ck_assert_int_eq(conntable_insert(&t, &l[i], CONNTABLE_BY_PEER), 0);
+    }
+    ck_assert_uint_eq(t.nbuckets, N);
+    for (uint32_t i = 0; i < N; i++) {
+        ck_assert_uint_eq(old_peer_bucket(t.nbuckets, &l[i].peer, l[i].peer_id),
+                          old_peer_bucket(t.nbuckets, &l[0].peer, l[0].peer_id));
+        ck_assert_ptr_eq(conntable_find_peer(&t, &l[i].peer, l[i].peer_id), &l[i]);
+    }
+    for (size_t b = 0; b < t.nbuckets; b++) {
+        size_t n = 0;
+
+        for (struct conn_link *p = t.by_peer[b]; p != NULL; p = p->next_by_peer)
+            n++;
+        longest = n > longest ? n : longest;
+    }
+    ck_assert_uint_le(longest, 16);
+    conntable_dispose(&t);
+}
+END_TEST
+
 static Suite *conntable_suite(void)
 {
     Suite *s = suite_create("conntable");
@@ -470,6 +600,8 @@ static Suite *conntable_suite(void)
     tcase_add_test(tc, per_address_limit_groups_ipv6_by_64_and_maps_ipv4);
     tcase_add_test(tc, half_open_count_decides_cookies);
     tcase_add_test(tc, cookies_check_out_only_for_their_peer_and_time);
+    tcase_add_test(tc, ids_come_from_a_keyed_prf);
+    tcase_add_test(tc, peer_ids_cannot_be_chosen_to_collide);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -1162,6 +1162,43 @@ START_TEST(test_vectors)
 }
 END_TEST
 
+/* ---- the checks a server makes before it spends anything ------------------- */
+
+/* sec_server_check gives sec_server_accept's verdict, proof1 first, without
+ * the key exchange; sec_replay_seen asks the cache without changing it. */
+START_TEST(server_check_and_replay_seen)
+{
+    struct sec_psk psk = psk_of(1), other = psk_of(2);
+    uint8_t hello[SEC_HELLO_MAX];
+    size_t len;
+    struct sec_hello h;
+    struct sec_hs hs;
+    struct sec_binding moved = binding;
+    struct sec_replay r;
+
+    ck_assert_int_eq(sec_client_hello(&hs, ID, 5, &psk, RPC2_SEC_AUTH, SEC_SUITE_XCHACHA20,
+                                      &binding, hello, sizeof(hello), &len),
+                     0);
+    ck_assert_int_eq(sec_server_parse_hello(hello, len, &h), 0);
+    ck_assert_int_eq(sec_server_check(&h, &psk, &binding, SEC_SUITES_ALL), 0);
+    ck_assert_int_eq(sec_server_check(&h, &other, &binding, SEC_SUITES_ALL), RPC2_EACCES);
+    moved.client_conn++;
+    ck_assert_int_eq(sec_server_check(&h, &psk, &moved, SEC_SUITES_ALL), RPC2_EACCES);
+    ck_assert_int_eq(sec_server_check(&h, &psk, &binding, SEC_SUITE_AES256GCM), RPC2_ESECURITY);
+    ck_assert_int_eq(sec_server_check(&h, &psk, NULL, SEC_SUITES_ALL), RPC2_EINVAL);
+
+    ck_assert_int_eq(sec_replay_init(&r, 64, 100), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sec_replay_seen(&r, &h, 1000), 0); /* asking records nothing */
+    ck_assert_int_eq(sec_replay_check(&r, &h, 1000), 0);
+    ck_assert_int_eq(sec_replay_seen(&r, &h, 1050), 1);
+    ck_assert_int_eq(sec_replay_seen(&r, &h, 1100), 0); /* past its lifetime */
+    sec_replay_dispose(&r);
+    ck_assert_int_eq(sec_replay_seen(&r, &h, 1000), 0); /* a cache not made holds nothing */
+    sec_hs_wipe(&hs);
+}
+END_TEST
+
 static Suite *secure_suite(void)
 {
     Suite *s = suite_create("secure");
@@ -1191,6 +1228,7 @@ static Suite *secure_suite(void)
 
     tcase_add_test(cache, replayed_hello_refused_by_cache);
     tcase_add_test(cache, replay_cache_bounded);
+    tcase_add_test(cache, server_check_and_replay_seen);
     suite_add_tcase(s, cache);
 
     tcase_add_loop_test(prot, protect_round_trip_all_sizes, 0, 4);

@@ -257,6 +257,14 @@ struct rpc2_ctx_stats {
      * rpc2_ctx_conn_count), the half-open ones, calls running (handlers
      * queued for a worker included), bytes of saved replies. */
     uint64_t connections, connections_half_open, requests_running, saved_reply_bytes;
+    /* Server: X25519 key exchanges run for binds (one per secure bind that
+     * proved its secret and was not a replay); binds refused because their
+     * client hello was seen before (a replay: no key exchange spent). */
+    uint64_t key_exchanges, binds_refused_replay;
+    /* Answers to peers not proven to receive at their address (UNKNOWN_CONN,
+     * VERSION_ERR, cookies, BIND_ERR, UNBIND_ACK of an unknown connection)
+     * left unsent by the rate limit per source prefix (docs/SECURITY.md). */
+    uint64_t answers_limited;
 };
 RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
 
