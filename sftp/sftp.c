@@ -239,8 +239,10 @@ static void server_complete(struct xfer *x, int status)
     if (x->result <= 0)
         return;
     /* finished now, failed or not: the stream reports into the descriptor,
-     * which is valid only until the handler hears the outcome */
-    int finished = fileio_finish(x->file, status == 0);
+     * which is valid only until the handler hears the outcome. A transfer
+     * ended before the handler initialised it (its connection went while
+     * the request waited for a worker) has no stream at all. */
+    int finished = x->file ? fileio_finish(x->file, status == 0) : 0;
     if (status == 0)
         status = finished;
     x->result = status == 0 ? 0 : status;
@@ -622,6 +624,8 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
                        uint64_t now)
 {
     struct xfer *x = transfer;
+    if (x->result <= 0)
+        return x->result < 0 ? x->result : RPC2_EINVAL; /* ended already: nothing to open */
     if (x->file || d->direction != x->direction)
         return RPC2_EINVAL; /* initialised twice, or the two ends disagree */
     x->desc = d;
@@ -659,8 +663,10 @@ static int server_check(void *type, rpc2_request *req, void *transfer, se_check_
                         uint64_t now)
 {
     struct xfer *x = transfer;
-    if (!x->file)
-        return RPC2_EINVAL; /* rpc2_se_init first */
+    if (x->result < 0)
+        return x->result; /* ended before it ran: its connection is gone */
+    if (!x->file || x->result == 0)
+        return RPC2_EINVAL; /* rpc2_se_init first, and once */
     x->now = now;
     x->done = done;
     int rc = start_check(x, now);
