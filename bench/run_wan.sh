@@ -208,9 +208,15 @@ start_servers() {
 
 # ---- measuring --------------------------------------------------------------------
 
-# snap STATSFILE: the emulator's latest complete counter line (written every 100 ms).
+# snap STATSFILE: the emulator's counters now (SIGUSR1 makes it write a line at once).
 snap() {
-    sleep 0.25
+    local n
+    n=$(grep -c ' end=1$' "$1" || true)
+    kill -USR1 "$emu_pid"
+    for _ in $(seq 1 100); do
+        [ "$(grep -c ' end=1$' "$1" || true)" -gt "$n" ] && break
+        sleep 0.01
+    done
     grep ' end=1$' "$1" | tail -n 1
 }
 
@@ -246,17 +252,32 @@ run_rcat() {
     rcat_mbps=$(awk -v b="$rcat_bytes" -v u="$us" 'BEGIN { printf "%.1f", (u > 0 ? b * 8 / u : 0) }')
 }
 
+# json_sum FILE OBJECT KEY: KEY of the first "OBJECT": { ... } in iperf3's --json output.
+json_sum() {
+    awk -v o="\"$2\":" -v k="\"$3\":" '$1 == o { inside = 1 } inside && $1 == k {
+        v = $2; sub(/,$/, "", v); print v; exit }' "$1"
+}
+
 # run_tcp TAG CC SECS: iperf3 from srv to cli (-R: the client in cli receives, so its
-# interval lines are goodput); sets tcp_mbps and tcp_bytes.
+# intervals are goodput); sets tcp_mbps and tcp_retr (segments the sender resent).
 run_tcp() {
-    local tag=$1 cc=$2 secs=$3 line
-    in_cli iperf3 -c "$srv_ip" -R -C "$cc" -t "$secs" -i 0.5 -f m >"$results/$tag.iperf3" 2>&1 || true
-    line=$(grep ' receiver$' "$results/$tag.iperf3" | tail -n 1 || true)
-    tcp_mbps=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }' <<<"$line")
-    local dur
-    dur=$(awk '{ split($3, t, "-"); print t[2] }' <<<"$line")
-    : "${tcp_mbps:=0}" "${dur:=0}"
-    tcp_bytes=$(awk -v m="$tcp_mbps" -v d="$dur" 'BEGIN { printf "%.0f", m * 1e6 * d / 8 }')
+    local tag=$1 cc=$2 secs=$3 got secs_got
+    in_cli iperf3 -c "$srv_ip" -R -C "$cc" -t "$secs" -i 0.5 --json >"$results/$tag.iperf3.json" \
+        2>&1 || true
+    got=$(json_sum "$results/$tag.iperf3.json" sum_received bytes)
+    secs_got=$(json_sum "$results/$tag.iperf3.json" sum_received seconds)
+    tcp_retr=$(json_sum "$results/$tag.iperf3.json" sum_sent retransmits)
+    tcp_mbps=$(awk -v b="${got:-0}" -v s="${secs_got:-0}" 'BEGIN { printf "%.1f", (s > 0 ? b * 8 / s / 1e6 : 0) }')
+    : "${tcp_retr:=0}"
+}
+
+# tcp_eff BEFORE AFTER: TCP payload into the link / the part of it that was new data (the
+# rest: tcp_retr resent segments of one MSS, 1448 bytes with timestamps at MTU 1500).
+# iperf3's own byte counts cover different windows at each end, so they are not used.
+tcp_eff() {
+    local sent
+    sent=$(delta "$1" "$2" ab_in_tcp)
+    ratio "$sent" "$((sent - tcp_retr * 1448))"
 }
 
 # ratio A B: A/B with two decimals, "-" when B is 0 or missing.
@@ -272,17 +293,18 @@ rcat_series() {
         awk 'NR > 1 && $2 > pu { printf "%.3f %.2f\n", $2 / 1e6, ($1 - pb) * 8 / ($2 - pu) } { pb = $1; pu = $2 }'
 }
 
-# iperf3 interval lines (receiver side) -> "seconds Mbit/s".
+# iperf3 --json intervals (receiver side: the sum of each) -> "seconds Mbit/s".
 tcp_series() {
-    awk '/ sec / && !/receiver|sender/ { for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") {
-        split($3, t, "-"); print t[2], $(i - 1) } }' "$1"
+    awk '$1 == "\"sum\":" { inside = 1 } inside && $1 == "\"end\":" { e = $2; sub(/,$/, "", e) }
+        inside && $1 == "\"bits_per_second\":" { b = $2; sub(/,$/, "", b) }
+        inside && $1 ~ /^}/ { printf "%s %.2f\n", e, b / 1e6; inside = 0 }' "$1"
 }
 
 draw() {
     local tag=$1 label=$2 rate=$3
     rcat_series "$results/$tag.rcat.json" >"$results/$tag.rcat.dat"
-    tcp_series "$results/$tag.bbr.iperf3" >"$results/$tag.bbr.dat" 2>/dev/null || true
-    tcp_series "$results/$tag.cubic.iperf3" >"$results/$tag.cubic.dat" 2>/dev/null || true
+    tcp_series "$results/$tag.bbr.iperf3.json" >"$results/$tag.bbr.dat" 2>/dev/null || true
+    tcp_series "$results/$tag.cubic.iperf3.json" >"$results/$tag.cubic.dat" 2>/dev/null || true
     gnuplot <<EOF
 set terminal png size 1000,500
 set output "$results/$tag.png"
@@ -293,8 +315,8 @@ set yrange [0:*]
 set key outside right
 set grid
 plot "$results/$tag.rcat.dat" using 1:2 with lines lw 2 title "rcat", \
-     "$results/$tag.bbr.dat" using 1:2 with lines title "TCP bbr", \
-     "$results/$tag.cubic.dat" using 1:2 with lines title "TCP cubic", \
+     "$results/$tag.bbr.dat" using 1:2 with lines lc rgb "forest-green" title "TCP bbr", \
+     "$results/$tag.cubic.dat" using 1:2 with lines lc rgb "dark-orange" title "TCP cubic", \
      $(awk -v r="$rate" 'BEGIN { print r / 1e6 }') with lines dt 2 lc rgb "gray" title "link rate"
 EOF
 }
@@ -340,7 +362,8 @@ for p in "${profiles[@]}"; do
     run_rcat "$tag.rcat" "$rcat_secs"
     s1=$(snap "$st")
     rb=$rcat_bytes rm=$rcat_mbps
-    sent=$(delta "$s0" "$s1" ab_in_udp)
+    # What entered the link from the server, less what was still inside it when rcat stopped.
+    sent=$(($(delta "$s0" "$s1" ab_in_udp) - $(delta "$s0" "$s1" ab_held_udp)))
     reff=$(ratio "$sent" "$rb")
     qd=$(delta "$s0" "$s1" ab_queue_drops) lost=$(delta "$s0" "$s1" ab_lost)
     bm="" beff="-"
@@ -349,13 +372,13 @@ for p in "${profiles[@]}"; do
         s2=$(snap "$st")
         run_tcp "$tag.bbr" bbr "$tcp_secs"
         s3=$(snap "$st")
-        bm=$tcp_mbps beff=$(ratio "$(delta "$s2" "$s3" ab_in_tcp)" "$tcp_bytes")
+        bm=$tcp_mbps beff=$(tcp_eff "$s2" "$s3")
     fi
     sleep 1
     s4=$(snap "$st")
     run_tcp "$tag.cubic" cubic "$tcp_secs"
     s5=$(snap "$st")
-    cm=$tcp_mbps ceff=$(ratio "$(delta "$s4" "$s5" ab_in_tcp)" "$tcp_bytes")
+    cm=$tcp_mbps ceff=$(tcp_eff "$s4" "$s5")
     stop_link
     link_mbps=$(awk -v r="$rate" 'BEGIN { print r / 1e6 }')
     out "$(printf '%-18s %7s %7s %7s %9s %8s %8s %8s %8s' "$label" "$rm" "${bm:--}" "$cm" \

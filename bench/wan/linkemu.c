@@ -73,11 +73,15 @@ struct counters {
     _Atomic uint64_t out_pkts, out_bytes, out_udp, out_tcp;
     _Atomic uint64_t lost, ge_lost, queue_drops, overflow, duplicated, reordered, errors;
     _Atomic uint64_t queue_max; /* the deepest the bottleneck queue got, bytes */
+    /* UDP/TCP payload inside the link now (queued or propagating): what was sent but has
+     * not arrived yet, so a reader can leave it out of what a stopped transfer cost */
+    _Atomic uint64_t held_udp, held_tcp;
 };
 
 struct held {
     uint64_t due_ns, order;
     uint32_t slot, len;
+    uint32_t udp, tcp; /* payload bytes, for the held_ gauges */
 };
 
 struct direction {
@@ -385,7 +389,8 @@ static void usage(FILE *out)
           "key=value pairs: t (seconds since start) then per direction (ab_, ba_):\n"
           "in_pkts in_bytes in_udp in_tcp (UDP/TCP payload bytes read from the sending\n"
           "end), out_pkts out_bytes out_udp out_tcp (delivered), lost ge_lost queue_drops\n"
-          "overflow duplicated reordered errors queue_max; the line ends with \"end=1\".\n"
+          "overflow duplicated reordered errors queue_max, held_udp held_tcp (payload in\n"
+          "the link at that moment); the line ends with \"end=1\".\n"
           "SIGTERM or SIGINT: a last stats line, the totals on stderr, exit 0.\n",
           out);
 }
@@ -714,11 +719,19 @@ static uint64_t propagate(struct direction *d, uint64_t sent)
     return due;
 }
 
-static bool hold(struct direction *d, uint32_t slot, uint32_t len, uint64_t due)
+static bool hold(struct direction *d, uint32_t slot, uint32_t len, uint64_t due, uint64_t udp,
+                 uint64_t tcp)
 {
     if (d->nheap == d->max_packets)
         return false;
-    heap_push(d, (struct held){.due_ns = due, .order = d->order++, .slot = slot, .len = len});
+    heap_push(d, (struct held){.due_ns = due,
+                               .order = d->order++,
+                               .slot = slot,
+                               .len = len,
+                               .udp = (uint32_t)udp,
+                               .tcp = (uint32_t)tcp});
+    bump(&d->n.held_udp, udp);
+    bump(&d->n.held_tcp, tcp);
     return true;
 }
 
@@ -749,7 +762,7 @@ static void admit(struct direction *d, uint32_t slot, uint32_t len, uint64_t now
     if (r_dup < s->dup && d->nfree > 0) {
         uint32_t copy = d->free_slots[--d->nfree];
         memcpy(slot_data(d, copy), slot_data(d, slot), len);
-        if (hold(d, copy, len, due))
+        if (hold(d, copy, len, due, udp, tcp))
             bump(&d->n.duplicated, 1);
         else
             d->free_slots[d->nfree++] = copy;
@@ -758,7 +771,7 @@ static void admit(struct direction *d, uint32_t slot, uint32_t len, uint64_t now
         due += 1 + r_hold % s->reorder_ns;
         bump(&d->n.reordered, 1);
     }
-    if (!hold(d, slot, len, due)) {
+    if (!hold(d, slot, len, due, udp, tcp)) {
         bump(&d->n.overflow, 1);
         d->free_slots[d->nfree++] = slot;
     }
@@ -769,16 +782,16 @@ static void release_due(struct direction *d, uint64_t now)
     while (d->nheap > 0 && d->heap[0].due_ns <= now + slack_ns) {
         struct held h = heap_pop(d);
         const unsigned char *p = slot_data(d, h.slot);
-        uint64_t udp, tcp;
 
+        bump(&d->n.held_udp, -(uint64_t)h.udp);
+        bump(&d->n.held_tcp, -(uint64_t)h.tcp);
         if (write(d->out_fd, p, h.len) != (ssize_t)h.len) {
             bump(&d->n.errors, 1);
         } else {
-            payload_of(p, h.len, &udp, &tcp);
             bump(&d->n.out_pkts, 1);
             bump(&d->n.out_bytes, h.len);
-            bump(&d->n.out_udp, udp);
-            bump(&d->n.out_tcp, tcp);
+            bump(&d->n.out_udp, h.udp);
+            bump(&d->n.out_tcp, h.tcp);
         }
         d->free_slots[d->nfree++] = h.slot;
     }
@@ -872,11 +885,12 @@ static void stats_line(FILE *f, const struct direction *dirs, uint64_t t0)
                       " %s_in_pkts=%llu %s_in_bytes=%llu %s_in_udp=%llu %s_in_tcp=%llu"
                       " %s_out_pkts=%llu %s_out_bytes=%llu %s_out_udp=%llu %s_out_tcp=%llu"
                       " %s_lost=%llu %s_ge_lost=%llu %s_queue_drops=%llu %s_overflow=%llu"
-                      " %s_duplicated=%llu %s_reordered=%llu %s_errors=%llu %s_queue_max=%llu",
+                      " %s_duplicated=%llu %s_reordered=%llu %s_errors=%llu %s_queue_max=%llu"
+                      " %s_held_udp=%llu %s_held_tcp=%llu",
                       p, F(in_pkts), p, F(in_bytes), p, F(in_udp), p, F(in_tcp), p, F(out_pkts), p,
                       F(out_bytes), p, F(out_udp), p, F(out_tcp), p, F(lost), p, F(ge_lost), p,
                       F(queue_drops), p, F(overflow), p, F(duplicated), p, F(reordered), p,
-                      F(errors), p, F(queue_max));
+                      F(errors), p, F(queue_max), p, F(held_udp), p, F(held_tcp));
 #undef F
     }
     snprintf(buf + n, sizeof(buf) - (size_t)n, " end=1\n");
