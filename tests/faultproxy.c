@@ -96,6 +96,7 @@ struct counters {
     uint64_t overflow;      /* lost to the proxy's own limits, not to an injected fault */
     uint64_t errors;        /* sockets that failed */
     uint64_t queue_dropped; /* refused by the bottleneck's full queue */
+    uint64_t bytes_in, bytes_forwarded; /* payload received and sent on: what a link costs */
 };
 
 struct direction {
@@ -411,7 +412,8 @@ static void usage(FILE *out)
           "SIGINT prints per-direction counters on stderr and exits 0: forwarded, dropped\n"
           "(by a fault), duplicated, reordered, corrupted, delayed, overflow (lost to the\n"
           "proxy's limits: 65536 or 64 MiB of held datagrams, or a client evicted while\n"
-          "one was held), errors (socket failures) and queue_dropped (by the bottleneck).\n"
+          "one was held), errors (socket failures), queue_dropped (by the bottleneck),\n"
+          "bytes_in (payload bytes received) and bytes_forwarded (payload bytes sent on).\n"
           "Exit status: 0 after a signal or --help, 1 for bad options, 2 for system errors.\n",
           out);
 }
@@ -678,10 +680,12 @@ static void send_now(struct proxy *p, enum dir dir, uint32_t slot, uint32_t gen,
         r = send(c->fd, data, len, 0);
     else
         r = sendto(p->lfd, data, len, 0, (struct sockaddr *)&c->addr, c->addrlen);
-    if (r < 0)
+    if (r < 0) {
         n->errors++;
-    else
+    } else {
         n->forwarded++;
+        n->bytes_forwarded += len;
+    }
 }
 
 static void flush_due(struct proxy *p, uint64_t now)
@@ -805,6 +809,8 @@ static void handle(struct proxy *p, enum dir dir, uint32_t slot, unsigned char *
     struct verdict v = decide(d);
     uint64_t sent = now, due;
 
+    d->n.bytes_in += len;
+
     if (!p->started) {
         p->started = true;
         p->t0_us = now;
@@ -924,12 +930,14 @@ static void print_counters(const struct proxy *p)
         const struct counters *n = &p->d[d].n;
         fprintf(stderr,
                 "faultproxy %s: forwarded=%llu dropped=%llu duplicated=%llu reordered=%llu "
-                "corrupted=%llu delayed=%llu overflow=%llu errors=%llu queue_dropped=%llu\n",
+                "corrupted=%llu delayed=%llu overflow=%llu errors=%llu queue_dropped=%llu "
+                "bytes_in=%llu bytes_forwarded=%llu\n",
                 dir_names[d], (unsigned long long)n->forwarded, (unsigned long long)n->dropped,
                 (unsigned long long)n->duplicated, (unsigned long long)n->reordered,
                 (unsigned long long)n->corrupted, (unsigned long long)n->delayed,
                 (unsigned long long)n->overflow, (unsigned long long)n->errors,
-                (unsigned long long)n->queue_dropped);
+                (unsigned long long)n->queue_dropped, (unsigned long long)n->bytes_in,
+                (unsigned long long)n->bytes_forwarded);
     }
 }
 

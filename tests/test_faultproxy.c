@@ -802,6 +802,8 @@ START_TEST(test_rate)
     proxy_stop(pid, SIGTERM);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "forwarded"), 50);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 0);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "bytes_in"), 50 * PAYLOAD);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "bytes_forwarded"), 50 * PAYLOAD);
     unlink(log);
     echo_stop(&e);
 }
