@@ -8,23 +8,21 @@
  * duplication) and written into the other namespace's TUN device when due.
  *
  * Each direction has its own thread, state and random stream, so the two never
- * contend and a 1 Gbit/s direction gets a core of its own. The bottleneck is a
- * virtual clock (when the link will have finished serialising what it holds),
- * so the rate is exact on average however late a thread wakes; held packets
- * wait in a min-heap on their delivery time and leave in batches. A side
+ * contend and a 1 Gbit/s direction gets a core of its own; the threads ask for
+ * real-time priority, since on a loaded machine a late read costs the link time.
+ * The bottleneck is a virtual clock (when the link will have finished
+ * serialising what it holds), so the rate is never exceeded and is kept on
+ * average however late a thread wakes; held packets wait in a min-heap on their
+ * delivery time and leave in batches. A side
  * thread appends every direction's counters to a stats file at a fixed
  * interval: the bench reads goodput and send efficiency from those counters,
  * independent of the code under test.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <limits.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -41,31 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_MTU 1500
-#define DEFAULT_MAX_PACKETS 65536 /* held per direction (queue + delay line) */
-#define DEFAULT_INTERVAL_MS 100
-#define DEFAULT_SLACK_US 50 /* packets due this soon leave with the current batch */
-#define READ_BATCH 256      /* packets read per wake-up before releasing due ones */
+#include "linkemu.h"
+
+#define READ_BATCH 256 /* packets read per wake-up before releasing due ones */
 #define IDLE_WAKE_NS 50000000ull
-#define NS 1000000000ull
-#define EXIT_USAGE 1
-#define EXIT_SYSTEM 2
-
-enum dir { AB, BA, NDIR };
-static const char *const dir_names[NDIR] = {"ab", "ba"};
-
-/* What one direction of the path does to packets; every part is off by default. */
-struct shape {
-    uint64_t delay_ns, jitter_ns;
-    double loss;
-    double ge_p, ge_r, ge_bad_loss, ge_good_loss; /* Gilbert-Elliott: G->B, B->G, loss in B, G */
-    uint64_t rate_bps;                            /* 0: no bottleneck */
-    uint64_t queue_bytes;                         /* the bottleneck's drop-tail limit */
-    uint64_t queue_ns;                            /* or as time at the rate, if set */
-    double reorder_p;
-    uint64_t reorder_ns;
-    double dup;
-};
+#define CATCHUP_NS 2000000ull /* how late a read may be and still not cost the link time */
 
 /* Cumulative, written by the direction's thread only, read by the stats thread. */
 struct counters {
@@ -90,8 +68,9 @@ struct direction {
     int in_fd, out_fd;
     uint64_t rng;
     bool ge_bad;
-    uint64_t link_free_ns; /* when the bottleneck has serialised everything accepted */
-    uint64_t last_due_ns;  /* jitter never reorders: delivery times only grow */
+    uint64_t link_free_ns;  /* when the bottleneck has serialised everything accepted */
+    uint64_t last_empty_ns; /* when a read last found nothing waiting */
+    uint64_t last_due_ns;   /* jitter never reorders: delivery times only grow */
     uint64_t order;
     /* the packet pool: slot_size bytes each, a stack of free slots */
     unsigned char *pool;
@@ -100,14 +79,6 @@ struct direction {
     struct held *heap;
     uint32_t nheap;
     struct counters n;
-};
-
-struct config {
-    const char *ns[NDIR], *dev[NDIR]; /* ns: NULL for the current namespace */
-    const char *stats_path;
-    unsigned mtu, interval_ms, slack_us, max_packets;
-    uint64_t seed;
-    struct shape s[NDIR];
 };
 
 static atomic_bool stopping;
@@ -136,403 +107,6 @@ static uint64_t rng_next(uint64_t *state)
 static double rng_unit(uint64_t *state)
 {
     return (double)(rng_next(state) >> 11) * 0x1.0p-53;
-}
-
-/* ---- option parsing ----------------------------------------------------- */
-
-static int parse_double(const char *s, double min, double max, double *out, char **rest)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno != 0 || !(v >= min && v <= max))
-        return -1;
-    if (rest != NULL)
-        *rest = end;
-    else if (*end != '\0')
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* A probability from 0 to 1, or a percentage when it ends in '%'. */
-static int parse_prob(const char *s, double *out, char **rest)
-{
-    char *end;
-
-    if (parse_double(s, 0, 100, out, &end) < 0)
-        return -1;
-    if (*end == '%') {
-        *out /= 100;
-        end++;
-    } else if (*out > 1) {
-        return -1;
-    }
-    if (rest != NULL)
-        *rest = end;
-    return rest == NULL && *end != '\0' ? -1 : 0;
-}
-
-/* Milliseconds, fractions allowed ("2.5"), to nanoseconds. */
-static int parse_ms(const char *s, uint64_t *ns, char **rest)
-{
-    double ms;
-
-    if (parse_double(s, 0, 3600e3, &ms, rest) < 0)
-        return -1;
-    *ns = (uint64_t)llround(ms * 1e6);
-    return 0;
-}
-
-/* Bits per second with an optional k, M or G (powers of 1000) and "bit" or "bps". */
-static int parse_rate(const char *s, uint64_t *bps)
-{
-    static const char *const units[] = {"", "bit", "bps"};
-    double v, mult = 1;
-    char *end;
-
-    if (parse_double(s, 0, 1e12, &v, &end) < 0)
-        return -1;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        mult = 1e3;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mult = 1e6;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mult = 1e9;
-        end++;
-        break;
-    default:
-        break;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i]) == 0) {
-            *bps = (uint64_t)llround(v * mult);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Bytes (with k, M, G suffixes: powers of 1024) or a time at the rate ("25ms"). */
-static int parse_queue(const char *s, struct shape *sh)
-{
-    double v;
-    char *end;
-
-    if (parse_double(s, 0, 1e12, &v, &end) < 0)
-        return -1;
-    if (strcmp(end, "ms") == 0) {
-        sh->queue_ns = (uint64_t)llround(v * 1e6);
-        sh->queue_bytes = 0;
-        return 0;
-    }
-    switch (*end) {
-    case 'k':
-    case 'K':
-        v *= 1024;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        v *= 1024 * 1024;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        v *= 1024 * 1024 * 1024;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end != '\0' && strcmp(end, "B") != 0)
-        return -1;
-    sh->queue_bytes = (uint64_t)llround(v);
-    sh->queue_ns = 0;
-    return 0;
-}
-
-/* "P,R[,H[,K]]": enter the bad state with P, leave it with R, lose H there and K in good. */
-static int parse_ge(const char *s, struct shape *sh)
-{
-    double v[4] = {0, 0, 1, 0};
-    char *end = (char *)s;
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        if (parse_prob(end, &v[i], &end) < 0)
-            return -1;
-        if (*end == '\0')
-            break;
-        if (*end++ != ',')
-            return -1;
-    }
-    if (i < 1 || i == 4)
-        return -1;
-    sh->ge_p = v[0];
-    sh->ge_r = v[1];
-    sh->ge_bad_loss = v[2];
-    sh->ge_good_loss = v[3];
-    return 0;
-}
-
-/* "P,MS": with probability P hold a packet up to MS ms longer, so later ones overtake it. */
-static int parse_reorder(const char *s, struct shape *sh)
-{
-    char *end;
-
-    if (parse_prob(s, &sh->reorder_p, &end) < 0 || *end++ != ',')
-        return -1;
-    return parse_ms(end, &sh->reorder_ns, NULL) < 0 || sh->reorder_ns == 0 ? -1 : 0;
-}
-
-enum shape_id { S_DELAY, S_JITTER, S_LOSS, S_GE, S_RATE, S_QUEUE, S_REORDER, S_DUP, NSHAPE };
-
-static const struct {
-    const char *name, *expect;
-} shape_opts[NSHAPE] = {
-    {"delay", "MS, fractions allowed"},
-    {"jitter", "MS, fractions allowed"},
-    {"loss", "P from 0 to 1, or N%"},
-    {"ge", "P,R[,H[,K]]: probabilities"},
-    {"rate", "bits/s with k, M or G: 100M, 1G"},
-    {"queue", "BYTES (k, M, G: powers of 1024) or MS followed by 'ms'"},
-    {"reorder", "P,MS: a probability and a hold > 0 ms"},
-    {"dup", "P from 0 to 1, or N%"},
-};
-
-static int parse_shape(enum shape_id id, const char *arg, struct shape *sh)
-{
-    switch (id) {
-    case S_DELAY:
-        return parse_ms(arg, &sh->delay_ns, NULL);
-    case S_JITTER:
-        return parse_ms(arg, &sh->jitter_ns, NULL);
-    case S_LOSS:
-        return parse_prob(arg, &sh->loss, NULL);
-    case S_GE:
-        return parse_ge(arg, sh);
-    case S_RATE:
-        return parse_rate(arg, &sh->rate_bps);
-    case S_QUEUE:
-        return parse_queue(arg, sh);
-    case S_REORDER:
-        return parse_reorder(arg, sh);
-    case S_DUP:
-        return parse_prob(arg, &sh->dup, NULL);
-    case NSHAPE:
-        break;
-    }
-    return -1;
-}
-
-/* code = 3 * shape + variant: 0 both directions, 1 a to b, 2 b to a. */
-static int set_shape(struct config *cfg, int code, const char *arg)
-{
-    enum shape_id id = (enum shape_id)(code / 3);
-    int variant = code % 3;
-
-    for (int d = 0; d < NDIR; d++) {
-        if (variant != 0 && variant != d + 1)
-            continue;
-        if (parse_shape(id, arg, &cfg->s[d]) < 0) {
-            fprintf(stderr, "linkemu: bad value '%s' for --%s%s%s (expected %s)\n", arg,
-                    shape_opts[id].name, variant ? "-" : "", variant ? dir_names[d] : "",
-                    shape_opts[id].expect);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void usage(FILE *out)
-{
-    fputs("Usage: linkemu --dev-a NAME --dev-b NAME [--ns-a NS] [--ns-b NS] [options]\n"
-          "Joins two TUN devices (made beforehand, e.g. `ip tuntap add dev NAME mode tun`,\n"
-          "each in network namespace NS if given) with an emulated WAN link.\n"
-          "\n"
-          "  --dev-a NAME, --dev-b NAME   the TUN devices of the two ends\n"
-          "  --ns-a NS, --ns-b NS         their namespaces (names under /run/netns)\n"
-          "  --mtu N                      largest packet, bytes (default 1500)\n"
-          "  --seed N                     seed of every random choice (default 1)\n"
-          "  --stats FILE                 append the counters to FILE every interval\n"
-          "  --interval MS                stats interval (default 100)\n"
-          "  --slack US                   packets due within US leave together (default 50)\n"
-          "  --max-packets N              packets held per direction (default 65536)\n"
-          "  --help                       this text\n"
-          "\n"
-          "The link. Each option also exists with an -ab (a to b) or -ba suffix; without\n"
-          "one it sets both directions. P is a probability (0.01) or a percentage (1%).\n"
-          "  --rate BPS         bottleneck rate in bits/s: 100M, 1G (default: none)\n"
-          "  --queue SIZE       its drop-tail queue: bytes (64k, 1M) or time at the rate\n"
-          "                     (25ms); default 1 MiB\n"
-          "  --delay MS         one-way propagation delay\n"
-          "  --jitter MS        uniform extra delay in [-MS, +MS]; never reorders\n"
-          "  --loss P           random loss, before the queue (the lost packet takes no\n"
-          "                     capacity)\n"
-          "  --ge P,R[,H[,K]]   Gilbert-Elliott burst loss: good->bad with P, bad->good\n"
-          "                     with R, loss H in bad (default 1) and K in good (0)\n"
-          "  --reorder P,MS     with probability P hold a packet up to MS ms longer\n"
-          "  --dup P            deliver a second copy with probability P\n"
-          "\n"
-          "Prints \"linkemu ready\" once both devices are attached. The stats line is\n"
-          "key=value pairs: t (seconds since start) then per direction (ab_, ba_):\n"
-          "in_pkts in_bytes in_udp in_tcp (UDP/TCP payload bytes read from the sending\n"
-          "end), out_pkts out_bytes out_udp out_tcp (delivered), lost ge_lost queue_drops\n"
-          "overflow duplicated reordered errors queue_max, held_udp held_tcp (payload in\n"
-          "the link at that moment); the line ends with \"end=1\".\n"
-          "SIGTERM or SIGINT: a last stats line, the totals on stderr, exit 0.\n",
-          out);
-}
-
-// clang-format off
-#define SHAPE_OPTS(name, id)                                                                       \
-    {name, required_argument, NULL, OPT_SHAPE + 3 * (id)},                                         \
-    {name "-ab", required_argument, NULL, OPT_SHAPE + 3 * (id) + 1},                               \
-    {name "-ba", required_argument, NULL, OPT_SHAPE + 3 * (id) + 2}
-// clang-format on
-
-enum {
-    OPT_DEV_A = 256,
-    OPT_DEV_B,
-    OPT_NS_A,
-    OPT_NS_B,
-    OPT_MTU,
-    OPT_SEED,
-    OPT_STATS,
-    OPT_INTERVAL,
-    OPT_SLACK,
-    OPT_MAX_PACKETS,
-    OPT_HELP,
-    OPT_SHAPE = 512
-};
-
-static const struct option long_opts[] = {
-    {"dev-a", required_argument, NULL, OPT_DEV_A},
-    {"dev-b", required_argument, NULL, OPT_DEV_B},
-    {"ns-a", required_argument, NULL, OPT_NS_A},
-    {"ns-b", required_argument, NULL, OPT_NS_B},
-    {"mtu", required_argument, NULL, OPT_MTU},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"stats", required_argument, NULL, OPT_STATS},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"slack", required_argument, NULL, OPT_SLACK},
-    {"max-packets", required_argument, NULL, OPT_MAX_PACKETS},
-    {"help", no_argument, NULL, OPT_HELP},
-    SHAPE_OPTS("delay", S_DELAY),
-    SHAPE_OPTS("jitter", S_JITTER),
-    SHAPE_OPTS("loss", S_LOSS),
-    SHAPE_OPTS("ge", S_GE),
-    SHAPE_OPTS("rate", S_RATE),
-    SHAPE_OPTS("queue", S_QUEUE),
-    SHAPE_OPTS("reorder", S_REORDER),
-    SHAPE_OPTS("dup", S_DUP),
-    {NULL, 0, NULL, 0},
-};
-
-static int parse_unsigned(const char *opt, const char *s, unsigned long min, unsigned long max,
-                          uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    v = isdigit((unsigned char)s[0]) ? strtoull(s, &end, 10) : 0;
-    if (!isdigit((unsigned char)s[0]) || errno != 0 || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "linkemu: bad value '%s' for --%s (expected %lu..%lu)\n", s, opt, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* One option that is not a link shape; 1 when --help was handled, -1 on error. */
-static int set_option(struct config *cfg, int c, const char *arg)
-{
-    uint64_t v = 0;
-    int r = 0;
-
-    switch (c) {
-    case OPT_DEV_A:
-        cfg->dev[AB] = arg;
-        break;
-    case OPT_DEV_B:
-        cfg->dev[BA] = arg;
-        break;
-    case OPT_NS_A:
-        cfg->ns[AB] = arg;
-        break;
-    case OPT_NS_B:
-        cfg->ns[BA] = arg;
-        break;
-    case OPT_STATS:
-        cfg->stats_path = arg;
-        break;
-    case OPT_MTU:
-        r = parse_unsigned("mtu", arg, 576, 65535, &v);
-        cfg->mtu = (unsigned)v;
-        break;
-    case OPT_SEED:
-        r = parse_unsigned("seed", arg, 0, ULONG_MAX, &cfg->seed);
-        break;
-    case OPT_INTERVAL:
-        r = parse_unsigned("interval", arg, 1, 3600000, &v);
-        cfg->interval_ms = (unsigned)v;
-        break;
-    case OPT_SLACK:
-        r = parse_unsigned("slack", arg, 0, 1000000, &v);
-        cfg->slack_us = (unsigned)v;
-        break;
-    case OPT_MAX_PACKETS:
-        r = parse_unsigned("max-packets", arg, 16, 1u << 22, &v);
-        cfg->max_packets = (unsigned)v;
-        break;
-    case OPT_HELP:
-        usage(stdout);
-        return 1;
-    default:
-        fputs("Try 'linkemu --help'.\n", stderr);
-        return -1;
-    }
-    return r;
-}
-
-static int parse_args(int argc, char **argv, struct config *cfg)
-{
-    int c, r;
-
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->mtu = DEFAULT_MTU;
-    cfg->interval_ms = DEFAULT_INTERVAL_MS;
-    cfg->slack_us = DEFAULT_SLACK_US;
-    cfg->max_packets = DEFAULT_MAX_PACKETS;
-    cfg->seed = 1;
-    for (int d = 0; d < NDIR; d++)
-        cfg->s[d].queue_bytes = 1u << 20;
-    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        r = c >= OPT_SHAPE ? set_shape(cfg, c - OPT_SHAPE, optarg) : set_option(cfg, c, optarg);
-        if (r != 0)
-            return r;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "linkemu: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    if (cfg->dev[AB] == NULL || cfg->dev[BA] == NULL) {
-        fputs("linkemu: --dev-a and --dev-b are required\n", stderr);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- the TUN devices ---------------------------------------------------- */
@@ -676,24 +250,27 @@ static bool lose(struct direction *d, bool *burst)
     return *burst || r_loss < s->loss;
 }
 
-static uint64_t queue_limit(const struct shape *s)
-{
-    if (s->queue_ns > 0)
-        return s->queue_ns * s->rate_bps / 8 / NS;
-    return s->queue_bytes;
-}
-
 /* When a packet of len bytes has crossed the bottleneck, or 0 if the queue drops it. */
+/*
+ * The link learns of a packet only when it is read, and a packet read late (the thread
+ * was busy writing, or not scheduled) has waited in the kernel meanwhile: starting it at
+ * the moment it was read would leave the virtual link idle for that wait and lose
+ * capacity. It arrived after the input was last seen empty, so it may start from then,
+ * at most CATCHUP_NS back. Departures still never overlap: the rate is never exceeded.
+ */
 static uint64_t bottleneck(struct direction *d, size_t len, uint64_t now)
 {
     const struct shape *s = &d->s;
-    uint64_t start, backlog;
+    uint64_t start, backlog, earliest = now - CATCHUP_NS;
 
     if (s->rate_bps == 0)
         return now;
-    start = d->link_free_ns > now ? d->link_free_ns : now;
-    backlog = (start - now) * s->rate_bps / 8 / NS; /* bytes still to serialise */
-    if (backlog + len > queue_limit(s) && backlog > 0) {
+    if (d->last_empty_ns > earliest)
+        earliest = d->last_empty_ns;
+    start = d->link_free_ns > earliest ? d->link_free_ns : earliest;
+    /* bytes still to serialise when it came, counted from the latest it can have come */
+    backlog = d->link_free_ns > now ? (d->link_free_ns - now) * s->rate_bps / 8 / NS : 0;
+    if (backlog + len > shape_queue_limit(s) && backlog > 0) {
         bump(&d->n.queue_drops, 1);
         return 0;
     }
@@ -803,9 +380,11 @@ static void read_batch(struct direction *d)
         uint32_t slot;
         ssize_t len;
 
+        uint64_t now = now_ns();
+
         if (d->nfree == 0) {
             /* Every slot is held: drain one packet so the sender sees loss, not a stall. */
-            static unsigned char sink[65536];
+            unsigned char sink[65536];
             if (read(d->in_fd, sink, sizeof(sink)) < 0)
                 return;
             bump(&d->n.overflow, 1);
@@ -815,11 +394,13 @@ static void read_batch(struct direction *d)
         len = read(d->in_fd, slot_data(d, slot), d->slot_size);
         if (len <= 0) {
             d->free_slots[d->nfree++] = slot;
-            if (len < 0 && errno != EAGAIN && errno != EINTR)
+            if (len < 0 && errno == EAGAIN)
+                d->last_empty_ns = now;
+            else if (len < 0 && errno != EINTR)
                 bump(&d->n.errors, 1);
             return;
         }
-        admit(d, slot, (uint32_t)len, now_ns());
+        admit(d, slot, (uint32_t)len, now);
     }
 }
 
@@ -907,9 +488,9 @@ static void describe(const struct config *cfg)
                 "linkemu %s: rate=%llu bit/s queue=%llu B delay=%.3f ms jitter=%.3f ms "
                 "loss=%g ge=%g,%g,%g,%g reorder=%g,%.3f ms dup=%g\n",
                 dir_names[i], (unsigned long long)s->rate_bps,
-                (unsigned long long)(s->rate_bps ? queue_limit(s) : 0), (double)s->delay_ns / 1e6,
-                (double)s->jitter_ns / 1e6, s->loss, s->ge_p, s->ge_r, s->ge_bad_loss,
-                s->ge_good_loss, s->reorder_p, (double)s->reorder_ns / 1e6, s->dup);
+                (unsigned long long)(s->rate_bps ? shape_queue_limit(s) : 0),
+                (double)s->delay_ns / 1e6, (double)s->jitter_ns / 1e6, s->loss, s->ge_p, s->ge_r,
+                s->ge_bad_loss, s->ge_good_loss, s->reorder_p, (double)s->reorder_ns / 1e6, s->dup);
     }
 }
 
@@ -948,13 +529,28 @@ static void stats_loop(const struct config *cfg, struct direction *dirs, const s
     stats_line(stderr, dirs, t0);
 }
 
+/*
+ * A packet read late was queued in the kernel meanwhile, and the virtual link, which only
+ * learns of it when it is read, sat idle: on a loaded machine the link loses capacity.
+ * Real-time priority keeps the forwarding threads' wake-ups prompt.
+ */
+static void go_realtime(pthread_t t, enum dir id)
+{
+    struct sched_param sp = {.sched_priority = 10};
+    int r = pthread_setschedparam(t, SCHED_FIFO, &sp);
+
+    if (r != 0)
+        fprintf(stderr, "linkemu %s: no real-time priority (%s): timing suffers under load\n",
+                dir_names[id], strerror(r));
+}
+
 int main(int argc, char **argv)
 {
     static struct direction dirs[NDIR];
     struct config cfg;
     pthread_t threads[NDIR];
     sigset_t sigs;
-    int fds[NDIR], home, r = parse_args(argc, argv, &cfg);
+    int fds[NDIR], home, r = linkemu_parse_args(argc, argv, &cfg);
 
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
@@ -990,6 +586,8 @@ int main(int argc, char **argv)
             fputs("linkemu: cannot start a thread\n", stderr);
             return EXIT_SYSTEM;
         }
+        if (cfg.realtime)
+            go_realtime(threads[i], (enum dir)i);
     }
     printf("linkemu ready\n");
     fflush(stdout);
