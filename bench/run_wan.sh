@@ -29,6 +29,7 @@ Options:
   --fair-secs N     the fairness and background runs last N s (default 20)
   --no-fairness     skip the fairness run (rcat beside cubic on profile b)
   --no-background   skip the background-policy run
+  --no-profiles     only the fairness and background runs
   --plot            draw goodput over time per profile (gnuplot, PNG)
   --results DIR     logs, samples, plots and summary.txt (default ./wan-results)
   --builddir DIR    where rcat/rcat, rcat/rcatd and bench/wan/linkemu are
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
     --fair-secs) fair_secs=$2; shift ;;
     --no-fairness) fairness=0 ;;
     --no-background) background=0 ;;
+    --no-profiles) profiles=(none) ;;
     --plot) plot=1 ;;
     --results) results=$2; shift ;;
     --builddir) builddir=$2; shift ;;
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ ${#profiles[@]} -gt 0 ] || profiles=(a b c d e)
+[ "${profiles[0]}" = none ] && profiles=()
 for n in "$rcat_secs" "$tcp_secs" "$fair_secs" ${file_mib:+"$file_mib"}; do
     case "$n" in '' | *[!0-9]* | 0) echo "run_wan.sh: '$n' is not a positive whole number" >&2; exit 1 ;; esac
 done
@@ -110,7 +113,7 @@ profile_spec() {
     esac
 }
 
-for p in "${profiles[@]}"; do profile_spec "$p" >/dev/null; done
+for p in ${profiles[@]+"${profiles[@]}"}; do profile_spec "$p" >/dev/null; done
 
 # ---- the namespaces, the link and the servers -------------------------------------
 
@@ -300,24 +303,31 @@ tcp_series() {
         inside && $1 ~ /^}/ { printf "%s %.2f\n", e, b / 1e6; inside = 0 }' "$1"
 }
 
+# draw TAG LABEL RATE: TAG.png from whichever of rcat, bbr and cubic ran under TAG.
 draw() {
-    local tag=$1 label=$2 rate=$3
-    rcat_series "$results/$tag.rcat.json" >"$results/$tag.rcat.dat"
-    tcp_series "$results/$tag.bbr.iperf3.json" >"$results/$tag.bbr.dat" 2>/dev/null || true
-    tcp_series "$results/$tag.cubic.iperf3.json" >"$results/$tag.cubic.dat" 2>/dev/null || true
-    gnuplot <<EOF
+    local tag=$1 label=$2 mbps plots="" f
+    mbps=$(awk -v r="$3" 'BEGIN { print r / 1e6 }')
+    [ -f "$results/$tag.rcat.json" ] && rcat_series "$results/$tag.rcat.json" >"$results/$tag.rcat.dat"
+    for cc in bbr cubic; do
+        f=$results/$tag.$cc.iperf3.json
+        [ -f "$f" ] && tcp_series "$f" >"$results/$tag.$cc.dat"
+    done
+    f=$results/$tag.rcat.dat
+    [ -s "$f" ] && plots="$plots \"$f\" using 1:2 with lines lw 2 lc rgb \"dark-violet\" title \"rcat\","
+    f=$results/$tag.bbr.dat
+    [ -s "$f" ] && plots="$plots \"$f\" using 1:2 with lines lc rgb \"forest-green\" title \"TCP bbr\","
+    f=$results/$tag.cubic.dat
+    [ -s "$f" ] && plots="$plots \"$f\" using 1:2 with lines lc rgb \"dark-orange\" title \"TCP cubic\","
+    gnuplot <<EOF || echo "run_wan.sh: gnuplot failed for $tag"
 set terminal png size 1000,500
 set output "$results/$tag.png"
-set title "goodput over time, profile $label (link $(awk -v r="$rate" 'BEGIN { print r / 1e6 }') Mbit/s)"
+set title "goodput over time: $label (link $mbps Mbit/s)"
 set xlabel "seconds"
 set ylabel "Mbit/s"
 set yrange [0:*]
 set key outside right
 set grid
-plot "$results/$tag.rcat.dat" using 1:2 with lines lw 2 title "rcat", \
-     "$results/$tag.bbr.dat" using 1:2 with lines lc rgb "forest-green" title "TCP bbr", \
-     "$results/$tag.cubic.dat" using 1:2 with lines lc rgb "dark-orange" title "TCP cubic", \
-     $(awk -v r="$rate" 'BEGIN { print r / 1e6 }') with lines dt 2 lc rgb "gray" title "link rate"
+plot $plots $mbps with lines dt 2 lc rgb "gray" title "link rate"
 EOF
 }
 
@@ -331,8 +341,8 @@ fi
 [ $have_bbr -eq 1 ] || echo "run_wan.sh: TCP bbr is unavailable (no tcp_bbr module): no bbr runs, no ratios to bbr"
 
 if [ -z "$file_mib" ]; then
-    max_rate=0
-    for p in "${profiles[@]}"; do
+    max_rate=$(profile_spec b | cut -d' ' -f1) # the fairness and background runs
+    for p in ${profiles[@]+"${profiles[@]}"}; do
         read -r r _ <<<"$(profile_spec "$p")"
         [ "$r" -gt "$max_rate" ] && max_rate=$r
     done
@@ -340,7 +350,12 @@ if [ -z "$file_mib" ]; then
         m = r * s / 8 / 1048576 * 1.2 + 16; if (m > 4096) m = 4096; printf "%d", m }')
 fi
 echo "run_wan.sh: making a ${file_mib} MiB random file; results in $results"
-head -c "$((file_mib * 1048576))" /dev/urandom >"$data/random.bin"
+# 64 MiB from /dev/urandom, repeated: as incompressible to rcat, and seconds instead of a
+# minute of CPU on a loaded machine.
+head -c $((64 * 1048576)) /dev/urandom >"$data/block"
+for _ in $(seq 1 $(((file_mib + 63) / 64))); do cat "$data/block"; done |
+    head -c "$((file_mib * 1048576))" >"$data/random.bin"
+rm -f "$data/block"
 
 setup_namespaces
 start_servers
@@ -351,9 +366,9 @@ out() { echo "$*" | tee -a "$summary"; }
 out "# run_wan.sh $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 out "# rcat ${rcat_secs} s per fetch, iperf3 ${tcp_secs} s per run; Mbit/s of goodput; eff = bytes sent into the link / bytes delivered"
 header=$(printf '%-18s %7s %7s %7s %9s %8s %8s %8s %8s' profile rcat bbr cubic rcat/link rcat/bbr "rcat eff" "bbr eff" "cub eff")
-out "$header"
+[ ${#profiles[@]} -gt 0 ] && out "$header"
 details=()
-for p in "${profiles[@]}"; do
+for p in ${profiles[@]+"${profiles[@]}"}; do
     read -r rate rtt loss label <<<"$(profile_spec "$p")"
     tag=${label%%:*}
     start_link "$rate" "$rtt" "$loss" "$tag"
@@ -384,9 +399,9 @@ for p in "${profiles[@]}"; do
     out "$(printf '%-18s %7s %7s %7s %9s %8s %8s %8s %8s' "$label" "$rm" "${bm:--}" "$cm" \
         "$(ratio "$rm" "$link_mbps")" "$(ratio "$rm" "$bm")" "$reff" "$beff" "$ceff")"
     details+=("$tag: rcat moved $rb bytes; the link took $sent UDP payload bytes from the server, dropped $qd at the queue and $lost at random")
-    [ $plot -eq 1 ] && draw "$tag" "$label" "$rate"
+    [ $plot -eq 1 ] && draw "$tag" "profile $label" "$rate"
 done
-for d in "${details[@]}"; do out "#   $d"; done
+for d in ${details[@]+"${details[@]}"}; do out "#   $d"; done
 
 # fair_run TAG RCAT-OPTIONS...: rcat and one iperf3 cubic flow at once through profile b.
 fair_run() {
@@ -406,6 +421,7 @@ if [ $fairness -eq 1 ]; then
     start_link "$rate" "$rtt" "$loss" fair
     fair_run fair
     stop_link
+    [ $plot -eq 1 ] && draw fair "rcat and cubic together, profile b" "$rate"
     total=$(awk -v a="$fair_rcat" -v b="$fair_tcp" 'BEGIN { print a + b }')
     out "fairness (profile b, ${fair_secs} s, together): rcat $fair_rcat Mbit/s (share $(ratio "$fair_rcat" "$total")), cubic $fair_tcp Mbit/s (share $(ratio "$fair_tcp" "$total")); rcat/cubic $(ratio "$fair_rcat" "$fair_tcp")"
 fi
@@ -417,6 +433,7 @@ if [ $background -eq 1 ]; then
         sleep 1
         run_rcat background.alone.rcat "$fair_secs" --policy background
         stop_link
+        [ $plot -eq 1 ] && draw background "rcat --policy background beside cubic, profile b" "$rate"
         out "background (profile b, ${fair_secs} s): beside cubic rcat $bg_with Mbit/s ($(ratio "$bg_with" "$((rate / 1000000))") of the link), cubic $bg_tcp; alone rcat $rcat_mbps Mbit/s ($(ratio "$rcat_mbps" "$((rate / 1000000))") of the link)"
     else
         out "background: skipped (rcat has no --policy option yet)"
