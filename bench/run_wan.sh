@@ -30,6 +30,8 @@ Options:
   --no-fairness     skip the fairness run (rcat beside cubic on profile b)
   --no-background   skip the background-policy run
   --no-profiles     only the fairness and background runs
+  --link-check      first, iperf3 through the bare link (no delay, no loss) at
+                    100 Mbit/s and 1 Gbit/s: what the emulator itself can carry
   --plot            draw goodput over time per profile (gnuplot, PNG)
   --results DIR     logs, samples, plots and summary.txt (default ./wan-results)
   --builddir DIR    where rcat/rcat, rcat/rcatd and bench/wan/linkemu are
@@ -41,7 +43,7 @@ Options:
 EOF
 }
 
-rcat_secs=20 tcp_secs=12 fair_secs=20 fairness=1 background=1 plot=0
+rcat_secs=20 tcp_secs=12 fair_secs=20 fairness=1 background=1 plot=0 link_check=0
 results=$PWD/wan-results builddir=${top_builddir:-.} link_opts="" file_mib=""
 profiles=()
 while [ $# -gt 0 ]; do
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --no-fairness) fairness=0 ;;
     --no-background) background=0 ;;
     --no-profiles) profiles=(none) ;;
+    --link-check) link_check=1 ;;
     --plot) plot=1 ;;
     --results) results=$2; shift ;;
     --builddir) builddir=$2; shift ;;
@@ -177,11 +180,13 @@ wait_line() {
     return 1
 }
 
-# start_link RATE RTT LOSS TAG: linkemu with the profile's shape, stats to $results/TAG.stats.
+# start_link RATE RTT LOSS TAG [QUEUE]: linkemu with the profile's shape (the queue one BDP
+# unless given), stats to $results/TAG.stats.
 start_link() {
-    local rate=$1 rtt=$2 loss=$3 tag=$4 delay queue
+    local rate=$1 rtt=$2 loss=$3 tag=$4 queue=${5:-} delay
     delay=$(awk -v r="$rtt" 'BEGIN { printf "%g", r / 2 }')
-    queue=$(awk -v b="$rate" -v r="$rtt" 'BEGIN { q = b * r / 8000; if (q < 16384) q = 16384; printf "%.0f", q }')
+    [ -n "$queue" ] || queue=$(awk -v b="$rate" -v r="$rtt" 'BEGIN {
+        q = b * r / 8000; if (q < 16384) q = 16384; printf "%.0f", q }')
     rm -f "$results/$tag.stats"
     # shellcheck disable=SC2086
     "$linkemu" --ns-a "$ns_srv" --dev-a wan0 --ns-b "$ns_cli" --dev-b wan0 --rate "$rate" \
@@ -365,6 +370,20 @@ out() { echo "$*" | tee -a "$summary"; }
 
 out "# run_wan.sh $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 out "# rcat ${rcat_secs} s per fetch, iperf3 ${tcp_secs} s per run; Mbit/s of goodput; eff = bytes sent into the link / bytes delivered"
+if [ $link_check -eq 1 ]; then
+    for rate in 100000000 1000000000; do
+        # no delay: a queue of 10 ms at the rate, so TCP can fill the link
+        start_link "$rate" 0 0 "check$((rate / 1000000))" "$((rate / 800))"
+        line="link check, $((rate / 1000000)) Mbit/s, no delay, ${tcp_secs} s:"
+        for cc in bbr cubic; do
+            [ $cc = bbr ] && [ $have_bbr -eq 0 ] && continue
+            run_tcp "check$((rate / 1000000)).$cc" "$cc" "$tcp_secs"
+            line="$line $cc $tcp_mbps Mbit/s ($(ratio "$tcp_mbps" "$((rate / 1000000))") of the rate)"
+        done
+        stop_link
+        out "$line; TCP's payload tops out at 0.965 at MTU 1500"
+    done
+fi
 header=$(printf '%-18s %7s %7s %7s %9s %8s %8s %8s %8s' profile rcat bbr cubic rcat/link rcat/bbr "rcat eff" "bbr eff" "cub eff")
 [ ${#profiles[@]} -gt 0 ] && out "$header"
 details=()
