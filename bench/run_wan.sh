@@ -155,7 +155,7 @@ in_srv() { ip netns exec "$ns_srv" "$@"; }
 in_cli() { ip netns exec "$ns_cli" "$@"; }
 
 setup_namespaces() {
-    local ns ip
+    local ns
     for ns in "$ns_srv" "$ns_cli"; do
         ip netns add "$ns"
         ip -n "$ns" link set lo up

@@ -772,6 +772,34 @@ static unsigned long long proxy_counter(const char *log, const char *dir, const 
 }
 
 /*
+ * n datagrams sent at once through a fresh proxy with faults, collecting until want are in
+ * or the line stays quiet for quiet_ms; the time from the first send to the end of the
+ * collection is returned, the proxy's counters are left in log.
+ */
+static int64_t burst_through(const char *const faults[], int n, int want, int quiet_ms,
+                             struct tally *t, char *log, size_t cap)
+{
+    struct echo e;
+    int port, fd;
+    int64_t start, elapsed;
+    pid_t pid;
+
+    ck_assert(echo_start(&e, AF_INET));
+    pid = proxy4_logged(&e, faults, &port, log, cap);
+    fd = client_open(AF_INET, port);
+    tally_init(t);
+    start = now_ms();
+    for (int seq = 0; seq < n; seq++)
+        send_seq(fd, (uint32_t)seq);
+    collect(fd, t, want, quiet_ms);
+    elapsed = now_ms() - start;
+    close(fd);
+    proxy_stop(pid, SIGTERM);
+    echo_stop(&e);
+    return elapsed;
+}
+
+/*
  * 50 datagrams of 64 bytes sent at once into 64 kbit/s: 8 ms each, so the last cannot
  * come back before 50 x 8 ms + the 50 ms delay. Only a lower bound on the time: the
  * proxy never delivers faster than its rate, however loaded the machine.
@@ -781,93 +809,56 @@ START_TEST(test_rate)
     const char *const faults[] = {"--rate-c2s",  "64k", "--queue-c2s", "64k",
                                   "--delay-c2s", "50",  NULL};
     char log[64];
-    struct echo e;
     struct tally t;
-    int port, fd;
-    int64_t start;
-    pid_t pid;
+    int64_t elapsed = burst_through(faults, 50, 50, 2000, &t, log, sizeof(log));
 
-    ck_assert(echo_start(&e, AF_INET));
-    pid = proxy4_logged(&e, faults, &port, log, sizeof(log));
-    fd = client_open(AF_INET, port);
-    tally_init(&t);
-    start = now_ms();
-    for (uint32_t seq = 0; seq < 50; seq++)
-        send_seq(fd, seq);
-    collect(fd, &t, 50, 2000);
     ck_assert_int_eq(t.distinct, 50);
     ck_assert_int_eq(t.out_of_order, 0);
-    ck_assert_int_ge(now_ms() - start, 50 * 8 + 50 - 1);
-    close(fd);
-    proxy_stop(pid, SIGTERM);
+    ck_assert_int_ge(elapsed, 50 * 8 + 50 - 1);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "forwarded"), 50);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 0);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "bytes_in"), 50 * PAYLOAD);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "bytes_forwarded"), 50 * PAYLOAD);
     unlink(log);
-    echo_stop(&e);
 }
 END_TEST
 
 /*
  * A 640-byte queue at 8 kbit/s (64 ms a datagram) takes about 10 of a burst of 50; the
- * rest are dropped and counted, and every datagram is either delivered or counted.
+ * rest are dropped and counted, and every datagram is either delivered or counted. The
+ * collection ends after 1.5 s of silence: the queue has long drained by then.
  */
 START_TEST(test_queue_drops)
 {
     const char *const faults[] = {"--rate-c2s", "8000", "--queue-c2s", "640", NULL};
     char log[64];
-    struct echo e;
     struct tally t;
-    int port, fd;
-    pid_t pid;
 
-    ck_assert(echo_start(&e, AF_INET));
-    pid = proxy4_logged(&e, faults, &port, log, sizeof(log));
-    fd = client_open(AF_INET, port);
-    tally_init(&t);
-    for (uint32_t seq = 0; seq < 50; seq++)
-        send_seq(fd, seq);
-    collect(fd, &t, 50, 1500); /* 1.5 s of silence: the queue has long drained */
+    burst_through(faults, 50, 50, 1500, &t, log, sizeof(log));
     ck_assert_msg(t.distinct >= 10 && t.distinct <= 40, "%d of 50 through", t.distinct);
     ck_assert_int_eq(t.total, t.distinct);
     ck_assert_int_eq(t.out_of_order, 0);
-    close(fd);
-    proxy_stop(pid, SIGTERM);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 50 - (unsigned)t.distinct);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "forwarded"), (unsigned)t.distinct);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "dropped"), 0);
     ck_assert_uint_eq(proxy_counter(log, "s2c", "queue_dropped"), 0);
     unlink(log);
-    echo_stop(&e);
 }
 END_TEST
 
-/* Loss strikes before the queue, so datagrams it takes leave the queue's room to others. */
+/* Loss strikes before the queue: what it takes is counted as dropped and fills no queue. */
 START_TEST(test_rate_with_loss)
 {
     const char *const faults[] = {"--rate-c2s", "8000", "--queue-c2s", "640",
                                   "--loss-c2s", "1",    NULL};
     char log[64];
-    struct echo e;
     struct tally t;
-    int port, fd;
-    pid_t pid;
 
-    ck_assert(echo_start(&e, AF_INET));
-    pid = proxy4_logged(&e, faults, &port, log, sizeof(log));
-    fd = client_open(AF_INET, port);
-    tally_init(&t);
-    for (uint32_t seq = 0; seq < 20; seq++)
-        send_seq(fd, seq);
-    collect(fd, &t, 1, 300);
+    burst_through(faults, 20, 1, 300, &t, log, sizeof(log));
     ck_assert_int_eq(t.distinct, 0);
-    close(fd);
-    proxy_stop(pid, SIGTERM);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "dropped"), 20);
     ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 0);
     unlink(log);
-    echo_stop(&e);
 }
 END_TEST
 

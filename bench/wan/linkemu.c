@@ -13,10 +13,9 @@
  * The bottleneck is a virtual clock (when the link will have finished
  * serialising what it holds), so the rate is never exceeded and is kept on
  * average however late a thread wakes; held packets wait in a min-heap on their
- * delivery time and leave in batches. A side
- * thread appends every direction's counters to a stats file at a fixed
- * interval: the bench reads goodput and send efficiency from those counters,
- * independent of the code under test.
+ * delivery time and leave in batches. The main thread appends every direction's
+ * counters to a stats file at a fixed interval: the bench reads goodput and
+ * send efficiency from them, independent of the code under test.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -250,8 +249,10 @@ static bool lose(struct direction *d, bool *burst)
     return *burst || r_loss < s->loss;
 }
 
-/* When a packet of len bytes has crossed the bottleneck, or 0 if the queue drops it. */
 /*
+ * When a packet of len bytes read at now has crossed the bottleneck, or 0 if the queue
+ * drops it.
+ *
  * The link learns of a packet only when it is read, and a packet read late (the thread
  * was busy writing, or not scheduled) has waited in the kernel meanwhile: starting it at
  * the moment it was read would leave the virtual link idle for that wait and lose
@@ -377,10 +378,9 @@ static void release_due(struct direction *d, uint64_t now)
 static void read_batch(struct direction *d)
 {
     for (int i = 0; i < READ_BATCH; i++) {
+        uint64_t now = now_ns();
         uint32_t slot;
         ssize_t len;
-
-        uint64_t now = now_ns();
 
         if (d->nfree == 0) {
             /* Every slot is held: drain one packet so the sender sees loss, not a stall. */
