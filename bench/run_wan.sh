@@ -122,7 +122,7 @@ for p in ${profiles[@]+"${profiles[@]}"}; do profile_spec "$p" >/dev/null; done
 
 ns_srv=rwan$$srv ns_cli=rwan$$cli
 srv_ip=10.77.0.1 cli_ip=10.77.0.2 rcat_port=7755
-data=$(mktemp -d /var/tmp/run_wan.XXXXXX)
+data=""
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 emu_pid="" rcatd_pid="" iperf_pid=""
@@ -146,7 +146,7 @@ cleanup() {
     stop "$iperf_pid"
     ip netns del "$ns_srv" 2>/dev/null || true
     ip netns del "$ns_cli" 2>/dev/null || true
-    rm -rf "$data"
+    [ -z "$data" ] || rm -rf "$data"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -354,7 +354,15 @@ if [ -z "$file_mib" ]; then
     file_mib=$(awk -v r="$max_rate" -v s="$rcat_secs" 'BEGIN {
         m = r * s / 8 / 1048576 * 1.2 + 16; if (m > 4096) m = 4096; printf "%d", m }')
 fi
-echo "run_wan.sh: making a ${file_mib} MiB random file; results in $results"
+# In memory when there is room for it twice over: writing gigabytes to a busy disk takes
+# longer than the profiles.
+shm_mib=$(df -Pm /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+if [ "${shm_mib:-0}" -gt $((2 * file_mib)) ]; then
+    data=$(mktemp -d /dev/shm/run_wan.XXXXXX)
+else
+    data=$(mktemp -d /var/tmp/run_wan.XXXXXX)
+fi
+echo "run_wan.sh: making a ${file_mib} MiB random file in $data; results in $results"
 # 64 MiB from /dev/urandom, repeated: as incompressible to rcat, and seconds instead of a
 # minute of CPU on a loaded machine.
 head -c $((64 * 1048576)) /dev/urandom >"$data/block"
