@@ -18,8 +18,8 @@ const char *const dir_names[NDIR] = {"ab", "ba"};
 
 uint64_t shape_queue_limit(const struct shape *s)
 {
-    if (s->queue_ns > 0)
-        return s->queue_ns * s->rate_bps / 8 / NS;
+    if (s->queue_ns > 0) /* in double: an hour at 1 Tbit/s overflows 64 bits */
+        return (uint64_t)((double)s->queue_ns * (double)s->rate_bps / 8e9);
     return s->queue_bytes;
 }
 
