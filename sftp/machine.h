@@ -87,6 +87,9 @@ struct sftp_counters {
     uint64_t data_sent, data_received, data_retransmitted, data_duplicates;
     uint64_t acks_sent, acks_received, starts_sent, timeouts, probes_sent;
     uint64_t bytes_sent, bytes_received;
+    /* The source's loss recovery: packets judged lost from ACKs, bytes sent
+     * again, probe timeouts that ACKs showed were real. */
+    uint64_t data_lost, bytes_retransmitted, timeouts_confirmed;
 };
 
 enum sftp_state {
@@ -130,6 +133,10 @@ void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now);
 int sftp_sink_waiting_output(const struct sftp_sink *k);
 void sftp_sink_resume(struct sftp_sink *k, uint64_t now);
 int sftp_sink_state(const struct sftp_sink *k);
+/* The rate the sink asks its source for, sent with every ACK from now on
+ * (NULL: none); the source applies it within its own limits. */
+struct sftp_wish;
+void sftp_sink_set_wish(struct sftp_sink *k, const struct sftp_wish *w);
 uint64_t sftp_sink_bytes(const struct sftp_sink *k); /* bytes written */
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k);
 

@@ -25,7 +25,10 @@ struct pacer_sample {
     uint64_t prior_delivered; /* total delivered when the sampled packet was sent */
     uint64_t total_delivered; /* total delivered now */
     uint32_t rtt_us;          /* the ACK's RTT sample; 0: none */
+    uint32_t min_rtt_us;      /* the path's smallest RTT so far (recovery.h) */
+    uint32_t srtt_us;         /* smoothed, ack delay taken off */
     uint32_t newly_acked;     /* packets */
+    uint32_t in_flight;       /* packets, after this ACK */
     int app_limited;          /* the sampled packet left while the source had nothing to send */
 };
 
