@@ -80,6 +80,13 @@ struct sftp_config {
     uint32_t retry_initial_us; /* timeout before any RTT sample */
     uint32_t retry_min_us, retry_max_us;
     uint64_t rate_max_bps;     /* pacing ceiling in bytes/s; 0: none */
+    /* The source's rate policy and rates (docs/RATE.md): SFTP_POLICY_* (0:
+     * adaptive), the target (a ceiling for adaptive and background, the
+     * rate for fixed) and the minimum, bytes/s, 0: none; the policies a
+     * peer's wish may choose, a mask of 1 << SFTP_POLICY_* (0: any). */
+    uint32_t policy;
+    uint64_t rate_bps, min_rate_bps;
+    uint32_t policies_allowed;
 };
 
 /* Per-transfer counters; the context sums them. */
@@ -118,6 +125,22 @@ int sftp_source_state(const struct sftp_source *s);
 uint64_t sftp_source_bytes(const struct sftp_source *s);  /* bytes acknowledged */
 const struct sftp_counters *sftp_source_counters(const struct sftp_source *s);
 uint32_t sftp_source_srtt_us(const struct sftp_source *s);
+
+/* How the source sends now: its policy, pace and the path it sees. */
+struct sftp_rate_info {
+    const char *policy;
+    uint64_t rate_bps;   /* the pace now, bytes/s */
+    uint64_t target_bps, min_bps; /* asked for; 0: none */
+    uint32_t srtt_us, min_rtt_us;
+    uint32_t cwnd;       /* packets allowed in flight */
+    uint32_t in_flight;  /* packets */
+};
+void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *out);
+/* Changes the policy (SFTP_POLICY_*, 0: keep) and rates (bytes/s, 0: none)
+ * while the transfer runs; a policy not allowed, or unknown, is refused
+ * with RPC2_EINVAL and nothing changes. */
+int sftp_source_set_rate(struct sftp_source *s, uint32_t policy, uint64_t rate_bps,
+                         uint64_t min_rate_bps, uint64_t now);
 
 /* With send_start, the sink sends START (repeating it until data comes). */
 struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp_link *link,

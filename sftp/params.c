@@ -74,11 +74,20 @@ uint32_t sftp_choose_packet_size(const struct rpc2_sftp_params *p, const struct 
     return sftp_path_is_loopback(peer) ? LOOPBACK_PACKET : MTU_PACKET;
 }
 
+/* A packet of MTU size means a real network, whose bandwidth-delay product
+ * (100 Mbit/s over 200 ms, 1 Gbit/s over 20 ms: 2.5 MB) needs a window of
+ * several of them to ride out a lost retransmission; loopback's 64 KiB
+ * packets keep the window that fits its socket buffers. */
+#define WAN_WINDOW_BYTES (16u << 20)
+
 uint32_t sftp_choose_window(const struct rpc2_sftp_params *p, uint32_t packet_size)
 {
     if (p->window)
         return p->window;
-    uint32_t w = p->window_bytes / packet_size;
+    uint32_t bytes = p->window_bytes;
+    if (packet_size <= MTU_PACKET && bytes < WAN_WINDOW_BYTES)
+        bytes = WAN_WINDOW_BYTES;
+    uint32_t w = bytes / packet_size;
     return w < 4 ? 4 : w > SFTP_MAX_WINDOW ? SFTP_MAX_WINDOW : w;
 }
 

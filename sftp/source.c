@@ -87,6 +87,7 @@ struct sftp_source {
     unsigned timeouts_in_a_row;
     int failed_here;
     uint64_t timer_armed;
+    struct sftp_wish last_wish; /* the sink's, as last applied */
 };
 
 /* ---- setup --------------------------------------------------------------- */
@@ -395,6 +396,66 @@ static void pump(struct sftp_source *s, uint64_t now)
     rearm(s, now);
 }
 
+/* ---- rate policy --------------------------------------------------------- */
+
+static const struct pacer_ops *policy_ops(uint32_t policy)
+{
+    switch (policy) {
+    case SFTP_POLICY_FIXED:
+        return &pacer_fixed_ops;
+    case SFTP_POLICY_BACKGROUND:
+        return &pacer_background_ops;
+    default:
+        return &pacer_adaptive_ops;
+    }
+}
+
+int sftp_source_set_rate(struct sftp_source *s, uint32_t policy, uint64_t rate_bps,
+                         uint64_t min_rate_bps, uint64_t now)
+{
+    if (policy > SFTP_POLICY_MAX)
+        return RPC2_EINVAL;
+    if (policy != SFTP_POLICY_DEFAULT && s->cfg.policies_allowed != 0 &&
+        !(s->cfg.policies_allowed & (1u << policy)))
+        return RPC2_EINVAL;
+    if (policy != SFTP_POLICY_DEFAULT)
+        s->cfg.policy = policy;
+    s->cfg.rate_bps = rate_bps;
+    s->cfg.min_rate_bps = min_rate_bps;
+    if (!s->started || s->state != SFTP_RUNNING)
+        return 0; /* start applies the configuration */
+    pacer_set_policy(&s->pacer, policy_ops(s->cfg.policy), now);
+    pacer_set_rates(&s->pacer, rate_bps, min_rate_bps, now);
+    rearm(s, now);
+    return 0;
+}
+
+/* The sink's wish, once per change: what this end allows of it. */
+static void apply_wish(struct sftp_source *s, const struct sftp_wish *w, uint64_t now)
+{
+    if (memcmp(w, &s->last_wish, sizeof(*w)) == 0)
+        return;
+    s->last_wish = *w;
+    if (sftp_source_set_rate(s, w->policy, w->rate, w->min_rate, now) != 0)
+        (void)sftp_source_set_rate(s, SFTP_POLICY_DEFAULT, w->rate, w->min_rate, now);
+}
+
+void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *out)
+{
+    *out = (struct sftp_rate_info){
+        .policy = policy_ops(s->cfg.policy)->name,
+        .target_bps = s->cfg.rate_bps,
+        .min_bps = s->cfg.min_rate_bps,
+        .srtt_us = s->rec.rtt.srtt_us,
+        .min_rtt_us = s->rec.min_rtt_us,
+        .in_flight = s->sent.flight.count,
+    };
+    if (s->started && s->pacer.ops != NULL) {
+        out->rate_bps = pacer_rate(&s->pacer);
+        out->cwnd = pacer_cwnd(&s->pacer);
+    }
+}
+
 /* ---- starting ------------------------------------------------------------ */
 
 void sftp_source_start(struct sftp_source *s, uint64_t now)
@@ -414,11 +475,13 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
     pp = (struct pacer_params){
         .packet_size = s->packet_size,
         .send_ahead = s->cfg.send_ahead,
+        .ack_point = s->cfg.ack_point,
         .window = s->window,
         .rate_max_bps = s->cfg.rate_max_bps,
         .initial_rtt_us = s->cfg.retry_initial_us,
     };
-    pacer_init(&s->pacer, &pacer_delivery_ops, &pp, now);
+    pacer_init(&s->pacer, policy_ops(s->cfg.policy), &pp, now);
+    pacer_set_rates(&s->pacer, s->cfg.rate_bps, s->cfg.min_rate_bps, now);
     s->delivered_time = s->first_sent_time = now;
     pump(s, now);
 }
@@ -571,6 +634,8 @@ static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, const uint8
     s->peer_window_end = a.window_end;
     if (a.flags & SFTP_ACK_COMPLETE)
         s->peer_complete = 1;
+    if (a.flags & SFTP_ACK_WISH)
+        apply_wish(s, &a.wish, now);
     if (window_end(s) != window_before || s->newly_acked > 0)
         s->probe_interval = 0; /* the sink moves: probe from scratch next time */
     s->last_ack_seq = seq;
