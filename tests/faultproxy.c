@@ -1,13 +1,16 @@
 /*
  * faultproxy.c - a UDP proxy that damages traffic on purpose, so integration
  * tests can show rpc2 surviving loss, bursts, duplication, reordering, delay,
- * corruption and outages on a real loopback path, reproducibly from a seed.
+ * corruption and outages on a real loopback path, reproducibly from a seed;
+ * and a bottleneck (a rate with a bounded drop-tail queue), so they can show
+ * how it fills a slow link without flooding it.
  *
  * Each client gets its own upstream socket, so the server sees one address per
  * client and its replies find their way back. Every random choice comes from a
  * per-direction generator that is drawn a fixed number of times per datagram:
  * the fate of the n-th datagram in a direction depends only on the seed and n,
- * not on timing or on which other faults are switched on.
+ * not on timing or on which other faults are switched on. The bottleneck's
+ * drops are the exception: like a router's, they depend on when datagrams come.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -35,13 +38,27 @@
 #define READ_BUDGET 64                /* per socket per wake-up: no socket starves the rest */
 #define SOCKET_BUFFER (1 << 20)       /* asked for, the kernel may give less */
 #define MAX_MS 3600000UL              /* one hour: any longer is a typo */
+#define DEFAULT_QUEUE (64u << 10)     /* the bottleneck's queue when --queue is not given */
+#define MIN_RATE 1000ULL              /* bits/s: slower would hold datagrams for minutes */
+#define MAX_RATE 100000000000ULL
 #define EXIT_USAGE 1
 #define EXIT_SYSTEM 2
 
 enum dir { C2S, S2C, NDIR };
 static const char *const dir_names[NDIR] = {"c2s", "s2c"};
 
-enum fault_id { F_LOSS, F_BURST, F_DUP, F_REORDER, F_DELAY, F_CORRUPT, F_BLACKOUT, NFAULT };
+enum fault_id {
+    F_LOSS,
+    F_BURST,
+    F_DUP,
+    F_REORDER,
+    F_DELAY,
+    F_CORRUPT,
+    F_BLACKOUT,
+    F_RATE,
+    F_QUEUE,
+    NFAULT
+};
 
 /* What each fault option expects, for error messages; indexed by enum fault_id. */
 static const struct {
@@ -55,6 +72,8 @@ static const struct {
     {"delay", "MS, 0..3600000"},
     {"corrupt", "P, a probability from 0 to 1"},
     {"blackout", "START_MS,LEN_MS, each 0..3600000"},
+    {"rate", "BITS/S from 1000 to 100G, with k, M or G (powers of 1000): 20M"},
+    {"queue", "BYTES from 1 to 64M, with k or M (powers of 1024): 64k"},
 };
 
 struct faults {
@@ -68,18 +87,23 @@ struct faults {
     double corrupt;
     unsigned blackout_start_ms;
     unsigned blackout_len_ms;
+    uint64_t rate_bps;    /* the bottleneck: 0 when there is none */
+    uint64_t queue_bytes; /* its drop-tail queue, DEFAULT_QUEUE unless set */
 };
 
 struct counters {
     uint64_t forwarded, dropped, duplicated, reordered, corrupted, delayed;
-    uint64_t overflow; /* lost to the proxy's own limits, not to an injected fault */
-    uint64_t errors;   /* sockets that failed */
+    uint64_t overflow;      /* lost to the proxy's own limits, not to an injected fault */
+    uint64_t errors;        /* sockets that failed */
+    uint64_t queue_dropped; /* refused by the bottleneck's full queue */
+    uint64_t bytes_in, bytes_forwarded; /* payload received and sent on: what a link costs */
 };
 
 struct direction {
     struct faults f;
     uint64_t rng;
     unsigned burst_left;
+    uint64_t link_free_ns; /* when the bottleneck has sent everything it accepted */
     struct counters n;
 };
 
@@ -224,6 +248,33 @@ static int parse_uint_pair(const char *s, unsigned *x, unsigned *y)
     return parse_uint(a, MAX_MS, x) < 0 || parse_uint(b, MAX_MS, y) < 0 ? -1 : 0;
 }
 
+/* N with an optional suffix: k, M, G times unit, unit^2, unit^3; N in [min, max]. */
+static int parse_scaled(const char *s, uint64_t unit, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mult = 1;
+
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        mult = unit;
+    else if (*end == 'M')
+        mult = unit * unit;
+    else if (*end == 'G')
+        mult = unit * unit * unit;
+    if (mult > 1)
+        end++;
+    if (*end != '\0' || v > max / mult || v * mult < min)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
 static int parse_fault(enum fault_id id, const char *arg, struct faults *f)
 {
     switch (id) {
@@ -241,6 +292,10 @@ static int parse_fault(enum fault_id id, const char *arg, struct faults *f)
         return parse_prob(arg, &f->corrupt);
     case F_BLACKOUT:
         return parse_uint_pair(arg, &f->blackout_start_ms, &f->blackout_len_ms);
+    case F_RATE:
+        return parse_scaled(arg, 1000, MIN_RATE, MAX_RATE, &f->rate_bps);
+    case F_QUEUE:
+        return parse_scaled(arg, 1024, 1, MAX_PENDING_BYTES, &f->queue_bytes);
     case NFAULT:
         break;
     }
@@ -346,12 +401,19 @@ static void usage(FILE *out)
           "  --corrupt P           with probability P flip one bit in each of 1-3 bytes\n"
           "  --blackout START,LEN  drop everything from START ms to START+LEN ms after the\n"
           "                        first datagram the proxy sees\n"
+          "  --rate BPS            a bottleneck of BPS bits/s (k, M, G: powers of 1000) counting\n"
+          "                        UDP payload; datagrams wait in its queue, then --delay\n"
+          "  --queue BYTES         the bottleneck's drop-tail queue (k, M: powers of 1024;\n"
+          "                        default 64k): a datagram that would overfill it is dropped,\n"
+          "                        unless the queue is empty. Loss and bursts strike before it,\n"
+          "                        so a lost datagram takes no capacity; a duplicate takes none\n"
           "\n"
           "Once bound, prints \"faultproxy listening on PORT\" on stdout. On SIGTERM or\n"
           "SIGINT prints per-direction counters on stderr and exits 0: forwarded, dropped\n"
           "(by a fault), duplicated, reordered, corrupted, delayed, overflow (lost to the\n"
           "proxy's limits: 65536 or 64 MiB of held datagrams, or a client evicted while\n"
-          "one was held) and errors (socket failures).\n"
+          "one was held), errors (socket failures), queue_dropped (by the bottleneck),\n"
+          "bytes_in (payload bytes received) and bytes_forwarded (payload bytes sent on).\n"
           "Exit status: 0 after a signal or --help, 1 for bad options, 2 for system errors.\n",
           out);
 }
@@ -379,6 +441,8 @@ static const struct option long_opts[] = {
     FAULT_OPTS("delay", F_DELAY),
     FAULT_OPTS("corrupt", F_CORRUPT),
     FAULT_OPTS("blackout", F_BLACKOUT),
+    FAULT_OPTS("rate", F_RATE),
+    FAULT_OPTS("queue", F_QUEUE),
     {NULL, 0, NULL, 0},
 };
 
@@ -434,6 +498,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->seed = 1;
     cfg->max_clients = DEFAULT_MAX_CLIENTS;
+    for (int d = 0; d < NDIR; d++)
+        cfg->f[d].queue_bytes = DEFAULT_QUEUE;
     if (parse_addr("127.0.0.1:0", &cfg->listen, &cfg->listen_len) < 0)
         return -1;
     while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
@@ -614,10 +680,12 @@ static void send_now(struct proxy *p, enum dir dir, uint32_t slot, uint32_t gen,
         r = send(c->fd, data, len, 0);
     else
         r = sendto(p->lfd, data, len, 0, (struct sockaddr *)&c->addr, c->addrlen);
-    if (r < 0)
+    if (r < 0) {
         n->errors++;
-    else
+    } else {
         n->forwarded++;
+        n->bytes_forwarded += len;
+    }
 }
 
 static void flush_due(struct proxy *p, uint64_t now)
@@ -715,12 +783,33 @@ static void corrupt(unsigned char *data, size_t len, uint64_t seed)
     }
 }
 
+/*
+ * When a datagram of len bytes arriving at now (us) has crossed the bottleneck, in
+ * microseconds; false when its queue is full. The queue is a virtual clock: the link is
+ * busy until link_free_ns, and the bytes it still has to send are that time at the rate.
+ */
+static bool bottleneck(struct direction *d, size_t len, uint64_t now, uint64_t *sent)
+{
+    const struct faults *f = &d->f;
+    uint64_t now_ns = now * 1000u;
+    uint64_t start = d->link_free_ns > now_ns ? d->link_free_ns : now_ns;
+    double backlog = (double)(start - now_ns) * (double)f->rate_bps / 8e9;
+
+    if (backlog >= 1.0 && backlog + (double)len > (double)f->queue_bytes)
+        return false;
+    d->link_free_ns = start + (uint64_t)len * 8000000000ULL / f->rate_bps;
+    *sent = (d->link_free_ns + 999u) / 1000u;
+    return true;
+}
+
 static void handle(struct proxy *p, enum dir dir, uint32_t slot, unsigned char *data, size_t len,
                    uint64_t now)
 {
     struct direction *d = &p->d[dir];
     struct verdict v = decide(d);
-    uint64_t due = now + (uint64_t)d->f.delay_ms * 1000u;
+    uint64_t sent = now, due;
+
+    d->n.bytes_in += len;
 
     if (!p->started) {
         p->started = true;
@@ -730,6 +819,11 @@ static void handle(struct proxy *p, enum dir dir, uint32_t slot, unsigned char *
         d->n.dropped++;
         return;
     }
+    if (d->f.rate_bps > 0 && !bottleneck(d, len, now, &sent)) {
+        d->n.queue_dropped++;
+        return;
+    }
+    due = sent + (uint64_t)d->f.delay_ms * 1000u;
     if (v.corrupt && len > 0) {
         corrupt(data, len, v.corrupt_seed);
         d->n.corrupted++;
@@ -836,11 +930,14 @@ static void print_counters(const struct proxy *p)
         const struct counters *n = &p->d[d].n;
         fprintf(stderr,
                 "faultproxy %s: forwarded=%llu dropped=%llu duplicated=%llu reordered=%llu "
-                "corrupted=%llu delayed=%llu overflow=%llu errors=%llu\n",
+                "corrupted=%llu delayed=%llu overflow=%llu errors=%llu queue_dropped=%llu "
+                "bytes_in=%llu bytes_forwarded=%llu\n",
                 dir_names[d], (unsigned long long)n->forwarded, (unsigned long long)n->dropped,
                 (unsigned long long)n->duplicated, (unsigned long long)n->reordered,
                 (unsigned long long)n->corrupted, (unsigned long long)n->delayed,
-                (unsigned long long)n->overflow, (unsigned long long)n->errors);
+                (unsigned long long)n->overflow, (unsigned long long)n->errors,
+                (unsigned long long)n->queue_dropped, (unsigned long long)n->bytes_in,
+                (unsigned long long)n->bytes_forwarded);
     }
 }
 

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -727,6 +729,148 @@ START_TEST(test_client_eviction)
 }
 END_TEST
 
+/* ---- the bottleneck ------------------------------------------------------ */
+
+/* A proxy in front of e whose stderr (its counters, printed when it stops) goes to a file. */
+static pid_t proxy4_logged(const struct echo *e, const char *const faults[], int *port, char *log,
+                           size_t cap)
+{
+    int saved = dup(STDERR_FILENO), fd;
+    pid_t pid;
+
+    snprintf(log, cap, "/tmp/test_faultproxy.%d.XXXXXX", (int)getpid());
+    fd = mkstemp(log);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+    pid = proxy4(e, faults, port);
+    ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+    close(saved);
+    close(fd);
+    return pid;
+}
+
+/* Counter name of direction dir ("c2s") from a stopped proxy's log, which is removed. */
+static unsigned long long proxy_counter(const char *log, const char *dir, const char *name)
+{
+    char line[512], head[32], key[64];
+    FILE *f = fopen(log, "r");
+    const char *at = NULL;
+    unsigned long long v = 0;
+
+    ck_assert_ptr_nonnull(f);
+    snprintf(head, sizeof(head), "faultproxy %s:", dir);
+    snprintf(key, sizeof(key), " %s=", name);
+    while (at == NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, head, strlen(head)) == 0)
+            at = strstr(line, key);
+    }
+    fclose(f);
+    ck_assert_msg(at != NULL, "no %s %s counter in %s", dir, name, log);
+    ck_assert_int_eq(sscanf(at + strlen(key), "%llu", &v), 1);
+    return v;
+}
+
+/*
+ * 50 datagrams of 64 bytes sent at once into 64 kbit/s: 8 ms each, so the last cannot
+ * come back before 50 x 8 ms + the 50 ms delay. Only a lower bound on the time: the
+ * proxy never delivers faster than its rate, however loaded the machine.
+ */
+START_TEST(test_rate)
+{
+    const char *const faults[] = {"--rate-c2s",  "64k", "--queue-c2s", "64k",
+                                  "--delay-c2s", "50",  NULL};
+    char log[64];
+    struct echo e;
+    struct tally t;
+    int port, fd;
+    int64_t start;
+    pid_t pid;
+
+    ck_assert(echo_start(&e, AF_INET));
+    pid = proxy4_logged(&e, faults, &port, log, sizeof(log));
+    fd = client_open(AF_INET, port);
+    tally_init(&t);
+    start = now_ms();
+    for (uint32_t seq = 0; seq < 50; seq++)
+        send_seq(fd, seq);
+    collect(fd, &t, 50, 2000);
+    ck_assert_int_eq(t.distinct, 50);
+    ck_assert_int_eq(t.out_of_order, 0);
+    ck_assert_int_ge(now_ms() - start, 50 * 8 + 50 - 1);
+    close(fd);
+    proxy_stop(pid, SIGTERM);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "forwarded"), 50);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 0);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "bytes_in"), 50 * PAYLOAD);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "bytes_forwarded"), 50 * PAYLOAD);
+    unlink(log);
+    echo_stop(&e);
+}
+END_TEST
+
+/*
+ * A 640-byte queue at 8 kbit/s (64 ms a datagram) takes about 10 of a burst of 50; the
+ * rest are dropped and counted, and every datagram is either delivered or counted.
+ */
+START_TEST(test_queue_drops)
+{
+    const char *const faults[] = {"--rate-c2s", "8000", "--queue-c2s", "640", NULL};
+    char log[64];
+    struct echo e;
+    struct tally t;
+    int port, fd;
+    pid_t pid;
+
+    ck_assert(echo_start(&e, AF_INET));
+    pid = proxy4_logged(&e, faults, &port, log, sizeof(log));
+    fd = client_open(AF_INET, port);
+    tally_init(&t);
+    for (uint32_t seq = 0; seq < 50; seq++)
+        send_seq(fd, seq);
+    collect(fd, &t, 50, 1500); /* 1.5 s of silence: the queue has long drained */
+    ck_assert_msg(t.distinct >= 10 && t.distinct <= 40, "%d of 50 through", t.distinct);
+    ck_assert_int_eq(t.total, t.distinct);
+    ck_assert_int_eq(t.out_of_order, 0);
+    close(fd);
+    proxy_stop(pid, SIGTERM);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 50 - (unsigned)t.distinct);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "forwarded"), (unsigned)t.distinct);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "dropped"), 0);
+    ck_assert_uint_eq(proxy_counter(log, "s2c", "queue_dropped"), 0);
+    unlink(log);
+    echo_stop(&e);
+}
+END_TEST
+
+/* Loss strikes before the queue, so datagrams it takes leave the queue's room to others. */
+START_TEST(test_rate_with_loss)
+{
+    const char *const faults[] = {"--rate-c2s", "8000", "--queue-c2s", "640",
+                                  "--loss-c2s", "1",    NULL};
+    char log[64];
+    struct echo e;
+    struct tally t;
+    int port, fd;
+    pid_t pid;
+
+    ck_assert(echo_start(&e, AF_INET));
+    pid = proxy4_logged(&e, faults, &port, log, sizeof(log));
+    fd = client_open(AF_INET, port);
+    tally_init(&t);
+    for (uint32_t seq = 0; seq < 20; seq++)
+        send_seq(fd, seq);
+    collect(fd, &t, 1, 300);
+    ck_assert_int_eq(t.distinct, 0);
+    close(fd);
+    proxy_stop(pid, SIGTERM);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "dropped"), 20);
+    ck_assert_uint_eq(proxy_counter(log, "c2s", "queue_dropped"), 0);
+    unlink(log);
+    echo_stop(&e);
+}
+END_TEST
+
 static int proxy_exit_code(const char *const args[])
 {
     char path[PATH_MAX];
@@ -772,6 +916,14 @@ static const char *const bad_options[][8] = {
     {S, "--blackout-c2s", "a,b", NULL},
     {S, "--seed", "x", NULL},
     {S, "--max-clients", "0", NULL},
+    {S, "--rate", "0", NULL},
+    {S, "--rate", "999", NULL},
+    {S, "--rate", "10X", NULL},
+    {S, "--rate-c2s", "1e6", NULL},
+    {S, "--rate-s2c", "101G", NULL},
+    {S, "--queue", "0", NULL},
+    {S, "--queue", "65M", NULL},
+    {S, "--queue-c2s", "-1", NULL},
     {S, "--loss", NULL},
 };
 #undef S
@@ -787,8 +939,9 @@ END_TEST
 START_TEST(test_help)
 {
     static const char *const documented[] = {
-        "--listen", "--server",  "--seed",  "--max-clients", "--help",     "--loss", "--burst",
-        "--dup",    "--reorder", "--delay", "--corrupt",     "--blackout", "-c2s",   "-s2c",
+        "--listen", "--server", "--seed",    "--max-clients", "--help",        "--loss",
+        "--burst",  "--dup",    "--reorder", "--delay",       "--corrupt",     "--blackout",
+        "-c2s",     "-s2c",     "--rate",    "--queue",       "queue_dropped",
     };
     const char *argv[] = {NULL, "--help", NULL};
     char path[PATH_MAX], text[8192] = "", line[256];
@@ -829,6 +982,9 @@ static Suite *faultproxy_suite(void)
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_ipv6);
     tcase_add_test(tc, test_client_eviction);
+    tcase_add_test(tc, test_rate);
+    tcase_add_test(tc, test_queue_drops);
+    tcase_add_test(tc, test_rate_with_loss);
     tcase_add_loop_test(tc, test_bad_options, 0,
                         (int)(sizeof(bad_options) / sizeof(bad_options[0])));
     tcase_add_test(tc, test_help);
