@@ -160,6 +160,7 @@ int sftp_sink_state(const struct sftp_sink *k);
  * (NULL: none); the source applies it within its own limits. */
 struct sftp_wish;
 void sftp_sink_set_wish(struct sftp_sink *k, const struct sftp_wish *w);
+uint32_t sftp_sink_srtt_us(const struct sftp_sink *k);
 uint64_t sftp_sink_bytes(const struct sftp_sink *k); /* bytes written */
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k);
 

@@ -499,7 +499,8 @@ void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_
     struct sftp_data d;
     int32_t error;
 
-    (void)flags; /* PKT_F_RETRANSMIT is for statistics; duplicates are found by seq */
+    /* PKT_F_RETRANSMIT is for statistics (the loss the source repairs);
+     * duplicates are found by seq. */
     if (k->state < 0)
         return;
     if (type == PKT_SFTP_ABORT) {
@@ -515,6 +516,10 @@ void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_
         return;
     if (seq == 0 || seq > SFTP_MAX_SEQ)
         return;
+    if (flags & PKT_F_RETRANSMIT) {
+        k->counters.data_retransmitted++;
+        k->counters.bytes_retransmitted += d.len;
+    }
     on_data(k, seq, ts, ts_echo, &d, now);
     rearm(k);
 }
@@ -618,6 +623,11 @@ int sftp_sink_state(const struct sftp_sink *k)
 uint64_t sftp_sink_bytes(const struct sftp_sink *k)
 {
     return k->bytes_written;
+}
+
+uint32_t sftp_sink_srtt_us(const struct sftp_sink *k)
+{
+    return k->rtt.srtt_us;
 }
 
 void sftp_sink_set_wish(struct sftp_sink *k, const struct sftp_wish *w)
