@@ -80,7 +80,7 @@ static void roundtrip_data(const uint8_t *b, size_t len)
 
     if (sftp_data_decode(b, len, &d) != PKT_OK)
         return;
-    p = sftp_data_encode(again, sizeof again, d.flags, d.len);
+    p = sftp_data_encode(again, sizeof again, d.flags, d.tx, d.len);
     FUZZ_REQUIRE(p != NULL);
     if (d.len)
         memcpy(p, d.bytes, d.len);
@@ -423,7 +423,7 @@ static size_t build_data(struct fuzz_in *in)
     uint8_t *p;
     size_t got;
 
-    p = sftp_data_encode(body, sizeof body, flags, len);
+    p = sftp_data_encode(body, sizeof body, flags, 1, len);
     if (!p)
         return 0;
     fill_pattern(p, 0, len);

@@ -378,7 +378,7 @@ static void server_seed_fetch(void)
 static void srv_data(struct seed *s, uint32_t seq, uint32_t flags, uint32_t len)
 {
     static uint8_t body[2048];
-    uint8_t *p = sftp_data_encode(body, sizeof body, flags, len);
+    uint8_t *p = sftp_data_encode(body, sizeof body, flags, 1, len);
 
     if (!p)
         exit(1);

@@ -57,6 +57,7 @@ struct ops {
     struct slot *slots; /* cfg.servers of them, allocated at start */
     size_t n_slots;
     rpc2_conn *in_call; /* what a signal cancels */
+    struct ratectl *ratectl; /* live rate changes (ratectl.h) */
     int signal;
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
@@ -202,8 +203,11 @@ int ops_new(const struct ops_config *c, struct ops **out)
         p.log_level = RPC2_LOG_DEBUG;
     }
     rc = rpc2_ctx_new(&p, &o->ctx);
+    struct rpc2_sftp_params sp;
+    rpc2_sftp_params_init(&sp);
+    ratectl_params(&c->rate, &sp);
     if (rc == 0)
-        rc = rpc2_sftp_activate(o->ctx, NULL);
+        rc = rpc2_sftp_activate(o->ctx, &sp);
     if (rc != 0) {
         report_error(RCAT_EXIT_LOCAL, rpc2_errname(rc), NULL, "cannot set up rpc2: %s",
                      rpc2_strerror(rc));
@@ -211,6 +215,7 @@ int ops_new(const struct ops_config *c, struct ops **out)
         return RCAT_EXIT_LOCAL;
     }
     init_signals(o);
+    o->ratectl = ratectl_start(&c->rate, o->loop, &o->in_call, report_info);
     *out = o;
     return RCAT_EXIT_OK;
 }
@@ -222,6 +227,7 @@ void ops_free(struct ops *o)
     for (size_t i = 0; i < o->n_slots; i++)
         rpc2_unbind(o->slots[i].conn);
     free(o->slots);
+    ratectl_stop(o->ratectl);
     rpc2_ctx_free(o->ctx);
     explicit_bzero(o->secret, sizeof o->secret);
     free(o);
@@ -398,6 +404,7 @@ static void on_progress(uint64_t bytes, int64_t total, void *arg)
 {
     struct xfer *x = arg;
 
+    ratectl_sync(x->o->ratectl);
     if (report_xfer_due(&x->rep))
         report_xfer_progress(&x->rep, bytes, total, call_retransmissions(x->o) - x->retrans0);
 }

@@ -13,6 +13,8 @@
 
 #include "url.h"
 
+#include "ratectl.h"
+
 #define RCAT_IDENTITY_MAX 255 /* bytes of a bind's identity */
 
 struct ops;
@@ -28,6 +30,7 @@ struct ops_config {
     enum rpc2_security security; /* --security */
     const char *identity;        /* --identity; NULL: rcat's name and version, at level none */
     const char *key_file;        /* --key-file: read only above level none */
+    struct ratectl_config rate;  /* --rate, --min-rate, --policy, --rate-control */
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none

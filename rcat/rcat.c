@@ -102,6 +102,14 @@ static void usage(void)
            "                        (authenticated and encrypted); default: encrypt with\n"
            "                        --key-file, else none. Never lower it after a refusal.\n"
            "      --genkey          print a new random secret on standard output and exit\n"
+           "Rate (docs/RATE.md; RATE in bits/s: 800k, 100M, 1G; the server may cap it):\n"
+           "      --rate=RATE       at most RATE (with --policy fixed: exactly RATE)\n"
+           "      --min-rate=RATE   at least RATE, whatever the policy would do\n"
+           "      --policy=NAME     adaptive (default), fixed, or background (yield to\n"
+           "                        other traffic)\n"
+           "      --rate-control=FIFO  read changes while running from FIFO (made if\n"
+           "                        missing): lines 'rate RATE', 'min-rate RATE',\n"
+           "                        'policy NAME' (RATE none: no limit)\n"
            "Messages:\n"
            "      --progress        draw the progress bar even off a terminal\n"
            "      --no-progress     never draw it\n"
@@ -139,6 +147,10 @@ enum {
     OPT_KEY_FILE,
     OPT_SECURITY,
     OPT_GENKEY,
+    OPT_RATE,
+    OPT_MIN_RATE,
+    OPT_POLICY,
+    OPT_RATE_CONTROL,
 };
 
 static const struct option long_options[] = {
@@ -161,6 +173,10 @@ static const struct option long_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"json", no_argument, NULL, OPT_JSON},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"min-rate", required_argument, NULL, OPT_MIN_RATE},
+    {"policy", required_argument, NULL, OPT_POLICY},
+    {"rate-control", required_argument, NULL, OPT_RATE_CONTROL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -240,6 +256,17 @@ static void unknown_option(int c, char **argv)
         bad("unknown option '%s'", argv[optind - 1]);
 }
 
+/* --rate, --min-rate, --policy: the same words as a --rate-control line. */
+static void parse_rate_option(struct options *opt, const char *key, const char *flag,
+                              const char *what)
+{
+    char line[128];
+
+    snprintf(line, sizeof line, "%s %s", key, optarg);
+    if (ratectl_apply_line(&opt->ops.rate, line) < 0)
+        bad("%s: '%s' is not %s", flag, optarg, what);
+}
+
 static void apply_option(struct options *opt, int c, char **argv)
 {
     switch (c) {
@@ -288,6 +315,18 @@ static void apply_option(struct options *opt, int c, char **argv)
         break;
     case OPT_GENKEY:
         opt->genkey = 1;
+        break;
+    case OPT_RATE:
+        parse_rate_option(opt, "rate", "--rate", "a rate (bits/s: 800k, 100M, 1G)");
+        break;
+    case OPT_MIN_RATE:
+        parse_rate_option(opt, "min-rate", "--min-rate", "a rate (bits/s: 800k, 100M, 1G)");
+        break;
+    case OPT_POLICY:
+        parse_rate_option(opt, "policy", "--policy", "a policy (adaptive, fixed, background)");
+        break;
+    case OPT_RATE_CONTROL:
+        opt->ops.rate.control = optarg;
         break;
     case OPT_PROGRESS:
     case OPT_NO_PROGRESS:

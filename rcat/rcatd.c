@@ -36,6 +36,7 @@
 #include <rpc2/sftp.h>
 
 #include "access.h"
+#include "ratectl.h"
 #include "serve.h"
 
 #ifndef PACKAGE_VERSION
@@ -65,6 +66,8 @@ struct options {
     enum rpc2_security min_security; /* binds below it are refused */
     const char *log_path;            /* NULL: stderr */
     int verbose;
+    uint64_t max_rate;         /* --max-rate, bytes/s; 0: none */
+    uint32_t policies_allowed; /* --policies; 0: any */
 };
 
 /* The log file, shared by worker threads (call lines), the loop thread
@@ -211,6 +214,10 @@ static void usage(FILE *to)
         "                      --keys is required\n"
         "  --log FILE          append the log to FILE, reopened on SIGHUP (default: stderr)\n"
         "  -v, --verbose       add the library's debug messages to the log\n"
+        "  --max-rate RATE     send no transfer faster than RATE (bits/s: 800k, 100M, 1G),\n"
+        "                      whatever a client asks for (docs/RATE.md)\n"
+        "  --policies LIST     the rate policies clients may ask for, of adaptive, fixed,\n"
+        "                      background (default: all); others get adaptive\n"
         "  -h, --help          this text\n"
         "  -V, --version       the version\n"
         "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it, SIGHUP\n"
@@ -361,6 +368,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"access", required_argument, NULL, 'a'},
         {"min-security", required_argument, NULL, 'm'},
         {"log", required_argument, NULL, 'L'},
+        {"max-rate", required_argument, NULL, 'M'},
+        {"policies", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -407,6 +416,16 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'L':
             o->log_path = optarg;
+            break;
+        case 'M':
+            if (ratectl_parse_rate(optarg, &o->max_rate) != 0)
+                return bad_usage("--max-rate wants a rate in bits/s (800k, 100M, 1G), not '%s'",
+                                 optarg);
+            break;
+        case 'P':
+            if (ratectl_parse_policies(optarg, &o->policies_allowed) != 0)
+                return bad_usage("--policies wants a list of adaptive, fixed, background, not '%s'",
+                                 optarg);
             break;
         case 'v':
             o->verbose = 1;
@@ -745,8 +764,12 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
     p.log_arg = &d->log;
     p.log_level = o->verbose ? RPC2_LOG_DEBUG : RPC2_LOG_INFO; /* INFO: why a transfer failed */
     rc = rpc2_ctx_new(&p, &d->ctx);
+    struct rpc2_sftp_params sp;
+    rpc2_sftp_params_init(&sp);
+    sp.rate_max_bps = o->max_rate; /* no client's wish goes beyond these */
+    sp.policies_allowed = o->policies_allowed;
     if (rc == 0)
-        rc = rpc2_sftp_activate(d->ctx, NULL);
+        rc = rpc2_sftp_activate(d->ctx, &sp);
     if (rc == 0)
         rc = serve_export(d->serve, d->ctx);
     if (rc != 0) {

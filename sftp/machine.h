@@ -80,6 +80,13 @@ struct sftp_config {
     uint32_t retry_initial_us; /* timeout before any RTT sample */
     uint32_t retry_min_us, retry_max_us;
     uint64_t rate_max_bps;     /* pacing ceiling in bytes/s; 0: none */
+    /* The source's rate policy and rates (docs/RATE.md): SFTP_POLICY_* (0:
+     * adaptive), the target (a ceiling for adaptive and background, the
+     * rate for fixed) and the minimum, bytes/s, 0: none; the policies a
+     * peer's wish may choose, a mask of 1 << SFTP_POLICY_* (0: any). */
+    uint32_t policy;
+    uint64_t rate_bps, min_rate_bps;
+    uint32_t policies_allowed;
 };
 
 /* Per-transfer counters; the context sums them. */
@@ -87,6 +94,9 @@ struct sftp_counters {
     uint64_t data_sent, data_received, data_retransmitted, data_duplicates;
     uint64_t acks_sent, acks_received, starts_sent, timeouts, probes_sent;
     uint64_t bytes_sent, bytes_received;
+    /* The source's loss recovery: packets judged lost from ACKs, bytes sent
+     * again, probe timeouts that ACKs showed were real. */
+    uint64_t data_lost, bytes_retransmitted, timeouts_confirmed;
 };
 
 enum sftp_state {
@@ -116,6 +126,22 @@ uint64_t sftp_source_bytes(const struct sftp_source *s);  /* bytes acknowledged 
 const struct sftp_counters *sftp_source_counters(const struct sftp_source *s);
 uint32_t sftp_source_srtt_us(const struct sftp_source *s);
 
+/* How the source sends now: its policy, pace and the path it sees. */
+struct sftp_rate_info {
+    const char *policy;
+    uint64_t rate_bps;   /* the pace now, bytes/s */
+    uint64_t target_bps, min_bps; /* asked for; 0: none */
+    uint32_t srtt_us, min_rtt_us;
+    uint32_t cwnd;       /* packets allowed in flight */
+    uint32_t in_flight;  /* packets */
+};
+void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *out);
+/* Changes the policy (SFTP_POLICY_*, 0: keep) and rates (bytes/s, 0: none)
+ * while the transfer runs; a policy not allowed, or unknown, is refused
+ * with RPC2_EINVAL and nothing changes. */
+int sftp_source_set_rate(struct sftp_source *s, uint32_t policy, uint64_t rate_bps,
+                         uint64_t min_rate_bps, uint64_t now);
+
 /* With send_start, the sink sends START (repeating it until data comes). */
 struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp_link *link,
                                 const struct sftp_writer *writer);
@@ -130,6 +156,11 @@ void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now);
 int sftp_sink_waiting_output(const struct sftp_sink *k);
 void sftp_sink_resume(struct sftp_sink *k, uint64_t now);
 int sftp_sink_state(const struct sftp_sink *k);
+/* The rate the sink asks its source for, sent with every ACK from now on
+ * (NULL: none); the source applies it within its own limits. */
+struct sftp_wish;
+void sftp_sink_set_wish(struct sftp_sink *k, const struct sftp_wish *w);
+uint32_t sftp_sink_srtt_us(const struct sftp_sink *k);
 uint64_t sftp_sink_bytes(const struct sftp_sink *k); /* bytes written */
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k);
 

@@ -50,6 +50,8 @@ int rpc2_sftp_params_check(const struct rpc2_sftp_params *p)
         return RPC2_EINVAL;
     if (p->piggyback_max > PKT_MAX_BODY || p->memory_cap < (uint64_t)SFTP_MAX_PACKET * 4)
         return RPC2_EINVAL;
+    if (p->policy > RPC2_SFTP_POLICY_BACKGROUND || p->policies_allowed >= 1u << 4)
+        return RPC2_EINVAL;
     return 0;
 }
 
@@ -74,11 +76,20 @@ uint32_t sftp_choose_packet_size(const struct rpc2_sftp_params *p, const struct 
     return sftp_path_is_loopback(peer) ? LOOPBACK_PACKET : MTU_PACKET;
 }
 
+/* A packet of MTU size means a real network, whose bandwidth-delay product
+ * (100 Mbit/s over 200 ms, 1 Gbit/s over 20 ms: 2.5 MB) needs a window of
+ * several of them to ride out a lost retransmission; loopback's 64 KiB
+ * packets keep the window that fits its socket buffers. */
+#define WAN_WINDOW_BYTES (16u << 20)
+
 uint32_t sftp_choose_window(const struct rpc2_sftp_params *p, uint32_t packet_size)
 {
     if (p->window)
         return p->window;
-    uint32_t w = p->window_bytes / packet_size;
+    uint32_t bytes = p->window_bytes;
+    if (packet_size <= MTU_PACKET && bytes < WAN_WINDOW_BYTES)
+        bytes = WAN_WINDOW_BYTES;
+    uint32_t w = bytes / packet_size;
     return w < 4 ? 4 : w > SFTP_MAX_WINDOW ? SFTP_MAX_WINDOW : w;
 }
 
@@ -111,5 +122,24 @@ struct sftp_config sftp_config_of(const struct rpc2_sftp_params *p, uint32_t pac
         .retry_min_us = 5000, /* below this, batching on a busy host looks like loss */
         .retry_max_us = 2 * 1000 * 1000,
         .rate_max_bps = p->rate_max_bps,
+        .policy = p->policy,
+        .rate_bps = p->rate_bps,
+        .min_rate_bps = p->min_rate_bps,
+        .policies_allowed = p->policies_allowed,
     };
+}
+
+static const char *const policy_names[] = {"default", "adaptive", "fixed", "background"};
+
+const char *rpc2_sftp_policy_name(uint32_t policy)
+{
+    return policy < sizeof policy_names / sizeof policy_names[0] ? policy_names[policy] : NULL;
+}
+
+int rpc2_sftp_policy_of(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof policy_names / sizeof policy_names[0]; i++)
+        if (strcmp(name, policy_names[i]) == 0)
+            return (int)i;
+    return -1;
 }

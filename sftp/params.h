@@ -12,10 +12,7 @@
 #include "addr.h"
 #include "machine.h"
 #include "packet.h"
-
-/* The largest data per DATA packet: a datagram less header and DATA flags. */
-#define SFTP_MAX_PACKET (PKT_MAX_BODY - 4)
-#define SFTP_MAX_WINDOW 16384
+#include "wire.h" /* SFTP_MAX_PACKET, SFTP_MAX_WINDOW */
 
 int sftp_path_is_loopback(const struct rpc2_addr *peer);
 uint32_t sftp_choose_packet_size(const struct rpc2_sftp_params *p, const struct rpc2_addr *peer);

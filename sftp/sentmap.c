@@ -24,12 +24,17 @@ int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size)
         n *= 2;
     m->slots = calloc(n, sizeof(*m->slots));
     m->spare = calloc(capacity, sizeof(*m->spare));
-    if (m->slots == NULL || m->spare == NULL) {
+    /* Resends and probes can put more transmissions than packets in
+     * flight: four times the slots keeps every one an ACK can name. */
+    m->txs = calloc((size_t)n * 4, sizeof(*m->txs));
+    if (m->slots == NULL || m->spare == NULL || m->txs == NULL) {
         free(m->slots);
         free(m->spare);
+        free(m->txs);
         return -1;
     }
     m->mask = n - 1;
+    m->tx_mask = n * 4 - 1;
     m->flight = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
     m->worried = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
     m->spare_count = 0;
@@ -65,8 +70,10 @@ void sentmap_dispose(struct sentmap *m)
     sentmap_trim(m);
     free(m->slots);
     free(m->spare);
+    free(m->txs);
     m->slots = NULL;
     m->spare = NULL;
+    m->txs = NULL;
 }
 
 struct sentmap_packet *sentmap_at(struct sentmap *m, uint32_t seq)
@@ -175,14 +182,29 @@ void sentmap_release(struct sentmap *m, struct sentmap_packet *p)
     p->where = SENTMAP_FREE;
 }
 
-void sentmap_sent(struct sentmap *m, struct sentmap_packet *p, uint64_t now, uint64_t tx_order)
+struct sentmap_tx *sentmap_sent(struct sentmap *m, struct sentmap_packet *p, uint64_t now,
+                                uint64_t tx)
 {
+    struct sentmap_tx *t = &m->txs[tx & m->tx_mask];
+
     queue_unlink(m, p);
     p->where = SENTMAP_FLIGHT;
     queue_push(m, &m->flight, p);
     p->sent_time = now;
-    p->tx_order = tx_order;
+    p->tx_order = tx;
     p->transmissions++;
+    *t = (struct sentmap_tx){.tx = tx, .sent_time = now, .seq = p->seq};
+    return t;
+}
+
+const struct sentmap_tx *sentmap_tx_find(const struct sentmap *m, uint64_t tx)
+{
+    const struct sentmap_tx *t;
+
+    if (m->txs == NULL || tx == 0)
+        return NULL;
+    t = &m->txs[tx & m->tx_mask];
+    return t->tx == tx ? t : NULL;
 }
 
 void sentmap_worry(struct sentmap *m, struct sentmap_packet *p)

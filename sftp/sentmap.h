@@ -10,6 +10,13 @@
  *   worried  judged lost (timed out, or overtaken), to be sent again
  *            before any new data, oldest first.
  *
+ * Every transmission (a first send or a resend) gets the next transmission
+ * number, and a ring indexed by it keeps what the source knew when it
+ * sent: so an ACK naming a transmission tells when exactly that send left
+ * and how much had been delivered by then, even when the packet has been
+ * resent since (a resend is a new transmission and never rewrites the
+ * record of the one before it).
+ *
  * Slots are indexed by seq, so a packet is found from its seq in O(1).
  * Buffers come from a pool that never holds more than the capacity given
  * at init, allocated on first use: a small transfer with a large window
@@ -37,9 +44,16 @@ struct sentmap_packet {
     uint32_t transmissions;
     uint32_t prev, next; /* neighbours on its queue, as slot indices */
     uint64_t sent_time;  /* of the latest transmission */
-    uint64_t tx_order;   /* the source's transmission counter at it */
-    /* The rate sampler's snapshot at the latest transmission. */
-    uint64_t delivered, delivered_time, first_sent_time;
+    uint64_t tx_order;   /* the latest transmission's number */
+};
+
+/* One transmission: what the rate sampler and the RTT need of it later. */
+struct sentmap_tx {
+    uint64_t tx; /* 0: an empty record */
+    uint64_t sent_time;
+    uint64_t delivered, delivered_time, first_sent_time; /* the sampler's snapshot */
+    uint32_t seq;
+    uint8_t app_limited;
 };
 
 struct sentmap_queue {
@@ -56,6 +70,8 @@ struct sentmap {
     uint8_t **spare; /* buffers given back, ready for reuse */
     uint32_t spare_count;
     uint32_t buffers, max_buffers, buffer_size;
+    struct sentmap_tx *txs; /* ring by transmission number */
+    uint32_t tx_mask;
 };
 
 /* Room for capacity consecutive seqs in use at once, buffer_size bytes each.
@@ -71,8 +87,12 @@ void sentmap_release(struct sentmap *m, struct sentmap_packet *p);
 /* Gives every buffer back to the system (the transfer has ended). */
 void sentmap_trim(struct sentmap *m);
 
-/* Records a transmission: the packet moves to the tail of the flight queue. */
-void sentmap_sent(struct sentmap *m, struct sentmap_packet *p, uint64_t now, uint64_t tx_order);
+/* Records transmission tx of p: the packet moves to the tail of the flight
+ * queue; returns the transmission's record for the caller to fill in. */
+struct sentmap_tx *sentmap_sent(struct sentmap *m, struct sentmap_packet *p, uint64_t now,
+                                uint64_t tx);
+/* Transmission tx's record, or NULL when the ring has forgotten it. */
+const struct sentmap_tx *sentmap_tx_find(const struct sentmap *m, uint64_t tx);
 /* Moves a packet in flight to the tail of the worried queue. */
 void sentmap_worry(struct sentmap *m, struct sentmap_packet *p);
 /* The head of a queue, or NULL. */

@@ -21,6 +21,7 @@
 #include "params.h"
 #include "seblock.h"
 #include "sftp_type.h"
+#include "wire.h"
 
 /* The room a piggybacked fetch leaves for the procedure's own result. */
 #define RESULT_ROOM 8192
@@ -60,6 +61,8 @@ struct xfer {
     int result;            /* this end: 1 running, 0 done, < 0 failed */
     uint64_t last_progress;
     se_check_done_fn done;
+    struct sftp_wish wish; /* a client sink's: what it asks the server's source for */
+    int has_wish;
 };
 
 static int is_source(const struct xfer *x)
@@ -210,6 +213,8 @@ static int start_machine(struct xfer *x)
     } else {
         struct sftp_writer writer = fileio_writer(x->file);
         x->sink = sftp_sink_new(&x->cfg, &link, &writer);
+        if (x->sink && x->has_wish)
+            sftp_sink_set_wish(x->sink, &x->wish);
     }
     return x->source || x->sink ? 0 : RPC2_ENOMEM;
 }
@@ -451,6 +456,8 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
     fill_desc_start(d);
     uint32_t packet = sftp_choose_packet_size(&t->params, conn_peer(c));
     x->cfg = sftp_config_of(&t->params, packet, sftp_choose_window(&t->params, packet));
+    x->wish = (struct sftp_wish){t->params.policy, t->params.rate_bps, t->params.min_rate_bps};
+    x->has_wish = x->wish.policy || x->wish.rate || x->wish.min_rate;
     rc = open_local(x, d, is_source(x));
     size_t room = (size_t)(w->end - w->p);
     uint32_t piggy_max = sftp_choose_piggyback_max(&t->params, conn_peer(c), room);
@@ -839,4 +846,76 @@ int rpc2_sftp_activate(rpc2_ctx *ctx, const struct rpc2_sftp_params *p)
 int rpc2_sftp_stats(const rpc2_ctx *ctx, struct rpc2_sftp_stats *out)
 {
     return ctx ? sftp_stats_of(ctx_engine((rpc2_ctx *)ctx), out) : RPC2_EINVAL;
+}
+
+/* ---- rate control and progress of the running transfer (docs/RATE.md) --- */
+
+static struct xfer *running_xfer(rpc2_conn *c)
+{
+    if (!c || c->se_ops != &sftp_ops)
+        return NULL;
+    if (conn_is_client(c))
+        return c->call ? c->call->se_transfer : NULL;
+    return c->running ? c->running->se_transfer : NULL;
+}
+
+int rpc2_sftp_set_rate(rpc2_conn *c, const struct rpc2_sftp_rate *r)
+{
+    struct xfer *x = running_xfer(c);
+    if (!r || r->policy > SFTP_POLICY_MAX)
+        return RPC2_EINVAL;
+    if (!x || x->result <= 0)
+        return RPC2_ENOENT;
+    x->now = ctx_now();
+    if (x->source) {
+        int rc = sftp_source_set_rate(x->source, r->policy, r->rate_bps, r->min_rate_bps, x->now);
+        after_event(x);
+        return rc;
+    }
+    x->wish = (struct sftp_wish){r->policy, r->rate_bps, r->min_rate_bps};
+    x->has_wish = 1;
+    if (x->sink)
+        sftp_sink_set_wish(x->sink, &x->wish);
+    if (is_source(x)) { /* not started yet: the source starts with it */
+        x->cfg.policy = r->policy ? r->policy : x->cfg.policy;
+        x->cfg.rate_bps = r->rate_bps;
+        x->cfg.min_rate_bps = r->min_rate_bps;
+    }
+    return 0;
+}
+
+int rpc2_sftp_transfer_info(rpc2_conn *c, struct rpc2_sftp_transfer_info *out)
+{
+    struct xfer *x = running_xfer(c);
+    if (!out)
+        return RPC2_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!x || (!x->source && !x->sink))
+        return RPC2_ENOENT;
+    const struct sftp_counters *k =
+        x->source ? sftp_source_counters(x->source) : sftp_sink_counters(x->sink);
+    out->is_source = x->source != NULL;
+    out->packets = x->source ? k->data_sent : k->data_received;
+    out->packets_retransmitted = k->data_retransmitted;
+    out->bytes_retransmitted = k->bytes_retransmitted;
+    out->packets_lost = k->data_lost;
+    out->timeouts = k->timeouts;
+    if (x->source) {
+        struct sftp_rate_info ri;
+        sftp_source_rate_info(x->source, &ri);
+        out->policy = ri.policy;
+        out->bytes = sftp_source_bytes(x->source);
+        out->rate_bps = ri.rate_bps;
+        out->target_bps = ri.target_bps;
+        out->min_rate_bps = ri.min_bps;
+        out->srtt_us = ri.srtt_us;
+        out->min_rtt_us = ri.min_rtt_us;
+    } else {
+        out->policy = rpc2_sftp_policy_name(x->has_wish ? x->wish.policy : 0);
+        out->bytes = k->bytes_received;
+        out->target_bps = x->has_wish ? x->wish.rate : 0;
+        out->min_rate_bps = x->has_wish ? x->wish.min_rate : 0;
+        out->srtt_us = sftp_sink_srtt_us(x->sink);
+    }
+    return 0;
 }

@@ -6,9 +6,11 @@
  *
  * It acks after ack_point new packets, at once when a packet arrives out of
  * order, asks for it (ACKME) or completes the stream, after dup_threshold
- * duplicates, and otherwise within a short delay. Each ACK echoes the ts of
- * the latest DATA advanced by the time held, and carries the delivered byte
- * count the source's rate policy samples. When it must ask for the data
+ * duplicates, and otherwise within a short delay. Each ACK names the newest
+ * transmission received (largest_tx) and how long ago it came (ack_delay),
+ * so the source can time that very send and judge what was sent before it;
+ * it echoes that packet's ts advanced by the same delay, and carries the
+ * delivered byte count the source's rate policy samples. When it must ask for the data
  * (a store: send_start) it repeats START until DATA comes.
  *
  * The stream's packet size is learned from the first full packet (every
@@ -74,9 +76,14 @@ struct sftp_sink {
 
     uint32_t ack_seq;
     uint32_t new_since_ack, dups_since_ack;
-    uint32_t echo_ts; /* the latest DATA's ts and when it came */
+    /* The newest transmission received (largest_tx), its ts and when it came. */
+    uint32_t largest_tx;
+    int have_tx;
+    uint32_t echo_ts;
     uint64_t echo_arrival;
     uint64_t ack_due;
+    struct sftp_wish wish; /* sent with every ACK when has_wish */
+    int has_wish;
 
     uint32_t start_seq;
     uint64_t start_due;   /* next START while no data has come */
@@ -190,7 +197,11 @@ static void send_ack(struct sftp_sink *k, uint64_t now)
         .got_them_all = k->held.got_them_all,
         .window_end = window_end(k),
         .delivered = k->delivered,
-        .flags = k->state == SFTP_DONE ? SFTP_ACK_COMPLETE : 0,
+        .flags = (k->state == SFTP_DONE ? SFTP_ACK_COMPLETE : 0) |
+                 (k->has_wish ? SFTP_ACK_WISH : 0),
+        .largest_tx = k->largest_tx,
+        .ack_delay_us = k->have_tx ? (uint32_t)(now - k->echo_arrival) : 0,
+        .wish = k->wish,
     };
     size_t cap, len;
     uint8_t *buf, *bitmap;
@@ -201,7 +212,7 @@ static void send_ack(struct sftp_sink *k, uint64_t now)
     buf = k->link.begin(k->link.arg, &cap);
     if (buf == NULL)
         return;
-    a.bitmap_len = ackmap_bitmap_len(&k->held, sftp_ack_bitmap_room(cap));
+    a.bitmap_len = ackmap_bitmap_len(&k->held, sftp_ack_bitmap_room(cap, k->has_wish));
     bitmap = sftp_ack_encode_head(buf, cap, &a, &len);
     if (bitmap == NULL)
         return;
@@ -441,8 +452,13 @@ static void on_data(struct sftp_sink *k, uint32_t seq, uint32_t ts, uint32_t ts_
         if (elapsed <= INT32_MAX)
             rtt_sample(&k->rtt, elapsed);
     }
-    k->echo_ts = ts;
-    k->echo_arrival = now;
+    /* Duplicates count too: the source learns that this transmission came. */
+    if (!k->have_tx || (int32_t)(d->tx - k->largest_tx) > 0) {
+        k->largest_tx = d->tx;
+        k->have_tx = 1;
+        k->echo_ts = ts;
+        k->echo_arrival = now;
+    }
     k->got_data = 1;
     k->start_due = NEVER;
     k->timeouts_in_a_row = 0;
@@ -483,7 +499,8 @@ void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_
     struct sftp_data d;
     int32_t error;
 
-    (void)flags; /* PKT_F_RETRANSMIT is for statistics; duplicates are found by seq */
+    /* PKT_F_RETRANSMIT is for statistics (the loss the source repairs);
+     * duplicates are found by seq. */
     if (k->state < 0)
         return;
     if (type == PKT_SFTP_ABORT) {
@@ -499,6 +516,10 @@ void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_
         return;
     if (seq == 0 || seq > SFTP_MAX_SEQ)
         return;
+    if (flags & PKT_F_RETRANSMIT) {
+        k->counters.data_retransmitted++;
+        k->counters.bytes_retransmitted += d.len;
+    }
     on_data(k, seq, ts, ts_echo, &d, now);
     rearm(k);
 }
@@ -602,6 +623,18 @@ int sftp_sink_state(const struct sftp_sink *k)
 uint64_t sftp_sink_bytes(const struct sftp_sink *k)
 {
     return k->bytes_written;
+}
+
+uint32_t sftp_sink_srtt_us(const struct sftp_sink *k)
+{
+    return k->rtt.srtt_us;
+}
+
+void sftp_sink_set_wish(struct sftp_sink *k, const struct sftp_wish *w)
+{
+    k->has_wish = w != NULL;
+    if (w != NULL)
+        k->wish = *w;
 }
 
 int sftp_sink_failed_here(const struct sftp_sink *k)

@@ -3,14 +3,14 @@
  * packets at the pacer's rate within the window, keeps every packet until
  * an ACK says the sink holds it, and sends again what it judges lost.
  *
- * A packet is judged lost (joins the worried queue, which goes before any
- * new data) when it has been in flight longer than the retransmission
- * timeout, or when the sink already holds a packet sent REORDER_THRESHOLD
- * transmissions after it. The timeout comes from the RTT estimate of
- * rpc2/rtt.c, fed by the ts the sink echoes in its ACKs; ACKs also carry
- * the sink's delivered byte count, from which the pacer's policy takes its
- * delivery-rate samples. After retry_count consecutive timeouts without a
- * single packet newly acknowledged, the transfer fails with RPC2_EDEAD.
+ * Every send, first or again, is a new transmission with the next number
+ * (carried in DATA); ACKs name the newest transmission the sink received.
+ * recovery.c judges from that what is lost (it joins the worried queue,
+ * which goes before any new data) and when to probe an ACK-less path; ACKs
+ * also carry the sink's delivered byte count, from which the pacer's
+ * policy takes its delivery-rate samples. After retry_count consecutive
+ * probe timeouts without a single packet newly acknowledged, the transfer
+ * fails with RPC2_EDEAD.
  *
  * Waiting is not dying. When the reader has nothing yet (a quiet pipe) the
  * source answers the sink's probes with PROBE, so the sink keeps waiting.
@@ -33,21 +33,14 @@
 #include "ackmap.h"
 #include "link.h"
 #include "pacer.h"
+#include "recovery.h"
 #include "rtt.h"
 #include "sentmap.h"
 #include "wire.h"
 
 #define NEVER UINT64_MAX
-/* Transmissions after a packet that may be acknowledged before it is
- * judged lost (TCP's and QUIC's three duplicate acks). */
-#define REORDER_THRESHOLD 3u
-
-/* What the rate sampler needs of the newest packet an ACK covers; a copy,
- * since the packet's slot is freed as soon as it is acknowledged. */
-struct sample_origin {
-    uint64_t tx_order, sent_time, delivered, delivered_time, first_sent_time;
-    int app_limited;
-};
+/* Packets a probe timeout may send beyond the in-flight limit. */
+#define PROBE_PACKETS 2u
 
 struct sftp_source {
     struct sftp_config cfg;
@@ -60,7 +53,7 @@ struct sftp_source {
     struct sentmap sent;
     struct ackmap peer; /* what the sink's ACKs say it holds */
     struct pacer pacer;
-    struct rtt rtt;
+    struct recovery rec;
     struct sftp_counters counters;
 
     uint32_t next_seq; /* the first seq never sent */
@@ -77,8 +70,8 @@ struct sftp_source {
     uint64_t probe_due;       /* next PROBE while waiting on the sink */
     uint32_t probe_interval;  /* doubles per probe, up to retry_max */
 
-    uint64_t transmissions;    /* orders the flight queue */
-    uint64_t largest_acked_tx; /* newest transmission the sink holds */
+    uint64_t transmissions; /* the latest transmission's number */
+    uint32_t probe_credit;  /* packets a PTO lets out beyond the in-flight limit */
 
     /* The sink's latest ts (START or ACK) and when it came, to echo in DATA. */
     uint32_t echo_ts;
@@ -86,17 +79,15 @@ struct sftp_source {
     uint32_t last_ack_seq;
     int have_ack_seq;
 
-    /* Rate sampling (see pacer.h): totals and the newest packet an ACK covers. */
+    /* Rate sampling (see pacer.h). */
     uint64_t delivered, delivered_time, first_sent_time;
-    uint32_t min_rtt_us;
     int app_limited;
-    struct sample_origin sample;
     uint32_t newly_acked;
 
     unsigned timeouts_in_a_row;
     int failed_here;
-    uint64_t last_timeout_at; /* when the latest counted timeout began */
     uint64_t timer_armed;
+    struct sftp_wish last_wish; /* the sink's, as last applied */
 };
 
 /* ---- setup --------------------------------------------------------------- */
@@ -122,7 +113,7 @@ struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct 
     s->peer_window_end = s->window;
     s->timer_armed = NEVER;
     s->probe_due = NEVER;
-    rtt_init(&s->rtt, s->cfg.retry_initial_us, s->cfg.retry_min_us, s->cfg.retry_max_us);
+    recovery_init(&s->rec, s->cfg.retry_initial_us, s->cfg.retry_min_us, s->cfg.retry_max_us);
     return s;
 }
 
@@ -179,7 +170,7 @@ static int new_data_allowed(const struct sftp_source *s, uint32_t seq)
 
 static int cwnd_open(const struct sftp_source *s, uint32_t extra)
 {
-    return s->sent.flight.count + extra < pacer_cwnd(&s->pacer);
+    return s->sent.flight.count + extra < pacer_cwnd(&s->pacer) || s->probe_credit > extra;
 }
 
 /* Reads one packet into seq's slot; its length tells whether it ends the stream. */
@@ -293,7 +284,7 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
         flags |= SFTP_DATA_SUM;
         sum_len = SFTP_SUM_SIZE;
     }
-    data = sftp_data_encode(buf, cap, flags, p->len);
+    data = sftp_data_encode(buf, cap, flags, (uint32_t)s->transmissions, p->len);
     if (data == NULL)
         return;
     if (p->len > 0)
@@ -307,23 +298,31 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
 static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t now)
 {
     int again = p->transmissions > 0;
+    struct sentmap_tx *t;
 
+    /* The flight queue's order is the transmissions': a cut in flight
+     * blocks the next send, so the number is taken before it leaves. */
+    s->transmissions++;
     put_on_wire(s, p, again, now);
     /* The rate sampler's snapshot (pacer.h): an idle pipe restarts the clocks. */
     if (s->sent.flight.count == 0)
         s->first_sent_time = s->delivered_time = now;
-    p->delivered = s->delivered;
-    p->delivered_time = s->delivered_time;
-    p->first_sent_time = s->first_sent_time;
-    p->app_limited = (uint8_t)s->app_limited;
     if (p->seq == s->next_seq)
         s->next_seq++;
-    sentmap_sent(&s->sent, p, now, ++s->transmissions);
+    t = sentmap_sent(&s->sent, p, now, s->transmissions);
+    t->delivered = s->delivered;
+    t->delivered_time = s->delivered_time;
+    t->first_sent_time = s->first_sent_time;
+    t->app_limited = (uint8_t)s->app_limited;
+    if (s->probe_credit > 0)
+        s->probe_credit--;
     pacer_sent(&s->pacer, p->len > 0 ? p->len : 1, now);
     s->counters.data_sent++;
     s->counters.bytes_sent += p->len;
-    if (again)
+    if (again) {
         s->counters.data_retransmitted++;
+        s->counters.bytes_retransmitted += p->len;
+    }
 }
 
 static int something_to_send(const struct sftp_source *s)
@@ -350,17 +349,14 @@ static void plan_probe(struct sftp_source *s, uint64_t now)
     if (s->probe_due != NEVER)
         return;
     if (s->probe_interval == 0)
-        s->probe_interval = rtt_timeout(&s->rtt);
+        s->probe_interval = recovery_pto(&s->rec);
     s->probe_due = now + s->probe_interval;
 }
 
 static void rearm(struct sftp_source *s, uint64_t now)
 {
-    struct sentmap_packet *oldest = sentmap_head(&s->sent, &s->sent.flight);
-    uint64_t deadline = NEVER;
+    uint64_t deadline = recovery_deadline(&s->rec, &s->sent);
 
-    if (oldest != NULL)
-        deadline = oldest->sent_time + rtt_timeout(&s->rtt);
     if (something_to_send(s) && !s->input_waiting) {
         uint64_t release = pacer_next_release(&s->pacer, now);
 
@@ -400,6 +396,66 @@ static void pump(struct sftp_source *s, uint64_t now)
     rearm(s, now);
 }
 
+/* ---- rate policy --------------------------------------------------------- */
+
+static const struct pacer_ops *policy_ops(uint32_t policy)
+{
+    switch (policy) {
+    case SFTP_POLICY_FIXED:
+        return &pacer_fixed_ops;
+    case SFTP_POLICY_BACKGROUND:
+        return &pacer_background_ops;
+    default:
+        return &pacer_adaptive_ops;
+    }
+}
+
+int sftp_source_set_rate(struct sftp_source *s, uint32_t policy, uint64_t rate_bps,
+                         uint64_t min_rate_bps, uint64_t now)
+{
+    if (policy > SFTP_POLICY_MAX)
+        return RPC2_EINVAL;
+    if (policy != SFTP_POLICY_DEFAULT && s->cfg.policies_allowed != 0 &&
+        !(s->cfg.policies_allowed & (1u << policy)))
+        return RPC2_EINVAL;
+    if (policy != SFTP_POLICY_DEFAULT)
+        s->cfg.policy = policy;
+    s->cfg.rate_bps = rate_bps;
+    s->cfg.min_rate_bps = min_rate_bps;
+    if (!s->started || s->state != SFTP_RUNNING)
+        return 0; /* start applies the configuration */
+    pacer_set_policy(&s->pacer, policy_ops(s->cfg.policy), now);
+    pacer_set_rates(&s->pacer, rate_bps, min_rate_bps, now);
+    rearm(s, now);
+    return 0;
+}
+
+/* The sink's wish, once per change: what this end allows of it. */
+static void apply_wish(struct sftp_source *s, const struct sftp_wish *w, uint64_t now)
+{
+    if (memcmp(w, &s->last_wish, sizeof(*w)) == 0)
+        return;
+    s->last_wish = *w;
+    if (sftp_source_set_rate(s, w->policy, w->rate, w->min_rate, now) != 0)
+        (void)sftp_source_set_rate(s, SFTP_POLICY_DEFAULT, w->rate, w->min_rate, now);
+}
+
+void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *out)
+{
+    *out = (struct sftp_rate_info){
+        .policy = policy_ops(s->cfg.policy)->name,
+        .target_bps = s->cfg.rate_bps,
+        .min_bps = s->cfg.min_rate_bps,
+        .srtt_us = s->rec.rtt.srtt_us,
+        .min_rtt_us = s->rec.min_rtt_us,
+        .in_flight = s->sent.flight.count,
+    };
+    if (s->started && s->pacer.ops != NULL) {
+        out->rate_bps = pacer_rate(&s->pacer);
+        out->cwnd = pacer_cwnd(&s->pacer);
+    }
+}
+
 /* ---- starting ------------------------------------------------------------ */
 
 void sftp_source_start(struct sftp_source *s, uint64_t now)
@@ -419,11 +475,13 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
     pp = (struct pacer_params){
         .packet_size = s->packet_size,
         .send_ahead = s->cfg.send_ahead,
+        .ack_point = s->cfg.ack_point,
         .window = s->window,
         .rate_max_bps = s->cfg.rate_max_bps,
         .initial_rtt_us = s->cfg.retry_initial_us,
     };
-    pacer_init(&s->pacer, &pacer_delivery_ops, &pp, now);
+    pacer_init(&s->pacer, policy_ops(s->cfg.policy), &pp, now);
+    pacer_set_rates(&s->pacer, s->cfg.rate_bps, s->cfg.min_rate_bps, now);
     s->delivered_time = s->first_sent_time = now;
     pump(s, now);
 }
@@ -467,17 +525,6 @@ static void on_newly_held(void *arg, uint32_t seq)
         return;
     s->bytes_acked += p->len;
     s->newly_acked++;
-    if (p->tx_order > s->sample.tx_order)
-        s->sample = (struct sample_origin){
-            .tx_order = p->tx_order,
-            .sent_time = p->sent_time,
-            .delivered = p->delivered,
-            .delivered_time = p->delivered_time,
-            .first_sent_time = p->first_sent_time,
-            .app_limited = p->app_limited,
-        };
-    if (p->tx_order > s->largest_acked_tx)
-        s->largest_acked_tx = p->tx_order;
     sentmap_release(&s->sent, p);
 }
 
@@ -487,57 +534,67 @@ static int ack_believable(const struct sftp_source *s, const struct sftp_ack *a)
     return a->got_them_all < s->next_seq && sftp_ack_highest(a) < s->next_seq;
 }
 
-static void take_rtt_sample(struct sftp_source *s, uint32_t ts_echo, uint64_t now, uint32_t *sample)
+/* The ACK's largest_tx as a full transmission number; 0 when it names
+ * none we sent, or one the ACK does not also report as held (a bitmap cut
+ * short: what lies beyond it says nothing about what came before). */
+static uint64_t acked_tx(const struct sftp_source *s, const struct sftp_ack *a,
+                         const struct sentmap_tx **rec)
 {
-    uint32_t elapsed;
+    uint64_t back = (uint32_t)((uint32_t)s->transmissions - a->largest_tx);
+    uint64_t tx;
 
-    *sample = 0;
-    if (ts_echo == 0)
-        return;
-    elapsed = rtt_ts_elapsed((uint32_t)now, ts_echo);
-    if (elapsed > INT32_MAX) /* an echo from the future: not ours */
-        return;
-    rtt_sample(&s->rtt, elapsed);
-    *sample = elapsed > 0 ? elapsed : 1;
-    if (s->min_rtt_us == 0 || *sample < s->min_rtt_us)
-        s->min_rtt_us = *sample;
+    *rec = NULL;
+    if (back >= s->transmissions)
+        return 0;
+    tx = s->transmissions - back;
+    *rec = sentmap_tx_find(&s->sent, tx);
+    if (*rec == NULL || !ackmap_holds(&s->peer, (*rec)->seq))
+        return *rec = NULL, 0;
+    return tx;
 }
 
-/* The delivery-rate sample of this ACK, from the newest packet it covers. */
-static void feed_pacer(struct sftp_source *s, uint32_t rtt_us, uint64_t now)
+/* The delivery-rate sample of this ACK, from the transmission it names
+ * (rec: NULL when it names no new one: no rate sample). */
+static void feed_pacer(struct sftp_source *s, const struct sentmap_tx *rec, uint32_t rtt_us,
+                       uint64_t now)
 {
-    const struct sample_origin *p = &s->sample;
     struct pacer_sample ps = {
-        .prior_delivered = p->delivered,
         .total_delivered = s->delivered,
         .rtt_us = rtt_us,
+        .min_rtt_us = s->rec.min_rtt_us,
+        .srtt_us = s->rec.rtt.srtt_us,
         .newly_acked = s->newly_acked,
-        .app_limited = p->app_limited,
+        .in_flight = s->sent.flight.count,
     };
-    uint64_t send_elapsed = p->sent_time - p->first_sent_time;
-    uint64_t ack_elapsed = now - p->delivered_time;
-    uint64_t interval = send_elapsed > ack_elapsed ? send_elapsed : ack_elapsed;
 
-    s->first_sent_time = p->sent_time;
-    ps.delivered = s->delivered > p->delivered ? s->delivered - p->delivered : 0;
-    /* Shorter than a round trip: ACK compression, not the path's rate. */
-    if (interval >= s->min_rtt_us && interval > 0)
-        ps.interval_us = interval;
+    if (rec != NULL) {
+        uint64_t send_elapsed = rec->sent_time - rec->first_sent_time;
+        uint64_t ack_elapsed = now - rec->delivered_time;
+        uint64_t interval = send_elapsed > ack_elapsed ? send_elapsed : ack_elapsed;
+
+        s->first_sent_time = rec->sent_time;
+        ps.prior_delivered = rec->delivered;
+        ps.app_limited = rec->app_limited;
+        ps.delivered = s->delivered > rec->delivered ? s->delivered - rec->delivered : 0;
+        /* Shorter than a round trip: ACK compression, not the path's rate. */
+        if (interval >= s->rec.min_rtt_us && interval > 0)
+            ps.interval_us = interval;
+    }
     pacer_on_ack(&s->pacer, &ps, now);
 }
 
-static void detect_losses(struct sftp_source *s, uint64_t now)
+static void judge_losses(struct sftp_source *s, uint64_t now)
 {
-    struct sentmap_packet *p;
-    uint32_t lost = 0;
+    struct recovery_verdict v = recovery_detect(&s->rec, &s->sent, now);
 
-    while ((p = sentmap_head(&s->sent, &s->sent.flight)) != NULL &&
-           p->tx_order + REORDER_THRESHOLD <= s->largest_acked_tx) {
-        sentmap_worry(&s->sent, p);
-        lost++;
+    if (v.lost > 0) {
+        s->counters.data_lost += v.lost;
+        pacer_on_loss(&s->pacer, v.lost, now);
     }
-    if (lost > 0)
-        pacer_on_loss(&s->pacer, lost, now);
+    if (v.timeout_confirmed) {
+        s->counters.timeouts_confirmed++;
+        pacer_on_timeout(&s->pacer, now);
+    }
 }
 
 static void note_delivered(struct sftp_source *s, uint64_t delivered, uint64_t now)
@@ -551,12 +608,14 @@ static void note_delivered(struct sftp_source *s, uint64_t delivered, uint64_t n
     }
 }
 
-static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, uint32_t ts_echo,
-                   const uint8_t *body, size_t len, uint64_t now)
+static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, const uint8_t *body,
+                   size_t len, uint64_t now)
 {
     struct sftp_ack a;
-    uint32_t rtt_us;
+    const struct sentmap_tx *rec;
+    uint32_t rtt_us = 0;
     uint32_t window_before;
+    uint64_t tx;
 
     if (!s->started || sftp_ack_decode(body, len, &a) != PKT_OK)
         return;
@@ -569,26 +628,33 @@ static void on_ack(struct sftp_source *s, uint32_t seq, uint32_t ts, uint32_t ts
     if (!ack_believable(s, &a))
         return;
     s->newly_acked = 0;
-    s->sample.tx_order = 0;
     window_before = window_end(s);
     if (ackmap_merge(&s->peer, a.got_them_all, a.bitmap, a.bitmap_len, on_newly_held, s) != 0)
         return;
     s->peer_window_end = a.window_end;
     if (a.flags & SFTP_ACK_COMPLETE)
         s->peer_complete = 1;
+    if (a.flags & SFTP_ACK_WISH)
+        apply_wish(s, &a.wish, now);
     if (window_end(s) != window_before || s->newly_acked > 0)
         s->probe_interval = 0; /* the sink moves: probe from scratch next time */
     s->last_ack_seq = seq;
     s->have_ack_seq = 1;
     s->echo_ts = ts;
     s->echo_arrival = now;
-    take_rtt_sample(s, ts_echo, now, &rtt_us);
+    tx = acked_tx(s, &a, &rec);
+    if (tx != 0 && tx > s->rec.largest_acked_tx)
+        rtt_us = recovery_on_largest(&s->rec, tx, rec->sent_time, a.ack_delay_us, now);
+    else
+        rec = NULL;
     note_delivered(s, a.delivered, now);
     if (s->newly_acked > 0) {
         s->timeouts_in_a_row = 0;
-        feed_pacer(s, rtt_us, now);
+        s->probe_credit = 0;
+        s->rec.last_ack_time = now;
+        feed_pacer(s, rec, rtt_us, now);
     }
-    detect_losses(s, now);
+    judge_losses(s, now);
     if (s->last_seq != 0 && s->peer.got_them_all >= s->last_seq && s->peer_complete) {
         finish(s, SFTP_DONE);
         return;
@@ -603,6 +669,7 @@ void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint
 {
     int32_t error;
 
+    (void)ts_echo; /* RTT samples come from the transmission an ACK names */
     if (s->state != SFTP_RUNNING)
         return;
     switch (type) {
@@ -610,7 +677,7 @@ void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint
         on_start(s, ts, body, len, now);
         break;
     case PKT_SFTP_ACK:
-        on_ack(s, seq, ts, ts_echo, body, len, now);
+        on_ack(s, seq, ts, body, len, now);
         break;
     case PKT_SFTP_ABORT:
         if (sftp_abort_decode(body, len, &error) == PKT_OK)
@@ -624,34 +691,26 @@ void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint
 
 /* ---- timers -------------------------------------------------------------- */
 
-/* Everything in flight longer than the timeout is worried about; the
- * timeout doubles until an ACK brings a fresh RTT sample. */
 /*
- * Packets sent back to back expire one after another: during an outage
- * that is one timeout of the path, not one per packet. So a timeout is
- * counted (and backs off) once per timeout period; the packets expiring
- * within it are only worried.
+ * No ACK for a probe timeout: nothing is judged lost, and the rate stays;
+ * the oldest packet in flight goes again, and up to PROBE_PACKETS may go
+ * beyond the in-flight limit, so the ACK they bring tells recovery.c what
+ * happened (recovery.h).
  */
-static void on_timeout(struct sftp_source *s, uint64_t now)
+static void on_pto(struct sftp_source *s, uint64_t now)
 {
-    uint32_t rto = rtt_timeout(&s->rtt);
-    struct sentmap_packet *p;
-    int new_period = s->timeouts_in_a_row == 0 || now >= s->last_timeout_at + rto;
+    struct sentmap_packet *oldest = sentmap_head(&s->sent, &s->sent.flight);
 
-    if (new_period) {
-        s->counters.timeouts++;
-        s->last_timeout_at = now;
-        if (++s->timeouts_in_a_row > s->cfg.retry_count) {
-            fail(s, RPC2_EDEAD, 1);
-            return;
-        }
+    (void)now;
+    s->counters.timeouts++;
+    if (++s->timeouts_in_a_row > s->cfg.retry_count) {
+        fail(s, RPC2_EDEAD, 1);
+        return;
     }
-    while ((p = sentmap_head(&s->sent, &s->sent.flight)) != NULL && p->sent_time + rto <= now)
-        sentmap_worry(&s->sent, p);
-    if (new_period) {
-        rtt_backoff(&s->rtt);
-        pacer_on_timeout(&s->pacer, now);
-    }
+    recovery_on_pto(&s->rec, s->transmissions + 1);
+    if (oldest != NULL)
+        sentmap_worry(&s->sent, oldest);
+    s->probe_credit = PROBE_PACKETS;
 }
 
 /* Waiting on the sink: ask it, and count the probes it leaves unanswered. */
@@ -671,8 +730,6 @@ static void on_probe_due(struct sftp_source *s, uint64_t now)
 
 void sftp_source_on_timer(struct sftp_source *s, uint64_t now)
 {
-    struct sentmap_packet *oldest;
-
     if (s->state != SFTP_RUNNING || !s->started)
         return;
     s->timer_armed = NEVER; /* it fired */
@@ -681,9 +738,10 @@ void sftp_source_on_timer(struct sftp_source *s, uint64_t now)
         if (s->state != SFTP_RUNNING)
             return;
     }
-    oldest = sentmap_head(&s->sent, &s->sent.flight);
-    if (oldest != NULL && oldest->sent_time + rtt_timeout(&s->rtt) <= now) {
-        on_timeout(s, now);
+    if (s->rec.loss_time <= now)
+        judge_losses(s, now);
+    else if (recovery_deadline(&s->rec, &s->sent) <= now) {
+        on_pto(s, now);
         if (s->state != SFTP_RUNNING)
             return;
     }
@@ -737,5 +795,5 @@ int sftp_source_failed_here(const struct sftp_source *s)
 
 uint32_t sftp_source_srtt_us(const struct sftp_source *s)
 {
-    return s->rtt.srtt_us;
+    return s->rec.rtt.srtt_us;
 }

@@ -45,6 +45,7 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
     memset(d, 0, sizeof(*d));
     pkt_reader_init(&r, body, len);
     uint32_t flags = pkt_get_u32(&r);
+    uint32_t tx = pkt_get_u32(&r);
 
     if (r.failed)
         return r.failed;
@@ -62,12 +63,14 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
         return PKT_ELENGTH;
     }
     d->flags = flags;
+    d->tx = tx;
     d->len = (uint32_t)data_len;
     d->bytes = data_len > 0 ? r.p : NULL;
     return PKT_OK;
 }
 
-uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t data_len)
+uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
+                          uint32_t data_len)
 {
     struct pkt_writer w;
 
@@ -79,6 +82,7 @@ uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t da
         return NULL;
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, flags);
+    pkt_put_u32(&w, tx);
     return w.failed ? NULL : w.p;
 }
 
@@ -112,8 +116,18 @@ int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a)
     a->window_end = pkt_get_u32(&r);
     a->delivered = get_u64(&r);
     a->flags = pkt_get_u32(&r);
+    a->largest_tx = pkt_get_u32(&r);
+    a->ack_delay_us = pkt_get_u32(&r);
     a->bitmap = pkt_get_opaque(&r, SFTP_MAX_BITMAP, &a->bitmap_len);
+    memset(&a->wish, 0, sizeof(a->wish));
+    if (a->flags & SFTP_ACK_WISH) {
+        a->wish.policy = pkt_get_u32(&r);
+        a->wish.rate = get_u64(&r);
+        a->wish.min_rate = get_u64(&r);
+    }
     rc = reader_result(&r);
+    if (rc == PKT_OK && a->wish.policy > SFTP_POLICY_MAX)
+        rc = PKT_EFLAGS;
     if (rc == PKT_OK && (a->flags & ~SFTP_ACK_FLAGS_KNOWN))
         rc = PKT_EFLAGS;
     if (rc == PKT_OK && !ack_window_valid(a))
@@ -133,15 +147,23 @@ uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *
 
     *out_len = 0;
     if (a->bitmap_len > SFTP_MAX_BITMAP || (a->flags & ~SFTP_ACK_FLAGS_KNOWN) ||
-        !ack_window_valid(a))
+        !ack_window_valid(a) ||
+        ((a->flags & SFTP_ACK_WISH) && a->wish.policy > SFTP_POLICY_MAX))
         return NULL;
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, a->got_them_all);
     pkt_put_u32(&w, a->window_end);
     put_u64(&w, a->delivered);
     pkt_put_u32(&w, a->flags);
+    pkt_put_u32(&w, a->largest_tx);
+    pkt_put_u32(&w, a->ack_delay_us);
     pkt_put_u32(&w, a->bitmap_len);
     bitmap = pkt_put_space(&w, a->bitmap_len);
+    if (a->flags & SFTP_ACK_WISH) {
+        pkt_put_u32(&w, a->wish.policy);
+        put_u64(&w, a->wish.rate);
+        put_u64(&w, a->wish.min_rate);
+    }
     if (w.failed)
         return NULL;
     *out_len = (size_t)(w.p - body);
@@ -163,13 +185,14 @@ int sftp_ack_encode(const struct sftp_ack *a, uint8_t *body, size_t cap, size_t 
     return PKT_OK;
 }
 
-uint32_t sftp_ack_bitmap_room(size_t cap)
+uint32_t sftp_ack_bitmap_room(size_t cap, int wish)
 {
+    size_t head = SFTP_ACK_HEAD + (wish ? SFTP_ACK_WISH_SIZE : 0);
     size_t room;
 
-    if (cap < SFTP_ACK_HEAD)
+    if (cap < head)
         return 0;
-    room = (cap - SFTP_ACK_HEAD) & ~(size_t)3; /* the padding must fit too */
+    room = (cap - head) & ~(size_t)3; /* the padding must fit too */
     return room < SFTP_MAX_BITMAP ? (uint32_t)room : SFTP_MAX_BITMAP;
 }
 

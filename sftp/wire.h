@@ -21,7 +21,7 @@
 #define SFTP_DATA_SUM 0x4u   /* with LAST: the body ends with the stream's checksum */
 #define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME | SFTP_DATA_SUM)
 
-#define SFTP_DATA_HEAD 4u /* data flags; the data bytes follow to the end of the body */
+#define SFTP_DATA_HEAD 8u /* data flags, transmission number; the data follow to the end */
 #define SFTP_SUM_SIZE 16u /* XXH3-128 of every byte of the stream, high half first */
 #define SFTP_MAX_PACKET ((uint32_t)PKT_MAX_BODY - SFTP_DATA_HEAD - SFTP_SUM_SIZE)
 
@@ -35,7 +35,9 @@
 #define SFTP_MAX_WINDOW 16384u
 #define SFTP_MAX_BITMAP (SFTP_MAX_WINDOW / 8)
 
-#define SFTP_ACK_HEAD 24u /* got_them_all, window_end, delivered (u64), flags, bitmap length */
+/* got_them_all, window_end, delivered (u64), flags, largest_tx, ack_delay, bitmap length */
+#define SFTP_ACK_HEAD 32u
+#define SFTP_ACK_WISH_SIZE 20u /* policy, rate (u64), min_rate (u64), after the bitmap */
 #define SFTP_MAX_ACK (SFTP_ACK_HEAD + SFTP_MAX_BITMAP)
 #define SFTP_START_SIZE 8u
 #define SFTP_ABORT_SIZE 4u
@@ -43,7 +45,15 @@
 
 /* ACK flags. */
 #define SFTP_ACK_COMPLETE 0x1u /* every byte is written: the stream is done */
-#define SFTP_ACK_FLAGS_KNOWN SFTP_ACK_COMPLETE
+#define SFTP_ACK_WISH 0x2u     /* the sink's rate wish follows the bitmap */
+#define SFTP_ACK_FLAGS_KNOWN (SFTP_ACK_COMPLETE | SFTP_ACK_WISH)
+
+/* Rate policies a wish can name (docs/RATE.md); 0: the source's default. */
+#define SFTP_POLICY_DEFAULT 0u
+#define SFTP_POLICY_ADAPTIVE 1u
+#define SFTP_POLICY_FIXED 2u
+#define SFTP_POLICY_BACKGROUND 3u
+#define SFTP_POLICY_MAX SFTP_POLICY_BACKGROUND
 
 /* PROBE flags. */
 #define SFTP_PROBE_ANSWER_ME 0x1u /* reply with an ACK at once */
@@ -51,6 +61,7 @@
 
 struct sftp_data {
     uint32_t flags;
+    uint32_t tx; /* the transmission number: every send of any packet gets the next one */
     const uint8_t *bytes; /* into the body; NULL when len is 0 */
     uint32_t len;
     const uint8_t *sum;   /* SFTP_SUM_SIZE bytes into the body with SFTP_DATA_SUM, else NULL */
@@ -66,14 +77,28 @@ struct sftp_data {
  * stuck holds packets it has not written, and says how many more fit);
  * never below got_them_all, at most SFTP_MAX_WINDOW above it. COMPLETE
  * says the whole stream is written: only then is the source done.
+ * largest_tx is the highest transmission number the sink has received
+ * (0: none), and ack_delay the microseconds between that packet's arrival
+ * and this ACK: the source knows when it sent it, so the two give an RTT
+ * sample and tell losses from what is still on its way. With WISH, the
+ * sink (a client fetching) asks for a rate policy and rates (bytes/s, 0:
+ * no preference); the source keeps within its own limits.
  */
+struct sftp_wish {
+    uint32_t policy; /* SFTP_POLICY_* */
+    uint64_t rate, min_rate;
+};
+
 struct sftp_ack {
     uint32_t got_them_all;
     uint32_t window_end;
     uint64_t delivered;
     uint32_t flags;
+    uint32_t largest_tx;
+    uint32_t ack_delay_us;
     const uint8_t *bitmap;
     uint32_t bitmap_len;
+    struct sftp_wish wish; /* with SFTP_ACK_WISH */
 };
 
 /* START: what the sink accepts; the source uses the smaller of each and its own. */
@@ -87,17 +112,19 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d);
  * (followed, with SFTP_DATA_SUM, by the SFTP_SUM_SIZE checksum bytes: the
  * body is then SFTP_DATA_HEAD + data_len + SFTP_SUM_SIZE long), or NULL
  * when the flags are unknown or do not go together, or it does not fit. */
-uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t data_len);
+uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
+                          uint32_t data_len);
 
 int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a);
 /* Writes an ACK whose bitmap the caller fills in afterwards (so the sink can
  * write it straight from its ack map): returns where a->bitmap_len bytes go
- * (a->bitmap is ignored), or NULL when it does not fit or is too long. */
+ * (a->bitmap is ignored; a wish is written after them), or NULL when it
+ * does not fit or is too long. */
 uint8_t *sftp_ack_encode_head(uint8_t *body, size_t cap, const struct sftp_ack *a, size_t *out_len);
 /* The same with a->bitmap copied in; refuses a bitmap ending in a zero byte. */
 int sftp_ack_encode(const struct sftp_ack *a, uint8_t *body, size_t cap, size_t *out_len);
-/* The longest bitmap an ACK body of cap bytes has room for. */
-uint32_t sftp_ack_bitmap_room(size_t cap);
+/* The longest bitmap an ACK body of cap bytes has room for (with a wish or not). */
+uint32_t sftp_ack_bitmap_room(size_t cap, int wish);
 /* The highest seq a decoded ACK says is held (got_them_all when the bitmap is empty). */
 uint64_t sftp_ack_highest(const struct sftp_ack *a);
 

@@ -155,6 +155,7 @@ static void check_sftp_data(const uint8_t *body, size_t len, uint8_t flags)
     (void)flags;
     ck_assert_int_eq(sftp_data_decode(body, len, &d), PKT_OK);
     ck_assert_uint_eq(d.flags, SFTP_DATA_LAST | SFTP_DATA_ACKME);
+    ck_assert_uint_eq(d.tx, 7);
     ck_assert_uint_eq(d.len, 5);
     ck_assert_mem_eq(d.bytes, "hello", 5);
     /* The last packet: 6 full packets before it, 8,405 bytes in all. */
@@ -173,6 +174,8 @@ static void check_sftp_ack(const uint8_t *body, size_t len, uint8_t flags)
     ck_assert_uint_eq(a.window_end, 2 + 64);
     ck_assert_uint_eq(a.flags, 0);
     ck_assert_uint_eq(a.delivered, 4 * 1400 + 5);
+    ck_assert_uint_eq(a.largest_tx, 7);
+    ck_assert_uint_eq(a.ack_delay_us, 0);
     ck_assert_uint_eq(a.bitmap_len, 1);
     ck_assert_uint_eq(a.bitmap[0], 0x0b); /* seqs 4, 5 and 7 */
     ck_assert_uint_eq(sftp_ack_highest(&a), 7);
@@ -259,10 +262,10 @@ static const struct example {
     {"SFTP_START", HDR(PKT_SFTP_START, 0, CLIENT_ID, SERVER_ID, 1, SFTP_TRANSFER, 2000300000, 0, 8),
      check_sftp_start},
     {"SFTP_DATA",
-     HDR(PKT_SFTP_DATA, 0, SERVER_ID, CLIENT_ID, 7, SFTP_TRANSFER, 1010000, 2000300000, 9),
+     HDR(PKT_SFTP_DATA, 0, SERVER_ID, CLIENT_ID, 7, SFTP_TRANSFER, 1010000, 2000300000, 13),
      check_sftp_data},
     {"SFTP_ACK",
-     HDR(PKT_SFTP_ACK, 0, CLIENT_ID, SERVER_ID, 2, SFTP_TRANSFER, 2000301000, 1010000, 28),
+     HDR(PKT_SFTP_ACK, 0, CLIENT_ID, SERVER_ID, 2, SFTP_TRANSFER, 2000301000, 1010000, 36),
      check_sftp_ack},
     {"SFTP_ABORT", HDR(PKT_SFTP_ABORT, 0, SERVER_ID, CLIENT_ID, 0, SFTP_TRANSFER, 1020000, 0, 4),
      check_sftp_abort},

@@ -129,6 +129,41 @@ static void check_queue(struct sentmap *m, const struct sentmap_queue *q, uint8_
     REQUIRE(q->count == n);
 }
 
+/* Each transmission keeps its own record: a resend is a new one, and the
+ * original's stays findable until the ring comes round to it. */
+START_TEST(transmissions_keep_their_own_records)
+{
+    struct sentmap m;
+    struct sentmap_packet *p;
+    struct sentmap_tx *t;
+    const struct sentmap_tx *found;
+    uint64_t tx;
+
+    ck_assert_int_eq(sentmap_init(&m, 4, 16), 0);
+    p = sentmap_take(&m, 7);
+    t = sentmap_sent(&m, p, 100, 1);
+    t->delivered = 55;
+    sentmap_sent(&m, p, 300, 2); /* resent */
+    found = sentmap_tx_find(&m, 1);
+    ck_assert_ptr_nonnull(found);
+    ck_assert_uint_eq(found->sent_time, 100);
+    ck_assert_uint_eq(found->delivered, 55);
+    ck_assert_uint_eq(found->seq, 7);
+    found = sentmap_tx_find(&m, 2);
+    ck_assert_ptr_nonnull(found);
+    ck_assert_uint_eq(found->sent_time, 300);
+    ck_assert_uint_eq(p->tx_order, 2);
+    ck_assert_ptr_null(sentmap_tx_find(&m, 3)); /* never sent */
+    ck_assert_ptr_null(sentmap_tx_find(&m, 0));
+    /* Far enough on, the ring has reused tx 1's record. */
+    for (tx = 3; tx <= 3 + 4 * 4; tx++)
+        sentmap_sent(&m, p, 400 + tx, tx);
+    ck_assert_ptr_null(sentmap_tx_find(&m, 1));
+    ck_assert_ptr_nonnull(sentmap_tx_find(&m, 3 + 4 * 4));
+    sentmap_dispose(&m);
+}
+END_TEST
+
 START_TEST(random_against_model)
 {
     struct sentmap m;
@@ -177,6 +212,7 @@ static Suite *sentmap_suite(void)
 
     tcase_add_test(tc, pool_is_lazy_bounded_and_reused);
     tcase_add_test(tc, queues_keep_transmission_order);
+    tcase_add_test(tc, transmissions_keep_their_own_records);
     tcase_add_test(tc, random_against_model);
     suite_add_tcase(s, tc);
     return s;

@@ -1217,7 +1217,7 @@ static int take_sent(struct harness *h, struct sftp_ack *ack, uint8_t *bitmap, u
 static void feed_data(struct harness *h, uint32_t seq, uint32_t flags, uint32_t len)
 {
     uint8_t body[SFTP_DATA_HEAD + 2000];
-    uint8_t *data = sftp_data_encode(body, sizeof(body), flags, len);
+    uint8_t *data = sftp_data_encode(body, sizeof(body), flags, seq, len);
     uint64_t pos = (uint64_t)(seq - 1) * h->packet_size;
     uint32_t i;
 

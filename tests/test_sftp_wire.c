@@ -25,7 +25,7 @@ START_TEST(data_round_trip)
     for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
         for (j = 0; j < sizeof(flags) / sizeof(flags[0]); j++) {
             struct sftp_data d;
-            uint8_t *data = sftp_data_encode(body, PKT_MAX_BODY, flags[j], lens[i]);
+            uint8_t *data = sftp_data_encode(body, PKT_MAX_BODY, flags[j], 7, lens[i]);
 
             ck_assert_ptr_nonnull(data);
             ck_assert_ptr_eq(data, body + SFTP_DATA_HEAD);
@@ -44,25 +44,27 @@ END_TEST
 
 START_TEST(data_refusals)
 {
-    uint8_t body[16] = {0, 0, 0, 1, 'x'};
+    uint8_t body[20] = {0, 0, 0, 1, 0, 0, 0, 9, 'x'};
     struct sftp_data d;
     size_t n;
 
     for (n = 0; n < SFTP_DATA_HEAD; n++)
         ck_assert_int_eq(sftp_data_decode(body, n, &d), PKT_ESHORT);
     ck_assert_int_eq(sftp_data_decode(NULL, 0, &d), PKT_ESHORT);
+    ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_OK);
+    ck_assert_uint_eq(d.tx, 9);
     body[3] = 0x08; /* an unknown flag */
-    ck_assert_int_eq(sftp_data_decode(body, 5, &d), PKT_EFLAGS);
+    ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_EFLAGS);
     body[3] = 0;
     body[0] = 0x80;
-    ck_assert_int_eq(sftp_data_decode(body, 5, &d), PKT_EFLAGS);
+    ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_EFLAGS);
     ck_assert_uint_eq(d.len, 0);
     /* The encoder refuses what the decoder would. */
-    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x08, 1));
-    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0, 13));
-    ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), 0, 12));
-    ck_assert_ptr_null(sftp_data_encode(body, 3, 0, 0));
-    ck_assert_ptr_null(sftp_data_encode(body, (size_t)-1, 0, SFTP_MAX_PACKET + 1));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x08, 7, 1));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0, 7, 13));
+    ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), 0, 7, 12));
+    ck_assert_ptr_null(sftp_data_encode(body, 3, 0, 7, 0));
+    ck_assert_ptr_null(sftp_data_encode(body, (size_t)-1, 0, 7, SFTP_MAX_PACKET + 1));
 }
 END_TEST
 
@@ -113,10 +115,48 @@ START_TEST(ack_highest_and_room)
     ck_assert_uint_eq(sftp_ack_highest(&a), 12);
     a.bitmap_len = 3; /* bit 23: seq 35 */
     ck_assert_uint_eq(sftp_ack_highest(&a), 35);
-    ck_assert_uint_eq(sftp_ack_bitmap_room(0), 0);
-    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD), 0);
-    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD + 7), 4);
-    ck_assert_uint_eq(sftp_ack_bitmap_room(PKT_MAX_BODY), SFTP_MAX_BITMAP);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(0, 0), 0);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD, 0), 0);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD + 7, 0), 4);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(PKT_MAX_BODY, 0), SFTP_MAX_BITMAP);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD + SFTP_ACK_WISH_SIZE + 7, 1), 4);
+    ck_assert_uint_eq(sftp_ack_bitmap_room(SFTP_ACK_HEAD + 7, 1), 0);
+}
+END_TEST
+
+/* The transmission an ACK names, its delay, and the sink's rate wish
+ * after the bitmap: a wish only with its flag, a policy only known ones. */
+START_TEST(ack_tx_delay_and_wish)
+{
+    uint8_t bitmap[2] = {0x05, 0x01}, body[SFTP_MAX_ACK + SFTP_ACK_WISH_SIZE];
+    struct sftp_ack a = {.got_them_all = 3, .window_end = 50, .delivered = 9,
+                         .flags = SFTP_ACK_WISH, .largest_tx = 0xfffffff0u,
+                         .ack_delay_us = 777, .bitmap = bitmap, .bitmap_len = 2,
+                         .wish = {SFTP_POLICY_FIXED, 12500000, 1000}};
+    struct sftp_ack b;
+    size_t out;
+
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &out), PKT_OK);
+    ck_assert_uint_eq(out, SFTP_ACK_HEAD + 4 + SFTP_ACK_WISH_SIZE);
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_OK);
+    ck_assert_uint_eq(b.largest_tx, 0xfffffff0u);
+    ck_assert_uint_eq(b.ack_delay_us, 777);
+    ck_assert_uint_eq(b.bitmap_len, 2);
+    ck_assert_uint_eq(b.wish.policy, SFTP_POLICY_FIXED);
+    ck_assert_uint_eq(b.wish.rate, 12500000);
+    ck_assert_uint_eq(b.wish.min_rate, 1000);
+    /* without its wish the body is short; a policy nobody knows is refused */
+    ck_assert_int_eq(sftp_ack_decode(body, out - SFTP_ACK_WISH_SIZE, &b), PKT_ESHORT);
+    body[SFTP_ACK_HEAD + 4 + 3] = SFTP_POLICY_MAX + 1;
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_EFLAGS);
+    a.wish.policy = SFTP_POLICY_MAX + 1;
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &out), PKT_ELENGTH);
+    /* no flag: no wish on the wire, whatever the struct holds */
+    a.flags = 0;
+    ck_assert_int_eq(sftp_ack_encode(&a, body, sizeof(body), &out), PKT_OK);
+    ck_assert_uint_eq(out, SFTP_ACK_HEAD + 4);
+    ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_OK);
+    ck_assert_uint_eq(b.wish.policy, 0);
 }
 END_TEST
 
@@ -189,15 +229,15 @@ START_TEST(ack_refusals)
     size_t out;
 
     /* A bitmap longer than any window needs. */
-    put_be32(body + 20, SFTP_MAX_BITMAP + 4);
+    put_be32(body + SFTP_ACK_HEAD - 4, SFTP_MAX_BITMAP + 4);
     body[SFTP_ACK_HEAD + SFTP_MAX_BITMAP + 3] = 1;
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + SFTP_MAX_BITMAP + 4, &a), PKT_ELENGTH);
     /* A length beyond the body. */
-    put_be32(body + 20, 8);
+    put_be32(body + SFTP_ACK_HEAD - 4, 8);
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_ESHORT);
     /* A bitmap ending in a zero byte says nothing more: refused. */
     memset(body, 0, sizeof(body));
-    put_be32(body + 20, 2);
+    put_be32(body + SFTP_ACK_HEAD - 4, 2);
     body[SFTP_ACK_HEAD] = 1;
     ck_assert_int_eq(sftp_ack_decode(body, SFTP_ACK_HEAD + 4, &a), PKT_ELENGTH);
     ck_assert_uint_eq(a.bitmap_len, 0);
@@ -219,7 +259,7 @@ END_TEST
 /* The head encoder leaves the bitmap to the caller but zeroes the padding. */
 START_TEST(ack_head_zeroes_padding)
 {
-    uint8_t body[32];
+    uint8_t body[SFTP_ACK_HEAD + 8];
     struct sftp_ack a = {.got_them_all = 3, .window_end = 3, .delivered = 4, .bitmap_len = 1}, b;
     size_t out;
     uint8_t *bitmap;
@@ -307,12 +347,12 @@ START_TEST(ack_window_and_flags)
     put_be32(body + 4, 101 + SFTP_MAX_WINDOW); /* more than any window */
     ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_ELENGTH);
     put_be32(body + 4, 100);
-    put_be32(body + 16, 0x2); /* an unknown flag */
+    put_be32(body + 16, 0x4); /* an unknown flag */
     ck_assert_int_eq(sftp_ack_decode(body, out, &b), PKT_EFLAGS);
     a.window_end = 99;
     ck_assert_ptr_null(sftp_ack_encode_head(body, sizeof(body), &a, &out));
     a.window_end = 100;
-    a.flags = 0x2;
+    a.flags = 0x4;
     ck_assert_ptr_null(sftp_ack_encode_head(body, sizeof(body), &a, &out));
 }
 END_TEST
@@ -344,7 +384,7 @@ START_TEST(data_sum)
 {
     uint8_t body[64];
     struct sftp_data d;
-    uint8_t *data = sftp_data_encode(body, sizeof(body), SFTP_DATA_LAST | SFTP_DATA_SUM, 5);
+    uint8_t *data = sftp_data_encode(body, sizeof(body), SFTP_DATA_LAST | SFTP_DATA_SUM, 7, 5);
 
     ck_assert_ptr_nonnull(data);
     memcpy(data, "hello", 5);
@@ -354,7 +394,7 @@ START_TEST(data_sum)
     ck_assert_mem_eq(d.bytes, "hello", 5);
     ck_assert_ptr_eq(d.sum, data + 5);
     /* an empty LAST with a sum */
-    ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), SFTP_DATA_LAST | SFTP_DATA_SUM, 0));
+    ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), SFTP_DATA_LAST | SFTP_DATA_SUM, 7, 0));
     ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + SFTP_SUM_SIZE, &d), PKT_OK);
     ck_assert_uint_eq(d.len, 0);
     ck_assert_ptr_null(d.bytes);
@@ -362,12 +402,12 @@ START_TEST(data_sum)
     ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + SFTP_SUM_SIZE - 1, &d), PKT_ELENGTH);
     ck_assert_ptr_null(d.sum);
     /* a sum without LAST, both ways */
-    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), SFTP_DATA_SUM, 0));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), SFTP_DATA_SUM, 7, 0));
     put_be32(body, SFTP_DATA_SUM);
     ck_assert_int_eq(sftp_data_decode(body, SFTP_DATA_HEAD + SFTP_SUM_SIZE, &d), PKT_EFLAGS);
     /* the room for the sum is part of the capacity check */
     ck_assert_ptr_null(sftp_data_encode(body, SFTP_DATA_HEAD + 5 + SFTP_SUM_SIZE - 1,
-                                        SFTP_DATA_LAST | SFTP_DATA_SUM, 5));
+                                        SFTP_DATA_LAST | SFTP_DATA_SUM, 7, 5));
 }
 END_TEST
 
@@ -389,7 +429,7 @@ START_TEST(random_bodies)
             body[k] = (uint8_t)(x & 0x3 ? x : 0);
         }
         if (i % 3 == 0 && len >= SFTP_ACK_HEAD) { /* plausible fields */
-            put_be32(body + 20, (uint32_t)(len - SFTP_ACK_HEAD - (x >> 60) % 4));
+            put_be32(body + SFTP_ACK_HEAD - 4, (uint32_t)(len - SFTP_ACK_HEAD - (x >> 60) % 4));
             put_be32(body + 4, get_be32(body) + (uint32_t)(x >> 50) % 64);
             put_be32(body + 16, (uint32_t)(x >> 40) & 1);
         }
@@ -413,6 +453,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, data_refusals);
     tcase_add_test(tc, ack_round_trip);
     tcase_add_test(tc, ack_highest_and_room);
+    tcase_add_test(tc, ack_tx_delay_and_wish);
     tcase_add_test(tc, ack_truncations_and_tails);
     tcase_add_test(tc, ack_refusals);
     tcase_add_test(tc, ack_head_zeroes_padding);

@@ -37,7 +37,27 @@ struct rpc2_sftp_params {
     uint32_t piggyback_max;    /* the largest piggybacked transfer, bytes */
     uint64_t memory_cap;       /* packet buffer memory of all transfers of the context */
     uint64_t rate_max_bps;     /* pacing ceiling, bytes per second; 0: none */
+    /* Rate control (docs/RATE.md). As a source, the policy and rates this
+     * end sends with; as a client fetching, what it asks the server's
+     * source for. rate_bps is the target (a ceiling, or fixed's rate),
+     * min_rate_bps a floor; 0: none. policies_allowed caps what a peer may
+     * ask of this end's source: a mask of 1 << RPC2_SFTP_POLICY_* (0: any). */
+    uint32_t policy; /* enum rpc2_sftp_policy */
+    uint64_t rate_bps, min_rate_bps;
+    uint32_t policies_allowed;
 };
+
+enum rpc2_sftp_policy {
+    RPC2_SFTP_POLICY_DEFAULT = 0,    /* the sending end's own choice (adaptive) */
+    RPC2_SFTP_POLICY_ADAPTIVE = 1,   /* model the bottleneck, share fairly, tolerate random loss */
+    RPC2_SFTP_POLICY_FIXED = 2,      /* the target rate, whatever happens */
+    RPC2_SFTP_POLICY_BACKGROUND = 3, /* yield to any other traffic */
+};
+
+/* The policy's name ("adaptive", "fixed", "background"), or NULL. */
+RPC2_EXPORT const char *rpc2_sftp_policy_name(uint32_t policy);
+/* The policy named (also "default"), or -1. */
+RPC2_EXPORT int rpc2_sftp_policy_of(const char *name);
 
 RPC2_EXPORT void rpc2_sftp_params_init(struct rpc2_sftp_params *p);
 /* 0, or RPC2_EINVAL when a value makes no sense (the log says which). */
@@ -55,6 +75,39 @@ struct rpc2_sftp_stats {
 
 /* Sums over every transfer the context ran. */
 RPC2_EXPORT int rpc2_sftp_stats(const rpc2_ctx *ctx, struct rpc2_sftp_stats *out);
+
+/*
+ * The transfer running on a connection now (the client's call in flight,
+ * or the request a server handles): changing its rate, and watching it.
+ * Call from the context's loop thread (a callback, a timer, a watcher).
+ * Both return RPC2_ENOENT when no streamed transfer runs on the connection.
+ */
+struct rpc2_sftp_rate {
+    uint32_t policy;       /* enum rpc2_sftp_policy; DEFAULT: keep the current one */
+    uint64_t rate_bps;     /* target, bytes/s; 0: none */
+    uint64_t min_rate_bps; /* floor, bytes/s; 0: none */
+};
+
+/* At this end's source: applied at once (RPC2_EINVAL for a policy its
+ * params do not allow). At this end's sink (a client fetching): sent to the
+ * server's source with every ACK, which applies it within its own limits. */
+RPC2_EXPORT int rpc2_sftp_set_rate(rpc2_conn *conn, const struct rpc2_sftp_rate *rate);
+
+struct rpc2_sftp_transfer_info {
+    int is_source;           /* this end sends the data */
+    const char *policy;      /* as source: the policy in force; as sink: the one asked for */
+    uint64_t bytes;          /* data bytes acknowledged (source) or received (sink) so far */
+    uint64_t rate_bps;       /* as source: the pace now; as sink: 0 (measure bytes over time) */
+    uint64_t target_bps, min_rate_bps; /* asked for; 0: none */
+    uint32_t srtt_us;        /* this end's smoothed RTT */
+    uint32_t min_rtt_us;     /* as source: the path's smallest RTT */
+    uint64_t packets;        /* DATA sent (source) or received (sink), resends included */
+    uint64_t packets_retransmitted, bytes_retransmitted; /* resends sent, or received */
+    uint64_t packets_lost;   /* as source: judged lost from ACKs */
+    uint64_t timeouts;
+};
+
+RPC2_EXPORT int rpc2_sftp_transfer_info(rpc2_conn *conn, struct rpc2_sftp_transfer_info *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,328 @@
+/*
+ * cc_adaptive.c - the default rate policy: a model of the bottleneck, after
+ * BBR (Cardwell et al., "BBR: Congestion-Based Congestion Control", 2016).
+ *
+ * The model is two numbers: the bottleneck's rate (the most the path has
+ * delivered per second over the last PACER_ROUNDS round trips) and the
+ * path's own delay (the smallest RTT in the last ten seconds). Their
+ * product, the bandwidth-delay product, is what the path holds without a
+ * queue. The policy paces at the modelled rate times a gain:
+ *
+ *   startup    2.89: doubles each round trip until three rounds in a row
+ *              bring less than 25% more, or eight RTT samples in a row
+ *              show a queue of a quarter of the path's delay (4 to 16 ms,
+ *              as HyStart): the pipe is full;
+ *   drain      1/2.89, until in flight is down to one BDP: the queue
+ *              startup built is emptied at once;
+ *   probe_bw   a cycle of 5/4 (is there more?), 3/4 (empty what that
+ *              queued), then six of 1, each as long as the path's delay;
+ *   probe_rtt  every ten seconds without a new minimum, in flight drops to
+ *              four packets for 200 ms, so the delay is measured without
+ *              our own queue (and competing flows see the queue drain).
+ *
+ * In flight is held to twice the BDP plus, once out of startup, what ACKs
+ * that come in bursts showed they need (ack batches, recvmmsg: BBR's
+ * extra_acked), so a wrong rate estimate cannot build more than a BDP of
+ * queue, and startup's last doubling fits a queue of one BDP. Random loss does not slow it: a packet lost on the wire says
+ * nothing about the bottleneck, and loss recovery resends it. A probe
+ * timeout that ACKs confirmed (recovery.h) halves the bandwidth estimate.
+ * A ceiling that rises (a new target rate) starts a new startup, so the
+ * change shows within a few round trips.
+ */
+#include "pacer.h"
+
+#include <string.h>
+
+#define USEC_PER_SEC 1000000u
+#define INITIAL_WINDOW 10u /* packets per initial RTT before any sample */
+#define HIGH_GAIN 2885u    /* x1000: 2/ln 2, doubles the delivery rate per round */
+#define DRAIN_GAIN 347u    /* 1000 / 2.885 */
+#define CWND_GAIN 2000u
+#define FULL_PIPE_ROUNDS 3u
+#define MIN_RTT_EXPIRY_US (10u * USEC_PER_SEC)
+#define PROBE_RTT_US (200u * 1000u)
+#define PROBE_RTT_CWND 4u
+#define EXTRA_ACKED_ROUNDS 5u
+#define QUEUE_SAMPLES 8u
+#define QUEUE_MIN_US 4000u
+#define QUEUE_MAX_US 16000u
+
+enum { STARTUP, DRAIN, PROBE_BW, PROBE_RTT };
+
+static const unsigned cycle_gain[] = {1250, 750, 1000, 1000, 1000, 1000, 1000, 1000};
+#define CYCLE_LEN (sizeof(cycle_gain) / sizeof(cycle_gain[0]))
+
+static uint64_t max_bw(const struct cc_adaptive *d)
+{
+    uint64_t best = 0;
+    unsigned i;
+
+    for (i = 0; i < PACER_ROUNDS; i++)
+        if (d->bw_by_round[i] > best)
+            best = d->bw_by_round[i];
+    return best;
+}
+
+static uint64_t bdp(const struct cc_adaptive *d)
+{
+    return pacer_bytes_in(max_bw(d), d->min_rtt_us);
+}
+
+static void adaptive_init(struct pacer *p, uint64_t now)
+{
+    uint32_t packets =
+        p->params.send_ahead > INITIAL_WINDOW ? p->params.send_ahead : INITIAL_WINDOW;
+
+    (void)now;
+    memset(&p->policy.adaptive, 0, sizeof(p->policy.adaptive));
+    p->policy.adaptive.mode = STARTUP;
+    p->rate_bps = (uint64_t)packets * p->params.packet_size * USEC_PER_SEC / p->params.initial_rtt_us;
+    p->cwnd = p->params.window;
+}
+
+/* A round trip ends when a packet sent after it began is acknowledged. */
+static int next_round(struct cc_adaptive *d, const struct pacer_sample *s)
+{
+    if (s->interval_us == 0 || s->prior_delivered < d->next_round_delivered)
+        return 0;
+    d->next_round_delivered = s->total_delivered;
+    d->round_count++;
+    return 1;
+}
+
+/* Moves the filter to the current round, forgetting rounds too old to keep.
+ * Only taken samples age it, so a spell of app-limited rounds keeps the
+ * estimate (as Linux's BBR does). */
+static void age_filter(struct cc_adaptive *d)
+{
+    uint64_t gap = d->round_count - d->filter_round;
+
+    if (gap >= PACER_ROUNDS)
+        memset(d->bw_by_round, 0, sizeof(d->bw_by_round));
+    for (; gap > 0 && gap < PACER_ROUNDS; gap--) {
+        d->round_slot = (d->round_slot + 1) % PACER_ROUNDS;
+        d->bw_by_round[d->round_slot] = 0;
+    }
+    d->filter_round = d->round_count;
+}
+
+static void take_bw_sample(struct cc_adaptive *d, const struct pacer_sample *s)
+{
+    uint64_t bw;
+
+    if (s->interval_us == 0 || s->delivered == 0)
+        return;
+    /* Below 2^44 bytes (16 TiB) in one interval the product fits. */
+    if (s->delivered >= (uint64_t)1 << 44)
+        return;
+    bw = s->delivered * USEC_PER_SEC / s->interval_us;
+    /* A source with nothing to send measures itself, not the path. */
+    if (s->app_limited && bw < max_bw(d))
+        return;
+    age_filter(d);
+    if (bw > d->bw_by_round[d->round_slot])
+        d->bw_by_round[d->round_slot] = bw;
+}
+
+/* How far ACKs ran ahead of the modelled rate (bursts): a max filter
+ * over the last EXTRA_ACKED_ROUNDS to 2 x EXTRA_ACKED_ROUNDS rounds. */
+static void track_aggregation(struct pacer *p, const struct pacer_sample *s, uint64_t now)
+{
+    struct cc_adaptive *d = &p->policy.adaptive;
+    uint64_t expected, extra;
+
+    if (d->round_count - d->extra_round >= EXTRA_ACKED_ROUNDS) {
+        d->extra_acked[0] = d->extra_acked[1];
+        d->extra_acked[1] = 0;
+        d->extra_round = d->round_count;
+    }
+    expected = pacer_bytes_in(max_bw(d), now - d->epoch_start);
+    if (d->epoch_start == 0 || d->epoch_acked <= expected) {
+        d->epoch_start = now;
+        d->epoch_acked = 0;
+        expected = 0;
+    }
+    d->epoch_acked += (uint64_t)s->newly_acked * p->params.packet_size;
+    extra = d->epoch_acked > expected ? d->epoch_acked - expected : 0;
+    if (extra > d->extra_acked[1])
+        d->extra_acked[1] = extra;
+}
+
+/* Startup sees a queue building: the pipe is full before the rate says so. */
+static void check_queue(struct cc_adaptive *d, const struct pacer_sample *s)
+{
+    uint32_t allowance = d->min_rtt_us / 4;
+
+    if (s->rtt_us == 0 || d->round_count < 3)
+        return;
+    allowance = allowance < QUEUE_MIN_US ? QUEUE_MIN_US
+                : allowance > QUEUE_MAX_US ? QUEUE_MAX_US : allowance;
+    if (s->rtt_us <= d->min_rtt_us + allowance) {
+        d->queue_samples = 0;
+        return;
+    }
+    if (++d->queue_samples >= QUEUE_SAMPLES) {
+        d->mode = DRAIN;
+        d->full_bw_rounds = FULL_PIPE_ROUNDS;
+    }
+}
+
+static void check_full_pipe(struct cc_adaptive *d)
+{
+    uint64_t bw = max_bw(d);
+
+    if (bw >= d->full_bw + d->full_bw / 4) {
+        d->full_bw = bw;
+        d->full_bw_rounds = 0;
+        return;
+    }
+    if (++d->full_bw_rounds >= FULL_PIPE_ROUNDS)
+        d->mode = DRAIN;
+}
+
+static void update_min_rtt(struct cc_adaptive *d, const struct pacer_sample *s, uint64_t now)
+{
+    int expired = d->min_rtt_at != 0 && now > d->min_rtt_at + MIN_RTT_EXPIRY_US;
+
+    if (s->rtt_us != 0 && (d->min_rtt_us == 0 || s->rtt_us < d->min_rtt_us || expired)) {
+        d->min_rtt_us = s->rtt_us;
+        d->min_rtt_at = now;
+    }
+    if (expired && d->mode != PROBE_RTT && d->mode != STARTUP) {
+        d->mode = PROBE_RTT;
+        d->probe_rtt_until = 0;
+    }
+}
+
+static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, uint64_t now)
+{
+    struct cc_adaptive *d = &p->policy.adaptive;
+    uint32_t bdp_packets = pacer_packets(p, bdp(d));
+
+    if (d->mode == STARTUP && round)
+        check_full_pipe(d);
+    if (d->mode == STARTUP)
+        check_queue(d, s);
+    if (d->mode == DRAIN && s->in_flight <= bdp_packets) {
+        d->mode = PROBE_BW;
+        d->cycle = 2; /* a phase of 1: the probe comes after the drain settled */
+        d->cycle_start = now;
+    }
+    if (d->mode == PROBE_BW) {
+        int phase_over = now - d->cycle_start > d->min_rtt_us;
+
+        /* The 3/4 phase ends as soon as the queue it drains is gone. */
+        if (cycle_gain[d->cycle] < 1000 && s->in_flight <= bdp_packets)
+            phase_over = 1;
+        if (phase_over) {
+            d->cycle = (d->cycle + 1) % CYCLE_LEN;
+            d->cycle_start = now;
+        }
+    }
+    if (d->mode == PROBE_RTT) {
+        if (d->probe_rtt_until == 0 && s->in_flight <= PROBE_RTT_CWND)
+            d->probe_rtt_until = now + (d->min_rtt_us > PROBE_RTT_US ? d->min_rtt_us : PROBE_RTT_US);
+        if (d->probe_rtt_until != 0 && now >= d->probe_rtt_until) {
+            d->min_rtt_at = now;
+            d->mode = d->full_bw_rounds >= FULL_PIPE_ROUNDS ? PROBE_BW : STARTUP;
+            d->cycle_start = now;
+        }
+    }
+}
+
+static unsigned pacing_gain(const struct cc_adaptive *d)
+{
+    switch (d->mode) {
+    case STARTUP:
+        return HIGH_GAIN;
+    case DRAIN:
+        return DRAIN_GAIN;
+    case PROBE_BW:
+        return cycle_gain[d->cycle];
+    default:
+        return 1000;
+    }
+}
+
+static uint32_t target_cwnd(const struct pacer *p)
+{
+    const struct cc_adaptive *d = &p->policy.adaptive;
+    uint64_t extra = d->extra_acked[0] > d->extra_acked[1] ? d->extra_acked[0] : d->extra_acked[1];
+    uint64_t bytes;
+    uint32_t floor = 2 * p->params.send_ahead + p->params.ack_point + 4;
+
+    if (d->mode == PROBE_RTT)
+        return PROBE_RTT_CWND;
+    if (d->min_rtt_us == 0)
+        return p->params.window;
+    if (d->mode == STARTUP)
+        extra = 0; /* the estimate lags the ACKs: what runs ahead is growth */
+    bytes = bdp(d) / 1000 * CWND_GAIN + bdp(d) % 1000 * CWND_GAIN / 1000 + extra;
+    return pacer_packets(p, bytes) > floor ? pacer_packets(p, bytes) : floor;
+}
+
+static void adaptive_on_ack(struct pacer *p, const struct pacer_sample *s, uint64_t now)
+{
+    struct cc_adaptive *d = &p->policy.adaptive;
+    uint64_t bw;
+    int round;
+
+    update_min_rtt(d, s, now);
+    round = next_round(d, s);
+    take_bw_sample(d, s);
+    track_aggregation(p, s, now);
+    next_mode(p, s, round, now);
+    bw = max_bw(d);
+    if (bw == 0)
+        return;
+    p->rate_bps = bw < UINT64_MAX / HIGH_GAIN ? bw * pacing_gain(d) / 1000 : bw;
+    if (p->rate_bps < pacer_floor_rate(p))
+        p->rate_bps = pacer_floor_rate(p);
+    p->cwnd = target_cwnd(p);
+}
+
+static void adaptive_on_loss(struct pacer *p, uint32_t packets, uint64_t now)
+{
+    (void)p;
+    (void)packets;
+    (void)now;
+}
+
+static void adaptive_on_timeout(struct pacer *p, uint64_t now)
+{
+    struct cc_adaptive *d = &p->policy.adaptive;
+    unsigned i;
+
+    (void)now;
+    for (i = 0; i < PACER_ROUNDS; i++)
+        d->bw_by_round[i] /= 2;
+    if (max_bw(d) > 0)
+        p->rate_bps = max_bw(d);
+    if (p->rate_bps < pacer_floor_rate(p))
+        p->rate_bps = pacer_floor_rate(p);
+}
+
+static void adaptive_on_ceiling_up(struct pacer *p, uint64_t now)
+{
+    struct cc_adaptive *d = &p->policy.adaptive;
+
+    (void)now;
+    if (d->mode == STARTUP)
+        return;
+    d->mode = STARTUP;
+    d->full_bw = 0;
+    d->full_bw_rounds = 0;
+    d->queue_samples = 0;
+    if (max_bw(&p->policy.adaptive) > 0)
+        p->rate_bps = max_bw(d) * HIGH_GAIN / 1000;
+    p->cwnd = target_cwnd(p);
+}
+
+const struct pacer_ops pacer_adaptive_ops = {
+    .name = "adaptive",
+    .init = adaptive_init,
+    .on_ack = adaptive_on_ack,
+    .on_loss = adaptive_on_loss,
+    .on_timeout = adaptive_on_timeout,
+    .on_ceiling_up = adaptive_on_ceiling_up,
+};
