@@ -26,8 +26,11 @@ top=$(pwd)
 }
 work=$(mktemp -d)
 pids=""
+installed=""
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null || true; done
+    # --system: a failure must not leave rpc2 in /usr/local
+    [ -n "$installed" ] && (cd "$installed" && make -s uninstall >/dev/null 2>&1)
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,6 +84,7 @@ else
     [ ! -e /usr/local/lib/librpc2.so ] || fail "rpc2 is installed in /usr/local already"
     echo "== the README's build line, verbatim, in $src =="
     echo "$build_line"
+    installed=$src
     (cd "$src" && sh -euc "$build_line") >"$work/build.log" 2>&1 || {
         tail -n 40 "$work/build.log"
         fail "the README's build line"
@@ -115,8 +119,9 @@ echo "cflags: $cflags"
 echo "libs:   $libs"
 ex="$work/examples"
 mkdir -p "$ex/rtime" "$ex/rcatd_client"
-cp "$src"/examples/rtime/*.[cx] "$ex/rtime/"
-cp "$src"/examples/rcatd_client/*.c "$src/examples/rcatd_client/Makefile" "$ex/rcatd_client/"
+for f in rtime.x rtime_server.c rtime_client.c; do cp "$src/examples/rtime/$f" "$ex/rtime/"; done
+cp "$src/examples/rcatd_client/rcatd_client.c" "$src/examples/rcatd_client/Makefile" \
+    "$ex/rcatd_client/"
 (
     cd "$ex/rtime"
     rpcgen -h -o rtime.h rtime.x && rpcgen -c -i 0 -o rtime_xdr.c rtime.x
@@ -160,6 +165,7 @@ pids=""
 if [ "$mode" = system ]; then
     echo "== make uninstall =="
     (cd "$src" && make -s uninstall >/dev/null)
+    installed=""
     rmdir /usr/local/include/rpc2 2>/dev/null || :
     left=$(find /usr/local -name '*rpc2*' -o -name 'rcat*' | head)
     [ -z "$left" ] || fail "make uninstall left: $left"
