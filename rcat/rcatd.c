@@ -6,7 +6,7 @@
  *         [--max-connections N] [--max-per-address N] [--max-running N]
  *         [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]
  *         [--keys FILE] [--access FILE] [--min-security none|auth|encrypt]
- *         [--log FILE] [-v]
+ *         [--log FILE] [-v] [--metrics [ADDR:]PORT]
  *
  * The loop is ours (params.loop), so that signals arrive as libev watchers
  * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log
@@ -36,6 +36,7 @@
 #include <rpc2/sftp.h>
 
 #include "access.h"
+#include "metrics.h"
 #include "ratectl.h"
 #include "serve.h"
 
@@ -46,6 +47,7 @@
 #define DEFAULT_WORKERS 4
 #define DRAIN_POLL_S 0.05 /* how often a stopping server looks at its running calls */
 #define DRAIN_MAX_S 30.0  /* then it gives up on them: the dead-peer silence by default */
+#define METRICS_PUBLISH_S 1.0 /* how stale the context's counters on /metrics may be */
 
 /* The server's limits (rpc2_params) that --max-... and friends set. */
 struct limits {
@@ -65,6 +67,7 @@ struct options {
     const char *access_path;         /* --access: who may do what; NULL: the defaults for all */
     enum rpc2_security min_security; /* binds below it are refused */
     const char *log_path;            /* NULL: stderr */
+    const char *metrics_addr;        /* --metrics: NULL, no HTTP at all */
     int verbose;
     uint64_t max_rate;         /* --max-rate, bytes/s; 0: none */
     uint32_t policies_allowed; /* --policies; 0: any */
@@ -91,6 +94,8 @@ struct daemon {
     struct rpc2_ctx_stats last_logged; /* what the periodic line last showed */
     ev_timer drain;
     ev_tstamp drain_deadline;
+    struct metrics *metrics;
+    ev_timer metrics_timer;
     int stopping;
 };
 
@@ -187,7 +192,7 @@ static void usage(FILE *to)
         "             [--max-connections N] [--max-per-address N] [--max-running N]\n"
         "             [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]\n"
         "             [--keys FILE] [--access FILE] [--min-security none|auth|encrypt]\n"
-        "             [--log FILE] [-v]\n"
+        "             [--log FILE] [-v] [--metrics [ADDR:]PORT]\n"
         "Serves the files beneath DIR to rcat over rpc2.\n"
         "  --listen ADDR:PORT  address to listen on, repeatable (at most %d): 127.0.0.1:7755,\n"
         "                      [::1]:7755, :7755 (all addresses, IPv4 and IPv6; the default\n"
@@ -213,6 +218,8 @@ static void usage(FILE *to)
         "                      authenticated) or encrypt (and encrypted); above none,\n"
         "                      --keys is required\n"
         "  --log FILE          append the log to FILE, reopened on SIGHUP (default: stderr)\n"
+        "  --metrics [ADDR:]PORT  serve the counters for Prometheus over HTTP at /metrics;\n"
+        "                      a port alone means 127.0.0.1 (default: no HTTP at all)\n"
         "  -v, --verbose       add the library's debug messages to the log\n"
         "  --max-rate RATE     send no transfer faster than RATE (bits/s: 800k, 100M, 1G),\n"
         "                      whatever a client asks for (docs/RATE.md)\n"
@@ -370,6 +377,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"log", required_argument, NULL, 'L'},
         {"max-rate", required_argument, NULL, 'M'},
         {"policies", required_argument, NULL, 'P'},
+        {"metrics", required_argument, NULL, 'X'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -426,6 +434,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (ratectl_parse_policies(optarg, &o->policies_allowed) != 0)
                 return bad_usage("--policies wants a list of adaptive, fixed, background, not '%s'",
                                  optarg);
+            break;
+        case 'X':
+            o->metrics_addr = optarg;
             break;
         case 'v':
             o->verbose = 1;
@@ -727,7 +738,8 @@ static int start_serving(struct daemon *d, const struct options *o)
                               .writable = o->writable,
                               .min_security = o->min_security,
                               .log = log_from_serve,
-                              .log_arg = &d->log};
+                              .log_arg = &d->log,
+                              .metrics = d->metrics};
     const char *why = "";
     int rc = serve_new(&sc, &d->serve, &why);
 
@@ -780,6 +792,41 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
         return -1;
     }
     return 0;
+}
+
+/* The context's counters are loop-thread state: copied to the metrics from
+ * here, on the loop, for the HTTP thread to read. */
+static void on_metrics_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct daemon *d = w->data;
+    struct rpc2_ctx_stats st;
+
+    (void)loop, (void)revents;
+    rpc2_ctx_stats(d->ctx, &st);
+    metrics_set_ctx(d->metrics, &st);
+}
+
+static int start_metrics(struct daemon *d, const struct options *o)
+{
+    char err[512];
+
+    if (!o->metrics_addr)
+        return 0;
+    if (metrics_new(o->metrics_addr, &d->metrics, err, sizeof err) != 0) {
+        fprintf(stderr, "rcatd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void publish_metrics(struct daemon *d)
+{
+    if (!d->metrics)
+        return;
+    ev_timer_init(&d->metrics_timer, on_metrics_timer, 0., METRICS_PUBLISH_S);
+    d->metrics_timer.data = d;
+    ev_timer_start(d->loop, &d->metrics_timer);
+    log_printf(&d->log, "rcatd: metrics on http://%s/metrics", metrics_where(d->metrics));
 }
 
 static int start_keys(struct daemon *d, const struct options *o)
@@ -841,7 +888,8 @@ static int run(struct daemon *d, const struct options *o)
         fprintf(stderr, "rcatd: cannot create an event loop\n");
         return 1;
     }
-    if (start_keys(d, o) != 0 || start_serving(d, o) != 0 || start_access(d, o) != 0 ||
+    if (start_keys(d, o) != 0 || start_metrics(d, o) != 0 || start_serving(d, o) != 0 ||
+        start_access(d, o) != 0 ||
         start_rpc2(d, o, default_listen) != 0)
         return 1;
     watch_signal(d, &d->sigterm, SIGTERM, on_stop);
@@ -855,6 +903,7 @@ static int run(struct daemon *d, const struct options *o)
         ev_timer_start(d->loop, &d->stats_timer);
     }
     log_start(d, o);
+    publish_metrics(d);
     printf("rcatd listening on %d\n", rpc2_ctx_port(d->ctx));
     fflush(stdout);
     ev_run(d->loop, 0);
@@ -873,8 +922,11 @@ static void teardown(struct daemon *d)
         ev_timer_stop(d->loop, &d->stats_timer);
         if (d->stopping)
             ev_timer_stop(d->loop, &d->drain);
+        if (d->metrics)
+            ev_timer_stop(d->loop, &d->metrics_timer);
     }
     rpc2_ctx_free(d->ctx);
+    metrics_free(d->metrics); /* after the context: its workers count calls until freed */
     rpc2_keys_free(d->keys); /* after the context: it may look a secret up until freed */
     serve_free(d->serve);
     if (d->loop)

@@ -31,6 +31,7 @@
 #include <rpc2/se.h>
 
 #include "access.h"
+#include "metrics.h"
 #include "rcat_proto.h"
 #include "root.h"
 #include "serve.h"
@@ -52,6 +53,7 @@ struct serve {
     enum rpc2_security min_security;
     serve_log_fn log;
     void *log_arg;
+    struct metrics *metrics;
     atomic_uint running; /* calls inside a handler */
     atomic_int stopping;
 };
@@ -488,8 +490,12 @@ static int run(struct serve *s, rpc2_request *req, const char *proc, const char 
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     atomic_fetch_add(&s->running, 1);
+    metrics_call_begin(s->metrics, proc);
     status = atomic_load(&s->stopping) ? RPC2_ECLOSED : fn(s, req, args, result, &bytes);
     log_call(s, req, proc, path, bytes, &t0, status);
+    metrics_call_end(s->metrics, &(struct metrics_call){proc, status_name(status),
+                                                         rpc2_request_identity(req), bytes,
+                                                         ms_since(&t0) / 1e3});
     atomic_fetch_sub(&s->running, 1);
     return status;
 }
@@ -572,6 +578,7 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     s->min_security = cfg->min_security;
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;
+    s->metrics = cfg->metrics;
     *out = s;
     return 0;
 }

@@ -19,6 +19,7 @@ struct serve_config {
     enum rpc2_security min_security; /* the lowest level any connection can have */
     serve_log_fn log;
     void *log_arg;
+    struct metrics *metrics; /* counts every call (metrics.h); NULL: none */
 };
 
 struct serve;
