@@ -30,6 +30,7 @@ static int is_network(int rc)
     case RPC2_ESEFAIL2:
     case RPC2_EBADPACKET:
     case RPC2_ESYSTEM:
+    case RPC2_ECONNREFUSED:
         return 1;
     }
     return 0;
@@ -134,6 +135,10 @@ static void judge_network(const struct verdict_peer *s, int rc, struct verdict *
         snprintf(v->text, sizeof v->text,
                  "%s port %u no longer knows this connection (server restarted?)", s->host,
                  s->port);
+    else if (rc == RPC2_ECONNREFUSED)
+        snprintf(v->text, sizeof v->text,
+                 "connection refused by %s port %u: nothing listens there (is rcatd running?)",
+                 s->host, s->port);
     else if (rc == RPC2_EADDR)
         snprintf(v->text, sizeof v->text, "cannot resolve or reach %s port %u", s->host, s->port);
     else if (rc == RPC2_EVERSION)

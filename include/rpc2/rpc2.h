@@ -71,7 +71,8 @@ extern "C" {
     X(EEXIST, -32, "file exists")                                                                  \
     X(EISDIR, -33, "is a directory")                                                               \
     X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent") \
-    X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")
+    X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")                       \
+    X(ECONNREFUSED, -36, "connection refused: nothing listens at the server's address and port")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
@@ -243,6 +244,10 @@ struct rpc2_ctx_stats {
     /* Datagrams the kernel dropped on our sockets, mostly because the
      * receive buffer was full (SO_RXQ_OVFL); learnt as later ones arrive. */
     uint64_t rx_dropped;
+    /* ICMP errors about what a client sent (rpc2/refused.c): those that
+     * ended a bind or call with RPC2_ECONNREFUSED at once, and those not
+     * believed (stale, not about a waiting bind or call, or other kinds). */
+    uint64_t icmp_refused, icmp_ignored;
     /* Gauges, what is held now: connections (client and server ends, as
      * rpc2_ctx_conn_count), the half-open ones, calls running (handlers
      * queued for a worker included), bytes of saved replies. */
