@@ -56,8 +56,10 @@ struct ops {
     rpc2_ctx *ctx;
     struct slot *slots; /* cfg.servers of them, allocated at start */
     size_t n_slots;
-    rpc2_conn *in_call; /* what a signal cancels */
+    rpc2_conn *in_call; /* what a signal or the time limit cancels */
     int signal;
+    ev_timer time_limit; /* --max-time, armed for the whole run */
+    int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
@@ -91,6 +93,29 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     }
     o->signal = w->signum;
     rpc2_cancel(o->in_call);
+}
+
+/* --max-time: the call in flight is cancelled (an atomic fetch leaves no
+ * temporary); a bind in progress is abandoned (bind_slot); every later
+ * operand fails at once. */
+static void on_time_limit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ops *o = w->data;
+
+    (void)loop;
+    (void)revents;
+    o->timed_out = 1;
+    if (o->in_call)
+        rpc2_cancel(o->in_call);
+}
+
+static void start_time_limit(struct ops *o)
+{
+    if (!o->cfg.max_time_us)
+        return;
+    ev_timer_init(&o->time_limit, on_time_limit, (double)o->cfg.max_time_us / 1e6, 0.);
+    o->time_limit.data = o;
+    ev_timer_start(o->loop, &o->time_limit);
 }
 
 /* A signal ignored when rcat started (nohup's SIGHUP, SIGINT in a
@@ -211,6 +236,7 @@ int ops_new(const struct ops_config *c, struct ops **out)
         return RCAT_EXIT_LOCAL;
     }
     init_signals(o);
+    start_time_limit(o);
     *out = o;
     return RCAT_EXIT_OK;
 }
@@ -221,6 +247,8 @@ void ops_free(struct ops *o)
         return;
     for (size_t i = 0; i < o->n_slots; i++)
         rpc2_unbind(o->slots[i].conn);
+    if (o->loop)
+        ev_timer_stop(o->loop, &o->time_limit);
     free(o->slots);
     rpc2_ctx_free(o->ctx);
     explicit_bzero(o->secret, sizeof o->secret);
@@ -247,6 +275,53 @@ static void new_session_id(char *out)
              b[15]);
 }
 
+/* A bind rcat may stop waiting for (--max-time): abandoned, it lives on
+ * until the library ends it, and then frees itself. */
+struct pending_bind {
+    int done, status, abandoned;
+    rpc2_conn *conn;
+};
+
+static void on_bound(int status, rpc2_conn *conn, void *arg)
+{
+    struct pending_bind *b = arg;
+
+    if (b->abandoned) {
+        if (status == 0)
+            rpc2_unbind(conn);
+        free(b);
+        return;
+    }
+    b->done = 1;
+    b->status = status;
+    b->conn = conn;
+}
+
+static int bind_within_time(struct ops *o, const struct rpc2_bind_params *bp, rpc2_conn **out)
+{
+    struct pending_bind *b = calloc(1, sizeof *b);
+    int rc;
+
+    *out = NULL;
+    if (!b)
+        return RPC2_ENOMEM;
+    rc = rpc2_bind_async(o->ctx, bp, on_bound, b);
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    while (!b->done && !o->timed_out)
+        ev_run(o->loop, EVRUN_ONCE);
+    if (!b->done) {
+        b->abandoned = 1;
+        return RPC2_ETIMEDOUT;
+    }
+    rc = b->status;
+    *out = b->conn;
+    free(b);
+    return rc;
+}
+
 static int bind_slot(struct ops *o, struct slot *s)
 {
     char port[8];
@@ -264,7 +339,7 @@ static int bind_slot(struct ops *o, struct slot *s)
 
     snprintf(port, sizeof port, "%u", s->port);
     report_info("connecting to %s port %u", s->host, s->port);
-    rc = rpc2_bind(o->ctx, &b, &s->conn);
+    rc = o->timed_out ? RPC2_ETIMEDOUT : bind_within_time(o, &b, &s->conn);
     if (rc != 0) {
         s->conn = NULL;
         s->lost = rc;
@@ -318,6 +393,7 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
     struct verdict_peer peer = {.host = s ? s->host : "the server",
                                 .port = s ? s->port : 0,
                                 .dead_peer_us = o->dead_peer_us,
+                                .max_time_us = o->cfg.max_time_us,
                                 .security = o->cfg.security,
                                 .no_clobber = o->cfg.no_clobber};
     struct verdict v;
@@ -326,6 +402,8 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
         *name = "INTERRUPTED";
         return 128 + o->signal;
     }
+    if (rc == RPC2_ECANCELED && o->timed_out)
+        rc = RPC2_ETIMEDOUT;
     verdict_judge(&peer, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
@@ -340,6 +418,8 @@ static int call_once(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc
     struct rpc2_call_opts opts = {.se = d};
     int rc;
 
+    if (o->timed_out)
+        return RPC2_ETIMEDOUT;
     o->in_call = s->conn;
     watch_signals(o, 1);
     rc = rpc2_call(s->conn, proc, enc, args, dec, result, &opts);

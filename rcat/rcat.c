@@ -20,6 +20,7 @@
 
 #include <rpc2/rpc2.h>
 
+#include "duration.h"
 #include "ops.h"
 #include "report.h"
 #include "url.h"
@@ -28,7 +29,8 @@
 #define PACKAGE_VERSION "0"
 #endif
 
-#define TIMEOUT_MAX_S 4294 /* dead_peer_us is 32 bits of microseconds */
+#define TIMEOUT_MAX_US 4294000000ull /* dead_peer_us is 32 bits of microseconds */
+#define DURATION_MIN_US 1000ull      /* 1 ms: less is a typo, not a limit */
 
 enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
 
@@ -94,7 +96,10 @@ static void usage(void)
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
            "Connection:\n"
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
-           "      --timeout=SECS    give up on a server silent for SECS seconds (default 30)\n"
+           "      --timeout=D       give up on a server silent for D (default 30s); a busy\n"
+           "                        server is not silent: --max-time bounds the wait\n"
+           "      --max-time=D      give up on the whole run after D (default: no limit)\n"
+           "                        D is seconds, or ends in s, m, h or d (90s, 5m, 2h)\n"
            "Security:\n"
            "      --identity=NAME   who to bind as (a name in the server's key file)\n"
            "      --key-file=FILE   FILE holds NAME's secret (in base64, alone; mode 0600)\n"
@@ -135,6 +140,7 @@ enum {
     OPT_NO_PROGRESS,
     OPT_JSON,
     OPT_TIMEOUT,
+    OPT_MAX_TIME,
     OPT_IDENTITY,
     OPT_KEY_FILE,
     OPT_SECURITY,
@@ -152,6 +158,7 @@ static const struct option long_options[] = {
     {"ls", no_argument, NULL, OPT_LS},
     {"port", required_argument, NULL, 'P'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"max-time", required_argument, NULL, OPT_MAX_TIME},
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"security", required_argument, NULL, OPT_SECURITY},
@@ -180,18 +187,17 @@ static void parse_size(const char *flag, const char *text, int64_t *out)
         bad("%s: '%s' is not a byte count (digits, optionally K, M, G or T)", flag, text);
 }
 
-static void parse_timeout(const char *text, uint32_t *us)
+/* A duration from 1 ms to max_us (duration.h: 30, 1.5, 90s, 5m, 2h, 1d). */
+static void parse_duration(const char *flag, const char *text, uint64_t max_us, uint64_t *us)
 {
-    char *end;
-    double s;
+    char most[32];
 
-    errno = 0;
-    s = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(s) || s < 0.001 || s > TIMEOUT_MAX_S) {
-        bad("--timeout: '%s' is not a number of seconds from 0.001 to %d", text, TIMEOUT_MAX_S);
+    if (duration_parse(text, us) == 0 && *us >= DURATION_MIN_US && *us <= max_us)
         return;
-    }
-    *us = (uint32_t)(s * 1e6);
+    duration_format(max_us, most, sizeof most);
+    bad("%s: '%s' is not a duration from 1 ms to %s (seconds, or with a unit: 90s, 5m, 2h, "
+        "1d)",
+        flag, text, most);
 }
 
 /* The levels as --security spells them, in enum rpc2_security's order. */
@@ -274,8 +280,15 @@ static void apply_option(struct options *opt, int c, char **argv)
         if (url_parse_port(optarg, &opt->port) < 0)
             bad("-P: '%s' is not a port (1 to 65535)", optarg);
         break;
-    case OPT_TIMEOUT:
-        parse_timeout(optarg, &opt->ops.dead_peer_us);
+    case OPT_TIMEOUT: {
+        uint64_t us = 0;
+
+        parse_duration("--timeout", optarg, TIMEOUT_MAX_US, &us);
+        opt->ops.dead_peer_us = (uint32_t)us;
+        break;
+    }
+    case OPT_MAX_TIME:
+        parse_duration("--max-time", optarg, DURATION_MAX_US, &opt->ops.max_time_us);
         break;
     case OPT_IDENTITY:
         parse_identity(opt, optarg);

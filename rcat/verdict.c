@@ -14,6 +14,7 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "duration.h"
 #include "rcat_proto.h"
 #include "report.h"
 #include "verdict.h"
@@ -116,18 +117,13 @@ static void judge_status(int st, struct verdict *v)
     }
 }
 
-static void seconds_text(char *out, size_t cap, uint32_t us)
-{
-    snprintf(out, cap, "%.3g s", us / 1e6);
-}
-
 static void judge_network(const struct verdict_peer *s, int rc, struct verdict *v)
 {
     char t[32];
 
     v->code = RCAT_EXIT_NET;
     v->name = rpc2_errname(rc);
-    seconds_text(t, sizeof t, s->dead_peer_us);
+    duration_format(s->dead_peer_us, t, sizeof t);
     if (rc == RPC2_EDEAD)
         snprintf(v->text, sizeof v->text, "no answer from %s port %u (silent for %s)", s->host,
                  s->port, t);
@@ -135,7 +131,12 @@ static void judge_network(const struct verdict_peer *s, int rc, struct verdict *
         snprintf(v->text, sizeof v->text,
                  "%s port %u no longer knows this connection (server restarted?)", s->host,
                  s->port);
-    else if (rc == RPC2_ECONNREFUSED)
+    else if (rc == RPC2_ETIMEDOUT && s->max_time_us) {
+        duration_format(s->max_time_us, t, sizeof t);
+        snprintf(v->text, sizeof v->text,
+                 "time limit reached (--max-time %s): %s port %u did not finish in time", t,
+                 s->host, s->port);
+    } else if (rc == RPC2_ECONNREFUSED)
         snprintf(v->text, sizeof v->text,
                  "connection refused by %s port %u: nothing listens there (is rcatd running?)",
                  s->host, s->port);
