@@ -504,13 +504,35 @@ static int check_output_dir(const struct options *opt)
     return RCAT_EXIT_LOCAL;
 }
 
-static int fetch_one(struct ops *o, const struct options *opt, const struct url *u)
+/* -o DIR/ names each copy after its source's base name: a second source
+ * with a name already given in this run is not written (it would replace
+ * the first copy), and says which operand had it first. */
+static int name_taken(const struct options *opt, const struct url *urls, int i)
 {
+    const char *base = url_basename(urls[i].path);
+
+    for (int j = 0; j < i; j++) {
+        if (strcmp(url_basename(urls[j].path), base) != 0)
+            continue;
+        report_error(RCAT_EXIT_LOCAL, "RPC2_EEXIST", urls[i].path,
+                     "not written: %s%s%s is already the name for %s (operand %d)", opt->output,
+                     opt->output[strlen(opt->output) - 1] == '/' ? "" : "/", base, urls[j].path,
+                     j + 1);
+        return 1;
+    }
+    return 0;
+}
+
+static int fetch_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
+{
+    const struct url *u = &urls[i];
     char *dest;
     int code;
 
     if (!to_directory(opt))
         return ops_fetch(o, u, opt->output);
+    if (name_taken(opt, urls, i))
+        return RCAT_EXIT_LOCAL;
     dest = join_path(opt->output, url_basename(u->path));
     if (!dest) {
         report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", opt->output, "out of memory");
@@ -521,11 +543,13 @@ static int fetch_one(struct ops *o, const struct options *opt, const struct url 
     return code;
 }
 
-static int run_one(struct ops *o, const struct options *opt, const struct url *u)
+static int run_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
 {
+    const struct url *u = &urls[i];
+
     switch (opt->mode) {
     case MODE_FETCH:
-        return fetch_one(o, opt, u);
+        return fetch_one(o, opt, urls, i);
     case MODE_PUT:
         return ops_store(o, opt->put, u);
     case MODE_STAT:
@@ -552,7 +576,7 @@ static int run(const struct options *opt, const struct url *urls)
         int code;
 
         report_operand(i + 1);
-        code = run_one(o, opt, &urls[i]);
+        code = run_one(o, opt, urls, i);
         ops_exit_if_interrupted(o);
         if (first == RCAT_EXIT_OK)
             first = code;

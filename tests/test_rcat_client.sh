@@ -138,6 +138,14 @@ run 1 "--max-time 5x" "$rcat" --max-time 5x "$R/big" && said "--max-time 5x" "'5
 run 1 "--timeout -1" "$rcat" --timeout -1 "$R/big"
 run 1 "--timeout 2h (past what the library keeps)" "$rcat" --timeout 2h "$R/big"
 
+# ---- -o DIR/: one name, one source ---------------------------------------------
+mkdir "$tmp/dir"
+run 4 "-o DIR/ with two sources of one name" "$rcat" -o "$tmp/dir/" "$R/d0/f.dat" "$R/d1/f.dat" "$R/big" &&
+    said "-o DIR/ collision" "rcat: d1/f.dat: not written: $tmp/dir/f.dat is already the name for d0/f.dat (operand 1)"
+[ "$(cat "$tmp/dir/f.dat" 2>/dev/null)" = zero ] || fail "-o DIR/ collision: f.dat is not the first source's copy"
+cmp -s "$root/big" "$tmp/dir/big" || fail "-o DIR/ collision: the operand after it was not written"
+run 4 "-o DIR (no slash), the same remote twice" "$rcat" -o "$tmp/dir" "$R/big" "$R/big"
+
 # ---- end ---------------------------------------------------------------------
 if [ "$failures" -gt 0 ]; then
     echo "$failures check(s) failed:$failed"
