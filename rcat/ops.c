@@ -573,18 +573,14 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
 
 int ops_fetch(struct ops *o, const struct url *src, const char *dest)
 {
-    struct rpc2_se_desc d = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_FETCH,
-        .seek_offset = 0, /* the destination starts at its beginning */
-        .quota = o->cfg.length,
-    };
+    struct rpc2_se_desc d = RPC2_SE_DESC_INIT(RPC2_SE_FETCH); /* from the destination's start */
     const char *result = "OK";
     struct slot *s = NULL;
     struct sink k;
     struct xfer x;
     int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
 
+    d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
@@ -622,12 +618,7 @@ static int store_from(struct ops *o, struct slot *s, const struct source *src,
 
 int ops_store(struct ops *o, const char *local, const struct url *dst)
 {
-    struct rpc2_se_desc d = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_STORE,
-        .seek_offset = o->cfg.offset,
-        .quota = o->cfg.length,
-    };
+    struct rpc2_se_desc d = RPC2_SE_DESC_INIT(RPC2_SE_STORE);
     const char *result = "OK";
     struct slot *s = NULL;
     struct source src;
@@ -635,6 +626,8 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     int code = source_open(local, &src, &result);
     int64_t size = src.file_size > 0 ? range_size(o, (uint64_t)src.file_size) : -1;
 
+    d.seek_offset = o->cfg.offset;
+    d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
     if (code == RCAT_EXIT_OK)

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <rpc2/rpc2.h>
+#include <rpc2/se.h>
 
 #include "duration.h"
 #include "ops.h"
@@ -333,7 +334,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
     memset(opt, 0, sizeof *opt);
     opt->mode = MODE_FETCH;
     opt->port = RPC2_DEFAULT_PORT;
-    opt->ops.length = -1;
+    opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
     opterr = 0; /* messages are ours: --json may be on */
     while ((c = getopt_long(argc, argv, ":o:P:npqvhV", long_options, NULL)) != -1)

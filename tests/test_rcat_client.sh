@@ -25,7 +25,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_rcat_client.XXXXXX") || exit 1
 pids=""
 cleanup() {
     local p
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
+    exec 2>/dev/null # no "Killed" notices from the shell
+    for p in $pids; do kill -9 "$p"; done
     wait 2>/dev/null
     rm -rf "$tmp"
 }

@@ -331,8 +331,33 @@ struct rpc2_call_opts {
 };
 
 /*
+ * A call's outcome is one int, in three disjoint ranges:
+ *   0    success: the handler returned 0 and its result is decoded;
+ *   > 0  an application status: what the server's handler returned (or
+ *        passed to rpc2_reply), sent as is; the library never makes one,
+ *        and no result is decoded;
+ *   < 0  an rpc2 error (enum rpc2_error). It is this side's (the transport:
+ *        RPC2_EDEAD, RPC2_ETIMEDOUT, RPC2_ECONNREFUSED...; a side effect
+ *        that failed here: its descriptor's local_status says FAILURE and
+ *        its error which) or the server's (a refused bind, a handler that
+ *        returned a negative code, a side effect that failed there:
+ *        remote_status FAILURE). Handlers should return positive statuses
+ *        for their own outcomes and leave negative ones to the library.
+ * rpc2_app_status() and rpc2_lib_error() take the two apart.
+ */
+static inline int rpc2_app_status(int rc)
+{
+    return rc > 0 ? rc : 0;
+}
+static inline int rpc2_lib_error(int rc)
+{
+    return rc < 0 ? rc : 0;
+}
+
+/*
  * Makes a call and waits for its reply. Returns 0 (result decoded into
- * *result), a positive application status, or a negative rpc2 error.
+ * *result), a positive application status, or a negative rpc2 error (see
+ * above).
  * From the loop thread it runs the loop until done; from another thread
  * (with the loop running elsewhere) it hands the call to the loop and waits.
  */
