@@ -12,6 +12,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,6 +556,16 @@ static int probe_size(struct ops *o, struct slot *s, const struct url *src, int6
     return RCAT_EXIT_OK;
 }
 
+/* Whether fd is a pipe or socket whose reader has gone (`rcat URL | head`
+ * with SIGPIPE ignored): the write failed with EPIPE, which the library
+ * reports as an I/O error. */
+static int reader_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 static int fetch_into(struct ops *o, struct slot *s, const struct url *src, const struct sink *k,
                       struct rpc2_se_desc *d, const char **result)
 {
@@ -566,6 +577,8 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
     memset(&info, 0, sizeof info);
     sink_describe(k, o->cfg.no_clobber, d);
     rc = call(o, s, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &a, (xdrproc_t)xdr_file_info, &info, d);
+    if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd))
+        return verdict_fail_local(k->shown, NULL, EPIPE, result);
     if (rc != 0)
         return fail(o, s, rc, d, src->path, k->shown, result);
     return sink_finish(k, o->cfg.preserve, &info, result);

@@ -9,6 +9,7 @@
 #include "config.h"
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include "ops.h"
 #include "report.h"
 #include "url.h"
+#include "verdict.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
@@ -49,6 +51,7 @@ struct options {
     int progress; /* -1: only on a terminal */
     int help, version, genkey;
     int security_set; /* --security given: otherwise it follows --key-file */
+    unsigned closed_std; /* bit n: fd n was closed when rcat started */
     char **operands;
     int n_operands;
 };
@@ -107,7 +110,8 @@ static void usage(void)
            "      --security=LEVEL  none, auth (every packet authenticated) or encrypt\n"
            "                        (authenticated and encrypted); default: encrypt with\n"
            "                        --key-file, else none. Never lower it after a refusal.\n"
-           "      --genkey          print a new random secret on standard output and exit\n"
+           "      --genkey [FILE]   write a new random secret into FILE (created, mode 0600;\n"
+           "                        never replaced), or standard output, and exit\n"
            "Messages:\n"
            "      --progress        draw the progress bar even off a terminal\n"
            "      --no-progress     never draw it\n"
@@ -353,8 +357,8 @@ static void check_combinations(const struct options *opt)
     int query = opt->mode == MODE_STAT || opt->mode == MODE_LS;
 
     if (opt->genkey) {
-        if (opt->n_operands > 0)
-            bad("--genkey takes no REMOTE operand");
+        if (opt->n_operands > 1)
+            bad("--genkey takes one FILE to create, or none for standard output");
         return;
     }
     if (opt->quiet && opt->verbose)
@@ -561,11 +565,54 @@ static int run_one(struct ops *o, const struct options *opt, const struct url *u
     return RCAT_EXIT_USAGE;
 }
 
+/*
+ * Descriptors 0-2 the caller closed (`rcat URL >&-`) are opened on
+ * /dev/null before anything else, so that no descriptor of rcat's own (the
+ * event loop's, a socket) takes their numbers and is written to as output.
+ * Each is remembered: using one is still an error, as it is for cat.
+ */
+static unsigned open_closed_std(void)
+{
+    unsigned closed = 0;
+
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        closed |= 1u << fd;
+        int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (null >= 0 && null != fd) /* the lowest free number: fd itself */
+            close(null);
+    }
+    return closed;
+}
+
+static int needs_stdout(const struct options *opt)
+{
+    return writes_stdout(opt) || opt->mode == MODE_STAT || opt->mode == MODE_LS || opt->genkey;
+}
+
+/* A closed standard stream the run would use fails it before anything is
+ * sent, the way cat says "Bad file descriptor". */
+static int check_std(const struct options *opt)
+{
+    const char *result;
+
+    if ((opt->closed_std & 2u) && needs_stdout(opt))
+        return verdict_fail_local("standard output", NULL, EBADF, &result);
+    if ((opt->closed_std & 1u) && opt->mode == MODE_PUT && !strcmp(opt->put, "-"))
+        return verdict_fail_local("standard input", NULL, EBADF, &result);
+    return RCAT_EXIT_OK;
+}
+
 static int run(const struct options *opt, const struct url *urls)
 {
     struct ops_config cfg = opt->ops;
     struct ops *o;
-    int first = check_output_dir(opt);
+    int first = check_std(opt);
+
+    if (first != RCAT_EXIT_OK)
+        return first;
+    first = check_output_dir(opt);
 
     if (first != RCAT_EXIT_OK)
         return first;
@@ -598,29 +645,74 @@ static int finish(int code)
     return code;
 }
 
-/* --genkey: the secret goes to standard output with one write(2), so that
- * no stdio buffer keeps a copy, and rcat's own copy is wiped. */
+/* --genkey FILE: created here, 0600 from the start and only if new, so
+ * the secret is never readable by others, not even for a moment. */
+static int open_key_file(const char *path, int *fd)
+{
+    const char *result;
+
+    *fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    return *fd < 0 ? verdict_fail_local(path, "cannot create the key file", errno, &result)
+                   : RCAT_EXIT_OK;
+}
+
+/* Standard output that the shell made a file others may read (`rcat
+ * --genkey > alice.key` under umask 022): closed to them before the secret
+ * is written, and said, since whoever opened it meanwhile keeps access. */
+static void protect_stdout_file(void)
+{
+    struct stat st;
+
+    if (fstat(STDOUT_FILENO, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+        return;
+    if (fchmod(STDOUT_FILENO, st.st_mode & 0700) < 0)
+        report_error(RCAT_EXIT_OK, "WARNING", "standard output",
+                     "the key file is readable by others (mode %04o): use --genkey FILE",
+                     (unsigned)(st.st_mode & 07777));
+    else
+        report_error(RCAT_EXIT_OK, "WARNING", "standard output",
+                     "the key file was readable by others (mode %04o), now %04o; --genkey FILE "
+                     "creates it 0600 from the start",
+                     (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+}
+
+/* --genkey: the secret goes out with one write(2), so that no stdio buffer
+ * keeps a copy, and rcat's own copy is wiped. */
 static int genkey(const struct options *opt)
 {
     struct report_config rc = {.json = opt->json};
+    const char *file = opt->n_operands == 1 ? opt->operands[0] : NULL;
+    const char *shown = file ? file : "standard output";
     char key[RPC2_SECRET_BASE64_LEN + 2];
     size_t len;
-    int err, code = RCAT_EXIT_OK;
+    int err, fd = STDOUT_FILENO, code;
 
     report_init(&rc);
+    code = file ? open_key_file(file, &fd) : check_std(opt);
+    if (code != RCAT_EXIT_OK)
+        return code;
+    if (!file)
+        protect_stdout_file();
     err = rpc2_keys_generate(key);
     if (err != 0) {
         report_error(RCAT_EXIT_LOCAL, rpc2_errname(err), NULL, "cannot make a secret: %s",
                      rpc2_strerror(err));
-        return RCAT_EXIT_LOCAL;
-    }
-    len = strlen(key);
-    key[len++] = '\n';
-    if (write(STDOUT_FILENO, key, len) != (ssize_t)len) {
-        report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", "standard output", "write error");
         code = RCAT_EXIT_LOCAL;
+    } else {
+        len = strlen(key);
+        key[len++] = '\n';
+        if (write(fd, key, len) != (ssize_t)len || (file && fsync(fd) < 0)) {
+            report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", shown, "write error");
+            code = RCAT_EXIT_LOCAL;
+        }
     }
     explicit_bzero(key, sizeof key);
+    if (file && close(fd) < 0 && code == RCAT_EXIT_OK) {
+        report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", shown, "write error");
+        code = RCAT_EXIT_LOCAL;
+    }
+    if (file && code != RCAT_EXIT_OK)
+        unlink(file); /* ours (O_EXCL), and of no use */
     return code;
 }
 
@@ -629,8 +721,10 @@ int main(int argc, char **argv)
     struct options opt;
     struct url *urls = NULL;
     int code;
+    unsigned closed_std = open_closed_std();
 
     parse_options(argc, argv, &opt);
+    opt.closed_std = closed_std;
     if (opt.help || opt.version) {
         if (opt.help)
             usage();

@@ -189,6 +189,15 @@ static int failed_here(int rc, int err, const struct rpc2_se_desc *d)
     return d->direction == RPC2_SE_FETCH && is_sink_error(err);
 }
 
+/* A fetch whose own writing failed (a full disk, a reader gone): the
+ * server's status then only says that the transfer ended under it. */
+static int sink_failed_here(const struct rpc2_se_desc *d)
+{
+    return d && d->direction == RPC2_SE_FETCH && d->local_status == RPC2_SE_FAILURE &&
+           d->remote_status != RPC2_SE_FAILURE && d->error < 0 && !is_network(d->error) &&
+           d->error != RPC2_ECANCELED && d->error != RPC2_ESEFAIL1 && d->error != RPC2_ESEFAIL2;
+}
+
 void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_desc *d,
                    const char *remote, const char *local, struct verdict *v)
 {
@@ -197,7 +206,7 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
     int here;
 
     v->file = remote;
-    if (rc > 0 && !(fetch && is_sink_error(d->error))) {
+    if (rc > 0 && !(fetch && is_sink_error(d->error)) && !sink_failed_here(d)) {
         judge_status(rc, v);
         return;
     }
@@ -218,7 +227,7 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
                                           "not the bytes sent (nothing was kept)");
         return;
     }
-    here = d && failed_here(rc, err, d);
+    here = d && (failed_here(rc, err, d) || sink_failed_here(d));
     v->code = here ? RCAT_EXIT_LOCAL : RCAT_EXIT_REFUSED;
     v->name = rpc2_errname(err);
     v->file = here ? local : remote;
