@@ -12,6 +12,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,10 @@ struct ops {
     size_t n_slots;
     rpc2_conn *in_call; /* what a signal cancels */
     struct ratectl *ratectl; /* live rate changes (ratectl.h) */
+    rpc2_conn *in_call; /* what a signal or the time limit cancels */
     int signal;
+    ev_timer time_limit; /* --max-time, armed for the whole run */
+    int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
@@ -92,6 +96,29 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     }
     o->signal = w->signum;
     rpc2_cancel(o->in_call);
+}
+
+/* --max-time: the call in flight is cancelled (an atomic fetch leaves no
+ * temporary); a bind in progress is abandoned (bind_slot); every later
+ * operand fails at once. */
+static void on_time_limit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ops *o = w->data;
+
+    (void)loop;
+    (void)revents;
+    o->timed_out = 1;
+    if (o->in_call)
+        rpc2_cancel(o->in_call);
+}
+
+static void start_time_limit(struct ops *o)
+{
+    if (!o->cfg.max_time_us)
+        return;
+    ev_timer_init(&o->time_limit, on_time_limit, (double)o->cfg.max_time_us / 1e6, 0.);
+    o->time_limit.data = o;
+    ev_timer_start(o->loop, &o->time_limit);
 }
 
 /* A signal ignored when rcat started (nohup's SIGHUP, SIGINT in a
@@ -216,6 +243,7 @@ int ops_new(const struct ops_config *c, struct ops **out)
     }
     init_signals(o);
     o->ratectl = ratectl_start(&c->rate, o->loop, &o->in_call, report_info);
+    start_time_limit(o);
     *out = o;
     return RCAT_EXIT_OK;
 }
@@ -226,6 +254,8 @@ void ops_free(struct ops *o)
         return;
     for (size_t i = 0; i < o->n_slots; i++)
         rpc2_unbind(o->slots[i].conn);
+    if (o->loop)
+        ev_timer_stop(o->loop, &o->time_limit);
     free(o->slots);
     ratectl_stop(o->ratectl);
     rpc2_ctx_free(o->ctx);
@@ -253,6 +283,53 @@ static void new_session_id(char *out)
              b[15]);
 }
 
+/* A bind rcat may stop waiting for (--max-time): abandoned, it lives on
+ * until the library ends it, and then frees itself. */
+struct pending_bind {
+    int done, status, abandoned;
+    rpc2_conn *conn;
+};
+
+static void on_bound(int status, rpc2_conn *conn, void *arg)
+{
+    struct pending_bind *b = arg;
+
+    if (b->abandoned) {
+        if (status == 0)
+            rpc2_unbind(conn);
+        free(b);
+        return;
+    }
+    b->done = 1;
+    b->status = status;
+    b->conn = conn;
+}
+
+static int bind_within_time(struct ops *o, const struct rpc2_bind_params *bp, rpc2_conn **out)
+{
+    struct pending_bind *b = calloc(1, sizeof *b);
+    int rc;
+
+    *out = NULL;
+    if (!b)
+        return RPC2_ENOMEM;
+    rc = rpc2_bind_async(o->ctx, bp, on_bound, b);
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    while (!b->done && !o->timed_out)
+        ev_run(o->loop, EVRUN_ONCE);
+    if (!b->done) {
+        b->abandoned = 1;
+        return RPC2_ETIMEDOUT;
+    }
+    rc = b->status;
+    *out = b->conn;
+    free(b);
+    return rc;
+}
+
 static int bind_slot(struct ops *o, struct slot *s)
 {
     char port[8];
@@ -270,7 +347,7 @@ static int bind_slot(struct ops *o, struct slot *s)
 
     snprintf(port, sizeof port, "%u", s->port);
     report_info("connecting to %s port %u", s->host, s->port);
-    rc = rpc2_bind(o->ctx, &b, &s->conn);
+    rc = o->timed_out ? RPC2_ETIMEDOUT : bind_within_time(o, &b, &s->conn);
     if (rc != 0) {
         s->conn = NULL;
         s->lost = rc;
@@ -324,6 +401,7 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
     struct verdict_peer peer = {.host = s ? s->host : "the server",
                                 .port = s ? s->port : 0,
                                 .dead_peer_us = o->dead_peer_us,
+                                .max_time_us = o->cfg.max_time_us,
                                 .security = o->cfg.security,
                                 .no_clobber = o->cfg.no_clobber};
     struct verdict v;
@@ -332,6 +410,8 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
         *name = "INTERRUPTED";
         return 128 + o->signal;
     }
+    if (rc == RPC2_ECANCELED && o->timed_out)
+        rc = RPC2_ETIMEDOUT;
     verdict_judge(&peer, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
@@ -346,6 +426,8 @@ static int call_once(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc
     struct rpc2_call_opts opts = {.se = d};
     int rc;
 
+    if (o->timed_out)
+        return RPC2_ETIMEDOUT;
     o->in_call = s->conn;
     watch_signals(o, 1);
     rc = rpc2_call(s->conn, proc, enc, args, dec, result, &opts);
@@ -482,6 +564,16 @@ static int probe_size(struct ops *o, struct slot *s, const struct url *src, int6
     return RCAT_EXIT_OK;
 }
 
+/* Whether fd is a pipe or socket whose reader has gone (`rcat URL | head`
+ * with SIGPIPE ignored): the write failed with EPIPE, which the library
+ * reports as an I/O error. */
+static int reader_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 static int fetch_into(struct ops *o, struct slot *s, const struct url *src, const struct sink *k,
                       struct rpc2_se_desc *d, const char **result)
 {
@@ -493,6 +585,8 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
     memset(&info, 0, sizeof info);
     sink_describe(k, o->cfg.no_clobber, d);
     rc = call(o, s, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &a, (xdrproc_t)xdr_file_info, &info, d);
+    if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd))
+        return verdict_fail_local(k->shown, NULL, EPIPE, result);
     if (rc != 0)
         return fail(o, s, rc, d, src->path, k->shown, result);
     return sink_finish(k, o->cfg.preserve, &info, result);
@@ -500,18 +594,14 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
 
 int ops_fetch(struct ops *o, const struct url *src, const char *dest)
 {
-    struct rpc2_se_desc d = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_FETCH,
-        .seek_offset = 0, /* the destination starts at its beginning */
-        .quota = o->cfg.length,
-    };
+    struct rpc2_se_desc d = RPC2_SE_DESC_INIT(RPC2_SE_FETCH); /* from the destination's start */
     const char *result = "OK";
     struct slot *s = NULL;
     struct sink k;
     struct xfer x;
     int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
 
+    d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
@@ -549,12 +639,7 @@ static int store_from(struct ops *o, struct slot *s, const struct source *src,
 
 int ops_store(struct ops *o, const char *local, const struct url *dst)
 {
-    struct rpc2_se_desc d = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_STORE,
-        .seek_offset = o->cfg.offset,
-        .quota = o->cfg.length,
-    };
+    struct rpc2_se_desc d = RPC2_SE_DESC_INIT(RPC2_SE_STORE);
     const char *result = "OK";
     struct slot *s = NULL;
     struct source src;
@@ -562,6 +647,8 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     int code = source_open(local, &src, &result);
     int64_t size = src.file_size > 0 ? range_size(o, (uint64_t)src.file_size) : -1;
 
+    d.seek_offset = o->cfg.offset;
+    d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
     if (code == RCAT_EXIT_OK)

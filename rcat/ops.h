@@ -20,7 +20,9 @@
 struct ops;
 
 struct ops_config {
-    uint32_t dead_peer_us;       /* --timeout; 0: the library's default */
+    uint32_t dead_peer_us;       /* --timeout: a server silent this long is lost; 0: the
+                                  * library's default */
+    uint64_t max_time_us;        /* --max-time: the whole run, from ops_new; 0: no limit */
     int64_t offset;              /* --offset: first byte of the source */
     int64_t length;              /* --length; -1: to the end */
     int preserve;                /* -p: keep mtime and mode bits */

@@ -9,6 +9,7 @@
 #include "config.h"
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,16 +20,20 @@
 #include <sys/stat.h>
 
 #include <rpc2/rpc2.h>
+#include <rpc2/se.h>
 
+#include "duration.h"
 #include "ops.h"
 #include "report.h"
 #include "url.h"
+#include "verdict.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
 
-#define TIMEOUT_MAX_S 4294 /* dead_peer_us is 32 bits of microseconds */
+#define TIMEOUT_MAX_US 4294000000ull /* dead_peer_us is 32 bits of microseconds */
+#define DURATION_MIN_US 1000ull      /* 1 ms: less is a typo, not a limit */
 
 enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
 
@@ -46,6 +51,7 @@ struct options {
     int progress; /* -1: only on a terminal */
     int help, version, genkey;
     int security_set; /* --security given: otherwise it follows --key-file */
+    unsigned closed_std; /* bit n: fd n was closed when rcat started */
     char **operands;
     int n_operands;
 };
@@ -94,14 +100,18 @@ static void usage(void)
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
            "Connection:\n"
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
-           "      --timeout=SECS    give up on a server silent for SECS seconds (default 30)\n"
+           "      --timeout=D       give up on a server silent for D (default 30s); a busy\n"
+           "                        server is not silent: --max-time bounds the wait\n"
+           "      --max-time=D      give up on the whole run after D (default: no limit)\n"
+           "                        D is seconds, or ends in s, m, h or d (90s, 5m, 2h)\n"
            "Security:\n"
            "      --identity=NAME   who to bind as (a name in the server's key file)\n"
            "      --key-file=FILE   FILE holds NAME's secret (in base64, alone; mode 0600)\n"
            "      --security=LEVEL  none, auth (every packet authenticated) or encrypt\n"
            "                        (authenticated and encrypted); default: encrypt with\n"
            "                        --key-file, else none. Never lower it after a refusal.\n"
-           "      --genkey          print a new random secret on standard output and exit\n"
+           "      --genkey [FILE]   write a new random secret into FILE (created, mode 0600;\n"
+           "                        never replaced), or standard output, and exit\n"
            "Rate (docs/RATE.md; RATE in bits/s: 800k, 100M, 1G; the server may cap it):\n"
            "      --rate=RATE       at most RATE (with --policy fixed: exactly RATE)\n"
            "      --min-rate=RATE   at least RATE, whatever the policy would do\n"
@@ -143,6 +153,7 @@ enum {
     OPT_NO_PROGRESS,
     OPT_JSON,
     OPT_TIMEOUT,
+    OPT_MAX_TIME,
     OPT_IDENTITY,
     OPT_KEY_FILE,
     OPT_SECURITY,
@@ -164,6 +175,7 @@ static const struct option long_options[] = {
     {"ls", no_argument, NULL, OPT_LS},
     {"port", required_argument, NULL, 'P'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"max-time", required_argument, NULL, OPT_MAX_TIME},
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"security", required_argument, NULL, OPT_SECURITY},
@@ -196,18 +208,17 @@ static void parse_size(const char *flag, const char *text, int64_t *out)
         bad("%s: '%s' is not a byte count (digits, optionally K, M, G or T)", flag, text);
 }
 
-static void parse_timeout(const char *text, uint32_t *us)
+/* A duration from 1 ms to max_us (duration.h: 30, 1.5, 90s, 5m, 2h, 1d). */
+static void parse_duration(const char *flag, const char *text, uint64_t max_us, uint64_t *us)
 {
-    char *end;
-    double s;
+    char most[32];
 
-    errno = 0;
-    s = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(s) || s < 0.001 || s > TIMEOUT_MAX_S) {
-        bad("--timeout: '%s' is not a number of seconds from 0.001 to %d", text, TIMEOUT_MAX_S);
+    if (duration_parse(text, us) == 0 && *us >= DURATION_MIN_US && *us <= max_us)
         return;
-    }
-    *us = (uint32_t)(s * 1e6);
+    duration_format(max_us, most, sizeof most);
+    bad("%s: '%s' is not a duration from 1 ms to %s (seconds, or with a unit: 90s, 5m, 2h, "
+        "1d)",
+        flag, text, most);
 }
 
 /* The levels as --security spells them, in enum rpc2_security's order. */
@@ -301,8 +312,15 @@ static void apply_option(struct options *opt, int c, char **argv)
         if (url_parse_port(optarg, &opt->port) < 0)
             bad("-P: '%s' is not a port (1 to 65535)", optarg);
         break;
-    case OPT_TIMEOUT:
-        parse_timeout(optarg, &opt->ops.dead_peer_us);
+    case OPT_TIMEOUT: {
+        uint64_t us = 0;
+
+        parse_duration("--timeout", optarg, TIMEOUT_MAX_US, &us);
+        opt->ops.dead_peer_us = (uint32_t)us;
+        break;
+    }
+    case OPT_MAX_TIME:
+        parse_duration("--max-time", optarg, DURATION_MAX_US, &opt->ops.max_time_us);
         break;
     case OPT_IDENTITY:
         parse_identity(opt, optarg);
@@ -359,7 +377,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
     memset(opt, 0, sizeof *opt);
     opt->mode = MODE_FETCH;
     opt->port = RPC2_DEFAULT_PORT;
-    opt->ops.length = -1;
+    opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
     opterr = 0; /* messages are ours: --json may be on */
     while ((c = getopt_long(argc, argv, ":o:P:npqvhV", long_options, NULL)) != -1)
@@ -378,8 +396,8 @@ static void check_combinations(const struct options *opt)
     int query = opt->mode == MODE_STAT || opt->mode == MODE_LS;
 
     if (opt->genkey) {
-        if (opt->n_operands > 0)
-            bad("--genkey takes no REMOTE operand");
+        if (opt->n_operands > 1)
+            bad("--genkey takes one FILE to create, or none for standard output");
         return;
     }
     if (opt->quiet && opt->verbose)
@@ -530,13 +548,35 @@ static int check_output_dir(const struct options *opt)
     return RCAT_EXIT_LOCAL;
 }
 
-static int fetch_one(struct ops *o, const struct options *opt, const struct url *u)
+/* -o DIR/ names each copy after its source's base name: a second source
+ * with a name already given in this run is not written (it would replace
+ * the first copy), and says which operand had it first. */
+static int name_taken(const struct options *opt, const struct url *urls, int i)
 {
+    const char *base = url_basename(urls[i].path);
+
+    for (int j = 0; j < i; j++) {
+        if (strcmp(url_basename(urls[j].path), base) != 0)
+            continue;
+        report_error(RCAT_EXIT_LOCAL, "RPC2_EEXIST", urls[i].path,
+                     "not written: %s%s%s is already the name for %s (operand %d)", opt->output,
+                     opt->output[strlen(opt->output) - 1] == '/' ? "" : "/", base, urls[j].path,
+                     j + 1);
+        return 1;
+    }
+    return 0;
+}
+
+static int fetch_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
+{
+    const struct url *u = &urls[i];
     char *dest;
     int code;
 
     if (!to_directory(opt))
         return ops_fetch(o, u, opt->output);
+    if (name_taken(opt, urls, i))
+        return RCAT_EXIT_LOCAL;
     dest = join_path(opt->output, url_basename(u->path));
     if (!dest) {
         report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", opt->output, "out of memory");
@@ -547,11 +587,13 @@ static int fetch_one(struct ops *o, const struct options *opt, const struct url 
     return code;
 }
 
-static int run_one(struct ops *o, const struct options *opt, const struct url *u)
+static int run_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
 {
+    const struct url *u = &urls[i];
+
     switch (opt->mode) {
     case MODE_FETCH:
-        return fetch_one(o, opt, u);
+        return fetch_one(o, opt, urls, i);
     case MODE_PUT:
         return ops_store(o, opt->put, u);
     case MODE_STAT:
@@ -562,11 +604,54 @@ static int run_one(struct ops *o, const struct options *opt, const struct url *u
     return RCAT_EXIT_USAGE;
 }
 
+/*
+ * Descriptors 0-2 the caller closed (`rcat URL >&-`) are opened on
+ * /dev/null before anything else, so that no descriptor of rcat's own (the
+ * event loop's, a socket) takes their numbers and is written to as output.
+ * Each is remembered: using one is still an error, as it is for cat.
+ */
+static unsigned open_closed_std(void)
+{
+    unsigned closed = 0;
+
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        closed |= 1u << fd;
+        int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (null >= 0 && null != fd) /* the lowest free number: fd itself */
+            close(null);
+    }
+    return closed;
+}
+
+static int needs_stdout(const struct options *opt)
+{
+    return writes_stdout(opt) || opt->mode == MODE_STAT || opt->mode == MODE_LS || opt->genkey;
+}
+
+/* A closed standard stream the run would use fails it before anything is
+ * sent, the way cat says "Bad file descriptor". */
+static int check_std(const struct options *opt)
+{
+    const char *result;
+
+    if ((opt->closed_std & 2u) && needs_stdout(opt))
+        return verdict_fail_local("standard output", NULL, EBADF, &result);
+    if ((opt->closed_std & 1u) && opt->mode == MODE_PUT && !strcmp(opt->put, "-"))
+        return verdict_fail_local("standard input", NULL, EBADF, &result);
+    return RCAT_EXIT_OK;
+}
+
 static int run(const struct options *opt, const struct url *urls)
 {
     struct ops_config cfg = opt->ops;
     struct ops *o;
-    int first = check_output_dir(opt);
+    int first = check_std(opt);
+
+    if (first != RCAT_EXIT_OK)
+        return first;
+    first = check_output_dir(opt);
 
     if (first != RCAT_EXIT_OK)
         return first;
@@ -578,7 +663,7 @@ static int run(const struct options *opt, const struct url *urls)
         int code;
 
         report_operand(i + 1);
-        code = run_one(o, opt, &urls[i]);
+        code = run_one(o, opt, urls, i);
         ops_exit_if_interrupted(o);
         if (first == RCAT_EXIT_OK)
             first = code;
@@ -599,29 +684,74 @@ static int finish(int code)
     return code;
 }
 
-/* --genkey: the secret goes to standard output with one write(2), so that
- * no stdio buffer keeps a copy, and rcat's own copy is wiped. */
+/* --genkey FILE: created here, 0600 from the start and only if new, so
+ * the secret is never readable by others, not even for a moment. */
+static int open_key_file(const char *path, int *fd)
+{
+    const char *result;
+
+    *fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    return *fd < 0 ? verdict_fail_local(path, "cannot create the key file", errno, &result)
+                   : RCAT_EXIT_OK;
+}
+
+/* Standard output that the shell made a file others may read (`rcat
+ * --genkey > alice.key` under umask 022): closed to them before the secret
+ * is written, and said, since whoever opened it meanwhile keeps access. */
+static void protect_stdout_file(void)
+{
+    struct stat st;
+
+    if (fstat(STDOUT_FILENO, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+        return;
+    if (fchmod(STDOUT_FILENO, st.st_mode & 0700) < 0)
+        report_error(RCAT_EXIT_OK, "WARNING", "standard output",
+                     "the key file is readable by others (mode %04o): use --genkey FILE",
+                     (unsigned)(st.st_mode & 07777));
+    else
+        report_error(RCAT_EXIT_OK, "WARNING", "standard output",
+                     "the key file was readable by others (mode %04o), now %04o; --genkey FILE "
+                     "creates it 0600 from the start",
+                     (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+}
+
+/* --genkey: the secret goes out with one write(2), so that no stdio buffer
+ * keeps a copy, and rcat's own copy is wiped. */
 static int genkey(const struct options *opt)
 {
     struct report_config rc = {.json = opt->json};
+    const char *file = opt->n_operands == 1 ? opt->operands[0] : NULL;
+    const char *shown = file ? file : "standard output";
     char key[RPC2_SECRET_BASE64_LEN + 2];
     size_t len;
-    int err, code = RCAT_EXIT_OK;
+    int err, fd = STDOUT_FILENO, code;
 
     report_init(&rc);
+    code = file ? open_key_file(file, &fd) : check_std(opt);
+    if (code != RCAT_EXIT_OK)
+        return code;
+    if (!file)
+        protect_stdout_file();
     err = rpc2_keys_generate(key);
     if (err != 0) {
         report_error(RCAT_EXIT_LOCAL, rpc2_errname(err), NULL, "cannot make a secret: %s",
                      rpc2_strerror(err));
-        return RCAT_EXIT_LOCAL;
-    }
-    len = strlen(key);
-    key[len++] = '\n';
-    if (write(STDOUT_FILENO, key, len) != (ssize_t)len) {
-        report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", "standard output", "write error");
         code = RCAT_EXIT_LOCAL;
+    } else {
+        len = strlen(key);
+        key[len++] = '\n';
+        if (write(fd, key, len) != (ssize_t)len || (file && fsync(fd) < 0)) {
+            report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", shown, "write error");
+            code = RCAT_EXIT_LOCAL;
+        }
     }
     explicit_bzero(key, sizeof key);
+    if (file && close(fd) < 0 && code == RCAT_EXIT_OK) {
+        report_error(RCAT_EXIT_LOCAL, "RPC2_EIO", shown, "write error");
+        code = RCAT_EXIT_LOCAL;
+    }
+    if (file && code != RCAT_EXIT_OK)
+        unlink(file); /* ours (O_EXCL), and of no use */
     return code;
 }
 
@@ -630,8 +760,10 @@ int main(int argc, char **argv)
     struct options opt;
     struct url *urls = NULL;
     int code;
+    unsigned closed_std = open_closed_std();
 
     parse_options(argc, argv, &opt);
+    opt.closed_std = closed_std;
     if (opt.help || opt.version) {
         if (opt.help)
             usage();

@@ -268,6 +268,17 @@ static int parse_url(const char *s, struct url *u, const char **why)
     return decode_path(slash + 1, slash + strlen(slash), u, why);
 }
 
+/* "7799:..." after HOST: most likely a port meant the way some tools
+ * write it, which as a path would silently go to the default port. */
+static int looks_like_port(const char *s)
+{
+    const char *p = s;
+
+    while (is_digit(*p))
+        p++;
+    return p > s && *p == ':';
+}
+
 /* HOST:PATH or [V6]:PATH, taken literally as scp does: no escapes. */
 static int parse_scp(const char *s, struct url *u, const char **why)
 {
@@ -286,6 +297,9 @@ static int parse_scp(const char *s, struct url *u, const char **why)
             return -1;
     }
     path = colon + 1;
+    if (looks_like_port(path))
+        return refuse(why, "HOST:PORT:PATH is not rcat's: write rcat://HOST:PORT/PATH for a port, "
+                           "or HOST:./PATH for a file whose name starts with digits and ':'");
     if (*path == '/')
         path++; /* HOST:/x is the x under the server's root, as rcat://HOST/x is */
     if (strlen(path) > URL_PATH_MAX)

@@ -14,6 +14,7 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "duration.h"
 #include "rcat_proto.h"
 #include "report.h"
 #include "verdict.h"
@@ -30,6 +31,7 @@ static int is_network(int rc)
     case RPC2_ESEFAIL2:
     case RPC2_EBADPACKET:
     case RPC2_ESYSTEM:
+    case RPC2_ECONNREFUSED:
         return 1;
     }
     return 0;
@@ -115,18 +117,13 @@ static void judge_status(int st, struct verdict *v)
     }
 }
 
-static void seconds_text(char *out, size_t cap, uint32_t us)
-{
-    snprintf(out, cap, "%.3g s", us / 1e6);
-}
-
 static void judge_network(const struct verdict_peer *s, int rc, struct verdict *v)
 {
     char t[32];
 
     v->code = RCAT_EXIT_NET;
     v->name = rpc2_errname(rc);
-    seconds_text(t, sizeof t, s->dead_peer_us);
+    duration_format(s->dead_peer_us, t, sizeof t);
     if (rc == RPC2_EDEAD)
         snprintf(v->text, sizeof v->text, "no answer from %s port %u (silent for %s)", s->host,
                  s->port, t);
@@ -134,6 +131,15 @@ static void judge_network(const struct verdict_peer *s, int rc, struct verdict *
         snprintf(v->text, sizeof v->text,
                  "%s port %u no longer knows this connection (server restarted?)", s->host,
                  s->port);
+    else if (rc == RPC2_ETIMEDOUT && s->max_time_us) {
+        duration_format(s->max_time_us, t, sizeof t);
+        snprintf(v->text, sizeof v->text,
+                 "time limit reached (--max-time %s): %s port %u did not finish in time", t,
+                 s->host, s->port);
+    } else if (rc == RPC2_ECONNREFUSED)
+        snprintf(v->text, sizeof v->text,
+                 "connection refused by %s port %u: nothing listens there (is rcatd running?)",
+                 s->host, s->port);
     else if (rc == RPC2_EADDR)
         snprintf(v->text, sizeof v->text, "cannot resolve or reach %s port %u", s->host, s->port);
     else if (rc == RPC2_EVERSION)
@@ -183,6 +189,15 @@ static int failed_here(int rc, int err, const struct rpc2_se_desc *d)
     return d->direction == RPC2_SE_FETCH && is_sink_error(err);
 }
 
+/* A fetch whose own writing failed (a full disk, a reader gone): the
+ * server's status then only says that the transfer ended under it. */
+static int sink_failed_here(const struct rpc2_se_desc *d)
+{
+    return d && d->direction == RPC2_SE_FETCH && d->local_status == RPC2_SE_FAILURE &&
+           d->remote_status != RPC2_SE_FAILURE && d->error < 0 && !is_network(d->error) &&
+           d->error != RPC2_ECANCELED && d->error != RPC2_ESEFAIL1 && d->error != RPC2_ESEFAIL2;
+}
+
 void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_desc *d,
                    const char *remote, const char *local, struct verdict *v)
 {
@@ -191,7 +206,7 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
     int here;
 
     v->file = remote;
-    if (rc > 0 && !(fetch && is_sink_error(d->error))) {
+    if (rc > 0 && !(fetch && is_sink_error(d->error)) && !sink_failed_here(d)) {
         judge_status(rc, v);
         return;
     }
@@ -212,7 +227,7 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
                                           "not the bytes sent (nothing was kept)");
         return;
     }
-    here = d && failed_here(rc, err, d);
+    here = d && (failed_here(rc, err, d) || sink_failed_here(d));
     v->code = here ? RCAT_EXIT_LOCAL : RCAT_EXIT_REFUSED;
     v->name = rpc2_errname(err);
     v->file = here ? local : remote;

@@ -23,6 +23,7 @@ struct verdict_peer {
     const char *host;
     unsigned port;
     uint32_t dead_peer_us;       /* the silence after which a peer counts as dead */
+    uint64_t max_time_us;        /* --max-time; 0: none */
     enum rpc2_security security; /* the level asked for */
     int no_clobber;
 };

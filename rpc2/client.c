@@ -592,6 +592,14 @@ void client_timeout(rpc2_conn *c, uint64_t now)
         call_timeout(c, now);
 }
 
+void client_refused(rpc2_conn *c, uint64_t now)
+{
+    if (c->bind)
+        bind_done(c, RPC2_ECONNREFUSED);
+    else if (c->call)
+        break_conn(c, RPC2_ECONNREFUSED, now);
+}
+
 /* ---- cancel and unbind -------------------------------------------------- */
 
 int engine_cancel(rpc2_conn *c, uint64_t now)

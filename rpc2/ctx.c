@@ -32,6 +32,7 @@ struct rpc2_ctx {
     int socks[RPC2_MAX_LISTEN];
     int families[RPC2_MAX_LISTEN];
     struct io_drops drops[RPC2_MAX_LISTEN]; /* the kernel's drop count per socket */
+    int peer_errors[RPC2_MAX_LISTEN];       /* the socket queues ICMP errors (a client's) */
     ev_io readers[RPC2_MAX_LISTEN];
     ev_timer timer;
     uint64_t timer_deadline; /* what the timer is armed for; UINT64_MAX: idle */
@@ -144,6 +145,21 @@ static void receive_batch(rpc2_ctx *ctx, uint16_t sock, unsigned n)
     }
 }
 
+/* A queued error makes the socket readable until it is read, so all are
+ * read, every time. */
+static void receive_peer_errors(rpc2_ctx *ctx, uint16_t sock)
+{
+    struct io_peer_error pe;
+
+    if (!ctx->peer_errors[sock])
+        return;
+    while (io_recv_peer_error(ctx->socks[sock], &pe) > 0) {
+        struct rpc2_addr to = {.len = pe.tolen, .sock = sock};
+        memcpy(&to.ss, &pe.to, sizeof to.ss);
+        engine_peer_error(ctx->engine, &to, pe.err, pe.quoted, pe.quoted_len, ctx_now());
+    }
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     rpc2_ctx *ctx = w->data;
@@ -161,6 +177,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
             break;
     }
     ctx->engine->stats.rx_dropped += drops->total - dropped_before;
+    receive_peer_errors(ctx, sock);
     ctx_kick(ctx);
 }
 
@@ -353,8 +370,12 @@ static int open_sockets(rpc2_ctx *ctx)
     }
     if (ctx->n_socks > 0)
         return 0;
-    /* A client: one ephemeral socket, dual-stack where IPv6 exists. */
-    return open_socket(ctx, "[::]:0") == 0 ? 0 : open_socket(ctx, "0.0.0.0:0");
+    /* A client: one ephemeral socket, dual-stack where IPv6 exists, told
+     * when a server's port is closed (rpc2/refused.c). */
+    int rc = open_socket(ctx, "[::]:0") == 0 ? 0 : open_socket(ctx, "0.0.0.0:0");
+    if (rc == 0)
+        ctx->peer_errors[0] = io_want_peer_errors(ctx->socks[0]) == 0;
+    return rc;
 }
 
 static int params_valid(const struct rpc2_params *p)

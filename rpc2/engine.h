@@ -110,6 +110,11 @@ struct engine_call_args {
 int engine_call(rpc2_conn *c, const struct engine_call_args *a, rpc2_call_cb cb, void *arg,
                 uint64_t now);
 int engine_cancel(rpc2_conn *c, uint64_t now);
+/* refused.c: an ICMP error (errno err) about a datagram sent to `to`, of
+ * which the ICMP quoted quoted_len bytes; may end a bind or a call waiting
+ * on that peer with RPC2_ECONNREFUSED, when the quote shows it is theirs. */
+void engine_peer_error(struct engine *e, const struct rpc2_addr *to, int err,
+                       const uint8_t *quoted, size_t quoted_len, uint64_t now);
 void engine_unbind(rpc2_conn *c, uint64_t now);
 struct engine *engine_of(const rpc2_conn *c);
 
@@ -314,6 +319,9 @@ void client_receive(struct engine *e, rpc2_conn *c, const struct pkt_hdr *h, con
                     uint64_t now);
 void client_timeout(rpc2_conn *c, uint64_t now);
 void client_dispose(rpc2_conn *c);
+/* Nothing listens at the peer's port (refused.c judged the ICMP): ends the
+ * bind, or breaks the connection of the call in flight. */
+void client_refused(rpc2_conn *c, uint64_t now);
 
 /* server.c */
 void server_receive(struct engine *e, const struct rpc2_addr *from, rpc2_conn *c,

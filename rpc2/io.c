@@ -10,6 +10,8 @@
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
 #endif
 #include <errno.h>
+#include <time.h> /* before linux/errqueue.h, which uses struct timespec */
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +201,74 @@ int io_recv(int fd, struct io_rx *rx, struct io_drops *drops)
     return n;
 }
 
+int io_want_peer_errors(int fd)
+{
+    int on = 1;
+    int family = io_family(fd);
+
+    if (family < 0)
+        return family;
+    /* A dual-stack socket hears IPv4 peers' ICMP through the IPv4 option. */
+    if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on) < 0 && family == AF_INET)
+        return RPC2_ESYSTEM;
+    if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on) < 0)
+        return RPC2_ESYSTEM;
+    return 0;
+}
+
+static const struct sock_extended_err *extended_err(struct msghdr *hdr)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(hdr); c != NULL; c = CMSG_NXTHDR(hdr, c)) {
+        if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+            (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
+            return c->cmsg_len >= CMSG_LEN(sizeof(struct sock_extended_err))
+                       ? (const struct sock_extended_err *)CMSG_DATA(c)
+                       : NULL;
+    }
+    return NULL;
+}
+
+/* What the network said, not the kernel about its own sending (a datagram
+ * too large for the path, a full queue): only an ICMP is about the peer. */
+static int from_icmp(const struct sock_extended_err *ee)
+{
+    return ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6;
+}
+
+int io_recv_peer_error(int fd, struct io_peer_error *pe)
+{
+    union {
+        char buf[256];
+        struct cmsghdr align;
+    } control;
+
+    for (;;) {
+        struct iovec iov = {pe->quoted, sizeof pe->quoted};
+        struct msghdr hdr = {
+            .msg_name = &pe->to,
+            .msg_namelen = sizeof pe->to,
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = control.buf,
+            .msg_controllen = sizeof control.buf,
+        };
+        ssize_t n = recvmsg(fd, &hdr, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : RPC2_ESYSTEM;
+        const struct sock_extended_err *ee = extended_err(&hdr);
+
+        if (!ee || !from_icmp(ee))
+            continue; /* read, so it is gone; nothing to tell */
+        pe->err = (int)ee->ee_errno;
+        pe->tolen = hdr.msg_namelen;
+        pe->quoted_len = (size_t)n;
+        return 1;
+    }
+}
+
 /* ::ffff:a.b.c.d back to a.b.c.d, for an IPv4 socket given a peer that was
  * seen through a dual-stack one (addr_to_v6mapped does the other way). */
 static void mapped_to_v4(const struct sockaddr_in6 *in6, struct sockaddr_in *out)
@@ -246,8 +316,9 @@ static void set_dest(struct msghdr *hdr, const struct rpc2_addr *to, struct send
 }
 
 /* The datagram at the head of a sendmmsg call failed with err: skip just
- * that one (1), give up on the rest (-1), or try it again (0). */
-static int send_error_action(int err)
+ * that one (1), give up on the rest (-1), or try it again (0). *retried
+ * says whether it was tried again already. */
+static int send_error_action(int err, int *retried)
 {
     if (err == EINTR)
         return 0;
@@ -255,8 +326,16 @@ static int send_error_action(int err)
      * fail the same way, and retransmission will cover it. */
     if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
         return -1;
+    /* An ICMP error about an earlier datagram (io_want_peer_errors) is
+     * reported, once, by whichever call comes next: not this datagram's
+     * fault, so it goes again, once (no route at all fails the same way). */
+    if (is_peer_error(err) && !*retried) {
+        *retried = 1;
+        return 0;
+    }
     /* Unreachable peer, too large, refused by a firewall, bad address:
      * a property of this datagram, not of the batch. */
+    *retried = 0;
     return 1;
 }
 
@@ -278,6 +357,7 @@ static int send_batch(int fd, const struct outq_slot *slots, unsigned n, struct 
         set_dest(&msgs[i].msg_hdr, &slots[i].to, sf, &tmp[i]);
     }
     unsigned done = 0;
+    int retried = 0;
 
     *n_sent = 0;
     while (done < n) {
@@ -288,9 +368,10 @@ static int send_batch(int fd, const struct outq_slot *slots, unsigned n, struct 
              * call reports its error. */
             done += (unsigned)r;
             *n_sent += (unsigned)r;
+            retried = 0;
             continue;
         }
-        int action = send_error_action(r < 0 ? errno : EIO);
+        int action = send_error_action(r < 0 ? errno : EIO, &retried);
 
         if (action < 0)
             return -1;

@@ -59,6 +59,32 @@ void io_rx_dispose(struct io_rx *rx);
  * datagram's length is the bytes kept (buf_size). Adds the socket's new
  * drops to *drops (NULL: not counted). */
 int io_recv(int fd, struct io_rx *rx, struct io_drops *drops);
+/*
+ * ICMP errors (port unreachable and the like) about datagrams a socket
+ * sent: after io_want_peer_errors the kernel queues each with the address
+ * the datagram went to and the start of that datagram as the ICMP quoted it
+ * (what follows the UDP header; routers may quote nothing). Anyone on the
+ * path can forge one, so what they mean is for the protocol to judge
+ * against what it sent (rpc2/refused.c).
+ */
+#define IO_QUOTE_MAX 64
+
+struct io_peer_error {
+    int err;                    /* ECONNREFUSED, EHOSTUNREACH, ... */
+    struct sockaddr_storage to; /* the datagram's destination */
+    socklen_t tolen;
+    uint8_t quoted[IO_QUOTE_MAX];
+    size_t quoted_len;
+};
+
+/* IP_RECVERR (and IPV6_RECVERR): 0 or a negative rpc2 error. For a client's
+ * socket only: a server has no use for its clients' ICMP errors. */
+int io_want_peer_errors(int fd);
+/* Reads the next queued ICMP error into *pe without blocking: 1, 0 when
+ * none is queued, or a negative rpc2 error. Errors of other origins (the
+ * kernel's own about sending) are read and skipped. */
+int io_recv_peer_error(int fd, struct io_peer_error *pe);
+
 /* Sends slots[0..n) whose to.sock all name this fd, with as few sendmmsg
  * calls as possible. family is the socket's (io_family), so addresses are
  * converted between IPv4 and IPv4-mapped IPv6 without a lookup per call;

@@ -48,12 +48,18 @@ static int check_inode(const struct rpc2_se_desc *d)
 }
 
 /* Role-blind: len is a source's, max a sink's, so an offset past both is
- * wrong for either. */
+ * wrong for either. A growing sink's buffer may be the library's to make,
+ * and with max 0 it has no end. */
 static int check_vm(const struct rpc2_se_desc *d)
 {
     size_t len = d->file.vm.len, max = d->file.vm.max;
     uint64_t end = len > max ? len : max;
 
+    if (d->file.vm.grow) {
+        if (!d->file.vm.buf && (len || d->file.vm.cap))
+            return RPC2_EINVAL;
+        return max && (uint64_t)d->seek_offset > end ? RPC2_EINVAL : 0;
+    }
     if (!d->file.vm.buf && (len || max))
         return RPC2_EINVAL;
     return (uint64_t)d->seek_offset > end ? RPC2_EINVAL : 0;
@@ -72,6 +78,21 @@ static int check_file(const struct rpc2_se_desc *d)
         return check_vm(d);
     }
     return RPC2_EINVAL;
+}
+
+void rpc2_se_desc_init(struct rpc2_se_desc *d, enum rpc2_se_direction direction)
+{
+    *d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(direction);
+}
+
+void rpc2_se_vm_free(struct rpc2_se_desc *d)
+{
+    if (!d || d->file_kind != RPC2_SE_FILE_VM || !d->file.vm.grow)
+        return;
+    free(d->file.vm.buf);
+    d->file.vm.buf = NULL;
+    d->file.vm.len = 0;
+    d->file.vm.cap = 0;
 }
 
 int rpc2_se_desc_check(const struct rpc2_se_desc *d)

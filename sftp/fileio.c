@@ -23,6 +23,7 @@
 #include <rpc2/se.h>
 
 #include "fileio.h"
+#include "vmbuf.h"
 #include "hash.h"
 #include "streamio.h"
 
@@ -373,10 +374,12 @@ static int put(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
     struct rpc2_se_desc *d = f->d;
 
     if (f->kind == FIO_VM) {
-        uint64_t room = d->file.vm.max - (uint64_t)d->seek_offset;
+        int rc = pos > UINT64_MAX - len ? RPC2_EOVERFLOW : vmbuf_room(d, pos + len);
 
-        if (pos > room || len > room - pos)
-            return fail(f, "the data is larger than the memory buffer", RPC2_EOVERFLOW);
+        if (rc != 0)
+            return fail(f, rc == RPC2_ENOMEM ? "no memory to grow the memory sink"
+                                             : "the data is larger than the memory buffer",
+                        rc);
         memcpy((uint8_t *)d->file.vm.buf + d->seek_offset + pos, data, len);
         return 0;
     }
@@ -902,11 +905,9 @@ static int open_vm(struct fileio *f)
     f->kind = FIO_VM;
     if (!f->sink)
         return seek > d->file.vm.len ? fail(f, "seek offset beyond the buffer", RPC2_EINVAL) : 0;
-    if (seek > d->file.vm.max)
-        return fail(f, "seek offset beyond the buffer", RPC2_EINVAL);
-    if (seek == d->file.vm.max && d->quota != 0)
-        return fail(f, "a memory sink with no room", RPC2_EINVAL);
-    return 0;
+    const char *why;
+    int rc = vmbuf_open(d, &why);
+    return rc ? fail(f, why, rc) : 0;
 }
 
 /* Bytes a source has from its start, when the file says; -1 otherwise. A

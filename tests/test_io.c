@@ -606,6 +606,106 @@ START_TEST(drops_of_a_full_buffer_are_counted)
 }
 END_TEST
 
+/* ---- ICMP errors about what a socket sent --------------------------------- */
+
+/* Waits for the socket's error queue to hold something: 1, or 0 at the end
+ * of the bounded wait. */
+static int error_queued(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = 0};
+
+    return poll(&p, 1, WAIT_MS) == 1 && (p.revents & POLLERR);
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* Sends one datagram from a socket that asked for peer errors to a port
+ * nobody listens on, and reads the error back. */
+static void check_refusal(int family, const char *bind_ip, int to_family, const char *to_ip)
+{
+    int tx = open_on(family, bind_ip), closed = open_on(to_family, to_ip);
+    struct rpc2_addr dead = addr_of(closed, to_family, to_ip);
+    struct io_peer_error pe;
+    uint8_t sent[100];
+
+    close(closed);
+    ck_assert_int_eq(io_want_peer_errors(tx), 0);
+    fill(sent, 9, sizeof sent);
+    ck_assert_int_eq(send_one(tx, &dead, 9, sizeof sent), 1);
+    ck_assert_msg(error_queued(tx), "no ICMP error queued for %s", to_ip);
+    ck_assert_int_eq(io_recv_peer_error(tx, &pe), 1);
+    ck_assert_int_eq(pe.err, ECONNREFUSED);
+    ck_assert_int_eq(port_of(&pe.to), port_of(&dead.ss));
+    /* The start of the datagram that was refused: enough to tell which. */
+    ck_assert_uint_eq(pe.quoted_len, IO_QUOTE_MAX);
+    ck_assert(memcmp(pe.quoted, sent, IO_QUOTE_MAX) == 0);
+    ck_assert_int_eq(io_recv_peer_error(tx, &pe), 0); /* read once */
+    close(tx);
+}
+
+START_TEST(a_refused_datagram_is_reported_with_its_destination_and_start)
+{
+    check_refusal(AF_INET, "127.0.0.1", AF_INET, "127.0.0.1");
+    check_refusal(AF_INET6, "::1", AF_INET6, "::1");
+    check_refusal(AF_INET6, "::", AF_INET, "127.0.0.1"); /* dual stack, IPv4 peer */
+}
+END_TEST
+
+/* A server's socket does not ask: nothing is queued, nothing surfaces. */
+START_TEST(a_socket_that_did_not_ask_hears_no_peer_errors)
+{
+    int tx = open_on(AF_INET, "127.0.0.1"), closed = open_on(AF_INET, "127.0.0.1");
+    struct rpc2_addr dead = addr_of(closed, AF_INET, "127.0.0.1");
+    struct io_peer_error pe;
+    struct io_rx in;
+
+    close(closed);
+    ck_assert_int_eq(io_rx_init(&in, 1024), 0);
+    ck_assert_int_eq(send_one(tx, &dead, 1, 10), 1);
+    ck_assert(nothing_waiting(tx, &in));
+    ck_assert_int_eq(io_recv_peer_error(tx, &pe), 0);
+    io_rx_dispose(&in);
+    close(tx);
+}
+END_TEST
+
+/* The kernel also reports a queued ICMP error once through the next send
+ * or receive call; neither loses the datagrams that are its business. */
+START_TEST(a_pending_peer_error_costs_no_other_datagram)
+{
+    int tx = open_on(AF_INET, "127.0.0.1"), rx = open_on(AF_INET, "127.0.0.1");
+    int closed = open_on(AF_INET, "127.0.0.1");
+    struct rpc2_addr good = addr_of(rx, AF_INET, "127.0.0.1");
+    struct rpc2_addr dead = addr_of(closed, AF_INET, "127.0.0.1");
+    struct rpc2_addr tx_addr = addr_of(tx, AF_INET, "127.0.0.1");
+    struct io_peer_error pe;
+    struct io_rx in;
+
+    close(closed);
+    ck_assert_int_eq(io_rx_init(&in, 1024), 0);
+    ck_assert_int_eq(io_want_peer_errors(tx), 0);
+    ck_assert_int_eq(send_one(tx, &dead, 1, 10), 1);
+    ck_assert(error_queued(tx));
+    ck_assert_int_eq(send_one(tx, &good, 2, 20), 1); /* sent, not taken for the error */
+    expect_one(rx, &in, 2, 20);
+    ck_assert_int_eq(send_one(tx, &dead, 3, 10), 1);
+    ck_assert(error_queued(tx));
+    ck_assert_int_eq(send_one(rx, &tx_addr, 0, 30), 1);
+    expect_one(tx, &in, 0, 30); /* received, not hidden by the error */
+    ck_assert_int_eq(io_recv_peer_error(tx, &pe), 1);
+    ck_assert_int_eq(io_recv_peer_error(tx, &pe), 1);
+    ck_assert_int_eq(io_recv_peer_error(tx, &pe), 0);
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -619,6 +719,9 @@ static Suite *io_suite(void)
     tcase_add_test(io, refused_datagrams_do_not_fail_the_batch);
     tcase_add_test(io, open_reports_errors_with_errno);
     tcase_add_test(io, drops_of_a_full_buffer_are_counted);
+    tcase_add_test(io, a_refused_datagram_is_reported_with_its_destination_and_start);
+    tcase_add_test(io, a_socket_that_did_not_ask_hears_no_peer_errors);
+    tcase_add_test(io, a_pending_peer_error_costs_no_other_datagram);
     suite_add_tcase(s, io);
     tcase_add_test(outq, outq_flushes_when_full_and_keeps_each_address);
     tcase_add_test(outq, outq_flushed_through_io_send_delivers_everything);

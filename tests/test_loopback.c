@@ -359,7 +359,33 @@ END_TEST
 
 /* ---- 4. a dead server ----------------------------------------------------- */
 
+/* A crashed server's kernel says the port is closed: the call ends at once
+ * (RPC2_ECONNREFUSED), not after the silence. */
 START_TEST(test_killed_server_is_dead)
+{
+    pid_t srv;
+    int port = server_start("127.0.0.1:0", &srv);
+    struct rpc2_params p = client_params();
+    p.dead_peer_us = 20 * SEC;
+    rpc2_ctx *ctx = client_new(&p);
+    rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", port);
+    ck_assert_int_eq(call_null(conn), 0);
+
+    server_kill(srv);
+    int64_t t0 = now_us();
+    int rc = call_null(conn);
+    int64_t elapsed = now_us() - t0;
+
+    ck_assert_msg(rc == RPC2_ECONNREFUSED, "got %s", rpc2_errname(rc));
+    ck_assert_msg(elapsed < 3 * SEC, "ECONNREFUSED after %lld us", (long long)elapsed);
+    rpc2_unbind(conn);
+    rpc2_ctx_free(ctx);
+}
+END_TEST
+
+/* A server that is there but silent (stopped: its socket stays open, no
+ * ICMP comes) is dead after the configured silence. */
+START_TEST(test_silent_server_is_dead)
 {
     pid_t srv;
     int port = server_start("127.0.0.1:0", &srv);
@@ -369,7 +395,7 @@ START_TEST(test_killed_server_is_dead)
     rpc2_conn *conn = bind_ok(ctx, "127.0.0.1", port);
     ck_assert_int_eq(call_null(conn), 0);
 
-    server_kill(srv);
+    ck_assert_int_eq(kill(srv, SIGSTOP), 0);
     int64_t t0 = now_us();
     int rc = call_null(conn);
     int64_t elapsed = now_us() - t0;
@@ -381,6 +407,7 @@ START_TEST(test_killed_server_is_dead)
                   (long long)elapsed);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
+    server_kill(srv);
 }
 END_TEST
 
@@ -744,6 +771,7 @@ static Suite *loopback_suite(void)
     TCase *failures = tcase_new("failures", 60);
     tcase_add_test(failures, test_slow_handler_busy);
     tcase_add_test(failures, test_killed_server_is_dead);
+    tcase_add_test(failures, test_silent_server_is_dead);
     tcase_add_test(failures, test_restarted_server_unknown_conn);
     tcase_add_test(failures, test_unbind_frees_state);
     tcase_add_test(failures, test_lossy_path_at_most_once);

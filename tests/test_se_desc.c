@@ -31,6 +31,7 @@ static char buf8[8];
 #define FD(fd_) {.fd = {.fd = (fd_)}}
 #define INODE(mfd_, n_) {.inode = {.mount_fd = (mfd_), .handle_bytes = (n_)}}
 #define VM(b_, l_, m_) {.vm = {.buf = (b_), .len = (l_), .max = (m_)}}
+#define GROW(b_, m_, c_) {.vm = {.buf = (b_), .max = (m_), .grow = 1, .cap = (c_)}}
 /* clang-format on */
 
 static const struct {
@@ -75,7 +76,49 @@ static const struct {
     {/* 27 */ "memory offset past both len and max", RPC2_EINVAL,
      D(F, 9, -1, RPC2_SE_FILE_VM, VM(buf8, 8, 8))},
     {/* 28 */ "memory offset at the end", 0, D(F, 8, -1, RPC2_SE_FILE_VM, VM(buf8, 8, 0))},
+    {/* 29 */ "growing sink, the library's buffer, no limit", 0,
+     D(F, 0, -1, RPC2_SE_FILE_VM, GROW(NULL, 0, 0))},
+    {/* 30 */ "growing sink with a limit and an offset far in", 0,
+     D(F, 1000, -1, RPC2_SE_FILE_VM, GROW(NULL, 4096, 0))},
+    {/* 31 */ "growing sink with an offset past its limit", RPC2_EINVAL,
+     D(F, 5000, -1, RPC2_SE_FILE_VM, GROW(NULL, 4096, 0))},
+    {/* 32 */ "growing sink claiming room it has no buffer for", RPC2_EINVAL,
+     D(F, 0, -1, RPC2_SE_FILE_VM, GROW(NULL, 0, 64))},
 };
+
+/* What the init helper makes is the whole file, and valid once it names a
+ * file; rpc2_se_vm_free leaves alone what the library did not allocate. */
+START_TEST(init_helper_and_vm_free)
+{
+    struct rpc2_se_desc d;
+
+    memset(&d, 0x5a, sizeof d);
+    rpc2_se_desc_init(&d, RPC2_SE_STORE);
+    ck_assert_int_eq(d.type, RPC2_SE_SFTP);
+    ck_assert_int_eq(d.direction, RPC2_SE_STORE);
+    ck_assert_int_eq(d.seek_offset, 0);
+    ck_assert_int_eq(d.quota, RPC2_SE_NO_QUOTA);
+    ck_assert_int_eq(d.bytes_transferred, 0);
+    ck_assert_ptr_null(d.progress);
+    d.file_kind = RPC2_SE_FILE_FD;
+    d.file.fd.fd = 0;
+    ck_assert_int_eq(rpc2_se_desc_check(&d), 0);
+
+    rpc2_se_desc_init(&d, RPC2_SE_FETCH);
+    d.file_kind = RPC2_SE_FILE_VM;
+    d.file.vm.buf = buf8; /* the caller's, not grown: not freed */
+    d.file.vm.max = sizeof buf8;
+    rpc2_se_vm_free(&d);
+    ck_assert_ptr_eq(d.file.vm.buf, buf8);
+    d.file.vm.grow = 1;
+    d.file.vm.buf = malloc(10);
+    d.file.vm.cap = 10;
+    rpc2_se_vm_free(&d);
+    ck_assert_ptr_null(d.file.vm.buf);
+    ck_assert_uint_eq(d.file.vm.cap, 0);
+    rpc2_se_vm_free(NULL);
+}
+END_TEST
 
 START_TEST(table)
 {
@@ -180,6 +223,7 @@ int main(void)
     TCase *t = tcase_create("se_desc");
     tcase_add_loop_test(t, table, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(t, type_and_null);
+    tcase_add_test(t, init_helper_and_vm_free);
     tcase_add_test(t, path_too_long);
     tcase_add_test(t, inode_of_reopens_the_file);
     tcase_add_test(t, inode_of_refuses);

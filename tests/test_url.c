@@ -94,6 +94,14 @@ static const struct {
     {/* 66 */ "[1.2.3.4]:p", 7755, USAGE, 0, NULL, 0, NULL},
     {/* 67 */ "rcat:x", 7755, 0, 1, "rcat", 7755, "x"}, /* a host named rcat */
     {/* 68 */ "rcat:", 7755, 0, 1, "rcat", 7755, ""},
+    /* HOST:PORT:PATH would quietly be path "PORT:PATH" on the default port */
+    {/* 69 */ "h:7799:x", 7755, USAGE, 0, NULL, 0, NULL},
+    {/* 70 */ "[::1]:7799:x", 7755, USAGE, 0, NULL, 0, NULL},
+    {/* 71 */ "h:7799:", 7755, USAGE, 0, NULL, 0, NULL},
+    {/* 72 */ "h:./7799:x", 7755, 0, 1, "h", 7755, "./7799:x"}, /* the way to that name */
+    {/* 73 */ "h:7799", 7755, 0, 1, "h", 7755, "7799"},         /* a file named 7799 */
+    {/* 74 */ "h:x:7799", 7755, 0, 1, "h", 7755, "x:7799"},
+    {/* 75 */ "h:7a:x", 7755, 0, 1, "h", 7755, "7a:x"},
 };
 
 START_TEST(parse_table)

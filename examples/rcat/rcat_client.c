@@ -42,11 +42,8 @@ int main(int argc, char **argv)
         rc = rpc2_bind(ctx, &bind, &conn);
 
     /* This end of the transfer: where the bytes go. */
-    struct rpc2_se_desc desc = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_FETCH, /* server to client */
-        .quota = -1,
-    };
+    /* The whole file, server to client (quota RPC2_SE_NO_QUOTA). */
+    struct rpc2_se_desc desc = RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
     if (argc == 5) {
         desc.file_kind = RPC2_SE_FILE_NAME;
         desc.file.name.path = argv[4];

@@ -32,14 +32,10 @@ static int fetch(rpc2_request *req, void *args, void *result, void *arg)
     /* The server's end of the transfer: this file, from its start, all of it.
      * The client described its own end (where the bytes go) in its own
      * descriptor; descriptors are never sent, each side keeps its own. */
-    struct rpc2_se_desc desc = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_FETCH, /* server to client */
-        .seek_offset = 0,
-        .quota = -1, /* no limit */
-        .file_kind = RPC2_SE_FILE_NAME,
-        .file.name.path = path,
-    };
+    /* The whole file, server to client: seek 0, quota RPC2_SE_NO_QUOTA. */
+    struct rpc2_se_desc desc = RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
+    desc.file_kind = RPC2_SE_FILE_NAME;
+    desc.file.name.path = path;
     int rc = rpc2_se_init(req, &desc); /* opens the file: RPC2_ENOENT if it is not there */
     if (rc == 0)
         rc = rpc2_se_check(req); /* moves every byte, waiting until the client has them */

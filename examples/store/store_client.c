@@ -50,13 +50,9 @@ int main(int argc, char **argv)
 
     /* This end: the source, an open descriptor read from where it stands
      * to its end. The library reads it but leaves it open. */
-    struct rpc2_se_desc desc = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_STORE, /* client to server */
-        .quota = -1,
-        .file_kind = RPC2_SE_FILE_FD,
-        .file.fd.fd = fd,
-    };
+    struct rpc2_se_desc desc = RPC2_SE_DESC_INIT(RPC2_SE_STORE); /* client to server, all of it */
+    desc.file_kind = RPC2_SE_FILE_FD;
+    desc.file.fd.fd = fd;
     store_result result = {0};
     if (rc == 0) {
         store_args args = {.name = argv[3]};

@@ -28,13 +28,12 @@ static int put(rpc2_request *req, void *args, void *result, void *arg)
     snprintf(path, sizeof path, "%s/%s", (const char *)arg, name);
 
     /* The server's end: the sink. The client's descriptor names its source. */
-    struct rpc2_se_desc desc = {
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_STORE, /* client to server */
-        .quota = STORE_MAX_BYTES,   /* more is RPC2_EQUOTA: strict_quota in main() */
-        .file_kind = RPC2_SE_FILE_NAME,
-        .file.name = {.path = path, .mode = 0644, .atomic = 1},
-    };
+    struct rpc2_se_desc desc = RPC2_SE_DESC_INIT(RPC2_SE_STORE); /* client to server */
+    desc.quota = STORE_MAX_BYTES; /* more is RPC2_EQUOTA: strict_quota in main() */
+    desc.file_kind = RPC2_SE_FILE_NAME;
+    desc.file.name.path = path;
+    desc.file.name.mode = 0644;
+    desc.file.name.atomic = 1;
     int rc = rpc2_se_init(req, &desc); /* creates the temporary file */
     if (rc == 0)
         rc = rpc2_se_check(req); /* receives every byte, then renames into place */

@@ -1,7 +1,8 @@
 /*
  * vmfile_client.c - memory to memory: read FILE (or standard input) into a
- * buffer, PUT it into vmfile_server's memory, GET it back into a second
- * buffer, check the two match and write the copy to standard output.
+ * buffer, PUT it into vmfile_server's memory, GET it back into a buffer
+ * the library grows as the bytes come (no need to ask the size first),
+ * check the two match and write the copy to standard output.
  *
  *   vmfile_client HOST PORT [FILE]
  */
@@ -13,32 +14,23 @@
 
 #include "vmfile.h"
 
-static char sent[VMFILE_MAX], back[VMFILE_MAX];
+static char sent[VMFILE_MAX];
 
-/* One call whose side effect moves buf: its len bytes to the server (PUT),
- * or up to VMFILE_MAX bytes from it, *len set to how many came (GET). */
-static int call(rpc2_conn *conn, uint32_t proc, char *buf, size_t *len)
+/* One call whose side effect moves the memory desc names. */
+static int call(rpc2_conn *conn, uint32_t proc, struct rpc2_se_desc *desc)
 {
-    struct rpc2_se_desc desc = {
-        .type = RPC2_SE_SFTP,
-        .direction = proc == VMFILE_PUT ? RPC2_SE_STORE : RPC2_SE_FETCH,
-        .quota = -1,
-        .file_kind = RPC2_SE_FILE_VM,
-        .file.vm = {.buf = buf, .len = *len, .max = VMFILE_MAX}, /* source: len, sink: max */
-    };
-    struct rpc2_call_opts opts = {.se = &desc};
+    struct rpc2_call_opts opts = {.se = desc};
     vmfile_result result = {0};
     int rc = rpc2_call(conn, proc, NULL, NULL, (xdrproc_t)xdr_vmfile_result, &result, &opts);
     const char *what = proc == VMFILE_PUT ? "PUT" : "GET";
-    if (rc == VMFILE_BUSY)
+    /* One int, three ranges: 0, the server's own status (> 0), an rpc2 error (< 0). */
+    if (rpc2_app_status(rc) == VMFILE_BUSY)
         fprintf(stderr, "vmfile_client: %s: server busy, try again\n", what);
-    else if (rc != 0 && desc.error != 0) /* the side effect failed: desc.error says why */
-        fprintf(stderr, "vmfile_client: %s: %s (%s side)\n", what, rpc2_strerror(desc.error),
-                desc.remote_status == RPC2_SE_FAILURE ? "server" : "client");
+    else if (rc != 0 && desc->error != 0) /* the side effect failed: desc->error says why */
+        fprintf(stderr, "vmfile_client: %s: %s (%s side)\n", what, rpc2_strerror(desc->error),
+                desc->remote_status == RPC2_SE_FAILURE ? "server" : "client");
     else if (rc != 0)
         fprintf(stderr, "vmfile_client: %s: %s\n", what, rpc2_strerror(rc));
-    else
-        *len = desc.file.vm.len; /* GET: bytes written into buf; PUT: unchanged */
     return rc;
 }
 
@@ -82,14 +74,26 @@ int main(int argc, char **argv)
         rc = rpc2_bind(ctx, &bind, &conn);
     if (rc != 0)
         fprintf(stderr, "vmfile_client: %s\n", rpc2_strerror(rc));
-    size_t got = 0;
+    /* The whole buffer, from our memory (a source: its len bytes)... */
+    struct rpc2_se_desc put = RPC2_SE_DESC_INIT(RPC2_SE_STORE);
+    put.file_kind = RPC2_SE_FILE_VM;
+    put.file.vm.buf = sent;
+    put.file.vm.len = n;
+    /* ...and back into memory the library allocates as the bytes come, at
+     * most VMFILE_MAX of them; freed below with rpc2_se_vm_free. */
+    struct rpc2_se_desc get = RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
+    get.file_kind = RPC2_SE_FILE_VM;
+    get.file.vm.grow = 1;
+    get.file.vm.max = VMFILE_MAX;
     if (rc == 0) {
-        rc = call(conn, VMFILE_PUT, sent, &n); /* call() reports its own errors */
+        rc = call(conn, VMFILE_PUT, &put); /* call() reports its own errors */
         if (rc == 0)
-            rc = call(conn, VMFILE_GET, back, &got);
+            rc = call(conn, VMFILE_GET, &get);
         rpc2_unbind(conn);
     }
-    if (rc == 0 && (got != n || memcmp(sent, back, n) != 0)) {
+    const char *back = get.file.vm.buf;
+    size_t got = get.file.vm.len;
+    if (rc == 0 && (got != n || (n > 0 && memcmp(sent, back, n) != 0))) {
         fprintf(stderr, "vmfile_client: GET brought back other bytes than PUT sent\n");
         rc = RPC2_EIO;
     }
@@ -97,6 +101,7 @@ int main(int argc, char **argv)
         perror("vmfile_client: standard output");
         rc = RPC2_EIO;
     }
+    rpc2_se_vm_free(&get);
     rpc2_ctx_free(ctx);
     return rc == 0 ? 0 : 1;
 }

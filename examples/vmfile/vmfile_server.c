@@ -49,8 +49,8 @@ static void transfer(rpc2_request *req, void *args, void *result, void *arg)
     }
     /* The server's end: PUT a memory sink (incoming), GET a memory source (stored). */
     struct rpc2_se_desc *d = &v->desc;
-    *d = (struct rpc2_se_desc){.type = RPC2_SE_SFTP, .quota = -1, .file_kind = RPC2_SE_FILE_VM};
-    d->direction = put ? RPC2_SE_STORE : RPC2_SE_FETCH;
+    rpc2_se_desc_init(d, put ? RPC2_SE_STORE : RPC2_SE_FETCH); /* the whole buffer */
+    d->file_kind = RPC2_SE_FILE_VM;
     d->file.vm.buf = put ? v->incoming : v->stored;
     d->file.vm.len = put ? 0 : v->stored_len; /* a source: the bytes to send */
     d->file.vm.max = put ? VMFILE_MAX : 0;    /* a sink: the room, more is RPC2_EOVERFLOW */

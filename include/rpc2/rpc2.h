@@ -71,7 +71,8 @@ extern "C" {
     X(EEXIST, -32, "file exists")                                                                  \
     X(EISDIR, -33, "is a directory")                                                               \
     X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent") \
-    X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")
+    X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")                       \
+    X(ECONNREFUSED, -36, "connection refused: nothing listens at the server's address and port")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
@@ -253,6 +254,10 @@ struct rpc2_ctx_stats {
     /* Datagrams the kernel dropped on our sockets, mostly because the
      * receive buffer was full (SO_RXQ_OVFL); learnt as later ones arrive. */
     uint64_t rx_dropped;
+    /* ICMP errors about what a client sent (rpc2/refused.c): those that
+     * ended a bind or call with RPC2_ECONNREFUSED at once, and those not
+     * believed (stale, not about a waiting bind or call, or other kinds). */
+    uint64_t icmp_refused, icmp_ignored;
     /* Gauges, what is held now: connections (client and server ends, as
      * rpc2_ctx_conn_count), the half-open ones, calls running (handlers
      * queued for a worker included), bytes of saved replies. */
@@ -344,8 +349,33 @@ struct rpc2_call_opts {
 };
 
 /*
+ * A call's outcome is one int, in three disjoint ranges:
+ *   0    success: the handler returned 0 and its result is decoded;
+ *   > 0  an application status: what the server's handler returned (or
+ *        passed to rpc2_reply), sent as is; the library never makes one,
+ *        and no result is decoded;
+ *   < 0  an rpc2 error (enum rpc2_error). It is this side's (the transport:
+ *        RPC2_EDEAD, RPC2_ETIMEDOUT, RPC2_ECONNREFUSED...; a side effect
+ *        that failed here: its descriptor's local_status says FAILURE and
+ *        its error which) or the server's (a refused bind, a handler that
+ *        returned a negative code, a side effect that failed there:
+ *        remote_status FAILURE). Handlers should return positive statuses
+ *        for their own outcomes and leave negative ones to the library.
+ * rpc2_app_status() and rpc2_lib_error() take the two apart.
+ */
+static inline int rpc2_app_status(int rc)
+{
+    return rc > 0 ? rc : 0;
+}
+static inline int rpc2_lib_error(int rc)
+{
+    return rc < 0 ? rc : 0;
+}
+
+/*
  * Makes a call and waits for its reply. Returns 0 (result decoded into
- * *result), a positive application status, or a negative rpc2 error.
+ * *result), a positive application status, or a negative rpc2 error (see
+ * above).
  * From the loop thread it runs the loop until done; from another thread
  * (with the loop running elsewhere) it hands the call to the loop and waits.
  */

@@ -46,16 +46,28 @@ enum rpc2_se_status {
     RPC2_SE_FAILURE = 3,
 };
 
+/* A descriptor's quota when the whole file is meant: no limit. */
+#define RPC2_SE_NO_QUOTA (-1)
+
 /* Called as bytes move; total is the size when known, else -1. */
 typedef void (*rpc2_se_progress_fn)(uint64_t bytes, int64_t total, void *arg);
 
 #define RPC2_SE_HANDLE_MAX 128
 
+/*
+ * Start from RPC2_SE_DESC_INIT or rpc2_se_desc_init(), which mean "the whole
+ * file": seek offset 0, quota RPC2_SE_NO_QUOTA. Then set file_kind and file.
+ * A descriptor written field by field must say its quota: 0 is a real
+ * quota, an empty range (nothing moves; the transfer succeeds at once, with
+ * quota_exceeded set when the source had a byte), so a descriptor zeroed
+ * with memset or `= {...}` without .quota moves nothing.
+ */
 struct rpc2_se_desc {
     uint32_t type;                    /* RPC2_SE_SFTP */
     enum rpc2_se_direction direction;
     int64_t seek_offset;              /* where in the local file to start; >= 0 */
-    int64_t quota;                    /* most bytes to move; -1: no limit */
+    int64_t quota;                    /* most bytes to move; RPC2_SE_NO_QUOTA (-1): no limit;
+                                       * 0: nothing (see above) */
 
     /* out */
     uint64_t bytes_transferred;
@@ -103,9 +115,28 @@ struct rpc2_se_desc {
             void *buf;
             size_t len; /* source: bytes in buf; sink (out): bytes written */
             size_t max; /* sink: room in buf; more data is an RPC2_EOVERFLOW error */
+            /* Sink: the library grows buf as the data comes (realloc), so a
+             * fetch into memory need not know the size first. buf is NULL
+             * (or from malloc, cap its size); max is the most it may grow
+             * to, more is RPC2_EOVERFLOW (0: no limit but memory, which a
+             * peer that sends for ever exhausts: give one). Afterwards,
+             * whatever the outcome, buf[seek_offset .. seek_offset + len)
+             * holds the data and rpc2_se_vm_free() frees it. */
+            int grow;
+            size_t cap; /* grow (out): bytes allocated at buf */
         } vm;
     } file;
 };
+
+/* A descriptor for the whole file in this direction (of the SFTP type):
+ * seek 0, quota RPC2_SE_NO_QUOTA, everything else zero. */
+#define RPC2_SE_DESC_INIT(direction_)                                                              \
+    {.type = RPC2_SE_SFTP, .direction = (direction_), .quota = RPC2_SE_NO_QUOTA}
+RPC2_EXPORT void rpc2_se_desc_init(struct rpc2_se_desc *desc, enum rpc2_se_direction direction);
+
+/* Frees the buffer a growing memory sink (file.vm.grow) got from the
+ * library, and empties buf, len and cap. Harmless on any other descriptor. */
+RPC2_EXPORT void rpc2_se_vm_free(struct rpc2_se_desc *desc);
 
 /* Fills desc->file.inode for path (name_to_handle_at). */
 RPC2_EXPORT int rpc2_se_inode_of(const char *path, struct rpc2_se_desc *desc);
