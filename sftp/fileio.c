@@ -22,7 +22,10 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "atomicsink.h"
 #include "fileio.h"
+#include "fileversion.h"
+#include "fspace.h"
 #include "hash.h"
 #include "streamio.h"
 
@@ -51,6 +54,7 @@ struct fileio {
     int64_t quota;   /* the descriptor's, lowered by fileio_limit; -1: none */
     int64_t size;    /* source: bytes it will deliver; -1 unknown */
     int64_t file_size; /* a regular file's size when opened; -1: not a regular file */
+    struct fileversion version; /* source: the regular file's version at open */
     uint64_t moved;  /* source: bytes taken from the file; sink: end of the furthest write */
     uint8_t *peeked; /* source: bytes taken by fileio_peek and not yet delivered */
     size_t peeked_len, peeked_off;
@@ -59,10 +63,11 @@ struct fileio {
     int finished;
     int result;
     enum fio_sync sync;
-    int sync_dir; /* atomic + fsync: make the rename durable too */
-    int dirfd;    /* atomic sink: the name's directory (O_PATH), else -1 */
-    char *base;   /* atomic sink: the name within dirfd */
-    char *tmp;    /* atomic sink: the temporary within dirfd */
+    int atomic;   /* a sink by name, put at its name by atomic_sink_commit */
+    struct atomic_sink at;
+    int64_t reserved_end; /* sink: file offset up to which fspace_reserve made room */
+    struct fileio_info peer_source; /* sink: the source as the peer reported it */
+    int have_peer_source;
     const char *why;
     int nonblocking;         /* FILEIO_NONBLOCK: streams say SFTP_IO_WAIT */
     struct streamio stream;  /* FIO_STREAM */
@@ -249,32 +254,65 @@ static int at_quota(struct fileio *f)
     return 0;
 }
 
+/* A regular file is sent as the version it had at open: never past the
+ * size it announced, and only once fileversion_check says the file is
+ * still that version (fileversion.h). -1: no such bound. */
+static int64_t versioned_end(const struct fileio *f)
+{
+    return f->version.known && f->size >= 0 ? f->size : -1;
+}
+
+/* The stream's end is reached: the last bytes go out only if they and all
+ * before them are one version of the file. */
+static int at_end(struct fileio *f)
+{
+    int64_t end = versioned_end(f);
+
+    f->eof = 1;
+    if (end >= 0 && f->moved < (uint64_t)end)
+        return fail(f, "the file was truncated while it was being sent", RPC2_ECHANGED);
+    return fileversion_check(&f->version, f->fd, &f->why);
+}
+
+static int quota_end(struct fileio *f)
+{
+    int rc = at_quota(f);
+
+    return rc < 0 || !f->eof ? rc : at_end(f);
+}
+
 /* Takes up to len new bytes from the file, within the quota. */
 static ssize_t take(struct fileio *f, uint8_t *buf, size_t len)
 {
     int64_t quota = f->quota;
+    int64_t end = versioned_end(f);
     size_t room = len > SSIZE_MAX ? SSIZE_MAX : len;
     ssize_t n;
+    int rc;
 
     if (f->eof || len == 0)
         return 0;
     if (quota >= 0 && (uint64_t)quota == f->moved)
-        return at_quota(f);
+        return quota_end(f);
+    if (end >= 0 && (uint64_t)end == f->moved)
+        return at_end(f);
     if (quota >= 0 && (uint64_t)quota - f->moved < room)
         room = (size_t)((uint64_t)quota - f->moved);
+    if (end >= 0 && (uint64_t)end - f->moved < room)
+        room = (size_t)((uint64_t)end - f->moved);
     n = fill(f, buf, room);
     if (n < 0)
         return n;
     f->moved += (uint64_t)n;
     if ((size_t)n < room)
-        f->eof = 1;
-    else if (quota >= 0 && (uint64_t)quota == f->moved) {
-        int rc = at_quota(f);
-
-        if (rc < 0)
-            return rc;
-    }
-    return n;
+        rc = at_end(f);
+    else if (quota >= 0 && (uint64_t)quota == f->moved)
+        rc = quota_end(f); /* SFTP_IO_WAIT: asked again by the next read */
+    else if (end >= 0 && (uint64_t)end == f->moved)
+        rc = at_end(f);
+    else
+        rc = 0;
+    return rc < 0 && rc != SFTP_IO_WAIT ? rc : n;
 }
 
 static size_t peeked_left(const struct fileio *f)
@@ -452,48 +490,6 @@ static int sync_file(struct fileio *f)
     return r < 0 ? fail(f, "flushing the file to storage failed", fileio_errno_code(errno)) : 0;
 }
 
-static int sync_dir(struct fileio *f)
-{
-    int dfd = openat(f->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-
-    if (dfd < 0 || fsync(dfd) < 0)
-        rc = fail(f, "flushing the directory after the rename failed", fileio_errno_code(errno));
-    if (dfd >= 0)
-        close(dfd);
-    return rc;
-}
-
-/* RENAME_NOREPLACE is atomic; filesystems without it get link+unlink, which
- * is too (link fails if the name exists), only leaving two names briefly. */
-static int rename_no_clobber(struct fileio *f)
-{
-    if (renameat2(f->dirfd, f->tmp, f->dirfd, f->base, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return -1;
-    if (linkat(f->dirfd, f->tmp, f->dirfd, f->base, 0) < 0)
-        return -1;
-    unlinkat(f->dirfd, f->tmp, 0);
-    return 0;
-}
-
-static int commit(struct fileio *f)
-{
-    int r = f->d->file.name.no_clobber ? rename_no_clobber(f)
-                                       : renameat(f->dirfd, f->tmp, f->dirfd, f->base);
-
-    if (r < 0) {
-        int rc = fail(f,
-                      errno == EEXIST ? "the name appeared during the transfer (no_clobber)"
-                                      : "renaming the temporary over the name failed",
-                      fileio_errno_code(errno));
-        unlinkat(f->dirfd, f->tmp, 0);
-        return rc;
-    }
-    return f->sync_dir ? sync_dir(f) : 0;
-}
-
 static int reposition(struct fileio *f)
 {
     if (lseek(f->fd, f->start + (int64_t)delivered(f), SEEK_SET) < 0)
@@ -513,6 +509,30 @@ void fileio_fill_desc(const struct fileio *f, struct rpc2_se_desc *d)
         d->file.vm.len = (size_t)f->moved;
 }
 
+/* What the descriptor asks an atomic sink's file to have before it takes
+ * the name; the source's mode and mtime come from the peer's report. */
+static int apply_attrs(struct fileio *f)
+{
+    const struct rpc2_se_desc *d = f->d;
+    unsigned want = d->file.name.attrs;
+    const struct fileio_info *src = f->have_peer_source ? &f->peer_source : NULL;
+    mode_t mode = d->file.name.mode;
+    struct timespec mtime = {.tv_sec = (time_t)d->file.name.mtime_sec,
+                             .tv_nsec = (long)d->file.name.mtime_nsec};
+
+    if ((want & RPC2_SE_ATTR_SOURCE_MODE) && src)
+        mode = (mode_t)(src->mode & 0777); /* never set-id bits from the network */
+    if (want & RPC2_SE_ATTR_SOURCE_MTIME) {
+        if (!src)
+            return fail(f, "the peer did not report the source's mtime", RPC2_EINVAL);
+        mtime = (struct timespec){.tv_sec = (time_t)src->mtime_sec, .tv_nsec = src->mtime_nsec};
+    }
+    return atomic_sink_set_attrs(&f->at, f->fd, mode, !!(want & RPC2_SE_ATTR_MODE),
+                                 want & (RPC2_SE_ATTR_MTIME | RPC2_SE_ATTR_SOURCE_MTIME) ? &mtime
+                                                                                       : NULL,
+                                 &f->why);
+}
+
 int fileio_finish(struct fileio *f, int success)
 {
     int rc = 0;
@@ -522,6 +542,10 @@ int fileio_finish(struct fileio *f, int success)
     f->finished = 1;
     if (success && f->sink && f->kind == FIO_STREAM && streamio_flush(&f->stream, 1) < 0)
         rc = fail(f, "writing the sink failed", fileio_errno_code(errno));
+    if (success && f->reserved_end > 0)
+        fspace_release_tail(f->fd, f->reserved_end);
+    if (success && f->atomic && rc == 0)
+        rc = apply_attrs(f);
     if (success && f->sink && rc == 0)
         rc = sync_file(f);
     if (f->reposition) {
@@ -531,10 +555,9 @@ int fileio_finish(struct fileio *f, int success)
     if (f->own_fd && close(f->fd) < 0 && success && f->sink && rc == 0)
         rc = fail(f, "closing the sink failed (late write error)", fileio_errno_code(errno));
     f->fd = -1;
-    if (f->tmp && success && rc == 0)
-        rc = commit(f);
-    else if (f->tmp)
-        unlinkat(f->dirfd, f->tmp, 0);
+    if (f->atomic && success && rc == 0)
+        rc = atomic_sink_commit(&f->at, f->d->file.name.no_clobber, &f->why);
+    atomic_sink_dispose(&f->at); /* a temporary not committed is removed */
     fileio_fill_desc(f, f->d);
     f->result = success ? rc : 0;
     return f->result;
@@ -545,10 +568,7 @@ static void release(struct fileio *f)
     if (f->kind == FIO_STREAM)
         streamio_dispose(&f->stream);
     XXH3_freeState(f->hash);
-    if (f->dirfd >= 0)
-        close(f->dirfd);
-    free(f->base);
-    free(f->tmp);
+    atomic_sink_dispose(&f->at);
     free(f->peeked);
     free(f);
 }
@@ -699,6 +719,8 @@ static int classify_own(struct fileio *f)
         f->kind = FIO_POSITIONAL;
         f->start = f->d->seek_offset;
         f->file_size = st.st_size;
+        if (!f->sink)
+            fileversion_note(&f->version, &st);
         return 0;
     }
     /* Our own description: it stays O_NONBLOCK when we wait with the loop. */
@@ -728,110 +750,25 @@ static int open_plain(struct fileio *f)
     return classify_own(f);
 }
 
-/* Splits path into its directory (opened as f->dirfd) and f->base. */
-static int open_parent(struct fileio *f)
-{
-    const char *path = f->d->file.name.path;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    char *dir;
-
-    if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-        return fail(f, "the name is a directory", RPC2_EISDIR);
-    f->base = strdup(base);
-    dir = slash == path ? strdup("/") : slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-    if (!f->base || !dir) {
-        free(dir);
-        return fail(f, "out of memory", RPC2_ENOMEM);
-    }
-    f->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (f->dirfd < 0)
-        return fail(f, "opening the name's directory failed", fileio_errno_code(errno));
-    return 0;
-}
-
-/* Whatever is at the name now must be something a rename may replace: a
- * regular file, or a symlink (replaced, never followed: looking through it
- * would tell a client what it points at). */
-static int check_replaceable(struct fileio *f)
-{
-    struct stat st;
-
-    if (fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : fail(f, "stat of the name failed", fileio_errno_code(errno));
-    if (f->d->file.name.no_clobber)
-        return fail(f, "the name exists (no_clobber)", RPC2_EEXIST);
-    if (S_ISDIR(st.st_mode))
-        return fail(f, "the name is a directory", RPC2_EISDIR);
-    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-        return fail(f, "an atomic sink only replaces a regular file", RPC2_EINVAL);
-    return 0;
-}
-
-static void random_suffix(char *out, size_t n, unsigned attempt)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char r[16];
-    struct timespec ts;
-
-    if (getrandom(r, n, GRND_NONBLOCK) != (ssize_t)n) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        for (size_t i = 0; i < n; i++)
-            r[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i * 5) ^ getpid() >> i ^ attempt);
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = alphabet[r[i] % (sizeof(alphabet) - 1)];
-    out[n] = '\0';
-}
-
-/* ".NAME.XXXXXX", with NAME shortened so the whole fits in NAME_MAX. */
-static int create_temp(struct fileio *f)
-{
-    size_t keep = strlen(f->base);
-
-    if (keep > NAME_MAX - 8)
-        keep = NAME_MAX - 8;
-    f->tmp = malloc(NAME_MAX + 1);
-    if (!f->tmp)
-        return fail(f, "out of memory", RPC2_ENOMEM);
-    for (unsigned attempt = 0; attempt < 64; attempt++) {
-        char suffix[7];
-
-        random_suffix(suffix, 6, attempt);
-        snprintf(f->tmp, NAME_MAX + 1, ".%.*s.%s", (int)keep, f->base, suffix);
-        f->fd =
-            openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, f->d->file.name.mode);
-        if (f->fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (f->fd < 0) {
-        free(f->tmp);
-        f->tmp = NULL; /* nothing to remove */
-        return fail(f, "creating the temporary file failed", fileio_errno_code(errno));
-    }
-    f->own_fd = 1;
-    return 0;
-}
-
+/* The file's mode and mtime are set before it takes the name, and made
+ * durable with it: a full fsync, not only the data. */
 static int open_atomic(struct fileio *f)
 {
-    int rc;
+    const struct rpc2_se_desc *d = f->d;
+    int fd;
 
-    if (f->d->seek_offset != 0)
+    if (d->seek_offset != 0)
         return fail(f, "an atomic sink writes a whole new file: seek offset must be 0",
                     RPC2_EINVAL);
-    rc = open_parent(f);
-    if (rc == 0)
-        rc = check_replaceable(f);
-    if (rc == 0)
-        rc = create_temp(f);
-    if (rc < 0)
-        return rc;
+    fd = atomic_sink_open(&f->at, d->file.name.path, d->file.name.no_clobber, &f->why);
+    if (fd < 0)
+        return fd;
+    f->fd = fd;
+    f->own_fd = 1;
+    f->atomic = 1;
     f->kind = FIO_POSITIONAL;
     f->start = 0;
-    f->sync = f->d->file.name.fsync ? SYNC_FULL : SYNC_DATA;
-    f->sync_dir = f->d->file.name.fsync;
+    f->sync = SYNC_FULL;
     return 0;
 }
 
@@ -861,6 +798,8 @@ static int open_fd(struct fileio *f)
               : -1;
     if (cur < 0)
         return as_stream(f);
+    if (!f->sink)
+        fileversion_note(&f->version, &st); /* a regular file; a block device has no version */
     if (f->d->seek_offset > INT64_MAX - cur)
         return fail(f, "the seek offset overflows the fd's position", RPC2_EINVAL);
     f->kind = FIO_POSITIONAL;
@@ -933,6 +872,23 @@ static int size_source(struct fileio *f)
     return 0;
 }
 
+/* Attributes are set on a temporary before it takes the name: only an
+ * atomic sink has one. */
+static int check_attrs(struct fileio *f)
+{
+    const struct rpc2_se_desc *d = f->d;
+    unsigned known = RPC2_SE_ATTR_MODE | RPC2_SE_ATTR_SOURCE_MODE | RPC2_SE_ATTR_MTIME |
+                     RPC2_SE_ATTR_SOURCE_MTIME;
+
+    if (d->file_kind != RPC2_SE_FILE_NAME || !d->file.name.attrs)
+        return 0;
+    if ((d->file.name.attrs & ~known) || d->file.name.mtime_nsec >= 1000000000u)
+        return fail(f, "unknown attrs, or an mtime_nsec of a second or more", RPC2_EINVAL);
+    if (!f->atomic)
+        return fail(f, "file attributes are set by an atomic sink only", RPC2_EINVAL);
+    return 0;
+}
+
 static int open_kind(struct fileio *f)
 {
     switch (f->d->file_kind) {
@@ -971,21 +927,23 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
         return refuse(why, "out of memory", RPC2_ENOMEM);
     }
     f->fd = -1;
-    f->dirfd = -1;
+    atomic_sink_init(&f->at);
     f->size = -1;
     f->quota = d->quota;
     rc = open_kind(f);
     if (rc == 0 && !sink)
         rc = size_source(f);
+    if (rc == 0 && sink)
+        rc = check_attrs(f);
+    if (rc == 0 && sink && d->expected_size > 0)
+        rc = fileio_reserve(f, d->expected_size);
     if (rc < 0) {
         /* Not fileio_finish: a refused open must not move an fd or touch
          * the descriptor's out fields. */
         refuse(why, f->why, rc);
         if (f->own_fd)
             close(f->fd);
-        if (f->tmp)
-            unlinkat(f->dirfd, f->tmp, 0);
-        release(f);
+        release(f); /* removes an atomic sink's temporary */
         return rc;
     }
     d->bytes_transferred = 0;
@@ -1024,4 +982,41 @@ int fileio_limit(struct fileio *f, int64_t quota, int strict)
         size_source(f);
     }
     return rc;
+}
+
+/* ---- what the other end is told, and told by it ------------------------ */
+
+int fileio_reserve(struct fileio *f, uint64_t bytes)
+{
+    int64_t len;
+    int rc;
+
+    if (!f->sink || f->finished || f->kind != FIO_POSITIONAL || bytes == 0)
+        return 0;
+    if (f->quota >= 0 && bytes > (uint64_t)f->quota)
+        bytes = (uint64_t)f->quota;
+    len = bytes > (uint64_t)(INT64_MAX - f->start) ? INT64_MAX - f->start : (int64_t)bytes;
+    rc = fspace_reserve(f->fd, f->start, len, &f->why);
+    if (rc == 0 && f->start + len > f->reserved_end)
+        f->reserved_end = f->start + len;
+    return rc;
+}
+
+int fileio_source_info(const struct fileio *f, struct fileio_info *out)
+{
+    const struct fileversion *v = &f->version;
+
+    if (f->sink || !v->known)
+        return 0;
+    out->size = f->size;
+    out->mode = (uint32_t)(v->mode & 07777);
+    out->mtime_sec = v->mtime.tv_sec;
+    out->mtime_nsec = (uint32_t)v->mtime.tv_nsec;
+    return 1;
+}
+
+void fileio_set_peer_source(struct fileio *f, const struct fileio_info *info)
+{
+    f->peer_source = *info;
+    f->have_peer_source = 1;
 }

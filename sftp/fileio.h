@@ -169,6 +169,30 @@ const char *fileio_why(const struct fileio *f);
 struct sftp_reader fileio_reader(struct fileio *f);
 struct sftp_writer fileio_writer(struct fileio *f);
 
+/* A source file as one end tells the other (the side-effect blocks carry
+ * it): the bytes it will send (-1: cannot tell), its permission bits and
+ * mtime, all of the version being sent (fileversion.h). */
+struct fileio_info {
+    int64_t size;
+    uint32_t mode;
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+};
+
+/* Source: 1 and *out for a regular file; 0 for anything else (a pipe, a
+ * device, memory), which has no such information. */
+int fileio_source_info(const struct fileio *f, struct fileio_info *out);
+
+/* Sink: the source as the peer reported it, for the attributes an atomic
+ * sink takes from it (RPC2_SE_ATTR_SOURCE_*). Before fileio_finish. */
+void fileio_set_peer_source(struct fileio *f, const struct fileio_info *info);
+
+/* Sink: makes room for bytes (cut at the quota) from the seek offset
+ * before any is written (fspace.h): 0, or RPC2_ENOSPC when the disk or the
+ * quota cannot hold them. Files that are not positional need none. The
+ * descriptor's expected_size is reserved at open. */
+int fileio_reserve(struct fileio *f, uint64_t bytes);
+
 /* The rpc2 error for an errno value; the one place that decides it. */
 int fileio_errno_code(int err);
 
