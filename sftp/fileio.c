@@ -884,7 +884,7 @@ static int check_attrs(struct fileio *f)
         return 0;
     if ((d->file.name.attrs & ~known) || d->file.name.mtime_nsec >= 1000000000u)
         return fail(f, "unknown attrs, or an mtime_nsec of a second or more", RPC2_EINVAL);
-    if (!f->atomic)
+    if (!d->file.name.atomic)
         return fail(f, "file attributes are set by an atomic sink only", RPC2_EINVAL);
     return 0;
 }
@@ -930,11 +930,11 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     atomic_sink_init(&f->at);
     f->size = -1;
     f->quota = d->quota;
-    rc = open_kind(f);
+    rc = sink ? check_attrs(f) : 0;
+    if (rc == 0)
+        rc = open_kind(f);
     if (rc == 0 && !sink)
         rc = size_source(f);
-    if (rc == 0 && sink)
-        rc = check_attrs(f);
     if (rc == 0 && sink && d->expected_size > 0)
         rc = fileio_reserve(f, d->expected_size);
     if (rc < 0) {
