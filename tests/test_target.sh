@@ -105,6 +105,19 @@ fetch -p "$U/tool" -o "$o/kept" || fail "-p: $(cat "$tmp/err")"
     fail "-p gave mtime $(stat -c %y "$o/kept"), want $(stat -c %y "$tmp/root/tool")"
 [ -z "$(find "$o" -name '.*' -type f)" ] || fail "a temporary was left: $(find "$o" -name '.*')"
 
+echo "the rename is made durable: the directory is fsynced after it"
+if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
+    strace -f -y -e trace=fsync,fdatasync,rename,renameat,renameat2 -o "$tmp/trace" \
+        "$rcat" "$U/file" -o "$o/durable" 2>"$tmp/err" || fail "durable: $(cat "$tmp/err")"
+    # the last calls: the file's flush, the rename, then its directory's fsync
+    grep -q "fsync([0-9]*<$o>)" "$tmp/trace" ||
+        fail "durable: no fsync of the directory: $(grep -E 'sync|rename' "$tmp/trace" | tail -4)"
+    [ "$(grep -E 'sync|rename' "$tmp/trace" | tail -1 | grep -c "fsync([0-9]*<$o>)")" = 1 ] ||
+        fail "durable: the directory's fsync is not the last step"
+else
+    echo "  skipped: no usable strace here"
+fi
+
 kill -TERM "$pid" 2>/dev/null
 for _ in $(seq 1 400); do [ -e "$tmp/rcatd.rc" ] && break; sleep 0.1; done
 [ -s "$tmp/rcatd.err" ] && fail "rcatd wrote to stderr: $(head -3 "$tmp/rcatd.err")"
