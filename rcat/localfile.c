@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,11 +20,34 @@
 #include "report.h"
 #include "verdict.h"
 
+/* A symlink is written through, as cp does, never replaced: the file it
+ * names is what gets replaced (or written into, for a device or FIFO), and
+ * the link stays. -o /dev/stdout with standard output on a file replaces
+ * that file. A link that leads nowhere is refused rather than guessed at. */
+static int follow_link(const char *dest, struct sink *k, const char **result)
+{
+    struct stat st;
+
+    if (lstat(dest, &st) < 0 || !S_ISLNK(st.st_mode))
+        return RCAT_EXIT_OK;
+    if (stat(dest, &st) < 0 && errno == ENOENT) {
+        *result = "ENOENT";
+        report_error(RCAT_EXIT_LOCAL, *result, dest,
+                     "a symbolic link to nothing: not writing through it");
+        return RCAT_EXIT_LOCAL;
+    }
+    k->resolved = realpath(dest, NULL);
+    if (!k->resolved)
+        return verdict_fail_local(dest, "cannot resolve the symbolic link", errno, result);
+    return RCAT_EXIT_OK;
+}
+
 /* Devices and FIFOs are written into as they are (-o /dev/null): only a
  * regular file can be replaced atomically. */
 int sink_open(const char *dest, int no_clobber, struct sink *k, const char **result)
 {
     struct stat st;
+    int code;
 
     memset(k, 0, sizeof *k);
     k->fd = STDOUT_FILENO;
@@ -32,6 +56,11 @@ int sink_open(const char *dest, int no_clobber, struct sink *k, const char **res
     if (!dest || !strcmp(dest, "-"))
         return RCAT_EXIT_OK;
     k->name = k->shown = dest;
+    code = follow_link(dest, k, result);
+    if (code != RCAT_EXIT_OK)
+        return code;
+    if (k->resolved)
+        dest = k->resolved;
     if (stat(dest, &st) < 0) {
         k->path = dest;
         return RCAT_EXIT_OK; /* creating it: the library says why if it cannot */
@@ -58,9 +87,15 @@ void sink_close(struct sink *k)
 {
     if (k->own_fd)
         close(k->fd);
+    free(k->resolved);
+    k->resolved = NULL;
 }
 
-void sink_describe(const struct sink *k, int no_clobber, struct rpc2_se_desc *d)
+/* The library sets mode and mtime on the temporary before it takes the
+ * name, from what the server reports of the file it sent: -p keeps both
+ * exactly; otherwise a replaced file keeps its own mode, and a new one
+ * gets the source's mode under the umask, as cp does. */
+void sink_describe(const struct sink *k, int no_clobber, int preserve, struct rpc2_se_desc *d)
 {
     if (!k->path) {
         d->file_kind = RPC2_SE_FILE_FD;
@@ -69,36 +104,14 @@ void sink_describe(const struct sink *k, int no_clobber, struct rpc2_se_desc *d)
     }
     d->file_kind = RPC2_SE_FILE_NAME;
     d->file.name.path = k->path;
-    d->file.name.mode = k->replaced ? k->old_mode : 0666; /* under the umask, as cp */
     d->file.name.atomic = 1;
     d->file.name.no_clobber = no_clobber;
-}
-
-static int set_mtime(const char *path, int64_t sec, unsigned nsec)
-{
-    struct timespec ts[2] = {
-        {.tv_sec = 0, .tv_nsec = UTIME_OMIT},
-        {.tv_sec = (time_t)sec, .tv_nsec = nsec < 1000000000u ? (long)nsec : 0},
-    };
-
-    return utimensat(AT_FDCWD, path, ts, 0);
-}
-
-/* After a complete fetch: -p's mode and mtime, or the replaced file's mode
- * (the umask may have taken bits from it; never adds any it did not have). */
-int sink_finish(const struct sink *k, int preserve, const file_info *info, const char **result)
-{
-    if (!k->path)
-        return RCAT_EXIT_OK;
-    if (preserve) {
-        if (chmod(k->path, info->mode & 0777) < 0 ||
-            set_mtime(k->path, info->mtime_sec, info->mtime_nsec) < 0)
-            return verdict_fail_local(k->path, "cannot keep mode and time", errno, result);
-    } else if (k->replaced && chmod(k->path, k->old_mode) < 0) {
-        report_info("%s: cannot restore mode %04o: %s", k->path, (unsigned)k->old_mode,
-                    strerror(errno));
-    }
-    return RCAT_EXIT_OK;
+    d->file.name.mode = k->replaced ? k->old_mode : 0666; /* when the server says nothing */
+    if (preserve)
+        d->file.name.attrs =
+            RPC2_SE_ATTR_MODE | RPC2_SE_ATTR_SOURCE_MODE | RPC2_SE_ATTR_SOURCE_MTIME;
+    else
+        d->file.name.attrs = k->replaced ? RPC2_SE_ATTR_MODE : RPC2_SE_ATTR_SOURCE_MODE;
 }
 
 static mode_t default_mode(void)

@@ -22,16 +22,15 @@ struct sink {
     int own_fd;
     int replaced; /* a regular file had the name: the new one keeps its mode */
     mode_t old_mode;
+    char *resolved; /* -o named a symlink: the file it leads to (path points here) */
 };
 
 
 int sink_open(const char *dest, int no_clobber, struct sink *k, const char **result);
 void sink_close(struct sink *k);
-/* Points the descriptor of a fetch at the sink. */
-void sink_describe(const struct sink *k, int no_clobber, struct rpc2_se_desc *d);
-/* After a complete fetch: -p's mode and mtime, or the replaced file's mode
- * (the umask may have taken bits from it; never adds any it did not have). */
-int sink_finish(const struct sink *k, int preserve, const file_info *info, const char **result);
+/* Points the descriptor of a fetch at the sink, with the mode and mtime
+ * the file is to have (-p: the server's, exactly). */
+void sink_describe(const struct sink *k, int no_clobber, int preserve, struct rpc2_se_desc *d);
 
 /* What a store sends. */
 struct source {

@@ -545,15 +545,16 @@ static const char *shown_path(const struct url *u)
 
 /* ---- fetch ------------------------------------------------------------------ */
 
-/* The size the bar and events show, when they want one: a STAT first. */
-static int probe_size(struct ops *o, struct slot *s, const struct url *src, int64_t *size,
-                      const char **result)
+/* The size the bar and events show, when they want one, and the room a
+ * file by name must have before the first byte moves: a STAT first. */
+static int probe_size(struct ops *o, struct slot *s, const struct url *src, const struct sink *k,
+                      int64_t *size, const char **result)
 {
     path_args a = {.path = (char *)src->path};
     file_info info;
     int rc;
 
-    if (!report_wants_size())
+    if (!report_wants_size() && !k->path)
         return RCAT_EXIT_OK;
     memset(&info, 0, sizeof info);
     rc = call(o, s, RCAT_STAT, (xdrproc_t)xdr_path_args, &a, (xdrproc_t)xdr_file_info, &info, NULL);
@@ -583,13 +584,13 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
     int rc;
 
     memset(&info, 0, sizeof info);
-    sink_describe(k, o->cfg.no_clobber, d);
+    sink_describe(k, o->cfg.no_clobber, o->cfg.preserve, d);
     rc = call(o, s, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &a, (xdrproc_t)xdr_file_info, &info, d);
     if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd))
         return verdict_fail_local(k->shown, NULL, EPIPE, result);
     if (rc != 0)
         return fail(o, s, rc, d, src->path, k->shown, result);
-    return sink_finish(k, o->cfg.preserve, &info, result);
+    return RCAT_EXIT_OK;
 }
 
 int ops_fetch(struct ops *o, const struct url *src, const char *dest)
@@ -606,7 +607,9 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
     if (code == RCAT_EXIT_OK)
-        code = probe_size(o, s, src, &x.rep.size, &result);
+        code = probe_size(o, s, src, &k, &x.rep.size, &result);
+    if (x.rep.size > 0)
+        d.expected_size = (uint64_t)x.rep.size;
     if (code == RCAT_EXIT_OK)
         code = fetch_into(o, s, src, &k, &d, &result);
     xfer_end(&x, &d, code, result);

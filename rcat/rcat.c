@@ -138,6 +138,7 @@ static void usage(void)
            "  4  local error: a local file could not be opened, written or replaced, or the\n"
            "     key file cannot be used\n"
            "  5  data integrity error (the end-to-end checksum differed)\n"
+           "  6  the source file changed while it was being sent\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
            RPC2_DEFAULT_PORT);

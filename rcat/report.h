@@ -19,6 +19,7 @@ enum rcat_exit {
     RCAT_EXIT_REFUSED = 3,   /* the server refused (not found, permission, read-only...) */
     RCAT_EXIT_LOCAL = 4,     /* a local file could not be opened, written or replaced */
     RCAT_EXIT_INTEGRITY = 5, /* the end-to-end checksum did not match: nothing kept */
+    RCAT_EXIT_CHANGED = 6,   /* the source file changed while it was sent: nothing kept */
 };
 
 struct report_config {

@@ -412,17 +412,12 @@ static int do_list(struct serve *s, rpc2_request *req, void *args, void *result,
 
 /* ---- STORE ----------------------------------------------------------------- */
 
-/* The file is in place: its mtime if asked, then what the reply says. */
-static int finish_store(int dirfd, const char *name, const store_args *a, file_info *out)
+/* The file is in place (with its mtime, set before the rename): what the
+ * reply says. */
+static int finish_store(int dirfd, const char *name, file_info *out)
 {
-    struct timespec times[2] = {
-        {.tv_nsec = UTIME_OMIT},
-        {.tv_sec = (time_t)a->mtime_sec, .tv_nsec = (long)a->mtime_nsec},
-    };
     struct stat st;
 
-    if (a->keep_mtime && utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
-        return root_status_of_errno(errno);
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return root_status_of_errno(errno);
     info_of(&st, out);
@@ -464,12 +459,15 @@ static int do_store(struct serve *s, rpc2_request *req, void *args, void *result
                           .mode = a->mode & MODE_BITS,
                           .atomic = 1,
                           .no_clobber = a->no_clobber,
-                          .fsync = 1},
+                          .fsync = 1,
+                          .attrs = a->keep_mtime ? RPC2_SE_ATTR_MTIME : 0,
+                          .mtime_sec = a->mtime_sec,
+                          .mtime_nsec = a->mtime_nsec},
         };
         rc = transfer(req, &d, bytes);
     }
     if (rc == 0)
-        rc = finish_store(dirfd, name, a, result);
+        rc = finish_store(dirfd, name, result);
     close(dirfd);
     return rc;
 }

@@ -227,6 +227,18 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
                                           "not the bytes sent (nothing was kept)");
         return;
     }
+    if (err == RPC2_ECHANGED) { /* the sending end's file: the server's for a fetch */
+        v->code = RCAT_EXIT_CHANGED;
+        v->name = rpc2_errname(err);
+        v->file = fetch ? remote : local;
+        snprintf(v->text, sizeof v->text,
+                 "the file changed while it was being sent (truncated, extended or rewritten): "
+                 "%s; try again once it is stable",
+                 !fetch                                ? "the server kept nothing"
+                 : d->file_kind == RPC2_SE_FILE_NAME ? "nothing was kept"
+                                                       : "the bytes written so far are not the file");
+        return;
+    }
     here = d && (failed_here(rc, err, d) || sink_failed_here(d));
     v->code = here ? RCAT_EXIT_LOCAL : RCAT_EXIT_REFUSED;
     v->name = rpc2_errname(err);

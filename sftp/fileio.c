@@ -1,8 +1,10 @@
 /*
  * fileio.c - one side's byte stream for one transfer, whatever the
- * descriptor names (path, fd, file handle, memory). The semantics are
- * documented in fileio.h; the comments here say why the code is shaped the
- * way it is.
+ * descriptor names (path, fd, file handle, memory): reading, writing,
+ * checksums and finishing. Opening is fileopen.c's, the atomic sink's
+ * temporary atomicsink.c's, a source's version fileversion.c's and a sink's
+ * room fspace.c's. The semantics are documented in fileio.h; the comments
+ * here say why the code is shaped the way it is.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_by_handle_at, renameat2, O_PATH */
@@ -16,61 +18,19 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "atomicsink.h"
 #include "fileio.h"
+#include "fileio_impl.h"
+#include "fileversion.h"
+#include "fspace.h"
 #include "vmbuf.h"
 #include "hash.h"
 #include "streamio.h"
-
-enum fio_kind {
-    FIO_POSITIONAL, /* pread/pwrite at start + pos */
-    FIO_STREAM,     /* read/write in order: pipes, sockets, devices, O_APPEND */
-    FIO_VM,         /* the descriptor's memory buffer */
-};
-
-enum fio_sync {
-    SYNC_NONE,
-    SYNC_DATA, /* fdatasync: the bytes, enough for an atomic rename */
-    SYNC_FULL, /* fsync: asked for by the descriptor */
-};
-
-struct fileio {
-    struct rpc2_se_desc *d;
-    enum fio_kind kind;
-    int sink;
-    int strict;
-    int fd;          /* -1 for memory */
-    int own_fd;      /* opened here, so closed at finish */
-    int reposition;  /* a caller's seekable fd: lseek past what moved at finish */
-    int64_t start;   /* file offset of stream byte 0 (positional) */
-    uint64_t skip;   /* stream source: bytes still to discard (the seek offset) */
-    int64_t quota;   /* the descriptor's, lowered by fileio_limit; -1: none */
-    int64_t size;    /* source: bytes it will deliver; -1 unknown */
-    int64_t file_size; /* a regular file's size when opened; -1: not a regular file */
-    uint64_t moved;  /* source: bytes taken from the file; sink: end of the furthest write */
-    uint8_t *peeked; /* source: bytes taken by fileio_peek and not yet delivered */
-    size_t peeked_len, peeked_off;
-    int quota_hit;
-    int eof;
-    int finished;
-    int result;
-    enum fio_sync sync;
-    int sync_dir; /* atomic + fsync: make the rename durable too */
-    int dirfd;    /* atomic sink: the name's directory (O_PATH), else -1 */
-    char *base;   /* atomic sink: the name within dirfd */
-    char *tmp;    /* atomic sink: the temporary within dirfd */
-    const char *why;
-    int nonblocking;         /* FILEIO_NONBLOCK: streams say SFTP_IO_WAIT */
-    struct streamio stream;  /* FIO_STREAM */
-    XXH3_state_t *hash;      /* every byte delivered (source) or given to write (sink) */
-    uint64_t hashed;         /* sink: the stream position the hash has reached */
-    int hash_gap;            /* sink: a write came out of order; no checksum */
-};
 
 int fileio_errno_code(int err)
 {
@@ -101,18 +61,6 @@ int fileio_errno_code(int err)
     default:
         return RPC2_EIO;
     }
-}
-
-static int refuse(const char **why, const char *text, int code)
-{
-    if (why)
-        *why = text;
-    return code;
-}
-
-static int fail(struct fileio *f, const char *text, int code)
-{
-    return refuse(&f->why, text, code);
 }
 
 /* ---- positional I/O: EINTR retried, short transfers continued ---------- */
@@ -250,32 +198,65 @@ static int at_quota(struct fileio *f)
     return 0;
 }
 
+/* A regular file is sent as the version it had at open: never past the
+ * size it announced, and only once fileversion_check says the file is
+ * still that version (fileversion.h). -1: no such bound. */
+static int64_t versioned_end(const struct fileio *f)
+{
+    return f->version.known && f->size >= 0 ? f->size : -1;
+}
+
+/* The stream's end is reached: the last bytes go out only if they and all
+ * before them are one version of the file. */
+static int at_end(struct fileio *f)
+{
+    int64_t end = versioned_end(f);
+
+    f->eof = 1;
+    if (end >= 0 && f->moved < (uint64_t)end)
+        return fail(f, "the file was truncated while it was being sent", RPC2_ECHANGED);
+    return fileversion_check(&f->version, f->fd, &f->why);
+}
+
+static int quota_end(struct fileio *f)
+{
+    int rc = at_quota(f);
+
+    return rc < 0 || !f->eof ? rc : at_end(f);
+}
+
 /* Takes up to len new bytes from the file, within the quota. */
 static ssize_t take(struct fileio *f, uint8_t *buf, size_t len)
 {
     int64_t quota = f->quota;
+    int64_t end = versioned_end(f);
     size_t room = len > SSIZE_MAX ? SSIZE_MAX : len;
     ssize_t n;
+    int rc;
 
     if (f->eof || len == 0)
         return 0;
     if (quota >= 0 && (uint64_t)quota == f->moved)
-        return at_quota(f);
+        return quota_end(f);
+    if (end >= 0 && (uint64_t)end == f->moved)
+        return at_end(f);
     if (quota >= 0 && (uint64_t)quota - f->moved < room)
         room = (size_t)((uint64_t)quota - f->moved);
+    if (end >= 0 && (uint64_t)end - f->moved < room)
+        room = (size_t)((uint64_t)end - f->moved);
     n = fill(f, buf, room);
     if (n < 0)
         return n;
     f->moved += (uint64_t)n;
     if ((size_t)n < room)
-        f->eof = 1;
-    else if (quota >= 0 && (uint64_t)quota == f->moved) {
-        int rc = at_quota(f);
-
-        if (rc < 0)
-            return rc;
-    }
-    return n;
+        rc = at_end(f);
+    else if (quota >= 0 && (uint64_t)quota == f->moved)
+        rc = quota_end(f); /* SFTP_IO_WAIT: asked again by the next read */
+    else if (end >= 0 && (uint64_t)end == f->moved)
+        rc = at_end(f);
+    else
+        rc = 0;
+    return rc < 0 && rc != SFTP_IO_WAIT ? rc : n;
 }
 
 static size_t peeked_left(const struct fileio *f)
@@ -455,48 +436,6 @@ static int sync_file(struct fileio *f)
     return r < 0 ? fail(f, "flushing the file to storage failed", fileio_errno_code(errno)) : 0;
 }
 
-static int sync_dir(struct fileio *f)
-{
-    int dfd = openat(f->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-
-    if (dfd < 0 || fsync(dfd) < 0)
-        rc = fail(f, "flushing the directory after the rename failed", fileio_errno_code(errno));
-    if (dfd >= 0)
-        close(dfd);
-    return rc;
-}
-
-/* RENAME_NOREPLACE is atomic; filesystems without it get link+unlink, which
- * is too (link fails if the name exists), only leaving two names briefly. */
-static int rename_no_clobber(struct fileio *f)
-{
-    if (renameat2(f->dirfd, f->tmp, f->dirfd, f->base, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return -1;
-    if (linkat(f->dirfd, f->tmp, f->dirfd, f->base, 0) < 0)
-        return -1;
-    unlinkat(f->dirfd, f->tmp, 0);
-    return 0;
-}
-
-static int commit(struct fileio *f)
-{
-    int r = f->d->file.name.no_clobber ? rename_no_clobber(f)
-                                       : renameat(f->dirfd, f->tmp, f->dirfd, f->base);
-
-    if (r < 0) {
-        int rc = fail(f,
-                      errno == EEXIST ? "the name appeared during the transfer (no_clobber)"
-                                      : "renaming the temporary over the name failed",
-                      fileio_errno_code(errno));
-        unlinkat(f->dirfd, f->tmp, 0);
-        return rc;
-    }
-    return f->sync_dir ? sync_dir(f) : 0;
-}
-
 static int reposition(struct fileio *f)
 {
     if (lseek(f->fd, f->start + (int64_t)delivered(f), SEEK_SET) < 0)
@@ -516,6 +455,30 @@ void fileio_fill_desc(const struct fileio *f, struct rpc2_se_desc *d)
         d->file.vm.len = (size_t)f->moved;
 }
 
+/* What the descriptor asks an atomic sink's file to have before it takes
+ * the name; the source's mode and mtime come from the peer's report. */
+static int apply_attrs(struct fileio *f)
+{
+    const struct rpc2_se_desc *d = f->d;
+    unsigned want = d->file.name.attrs;
+    const struct fileio_info *src = f->have_peer_source ? &f->peer_source : NULL;
+    mode_t mode = d->file.name.mode;
+    struct timespec mtime = {.tv_sec = (time_t)d->file.name.mtime_sec,
+                             .tv_nsec = (long)d->file.name.mtime_nsec};
+
+    if ((want & RPC2_SE_ATTR_SOURCE_MODE) && src)
+        mode = (mode_t)(src->mode & 0777); /* never set-id bits from the network */
+    if (want & RPC2_SE_ATTR_SOURCE_MTIME) {
+        if (!src)
+            return fail(f, "the peer did not report the source's mtime", RPC2_EINVAL);
+        mtime = (struct timespec){.tv_sec = (time_t)src->mtime_sec, .tv_nsec = src->mtime_nsec};
+    }
+    return atomic_sink_set_attrs(&f->at, f->fd, mode, !!(want & RPC2_SE_ATTR_MODE),
+                                 want & (RPC2_SE_ATTR_MTIME | RPC2_SE_ATTR_SOURCE_MTIME) ? &mtime
+                                                                                       : NULL,
+                                 &f->why);
+}
+
 int fileio_finish(struct fileio *f, int success)
 {
     int rc = 0;
@@ -525,6 +488,10 @@ int fileio_finish(struct fileio *f, int success)
     f->finished = 1;
     if (success && f->sink && f->kind == FIO_STREAM && streamio_flush(&f->stream, 1) < 0)
         rc = fail(f, "writing the sink failed", fileio_errno_code(errno));
+    if (success && f->reserved_end > 0)
+        fspace_release_tail(f->fd, f->reserved_end);
+    if (success && f->atomic && rc == 0)
+        rc = apply_attrs(f);
     if (success && f->sink && rc == 0)
         rc = sync_file(f);
     if (f->reposition) {
@@ -534,24 +501,20 @@ int fileio_finish(struct fileio *f, int success)
     if (f->own_fd && close(f->fd) < 0 && success && f->sink && rc == 0)
         rc = fail(f, "closing the sink failed (late write error)", fileio_errno_code(errno));
     f->fd = -1;
-    if (f->tmp && success && rc == 0)
-        rc = commit(f);
-    else if (f->tmp)
-        unlinkat(f->dirfd, f->tmp, 0);
+    if (f->atomic && success && rc == 0)
+        rc = atomic_sink_commit(&f->at, f->d->file.name.no_clobber, &f->why);
+    atomic_sink_dispose(&f->at); /* a temporary not committed is removed */
     fileio_fill_desc(f, f->d);
     f->result = success ? rc : 0;
     return f->result;
 }
 
-static void release(struct fileio *f)
+void fileio_release(struct fileio *f)
 {
     if (f->kind == FIO_STREAM)
         streamio_dispose(&f->stream);
     XXH3_freeState(f->hash);
-    if (f->dirfd >= 0)
-        close(f->dirfd);
-    free(f->base);
-    free(f->tmp);
+    atomic_sink_dispose(&f->at);
     free(f->peeked);
     free(f);
 }
@@ -561,7 +524,7 @@ void fileio_free(struct fileio *f)
     if (!f)
         return;
     fileio_finish(f, 0);
-    release(f);
+    fileio_release(f);
 }
 
 /* ---- queries and adapters ---------------------------------------------- */
@@ -667,362 +630,39 @@ struct sftp_writer fileio_writer(struct fileio *f)
     };
 }
 
-/* ---- opening ----------------------------------------------------------- */
+/* ---- what the other end is told, and told by it ------------------------ */
 
-/* A source's seek offset is skipped by reading; a sink's cannot be. */
-static int as_stream(struct fileio *f)
+int fileio_reserve(struct fileio *f, uint64_t bytes)
 {
-    f->skip = (uint64_t)f->d->seek_offset;
-    if (f->sink && f->skip)
-        return fail(f, "a seek offset on a sink that cannot seek", RPC2_EINVAL);
-    if (streamio_init(&f->stream, f->fd, f->sink, f->nonblocking) < 0)
-        return fail(f, "fcntl or fstat failed", fileio_errno_code(errno));
-    f->kind = FIO_STREAM;
-    return 0;
-}
-
-/* Files opened here: regular files are positional, character devices
- * streams; anything else is refused (see fileio.h for why FIFOs are). They
- * were opened O_NONBLOCK so that a FIFO could not hang the open itself. */
-static int classify_own(struct fileio *f)
-{
-    struct stat st;
-    int fl;
-
-    if (fstat(f->fd, &st) < 0)
-        return fail(f, "fstat failed", fileio_errno_code(errno));
-    if (S_ISDIR(st.st_mode))
-        return fail(f, "the file is a directory", RPC2_EISDIR);
-    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
-        return fail(f,
-                    "only regular files and character devices are opened here; "
-                    "pass a FIFO, socket or block device as an open fd",
-                    RPC2_EINVAL);
-    if (S_ISREG(st.st_mode)) { /* O_NONBLOCK means nothing to a regular file */
-        f->kind = FIO_POSITIONAL;
-        f->start = f->d->seek_offset;
-        f->file_size = st.st_size;
-        return 0;
-    }
-    /* Our own description: it stays O_NONBLOCK when we wait with the loop. */
-    fl = fcntl(f->fd, F_GETFL);
-    if (fl < 0 || (!f->nonblocking && fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
-        return fail(f, "fcntl failed", fileio_errno_code(errno));
-    return as_stream(f);
-}
-
-static int open_plain(struct fileio *f)
-{
-    const struct rpc2_se_desc *d = f->d;
-    int fl = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-
-    if (f->sink)
-        fl |= O_WRONLY | O_CREAT | (d->file.name.no_clobber ? O_EXCL : 0);
-    else
-        fl |= O_RDONLY;
-    f->fd = open(d->file.name.path, fl, d->file.name.mode);
-    if (f->fd < 0 && errno == ENXIO)
-        return fail(f, "a FIFO or socket cannot be opened by name; pass an open fd", RPC2_EINVAL);
-    if (f->fd < 0)
-        return fail(f, "opening the file failed", fileio_errno_code(errno));
-    f->own_fd = 1;
-    if (f->sink && d->file.name.fsync)
-        f->sync = SYNC_FULL;
-    return classify_own(f);
-}
-
-/* Splits path into its directory (opened as f->dirfd) and f->base. */
-static int open_parent(struct fileio *f)
-{
-    const char *path = f->d->file.name.path;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    char *dir;
-
-    if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-        return fail(f, "the name is a directory", RPC2_EISDIR);
-    f->base = strdup(base);
-    dir = slash == path ? strdup("/") : slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-    if (!f->base || !dir) {
-        free(dir);
-        return fail(f, "out of memory", RPC2_ENOMEM);
-    }
-    f->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (f->dirfd < 0)
-        return fail(f, "opening the name's directory failed", fileio_errno_code(errno));
-    return 0;
-}
-
-/* Whatever is at the name now must be something a rename may replace: a
- * regular file, or a symlink (replaced, never followed: looking through it
- * would tell a client what it points at). */
-static int check_replaceable(struct fileio *f)
-{
-    struct stat st;
-
-    if (fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : fail(f, "stat of the name failed", fileio_errno_code(errno));
-    if (f->d->file.name.no_clobber)
-        return fail(f, "the name exists (no_clobber)", RPC2_EEXIST);
-    if (S_ISDIR(st.st_mode))
-        return fail(f, "the name is a directory", RPC2_EISDIR);
-    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-        return fail(f, "an atomic sink only replaces a regular file", RPC2_EINVAL);
-    return 0;
-}
-
-static void random_suffix(char *out, size_t n, unsigned attempt)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char r[16];
-    struct timespec ts;
-
-    if (getrandom(r, n, GRND_NONBLOCK) != (ssize_t)n) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        for (size_t i = 0; i < n; i++)
-            r[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i * 5) ^ getpid() >> i ^ attempt);
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = alphabet[r[i] % (sizeof(alphabet) - 1)];
-    out[n] = '\0';
-}
-
-/* ".NAME.XXXXXX", with NAME shortened so the whole fits in NAME_MAX. */
-static int create_temp(struct fileio *f)
-{
-    size_t keep = strlen(f->base);
-
-    if (keep > NAME_MAX - 8)
-        keep = NAME_MAX - 8;
-    f->tmp = malloc(NAME_MAX + 1);
-    if (!f->tmp)
-        return fail(f, "out of memory", RPC2_ENOMEM);
-    for (unsigned attempt = 0; attempt < 64; attempt++) {
-        char suffix[7];
-
-        random_suffix(suffix, 6, attempt);
-        snprintf(f->tmp, NAME_MAX + 1, ".%.*s.%s", (int)keep, f->base, suffix);
-        f->fd =
-            openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, f->d->file.name.mode);
-        if (f->fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (f->fd < 0) {
-        free(f->tmp);
-        f->tmp = NULL; /* nothing to remove */
-        return fail(f, "creating the temporary file failed", fileio_errno_code(errno));
-    }
-    f->own_fd = 1;
-    return 0;
-}
-
-static int open_atomic(struct fileio *f)
-{
+    int64_t len;
     int rc;
 
-    if (f->d->seek_offset != 0)
-        return fail(f, "an atomic sink writes a whole new file: seek offset must be 0",
-                    RPC2_EINVAL);
-    rc = open_parent(f);
-    if (rc == 0)
-        rc = check_replaceable(f);
-    if (rc == 0)
-        rc = create_temp(f);
-    if (rc < 0)
-        return rc;
-    f->kind = FIO_POSITIONAL;
-    f->start = 0;
-    f->sync = f->d->file.name.fsync ? SYNC_FULL : SYNC_DATA;
-    f->sync_dir = f->d->file.name.fsync;
-    return 0;
-}
-
-static int open_fd(struct fileio *f)
-{
-    int fd = f->d->file.fd.fd;
-    int fl = fcntl(fd, F_GETFL);
-    int acc = fl & O_ACCMODE;
-    struct stat st;
-    off_t cur;
-
-    if (fl < 0 || (fl & O_PATH))
-        return fail(f, "the fd is not open for I/O", RPC2_EINVAL);
-    if (f->sink ? acc == O_RDONLY : acc == O_WRONLY)
-        return fail(f,
-                    f->sink ? "the fd is not open for writing" : "the fd is not open for reading",
-                    RPC2_EINVAL);
-    if (fstat(fd, &st) < 0)
-        return fail(f, "fstat failed", fileio_errno_code(errno));
-    if (S_ISDIR(st.st_mode))
-        return fail(f, "the fd is a directory", RPC2_EISDIR);
-    f->fd = fd;
-    f->file_size = S_ISREG(st.st_mode) ? st.st_size : -1;
-    /* O_APPEND makes Linux pwrite append wherever pos says: a stream then. */
-    cur = (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && !(f->sink && (fl & O_APPEND))
-              ? lseek(fd, 0, SEEK_CUR)
-              : -1;
-    if (cur < 0)
-        return as_stream(f);
-    if (f->d->seek_offset > INT64_MAX - cur)
-        return fail(f, "the seek offset overflows the fd's position", RPC2_EINVAL);
-    f->kind = FIO_POSITIONAL;
-    f->start = cur + f->d->seek_offset;
-    f->reposition = 1;
-    return 0;
-}
-
-static int open_inode(struct fileio *f)
-{
-    const struct rpc2_se_desc *d = f->d;
-    union {
-        struct file_handle fh;
-        unsigned char raw[sizeof(struct file_handle) + RPC2_SE_HANDLE_MAX];
-    } h;
-
-    h.fh.handle_bytes = d->file.inode.handle_bytes;
-    h.fh.handle_type = d->file.inode.handle_type;
-    memcpy(h.fh.f_handle, d->file.inode.handle, d->file.inode.handle_bytes);
-    f->fd = open_by_handle_at(d->file.inode.mount_fd, &h.fh,
-                              (f->sink ? O_WRONLY : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (f->fd < 0 && errno == EPERM)
-        return fail(f, "open_by_handle_at needs CAP_DAC_READ_SEARCH", RPC2_EACCES);
-    if (f->fd < 0 && errno == ESTALE)
-        return fail(f, "the file handle is stale (the file is gone)", RPC2_ENOENT);
-    if (f->fd < 0 && errno == EBADF)
-        return fail(f, "mount_fd is not an open, non-O_PATH fd", RPC2_EINVAL);
-    if (f->fd < 0)
-        return fail(f, "open_by_handle_at failed", fileio_errno_code(errno));
-    f->own_fd = 1;
-    return classify_own(f);
-}
-
-static int open_vm(struct fileio *f)
-{
-    const struct rpc2_se_desc *d = f->d;
-    uint64_t seek = (uint64_t)d->seek_offset;
-
-    f->kind = FIO_VM;
-    if (!f->sink)
-        return seek > d->file.vm.len ? fail(f, "seek offset beyond the buffer", RPC2_EINVAL) : 0;
-    const char *why;
-    int rc = vmbuf_open(d, &why);
-    return rc ? fail(f, why, rc) : 0;
-}
-
-/* Bytes a source has from its start, when the file says; -1 otherwise. A
- * regular file of size 0 may be a /proc file that has bytes all the same. */
-static int64_t available(struct fileio *f)
-{
-    if (f->kind == FIO_VM)
-        return (int64_t)(f->d->file.vm.len - (size_t)f->d->seek_offset);
-    if (f->kind != FIO_POSITIONAL || f->file_size <= 0)
-        return -1;
-    return f->file_size > f->start ? f->file_size - f->start : 0;
-}
-
-static int size_source(struct fileio *f)
-{
-    int64_t quota = f->quota;
-    int64_t avail = available(f);
-
-    if (quota >= 0 && avail > quota && f->strict)
-        return fail(f, "the source is larger than the strict quota", RPC2_EQUOTA);
-    f->size = avail;
-    if (quota >= 0 && (avail < 0 ? quota == 0 : avail > quota))
-        f->size = quota;
-    return 0;
-}
-
-static int open_kind(struct fileio *f)
-{
-    switch (f->d->file_kind) {
-    case RPC2_SE_FILE_NAME:
-        return f->sink && f->d->file.name.atomic ? open_atomic(f) : open_plain(f);
-    case RPC2_SE_FILE_FD:
-        return open_fd(f);
-    case RPC2_SE_FILE_INODE:
-        return open_inode(f);
-    case RPC2_SE_FILE_VM:
-        return open_vm(f);
-    }
-    return fail(f, "unknown file kind", RPC2_EINVAL);
-}
-
-static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fileio **out,
-                     const char **why)
-{
-    struct fileio *f;
-    int rc = rpc2_se_desc_check(d);
-
-    *out = NULL;
-    if (rc < 0)
-        return refuse(why, "the descriptor makes no sense (rpc2_se_desc_check)", rc);
-    f = calloc(1, sizeof(*f));
-    if (!f)
-        return refuse(why, "out of memory", RPC2_ENOMEM);
-    f->d = d;
-    f->sink = sink;
-    f->strict = !!(flags & FILEIO_STRICT_QUOTA);
-    f->nonblocking = !!(flags & FILEIO_NONBLOCK);
-    f->hash = XXH3_createState();
-    if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK) {
-        XXH3_freeState(f->hash);
-        free(f);
-        return refuse(why, "out of memory", RPC2_ENOMEM);
-    }
-    f->fd = -1;
-    f->dirfd = -1;
-    f->size = -1;
-    f->quota = d->quota;
-    rc = open_kind(f);
-    if (rc == 0 && !sink)
-        rc = size_source(f);
-    if (rc < 0) {
-        /* Not fileio_finish: a refused open must not move an fd or touch
-         * the descriptor's out fields. */
-        refuse(why, f->why, rc);
-        if (f->own_fd)
-            close(f->fd);
-        if (f->tmp)
-            unlinkat(f->dirfd, f->tmp, 0);
-        release(f);
-        return rc;
-    }
-    d->bytes_transferred = 0;
-    d->quota_exceeded = 0;
-    *out = f;
-    return 0;
-}
-
-int fileio_open_source(struct rpc2_se_desc *d, unsigned flags, struct fileio **out,
-                       const char **why)
-{
-    return open_side(d, 0, flags, out, why);
-}
-
-int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out, const char **why)
-{
-    return open_side(d, 1, flags, out, why);
-}
-
-int fileio_limit(struct fileio *f, int64_t quota, int strict)
-{
-    int64_t was_quota = f->quota;
-    int was_strict = f->strict, rc;
-
-    if (quota < -1)
-        return fail(f, "a quota below -1", RPC2_EINVAL);
-    if (f->moved || f->finished)
-        return fail(f, "a limit after bytes moved", RPC2_EINVAL);
-    if (quota >= 0 && (f->quota < 0 || quota < f->quota))
-        f->quota = quota;
-    f->strict |= !!strict;
-    rc = f->sink ? 0 : size_source(f);
-    if (rc < 0) { /* refused: as it was */
-        f->quota = was_quota;
-        f->strict = was_strict;
-        size_source(f);
-    }
+    if (!f->sink || f->finished || f->kind != FIO_POSITIONAL || bytes == 0)
+        return 0;
+    if (f->quota >= 0 && bytes > (uint64_t)f->quota)
+        bytes = (uint64_t)f->quota;
+    len = bytes > (uint64_t)(INT64_MAX - f->start) ? INT64_MAX - f->start : (int64_t)bytes;
+    rc = fspace_reserve(f->fd, f->start, len, &f->why);
+    if (rc == 0 && f->start + len > f->reserved_end)
+        f->reserved_end = f->start + len;
     return rc;
+}
+
+int fileio_source_info(const struct fileio *f, struct fileio_info *out)
+{
+    const struct fileversion *v = &f->version;
+
+    if (f->sink || !v->known)
+        return 0;
+    out->size = f->size;
+    out->mode = (uint32_t)(v->mode & 07777);
+    out->mtime_sec = v->mtime.tv_sec;
+    out->mtime_nsec = (uint32_t)v->mtime.tv_nsec;
+    return 1;
+}
+
+void fileio_set_peer_source(struct fileio *f, const struct fileio_info *info)
+{
+    f->peer_source = *info;
+    f->have_peer_source = 1;
 }

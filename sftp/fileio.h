@@ -21,15 +21,18 @@
  *   RPC2_EISDIR. FIFOs and sockets are refused (RPC2_EINVAL): opening one
  *   by name would wait on another process, possibly forever, on the loop
  *   thread; pass the open fd instead.
- * - Atomic sink by name: written to ".NAME.XXXXXX" (created O_EXCL with the
- *   mode bits) in the same directory, fdatasync'ed, and renamed over NAME
- *   only when fileio_finish() is told the transfer succeeded; otherwise the
- *   temporary is removed and NAME is untouched. With fsync the file is
- *   fsync'ed and so is the directory after the rename. no_clobber renames
- *   with RENAME_NOREPLACE (or link+unlink where the filesystem lacks it):
- *   RPC2_EEXIST if NAME appeared meanwhile. An existing NAME must be a
- *   regular file (so /dev/null is never replaced), and the seek offset must
- *   be 0 (a fresh file with a hole in front makes no sense).
+ * - Atomic sink by name (atomicsink.h): written to ".NAME.XXXXXX" (created
+ *   O_EXCL, mode 0600 while it fills) in the same directory; when
+ *   fileio_finish() is told the transfer succeeded it gets its mode (the
+ *   mode bits under the umask, or as file.name.attrs asks: exactly, the
+ *   source's, with an mtime), is fsync'ed, renamed over NAME, and the
+ *   directory is fsync'ed; otherwise the temporary is removed and NAME is
+ *   untouched. no_clobber renames with RENAME_NOREPLACE (or link+unlink
+ *   where the filesystem lacks it): RPC2_EEXIST if NAME appeared meanwhile.
+ *   An existing NAME must be a regular file or a symlink, which is replaced,
+ *   not followed (so /dev/null is never replaced, and a server never writes
+ *   through a link), and the seek offset must be 0. attrs on any other sink
+ *   are refused (RPC2_EINVAL).
  * - By open fd (never closed here). The seek offset is relative to the fd's
  *   current position and the transfer advances the position by the bytes
  *   moved, so transfers to one fd follow each other like cat. Regular files
@@ -48,6 +51,13 @@
  *   (the transfer fails; nothing is truncated). vm.len (out) is the bytes
  *   written, not counting the seek offset. A sink with no room is refused
  *   unless its quota is 0.
+ *
+ * A regular file as a source is sent as the version it had at open
+ * (fileversion.h): never more than the size it had, and RPC2_ECHANGED from
+ * the read that would end the stream if it was truncated, extended or
+ * written meanwhile. A sink with the descriptor's expected_size (or a later
+ * fileio_reserve()) has that room before any byte is written (fspace.h):
+ * RPC2_ENOSPC at once otherwise.
  *
  * Quota (-1: none): a source delivers at most quota bytes and then ends;
  * quota_exceeded is set when more was available (for a stream source, whose
@@ -168,6 +178,30 @@ const char *fileio_why(const struct fileio *f);
 /* The machine-facing views of f; valid while f lives. */
 struct sftp_reader fileio_reader(struct fileio *f);
 struct sftp_writer fileio_writer(struct fileio *f);
+
+/* A source file as one end tells the other (the side-effect blocks carry
+ * it): the bytes it will send (-1: cannot tell), its permission bits and
+ * mtime, all of the version being sent (fileversion.h). */
+struct fileio_info {
+    int64_t size;
+    uint32_t mode;
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+};
+
+/* Source: 1 and *out for a regular file; 0 for anything else (a pipe, a
+ * device, memory), which has no such information. */
+int fileio_source_info(const struct fileio *f, struct fileio_info *out);
+
+/* Sink: the source as the peer reported it, for the attributes an atomic
+ * sink takes from it (RPC2_SE_ATTR_SOURCE_*). Before fileio_finish. */
+void fileio_set_peer_source(struct fileio *f, const struct fileio_info *info);
+
+/* Sink: makes room for bytes (cut at the quota) from the seek offset
+ * before any is written (fspace.h): 0, or RPC2_ENOSPC when the disk or the
+ * quota cannot hold them. Files that are not positional need none. The
+ * descriptor's expected_size is reserved at open. */
+int fileio_reserve(struct fileio *f, uint64_t bytes);
 
 /* The rpc2 error for an errno value; the one place that decides it. */
 int fileio_errno_code(int err);

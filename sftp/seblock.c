@@ -17,6 +17,28 @@ static uint64_t get_u64(struct pkt_reader *r)
     return high << 32 | pkt_get_u32(r);
 }
 
+static void put_info(struct pkt_writer *w, uint32_t flags, const struct seblock_info *i)
+{
+    if (!(flags & SEBLOCK_SOURCE_INFO))
+        return;
+    put_u64(w, i->size);
+    pkt_put_u32(w, i->mode);
+    put_u64(w, (uint64_t)i->mtime_sec);
+    pkt_put_u32(w, i->mtime_nsec);
+}
+
+/* Nothing a mode or a time could not be. */
+static int get_info(struct pkt_reader *r, uint32_t flags, struct seblock_info *i)
+{
+    if (!(flags & SEBLOCK_SOURCE_INFO))
+        return 1;
+    i->size = get_u64(r);
+    i->mode = pkt_get_u32(r);
+    i->mtime_sec = (int64_t)get_u64(r);
+    i->mtime_nsec = pkt_get_u32(r);
+    return i->mode <= 07777 && i->mtime_nsec < 1000000000u;
+}
+
 void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
 {
     pkt_put_u32(w, b->direction);
@@ -27,6 +49,7 @@ void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
     pkt_put_u32(w, b->piggyback_max);
     pkt_put_opaque(w, b->data, b->data_len);
     pkt_put_opaque(w, b->checksum, b->checksum_len);
+    put_info(w, b->flags, &b->info);
 }
 
 static int checksum_len_valid(uint32_t len)
@@ -46,10 +69,14 @@ int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
     b->piggyback_max = pkt_get_u32(&r);
     b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
+    int info_ok = get_info(&r, b->flags, &b->info);
     if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
     if ((b->direction != 1 && b->direction != 2) || (b->flags & ~SEBLOCK_FLAGS_KNOWN) ||
-        b->quota < -1)
+        b->quota < -1 || !info_ok)
+        return PKT_EFLAGS;
+    /* only a store's client is the source when the CALL is sent */
+    if (b->direction == 1 && (b->flags & SEBLOCK_SOURCE_INFO))
         return PKT_EFLAGS;
     if ((b->data_len || b->checksum_len) && !(b->flags & SEBLOCK_PIGGY))
         return PKT_EFLAGS;
@@ -68,6 +95,7 @@ void seblock_reply_encode(const struct seblock_reply *b, struct pkt_writer *w)
     pkt_put_u32(w, b->flags);
     pkt_put_opaque(w, b->data, b->data_len);
     pkt_put_opaque(w, b->checksum, b->checksum_len);
+    put_info(w, b->flags, &b->info);
 }
 
 int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b)
@@ -79,9 +107,10 @@ int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b
     b->flags = pkt_get_u32(&r);
     b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
+    int info_ok = get_info(&r, b->flags, &b->info);
     if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
-    if ((b->flags & ~SEBLOCK_REPLY_FLAGS_KNOWN) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
+    if (!info_ok || (b->flags & ~SEBLOCK_REPLY_FLAGS_KNOWN) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
         return PKT_EFLAGS;
     return PKT_OK;
 }

@@ -12,7 +12,10 @@
  *              hyper bytes, u32 flags, opaque data<> (a piggybacked fetch),
  *              opaque checksum<16> (XXH3-128 of the bytes the server's end
  *              moved, when it ran; else empty)
- * A checksum is empty or exactly 16 bytes.
+ * A checksum is empty or exactly 16 bytes. With SEBLOCK_SOURCE_INFO, either
+ * block ends with the source file's info: unsigned hyper size (all ones:
+ * unknown), u32 mode (07777 bits), hyper mtime_sec, u32 mtime_nsec; a store's
+ * client sends it in the CALL, a fetch's server in the REPLY.
  */
 #ifndef RPC2_SFTP_SEBLOCK_H
 #define RPC2_SFTP_SEBLOCK_H
@@ -26,14 +29,24 @@ enum seblock_flag {
     SEBLOCK_PIGGY_OK = 0x2, /* CALL: the client takes a piggybacked fetch */
     SEBLOCK_STRICT = 0x4,   /* CALL: the client enforces its quota strictly */
     SEBLOCK_QUOTA_HIT = 0x8, /* REPLY: the server's end was cut by a quota */
+    SEBLOCK_SOURCE_INFO = 0x10, /* the block ends with the source file's info */
 };
-#define SEBLOCK_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT)
-#define SEBLOCK_REPLY_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT)
+#define SEBLOCK_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO)
+#define SEBLOCK_REPLY_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT | SEBLOCK_SOURCE_INFO)
 #define SEBLOCK_CHECKSUM_MAX 16
 /* The bytes of a CALL block around its data, and of a REPLY block around
  * its data with a full checksum: what piggybacking must leave room for. */
-#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX)
-#define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX)
+#define SEBLOCK_INFO_SIZE 24
+#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE)
+#define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE)
+
+/* The source file as its end knows it (with SEBLOCK_SOURCE_INFO). */
+struct seblock_info {
+    uint64_t size; /* UINT64_MAX: unknown */
+    uint32_t mode;
+    int64_t mtime_sec;
+    uint32_t mtime_nsec;
+};
 
 struct seblock_call {
     uint32_t direction, flags, packet_size, window, piggyback_max;
@@ -42,6 +55,7 @@ struct seblock_call {
     uint32_t data_len;
     const uint8_t *checksum;
     uint32_t checksum_len;
+    struct seblock_info info;
 };
 
 struct seblock_reply {
@@ -52,6 +66,7 @@ struct seblock_reply {
     uint32_t data_len;
     const uint8_t *checksum;
     uint32_t checksum_len;
+    struct seblock_info info;
 };
 
 void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w);

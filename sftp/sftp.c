@@ -57,6 +57,8 @@ struct xfer {
     size_t piggy_len;
     uint8_t piggy_sum[FILEIO_SUM_BYTES]; /* a piggybacked store's checksum */
     uint32_t piggy_sum_len;
+    struct seblock_info peer_info; /* server: the store's source, as the CALL said */
+    int have_peer_info;
     int piggy_reply;       /* server: the reply carries the data */
     int result;            /* this end: 1 running, 0 done, < 0 failed */
     uint64_t last_progress;
@@ -406,12 +408,39 @@ static int write_piggy(struct xfer *x, const uint8_t *data, size_t len, const ui
     int rc = len ? fileio_write(x->file, 0, data, len) : 0;
     if (rc == SFTP_IO_WAIT)
         rc = fileio_write_waiting(x->file, 0, data, len);
-    if (rc != 0 || sum_len != FILEIO_SUM_BYTES)
+    if (rc != 0)
         return rc;
+    if (sum_len != FILEIO_SUM_BYTES)
+        return RPC2_EINTEGRITY; /* piggybacked data always comes with its checksum */
     uint8_t got[FILEIO_SUM_BYTES];
     if (fileio_digest(x->file, got) != 0 || memcmp(got, sum, sizeof got) != 0)
         return RPC2_EINTEGRITY;
     return 0;
+}
+
+/* ---- the source file's info, between fileio and the blocks ------------- */
+
+/* Sets SEBLOCK_SOURCE_INFO in *flags when this end's source is a file. */
+static void info_out(const struct xfer *x, uint32_t *flags, struct seblock_info *out)
+{
+    struct fileio_info i;
+    if (!x->file || !is_source(x) || !fileio_source_info(x->file, &i))
+        return;
+    *out = (struct seblock_info){.size = i.size < 0 ? UINT64_MAX : (uint64_t)i.size,
+                                 .mode = i.mode,
+                                 .mtime_sec = i.mtime_sec,
+                                 .mtime_nsec = i.mtime_nsec};
+    *flags |= SEBLOCK_SOURCE_INFO;
+}
+
+/* The sink hears what the source said: the attributes its file may take. */
+static void info_in(struct xfer *x, const struct seblock_info *in)
+{
+    struct fileio_info i = {.size = in->size > INT64_MAX ? -1 : (int64_t)in->size,
+                            .mode = in->mode,
+                            .mtime_sec = in->mtime_sec,
+                            .mtime_nsec = in->mtime_nsec};
+    fileio_set_peer_source(x->file, &i);
 }
 
 /* ---- client hooks ------------------------------------------------------- */
@@ -478,6 +507,7 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
         .checksum = have_sum ? sum : NULL,
         .checksum_len = have_sum ? FILEIO_SUM_BYTES : 0,
     };
+    info_out(x, &b.flags, &b.info);
     /* Piggybacked data is written when the reply comes, at once: not into a
      * file that may have no room then (a pipe), which streams instead. */
     if (!is_source(x) && t->params.piggyback && !fileio_may_wait(x->file)) {
@@ -504,8 +534,10 @@ static int machine_failed_here(const struct xfer *x)
 static int sums_agree(const struct xfer *x, const struct seblock_reply *r)
 {
     uint8_t own[FILEIO_SUM_BYTES];
-    if (!r || r->checksum_len != FILEIO_SUM_BYTES || fileio_digest(x->file, own) != 0)
-        return 1;
+    if (r->checksum_len != FILEIO_SUM_BYTES || fileio_digest(x->file, own) != 0) {
+        log_msg(&x->engine->log, RPC2_LOG_WARN, "sftp: no checksum to compare: refused");
+        return 0; /* a success that cannot be checked is not one */
+    }
     return memcmp(own, r->checksum, sizeof own) == 0;
 }
 
@@ -534,6 +566,8 @@ static int client_settle(struct xfer *x, int status, const struct seblock_reply 
 {
     struct rpc2_se_desc *d = x->desc;
     int remote = r ? r->status : RPC2_ESEFAIL1; /* no block: the server took no part */
+    if (r && (r->flags & SEBLOCK_SOURCE_INFO) && !is_source(x))
+        info_in(x, &r->info); /* the attributes, before the file takes its name */
     int local = local_outcome(x, status, r);
     int ok = status == 0 && remote == 0 && local == 0;
     int finished = fileio_finish(x->file, ok);
@@ -623,6 +657,8 @@ static int server_request(void *type, rpc2_request *req, const uint8_t *se, uint
         if (b.checksum_len)
             memcpy(x->piggy_sum, b.checksum, b.checksum_len);
     }
+    x->peer_info = b.info;
+    x->have_peer_info = !!(b.flags & SEBLOCK_SOURCE_INFO);
     *transfer = x;
     return 0;
 }
@@ -641,6 +677,11 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
     int rc = open_local(x, d, is_source(x));
     if (rc == 0)
         rc = fileio_limit(x->file, x->peer_quota, x->peer_flags & SEBLOCK_STRICT);
+    if (rc == 0 && x->have_peer_info && !is_source(x)) {
+        info_in(x, &x->peer_info);
+        if (x->peer_info.size < UINT64_MAX) /* a full disk fails now, before START */
+            rc = fileio_reserve(x->file, x->peer_info.size);
+    }
     if (rc != 0) {
         fileio_free(x->file);
         x->file = NULL;
@@ -745,6 +786,8 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
     }
     if (outcome.quota_exceeded)
         b.flags |= SEBLOCK_QUOTA_HIT;
+    if (x->result == 0)
+        info_out(x, &b.flags, &b.info);
     seblock_reply_encode(&b, w);
     return w->failed ? RPC2_ETOOBIG : 0;
 }

@@ -1485,6 +1485,288 @@ START_TEST(checksum_of_what_moved)
 }
 END_TEST
 
+/* ---- a source changed while it is read ---------------------------------- */
+
+/* Waits until the kernel's file clock has moved past the file's ctime, so
+ * that the next change surely stamps a different one (the clock is coarse:
+ * one tick). Bounded by the tick, not by a guess. */
+static void next_file_tick(const char *path)
+{
+    struct stat st;
+    struct timespec now;
+
+    ck_assert_int_eq(stat(path, &st), 0);
+    do
+        clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    while (now.tv_sec < st.st_ctim.tv_sec ||
+           (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec <= st.st_ctim.tv_nsec));
+}
+
+enum change { TRUNCATE_BELOW, TRUNCATE_AHEAD, GROW, REWRITE, REWRITE_KEEP_MTIME, N_CHANGES };
+
+static void change_file(const char *path, enum change how)
+{
+    uint8_t *other = pattern(MiB, 99);
+    int fd = open(path, O_WRONLY);
+    struct stat st;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    next_file_tick(path);
+    switch (how) {
+    case TRUNCATE_BELOW: /* before what was read: the rest is gone */
+        ck_assert_int_eq(ftruncate(fd, 1000), 0);
+        break;
+    case TRUNCATE_AHEAD: /* after it: the read ends early */
+        ck_assert_int_eq(ftruncate(fd, 600000), 0);
+        break;
+    case GROW:
+        ck_assert_int_eq(pwrite(fd, other, 5000, MiB), 5000);
+        break;
+    case REWRITE: /* same size, new bytes everywhere */
+        ck_assert_int_eq(pwrite(fd, other, MiB, 0), MiB);
+        break;
+    case REWRITE_KEEP_MTIME: { /* and the mtime set back, as touch -d would */
+        struct timespec t[2] = {st.st_atim, st.st_mtim};
+
+        ck_assert_int_eq(pwrite(fd, other, MiB, 0), MiB);
+        ck_assert_int_eq(futimens(fd, t), 0);
+        break;
+    }
+    default:
+        break;
+    }
+    close(fd);
+    free(other);
+}
+
+/* _i: the change, by name and by fd (a store's source is an fd). Whatever
+ * changed, the reader ends with RPC2_ECHANGED, never with bytes of two
+ * versions, and never more than the size it announced. */
+START_TEST(source_changed_while_read)
+{
+    enum change how = (enum change)(_i % N_CHANGES);
+    int by_fd = _i >= N_CHANGES;
+    char path[256], name[64];
+    uint8_t *data = pattern(MiB, 31), *out = malloc(2 * MiB);
+    struct rpc2_se_desc d;
+    struct fileio *f;
+    size_t got = 0;
+    ssize_t n;
+    int fd = -1;
+
+    snprintf(name, sizeof name, "changed%d", _i);
+    put_file(at(path, name), data, MiB);
+    if (by_fd) {
+        fd = open(path, O_RDONLY);
+        d = desc_fd(fd, 0, -1);
+    } else {
+        d = desc_name(path, 0, -1);
+    }
+    ck_assert_int_eq(fileio_open_source(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_source_size(f), MiB);
+    n = fileio_read(f, out, 300000);
+    ck_assert_int_eq(n, 300000);
+    change_file(path, how);
+    while ((n = fileio_read(f, out + got, 65536)) > 0)
+        got += (size_t)n;
+    ck_assert_msg(n == RPC2_ECHANGED, "change %d: read said %zd after %zu more bytes", how, n, got);
+    ck_assert_uint_le(300000 + got, MiB);
+    ck_assert_ptr_nonnull(strstr(fileio_why(f), "while it was being sent"));
+    fileio_free(f);
+    if (fd >= 0)
+        close(fd);
+    free(data), free(out);
+}
+END_TEST
+
+/* An unchanged file, read whole or as a range, still ends well; what the
+ * source tells the peer about it is the version it sent. */
+START_TEST(source_unchanged_and_its_info)
+{
+    char path[256];
+    uint8_t *data = pattern(100000, 32), *out = malloc(200000);
+    struct rpc2_se_desc d = desc_name(at(path, "unchanged"), 0, -1);
+    struct fileio_info info;
+    struct fileio *f;
+    struct stat st;
+    size_t got;
+
+    put_file(path, data, 100000);
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(source_all(&d, 0, out, 200000, &got, NULL), 0);
+    ck_assert_uint_eq(got, 100000);
+    d = desc_name(path, 10, 5000);
+    ck_assert_int_eq(fileio_open_source(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_source_info(f, &info), 1);
+    ck_assert_int_eq(info.size, 5000);
+    ck_assert_uint_eq(info.mode, 0640);
+    ck_assert_int_eq(info.mtime_sec, st.st_mtim.tv_sec);
+    ck_assert_uint_eq(info.mtime_nsec, (uint32_t)st.st_mtim.tv_nsec);
+    ck_assert_int_eq(drain(f, out, 200000, &got), 0);
+    ck_assert_uint_eq(got, 5000);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    ck_assert_int_eq(d.quota_exceeded, 1);
+    fileio_free(f);
+    free(data), free(out);
+}
+END_TEST
+
+/* ---- what an atomic sink's file gets before it takes the name ---------- */
+
+/* The temporary is private while it fills, whatever mode is asked for. */
+static int temporary_mode(const char *dir, mode_t *mode)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    int found = 0;
+
+    ck_assert_ptr_nonnull(dp);
+    while ((e = readdir(dp)))
+        if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            fstatat(dirfd(dp), e->d_name, &st, 0) == 0) {
+            *mode = st.st_mode & 07777;
+            found++;
+        }
+    closedir(dp);
+    return found;
+}
+
+/* _i: 0 mode under the umask; 1 mode exact; 2 the source's mode under the
+ * umask; 3 the source's, exact, with its mtime (rcat -p); 4 a given mtime */
+START_TEST(atomic_attrs_before_the_name)
+{
+    static const struct {
+        unsigned attrs;
+        mode_t want;
+    } cases[] = {
+        {0, 0640},
+        {RPC2_SE_ATTR_MODE, 0666},
+        {RPC2_SE_ATTR_SOURCE_MODE, 0750},
+        {RPC2_SE_ATTR_SOURCE_MODE | RPC2_SE_ATTR_MODE | RPC2_SE_ATTR_SOURCE_MTIME, 0751},
+        {RPC2_SE_ATTR_MTIME, 0640},
+    };
+    char dir[256], path[300];
+    uint8_t *data = pattern(10000, 33);
+    struct fileio_info src = {.size = 10000, .mode = 0751, .mtime_sec = 1234567890,
+                              .mtime_nsec = 123456789};
+    struct rpc2_se_desc d;
+    struct fileio *f;
+    struct stat st;
+    mode_t tmp_mode = 0;
+
+    umask(027);
+    subdir(dir, "attrs", _i);
+    snprintf(path, sizeof path, "%s/out", dir);
+    d = desc_name(path, 0, -1);
+    d.file.name.atomic = 1;
+    d.file.name.mode = 0666;
+    d.file.name.attrs = cases[_i].attrs;
+    d.file.name.mtime_sec = 1000000000;
+    d.file.name.mtime_nsec = 5;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(feed(f, data, 10000), 0);
+    ck_assert_int_eq(temporary_mode(dir, &tmp_mode), 1);
+    ck_assert_uint_eq(tmp_mode, 0600);
+    fileio_set_peer_source(f, &src);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    fileio_free(f);
+    umask(022);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, cases[_i].want);
+    if (_i == 3) {
+        ck_assert_int_eq(st.st_mtim.tv_sec, 1234567890);
+        ck_assert_int_eq(st.st_mtim.tv_nsec, 123456789);
+    } else if (_i == 4) {
+        ck_assert_int_eq(st.st_mtim.tv_sec, 1000000000);
+        ck_assert_int_eq(st.st_mtim.tv_nsec, 5);
+    }
+    ck_assert_int_eq(entries(dir), 1);
+    free(data);
+}
+END_TEST
+
+START_TEST(attrs_refused_where_they_cannot_be_kept)
+{
+    char path[256];
+    struct rpc2_se_desc d = desc_name(at(path, "attrs_plain"), 0, -1);
+    struct fileio *f;
+
+    d.file.name.attrs = RPC2_SE_ATTR_MODE; /* not atomic: no temporary to set them on */
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), RPC2_EINVAL);
+    d.file.name.atomic = 1;
+    d.file.name.attrs = 0x100;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), RPC2_EINVAL);
+    d.file.name.attrs = RPC2_SE_ATTR_MTIME;
+    d.file.name.mtime_nsec = 1000000000;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), RPC2_EINVAL);
+    /* the source's mtime asked for, and the peer never told it */
+    d.file.name.attrs = RPC2_SE_ATTR_SOURCE_MTIME;
+    d.file.name.mtime_nsec = 0;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_finish(f, 1), RPC2_EINVAL);
+    fileio_free(f);
+    ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+/* ---- room before the bytes move ----------------------------------------- */
+
+/* In a private mount namespace, a 256 KiB tmpfs: a sink expecting 512 KiB
+ * fails at open (atomic or not, or when reserved later) and leaves nothing;
+ * one expecting 100 KiB gets its blocks at once, and keeps its size to
+ * what was written. */
+static int space_checked(struct rpc2_se_desc *unused)
+{
+    char mnt[300], path[320];
+    uint8_t *data = pattern(100000, 34);
+    struct rpc2_se_desc d;
+    struct fileio *f;
+    struct stat st;
+
+    (void)unused;
+    snprintf(mnt, sizeof mnt, "%s/space", scratch);
+    if (mkdir(mnt, 0755) < 0 || unshare(CLONE_NEWNS) < 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("none", mnt, "tmpfs", 0, "size=256k") < 0)
+        return SKIP;
+    snprintf(path, sizeof path, "%s/big", mnt);
+    d = desc_name(path, 0, -1);
+    d.file.name.atomic = 1;
+    d.expected_size = 512 * 1024;
+    if (fileio_open_sink(&d, 0, &f, NULL) != RPC2_ENOSPC || entries(mnt) != 0)
+        return 1;
+    d.expected_size = 0;
+    if (fileio_open_sink(&d, 0, &f, NULL) != 0)
+        return 2;
+    if (fileio_reserve(f, 512 * 1024) != RPC2_ENOSPC)
+        return 3;
+    fileio_free(f);
+    if (entries(mnt) != 0)
+        return 4;
+    d.expected_size = 200000; /* more than will come: the rest is given back */
+    if (fileio_open_sink(&d, 0, &f, NULL) != 0 || feed(f, data, 100000) != 0 ||
+        fileio_finish(f, 1) != 0)
+        return 5;
+    fileio_free(f);
+    if (stat(path, &st) < 0 || st.st_size != 100000 || st.st_blocks * 512 > 120000)
+        return 6;
+    return 0;
+}
+
+START_TEST(space_before_bytes_move)
+{
+    int st = in_child(space_checked, NULL);
+
+    if (st == SKIP)
+        fprintf(stderr, "space_before_bytes_move: cannot mount a tmpfs here, skipped\n");
+    else
+        ck_assert_msg(st == 0, "child said %d", st);
+}
+END_TEST
+
 static Suite *fileio_suite(void)
 {
     Suite *s = suite_create("fileio");
@@ -1527,6 +1809,11 @@ static Suite *fileio_suite(void)
     tcase_add_test(t, checksum_of_what_moved);
     tcase_add_test(t, errno_map);
     tcase_add_test(t, atomic_replaces_a_symlink_to_a_directory);
+    tcase_add_loop_test(t, source_changed_while_read, 0, 2 * N_CHANGES);
+    tcase_add_test(t, source_unchanged_and_its_info);
+    tcase_add_loop_test(t, atomic_attrs_before_the_name, 0, 5);
+    tcase_add_test(t, attrs_refused_where_they_cannot_be_kept);
+    tcase_add_test(t, space_before_bytes_move);
     suite_add_tcase(s, t);
     return s;
 }

@@ -116,6 +116,47 @@ START_TEST(reply_round_trip_and_refusals)
 }
 END_TEST
 
+/* The source info rides at the end of a store's CALL and of a REPLY, with
+ * its flag only, and nothing a mode or a time cannot be gets through. */
+START_TEST(source_info)
+{
+    struct seblock_info info = {.size = 123456789012ull, .mode = 0640, .mtime_sec = -5,
+                                .mtime_nsec = 999999999};
+    struct seblock_call call = {.direction = 2, .flags = SEBLOCK_SOURCE_INFO, .quota = -1,
+                                .packet_size = 1400, .window = 64, .info = info};
+    struct seblock_reply reply = {.flags = SEBLOCK_SOURCE_INFO, .bytes = 7, .info = info};
+    struct seblock_call cout;
+    struct seblock_reply rout;
+    uint8_t buf[128];
+    size_t len = encode_call(&call, buf, sizeof buf);
+
+    ck_assert_int_eq(seblock_call_decode(buf, len, &cout), PKT_OK);
+    ck_assert_uint_eq(cout.info.size, info.size);
+    ck_assert_uint_eq(cout.info.mode, 0640);
+    ck_assert_int_eq(cout.info.mtime_sec, -5);
+    ck_assert_uint_eq(cout.info.mtime_nsec, 999999999);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(seblock_call_decode(buf, cut, &cout), PKT_OK);
+    call.direction = 1; /* a fetch's client has no source to tell of */
+    len = encode_call(&call, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &cout), PKT_EFLAGS);
+    len = encode_reply(&reply, buf, sizeof buf);
+    ck_assert_int_eq(seblock_reply_decode(buf, len, &rout), PKT_OK);
+    ck_assert_uint_eq(rout.info.size, info.size);
+    ck_assert_uint_eq(rout.info.mode, 0640);
+    reply.info.mode = 010000;
+    len = encode_reply(&reply, buf, sizeof buf);
+    ck_assert_int_eq(seblock_reply_decode(buf, len, &rout), PKT_EFLAGS);
+    reply.info.mode = 0640;
+    reply.info.mtime_nsec = 1000000000;
+    len = encode_reply(&reply, buf, sizeof buf);
+    ck_assert_int_eq(seblock_reply_decode(buf, len, &rout), PKT_EFLAGS);
+    reply.flags = 0; /* without the flag, no info is written */
+    len = encode_reply(&reply, buf, sizeof buf);
+    ck_assert_uint_eq(len, 24);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("seblock");
@@ -123,6 +164,7 @@ int main(void)
     tcase_add_test(t, call_round_trip_and_truncations);
     tcase_add_test(t, call_refusals);
     tcase_add_test(t, reply_round_trip_and_refusals);
+    tcase_add_test(t, source_info);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -93,7 +93,7 @@ struct scenario {
     /* A quiet pipe: the reader (writer) says SFTP_IO_WAIT from this stream
      * position on, for wait_us (NEVER: for good), then the harness resumes. */
     uint64_t read_wait_at, write_wait_at, wait_us;
-    int digests;    /* reader and writer hash the stream (XXH3-128) */
+    int digests;    /* reader and writer hash the stream (XXH3-128); 2: only the writer */
     int wrong_sum;  /* ... and the reader's is wrong */
 };
 
@@ -626,7 +626,7 @@ static struct harness *harness_new(const struct scenario *sc)
     struct sftp_link src_link = {link_begin, link_commit, link_set_timer, &h->src_ep};
     struct sftp_link snk_link = {link_begin, link_commit, link_set_timer, &h->snk_ep};
     struct sftp_reader reader = {
-        .read = reader_read, .digest = sc->digests ? reader_digest : NULL, .arg = h};
+        .read = reader_read, .digest = sc->digests == 1 ? reader_digest : NULL, .arg = h};
     struct sftp_writer writer = {.write = writer_write,
                                  .digest = sc->digests ? writer_digest : NULL,
                                  .in_order = sc->in_order,
@@ -1596,6 +1596,22 @@ START_TEST(checksum_mismatch_fails_both_ends)
 }
 END_TEST
 
+/* A source that sends no checksum cannot prove its bytes: a sink that
+ * checks refuses the stream rather than take "absent" for "agrees". */
+START_TEST(missing_checksum_is_refused)
+{
+    struct scenario sc = default_scenario(100 * 1000 * (uint64_t)_i);
+    struct harness *h;
+
+    sc.in_order = 1;
+    sc.digests = 2;
+    h = run(&sc);
+    ck_assert_int_eq(sftp_sink_state(h->snk), RPC2_EINTEGRITY);
+    ck_assert_int_eq(sftp_source_state(h->src), RPC2_EINTEGRITY);
+    harness_free(h);
+}
+END_TEST
+
 static int random_count(void)
 {
     const char *env = getenv("SFTP_TEST_RANDOM");
@@ -1649,6 +1665,7 @@ static Suite *machine_suite(void)
     tcase_add_test(tc, waiting_source_finds_sink_gone);
     tcase_add_loop_test(tc, checksums_agree, 0, 3);
     tcase_add_loop_test(tc, checksum_mismatch_fails_both_ends, 0, 2);
+    tcase_add_loop_test(tc, missing_checksum_is_refused, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -72,7 +72,8 @@ extern "C" {
     X(EISDIR, -33, "is a directory")                                                               \
     X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent") \
     X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")                       \
-    X(ECONNREFUSED, -36, "connection refused: nothing listens at the server's address and port")
+    X(ECONNREFUSED, -36, "connection refused: nothing listens at the server's address and port") \
+    X(ECHANGED, -37, "the file changed while it was being sent")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),

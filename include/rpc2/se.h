@@ -62,6 +62,16 @@ typedef void (*rpc2_se_progress_fn)(uint64_t bytes, int64_t total, void *arg);
  * quota_exceeded set when the source had a byte), so a descriptor zeroed
  * with memset or `= {...}` without .quota moves nothing.
  */
+/* What an atomic sink by name sets on its file before the file takes the
+ * name (file.name.attrs). Without any, the file gets file.name.mode under
+ * the umask, as open(2) would give it. */
+#define RPC2_SE_ATTR_MODE 0x1   /* the mode exactly, not reduced by the umask */
+/* the source's permission bits, as the peer reports them, instead of
+ * file.name.mode (which stays the fallback when the peer reports none) */
+#define RPC2_SE_ATTR_SOURCE_MODE 0x2
+#define RPC2_SE_ATTR_MTIME 0x4        /* file.name.mtime_sec/nsec */
+#define RPC2_SE_ATTR_SOURCE_MTIME 0x8 /* the source's mtime, as the peer reports it */
+
 struct rpc2_se_desc {
     uint32_t type;                    /* RPC2_SE_SFTP */
     enum rpc2_se_direction direction;
@@ -98,6 +108,9 @@ struct rpc2_se_desc {
             int atomic;     /* sink: write a temporary name, rename on success only */
             int no_clobber; /* sink: refuse (RPC2_EEXIST) if the name exists */
             int fsync;      /* sink: flush to stable storage before success */
+            unsigned attrs;      /* atomic sink: RPC2_SE_ATTR_* */
+            int64_t mtime_sec;   /* with RPC2_SE_ATTR_MTIME */
+            uint32_t mtime_nsec; /* below 1000000000 */
         } name;
         struct {
             /* The seek offset is relative to the fd's current position and
@@ -126,6 +139,12 @@ struct rpc2_se_desc {
             size_t cap; /* grow (out): bytes allocated at buf */
         } vm;
     } file;
+
+    /* sink: the bytes to make room for before any of them move (e.g. from
+     * a STAT): preallocated, or checked against the free space, so a full
+     * disk fails the transfer at once with RPC2_ENOSPC. 0: only what the
+     * source announces (a store's client announces its file's size). */
+    uint64_t expected_size;
 };
 
 /* A descriptor for the whole file in this direction (of the SFTP type):
