@@ -151,7 +151,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-in_srv() { ip netns exec "$ns_srv" "$@"; }
 in_cli() { ip netns exec "$ns_cli" "$@"; }
 
 setup_namespaces() {
@@ -202,13 +201,16 @@ stop_link() {
     emu_pid=""
 }
 
+# Started with ip netns exec directly, never through in_srv: a shell function sent to the
+# background runs in a subshell, $! would be that subshell's PID, and stopping it would leave
+# the server running (ip netns exec execs the program, so $! is the server itself).
 start_servers() {
-    in_srv "$rcatd" --listen "$srv_ip:$rcat_port" --root "$data" --log "$results/rcatd.log" \
-        >"$results/rcatd.out" 2>&1 &
+    ip netns exec "$ns_srv" "$rcatd" --listen "$srv_ip:$rcat_port" --root "$data" \
+        --log "$results/rcatd.log" >"$results/rcatd.out" 2>&1 &
     rcatd_pid=$!
     wait_line "$results/rcatd.out" "rcatd listening on" "$rcatd_pid" ||
         { cat "$results/rcatd.out" "$results/rcatd.log" >&2; die "rcatd did not start"; }
-    in_srv iperf3 -s -B "$srv_ip" >"$results/iperf3-server.log" 2>&1 &
+    ip netns exec "$ns_srv" iperf3 -s -B "$srv_ip" >"$results/iperf3-server.log" 2>&1 &
     iperf_pid=$!
     sleep 0.3
     kill -0 "$iperf_pid" 2>/dev/null || { cat "$results/iperf3-server.log" >&2; die "iperf3 -s failed"; }
