@@ -25,7 +25,8 @@
 #include "root.h"
 
 #define MAX_LINKS 40      /* symlinks followed in one lookup, as the kernel allows */
-#define OPENAT2_RETRIES 8 /* EAGAIN: a rename raced with a ".." inside a symlink */
+#define OPENAT2_RETRIES 64 /* EAGAIN: a rename raced with a ".." inside a symlink; cheap to retry, and
+                               * a busy machine under a rename storm ran out of 8 (test_root swap_race) */
 #define LAST_RETRIES 8    /* the walk met a last component that changed under it */
 
 int root_status_of_errno(int err)
