@@ -25,8 +25,9 @@
 #include "root.h"
 
 #define MAX_LINKS 40      /* symlinks followed in one lookup, as the kernel allows */
-#define OPENAT2_RETRIES 64 /* EAGAIN: a rename raced with a ".." inside a symlink; cheap to retry, and
-                               * a busy machine under a rename storm ran out of 8 (test_root swap_race) */
+/* EAGAIN: a rename raced with a ".." inside a symlink. Retries are cheap, and
+ * under a rename storm on a busy machine 8 ran out (test_root swap_race). */
+#define OPENAT2_RETRIES 64
 #define LAST_RETRIES 8    /* the walk met a last component that changed under it */
 
 int root_status_of_errno(int err)
