@@ -98,9 +98,7 @@ struct faults {
 
 struct counters {
     uint64_t forwarded, dropped, duplicated, reordered, corrupted, delayed;
-    uint64_t resealed; /* damaged past the datagram check (--corrupt-resealed) */
-    uint64_t overflow; /* lost to the proxy's own limits, not to an injected fault */
-    uint64_t errors;   /* sockets that failed */
+    uint64_t resealed;      /* damaged past the datagram check (--corrupt-resealed) */
     uint64_t overflow;      /* lost to the proxy's own limits, not to an injected fault */
     uint64_t errors;        /* sockets that failed */
     uint64_t queue_dropped; /* refused by the bottleneck's full queue */
