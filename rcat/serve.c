@@ -48,7 +48,6 @@ struct serve {
     pthread_mutex_t acl_lock;
     struct access *acl; /* NULL: every caller gets the defaults */
     unsigned defaults;  /* ACCESS_*: what anonymous callers may do */
-    int writable;
     enum rpc2_security min_security;
     serve_log_fn log;
     void *log_arg;
@@ -568,7 +567,6 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     }
     pthread_mutex_init(&s->acl_lock, NULL);
     s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE : 0);
-    s->writable = cfg->writable;
     s->min_security = cfg->min_security;
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;

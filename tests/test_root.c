@@ -424,6 +424,9 @@ START_TEST(swap_race)
     fprintf(stderr, "swap_race %s %s: %ld swaps; %d inside, %d refused, %d not found\n",
             _i & 1 ? "walk" : "openat2", _i & 2 ? "absolute" : "relative", atomic_load(&s.swaps),
             outcomes[0], outcomes[RCAT_OUTSIDE_ROOT], outcomes[RCAT_NOT_FOUND]);
+    for (int st = 1; st <= RCAT_NO_SPACE; st++)
+        if (outcomes[st] && st != RCAT_OUTSIDE_ROOT && st != RCAT_NOT_FOUND)
+            fprintf(stderr, "swap_race: %d answered status %d\n", outcomes[st], st);
     ck_assert_int_eq(outcomes[0] + outcomes[RCAT_OUTSIDE_ROOT] + outcomes[RCAT_NOT_FOUND],
                      RACE_ROUNDS);
     ck_assert_int_gt(atomic_load(&s.swaps), 0);
