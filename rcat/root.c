@@ -367,12 +367,11 @@ static int is_hidden(const struct root *r, const struct stat *st)
 static int kernel_fs(int fd)
 {
     static const unsigned long magics[] = {
-        PROC_SUPER_MAGIC,    SYSFS_MAGIC,         DEBUGFS_MAGIC,  TRACEFS_MAGIC,
-        SECURITYFS_MAGIC,    SELINUX_MAGIC,       SMACK_MAGIC,    CGROUP_SUPER_MAGIC,
-        CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,        EFIVARFS_MAGIC, PSTOREFS_MAGIC,
-        BINFMTFS_MAGIC,      NSFS_MAGIC,          DEVPTS_SUPER_MAGIC,
-        0x62656570, /* configfs */
-        0x65735543, /* fusectl */
+        PROC_SUPER_MAGIC,    SYSFS_MAGIC,   DEBUGFS_MAGIC,      TRACEFS_MAGIC,
+        SECURITYFS_MAGIC,    SELINUX_MAGIC, SMACK_MAGIC,        CGROUP_SUPER_MAGIC,
+        CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,  EFIVARFS_MAGIC,     PSTOREFS_MAGIC,
+        BINFMTFS_MAGIC,      NSFS_MAGIC,    DEVPTS_SUPER_MAGIC, 0x62656570, /* configfs */
+        0x65735543,                                                         /* fusectl */
     };
     struct statfs sf;
 

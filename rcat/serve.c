@@ -591,9 +591,10 @@ int serve_set_access(struct serve *s, struct access *acl, struct access **old, c
         struct root sub;
         int rc = root_enter(&s->root, acl->e[i].root, &sub);
         if (rc != 0) {
-            snprintf(why, whylen, "line %zu: %s's root \"%s\" is not a directory beneath the "
-                     "served one (%s)", acl->e[i].line, acl->e[i].identity, acl->e[i].root,
-                     status_name(rc));
+            snprintf(why, whylen,
+                     "line %zu: %s's root \"%s\" is not a directory beneath the "
+                     "served one (%s)",
+                     acl->e[i].line, acl->e[i].identity, acl->e[i].root, status_name(rc));
             return -1;
         }
         root_dispose(&sub);
