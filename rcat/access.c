@@ -298,8 +298,9 @@ int access_load(struct access *a, const char *path, char *err, size_t errlen)
     /* O_NONBLOCK: a FIFO at the path must not hang a reload; fstat refuses it */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        say(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return errno == ENOENT ? RPC2_ENOENT : RPC2_EACCES;
+        int e = errno;
+        say(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        return e == ENOENT ? RPC2_ENOENT : e == EACCES || e == EPERM ? RPC2_EACCES : RPC2_ESYSTEM;
     }
     rc = fstat(fd, &st) < 0 ? RPC2_ESYSTEM : file_ok(path, &st, err, errlen);
     if (rc == 0 && !(buf = malloc(ACCESS_FILE_MAX + 1)))
