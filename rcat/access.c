@@ -91,8 +91,10 @@ static int parse_rights(const char *p, size_t len, unsigned *out)
     if (len == 1 && p[0] == '-')
         return 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned bit = p[i] == 'r' ? ACCESS_READ : p[i] == 'w' ? ACCESS_WRITE
-                     : p[i] == 'l' ? ACCESS_LIST : 0;
+        unsigned bit = p[i] == 'r'   ? ACCESS_READ
+                       : p[i] == 'w' ? ACCESS_WRITE
+                       : p[i] == 'l' ? ACCESS_LIST
+                                     : 0;
         if (!bit || (*out & bit))
             return -1;
         *out |= bit;
@@ -184,8 +186,8 @@ static int no_duplicates(struct parse *ps)
     for (size_t i = 1; i < a->n; i++) {
         if (!strcmp(a->e[i - 1].identity, a->e[i].identity)) {
             ps->line = a->e[i].line;
-            say(ps->err, ps->errlen, "%s:%zu: the identity is already listed on line %zu",
-                ps->path, a->e[i].line, a->e[i - 1].line);
+            say(ps->err, ps->errlen, "%s:%zu: the identity is already listed on line %zu", ps->path,
+                a->e[i].line, a->e[i - 1].line);
             return RPC2_EINVAL;
         }
     }
@@ -296,8 +298,9 @@ int access_load(struct access *a, const char *path, char *err, size_t errlen)
     /* O_NONBLOCK: a FIFO at the path must not hang a reload; fstat refuses it */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        say(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return errno == ENOENT ? RPC2_ENOENT : RPC2_EACCES;
+        int e = errno;
+        say(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        return e == ENOENT ? RPC2_ENOENT : e == EACCES || e == EPERM ? RPC2_EACCES : RPC2_ESYSTEM;
     }
     rc = fstat(fd, &st) < 0 ? RPC2_ESYSTEM : file_ok(path, &st, err, errlen);
     if (rc == 0 && !(buf = malloc(ACCESS_FILE_MAX + 1)))

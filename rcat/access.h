@@ -39,9 +39,9 @@ enum {
 
 struct access_entry {
     char identity[ACCESS_IDENTITY_MAX + 1];
-    unsigned rights;                   /* ACCESS_* */
-    enum rpc2_security lowest;         /* the lowest level it may bind at */
-    char *root;                        /* beneath the served root; "." for all of it */
+    unsigned rights;           /* ACCESS_* */
+    enum rpc2_security lowest; /* the lowest level it may bind at */
+    char *root;                /* beneath the served root; "." for all of it */
     size_t line;
 };
 

@@ -265,26 +265,31 @@ static int walk_step(struct walk *w, const char *name)
 
 /* The last component, opened with the caller's flags unless it is a link.
  * O_NOFOLLOW on a link fails with ELOOP, or ENOTDIR with O_DIRECTORY; with
- * O_PATH it opens the link itself. */
+ * O_PATH it opens the link itself, so O_PATH lookups leave O_DIRECTORY out
+ * and judge the one object they opened (a second lookup could meet a link
+ * swapped for a directory, and back, as often as it retries). */
 static int walk_last_once(struct walk *w, const char *name, int flags, int *out)
 {
-    int fd = openat(w->dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+    int path = flags & O_PATH;
+    int fd = openat(w->dirfd, name, (path ? flags & ~O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     int rc;
 
     if (fd < 0)
         return errno == ELOOP || errno == ENOTDIR ? follow_if_link(w, name, errno) : -errno;
-    if (!(flags & O_PATH)) {
+    if (!path) {
         *out = fd;
         return 0;
     }
     if (fstat(fd, &st) < 0) {
         rc = -errno;
-    } else if (!S_ISLNK(st.st_mode)) {
+    } else if (S_ISLNK(st.st_mode)) {
+        rc = walk_follow(w, fd);
+    } else if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) {
+        rc = -ENOTDIR;
+    } else {
         *out = fd;
         return 0;
-    } else {
-        rc = walk_follow(w, fd);
     }
     close(fd);
     return rc;
@@ -364,12 +369,11 @@ static int is_hidden(const struct root *r, const struct stat *st)
 static int kernel_fs(int fd)
 {
     static const unsigned long magics[] = {
-        PROC_SUPER_MAGIC,    SYSFS_MAGIC,         DEBUGFS_MAGIC,  TRACEFS_MAGIC,
-        SECURITYFS_MAGIC,    SELINUX_MAGIC,       SMACK_MAGIC,    CGROUP_SUPER_MAGIC,
-        CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,        EFIVARFS_MAGIC, PSTOREFS_MAGIC,
-        BINFMTFS_MAGIC,      NSFS_MAGIC,          DEVPTS_SUPER_MAGIC,
-        0x62656570, /* configfs */
-        0x65735543, /* fusectl */
+        PROC_SUPER_MAGIC,    SYSFS_MAGIC,   DEBUGFS_MAGIC,      TRACEFS_MAGIC,
+        SECURITYFS_MAGIC,    SELINUX_MAGIC, SMACK_MAGIC,        CGROUP_SUPER_MAGIC,
+        CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,  EFIVARFS_MAGIC,     PSTOREFS_MAGIC,
+        BINFMTFS_MAGIC,      NSFS_MAGIC,    DEVPTS_SUPER_MAGIC, 0x62656570, /* configfs */
+        0x65735543,                                                         /* fusectl */
     };
     struct statfs sf;
 

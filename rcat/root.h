@@ -30,8 +30,8 @@
 struct root_hidden;
 
 struct root {
-    int fd;          /* the served directory, O_PATH */
-    int use_openat2; /* 0: the kernel refused openat2 at init (tests clear it too) */
+    int fd;                     /* the served directory, O_PATH */
+    int use_openat2;            /* 0: the kernel refused openat2 at init (tests clear it too) */
     struct root_hidden *hidden; /* the root_init one's, shared by root_enter's */
     int owns_hidden;
 };

@@ -49,7 +49,6 @@ struct serve {
     pthread_mutex_t acl_lock;
     struct access *acl; /* NULL: every caller gets the defaults */
     unsigned defaults;  /* ACCESS_*: what anonymous callers may do */
-    int writable;
     enum rpc2_security min_security;
     serve_log_fn log;
     void *log_arg;
@@ -572,7 +571,6 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     }
     pthread_mutex_init(&s->acl_lock, NULL);
     s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE : 0);
-    s->writable = cfg->writable;
     s->min_security = cfg->min_security;
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;
@@ -598,9 +596,10 @@ int serve_set_access(struct serve *s, struct access *acl, struct access **old, c
         struct root sub;
         int rc = root_enter(&s->root, acl->e[i].root, &sub);
         if (rc != 0) {
-            snprintf(why, whylen, "line %zu: %s's root \"%s\" is not a directory beneath the "
-                     "served one (%s)", acl->e[i].line, acl->e[i].identity, acl->e[i].root,
-                     status_name(rc));
+            snprintf(why, whylen,
+                     "line %zu: %s's root \"%s\" is not a directory beneath the "
+                     "served one (%s)",
+                     acl->e[i].line, acl->e[i].identity, acl->e[i].root, status_name(rc));
             return -1;
         }
         root_dispose(&sub);

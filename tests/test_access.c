@@ -96,9 +96,9 @@ START_TEST(bad_lines)
     struct access a = {(void *)1, 7};
     char where[32];
 
-    ck_assert_int_eq(access_parse(&a, bad_files[_i].text, strlen(bad_files[_i].text), "acl", err,
-                                  sizeof err),
-                     RPC2_EINVAL);
+    ck_assert_int_eq(
+        access_parse(&a, bad_files[_i].text, strlen(bad_files[_i].text), "acl", err, sizeof err),
+        RPC2_EINVAL);
     ck_assert_ptr_null(a.e);
     ck_assert_uint_eq(a.n, 0);
     snprintf(where, sizeof where, "acl:%zu: ", bad_files[_i].line);
@@ -172,9 +172,9 @@ END_TEST
  * one that keeps or gains goes on. */
 START_TEST(narrowed_by_reload)
 {
-    static const char after[] = "alice rw  .\n"      /* lost l */
-                                "bob   rl  bob/\n"   /* gained l */
-                                "carol rl  pub/x\n"  /* none no longer allowed */
+    static const char after[] = "alice rw  .\n"     /* lost l */
+                                "bob   rl  bob/\n"  /* gained l */
+                                "carol rl  pub/x\n" /* none no longer allowed */
                                 "dave  r   .  encrypt\n"
                                 "erin  lw  elsewhere\n"; /* moved */
     struct access a, b;
@@ -304,8 +304,11 @@ static rpc2_conn *bind_as(rpc2_ctx *client, int port, const char *identity, int 
 
     memset(secret, fill, sizeof secret);
     snprintf(service, sizeof service, "%d", port);
-    struct rpc2_bind_params bp = {.host = "127.0.0.1", .port = service, .subsystem = SUBSYS,
-                                  .security = RPC2_SEC_AUTH, .identity = identity,
+    struct rpc2_bind_params bp = {.host = "127.0.0.1",
+                                  .port = service,
+                                  .subsystem = SUBSYS,
+                                  .security = RPC2_SEC_AUTH,
+                                  .identity = identity,
                                   .secret = secret};
     ck_assert_int_eq(rpc2_bind(client, &bp, &c), 0);
     return c;

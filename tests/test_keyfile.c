@@ -329,10 +329,10 @@ static int all_zero(const char *p, size_t n)
 START_TEST(parse_wipes_text)
 {
     static const char *const texts[] = {
-        "alice " ALICE_B64 "\nbob " BOB_B64 "\n",                   /* loads */
+        "alice " ALICE_B64 "\nbob " BOB_B64 "\n",                  /* loads */
         "alice " ALICE_B64 "\nbob " BOB_B64 "\nbad line here x\n", /* a bad third line */
         "bob " BOB_B64 "\nalice " ALICE_B64 "\nbob " BOB_B64 "\n", /* a duplicate, after sorting */
-        "alice " ALICE_B64 "\nbob " SHORT_B64 "\n",                 /* a bad secret */
+        "alice " ALICE_B64 "\nbob " SHORT_B64 "\n",                /* a bad secret */
     };
     const char *t = texts[_i];
     char *buf = strdup(t);

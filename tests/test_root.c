@@ -424,12 +424,14 @@ START_TEST(swap_race)
     fprintf(stderr, "swap_race %s %s: %ld swaps; %d inside, %d refused, %d not found\n",
             _i & 1 ? "walk" : "openat2", _i & 2 ? "absolute" : "relative", atomic_load(&s.swaps),
             outcomes[0], outcomes[RCAT_OUTSIDE_ROOT], outcomes[RCAT_NOT_FOUND]);
+    for (int st = 1; st <= RCAT_NO_SPACE; st++)
+        if (outcomes[st] && st != RCAT_OUTSIDE_ROOT && st != RCAT_NOT_FOUND)
+            fprintf(stderr, "swap_race: %d answered status %d\n", outcomes[st], st);
     ck_assert_int_eq(outcomes[0] + outcomes[RCAT_OUTSIDE_ROOT] + outcomes[RCAT_NOT_FOUND],
                      RACE_ROUNDS);
     ck_assert_int_gt(atomic_load(&s.swaps), 0);
 }
 END_TEST
-
 
 /* ---- what a client may be given ------------------------------------------ */
 
@@ -577,8 +579,9 @@ START_TEST(hidden_files_refused)
     assert_refused_unopened(&r, "root/judge/keys", RCAT_PERMISSION);
     assert_refused_unopened(&r, linkrel, RCAT_PERMISSION);
     ck_assert_int_eq(root_enter(&r, "judge/sub", &sub), 0); /* hidden from a sub-root too */
-    ck_assert_int_eq(root_open_regular(&sub, linkrel + 15, strlen(linkrel + 15), O_RDONLY, &fd, &st),
-                     RCAT_PERMISSION);
+    ck_assert_int_eq(
+        root_open_regular(&sub, linkrel + 15, strlen(linkrel + 15), O_RDONLY, &fd, &st),
+        RCAT_PERMISSION);
     root_dispose(&sub);
     ck_assert_int_eq(root_hide(&r, paths, 0), 0);
     ck_assert_int_eq(root_open_regular(&r, "judge/keys", 10, O_RDONLY, &fd, &st), 0);
@@ -635,8 +638,9 @@ START_TEST(kernel_filesystems_refused)
                      RCAT_PERMISSION);
     ck_assert_int_eq(root_open_regular(&r, "judge/proc/version", 18, O_RDONLY, &fd, &st),
                      RCAT_PERMISSION);
-    ck_assert_int_eq(root_open_regular(&r, "judge/sys/kernel/uevent_seqnum", 30, O_RDONLY, &fd, &st),
-                     RCAT_PERMISSION);
+    ck_assert_int_eq(
+        root_open_regular(&r, "judge/sys/kernel/uevent_seqnum", 30, O_RDONLY, &fd, &st),
+        RCAT_PERMISSION);
     ck_assert_int_eq(fd, -1);
     ck_assert_int_eq(root_open_dir(&r, "judge/proc", 10, &fd), RCAT_PERMISSION);
     ck_assert_int_eq(root_open_dir(&r, "judge/sys/kernel", 16, &fd), RCAT_PERMISSION);
