@@ -30,7 +30,10 @@ installed=""
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null || true; done
     # --system: a failure must not leave rpc2 in /usr/local
-    [ -n "$installed" ] && (cd "$installed" && make -s uninstall >/dev/null 2>&1)
+    if [ -n "$installed" ]; then
+        (cd "$installed" && make -s uninstall >/dev/null 2>&1)
+        remove_new_dirs
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,6 +41,13 @@ trap cleanup EXIT
 fail() {
     echo "FAIL: $*" >&2
     exit 1
+}
+
+# make uninstall leaves the directories make install created: those that
+# were not there before and are empty now go too.
+remove_new_dirs() {
+    find /usr/local -depth -type d -empty | sort | comm -13 "$work/dirs.before" - |
+        while read -r d; do rmdir "$d"; done
 }
 
 # The fenced block under the README's heading; line 1 builds and installs.
@@ -84,6 +94,7 @@ else
     [ ! -e /usr/local/lib/librpc2.so ] || fail "rpc2 is installed in /usr/local already"
     echo "== the README's build line, verbatim, in $src =="
     echo "$build_line"
+    find /usr/local -type d | sort >"$work/dirs.before"
     installed=$src
     (cd "$src" && sh -euc "$build_line") >"$work/build.log" 2>&1 || {
         tail -n 40 "$work/build.log"
@@ -166,7 +177,9 @@ if [ "$mode" = system ]; then
     echo "== make uninstall =="
     (cd "$src" && make -s uninstall >/dev/null)
     installed=""
-    rmdir /usr/local/include/rpc2 2>/dev/null || :
+    remove_new_dirs
+    find /usr/local -type d | sort | cmp -s - "$work/dirs.before" ||
+        fail "directories under /usr/local differ after make uninstall"
     left=$(find /usr/local -name '*rpc2*' -o -name 'rcat*' | head)
     [ -z "$left" ] || fail "make uninstall left: $left"
     ! ldconfig -p | grep -q 'librpc2\.so' || fail "the loader's cache still names librpc2"
