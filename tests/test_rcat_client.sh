@@ -147,6 +147,36 @@ run 4 "-o DIR/ with two sources of one name" "$rcat" -o "$tmp/dir/" "$R/d0/f.dat
 cmp -s "$root/big" "$tmp/dir/big" || fail "-o DIR/ collision: the operand after it was not written"
 run 4 "-o DIR (no slash), the same remote twice" "$rcat" -o "$tmp/dir" "$R/big" "$R/big"
 
+# ---- small things ----------------------------------------------------------------
+run 0 "--genkey FILE" "$rcat" --genkey "$tmp/alice.key"
+[ "$(stat -c %a "$tmp/alice.key")" = 600 ] || fail "--genkey FILE: mode $(stat -c %a "$tmp/alice.key"), want 600"
+[ "$(wc -c <"$tmp/alice.key")" = 45 ] || fail "--genkey FILE: not one secret line"
+cp "$tmp/alice.key" "$tmp/alice.copy"
+run 4 "--genkey FILE never replaces" "$rcat" --genkey "$tmp/alice.key" && said "--genkey exists" "file exists"
+cmp -s "$tmp/alice.key" "$tmp/alice.copy" || fail "--genkey FILE replaced an existing key"
+(umask 022 && "$rcat" --genkey >"$tmp/bob.key" 2>"$tmp/err")
+[ "$(stat -c %a "$tmp/bob.key")" = 600 ] || fail "--genkey > FILE: mode $(stat -c %a "$tmp/bob.key"), want 600"
+said "--genkey > FILE warns" "readable by others"
+"$rcat" "$R/big" >&- 2>"$tmp/err"
+rc=$?
+[ "$rc" = 4 ] || fail "stdout closed: exit $rc, want 4 (134: libev's assertion)"
+said "stdout closed" "standard output: bad file descriptor"
+"$rcat" --stat "$R/big" >&- 2>"$tmp/err"
+rc=$?
+[ "$rc" = 4 ] || fail "--stat, stdout closed: exit $rc, want 4"
+run 4 "--put -, stdin closed" "$rcat" --put - "$R/x" <&- && said "stdin closed" "standard input: bad file descriptor"
+"$rcat" "$R/big" <&- 2>&- >"$tmp/got" || fail "stdin and stderr closed: a fetch to stdout failed"
+cmp -s "$root/big" "$tmp/got" || fail "stdin and stderr closed: wrong bytes"
+(trap '' PIPE && "$rcat" "$R/big" 2>"$tmp/err" | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}" >"$tmp/rc")
+[ "$(cat "$tmp/rc")" = 4 ] || fail "reader gone, SIGPIPE ignored: exit $(cat "$tmp/rc"), want 4"
+said "reader gone" "standard output: broken pipe"
+run 0 "--offset 16T: past the end is no error" "$rcat" --offset 16T "$R/big"
+[ -s "$tmp/out" ] && fail "--offset 16T: bytes came"
+run 1 "HOST:PORT:PATH" "$rcat" "127.0.0.1:$P:big" && said "HOST:PORT:PATH" "rcat://HOST:PORT/PATH"
+run 0 "rcatd --help" "$rcatd" --help && grep -q "^Usage: rcatd \[OPTION\]" "$tmp/out" ||
+    fail "rcatd --help: not in rcat's style"
+run 1 "rcatd --idle-timeout 5x" "$rcatd" --idle-timeout 5x
+
 # ---- end ---------------------------------------------------------------------
 if [ "$failures" -gt 0 ]; then
     echo "$failures check(s) failed:$failed"
