@@ -130,10 +130,10 @@ busy=$port
 run 2 "--max-time against BUSY" "$rcat" --timeout 1 --max-time 2 --stat "rcat://127.0.0.1:$busy/x" &&
     said "--max-time against BUSY" "rcat: x: time limit reached (--max-time 2 s)"
 at_least "BUSY answers are not silence: --timeout 1 did not end it" 2
-within "--max-time 2" 6
+within "--max-time 2" 8
 run 2 "--max-time, two operands" "$rcat" --max-time 1 --ls "rcat://127.0.0.1:$busy/x" "rcat://127.0.0.1:$busy/y" &&
     said "--max-time, second operand" "rcat: y: time limit reached"
-within "--max-time 1 for the whole run" 3
+within "--max-time 1 for the whole run" 5
 run 0 "--max-time with units" "$rcat" --max-time 2m --timeout 90s --stat "$R/big"
 run 1 "--max-time 5x" "$rcat" --max-time 5x "$R/big" && said "--max-time 5x" "'5x' is not a duration"
 run 1 "--timeout -1" "$rcat" --timeout -1 "$R/big"
@@ -146,6 +146,12 @@ run 4 "-o DIR/ with two sources of one name" "$rcat" -o "$tmp/dir/" "$R/d0/f.dat
 [ "$(cat "$tmp/dir/f.dat" 2>/dev/null)" = zero ] || fail "-o DIR/ collision: f.dat is not the first source's copy"
 cmp -s "$root/big" "$tmp/dir/big" || fail "-o DIR/ collision: the operand after it was not written"
 run 4 "-o DIR (no slash), the same remote twice" "$rcat" -o "$tmp/dir" "$R/big" "$R/big"
+mkdir "$tmp/tree"
+run 0 "--parents keeps the paths" "$rcat" --parents -o "$tmp/tree/" "$R/d0/f.dat" "$R/d1/f.dat"
+[ "$(cat "$tmp/tree/d0/f.dat" "$tmp/tree/d1/f.dat" 2>/dev/null)" = "zero
+one" ] || fail "--parents: DIR/d0/f.dat and DIR/d1/f.dat are not the two sources"
+run 1 "--parents with '..'" "$rcat" --parents -o "$tmp/tree/" "$R/d0/../big"
+run 1 "--parents without -o DIR/" "$rcat" --parents "$R/big"
 
 # ---- small things ----------------------------------------------------------------
 run 0 "--genkey FILE" "$rcat" --genkey "$tmp/alice.key"
