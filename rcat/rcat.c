@@ -367,8 +367,15 @@ static void check_combinations(const struct options *opt)
     int query = opt->mode == MODE_STAT || opt->mode == MODE_LS;
 
     if (opt->genkey) {
+        struct url u;
+        const char *why;
+
         if (opt->n_operands > 1)
             bad("--genkey takes one FILE to create, or none for standard output");
+        else if (opt->n_operands == 1 && url_parse(opt->operands[0], 0, &u, &why) == 0 &&
+                 u.remote)
+            bad("--genkey %s: the key file is local (write ./%s for a local name with ':')",
+                opt->operands[0], opt->operands[0]);
         return;
     }
     if (opt->quiet && opt->verbose)
@@ -720,7 +727,8 @@ static int open_key_file(const char *path, int *fd)
 
 /* Standard output that the shell made a file others may read (`rcat
  * --genkey > alice.key` under umask 022): closed to them before the secret
- * is written, and said, since whoever opened it meanwhile keeps access. */
+ * is written (said only when that fails; --genkey FILE has no moment at all
+ * when the empty file was open to them). */
 static void protect_stdout_file(void)
 {
     struct stat st;
@@ -731,11 +739,6 @@ static void protect_stdout_file(void)
         report_error(RCAT_EXIT_OK, "WARNING", "standard output",
                      "the key file is readable by others (mode %04o): use --genkey FILE",
                      (unsigned)(st.st_mode & 07777));
-    else
-        report_error(RCAT_EXIT_OK, "WARNING", "standard output",
-                     "the key file was readable by others (mode %04o), now %04o; --genkey FILE "
-                     "creates it 0600 from the start",
-                     (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
 }
 
 /* --genkey: the secret goes out with one write(2), so that no stdio buffer

@@ -162,7 +162,7 @@ run 4 "--genkey FILE never replaces" "$rcat" --genkey "$tmp/alice.key" && said "
 cmp -s "$tmp/alice.key" "$tmp/alice.copy" || fail "--genkey FILE replaced an existing key"
 (umask 022 && "$rcat" --genkey >"$tmp/bob.key" 2>"$tmp/err")
 [ "$(stat -c %a "$tmp/bob.key")" = 600 ] || fail "--genkey > FILE: mode $(stat -c %a "$tmp/bob.key"), want 600"
-said "--genkey > FILE warns" "readable by others"
+run 1 "--genkey REMOTE" "$rcat" --genkey "$R/x"
 "$rcat" "$R/big" >&- 2>"$tmp/err"
 rc=$?
 [ "$rc" = 4 ] || fail "stdout closed: exit $rc, want 4 (134: libev's assertion)"
