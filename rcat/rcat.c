@@ -50,6 +50,7 @@ struct options {
     int quiet, verbose, json;
     int progress; /* -1: only on a terminal */
     int help, version, genkey;
+    int parents; /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
     unsigned closed_std; /* bit n: fd n was closed when rcat started */
     char **operands;
@@ -90,6 +91,8 @@ static void usage(void)
            "                        several REMOTEs\n"
            "      --put=LOCAL       store LOCAL ('-': standard input) as REMOTE; a REMOTE\n"
            "                        ending in '/' gets LOCAL's base name\n"
+           "      --parents         with -o DIR/, keep each REMOTE's path beneath DIR\n"
+           "                        (DIR/a/b/f for HOST:a/b/f) instead of its base name\n"
            "  -n, --no-clobber      never replace an existing file (default: replace)\n"
            "  -p, --preserve        keep modification time and mode bits\n"
            "      --offset=N        start N bytes into the source\n"
@@ -163,6 +166,7 @@ enum {
     OPT_MIN_RATE,
     OPT_POLICY,
     OPT_RATE_CONTROL,
+    OPT_PARENTS,
 };
 
 static const struct option long_options[] = {
@@ -181,6 +185,7 @@ static const struct option long_options[] = {
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"security", required_argument, NULL, OPT_SECURITY},
     {"genkey", no_argument, NULL, OPT_GENKEY},
+    {"parents", no_argument, NULL, OPT_PARENTS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
@@ -332,6 +337,9 @@ static void apply_option(struct options *opt, int c, char **argv)
     case OPT_SECURITY:
         parse_security(opt, optarg);
         break;
+    case OPT_PARENTS:
+        opt->parents = 1;
+        break;
     case OPT_GENKEY:
         opt->genkey = 1;
         break;
@@ -390,6 +398,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
         opt->ops.security = RPC2_SEC_ENCRYPT; /* a key is given to be used, at the best level */
 }
 
+static int output_is_dir(const char *out);
+
 /* Options that mean nothing for the chosen operation are refused, not
  * silently ignored: a script that passes them expects something. */
 static void check_combinations(const struct options *opt)
@@ -397,8 +407,15 @@ static void check_combinations(const struct options *opt)
     int query = opt->mode == MODE_STAT || opt->mode == MODE_LS;
 
     if (opt->genkey) {
+        struct url u;
+        const char *why;
+
         if (opt->n_operands > 1)
             bad("--genkey takes one FILE to create, or none for standard output");
+        else if (opt->n_operands == 1 && url_parse(opt->operands[0], 0, &u, &why) == 0 &&
+                 u.remote)
+            bad("--genkey %s: the key file is local (write ./%s for a local name with ':')",
+                opt->operands[0], opt->operands[0]);
         return;
     }
     if (opt->quiet && opt->verbose)
@@ -408,6 +425,8 @@ static void check_combinations(const struct options *opt)
         bad("%s takes none of -o, --offset, --length, -p, --no-clobber", opt->mode_flag);
     if (opt->mode == MODE_PUT && opt->output)
         bad("--put stores on the server: -o makes no sense with it");
+    if (opt->parents && !(opt->mode == MODE_FETCH && opt->output && output_is_dir(opt->output)))
+        bad("--parents keeps remote paths beneath a directory: it needs -o DIR/");
     if (opt->ops.security != RPC2_SEC_NONE && (!opt->ops.identity || !opt->ops.key_file))
         bad("--security %s needs --identity NAME and --key-file FILE",
             level_names[opt->ops.security]);
@@ -461,6 +480,25 @@ static void complete_put_target(const struct options *opt, struct url *u)
         strcat(u->path, base);
 }
 
+/* What --parents keeps of a remote path beneath DIR: the path without its
+ * leading slashes; NULL when a component is empty, "." or "..", which
+ * could land outside DIR or on another operand's name. */
+static const char *kept_path(const char *path)
+{
+    while (*path == '/')
+        path++;
+    for (const char *c = path; *c;) {
+        size_t n = strcspn(c, "/");
+
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return NULL;
+        c += n;
+        if (*c == '/')
+            c++;
+    }
+    return *path ? path : NULL;
+}
+
 static void check_operand(const struct options *opt, const char *arg, const struct url *u)
 {
     int needs_path = opt->mode == MODE_FETCH;
@@ -471,6 +509,9 @@ static void check_operand(const struct options *opt, const char *arg, const stru
         bad("%s: no remote path", arg);
     else if (to_directory(opt) && !url_basename(u->path))
         bad("%s: no file name to give the copy in %s", arg, opt->output);
+    else if (to_directory(opt) && opt->parents && !kept_path(u->path))
+        bad("%s: --parents cannot keep a path with '..' or empty components beneath %s", arg,
+            opt->output);
 }
 
 static struct url *parse_operands(const struct options *opt)
@@ -552,12 +593,17 @@ static int check_output_dir(const struct options *opt)
 /* -o DIR/ names each copy after its source's base name: a second source
  * with a name already given in this run is not written (it would replace
  * the first copy), and says which operand had it first. */
+static const char *copy_name(const struct options *opt, const struct url *u)
+{
+    return opt->parents ? kept_path(u->path) : url_basename(u->path);
+}
+
 static int name_taken(const struct options *opt, const struct url *urls, int i)
 {
-    const char *base = url_basename(urls[i].path);
+    const char *base = copy_name(opt, &urls[i]);
 
     for (int j = 0; j < i; j++) {
-        if (strcmp(url_basename(urls[j].path), base) != 0)
+        if (strcmp(copy_name(opt, &urls[j]), base) != 0)
             continue;
         report_error(RCAT_EXIT_LOCAL, "RPC2_EEXIST", urls[i].path,
                      "not written: %s%s%s is already the name for %s (operand %d)", opt->output,
@@ -566,6 +612,27 @@ static int name_taken(const struct options *opt, const struct url *urls, int i)
         return 1;
     }
     return 0;
+}
+
+/* --parents: the directories of dest below its first `keep` bytes (DIR,
+ * which exists), made as mkdir -p would, under the umask. */
+static int make_parents(char *dest, size_t keep)
+{
+    const char *result;
+
+    for (char *p = dest + keep + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        int rc = mkdir(dest, 0777);
+        int err = errno;
+        *p = '/';
+        if (rc < 0 && err != EEXIST) {
+            *p = '\0';
+            verdict_fail_local(dest, "cannot make the directory", err, &result);
+            *p = '/';
+            return RCAT_EXIT_LOCAL;
+        }
+    }
+    return RCAT_EXIT_OK;
 }
 
 static int fetch_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
@@ -578,12 +645,14 @@ static int fetch_one(struct ops *o, const struct options *opt, const struct url 
         return ops_fetch(o, u, opt->output);
     if (name_taken(opt, urls, i))
         return RCAT_EXIT_LOCAL;
-    dest = join_path(opt->output, url_basename(u->path));
+    dest = join_path(opt->output, copy_name(opt, u));
     if (!dest) {
         report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", opt->output, "out of memory");
         return RCAT_EXIT_LOCAL;
     }
-    code = ops_fetch(o, u, dest);
+    code = opt->parents ? make_parents(dest, strlen(opt->output)) : RCAT_EXIT_OK;
+    if (code == RCAT_EXIT_OK)
+        code = ops_fetch(o, u, dest);
     free(dest);
     return code;
 }
@@ -698,7 +767,8 @@ static int open_key_file(const char *path, int *fd)
 
 /* Standard output that the shell made a file others may read (`rcat
  * --genkey > alice.key` under umask 022): closed to them before the secret
- * is written, and said, since whoever opened it meanwhile keeps access. */
+ * is written (said only when that fails; --genkey FILE has no moment at all
+ * when the empty file was open to them). */
 static void protect_stdout_file(void)
 {
     struct stat st;
@@ -709,11 +779,6 @@ static void protect_stdout_file(void)
         report_error(RCAT_EXIT_OK, "WARNING", "standard output",
                      "the key file is readable by others (mode %04o): use --genkey FILE",
                      (unsigned)(st.st_mode & 07777));
-    else
-        report_error(RCAT_EXIT_OK, "WARNING", "standard output",
-                     "the key file was readable by others (mode %04o), now %04o; --genkey FILE "
-                     "creates it 0600 from the start",
-                     (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
 }
 
 /* --genkey: the secret goes out with one write(2), so that no stdio buffer

@@ -36,6 +36,7 @@
 #include <rpc2/sftp.h>
 
 #include "access.h"
+#include "duration.h"
 #include "metrics.h"
 #include "ratectl.h"
 #include "serve.h"
@@ -181,6 +182,8 @@ static void log_close(struct logfile *l)
 
 /* ---- options ---------------------------------------------------------------- */
 
+/* In the style of rcat --help: options grouped, long forms with '=',
+ * durations explained once, the exit status at the end. */
 static void usage(FILE *to)
 {
     struct rpc2_params p;
@@ -188,47 +191,58 @@ static void usage(FILE *to)
     rpc2_params_init(&p);
     fprintf(
         to,
-        "usage: rcatd [--listen ADDR:PORT]... [--root DIR] [--writable] [--workers N]\n"
-        "             [--max-connections N] [--max-per-address N] [--max-running N]\n"
-        "             [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]\n"
-        "             [--keys FILE] [--access FILE] [--min-security none|auth|encrypt]\n"
-        "             [--log FILE] [-v] [--metrics [ADDR:]PORT]\n"
-        "Serves the files beneath DIR to rcat over rpc2.\n"
-        "  --listen ADDR:PORT  address to listen on, repeatable (at most %d): 127.0.0.1:7755,\n"
-        "                      [::1]:7755, :7755 (all addresses, IPv4 and IPv6; the default\n"
-        "                      is :%d); port 0 picks a free one\n"
-        "  --root DIR          the directory served (default: the current directory)\n"
-        "  --writable          accept STORE from clients --access does not cover (default:\n"
-        "                      read-only)\n"
-        "  --workers N         calls served at once (default %d)\n"
-        "  --max-connections N clients connected at once (default %" PRIu32 ")\n"
-        "  --max-per-address N of those from one IPv4 address or IPv6 /64 (default %" PRIu32 ")\n"
-        "  --max-running N     calls running or waiting for a worker; more wait, kept\n"
-        "                      waiting by the protocol (default %" PRIu32 ")\n"
-        "  --cookie-threshold N  make new clients prove their address (one more round trip)\n"
-        "                      while N connections are half-open; 0: always (default %" PRIu32 ")\n"
-        "  --idle-timeout S    drop a connection silent for S seconds (default %" PRIu64 ")\n"
-        "  --stats-interval S  log the counters every S seconds when they changed (default:\n"
-        "                      only on SIGUSR1 and at exit)\n"
-        "  --keys FILE         the clients' secrets, one \"IDENTITY BASE64-SECRET\" a line,\n"
-        "                      '#' comments (mode 0600); reloaded on SIGHUP\n"
-        "  --access FILE       who may do what: \"IDENTITY RIGHTS ROOT [LOWEST-LEVEL]\" a\n"
-        "                      line (rcatd(8)); reloaded on SIGHUP\n"
-        "  --min-security L    refuse binds below level L: none (default), auth (packets\n"
-        "                      authenticated) or encrypt (and encrypted); above none,\n"
-        "                      --keys is required\n"
-        "  --log FILE          append the log to FILE, reopened on SIGHUP (default: stderr)\n"
-        "  --metrics [ADDR:]PORT  serve the counters for Prometheus over HTTP at /metrics;\n"
-        "                      a port alone means 127.0.0.1 (default: no HTTP at all)\n"
-        "  -v, --verbose       add the library's debug messages to the log\n"
-        "  --max-rate RATE     send no transfer faster than RATE (bits/s: 800k, 100M, 1G),\n"
-        "                      whatever a client asks for (docs/RATE.md)\n"
-        "  --policies LIST     the rate policies clients may ask for, of adaptive, fixed,\n"
-        "                      background (default: all); others get adaptive\n"
-        "  -h, --help          this text\n"
-        "  -V, --version       the version\n"
-        "Prints \"rcatd listening on PORT\" once ready; SIGTERM or SIGINT stop it, SIGHUP\n"
-        "reopens the log and reloads the keys and access, SIGUSR1 logs the counters.\n",
+        "Usage: rcatd [OPTION]...\n"
+        "Serve the files beneath a directory to rcat over rpc2.\n"
+        "\n"
+        "Serving:\n"
+        "      --listen=ADDR:PORT   listen on ADDR:PORT, repeatable (at most %d):\n"
+        "                           127.0.0.1:7755, [::1]:7755, :7755 (all addresses, IPv4\n"
+        "                           and IPv6; the default is :%d); port 0 picks a free one\n"
+        "      --root=DIR           the directory served (default: the current directory)\n"
+        "      --writable           accept STORE from clients --access does not cover\n"
+        "                           (default: read-only)\n"
+        "      --workers=N          calls served at once (default %d)\n"
+        "Limits:\n"
+        "      --max-connections=N  clients connected at once (default %" PRIu32 ")\n"
+        "      --max-per-address=N  of those from one IPv4 address or IPv6 /64 (default %" PRIu32
+        ")\n"
+        "      --max-running=N      calls running or waiting for a worker; more wait, kept\n"
+        "                           waiting by the protocol (default %" PRIu32 ")\n"
+        "      --cookie-threshold=N make new clients prove their address (one more round\n"
+        "                           trip) while N connections are half-open; 0: always\n"
+        "                           (default %" PRIu32 ")\n"
+        "      --idle-timeout=D     drop a connection silent for D (default %" PRIu64 "s)\n"
+        "      --max-rate=RATE      send no transfer faster than RATE (bits/s: 800k, 100M,\n"
+        "                           1G), whatever a client asks for (docs/RATE.md)\n"
+        "      --policies=LIST      the rate policies clients may ask for, of adaptive,\n"
+        "                           fixed, background (default: all); others get adaptive\n"
+        "Security:\n"
+        "      --keys=FILE          the clients' secrets, one \"IDENTITY BASE64-SECRET\" a\n"
+        "                           line, '#' comments (mode 0600); reloaded on SIGHUP\n"
+        "      --access=FILE        who may do what: \"IDENTITY RIGHTS ROOT [LOWEST-LEVEL]\"\n"
+        "                           a line (rcatd(8)); reloaded on SIGHUP\n"
+        "      --min-security=LEVEL refuse binds below LEVEL: none (default), auth (packets\n"
+        "                           authenticated) or encrypt (and encrypted); above\n"
+        "                           none, --keys is required\n"
+        "Messages:\n"
+        "      --log=FILE           append the log to FILE, reopened on SIGHUP (default:\n"
+        "                           standard error)\n"
+        "      --stats-interval=D   log the counters every D when they changed (default:\n"
+        "                           only on SIGUSR1 and at exit)\n"
+        "      --metrics=[ADDR:]PORT  serve the counters for Prometheus over HTTP at\n"
+        "                           /metrics; a port alone means 127.0.0.1 (default: none)\n"
+        "  -v, --verbose            add the library's debug messages to the log\n"
+        "  -h, --help               show this help and exit\n"
+        "  -V, --version            show the version and exit\n"
+        "\n"
+        "D is seconds, or ends in s, m, h or d (90s, 5m, 2h, 1d).\n"
+        "Prints \"rcatd listening on PORT\" once ready. SIGTERM or SIGINT stop it,\n"
+        "SIGHUP reopens the log and reloads the keys and access, SIGUSR1 logs the counters.\n"
+        "\n"
+        "Exit status:\n"
+        "  0  stopped by a signal, or --help and --version\n"
+        "  1  usage error, or it could not start (the reason is on standard error)\n"
+        "See rcatd(8).\n",
         RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS, p.max_connections, p.max_per_address,
         p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000);
 }
@@ -270,16 +284,31 @@ static int parse_count(const char *s, unsigned long min, unsigned long max, unsi
     return 0;
 }
 
-/* The options that take a count: getopt's code, name, smallest and largest. */
+/* The options that take a count, or a duration in whole seconds (D:
+ * duration.h's forms, 90s, 5m...): getopt's code, name, smallest and
+ * largest. */
 static const struct count_opt {
     int code;
     const char *name;
     unsigned long min, max;
+    int duration;
 } count_opts[] = {
-    {'C', "--max-connections", 1, UINT32_MAX}, {'A', "--max-per-address", 1, UINT32_MAX},
-    {'R', "--max-running", 1, UINT32_MAX},     {'K', "--cookie-threshold", 0, UINT32_MAX},
-    {'I', "--idle-timeout", 1, 1000000000},    {'S', "--stats-interval", 0, 1000000000},
+    {'C', "--max-connections", 1, UINT32_MAX, 0}, {'A', "--max-per-address", 1, UINT32_MAX, 0},
+    {'R', "--max-running", 1, UINT32_MAX, 0},     {'K', "--cookie-threshold", 0, UINT32_MAX, 0},
+    {'I', "--idle-timeout", 1, 1000000000, 1},    {'S', "--stats-interval", 0, 1000000000, 1},
 };
+
+/* A duration of whole seconds from min to max. */
+static int parse_seconds(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    uint64_t us;
+
+    if (duration_parse(s, &us) != 0 || us % DURATION_US_PER_S != 0 ||
+        us / DURATION_US_PER_S < min || us / DURATION_US_PER_S > max)
+        return -1;
+    *out = (unsigned long)(us / DURATION_US_PER_S);
+    return 0;
+}
 
 static unsigned long *count_field(struct options *o, int code)
 {
@@ -307,10 +336,16 @@ static int take_count(struct options *o, int c, const char *arg)
 
         if (co->code != c)
             continue;
-        if (parse_count(arg, co->min, co->max, count_field(o, c)) == 0)
+        if ((co->duration ? parse_seconds : parse_count)(arg, co->min, co->max,
+                                                          count_field(o, c)) == 0)
             return 1;
-        fprintf(stderr, "rcatd: %s wants a number from %lu to %lu, not '%s'\n", co->name, co->min,
-                co->max, arg);
+        if (co->duration)
+            fprintf(stderr, "rcatd: %s wants whole seconds from %lu to %lu (30, 90s, 5m, 2h, 1d), "
+                            "not '%s'\n",
+                    co->name, co->min, co->max, arg);
+        else
+            fprintf(stderr, "rcatd: %s wants a number from %lu to %lu, not '%s'\n", co->name,
+                    co->min, co->max, arg);
         return 2;
     }
     return 0;

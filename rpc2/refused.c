@@ -131,8 +131,8 @@ static void end_unanswered_binds(struct engine *e, const struct rpc2_addr *to, u
     }
 }
 
-void engine_peer_error(struct engine *e, const struct rpc2_addr *to, int err,
-                       const uint8_t *quoted, size_t quoted_len, uint64_t now)
+void engine_peer_error(struct engine *e, const struct rpc2_addr *to, int err, const uint8_t *quoted,
+                       size_t quoted_len, uint64_t now)
 {
     struct quoted q;
 

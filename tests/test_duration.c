@@ -13,15 +13,34 @@ static const struct {
     const char *text;
     uint64_t us;
 } good[] = {
-    {"30", 30 * S},       {"0", 0},           {"1.5", 1500000},        {"0.001", 1000},
-    {".5", 500000},       {"90s", 90 * S},    {"5m", 300 * S},         {"2h", 7200 * S},
-    {"1d", 86400 * S},    {"1.5m", 90 * S},   {"0.25h", 900 * S},      {"007", 7 * S},
-    {"0.0000001", 0},     {"36500d", DURATION_MAX_US},
+    {"30", 30 * S},     {"0", 0},
+    {"1.5", 1500000},   {"0.001", 1000},
+    {".5", 500000},     {"90s", 90 * S},
+    {"5m", 300 * S},    {"2h", 7200 * S},
+    {"1d", 86400 * S},  {"1.5m", 90 * S},
+    {"0.25h", 900 * S}, {"007", 7 * S},
+    {"0.0000001", 0},   {"36500d", DURATION_MAX_US},
 };
 
 static const char *const bad[] = {
-    "",     "s",    "-5",   "+5",  " 5",   "5 ",  "5x",     "5ms",   "1e3",  "0x10",
-    "inf",  "nan",  "5..",  "5.5.5", "1m30s", "36501d", "99999999999999999999", "m5",
+    "",
+    "s",
+    "-5",
+    "+5",
+    " 5",
+    "5 ",
+    "5x",
+    "5ms",
+    "1e3",
+    "0x10",
+    "inf",
+    "nan",
+    "5..",
+    "5.5.5",
+    "1m30s",
+    "36501d",
+    "99999999999999999999",
+    "m5",
 };
 
 START_TEST(durations_parse)
@@ -30,8 +49,7 @@ START_TEST(durations_parse)
         uint64_t us = 12345;
 
         ck_assert_msg(duration_parse(good[i].text, &us) == 0, "'%s' refused", good[i].text);
-        ck_assert_msg(us == good[i].us, "'%s' gave %llu us", good[i].text,
-                      (unsigned long long)us);
+        ck_assert_msg(us == good[i].us, "'%s' gave %llu us", good[i].text, (unsigned long long)us);
     }
 }
 END_TEST

@@ -41,9 +41,12 @@ static void h_hold(rpc2_request *req, void *args, void *result, void *arg)
 }
 
 static const struct rpc2_proc procs[] = {
-    {.proc = TEST_SLOW_INCR, .decode_args = (xdrproc_t)xdr_incr_args,
-     .args_size = sizeof(incr_args), .encode_result = (xdrproc_t)xdr_u_int,
-     .result_size = sizeof(unsigned), .async_handler = h_hold},
+    {.proc = TEST_SLOW_INCR,
+     .decode_args = (xdrproc_t)xdr_incr_args,
+     .args_size = sizeof(incr_args),
+     .encode_result = (xdrproc_t)xdr_u_int,
+     .result_size = sizeof(unsigned),
+     .async_handler = h_hold},
 };
 
 static struct fakelink link_;
@@ -87,9 +90,8 @@ static void setup(void)
     fakelink_init(&link_, 3);
     fakelink_add(&link_, &cfg, NULL, NULL);
     fakelink_add(&link_, &cfg, NULL, NULL);
-    ck_assert_int_eq(engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1,
-                                   NULL),
-                     0);
+    ck_assert_int_eq(
+        engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1, NULL), 0);
 }
 
 static void teardown(void)
@@ -152,8 +154,10 @@ static void start_slow_call(rpc2_conn *c, struct outcome *o)
 {
     static incr_args args = {.client = 1};
     static unsigned result;
-    struct engine_call_args a = {.proc = TEST_SLOW_INCR, .encode_args = (xdrproc_t)xdr_incr_args,
-                                 .args = &args, .decode_result = (xdrproc_t)xdr_u_int,
+    struct engine_call_args a = {.proc = TEST_SLOW_INCR,
+                                 .encode_args = (xdrproc_t)xdr_incr_args,
+                                 .args = &args,
+                                 .decode_result = (xdrproc_t)xdr_u_int,
                                  .result = &result};
 
     memset(o, 0, sizeof *o);

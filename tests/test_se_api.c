@@ -64,8 +64,11 @@ static void h_fetch(rpc2_request *req, void *args, void *result, void *arg)
 }
 
 static const struct rpc2_proc procs[] = {
-    {.proc = TEST_FETCH, .decode_args = (xdrproc_t)xdr_xfer_args, .args_size = sizeof(xfer_args),
-     .encode_result = (xdrproc_t)xdr_quad_t, .result_size = sizeof(int64_t),
+    {.proc = TEST_FETCH,
+     .decode_args = (xdrproc_t)xdr_xfer_args,
+     .args_size = sizeof(xfer_args),
+     .encode_result = (xdrproc_t)xdr_quad_t,
+     .result_size = sizeof(int64_t),
      .async_handler = h_fetch},
 };
 
@@ -108,9 +111,8 @@ static rpc2_conn *setup(void)
     fakelink_add(&link_, &cfg, NULL, NULL);
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(sftp_register(fakelink_engine(&link_, i), &p), 0);
-    ck_assert_int_eq(engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1,
-                                   NULL),
-                     0);
+    ck_assert_int_eq(
+        engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1, NULL), 0);
     ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
                                  fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
                      0);
@@ -131,9 +133,12 @@ static int fetch_last(rpc2_conn *c, size_t size, struct rpc2_se_desc *d)
     xfer_args args = {.path = "", .offset = SERVER_BYTES - size, .quota = -1};
     int64_t moved = 0;
     struct outcome o = {0};
-    struct engine_call_args ca = {.proc = TEST_FETCH, .encode_args = (xdrproc_t)xdr_xfer_args,
-                                  .args = &args, .decode_result = (xdrproc_t)xdr_quad_t,
-                                  .result = &moved, .se = d};
+    struct engine_call_args ca = {.proc = TEST_FETCH,
+                                  .encode_args = (xdrproc_t)xdr_xfer_args,
+                                  .args = &args,
+                                  .decode_result = (xdrproc_t)xdr_quad_t,
+                                  .result = &moved,
+                                  .se = d};
 
     ck_assert_int_eq(engine_call(c, &ca, on_called, &o, link_.now), 0);
     ck_assert_msg(fakelink_run(&link_, &o.done, link_.now + 600 * SEC), "fetch never ended");
@@ -180,8 +185,10 @@ START_TEST(quota_zero_moves_nothing_and_says_so)
 {
     rpc2_conn *c = setup();
     uint8_t buf[16];
-    struct rpc2_se_desc d = {.type = RPC2_SE_SFTP, .direction = RPC2_SE_FETCH,
-                             .file_kind = RPC2_SE_FILE_VM, .file.vm = {.buf = buf, .max = 16}};
+    struct rpc2_se_desc d = {.type = RPC2_SE_SFTP,
+                             .direction = RPC2_SE_FETCH,
+                             .file_kind = RPC2_SE_FILE_VM,
+                             .file.vm = {.buf = buf, .max = 16}};
 
     ck_assert_int_eq(d.quota, 0); /* what a descriptor written without .quota says */
     ck_assert_int_eq(fetch_last(c, 5000, &d), 0);
@@ -207,8 +214,7 @@ START_TEST(a_fetch_of_unknown_size_grows_the_buffer)
         ck_assert_uint_eq(d.file.vm.len, sizes[i]);
         ck_assert_uint_eq(d.bytes_transferred, sizes[i]);
         ck_assert_uint_ge(d.file.vm.cap, d.file.vm.len);
-        ck_assert_msg(same_as_server_tail(d.file.vm.buf, sizes[i]), "%zu bytes differ",
-                      sizes[i]);
+        ck_assert_msg(same_as_server_tail(d.file.vm.buf, sizes[i]), "%zu bytes differ", sizes[i]);
         rpc2_se_vm_free(&d);
         ck_assert_ptr_null(d.file.vm.buf);
         ck_assert_uint_eq(d.file.vm.len, 0);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# demo.sh - the main job until rcat exists: the rtime server started in the
+# demo.sh - the smallest rpc2 program at work: the rtime server started in the
 # background on a free port, the client calling it, the server stopped.
 set -eu
 dir=$(dirname "$0")
