@@ -14,8 +14,10 @@
  * transfers, and a client that never drains its pipe holds no worker: its
  * transfer ends at the stall timeout (rpc2_params.stall_timeout_us). STAT
  * and LIST are quick procedures: they go ahead of queued FETCHes and STOREs
- * and have a worker of their own (rpc2_proc.quick). LIST pages come from
- * kept listings (listing.c), O(page) each.
+ * and, with three workers or more, have one of their own (rpc2_proc.quick).
+ * LIST pages come from kept listings (listing.c), O(page) each. A STORE's
+ * temporary is still created, flushed and renamed by the side effect
+ * (fileio.c) on the loop thread.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH */
