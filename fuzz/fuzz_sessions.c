@@ -80,7 +80,7 @@ static struct {
 } queue;
 static rpc2_request *held[HELD_MAX];
 static unsigned promised, continued; /* rpc2_se_transfer_then said yes; then ran */
-static unsigned states;             /* server states alive */
+static unsigned states;              /* server states alive */
 
 struct srv_state {
     struct rpc2_se_desc desc;
@@ -93,8 +93,8 @@ static struct srv_state *state_new(enum rpc2_se_direction dir, const xfer_args *
         abort();
     states++;
     size_t len = (size_t)((uint64_t)a->offset % (BYTES + 1));
-    st->desc = (struct rpc2_se_desc){.type = RPC2_SE_SFTP, .direction = dir, .quota = -1,
-                                     .file_kind = RPC2_SE_FILE_VM};
+    st->desc = (struct rpc2_se_desc){
+        .type = RPC2_SE_SFTP, .direction = dir, .quota = -1, .file_kind = RPC2_SE_FILE_VM};
     st->desc.file.vm.buf = dir == RPC2_SE_FETCH ? server_bytes : sink_bytes;
     st->desc.file.vm.len = dir == RPC2_SE_FETCH ? len : 0;
     st->desc.file.vm.max = BYTES;
@@ -177,8 +177,10 @@ static int h_fetch_blocking(rpc2_request *req, void *args, void *result, void *a
 }
 
 #define XFER(num, kind, fn)                                                                        \
-    {.proc = num, .decode_args = (xdrproc_t)xdr_xfer_args, .args_size = sizeof(xfer_args),        \
-     .encode_result = (xdrproc_t)xdr_quad_t, .result_size = sizeof(int64_t), .kind = fn}
+    {                                                                                              \
+        .proc = num, .decode_args = (xdrproc_t)xdr_xfer_args, .args_size = sizeof(xfer_args),      \
+        .encode_result = (xdrproc_t)xdr_quad_t, .result_size = sizeof(int64_t), .kind = fn         \
+    }
 static const struct rpc2_proc procs[] = {
     {.proc = TEST_NULL, .async_handler = h_null},
     XFER(TEST_FETCH, async_handler, h_fetch),
@@ -252,9 +254,11 @@ static void bind_slot(int host, struct slot *s, uint8_t arg)
 {
     if (s->conn || s->binding)
         return;
-    struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .se_type = RPC2_SE_SFTP,
+    struct engine_bind_args a = {.subsystem = TEST_SUBSYS,
+                                 .se_type = RPC2_SE_SFTP,
                                  .security = (enum rpc2_security)(arg % 3),
-                                 .identity = arg & 0x80 ? "bob" : "alice", .secret = secret};
+                                 .identity = arg & 0x80 ? "bob" : "alice",
+                                 .secret = secret};
     s->binding = 1;
     if (engine_bind(fakelink_engine(&link_, host), fakelink_addr(&link_, NODE_SERVER), &a, on_bound,
                     s, link_.now) != 0)
@@ -266,14 +270,19 @@ static void call_slot(struct slot *s, uint32_t proc, int dir, uint8_t arg)
     if (!s->conn || s->calling)
         return;
     s->args = (xfer_args){.path = "", .offset = (int64_t)arg * 997, .quota = -1};
-    s->desc = (struct rpc2_se_desc){.type = RPC2_SE_SFTP, .direction = (enum rpc2_se_direction)dir,
-                                    .quota = -1, .file_kind = RPC2_SE_FILE_VM};
+    s->desc = (struct rpc2_se_desc){.type = RPC2_SE_SFTP,
+                                    .direction = (enum rpc2_se_direction)dir,
+                                    .quota = -1,
+                                    .file_kind = RPC2_SE_FILE_VM};
     s->desc.file.vm.buf = s->buf;
     s->desc.file.vm.len = dir == RPC2_SE_STORE ? (size_t)arg * 250 : 0;
     s->desc.file.vm.max = BYTES;
-    struct engine_call_args ca = {.proc = proc, .encode_args = (xdrproc_t)xdr_xfer_args,
-                                  .args = &s->args, .decode_result = (xdrproc_t)xdr_quad_t,
-                                  .result = &s->result, .se = dir ? &s->desc : NULL};
+    struct engine_call_args ca = {.proc = proc,
+                                  .encode_args = (xdrproc_t)xdr_xfer_args,
+                                  .args = &s->args,
+                                  .decode_result = (xdrproc_t)xdr_quad_t,
+                                  .result = &s->result,
+                                  .se = dir ? &s->desc : NULL};
     if (proc == TEST_NULL)
         ca.encode_args = ca.decode_result = NULL, ca.args = ca.result = NULL;
     s->calling = 1;
@@ -297,12 +306,24 @@ static void act(uint8_t op, uint8_t arg)
     if (client_op && dead[host])
         return;
     switch (op & 15) {
-    case 0: bind_slot(host, s, arg); break;
-    case 1: call_slot(s, TEST_NULL, 0, arg); break;
-    case 2: call_slot(s, TEST_FETCH, RPC2_SE_FETCH, arg); break;
-    case 3: call_slot(s, TEST_FETCH_BLOCKING, arg & 1 ? RPC2_SE_FETCH : 0, arg); break;
-    case 4: call_slot(s, TEST_STORE, RPC2_SE_STORE, arg); break;
-    case 5: call_slot(s, TEST_SLOW_INCR, arg & 1 ? RPC2_SE_FETCH : 0, arg); break;
+    case 0:
+        bind_slot(host, s, arg);
+        break;
+    case 1:
+        call_slot(s, TEST_NULL, 0, arg);
+        break;
+    case 2:
+        call_slot(s, TEST_FETCH, RPC2_SE_FETCH, arg);
+        break;
+    case 3:
+        call_slot(s, TEST_FETCH_BLOCKING, arg & 1 ? RPC2_SE_FETCH : 0, arg);
+        break;
+    case 4:
+        call_slot(s, TEST_STORE, RPC2_SE_STORE, arg);
+        break;
+    case 5:
+        call_slot(s, TEST_SLOW_INCR, arg & 1 ? RPC2_SE_FETCH : 0, arg);
+        break;
     case 6:
         if (s->conn)
             engine_unbind(s->conn, link_.now);
@@ -312,10 +333,18 @@ static void act(uint8_t op, uint8_t arg)
         if (s->conn)
             engine_cancel(s->conn, link_.now);
         break;
-    case 8: run_queued(arg % 8); break;
-    case 9: fakelink_run(&link_, NULL, link_.now + (uint64_t)arg * 10 * MS); break;
-    case 10: answer_held(); break;
-    case 11: set_faults(host, arg); break;
+    case 8:
+        run_queued(arg % 8);
+        break;
+    case 9:
+        fakelink_run(&link_, NULL, link_.now + (uint64_t)arg * 10 * MS);
+        break;
+    case 10:
+        answer_held();
+        break;
+    case 11:
+        set_faults(host, arg);
+        break;
     case 12:
         engine_abort_transfers(fakelink_engine(&link_, NODE_SERVER), RPC2_ESHUTDOWN, link_.now);
         break;
@@ -324,7 +353,9 @@ static void act(uint8_t op, uint8_t arg)
         memset(slots[host], 0, sizeof slots[host]);
         dead[host] = 1;
         break;
-    default: fakelink_run(&link_, NULL, link_.now + arg * MS); break;
+    default:
+        fakelink_run(&link_, NULL, link_.now + arg * MS);
+        break;
     }
     fakelink_flush(&link_);
 }

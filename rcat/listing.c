@@ -20,9 +20,9 @@
 #include "rcat_proto.h"
 #include "root.h"
 
-#define LIST_CAP (1u << 20)    /* entries in one directory; past it LIST refuses */
-#define SLOTS 8                /* directories kept at once */
-#define NAMES_KEPT (1u << 20)  /* names kept in all: a memory bound */
+#define LIST_CAP (1u << 20)   /* entries in one directory; past it LIST refuses */
+#define SLOTS 8               /* directories kept at once */
+#define NAMES_KEPT (1u << 20) /* names kept in all: a memory bound */
 
 struct kept {
     struct listing ls;
@@ -184,8 +184,13 @@ static int load(struct listings *l, int fd, const struct stat *st, time_t now, s
         kept_free(k);
         return rc;
     }
-    *k = (struct kept){.ls = k->ls, .dev = st->st_dev, .ino = st->st_ino, .mtime = st->st_mtim,
-                       .ctime = st->st_ctim, .loaded = now, .users = 1};
+    *k = (struct kept){.ls = k->ls,
+                       .dev = st->st_dev,
+                       .ino = st->st_ino,
+                       .mtime = st->st_mtim,
+                       .ctime = st->st_ctim,
+                       .loaded = now,
+                       .users = 1};
     pthread_mutex_lock(&l->lock);
     l->names_read += k->ls.n;
     int i = make_room(l, st, k->ls.n);

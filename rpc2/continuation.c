@@ -47,8 +47,8 @@ static void transfer_over(rpc2_request *req, int status)
     struct engine *e = req->engine;
     req->then_status = status;
     req->then_due = 1;
-    int rc = e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req)
-                                                : RPC2_ESERVER;
+    int rc =
+        e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req) : RPC2_ESERVER;
     if (rc != 0)
         engine_handler_returned(req, engine_run_handler(req), e->now);
 }

@@ -18,8 +18,8 @@ static void fired(struct engine_timer *t, uint64_t now)
     s->expired(s, now);
 }
 
-void stall_start(struct stall *s, struct engine *e, uint64_t timeout, uint64_t bytes,
-                 uint64_t now, void (*expired)(struct stall *s, uint64_t now))
+void stall_start(struct stall *s, struct engine *e, uint64_t timeout, uint64_t bytes, uint64_t now,
+                 void (*expired)(struct stall *s, uint64_t now))
 {
     engine_timer_init(&s->timer, fired);
     s->engine = e;

@@ -15,16 +15,16 @@
 struct stall {
     struct engine_timer timer;
     struct engine *engine;
-    uint64_t timeout;   /* 0: not watching */
-    uint64_t bytes;     /* progress as last seen */
-    uint64_t moved_at;  /* when it last changed */
+    uint64_t timeout;  /* 0: not watching */
+    uint64_t bytes;    /* progress as last seen */
+    uint64_t moved_at; /* when it last changed */
     void (*expired)(struct stall *s, uint64_t now);
 };
 
 /* Starts watching, with bytes moved so far; expired runs once the count
  * stays the same for timeout microseconds (0: never). */
-void stall_start(struct stall *s, struct engine *e, uint64_t timeout, uint64_t bytes,
-                 uint64_t now, void (*expired)(struct stall *s, uint64_t now));
+void stall_start(struct stall *s, struct engine *e, uint64_t timeout, uint64_t bytes, uint64_t now,
+                 void (*expired)(struct stall *s, uint64_t now));
 /* The transfer's bytes now (acknowledged, written): any change is progress. */
 void stall_progress(struct stall *s, uint64_t bytes, uint64_t now);
 void stall_stop(struct stall *s);

@@ -75,8 +75,7 @@ static int watch_nothing(void *env, struct engine_fdwatch *w, int fd, int events
     return 0;
 }
 
-static const struct engine_hooks hooks = {.run_blocking = queue_request,
-                                          .watch_fd = watch_nothing};
+static const struct engine_hooks hooks = {.run_blocking = queue_request, .watch_fd = watch_nothing};
 
 static struct fakelink link_;
 
@@ -104,8 +103,8 @@ enum state {
     ST_WAITING,   /* async: the source is a pipe with nothing in it */
     N_STATES
 };
-static const char *const state_names[] = {"queued", "handler", "init", "streaming", "continued",
-                                          "waiting"};
+static const char *const state_names[] = {"queued",    "handler",   "init",
+                                          "streaming", "continued", "waiting"};
 
 static struct {
     enum state state;
@@ -200,12 +199,18 @@ static void resume_held(void)
 }
 
 static const struct rpc2_proc procs[] = {
-    {.proc = TEST_FETCH, .decode_args = (xdrproc_t)xdr_xfer_args, .args_size = sizeof(xfer_args),
-     .encode_result = (xdrproc_t)xdr_quad_t, .result_size = sizeof(int64_t),
+    {.proc = TEST_FETCH,
+     .decode_args = (xdrproc_t)xdr_xfer_args,
+     .args_size = sizeof(xfer_args),
+     .encode_result = (xdrproc_t)xdr_quad_t,
+     .result_size = sizeof(int64_t),
      .async_handler = h_fetch},
-    {.proc = TEST_FETCH_BLOCKING, .decode_args = (xdrproc_t)xdr_xfer_args,
-     .args_size = sizeof(xfer_args), .encode_result = (xdrproc_t)xdr_quad_t,
-     .result_size = sizeof(int64_t), .blocking_handler = h_fetch_blocking},
+    {.proc = TEST_FETCH_BLOCKING,
+     .decode_args = (xdrproc_t)xdr_xfer_args,
+     .args_size = sizeof(xfer_args),
+     .encode_result = (xdrproc_t)xdr_quad_t,
+     .result_size = sizeof(int64_t),
+     .blocking_handler = h_fetch_blocking},
 };
 
 /* ---- the client ------------------------------------------------------------ */
@@ -264,8 +269,11 @@ static void teardown(void)
 static rpc2_conn *bind_at(enum rpc2_security level)
 {
     struct outcome o = {0};
-    struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .se_type = RPC2_SE_SFTP,
-                                 .security = level, .identity = "alice", .secret = secret};
+    struct engine_bind_args a = {.subsystem = TEST_SUBSYS,
+                                 .se_type = RPC2_SE_SFTP,
+                                 .security = level,
+                                 .identity = "alice",
+                                 .secret = secret};
     ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
                                  fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
                      0);
@@ -281,13 +289,18 @@ static void start_fetch(rpc2_conn *c, uint32_t proc, xfer_args *args, int64_t *m
                         struct rpc2_se_desc *d, struct outcome *o)
 {
     *args = (xfer_args){.path = "", .quota = -1, .kind = TEST_KIND_VM};
-    *d = (struct rpc2_se_desc){.type = RPC2_SE_SFTP, .direction = RPC2_SE_FETCH, .quota = -1,
+    *d = (struct rpc2_se_desc){.type = RPC2_SE_SFTP,
+                               .direction = RPC2_SE_FETCH,
+                               .quota = -1,
                                .file_kind = RPC2_SE_FILE_VM};
     d->file.vm.buf = client_buf;
     d->file.vm.max = sizeof client_buf;
-    struct engine_call_args ca = {.proc = proc, .encode_args = (xdrproc_t)xdr_xfer_args,
-                                  .args = args, .decode_result = (xdrproc_t)xdr_quad_t,
-                                  .result = moved, .se = d};
+    struct engine_call_args ca = {.proc = proc,
+                                  .encode_args = (xdrproc_t)xdr_xfer_args,
+                                  .args = args,
+                                  .decode_result = (xdrproc_t)xdr_quad_t,
+                                  .result = moved,
+                                  .se = d};
     ck_assert_int_eq(engine_call(c, &ca, on_called, o, link_.now), 0);
 }
 
@@ -343,8 +356,8 @@ enum event {
     EV_SHUTDOWN, /* the server's context is freed */
     N_EVENTS
 };
-static const char *const event_names[] = {"unbind", "cancel", "dead peer", "idle expiry",
-                                          "abort", "shutdown"};
+static const char *const event_names[] = {"unbind",      "cancel", "dead peer",
+                                          "idle expiry", "abort",  "shutdown"};
 
 /* Brings the request into its state; the transfer must not be over. */
 static void reach(enum state state)
