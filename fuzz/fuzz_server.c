@@ -131,8 +131,8 @@ static int h_block(rpc2_request *req, void *args, void *result, void *arg)
 
 static int run_inline(void *env, struct rpc2_request *req)
 {
-    req->status = req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
-    return engine_reply(req, req->status, fe.now);
+    engine_handler_returned(req, engine_run_handler(req), fe.now);
+    return 0;
 }
 
 static int watch_fd(void *env, struct engine_fdwatch *w, int fd, int events)

@@ -7,6 +7,8 @@
  *         [--cookie-threshold N] [--idle-timeout S] [--stats-interval S]
  *         [--keys FILE] [--access FILE] [--min-security none|auth|encrypt]
  *         [--log FILE] [-v] [--metrics [ADDR:]PORT]
+ *         [--stall-timeout D] [--drain-time D] [--max-running-per-identity N]
+ *         [--max-running-per-address N] [--max-rate RATE] [--policies LIST]
  *
  * The loop is ours (params.loop), so that signals arrive as libev watchers
  * on the loop thread: SIGTERM and SIGINT stop, SIGHUP reopens the log
@@ -47,13 +49,17 @@
 
 #define DEFAULT_WORKERS 4
 #define DRAIN_POLL_S 0.05 /* how often a stopping server looks at its running calls */
-#define DRAIN_MAX_S 30.0  /* then it gives up on them: the dead-peer silence by default */
 #define METRICS_PUBLISH_S 1.0 /* how stale the context's counters on /metrics may be */
+#define DEFAULT_DRAIN_S 10 /* --drain-time */
+/* After the drain time the transfers are ended; their handlers get this
+ * long to reply before the process exits without them. */
+#define DRAIN_GRACE_S 2.0
 
 /* The server's limits (rpc2_params) that --max-... and friends set. */
 struct limits {
     unsigned long max_connections, max_per_address, max_running, cookie_threshold;
     unsigned long idle_timeout_s;
+    unsigned long max_running_per_identity, max_running_per_address, stall_timeout_s;
 };
 
 struct options {
@@ -64,6 +70,7 @@ struct options {
     int workers;
     struct limits limits;
     unsigned long stats_interval_s;  /* 0: only on SIGUSR1 and at exit */
+    unsigned long drain_time_s;      /* a stop waits this long for running calls */
     const char *keys_path;           /* --keys: the clients' secrets; NULL: none known */
     const char *access_path;         /* --access: who may do what; NULL: the defaults for all */
     enum rpc2_security min_security; /* binds below it are refused */
@@ -97,7 +104,9 @@ struct daemon {
     ev_tstamp drain_deadline;
     struct metrics *metrics;
     ev_timer metrics_timer;
+    unsigned long drain_time_s;
     int stopping;
+    int transfers_ended; /* the drain time passed: running transfers were aborted */
 };
 
 /* ---- the log ---------------------------------------------------------------- */
@@ -212,6 +221,15 @@ static void usage(FILE *to)
         "                           trip) while N connections are half-open; 0: always\n"
         "                           (default %" PRIu32 ")\n"
         "      --idle-timeout=D     drop a connection silent for D (default %" PRIu64 "s)\n"
+        "      --max-running-per-identity=N  calls of one identity running at once, so\n"
+        "                           one user cannot take every slot; 0: no share\n"
+        "                           (default %" PRIu32 ")\n"
+        "      --max-running-per-address=N  the same per IPv4 address or IPv6 /64\n"
+        "                           (default %" PRIu32 ")\n"
+        "      --stall-timeout=D    end a transfer that moved no byte for D (a reader that\n"
+        "                           never drains, a silent source) (default %" PRIu64 "s)\n"
+        "      --drain-time=D       on SIGTERM, wait D for running calls, then end their\n"
+        "                           transfers with an error and exit (default %ds)\n"
         "      --max-rate=RATE      send no transfer faster than RATE (bits/s: 800k, 100M,\n"
         "                           1G), whatever a client asks for (docs/RATE.md)\n"
         "      --policies=LIST      the rate policies clients may ask for, of adaptive,\n"
@@ -244,7 +262,8 @@ static void usage(FILE *to)
         "  1  usage error, or it could not start (the reason is on standard error)\n"
         "See rcatd(8).\n",
         RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS, p.max_connections, p.max_per_address,
-        p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000);
+        p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000, p.max_running_per_identity,
+        p.max_running_per_address, p.stall_timeout_us / 1000000, DEFAULT_DRAIN_S);
 }
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -296,6 +315,9 @@ static const struct count_opt {
     {'C', "--max-connections", 1, UINT32_MAX, 0}, {'A', "--max-per-address", 1, UINT32_MAX, 0},
     {'R', "--max-running", 1, UINT32_MAX, 0},     {'K', "--cookie-threshold", 0, UINT32_MAX, 0},
     {'I', "--idle-timeout", 1, 1000000000, 1},    {'S', "--stats-interval", 0, 1000000000, 1},
+    {'i', "--max-running-per-identity", 0, UINT32_MAX, 0},
+    {'p', "--max-running-per-address", 0, UINT32_MAX, 0},
+    {'T', "--stall-timeout", 1, 1000000000, 1},   {'D', "--drain-time", 0, 1000000000, 1},
 };
 
 /* A duration of whole seconds from min to max. */
@@ -323,6 +345,14 @@ static unsigned long *count_field(struct options *o, int code)
         return &o->limits.cookie_threshold;
     case 'I':
         return &o->limits.idle_timeout_s;
+    case 'i':
+        return &o->limits.max_running_per_identity;
+    case 'p':
+        return &o->limits.max_running_per_address;
+    case 'T':
+        return &o->limits.stall_timeout_s;
+    case 'D':
+        return &o->drain_time_s;
     default:
         return &o->stats_interval_s;
     }
@@ -362,6 +392,9 @@ static struct limits default_limits(void)
         .max_running = p.max_running,
         .cookie_threshold = p.cookie_threshold,
         .idle_timeout_s = (unsigned long)(p.idle_timeout_us / 1000000),
+        .max_running_per_identity = p.max_running_per_identity,
+        .max_running_per_address = p.max_running_per_address,
+        .stall_timeout_s = (unsigned long)(p.stall_timeout_us / 1000000),
     };
 }
 
@@ -406,6 +439,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"cookie-threshold", required_argument, NULL, 'K'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"stats-interval", required_argument, NULL, 'S'},
+        {"max-running-per-identity", required_argument, NULL, 'i'},
+        {"max-running-per-address", required_argument, NULL, 'p'},
+        {"stall-timeout", required_argument, NULL, 'T'},
+        {"drain-time", required_argument, NULL, 'D'},
         {"keys", required_argument, NULL, 'k'},
         {"access", required_argument, NULL, 'a'},
         {"min-security", required_argument, NULL, 'm'},
@@ -420,7 +457,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     };
     int c;
 
-    *o = (struct options){.root = ".", .workers = DEFAULT_WORKERS, .limits = default_limits()};
+    *o = (struct options){.root = ".",
+                          .workers = DEFAULT_WORKERS,
+                          .limits = default_limits(),
+                          .drain_time_s = DEFAULT_DRAIN_S};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vhV", longs, NULL)) != -1) {
         int counted = take_count(o, c, optarg);
@@ -499,6 +539,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- signals and stopping ---------------------------------------------------- */
 
+/* The drain time is over: every transfer still running ends now with
+ * RPC2_ESHUTDOWN (its client hears it in the reply; a store's temporary is
+ * removed), and the handlers get DRAIN_GRACE_S to reply. */
+static void end_transfers(struct daemon *d, unsigned running)
+{
+    log_printf(&d->log, "rcatd: %u calls still running after %lu s: ending their transfers",
+               running, d->drain_time_s);
+    d->transfers_ended = 1;
+    d->drain_deadline = ev_now(d->loop) + DRAIN_GRACE_S;
+    rpc2_ctx_abort_transfers(d->ctx, RPC2_ESHUTDOWN);
+}
+
 static void on_drain(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct daemon *d = w->data;
@@ -511,15 +563,21 @@ static void on_drain(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (ev_now(loop) < d->drain_deadline)
         return;
-    log_printf(&d->log, "rcatd: %u calls still running after %.0f s; exiting without them", running,
-               DRAIN_MAX_S);
+    if (!d->transfers_ended) {
+        end_transfers(d, running);
+        return;
+    }
+    log_printf(&d->log, "rcatd: %u calls still running after %lu s; exiting without them", running,
+               d->drain_time_s);
     _exit(1); /* the stuck workers would hang rpc2_ctx_free, and race exit()'s stdio teardown */
 }
 
 /* The first signal refuses new calls and lets running ones finish, with the
- * loop still running: a worker inside a transfer waits for the loop, and
- * rpc2_ctx_free waits for the workers. A second signal, or DRAIN_MAX_S, does
- * not wait (interrupted stores then leave their temporary files behind). */
+ * loop still running: a transfer needs the loop, and rpc2_ctx_free waits for
+ * the workers. After --drain-time the transfers still running are ended
+ * with an error to their clients; a handler stuck in the filesystem past
+ * DRAIN_GRACE_S more is left behind. A second signal does not wait at all
+ * (interrupted stores then leave their temporary files behind). */
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct daemon *d = w->data;
@@ -533,7 +591,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     serve_stop(d->serve);
     log_printf(&d->log, "rcatd: signal %d: stopping (%u calls running)", w->signum,
                serve_running(d->serve));
-    d->drain_deadline = ev_now(loop) + DRAIN_MAX_S;
+    d->drain_deadline = ev_now(loop) + (double)d->drain_time_s;
     ev_timer_init(&d->drain, on_drain, 0., DRAIN_POLL_S);
     d->drain.data = d;
     ev_timer_start(loop, &d->drain);
@@ -724,8 +782,11 @@ static void log_stats(struct daemon *d, const char *why)
         " binds_refused_address=%" PRIu64 " binds_cookie_missing=%" PRIu64
         " binds_cookie_bad=%" PRIu64 " binds_cookie_stale=%" PRIu64 " cookies_sent=%" PRIu64
         " unbinds=%" PRIu64 " connections_expired=%" PRIu64 " calls_executed=%" PRIu64
-        " calls_deferred=%" PRIu64 " duplicate_requests=%" PRIu64 " replies_not_saved=%" PRIu64
-        " rejected_auth=%" PRIu64 " rejected_replay=%" PRIu64 " binds_refused_auth=%" PRIu64,
+        " calls_deferred=%" PRIu64 " calls_deferred_identity=%" PRIu64
+        " calls_deferred_address=%" PRIu64 " transfers_stalled=%" PRIu64
+        " duplicate_requests=%" PRIu64 " replies_not_saved=%" PRIu64
+        " rejected_auth=%" PRIu64 " rejected_replay=%" PRIu64 " binds_refused_auth=%" PRIu64
+        " list_names_read=%" PRIu64,
         why, st.connections, st.connections_half_open, st.requests_running, st.saved_reply_bytes,
         st.packets_received, st.bytes_received, st.packets_sent, st.bytes_sent, st.rx_dropped,
         st.rejected_short, st.rejected_version, st.rejected_type, st.rejected_length,
@@ -733,8 +794,9 @@ static void log_stats(struct daemon *d, const char *why)
         st.binds_accepted, st.binds_refused, st.binds_refused_limit, st.binds_refused_address,
         st.binds_cookie_missing, st.binds_cookie_bad, st.binds_cookie_stale, st.cookies_sent,
         st.unbinds, st.connections_expired, st.calls_executed, st.calls_deferred,
+        st.calls_deferred_identity, st.calls_deferred_address, st.transfers_stalled,
         st.duplicate_requests, st.replies_not_saved, st.rejected_auth, st.rejected_replay,
-        st.binds_refused_auth);
+        st.binds_refused_auth, serve_list_names_read(d->serve));
     d->last_logged = st;
 }
 
@@ -802,6 +864,9 @@ static int start_rpc2(struct daemon *d, const struct options *o, const char *def
     p.max_running = (uint32_t)o->limits.max_running;
     p.cookie_threshold = (uint32_t)o->limits.cookie_threshold;
     p.idle_timeout_us = (uint64_t)o->limits.idle_timeout_s * 1000000u;
+    p.max_running_per_identity = (uint32_t)o->limits.max_running_per_identity;
+    p.max_running_per_address = (uint32_t)o->limits.max_running_per_address;
+    p.stall_timeout_us = (uint64_t)o->limits.stall_timeout_s * 1000000u;
     p.min_security = o->min_security;
     if (d->keys) {
         p.secret_for = secret_for;
@@ -904,9 +969,12 @@ static void log_start(struct daemon *d, const struct options *o)
                o->workers);
     log_printf(&d->log,
                "rcatd: limits max-connections=%lu max-per-address=%lu max-running=%lu "
-               "cookie-threshold=%lu idle-timeout=%lu s",
+               "cookie-threshold=%lu idle-timeout=%lu s max-running-per-identity=%lu "
+               "max-running-per-address=%lu stall-timeout=%lu s drain-time=%lu s",
                o->limits.max_connections, o->limits.max_per_address, o->limits.max_running,
-               o->limits.cookie_threshold, o->limits.idle_timeout_s);
+               o->limits.cookie_threshold, o->limits.idle_timeout_s,
+               o->limits.max_running_per_identity, o->limits.max_running_per_address,
+               o->limits.stall_timeout_s, o->drain_time_s);
     log_printf(&d->log, "rcatd: security min-security=%s keys=%s access=%s",
                level_names[o->min_security],
                o->keys_path ? o->keys_path : "none (binds above none are refused)",
@@ -923,9 +991,9 @@ static int run(struct daemon *d, const struct options *o)
         fprintf(stderr, "rcatd: cannot create an event loop\n");
         return 1;
     }
+    d->drain_time_s = o->drain_time_s;
     if (start_keys(d, o) != 0 || start_metrics(d, o) != 0 || start_serving(d, o) != 0 ||
-        start_access(d, o) != 0 ||
-        start_rpc2(d, o, default_listen) != 0)
+        start_access(d, o) != 0 || start_rpc2(d, o, default_listen) != 0)
         return 1;
     watch_signal(d, &d->sigterm, SIGTERM, on_stop);
     watch_signal(d, &d->sigint, SIGINT, on_stop);

@@ -3,12 +3,21 @@
  * path beneath the root (root.c), do the work, move the file as the call's
  * SFTP side effect, log one line.
  *
- * Every procedure is a blocking handler on the worker pool. FETCH and STORE
- * must be (they wait for their transfer); STAT and LIST are too, because
+ * Every procedure is a blocking handler on the worker pool, because
  * filesystem calls can stall (a slow disk, NFS, a directory of a million
- * entries to read and sort) and the loop thread they would otherwise run
- * on is the one that keeps every transfer of every client moving. The price
- * is that --workers bounds all calls at once, not only transfers.
+ * entries) and the loop thread they would otherwise run on is the one that
+ * keeps every transfer of every client moving. But no worker waits on a
+ * client: FETCH and STORE open and check their file on a worker, hand the
+ * transfer to the loop (rpc2_se_transfer_then) and let the worker go; the
+ * call's rest (closing, the mtime, the reply) runs on a worker again once
+ * the transfer is over. So --workers bounds filesystem work at once, not
+ * transfers, and a client that never drains its pipe holds no worker: its
+ * transfer ends at the stall timeout (rpc2_params.stall_timeout_us). STAT
+ * and LIST are quick procedures: they go ahead of queued FETCHes and STOREs
+ * and, with three workers or more, have one of their own (rpc2_proc.quick).
+ * LIST pages come from kept listings (listing.c), O(page) each. A STORE's
+ * temporary is still created, flushed and renamed by the side effect
+ * (fileio.c) on the loop thread.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH */
@@ -31,14 +40,12 @@
 #include <rpc2/se.h>
 
 #include "access.h"
+#include "listing.h"
 #include "metrics.h"
 #include "rcat_proto.h"
 #include "root.h"
 #include "serve.h"
 
-/* LIST reads and sorts the whole directory for every page (the client asks
- * by index); past this many entries it refuses rather than eat memory. */
-#define LIST_CAP (1u << 20)
 #define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
 #define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
 /* An identity is at most 255 bytes; escaped, each may take 4. */
@@ -49,12 +56,29 @@ struct serve {
     pthread_mutex_t acl_lock;
     struct access *acl; /* NULL: every caller gets the defaults */
     unsigned defaults;  /* ACCESS_*: what anonymous callers may do */
+    struct listings *listings;
     enum rpc2_security min_security;
     serve_log_fn log;
     void *log_arg;
     struct metrics *metrics;
-    atomic_uint running; /* calls inside a handler */
+    atomic_uint running; /* calls from their handler's start to their reply */
     atomic_int stopping;
+};
+
+/* One call from its handler's start to its reply, which may come from a
+ * continuation on another worker once its transfer is over. */
+struct call {
+    struct serve *s;
+    rpc2_request *req;
+    const char *proc, *path;
+    struct timespec t0;
+    uint64_t bytes;
+    int fd;                   /* FETCH: the file; STORE: its directory; -1: none */
+    char name[NAME_MAX + 1];  /* STORE: the name in that directory */
+    char sink_path[32 + NAME_MAX];
+    struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
+    /* the procedure's rest after its transfer: the reply's status */
+    int (*after)(struct call *c, int status, void *args, void *result);
 };
 
 /* ---- arguments: the wire's path length kept beside the decoded struct ---- */
@@ -215,17 +239,28 @@ static void info_of(const struct stat *st, file_info *out)
                                        : RCAT_OTHER;
 }
 
-/* Runs the side effect the handler described; *bytes says how much moved. */
-static int transfer(rpc2_request *req, struct rpc2_se_desc *d, uint64_t *bytes)
-{
-    int rc = rpc2_se_init(req, d);
+static int call_end(struct call *c, int status);
 
-    if (rc == 0)
-        rc = rpc2_se_check(req);
-    *bytes = d->bytes_transferred;
-    if (rc == 0)
-        return 0;
-    return status_of_rpc2(d->error ? d->error : rc);
+/* The transfer is over (or never ran): on a worker, the call's rest. */
+static int transfer_over(rpc2_request *req, int status, void *args, void *result, void *arg)
+{
+    struct call *c = arg;
+
+    (void)req;
+    c->bytes = c->desc.bytes_transferred;
+    if (status != 0)
+        status = status_of_rpc2(c->desc.error ? c->desc.error : status);
+    if (c->after)
+        status = c->after(c, status, args, result);
+    return call_end(c, status);
+}
+
+/* Runs the side effect c->desc describes on the loop, without this worker;
+ * after (may be NULL) finishes the call once it is over. */
+static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *))
+{
+    c->after = after;
+    return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
 }
 
 /* ---- who may do what (access.h) ------------------------------------------- */
@@ -251,12 +286,13 @@ static int caller_root(struct serve *s, rpc2_request *req, unsigned need, struct
 
 /* ---- FETCH ----------------------------------------------------------------- */
 
-static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
+/* The file stays open (c->fd) until the call ends. */
+static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct fetch_req *r = args;
     struct stat st;
-    int fd = -1;
 
+    (void)req;
     if (r->a.offset > INT64_MAX || r->a.length < -1)
         return RPC2_EINVAL;
     struct root at;
@@ -264,33 +300,31 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
     if (rc != 0)
         return rc;
     /* regular files only, judged before they are opened (root.h) */
-    rc = root_open_regular(&at, r->a.path, r->path_len, O_RDONLY, &fd, &st);
+    rc = root_open_regular(&at, r->a.path, r->path_len, O_RDONLY, &c->fd, &st);
     root_dispose(&at);
     if (rc != 0)
         return rc;
-    struct rpc2_se_desc d = {
+    c->desc = (struct rpc2_se_desc){
         .type = RPC2_SE_SFTP,
         .direction = RPC2_SE_FETCH,
         .seek_offset = (int64_t)r->a.offset,
         .quota = r->a.length,
         .file_kind = RPC2_SE_FILE_FD,
-        .file.fd.fd = fd,
+        .file.fd.fd = c->fd,
     };
     info_of(&st, result);
-    rc = transfer(req, &d, bytes);
-    close(fd);
-    return rc;
+    return transfer(c, NULL);
 }
 
 /* ---- STAT ------------------------------------------------------------------ */
 
 /* lstat: a symlink is described, not followed (its directory may be). */
-static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
+static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct path_req *r = args;
     struct stat st;
 
-    (void)bytes;
+    (void)c;
     struct root at;
     int rc = caller_root(s, req, ACCESS_READ | ACCESS_LIST, &at);
     if (rc != 0)
@@ -304,89 +338,40 @@ static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result,
 
 /* ---- LIST ------------------------------------------------------------------ */
 
-struct names {
-    char **v;
-    size_t n, cap;
-};
-
-static void names_free(struct names *ns)
+/* Entries [start, start + RCAT_LIST_MAX) of the kept listing. One removed
+ * since the directory was read is left out. */
+static int fill_page(int dirfd, const struct listing *ls, u_int start, list_result *out)
 {
-    for (size_t i = 0; i < ns->n; i++)
-        free(ns->v[i]);
-    free(ns->v);
-}
-
-static int names_add(struct names *ns, const char *name)
-{
-    if (ns->n == ns->cap) {
-        size_t cap = ns->cap ? ns->cap * 2 : 64;
-        char **v = realloc(ns->v, cap * sizeof *v);
-        if (!v)
-            return RPC2_ENOMEM;
-        ns->v = v;
-        ns->cap = cap;
-    }
-    ns->v[ns->n] = strdup(name);
-    return ns->v[ns->n++] ? 0 : RPC2_ENOMEM;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every name but "." and "..", sorted bytewise (the same in every locale). */
-static int read_names(DIR *d, struct names *ns)
-{
-    struct dirent *e;
-    int rc = 0;
-
-    errno = 0;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        rc = ns->n < LIST_CAP ? names_add(ns, e->d_name) : RCAT_IO;
-        errno = 0;
-    }
-    if (rc == 0 && errno != 0)
-        rc = root_status_of_errno(errno);
-    if (rc == 0)
-        qsort(ns->v, ns->n, sizeof *ns->v, by_name);
-    return rc;
-}
-
-/* Entries [start, start + RCAT_LIST_MAX). One removed since readdir is
- * left out: the next page, read afresh, no longer counts it either. */
-static int fill_page(int dirfd, struct names *ns, u_int start, list_result *out)
-{
-    size_t end = ns->n - start < RCAT_LIST_MAX ? ns->n : (size_t)start + RCAT_LIST_MAX;
+    size_t end = ls->n - start < RCAT_LIST_MAX ? ls->n : (size_t)start + RCAT_LIST_MAX;
     struct stat st;
 
     out->entries.entries_val = calloc(end - start ? end - start : 1, sizeof(list_entry));
     if (!out->entries.entries_val)
         return RPC2_ENOMEM;
     for (size_t i = start; i < end; i++) {
-        if (fstatat(dirfd, ns->v[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (fstatat(dirfd, ls->names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno == ENOENT)
                 continue;
             return root_status_of_errno(errno);
         }
-        list_entry *le = &out->entries.entries_val[out->entries.entries_len++];
-        le->name = ns->v[i]; /* handed over: the library frees the result */
-        ns->v[i] = NULL;
+        list_entry *le = &out->entries.entries_val[out->entries.entries_len];
+        le->name = strdup(ls->names[i]); /* the library frees the result */
+        if (!le->name)
+            return RPC2_ENOMEM;
+        out->entries.entries_len++;
         info_of(&st, &le->info);
     }
-    out->more = end < ns->n;
+    out->more = end < ls->n;
     return 0;
 }
 
-static int do_list(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
+static int do_list(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct list_req *r = args;
-    struct names ns = {0};
+    const struct listing *ls;
     int fd;
 
-    (void)bytes;
+    (void)c;
     struct root at;
     int rc = caller_root(s, req, ACCESS_LIST, &at);
     if (rc != 0)
@@ -395,17 +380,13 @@ static int do_list(struct serve *s, rpc2_request *req, void *args, void *result,
     root_dispose(&at);
     if (rc != 0)
         return rc;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        rc = root_status_of_errno(errno);
-        close(fd);
-        return rc;
+    rc = listing_get(s->listings, fd, &ls);
+    if (rc == 0) {
+        if (r->a.start < ls->n)
+            rc = fill_page(fd, ls, r->a.start, result);
+        listing_release(s->listings, ls);
     }
-    rc = read_names(d, &ns);
-    if (rc == 0 && r->a.start < ns.n)
-        rc = fill_page(dirfd(d), &ns, r->a.start, result);
-    names_free(&ns);
-    closedir(d);
+    close(fd);
     return rc;
 }
 
@@ -423,78 +404,96 @@ static int finish_store(int dirfd, const char *name, file_info *out)
     return 0;
 }
 
+static int store_after(struct call *c, int status, void *args, void *result)
+{
+    if (status != 0)
+        return status;
+    (void)args;
+    return finish_store(c->fd, c->name, result);
+}
+
 /* The sink writes a temporary beside the name and renames it into place
- * once complete and flushed. Its path goes through the directory resolved
- * beneath the root (/proc/self/fd/N/NAME), so both happen in that
- * directory whatever is renamed meanwhile. */
-static int do_store(struct serve *s, rpc2_request *req, void *args, void *result, uint64_t *bytes)
+ * once complete and flushed; one that does not complete leaves nothing.
+ * Its path goes through the directory resolved beneath the root
+ * (/proc/self/fd/N/NAME; the directory stays open in c->fd), so both
+ * happen in that directory whatever is renamed meanwhile. */
+static int do_store(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct store_req *r = args;
     const store_args *a = &r->a;
-    char name[NAME_MAX + 1], path[32 + NAME_MAX];
-    int dirfd, exists;
-
     struct root at;
+    int exists = 0;
+
+    (void)result;
     int rc = caller_root(s, req, ACCESS_WRITE, &at);
     if (rc != 0)
         return rc;
     if (a->keep_mtime && a->mtime_nsec >= 1000000000u)
         rc = RPC2_EINVAL;
     else
-        rc = root_open_store(&at, a->path, r->path_len, &dirfd, name, &exists);
+        rc = root_open_store(&at, a->path, r->path_len, &c->fd, c->name, &exists);
     root_dispose(&at);
     if (rc != 0)
         return rc;
     if (exists && a->no_clobber)
-        rc = RCAT_EXISTS;
-    if (rc == 0) {
-        snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dirfd, name);
-        struct rpc2_se_desc d = {
-            .type = RPC2_SE_SFTP,
-            .direction = RPC2_SE_STORE,
-            .quota = -1,
-            .file_kind = RPC2_SE_FILE_NAME,
-            .file.name = {.path = path,
-                          .mode = a->mode & MODE_BITS,
-                          .atomic = 1,
-                          .no_clobber = a->no_clobber,
-                          .fsync = 1,
-                          .attrs = a->keep_mtime ? RPC2_SE_ATTR_MTIME : 0,
-                          .mtime_sec = a->mtime_sec,
-                          .mtime_nsec = a->mtime_nsec},
-        };
-        rc = transfer(req, &d, bytes);
-    }
-    if (rc == 0)
-        rc = finish_store(dirfd, name, result);
-    close(dirfd);
-    return rc;
+        return RCAT_EXISTS;
+    snprintf(c->sink_path, sizeof c->sink_path, "/proc/self/fd/%d/%s", c->fd, c->name);
+    c->desc = (struct rpc2_se_desc){
+        .type = RPC2_SE_SFTP,
+        .direction = RPC2_SE_STORE,
+        .quota = -1,
+        .file_kind = RPC2_SE_FILE_NAME,
+        .file.name = {.path = c->sink_path,
+                      .mode = a->mode & MODE_BITS,
+                      .atomic = 1,
+                      .no_clobber = a->no_clobber,
+                      .fsync = 1,
+                      .attrs = a->keep_mtime ? RPC2_SE_ATTR_MTIME : 0,
+                      .mtime_sec = a->mtime_sec,
+                      .mtime_nsec = a->mtime_nsec},
+    };
+    return transfer(c, store_after);
 }
 
 /* ---- the handlers ---------------------------------------------------------- */
 
 typedef int (*proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
-                       uint64_t *bytes);
+                       struct call *c);
+
+/* The call's end, on whichever worker it comes: its line, its files. */
+static int call_end(struct call *c, int status)
+{
+    struct serve *s = c->s;
+
+    log_call(s, c->req, c->proc, c->path, c->bytes, &c->t0, status);
+    metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
+                                                         rpc2_request_identity(c->req), c->bytes,
+                                                         ms_since(&c->t0) / 1e3});
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+    atomic_fetch_sub(&s->running, 1);
+    return status;
+}
 
 /* running goes up before stopping is read, and serve_stop sets stopping
- * before it reads running: a call either sees the stop or is counted. */
+ * before it reads running: a call either sees the stop or is counted. A
+ * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
+ * transfer_over. */
 static int run(struct serve *s, rpc2_request *req, const char *proc, const char *path, proc_fn fn,
                void *args, void *result)
 {
-    struct timespec t0;
-    uint64_t bytes = 0;
+    struct call *c = calloc(1, sizeof *c);
     int status;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!c)
+        return RPC2_ENOMEM;
+    *c = (struct call){.s = s, .req = req, .proc = proc, .path = path, .fd = -1};
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
     atomic_fetch_add(&s->running, 1);
     metrics_call_begin(s->metrics, proc);
-    status = atomic_load(&s->stopping) ? RPC2_ECLOSED : fn(s, req, args, result, &bytes);
-    log_call(s, req, proc, path, bytes, &t0, status);
-    metrics_call_end(s->metrics, &(struct metrics_call){proc, status_name(status),
-                                                         rpc2_request_identity(req), bytes,
-                                                         ms_since(&t0) / 1e3});
-    atomic_fetch_sub(&s->running, 1);
-    return status;
+    status = atomic_load(&s->stopping) ? RPC2_ESHUTDOWN : fn(s, req, args, result, c);
+    return status == RPC2_CONTINUED ? status : call_end(c, status);
 }
 
 static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
@@ -517,17 +516,19 @@ static int h_store(rpc2_request *req, void *args, void *result, void *arg)
     return run(arg, req, "STORE", ((struct store_req *)args)->a.path, do_store, args, result);
 }
 
-#define PROC(num, req, res, fn)                                                                    \
+/* quick: never waits on a client (rpc2_proc.quick) */
+#define PROC(num, req, res, fn, is_quick)                                                          \
     {                                                                                              \
         .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
-        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn  \
+        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res),                         \
+        .blocking_handler = fn, .quick = is_quick                                                  \
     }
 
 static const struct rpc2_proc procs[] = {
-    PROC(RCAT_FETCH, fetch_req, file_info, h_fetch),
-    PROC(RCAT_STAT, path_req, file_info, h_stat),
-    PROC(RCAT_LIST, list_req, list_result, h_list),
-    PROC(RCAT_STORE, store_req, file_info, h_store),
+    PROC(RCAT_FETCH, fetch_req, file_info, h_fetch, 0),
+    PROC(RCAT_STAT, path_req, file_info, h_stat, 1),
+    PROC(RCAT_LIST, list_req, list_result, h_list, 1),
+    PROC(RCAT_STORE, store_req, file_info, h_store, 0),
 };
 
 /* ---- the API --------------------------------------------------------------- */
@@ -558,9 +559,14 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     *out = NULL;
     if (!s)
         return -ENOMEM;
+    if (listings_new(&s->listings) != 0) {
+        free(s);
+        return -ENOMEM;
+    }
     rc = root_init(&s->root, cfg->root);
     if (rc != 0) {
         *why = "cannot open the root directory";
+        listings_free(s->listings);
         free(s);
         return rc;
     }
@@ -626,6 +632,11 @@ unsigned serve_running(struct serve *s)
     return atomic_load(&s->running);
 }
 
+uint64_t serve_list_names_read(struct serve *s)
+{
+    return listings_names_read(s->listings);
+}
+
 void serve_free(struct serve *s)
 {
     if (!s)
@@ -635,5 +646,6 @@ void serve_free(struct serve *s)
         access_dispose(s->acl);
         free(s->acl);
     }
+    listings_free(s->listings);
     free(s);
 }

@@ -6,6 +6,7 @@
 #ifndef RCAT_SERVE_H
 #define RCAT_SERVE_H
 
+#include <stdint.h>
 #include <rpc2/rpc2.h>
 
 /* One line per call, e.g.
@@ -27,7 +28,9 @@ struct serve;
 /* Opens the root. Returns 0, or -errno with *why saying what failed. */
 int serve_new(const struct serve_config *cfg, struct serve **out, const char **why);
 /* Exports RCAT_SUBSYS on ctx, whose params.workers must be > 0: every
- * procedure is a blocking handler. Returns 0 or an rpc2 error. */
+ * procedure is a blocking handler (FETCH and STORE hold a worker only for
+ * their filesystem work, not for their transfer). Returns 0 or an rpc2
+ * error. */
 int serve_export(struct serve *s, rpc2_ctx *ctx);
 struct access;
 /* From now on calls are judged by acl (access.h; NULL: everyone gets the
@@ -42,11 +45,15 @@ unsigned serve_defaults(const struct serve *s);
 /* Files no call may open, write or describe, replacing the previous ones
  * (the daemon's key and access files): root_hide. 0 or -errno. */
 int serve_hide(struct serve *s, const char *const *paths, size_t n);
-/* Calls that start from now on are refused (RPC2_ECLOSED); the loop must
+/* Calls that start from now on are refused (RPC2_ESHUTDOWN); the loop must
  * keep running until serve_running() is 0, because the running ones need it
- * to finish their transfers. Safe on any thread. */
+ * to finish their transfers (rpc2_ctx_abort_transfers ends them at once).
+ * Safe on any thread. */
 void serve_stop(struct serve *s);
 unsigned serve_running(struct serve *s);
+/* Directory entries LIST has read so far: paging a directory to its end
+ * reads it once, not once per page. */
+uint64_t serve_list_names_read(struct serve *s);
 /* After rpc2_ctx_free of the context it was exported on. NULL is fine. */
 void serve_free(struct serve *s);
 

@@ -59,6 +59,9 @@ void rpc2_params_init(struct rpc2_params *p)
     p->max_running = 1024;
     p->max_saved_reply = PKT_MAX_DATAGRAM;
     p->max_saved_bytes = 64ull << 20;
+    p->max_running_per_identity = 256;
+    p->max_running_per_address = 256;
+    p->stall_timeout_us = 300ull * 1000 * 1000;
     p->log_level = RPC2_LOG_INFO;
 }
 
@@ -269,19 +272,23 @@ int ctx_run_and_wait(rpc2_ctx *ctx, struct ctx_sync *s, mailbox_fn start, void *
 static void blocking_done(void *arg)
 {
     struct rpc2_request *req = arg;
-    engine_reply(req, req->status, ctx_now());
+    engine_handler_returned(req, req->status, ctx_now());
 }
 
 static void blocking_job(void *arg)
 {
     struct rpc2_request *req = arg;
     rpc2_ctx *ctx = req->engine->env;
-    req->status = req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
+    int rc, status = engine_run_handler(req);
+    req->status = status;
     /* Without memory to post, the reply would be lost and the client would
      * wait forever on BUSY; retrying costs nothing while memory returns.
-     * A closed mailbox means the context is being freed, request and all. */
-    while (ctx_post(ctx, blocking_done, req) == RPC2_ENOMEM)
+     * A closed mailbox means the context is being freed, request and all
+     * (a continuation the handler left still runs, here). */
+    while ((rc = ctx_post(ctx, blocking_done, req)) == RPC2_ENOMEM)
         sched_yield();
+    if (rc != 0)
+        engine_handler_orphaned(req, status);
 }
 
 static int run_blocking(void *env, struct rpc2_request *req)
@@ -289,7 +296,8 @@ static int run_blocking(void *env, struct rpc2_request *req)
     rpc2_ctx *ctx = env;
     if (!ctx->workers)
         return RPC2_ESERVER;
-    return workers_submit(ctx->workers, blocking_job, req);
+    int quick = req->proc->quick && !engine_request_continues(req);
+    return workers_submit_lane(ctx->workers, quick, blocking_job, req);
 }
 
 /* ---- local files a side effect waits on ------------------------------- */
@@ -384,7 +392,7 @@ static int params_valid(const struct rpc2_params *p)
            p->workers <= 256 && p->retry_min_us > 0 && p->retry_min_us <= p->retry_max_us &&
            p->retry_initial_us > 0 && p->dead_peer_us > 0 && p->idle_timeout_us > 0 &&
            p->max_connections > 0 && p->max_per_address > 0 && p->max_running > 0 &&
-           p->min_security <= RPC2_SEC_ENCRYPT;
+           p->stall_timeout_us > 0 && p->min_security <= RPC2_SEC_ENCRYPT;
 }
 
 /* The server's limits the engine's config has no room for live with its
@@ -413,6 +421,9 @@ static struct engine_config engine_config_of(const struct rpc2_params *p)
         .min_security = p->min_security,
         .secret_for = p->secret_for,
         .secret_arg = p->secret_arg,
+        .max_running_per_identity = p->max_running_per_identity,
+        .max_running_per_address = p->max_running_per_address,
+        .stall_timeout_us = p->stall_timeout_us,
     };
 }
 
@@ -523,6 +534,12 @@ void rpc2_ctx_stop(rpc2_ctx *ctx)
 {
     atomic_store(&ctx->stop_requested, 1);
     ev_async_send(ctx->loop, &ctx->wake);
+}
+
+void rpc2_ctx_abort_transfers(rpc2_ctx *ctx, int status)
+{
+    engine_abort_transfers(ctx->engine, status, ctx_now());
+    ctx_kick(ctx);
 }
 
 int rpc2_ctx_port(const rpc2_ctx *ctx)

@@ -39,6 +39,9 @@ struct engine_config {
     enum rpc2_security min_security; /* server: binds asking for less are refused */
     rpc2_secret_fn secret_for;       /* server: identity -> secret; NULL: none known */
     void *secret_arg;
+    uint32_t max_running_per_identity; /* server: shares of max_running; 0: none */
+    uint32_t max_running_per_address;
+    uint64_t stall_timeout_us;         /* server side effects; 0: never stalled */
 };
 
 /* A local file a side effect waits on (a pipe with nothing to read, or no
@@ -51,9 +54,10 @@ struct engine_fdwatch {
 
 /* What the engine needs from its driver. */
 struct engine_hooks {
-    /* Runs a blocking handler off the loop; the driver later calls
-     * engine_reply() on the loop thread. Returns 0 or a negative error
-     * (the request is then answered with that error). */
+    /* Runs engine_run_handler(req) off the loop; the driver then calls
+     * engine_handler_returned() with its status on the loop thread.
+     * Returns 0 or a negative error (the request is then answered with
+     * that error). */
     int (*run_blocking)(void *env, struct rpc2_request *req);
     /* Watches fd for the ENGINE_FD_* events, calling w->ready on the loop
      * each time one is ready, until called again with events 0 (which
@@ -88,6 +92,21 @@ const struct rpc2_ctx_stats *engine_stats(const struct engine *e);
 int engine_export(struct engine *e, uint32_t subsystem, const struct rpc2_proc *procs, size_t n,
                   void *arg);
 int engine_reply(struct rpc2_request *req, int status, uint64_t now);
+/* A worker's part of a request handed to run_blocking: the blocking
+ * handler, or its continuation once the transfer it left to the loop
+ * (rpc2_se_transfer_then) is over. Touches nothing but the request. */
+int engine_run_handler(struct rpc2_request *req);
+/* Back on the loop with what engine_run_handler returned: the reply, or
+ * the transfer a handler left to the loop. */
+void engine_handler_returned(struct rpc2_request *req, int status, uint64_t now);
+/* A worker's handler returned and the loop will not hear of it (the
+ * context is being freed): a continuation still due runs here, so it runs
+ * exactly once. */
+void engine_handler_orphaned(struct rpc2_request *req, int status);
+/* Ends every running request's side effect with status (se_ops abort). */
+void engine_abort_transfers(struct engine *e, int status, uint64_t now);
+/* Whether a request's continuation is what run_blocking is asked to run. */
+int engine_request_continues(const struct rpc2_request *req);
 
 /* ---- client ---- */
 struct engine_bind_args {
@@ -247,6 +266,12 @@ struct rpc2_request {
     void *se_state;
     rpc2_se_done_fn se_done;         /* rpc2_se_check_async's callback */
     void *se_done_arg;
+    /* rpc2_se_transfer_then: the handler's rest, run once after the
+     * transfer (then_due: handed to a worker with then_status) */
+    rpc2_se_then_fn then;
+    void *then_arg;
+    struct rpc2_se_desc *then_desc;
+    int then_status, then_due;
     char peer[ADDR_TEXT_MAX];
     uint8_t security; /* the connection's level when the request came */
     char identity[PKT_MAX_IDENTITY + 1];

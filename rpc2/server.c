@@ -6,7 +6,8 @@
  * accepted in accept.c.
  *
  * Nothing a bound peer sends can make it hold more than the limits in
- * conntable_limits: calls running, bytes of saved replies.
+ * conntable_limits: calls running, bytes of saved replies; nor can one
+ * identity or address take more than its share of the calls running.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,9 @@ static void finish_call(rpc2_conn *c, struct rpc2_request *req, uint32_t seq, in
 static void request_free(struct rpc2_request *req)
 {
     struct engine *e = req->engine;
+    /* a continuation never handed to a worker (the engine is being freed)
+     * still runs, once: it owns what its handler left for it */
+    engine_handler_orphaned(req, req->then ? RPC2_CONTINUED : 0);
     e->stats.requests_running--;
     if (req->prev)
         req->prev->next = req->next;
@@ -280,6 +284,49 @@ static void dispatch(rpc2_conn *c, uint32_t seq, const struct pkt_call *m, uint6
         engine_reply(req, rc, now);
 }
 
+/* Whether a request counts against the share of c's identity or address. */
+static int same_identity(const struct rpc2_request *req, const rpc2_conn *c)
+{
+    return strcmp(req->identity, c->identity) == 0;
+}
+
+static int same_address(const struct rpc2_request *req, const rpc2_conn *c)
+{
+    /* the table's per-address slot: one IPv4 address or IPv6 /64 */
+    return req->conn && c->link.addr_slot && req->conn->link.addr_slot == c->link.addr_slot;
+}
+
+static int at_share(const rpc2_conn *c, uint32_t share, int (*same)(const struct rpc2_request *,
+                                                                    const rpc2_conn *))
+{
+    uint32_t n = 0;
+    if (share == 0)
+        return 0;
+    for (const struct rpc2_request *r = c->engine->requests; r && n < share; r = r->next)
+        n += (uint32_t)same(r, c);
+    return n >= share;
+}
+
+/* Past max_running, or past the share of c's identity or address (a scan
+ * of the running requests, which max_running bounds): the call waits. */
+static int must_wait(rpc2_conn *c)
+{
+    struct engine *e = c->engine;
+    if (e->stats.requests_running >= e->conns.limits.max_running) {
+        e->stats.calls_deferred++;
+        return 1;
+    }
+    if (at_share(c, e->cfg.max_running_per_identity, same_identity)) {
+        e->stats.calls_deferred_identity++;
+        return 1;
+    }
+    if (at_share(c, e->cfg.max_running_per_address, same_address)) {
+        e->stats.calls_deferred_address++;
+        return 1;
+    }
+    return 0;
+}
+
 static void send_tiny_reply(rpc2_conn *c, uint32_t seq, int status, uint64_t now)
 {
     uint8_t body[8];
@@ -327,11 +374,10 @@ static void on_call(rpc2_conn *c, const struct pkt_hdr *h, const uint8_t *body, 
     case DUP_NEW:
         break;
     }
-    if (e->stats.requests_running >= e->conns.limits.max_running) {
+    if (must_wait(c)) {
         /* Not started and not recorded: a retry runs it once a call ends.
          * BUSY keeps the client waiting instead of failing a call that a
          * moment later would have run. */
-        e->stats.calls_deferred++;
         e->stats.busy_sent++;
         conn_send(c, PKT_BUSY, 0, h->seq, NULL, 0, now);
         return;

@@ -1,9 +1,11 @@
 /*
  * workers.c - a fixed pool of threads taking jobs from one FIFO queue. It
  * exists so a handler that blocks (on disk, on its side effect, on anything)
- * costs one worker and never the loop thread. Jobs are picked up in the
- * order they were submitted; with several workers, nothing more is promised
- * about when each one finishes.
+ * costs one worker and never the loop thread. Jobs of a lane are picked up
+ * in the order they were submitted, the quick lane's first; with several
+ * workers, nothing more is promised about when each one finishes. With three
+ * or more, one is kept for the quick lane: a stat must not wait behind
+ * slow handlers however many are queued.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,38 +24,75 @@ struct job {
     struct job *next;
 };
 
+/* A FIFO of jobs. */
+struct lane {
+    struct job *head, *tail;
+};
+
 struct workers {
     pthread_mutex_t lock;
     pthread_cond_t more; /* a job was queued, or stopping was set */
-    struct job *head, *tail;
+    struct lane quick, slow;
     int stopping; /* exit once the queue is empty */
     int started;  /* threads[0..started) are running */
     pthread_t threads[];
 };
 
-/* Takes the next job, waiting for one; NULL once stopping and drained. */
-static struct job *next_job(struct workers *w)
+static struct job *lane_pop(struct lane *l)
 {
-    pthread_mutex_lock(&w->lock);
-    while (!w->head && !w->stopping)
-        pthread_cond_wait(&w->more, &w->lock);
-    struct job *j = w->head;
+    struct job *j = l->head;
 
     if (j) {
-        w->head = j->next;
-        if (!w->head)
-            w->tail = NULL;
+        l->head = j->next;
+        if (!l->head)
+            l->tail = NULL;
     }
+    return j;
+}
+
+static void lane_push(struct lane *l, struct job *j)
+{
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+/* The quick lane first; a thread kept for it takes nothing else. */
+static struct job *take(struct workers *w, int quick_only)
+{
+    struct job *j = lane_pop(&w->quick);
+
+    return j || quick_only ? j : lane_pop(&w->slow);
+}
+
+/* Takes the next job, waiting for one; NULL once stopping and drained. */
+static struct job *next_job(struct workers *w, int quick_only)
+{
+    struct job *j;
+
+    pthread_mutex_lock(&w->lock);
+    while (!(j = take(w, quick_only)) && !w->stopping)
+        pthread_cond_wait(&w->more, &w->lock);
     pthread_mutex_unlock(&w->lock);
     return j;
 }
 
+struct thread_arg {
+    struct workers *w;
+    int quick_only;
+};
+
 static void *worker_main(void *arg)
 {
-    struct workers *w = arg;
+    struct thread_arg *ta = arg;
+    struct workers *w = ta->w;
+    int quick_only = ta->quick_only;
     struct job *j;
 
-    while ((j = next_job(w))) {
+    free(ta);
+    while ((j = next_job(w, quick_only))) {
         workers_job_fn fn = j->fn;
         void *job_arg = j->arg;
 
@@ -84,9 +123,18 @@ static int start_threads(struct workers *w, int n)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     for (; w->started < n; w->started++) {
-        err = pthread_create(&w->threads[w->started], NULL, worker_main, w);
-        if (err)
+        struct thread_arg *ta = malloc(sizeof *ta);
+
+        if (!ta) {
+            err = ENOMEM;
             break;
+        }
+        *ta = (struct thread_arg){w, n >= 3 && w->started == 0};
+        err = pthread_create(&w->threads[w->started], NULL, worker_main, ta);
+        if (err) {
+            free(ta);
+            break;
+        }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return err;
@@ -128,7 +176,7 @@ int workers_new(int n, struct workers **out)
     return 0;
 }
 
-int workers_submit(struct workers *w, workers_job_fn fn, void *arg)
+int workers_submit_lane(struct workers *w, int quick, workers_job_fn fn, void *arg)
 {
     struct job *j = malloc(sizeof *j);
 
@@ -138,14 +186,19 @@ int workers_submit(struct workers *w, workers_job_fn fn, void *arg)
     j->arg = arg;
     j->next = NULL;
     pthread_mutex_lock(&w->lock);
-    if (w->tail)
-        w->tail->next = j;
+    lane_push(quick ? &w->quick : &w->slow, j);
+    /* a slow job must not wake only the thread that will not take it */
+    if (quick)
+        pthread_cond_signal(&w->more);
     else
-        w->head = j;
-    w->tail = j;
-    pthread_cond_signal(&w->more);
+        pthread_cond_broadcast(&w->more);
     pthread_mutex_unlock(&w->lock);
     return 0;
+}
+
+int workers_submit(struct workers *w, workers_job_fn fn, void *arg)
+{
+    return workers_submit_lane(w, 0, fn, arg);
 }
 
 /* Workers leave only when the queue is empty, so every job queued before

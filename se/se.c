@@ -3,7 +3,9 @@
  * request: init (describe the local end) and check (run the transfer), in
  * both handler forms. Async handlers call these on the loop thread. Blocking
  * handlers call them on a worker thread: the work is carried over to the
- * loop thread, which owns all protocol state, and the worker waits for it.
+ * loop thread, which owns all protocol state, and the worker waits for it;
+ * or, with rpc2_se_transfer_then, the worker is let go and the handler goes
+ * on (on a worker again) once the transfer is over.
  */
 #include "ctx.h"
 #include "engine.h"
@@ -117,4 +119,20 @@ int rpc2_se_check(rpc2_request *req)
     ctx_sync_init(&job.sync, ctx_of_request(req));
     job.sync.threaded = 1;
     return ctx_run_and_wait(ctx_of_request(req), &job.sync, check_job_run, &job);
+}
+
+/* ---- the transfer on the loop, the handler's rest on a worker ------------- */
+
+/* Only records what the loop does once the handler has returned
+ * (engine_handler_returned): the worker is done with the request before the
+ * loop touches it, so nothing here races with the transfer. */
+int rpc2_se_transfer_then(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_then_fn then,
+                          void *arg)
+{
+    if (!req || !desc || !then || !req->proc->blocking_handler || req->then)
+        return RPC2_EINVAL;
+    req->then = then;
+    req->then_arg = arg;
+    req->then_desc = desc;
+    return RPC2_CONTINUED;
 }

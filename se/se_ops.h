@@ -54,6 +54,10 @@ struct se_ops {
                  uint64_t now);
     /* server: the reply is going out; write the reply's se block into w */
     int (*reply)(void *type, rpc2_request *req, void *transfer, int status, struct pkt_writer *w);
+    /* server: end the transfer now with status, telling the peer (a stall,
+     * a stopping server); the handler hears it as its check's outcome. One
+     * not yet initialised refuses its init with status. */
+    void (*abort)(void *type, rpc2_request *req, void *transfer, int status, uint64_t now);
     /* server: the request is being freed (replied, or its connection gone) */
     void (*request_free)(void *type, rpc2_request *req, void *transfer);
 

@@ -21,6 +21,7 @@
 #include "params.h"
 #include "seblock.h"
 #include "sftp_type.h"
+#include "stall.h"
 #include "wire.h"
 
 /* The room a piggybacked fetch leaves for the procedure's own result. */
@@ -47,6 +48,7 @@ struct xfer {
     struct sftp_sink *sink;
     uint64_t memory;       /* packet memory reserved from the type's cap */
     struct engine_timer timer;
+    struct stall stall;    /* server: the bound on a transfer that moves nothing */
     struct engine_fdwatch watch; /* the local file, while a machine waits on it */
     int watch_fd, watch_events;  /* what watch watches; 0 events: nothing */
     uint64_t now;          /* the time of the event being handled */
@@ -140,6 +142,7 @@ static void stop_machines(struct xfer *x)
             fill_desc_stats(x->desc, c);
     }
     unwatch(x);
+    stall_stop(&x->stall);
     sftp_source_free(x->source);
     sftp_sink_free(x->sink);
     x->source = NULL;
@@ -303,6 +306,15 @@ static void update_watch(struct xfer *x)
     x->watch_events = events;
 }
 
+/* What the stall bound counts: bytes the peer acknowledged (source) or
+ * that were written (sink); not packets, which a closed window still sends. */
+static uint64_t bytes_moved(const struct xfer *x)
+{
+    if (x->source)
+        return sftp_source_bytes(x->source);
+    return x->sink ? sftp_sink_bytes(x->sink) : 0;
+}
+
 /* After any event: has the machine finished? */
 static void after_event(struct xfer *x)
 {
@@ -310,9 +322,12 @@ static void after_event(struct xfer *x)
         report_progress(x);
     update_watch(x);
     int state = machine_state(x);
-    if (state == SFTP_RUNNING || x->is_client)
+    if (x->is_client)
         return; /* a client's end is settled by the reply */
-    server_complete(x, state == SFTP_DONE ? 0 : state);
+    if (state == SFTP_RUNNING)
+        stall_progress(&x->stall, bytes_moved(x), x->now);
+    else
+        server_complete(x, state == SFTP_DONE ? 0 : state);
 }
 
 static void fire_timer(struct engine_timer *et, uint64_t now)
@@ -693,6 +708,7 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
 }
 
 static int start_check(struct xfer *x, uint64_t now);
+static void stalled(struct stall *st, uint64_t now);
 
 /* A fetch rides in the reply when the client takes it and the server's own
  * parameters allow it, leaving room for the procedure's result. */
@@ -747,11 +763,44 @@ static int start_check(struct xfer *x, uint64_t now)
     int rc = start_machine(x);
     if (rc != 0)
         return rc;
+    stall_start(&x->stall, x->engine, x->engine->cfg.stall_timeout_us, 0, now, stalled);
     if (x->source)
         sftp_source_start(x->source, now);
     else
         sftp_sink_start(x->sink, 1, now);
     return 0;
+}
+
+/* Ends the server's end now: the peer hears an ABORT with status, the
+ * handler the outcome. One not yet initialised is marked, so that its init
+ * is refused with status. */
+static void server_abort(void *type, rpc2_request *req, void *transfer, int status, uint64_t now)
+{
+    struct xfer *x = transfer;
+    (void)type, (void)req;
+    if (x->result <= 0)
+        return; /* over already */
+    x->now = now;
+    if (x->source)
+        sftp_source_abort(x->source, status, now);
+    else if (x->sink)
+        sftp_sink_abort(x->sink, status, now);
+    if (!x->file) {
+        x->result = status;
+        return;
+    }
+    server_complete(x, status);
+}
+
+static void stalled(struct stall *st, uint64_t now)
+{
+    struct xfer *x = (struct xfer *)((char *)st - offsetof(struct xfer, stall));
+    x->engine->stats.transfers_stalled++;
+    log_msg(&x->engine->log, RPC2_LOG_WARN,
+            "sftp: %s with %s stalled: no byte moved for %.1f s (%llu moved), ended",
+            is_source(x) ? "fetch" : "store", x->req ? rpc2_request_peer(x->req) : "?",
+            (double)x->engine->cfg.stall_timeout_us / 1e6, (unsigned long long)bytes_moved(x));
+    server_abort(x->type, x->req, x, RPC2_ESTALLED, now);
 }
 
 static int server_reply(void *type, rpc2_request *req, void *transfer, int status,
@@ -845,6 +894,7 @@ static const struct se_ops sftp_ops = {
     .init = server_init,
     .check = server_check,
     .reply = server_reply,
+    .abort = server_abort,
     .request_free = server_request_free,
     .receive = sftp_receive,
     .unbind = sftp_unbind,

@@ -585,6 +585,64 @@ START_TEST(calls_past_max_running_wait_with_busy)
 }
 END_TEST
 
+static rpc2_conn *must_bind_as(const char *identity)
+{
+    struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .identity = identity};
+    struct outcome o = {0};
+    ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
+                                 fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
+                     0);
+    ck_assert(fakelink_run(&link_, &o.done, link_.now + 30 * SEC));
+    ck_assert_int_eq(o.status, 0);
+    return o.conn;
+}
+
+/* One identity (_i 0) or one address (_i 1) past its share of the calls
+ * running waits with BUSY while another identity's call runs; its call runs,
+ * once, when its own running call ends. */
+START_TEST(one_user_cannot_take_every_slot)
+{
+    struct conntable_limits l = limits(SIZE_MAX, SIZE_MAX);
+    struct engine *s = setup_link(6, &l);
+    if (_i == 0)
+        s->cfg.max_running_per_identity = 1;
+    else
+        s->cfg.max_running_per_address = 1;
+    rpc2_conn *c1 = must_bind_as("tester"), *c2 = must_bind_as("tester");
+    rpc2_conn *c3 = must_bind_as("other");
+    incr_args a1 = {.client = 1}, a2 = {.client = 2}, a3 = {.client = 3};
+    unsigned r1 = 0, r2 = 0, r3 = 0;
+    struct outcome o1, o2, o3;
+
+    start_incr(c1, TEST_SLOW_INCR, &a1, &r1, &o1);
+    fakelink_run(&link_, NULL, link_.now + 10 * MS);
+    ck_assert_ptr_nonnull(srv.held);
+    start_incr(c2, TEST_INCR, &a2, &r2, &o2);
+    start_incr(c3, TEST_INCR, &a3, &r3, &o3);
+    fakelink_run(&link_, NULL, link_.now + 5 * SEC);
+    ck_assert(!o2.done);
+    ck_assert_uint_eq(srv.executions[2], 0);
+    if (_i == 0) { /* another identity is not held up by tester's share */
+        ck_assert(o3.done);
+        ck_assert_int_eq(o3.status, 0);
+        ck_assert_uint_gt(engine_stats(s)->calls_deferred_identity, 0);
+    } else { /* the same address: "other" waits as well */
+        ck_assert(!o3.done);
+        ck_assert_uint_gt(engine_stats(s)->calls_deferred_address, 0);
+    }
+
+    ck_assert_int_eq(engine_reply(srv.held, 0, link_.now), 0);
+    srv.held = NULL;
+    ck_assert(fakelink_run(&link_, &o2.done, link_.now + 30 * SEC));
+    ck_assert(fakelink_run(&link_, &o3.done, link_.now + 30 * SEC));
+    ck_assert_int_eq(o2.status, 0);
+    ck_assert_uint_eq(srv.executions[2], 1);
+    ck_assert_uint_eq(srv.executions[3], 1);
+    ck_assert_uint_eq(engine_stats(s)->requests_running, 0);
+    fakelink_dispose(&link_);
+}
+END_TEST
+
 /* Saved replies of all connections share one bound: a reply that does not
  * fit is not kept (and counted); bytes come back as clients move on. */
 START_TEST(saved_replies_share_one_bound)
@@ -684,6 +742,7 @@ static Suite *limits_suite(void)
     tcase_add_test(tc, cookie_bind_takes_two_round_trips_and_no_state_before);
     tcase_add_loop_test(tc, cookie_bind_survives_loss, 0, 5);
     tcase_add_test(tc, calls_past_max_running_wait_with_busy);
+    tcase_add_loop_test(tc, one_user_cannot_take_every_slot, 0, 2);
     tcase_add_test(tc, saved_replies_share_one_bound);
     tcase_add_test(tc, kernel_drops_on_a_flooded_socket_are_counted);
     tcase_set_timeout(tc, 120);

@@ -156,6 +156,35 @@ START_TEST(a_slow_job_does_not_hold_up_the_others)
 }
 END_TEST
 
+/* Three workers: two slow jobs run and more wait behind them, yet a quick
+ * job runs at once on the worker kept for the quick lane. */
+START_TEST(a_quick_job_never_queues_behind_slow_ones)
+{
+    struct gate slow, quick;
+    struct workers *w;
+
+    gate_init(&slow);
+    gate_init(&quick);
+    ck_assert_int_eq(workers_new(3, &w), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(workers_submit(w, wait_for_gate_job, &slow), 0);
+    ck_assert_int_eq(workers_submit_lane(w, 1, count_job, &quick), 0);
+
+    pthread_mutex_lock(&quick.lock);
+    while (quick.count < 1 && gate_wait(&quick))
+        ;
+    int quick_done = quick.count;
+    pthread_mutex_unlock(&quick.lock);
+    gate_open(&slow);
+    workers_free(w);
+
+    ck_assert_int_eq(quick_done, 1);
+    ck_assert_int_eq(slow.count, 1); /* released by the test, not by the deadline */
+    gate_dispose(&slow);
+    gate_dispose(&quick);
+}
+END_TEST
+
 /* A job that queues another until depth reaches zero, as a handler might.
  * (Check's asserts are for the test's own thread: jobs count failures.) */
 struct chain {
@@ -379,6 +408,7 @@ static Suite *workers_suite(void)
     tcase_add_test(pool, thread_count_out_of_range_is_refused);
     tcase_add_test(pool, every_job_runs_exactly_once);
     tcase_add_test(pool, a_slow_job_does_not_hold_up_the_others);
+    tcase_add_test(pool, a_quick_job_never_queues_behind_slow_ones);
     tcase_add_test(pool, free_runs_the_queued_jobs_first);
     suite_add_tcase(s, pool);
     tcase_set_timeout(mailbox, 2 * DEADLINE_SEC);

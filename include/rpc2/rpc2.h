@@ -73,7 +73,9 @@ extern "C" {
     X(EINTEGRITY, -34, "data integrity check failed: the bytes written are not the bytes sent") \
     X(EAUTH, -35, "authentication failed: unknown identity or wrong secret")                       \
     X(ECONNREFUSED, -36, "connection refused: nothing listens at the server's address and port") \
-    X(ECHANGED, -37, "the file changed while it was being sent")
+    X(ECHANGED, -37, "the file changed while it was being sent")                                   \
+    X(ESTALLED, -38, "transfer made no progress within the server's stall timeout")               \
+    X(ESHUTDOWN, -39, "the server is stopping: the call was ended")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
@@ -191,6 +193,18 @@ struct rpc2_params {
                                   * 65000) */
     uint64_t max_saved_bytes;    /* all saved replies together (default 64 MiB); a reply
                                   * not kept answers a retransmitted CALL with RPC2_ELIMIT */
+    /* Shares of max_running, so one user cannot take every slot: calls
+     * running at once on the connections of one identity (as named in the
+     * bind: proved above level none, only claimed at none), and from one
+     * IPv4 address or IPv6 /64. Past a share a new CALL gets BUSY, as past
+     * max_running. Defaults: 256 and 256; 0: no share (max_running only). */
+    uint32_t max_running_per_identity;
+    uint32_t max_running_per_address;
+    /* A server's side effect that moves no byte for this long ends with
+     * RPC2_ESTALLED, whatever keeps it waiting (the peer's window kept
+     * closed, a silent source, a pipe not drained): the handler hears it,
+     * the peer gets an ABORT and the reply says it (default 300 s). */
+    uint64_t stall_timeout_us;
 
     /* Server: the lowest security level a bind may ask for (a client asking
      * for less gets RPC2_ESECURITY), and where the secrets of identities
@@ -216,6 +230,17 @@ RPC2_EXPORT void rpc2_ctx_free(rpc2_ctx *ctx);
 RPC2_EXPORT int rpc2_ctx_run(rpc2_ctx *ctx);
 /* Makes rpc2_ctx_run() return; safe from any thread and from callbacks. */
 RPC2_EXPORT void rpc2_ctx_stop(rpc2_ctx *ctx);
+
+/*
+ * Ends the side effect of every request running (a bounded stop: see
+ * rcatd's --drain-time): each transfer fails with status (RPC2_ESHUTDOWN,
+ * say), its peer is told with an ABORT, and its handler hears the outcome
+ * at once and replies, so the requests end without waiting for their
+ * peers. Requests whose side effect is not initialised yet are ended as
+ * soon as their handlers try to. Handlers without a side effect are left
+ * to finish. Loop thread only.
+ */
+RPC2_EXPORT void rpc2_ctx_abort_transfers(rpc2_ctx *ctx, int status);
 
 /* The local port of the context's first socket (useful with port 0). */
 RPC2_EXPORT int rpc2_ctx_port(const rpc2_ctx *ctx);
@@ -251,6 +276,9 @@ struct rpc2_ctx_stats {
      * and left no state behind. */
     uint64_t binds_cookie_missing, binds_cookie_bad, binds_cookie_stale, cookies_sent;
     uint64_t calls_deferred;    /* new CALLs answered BUSY because max_running calls ran */
+    /* ... because the identity's or the address's share of them ran */
+    uint64_t calls_deferred_identity, calls_deferred_address;
+    uint64_t transfers_stalled; /* side effects ended by stall_timeout_us */
     uint64_t replies_not_saved; /* over max_saved_reply or max_saved_bytes */
     /* Datagrams the kernel dropped on our sockets, mostly because the
      * receive buffer was full (SO_RXQ_OVFL); learnt as later ones arrive. */
@@ -282,7 +310,10 @@ RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out)
  * the client is kept waiting with BUSY answers to its retries.
  *
  * A blocking handler runs on a worker thread (params.workers > 0) and may
- * block; its return value is the reply status.
+ * block; its return value is the reply status. One that moves a file
+ * should not wait on the network in the worker: rpc2_se_transfer_then
+ * (se.h) runs the transfer on the loop and continues the handler on a
+ * worker once it is over.
  *
  * Status: 0 for success (the result is encoded and sent), a positive
  * application code (sent as is, no result), or a negative rpc2 error.
@@ -298,6 +329,11 @@ struct rpc2_proc {
     size_t result_size;
     rpc2_async_handler async_handler;       /* exactly one of these two */
     rpc2_blocking_handler blocking_handler;
+    /* Blocking handlers that are quick and never wait on a peer (a stat, a
+     * directory page): they go ahead of the other queued ones, and with three
+     * workers or more one worker is kept for them alone, so they never
+     * queue behind slow calls. */
+    int quick;
 };
 
 /* Exports a subsystem: binds naming it are accepted and calls on those

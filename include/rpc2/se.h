@@ -177,8 +177,38 @@ RPC2_EXPORT int rpc2_se_init(rpc2_request *req, struct rpc2_se_desc *desc);
 typedef void (*rpc2_se_done_fn)(rpc2_request *req, int status, void *arg);
 RPC2_EXPORT int rpc2_se_check_async(rpc2_request *req, rpc2_se_done_fn done, void *arg);
 
-/* Blocking handlers: runs the transfer and waits for its outcome. */
+/* Blocking handlers: runs the transfer and waits for its outcome. The
+ * worker is held for the whole transfer, however long the peer takes:
+ * rpc2_se_transfer_then frees it meanwhile. */
 RPC2_EXPORT int rpc2_se_check(rpc2_request *req);
+
+/*
+ * Blocking handlers: the transfer without a worker waiting for it. The
+ * handler does its blocking work (open, stat), fills in its descriptor and
+ * returns what this returns:
+ *
+ *     return rpc2_se_transfer_then(req, &state->desc, fetch_done, state);
+ *
+ * The worker is then free. On the loop the side effect is initialised with
+ * desc and run (as rpc2_se_init and rpc2_se_check would); when it is over,
+ * then(req, status, args, result, arg) runs on a worker, as the rest of the
+ * handler: status is the transfer's outcome (0, or the error; desc says
+ * more), and what then returns is the reply's status, as a blocking
+ * handler's. desc and arg must stay valid until then runs; then may free
+ * them.
+ *
+ * Returns RPC2_CONTINUED, and then runs exactly once: after the transfer,
+ * or at once with the reason it could not run (the call carried no side
+ * effect, desc was refused, the connection went, the transfer was
+ * aborted); while the context is freed, on the thread freeing it. Returns
+ * RPC2_EINVAL (and then never runs) outside a blocking handler, without
+ * then or desc, or when called twice.
+ */
+#define RPC2_CONTINUED (-1000000) /* not an error: "the reply comes later" */
+typedef int (*rpc2_se_then_fn)(rpc2_request *req, int status, void *args, void *result,
+                               void *arg);
+RPC2_EXPORT int rpc2_se_transfer_then(rpc2_request *req, struct rpc2_se_desc *desc,
+                                      rpc2_se_then_fn then, void *arg);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,94 @@
+/*
+ * continuation.c - blocking handlers that leave their transfer to the loop
+ * (rpc2_se_transfer_then): the worker runs the handler's blocking part and
+ * is let go; the loop initialises and runs the side effect, which may wait
+ * on its peer as long as it likes without holding a thread; the handler's
+ * rest then runs on a worker again. So a server with a few workers serves
+ * any number of slow or stuck peers, and its workers stay free for work
+ * that blocks the CPU or the disk.
+ *
+ * The continuation runs exactly once whatever happens to the request: the
+ * outcome of the transfer, or the reason it never ran, or (the context
+ * being freed) ECLOSED on the thread that frees it.
+ */
+#include "engine.h"
+
+int engine_request_continues(const struct rpc2_request *req)
+{
+    return req->then_due;
+}
+
+/* Takes the continuation out of the request, so nothing runs it twice. */
+static int run_then(struct rpc2_request *req, int status)
+{
+    rpc2_se_then_fn then = req->then;
+    req->then = NULL;
+    req->then_due = 0;
+    return then(req, status, req->args, req->result, req->then_arg);
+}
+
+int engine_run_handler(struct rpc2_request *req)
+{
+    if (req->then_due)
+        return run_then(req, req->then_status);
+    return req->proc->blocking_handler(req, req->args, req->result, req->handler_arg);
+}
+
+void engine_handler_orphaned(struct rpc2_request *req, int status)
+{
+    if (status == RPC2_CONTINUED && req->then)
+        run_then(req, RPC2_ECLOSED);
+}
+
+/* The transfer is over (or never ran): the handler's rest goes to a worker.
+ * Without one (no memory to queue it) it runs here rather than never. */
+static void transfer_over(rpc2_request *req, int status)
+{
+    struct engine *e = req->engine;
+    req->then_status = status;
+    req->then_due = 1;
+    int rc =
+        e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req) : RPC2_ESERVER;
+    if (rc != 0)
+        engine_handler_returned(req, engine_run_handler(req), e->now);
+}
+
+/* What rpc2_se_init and rpc2_se_check do for a handler on a worker, here on
+ * the loop with the engine's time. The side-effect type refuses a transfer
+ * whose connection has gone or that was aborted. */
+static void start_transfer(struct rpc2_request *req, uint64_t now)
+{
+    const struct se_ops *ops = req->se_ops;
+    int rc = req->se_transfer ? rpc2_se_desc_check(req->then_desc) : RPC2_EINVAL;
+    if (rc == 0 && (!ops->init || !ops->check))
+        rc = RPC2_ENOSETYPE;
+    if (rc == 0)
+        rc = ops->init(req->se_state, req, req->se_transfer, req->then_desc, now);
+    if (rc == 0)
+        rc = ops->check(req->se_state, req, req->se_transfer, transfer_over, now);
+    if (rc != 0)
+        transfer_over(req, rc);
+}
+
+void engine_handler_returned(struct rpc2_request *req, int status, uint64_t now)
+{
+    req->engine->now = now;
+    if (status == RPC2_CONTINUED && req->then && !req->then_due) {
+        start_transfer(req, now);
+        return;
+    }
+    if (status == RPC2_CONTINUED) /* said so without rpc2_se_transfer_then */
+        status = RPC2_ESERVER;
+    engine_reply(req, status, now);
+}
+
+void engine_abort_transfers(struct engine *e, int status, uint64_t now)
+{
+    e->now = now;
+    struct rpc2_request *next;
+    for (struct rpc2_request *req = e->requests; req; req = next) {
+        next = req->next; /* the handler may reply, and free req, as it hears */
+        if (req->se_transfer && req->se_ops && req->se_ops->abort)
+            req->se_ops->abort(req->se_state, req, req->se_transfer, status, now);
+    }
+}
