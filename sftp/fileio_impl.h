@@ -24,8 +24,7 @@ enum fio_kind {
 
 enum fio_sync {
     SYNC_NONE,
-    SYNC_DATA, /* fdatasync: the bytes, enough for an atomic rename */
-    SYNC_FULL, /* fsync: asked for by the descriptor */
+    SYNC_FULL, /* fsync: asked for, or an atomic sink's (its mode and mtime too) */
 };
 
 struct fileio {
