@@ -187,8 +187,8 @@ static int sync_dir(const struct atomic_sink *a, const char **why)
     int rc = 0;
 
     if (dfd < 0 || fsync(dfd) < 0)
-        rc = refuse(why, "flushing the directory after the rename failed",
-                    fileio_errno_code(errno));
+        rc =
+            refuse(why, "flushing the directory after the rename failed", fileio_errno_code(errno));
     if (dfd >= 0)
         close(dfd);
     return rc;

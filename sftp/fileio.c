@@ -431,7 +431,7 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
 
 static int sync_file(struct fileio *f)
 {
-    int r = f->sync == SYNC_FULL ? fsync(f->fd) : f->sync == SYNC_DATA ? fdatasync(f->fd) : 0;
+    int r = f->sync == SYNC_FULL ? fsync(f->fd) : 0;
 
     return r < 0 ? fail(f, "flushing the file to storage failed", fileio_errno_code(errno)) : 0;
 }

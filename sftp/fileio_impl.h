@@ -24,8 +24,7 @@ enum fio_kind {
 
 enum fio_sync {
     SYNC_NONE,
-    SYNC_DATA, /* fdatasync: the bytes, enough for an atomic rename */
-    SYNC_FULL, /* fsync: asked for by the descriptor */
+    SYNC_FULL, /* fsync: asked for, or an atomic sink's (its mode and mtime too) */
 };
 
 struct fileio {
@@ -33,14 +32,14 @@ struct fileio {
     enum fio_kind kind;
     int sink;
     int strict;
-    int fd;          /* -1 for memory */
-    int own_fd;      /* opened here, so closed at finish */
-    int reposition;  /* a caller's seekable fd: lseek past what moved at finish */
-    int64_t start;   /* file offset of stream byte 0 (positional) */
-    uint64_t skip;   /* stream source: bytes still to discard (the seek offset) */
-    int64_t quota;   /* the descriptor's, lowered by fileio_limit; -1: none */
-    int64_t size;    /* source: bytes it will deliver; -1 unknown */
-    int64_t file_size; /* a regular file's size when opened; -1: not a regular file */
+    int fd;                     /* -1 for memory */
+    int own_fd;                 /* opened here, so closed at finish */
+    int reposition;             /* a caller's seekable fd: lseek past what moved at finish */
+    int64_t start;              /* file offset of stream byte 0 (positional) */
+    uint64_t skip;              /* stream source: bytes still to discard (the seek offset) */
+    int64_t quota;              /* the descriptor's, lowered by fileio_limit; -1: none */
+    int64_t size;               /* source: bytes it will deliver; -1 unknown */
+    int64_t file_size;          /* a regular file's size when opened; -1: not a regular file */
     struct fileversion version; /* source: the regular file's version at open */
     uint64_t moved;  /* source: bytes taken from the file; sink: end of the furthest write */
     uint8_t *peeked; /* source: bytes taken by fileio_peek and not yet delivered */
@@ -50,17 +49,17 @@ struct fileio {
     int finished;
     int result;
     enum fio_sync sync;
-    int atomic;   /* a sink by name, put at its name by atomic_sink_commit */
+    int atomic; /* a sink by name, put at its name by atomic_sink_commit */
     struct atomic_sink at;
-    int64_t reserved_end; /* sink: file offset up to which fspace_reserve made room */
+    int64_t reserved_end;           /* sink: file offset up to which fspace_reserve made room */
     struct fileio_info peer_source; /* sink: the source as the peer reported it */
     int have_peer_source;
     const char *why;
-    int nonblocking;         /* FILEIO_NONBLOCK: streams say SFTP_IO_WAIT */
-    struct streamio stream;  /* FIO_STREAM */
-    XXH3_state_t *hash;      /* every byte delivered (source) or given to write (sink) */
-    uint64_t hashed;         /* sink: the stream position the hash has reached */
-    int hash_gap;            /* sink: a write came out of order; no checksum */
+    int nonblocking;        /* FILEIO_NONBLOCK: streams say SFTP_IO_WAIT */
+    struct streamio stream; /* FIO_STREAM */
+    XXH3_state_t *hash;     /* every byte delivered (source) or given to write (sink) */
+    uint64_t hashed;        /* sink: the stream position the hash has reached */
+    int hash_gap;           /* sink: a write came out of order; no checksum */
 };
 
 static inline int refuse(const char **why, const char *text, int code)

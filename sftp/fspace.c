@@ -70,6 +70,5 @@ void fspace_release_tail(int fd, int64_t end)
 
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size >= end)
         return;
-    (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
-                    end - st.st_size);
+    (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, end - st.st_size);
 }
