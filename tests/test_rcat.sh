@@ -719,7 +719,7 @@ run 2 "--json unreachable" "$rcat" --json --timeout 1 "rcat://127.0.0.1:$gone_po
 cp "$tmp/err" "$j"
 json_valid "--json unreachable" "$j"
 [ "$(jorder "$j")" = IEPD ] || fail "--json unreachable: events $(jorder "$j"), want INIT ERROR STOP DONE"
-jis "ERROR (unreachable)" "$j" 2 Error RPC2_EDEAD
+jis "ERROR (unreachable)" "$j" 2 Error RPC2_ECONNREFUSED # the kernel says so: no 1 s wait
 jis "ERROR (unreachable)" "$j" 2 Code 2
 jis "ERROR (unreachable)" "$j" 2 File s1
 jis "DONE (unreachable)" "$j" 4 ExitCode 2
@@ -789,7 +789,7 @@ run 1 "bad --offset" "$rcat" --offset 12Q "$R/s1" && said "bad --offset" "12Q"
 run 1 "local operand" "$rcat" ./local/file && said "local operand" "./local/file"
 # 2: cannot reach
 run 2 "nothing listening" "$rcat" --timeout 1 "rcat://127.0.0.1:$gone_port/some/file" &&
-    said "nothing listening" "rcat: some/file: no answer from 127.0.0.1 port $gone_port"
+    said "nothing listening" "rcat: some/file: connection refused by 127.0.0.1 port $gone_port"
 run 2 "nothing listening, the next operand fails at once" "$rcat" --timeout 1 "rcat://127.0.0.1:$gone_port/a" "rcat://127.0.0.1:$gone_port/b" &&
     said "server lost" "rcat: b: "
 run 2 "--put to nothing" "$rcat" --timeout 1 --put "$root/s1" "rcat://127.0.0.1:$gone_port/up" && said "--put to nothing" "rcat: up: "
