@@ -104,6 +104,8 @@ struct pacer {
     /* The release: tokens in bytes, at most a burst; negative is debt. */
     int64_t tokens;
     uint64_t refilled_at;
+    int awaited;     /* the sender waits for a release (not for the window) */
+    int fell_behind; /* that release came so late the bucket overflowed */
     union {
         struct cc_adaptive adaptive;
         struct cc_background background;
@@ -122,6 +124,10 @@ int pacer_may_send(struct pacer *p, uint64_t now);
 void pacer_sent(struct pacer *p, uint32_t bytes, uint64_t now);
 /* When pacer_may_send will next be true (now if it is). */
 uint64_t pacer_next_release(struct pacer *p, uint64_t now);
+/* Whether the sender fell behind the rate since the last call (its wake-ups
+ * came late, and the bucket could not keep what it missed): then what the
+ * ACKs of its packets show is its own pace, not the path's (app-limited). */
+int pacer_fell_behind(struct pacer *p);
 
 /* The policy's outputs, within the ceiling (the smaller of target and
  * rate_max), above the floor (min, itself below the ceiling), and within

@@ -374,11 +374,15 @@ static void pump(struct sftp_source *s, uint64_t now)
 {
     uint32_t burst;
 
+    /* Late wake-ups (a busy host) send less than the rate: samples of
+     * such sends measure us, not the path. */
+    int behind = pacer_fell_behind(&s->pacer);
+
     for (burst = 0; burst < s->cfg.send_ahead; burst++) {
         struct sentmap_packet *p;
 
         if (!pacer_may_send(&s->pacer, now)) {
-            s->app_limited = 0;
+            s->app_limited = behind;
             break;
         }
         p = next_packet(s);
@@ -391,8 +395,8 @@ static void pump(struct sftp_source *s, uint64_t now)
         }
         transmit(s, p, now);
     }
-    if (burst == s->cfg.send_ahead)
-        s->app_limited = 0;
+    if (burst == s->cfg.send_ahead) /* a full burst, and more was due: we are behind */
+        s->app_limited = behind || pacer_may_send(&s->pacer, now);
     rearm(s, now);
 }
 
