@@ -56,7 +56,7 @@ struct cc_adaptive {
     uint64_t round_count, next_round_delivered;
     uint64_t full_bw;        /* startup: bandwidth at the last 25% growth */
     unsigned full_bw_rounds; /* startup: rounds since it */
-    unsigned queue_samples;  /* startup: RTT samples in a row that show a queue */
+    uint32_t round_min_rtt_us; /* startup: the smallest RTT of this round (0: none yet) */
     int mode;                /* startup, drain, probe_bw, probe_rtt */
     unsigned cycle;          /* probe_bw: position in the gain cycle */
     uint64_t cycle_start;

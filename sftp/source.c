@@ -300,8 +300,7 @@ static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t n
     int again = p->transmissions > 0;
     struct sentmap_tx *t;
 
-    /* The flight queue's order is the transmissions': a cut in flight
-     * blocks the next send, so the number is taken before it leaves. */
+    /* The DATA carries its transmission number: taken before it is written. */
     s->transmissions++;
     put_on_wire(s, p, again, now);
     /* The rate sampler's snapshot (pacer.h): an idle pipe restarts the clocks. */
