@@ -183,16 +183,6 @@ static void j_i64(const char *key, int64_t v)
     put_s(num);
 }
 
-static void j_fixed2(const char *key, double v)
-{
-    char num[40];
-
-    put(",", 1);
-    put_json_string(key);
-    snprintf(num, sizeof num, ":%.2f", v);
-    put_s(num);
-}
-
 static void j_operand(void)
 {
     if (operand > 0)
@@ -564,7 +554,8 @@ static void path_fields(const struct report_xfer *x)
     j_u64("Delay", p->delay_us / 1000);
     if (p->min_delay_us)
         j_u64("MinDelay", p->min_delay_us / 1000);
-    j_fixed2("Loss", p->packets ? 100.0 * (double)p->packets_retransmitted / (double)p->packets : 0);
+    /* events carry integers only: hundredths of a per cent (basis points) */
+    j_u64("Loss", p->packets ? p->packets_retransmitted * 10000 / p->packets : 0);
     j_u64("RetransmittedBytes", p->bytes_retransmitted);
     if (p->policy)
         j_str("Policy", p->policy);

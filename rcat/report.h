@@ -57,7 +57,8 @@ void report_library_log(int level, const char *message);
 
 /* One file moving. The strings must outlive the transfer. */
 /* What the library says of the path while a transfer runs: STATS carries
- * it as Rate (bits/s), Delay (ms) and Loss (%), as Aspera names them. */
+ * it as Rate (bits/s), Delay (ms) and Loss (hundredths of a per cent), as
+ * Aspera names them. */
 struct report_path {
     uint64_t rate_bps;      /* the pace, bits/s (this end sends); 0: the measured rate */
     uint32_t delay_us;      /* smoothed RTT */
