@@ -481,13 +481,33 @@ struct xfer {
     uint64_t retrans0; /* the context's count when the transfer began */
 };
 
+/* The library's view of the path (rate, delay, loss) for the next STATS. */
+static void note_path(struct xfer *x)
+{
+    struct rpc2_sftp_transfer_info ti;
+
+    if (!x->o->in_call || rpc2_sftp_transfer_info(x->o->in_call, &ti) != 0)
+        return;
+    report_xfer_path(&x->rep, &(struct report_path){
+                                  .rate_bps = ti.rate_bps * 8,
+                                  .delay_us = ti.srtt_us,
+                                  .min_delay_us = ti.min_rtt_us,
+                                  .packets = ti.packets,
+                                  .packets_retransmitted = ti.packets_retransmitted,
+                                  .bytes_retransmitted = ti.bytes_retransmitted,
+                                  .policy = ti.policy,
+                              });
+}
+
 static void on_progress(uint64_t bytes, int64_t total, void *arg)
 {
     struct xfer *x = arg;
 
     ratectl_sync(x->o->ratectl);
-    if (report_xfer_due(&x->rep))
-        report_xfer_progress(&x->rep, bytes, total, call_retransmissions(x->o) - x->retrans0);
+    if (!report_xfer_due(&x->rep))
+        return;
+    note_path(x);
+    report_xfer_progress(&x->rep, bytes, total, call_retransmissions(x->o) - x->retrans0);
 }
 
 /* Every transfer operand gets its STOP, whatever stage it fails at; the

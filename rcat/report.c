@@ -538,6 +538,29 @@ static void update_rate(struct report_xfer *x, uint64_t now)
     x->last_bytes = x->bytes;
 }
 
+void report_xfer_path(struct report_xfer *x, const struct report_path *p)
+{
+    x->path = *p;
+    x->have_path = 1;
+}
+
+static void path_fields(const struct report_xfer *x)
+{
+    const struct report_path *p = &x->path;
+
+    if (!x->have_path)
+        return;
+    j_u64("Rate", p->rate_bps ? p->rate_bps : (uint64_t)(x->rate * 8));
+    j_u64("Delay", p->delay_us / 1000);
+    if (p->min_delay_us)
+        j_u64("MinDelay", p->min_delay_us / 1000);
+    /* events carry integers only: hundredths of a per cent (basis points) */
+    j_u64("Loss", p->packets ? p->packets_retransmitted * 10000 / p->packets : 0);
+    j_u64("RetransmittedBytes", p->bytes_retransmitted);
+    if (p->policy)
+        j_str("Policy", p->policy);
+}
+
 void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
                           uint64_t retransmissions)
 {
@@ -548,6 +571,7 @@ void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
     if (cfg.json) {
         j_open("STATS");
         xfer_fields(x, retransmissions);
+        path_fields(x);
         j_close(STDERR_FILENO);
     } else if (cfg.progress) {
         draw_bar(x, 0);

@@ -57,6 +57,17 @@ void report_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_library_log(int level, const char *message);
 
 /* One file moving. The strings must outlive the transfer. */
+/* What the library says of the path while a transfer runs: STATS carries
+ * it as Rate (bits/s), Delay (ms) and Loss (hundredths of a per cent), as
+ * Aspera names them. */
+struct report_path {
+    uint64_t rate_bps;      /* the pace, bits/s (this end sends); 0: the measured rate */
+    uint32_t delay_us;      /* smoothed RTT */
+    uint32_t min_delay_us;  /* the path's smallest RTT; 0: unknown */
+    uint64_t packets, packets_retransmitted, bytes_retransmitted;
+    const char *policy;
+};
+
 struct report_xfer {
     const char *session;
     const char *file;  /* the remote path */
@@ -66,7 +77,12 @@ struct report_xfer {
     int64_t size; /* -1: unknown */
     uint64_t start_us, last_us, last_bytes, bytes;
     double rate; /* smoothed, bytes per second */
+    struct report_path path;
+    int have_path;
 };
+
+/* The path as the library sees it now, for the next STATS. */
+void report_xfer_path(struct report_xfer *x, const struct report_path *p);
 
 void report_xfer_begin(struct report_xfer *x, const char *session, int send, const char *file,
                        const char *dest, int64_t size);

@@ -9,9 +9,10 @@
  * queue. The policy paces at the modelled rate times a gain:
  *
  *   startup    2.89: doubles each round trip until three rounds in a row
- *              bring less than 25% more, or eight RTT samples in a row
- *              show a queue of a quarter of the path's delay (4 to 16 ms,
- *              as HyStart): the pipe is full;
+ *              bring less than 25% more, or the smallest RTT of a round
+ *              shows a queue of a quarter of the path's delay (4 to 16 ms,
+ *              as HyStart; the smallest, so jitter alone does not end
+ *              it): the pipe is full;
  *   drain      1/2.89, until in flight is down to one BDP: the queue
  *              startup built is emptied at once;
  *   probe_bw   a cycle of 5/4 (is there more?), 3/4 (empty what that
@@ -43,7 +44,6 @@
 #define PROBE_RTT_US (200u * 1000u)
 #define PROBE_RTT_CWND 4u
 #define EXTRA_ACKED_ROUNDS 5u
-#define QUEUE_SAMPLES 8u
 #define QUEUE_MIN_US 4000u
 #define QUEUE_MAX_US 16000u
 
@@ -148,20 +148,23 @@ static void track_aggregation(struct pacer *p, const struct pacer_sample *s, uin
         d->extra_acked[1] = extra;
 }
 
-/* Startup sees a queue building: the pipe is full before the rate says so. */
-static void check_queue(struct cc_adaptive *d, const struct pacer_sample *s)
+/* Startup sees a queue building: the pipe is full before the rate says
+ * so. Judged per round, from its smallest RTT. */
+static void check_queue(struct cc_adaptive *d, const struct pacer_sample *s, int round)
 {
     uint32_t allowance = d->min_rtt_us / 4;
+    uint32_t seen = d->round_min_rtt_us;
 
-    if (s->rtt_us == 0 || d->round_count < 3)
+    if (s->rtt_us != 0 && (d->round_min_rtt_us == 0 || s->rtt_us < d->round_min_rtt_us))
+        d->round_min_rtt_us = s->rtt_us;
+    if (!round)
+        return;
+    d->round_min_rtt_us = 0;
+    if (seen == 0 || d->round_count < 4)
         return;
     allowance = allowance < QUEUE_MIN_US ? QUEUE_MIN_US
                 : allowance > QUEUE_MAX_US ? QUEUE_MAX_US : allowance;
-    if (s->rtt_us <= d->min_rtt_us + allowance) {
-        d->queue_samples = 0;
-        return;
-    }
-    if (++d->queue_samples >= QUEUE_SAMPLES) {
+    if (seen > d->min_rtt_us + allowance) {
         d->mode = DRAIN;
         d->full_bw_rounds = FULL_PIPE_ROUNDS;
     }
@@ -202,7 +205,7 @@ static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, 
     if (d->mode == STARTUP && round)
         check_full_pipe(d);
     if (d->mode == STARTUP)
-        check_queue(d, s);
+        check_queue(d, s, round);
     if (d->mode == DRAIN && s->in_flight <= bdp_packets) {
         d->mode = PROBE_BW;
         d->cycle = 2; /* a phase of 1: the probe comes after the drain settled */
@@ -312,7 +315,7 @@ static void adaptive_on_ceiling_up(struct pacer *p, uint64_t now)
     d->mode = STARTUP;
     d->full_bw = 0;
     d->full_bw_rounds = 0;
-    d->queue_samples = 0;
+    d->round_min_rtt_us = 0;
     if (max_bw(&p->policy.adaptive) > 0)
         p->rate_bps = max_bw(d) * HIGH_GAIN / 1000;
     p->cwnd = target_cwnd(p);

@@ -60,9 +60,14 @@ static void refill(struct pacer *p, uint64_t now)
     if (add > (uint64_t)burst_bytes(p) * 2)
         add = (uint64_t)burst_bytes(p) * 2;
     p->tokens += (int64_t)add;
-    if (p->tokens > burst_bytes(p))
+    if (p->tokens > burst_bytes(p)) {
+        /* More than a burst was due to a sender waiting for it: it woke late. */
+        if (p->awaited && p->tokens > burst_bytes(p) + (int64_t)p->params.packet_size)
+            p->fell_behind = 1;
         p->tokens = burst_bytes(p);
+    }
     p->refilled_at = now;
+    p->awaited = 0;
 }
 
 int pacer_may_send(struct pacer *p, uint64_t now)
@@ -87,8 +92,17 @@ uint64_t pacer_next_release(struct pacer *p, uint64_t now)
     refill(p, now);
     if (p->tokens > 0)
         return now;
+    p->awaited = 1;
     need = (uint64_t)(-p->tokens) + 1;
     return now + (need * USEC_PER_SEC + rate - 1) / rate;
+}
+
+int pacer_fell_behind(struct pacer *p)
+{
+    int was = p->fell_behind;
+
+    p->fell_behind = 0;
+    return was;
 }
 
 uint64_t pacer_ceiling(const struct pacer *p)

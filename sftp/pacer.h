@@ -56,7 +56,7 @@ struct cc_adaptive {
     uint64_t round_count, next_round_delivered;
     uint64_t full_bw;        /* startup: bandwidth at the last 25% growth */
     unsigned full_bw_rounds; /* startup: rounds since it */
-    unsigned queue_samples;  /* startup: RTT samples in a row that show a queue */
+    uint32_t round_min_rtt_us; /* startup: the smallest RTT of this round (0: none yet) */
     int mode;                /* startup, drain, probe_bw, probe_rtt */
     unsigned cycle;          /* probe_bw: position in the gain cycle */
     uint64_t cycle_start;
@@ -104,6 +104,8 @@ struct pacer {
     /* The release: tokens in bytes, at most a burst; negative is debt. */
     int64_t tokens;
     uint64_t refilled_at;
+    int awaited;     /* the sender waits for a release (not for the window) */
+    int fell_behind; /* that release came so late the bucket overflowed */
     union {
         struct cc_adaptive adaptive;
         struct cc_background background;
@@ -122,6 +124,10 @@ int pacer_may_send(struct pacer *p, uint64_t now);
 void pacer_sent(struct pacer *p, uint32_t bytes, uint64_t now);
 /* When pacer_may_send will next be true (now if it is). */
 uint64_t pacer_next_release(struct pacer *p, uint64_t now);
+/* Whether the sender fell behind the rate since the last call (its wake-ups
+ * came late, and the bucket could not keep what it missed): then what the
+ * ACKs of its packets show is its own pace, not the path's (app-limited). */
+int pacer_fell_behind(struct pacer *p);
 
 /* The policy's outputs, within the ceiling (the smaller of target and
  * rate_max), above the floor (min, itself below the ceiling), and within

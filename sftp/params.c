@@ -108,13 +108,22 @@ uint32_t sftp_choose_piggyback_max(const struct rpc2_sftp_params *p, const struc
 }
 
 
+/* A burst of MTU packets as large as a TSO segment (64 KiB): the source
+ * sends at most a burst per wake-up, so on a busy host whose timers fire
+ * late, bursts of 16 small packets would cap the rate (16 x 1400 bytes per
+ * 5 ms is 36 Mbit/s) long before the path does. */
+#define MTU_SEND_AHEAD 48u
+
 struct sftp_config sftp_config_of(const struct rpc2_sftp_params *p, uint32_t packet_size,
                                   uint32_t window)
 {
+    uint32_t send_ahead = p->send_ahead;
+    if (packet_size <= MTU_PACKET && send_ahead < MTU_SEND_AHEAD)
+        send_ahead = MTU_SEND_AHEAD;
     return (struct sftp_config){
         .packet_size = packet_size,
         .window = window,
-        .send_ahead = p->send_ahead,
+        .send_ahead = send_ahead,
         .ack_point = p->ack_point,
         .dup_threshold = p->dup_threshold,
         .retry_count = p->retry_count,

@@ -300,8 +300,7 @@ static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t n
     int again = p->transmissions > 0;
     struct sentmap_tx *t;
 
-    /* The flight queue's order is the transmissions': a cut in flight
-     * blocks the next send, so the number is taken before it leaves. */
+    /* The DATA carries its transmission number: taken before it is written. */
     s->transmissions++;
     put_on_wire(s, p, again, now);
     /* The rate sampler's snapshot (pacer.h): an idle pipe restarts the clocks. */
@@ -374,11 +373,15 @@ static void pump(struct sftp_source *s, uint64_t now)
 {
     uint32_t burst;
 
+    /* Late wake-ups (a busy host) send less than the rate: samples of
+     * such sends measure us, not the path. */
+    int behind = pacer_fell_behind(&s->pacer);
+
     for (burst = 0; burst < s->cfg.send_ahead; burst++) {
         struct sentmap_packet *p;
 
         if (!pacer_may_send(&s->pacer, now)) {
-            s->app_limited = 0;
+            s->app_limited = behind;
             break;
         }
         p = next_packet(s);
@@ -391,8 +394,8 @@ static void pump(struct sftp_source *s, uint64_t now)
         }
         transmit(s, p, now);
     }
-    if (burst == s->cfg.send_ahead)
-        s->app_limited = 0;
+    if (burst == s->cfg.send_ahead) /* a full burst, and more was due: we are behind */
+        s->app_limited = behind || pacer_may_send(&s->pacer, now);
     rearm(s, now);
 }
 

@@ -98,6 +98,23 @@ START_TEST(rate_is_kept_over_time)
 }
 END_TEST
 
+/* A sender that waited for a release and woke far too late fell behind its
+ * rate (its samples are its own pace); one idle for want of data did not. */
+START_TEST(late_wake_ups_are_noticed)
+{
+    struct pacer p = make(8, 1000, 0);
+
+    drain(&p, 0, 100);
+    ck_assert(!pacer_fell_behind(&p));
+    (void)pacer_next_release(&p, 0);
+    drain(&p, SEC, 100); /* due after 10 us, woke after a second */
+    ck_assert(pacer_fell_behind(&p));
+    ck_assert(!pacer_fell_behind(&p)); /* reported once */
+    drain(&p, 2 * SEC, 100); /* nobody waited: idle, not late */
+    ck_assert(!pacer_fell_behind(&p));
+}
+END_TEST
+
 /* ---- the delivery-rate policy -------------------------------------------- */
 
 /*
@@ -357,6 +374,7 @@ static Suite *pacer_suite(void)
     tcase_add_test(tc, first_burst_is_send_ahead);
     tcase_add_test(tc, idle_never_releases_more_than_a_burst);
     tcase_add_test(tc, rate_is_kept_over_time);
+    tcase_add_test(tc, late_wake_ups_are_noticed);
     tcase_add_test(tc, startup_doubles_then_settles);
     tcase_add_test(tc, app_limited_lows_are_ignored);
     tcase_add_test(tc, ceiling_and_window_apply);
