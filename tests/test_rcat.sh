@@ -750,8 +750,8 @@ json_valid "--json local failure" "$j"
 jis "ERROR (local)" "$j" 3 Code 4
 jis "ERROR (local)" "$j" 3 File "$local/nodir/x"
 jis "STOP (local)" "$j" 4 Code 4
-jis "ERROR (local)" "$j" 3 Error ENOENT
-jis "STOP (local)" "$j" 4 Result ENOENT
+jis "ERROR (local)" "$j" 3 Error RPC2_ENOENT
+jis "STOP (local)" "$j" 4 Result RPC2_ENOENT
 jis "DONE (local)" "$j" 5 ExitCode 4
 
 # two servers in one run: a session each
