@@ -434,7 +434,10 @@ static int tracking_works(void)
     return works;
 }
 #else
-#include <sanitizer/allocator_interface.h>
+/* sanitizer/allocator_interface.h declares it, but gcc does not install
+ * that header; its runtime exports the function all the same. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
 static size_t largest_request;
 
 static void note_malloc(const volatile void *p, size_t n)
