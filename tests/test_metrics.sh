@@ -166,13 +166,15 @@ wait "$put" || fail "the STORE: $(cat "$tmp/put.err")"
 cmp "$tmp/copy" "$tmp/root/out.bin" || fail "the FETCH's copy differs"
 "$b/rcat/rcat" -q --stat "rcat://127.0.0.1:$port/missing" 2>/dev/null && fail "STAT missing"
 
-# The context's counters arrive within a second of the loop publishing them.
-received() {
+# The context's counters arrive within a second of the loop publishing them:
+# both the STORE's bytes in and the FETCH's bytes out.
+published() {
     scrape "$tmp/after"
     v=$(value "$tmp/after" rcatd_network_received_bytes_total)
-    [ "$v" != none ] && [ "$v" -ge $((2 * size)) ]
+    w=$(value "$tmp/after" rcatd_network_sent_bytes_total)
+    [ "$v" != none ] && [ "$v" -ge $((2 * size)) ] && [ "$w" != none ] && [ "$w" -ge 3000000 ]
 }
-wait_for received || fail "rcatd_network_received_bytes_total below what was stored"
+wait_for published || fail "rcatd_network_received/sent_bytes_total below what was stored/fetched"
 expect "$tmp/after" rcatd_transfers_running 0
 expect "$tmp/after" rcatd_calls_running 0
 expect "$tmp/after" 'rcatd_transfer_bytes_total{direction="in"}' $((2 * size))

@@ -496,6 +496,7 @@ START_TEST(inotify_sees_an_open)
     ck_assert(was_opened(in));
     close(in);
     unlink(p);
+    root_dispose(&r);
 }
 END_TEST
 

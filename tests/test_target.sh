@@ -107,7 +107,9 @@ fetch -p "$U/tool" -o "$o/kept" || fail "-p: $(cat "$tmp/err")"
 
 echo "the rename is made durable: the directory is fsynced after it"
 if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
-    strace -f -y -e trace=fsync,fdatasync,rename,renameat,renameat2 -o "$tmp/trace" \
+    # LeakSanitizer cannot run under ptrace: off for this one traced run (sanitizer builds)
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -y -e trace=fsync,fdatasync,rename,renameat,renameat2 -o "$tmp/trace" \
         "$rcat" "$U/file" -o "$o/durable" 2>"$tmp/err" || fail "durable: $(cat "$tmp/err")"
     # the last calls: the file's flush, the rename, then its directory's fsync
     grep -q "fsync([0-9]*<$o>)" "$tmp/trace" ||

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vmfile_client: GET brought back other bytes than PUT sent\n");
         rc = RPC2_EIO;
     }
-    if (rc == 0 && (fwrite(back, 1, got, stdout) != got || fflush(stdout) != 0)) {
+    if (rc == 0 && ((got > 0 && fwrite(back, 1, got, stdout) != got) || fflush(stdout) != 0)) {
         perror("vmfile_client: standard output");
         rc = RPC2_EIO;
     }
