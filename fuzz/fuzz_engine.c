@@ -94,6 +94,30 @@ size_t fuzz_engine_seal(struct fuzz_engine *fe, int peer, uint8_t *buf, size_t l
     return sec_protect(&p->session, buf, len, cap, &out) == 0 ? out : len;
 }
 
+size_t fuzz_engine_hello(struct fuzz_engine *fe, struct fuzz_peer *p, int level,
+                         const struct pkt_bind_req *m, uint32_t src_conn, uint8_t *out, size_t cap)
+{
+    struct sec_binding b = {
+        .client_conn = src_conn, .subsystem = m->subsystem, .se_type = m->se_type};
+    struct sec_rand rnd;
+    struct sec_psk psk;
+    size_t len;
+
+    /* a fresh ephemeral key per hello (the server refuses one it has seen);
+     * X25519 clamps the first byte, so the count goes further in */
+    memset(&rnd, 0, sizeof rnd);
+    fe->hellos++;
+    memcpy(rnd.secret + 8, &fe->hellos, sizeof fe->hellos);
+    memcpy(rnd.nonce, &fe->hellos, sizeof fe->hellos);
+    fuzz_psk(&psk);
+    if (sec_client_hello_det(&p->hs, (const char *)m->identity, m->identity_len, &psk, level,
+                             SEC_SUITES_ALL, &b, out, cap, &len, &rnd) != 0)
+        return 0;
+    p->hs_pending = 1;
+    p->hs_conn = src_conn;
+    return len;
+}
+
 void fuzz_engine_limits(struct fuzz_engine *fe, uint8_t choice)
 {
     static const size_t cookies[] = {SIZE_MAX, 0, 1, 2}, per_addr[] = {SIZE_MAX, 1, 2, 3};

@@ -41,6 +41,7 @@ struct fuzz_engine {
     uint64_t now;
     struct fuzz_peer peers[FUZZ_PEERS];
     uint64_t sent;
+    unsigned hellos; /* genuine hellos made in this input: each its own randomness */
     /* the datagram being received: a foreign version's answer is no larger */
     size_t in_len;
     int in_foreign;
@@ -67,6 +68,12 @@ int fuzz_secret_for(const char *identity, size_t len, unsigned char secret[RPC2_
  * else with the check. cap: room in buf. Returns the sealed length, or len
  * when the session refuses (the datagram then goes unsealed). */
 size_t fuzz_engine_seal(struct fuzz_engine *fe, int peer, uint8_t *buf, size_t len, size_t cap);
+
+/* The hello a client holding FUZZ_IDENTITY's secret sends in m (a BIND_REQ
+ * from src_conn) at level, into out; the randomness is fixed by the input,
+ * so a run can be replayed. Marks p's handshake pending; 0 on failure. */
+size_t fuzz_engine_hello(struct fuzz_engine *fe, struct fuzz_peer *p, int level,
+                         const struct pkt_bind_req *m, uint32_t src_conn, uint8_t *out, size_t cap);
 
 /* Peer i's state: peer 3 (peer 0 in IPv6 clothes) shares peer 0's. */
 struct fuzz_peer *fuzz_engine_peer(struct fuzz_engine *fe, int i);

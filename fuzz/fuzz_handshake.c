@@ -36,7 +36,6 @@
 #include "sftp_type.h"
 
 static uint8_t dgram[PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM];
-static unsigned hellos; /* made in this input: each gets its own randomness */
 
 static void h_null(rpc2_request *req, void *args, void *result, void *arg)
 {
@@ -63,34 +62,8 @@ static const uint8_t *input_opaque(struct fuzz_in *in, uint32_t *len)
 
 /* ---- client hellos -------------------------------------------------------- */
 
-/* A hello as a client holding FUZZ_IDENTITY's secret makes it; the
- * randomness is fixed by the input, so a run can be replayed. */
-static size_t valid_hello(struct fuzz_peer *p, int level, const struct pkt_bind_req *m,
-                          uint32_t src_conn, uint8_t *out, size_t cap)
-{
-    struct sec_binding b = {
-        .client_conn = src_conn, .subsystem = m->subsystem, .se_type = m->se_type};
-    struct sec_rand rnd;
-    struct sec_psk psk;
-    size_t len;
-
-    /* a fresh ephemeral key per hello (the server refuses one it has seen);
-     * X25519 clamps the first byte, so the count goes further in */
-    memset(&rnd, 0, sizeof rnd);
-    hellos++;
-    memcpy(rnd.secret + 8, &hellos, sizeof hellos);
-    memcpy(rnd.nonce, &hellos, sizeof hellos);
-    fuzz_psk(&psk);
-    if (sec_client_hello_det(&p->hs, (const char *)m->identity, m->identity_len, &psk, level,
-                             SEC_SUITES_ALL, &b, out, cap, &len, &rnd) != 0)
-        return 0;
-    p->hs_pending = 1;
-    p->hs_conn = src_conn;
-    return len;
-}
-
-static size_t make_hello(struct fuzz_in *in, struct fuzz_peer *p, const struct pkt_bind_req *m,
-                         uint32_t src_conn, uint8_t *out, size_t cap)
+static size_t make_hello(struct fuzz_engine *fe, struct fuzz_in *in, struct fuzz_peer *p,
+                         const struct pkt_bind_req *m, uint32_t src_conn, uint8_t *out, size_t cap)
 {
     uint8_t choice = fin_u8(in);
     const uint8_t *raw;
@@ -103,7 +76,8 @@ static size_t make_hello(struct fuzz_in *in, struct fuzz_peer *p, const struct p
         memcpy(out, raw, len);
         return len;
     }
-    len = valid_hello(p, (choice & 1) ? RPC2_SEC_AUTH : RPC2_SEC_ENCRYPT, m, src_conn, out, cap);
+    len = fuzz_engine_hello(fe, p, (choice & 1) ? RPC2_SEC_AUTH : RPC2_SEC_ENCRYPT, m, src_conn,
+                            out, cap);
     if (choice > 3 && len > 0)
         out[(choice / 2) % len] ^= 0x01;
     return len;
@@ -111,8 +85,8 @@ static size_t make_hello(struct fuzz_in *in, struct fuzz_peer *p, const struct p
 
 /* ---- datagrams ------------------------------------------------------------ */
 
-static void write_bind_body(struct pkt_writer *w, struct fuzz_in *in, struct fuzz_peer *p, int echo,
-                            uint32_t src_conn)
+static void write_bind_body(struct fuzz_engine *fe, struct pkt_writer *w, struct fuzz_in *in,
+                            struct fuzz_peer *p, int echo, uint32_t src_conn)
 {
     static uint8_t hello[PKT_MAX_HELLO];
     struct pkt_bind_req m = {.subsystem = pick_subsystem(fin_u8(in)),
@@ -126,7 +100,7 @@ static void write_bind_body(struct pkt_writer *w, struct fuzz_in *in, struct fuz
         m.cookie = input_opaque(in, &m.cookie_len);
     }
     m.identity = input_opaque(in, &m.identity_len);
-    hello_len = make_hello(in, p, &m, src_conn, hello, sizeof hello);
+    hello_len = make_hello(fe, in, p, &m, src_conn, hello, sizeof hello);
     /* the writer, not pkt_bind_req_encode: lengths past the bounds go too */
     pkt_put_u32(w, m.subsystem);
     pkt_put_u32(w, m.se_type);
@@ -163,7 +137,7 @@ static size_t build(struct fuzz_engine *fe, struct fuzz_in *in, uint8_t ctl)
     h.ts = (uint32_t)fe->now;
     pkt_writer_init(&w, dgram + PKT_HDR_SIZE, PKT_MAX_BODY);
     if (kind == HS_BIND || kind == HS_ECHO) {
-        write_bind_body(&w, in, p, kind == HS_ECHO, h.src_conn);
+        write_bind_body(fe, &w, in, p, kind == HS_ECHO, h.src_conn);
     } else if (kind == HS_COOKIE) {
         cookie = input_opaque(in, &cookie_len);
         pkt_put_opaque(&w, cookie, cookie_len);
@@ -212,7 +186,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_engine_limits(&fe, limits);
     FUZZ_REQUIRE(engine_export(fe.e, FZ_SUBSYS, procs, 1, NULL) == 0);
     FUZZ_REQUIRE(sftp_register(fe.e, NULL) == 0);
-    hellos = 0;
     while (!fin_empty(&in))
         run_record(&fe, &in, &cfg);
     fuzz_engine_advance(&fe, 1000000); /* let timers run once more */

@@ -82,7 +82,6 @@ static struct fz_slot slots[FZ_SLOTS];
 static struct fz_watch watches[FZ_WATCHES];
 static char scratch[256]; /* the files' directory, made once per process */
 static char src_path[300];
-static unsigned hellos;  /* each genuine hello gets a fresh ephemeral key */
 static rpc2_request *held;
 static uint8_t fetch_bytes[FZ_BYTES], store_bytes[FZ_BYTES];
 static uint8_t dgram[PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM];
@@ -424,8 +423,6 @@ static size_t genuine_hello(struct fuzz_peer *p, size_t len)
 {
     static uint8_t body[PKT_MAX_BODY], hello[PKT_MAX_HELLO];
     struct pkt_bind_req m;
-    struct sec_rand rnd;
-    struct sec_psk psk;
     size_t hello_len, body_len;
     uint32_t src_conn = fuzz_load_u32(dgram + FUZZ_OFF_SRC_CONN);
 
@@ -433,22 +430,14 @@ static size_t genuine_hello(struct fuzz_peer *p, size_t len)
         m.hello_len == 0 || m.identity_len != strlen(FUZZ_IDENTITY) ||
         memcmp(m.identity, FUZZ_IDENTITY, m.identity_len) != 0)
         return len;
-    struct sec_binding b = {.client_conn = src_conn, .subsystem = m.subsystem, .se_type = m.se_type};
-    int level = m.hello[0] & 1 ? RPC2_SEC_ENCRYPT : RPC2_SEC_AUTH;
-    memset(&rnd, 0, sizeof rnd);
-    hellos++; /* X25519 clamps the first byte: the count goes further in */
-    memcpy(rnd.secret + 8, &hellos, sizeof hellos);
-    memcpy(rnd.nonce, &hellos, sizeof hellos);
-    fuzz_psk(&psk);
-    if (sec_client_hello_det(&p->hs, FUZZ_IDENTITY, m.identity_len, &psk, level, SEC_SUITES_ALL,
-                             &b, hello, sizeof hello, &hello_len, &rnd) != 0)
+    hello_len = fuzz_engine_hello(&fe, p, m.hello[0] & 1 ? RPC2_SEC_ENCRYPT : RPC2_SEC_AUTH, &m,
+                                  src_conn, hello, sizeof hello);
+    if (hello_len == 0)
         return len;
     m.hello = hello;
     m.hello_len = (uint32_t)hello_len;
     if (pkt_bind_req_encode(&m, body, sizeof body, &body_len) != PKT_OK)
         return len;
-    p->hs_pending = 1;
-    p->hs_conn = src_conn;
     memcpy(dgram + PKT_HDR_SIZE, body, body_len);
     return PKT_HDR_SIZE + body_len;
 }
