@@ -60,6 +60,8 @@ struct ops {
     rpc2_conn *in_call; /* what a signal or the time limit cancels */
     struct ratectl *ratectl; /* live rate changes (ratectl.h) */
     int signal;
+    /* SIGPIPE was at its default when rcat started: see watch_signals */
+    int sigpipe_default;
     ev_timer time_limit; /* --max-time, armed for the whole run */
     int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
     /* Above level none: the identity's secret, kept for the whole run (a
@@ -127,6 +129,7 @@ static void init_signals(struct ops *o)
     static const int which[] = {SIGINT, SIGTERM, SIGHUP};
     struct sigaction was;
 
+    o->sigpipe_default = sigaction(SIGPIPE, NULL, &was) == 0 && was.sa_handler == SIG_DFL;
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         if (sigaction(which[i], NULL, &was) == 0 && was.sa_handler == SIG_IGN)
             continue;
@@ -137,9 +140,14 @@ static void init_signals(struct ops *o)
 
 /* Watched only while a call runs: outside one there is nothing to clean
  * up, and the default action also interrupts what blocks outside the loop
- * (opening a FIFO that has no reader yet). */
+ * (opening a FIFO that has no reader yet). SIGPIPE is ignored while a call
+ * runs: a reader gone mid-fetch (`rcat URL | head`) then fails the write,
+ * the transfer is aborted and the server told at once, instead of waiting
+ * for a peer that died (fetch_into then ends rcat by SIGPIPE, as cat). */
 static void watch_signals(struct ops *o, int on)
 {
+    if (o->sigpipe_default)
+        signal(SIGPIPE, on ? SIG_IGN : SIG_DFL);
     for (size_t i = 0; i < o->n_sigs; i++) {
         if (on)
             ev_signal_start(o->loop, &o->sigs[i]);
@@ -605,8 +613,13 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
     memset(&info, 0, sizeof info);
     sink_describe(k, o->cfg.no_clobber, o->cfg.preserve, d);
     rc = call(o, s, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &a, (xdrproc_t)xdr_file_info, &info, d);
-    if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd))
-        return verdict_fail_local(k->shown, NULL, EPIPE, result);
+    if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd)) {
+        if (!o->sigpipe_default)
+            return verdict_fail_local(k->shown, NULL, EPIPE, result);
+        o->signal = SIGPIPE; /* what a write would have ended rcat by */
+        *result = "EPIPE";
+        return 128 + SIGPIPE;
+    }
     if (rc != 0)
         return fail(o, s, rc, d, src->path, k->shown, result);
     return RCAT_EXIT_OK;

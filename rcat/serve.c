@@ -77,6 +77,7 @@ struct call {
     char name[NAME_MAX + 1];  /* STORE: the name in that directory */
     char sink_path[32 + NAME_MAX];
     struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
+    int client_failed;        /* the client's end ended the transfer by its own error */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };
@@ -211,17 +212,18 @@ static void describe_caller(rpc2_request *req, char *out, size_t cap)
     snprintf(out, cap, "%s %s", id, level < 3 ? levels[level] : "?");
 }
 
-static void log_call(struct serve *s, rpc2_request *req, const char *proc, const char *path,
-                     uint64_t bytes, const struct timespec *t0, int status)
+static void log_call(struct serve *s, const struct call *c, int status)
 {
+    rpc2_request *req = c->req;
     char shown[LOG_PATH_MAX], caller[IDENTITY_SHOWN_MAX + 32], line[LOG_PATH_MAX + 1400];
 
     if (!s->log)
         return;
-    escape_path(path, shown, sizeof shown);
+    escape_path(c->path, shown, sizeof shown);
     describe_caller(req, caller, sizeof caller);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req),
-             caller, proc, shown, bytes, ms_since(t0), status_name(status));
+    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s", rpc2_request_peer(req),
+             caller, c->proc, shown, c->bytes, ms_since(&c->t0), status_name(status),
+             c->client_failed ? " by the client" : "");
     s->log(line, s->log_arg);
 }
 
@@ -248,7 +250,11 @@ static int transfer_over(rpc2_request *req, int status, void *args, void *result
 
     (void)req;
     c->bytes = c->desc.bytes_transferred;
-    if (status != 0)
+    /* The client's own failure (its disk full, its reader gone) is no
+     * failure of this server's file: its error is logged as the client's,
+     * not mapped to what it would mean here. */
+    c->client_failed = status != 0 && c->desc.remote_status == RPC2_SE_FAILURE;
+    if (status != 0 && !c->client_failed)
         status = status_of_rpc2(c->desc.error ? c->desc.error : status);
     if (c->after)
         status = c->after(c, status, args, result);
@@ -465,7 +471,7 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    log_call(s, c->req, c->proc, c->path, c->bytes, &c->t0, status);
+    log_call(s, c, status);
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
                                                          rpc2_request_identity(c->req), c->bytes,
                                                          ms_since(&c->t0) / 1e3});

@@ -231,6 +231,21 @@ static int machine_state(const struct xfer *x)
     return x->sink ? sftp_sink_state(x->sink) : SFTP_RUNNING;
 }
 
+/* Whether this end's machine failed by its own doing (not the peer's ABORT).
+ * On the client, once the reply is in: a sink must hold every byte; a
+ * source is vouched for by the server's sink, whose verdict is in the reply. */
+static int machine_failed_here(const struct xfer *x)
+{
+    return x->source ? sftp_source_failed_here(x->source)
+                     : x->sink && sftp_sink_failed_here(x->sink);
+}
+
+/* The peer's ABORT ended the machine: the other end failed by its own doing. */
+static int machine_failed_by_peer(const struct xfer *x)
+{
+    return (x->source || x->sink) && machine_state(x) < 0 && !machine_failed_here(x);
+}
+
 static void report_progress(struct xfer *x)
 {
     struct rpc2_se_desc *d = x->desc;
@@ -256,12 +271,15 @@ static void server_complete(struct xfer *x, int status)
     if (status == 0)
         status = finished;
     x->result = status == 0 ? 0 : status;
+    int peer_failed = status != 0 && machine_failed_by_peer(x);
     stop_machines(x);
     struct rpc2_se_desc *d = x->desc;
     if (d) {
         fileio_fill_desc(x->file, d);
         d->local_status = status == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
-        d->remote_status = d->local_status; /* the client's end is settled by the reply */
+        /* as on the client: FAILURE only when the client's end failed by
+         * its own doing (its ABORT: a full disk, a closed pipe) */
+        d->remote_status = peer_failed ? RPC2_SE_FAILURE : RPC2_SE_SUCCESS;
         d->error = status;
         x->desc = NULL;
     }
@@ -534,14 +552,6 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
         t->stats.piggybacked++;
     seblock_call_encode(&b, w);
     return w->failed ? RPC2_ETOOBIG : 0;
-}
-
-/* The client's own end once the reply is in: a sink must hold every byte;
- * a source is vouched for by the server's sink, whose verdict is in r. */
-static int machine_failed_here(const struct xfer *x)
-{
-    return x->source ? sftp_source_failed_here(x->source)
-                     : x->sink && sftp_sink_failed_here(x->sink);
 }
 
 /* Both ends hashed the bytes they moved; the server's sum says what it

@@ -84,7 +84,8 @@ struct rpc2_se_desc {
     int quota_exceeded;               /* the quota cut the transfer short */
     /* local FAILURE: this end did not deliver (its own error, or the call
      * failed); remote FAILURE: the other end failed by its own doing (not
-     * merely because this end aborted the transfer). */
+     * merely because this end aborted the transfer; on the server: the
+     * client's ABORT ended it, and error is the client's). */
     enum rpc2_se_status local_status, remote_status;
     int error;                        /* the rpc2 error when a status is FAILURE */
     /* XXH3-128 of the bytes this end moved (read as a source, received as a
