@@ -10,7 +10,7 @@
 #include "fileio.h"
 #include "fileio_impl.h"
 
-int fileio_named_sum(const struct fileio *f, struct namedsum_value *out)
+static int own_sum(const struct fileio *f, struct namedsum_value *out)
 {
     int len;
 
@@ -22,6 +22,17 @@ int fileio_named_sum(const struct fileio *f, struct namedsum_value *out)
     out->type = namedsum_type(f->named);
     out->len = (uint32_t)len;
     return 1;
+}
+
+int fileio_named_sum(struct fileio *f, struct namedsum_value *out)
+{
+    const struct rpc2_se_desc *d = f ? f->d : NULL;
+    int have = own_sum(f, out);
+
+    if (have && d->expect_sum_len &&
+        (d->expect_sum_len != out->len || memcmp(d->expect_sum, out->bytes, out->len) != 0))
+        return fail(f, "the named checksum of the data is not the one expected", RPC2_EINTEGRITY);
+    return have;
 }
 
 /* A sum asked for and not sent is refused like one that differs: the
@@ -38,7 +49,10 @@ int fileio_check_named(struct fileio *f, const struct namedsum_value *peer)
         return fail(f, "the peer did not send the named checksum asked for", RPC2_EINTEGRITY);
     if (peer->type != namedsum_type(f->named))
         return fail(f, "the peer sent a named checksum of another type", RPC2_EINTEGRITY);
-    if (!fileio_named_sum(f, &own))
+    int have = fileio_named_sum(f, &own);
+    if (have < 0)
+        return have;
+    if (!have)
         return fail(f, "the named checksum of the bytes received could not be computed",
                     RPC2_EINTEGRITY);
     if (own.len != peer->len || memcmp(own.bytes, peer->bytes, own.len) != 0)
@@ -52,7 +66,7 @@ void fileio_fill_named(const struct fileio *f, struct rpc2_se_desc *d)
     struct namedsum_value v;
 
     d->sum_len = 0;
-    if (!fileio_named_sum(f, &v))
+    if (!own_sum(f, &v))
         return;
     d->sum_type = (int)v.type;
     memcpy(d->sum, v.bytes, v.len);

@@ -54,7 +54,8 @@ struct sftp_reader {
     void (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
     void *arg;
     /* may be NULL: 1 and *out when the LAST packet carries a named sum
-     * (namedsum.h) of every byte read, else 0 */
+     * (namedsum.h) of every byte read, else 0; a negative rpc2 error fails
+     * the transfer before the LAST packet goes */
     int (*named)(void *arg, struct namedsum_value *out);
 };
 

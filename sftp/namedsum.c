@@ -118,6 +118,11 @@ const char *rpc2_se_sum_name(int type)
     return type > 0 && namedsum_len((uint32_t)type) ? names[type] : NULL;
 }
 
+unsigned rpc2_se_sum_len(int type)
+{
+    return type > 0 ? (unsigned)namedsum_len((uint32_t)type) : 0;
+}
+
 int rpc2_se_sum_parse(const char *name)
 {
     for (size_t t = 1; name && t < sizeof(names) / sizeof(names[0]); t++)

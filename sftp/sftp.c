@@ -515,7 +515,9 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
     uint8_t sum[FILEIO_SUM_BYTES];
     int have_sum = x->piggy && fileio_digest(x->file, sum) == 0;
     struct namedsum_value named;
-    int have_named = x->piggy && fileio_named_sum(x->file, &named);
+    int have_named = x->piggy ? fileio_named_sum(x->file, &named) : 0;
+    if (have_named < 0)
+        return have_named; /* not the data expected: nothing is sent */
     struct seblock_call b = {
         .direction = (uint32_t)x->direction,
         .flags = (x->piggy ? SEBLOCK_PIGGY : 0) | (t->params.strict_quota ? SEBLOCK_STRICT : 0),
@@ -860,7 +862,7 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
     if (x->sum_type) { /* asked for: said, with the value when this end succeeded */
         b.flags |= SEBLOCK_NAMED_SUM;
         b.sum_type = x->sum_type;
-        if (x->file && x->result == 0 && fileio_named_sum(x->file, &named)) {
+        if (x->file && x->result == 0 && fileio_named_sum(x->file, &named) > 0) {
             b.named_sum = named.bytes;
             b.named_sum_len = named.len;
         }

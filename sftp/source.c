@@ -205,8 +205,13 @@ static struct sentmap_packet *read_packet(struct sftp_source *s, uint32_t seq)
             s->reader.digest(s->reader.arg, s->sum);
             s->have_sum = 1;
         }
-        if (s->reader.named)
-            s->have_named = s->reader.named(s->reader.arg, &s->named) == 1;
+        int named = s->reader.named ? s->reader.named(s->reader.arg, &s->named) : 0;
+        if (named < 0) { /* not the data it must be: the sink never gets the end */
+            sentmap_release(&s->sent, p);
+            fail(s, named, 1);
+            return NULL;
+        }
+        s->have_named = named;
     }
     return p;
 }

@@ -167,6 +167,12 @@ struct rpc2_se_desc {
     int sum_type;
     unsigned char sum[RPC2_SE_SUM_MAX];
     unsigned sum_len;
+    /* in, optional: the sum the data must have (a published one), exactly
+     * sum_type's length; 0: none. Differing, the transfer fails with
+     * RPC2_EINTEGRITY and nothing is kept: a sink removes an atomic
+     * temporary, a source ends before its last byte goes out. */
+    unsigned char expect_sum[RPC2_SE_SUM_MAX];
+    unsigned expect_sum_len;
 };
 
 /* A descriptor for the whole file in this direction (of the SFTP type):
@@ -177,6 +183,8 @@ RPC2_EXPORT void rpc2_se_desc_init(struct rpc2_se_desc *desc, enum rpc2_se_direc
 
 /* "md5", "sha1", "sha256", "xxh128"; NULL for any other type (0 too). */
 RPC2_EXPORT const char *rpc2_se_sum_name(int type);
+/* Bytes of a sum of type; 0 for an unknown type. */
+RPC2_EXPORT unsigned rpc2_se_sum_len(int type);
 /* The type named so (any case), or RPC2_EINVAL. */
 RPC2_EXPORT int rpc2_se_sum_parse(const char *name);
 /* desc's sum as lowercase hex, as md5sum prints it: the length written, or
