@@ -211,8 +211,10 @@ static void describe_caller(rpc2_request *req, char *out, size_t cap)
     snprintf(out, cap, "%s %s", id, level < 3 ? levels[level] : "?");
 }
 
+/* sum: the named checksum the client asked for (rpc2_se_sum_name), or NULL
+ * for the default, the transfer's own XXH3-128, which is not mentioned. */
 static void log_call(struct serve *s, rpc2_request *req, const char *proc, const char *path,
-                     uint64_t bytes, const struct timespec *t0, int status)
+                     uint64_t bytes, const struct timespec *t0, int status, const char *sum)
 {
     char shown[LOG_PATH_MAX], caller[IDENTITY_SHOWN_MAX + 32], line[LOG_PATH_MAX + 1400];
 
@@ -220,8 +222,9 @@ static void log_call(struct serve *s, rpc2_request *req, const char *proc, const
         return;
     escape_path(path, shown, sizeof shown);
     describe_caller(req, caller, sizeof caller);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req),
-             caller, proc, shown, bytes, ms_since(t0), status_name(status));
+    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s", rpc2_request_peer(req),
+             caller, proc, shown, bytes, ms_since(t0), status_name(status), sum ? " sum=" : "",
+             sum ? sum : "");
     s->log(line, s->log_arg);
 }
 
@@ -465,7 +468,8 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    log_call(s, c->req, c->proc, c->path, c->bytes, &c->t0, status);
+    log_call(s, c->req, c->proc, c->path, c->bytes, &c->t0, status,
+             rpc2_se_sum_name(c->desc.sum_type));
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
                                                          rpc2_request_identity(c->req), c->bytes,
                                                          ms_since(&c->t0) / 1e3});
