@@ -400,11 +400,13 @@ static void setup(struct fuzz_in *in)
     h.cap_mode = (b0 & FS_CAP_MODE) >> 4;
     setup_config(in, b0);
     if (h.is_sink) {
-        struct sftp_writer w = {writer_write, sums ? writer_flush : NULL,
-                                sums ? writer_digest : NULL, h.in_order, NULL};
+        struct sftp_writer w = {.write = writer_write,
+                                .flush = sums ? writer_flush : NULL,
+                                .digest = sums ? writer_digest : NULL,
+                                .in_order = h.in_order};
         h.snk = sftp_sink_new(&h.cfg, &link, &w);
     } else {
-        struct sftp_reader r = {reader_read, sums ? reader_digest : NULL, NULL};
+        struct sftp_reader r = {.read = reader_read, .digest = sums ? reader_digest : NULL};
         h.src = sftp_source_new(&h.cfg, &link, &r);
     }
     FUZZ_REQUIRE(h.src || h.snk);
