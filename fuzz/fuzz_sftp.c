@@ -76,11 +76,13 @@ static void require_same(const uint8_t *b, size_t len, size_t out_len)
 static void roundtrip_data(const uint8_t *b, size_t len)
 {
     struct sftp_data d;
+    struct namedsum_value named;
     uint8_t *p;
 
     if (sftp_data_decode(b, len, &d) != PKT_OK)
         return;
-    p = sftp_data_encode(again, sizeof again, d.flags, d.tx, d.len);
+    p = sftp_data_encode_named(again, sizeof again, d.flags, d.tx, d.len,
+                               namedsum_value_of(d.named_type, d.named, d.named_len, &named));
     FUZZ_REQUIRE(p != NULL);
     if (d.len)
         memcpy(p, d.bytes, d.len);
