@@ -210,6 +210,14 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
         judge_status(rc, v);
         return;
     }
+    if (rc == RPC2_EBADPACKET && d && d->sum_type) { /* an older server's answer to it */
+        v->code = RCAT_EXIT_NET;
+        v->name = rpc2_errname(rc);
+        snprintf(v->text, sizeof v->text,
+                 "the server refused the call as malformed: a server older than --checksum "
+                 "does not know named checksums");
+        return;
+    }
     if (is_network(rc)) {
         judge_network(s, rc, v);
         return;
