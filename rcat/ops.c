@@ -527,6 +527,9 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
     x->retrans0 = call_retransmissions(o);
     d->progress = on_progress;
     d->progress_arg = x;
+    d->sum_type = o->cfg.sum.type;
+    memcpy(d->expect_sum, o->cfg.sum.expect, sizeof d->expect_sum);
+    d->expect_sum_len = o->cfg.sum.expect_len;
     report_xfer_begin(&x->rep, NULL, send, file, dest, size);
 }
 
@@ -544,9 +547,17 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
 {
     uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
 
-    const unsigned char *sum = code == RCAT_EXIT_OK && d->checksum_valid ? d->checksum : NULL;
+    struct report_sum sum = {.type = "xxh128", .bytes = d->checksum, .len = 16};
 
-    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result, sum);
+    if (d->sum_len) { /* the sum asked for; else the transfer's own, which is xxh128 */
+        sum = (struct report_sum){rpc2_se_sum_name(d->sum_type), d->sum, d->sum_len};
+    } else if (!d->checksum_valid) {
+        sum.len = 0;
+    }
+    if (code != RCAT_EXIT_OK && !d->expect_sum_len)
+        sum.len = 0; /* a failure's sum says nothing, unless it is why it failed */
+    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result,
+                    &sum);
 }
 
 /* The bytes the range selects from a file of this size. */

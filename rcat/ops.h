@@ -13,6 +13,7 @@
 
 #include "url.h"
 
+#include "checksum.h"
 #include "ratectl.h"
 
 #define RCAT_IDENTITY_MAX 255 /* bytes of a bind's identity */
@@ -33,6 +34,7 @@ struct ops_config {
     const char *identity;        /* --identity; NULL: rcat's name and version, at level none */
     const char *key_file;        /* --key-file: read only above level none */
     struct ratectl_config rate;  /* --rate, --min-rate, --policy, --rate-control */
+    struct checksum_choice sum;  /* --checksum, --check */
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none

@@ -98,6 +98,11 @@ static void usage(void)
            "      --offset=N        start N bytes into the source\n"
            "      --length=N        move at most N bytes\n"
            "                        N may end in K, M, G or T (powers of 1024)\n"
+           "      --checksum=TYPE   also compute md5, sha1, sha256 or xxh128 (the default)\n"
+           "                        of the bytes moved, checked end to end; shown with -v\n"
+           "                        and --json (Checksum, ChecksumType)\n"
+           "      --check=SUM       fail (exit 5, nothing kept) unless the bytes moved have\n"
+           "                        this sum (hex) of the --checksum type\n"
            "Queries:\n"
            "      --stat            type, size, mode and modification time of each REMOTE\n"
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
@@ -140,7 +145,8 @@ static void usage(void)
            "     already exists, authentication failed, security level refused...\n"
            "  4  local error: a local file could not be opened, written or replaced, or the\n"
            "     key file cannot be used\n"
-           "  5  data integrity error (the end-to-end checksum differed)\n"
+           "  5  data integrity error (the end-to-end checksum differed, or the sum is\n"
+           "     not the one given with --check)\n"
            "  6  the source file changed while it was being sent\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
@@ -167,6 +173,8 @@ enum {
     OPT_POLICY,
     OPT_RATE_CONTROL,
     OPT_PARENTS,
+    OPT_CHECKSUM,
+    OPT_CHECK,
 };
 
 static const struct option long_options[] = {
@@ -195,6 +203,8 @@ static const struct option long_options[] = {
     {"min-rate", required_argument, NULL, OPT_MIN_RATE},
     {"policy", required_argument, NULL, OPT_POLICY},
     {"rate-control", required_argument, NULL, OPT_RATE_CONTROL},
+    {"checksum", required_argument, NULL, OPT_CHECKSUM},
+    {"check", required_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -355,6 +365,13 @@ static void apply_option(struct options *opt, int c, char **argv)
     case OPT_RATE_CONTROL:
         opt->ops.rate.control = optarg;
         break;
+    case OPT_CHECKSUM:
+        if (checksum_set_type(&opt->ops.sum, optarg) < 0)
+            bad("--checksum: '%s' is not md5, sha1, sha256 or xxh128", optarg);
+        break;
+    case OPT_CHECK:
+        opt->ops.sum.check = optarg;
+        break;
     case OPT_PROGRESS:
     case OPT_NO_PROGRESS:
         opt->progress = c == OPT_PROGRESS;
@@ -394,6 +411,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
     opt->ops.verbose = opt->verbose;
+    const char *why;
+    if (checksum_finish(&opt->ops.sum, &why) < 0)
+        bad("--check: '%s' is %s", opt->ops.sum.check, why);
     if (!opt->security_set && opt->ops.key_file)
         opt->ops.security = RPC2_SEC_ENCRYPT; /* a key is given to be used, at the best level */
 }
@@ -425,6 +445,10 @@ static void check_combinations(const struct options *opt)
         bad("%s takes none of -o, --offset, --length, -p, --no-clobber", opt->mode_flag);
     if (opt->mode == MODE_PUT && opt->output)
         bad("--put stores on the server: -o makes no sense with it");
+    if ((query || opt->n_operands > 1) && opt->ops.sum.check)
+        bad("--check compares the sum of one file: give one REMOTE to fetch or store");
+    if (query && opt->ops.sum.type)
+        bad("%s moves no data: --checksum makes no sense with it", opt->mode_flag);
     if (opt->parents && !(opt->mode == MODE_FETCH && opt->output && output_is_dir(opt->output)))
         bad("--parents keeps remote paths beneath a directory: it needs -o DIR/");
     if (opt->ops.security != RPC2_SEC_NONE && (!opt->ops.identity || !opt->ops.key_file))

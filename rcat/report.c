@@ -590,11 +590,19 @@ static void summary(const struct report_xfer *x)
     report_info("%s -> %s: %s in %s (%s/s)", x->file, x->dest, got, took, rate);
 }
 
+/* Lowercase hex, as md5sum prints it; "" for none. */
+static void sum_hex(const struct report_sum *sum, char *hex, size_t cap)
+{
+    hex[0] = '\0';
+    for (unsigned i = 0; sum && i < sum->len && 2 * (size_t)i + 2 < cap; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum->bytes[i]);
+}
+
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
                      uint64_t duplicates, int code, const char *result,
-                     const unsigned char *checksum)
+                     const struct report_sum *sum)
 {
-    char hex[33];
+    char hex[2 * 64 + 1];
 
     x->bytes = bytes;
     attempted++;
@@ -609,19 +617,23 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         j_u64("Duplicates", duplicates);
         j_u64("Code", (uint64_t)code);
         j_str("Result", result);
-        if (checksum) {
-            for (int i = 0; i < 16; i++)
-                snprintf(hex + 2 * i, 3, "%02x", checksum[i]);
+        sum_hex(sum, hex, sizeof hex);
+        if (hex[0]) {
             j_str("Checksum", hex);
+            j_str("ChecksumType", sum->type);
         }
         j_close(STDERR_FILENO);
-    } else if (cfg.progress && code == RCAT_EXIT_OK) {
-        draw_bar(x, 1);
-    } else if (cfg.verbose && code == RCAT_EXIT_OK) {
-        summary(x);
-    } else {
-        clear_bar(); /* the error message says what happened */
+        return;
     }
+    sum_hex(sum, hex, sizeof hex);
+    if (cfg.progress && code == RCAT_EXIT_OK)
+        draw_bar(x, 1);
+    else if (cfg.verbose && code == RCAT_EXIT_OK)
+        summary(x);
+    else
+        clear_bar(); /* the error message says what happened */
+    if (cfg.verbose && hex[0])
+        report_info("%s: %s %s", x->file, sum->type, hex);
 }
 
 void report_done(int code)

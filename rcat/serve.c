@@ -212,6 +212,8 @@ static void describe_caller(rpc2_request *req, char *out, size_t cap)
     snprintf(out, cap, "%s %s", id, level < 3 ? levels[level] : "?");
 }
 
+/* The named checksum the client asked for (rpc2_se_sum_name) is shown;
+ * the default, the transfer's own XXH3-128, is not mentioned. */
 static void log_call(struct serve *s, const struct call *c, int status)
 {
     rpc2_request *req = c->req;
@@ -221,9 +223,11 @@ static void log_call(struct serve *s, const struct call *c, int status)
         return;
     escape_path(c->path, shown, sizeof shown);
     describe_caller(req, caller, sizeof caller);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s", rpc2_request_peer(req),
-             caller, c->proc, shown, c->bytes, ms_since(&c->t0), status_name(status),
-             c->client_failed ? " by the client" : "");
+    const char *sum = rpc2_se_sum_name(c->desc.sum_type);
+    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s",
+             rpc2_request_peer(req), caller, c->proc, shown, c->bytes, ms_since(&c->t0),
+             status_name(status), c->client_failed ? " by the client" : "", sum ? " sum=" : "",
+             sum ? sum : "");
     s->log(line, s->log_arg);
 }
 
