@@ -57,15 +57,27 @@ struct ops {
     rpc2_ctx *ctx;
     struct slot *slots; /* cfg.servers of them, allocated at start */
     size_t n_slots;
-    rpc2_conn *in_call; /* what a signal or the time limit cancels */
+    rpc2_conn *in_call;      /* what a signal or the time limit cancels */
     struct ratectl *ratectl; /* live rate changes (ratectl.h) */
     int signal;
     ev_timer time_limit; /* --max-time, armed for the whole run */
     int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
+    uint64_t started_us; /* when ops_new ran: --max-time counts from it */
+    int last_error;      /* the rpc2 error of the last failure a retry could repeat; 0: none */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
 };
+
+static struct slot *find_slot(struct ops *o, const struct url *u);
+
+static uint64_t now_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* ---- signals --------------------------------------------------------------- */
 
@@ -242,6 +254,7 @@ int ops_new(const struct ops_config *c, struct ops **out)
     }
     init_signals(o);
     o->ratectl = ratectl_start(&c->rate, o->loop, &o->in_call, report_info);
+    o->started_us = now_mono_us();
     start_time_limit(o);
     *out = o;
     return RCAT_EXIT_OK;
@@ -260,6 +273,39 @@ void ops_free(struct ops *o)
     rpc2_ctx_free(o->ctx);
     explicit_bzero(o->secret, sizeof o->secret);
     free(o);
+}
+
+/* ---- what a retry needs (retry.c) ------------------------------------------ */
+
+rpc2_ctx *ops_ctx(struct ops *o)
+{
+    return o->ctx;
+}
+
+int ops_last_error(const struct ops *o)
+{
+    return o->signal ? 0 : o->last_error;
+}
+
+uint64_t ops_time_left_us(const struct ops *o)
+{
+    uint64_t used = now_mono_us() - o->started_us;
+
+    if (!o->cfg.max_time_us)
+        return UINT64_MAX;
+    return o->timed_out || used >= o->cfg.max_time_us ? 0 : o->cfg.max_time_us - used;
+}
+
+void ops_begin_attempt(struct ops *o, const struct url *u, int again)
+{
+    struct slot *s = find_slot(o, u);
+
+    o->last_error = 0;
+    if (!s || !again)
+        return;
+    rpc2_unbind(s->conn);
+    s->conn = NULL;
+    s->lost = 0;
 }
 
 static void new_session_id(char *out)
@@ -411,6 +457,7 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
     }
     if (rc == RPC2_ECANCELED && o->timed_out)
         rc = RPC2_ETIMEDOUT;
+    o->last_error = rc < 0 ? rc : 0;
     verdict_judge(&peer, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
@@ -479,6 +526,7 @@ struct xfer {
     struct ops *o;
     struct report_xfer rep;
     uint64_t retrans0; /* the context's count when the transfer began */
+    int reopened;      /* its local file is opened afresh by each attempt */
 };
 
 /* The library's view of the path (rate, delay, loss) for the next STATS. */
@@ -516,6 +564,8 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
                        int64_t size, struct rpc2_se_desc *d)
 {
     x->o = o;
+    x->reopened = 0;
+    o->last_error = 0;
     x->retrans0 = call_retransmissions(o);
     d->progress = on_progress;
     d->progress_arg = x;
@@ -532,8 +582,17 @@ static int xfer_connect(struct xfer *x, const struct url *u, struct slot **s, co
     return RCAT_EXIT_OK;
 }
 
+/* Bytes that went through a descriptor rcat cannot rewind (standard
+ * output, a FIFO, standard input) cannot be moved again by a retry. */
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
+    if (code != RCAT_EXIT_OK && x->o->last_error && d->file_kind == RPC2_SE_FILE_FD &&
+        d->bytes_transferred > 0 && !x->reopened) {
+        report_info("not retried: bytes already went through %s",
+                    x->rep.send ? x->rep.label : x->rep.dest);
+        x->o->last_error = 0;
+    }
+
     uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
 
     const unsigned char *sum = code == RCAT_EXIT_OK && d->checksum_valid ? d->checksum : NULL;
@@ -673,6 +732,7 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
+    x.reopened = src.own_fd;
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, dst, &s, &result);
     if (code == RCAT_EXIT_OK)

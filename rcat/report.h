@@ -61,9 +61,9 @@ void report_library_log(int level, const char *message);
  * it as Rate (bits/s), Delay (ms) and Loss (hundredths of a per cent), as
  * Aspera names them. */
 struct report_path {
-    uint64_t rate_bps;      /* the pace, bits/s (this end sends); 0: the measured rate */
-    uint32_t delay_us;      /* smoothed RTT */
-    uint32_t min_delay_us;  /* the path's smallest RTT; 0: unknown */
+    uint64_t rate_bps;     /* the pace, bits/s (this end sends); 0: the measured rate */
+    uint32_t delay_us;     /* smoothed RTT */
+    uint32_t min_delay_us; /* the path's smallest RTT; 0: unknown */
     uint64_t packets, packets_retransmitted, bytes_retransmitted;
     const char *policy;
 };
@@ -97,6 +97,10 @@ void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
                      uint64_t duplicates, int code, const char *result,
                      const unsigned char *checksum);
+
+/* RETR: the operand's last attempt failed with error (a name, as
+ * RPC2_EDEAD) and is made again, attempt of attempts, after delay_us. */
+void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us);
 
 /* DONE: once, at the end. */
 void report_done(int code);
