@@ -30,6 +30,7 @@
 #include "rcat_proto.h"
 #include "ops.h"
 #include "localfile.h"
+#include "policy.h"
 #include "report.h"
 #include "verdict.h"
 
@@ -678,10 +679,12 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     struct slot *s = NULL;
     struct sink k;
     struct xfer x;
-    int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
+    struct target_policy tp = {o->cfg.no_clobber, o->cfg.append, o->cfg.mkdirs};
+    int code = target_open(&tp, dest, &k, &result);
 
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
+    x.reopened = k.append; /* a failed append is cut back: the next attempt appends again */
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
     if (code == RCAT_EXIT_OK)
@@ -690,6 +693,7 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
         d.expected_size = (uint64_t)x.rep.size;
     if (code == RCAT_EXIT_OK)
         code = fetch_into(o, s, src, &k, &d, &result);
+    code = target_end(&k, code, &result);
     xfer_end(&x, &d, code, result);
     sink_close(&k);
     return code;
@@ -708,13 +712,21 @@ static int store_from(struct ops *o, struct slot *s, const struct source *src,
         .mtime_nsec = o->cfg.preserve ? src->mtime_nsec : 0,
         .no_clobber = o->cfg.no_clobber,
     };
+    store_flags_args f = {.store = a,
+                          .flags = (o->cfg.append ? RCAT_STORE_APPEND : 0) |
+                                   (o->cfg.mkdirs ? RCAT_STORE_MKDIRS : 0)};
     file_info info;
     int rc;
 
     memset(&info, 0, sizeof info);
     d->file_kind = RPC2_SE_FILE_FD;
     d->file.fd.fd = src->fd;
-    rc = call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &a, (xdrproc_t)xdr_file_info, &info, d);
+    if (f.flags) /* a server older than RCAT_STORE_FLAGS refuses it: never ignores them */
+        rc = call(o, s, RCAT_STORE_FLAGS, (xdrproc_t)xdr_store_flags_args, &f,
+                  (xdrproc_t)xdr_file_info, &info, d);
+    else
+        rc = call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &a, (xdrproc_t)xdr_file_info, &info,
+                  d);
     return rc ? fail(o, s, rc, d, dst->path, src->shown, result) : RCAT_EXIT_OK;
 }
 

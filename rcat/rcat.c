@@ -24,6 +24,7 @@
 
 #include "duration.h"
 #include "ops.h"
+#include "policy.h"
 #include "report.h"
 #include "retry.h"
 #include "url.h"
@@ -492,6 +493,8 @@ static void check_combinations(const struct options *opt)
             opt->target_flag ? opt->target_flag : "--mkdirs");
     if (opt->ops.append && writes_stdout(opt))
         bad("--append adds to a file: name it with -o FILE");
+    if (opt->ops.append && opt->ops.preserve)
+        bad("--append and -p cannot be combined (the file is not the source's)");
     if (opt->mode == MODE_PUT && opt->output)
         bad("--put stores on the server: -o makes no sense with it");
     if (opt->parents && !(opt->mode == MODE_FETCH && opt->output && output_is_dir(opt->output)))
@@ -655,6 +658,14 @@ static int check_output_dir(const struct options *opt)
         return RCAT_EXIT_OK;
     if (stat(opt->output, &st) == 0 && S_ISDIR(st.st_mode))
         return RCAT_EXIT_OK;
+    if (opt->ops.mkdirs) { /* --mkdirs -o DIR/: DIR too */
+        char *dir = join_path(opt->output, "");
+        const char *result;
+        int code = dir ? policy_make_parents(dir, 0, &result) : RCAT_EXIT_LOCAL;
+
+        free(dir);
+        return code;
+    }
     report_error(RCAT_EXIT_LOCAL, "RPC2_ENOENT", opt->output, "no such directory");
     return RCAT_EXIT_LOCAL;
 }
@@ -683,27 +694,6 @@ static int name_taken(const struct options *opt, const struct url *urls, int i)
     return 0;
 }
 
-/* --parents: the directories of dest below its first `keep` bytes (DIR,
- * which exists), made as mkdir -p would, under the umask. */
-static int make_parents(char *dest, size_t keep)
-{
-    const char *result;
-
-    for (char *p = dest + keep + 1; (p = strchr(p, '/')) != NULL; p++) {
-        *p = '\0';
-        int rc = mkdir(dest, 0777);
-        int err = errno;
-        *p = '/';
-        if (rc < 0 && err != EEXIST) {
-            *p = '\0';
-            verdict_fail_local(dest, "cannot make the directory", err, &result);
-            *p = '/';
-            return RCAT_EXIT_LOCAL;
-        }
-    }
-    return RCAT_EXIT_OK;
-}
-
 static int fetch_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
 {
     const struct url *u = &urls[i];
@@ -719,7 +709,8 @@ static int fetch_one(struct ops *o, const struct options *opt, const struct url 
         report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", opt->output, "out of memory");
         return RCAT_EXIT_LOCAL;
     }
-    code = opt->parents ? make_parents(dest, strlen(opt->output)) : RCAT_EXIT_OK;
+    code = opt->parents ? policy_make_parents(dest, strlen(opt->output), &(const char *){NULL})
+                        : RCAT_EXIT_OK;
     if (code == RCAT_EXIT_OK)
         code = ops_fetch(o, u, dest);
     free(dest);
