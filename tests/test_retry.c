@@ -227,67 +227,74 @@ START_TEST(test_server_restarted)
 }
 END_TEST
 
+/* A client of a port nobody listens on, with a policy that reports to seen. */
+struct nobody {
+    char port[16];
+    rpc2_ctx *ctx;
+    struct rpc2_bind_params bp;
+    rpc2_conn *conn;
+    struct seen seen;
+    struct rpc2_retry_policy p;
+};
+
+static void nobody_init(struct nobody *n)
+{
+    memset(n, 0, sizeof *n);
+    snprintf(n->port, sizeof n->port, "%d", dead_port());
+    n->ctx = client_new();
+    n->bp = bind_params(n->port);
+    rpc2_retry_policy_init(&n->p);
+    n->p.on_retry = on_retry;
+    n->p.arg = &n->seen;
+}
+
 /* Nobody there: retries until the next wait would pass the deadline, and
  * returns the last error well within 3x the deadline. */
 START_TEST(test_deadline)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", dead_port());
-    rpc2_ctx *ctx = client_new();
-    struct rpc2_bind_params bp = bind_params(port);
-    rpc2_conn *conn = NULL;
-    struct seen seen = {0};
-    struct rpc2_retry_policy p = RPC2_RETRY_POLICY_INIT;
+    struct nobody n;
     int sum = 0;
 
-    p.retries = 1000;
-    p.interval_us = 50 * MS;
-    p.backoff = 1.5;
-    p.max_interval_us = 200 * MS;
-    p.deadline_us = 1 * SEC;
-    p.on_retry = on_retry;
-    p.arg = &seen;
+    nobody_init(&n);
+    n.p.retries = 1000;
+    n.p.interval_us = 50 * MS;
+    n.p.backoff = 1.5;
+    n.p.max_interval_us = 200 * MS;
+    n.p.deadline_us = 1 * SEC;
     uint64_t t0 = now_us();
-    int rc = call_add(ctx, &bp, &conn, &p, &sum);
+    int rc = call_add(n.ctx, &n.bp, &n.conn, &n.p, &sum);
     uint64_t took = now_us() - t0;
 
     ck_assert_msg(rc == RPC2_ECONNREFUSED, "got %s", rpc2_errname(rc));
-    ck_assert_msg(took < 3 * p.deadline_us, "took %llu us", (unsigned long long)took);
-    ck_assert_uint_gt(seen.n, 2);
-    ck_assert_uint_lt(seen.n, 1000);
+    ck_assert_msg(took < 3 * n.p.deadline_us, "took %llu us", (unsigned long long)took);
+    ck_assert_uint_gt(n.seen.n, 2);
+    ck_assert_uint_lt(n.seen.n, 1000);
     uint64_t waited = 0;
-    for (unsigned i = 0; i < seen.n && i < SEEN_MAX; i++)
-        waited += seen.delay[i];
-    ck_assert_uint_lt(waited, p.deadline_us); /* no wait was begun that ended past it */
-    ck_assert_ptr_null(conn);
-    rpc2_ctx_free(ctx);
+    for (unsigned i = 0; i < n.seen.n && i < SEEN_MAX; i++)
+        waited += n.seen.delay[i];
+    ck_assert_uint_lt(waited, n.p.deadline_us); /* no wait was begun that ended past it */
+    ck_assert_ptr_null(n.conn);
+    rpc2_ctx_free(n.ctx);
 }
 END_TEST
 
 /* The retries are spent: retries + 1 attempts, then the last error. */
 START_TEST(test_retries_spent_and_give_up)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", dead_port());
-    rpc2_ctx *ctx = client_new();
-    struct rpc2_bind_params bp = bind_params(port);
-    rpc2_conn *conn = NULL;
-    struct seen seen = {0};
-    struct rpc2_retry_policy p = RPC2_RETRY_POLICY_INIT;
+    struct nobody n;
     int sum = 0;
 
-    p.retries = 3;
-    p.interval_us = 10 * MS;
-    p.on_retry = on_retry;
-    p.arg = &seen;
-    ck_assert_int_eq(call_add(ctx, &bp, &conn, &p, &sum), RPC2_ECONNREFUSED);
-    ck_assert_uint_eq(seen.n, 3);
-    ck_assert_uint_eq(seen.attempt[2], 4);
+    nobody_init(&n);
+    n.p.retries = 3;
+    n.p.interval_us = 10 * MS;
+    ck_assert_int_eq(call_add(n.ctx, &n.bp, &n.conn, &n.p, &sum), RPC2_ECONNREFUSED);
+    ck_assert_uint_eq(n.seen.n, 3);
+    ck_assert_uint_eq(n.seen.attempt[2], 4);
 
-    seen = (struct seen){.give_up_at = 2};
-    ck_assert_int_eq(call_add(ctx, &bp, &conn, &p, &sum), RPC2_ECONNREFUSED);
-    ck_assert_uint_eq(seen.n, 1); /* the callback said stop */
-    rpc2_ctx_free(ctx);
+    n.seen = (struct seen){.give_up_at = 2};
+    ck_assert_int_eq(call_add(n.ctx, &n.bp, &n.conn, &n.p, &sum), RPC2_ECONNREFUSED);
+    ck_assert_uint_eq(n.seen.n, 1); /* the callback said stop */
+    rpc2_ctx_free(n.ctx);
 }
 END_TEST
 
