@@ -297,6 +297,11 @@ uint64_t ops_time_left_us(const struct ops *o)
     return o->timed_out || used >= o->cfg.max_time_us ? 0 : o->cfg.max_time_us - used;
 }
 
+void ops_watch_signals(struct ops *o)
+{
+    watch_signals(o, 1); /* the next call stops watching when it ends */
+}
+
 void ops_begin_attempt(struct ops *o, const struct url *u, int again)
 {
     struct slot *s = find_slot(o, u);

@@ -68,6 +68,9 @@ rpc2_ctx *ops_ctx(struct ops *o);
 int ops_last_error(const struct ops *o);
 /* What is left of --max-time: UINT64_MAX without one, 0 once it is over. */
 uint64_t ops_time_left_us(const struct ops *o);
+/* SIGINT, SIGTERM and SIGHUP end rcat with its DONE event while it waits
+ * for a retry, until the next call has run. */
+void ops_watch_signals(struct ops *o);
 /* Before each attempt at an operand: clears the last error; again (a
  * retry) also forgets u's server's connection (lost, or forgotten by a
  * restarted server), so the attempt binds afresh. */

@@ -46,6 +46,7 @@ static int on_retry(unsigned n, int error, uint64_t delay_us, void *arg)
     struct job *j = arg;
 
     report_retry(n, j->c->retries + 1, rpc2_errname(error), delay_us);
+    ops_watch_signals(j->o);
     return 0;
 }
 

@@ -112,6 +112,20 @@ run 2 "retries in text mode" "$rcat" --retries 2 --retry-interval 0.1 \
 said "retries in text mode" "RPC2_ECONNREFUSED: trying again in 0.1 s (attempt 2 of 3)"
 said "retries in text mode" "trying again in 0.2 s (attempt 3 of 3)"
 
+# a signal during a wait ends rcat at once, with its DONE event (SIGTERM:
+# a background job of a script ignores SIGINT)
+spawn waiting "$rcat" --json --retries 5 --retry-interval 60 "rcat://127.0.0.1:$gone_port/big" \
+    -o "$tmp/never" 2>"$tmp/waiting.json"
+if await_log "$tmp/waiting.json" '"Type":"RETR"' 20; then
+    signal TERM waiting
+    await waiting 20 || fail "SIGTERM during a wait: rcat did not end"
+    [ "$(status waiting)" = 143 ] || fail "SIGTERM during a wait: exit $(status waiting), want 143"
+    grep -q '"Type":"DONE".*"ExitCode":143' "$tmp/waiting.json" ||
+        fail "SIGTERM during a wait: no DONE event"
+else
+    fail "no RETR event within 20 s"
+fi
+
 # ---- what a retry cannot cure --------------------------------------------
 
 start_server final "$rcatd" --listen 127.0.0.1:0 --root "$root"
