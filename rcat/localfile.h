@@ -22,7 +22,7 @@ struct sink {
     int own_fd;
     int replaced; /* a regular file had the name: the new one keeps its mode */
     mode_t old_mode;
-    char *resolved;    /* -o named a symlink: the file it leads to (path points here) */
+    char *resolved; /* -o named a symlink: the file it leads to (path points here) */
     int append;        /* --append: fd is the file itself, written at its end (policy.c) */
     off_t append_from; /* its size before; -1: not a regular file, nothing to cut back */
 };

@@ -58,7 +58,7 @@ struct ops {
     rpc2_ctx *ctx;
     struct slot *slots; /* cfg.servers of them, allocated at start */
     size_t n_slots;
-    rpc2_conn *in_call;      /* what a signal or the time limit cancels */
+    rpc2_conn *in_call; /* what a signal or the time limit cancels */
     struct ratectl *ratectl; /* live rate changes (ratectl.h) */
     int signal;
     ev_timer time_limit; /* --max-time, armed for the whole run */

@@ -53,9 +53,9 @@ struct options {
     int quiet, verbose, json;
     int progress; /* -1: only on a terminal */
     int help, version, genkey;
-    int parents;               /* --parents: -o DIR/ keeps each remote path beneath DIR */
-    int security_set;          /* --security given: otherwise it follows --key-file */
-    unsigned closed_std;       /* bit n: fd n was closed when rcat started */
+    int parents; /* --parents: -o DIR/ keeps each remote path beneath DIR */
+    int security_set; /* --security given: otherwise it follows --key-file */
+    unsigned closed_std; /* bit n: fd n was closed when rcat started */
     struct retry_config retry; /* --retries, --retry-interval */
     /* continue from the restart point an earlier attempt left (set by the
      * retry loop before each attempt after the first) */
@@ -480,7 +480,8 @@ static void check_combinations(const struct options *opt)
 
         if (opt->n_operands > 1)
             bad("--genkey takes one FILE to create, or none for standard output");
-        else if (opt->n_operands == 1 && url_parse(opt->operands[0], 0, &u, &why) == 0 && u.remote)
+        else if (opt->n_operands == 1 && url_parse(opt->operands[0], 0, &u, &why) == 0 &&
+                 u.remote)
             bad("--genkey %s: the key file is local (write ./%s for a local name with ':')",
                 opt->operands[0], opt->operands[0]);
         return;

@@ -61,9 +61,9 @@ void report_library_log(int level, const char *message);
  * it as Rate (bits/s), Delay (ms) and Loss (hundredths of a per cent), as
  * Aspera names them. */
 struct report_path {
-    uint64_t rate_bps;     /* the pace, bits/s (this end sends); 0: the measured rate */
-    uint32_t delay_us;     /* smoothed RTT */
-    uint32_t min_delay_us; /* the path's smallest RTT; 0: unknown */
+    uint64_t rate_bps;      /* the pace, bits/s (this end sends); 0: the measured rate */
+    uint32_t delay_us;      /* smoothed RTT */
+    uint32_t min_delay_us;  /* the path's smallest RTT; 0: unknown */
     uint64_t packets, packets_retransmitted, bytes_retransmitted;
     const char *policy;
 };

@@ -73,8 +73,8 @@ struct call {
     const char *proc, *path;
     struct timespec t0;
     uint64_t bytes;
-    int fd;                  /* FETCH: the file; STORE: its directory; -1: none */
-    char name[NAME_MAX + 1]; /* STORE: the name in that directory */
+    int fd;                   /* FETCH: the file; STORE: its directory; -1: none */
+    char name[NAME_MAX + 1];  /* STORE: the name in that directory */
     char sink_path[32 + NAME_MAX];
     struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
     off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
@@ -542,8 +542,8 @@ static int call_end(struct call *c, int status)
 
     log_call(s, c->req, c->proc, c->path, c->bytes, &c->t0, status);
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
-                                                        rpc2_request_identity(c->req), c->bytes,
-                                                        ms_since(&c->t0) / 1e3});
+                                                         rpc2_request_identity(c->req), c->bytes,
+                                                         ms_since(&c->t0) / 1e3});
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -602,8 +602,8 @@ static int h_store_flags(rpc2_request *req, void *args, void *result, void *arg)
 #define PROC(num, req, res, fn, is_quick)                                                          \
     {                                                                                              \
         .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
-        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn, \
-        .quick = is_quick                                                                          \
+        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res),                         \
+        .blocking_handler = fn, .quick = is_quick                                                  \
     }
 
 static const struct rpc2_proc procs[] = {
