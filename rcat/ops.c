@@ -30,6 +30,7 @@
 #include "rcat_proto.h"
 #include "ops.h"
 #include "localfile.h"
+#include "policy.h"
 #include "report.h"
 #include "verdict.h"
 
@@ -64,10 +65,22 @@ struct ops {
     int sigpipe_default;
     ev_timer time_limit; /* --max-time, armed for the whole run */
     int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
+    uint64_t started_us; /* when ops_new ran: --max-time counts from it */
+    int last_error;      /* the rpc2 error of the last failure a retry could repeat; 0: none */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
 };
+
+static struct slot *find_slot(struct ops *o, const struct url *u);
+
+static uint64_t now_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* ---- signals --------------------------------------------------------------- */
 
@@ -250,6 +263,7 @@ int ops_new(const struct ops_config *c, struct ops **out)
     }
     init_signals(o);
     o->ratectl = ratectl_start(&c->rate, o->loop, &o->in_call, report_info);
+    o->started_us = now_mono_us();
     start_time_limit(o);
     *out = o;
     return RCAT_EXIT_OK;
@@ -268,6 +282,44 @@ void ops_free(struct ops *o)
     rpc2_ctx_free(o->ctx);
     explicit_bzero(o->secret, sizeof o->secret);
     free(o);
+}
+
+/* ---- what a retry needs (retry.c) ------------------------------------------ */
+
+rpc2_ctx *ops_ctx(struct ops *o)
+{
+    return o->ctx;
+}
+
+int ops_last_error(const struct ops *o)
+{
+    return o->signal ? 0 : o->last_error;
+}
+
+uint64_t ops_time_left_us(const struct ops *o)
+{
+    uint64_t used = now_mono_us() - o->started_us;
+
+    if (!o->cfg.max_time_us)
+        return UINT64_MAX;
+    return o->timed_out || used >= o->cfg.max_time_us ? 0 : o->cfg.max_time_us - used;
+}
+
+void ops_watch_signals(struct ops *o)
+{
+    watch_signals(o, 1); /* the next call stops watching when it ends */
+}
+
+void ops_begin_attempt(struct ops *o, const struct url *u, int again)
+{
+    struct slot *s = find_slot(o, u);
+
+    o->last_error = 0;
+    if (!s || !again)
+        return;
+    rpc2_unbind(s->conn);
+    s->conn = NULL;
+    s->lost = 0;
 }
 
 static void new_session_id(char *out)
@@ -419,6 +471,7 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
     }
     if (rc == RPC2_ECANCELED && o->timed_out)
         rc = RPC2_ETIMEDOUT;
+    o->last_error = rc < 0 ? rc : 0;
     verdict_judge(&peer, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
@@ -487,6 +540,7 @@ struct xfer {
     struct ops *o;
     struct report_xfer rep;
     uint64_t retrans0; /* the context's count when the transfer began */
+    int reopened;      /* its local file is opened afresh by each attempt */
 };
 
 /* The library's view of the path (rate, delay, loss) for the next STATS. */
@@ -524,6 +578,8 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
                        int64_t size, struct rpc2_se_desc *d)
 {
     x->o = o;
+    x->reopened = 0;
+    o->last_error = 0;
     x->retrans0 = call_retransmissions(o);
     d->progress = on_progress;
     d->progress_arg = x;
@@ -543,8 +599,17 @@ static int xfer_connect(struct xfer *x, const struct url *u, struct slot **s, co
     return RCAT_EXIT_OK;
 }
 
+/* Bytes that went through a descriptor rcat cannot rewind (standard
+ * output, a FIFO, standard input) cannot be moved again by a retry. */
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
+    if (code != RCAT_EXIT_OK && x->o->last_error && d->file_kind == RPC2_SE_FILE_FD &&
+        d->bytes_transferred > 0 && !x->reopened) {
+        report_info("not retried: bytes already went through %s",
+                    x->rep.send ? x->rep.label : x->rep.dest);
+        x->o->last_error = 0;
+    }
+
     uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
 
     struct report_sum sum = {.type = "xxh128", .bytes = d->checksum, .len = 16};
@@ -643,10 +708,12 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     struct slot *s = NULL;
     struct sink k;
     struct xfer x;
-    int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
+    struct target_policy tp = {o->cfg.no_clobber, o->cfg.append, o->cfg.mkdirs};
+    int code = target_open(&tp, dest, &k, &result);
 
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
+    x.reopened = k.append; /* a failed append is cut back: the next attempt appends again */
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
     if (code == RCAT_EXIT_OK)
@@ -655,6 +722,7 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
         d.expected_size = (uint64_t)x.rep.size;
     if (code == RCAT_EXIT_OK)
         code = fetch_into(o, s, src, &k, &d, &result);
+    code = target_end(&k, code, &result);
     xfer_end(&x, &d, code, result);
     sink_close(&k);
     return code;
@@ -673,13 +741,21 @@ static int store_from(struct ops *o, struct slot *s, const struct source *src,
         .mtime_nsec = o->cfg.preserve ? src->mtime_nsec : 0,
         .no_clobber = o->cfg.no_clobber,
     };
+    store_flags_args f = {.store = a,
+                          .flags = (o->cfg.append ? RCAT_STORE_APPEND : 0) |
+                                   (o->cfg.mkdirs ? RCAT_STORE_MKDIRS : 0)};
     file_info info;
     int rc;
 
     memset(&info, 0, sizeof info);
     d->file_kind = RPC2_SE_FILE_FD;
     d->file.fd.fd = src->fd;
-    rc = call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &a, (xdrproc_t)xdr_file_info, &info, d);
+    if (f.flags) /* a server older than RCAT_STORE_FLAGS refuses it: never ignores them */
+        rc = call(o, s, RCAT_STORE_FLAGS, (xdrproc_t)xdr_store_flags_args, &f,
+                  (xdrproc_t)xdr_file_info, &info, d);
+    else
+        rc = call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &a, (xdrproc_t)xdr_file_info, &info,
+                  d);
     return rc ? fail(o, s, rc, d, dst->path, src->shown, result) : RCAT_EXIT_OK;
 }
 
@@ -697,6 +773,7 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
+    x.reopened = src.own_fd;
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, dst, &s, &result);
     if (code == RCAT_EXIT_OK)

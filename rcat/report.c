@@ -23,7 +23,7 @@
 static struct report_config cfg;
 static int operand;
 static uint64_t started_us;
-static uint64_t attempted, passed, failed, total_bytes;
+static uint64_t attempted, passed, failed, total_bytes, retries;
 static int bar_visible; /* a bar line is on screen without its newline */
 
 static uint64_t now_us(void)
@@ -636,6 +636,32 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         report_info("%s: %s %s", x->file, sum->type, hex);
 }
 
+void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us)
+{
+    /* DONE counts files: the failed attempt gives way to the next one */
+    if (failed > 0 && attempted > 0) {
+        failed--;
+        attempted--;
+    }
+    retries++;
+    if (cfg.json) {
+        j_open("RETR");
+        j_operand();
+        j_u64("Attempt", attempt);
+        j_u64("Attempts", attempts);
+        j_str("Error", error);
+        j_u64("Delayusec", delay_us);
+        j_close(STDERR_FILENO);
+    } else if (!cfg.quiet) {
+        char msg[160];
+
+        snprintf(msg, sizeof msg, "rcat: %s: trying again in %.3g s (attempt %u of %u)\n", error,
+                 (double)delay_us / 1e6, attempt, attempts);
+        clear_bar();
+        write_all(STDERR_FILENO, msg, strlen(msg));
+    }
+}
+
 void report_done(int code)
 {
     if (!cfg.json)
@@ -644,6 +670,7 @@ void report_done(int code)
     j_u64("TransfersAttempted", attempted);
     j_u64("TransfersPassed", passed);
     j_u64("TransfersFailed", failed);
+    j_u64("Retries", retries);
     j_u64("FileBytes", total_bytes);
     j_u64("Elapsedusec", now_us() - started_us);
     j_u64("ExitCode", (uint64_t)code);

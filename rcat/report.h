@@ -106,6 +106,10 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
                      uint64_t duplicates, int code, const char *result,
                      const struct report_sum *sum);
 
+/* RETR: the operand's last attempt failed with error (a name, as
+ * RPC2_EDEAD) and is made again, attempt of attempts, after delay_us. */
+void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us);
+
 /* DONE: once, at the end. */
 void report_done(int code);
 
