@@ -32,6 +32,7 @@ static int is_network(int rc)
     case RPC2_EBADPACKET:
     case RPC2_ESYSTEM:
     case RPC2_ECONNREFUSED:
+    case RPC2_ESHUTDOWN: /* the server is going away: as lost as a dead one */
         return 1;
     }
     return 0;

@@ -41,19 +41,27 @@ blamed() {
     esac
 }
 
+# read_one SIGPIPE ERR ARGS...: `rcat ARGS URL | head -c 1`, SIGPIPE set to
+# SIGPIPE (- default, "" ignored) as a shell would leave it; rcat's stderr to
+# ERR; sets rc to rcat's status.
+read_one() {
+    local disposition=$1 err=$2
+    shift 2
+    timeout 60 bash -c 'trap "$1" PIPE; err=$2; shift 2
+        "$@" 2>"$err" | head -c 1 >/dev/null; exit ${PIPESTATUS[0]}' \
+        sh "$disposition" "$err" "$rcat" "$@" "$U/big"
+    rc=$?
+}
+
 # 1. SIGPIPE at its default.
-timeout 60 bash -c 'trap - PIPE; "$1" "$2/big" 2>"$3/err1" | head -c 1 >/dev/null; exit ${PIPESTATUS[0]}' \
-    sh "$rcat" "$U" "$tmp"
-rc=$?
+read_one - "$tmp/err1"
 [ "$rc" = 141 ] || fail "reader gone: rcat exited $rc, not by SIGPIPE (141)"
 [ -s "$tmp/err1" ] && fail "reader gone: rcat said something: $(cat "$tmp/err1")"
 fetch_lines 1 || fail "reader gone: no FETCH line within 30 s: the server did not hear the abort"
 blamed 1 "reader gone"
 
 # 2. SIGPIPE ignored.
-timeout 60 bash -c 'trap "" PIPE; "$1" "$2/big" 2>"$3/err2" | head -c 1 >/dev/null; exit ${PIPESTATUS[0]}' \
-    sh "$rcat" "$U" "$tmp"
-rc=$?
+read_one "" "$tmp/err2"
 [ "$rc" = 4 ] || fail "reader gone, SIGPIPE ignored: rcat exited $rc, not 4"
 grep -q "standard output: broken pipe" "$tmp/err2" ||
     fail "reader gone, SIGPIPE ignored: rcat said: $(cat "$tmp/err2")"
@@ -61,9 +69,7 @@ fetch_lines 2 || fail "reader gone, SIGPIPE ignored: no FETCH line within 30 s"
 blamed 2 "reader gone, SIGPIPE ignored"
 
 # 3. --json.
-timeout 60 bash -c 'trap - PIPE; "$1" --json "$2/big" 2>"$3/err3" | head -c 1 >/dev/null; exit ${PIPESTATUS[0]}' \
-    sh "$rcat" "$U" "$tmp"
-rc=$?
+read_one - "$tmp/err3" --json
 [ "$rc" = 141 ] || fail "reader gone, --json: rcat exited $rc, not 141"
 grep -q '"Type":"STOP".*"Result":"EPIPE"' "$tmp/err3" ||
     fail "reader gone, --json: no STOP with EPIPE: $(cat "$tmp/err3")"

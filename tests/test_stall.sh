@@ -247,6 +247,8 @@ for i in 1 2 3 4; do
     for name in "r$i" "s$i"; do
         await_rcat "$name" 10 || { fail "$name still running after the server stopped"; continue; }
         grep -q "stopping" "$tmp/$name.err" && stopped=$((stopped + 1))
+        read -r rc _ <"$tmp/$name.rcat"
+        [ "$rc" = 2 ] || fail "$name: exit $rc when the server stopped, not 2 (server lost)"
     done
 done
 [ "$stopped" -eq 8 ] || fail "only $stopped of 8 clients heard that the server was stopping"
