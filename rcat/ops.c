@@ -532,12 +532,24 @@ static int xfer_connect(struct xfer *x, const struct url *u, struct slot **s, co
     return RCAT_EXIT_OK;
 }
 
+/* -C: the library keeps restart points and continues from the last one
+ * the source confirms (a fetch's sink is a file by name; a store's server
+ * keeps them when asked). */
+static void resume_describe(const struct ops *o, struct rpc2_se_desc *d)
+{
+    d->resume = o->cfg.resume;
+    d->resume_fail_changed = o->cfg.resume_strict;
+    d->resume_interval = o->cfg.resume_interval;
+}
+
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
     uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
 
     const unsigned char *sum = code == RCAT_EXIT_OK && d->checksum_valid ? d->checksum : NULL;
 
+    if (d->resume)
+        report_xfer_resumed(&x->rep, d->resumed_from, d->resume_started_over, d->resume_note);
     report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result, sum);
 }
 
@@ -622,6 +634,7 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
 
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
+    resume_describe(o, &d);
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
@@ -671,6 +684,7 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
 
     d.seek_offset = o->cfg.offset;
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
+    resume_describe(o, &d);
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
     if (code == RCAT_EXIT_OK)

@@ -52,6 +52,7 @@ struct options {
     int help, version, genkey;
     int parents; /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
+    int restart_interval_set;
     unsigned closed_std; /* bit n: fd n was closed when rcat started */
     char **operands;
     int n_operands;
@@ -98,6 +99,14 @@ static void usage(void)
            "      --offset=N        start N bytes into the source\n"
            "      --length=N        move at most N bytes\n"
            "                        N may end in K, M, G or T (powers of 1024)\n"
+           "  -C, --continue, --resume\n"
+           "                        continue from where an earlier attempt (killed, failed)\n"
+           "                        left the file (-o FILE, --put FILE) once the source\n"
+           "                        confirms the bytes already moved are still its own;\n"
+           "                        else start over. Keeps restart points while it runs\n"
+           "      --resume-strict   with -C: fail (exit 6) instead of starting over when\n"
+           "                        the source changed since the earlier attempt\n"
+           "      --restart-interval=N  with -C: bytes between restart points (default 64M)\n"
            "Queries:\n"
            "      --stat            type, size, mode and modification time of each REMOTE\n"
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
@@ -167,12 +176,18 @@ enum {
     OPT_POLICY,
     OPT_RATE_CONTROL,
     OPT_PARENTS,
+    OPT_RESUME_STRICT,
+    OPT_RESTART_INTERVAL,
 };
 
 static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"put", required_argument, NULL, OPT_PUT},
     {"no-clobber", no_argument, NULL, 'n'},
+    {"continue", no_argument, NULL, 'C'},
+    {"resume", no_argument, NULL, 'C'},
+    {"resume-strict", no_argument, NULL, OPT_RESUME_STRICT},
+    {"restart-interval", required_argument, NULL, OPT_RESTART_INTERVAL},
     {"preserve", no_argument, NULL, 'p'},
     {"offset", required_argument, NULL, OPT_OFFSET},
     {"length", required_argument, NULL, OPT_LENGTH},
@@ -294,6 +309,22 @@ static void apply_option(struct options *opt, int c, char **argv)
         set_mode(opt, MODE_PUT, "--put");
         opt->put = optarg;
         break;
+    case 'C':
+        opt->ops.resume = 1;
+        break;
+    case OPT_RESUME_STRICT:
+        opt->ops.resume_strict = 1;
+        break;
+    case OPT_RESTART_INTERVAL: {
+        int64_t n = 0;
+
+        parse_size("--restart-interval", optarg, &n);
+        if (n <= 0)
+            bad("--restart-interval: give a positive byte count");
+        opt->ops.resume_interval = n > 0 ? (uint64_t)n : 0;
+        opt->restart_interval_set = 1;
+        break;
+    }
     case 'n':
         opt->ops.no_clobber = 1;
         break;
@@ -389,7 +420,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
     opterr = 0; /* messages are ours: --json may be on */
-    while ((c = getopt_long(argc, argv, ":o:P:npqvhV", long_options, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, ":o:P:CnpqvhV", long_options, NULL)) != -1)
         apply_option(opt, c, argv);
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
@@ -432,6 +463,14 @@ static void check_combinations(const struct options *opt)
             level_names[opt->ops.security]);
     if (opt->n_operands == 0)
         bad(opt->mode == MODE_PUT ? "--put needs a REMOTE destination" : "missing REMOTE operand");
+    if ((opt->ops.resume_strict || opt->restart_interval_set) && !opt->ops.resume)
+        bad("--resume-strict and --restart-interval go with -C (--continue)");
+    if (opt->ops.resume &&
+        (query || opt->offset_set || opt->length_set ||
+         (opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"))) ||
+         (opt->mode == MODE_PUT && !strcmp(opt->put, "-"))))
+        bad("-C continues a whole file: it needs -o FILE or --put FILE, without --offset or "
+            "--length");
     if (opt->mode == MODE_PUT && opt->n_operands > 1)
         bad("--put takes one REMOTE destination, not %d", opt->n_operands);
 }

@@ -30,6 +30,7 @@
 #include "fspace.h"
 #include "vmbuf.h"
 #include "hash.h"
+#include "resume.h"
 #include "streamio.h"
 
 int fileio_errno_code(int err)
@@ -413,6 +414,8 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
         return fail(f, "write on a source or a finished transfer", RPC2_EINVAL);
     if (len > UINT64_MAX - pos)
         return fail(f, "write position overflows", RPC2_EINVAL);
+    if (!resume_sink_decided(f) && (rc = resume_sink_decide(f, 0)) < 0)
+        return rc; /* bytes from 0 before the source said anything: not resumed */
     if (cut_at_quota(f, pos, &len, &rc)) {
         if (rc == 0)
             hash_written(f, pos, data, given);
@@ -424,7 +427,7 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
     if (pos + len > f->moved)
         f->moved = pos + len;
     hash_written(f, pos, data, given);
-    return 0;
+    return resume_sink_wrote(f);
 }
 
 /* ---- finishing --------------------------------------------------------- */
@@ -517,6 +520,7 @@ void fileio_release(struct fileio *f)
     if (f->kind == FIO_STREAM)
         streamio_dispose(&f->stream);
     XXH3_freeState(f->hash);
+    resume_sink_free(f);
     atomic_sink_dispose(&f->at);
     free(f->peeked);
     free(f);
@@ -602,6 +606,21 @@ static void reader_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
     (void)fileio_digest(arg, out); /* a source is always read in order */
 }
 
+static int reader_confirm(void *arg, uint64_t offset, const uint8_t sum[SFTP_SUM_BYTES])
+{
+    return resume_source_confirm(arg, offset, sum);
+}
+
+static int writer_offer(void *arg, uint64_t *offset, uint8_t sum[SFTP_SUM_BYTES])
+{
+    return resume_sink_offer(arg, offset, sum);
+}
+
+static int writer_decide(void *arg, int confirmed)
+{
+    return resume_sink_decide(arg, confirmed);
+}
+
 static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len)
 {
     return fileio_write(arg, pos, data, len);
@@ -619,7 +638,8 @@ static int writer_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
 
 struct sftp_reader fileio_reader(struct fileio *f)
 {
-    return (struct sftp_reader){.read = reader_read, .digest = reader_digest, .arg = f};
+    return (struct sftp_reader){
+        .read = reader_read, .digest = reader_digest, .confirm = reader_confirm, .arg = f};
 }
 
 struct sftp_writer fileio_writer(struct fileio *f)
@@ -628,6 +648,8 @@ struct sftp_writer fileio_writer(struct fileio *f)
         .write = writer_write,
         .flush = writer_flush,
         .digest = writer_digest,
+        .offer = writer_offer,
+        .decide = writer_decide,
         .in_order = fileio_in_order(f),
         .arg = f,
     };
@@ -657,7 +679,7 @@ int fileio_source_info(const struct fileio *f, struct fileio_info *out)
 
     if (f->sink || !v->known)
         return 0;
-    out->size = f->size;
+    out->size = f->size < 0 ? f->size : f->size + (int64_t)f->resumed; /* the whole file */
     out->mode = (uint32_t)(v->mode & 07777);
     out->mtime_sec = v->mtime.tv_sec;
     out->mtime_nsec = (uint32_t)v->mtime.tv_nsec;

@@ -16,6 +16,11 @@
  * block ends with the source file's info: unsigned hyper size (all ones:
  * unknown), u32 mode (07777 bits), hyper mtime_sec, u32 mtime_nsec; a store's
  * client sends it in the CALL, a fetch's server in the REPLY.
+ * With SEBLOCK_RESTART (a fetch's CALL, which also has SEBLOCK_RESUME), the
+ * CALL block ends, after the info, with the client sink's restart point:
+ * unsigned hyper offset, then its 16-byte XXH3-128 of the bytes before it
+ * (four u32, high first); see resume.h. A store's server sink sends its
+ * point in START instead (wire.h), only when the CALL had SEBLOCK_RESUME.
  */
 #ifndef RPC2_SFTP_SEBLOCK_H
 #define RPC2_SFTP_SEBLOCK_H
@@ -30,14 +35,19 @@ enum seblock_flag {
     SEBLOCK_STRICT = 0x4,   /* CALL: the client enforces its quota strictly */
     SEBLOCK_QUOTA_HIT = 0x8, /* REPLY: the server's end was cut by a quota */
     SEBLOCK_SOURCE_INFO = 0x10, /* the block ends with the source file's info */
+    SEBLOCK_RESUME = 0x20,  /* CALL: the client's end takes part in restart points */
+    SEBLOCK_RESTART = 0x40, /* CALL (fetch, with RESUME): the block ends with a restart point */
 };
-#define SEBLOCK_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO)
+#define SEBLOCK_FLAGS_KNOWN                                                                        \
+    (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO | SEBLOCK_RESUME |   \
+     SEBLOCK_RESTART)
 #define SEBLOCK_REPLY_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT | SEBLOCK_SOURCE_INFO)
 #define SEBLOCK_CHECKSUM_MAX 16
 /* The bytes of a CALL block around its data, and of a REPLY block around
  * its data with a full checksum: what piggybacking must leave room for. */
 #define SEBLOCK_INFO_SIZE 24
-#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE)
+#define SEBLOCK_RESTART_SIZE 24
+#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE + SEBLOCK_RESTART_SIZE)
 #define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE)
 
 /* The source file as its end knows it (with SEBLOCK_SOURCE_INFO). */
@@ -56,6 +66,8 @@ struct seblock_call {
     const uint8_t *checksum;
     uint32_t checksum_len;
     struct seblock_info info;
+    uint64_t restart; /* with SEBLOCK_RESTART */
+    uint8_t restart_sum[SEBLOCK_CHECKSUM_MAX];
 };
 
 struct seblock_reply {
