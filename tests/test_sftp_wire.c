@@ -60,7 +60,7 @@ START_TEST(data_refusals)
     ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_EFLAGS);
     ck_assert_uint_eq(d.len, 0);
     /* The encoder refuses what the decoder would. */
-    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x08, 7, 1));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x10, 7, 1));
     ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0, 7, 13));
     ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), 0, 7, 12));
     ck_assert_ptr_null(sftp_data_encode(body, 3, 0, 7, 0));
