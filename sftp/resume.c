@@ -207,6 +207,14 @@ void resume_sink_free(struct fileio *f)
     f->resume = NULL;
 }
 
+/* Both ends say so: the sink's partial was there, and is not used. */
+static int refused(struct fileio *f, const char *why)
+{
+    f->d->resume_started_over = 1;
+    f->d->resume_note = why;
+    return 0;
+}
+
 int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[16])
 {
     XXH3_state_t *h;
@@ -215,7 +223,8 @@ int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[1
 
     if (f->sink || f->kind != FIO_POSITIONAL || f->moved || f->peeked || f->quota >= 0 ||
         f->size < 0 || offset > (uint64_t)f->size)
-        return 0; /* not a file this end can read from an offset: from 0 */
+        return refused(f, "the source cannot continue from the sink's restart point: "
+                          "starting over");
     h = XXH3_createState();
     if (!h || XXH3_128bits_reset(h) != XXH_OK) {
         XXH3_freeState(h);
@@ -232,6 +241,8 @@ int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[1
         f->resumed = offset;
         f->d->resumed_from = offset;
         rc = 1;
+    } else if (rc == 0) {
+        refused(f, "the sink's partial is not of this file (it changed): starting over");
     }
     XXH3_freeState(h);
     return rc < 0 ? fail(f, "reading the source's prefix failed", rc) : rc;
