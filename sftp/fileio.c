@@ -509,6 +509,7 @@ int fileio_finish(struct fileio *f, int success)
     f->fd = -1;
     if (f->atomic && success && rc == 0)
         rc = atomic_sink_commit(&f->at, f->d->file.name.no_clobber, &f->why);
+    resume_sink_settle(f);
     atomic_sink_dispose(&f->at); /* a temporary not committed is removed */
     fileio_fill_desc(f, f->d);
     f->result = success ? rc : 0;

@@ -194,6 +194,17 @@ int resume_sink_wrote(struct fileio *f)
     return 0;
 }
 
+void resume_sink_settle(struct fileio *f)
+{
+    struct resume_sink *r = f->resume;
+    struct stat st;
+
+    if (!r || r->rpfd < 0 || !f->at.tmp || fstat(r->rpfd, &st) < 0 || st.st_size > 0)
+        return;
+    f->at.keep = 0; /* the partial goes with the dispose */
+    unlinkat(f->at.dirfd, f->at.side, 0);
+}
+
 void resume_sink_free(struct fileio *f)
 {
     struct resume_sink *r = f->resume;

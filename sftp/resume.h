@@ -51,6 +51,9 @@ int resume_sink_decided(const struct fileio *f);
 /* After bytes were hashed in order: records a restart point when one is
  * due (the data made durable first). 0 or an rpc2 error. */
 int resume_sink_wrote(struct fileio *f);
+/* At the end, committed or not: a partial without any restart point is
+ * worth nothing to a later attempt, so it goes with its point file. */
+void resume_sink_settle(struct fileio *f);
 void resume_sink_free(struct fileio *f);
 
 /* Source: the sink offers offset with the checksum of [0, offset). 1:
