@@ -106,7 +106,7 @@ static void usage(void)
            "                        else start over. Keeps restart points while it runs\n"
            "      --resume-strict   with -C: fail (exit 6) instead of starting over when\n"
            "                        the source changed since the earlier attempt\n"
-           "      --restart-interval=N  with -C: bytes between restart points (default 64M)\n"
+           "      --restart-interval=N  with -C: bytes between restart points (default 32M)\n"
            "Queries:\n"
            "      --stat            type, size, mode and modification time of each REMOTE\n"
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"

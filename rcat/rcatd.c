@@ -53,7 +53,7 @@
 #define METRICS_PUBLISH_S 1.0 /* how stale the context's counters on /metrics may be */
 #define DEFAULT_DRAIN_S 10 /* --drain-time */
 #define DEFAULT_PARTIAL_MAX_AGE_S 86400 /* --partial-max-age */
-#define DEFAULT_RESTART_INTERVAL_MIB 64 /* --restart-interval */
+#define DEFAULT_RESTART_INTERVAL_MIB 32 /* --restart-interval */
 /* After the drain time the transfers are ended; their handlers get this
  * long to reply before the process exits without them. */
 #define DRAIN_GRACE_S 2.0
@@ -240,7 +240,7 @@ static void usage(FILE *to)
         "                           nobody continued for D, at start and periodically\n"
         "                           (default 1d)\n"
         "      --restart-interval=MIB  MiB between a resumable store's restart points\n"
-        "                           (default 64)\n"
+        "                           (default 32)\n"
         "      --max-rate=RATE      send no transfer faster than RATE (bits/s: 800k, 100M,\n"
         "                           1G), whatever a client asks for (docs/RATE.md)\n"
         "      --policies=LIST      the rate policies clients may ask for, of adaptive,\n"

@@ -27,7 +27,7 @@
 struct fileio;
 
 /* Bytes between restart points when the descriptor says 0. */
-#define RESUME_DEFAULT_INTERVAL (64u << 20)
+#define RESUME_DEFAULT_INTERVAL (32u << 20)
 
 /* Feeds the bytes [from, from + len) of fd into the hash state h: the one
  * place a prefix is hashed, on either end. 0, or an rpc2 error (a file

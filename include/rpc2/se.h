@@ -158,7 +158,7 @@ struct rpc2_se_desc {
      * quota) confirms a point, anything else refuses it. */
     int resume;
     int resume_fail_changed;  /* sink: refused point: RPC2_ECHANGED, not a start over */
-    uint64_t resume_interval; /* sink: bytes between restart points; 0: 64 MiB */
+    uint64_t resume_interval; /* sink: bytes between restart points; 0: 32 MiB */
     /* out: where this transfer continued from (0: the start; the bytes
      * before it did not move again, bytes_transferred counts the rest);
      * whether an earlier attempt's partial was there but not used, and
