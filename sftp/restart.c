@@ -12,6 +12,7 @@
 
 #include <rpc2/rpc2.h>
 
+#include "bytes.h"
 #include "fileio.h"
 #include "hash.h"
 #include "restart.h"
@@ -22,43 +23,21 @@
 #define PART_SUFFIX ".rcat-part"
 #define POINTS_SUFFIX ".rcat-part.rp"
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 void restart_record_encode(const struct restart_point *p, uint8_t out[RESTART_RECORD_SIZE])
 {
-    put32(out, RESTART_MAGIC);
-    put32(out + 4, RESTART_VERSION);
-    put64(out + 8, p->offset);
+    store_u32(out, RESTART_MAGIC);
+    store_u32(out + 4, RESTART_VERSION);
+    store_u64(out + 8, p->offset);
     memcpy(out + 16, p->sum, RESTART_SUM_BYTES);
-    put64(out + RESTART_BODY, XXH64(out, RESTART_BODY, 0));
+    store_u64(out + RESTART_BODY, XXH64(out, RESTART_BODY, 0));
 }
 
 int restart_record_decode(const uint8_t in[RESTART_RECORD_SIZE], struct restart_point *p)
 {
-    if (get64(in + RESTART_BODY) != XXH64(in, RESTART_BODY, 0) || get32(in) != RESTART_MAGIC ||
-        get32(in + 4) != RESTART_VERSION || get64(in + 8) > INT64_MAX)
+    if (load_u64(in + RESTART_BODY) != XXH64(in, RESTART_BODY, 0) || load_u32(in) != RESTART_MAGIC ||
+        load_u32(in + 4) != RESTART_VERSION || load_u64(in + 8) > INT64_MAX)
         return RPC2_EINTEGRITY;
-    p->offset = get64(in + 8);
+    p->offset = load_u64(in + 8);
     memcpy(p->sum, in + 16, RESTART_SUM_BYTES);
     return 0;
 }

@@ -3,6 +3,8 @@
  * Decoding refuses unknown flags, impossible values and trailing bytes, so
  * nothing the rest of SFTP reads from a block is unchecked.
  */
+#include <string.h>
+
 #include "seblock.h"
 
 static void put_u64(struct pkt_writer *w, uint64_t v)
@@ -60,6 +62,8 @@ void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
 
 static void get_restart(struct pkt_reader *r, struct seblock_call *b)
 {
+    b->restart = 0;
+    memset(b->restart_sum, 0, sizeof b->restart_sum);
     if (!(b->flags & SEBLOCK_RESTART))
         return;
     b->restart = get_u64(r);
