@@ -272,8 +272,10 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     f->nonblocking = !!(flags & FILEIO_NONBLOCK);
     f->resumable = sink && (flags & FILEIO_RESUME) && d->resume;
     f->hash = XXH3_createState();
-    if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK) {
+    f->named = d->sum_type ? namedsum_new((uint32_t)d->sum_type) : NULL;
+    if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK || (d->sum_type && !f->named)) {
         XXH3_freeState(f->hash);
+        namedsum_free(f->named);
         free(f);
         return refuse(why, "out of memory", RPC2_ENOMEM);
     }

@@ -114,6 +114,10 @@ int resume_sink_open(struct fileio *f, int existed)
     rc = existed ? check_point(f, r) : 0;
     if (rc < 0)
         return fail(f, "reading the partial file or its restart points failed", rc);
+    if (r->have_point && f->named) { /* its state cannot be fed the prefix yet */
+        r->have_point = 0;
+        f->d->resume_note = "a named checksum was asked for: starting over";
+    }
     if (existed && !r->have_point)
         f->d->resume_started_over = 1;
     return 0;
@@ -233,7 +237,7 @@ int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[1
     int rc;
 
     if (f->sink || f->kind != FIO_POSITIONAL || f->moved || f->peeked || f->quota >= 0 ||
-        f->size < 0 || offset > (uint64_t)f->size)
+        f->size < 0 || offset > (uint64_t)f->size || f->named)
         return refused(f, "the source cannot continue from the sink's restart point: "
                           "starting over");
     h = XXH3_createState();
