@@ -560,11 +560,11 @@ static void check_combinations(const struct options *opt)
     if ((opt->ops.resume_strict || opt->restart_interval_set) && !opt->ops.resume)
         bad("--resume-strict and --restart-interval go with -C (--continue)");
     if (opt->ops.resume &&
-        (query || opt->offset_set || opt->length_set ||
+        (query || opt->offset_set || opt->length_set || opt->ops.append ||
          (opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"))) ||
          (opt->mode == MODE_PUT && !strcmp(opt->put, "-"))))
-        bad("-C continues a whole file: it needs -o FILE or --put FILE, without --offset or "
-            "--length");
+        bad("-C continues a whole file: it needs -o FILE or --put FILE, without --offset, "
+            "--length or --append");
     if (opt->mode == MODE_PUT && opt->n_operands > 1)
         bad("--put takes one REMOTE destination, not %d", opt->n_operands);
 }
