@@ -599,6 +599,17 @@ static int xfer_connect(struct xfer *x, const struct url *u, struct slot **s, co
     return RCAT_EXIT_OK;
 }
 
+/* -C (or a retry): the library keeps restart points and continues from the
+ * last one the source confirms, for a whole file whose sink is a file by
+ * name (a fetch's -o FILE; a store's server keeps them when asked); a
+ * retry into anything else starts again from 0. */
+static void resume_describe(const struct ops *o, struct rpc2_se_desc *d, int sink_by_name)
+{
+    d->resume = o->cfg.resume && sink_by_name && o->cfg.offset == 0 && o->cfg.length < 0;
+    d->resume_fail_changed = o->cfg.resume_strict;
+    d->resume_interval = o->cfg.resume_interval;
+}
+
 /* Bytes that went through a descriptor rcat cannot rewind (standard
  * output, a FIFO, standard input) cannot be moved again by a retry. */
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
@@ -621,6 +632,8 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
     }
     if (code != RCAT_EXIT_OK && !d->expect_sum_len)
         sum.len = 0; /* a failure's sum says nothing, unless it is why it failed */
+    if (d->resume)
+        report_xfer_resumed(&x->rep, d->resumed_from, d->resume_started_over, d->resume_note);
     report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result,
                     &sum);
 }
@@ -712,6 +725,7 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     int code = target_open(&tp, dest, &k, &result);
 
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
+    resume_describe(o, &d, k.path != NULL && !k.append);
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
     x.reopened = k.append; /* a failed append is cut back: the next attempt appends again */
     if (code == RCAT_EXIT_OK)
@@ -771,6 +785,7 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
 
     d.seek_offset = o->cfg.offset;
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
+    resume_describe(o, &d, !o->cfg.append);
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
     x.reopened = src.own_fd;

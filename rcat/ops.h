@@ -36,6 +36,14 @@ struct ops_config {
     const char *identity;        /* --identity; NULL: rcat's name and version, at level none */
     const char *key_file;        /* --key-file: read only above level none */
     struct ratectl_config rate;  /* --rate, --min-rate, --policy, --rate-control */
+    /* -C/--continue/--resume: a fetch into a file by name or a store keeps
+     * restart points and continues from an earlier attempt's (a retry sets
+     * it too); with resume_strict a source that changed fails (exit 6)
+     * instead of starting over; resume_interval: bytes between restart
+     * points (0: the library's default) */
+    int resume;
+    int resume_strict;
+    uint64_t resume_interval;
     struct checksum_choice sum;  /* --checksum, --check */
 };
 

@@ -55,11 +55,9 @@ struct options {
     int help, version, genkey;
     int parents; /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
+    int restart_interval_set;
     unsigned closed_std; /* bit n: fd n was closed when rcat started */
     struct retry_config retry; /* --retries, --retry-interval */
-    /* continue from the restart point an earlier attempt left (set by the
-     * retry loop before each attempt after the first) */
-    int resume;
     const char *target_flag; /* -n, --overwrite or --append, whichever was given */
     char **operands;
     int n_operands;
@@ -111,6 +109,14 @@ static void usage(void)
            "      --offset=N        start N bytes into the source\n"
            "      --length=N        move at most N bytes\n"
            "                        N may end in K, M, G or T (powers of 1024)\n"
+           "  -C, --continue, --resume\n"
+           "                        continue from where an earlier attempt (killed, failed)\n"
+           "                        left the file (-o FILE, --put FILE) once the source\n"
+           "                        confirms the bytes already moved are still its own;\n"
+           "                        else start over. Keeps restart points while it runs\n"
+           "      --resume-strict   with -C: fail (exit 6) instead of starting over when\n"
+           "                        the source changed since the earlier attempt\n"
+           "      --restart-interval=N  with -C: bytes between restart points (default 32M)\n"
            "      --checksum=TYPE   also compute md5, sha1, sha256 or xxh128 (the default)\n"
            "                        of the bytes moved, checked end to end; shown with -v\n"
            "                        and --json (Checksum, ChecksumType)\n"
@@ -190,6 +196,8 @@ enum {
     OPT_POLICY,
     OPT_RATE_CONTROL,
     OPT_PARENTS,
+    OPT_RESUME_STRICT,
+    OPT_RESTART_INTERVAL,
     OPT_CHECKSUM,
     OPT_CHECK,
     OPT_OVERWRITE,
@@ -203,6 +211,10 @@ static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"put", required_argument, NULL, OPT_PUT},
     {"no-clobber", no_argument, NULL, 'n'},
+    {"continue", no_argument, NULL, 'C'},
+    {"resume", no_argument, NULL, 'C'},
+    {"resume-strict", no_argument, NULL, OPT_RESUME_STRICT},
+    {"restart-interval", required_argument, NULL, OPT_RESTART_INTERVAL},
     {"overwrite", no_argument, NULL, OPT_OVERWRITE},
     {"append", no_argument, NULL, OPT_APPEND},
     {"mkdirs", no_argument, NULL, OPT_MKDIRS},
@@ -354,6 +366,22 @@ static void apply_option(struct options *opt, int c, char **argv)
         set_mode(opt, MODE_PUT, "--put");
         opt->put = optarg;
         break;
+    case 'C':
+        opt->ops.resume = 1;
+        break;
+    case OPT_RESUME_STRICT:
+        opt->ops.resume_strict = 1;
+        break;
+    case OPT_RESTART_INTERVAL: {
+        int64_t n = 0;
+
+        parse_size("--restart-interval", optarg, &n);
+        if (n <= 0)
+            bad("--restart-interval: give a positive byte count");
+        opt->ops.resume_interval = n > 0 ? (uint64_t)n : 0;
+        opt->restart_interval_set = 1;
+        break;
+    }
     case 'n':
         set_target(opt, "--no-clobber");
         break;
@@ -471,9 +499,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
     opt->retry.interval_us = RETRY_INTERVAL_US;
-    opt->retry.resume = &opt->resume;
+    opt->retry.resume = &opt->ops.resume; /* a retry continues, as -C does */
     opterr = 0; /* messages are ours: --json may be on */
-    while ((c = getopt_long(argc, argv, ":o:P:npqvhV", long_options, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, ":o:P:CnpqvhV", long_options, NULL)) != -1)
         apply_option(opt, c, argv);
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
@@ -529,6 +557,14 @@ static void check_combinations(const struct options *opt)
             level_names[opt->ops.security]);
     if (opt->n_operands == 0)
         bad(opt->mode == MODE_PUT ? "--put needs a REMOTE destination" : "missing REMOTE operand");
+    if ((opt->ops.resume_strict || opt->restart_interval_set) && !opt->ops.resume)
+        bad("--resume-strict and --restart-interval go with -C (--continue)");
+    if (opt->ops.resume &&
+        (query || opt->offset_set || opt->length_set || opt->ops.append ||
+         (opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"))) ||
+         (opt->mode == MODE_PUT && !strcmp(opt->put, "-"))))
+        bad("-C continues a whole file: it needs -o FILE or --put FILE, without --offset, "
+            "--length or --append");
     if (opt->mode == MODE_PUT && opt->n_operands > 1)
         bad("--put takes one REMOTE destination, not %d", opt->n_operands);
 }

@@ -40,6 +40,7 @@
 #include "access.h"
 #include "duration.h"
 #include "metrics.h"
+#include "partials.h"
 #include "ratectl.h"
 #include "serve.h"
 
@@ -51,6 +52,8 @@
 #define DRAIN_POLL_S 0.05 /* how often a stopping server looks at its running calls */
 #define METRICS_PUBLISH_S 1.0 /* how stale the context's counters on /metrics may be */
 #define DEFAULT_DRAIN_S 10 /* --drain-time */
+#define DEFAULT_PARTIAL_MAX_AGE_S 86400 /* --partial-max-age */
+#define DEFAULT_RESTART_INTERVAL_MIB 32 /* --restart-interval */
 /* After the drain time the transfers are ended; their handlers get this
  * long to reply before the process exits without them. */
 #define DRAIN_GRACE_S 2.0
@@ -71,6 +74,8 @@ struct options {
     struct limits limits;
     unsigned long stats_interval_s;  /* 0: only on SIGUSR1 and at exit */
     unsigned long drain_time_s;      /* a stop waits this long for running calls */
+    unsigned long partial_max_age_s; /* resumable stores' partials older than this go */
+    unsigned long restart_interval_mib; /* between a resumable store's restart points */
     const char *keys_path;           /* --keys: the clients' secrets; NULL: none known */
     const char *access_path;         /* --access: who may do what; NULL: the defaults for all */
     enum rpc2_security min_security; /* binds below it are refused */
@@ -105,6 +110,7 @@ struct daemon {
     struct metrics *metrics;
     ev_timer metrics_timer;
     unsigned long drain_time_s;
+    struct partials *partials; /* the sweeper of stale resumable partials */
     int stopping;
     int transfers_ended; /* the drain time passed: running transfers were aborted */
 };
@@ -230,6 +236,11 @@ static void usage(FILE *to)
         "                           never drains, a silent source) (default %" PRIu64 "s)\n"
         "      --drain-time=D       on SIGTERM, wait D for running calls, then end their\n"
         "                           transfers with an error and exit (default %ds)\n"
+        "      --partial-max-age=D  remove what resumable stores (rcat -C --put) left and\n"
+        "                           nobody continued for D, at start and periodically\n"
+        "                           (default 1d)\n"
+        "      --restart-interval=MIB  MiB between a resumable store's restart points\n"
+        "                           (default 32)\n"
         "      --max-rate=RATE      send no transfer faster than RATE (bits/s: 800k, 100M,\n"
         "                           1G), whatever a client asks for (docs/RATE.md)\n"
         "      --policies=LIST      the rate policies clients may ask for, of adaptive,\n"
@@ -318,6 +329,7 @@ static const struct count_opt {
     {'i', "--max-running-per-identity", 0, UINT32_MAX, 0},
     {'p', "--max-running-per-address", 0, UINT32_MAX, 0},
     {'T', "--stall-timeout", 1, 1000000000, 1},   {'D', "--drain-time", 0, 1000000000, 1},
+    {'G', "--partial-max-age", 60, 1000000000, 1}, {'Q', "--restart-interval", 1, 1048576, 0},
 };
 
 /* A duration of whole seconds from min to max. */
@@ -353,6 +365,10 @@ static unsigned long *count_field(struct options *o, int code)
         return &o->limits.stall_timeout_s;
     case 'D':
         return &o->drain_time_s;
+    case 'G':
+        return &o->partial_max_age_s;
+    case 'Q':
+        return &o->restart_interval_mib;
     default:
         return &o->stats_interval_s;
     }
@@ -443,6 +459,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"max-running-per-address", required_argument, NULL, 'p'},
         {"stall-timeout", required_argument, NULL, 'T'},
         {"drain-time", required_argument, NULL, 'D'},
+        {"partial-max-age", required_argument, NULL, 'G'},
+        {"restart-interval", required_argument, NULL, 'Q'},
         {"keys", required_argument, NULL, 'k'},
         {"access", required_argument, NULL, 'a'},
         {"min-security", required_argument, NULL, 'm'},
@@ -460,7 +478,9 @@ static int parse_options(int argc, char **argv, struct options *o)
     *o = (struct options){.root = ".",
                           .workers = DEFAULT_WORKERS,
                           .limits = default_limits(),
-                          .drain_time_s = DEFAULT_DRAIN_S};
+                          .drain_time_s = DEFAULT_DRAIN_S,
+                          .partial_max_age_s = DEFAULT_PARTIAL_MAX_AGE_S,
+                          .restart_interval_mib = DEFAULT_RESTART_INTERVAL_MIB};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vhV", longs, NULL)) != -1) {
         int counted = take_count(o, c, optarg);
@@ -836,7 +856,8 @@ static int start_serving(struct daemon *d, const struct options *o)
                               .min_security = o->min_security,
                               .log = log_from_serve,
                               .log_arg = &d->log,
-                              .metrics = d->metrics};
+                              .metrics = d->metrics,
+                              .restart_interval = (uint64_t)o->restart_interval_mib << 20};
     const char *why = "";
     int rc = serve_new(&sc, &d->serve, &why);
 
@@ -1006,10 +1027,12 @@ static int run(struct daemon *d, const struct options *o)
         ev_timer_start(d->loop, &d->stats_timer);
     }
     log_start(d, o);
+    d->partials = partials_start(o->root, o->partial_max_age_s, log_from_serve, &d->log);
     publish_metrics(d);
     printf("rcatd listening on %d\n", rpc2_ctx_port(d->ctx));
     fflush(stdout);
     ev_run(d->loop, 0);
+    partials_stop(d->partials);
     log_stats(d, "exit");
     log_printf(&d->log, "rcatd: stopped");
     return 0;

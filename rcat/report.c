@@ -499,6 +499,10 @@ static void xfer_fields(const struct report_xfer *x, uint64_t retransmissions)
     if (x->size >= 0)
         j_i64("Size", x->size);
     j_u64("FileBytes", x->bytes);
+    if (x->resume) {
+        j_u64("StartByte", x->start_byte);
+        j_u64("StartedOver", (uint64_t)x->started_over);
+    }
     j_u64("Elapsedusec", elapsed);
     j_u64("BytesPerSec", elapsed ? (uint64_t)((double)x->bytes * 1e6 / (double)elapsed) : 0);
     j_u64("Retransmissions", retransmissions);
@@ -536,6 +540,18 @@ static void update_rate(struct report_xfer *x, uint64_t now)
     x->rate = x->rate > 0 ? 0.7 * x->rate + 0.3 * inst : inst;
     x->last_us = now;
     x->last_bytes = x->bytes;
+}
+
+void report_xfer_resumed(struct report_xfer *x, uint64_t start_byte, int started_over,
+                         const char *note)
+{
+    x->resume = 1;
+    x->start_byte = start_byte;
+    x->started_over = started_over;
+    if (start_byte)
+        report_info("%s: continued from byte %" PRIu64, x->label, start_byte);
+    if (started_over || note)
+        report_info("%s: %s", x->label, note ? note : "started over");
 }
 
 void report_xfer_path(struct report_xfer *x, const struct report_path *p)

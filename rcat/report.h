@@ -79,7 +79,15 @@ struct report_xfer {
     double rate; /* smoothed, bytes per second */
     struct report_path path;
     int have_path;
+    int resume; /* -C: STOP says StartByte and StartedOver */
+    uint64_t start_byte;
+    int started_over;
 };
+
+/* -C: where the transfer continued from, and whether an earlier attempt's
+ * partial was there but not used (note says why); -v reports it. */
+void report_xfer_resumed(struct report_xfer *x, uint64_t start_byte, int started_over,
+                         const char *note);
 
 /* The path as the library sees it now, for the next STATS. */
 void report_xfer_path(struct report_xfer *x, const struct report_path *p);

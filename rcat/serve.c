@@ -61,6 +61,7 @@ struct serve {
     serve_log_fn log;
     void *log_arg;
     struct metrics *metrics;
+    uint64_t restart_interval; /* a resumable store's; 0: the library's default */
     atomic_uint running; /* calls from their handler's start to their reply */
     atomic_int stopping;
 };
@@ -488,6 +489,9 @@ static int store_replace(const struct root *at, const struct store_req *r, struc
         .direction = RPC2_SE_STORE,
         .quota = -1,
         .file_kind = RPC2_SE_FILE_NAME,
+        /* a client that asks keeps its partial here for a later attempt */
+        .resume = 1,
+        .resume_interval = c->s->restart_interval,
         .file.name = {.path = c->sink_path,
                       .mode = a->mode & MODE_BITS,
                       .atomic = 1,
@@ -674,6 +678,7 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;
     s->metrics = cfg->metrics;
+    s->restart_interval = cfg->restart_interval;
     *out = s;
     return 0;
 }

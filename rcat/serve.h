@@ -21,6 +21,7 @@ struct serve_config {
     serve_log_fn log;
     void *log_arg;
     struct metrics *metrics; /* counts every call (metrics.h); NULL: none */
+    uint64_t restart_interval; /* bytes between a resumable store's restart points; 0: default */
 };
 
 struct serve;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -21,6 +22,7 @@
 
 #include "atomicsink.h"
 #include "fileio.h"
+#include "restart.h"
 
 static int refuse(const char **why, const char *text, int code)
 {
@@ -150,6 +152,75 @@ int atomic_sink_open(struct atomic_sink *a, const char *path, int no_clobber, co
     return rc < 0 ? rc : create_temp(a, why);
 }
 
+/* The bits a new file may have here, learnt from a throwaway private file
+ * (an earlier attempt's partial is 0600 and tells nothing). */
+static int learn_allowed(struct atomic_sink *a, const char **why)
+{
+    char *partial = a->tmp;
+    int fd;
+
+    a->tmp = NULL;
+    fd = create_temp(a, why);
+    if (fd >= 0) {
+        close(fd);
+        unlinkat(a->dirfd, a->tmp, 0);
+    }
+    free(a->tmp);
+    a->tmp = partial;
+    return fd < 0 ? fd : 0;
+}
+
+static int open_partial(struct atomic_sink *a, int *existed, const char **why)
+{
+    struct stat st;
+    int fd = create_private(a);
+
+    *existed = fd < 0 && errno == EEXIST;
+    if (*existed) {
+        fd = openat(a->dirfd, a->tmp, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+                        fchmod(fd, 0600) < 0)) {
+            close(fd);
+            return refuse(why, "the partial file is not a private regular file", RPC2_EINVAL);
+        }
+    } else if (fd >= 0) {
+        /* created O_WRONLY: the next attempt hashes it again, so read-write */
+        int rw = openat(a->dirfd, a->tmp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        fd = rw;
+    }
+    if (fd < 0)
+        return refuse(why, "opening the partial file failed", fileio_errno_code(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return refuse(why, "another transfer is writing this name's partial file", RPC2_EEXIST);
+    }
+    return fd;
+}
+
+int atomic_sink_open_resumable(struct atomic_sink *a, const char *path, int no_clobber,
+                               int *existed, const char **why)
+{
+    int rc = open_parent(a, path, why);
+    int fd;
+
+    if (rc == 0)
+        rc = check_replaceable(a, no_clobber, why);
+    if (rc < 0)
+        return rc;
+    a->tmp = restart_part_name(a->base);
+    a->side = restart_points_name(a->base);
+    if (!a->tmp || !a->side)
+        return refuse(why, "out of memory", RPC2_ENOMEM);
+    a->keep = 1; /* from now on the partial is the next attempt's */
+    fd = open_partial(a, existed, why);
+    if (fd >= 0 && *existed && (rc = learn_allowed(a, why)) < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 int atomic_sink_set_attrs(const struct atomic_sink *a, int fd, mode_t mode, int exact,
                           const struct timespec *mtime, const char **why)
 {
@@ -210,16 +281,19 @@ int atomic_sink_commit(struct atomic_sink *a, int no_clobber, const char **why)
     }
     free(a->tmp);
     a->tmp = NULL;
+    if (a->side) /* the restart points of a file that is now whole */
+        unlinkat(a->dirfd, a->side, 0);
     return sync_dir(a, why);
 }
 
 void atomic_sink_dispose(struct atomic_sink *a)
 {
-    if (a->tmp)
+    if (a->tmp && !a->keep)
         unlinkat(a->dirfd, a->tmp, 0);
     if (a->dirfd >= 0)
         close(a->dirfd);
     free(a->base);
     free(a->tmp);
+    free(a->side);
     atomic_sink_init(a);
 }

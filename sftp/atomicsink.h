@@ -21,6 +21,8 @@ struct atomic_sink {
     char *base;     /* the name within dirfd */
     char *tmp;      /* the temporary within dirfd; NULL: nothing to remove */
     mode_t allowed; /* the permission bits a new file may have here (umask, default ACL) */
+    int keep;       /* resumable: a temporary not committed stays for the next attempt */
+    char *side;     /* resumable: the restart-point file within dirfd, removed at commit */
 };
 
 void atomic_sink_init(struct atomic_sink *a);
@@ -28,6 +30,15 @@ void atomic_sink_init(struct atomic_sink *a);
 /* Creates the temporary for path, mode 0600 while it fills. Returns its
  * fd, or a negative rpc2 error with *why set (nothing is left behind). */
 int atomic_sink_open(struct atomic_sink *a, const char *path, int no_clobber, const char **why);
+
+/* A resumable temporary (restart.h): the partial ".NAME.rcat-part" an
+ * earlier attempt left, or a new one (mode 0600 either way), kept when the
+ * transfer fails. Opened read-write (its prefix is hashed again) and
+ * locked (flock): a second attempt at the same name while one runs is
+ * RPC2_EBUSY. *existed says whether an earlier attempt's partial was found.
+ * Returns its fd or a negative rpc2 error with *why set. */
+int atomic_sink_open_resumable(struct atomic_sink *a, const char *path, int no_clobber,
+                               int *existed, const char **why);
 
 /* Sets mode (reduced to the allowed bits unless exact) and, if mtime is
  * not NULL, the mtime on the temporary's fd. 0 or an rpc2 error. */

@@ -30,6 +30,7 @@
 #include "fspace.h"
 #include "vmbuf.h"
 #include "hash.h"
+#include "resume.h"
 #include "streamio.h"
 
 int fileio_errno_code(int err)
@@ -421,6 +422,8 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
         return fail(f, "write on a source or a finished transfer", RPC2_EINVAL);
     if (len > UINT64_MAX - pos)
         return fail(f, "write position overflows", RPC2_EINVAL);
+    if (!resume_sink_decided(f) && (rc = resume_sink_decide(f, 0)) < 0)
+        return rc; /* bytes from 0 before the source said anything: not resumed */
     if (cut_at_quota(f, pos, &len, &rc)) {
         if (rc == 0)
             hash_written(f, pos, data, given);
@@ -432,7 +435,7 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
     if (pos + len > f->moved)
         f->moved = pos + len;
     hash_written(f, pos, data, given);
-    return 0;
+    return resume_sink_wrote(f);
 }
 
 /* ---- finishing --------------------------------------------------------- */
@@ -515,6 +518,7 @@ int fileio_finish(struct fileio *f, int success)
     f->fd = -1;
     if (f->atomic && success && rc == 0)
         rc = atomic_sink_commit(&f->at, f->d->file.name.no_clobber, &f->why);
+    resume_sink_settle(f);
     atomic_sink_dispose(&f->at); /* a temporary not committed is removed */
     fileio_fill_desc(f, f->d);
     f->result = success ? rc : 0;
@@ -526,6 +530,7 @@ void fileio_release(struct fileio *f)
     if (f->kind == FIO_STREAM)
         streamio_dispose(&f->stream);
     XXH3_freeState(f->hash);
+    resume_sink_free(f);
     namedsum_free(f->named);
     atomic_sink_dispose(&f->at);
     free(f->peeked);
@@ -612,6 +617,21 @@ static void reader_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
     (void)fileio_digest(arg, out); /* a source is always read in order */
 }
 
+static int reader_confirm(void *arg, uint64_t offset, const uint8_t sum[SFTP_SUM_BYTES])
+{
+    return resume_source_confirm(arg, offset, sum);
+}
+
+static int writer_offer(void *arg, uint64_t *offset, uint8_t sum[SFTP_SUM_BYTES])
+{
+    return resume_sink_offer(arg, offset, sum);
+}
+
+static int writer_decide(void *arg, int confirmed)
+{
+    return resume_sink_decide(arg, confirmed);
+}
+
 static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len)
 {
     return fileio_write(arg, pos, data, len);
@@ -640,7 +660,11 @@ static int writer_check_named(void *arg, const struct namedsum_value *peer)
 struct sftp_reader fileio_reader(struct fileio *f)
 {
     return (struct sftp_reader){
-        .read = reader_read, .digest = reader_digest, .named = reader_named, .arg = f};
+        .read = reader_read,
+        .digest = reader_digest,
+        .named = reader_named,
+        .confirm = reader_confirm,
+        .arg = f};
 }
 
 struct sftp_writer fileio_writer(struct fileio *f)
@@ -649,6 +673,8 @@ struct sftp_writer fileio_writer(struct fileio *f)
         .write = writer_write,
         .flush = writer_flush,
         .digest = writer_digest,
+        .offer = writer_offer,
+        .decide = writer_decide,
         .check_named = writer_check_named,
         .in_order = fileio_in_order(f),
         .arg = f,
@@ -679,7 +705,7 @@ int fileio_source_info(const struct fileio *f, struct fileio_info *out)
 
     if (f->sink || !v->known)
         return 0;
-    out->size = f->size;
+    out->size = f->size < 0 ? f->size : f->size + (int64_t)f->resumed; /* the whole file */
     out->mode = (uint32_t)(v->mode & 07777);
     out->mtime_sec = v->mtime.tv_sec;
     out->mtime_nsec = (uint32_t)v->mtime.tv_nsec;

@@ -84,6 +84,9 @@ struct fileio;
 enum fileio_flags {
     FILEIO_STRICT_QUOTA = 1, /* more than the quota is RPC2_EQUOTA, not a cut */
     FILEIO_NONBLOCK = 2,     /* streams never block: SFTP_IO_WAIT and fileio_wait() */
+    /* sink with the descriptor's resume: keep restart points and continue
+     * from the last one the source confirms (resume.h) */
+    FILEIO_RESUME = 4,
 };
 
 #define FILEIO_SUM_BYTES 16

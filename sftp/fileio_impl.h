@@ -61,6 +61,9 @@ struct fileio {
     XXH3_state_t *hash;     /* every byte delivered (source) or given to write (sink) */
     uint64_t hashed;        /* sink: the stream position the hash has reached */
     int hash_gap;           /* sink: a write came out of order; no checksum */
+    int resumable;          /* sink: FILEIO_RESUME asked (resume.h) */
+    struct resume_sink *resume; /* sink: the partial's restart points */
+    uint64_t resumed;       /* the offset this attempt continued from (start includes it) */
     struct namedsum *named; /* the descriptor's sum_type, over the same bytes as hash */
 };
 

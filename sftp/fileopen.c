@@ -19,6 +19,7 @@
 #include <rpc2/se.h>
 
 #include "fileio_impl.h"
+#include "resume.h"
 #include "vmbuf.h"
 
 /* ---- opening ----------------------------------------------------------- */
@@ -97,7 +98,21 @@ static int open_atomic(struct fileio *f)
     if (d->seek_offset != 0)
         return fail(f, "an atomic sink writes a whole new file: seek offset must be 0",
                     RPC2_EINVAL);
-    fd = atomic_sink_open(&f->at, d->file.name.path, d->file.name.no_clobber, &f->why);
+    if (f->resumable) {
+        int existed = 0;
+
+        fd = atomic_sink_open_resumable(&f->at, d->file.name.path, d->file.name.no_clobber,
+                                        &existed, &f->why);
+        if (fd < 0)
+            return fd;
+        f->fd = fd;
+        f->own_fd = 1;
+        int rc = resume_sink_open(f, existed);
+        if (rc < 0)
+            return rc;
+    } else {
+        fd = atomic_sink_open(&f->at, d->file.name.path, d->file.name.no_clobber, &f->why);
+    }
     if (fd < 0)
         return fd;
     f->fd = fd;
@@ -255,6 +270,7 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     f->sink = sink;
     f->strict = !!(flags & FILEIO_STRICT_QUOTA);
     f->nonblocking = !!(flags & FILEIO_NONBLOCK);
+    f->resumable = sink && (flags & FILEIO_RESUME) && d->resume;
     f->hash = XXH3_createState();
     f->named = d->sum_type ? namedsum_new((uint32_t)d->sum_type) : NULL;
     if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK || (d->sum_type && !f->named)) {
@@ -268,6 +284,9 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     f->size = -1;
     f->quota = d->quota;
     rc = sink ? check_attrs(f) : 0;
+    if (rc == 0 && f->resumable &&
+        (d->file_kind != RPC2_SE_FILE_NAME || !d->file.name.atomic || d->quota >= 0))
+        rc = fail(f, "only an atomic sink by name of the whole file resumes", RPC2_EINVAL);
     if (rc == 0)
         rc = open_kind(f);
     if (rc == 0 && !sink)

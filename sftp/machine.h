@@ -52,6 +52,10 @@ struct sftp_link {
 struct sftp_reader {
     ssize_t (*read)(void *arg, uint8_t *buf, size_t len);
     void (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
+    /* The sink offers a restart point (resume.h): 1 confirmed (the reads
+     * now start at offset), 0 refused (they start at 0), or an rpc2 error.
+     * NULL: always refused. */
+    int (*confirm)(void *arg, uint64_t offset, const uint8_t sum[SFTP_SUM_BYTES]);
     void *arg;
     /* may be NULL: 1 and *out when the LAST packet carries a named sum
      * (namedsum.h) of every byte read, else 0; a negative rpc2 error fails
@@ -71,6 +75,10 @@ struct sftp_writer {
     int (*write)(void *arg, uint64_t pos, const uint8_t *data, size_t len);
     int (*flush)(void *arg);
     int (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
+    /* Optional (resume.h): the restart point to offer in START (1, or 0:
+     * none), and the source's answer, before the first write. */
+    int (*offer)(void *arg, uint64_t *offset, uint8_t sum[SFTP_SUM_BYTES]);
+    int (*decide)(void *arg, int confirmed);
     int in_order;
     void *arg;
     /* may be NULL: judges the named sum the LAST packet carried (NULL when
@@ -122,6 +130,10 @@ struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct 
                                     const struct sftp_reader *reader);
 void sftp_source_free(struct sftp_source *s);
 void sftp_source_start(struct sftp_source *s, uint64_t now);
+/* Before the start: the sink's restart point (resume.h), as the CALL
+ * carried it; START carries it otherwise. 1 confirmed, 0 refused (the
+ * stream starts at 0), or an rpc2 error (the source has failed). */
+int sftp_source_offer(struct sftp_source *s, uint64_t offset, const uint8_t sum[SFTP_SUM_BYTES]);
 /* A START, ACK or ABORT body from the sink, with the header's ts and ts_echo. */
 void sftp_source_receive(struct sftp_source *s, uint8_t type, uint32_t seq, uint32_t ts,
                          uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now);

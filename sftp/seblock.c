@@ -3,6 +3,8 @@
  * Decoding refuses unknown flags, impossible values and trailing bytes, so
  * nothing the rest of SFTP reads from a block is unchecked.
  */
+#include <string.h>
+
 #include "seblock.h"
 
 static void put_u64(struct pkt_writer *w, uint64_t v)
@@ -74,6 +76,27 @@ void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
     pkt_put_opaque(w, b->checksum, b->checksum_len);
     put_info(w, b->flags, &b->info);
     put_named(w, b->flags, b->sum_type, b->named_sum, b->named_sum_len);
+    if (b->flags & SEBLOCK_RESTART) {
+        put_u64(w, b->restart);
+        for (unsigned i = 0; i < SEBLOCK_CHECKSUM_MAX; i += 4)
+            pkt_put_u32(w, (uint32_t)b->restart_sum[i] << 24 | (uint32_t)b->restart_sum[i + 1] << 16 |
+                               (uint32_t)b->restart_sum[i + 2] << 8 | b->restart_sum[i + 3]);
+    }
+}
+
+static void get_restart(struct pkt_reader *r, struct seblock_call *b)
+{
+    b->restart = 0;
+    memset(b->restart_sum, 0, sizeof b->restart_sum);
+    if (!(b->flags & SEBLOCK_RESTART))
+        return;
+    b->restart = get_u64(r);
+    for (unsigned i = 0; i < SEBLOCK_CHECKSUM_MAX; i += 4) {
+        uint32_t v = pkt_get_u32(r);
+
+        for (unsigned k = 0; k < 4; k++)
+            b->restart_sum[i + k] = (uint8_t)(v >> (24 - 8 * k));
+    }
 }
 
 static int checksum_len_valid(uint32_t len)
@@ -95,6 +118,7 @@ int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
     int info_ok = get_info(&r, b->flags, &b->info);
     int named_ok = get_named(&r, b->flags, &b->sum_type, &b->named_sum, &b->named_sum_len);
+    get_restart(&r, b);
     if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
     if ((b->direction != 1 && b->direction != 2) || (b->flags & ~SEBLOCK_FLAGS_KNOWN) ||
@@ -102,6 +126,10 @@ int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
         return PKT_EFLAGS;
     /* the client's sum rides only with the data it is the sum of */
     if (b->named_sum_len && !(b->flags & SEBLOCK_PIGGY))
+        return PKT_EFLAGS;
+    /* only a fetch's client is the sink when the CALL is sent */
+    if ((b->flags & SEBLOCK_RESTART) &&
+        (b->direction != 1 || !(b->flags & SEBLOCK_RESUME) || b->restart > INT64_MAX))
         return PKT_EFLAGS;
     /* only a store's client is the source when the CALL is sent */
     if (b->direction == 1 && (b->flags & SEBLOCK_SOURCE_INFO))

@@ -20,6 +20,11 @@
  * asked for (namedsum.h): u32 sum_type, opaque named_sum<32>, empty or
  * exactly that type's length; in the CALL the piggybacked store's sum, in
  * the REPLY the server's end's sum (when it ran).
+ * With SEBLOCK_RESTART (a fetch's CALL, which also has SEBLOCK_RESUME), the
+ * CALL block ends, after those, with the client sink's restart point:
+ * unsigned hyper offset, then its 16-byte XXH3-128 of the bytes before it
+ * (four u32, high first); see resume.h. A store's server sink sends its
+ * point in START instead (wire.h), only when the CALL had SEBLOCK_RESUME.
  */
 #ifndef RPC2_SFTP_SEBLOCK_H
 #define RPC2_SFTP_SEBLOCK_H
@@ -36,17 +41,22 @@ enum seblock_flag {
     SEBLOCK_QUOTA_HIT = 0x8, /* REPLY: the server's end was cut by a quota */
     SEBLOCK_SOURCE_INFO = 0x10, /* the block ends with the source file's info */
     SEBLOCK_NAMED_SUM = 0x20,   /* the block ends with the named sum (type, value) */
+    SEBLOCK_RESUME = 0x40,  /* CALL: the client's end takes part in restart points */
+    SEBLOCK_RESTART = 0x80, /* CALL (fetch, with RESUME): the block ends with a restart point */
 };
 #define SEBLOCK_FLAGS_KNOWN                                                                        \
-    (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO | SEBLOCK_NAMED_SUM)
+    (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO | SEBLOCK_NAMED_SUM | \
+     SEBLOCK_RESUME | SEBLOCK_RESTART)
 #define SEBLOCK_REPLY_FLAGS_KNOWN                                                                  \
     (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT | SEBLOCK_SOURCE_INFO | SEBLOCK_NAMED_SUM)
 #define SEBLOCK_CHECKSUM_MAX 16
 /* The bytes of a CALL block around its data, and of a REPLY block around
  * its data with a full checksum: what piggybacking must leave room for. */
 #define SEBLOCK_INFO_SIZE 24
+#define SEBLOCK_RESTART_SIZE 24
 #define SEBLOCK_NAMED_SIZE (8 + NAMEDSUM_MAX)
-#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE + SEBLOCK_NAMED_SIZE)
+#define SEBLOCK_CALL_OVERHEAD                                                                      \
+    (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE + SEBLOCK_NAMED_SIZE + SEBLOCK_RESTART_SIZE)
 #define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE + SEBLOCK_NAMED_SIZE)
 
 /* The source file as its end knows it (with SEBLOCK_SOURCE_INFO). */
@@ -65,6 +75,8 @@ struct seblock_call {
     const uint8_t *checksum;
     uint32_t checksum_len;
     struct seblock_info info;
+    uint64_t restart; /* with SEBLOCK_RESTART */
+    uint8_t restart_sum[SEBLOCK_CHECKSUM_MAX];
     uint32_t sum_type; /* with SEBLOCK_NAMED_SUM */
     const uint8_t *named_sum;
     uint32_t named_sum_len;

@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "machine.h"
 #include "params.h"
+#include "resume.h"
 #include "seblock.h"
 #include "sftp_type.h"
 #include "stall.h"
@@ -69,6 +70,9 @@ struct xfer {
     se_check_done_fn done;
     struct sftp_wish wish; /* a client sink's: what it asks the server's source for */
     int has_wish;
+    int restart_offered;   /* server source: the CALL carried the sink's restart point */
+    uint64_t restart;
+    uint8_t restart_sum[FILEIO_SUM_BYTES];
 };
 
 static int is_source(const struct xfer *x)
@@ -278,6 +282,8 @@ static void server_complete(struct xfer *x, int status)
     struct rpc2_se_desc *d = x->desc;
     if (d) {
         fileio_fill_desc(x->file, d);
+        if (d->resume_note)
+            log_msg(&x->engine->log, RPC2_LOG_INFO, "sftp: %s", d->resume_note);
         d->local_status = status == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
         /* as on the client: FAILURE only when the client's end failed by
          * its own doing (its ABORT: a full disk, a closed pipe) */
@@ -488,6 +494,9 @@ static void fill_desc_start(struct rpc2_se_desc *d)
     d->local_status = RPC2_SE_IN_PROGRESS;
     d->remote_status = RPC2_SE_NOT_STARTED;
     d->error = 0;
+    d->resumed_from = 0;
+    d->resume_started_over = 0;
+    d->resume_note = NULL;
     d->sum_len = 0;
 }
 
@@ -496,6 +505,9 @@ static int open_local(struct xfer *x, struct rpc2_se_desc *d, int as_source)
     unsigned flags = x->type->params.strict_quota ? FILEIO_STRICT_QUOTA : 0;
     if (engine_can_watch_fds(x->engine))
         flags |= FILEIO_NONBLOCK;
+    /* a server's sink keeps restart points only for a client that asked */
+    if (!as_source && d->resume && (x->is_client || (x->peer_flags & SEBLOCK_RESUME)))
+        flags |= FILEIO_RESUME;
     const char *why = NULL;
     int rc = as_source ? fileio_open_source(d, flags, &x->file, &why)
                        : fileio_open_sink(d, flags, &x->file, &why);
@@ -552,9 +564,14 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
     };
     b.flags |= d->sum_type ? SEBLOCK_NAMED_SUM : 0;
     info_out(x, &b.flags, &b.info);
+    if (d->resume)
+        b.flags |= SEBLOCK_RESUME;
+    if (!is_source(x) && resume_sink_offer(x->file, &b.restart, b.restart_sum))
+        b.flags |= SEBLOCK_RESTART; /* and no piggyback: the rest streams from the point */
     /* Piggybacked data is written when the reply comes, at once: not into a
      * file that may have no room then (a pipe), which streams instead. */
-    if (!is_source(x) && t->params.piggyback && !fileio_may_wait(x->file)) {
+    if (!is_source(x) && t->params.piggyback && !fileio_may_wait(x->file) &&
+        !(b.flags & SEBLOCK_RESTART)) {
         b.flags |= SEBLOCK_PIGGY_OK;
         b.piggyback_max = sftp_choose_piggyback_max(&t->params, conn_peer(c),
                                                     PKT_MAX_BODY - RESULT_ROOM);
@@ -620,6 +637,8 @@ static int client_settle(struct xfer *x, int status, const struct seblock_reply 
         ok = 0;
     }
     fileio_fill_desc(x->file, d);
+    if (d->resume_note)
+        log_msg(&x->engine->log, RPC2_LOG_INFO, "sftp: %s", d->resume_note);
     if (r && (r->flags & SEBLOCK_QUOTA_HIT))
         d->quota_exceeded = 1; /* the server's end applied our quota */
     d->local_status = ok ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
@@ -705,6 +724,9 @@ static int server_request(void *type, rpc2_request *req, const uint8_t *se, uint
     x->sum_type = b.sum_type;
     x->peer_info = b.info;
     x->have_peer_info = !!(b.flags & SEBLOCK_SOURCE_INFO);
+    x->restart_offered = !!(b.flags & SEBLOCK_RESTART);
+    x->restart = b.restart;
+    memcpy(x->restart_sum, b.restart_sum, sizeof x->restart_sum);
     *transfer = x;
     return 0;
 }
@@ -782,7 +804,7 @@ static int start_check(struct xfer *x, uint64_t now)
                                        x->piggy_named.len ? &x->piggy_named : NULL));
         return 0;
     }
-    if (is_source(x)) {
+    if (is_source(x) && !x->restart_offered) {
         int rc = read_piggy(x, reply_piggyback_max(x));
         if (rc < 0)
             return rc;
@@ -797,6 +819,9 @@ static int start_check(struct xfer *x, uint64_t now)
     if (rc != 0)
         return rc;
     stall_start(&x->stall, x->engine, x->engine->cfg.stall_timeout_us, 0, now, stalled);
+    if (x->source && x->restart_offered &&
+        (rc = sftp_source_offer(x->source, x->restart, x->restart_sum)) < 0)
+        return rc;
     if (x->source)
         sftp_source_start(x->source, now);
     else

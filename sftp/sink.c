@@ -87,6 +87,7 @@ struct sftp_sink {
     struct sftp_wish wish; /* sent with every ACK when has_wish */
     int has_wish;
 
+    int resume_known, resumed; /* the stream's SFTP_DATA_RESUMED, from its first DATA */
     uint32_t start_seq;
     uint64_t start_due;   /* next START while no data has come */
     uint64_t silence_due; /* next probe while the stream is incomplete */
@@ -228,6 +229,9 @@ static void send_start(struct sftp_sink *k, int again)
     struct sftp_start st = {.window = k->cfg.window, .packet_size = k->cfg.packet_size};
     size_t cap, len;
     uint8_t *buf = k->link.begin(k->link.arg, &cap);
+
+    if (k->writer.offer)
+        st.has_restart = k->writer.offer(k->writer.arg, &st.restart, st.restart_sum) == 1;
 
     if (buf == NULL || sftp_start_encode(&st, buf, cap, &len) != PKT_OK)
         return;
@@ -453,6 +457,27 @@ static void on_new(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d,
         k->ack_due = now + ack_delay(k);
 }
 
+/* Every DATA says whether the source confirmed our restart point: the first
+ * tells the writer where the stream starts, and one that says otherwise is
+ * not of this stream. */
+static int resumed_as_agreed(struct sftp_sink *k, const struct sftp_data *d)
+{
+    int resumed = !!(d->flags & SFTP_DATA_RESUMED);
+    int rc;
+
+    if (k->resume_known)
+        return resumed == k->resumed;
+    k->resume_known = 1;
+    k->resumed = resumed;
+    rc = k->writer.decide ? k->writer.decide(k->writer.arg, resumed)
+                          : resumed ? RPC2_EBADPACKET : 0;
+    if (rc < 0) {
+        fail(k, rc, 1);
+        return 0;
+    }
+    return 1;
+}
+
 static void on_data(struct sftp_sink *k, uint32_t seq, uint32_t ts, uint32_t ts_echo,
                     const struct sftp_data *d, uint64_t now)
 {
@@ -488,7 +513,7 @@ static void on_data(struct sftp_sink *k, uint32_t seq, uint32_t ts, uint32_t ts_
         k->beyond_window++;
         return;
     }
-    if (fits_stream(k, seq, d))
+    if (resumed_as_agreed(k, d) && fits_stream(k, seq, d))
         on_new(k, seq, d, now);
 }
 

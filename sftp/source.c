@@ -48,6 +48,7 @@ struct sftp_source {
     struct sftp_reader reader;
     int state;
     int started;
+    int resumed; /* the sink's restart point was confirmed: DATA say SFTP_DATA_RESUMED */
     uint32_t window, packet_size; /* in force: the smaller of ours and the START's */
 
     struct sentmap sent;
@@ -279,7 +280,8 @@ static int blocked_after(const struct sftp_source *s, const struct sentmap_packe
 static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, int again,
                         uint64_t now)
 {
-    uint32_t flags = (p->last ? SFTP_DATA_LAST : 0) | (blocked_after(s, p) ? SFTP_DATA_ACKME : 0);
+    uint32_t flags = (p->last ? SFTP_DATA_LAST : 0) | (blocked_after(s, p) ? SFTP_DATA_ACKME : 0) |
+                     (s->resumed ? SFTP_DATA_RESUMED : 0);
     uint32_t sum_len = 0;
     size_t cap;
     uint8_t *buf = s->link.begin(s->link.arg, &cap);
@@ -510,6 +512,25 @@ static void answer_if_idle(struct sftp_source *s)
         send_probe(s, 0);
 }
 
+/* The sink offers a restart point: the reader confirms it against the
+ * file's own bytes or the stream starts at 0 (resume.h). */
+int sftp_source_offer(struct sftp_source *s, uint64_t offset, const uint8_t sum[SFTP_SUM_BYTES])
+{
+    int rc = s->started || !s->reader.confirm ? 0 : s->reader.confirm(s->reader.arg, offset, sum);
+
+    if (rc < 0) {
+        fail(s, rc, 1);
+        return rc;
+    }
+    s->resumed = rc == 1;
+    return rc;
+}
+
+static int confirm_restart(struct sftp_source *s, const struct sftp_start *st)
+{
+    return sftp_source_offer(s, st->restart, st->restart_sum) >= 0;
+}
+
 static void on_start(struct sftp_source *s, uint32_t ts, const uint8_t *body, size_t len,
                      uint64_t now)
 {
@@ -521,6 +542,8 @@ static void on_start(struct sftp_source *s, uint32_t ts, const uint8_t *body, si
         answer_if_idle(s);
         return;
     }
+    if (st.has_restart && !confirm_restart(s, &st))
+        return;
     if (st.window < s->window)
         s->window = st.window;
     if (st.packet_size < s->packet_size)

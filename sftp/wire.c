@@ -254,7 +254,21 @@ int sftp_start_decode(const uint8_t *body, size_t len, struct sftp_start *s)
     pkt_reader_init(&r, body, len);
     s->window = pkt_get_u32(&r);
     s->packet_size = pkt_get_u32(&r);
+    s->has_restart = len == SFTP_START_RESTART_SIZE;
+    if (s->has_restart) {
+        uint64_t high = pkt_get_u32(&r);
+
+        s->restart = high << 32 | pkt_get_u32(&r);
+        for (unsigned i = 0; i < SFTP_SUM_SIZE; i += 4) {
+            uint32_t v = pkt_get_u32(&r);
+
+            for (unsigned b = 0; b < 4; b++)
+                s->restart_sum[i + b] = (uint8_t)(v >> (24 - 8 * b));
+        }
+    }
     rc = reader_result(&r);
+    if (rc == PKT_OK && s->has_restart && s->restart > INT64_MAX)
+        rc = PKT_EFLAGS;
     /* Zero would stop the transfer before it starts; larger values than the
      * source's own are fine, it takes the smaller. */
     if (rc == PKT_OK && (s->window == 0 || s->packet_size == 0))
@@ -274,6 +288,13 @@ int sftp_start_encode(const struct sftp_start *s, uint8_t *body, size_t cap, siz
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, s->window);
     pkt_put_u32(&w, s->packet_size);
+    if (s->has_restart) {
+        pkt_put_u32(&w, (uint32_t)(s->restart >> 32));
+        pkt_put_u32(&w, (uint32_t)s->restart);
+        for (unsigned i = 0; i < SFTP_SUM_SIZE; i += 4)
+            pkt_put_u32(&w, (uint32_t)s->restart_sum[i] << 24 | (uint32_t)s->restart_sum[i + 1] << 16 |
+                                (uint32_t)s->restart_sum[i + 2] << 8 | s->restart_sum[i + 3]);
+    }
     if (w.failed)
         return w.failed;
     *out_len = (size_t)(w.p - body);

@@ -20,10 +20,14 @@
 #define SFTP_DATA_LAST 0x1u  /* the stream ends with this packet's last byte */
 #define SFTP_DATA_ACKME 0x2u /* the source waits for an ack after this packet: ack at once */
 #define SFTP_DATA_SUM 0x4u   /* with LAST: the body ends with the stream's checksum */
+/* The stream starts at the restart point the sink offered in START and the
+ * source confirmed (every DATA of the stream says so, or none does). */
+#define SFTP_DATA_RESUMED 0x10u
 /* with LAST: the head goes on with the named sum the client asked for
  * (namedsum.h): u32 sum_type, opaque sum<32> of that type's length */
 #define SFTP_DATA_NAMED 0x8u
-#define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME | SFTP_DATA_SUM | SFTP_DATA_NAMED)
+#define SFTP_DATA_FLAGS_KNOWN                                                                      \
+    (SFTP_DATA_LAST | SFTP_DATA_ACKME | SFTP_DATA_SUM | SFTP_DATA_NAMED | SFTP_DATA_RESUMED)
 
 #define SFTP_DATA_HEAD 8u /* data flags, transmission number; the data follow to the end */
 #define SFTP_SUM_SIZE 16u /* XXH3-128 of every byte of the stream, high half first */
@@ -46,6 +50,7 @@
 #define SFTP_ACK_WISH_SIZE 20u /* policy, rate (u64), min_rate (u64), after the bitmap */
 #define SFTP_MAX_ACK (SFTP_ACK_HEAD + SFTP_MAX_BITMAP)
 #define SFTP_START_SIZE 8u
+#define SFTP_START_RESTART_SIZE 32u /* with a restart point: u64 offset, 16-byte sum */
 #define SFTP_ABORT_SIZE 4u
 #define SFTP_PROBE_SIZE 4u
 
@@ -110,10 +115,17 @@ struct sftp_ack {
     struct sftp_wish wish; /* with SFTP_ACK_WISH */
 };
 
-/* START: what the sink accepts; the source uses the smaller of each and its own. */
+/* START: what the sink accepts; the source uses the smaller of each and its
+ * own. With has_restart (a body of SFTP_START_RESTART_SIZE bytes), the
+ * sink's restart point: the source confirms it or sends from 0 (resume.h).
+ * A sink sends one only to a source that said it understands (the CALL's
+ * SEBLOCK_RESUME). */
 struct sftp_start {
     uint32_t window;
     uint32_t packet_size;
+    int has_restart;
+    uint64_t restart;
+    uint8_t restart_sum[SFTP_SUM_SIZE];
 };
 
 int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d);

@@ -157,6 +157,44 @@ START_TEST(source_info)
 }
 END_TEST
 
+/* A fetch's client sink offers its restart point at the end of the CALL:
+ * read back whole; refused in a store, without RESUME, or cut short. */
+START_TEST(restart_point)
+{
+    struct seblock_call call = {.direction = 1, .flags = SEBLOCK_RESUME | SEBLOCK_RESTART,
+                                .quota = -1, .packet_size = 1400, .window = 64,
+                                .restart = 0x1234567890ull};
+    struct seblock_call out;
+    uint8_t buf[128];
+    size_t len;
+
+    for (unsigned i = 0; i < SEBLOCK_CHECKSUM_MAX; i++)
+        call.restart_sum[i] = (uint8_t)(i * 17 + 3);
+    len = encode_call(&call, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_OK);
+    ck_assert_uint_eq(out.restart, call.restart);
+    ck_assert_mem_eq(out.restart_sum, call.restart_sum, SEBLOCK_CHECKSUM_MAX);
+    ck_assert_uint_le(len, 36 + SEBLOCK_RESTART_SIZE);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(seblock_call_decode(buf, cut, &out), PKT_OK);
+    call.flags = SEBLOCK_RESTART; /* a point for a server that was not told of resume */
+    len = encode_call(&call, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_EFLAGS);
+    call.flags = SEBLOCK_RESUME | SEBLOCK_RESTART;
+    call.direction = 2; /* a store's client is the source: it has no point to offer */
+    len = encode_call(&call, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_EFLAGS);
+    call.direction = 1;
+    call.restart = 1ull << 63;
+    len = encode_call(&call, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_EFLAGS);
+    call.flags = SEBLOCK_RESUME; /* RESUME alone: no point follows */
+    len = encode_call(&call, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_OK);
+    ck_assert_uint_eq(len, 36);
+}
+END_TEST
+
 /* The named sum: round trips in both blocks; an unknown type, a value of
  * another length, or a CALL value without the data it is the sum of are
  * refused, and an old block (no flag) decodes with no type. */
@@ -216,6 +254,7 @@ int main(void)
     tcase_add_test(t, call_refusals);
     tcase_add_test(t, reply_round_trip_and_refusals);
     tcase_add_test(t, source_info);
+    tcase_add_test(t, restart_point);
     tcase_add_test(t, named_sum);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);

@@ -53,14 +53,14 @@ START_TEST(data_refusals)
     ck_assert_int_eq(sftp_data_decode(NULL, 0, &d), PKT_ESHORT);
     ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_OK);
     ck_assert_uint_eq(d.tx, 9);
-    body[3] = 0x08; /* an unknown flag */
+    body[3] = 0x20; /* an unknown flag */
     ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_EFLAGS);
     body[3] = 0;
     body[0] = 0x80;
     ck_assert_int_eq(sftp_data_decode(body, 9, &d), PKT_EFLAGS);
     ck_assert_uint_eq(d.len, 0);
     /* The encoder refuses what the decoder would. */
-    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x08, 7, 1));
+    ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0x20, 7, 1));
     ck_assert_ptr_null(sftp_data_encode(body, sizeof(body), 0, 7, 13));
     ck_assert_ptr_nonnull(sftp_data_encode(body, sizeof(body), 0, 7, 12));
     ck_assert_ptr_null(sftp_data_encode(body, 3, 0, 7, 0));
@@ -278,7 +278,7 @@ END_TEST
 
 START_TEST(start_round_trip_and_refusals)
 {
-    struct sftp_start s = {16384, 64000}, t;
+    struct sftp_start s = {.window = 16384, .packet_size = 64000}, t;
     uint8_t body[16];
     size_t out;
 
@@ -299,6 +299,33 @@ START_TEST(start_round_trip_and_refusals)
     ck_assert_int_eq(sftp_start_encode(&s, body, sizeof(body), &out), PKT_ELENGTH);
     s.window = 1;
     ck_assert_int_eq(sftp_start_encode(&s, body, 7, &out), PKT_ELENGTH);
+}
+END_TEST
+
+/* A sink's restart point rides in START (resume.h): read back exactly; any
+ * other length between the two forms, or an offset no file has, refused. */
+START_TEST(start_with_restart_point)
+{
+    struct sftp_start s = {.window = 256, .packet_size = 1400, .has_restart = 1,
+                           .restart = 0x123456789aull}, t;
+    uint8_t body[SFTP_START_RESTART_SIZE + 4];
+    size_t out;
+
+    for (unsigned i = 0; i < SFTP_SUM_SIZE; i++)
+        s.restart_sum[i] = (uint8_t)(0xa0 + i);
+    ck_assert_int_eq(sftp_start_encode(&s, body, sizeof(body), &out), PKT_OK);
+    ck_assert_uint_eq(out, SFTP_START_RESTART_SIZE);
+    ck_assert_int_eq(sftp_start_decode(body, out, &t), PKT_OK);
+    ck_assert(t.has_restart);
+    ck_assert_uint_eq(t.restart, s.restart);
+    ck_assert_mem_eq(t.restart_sum, s.restart_sum, SFTP_SUM_SIZE);
+    for (size_t n = SFTP_START_SIZE + 1; n < SFTP_START_RESTART_SIZE; n++)
+        ck_assert_int_ne(sftp_start_decode(body, n, &t), PKT_OK);
+    ck_assert_int_ne(sftp_start_decode(body, out + 4, &t), PKT_OK);
+    ck_assert_int_eq(sftp_start_decode(body, SFTP_START_SIZE, &t), PKT_OK);
+    ck_assert(!t.has_restart);
+    body[SFTP_START_SIZE] = 0x80; /* an offset past INT64_MAX */
+    ck_assert_int_eq(sftp_start_decode(body, out, &t), PKT_EFLAGS);
 }
 END_TEST
 
@@ -439,7 +466,7 @@ START_TEST(random_bodies)
             ck_assert_mem_eq(again, body, len);
         }
         if (sftp_start_decode(body, len, &s) == PKT_OK)
-            ck_assert_uint_eq(len, SFTP_START_SIZE);
+            ck_assert(len == SFTP_START_SIZE || len == SFTP_START_RESTART_SIZE);
     }
 }
 END_TEST
@@ -494,6 +521,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, ack_refusals);
     tcase_add_test(tc, ack_head_zeroes_padding);
     tcase_add_test(tc, start_round_trip_and_refusals);
+    tcase_add_test(tc, start_with_restart_point);
     tcase_add_test(tc, abort_round_trip_and_refusals);
     tcase_add_test(tc, ack_window_and_flags);
     tcase_add_test(tc, probe_round_trip_and_refusals);

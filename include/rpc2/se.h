@@ -158,6 +158,26 @@ struct rpc2_se_desc {
      * source announces (a store's client announces its file's size). */
     uint64_t expected_size;
 
+    /* Resume with restart points (docs/PROTOCOL.md "Restart points").
+     * Sink: only an atomic sink by name (seek 0, no quota) keeps them: its
+     * temporary is ".NAME.rcat-part" beside NAME, kept when the transfer
+     * fails, with its restart points in ".NAME.rcat-part.rp"; a later
+     * transfer with resume continues from the last point the source
+     * confirms against its own bytes, else starts over from 0 (or fails,
+     * resume_fail_changed). A server's sink keeps them only when the client
+     * asked (its own descriptor's resume), so a server may always set it.
+     * Source: any kind may set it; a regular file read from an offset (no
+     * quota) confirms a point, anything else refuses it. */
+    int resume;
+    int resume_fail_changed;  /* sink: refused point: RPC2_ECHANGED, not a start over */
+    uint64_t resume_interval; /* sink: bytes between restart points; 0: 32 MiB */
+    /* out: where this transfer continued from (0: the start; the bytes
+     * before it did not move again, bytes_transferred counts the rest);
+     * whether an earlier attempt's partial was there but not used, and
+     * why (a static sentence, NULL when nothing to say). */
+    uint64_t resumed_from;
+    int resume_started_over;
+    const char *resume_note;
     /* a checksum users compare (md5sum ...): both ends compute it too */
     /* in (client): an extra named sum of the bytes moved, RPC2_SE_SUM_*, 0
      * none; the server's end takes the client's choice, written here by
