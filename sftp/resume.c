@@ -30,7 +30,8 @@ struct resume_sink {
     uint64_t next_at;     /* stream position of the next restart point */
 };
 
-int resume_feed_prefix(int fd, int64_t from, uint64_t len, XXH3_state_t *h)
+int resume_feed_prefix(int fd, int64_t from, uint64_t len, XXH3_state_t *h,
+                       struct namedsum *named)
 {
     uint8_t *buf = malloc(FEED_CHUNK);
     int rc = 0;
@@ -48,6 +49,8 @@ int resume_feed_prefix(int fd, int64_t from, uint64_t len, XXH3_state_t *h)
             break;
         }
         XXH3_128bits_update(h, buf, (size_t)n);
+        if (named)
+            namedsum_update(named, buf, (size_t)n);
         from += n;
         len -= (uint64_t)n;
     }
@@ -61,6 +64,13 @@ static void canonical(const XXH3_state_t *h, uint8_t out[16])
 
     XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
     memcpy(out, c.digest, 16);
+}
+
+/* The named checksum's hasher was fed a prefix that is not used after all:
+ * it starts over with the bytes. */
+static int forget_named_prefix(struct fileio *f)
+{
+    return f->named ? namedsum_init(f->named) : 0;
 }
 
 /* The partial holds the bytes the point vouches for, or it is not used. */
@@ -82,13 +92,13 @@ static int check_point(struct fileio *f, struct resume_sink *r)
         f->d->resume_note = "the partial file is shorter than its restart point: starting over";
         return 0;
     }
-    rc = resume_feed_prefix(f->fd, 0, r->point.offset, r->prefix);
+    rc = resume_feed_prefix(f->fd, 0, r->point.offset, r->prefix, f->named);
     if (rc < 0)
         return rc;
     canonical(r->prefix, sum);
     if (memcmp(sum, r->point.sum, sizeof sum) != 0) {
         f->d->resume_note = "the partial file does not match its restart point: starting over";
-        return 0;
+        return forget_named_prefix(f);
     }
     r->have_point = 1;
     return 0;
@@ -114,10 +124,6 @@ int resume_sink_open(struct fileio *f, int existed)
     rc = existed ? check_point(f, r) : 0;
     if (rc < 0)
         return fail(f, "reading the partial file or its restart points failed", rc);
-    if (r->have_point && f->named) { /* its state cannot be fed the prefix yet */
-        r->have_point = 0;
-        f->d->resume_note = "a named checksum was asked for: starting over";
-    }
     if (existed && !r->have_point)
         f->d->resume_started_over = 1;
     return 0;
@@ -161,7 +167,8 @@ int resume_sink_decide(struct fileio *f, int confirmed)
             f->d->resume_note = "the source's file changed since the partial was written: "
                                 "starting over";
         }
-        return start_over(f, r);
+        int rc = forget_named_prefix(f);
+        return rc < 0 ? fail(f, "out of memory", rc) : start_over(f, r);
     }
     if (ftruncate(f->fd, (off_t)r->point.offset) < 0)
         return fail(f, "cutting the partial file at its restart point failed",
@@ -237,7 +244,7 @@ int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[1
     int rc;
 
     if (f->sink || f->kind != FIO_POSITIONAL || f->moved || f->peeked || f->quota >= 0 ||
-        f->size < 0 || offset > (uint64_t)f->size || f->named)
+        f->size < 0 || offset > (uint64_t)f->size)
         return refused(f, "the source cannot continue from the sink's restart point: "
                           "starting over");
     h = XXH3_createState();
@@ -245,7 +252,7 @@ int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[1
         XXH3_freeState(h);
         return fail(f, "out of memory", RPC2_ENOMEM);
     }
-    rc = resume_feed_prefix(f->fd, f->start, offset, h);
+    rc = resume_feed_prefix(f->fd, f->start, offset, h, f->named);
     if (rc == RPC2_ECHANGED)
         rc = 0; /* shorter now than it was at open: a later read says so */
     canonical(h, own);
@@ -259,6 +266,8 @@ int resume_source_confirm(struct fileio *f, uint64_t offset, const uint8_t sum[1
     } else if (rc == 0) {
         refused(f, "the sink's partial is not of this file (it changed): starting over");
     }
+    if (rc != 1 && forget_named_prefix(f) < 0 && rc == 0)
+        rc = RPC2_ENOMEM;
     XXH3_freeState(h);
     return rc < 0 ? fail(f, "reading the source's prefix failed", rc) : rc;
 }

@@ -29,10 +29,14 @@ struct fileio;
 /* Bytes between restart points when the descriptor says 0. */
 #define RESUME_DEFAULT_INTERVAL (32u << 20)
 
-/* Feeds the bytes [from, from + len) of fd into the hash state h: the one
+struct namedsum;
+
+/* Feeds the bytes [from, from + len) of fd into the hash state h, and into
+ * the named checksum's hasher when one was asked for (else NULL): the one
  * place a prefix is hashed, on either end. 0, or an rpc2 error (a file
  * shorter than that is RPC2_ECHANGED). */
-int resume_feed_prefix(int fd, int64_t from, uint64_t len, XXH3_state_t *h);
+int resume_feed_prefix(int fd, int64_t from, uint64_t len, XXH3_state_t *h,
+                       struct namedsum *named);
 
 /* Sink, after its resumable temporary was opened (existed: an earlier
  * attempt's partial was found): opens the restart-point file and checks

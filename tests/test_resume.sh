@@ -206,6 +206,32 @@ if run 0 "store of a changed source" "$rcat" -C --json --put "$cli/src" "$url/up
     started_over "store of a changed source"
 fi
 
+# A named checksum covers the whole file, the prefix an earlier attempt moved
+# included: each end feeds its hasher the prefix it confirmed.
+rm -f "$cli/big"
+spawn fetch "$rcat" -C --restart-interval "$interval" --rate "$rate" -q -o "$cli/big" "$url/big"
+had=$(interrupt fetch "$cli/.big.rcat-part" 50)
+if run 0 "fetch resumed with --checksum sha256" "$rcat" -C --json --checksum sha256 \
+    -o "$cli/big" "$url/big"; then
+    same "$root/big" "$cli/big" "fetch resumed with --checksum sha256"
+    resumed "fetch resumed with --checksum sha256" "$had"
+    want=$(sha256sum <"$root/big" | cut -d' ' -f1)
+    grep -q "\"Checksum\":\"$want\"" "$tmp/err" ||
+        fail "fetch resumed with --checksum sha256: not sha256sum's $want: $(grep STOP "$tmp/err")"
+fi
+rm -f "$root/up"
+spawn put "$rcat" -C --rate "$rate" -q --put "$cli/src" "$url/up"
+had=$(interrupt put "$root/.up.rcat-part" 50)
+await_store_end $(($(grep -c ' STORE ' "$tmp/$srv.log") + 1))
+if run 0 "store resumed with --checksum md5" "$rcat" -C --json --checksum md5 \
+    --put "$cli/src" "$url/up"; then
+    same "$cli/src" "$root/up" "store resumed with --checksum md5"
+    resumed "store resumed with --checksum md5" "$had"
+    want=$(md5sum <"$cli/src" | cut -d' ' -f1)
+    grep -q "\"Checksum\":\"$want\"" "$tmp/err" ||
+        fail "store resumed with --checksum md5: not md5sum's $want: $(grep STOP "$tmp/err")"
+fi
+
 # The restart-point file damaged, or cut short: detected, started over.
 interrupted_fetch "damaged restart points"
 rp="$cli/.big.rcat-part.rp"
