@@ -166,6 +166,8 @@ void sftp_events_stop(struct sftp_events *e, const struct rpc2_se_desc *d, int r
         ev.packets_retransmitted = d->stats.retransmissions;
         ev.timeouts = d->stats.timeouts;
     }
+    if (ev.size < 0 && result == 0)
+        ev.size = (int64_t)ev.file_bytes; /* a sink learns the size by receiving it all */
     ev.result = result;
     ev.call_status = call_status;
     ev.quota_exceeded = d->quota_exceeded;
