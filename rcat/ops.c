@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <ev.h>
+#include <rpc2/event.h>
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 #include <rpc2/sftp.h>
@@ -474,40 +475,58 @@ static uint64_t call_retransmissions(const struct ops *o)
     return st.retransmissions;
 }
 
-/* One transfer's progress, from the library's loop during the call. */
+/* One transfer, as the library's events (rpc2/event.h) tell it during the
+ * call. STATS is printed as it comes; STOP after the call has returned,
+ * because rcat's ERROR, which needs the call's outcome judged
+ * (verdict.c), comes before it, and because a call done again after a
+ * server forgot the connection has a STOP per attempt and rcat one per
+ * file. */
 struct xfer {
     struct ops *o;
     struct report_xfer rep;
     uint64_t retrans0; /* the context's count when the transfer began */
+    struct rpc2_event stop; /* the library's STOP of the last attempt */
+    unsigned char sum[16];
+    int stopped;
 };
 
-/* The library's view of the path (rate, delay, loss) for the next STATS. */
-static void note_path(struct xfer *x)
-{
-    struct rpc2_sftp_transfer_info ti;
+#define STATS_EVERY_US 100000u /* the bar's redraws; --json prints fewer (report.c) */
 
-    if (!x->o->in_call || rpc2_sftp_transfer_info(x->o->in_call, &ti) != 0)
-        return;
-    report_xfer_path(&x->rep, &(struct report_path){
-                                  .rate_bps = ti.rate_bps * 8,
-                                  .delay_us = ti.srtt_us,
-                                  .min_delay_us = ti.min_rtt_us,
-                                  .packets = ti.packets,
-                                  .packets_retransmitted = ti.packets_retransmitted,
-                                  .bytes_retransmitted = ti.bytes_retransmitted,
-                                  .policy = ti.policy,
-                              });
-}
-
-static void on_progress(uint64_t bytes, int64_t total, void *arg)
+static int on_event(const struct rpc2_event *ev, void *arg)
 {
     struct xfer *x = arg;
 
+    if (ev->type == RPC2_EVENT_STOP) {
+        x->stop = *ev;
+        x->stop.policy = x->stop.error_name = x->stop.error_description = NULL;
+        x->stop.checksum_type = NULL;
+        x->stop.desc = NULL;
+        x->stop.checksum = NULL;
+        if (ev->checksum && ev->checksum_len == sizeof x->sum) {
+            memcpy(x->sum, ev->checksum, sizeof x->sum);
+            x->stop.checksum = x->sum;
+        }
+        x->stopped = 1;
+    }
+    if (ev->type != RPC2_EVENT_STATS)
+        return RPC2_EVENT_CONTINUE;
     ratectl_sync(x->o->ratectl);
     if (!report_xfer_due(&x->rep))
-        return;
-    note_path(x);
-    report_xfer_progress(&x->rep, bytes, total, call_retransmissions(x->o) - x->retrans0);
+        return RPC2_EVENT_CONTINUE;
+    if (ev->packets)
+        report_xfer_path(&x->rep, &(struct report_path){
+                                      .rate_bps = ev->rate_bps,
+                                      .delay_us = ev->delay_us,
+                                      .min_delay_us = ev->min_delay_us,
+                                      .packets = ev->packets,
+                                      .packets_retransmitted = ev->packets_retransmitted,
+                                      .bytes_retransmitted = ev->bytes_retransmitted,
+                                      .policy = ev->policy,
+                                  });
+    report_xfer_range(&x->rep, ev->start_byte, ev->end_byte);
+    report_xfer_progress(&x->rep, ev->file_bytes, ev->size,
+                         call_retransmissions(x->o) - x->retrans0);
+    return RPC2_EVENT_CONTINUE;
 }
 
 /* Every transfer operand gets its STOP, whatever stage it fails at; the
@@ -516,9 +535,11 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
                        int64_t size, struct rpc2_se_desc *d)
 {
     x->o = o;
+    x->stopped = 0;
     x->retrans0 = call_retransmissions(o);
-    d->progress = on_progress;
-    d->progress_arg = x;
+    d->event = on_event;
+    d->event_arg = x;
+    d->stats_interval_us = STATS_EVERY_US;
     report_xfer_begin(&x->rep, NULL, send, file, dest, size);
 }
 
@@ -532,13 +553,25 @@ static int xfer_connect(struct xfer *x, const struct url *u, struct slot **s, co
     return RCAT_EXIT_OK;
 }
 
+/* STOP: the library's, once the call has returned; a transfer that never
+ * reached the library (a local file that would not open, a server not
+ * reached) has none, and is told from its descriptor, which says nothing moved. */
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
-    uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
+    struct rpc2_event none = {
+        .file_bytes = d->bytes_transferred,
+        .start_byte = d->seek_offset,
+        .end_byte = d->quota >= 0 ? d->seek_offset + d->quota - 1 : -1,
+        .size = -1,
+    };
+    const struct rpc2_event *ev = x->stopped ? &x->stop : &none;
+    uint64_t retrans = ev->packets_retransmitted + call_retransmissions(x->o) - x->retrans0;
+    const unsigned char *sum = code == RCAT_EXIT_OK ? ev->checksum : NULL;
 
-    const unsigned char *sum = code == RCAT_EXIT_OK && d->checksum_valid ? d->checksum : NULL;
-
-    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result, sum);
+    if (x->rep.size < 0 && ev->size >= 0)
+        x->rep.size = ev->size;
+    report_xfer_range(&x->rep, ev->start_byte, ev->end_byte);
+    report_xfer_end(&x->rep, ev->file_bytes, retrans, ev->duplicates, code, result, sum);
 }
 
 /* The bytes the range selects from a file of this size. */

@@ -498,6 +498,10 @@ static void xfer_fields(const struct report_xfer *x, uint64_t retransmissions)
     j_operand();
     if (x->size >= 0)
         j_i64("Size", x->size);
+    if (x->start_byte >= 0)
+        j_i64("StartByte", x->start_byte);
+    if (x->end_byte >= 0)
+        j_i64("EndByte", x->end_byte);
     j_u64("FileBytes", x->bytes);
     j_u64("Elapsedusec", elapsed);
     j_u64("BytesPerSec", elapsed ? (uint64_t)((double)x->bytes * 1e6 / (double)elapsed) : 0);
@@ -514,6 +518,7 @@ void report_xfer_begin(struct report_xfer *x, const char *session, int send, con
     x->dest = dest;
     x->label = file;
     x->size = size;
+    x->start_byte = x->end_byte = -1;
     x->start_us = x->last_us = now_us();
     if (cfg.progress)
         draw_bar(x, 0);
@@ -536,6 +541,12 @@ static void update_rate(struct report_xfer *x, uint64_t now)
     x->rate = x->rate > 0 ? 0.7 * x->rate + 0.3 * inst : inst;
     x->last_us = now;
     x->last_bytes = x->bytes;
+}
+
+void report_xfer_range(struct report_xfer *x, int64_t start_byte, int64_t end_byte)
+{
+    x->start_byte = start_byte;
+    x->end_byte = end_byte;
 }
 
 void report_xfer_path(struct report_xfer *x, const struct report_path *p)

@@ -79,7 +79,11 @@ struct report_xfer {
     double rate; /* smoothed, bytes per second */
     struct report_path path;
     int have_path;
+    int64_t start_byte, end_byte; /* StartByte, EndByte as the library says them; -1: none */
 };
+
+/* The range the library moves (StartByte, EndByte: -1 to the end). */
+void report_xfer_range(struct report_xfer *x, int64_t start_byte, int64_t end_byte);
 
 /* The path as the library sees it now, for the next STATS. */
 void report_xfer_path(struct report_xfer *x, const struct report_path *p);

@@ -36,12 +36,13 @@ static void deliver(struct sftp_events *e, struct rpc2_event *ev, enum rpc2_even
         e->cancel = 1;
 }
 
-/* Loss in hundredths of a per cent of the data packets sent (or received). */
-static uint32_t loss_bp(const struct rpc2_sftp_transfer_info *p)
+/* Loss: the data packets resent, in hundredths of a per cent of those
+ * sent (or received). */
+static uint32_t loss_bp(uint64_t resent, uint64_t packets)
 {
-    if (!p->packets)
+    if (!packets)
         return 0;
-    uint64_t bp = p->packets_retransmitted * 10000 / p->packets;
+    uint64_t bp = resent * 10000 / packets;
     return bp > 10000 ? 10000 : (uint32_t)bp;
 }
 
@@ -56,7 +57,7 @@ static void path_fields(const struct sftp_events *e, struct rpc2_event *ev)
     ev->policy = p->policy;
     ev->delay_us = p->srtt_us;
     ev->min_delay_us = p->min_rtt_us;
-    ev->loss_bp = loss_bp(p);
+    ev->loss_bp = loss_bp(p->packets_retransmitted, p->packets);
     ev->packets = p->packets;
     ev->packets_retransmitted = p->packets_retransmitted;
     ev->bytes_retransmitted = p->bytes_retransmitted;
@@ -160,12 +161,12 @@ void sftp_events_stop(struct sftp_events *e, const struct rpc2_se_desc *d, int r
     struct rpc2_event ev = e->base;
     path_fields(e, &ev);
     ev.file_bytes = d->bytes_transferred;
+    /* the machine's final counts (the path above is as last sampled) */
     ev.duplicates = d->stats.duplicates;
-    if (!e->have_path) {
-        ev.packets = d->stats.data_sent + d->stats.data_received;
-        ev.packets_retransmitted = d->stats.retransmissions;
-        ev.timeouts = d->stats.timeouts;
-    }
+    ev.packets = d->stats.data_sent + d->stats.data_received;
+    ev.packets_retransmitted = d->stats.retransmissions;
+    ev.timeouts = d->stats.timeouts;
+    ev.loss_bp = loss_bp(ev.packets_retransmitted, ev.packets);
     if (ev.size < 0 && result == 0)
         ev.size = (int64_t)ev.file_bytes; /* a sink learns the size by receiving it all */
     ev.result = result;

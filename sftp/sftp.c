@@ -684,7 +684,9 @@ static void client_call_abandon(void *type, rpc2_conn *c, void *transfer, int st
         sftp_source_abort(x->source, status, now);
     else if (x->sink)
         sftp_sink_abort(x->sink, status, now);
-    else if (!x->piggy) /* no machine yet: the server's end may be waiting, or sending */
+    else if (!x->piggy && x->conn && x->conn->state != CS_CLOSING)
+        /* no machine yet: the server's end may be waiting, or sending (an
+         * unbind tells it by itself: the handler hears RPC2_ECLOSED) */
         sftp_link_abort(&(struct sftp_link){link_begin, link_commit, link_set_timer, x}, status);
     if (x->file)
         fileio_fill_desc(x->file, x->desc);

@@ -19,6 +19,8 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -33,6 +35,8 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 #include <rpc2/sftp.h>
+
+#include "procs.h"
 
 #define SUBSYS 0x45564e54u
 #define PROC_FETCH 1
@@ -274,6 +278,7 @@ static void setup(void)
     snprintf(cli_dir, sizeof cli_dir, "%s/cli", dir);
     ck_assert_int_eq(mkdir(srv_dir, 0700), 0);
     ck_assert_int_eq(mkdir(cli_dir, 0700), 0);
+    procs_children_reset();
     pthread_mutex_init(&server_seen.lock, NULL);
     pthread_mutex_init(&client_seen.lock, NULL);
     seen_reset(&server_seen);
@@ -322,6 +327,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    procs_children_stop_leftovers();
     rpc2_unbind(conn);
     rpc2_ctx_stop(cli_ctx);
     rpc2_ctx_stop(srv_ctx);
@@ -540,6 +546,43 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/* Data damaged past the datagram check (the fault proxy reseals it): the
+ * end-to-end checksum fails the fetch, with RPC2_EINTEGRITY at the end. */
+START_TEST(test_checksum_mismatch)
+{
+    char proxy[PATH_MAX], server[32], port[16];
+    const char *argv[] = {proxy, "--listen", "127.0.0.1:0", "--server", server,
+                          "--corrupt-resealed", "1", NULL};
+    pid_t pid;
+    rpc2_conn *via;
+    struct client_xfer c;
+    struct rpc2_event p;
+    snprintf(proxy, sizeof proxy, "%s/tests/faultproxy", procs_builddir());
+    snprintf(server, sizeof server, "127.0.0.1:%d", rpc2_ctx_port(srv_ctx));
+    int proxy_port = procs_child_spawn(argv, "faultproxy listening on", &pid);
+    ck_assert_int_gt(proxy_port, 0);
+    snprintf(port, sizeof port, "%d", proxy_port);
+    struct rpc2_bind_params bp = {.host = "127.0.0.1", .port = port, .subsystem = SUBSYS,
+                                  .se_type = RPC2_SE_SFTP};
+    ck_assert_int_eq(rpc2_bind(cli_ctx, &bp, &via), 0);
+    rpc2_conn *direct = conn;
+    conn = via;
+    client_desc(&c, RPC2_SE_FETCH, "medium");
+    int rc = call(PROC_FETCH, "medium", &c);
+    conn = direct;
+    ck_assert_int_eq(rc, RPC2_EINTEGRITY);
+    ck_assert_int_eq(c.d.error, RPC2_EINTEGRITY);
+    assert_order(&client_seen, "^ISNT*EP$", "client");
+    ck_assert(last_of(&client_seen, RPC2_EVENT_STOP, &p));
+    ck_assert_int_eq(p.result, RPC2_EINTEGRITY);
+    ck_assert_int_eq(p.call_status, RPC2_EINTEGRITY);
+    ck_assert_int_eq(p.checksum_len, 0);
+    ck_assert_int_eq(file_count(cli_dir), 0);
+    rpc2_unbind(via);
+    procs_child_stop(pid, SIGTERM);
+}
+END_TEST
+
 /* ---- cancel ---------------------------------------------------------------- */
 
 /* After a cancelled transfer: both ends ended, no temporary, and the
@@ -666,6 +709,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_range_fields);
     tcase_add_test(tc, test_no_such_file);
     tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_checksum_mismatch);
     tcase_add_test(tc, test_cancel_fetch_from_callback);
     tcase_add_test(tc, test_cancel_store_from_callback);
     tcase_add_test(tc, test_cancel_at_server);
