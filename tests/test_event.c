@@ -459,27 +459,24 @@ static void success(uint32_t proc, enum rpc2_se_direction dir_, const char *name
     ck_assert(same_files(src, dst));
 }
 
-START_TEST(test_fetch_piggybacked)
-{
-    success(PROC_FETCH, RPC2_SE_FETCH, "small", SMALL, 1);
-}
-END_TEST
+/* Fetch and store, piggybacked and streamed. */
+static const struct {
+    uint32_t proc;
+    enum rpc2_se_direction direction;
+    const char *name;
+    int64_t size;
+    int piggybacked;
+} successes[] = {
+    {PROC_FETCH, RPC2_SE_FETCH, "small", SMALL, 1},
+    {PROC_FETCH, RPC2_SE_FETCH, "medium", MEDIUM, 0},
+    {PROC_STORE, RPC2_SE_STORE, "small", SMALL, 1},
+    {PROC_STORE, RPC2_SE_STORE, "medium", MEDIUM, 0},
+};
 
-START_TEST(test_fetch_streamed)
+START_TEST(test_success)
 {
-    success(PROC_FETCH, RPC2_SE_FETCH, "medium", MEDIUM, 0);
-}
-END_TEST
-
-START_TEST(test_store_piggybacked)
-{
-    success(PROC_STORE, RPC2_SE_STORE, "small", SMALL, 1);
-}
-END_TEST
-
-START_TEST(test_store_streamed)
-{
-    success(PROC_STORE, RPC2_SE_STORE, "medium", MEDIUM, 0);
+    success(successes[_i].proc, successes[_i].direction, successes[_i].name, successes[_i].size,
+            successes[_i].piggybacked);
 }
 END_TEST
 
@@ -702,10 +699,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_event_names);
-    tcase_add_test(tc, test_fetch_piggybacked);
-    tcase_add_test(tc, test_fetch_streamed);
-    tcase_add_test(tc, test_store_piggybacked);
-    tcase_add_test(tc, test_store_streamed);
+    tcase_add_loop_test(tc, test_success, 0, sizeof successes / sizeof successes[0]);
     tcase_add_test(tc, test_range_fields);
     tcase_add_test(tc, test_no_such_file);
     tcase_add_test(tc, test_timeout);
