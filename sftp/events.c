@@ -12,9 +12,12 @@
 #include "events.h"
 
 static const char *const names[] = {
-    [RPC2_EVENT_INIT] = "INIT",   [RPC2_EVENT_SESSION] = "SESSION",
-    [RPC2_EVENT_NOTIFICATION] = "NOTIFICATION", [RPC2_EVENT_STATS] = "STATS",
-    [RPC2_EVENT_STOP] = "STOP",   [RPC2_EVENT_ERROR] = "ERROR",
+    [RPC2_EVENT_INIT] = "INIT",
+    [RPC2_EVENT_SESSION] = "SESSION",
+    [RPC2_EVENT_NOTIFICATION] = "NOTIFICATION",
+    [RPC2_EVENT_STATS] = "STATS",
+    [RPC2_EVENT_STOP] = "STOP",
+    [RPC2_EVENT_ERROR] = "ERROR",
     [RPC2_EVENT_RETRY] = "RETR",
 };
 
@@ -31,8 +34,8 @@ static void deliver(struct sftp_events *e, struct rpc2_event *ev, enum rpc2_even
     ev->type = type;
     ev->elapsed_us = now > e->started ? now - e->started : 0;
     ev->desc = e->desc;
-    if (e->desc && e->desc->event &&
-        e->desc->event(ev, e->desc->event_arg) == RPC2_EVENT_CANCEL && type != RPC2_EVENT_STOP)
+    if (e->desc && e->desc->event && e->desc->event(ev, e->desc->event_arg) == RPC2_EVENT_CANCEL &&
+        type != RPC2_EVENT_STOP)
         e->cancel = 1;
 }
 
@@ -64,8 +67,8 @@ static void path_fields(const struct sftp_events *e, struct rpc2_event *ev)
     ev->timeouts = p->timeouts;
 }
 
-void sftp_events_init(struct sftp_events *e, struct rpc2_se_desc *d, int is_client,
-                      int is_source, int64_t size, uint64_t now)
+void sftp_events_init(struct sftp_events *e, struct rpc2_se_desc *d, int is_client, int is_source,
+                      int64_t size, uint64_t now)
 {
     memset(e, 0, sizeof *e);
     e->desc = d;
@@ -111,8 +114,7 @@ void sftp_events_session(struct sftp_events *e, int piggybacked,
 
 /* As a sink the machine has no pace of its own: the rate is the bytes that
  * arrived since the last STATS over the time since. */
-static void arrival_rate(struct sftp_events *e, struct rpc2_event *ev, uint64_t bytes,
-                         uint64_t now)
+static void arrival_rate(struct sftp_events *e, struct rpc2_event *ev, uint64_t bytes, uint64_t now)
 {
     if (ev->rate_bps || now <= e->stats_at || bytes < e->stats_bytes)
         return;

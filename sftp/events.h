@@ -26,8 +26,8 @@ struct sftp_events {
 };
 
 /* INIT: the local end is open. size: the bytes it will move, or -1. */
-void sftp_events_init(struct sftp_events *e, struct rpc2_se_desc *d, int is_client,
-                      int is_source, int64_t size, uint64_t now);
+void sftp_events_init(struct sftp_events *e, struct rpc2_se_desc *d, int is_client, int is_source,
+                      int64_t size, uint64_t now);
 /* SESSION (and NOTIFICATION when streamed: path non-NULL, with the
  * machine's packet size and window). Once per transfer. */
 void sftp_events_session(struct sftp_events *e, int piggybacked,

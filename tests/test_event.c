@@ -42,7 +42,7 @@
 #define PROC_FETCH 1
 #define PROC_STORE 2
 #define PIGGY_MAX 1000u
-#define SMALL 500          /* piggybacked */
+#define SMALL 500           /* piggybacked */
 #define MEDIUM (256 * 1024) /* streamed */
 #define BIG (16 * 1024 * 1024)
 #define RATE (16u * 1024 * 1024) /* the server's pace: BIG takes about a second */
@@ -54,8 +54,8 @@ struct seen {
     pthread_mutex_t lock;
     int n;
     struct rpc2_event ev[MAX_EVENTS];
-    unsigned char sum[MAX_EVENTS > 0 ? 16 : 1];
-    int cancel_on; /* cancel at the first event of this type (0: never) */
+    unsigned char sum[16]; /* the last STOP's checksum */
+    int cancel_on;         /* cancel at the first event of this type (0: never) */
     uint64_t cancel_after; /* ... with at least this many bytes moved */
     int cancelled;
 };
@@ -150,7 +150,6 @@ static int wait_for(struct seen *s, int type, int timeout_ms)
 }
 
 /* ---- the server ------------------------------------------------------------ */
-
 
 static char dir[256], srv_dir[300], cli_dir[300];
 static struct seen server_seen, client_seen;
@@ -267,10 +266,8 @@ static void setup(void)
     struct rpc2_params p;
     struct rpc2_sftp_params sp;
     static const struct rpc2_proc procs[] = {
-        {PROC_FETCH, (xdrproc_t)xdr_wrapstring, sizeof(char *), NULL, 0, h_fetch,
-         NULL, 0},
-        {PROC_STORE, (xdrproc_t)xdr_wrapstring, sizeof(char *), NULL, 0, h_store,
-         NULL, 0},
+        {PROC_FETCH, (xdrproc_t)xdr_wrapstring, sizeof(char *), NULL, 0, h_fetch, NULL, 0},
+        {PROC_STORE, (xdrproc_t)xdr_wrapstring, sizeof(char *), NULL, 0, h_store, NULL, 0},
     };
     snprintf(dir, sizeof dir, "/tmp/test_event.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -305,8 +302,8 @@ static void setup(void)
     ck_assert_int_eq(pthread_create(&srv_thread, NULL, run_loop, srv_ctx), 0);
     char port[16];
     snprintf(port, sizeof port, "%d", rpc2_ctx_port(srv_ctx));
-    struct rpc2_bind_params bp = {.host = "127.0.0.1", .port = port, .subsystem = SUBSYS,
-                                  .se_type = RPC2_SE_SFTP};
+    struct rpc2_bind_params bp = {
+        .host = "127.0.0.1", .port = port, .subsystem = SUBSYS, .se_type = RPC2_SE_SFTP};
     /* bound on this thread, which runs the client's loop until then */
     ck_assert_int_eq(rpc2_bind(cli_ctx, &bp, &conn), 0);
     ck_assert_int_eq(pthread_create(&cli_thread, NULL, run_loop, cli_ctx), 0);
@@ -347,8 +344,7 @@ struct client_xfer {
     uint32_t timeout_us;
 };
 
-static void client_desc(struct client_xfer *c, enum rpc2_se_direction direction,
-                        const char *local)
+static void client_desc(struct client_xfer *c, enum rpc2_se_direction direction, const char *local)
 {
     memset(c, 0, sizeof *c);
     rpc2_se_desc_init(&c->d, direction);
@@ -368,8 +364,7 @@ static int call(uint32_t proc, const char *remote, struct client_xfer *c)
     char *name = (char *)remote;
     struct rpc2_call_opts opts = {.timeout_us = c->timeout_us, .se = &c->d};
     __atomic_store_n(&server_status, 0, __ATOMIC_SEQ_CST);
-    return rpc2_call(conn, proc, (xdrproc_t)xdr_wrapstring, &name, NULL, NULL,
-                     &opts);
+    return rpc2_call(conn, proc, (xdrproc_t)xdr_wrapstring, &name, NULL, NULL, &opts);
 }
 
 /* Waits (bounded) for the server's handler to hear its transfer's end. */
@@ -549,8 +544,8 @@ END_TEST
 START_TEST(test_checksum_mismatch)
 {
     char proxy[PATH_MAX], server[32], port[16];
-    const char *argv[] = {proxy, "--listen", "127.0.0.1:0", "--server", server,
-                          "--corrupt-resealed", "1", NULL};
+    const char *argv[] = {proxy,  "--listen",           "127.0.0.1:0", "--server",
+                          server, "--corrupt-resealed", "1",           NULL};
     pid_t pid;
     rpc2_conn *via;
     struct client_xfer c;
@@ -560,8 +555,8 @@ START_TEST(test_checksum_mismatch)
     int proxy_port = procs_child_spawn(argv, "faultproxy listening on", &pid);
     ck_assert_int_gt(proxy_port, 0);
     snprintf(port, sizeof port, "%d", proxy_port);
-    struct rpc2_bind_params bp = {.host = "127.0.0.1", .port = port, .subsystem = SUBSYS,
-                                  .se_type = RPC2_SE_SFTP};
+    struct rpc2_bind_params bp = {
+        .host = "127.0.0.1", .port = port, .subsystem = SUBSYS, .se_type = RPC2_SE_SFTP};
     ck_assert_int_eq(rpc2_bind(cli_ctx, &bp, &via), 0);
     rpc2_conn *direct = conn;
     conn = via;

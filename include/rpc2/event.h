@@ -94,29 +94,29 @@ struct rpc2_event {
     int is_source;   /* this end sends the bytes */
     int piggybacked; /* the bytes ride in the call or reply (known from SESSION on) */
 
-    int64_t start_byte; /* StartByte: where in the file the transfer starts (the seek
-                         * offset; a resumed transfer's restart point) */
-    int64_t end_byte;   /* EndByte: the last byte meant (a range's), -1: to the end */
-    int64_t size;       /* Size: the bytes this transfer will move, -1: unknown */
+    int64_t start_byte;  /* StartByte: where in the file the transfer starts (the seek
+                          * offset; a resumed transfer's restart point) */
+    int64_t end_byte;    /* EndByte: the last byte meant (a range's), -1: to the end */
+    int64_t size;        /* Size: the bytes this transfer will move, -1: unknown */
     uint64_t file_bytes; /* FileBytes: moved so far (acknowledged as source, written as sink) */
     uint64_t elapsed_us; /* Elapsedusec: since INIT */
 
     /* the path, from a streamed transfer's machine (zero for piggybacked) */
-    uint64_t rate_bps;     /* Rate, bits/s: the pace as source; the arrival rate as sink */
+    uint64_t rate_bps; /* Rate, bits/s: the pace as source; the arrival rate as sink */
     uint64_t target_bps, min_rate_bps; /* asked for, bits/s; 0: none */
-    const char *policy;    /* Policy: "adaptive", "fixed", "background" */
-    uint32_t delay_us;     /* Delay: the smoothed round trip */
+    const char *policy;                /* Policy: "adaptive", "fixed", "background" */
+    uint32_t delay_us;                 /* Delay: the smoothed round trip */
     uint32_t min_delay_us; /* MinDelay: the path's smallest round trip (source), 0: unknown */
     uint32_t loss_bp;      /* Loss: data packets resent, in hundredths of a per cent */
     uint64_t packets, packets_retransmitted, bytes_retransmitted, duplicates, timeouts;
     uint32_t packet_size, window; /* NOTIFICATION: what the machines use */
 
     /* ERROR and STOP */
-    int result;           /* Result: 0, or the rpc2 error that ended the transfer */
-    int call_status;      /* client STOP: what the call returns (< 0 error, > 0 app status) */
-    const char *error_name;        /* ErrorCode as a name: rpc2_errname(result), NULL on success */
+    int result;             /* Result: 0, or the rpc2 error that ended the transfer */
+    int call_status;        /* client STOP: what the call returns (< 0 error, > 0 app status) */
+    const char *error_name; /* ErrorCode as a name: rpc2_errname(result), NULL on success */
     const char *error_description; /* ErrorDescription: rpc2_strerror(result), NULL on success */
-    int quota_exceeded;   /* STOP: the quota cut the transfer short */
+    int quota_exceeded;            /* STOP: the quota cut the transfer short */
 
     /* STOP on success: the end-to-end checksum of the bytes moved, as the
      * descriptor holds it; checksum_type names it ("xxh128"; others once
