@@ -76,11 +76,13 @@ static void require_same(const uint8_t *b, size_t len, size_t out_len)
 static void roundtrip_data(const uint8_t *b, size_t len)
 {
     struct sftp_data d;
+    struct namedsum_value named;
     uint8_t *p;
 
     if (sftp_data_decode(b, len, &d) != PKT_OK)
         return;
-    p = sftp_data_encode(again, sizeof again, d.flags, d.tx, d.len);
+    p = sftp_data_encode_named(again, sizeof again, d.flags, d.tx, d.len,
+                               namedsum_value_of(d.named_type, d.named, d.named_len, &named));
     FUZZ_REQUIRE(p != NULL);
     if (d.len)
         memcpy(p, d.bytes, d.len);
@@ -400,11 +402,13 @@ static void setup(struct fuzz_in *in)
     h.cap_mode = (b0 & FS_CAP_MODE) >> 4;
     setup_config(in, b0);
     if (h.is_sink) {
-        struct sftp_writer w = {writer_write, sums ? writer_flush : NULL,
-                                sums ? writer_digest : NULL, h.in_order, NULL};
+        struct sftp_writer w = {.write = writer_write,
+                                .flush = sums ? writer_flush : NULL,
+                                .digest = sums ? writer_digest : NULL,
+                                .in_order = h.in_order};
         h.snk = sftp_sink_new(&h.cfg, &link, &w);
     } else {
-        struct sftp_reader r = {reader_read, sums ? reader_digest : NULL, NULL};
+        struct sftp_reader r = {.read = reader_read, .digest = sums ? reader_digest : NULL};
         h.src = sftp_source_new(&h.cfg, &link, &r);
     }
     FUZZ_REQUIRE(h.src || h.snk);

@@ -23,8 +23,9 @@ struct sink {
     int replaced; /* a regular file had the name: the new one keeps its mode */
     mode_t old_mode;
     char *resolved; /* -o named a symlink: the file it leads to (path points here) */
+    int append;        /* --append: fd is the file itself, written at its end (policy.c) */
+    off_t append_from; /* its size before; -1: not a regular file, nothing to cut back */
 };
-
 
 int sink_open(const char *dest, int no_clobber, struct sink *k, const char **result);
 void sink_close(struct sink *k);
@@ -43,7 +44,6 @@ struct source {
     unsigned mtime_nsec;
     int64_t file_size; /* a regular file's size; -1: a stream of unknown length */
 };
-
 
 /* local is a path, or "-" for standard input. */
 int source_open(const char *local, struct source *src, const char **result);

@@ -31,6 +31,7 @@
 #include "rcat_proto.h"
 #include "ops.h"
 #include "localfile.h"
+#include "policy.h"
 #include "report.h"
 #include "verdict.h"
 
@@ -61,12 +62,26 @@ struct ops {
     rpc2_conn *in_call; /* what a signal or the time limit cancels */
     struct ratectl *ratectl; /* live rate changes (ratectl.h) */
     int signal;
+    /* SIGPIPE was at its default when rcat started: see watch_signals */
+    int sigpipe_default;
     ev_timer time_limit; /* --max-time, armed for the whole run */
     int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
+    uint64_t started_us; /* when ops_new ran: --max-time counts from it */
+    int last_error;      /* the rpc2 error of the last failure a retry could repeat; 0: none */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
 };
+
+static struct slot *find_slot(struct ops *o, const struct url *u);
+
+static uint64_t now_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* ---- signals --------------------------------------------------------------- */
 
@@ -128,6 +143,7 @@ static void init_signals(struct ops *o)
     static const int which[] = {SIGINT, SIGTERM, SIGHUP};
     struct sigaction was;
 
+    o->sigpipe_default = sigaction(SIGPIPE, NULL, &was) == 0 && was.sa_handler == SIG_DFL;
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         if (sigaction(which[i], NULL, &was) == 0 && was.sa_handler == SIG_IGN)
             continue;
@@ -138,9 +154,14 @@ static void init_signals(struct ops *o)
 
 /* Watched only while a call runs: outside one there is nothing to clean
  * up, and the default action also interrupts what blocks outside the loop
- * (opening a FIFO that has no reader yet). */
+ * (opening a FIFO that has no reader yet). SIGPIPE is ignored while a call
+ * runs: a reader gone mid-fetch (`rcat URL | head`) then fails the write,
+ * the transfer is aborted and the server told at once, instead of waiting
+ * for a peer that died (fetch_into then ends rcat by SIGPIPE, as cat). */
 static void watch_signals(struct ops *o, int on)
 {
+    if (o->sigpipe_default)
+        signal(SIGPIPE, on ? SIG_IGN : SIG_DFL);
     for (size_t i = 0; i < o->n_sigs; i++) {
         if (on)
             ev_signal_start(o->loop, &o->sigs[i]);
@@ -243,6 +264,7 @@ int ops_new(const struct ops_config *c, struct ops **out)
     }
     init_signals(o);
     o->ratectl = ratectl_start(&c->rate, o->loop, &o->in_call, report_info);
+    o->started_us = now_mono_us();
     start_time_limit(o);
     *out = o;
     return RCAT_EXIT_OK;
@@ -261,6 +283,44 @@ void ops_free(struct ops *o)
     rpc2_ctx_free(o->ctx);
     explicit_bzero(o->secret, sizeof o->secret);
     free(o);
+}
+
+/* ---- what a retry needs (retry.c) ------------------------------------------ */
+
+rpc2_ctx *ops_ctx(struct ops *o)
+{
+    return o->ctx;
+}
+
+int ops_last_error(const struct ops *o)
+{
+    return o->signal ? 0 : o->last_error;
+}
+
+uint64_t ops_time_left_us(const struct ops *o)
+{
+    uint64_t used = now_mono_us() - o->started_us;
+
+    if (!o->cfg.max_time_us)
+        return UINT64_MAX;
+    return o->timed_out || used >= o->cfg.max_time_us ? 0 : o->cfg.max_time_us - used;
+}
+
+void ops_watch_signals(struct ops *o)
+{
+    watch_signals(o, 1); /* the next call stops watching when it ends */
+}
+
+void ops_begin_attempt(struct ops *o, const struct url *u, int again)
+{
+    struct slot *s = find_slot(o, u);
+
+    o->last_error = 0;
+    if (!s || !again)
+        return;
+    rpc2_unbind(s->conn);
+    s->conn = NULL;
+    s->lost = 0;
 }
 
 static void new_session_id(char *out)
@@ -412,6 +472,7 @@ static int fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_s
     }
     if (rc == RPC2_ECANCELED && o->timed_out)
         rc = RPC2_ETIMEDOUT;
+    o->last_error = rc < 0 ? rc : 0;
     verdict_judge(&peer, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
@@ -488,6 +549,7 @@ struct xfer {
     struct rpc2_event stop; /* the library's STOP of the last attempt */
     unsigned char sum[16];
     int stopped;
+    int reopened; /* its local file is opened afresh by each attempt */
 };
 
 #define STATS_EVERY_US 100000u /* the bar's redraws; --json prints fewer (report.c) */
@@ -536,10 +598,15 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
 {
     x->o = o;
     x->stopped = 0;
+    x->reopened = 0;
+    o->last_error = 0;
     x->retrans0 = call_retransmissions(o);
     d->event = on_event;
     d->event_arg = x;
     d->stats_interval_us = STATS_EVERY_US;
+    d->sum_type = o->cfg.sum.type;
+    memcpy(d->expect_sum, o->cfg.sum.expect, sizeof d->expect_sum);
+    d->expect_sum_len = o->cfg.sum.expect_len;
     report_xfer_begin(&x->rep, NULL, send, file, dest, size);
 }
 
@@ -555,7 +622,9 @@ static int xfer_connect(struct xfer *x, const struct url *u, struct slot **s, co
 
 /* STOP: the library's, once the call has returned; a transfer that never
  * reached the library (a local file that would not open, a server not
- * reached) has none, and is told from its descriptor, which says nothing moved. */
+ * reached) has none, and is told from its descriptor, which says nothing
+ * moved. Bytes that went through a descriptor rcat cannot rewind (standard
+ * output, a FIFO, standard input) cannot be moved again by a retry. */
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
     struct rpc2_event none = {
@@ -563,15 +632,33 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
         .start_byte = d->seek_offset,
         .end_byte = d->quota >= 0 ? d->seek_offset + d->quota - 1 : -1,
         .size = -1,
+        .packets_retransmitted = d->stats.retransmissions,
+        .duplicates = d->stats.duplicates,
     };
     const struct rpc2_event *ev = x->stopped ? &x->stop : &none;
-    uint64_t retrans = ev->packets_retransmitted + call_retransmissions(x->o) - x->retrans0;
-    const unsigned char *sum = code == RCAT_EXIT_OK ? ev->checksum : NULL;
 
+    if (code != RCAT_EXIT_OK && x->o->last_error && d->file_kind == RPC2_SE_FILE_FD &&
+        d->bytes_transferred > 0 && !x->reopened) {
+        report_info("not retried: bytes already went through %s",
+                    x->rep.send ? x->rep.label : x->rep.dest);
+        x->o->last_error = 0;
+    }
+
+    uint64_t retrans = ev->packets_retransmitted + call_retransmissions(x->o) - x->retrans0;
+
+    struct report_sum sum = {.type = "xxh128", .bytes = d->checksum, .len = 16};
+
+    if (d->sum_len) { /* the sum asked for; else the transfer's own, which is xxh128 */
+        sum = (struct report_sum){rpc2_se_sum_name(d->sum_type), d->sum, d->sum_len};
+    } else if (!d->checksum_valid) {
+        sum.len = 0;
+    }
+    if (code != RCAT_EXIT_OK && !d->expect_sum_len)
+        sum.len = 0; /* a failure's sum says nothing, unless it is why it failed */
     if (x->rep.size < 0 && ev->size >= 0)
         x->rep.size = ev->size;
     report_xfer_range(&x->rep, ev->start_byte, ev->end_byte);
-    report_xfer_end(&x->rep, ev->file_bytes, retrans, ev->duplicates, code, result, sum);
+    report_xfer_end(&x->rep, ev->file_bytes, retrans, ev->duplicates, code, result, &sum);
 }
 
 /* The bytes the range selects from a file of this size. */
@@ -638,8 +725,13 @@ static int fetch_into(struct ops *o, struct slot *s, const struct url *src, cons
     memset(&info, 0, sizeof info);
     sink_describe(k, o->cfg.no_clobber, o->cfg.preserve, d);
     rc = call(o, s, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &a, (xdrproc_t)xdr_file_info, &info, d);
-    if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd))
-        return verdict_fail_local(k->shown, NULL, EPIPE, result);
+    if (rc != 0 && !k->path && d->local_status == RPC2_SE_FAILURE && reader_gone(k->fd)) {
+        if (!o->sigpipe_default)
+            return verdict_fail_local(k->shown, NULL, EPIPE, result);
+        o->signal = SIGPIPE; /* what a write would have ended rcat by */
+        *result = "EPIPE";
+        return 128 + SIGPIPE;
+    }
     if (rc != 0)
         return fail(o, s, rc, d, src->path, k->shown, result);
     return RCAT_EXIT_OK;
@@ -652,10 +744,12 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     struct slot *s = NULL;
     struct sink k;
     struct xfer x;
-    int code = sink_open(dest, o->cfg.no_clobber, &k, &result);
+    struct target_policy tp = {o->cfg.no_clobber, o->cfg.append, o->cfg.mkdirs};
+    int code = target_open(&tp, dest, &k, &result);
 
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 0, src->path, k.name, -1, &d);
+    x.reopened = k.append; /* a failed append is cut back: the next attempt appends again */
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, src, &s, &result);
     if (code == RCAT_EXIT_OK)
@@ -664,6 +758,7 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
         d.expected_size = (uint64_t)x.rep.size;
     if (code == RCAT_EXIT_OK)
         code = fetch_into(o, s, src, &k, &d, &result);
+    code = target_end(&k, code, &result);
     xfer_end(&x, &d, code, result);
     sink_close(&k);
     return code;
@@ -682,13 +777,21 @@ static int store_from(struct ops *o, struct slot *s, const struct source *src,
         .mtime_nsec = o->cfg.preserve ? src->mtime_nsec : 0,
         .no_clobber = o->cfg.no_clobber,
     };
+    store_flags_args f = {.store = a,
+                          .flags = (o->cfg.append ? RCAT_STORE_APPEND : 0) |
+                                   (o->cfg.mkdirs ? RCAT_STORE_MKDIRS : 0)};
     file_info info;
     int rc;
 
     memset(&info, 0, sizeof info);
     d->file_kind = RPC2_SE_FILE_FD;
     d->file.fd.fd = src->fd;
-    rc = call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &a, (xdrproc_t)xdr_file_info, &info, d);
+    if (f.flags) /* a server older than RCAT_STORE_FLAGS refuses it: never ignores them */
+        rc = call(o, s, RCAT_STORE_FLAGS, (xdrproc_t)xdr_store_flags_args, &f,
+                  (xdrproc_t)xdr_file_info, &info, d);
+    else
+        rc = call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &a, (xdrproc_t)xdr_file_info, &info,
+                  d);
     return rc ? fail(o, s, rc, d, dst->path, src->shown, result) : RCAT_EXIT_OK;
 }
 
@@ -706,6 +809,7 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     xfer_begin(&x, o, 1, local, dst->path, size, &d);
     x.rep.label = src.shown;
+    x.reopened = src.own_fd;
     if (code == RCAT_EXIT_OK)
         code = xfer_connect(&x, dst, &s, &result);
     if (code == RCAT_EXIT_OK)

@@ -13,6 +13,7 @@
 
 #include "url.h"
 
+#include "checksum.h"
 #include "ratectl.h"
 
 #define RCAT_IDENTITY_MAX 255 /* bytes of a bind's identity */
@@ -27,12 +28,15 @@ struct ops_config {
     int64_t length;              /* --length; -1: to the end */
     int preserve;                /* -p: keep mtime and mode bits */
     int no_clobber;              /* --no-clobber: never replace a file */
+    int append;                  /* --append: add to the end of an existing file */
+    int mkdirs;                  /* --mkdirs: make the target's missing directories */
     int verbose;                 /* -v: the library logs at debug level */
     size_t servers;              /* most distinct servers the run will name (its operand count) */
     enum rpc2_security security; /* --security */
     const char *identity;        /* --identity; NULL: rcat's name and version, at level none */
     const char *key_file;        /* --key-file: read only above level none */
     struct ratectl_config rate;  /* --rate, --min-rate, --policy, --rate-control */
+    struct checksum_choice sum;  /* --checksum, --check */
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none
@@ -57,5 +61,21 @@ int ops_list(struct ops *o, const struct url *u);
  * when no signal came.
  */
 void ops_exit_if_interrupted(struct ops *o);
+
+/* ---- for retries (retry.c) ---- */
+rpc2_ctx *ops_ctx(struct ops *o);
+/* The rpc2 error the last operation failed with, when doing it again could
+ * succeed: 0 after a success, a local failure, an interruption, or bytes
+ * that went through a stream and cannot be sent again. */
+int ops_last_error(const struct ops *o);
+/* What is left of --max-time: UINT64_MAX without one, 0 once it is over. */
+uint64_t ops_time_left_us(const struct ops *o);
+/* SIGINT, SIGTERM and SIGHUP end rcat with its DONE event while it waits
+ * for a retry, until the next call has run. */
+void ops_watch_signals(struct ops *o);
+/* Before each attempt at an operand: clears the last error; again (a
+ * retry) also forgets u's server's connection (lost, or forgotten by a
+ * restarted server), so the attempt binds afresh. */
+void ops_begin_attempt(struct ops *o, const struct url *u, int again);
 
 #endif

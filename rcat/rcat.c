@@ -24,7 +24,9 @@
 
 #include "duration.h"
 #include "ops.h"
+#include "policy.h"
 #include "report.h"
+#include "retry.h"
 #include "url.h"
 #include "verdict.h"
 
@@ -34,6 +36,7 @@
 
 #define TIMEOUT_MAX_US 4294000000ull /* dead_peer_us is 32 bits of microseconds */
 #define DURATION_MIN_US 1000ull      /* 1 ms: less is a typo, not a limit */
+#define RETRIES_MAX 1000000
 
 enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
 
@@ -53,6 +56,11 @@ struct options {
     int parents; /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
     unsigned closed_std; /* bit n: fd n was closed when rcat started */
+    struct retry_config retry; /* --retries, --retry-interval */
+    /* continue from the restart point an earlier attempt left (set by the
+     * retry loop before each attempt after the first) */
+    int resume;
+    const char *target_flag; /* -n, --overwrite or --append, whichever was given */
     char **operands;
     int n_operands;
 };
@@ -93,11 +101,21 @@ static void usage(void)
            "                        ending in '/' gets LOCAL's base name\n"
            "      --parents         with -o DIR/, keep each REMOTE's path beneath DIR\n"
            "                        (DIR/a/b/f for HOST:a/b/f) instead of its base name\n"
-           "  -n, --no-clobber      never replace an existing file (default: replace)\n"
+           "  -n, --no-clobber      never replace an existing file: refuse it\n"
+           "      --overwrite       replace an existing file (the default)\n"
+           "      --append          add to the end of an existing file (created if missing);\n"
+           "                        a failed append leaves the file as it was\n"
+           "      --mkdirs          create the target's missing directories (mode 0777\n"
+           "                        under the umask, as mkdir -p; rcatd: within its root)\n"
            "  -p, --preserve        keep modification time and mode bits\n"
            "      --offset=N        start N bytes into the source\n"
            "      --length=N        move at most N bytes\n"
            "                        N may end in K, M, G or T (powers of 1024)\n"
+           "      --checksum=TYPE   also compute md5, sha1, sha256 or xxh128 (the default)\n"
+           "                        of the bytes moved, checked end to end; shown with -v\n"
+           "                        and --json (Checksum, ChecksumType)\n"
+           "      --check=SUM       fail (exit 5, nothing kept) unless the bytes moved have\n"
+           "                        this sum (hex) of the --checksum type\n"
            "Queries:\n"
            "      --stat            type, size, mode and modification time of each REMOTE\n"
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
@@ -107,6 +125,10 @@ static void usage(void)
            "                        server is not silent: --max-time bounds the wait\n"
            "      --max-time=D      give up on the whole run after D (default: no limit)\n"
            "                        D is seconds, or ends in s, m, h or d (90s, 5m, 2h)\n"
+           "      --retries=N       try again N times when the server was lost, restarted,\n"
+           "                        unreachable, stalled or timed out (default 0)\n"
+           "      --retry-interval=D  wait D before the first retry (default 1s), twice\n"
+           "                        as long before each next one, at most 5m (or D)\n"
            "Security:\n"
            "      --identity=NAME   who to bind as (a name in the server's key file)\n"
            "      --key-file=FILE   FILE holds NAME's secret (in base64, alone; mode 0600)\n"
@@ -140,7 +162,8 @@ static void usage(void)
            "     already exists, authentication failed, security level refused...\n"
            "  4  local error: a local file could not be opened, written or replaced, or the\n"
            "     key file cannot be used\n"
-           "  5  data integrity error (the end-to-end checksum differed)\n"
+           "  5  data integrity error (the end-to-end checksum differed, or the sum is\n"
+           "     not the one given with --check)\n"
            "  6  the source file changed while it was being sent\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
@@ -167,12 +190,24 @@ enum {
     OPT_POLICY,
     OPT_RATE_CONTROL,
     OPT_PARENTS,
+    OPT_CHECKSUM,
+    OPT_CHECK,
+    OPT_OVERWRITE,
+    OPT_APPEND,
+    OPT_MKDIRS,
+    OPT_RETRIES,
+    OPT_RETRY_INTERVAL,
 };
 
 static const struct option long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"put", required_argument, NULL, OPT_PUT},
     {"no-clobber", no_argument, NULL, 'n'},
+    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+    {"append", no_argument, NULL, OPT_APPEND},
+    {"mkdirs", no_argument, NULL, OPT_MKDIRS},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"retry-interval", required_argument, NULL, OPT_RETRY_INTERVAL},
     {"preserve", no_argument, NULL, 'p'},
     {"offset", required_argument, NULL, OPT_OFFSET},
     {"length", required_argument, NULL, OPT_LENGTH},
@@ -195,6 +230,8 @@ static const struct option long_options[] = {
     {"min-rate", required_argument, NULL, OPT_MIN_RATE},
     {"policy", required_argument, NULL, OPT_POLICY},
     {"rate-control", required_argument, NULL, OPT_RATE_CONTROL},
+    {"checksum", required_argument, NULL, OPT_CHECKSUM},
+    {"check", required_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -263,6 +300,29 @@ static void parse_identity(struct options *opt, const char *text)
     }
 }
 
+/* -n, --overwrite and --append say what to do with an existing target:
+ * one of them (ectrans's reject, overwrite, append). */
+static void set_target(struct options *opt, const char *flag)
+{
+    if (opt->target_flag && strcmp(opt->target_flag, flag) != 0)
+        bad("%s and %s cannot be combined", opt->target_flag, flag);
+    opt->target_flag = flag;
+    opt->ops.no_clobber = !strcmp(flag, "--no-clobber");
+    opt->ops.append = !strcmp(flag, "--append");
+}
+
+static void parse_retries(struct options *opt, const char *text)
+{
+    char *end;
+    unsigned long n;
+
+    errno = 0;
+    n = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || n > RETRIES_MAX)
+        bad("--retries: '%s' is not a count from 0 to %d", text, RETRIES_MAX);
+    opt->retry.retries = (unsigned)n;
+}
+
 static void unknown_option(int c, char **argv)
 {
     if (c == ':')
@@ -295,7 +355,22 @@ static void apply_option(struct options *opt, int c, char **argv)
         opt->put = optarg;
         break;
     case 'n':
-        opt->ops.no_clobber = 1;
+        set_target(opt, "--no-clobber");
+        break;
+    case OPT_OVERWRITE:
+        set_target(opt, "--overwrite");
+        break;
+    case OPT_APPEND:
+        set_target(opt, "--append");
+        break;
+    case OPT_MKDIRS:
+        opt->ops.mkdirs = 1;
+        break;
+    case OPT_RETRIES:
+        parse_retries(opt, optarg);
+        break;
+    case OPT_RETRY_INTERVAL:
+        parse_duration("--retry-interval", optarg, DURATION_MAX_US, &opt->retry.interval_us);
         break;
     case 'p':
         opt->ops.preserve = 1;
@@ -355,6 +430,13 @@ static void apply_option(struct options *opt, int c, char **argv)
     case OPT_RATE_CONTROL:
         opt->ops.rate.control = optarg;
         break;
+    case OPT_CHECKSUM:
+        if (checksum_set_type(&opt->ops.sum, optarg) < 0)
+            bad("--checksum: '%s' is not md5, sha1, sha256 or xxh128", optarg);
+        break;
+    case OPT_CHECK:
+        opt->ops.sum.check = optarg;
+        break;
     case OPT_PROGRESS:
     case OPT_NO_PROGRESS:
         opt->progress = c == OPT_PROGRESS;
@@ -388,17 +470,23 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opt->port = RPC2_DEFAULT_PORT;
     opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
+    opt->retry.interval_us = RETRY_INTERVAL_US;
+    opt->retry.resume = &opt->resume;
     opterr = 0; /* messages are ours: --json may be on */
     while ((c = getopt_long(argc, argv, ":o:P:npqvhV", long_options, NULL)) != -1)
         apply_option(opt, c, argv);
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
     opt->ops.verbose = opt->verbose;
+    const char *why;
+    if (checksum_finish(&opt->ops.sum, &why) < 0)
+        bad("--check: '%s' is %s", opt->ops.sum.check, why);
     if (!opt->security_set && opt->ops.key_file)
         opt->ops.security = RPC2_SEC_ENCRYPT; /* a key is given to be used, at the best level */
 }
 
 static int output_is_dir(const char *out);
+static int writes_stdout(const struct options *opt);
 
 /* Options that mean nothing for the chosen operation are refused, not
  * silently ignored: a script that passes them expects something. */
@@ -421,10 +509,19 @@ static void check_combinations(const struct options *opt)
     if (opt->quiet && opt->verbose)
         bad("-q and -v cannot be combined");
     if (query && (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve ||
-                  opt->ops.no_clobber))
-        bad("%s takes none of -o, --offset, --length, -p, --no-clobber", opt->mode_flag);
+                  opt->target_flag || opt->ops.mkdirs))
+        bad("%s takes none of -o, --offset, --length, -p, %s", opt->mode_flag,
+            opt->target_flag ? opt->target_flag : "--mkdirs");
+    if (opt->ops.append && writes_stdout(opt))
+        bad("--append adds to a file: name it with -o FILE");
+    if (opt->ops.append && opt->ops.preserve)
+        bad("--append and -p cannot be combined (the file is not the source's)");
     if (opt->mode == MODE_PUT && opt->output)
         bad("--put stores on the server: -o makes no sense with it");
+    if ((query || opt->n_operands > 1) && opt->ops.sum.check)
+        bad("--check compares the sum of one file: give one REMOTE to fetch or store");
+    if (query && opt->ops.sum.type)
+        bad("%s moves no data: --checksum makes no sense with it", opt->mode_flag);
     if (opt->parents && !(opt->mode == MODE_FETCH && opt->output && output_is_dir(opt->output)))
         bad("--parents keeps remote paths beneath a directory: it needs -o DIR/");
     if (opt->ops.security != RPC2_SEC_NONE && (!opt->ops.identity || !opt->ops.key_file))
@@ -586,6 +683,14 @@ static int check_output_dir(const struct options *opt)
         return RCAT_EXIT_OK;
     if (stat(opt->output, &st) == 0 && S_ISDIR(st.st_mode))
         return RCAT_EXIT_OK;
+    if (opt->ops.mkdirs) { /* --mkdirs -o DIR/: DIR too */
+        char *dir = join_path(opt->output, "");
+        const char *result;
+        int code = dir ? policy_make_parents(dir, 0, &result) : RCAT_EXIT_LOCAL;
+
+        free(dir);
+        return code;
+    }
     report_error(RCAT_EXIT_LOCAL, "RPC2_ENOENT", opt->output, "no such directory");
     return RCAT_EXIT_LOCAL;
 }
@@ -614,27 +719,6 @@ static int name_taken(const struct options *opt, const struct url *urls, int i)
     return 0;
 }
 
-/* --parents: the directories of dest below its first `keep` bytes (DIR,
- * which exists), made as mkdir -p would, under the umask. */
-static int make_parents(char *dest, size_t keep)
-{
-    const char *result;
-
-    for (char *p = dest + keep + 1; (p = strchr(p, '/')) != NULL; p++) {
-        *p = '\0';
-        int rc = mkdir(dest, 0777);
-        int err = errno;
-        *p = '/';
-        if (rc < 0 && err != EEXIST) {
-            *p = '\0';
-            verdict_fail_local(dest, "cannot make the directory", err, &result);
-            *p = '/';
-            return RCAT_EXIT_LOCAL;
-        }
-    }
-    return RCAT_EXIT_OK;
-}
-
 static int fetch_one(struct ops *o, const struct options *opt, const struct url *urls, int i)
 {
     const struct url *u = &urls[i];
@@ -650,7 +734,8 @@ static int fetch_one(struct ops *o, const struct options *opt, const struct url 
         report_error(RCAT_EXIT_LOCAL, "RPC2_ENOMEM", opt->output, "out of memory");
         return RCAT_EXIT_LOCAL;
     }
-    code = opt->parents ? make_parents(dest, strlen(opt->output)) : RCAT_EXIT_OK;
+    code = opt->parents ? policy_make_parents(dest, strlen(opt->output), &(const char *){NULL})
+                        : RCAT_EXIT_OK;
     if (code == RCAT_EXIT_OK)
         code = ops_fetch(o, u, dest);
     free(dest);
@@ -713,6 +798,21 @@ static int check_std(const struct options *opt)
     return RCAT_EXIT_OK;
 }
 
+/* One operand's operation, as the retry loop calls it. */
+struct operand {
+    struct ops *o;
+    const struct options *opt;
+    const struct url *urls;
+    int i;
+};
+
+static int run_operand(void *arg)
+{
+    const struct operand *p = arg;
+
+    return run_one(p->o, p->opt, p->urls, p->i);
+}
+
 static int run(const struct options *opt, const struct url *urls)
 {
     struct ops_config cfg = opt->ops;
@@ -733,7 +833,8 @@ static int run(const struct options *opt, const struct url *urls)
         int code;
 
         report_operand(i + 1);
-        code = run_one(o, opt, urls, i);
+        code = retry_operand(o, &opt->retry, &urls[i], run_operand,
+                             &(struct operand){o, opt, urls, i});
         ops_exit_if_interrupted(o);
         if (first == RCAT_EXIT_OK)
             first = code;

@@ -23,7 +23,7 @@
 static struct report_config cfg;
 static int operand;
 static uint64_t started_us;
-static uint64_t attempted, passed, failed, total_bytes;
+static uint64_t attempted, passed, failed, total_bytes, retries;
 static int bar_visible; /* a bar line is on screen without its newline */
 
 static uint64_t now_us(void)
@@ -601,11 +601,19 @@ static void summary(const struct report_xfer *x)
     report_info("%s -> %s: %s in %s (%s/s)", x->file, x->dest, got, took, rate);
 }
 
+/* Lowercase hex, as md5sum prints it; "" for none. */
+static void sum_hex(const struct report_sum *sum, char *hex, size_t cap)
+{
+    hex[0] = '\0';
+    for (unsigned i = 0; sum && i < sum->len && 2 * (size_t)i + 2 < cap; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum->bytes[i]);
+}
+
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
                      uint64_t duplicates, int code, const char *result,
-                     const unsigned char *checksum)
+                     const struct report_sum *sum)
 {
-    char hex[33];
+    char hex[2 * 64 + 1];
 
     x->bytes = bytes;
     attempted++;
@@ -620,18 +628,48 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         j_u64("Duplicates", duplicates);
         j_u64("Code", (uint64_t)code);
         j_str("Result", result);
-        if (checksum) {
-            for (int i = 0; i < 16; i++)
-                snprintf(hex + 2 * i, 3, "%02x", checksum[i]);
+        sum_hex(sum, hex, sizeof hex);
+        if (hex[0]) {
             j_str("Checksum", hex);
+            j_str("ChecksumType", sum->type);
         }
         j_close(STDERR_FILENO);
-    } else if (cfg.progress && code == RCAT_EXIT_OK) {
+        return;
+    }
+    sum_hex(sum, hex, sizeof hex);
+    if (cfg.progress && code == RCAT_EXIT_OK)
         draw_bar(x, 1);
-    } else if (cfg.verbose && code == RCAT_EXIT_OK) {
+    else if (cfg.verbose && code == RCAT_EXIT_OK)
         summary(x);
-    } else {
+    else
         clear_bar(); /* the error message says what happened */
+    if (cfg.verbose && hex[0])
+        report_info("%s: %s %s", x->file, sum->type, hex);
+}
+
+void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us)
+{
+    /* DONE counts files: the failed attempt gives way to the next one */
+    if (failed > 0 && attempted > 0) {
+        failed--;
+        attempted--;
+    }
+    retries++;
+    if (cfg.json) {
+        j_open("RETR");
+        j_operand();
+        j_u64("Attempt", attempt);
+        j_u64("Attempts", attempts);
+        j_str("Error", error);
+        j_u64("Delayusec", delay_us);
+        j_close(STDERR_FILENO);
+    } else if (!cfg.quiet) {
+        char msg[160];
+
+        snprintf(msg, sizeof msg, "rcat: %s: trying again in %.3g s (attempt %u of %u)\n", error,
+                 (double)delay_us / 1e6, attempt, attempts);
+        clear_bar();
+        write_all(STDERR_FILENO, msg, strlen(msg));
     }
 }
 
@@ -643,6 +681,7 @@ void report_done(int code)
     j_u64("TransfersAttempted", attempted);
     j_u64("TransfersPassed", passed);
     j_u64("TransfersFailed", failed);
+    j_u64("Retries", retries);
     j_u64("FileBytes", total_bytes);
     j_u64("Elapsedusec", now_us() - started_us);
     j_u64("ExitCode", (uint64_t)code);

@@ -95,12 +95,24 @@ int report_xfer_due(const struct report_xfer *x);
 /* Bytes so far; total from the library (-1 unknown) replaces an unknown size. */
 void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
                           uint64_t retransmissions);
+/* A named sum of the bytes moved, in the order md5sum (or `xxhsum -H2`)
+ * prints it; len 0: none. */
+struct report_sum {
+    const char *type; /* "md5", "sha1", "sha256", "xxh128" */
+    const unsigned char *bytes;
+    unsigned len;
+};
+
 /* STOP: what this end resent and received twice; code is the file's exit
- * code, result its symbolic outcome ("OK"); checksum (16 bytes, or NULL)
- * the XXH3-128 of the bytes moved, as `xxhsum -H2` prints it. */
+ * code, result its symbolic outcome ("OK"); sum (may be NULL) goes out as
+ * Checksum and ChecksumType, and with -v into the summary line. */
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
                      uint64_t duplicates, int code, const char *result,
-                     const unsigned char *checksum);
+                     const struct report_sum *sum);
+
+/* RETR: the operand's last attempt failed with error (a name, as
+ * RPC2_EDEAD) and is made again, attempt of attempts, after delay_us. */
+void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us);
 
 /* DONE: once, at the end. */
 void report_done(int code);

@@ -645,3 +645,73 @@ int root_open_store(const struct root *r, const char *path, size_t len, int *dir
     }
     return rc;
 }
+
+/* ---- --mkdirs and --append ----------------------------------------------- */
+
+/* The directory prefix names (its first n bytes of a checked path): there
+ * already, or made in its parent, which is looked up beneath the root. */
+static int make_dir(const struct root *r, const char *prefix, size_t n)
+{
+    char name[NAME_MAX + 1];
+    struct stat st;
+    int dirfd, rc, fd = resolve(r, prefix, O_PATH | O_DIRECTORY);
+
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (fd != -ENOENT)
+        return root_status_of_errno(-fd);
+    rc = root_open_parent(r, prefix, n, &dirfd, name);
+    if (rc != 0)
+        return rc;
+    rc = judge(r, dirfd, &st);
+    if (rc == 0 && mkdirat(dirfd, name, 0777) < 0 && errno != EEXIST)
+        rc = root_status_of_errno(errno);
+    close(dirfd);
+    return rc;
+}
+
+int root_make_parents(const struct root *r, const char *path, size_t len)
+{
+    char prefix[PATH_MAX];
+    int rc = root_check(path, len);
+
+    while (rc == 0 && len > 1 && path[len - 1] == '/')
+        len--; /* "a/b/" names b: a is its parent */
+    for (size_t i = 1; rc == 0 && i < len; i++) {
+        if (path[i] != '/' || path[i - 1] == '/')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        rc = make_dir(r, prefix, i);
+    }
+    return rc;
+}
+
+int root_open_append(const struct root *r, const char *path, size_t len, mode_t mode, int *fd,
+                     struct stat *st)
+{
+    char name[NAME_MAX + 1];
+    int dirfd, exists, f, rc = root_open_store(r, path, len, &dirfd, name, &exists);
+
+    if (rc != 0)
+        return rc;
+    /* no link followed, no FIFO waited on: what was judged is what opens */
+    f = openat(dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+               mode);
+    if (f < 0)
+        rc = errno == ELOOP ? RCAT_PERMISSION : root_status_of_errno(errno);
+    else
+        rc = judge(r, f, st);
+    if (rc == 0 && !S_ISREG(st->st_mode))
+        rc = RCAT_PERMISSION;
+    if (rc == 0 && fcntl(f, F_SETFL, 0) < 0)
+        rc = root_status_of_errno(errno);
+    close(dirfd);
+    if (rc != 0 && f >= 0)
+        close(f);
+    if (rc == 0)
+        *fd = f;
+    return rc;
+}

@@ -92,6 +92,18 @@ int root_stat(const struct root *r, const char *path, size_t len, struct stat *s
 int root_open_store(const struct root *r, const char *path, size_t len, int *dirfd,
                     char name[NAME_MAX + 1], int *exists);
 
+/* STORE with --mkdirs: the directories above path's last component that
+ * are missing, made one at a time beneath the root (mode 0777 under the
+ * umask, as mkdir -p). */
+int root_make_parents(const struct root *r, const char *path, size_t len);
+
+/* STORE with --append: the regular file path names, opened for writing
+ * (created with mode under the umask if missing; a symlink is not
+ * followed: RCAT_PERMISSION), as judged by root_open_store; *st describes
+ * it. */
+int root_open_append(const struct root *r, const char *path, size_t len, mode_t mode, int *fd,
+                     struct stat *st);
+
 /* The rcat_status for a failed system call's errno. */
 int root_status_of_errno(int err);
 

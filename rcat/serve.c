@@ -77,6 +77,8 @@ struct call {
     char name[NAME_MAX + 1];  /* STORE: the name in that directory */
     char sink_path[32 + NAME_MAX];
     struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
+    int client_failed;        /* the client's end ended the transfer by its own error */
+    off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };
@@ -102,6 +104,10 @@ struct store_req {
     store_args a;
     u_int path_len;
 };
+struct store_flags_req {
+    store_flags_args a;
+    u_int path_len;
+};
 
 static bool_t peek_path_len(XDR *x, u_int *len)
 {
@@ -121,6 +127,7 @@ CHECKED_DECODER(fetch_req, fetch_args)
 CHECKED_DECODER(path_req, path_args)
 CHECKED_DECODER(list_req, list_args)
 CHECKED_DECODER(store_req, store_args)
+CHECKED_DECODER(store_flags_req, store_flags_args)
 
 /* ---- statuses ---------------------------------------------------------------- */
 
@@ -211,17 +218,22 @@ static void describe_caller(rpc2_request *req, char *out, size_t cap)
     snprintf(out, cap, "%s %s", id, level < 3 ? levels[level] : "?");
 }
 
-static void log_call(struct serve *s, rpc2_request *req, const char *proc, const char *path,
-                     uint64_t bytes, const struct timespec *t0, int status)
+/* The named checksum the client asked for (rpc2_se_sum_name) is shown;
+ * the default, the transfer's own XXH3-128, is not mentioned. */
+static void log_call(struct serve *s, const struct call *c, int status)
 {
+    rpc2_request *req = c->req;
     char shown[LOG_PATH_MAX], caller[IDENTITY_SHOWN_MAX + 32], line[LOG_PATH_MAX + 1400];
 
     if (!s->log)
         return;
-    escape_path(path, shown, sizeof shown);
+    escape_path(c->path, shown, sizeof shown);
     describe_caller(req, caller, sizeof caller);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s", rpc2_request_peer(req),
-             caller, proc, shown, bytes, ms_since(t0), status_name(status));
+    const char *sum = rpc2_se_sum_name(c->desc.sum_type);
+    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s",
+             rpc2_request_peer(req), caller, c->proc, shown, c->bytes, ms_since(&c->t0),
+             status_name(status), c->client_failed ? " by the client" : "", sum ? " sum=" : "",
+             sum ? sum : "");
     s->log(line, s->log_arg);
 }
 
@@ -248,7 +260,11 @@ static int transfer_over(rpc2_request *req, int status, void *args, void *result
 
     (void)req;
     c->bytes = c->desc.bytes_transferred;
-    if (status != 0)
+    /* The client's own failure (its disk full, its reader gone) is no
+     * failure of this server's file: its error is logged as the client's,
+     * not mapped to what it would mean here. */
+    c->client_failed = status != 0 && c->desc.remote_status == RPC2_SE_FAILURE;
+    if (status != 0 && !c->client_failed)
         status = status_of_rpc2(c->desc.error ? c->desc.error : status);
     if (c->after)
         status = c->after(c, status, args, result);
@@ -412,27 +428,56 @@ static int store_after(struct call *c, int status, void *args, void *result)
     return finish_store(c->fd, c->name, result);
 }
 
+/* --append: the bytes go to the end of the file itself, which a failed
+ * transfer leaves as it was (cut back to its size before); a complete one
+ * is flushed to stable storage before the reply. */
+static int append_after(struct call *c, int status, void *args, void *result)
+{
+    struct stat st;
+
+    (void)args;
+    if (status == 0 && fsync(c->fd) < 0)
+        status = root_status_of_errno(errno);
+    if (status != 0) {
+        if (ftruncate(c->fd, c->append_from) < 0 || fsync(c->fd) < 0)
+            return RCAT_IO; /* the file may keep part of the bytes: said, not hidden */
+        return status;
+    }
+    if (fstat(c->fd, &st) < 0)
+        return root_status_of_errno(errno);
+    info_of(&st, result);
+    return 0;
+}
+
+static int store_append(const struct root *at, const struct store_req *r, struct call *c)
+{
+    struct stat st;
+    int rc = root_open_append(at, r->a.path, r->path_len, r->a.mode & MODE_BITS, &c->fd, &st);
+
+    if (rc != 0)
+        return rc;
+    c->append_from = st.st_size;
+    if (lseek(c->fd, 0, SEEK_END) < 0)
+        return root_status_of_errno(errno);
+    c->desc = (struct rpc2_se_desc){.type = RPC2_SE_SFTP,
+                                    .direction = RPC2_SE_STORE,
+                                    .quota = -1,
+                                    .file_kind = RPC2_SE_FILE_FD,
+                                    .file.fd.fd = c->fd};
+    return transfer(c, append_after);
+}
+
 /* The sink writes a temporary beside the name and renames it into place
  * once complete and flushed; one that does not complete leaves nothing.
  * Its path goes through the directory resolved beneath the root
  * (/proc/self/fd/N/NAME; the directory stays open in c->fd), so both
  * happen in that directory whatever is renamed meanwhile. */
-static int do_store(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
+static int store_replace(const struct root *at, const struct store_req *r, struct call *c)
 {
-    const struct store_req *r = args;
     const store_args *a = &r->a;
-    struct root at;
     int exists = 0;
+    int rc = root_open_store(at, a->path, r->path_len, &c->fd, c->name, &exists);
 
-    (void)result;
-    int rc = caller_root(s, req, ACCESS_WRITE, &at);
-    if (rc != 0)
-        return rc;
-    if (a->keep_mtime && a->mtime_nsec >= 1000000000u)
-        rc = RPC2_EINVAL;
-    else
-        rc = root_open_store(&at, a->path, r->path_len, &c->fd, c->name, &exists);
-    root_dispose(&at);
     if (rc != 0)
         return rc;
     if (exists && a->no_clobber)
@@ -455,6 +500,46 @@ static int do_store(struct serve *s, rpc2_request *req, void *args, void *result
     return transfer(c, store_after);
 }
 
+/* STORE and STORE_FLAGS: flags say what happens at the target. */
+static int store_with(struct serve *s, rpc2_request *req, const struct store_req *r, unsigned flags,
+                      struct call *c)
+{
+    const store_args *a = &r->a;
+    struct root at;
+    int rc;
+
+    if (flags & ~(unsigned)(RCAT_STORE_APPEND | RCAT_STORE_MKDIRS))
+        return RPC2_EINVAL;
+    if ((a->keep_mtime && a->mtime_nsec >= 1000000000u) ||
+        ((flags & RCAT_STORE_APPEND) && (a->no_clobber || a->keep_mtime)))
+        return RPC2_EINVAL;
+    rc = caller_root(s, req, ACCESS_WRITE, &at);
+    if (rc != 0)
+        return rc;
+    if (flags & RCAT_STORE_MKDIRS)
+        rc = root_make_parents(&at, a->path, r->path_len);
+    if (rc == 0)
+        rc = flags & RCAT_STORE_APPEND ? store_append(&at, r, c) : store_replace(&at, r, c);
+    root_dispose(&at);
+    return rc;
+}
+
+static int do_store(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
+{
+    (void)result;
+    return store_with(s, req, args, 0, c);
+}
+
+static int do_store_flags(struct serve *s, rpc2_request *req, void *args, void *result,
+                          struct call *c)
+{
+    const struct store_flags_req *f = args;
+    struct store_req r = {.a = f->a.store, .path_len = f->path_len};
+
+    (void)result;
+    return store_with(s, req, &r, f->a.flags, c);
+}
+
 /* ---- the handlers ---------------------------------------------------------- */
 
 typedef int (*proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
@@ -465,7 +550,7 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    log_call(s, c->req, c->proc, c->path, c->bytes, &c->t0, status);
+    log_call(s, c, status);
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
                                                          rpc2_request_identity(c->req), c->bytes,
                                                          ms_since(&c->t0) / 1e3});
@@ -488,7 +573,7 @@ static int run(struct serve *s, rpc2_request *req, const char *proc, const char 
 
     if (!c)
         return RPC2_ENOMEM;
-    *c = (struct call){.s = s, .req = req, .proc = proc, .path = path, .fd = -1};
+    *c = (struct call){.s = s, .req = req, .proc = proc, .path = path, .fd = -1, .append_from = -1};
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     atomic_fetch_add(&s->running, 1);
     metrics_call_begin(s->metrics, proc);
@@ -516,6 +601,13 @@ static int h_store(rpc2_request *req, void *args, void *result, void *arg)
     return run(arg, req, "STORE", ((struct store_req *)args)->a.path, do_store, args, result);
 }
 
+static int h_store_flags(rpc2_request *req, void *args, void *result, void *arg)
+{
+    /* one procedure to the log and the metrics, whatever its flags */
+    return run(arg, req, "STORE", ((struct store_flags_req *)args)->a.store.path, do_store_flags,
+               args, result);
+}
+
 /* quick: never waits on a client (rpc2_proc.quick) */
 #define PROC(num, req, res, fn, is_quick)                                                          \
     {                                                                                              \
@@ -529,6 +621,7 @@ static const struct rpc2_proc procs[] = {
     PROC(RCAT_STAT, path_req, file_info, h_stat, 1),
     PROC(RCAT_LIST, list_req, list_result, h_list, 1),
     PROC(RCAT_STORE, store_req, file_info, h_store, 0),
+    PROC(RCAT_STORE_FLAGS, store_flags_req, file_info, h_store_flags, 0),
 };
 
 /* ---- the API --------------------------------------------------------------- */

@@ -210,6 +210,14 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
         judge_status(rc, v);
         return;
     }
+    if (rc == RPC2_EBADPACKET && d && d->sum_type) { /* an older server's answer to it */
+        v->code = RCAT_EXIT_NET;
+        v->name = rpc2_errname(rc);
+        snprintf(v->text, sizeof v->text,
+                 "the server refused the call as malformed: a server older than --checksum "
+                 "does not know named checksums");
+        return;
+    }
     if (is_network(rc)) {
         judge_network(s, rc, v);
         return;
@@ -220,6 +228,18 @@ void verdict_judge(const struct verdict_peer *s, int rc, const struct rpc2_se_de
     }
     if (d && d->error < 0 && (rc > 0 || rc == RPC2_ESEFAIL1))
         err = d->error;
+    if (err == RPC2_EINTEGRITY && d && d->expect_sum_len && d->sum_len == d->expect_sum_len &&
+        memcmp(d->sum, d->expect_sum, d->sum_len) != 0) {
+        char hex[2 * RPC2_SE_SUM_MAX + 1];
+        v->code = RCAT_EXIT_INTEGRITY;
+        v->name = "CHECKSUM_MISMATCH";
+        rpc2_se_sum_hex(d, hex, sizeof hex);
+        snprintf(v->text, sizeof v->text, "the %s of the data is %s, not the sum given with --check (%s)",
+                 rpc2_se_sum_name(d->sum_type), hex,
+                 !fetch || d->file_kind == RPC2_SE_FILE_NAME ? "nothing was kept"
+                                                             : "the bytes written are not the file");
+        return;
+    }
     if (err == RPC2_EINTEGRITY) { /* whichever end noticed, the bytes were wrong */
         v->code = RCAT_EXIT_INTEGRITY;
         v->name = rpc2_errname(err);

@@ -223,6 +223,35 @@ void ctx_run_until(rpc2_ctx *ctx, const volatile int *done)
         ev_run(ctx->loop, EVRUN_ONCE);
 }
 
+static void on_slept(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    *(int *)w->data = 1;
+}
+
+int ctx_sleep(rpc2_ctx *ctx, uint64_t us)
+{
+    struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
+    volatile int done = 0;
+    ev_timer t;
+
+    if (ctx_foreign_thread(ctx)) {
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        return 0;
+    }
+    if (ctx_in_callback(ctx))
+        return RPC2_EWOULDBLOCK;
+    ev_now_update(ctx->loop);
+    ev_timer_init(&t, on_slept, (double)us / 1e6, 0.);
+    t.data = (void *)&done;
+    ev_timer_start(ctx->loop, &t);
+    ctx_run_until(ctx, &done);
+    ev_timer_stop(ctx->loop, &t);
+    return 0;
+}
+
 void ctx_sync_init(struct ctx_sync *s, rpc2_ctx *ctx)
 {
     pthread_mutex_init(&s->lock, NULL);

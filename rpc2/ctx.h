@@ -24,6 +24,9 @@ void ctx_kick(rpc2_ctx *ctx);
 int ctx_in_callback(rpc2_ctx *ctx);
 /* Runs the loop on this thread until *done. */
 void ctx_run_until(rpc2_ctx *ctx, const volatile int *done);
+/* Waits us microseconds: runs the loop meanwhile when it is this thread's,
+ * sleeps when it runs on another. RPC2_EWOULDBLOCK inside a loop callback. */
+int ctx_sleep(rpc2_ctx *ctx, uint64_t us);
 /* True when the context's loop runs in another thread than the caller. */
 int ctx_foreign_thread(const rpc2_ctx *ctx);
 /* Runs fn(arg) on the loop thread, soon. */

@@ -192,6 +192,15 @@ int sec_unprotect(struct sec_session *s, uint8_t *datagram, size_t len);
 
 void sec_session_wipe(struct sec_session *s);
 
+/* Between the handshake (secure.c) and the session (protect.c): a session
+ * for level and suite from the two directions' base keys (0, or
+ * RPC2_ENOMEM with s wiped); k_epoch = BLAKE2b-256(base, "rpc2 v1 epoch" ||
+ * u32 epoch); whether level is one that protects datagrams. */
+int sec_session_init(struct sec_session *s, int level, unsigned suite,
+                     const uint8_t tx_base[SEC_KEY_LEN], const uint8_t rx_base[SEC_KEY_LEN]);
+void sec_epoch_key(const uint8_t base[SEC_KEY_LEN], uint32_t epoch, uint8_t out[SEC_KEY_LEN]);
+int sec_level_ok(int level);
+
 /* Known-answer tests (tests/test_kat.c) run the standards' vectors through
  * the same AEAD and hash calls sessions make. seal 1 seals m in place and
  * writes tag, 0 opens it (0, or -1 when the tag does not verify); nonce is

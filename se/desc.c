@@ -108,6 +108,10 @@ int rpc2_se_desc_check(const struct rpc2_se_desc *d)
     /* The last byte moved must have a file offset. */
     if (d->quota > 0 && d->seek_offset > INT64_MAX - d->quota)
         return RPC2_EINVAL;
+    if (d->sum_type != RPC2_SE_SUM_NONE && !rpc2_se_sum_name(d->sum_type))
+        return RPC2_EINVAL;
+    if (d->expect_sum_len && (!d->sum_type || d->expect_sum_len != rpc2_se_sum_len(d->sum_type)))
+        return RPC2_EINVAL;
     return check_file(d);
 }
 

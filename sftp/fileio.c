@@ -281,6 +281,14 @@ static void drop_peeked(struct fileio *f, size_t n)
     }
 }
 
+/* Every byte delivered or written goes into both sums. */
+static void hash_bytes(struct fileio *f, const uint8_t *data, size_t len)
+{
+    XXH3_128bits_update(f->hash, data, len);
+    if (f->named)
+        namedsum_update(f->named, data, len);
+}
+
 ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
 {
     size_t k = peeked_left(f) < len ? peeked_left(f) : len;
@@ -295,7 +303,7 @@ ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
         return n; /* SFTP_IO_WAIT included: the peeked bytes stay in front */
     if (k > 0)
         drop_peeked(f, k);
-    XXH3_128bits_update(f->hash, buf, (size_t)n + k);
+    hash_bytes(f, buf, (size_t)n + k);
     return (ssize_t)k + n;
 }
 
@@ -323,7 +331,7 @@ int fileio_consume(struct fileio *f, size_t n)
     if (n > peeked_left(f))
         return fail(f, "consuming more than was peeked", RPC2_EINVAL);
     if (n > 0) {
-        XXH3_128bits_update(f->hash, f->peeked + f->peeked_off, n);
+        hash_bytes(f, f->peeked + f->peeked_off, n);
         drop_peeked(f, n);
     }
     return 0;
@@ -399,7 +407,7 @@ static void hash_written(struct fileio *f, uint64_t pos, const uint8_t *data, si
         f->hash_gap = 1;
         return;
     }
-    XXH3_128bits_update(f->hash, data, len);
+    hash_bytes(f, data, len);
     f->hashed += len;
 }
 
@@ -454,6 +462,7 @@ void fileio_fill_desc(const struct fileio *f, struct rpc2_se_desc *d)
     d->bytes_transferred = delivered(f);
     d->quota_exceeded = f->quota_hit;
     d->checksum_valid = fileio_digest(f, d->checksum) == 0;
+    fileio_fill_named(f, d);
     if (f->sink && f->kind == FIO_VM)
         d->file.vm.len = (size_t)f->moved;
 }
@@ -517,6 +526,7 @@ void fileio_release(struct fileio *f)
     if (f->kind == FIO_STREAM)
         streamio_dispose(&f->stream);
     XXH3_freeState(f->hash);
+    namedsum_free(f->named);
     atomic_sink_dispose(&f->at);
     free(f->peeked);
     free(f);
@@ -617,9 +627,20 @@ static int writer_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
     return fileio_digest(arg, out);
 }
 
+static int reader_named(void *arg, struct namedsum_value *out)
+{
+    return fileio_named_sum(arg, out);
+}
+
+static int writer_check_named(void *arg, const struct namedsum_value *peer)
+{
+    return fileio_check_named(arg, peer);
+}
+
 struct sftp_reader fileio_reader(struct fileio *f)
 {
-    return (struct sftp_reader){.read = reader_read, .digest = reader_digest, .arg = f};
+    return (struct sftp_reader){
+        .read = reader_read, .digest = reader_digest, .named = reader_named, .arg = f};
 }
 
 struct sftp_writer fileio_writer(struct fileio *f)
@@ -628,6 +649,7 @@ struct sftp_writer fileio_writer(struct fileio *f)
         .write = writer_write,
         .flush = writer_flush,
         .digest = writer_digest,
+        .check_named = writer_check_named,
         .in_order = fileio_in_order(f),
         .arg = f,
     };

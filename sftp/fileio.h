@@ -141,6 +141,18 @@ int fileio_flush(struct fileio *f);
  * sink was given, so far. RPC2_EINVAL if a sink was written out of order. */
 int fileio_digest(const struct fileio *f, uint8_t out[FILEIO_SUM_BYTES]);
 
+/* The descriptor's named sum (sum_type) of the same bytes as the digest
+ * (filesum.c): 1 and *out when there is one, else 0; RPC2_EINTEGRITY when
+ * it is not the descriptor's expect_sum. */
+int fileio_named_sum(struct fileio *f, struct namedsum_value *out);
+/* Judges the named sum the peer sent (NULL: none) against this end's: 0,
+ * or RPC2_EINTEGRITY (why says which) when it differs, is of another type,
+ * or is missing while this end computes one, or is sent unasked. */
+int fileio_check_named(struct fileio *f, const struct namedsum_value *peer);
+/* Writes sum_type, sum and sum_len into d (sum_len 0: none); fileio_fill_desc
+ * does it too. */
+void fileio_fill_named(const struct fileio *f, struct rpc2_se_desc *d);
+
 /* After SFTP_IO_WAIT: 1 with the fd to watch and whether for reading (else
  * writing); 0 when nothing waits. */
 int fileio_wait(const struct fileio *f, int *fd, int *readable);

@@ -1,8 +1,8 @@
 /*
  * fileio_impl.h - the inside of struct fileio, shared by the files that
- * make up fileio: fileio.c (moving and finishing the bytes) and
- * fileopen.c (turning a descriptor into an open one). Nothing else
- * includes it.
+ * make up fileio: fileio.c (moving and finishing the bytes),
+ * fileopen.c (turning a descriptor into an open one) and filesum.c (the
+ * named sum). Nothing else includes it.
  */
 #ifndef RPC2_SFTP_FILEIO_IMPL_H
 #define RPC2_SFTP_FILEIO_IMPL_H
@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "fileversion.h"
 #include "hash.h"
+#include "namedsum.h"
 #include "streamio.h"
 
 enum fio_kind {
@@ -60,6 +61,7 @@ struct fileio {
     XXH3_state_t *hash;     /* every byte delivered (source) or given to write (sink) */
     uint64_t hashed;        /* sink: the stream position the hash has reached */
     int hash_gap;           /* sink: a write came out of order; no checksum */
+    struct namedsum *named; /* the descriptor's sum_type, over the same bytes as hash */
 };
 
 static inline int refuse(const char **why, const char *text, int code)

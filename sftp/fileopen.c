@@ -256,8 +256,10 @@ static int open_side(struct rpc2_se_desc *d, int sink, unsigned flags, struct fi
     f->strict = !!(flags & FILEIO_STRICT_QUOTA);
     f->nonblocking = !!(flags & FILEIO_NONBLOCK);
     f->hash = XXH3_createState();
-    if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK) {
+    f->named = d->sum_type ? namedsum_new((uint32_t)d->sum_type) : NULL;
+    if (!f->hash || XXH3_128bits_reset(f->hash) != XXH_OK || (d->sum_type && !f->named)) {
         XXH3_freeState(f->hash);
+        namedsum_free(f->named);
         free(f);
         return refuse(why, "out of memory", RPC2_ENOMEM);
     }

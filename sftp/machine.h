@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "namedsum.h"
 
 /* How a machine sends and keeps time. The link fills in the rpc2 header
  * around the body (ids, transfer id, ts) and echoes nothing by itself. */
@@ -52,6 +53,10 @@ struct sftp_reader {
     ssize_t (*read)(void *arg, uint8_t *buf, size_t len);
     void (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
     void *arg;
+    /* may be NULL: 1 and *out when the LAST packet carries a named sum
+     * (namedsum.h) of every byte read, else 0; a negative rpc2 error fails
+     * the transfer before the LAST packet goes */
+    int (*named)(void *arg, struct namedsum_value *out);
 };
 
 /* The sink's bytes: written at stream position pos (0 = first byte). With
@@ -68,6 +73,10 @@ struct sftp_writer {
     int (*digest)(void *arg, uint8_t out[SFTP_SUM_BYTES]);
     int in_order;
     void *arg;
+    /* may be NULL: judges the named sum the LAST packet carried (NULL when
+     * it carried none) against the bytes written: 0 or an rpc2 error, which
+     * fails the transfer before COMPLETE */
+    int (*check_named)(void *arg, const struct namedsum_value *peer);
 };
 
 struct sftp_config {

@@ -39,6 +39,29 @@ static int get_info(struct pkt_reader *r, uint32_t flags, struct seblock_info *i
     return i->mode <= 07777 && i->mtime_nsec < 1000000000u;
 }
 
+static void put_named(struct pkt_writer *w, uint32_t flags, uint32_t type, const uint8_t *sum,
+                      uint32_t len)
+{
+    if (!(flags & SEBLOCK_NAMED_SUM))
+        return;
+    pkt_put_u32(w, type);
+    pkt_put_opaque(w, sum, len);
+}
+
+/* A type this end knows, and a sum that is empty or exactly its length. */
+static int get_named(struct pkt_reader *r, uint32_t flags, uint32_t *type, const uint8_t **sum,
+                     uint32_t *len)
+{
+    *type = 0;
+    *sum = NULL;
+    *len = 0;
+    if (!(flags & SEBLOCK_NAMED_SUM))
+        return 1;
+    *type = pkt_get_u32(r);
+    *sum = pkt_get_opaque(r, NAMEDSUM_MAX, len);
+    return namedsum_len(*type) && (*len == 0 || *len == namedsum_len(*type));
+}
+
 void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
 {
     pkt_put_u32(w, b->direction);
@@ -50,6 +73,7 @@ void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w)
     pkt_put_opaque(w, b->data, b->data_len);
     pkt_put_opaque(w, b->checksum, b->checksum_len);
     put_info(w, b->flags, &b->info);
+    put_named(w, b->flags, b->sum_type, b->named_sum, b->named_sum_len);
 }
 
 static int checksum_len_valid(uint32_t len)
@@ -70,10 +94,14 @@ int seblock_call_decode(const uint8_t *buf, size_t len, struct seblock_call *b)
     b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
     int info_ok = get_info(&r, b->flags, &b->info);
+    int named_ok = get_named(&r, b->flags, &b->sum_type, &b->named_sum, &b->named_sum_len);
     if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
     if ((b->direction != 1 && b->direction != 2) || (b->flags & ~SEBLOCK_FLAGS_KNOWN) ||
-        b->quota < -1 || !info_ok)
+        b->quota < -1 || !info_ok || !named_ok)
+        return PKT_EFLAGS;
+    /* the client's sum rides only with the data it is the sum of */
+    if (b->named_sum_len && !(b->flags & SEBLOCK_PIGGY))
         return PKT_EFLAGS;
     /* only a store's client is the source when the CALL is sent */
     if (b->direction == 1 && (b->flags & SEBLOCK_SOURCE_INFO))
@@ -96,6 +124,7 @@ void seblock_reply_encode(const struct seblock_reply *b, struct pkt_writer *w)
     pkt_put_opaque(w, b->data, b->data_len);
     pkt_put_opaque(w, b->checksum, b->checksum_len);
     put_info(w, b->flags, &b->info);
+    put_named(w, b->flags, b->sum_type, b->named_sum, b->named_sum_len);
 }
 
 int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b)
@@ -108,9 +137,10 @@ int seblock_reply_decode(const uint8_t *buf, size_t len, struct seblock_reply *b
     b->data = pkt_get_opaque(&r, PKT_MAX_BODY, &b->data_len);
     b->checksum = pkt_get_opaque(&r, SEBLOCK_CHECKSUM_MAX, &b->checksum_len);
     int info_ok = get_info(&r, b->flags, &b->info);
+    int named_ok = get_named(&r, b->flags, &b->sum_type, &b->named_sum, &b->named_sum_len);
     if (!pkt_reader_done(&r) || !checksum_len_valid(b->checksum_len))
         return PKT_ELENGTH;
-    if (!info_ok || (b->flags & ~SEBLOCK_REPLY_FLAGS_KNOWN) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
+    if (!info_ok || !named_ok || (b->flags & ~SEBLOCK_REPLY_FLAGS_KNOWN) || b->status > 0 || (b->data_len && !(b->flags & SEBLOCK_PIGGY)))
         return PKT_EFLAGS;
     return PKT_OK;
 }

@@ -15,13 +15,18 @@
  * A checksum is empty or exactly 16 bytes. With SEBLOCK_SOURCE_INFO, either
  * block ends with the source file's info: unsigned hyper size (all ones:
  * unknown), u32 mode (07777 bits), hyper mtime_sec, u32 mtime_nsec; a store's
- * client sends it in the CALL, a fetch's server in the REPLY.
+ * client sends it in the CALL, a fetch's server in the REPLY. With
+ * SEBLOCK_NAMED_SUM, either block then ends with the named sum the client
+ * asked for (namedsum.h): u32 sum_type, opaque named_sum<32>, empty or
+ * exactly that type's length; in the CALL the piggybacked store's sum, in
+ * the REPLY the server's end's sum (when it ran).
  */
 #ifndef RPC2_SFTP_SEBLOCK_H
 #define RPC2_SFTP_SEBLOCK_H
 
 #include <stdint.h>
 
+#include "namedsum.h"
 #include "packet.h"
 
 enum seblock_flag {
@@ -30,15 +35,19 @@ enum seblock_flag {
     SEBLOCK_STRICT = 0x4,   /* CALL: the client enforces its quota strictly */
     SEBLOCK_QUOTA_HIT = 0x8, /* REPLY: the server's end was cut by a quota */
     SEBLOCK_SOURCE_INFO = 0x10, /* the block ends with the source file's info */
+    SEBLOCK_NAMED_SUM = 0x20,   /* the block ends with the named sum (type, value) */
 };
-#define SEBLOCK_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO)
-#define SEBLOCK_REPLY_FLAGS_KNOWN (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT | SEBLOCK_SOURCE_INFO)
+#define SEBLOCK_FLAGS_KNOWN                                                                        \
+    (SEBLOCK_PIGGY | SEBLOCK_PIGGY_OK | SEBLOCK_STRICT | SEBLOCK_SOURCE_INFO | SEBLOCK_NAMED_SUM)
+#define SEBLOCK_REPLY_FLAGS_KNOWN                                                                  \
+    (SEBLOCK_PIGGY | SEBLOCK_QUOTA_HIT | SEBLOCK_SOURCE_INFO | SEBLOCK_NAMED_SUM)
 #define SEBLOCK_CHECKSUM_MAX 16
 /* The bytes of a CALL block around its data, and of a REPLY block around
  * its data with a full checksum: what piggybacking must leave room for. */
 #define SEBLOCK_INFO_SIZE 24
-#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE)
-#define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE)
+#define SEBLOCK_NAMED_SIZE (8 + NAMEDSUM_MAX)
+#define SEBLOCK_CALL_OVERHEAD (36 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE + SEBLOCK_NAMED_SIZE)
+#define SEBLOCK_REPLY_OVERHEAD (24 + SEBLOCK_CHECKSUM_MAX + SEBLOCK_INFO_SIZE + SEBLOCK_NAMED_SIZE)
 
 /* The source file as its end knows it (with SEBLOCK_SOURCE_INFO). */
 struct seblock_info {
@@ -56,6 +65,9 @@ struct seblock_call {
     const uint8_t *checksum;
     uint32_t checksum_len;
     struct seblock_info info;
+    uint32_t sum_type; /* with SEBLOCK_NAMED_SUM */
+    const uint8_t *named_sum;
+    uint32_t named_sum_len;
 };
 
 struct seblock_reply {
@@ -67,6 +79,9 @@ struct seblock_reply {
     const uint8_t *checksum;
     uint32_t checksum_len;
     struct seblock_info info;
+    uint32_t sum_type; /* with SEBLOCK_NAMED_SUM */
+    const uint8_t *named_sum;
+    uint32_t named_sum_len;
 };
 
 void seblock_call_encode(const struct seblock_call *b, struct pkt_writer *w);

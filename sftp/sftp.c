@@ -61,6 +61,8 @@ struct xfer {
     size_t piggy_len;
     uint8_t piggy_sum[FILEIO_SUM_BYTES]; /* a piggybacked store's checksum */
     uint32_t piggy_sum_len;
+    uint32_t sum_type;     /* server: the named sum the client asked for */
+    struct namedsum_value piggy_named; /* a piggybacked store's named sum (len 0: none) */
     struct seblock_info peer_info; /* server: the store's source, as the CALL said */
     int have_peer_info;
     int piggy_reply;       /* server: the reply carries the data */
@@ -233,6 +235,22 @@ static int machine_state(const struct xfer *x)
     return x->sink ? sftp_sink_state(x->sink) : SFTP_RUNNING;
 }
 
+/* Whether this end's machine failed by its own doing (not the peer's ABORT).
+ * On the client, once the reply is in: a sink must hold every byte; a
+ * source is vouched for by the server's sink, whose verdict is in the reply. */
+static int machine_failed_here(const struct xfer *x)
+{
+    return x->source ? sftp_source_failed_here(x->source)
+                     : x->sink && sftp_sink_failed_here(x->sink);
+}
+
+/* The peer's ABORT ended the machine: the other end failed by its own doing. */
+static int machine_failed_by_peer(const struct xfer *x)
+{
+    return (x->source || x->sink) && machine_state(x) < 0 && !machine_failed_here(x);
+}
+
+
 static int xfer_info(const struct xfer *x, struct rpc2_sftp_transfer_info *out);
 
 /* The progress callback and STATS; the machine's path only when due. */
@@ -278,12 +296,15 @@ static void server_complete(struct xfer *x, int status)
     if (status == 0)
         status = finished;
     x->result = status == 0 ? 0 : status;
+    int peer_failed = status != 0 && machine_failed_by_peer(x);
     stop_machines(x);
     struct rpc2_se_desc *d = x->desc;
     if (d) {
         fileio_fill_desc(x->file, d);
         d->local_status = status == 0 ? RPC2_SE_SUCCESS : RPC2_SE_FAILURE;
-        d->remote_status = d->local_status; /* the client's end is settled by the reply */
+        /* as on the client: FAILURE only when the client's end failed by
+         * its own doing (its ABORT: a full disk, a closed pipe) */
+        d->remote_status = peer_failed ? RPC2_SE_FAILURE : RPC2_SE_SUCCESS;
         d->error = status;
         sftp_events_stop(&x->ev, d, status, status, x->now);
         x->desc = NULL;
@@ -471,7 +492,7 @@ static int read_piggy(struct xfer *x, uint32_t max)
  * handler chose a pipe as a store's sink gets here, for one datagram.
  */
 static int write_piggy(struct xfer *x, const uint8_t *data, size_t len, const uint8_t *sum,
-                       uint32_t sum_len)
+                       uint32_t sum_len, const struct namedsum_value *named)
 {
     int rc = len ? fileio_write(x->file, 0, data, len) : 0;
     if (rc == SFTP_IO_WAIT)
@@ -483,7 +504,7 @@ static int write_piggy(struct xfer *x, const uint8_t *data, size_t len, const ui
     uint8_t got[FILEIO_SUM_BYTES];
     if (fileio_digest(x->file, got) != 0 || memcmp(got, sum, sizeof got) != 0)
         return RPC2_EINTEGRITY;
-    return 0;
+    return fileio_check_named(x->file, named);
 }
 
 /* ---- the source file's info, between fileio and the blocks ------------- */
@@ -521,6 +542,7 @@ static void fill_desc_start(struct rpc2_se_desc *d)
     d->local_status = RPC2_SE_IN_PROGRESS;
     d->remote_status = RPC2_SE_NOT_STARTED;
     d->error = 0;
+    d->sum_len = 0;
 }
 
 static int open_local(struct xfer *x, struct rpc2_se_desc *d, int as_source)
@@ -566,6 +588,10 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
         return rc;
     uint8_t sum[FILEIO_SUM_BYTES];
     int have_sum = x->piggy && fileio_digest(x->file, sum) == 0;
+    struct namedsum_value named;
+    int have_named = x->piggy ? fileio_named_sum(x->file, &named) : 0;
+    if (have_named < 0)
+        return have_named; /* not the data expected: nothing is sent */
     struct seblock_call b = {
         .direction = (uint32_t)x->direction,
         .flags = (x->piggy ? SEBLOCK_PIGGY : 0) | (t->params.strict_quota ? SEBLOCK_STRICT : 0),
@@ -576,7 +602,11 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
         .data_len = (uint32_t)x->piggy_len,
         .checksum = have_sum ? sum : NULL,
         .checksum_len = have_sum ? FILEIO_SUM_BYTES : 0,
+        .sum_type = (uint32_t)d->sum_type,
+        .named_sum = have_named ? named.bytes : NULL,
+        .named_sum_len = have_named ? named.len : 0,
     };
+    b.flags |= d->sum_type ? SEBLOCK_NAMED_SUM : 0;
     info_out(x, &b.flags, &b.info);
     /* Piggybacked data is written when the reply comes, at once: not into a
      * file that may have no room then (a pipe), which streams instead. */
@@ -591,14 +621,6 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
     return w->failed ? RPC2_ETOOBIG : 0;
 }
 
-/* The client's own end once the reply is in: a sink must hold every byte;
- * a source is vouched for by the server's sink, whose verdict is in r. */
-static int machine_failed_here(const struct xfer *x)
-{
-    return x->source ? sftp_source_failed_here(x->source)
-                     : x->sink && sftp_sink_failed_here(x->sink);
-}
-
 /* Both ends hashed the bytes they moved; the server's sum says what it
  * moved, and a difference is an integrity failure whatever else said yes. */
 static int sums_agree(const struct xfer *x, const struct seblock_reply *r)
@@ -607,6 +629,12 @@ static int sums_agree(const struct xfer *x, const struct seblock_reply *r)
     if (r->checksum_len != FILEIO_SUM_BYTES || fileio_digest(x->file, own) != 0) {
         log_msg(&x->engine->log, RPC2_LOG_WARN, "sftp: no checksum to compare: refused");
         return 0; /* a success that cannot be checked is not one */
+    }
+    struct namedsum_value named;
+    if (fileio_check_named(x->file, namedsum_value_of(r->sum_type, r->named_sum,
+                                                      r->named_sum_len, &named)) != 0) {
+        log_msg(&x->engine->log, RPC2_LOG_WARN, "sftp: %s", fileio_why(x->file));
+        return 0;
     }
     return memcmp(own, r->checksum, sizeof own) == 0;
 }
@@ -620,7 +648,9 @@ static int local_outcome(struct xfer *x, int status, const struct seblock_reply 
     int rc = 0;
     if (r && (r->flags & SEBLOCK_PIGGY) && !is_source(x)) {
         x->type->stats.piggybacked++;
-        rc = write_piggy(x, r->data, r->data_len, r->checksum, r->checksum_len);
+        struct namedsum_value named;
+        rc = write_piggy(x, r->data, r->data_len, r->checksum, r->checksum_len,
+                         namedsum_value_of(r->sum_type, r->named_sum, r->named_sum_len, &named));
     } else if (!is_source(x)) {
         int state = machine_state(x);
         rc = state == SFTP_DONE ? 0 : state < 0 ? state : RPC2_ESEFAIL1;
@@ -734,7 +764,9 @@ static int server_request(void *type, rpc2_request *req, const uint8_t *se, uint
         x->piggy_sum_len = b.checksum_len;
         if (b.checksum_len)
             memcpy(x->piggy_sum, b.checksum, b.checksum_len);
+        namedsum_value_of(b.sum_type, b.named_sum, b.named_sum_len, &x->piggy_named);
     }
+    x->sum_type = b.sum_type;
     x->peer_info = b.info;
     x->have_peer_info = !!(b.flags & SEBLOCK_SOURCE_INFO);
     *transfer = x;
@@ -752,6 +784,7 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
     x->desc = d;
     x->now = now;
     fill_desc_start(d);
+    d->sum_type = (int)x->sum_type; /* the client chooses the named sum */
     int rc = open_local(x, d, is_source(x));
     if (rc == 0)
         rc = fileio_limit(x->file, x->peer_quota, x->peer_flags & SEBLOCK_STRICT);
@@ -814,7 +847,8 @@ static int start_check(struct xfer *x, uint64_t now)
     if (x->piggy && !is_source(x)) {
         x->type->stats.piggybacked++;
         report_session(x, 1);
-        server_complete(x, write_piggy(x, x->piggy, x->piggy_len, x->piggy_sum, x->piggy_sum_len));
+        server_complete(x, write_piggy(x, x->piggy, x->piggy_len, x->piggy_sum, x->piggy_sum_len,
+                                       x->piggy_named.len ? &x->piggy_named : NULL));
         return 0;
     }
     if (is_source(x)) {
@@ -908,6 +942,15 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
     }
     if (outcome.quota_exceeded)
         b.flags |= SEBLOCK_QUOTA_HIT;
+    struct namedsum_value named;
+    if (x->sum_type) { /* asked for: said, with the value when this end succeeded */
+        b.flags |= SEBLOCK_NAMED_SUM;
+        b.sum_type = x->sum_type;
+        if (x->file && x->result == 0 && fileio_named_sum(x->file, &named) > 0) {
+            b.named_sum = named.bytes;
+            b.named_sum_len = named.len;
+        }
+    }
     if (x->result == 0)
         info_out(x, &b.flags, &b.info);
     seblock_reply_encode(&b, w);

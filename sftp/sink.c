@@ -72,6 +72,8 @@ struct sftp_sink {
     int output_waiting;   /* the writer said SFTP_IO_WAIT */
     uint8_t sum[SFTP_SUM_BYTES]; /* the source's checksum, from the LAST packet */
     int have_sum;
+    struct namedsum_value named; /* the source's named sum, from the LAST packet */
+    int have_named;
     uint64_t bytes_written, delivered;
 
     uint32_t ack_seq;
@@ -407,6 +409,8 @@ static void check_done(struct sftp_sink *k)
     }
     if (rc == 0 && !sum_matches(k))
         rc = RPC2_EINTEGRITY;
+    if (rc == 0 && k->writer.check_named)
+        rc = k->writer.check_named(k->writer.arg, k->have_named ? &k->named : NULL);
     if (rc < 0) {
         fail(k, rc, 1);
         return;
@@ -430,6 +434,12 @@ static void on_new(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d,
     if (d->sum) {
         memcpy(k->sum, d->sum, SFTP_SUM_BYTES);
         k->have_sum = 1;
+    }
+    if (d->named) {
+        k->named.type = d->named_type;
+        k->named.len = d->named_len;
+        memcpy(k->named.bytes, d->named, d->named_len);
+        k->have_named = 1;
     }
     check_done(k);
     if (k->state < 0)

@@ -63,6 +63,8 @@ struct sftp_source {
     uint64_t bytes_read, bytes_acked;
     uint8_t sum[SFTP_SUM_BYTES];
     int have_sum;
+    struct namedsum_value named; /* the LAST packet's, when have_named */
+    int have_named;
 
     /* What the sink's latest ACK lets in, and whether it said COMPLETE. */
     uint32_t peer_window_end;
@@ -203,6 +205,13 @@ static struct sentmap_packet *read_packet(struct sftp_source *s, uint32_t seq)
             s->reader.digest(s->reader.arg, s->sum);
             s->have_sum = 1;
         }
+        int named = s->reader.named ? s->reader.named(s->reader.arg, &s->named) : 0;
+        if (named < 0) { /* not the data it must be: the sink never gets the end */
+            sentmap_release(&s->sent, p);
+            fail(s, named, 1);
+            return NULL;
+        }
+        s->have_named = named;
     }
     return p;
 }
@@ -284,7 +293,10 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
         flags |= SFTP_DATA_SUM;
         sum_len = SFTP_SUM_SIZE;
     }
-    data = sftp_data_encode(buf, cap, flags, (uint32_t)s->transmissions, p->len);
+    if (p->last && s->have_named)
+        flags |= SFTP_DATA_NAMED;
+    data = sftp_data_encode_named(buf, cap, flags, (uint32_t)s->transmissions, p->len,
+                                  (flags & SFTP_DATA_NAMED) ? &s->named : NULL);
     if (data == NULL)
         return;
     if (p->len > 0)
@@ -292,7 +304,8 @@ static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, i
     if (sum_len)
         memcpy(data + p->len, s->sum, sum_len);
     s->link.commit(s->link.arg, PKT_SFTP_DATA, again ? PKT_F_RETRANSMIT : 0, p->seq,
-                   sftp_echo(s->echo_ts, s->echo_arrival, now), SFTP_DATA_HEAD + p->len + sum_len);
+                   sftp_echo(s->echo_ts, s->echo_arrival, now),
+                   (size_t)(data - buf) + p->len + sum_len);
 }
 
 static void transmit(struct sftp_source *s, struct sentmap_packet *p, uint64_t now)

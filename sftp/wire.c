@@ -34,7 +34,19 @@ static int data_flags_valid(uint32_t flags)
 {
     if (flags & ~SFTP_DATA_FLAGS_KNOWN)
         return 0;
-    return !(flags & SFTP_DATA_SUM) || (flags & SFTP_DATA_LAST);
+    return !(flags & (SFTP_DATA_SUM | SFTP_DATA_NAMED)) || (flags & SFTP_DATA_LAST);
+}
+
+/* A named sum of a type this end knows, exactly that type's length. */
+static int get_named(struct pkt_reader *r, struct sftp_data *d)
+{
+    d->named_type = pkt_get_u32(r);
+    d->named = pkt_get_opaque(r, NAMEDSUM_MAX, &d->named_len);
+    if (r->failed)
+        return r->failed;
+    if (!namedsum_len(d->named_type))
+        return PKT_EFLAGS;
+    return d->named_len == namedsum_len(d->named_type) ? PKT_OK : PKT_ELENGTH;
 }
 
 int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
@@ -51,6 +63,13 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
         return r.failed;
     if (!data_flags_valid(flags))
         return PKT_EFLAGS;
+    if (flags & SFTP_DATA_NAMED) {
+        int rc = get_named(&r, d);
+        if (rc != PKT_OK) {
+            memset(d, 0, sizeof(*d));
+            return rc;
+        }
+    }
     data_len = (size_t)(r.end - r.p);
     if (flags & SFTP_DATA_SUM) {
         if (data_len < SFTP_SUM_SIZE)
@@ -59,7 +78,7 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
         d->sum = r.p + data_len;
     }
     if (data_len > SFTP_MAX_PACKET) {
-        d->sum = NULL;
+        memset(d, 0, sizeof(*d));
         return PKT_ELENGTH;
     }
     d->flags = flags;
@@ -69,21 +88,34 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d)
     return PKT_OK;
 }
 
-uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
-                          uint32_t data_len)
+uint8_t *sftp_data_encode_named(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
+                                uint32_t data_len, const struct namedsum_value *named)
 {
     struct pkt_writer w;
 
     size_t sum = (flags & SFTP_DATA_SUM) ? SFTP_SUM_SIZE : 0;
+    size_t head = SFTP_DATA_HEAD + ((flags & SFTP_DATA_NAMED) ? 8 + (named ? named->len : 0) : 0);
 
     if (!data_flags_valid(flags) || data_len > SFTP_MAX_PACKET)
         return NULL;
-    if (cap < (size_t)SFTP_DATA_HEAD + data_len + sum)
+    if (!(flags & SFTP_DATA_NAMED) != !named || (named && !namedsum_value_valid(named)))
+        return NULL;
+    if (cap < head + data_len + sum)
         return NULL;
     pkt_writer_init(&w, body, cap);
     pkt_put_u32(&w, flags);
     pkt_put_u32(&w, tx);
+    if (named) {
+        pkt_put_u32(&w, named->type);
+        pkt_put_opaque(&w, named->bytes, named->len);
+    }
     return w.failed ? NULL : w.p;
+}
+
+uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
+                          uint32_t data_len)
+{
+    return sftp_data_encode_named(body, cap, flags, tx, data_len, NULL);
 }
 
 /* ---- ACK ----------------------------------------------------------------- */

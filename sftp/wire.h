@@ -13,17 +13,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "namedsum.h"
 #include "packet.h"
 
 /* DATA flags (the body's first u32). */
 #define SFTP_DATA_LAST 0x1u  /* the stream ends with this packet's last byte */
 #define SFTP_DATA_ACKME 0x2u /* the source waits for an ack after this packet: ack at once */
 #define SFTP_DATA_SUM 0x4u   /* with LAST: the body ends with the stream's checksum */
-#define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME | SFTP_DATA_SUM)
+/* with LAST: the head goes on with the named sum the client asked for
+ * (namedsum.h): u32 sum_type, opaque sum<32> of that type's length */
+#define SFTP_DATA_NAMED 0x8u
+#define SFTP_DATA_FLAGS_KNOWN (SFTP_DATA_LAST | SFTP_DATA_ACKME | SFTP_DATA_SUM | SFTP_DATA_NAMED)
 
 #define SFTP_DATA_HEAD 8u /* data flags, transmission number; the data follow to the end */
 #define SFTP_SUM_SIZE 16u /* XXH3-128 of every byte of the stream, high half first */
-#define SFTP_MAX_PACKET ((uint32_t)PKT_MAX_BODY - SFTP_DATA_HEAD - SFTP_SUM_SIZE)
+#define SFTP_NAMED_SIZE (8u + NAMEDSUM_MAX) /* the most SFTP_DATA_NAMED adds to the head */
+#define SFTP_MAX_PACKET                                                                            \
+    ((uint32_t)PKT_MAX_BODY - SFTP_DATA_HEAD - SFTP_SUM_SIZE - SFTP_NAMED_SIZE)
 
 /*
  * Sequence numbers do not wrap: a transfer has at most SFTP_MAX_SEQ packets
@@ -65,6 +71,9 @@ struct sftp_data {
     const uint8_t *bytes; /* into the body; NULL when len is 0 */
     uint32_t len;
     const uint8_t *sum;   /* SFTP_SUM_SIZE bytes into the body with SFTP_DATA_SUM, else NULL */
+    uint32_t named_type;  /* with SFTP_DATA_NAMED, else 0 */
+    const uint8_t *named; /* namedsum_len(named_type) bytes into the body, else NULL */
+    uint32_t named_len;
 };
 
 /*
@@ -114,6 +123,10 @@ int sftp_data_decode(const uint8_t *body, size_t len, struct sftp_data *d);
  * when the flags are unknown or do not go together, or it does not fit. */
 uint8_t *sftp_data_encode(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
                           uint32_t data_len);
+/* The same with SFTP_DATA_NAMED: named (its type and len valid) goes into
+ * the head; the data then start after it. */
+uint8_t *sftp_data_encode_named(uint8_t *body, size_t cap, uint32_t flags, uint32_t tx,
+                                uint32_t data_len, const struct namedsum_value *named);
 
 int sftp_ack_decode(const uint8_t *body, size_t len, struct sftp_ack *a);
 /* Writes an ACK whose bitmap the caller fills in afterwards (so the sink can

@@ -1767,6 +1767,44 @@ START_TEST(space_before_bytes_move)
 }
 END_TEST
 
+/* The sink judges the named sum the peer sent: the one asked for, of the
+ * bytes written, or the transfer fails; none at all is refused too. The
+ * md5 of "abc" is RFC 1321's. */
+START_TEST(named_sum_judged_by_the_sink)
+{
+    static const uint8_t md5_abc[16] = {0x90, 0x01, 0x50, 0x98, 0x3c, 0xd2, 0x4f, 0xb0,
+                                        0xd6, 0x96, 0x3f, 0x7d, 0x28, 0xe1, 0x7f, 0x72};
+    uint8_t buf[16];
+    struct rpc2_se_desc d = desc_vm(buf, 0, sizeof buf, 0, -1);
+    struct namedsum_value peer = {.type = RPC2_SE_SUM_MD5, .len = 16};
+    struct fileio *f;
+
+    d.direction = RPC2_SE_STORE;
+    d.sum_type = RPC2_SE_SUM_MD5;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_write(f, 0, (const uint8_t *)"abc", 3), 0);
+    ck_assert_int_eq(fileio_check_named(f, NULL), RPC2_EINTEGRITY); /* asked for, not sent */
+    memcpy(peer.bytes, md5_abc, 16);
+    ck_assert_int_eq(fileio_check_named(f, &peer), 0);
+    peer.type = RPC2_SE_SUM_XXH128; /* as long, another type */
+    ck_assert_int_eq(fileio_check_named(f, &peer), RPC2_EINTEGRITY);
+    peer.type = RPC2_SE_SUM_MD5;
+    peer.bytes[3] ^= 0x80;
+    ck_assert_int_eq(fileio_check_named(f, &peer), RPC2_EINTEGRITY);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    ck_assert_uint_eq(d.sum_len, 16);
+    ck_assert_int_eq(memcmp(d.sum, md5_abc, 16), 0);
+    fileio_free(f);
+
+    d = desc_vm(buf, 0, sizeof buf, 0, -1); /* none asked for: one sent is refused */
+    d.direction = RPC2_SE_STORE;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_check_named(f, NULL), 0);
+    ck_assert_int_eq(fileio_check_named(f, &peer), RPC2_EINTEGRITY);
+    fileio_free(f);
+}
+END_TEST
+
 static Suite *fileio_suite(void)
 {
     Suite *s = suite_create("fileio");
@@ -1814,6 +1852,7 @@ static Suite *fileio_suite(void)
     tcase_add_loop_test(t, atomic_attrs_before_the_name, 0, 5);
     tcase_add_test(t, attrs_refused_where_they_cannot_be_kept);
     tcase_add_test(t, space_before_bytes_move);
+    tcase_add_test(t, named_sum_judged_by_the_sink);
     suite_add_tcase(s, t);
     return s;
 }

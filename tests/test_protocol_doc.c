@@ -202,6 +202,17 @@ static void check_sftp_abort(const uint8_t *body, size_t len, uint8_t flags)
     }
 
 /* Side-effect blocks: the SFTP opaque at the end of a CALL or REPLY body. */
+/* A decoded CALL block encodes to the very bytes it came from. */
+static void assert_call_reencodes(const struct seblock_call *b, const uint8_t *body, size_t len)
+{
+    uint8_t again[64];
+    struct pkt_writer w;
+    pkt_writer_init(&w, again, sizeof again);
+    seblock_call_encode(b, &w);
+    ck_assert_uint_eq((size_t)(w.p - again), len);
+    ck_assert_mem_eq(again, body, len);
+}
+
 static void check_se_call_fetch(const uint8_t *body, size_t len, uint8_t flags)
 {
     struct seblock_call b;
@@ -214,12 +225,22 @@ static void check_se_call_fetch(const uint8_t *body, size_t len, uint8_t flags)
     ck_assert_uint_eq(b.piggyback_max, 60000);
     ck_assert_uint_eq(b.data_len, 0);
     ck_assert_uint_eq(b.checksum_len, 0);
-    uint8_t again[64];
-    struct pkt_writer w;
-    pkt_writer_init(&w, again, sizeof again);
-    seblock_call_encode(&b, &w);
-    ck_assert_uint_eq((size_t)(w.p - again), len);
-    ck_assert_mem_eq(again, body, len);
+    assert_call_reencodes(&b, body, len);
+}
+
+static void check_se_call_named(const uint8_t *body, size_t len, uint8_t flags)
+{
+    struct seblock_call b;
+    ck_assert_int_eq(seblock_call_decode(body, len, &b), PKT_OK);
+    ck_assert_uint_eq(b.direction, 1);
+    ck_assert_uint_eq(b.flags, SEBLOCK_PIGGY_OK | SEBLOCK_NAMED_SUM);
+    ck_assert_int_eq(b.quota, -1);
+    ck_assert_uint_eq(b.packet_size, 64512);
+    ck_assert_uint_eq(b.window, 130);
+    ck_assert_uint_eq(b.piggyback_max, 60000);
+    ck_assert_uint_eq(b.data_len + b.checksum_len + b.named_sum_len, 0);
+    ck_assert_uint_eq(b.sum_type, RPC2_SE_SUM_SHA256);
+    assert_call_reencodes(&b, body, len);
 }
 
 static void check_se_reply_piggy(const uint8_t *body, size_t len, uint8_t flags)
@@ -271,6 +292,7 @@ static const struct example {
      check_sftp_abort},
     {"SE_CALL_FETCH", BLOCK, check_se_call_fetch},
     {"SE_REPLY_PIGGY", BLOCK, check_se_reply_piggy},
+    {"SE_CALL_NAMED", BLOCK, check_se_call_named},
 };
 #define N_EXAMPLES (sizeof(examples) / sizeof(examples[0]))
 

@@ -157,6 +157,57 @@ START_TEST(source_info)
 }
 END_TEST
 
+/* The named sum: round trips in both blocks; an unknown type, a value of
+ * another length, or a CALL value without the data it is the sum of are
+ * refused, and an old block (no flag) decodes with no type. */
+START_TEST(named_sum)
+{
+    static const uint8_t md5[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    struct seblock_call in = {.direction = 2, .flags = SEBLOCK_PIGGY | SEBLOCK_NAMED_SUM,
+                              .quota = -1, .packet_size = 1400, .window = 8, .data = data,
+                              .data_len = sizeof data, .sum_type = RPC2_SE_SUM_MD5,
+                              .named_sum = md5, .named_sum_len = 16};
+    struct seblock_call out;
+    uint8_t buf[256];
+    size_t len = encode_call(&in, buf, sizeof buf);
+    ck_assert_int_eq(seblock_call_decode(buf, len, &out), PKT_OK);
+    ck_assert_uint_eq(out.sum_type, RPC2_SE_SUM_MD5);
+    ck_assert_uint_eq(out.named_sum_len, 16);
+    ck_assert_mem_eq(out.named_sum, md5, 16);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(seblock_call_decode(buf, cut, &out), PKT_OK);
+    in.named_sum_len = 12; /* not an md5's length */
+    ck_assert_int_eq(seblock_call_decode(buf, encode_call(&in, buf, sizeof buf), &out), PKT_EFLAGS);
+    in.named_sum_len = 16;
+    in.sum_type = 9; /* no such type */
+    ck_assert_int_eq(seblock_call_decode(buf, encode_call(&in, buf, sizeof buf), &out), PKT_EFLAGS);
+    in = (struct seblock_call){.direction = 1, .flags = SEBLOCK_NAMED_SUM, .quota = -1,
+                               .packet_size = 1400, .window = 8, .sum_type = RPC2_SE_SUM_SHA256,
+                               .named_sum = md5, .named_sum_len = 16};
+    ck_assert_int_eq(seblock_call_decode(buf, encode_call(&in, buf, sizeof buf), &out), PKT_EFLAGS);
+    in.named_sum_len = 0; /* a fetch asks, with no value */
+    ck_assert_int_eq(seblock_call_decode(buf, encode_call(&in, buf, sizeof buf), &out), PKT_OK);
+    ck_assert_uint_eq(out.sum_type, RPC2_SE_SUM_SHA256);
+    ck_assert_uint_eq(out.named_sum_len, 0);
+    in.flags = 0; /* an older client's block */
+    ck_assert_int_eq(seblock_call_decode(buf, encode_call(&in, buf, sizeof buf), &out), PKT_OK);
+    ck_assert_uint_eq(out.sum_type, 0);
+
+    struct seblock_reply r = {.flags = SEBLOCK_NAMED_SUM, .sum_type = RPC2_SE_SUM_MD5,
+                              .named_sum = md5, .named_sum_len = 16};
+    struct seblock_reply rout;
+    len = encode_reply(&r, buf, sizeof buf);
+    ck_assert_int_eq(seblock_reply_decode(buf, len, &rout), PKT_OK);
+    ck_assert_uint_eq(rout.sum_type, RPC2_SE_SUM_MD5);
+    ck_assert_mem_eq(rout.named_sum, md5, 16);
+    r.named_sum_len = 0; /* the server's end failed: the type, no value */
+    ck_assert_int_eq(seblock_reply_decode(buf, encode_reply(&r, buf, sizeof buf), &rout), PKT_OK);
+    r.sum_type = 0;
+    ck_assert_int_eq(seblock_reply_decode(buf, encode_reply(&r, buf, sizeof buf), &rout),
+                     PKT_EFLAGS);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("seblock");
@@ -165,6 +216,7 @@ int main(void)
     tcase_add_test(t, call_refusals);
     tcase_add_test(t, reply_round_trip_and_refusals);
     tcase_add_test(t, source_info);
+    tcase_add_test(t, named_sum);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

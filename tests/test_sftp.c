@@ -8,6 +8,8 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <xxhash.h>
 #include <rpc2/se.h>
 #include <rpc2/sftp.h>
 
@@ -42,6 +44,12 @@ struct server_end {
 static struct server_end srv;
 static struct fakelink link_;
 static uint8_t *client_buf;
+/* The named sum the next client descriptor asks for (setup clears it). */
+static struct {
+    int type;
+    unsigned char expect[RPC2_SE_SUM_MAX];
+    unsigned expect_len;
+} next_sum;
 
 static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
 {
@@ -109,6 +117,7 @@ static const struct rpc2_proc procs[] = {
 static void setup(uint64_t seed, const struct rpc2_sftp_params *p)
 {
     memset(&srv, 0, sizeof srv);
+    memset(&next_sum, 0, sizeof next_sum);
     srv.data = malloc(SERVER_BYTES);
     client_buf = malloc(SERVER_BYTES);
     fill_pattern(srv.data, SERVER_BYTES, 1);
@@ -166,14 +175,15 @@ static rpc2_conn *bind_sftp(void)
     return o.conn;
 }
 
-/* A call in flight with a memory descriptor on the client. */
+/* A call in flight with a memory descriptor on the client; returns what
+ * engine_call did (an error: the call never went). */
 struct pending {
     xfer_args args;
     int64_t moved;
     struct outcome outcome;
 };
 
-static void start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset, int64_t quota,
+static int try_start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset, int64_t quota,
                   size_t client_len, size_t client_max, struct rpc2_se_desc *d, struct pending *p)
 {
     memset(p, 0, sizeof *p);
@@ -186,11 +196,20 @@ static void start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offse
     d->file.vm.buf = client_buf;
     d->file.vm.len = client_len;
     d->file.vm.max = client_max;
+    d->sum_type = next_sum.type;
+    memcpy(d->expect_sum, next_sum.expect, sizeof d->expect_sum);
+    d->expect_sum_len = next_sum.expect_len;
     struct engine_call_args ca = {.proc = dir == RPC2_SE_FETCH ? TEST_FETCH : TEST_STORE,
                                   .encode_args = (xdrproc_t)xdr_xfer_args, .args = &p->args,
                                   .decode_result = (xdrproc_t)xdr_quad_t, .result = &p->moved,
                                   .se = d};
-    ck_assert_int_eq(engine_call(c, &ca, on_called, &p->outcome, link_.now), 0);
+    return engine_call(c, &ca, on_called, &p->outcome, link_.now);
+}
+
+static void start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset, int64_t quota,
+                  size_t client_len, size_t client_max, struct rpc2_se_desc *d, struct pending *p)
+{
+    ck_assert_int_eq(try_start(c, dir, server_offset, quota, client_len, client_max, d, p), 0);
 }
 
 /* One whole call; returns its status. */
@@ -394,6 +413,147 @@ START_TEST(server_gone_mid_transfer)
 }
 END_TEST
 
+/* ---- the named sum users compare (rpc2_se_desc.sum_type) ---------------- */
+
+/* The sum as the coreutils tools compute it: OpenSSL's one-shot digest, or
+ * xxHash's canonical XXH3-128; a reference beside the library's streaming. */
+static unsigned reference_sum(int type, const uint8_t *data, size_t len, unsigned char *out)
+{
+    if (type == RPC2_SE_SUM_XXH128) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+        memcpy(out, c.digest, sizeof c.digest);
+        return sizeof c.digest;
+    }
+    const EVP_MD *md = type == RPC2_SE_SUM_MD5 ? EVP_md5()
+                       : type == RPC2_SE_SUM_SHA1 ? EVP_sha1() : EVP_sha256();
+    unsigned n = 0;
+    ck_assert_int_eq(EVP_Digest(data, len, out, &n, md, NULL), 1);
+    return n;
+}
+
+static void assert_sum(const struct rpc2_se_desc *d, int type, const uint8_t *data, size_t len)
+{
+    unsigned char want[RPC2_SE_SUM_MAX];
+    unsigned n = reference_sum(type, data, len, want);
+    ck_assert_int_eq(d->sum_type, type);
+    ck_assert_uint_eq(d->sum_len, n);
+    ck_assert_uint_eq(n, rpc2_se_sum_len(type));
+    ck_assert_int_eq(memcmp(d->sum, want, n), 0);
+}
+
+static const int sum_types[] = {RPC2_SE_SUM_MD5, RPC2_SE_SUM_SHA1, RPC2_SE_SUM_SHA256,
+                                RPC2_SE_SUM_XXH128};
+
+/* Both ends report the sum of the bytes moved, piggybacked or streamed,
+ * both ways, for ranges too; a loop of 1 runs it under loss. */
+START_TEST(named_sum_both_ends)
+{
+    struct rpc2_sftp_params p;
+    small_params(&p);
+    setup(500 + (uint64_t)_i, &p);
+    if (_i % 2)
+        faults(0.10, 0.05, 0.2);
+    rpc2_conn *c = bind_sftp();
+    struct rpc2_se_desc plain; /* without a sum_type nothing extra is computed or reported */
+    ck_assert_int_eq(transfer(c, RPC2_SE_FETCH, 0, 5000, 0, &plain), 0);
+    ck_assert_uint_eq(plain.sum_len + srv.desc.sum_len, 0);
+    ck_assert(plain.checksum_valid); /* the end-to-end XXH3-128 as ever */
+    for (size_t i = 0; i < N_SIZES; i++) {
+        int type = sum_types[i % 4];
+        struct rpc2_se_desc d;
+        struct pending pf, ps;
+        int64_t offset = (int64_t)(SERVER_BYTES - sizes[i]) / 2;
+        next_sum.type = type;
+        start(c, RPC2_SE_FETCH, offset, (int64_t)sizes[i], 0, SERVER_BYTES, &d, &pf);
+        ck_assert(fakelink_run(&link_, &pf.outcome.done, link_.now + 600 * SEC));
+        ck_assert_msg(pf.outcome.status == 0, "fetch %zu: %s", sizes[i], rpc2_strerror(d.error));
+        assert_sum(&d, type, srv.data + offset, sizes[i]);
+        assert_sum(&srv.desc, type, srv.data + offset, sizes[i]);
+
+        fill_pattern(client_buf, sizes[i], (uint32_t)i + 20);
+        next_sum.type = sum_types[(i + 1) % 4];
+        start(c, RPC2_SE_STORE, 0, -1, sizes[i], SERVER_BYTES, &d, &ps);
+        ck_assert(fakelink_run(&link_, &ps.outcome.done, link_.now + 600 * SEC));
+        ck_assert_msg(ps.outcome.status == 0, "store %zu: %s", sizes[i], rpc2_strerror(d.error));
+        assert_sum(&d, sum_types[(i + 1) % 4], client_buf, sizes[i]);
+        assert_sum(&srv.desc, sum_types[(i + 1) % 4], srv.data, sizes[i]);
+    }
+    teardown();
+}
+END_TEST
+
+/* A sum that is not the expected one fails the transfer with
+ * RPC2_EINTEGRITY at whichever end expected it: a fetching sink keeps
+ * nothing valid, a storing source ends before the server's end succeeds.
+ * Piggybacked (1000 bytes) and streamed (3 MiB). */
+START_TEST(named_sum_mismatch_fails)
+{
+    struct rpc2_sftp_params p;
+    small_params(&p);
+    setup(520, &p);
+    rpc2_conn *c = bind_sftp();
+    static const size_t lens[] = {1000, 3u << 20};
+    for (int dir = 0; dir < 2; dir++)
+        for (size_t i = 0; i < 2; i++) {
+            struct rpc2_se_desc d;
+            struct pending pd;
+            next_sum.type = RPC2_SE_SUM_SHA256;
+            unsigned n = reference_sum(RPC2_SE_SUM_SHA256, dir ? client_buf : srv.data, lens[i],
+                                       next_sum.expect);
+            next_sum.expect[n - 1] ^= 1;
+            next_sum.expect_len = n;
+            int checks = srv.checks;
+            int rc = try_start(c, dir ? RPC2_SE_STORE : RPC2_SE_FETCH, 0,
+                               dir ? -1 : (int64_t)lens[i], dir ? lens[i] : 0, SERVER_BYTES, &d,
+                               &pd);
+            ck_assert_int_eq(rpc2_se_desc_check(&d), 0);
+            if (rc == 0) {
+                ck_assert(fakelink_run(&link_, &pd.outcome.done, link_.now + 600 * SEC));
+                ck_assert_int_ne(pd.outcome.status, 0);
+                ck_assert_int_eq(d.error, RPC2_EINTEGRITY);
+                ck_assert_int_eq(d.local_status, RPC2_SE_FAILURE);
+                /* the sum reported is the real one, which is what differed */
+                assert_sum(&d, RPC2_SE_SUM_SHA256, dir ? client_buf : srv.data, lens[i]);
+            } else { /* a piggybacked store that is not the data: never sent */
+                ck_assert_int_eq(rc, RPC2_EINTEGRITY);
+                ck_assert(dir && lens[i] <= p.piggyback_max);
+                ck_assert_int_eq(srv.checks, checks);
+            }
+            if (dir)
+                ck_assert_int_ne(srv.desc.local_status, RPC2_SE_SUCCESS);
+        }
+    teardown();
+}
+END_TEST
+
+START_TEST(named_sum_types_checked)
+{
+    struct rpc2_se_desc d = RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
+    d.file_kind = RPC2_SE_FILE_VM;
+    d.file.vm.buf = srv.data;
+    d.sum_type = 5; /* no such sum */
+    ck_assert_int_eq(rpc2_se_desc_check(&d), RPC2_EINVAL);
+    d.sum_type = -1;
+    ck_assert_int_eq(rpc2_se_desc_check(&d), RPC2_EINVAL);
+    d.sum_type = RPC2_SE_SUM_MD5;
+    ck_assert_int_eq(rpc2_se_desc_check(&d), 0);
+    d.expect_sum_len = 32; /* an md5 is 16 bytes */
+    ck_assert_int_eq(rpc2_se_desc_check(&d), RPC2_EINVAL);
+    d.sum_type = 0;
+    d.expect_sum_len = 16; /* an expected sum of no type */
+    ck_assert_int_eq(rpc2_se_desc_check(&d), RPC2_EINVAL);
+    ck_assert_str_eq(rpc2_se_sum_name(RPC2_SE_SUM_SHA256), "sha256");
+    ck_assert_ptr_null(rpc2_se_sum_name(0));
+    ck_assert_int_eq(rpc2_se_sum_parse("SHA1"), RPC2_SE_SUM_SHA1);
+    ck_assert_int_eq(rpc2_se_sum_parse("crc32"), RPC2_EINVAL);
+    char hex[8];
+    d.sum_type = RPC2_SE_SUM_MD5;
+    d.sum_len = 16;
+    ck_assert_int_eq(rpc2_se_sum_hex(&d, hex, sizeof hex), RPC2_EINVAL); /* no room */
+}
+END_TEST
+
 static Suite *sftp_suite(void)
 {
     Suite *s = suite_create("sftp");
@@ -406,6 +566,9 @@ static Suite *sftp_suite(void)
     tcase_add_test(t, memory_sink_too_small_fails_cleanly);
     tcase_add_loop_test(t, heavy_loss_still_exact, 0, 4);
     tcase_add_test(t, server_gone_mid_transfer);
+    tcase_add_loop_test(t, named_sum_both_ends, 0, 2);
+    tcase_add_test(t, named_sum_mismatch_fails);
+    tcase_add_test(t, named_sum_types_checked);
     suite_add_tcase(s, t);
     return s;
 }

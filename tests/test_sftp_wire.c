@@ -444,6 +444,41 @@ START_TEST(random_bodies)
 }
 END_TEST
 
+/* DATA with NAMED: the sum sits after tx, the data after it; only with
+ * LAST, of a known type and exactly its length. */
+START_TEST(data_named_sum)
+{
+    struct namedsum_value v = {.type = RPC2_SE_SUM_SHA1, .len = 20};
+    uint8_t body[256];
+    struct sftp_data d;
+    uint32_t flags = SFTP_DATA_LAST | SFTP_DATA_SUM | SFTP_DATA_NAMED;
+
+    memset(v.bytes, 0xab, sizeof v.bytes);
+    uint8_t *p = sftp_data_encode_named(body, sizeof body, flags, 7, 5, &v);
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, "hello", 5);
+    memset(p + 5, 0x11, SFTP_SUM_SIZE);
+    size_t len = (size_t)(p - body) + 5 + SFTP_SUM_SIZE;
+    ck_assert_uint_eq(len, SFTP_DATA_HEAD + 8 + 20 + 5 + SFTP_SUM_SIZE);
+    ck_assert_int_eq(sftp_data_decode(body, len, &d), PKT_OK);
+    ck_assert_uint_eq(d.named_type, RPC2_SE_SUM_SHA1);
+    ck_assert_uint_eq(d.named_len, 20);
+    ck_assert_mem_eq(d.named, v.bytes, 20);
+    ck_assert_uint_eq(d.len, 5);
+    ck_assert_mem_eq(d.bytes, "hello", 5);
+    ck_assert_ptr_nonnull(d.sum);
+    /* NAMED without LAST, or without its sum, or with a sum of the wrong length */
+    ck_assert_ptr_null(sftp_data_encode_named(body, sizeof body, SFTP_DATA_NAMED, 7, 5, &v));
+    ck_assert_ptr_null(sftp_data_encode_named(body, sizeof body, flags, 7, 5, NULL));
+    v.len = 16;
+    ck_assert_ptr_null(sftp_data_encode_named(body, sizeof body, flags, 7, 5, &v));
+    body[11] = 9; /* the type's low byte: no such type */
+    ck_assert_int_eq(sftp_data_decode(body, len, &d), PKT_EFLAGS);
+    body[11] = RPC2_SE_SUM_SHA256; /* a 20-byte value for a 32-byte type */
+    ck_assert_int_eq(sftp_data_decode(body, len, &d), PKT_ELENGTH);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("sftp_wire");
@@ -451,6 +486,7 @@ static Suite *wire_suite(void)
 
     tcase_add_test(tc, data_round_trip);
     tcase_add_test(tc, data_refusals);
+    tcase_add_test(tc, data_named_sum);
     tcase_add_test(tc, ack_round_trip);
     tcase_add_test(tc, ack_highest_and_room);
     tcase_add_test(tc, ack_tx_delay_and_wish);

@@ -175,6 +175,22 @@ judge_stalled() {
     fi
 }
 
+# await_running NAME N SECONDS: waits until rcatd NAME runs N calls at once
+# (its SIGUSR1 counters), so that what follows finds every client's call
+# under way however long a loaded machine takes to start the processes.
+await_running() {
+    local name=$1 n=$2 start=$SECONDS now
+    while [ $((SECONDS - start)) -lt "$3" ]; do
+        kill -USR1 "$(cat "$tmp/bg/$name.pid")"
+        sleep 0.2
+        now=$(sed -n 's/.*rcatd: stats (SIGUSR1) .* requests_running=\([0-9]*\) .*/\1/p' \
+            "$tmp/$name.log" | tail -n 1)
+        [ "${now:-0}" -ge "$n" ] && return 0
+    done
+    fail "rcatd $name ran ${now:-no} calls after $3 s, not $n"
+    return 1
+}
+
 stop_server() {
     local name=$1 bound=$2
     running "$name" || { fail "rcatd $name died (status $(status "$name"))"; return; }
@@ -220,7 +236,7 @@ start_server drain --listen 127.0.0.1:0 --root "$tmp/root" --writable --workers 
     --drain-time "$DRAIN"
 U="rcat://127.0.0.1:$port"
 stalled_clients "$U" 4
-sleep 1
+await_running drain 8 60
 stats_meanwhile "$U" 2 # and the transfers are well under way
 t0=$SECONDS
 stop_server drain $((3 * DRAIN + 2))

@@ -47,6 +47,17 @@ enum rpc2_se_status {
     RPC2_SE_FAILURE = 3,
 };
 
+/* Named checksums a descriptor may ask for besides the end-to-end
+ * XXH3-128 (sum_type); values are stable, they go on the wire. */
+enum rpc2_se_sum_type {
+    RPC2_SE_SUM_NONE = 0,
+    RPC2_SE_SUM_MD5 = 1,
+    RPC2_SE_SUM_SHA1 = 2,
+    RPC2_SE_SUM_SHA256 = 3,
+    RPC2_SE_SUM_XXH128 = 4, /* the same XXH3-128 as checksum[] */
+};
+#define RPC2_SE_SUM_MAX 32 /* bytes of the longest (sha256) */
+
 /* A descriptor's quota when the whole file is meant: no limit. */
 #define RPC2_SE_NO_QUOTA (-1)
 
@@ -86,7 +97,8 @@ struct rpc2_se_desc {
     int quota_exceeded;               /* the quota cut the transfer short */
     /* local FAILURE: this end did not deliver (its own error, or the call
      * failed); remote FAILURE: the other end failed by its own doing (not
-     * merely because this end aborted the transfer). */
+     * merely because this end aborted the transfer; on the server: the
+     * client's ABORT ended it, and error is the client's). */
     enum rpc2_se_status local_status, remote_status;
     int error;                        /* the rpc2 error when a status is FAILURE */
     /* XXH3-128 of the bytes this end moved (read as a source, received as a
@@ -148,6 +160,23 @@ struct rpc2_se_desc {
      * source announces (a store's client announces its file's size). */
     uint64_t expected_size;
 
+    /* a checksum users compare (md5sum ...): both ends compute it too */
+    /* in (client): an extra named sum of the bytes moved, RPC2_SE_SUM_*, 0
+     * none; the server's end takes the client's choice, written here by
+     * rpc2_se_init. The source's sum goes to the sink, which fails the
+     * transfer with RPC2_EINTEGRITY when its own differs or the peer sent
+     * none. out: sum_len bytes of this end's sum (0: not computed), in the
+     * byte order md5sum, sha1sum, sha256sum and `xxhsum -H2` print. */
+    int sum_type;
+    unsigned char sum[RPC2_SE_SUM_MAX];
+    unsigned sum_len;
+    /* in, optional: the sum the data must have (a published one), exactly
+     * sum_type's length; 0: none. Differing, the transfer fails with
+     * RPC2_EINTEGRITY and nothing is kept: a sink removes an atomic
+     * temporary, a source ends before its last byte goes out. */
+    unsigned char expect_sum[RPC2_SE_SUM_MAX];
+    unsigned expect_sum_len;
+
     /* events (event.h): the transfer's callback and its arg, and the STATS
      * interval in microseconds (0: RPC2_EVENT_STATS_DEFAULT_US) */
     rpc2_event_fn event;
@@ -160,6 +189,16 @@ struct rpc2_se_desc {
 #define RPC2_SE_DESC_INIT(direction_)                                                              \
     {.type = RPC2_SE_SFTP, .direction = (direction_), .quota = RPC2_SE_NO_QUOTA}
 RPC2_EXPORT void rpc2_se_desc_init(struct rpc2_se_desc *desc, enum rpc2_se_direction direction);
+
+/* "md5", "sha1", "sha256", "xxh128"; NULL for any other type (0 too). */
+RPC2_EXPORT const char *rpc2_se_sum_name(int type);
+/* Bytes of a sum of type; 0 for an unknown type. */
+RPC2_EXPORT unsigned rpc2_se_sum_len(int type);
+/* The type named so (any case), or RPC2_EINVAL. */
+RPC2_EXPORT int rpc2_se_sum_parse(const char *name);
+/* desc's sum as lowercase hex, as md5sum prints it: the length written, or
+ * RPC2_EINVAL when there is none or cap cannot hold it and its NUL. */
+RPC2_EXPORT int rpc2_se_sum_hex(const struct rpc2_se_desc *desc, char *out, size_t cap);
 
 /* Frees the buffer a growing memory sink (file.vm.grow) got from the
  * library, and empties buf, len and cap. Harmless on any other descriptor. */
