@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <ev.h>
+#include <rpc2/event.h>
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 #include <rpc2/sftp.h>
@@ -535,41 +536,59 @@ static uint64_t call_retransmissions(const struct ops *o)
     return st.retransmissions;
 }
 
-/* One transfer's progress, from the library's loop during the call. */
+/* One transfer, as the library's events (rpc2/event.h) tell it during the
+ * call. STATS is printed as it comes; STOP after the call has returned,
+ * because rcat's ERROR, which needs the call's outcome judged
+ * (verdict.c), comes before it, and because a call done again after a
+ * server forgot the connection has a STOP per attempt and rcat one per
+ * file. */
 struct xfer {
     struct ops *o;
     struct report_xfer rep;
     uint64_t retrans0; /* the context's count when the transfer began */
-    int reopened;      /* its local file is opened afresh by each attempt */
+    struct rpc2_event stop; /* the library's STOP of the last attempt */
+    unsigned char sum[16];
+    int stopped;
+    int reopened; /* its local file is opened afresh by each attempt */
 };
 
-/* The library's view of the path (rate, delay, loss) for the next STATS. */
-static void note_path(struct xfer *x)
-{
-    struct rpc2_sftp_transfer_info ti;
+#define STATS_EVERY_US 100000u /* the bar's redraws; --json prints fewer (report.c) */
 
-    if (!x->o->in_call || rpc2_sftp_transfer_info(x->o->in_call, &ti) != 0)
-        return;
-    report_xfer_path(&x->rep, &(struct report_path){
-                                  .rate_bps = ti.rate_bps * 8,
-                                  .delay_us = ti.srtt_us,
-                                  .min_delay_us = ti.min_rtt_us,
-                                  .packets = ti.packets,
-                                  .packets_retransmitted = ti.packets_retransmitted,
-                                  .bytes_retransmitted = ti.bytes_retransmitted,
-                                  .policy = ti.policy,
-                              });
-}
-
-static void on_progress(uint64_t bytes, int64_t total, void *arg)
+static int on_event(const struct rpc2_event *ev, void *arg)
 {
     struct xfer *x = arg;
 
+    if (ev->type == RPC2_EVENT_STOP) {
+        x->stop = *ev;
+        x->stop.policy = x->stop.error_name = x->stop.error_description = NULL;
+        x->stop.checksum_type = NULL;
+        x->stop.desc = NULL;
+        x->stop.checksum = NULL;
+        if (ev->checksum && ev->checksum_len == sizeof x->sum) {
+            memcpy(x->sum, ev->checksum, sizeof x->sum);
+            x->stop.checksum = x->sum;
+        }
+        x->stopped = 1;
+    }
+    if (ev->type != RPC2_EVENT_STATS)
+        return RPC2_EVENT_CONTINUE;
     ratectl_sync(x->o->ratectl);
     if (!report_xfer_due(&x->rep))
-        return;
-    note_path(x);
-    report_xfer_progress(&x->rep, bytes, total, call_retransmissions(x->o) - x->retrans0);
+        return RPC2_EVENT_CONTINUE;
+    if (ev->packets)
+        report_xfer_path(&x->rep, &(struct report_path){
+                                      .rate_bps = ev->rate_bps,
+                                      .delay_us = ev->delay_us,
+                                      .min_delay_us = ev->min_delay_us,
+                                      .packets = ev->packets,
+                                      .packets_retransmitted = ev->packets_retransmitted,
+                                      .bytes_retransmitted = ev->bytes_retransmitted,
+                                      .policy = ev->policy,
+                                  });
+    report_xfer_range(&x->rep, ev->start_byte, ev->end_byte);
+    report_xfer_progress(&x->rep, ev->file_bytes, ev->size,
+                         call_retransmissions(x->o) - x->retrans0);
+    return RPC2_EVENT_CONTINUE;
 }
 
 /* Every transfer operand gets its STOP, whatever stage it fails at; the
@@ -578,11 +597,13 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
                        int64_t size, struct rpc2_se_desc *d)
 {
     x->o = o;
+    x->stopped = 0;
     x->reopened = 0;
     o->last_error = 0;
     x->retrans0 = call_retransmissions(o);
-    d->progress = on_progress;
-    d->progress_arg = x;
+    d->event = on_event;
+    d->event_arg = x;
+    d->stats_interval_us = STATS_EVERY_US;
     d->sum_type = o->cfg.sum.type;
     memcpy(d->expect_sum, o->cfg.sum.expect, sizeof d->expect_sum);
     d->expect_sum_len = o->cfg.sum.expect_len;
@@ -610,10 +631,23 @@ static void resume_describe(const struct ops *o, struct rpc2_se_desc *d, int sin
     d->resume_interval = o->cfg.resume_interval;
 }
 
-/* Bytes that went through a descriptor rcat cannot rewind (standard
+/* STOP: the library's, once the call has returned; a transfer that never
+ * reached the library (a local file that would not open, a server not
+ * reached) has none, and is told from its descriptor, which says nothing
+ * moved. Bytes that went through a descriptor rcat cannot rewind (standard
  * output, a FIFO, standard input) cannot be moved again by a retry. */
 static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
+    struct rpc2_event none = {
+        .file_bytes = d->bytes_transferred,
+        .start_byte = d->seek_offset + (int64_t)d->resumed_from,
+        .end_byte = d->quota >= 0 ? d->seek_offset + d->quota - 1 : -1,
+        .size = -1,
+        .packets_retransmitted = d->stats.retransmissions,
+        .duplicates = d->stats.duplicates,
+    };
+    const struct rpc2_event *ev = x->stopped ? &x->stop : &none;
+
     if (code != RCAT_EXIT_OK && x->o->last_error && d->file_kind == RPC2_SE_FILE_FD &&
         d->bytes_transferred > 0 && !x->reopened) {
         report_info("not retried: bytes already went through %s",
@@ -621,7 +655,7 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
         x->o->last_error = 0;
     }
 
-    uint64_t retrans = d->stats.retransmissions + call_retransmissions(x->o) - x->retrans0;
+    uint64_t retrans = ev->packets_retransmitted + call_retransmissions(x->o) - x->retrans0;
 
     struct report_sum sum = {.type = "xxh128", .bytes = d->checksum, .len = 16};
 
@@ -632,10 +666,12 @@ static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, con
     }
     if (code != RCAT_EXIT_OK && !d->expect_sum_len)
         sum.len = 0; /* a failure's sum says nothing, unless it is why it failed */
+    if (x->rep.size < 0 && ev->size >= 0)
+        x->rep.size = ev->size;
+    report_xfer_range(&x->rep, ev->start_byte, ev->end_byte);
     if (d->resume)
-        report_xfer_resumed(&x->rep, d->resumed_from, d->resume_started_over, d->resume_note);
-    report_xfer_end(&x->rep, d->bytes_transferred, retrans, d->stats.duplicates, code, result,
-                    &sum);
+        report_xfer_resumed(&x->rep, d->resume_started_over, d->resume_note);
+    report_xfer_end(&x->rep, ev->file_bytes, retrans, ev->duplicates, code, result, &sum);
 }
 
 /* The bytes the range selects from a file of this size. */

@@ -499,10 +499,13 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
     opt->retry.interval_us = RETRY_INTERVAL_US;
-    opt->retry.resume = &opt->ops.resume; /* a retry continues, as -C does */
     opterr = 0; /* messages are ours: --json may be on */
     while ((c = getopt_long(argc, argv, ":o:P:CnpqvhV", long_options, NULL)) != -1)
         apply_option(opt, c, argv);
+    /* A retry continues from the last restart point, as -C does: the first
+     * attempt must already keep them (ops are configured once, for all). */
+    if (opt->retry.retries > 0)
+        opt->ops.resume = 1;
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
     opt->ops.verbose = opt->verbose;

@@ -498,11 +498,13 @@ static void xfer_fields(const struct report_xfer *x, uint64_t retransmissions)
     j_operand();
     if (x->size >= 0)
         j_i64("Size", x->size);
+    if (x->start_byte >= 0)
+        j_i64("StartByte", x->start_byte);
+    if (x->end_byte >= 0)
+        j_i64("EndByte", x->end_byte);
     j_u64("FileBytes", x->bytes);
-    if (x->resume) {
-        j_u64("StartByte", x->start_byte);
+    if (x->resume)
         j_u64("StartedOver", (uint64_t)x->started_over);
-    }
     j_u64("Elapsedusec", elapsed);
     j_u64("BytesPerSec", elapsed ? (uint64_t)((double)x->bytes * 1e6 / (double)elapsed) : 0);
     j_u64("Retransmissions", retransmissions);
@@ -518,6 +520,7 @@ void report_xfer_begin(struct report_xfer *x, const char *session, int send, con
     x->dest = dest;
     x->label = file;
     x->size = size;
+    x->start_byte = x->end_byte = -1;
     x->start_us = x->last_us = now_us();
     if (cfg.progress)
         draw_bar(x, 0);
@@ -542,14 +545,18 @@ static void update_rate(struct report_xfer *x, uint64_t now)
     x->last_bytes = x->bytes;
 }
 
-void report_xfer_resumed(struct report_xfer *x, uint64_t start_byte, int started_over,
-                         const char *note)
+void report_xfer_range(struct report_xfer *x, int64_t start_byte, int64_t end_byte)
+{
+    x->start_byte = start_byte;
+    x->end_byte = end_byte;
+}
+
+void report_xfer_resumed(struct report_xfer *x, int started_over, const char *note)
 {
     x->resume = 1;
-    x->start_byte = start_byte;
     x->started_over = started_over;
-    if (start_byte)
-        report_info("%s: continued from byte %" PRIu64, x->label, start_byte);
+    if (x->start_byte > 0)
+        report_info("%s: continued from byte %" PRId64, x->label, x->start_byte);
     if (started_over || note)
         report_info("%s: %s", x->label, note ? note : "started over");
 }

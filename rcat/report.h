@@ -79,15 +79,17 @@ struct report_xfer {
     double rate; /* smoothed, bytes per second */
     struct report_path path;
     int have_path;
-    int resume; /* -C: STOP says StartByte and StartedOver */
-    uint64_t start_byte;
+    int64_t start_byte, end_byte; /* StartByte, EndByte as the library says them; -1: none */
+    int resume;                   /* -C: STOP says StartedOver */
     int started_over;
 };
 
-/* -C: where the transfer continued from, and whether an earlier attempt's
- * partial was there but not used (note says why); -v reports it. */
-void report_xfer_resumed(struct report_xfer *x, uint64_t start_byte, int started_over,
-                         const char *note);
+/* The range the library moves (StartByte, EndByte: -1 to the end); a
+ * resumed transfer's StartByte is where it continued. */
+void report_xfer_range(struct report_xfer *x, int64_t start_byte, int64_t end_byte);
+/* -C, after report_xfer_range: whether an earlier attempt's partial was
+ * there but not used (note says why); -v reports it, and where it continued. */
+void report_xfer_resumed(struct report_xfer *x, int started_over, const char *note);
 
 /* The path as the library sees it now, for the next STATS. */
 void report_xfer_path(struct report_xfer *x, const struct report_path *p);

@@ -32,8 +32,6 @@ static int attempt(unsigned n, uint64_t left_us, void *arg)
 
     (void)left_us; /* --max-time's own timer ends what runs */
     ops_begin_attempt(j->o, j->u, n > 1);
-    if (n > 1 && j->c->resume)
-        *j->c->resume = 1;
     j->code = j->op(j->arg);
     if (j->code == RCAT_EXIT_OK)
         return 0;

@@ -19,9 +19,6 @@
 struct retry_config {
     unsigned retries;     /* --retries: attempts after the first */
     uint64_t interval_us; /* --retry-interval: the first wait */
-    /* Set to 1 before each attempt after the first: "continue from the
-     * restart point an earlier attempt left" (rcat's --continue). */
-    int *resume;
 };
 
 /* One attempt at an operand: rcat's exit code for it. */

@@ -154,12 +154,22 @@ int rpc2_call_async(rpc2_conn *conn, uint32_t proc, xdrproc_t encode_args, const
     return rc;
 }
 
+static void cancel_on_loop(void *arg)
+{
+    rpc2_conn *conn = arg;
+    (void)engine_cancel(conn, ctx_now()); /* the call may have ended meanwhile */
+    ctx_kick(ctx_of(conn));
+}
+
 int rpc2_cancel(rpc2_conn *conn)
 {
     if (!conn)
         return RPC2_EINVAL;
+    rpc2_ctx *ctx = ctx_of(conn);
+    if (ctx_foreign_thread(ctx))
+        return ctx_post(ctx, cancel_on_loop, conn); /* protocol state is the loop's */
     int rc = engine_cancel(conn, ctx_now());
-    ctx_kick(ctx_of(conn));
+    ctx_kick(ctx);
     return rc;
 }
 

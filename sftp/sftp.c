@@ -16,7 +16,9 @@
 
 #include "ctx.h"
 #include "engine.h"
+#include "events.h"
 #include "fileio.h"
+#include "link.h"
 #include "machine.h"
 #include "params.h"
 #include "resume.h"
@@ -66,7 +68,7 @@ struct xfer {
     int have_peer_info;
     int piggy_reply;       /* server: the reply carries the data */
     int result;            /* this end: 1 running, 0 done, < 0 failed */
-    uint64_t last_progress;
+    struct sftp_events ev; /* events.c: the descriptor's callbacks */
     se_check_done_fn done;
     struct sftp_wish wish; /* a client sink's: what it asks the server's source for */
     int has_wish;
@@ -252,14 +254,35 @@ static int machine_failed_by_peer(const struct xfer *x)
     return (x->source || x->sink) && machine_state(x) < 0 && !machine_failed_here(x);
 }
 
+
+static int xfer_info(const struct xfer *x, struct rpc2_sftp_transfer_info *out);
+
+/* The progress callback and STATS; the machine's path only when due. */
 static void report_progress(struct xfer *x)
 {
-    struct rpc2_se_desc *d = x->desc;
-    uint64_t bytes = fileio_bytes(x->file);
-    if (!d || !d->progress || bytes == x->last_progress)
-        return;
-    x->last_progress = bytes;
-    d->progress(bytes, fileio_source_size(x->file), d->progress_arg);
+    struct rpc2_sftp_transfer_info ti;
+    int path = sftp_events_stats_due(&x->ev, x->now) && xfer_info(x, &ti) == 0;
+    sftp_events_progress(&x->ev, fileio_bytes(x->file), fileio_source_size(x->file),
+                         path ? &ti : NULL, x->now);
+}
+
+/* SESSION: the peer's end has joined (with NOTIFICATION when streamed). */
+static void report_session(struct xfer *x, int piggybacked)
+{
+    struct rpc2_sftp_transfer_info ti;
+    int path = !piggybacked && xfer_info(x, &ti) == 0;
+    sftp_events_session(&x->ev, piggybacked, path ? &ti : NULL, x->cfg.packet_size,
+                        x->cfg.window, x->now);
+}
+
+/* INIT, once the local end is open; whether the callback cancelled. */
+static int report_init(struct xfer *x, struct rpc2_se_desc *d)
+{
+    int64_t size = fileio_source_size(x->file);
+    if (size < 0 && d->expected_size && d->expected_size <= INT64_MAX)
+        size = (int64_t)d->expected_size;
+    sftp_events_init(&x->ev, d, x->is_client, is_source(x), size, x->now);
+    return x->ev.cancel ? RPC2_ECANCELED : 0;
 }
 
 /* The server's end finished: the handler's descriptor gets the outcome and
@@ -289,7 +312,9 @@ static void server_complete(struct xfer *x, int status)
          * its own doing (its ABORT: a full disk, a closed pipe) */
         d->remote_status = peer_failed ? RPC2_SE_FAILURE : RPC2_SE_SUCCESS;
         d->error = status;
+        sftp_events_stop(&x->ev, d, status, status, x->now);
         x->desc = NULL;
+        x->ev.desc = NULL;
     }
     se_check_done_fn done = x->done;
     x->done = NULL;
@@ -346,6 +371,8 @@ static void after_event(struct xfer *x)
 {
     if (x->file)
         report_progress(x);
+    if (x->ev.cancel) /* ended from the timer, where nothing runs above it */
+        engine_timer_set(x->engine, &x->timer, x->now);
     update_watch(x);
     int state = machine_state(x);
     if (x->is_client)
@@ -356,10 +383,30 @@ static void after_event(struct xfer *x)
         server_complete(x, state == SFTP_DONE ? 0 : state);
 }
 
+static void server_abort(void *type, rpc2_request *req, void *transfer, int status, uint64_t now);
+
+/* A callback asked to cancel: a client ends its call (the abandon hook
+ * tells the server), a server its end of the transfer (the handler hears
+ * RPC2_ECANCELED). */
+static void cancel_now(struct xfer *x)
+{
+    x->ev.cancel = 0;
+    if (!x->is_client) {
+        server_abort(x->type, x->req, x, RPC2_ECANCELED, x->now);
+        return;
+    }
+    if (x->conn && x->conn->call && x->conn->call->se_transfer == x)
+        engine_cancel(x->conn, x->now);
+}
+
 static void fire_timer(struct engine_timer *et, uint64_t now)
 {
     struct xfer *x = (struct xfer *)((char *)et - offsetof(struct xfer, timer));
     x->now = now;
+    if (x->ev.cancel) {
+        cancel_now(x); /* x may be gone */
+        return;
+    }
     if (x->source)
         sftp_source_on_timer(x->source, now);
     else if (x->sink)
@@ -390,6 +437,7 @@ static int client_lazy_start(struct xfer *x, uint8_t type)
         return -1;
     if (x->sink)
         sftp_sink_start(x->sink, 0, x->now);
+    report_session(x, 0);
     return 0;
 }
 
@@ -400,6 +448,12 @@ static void sftp_receive(void *type, rpc2_conn *c, const struct pkt_hdr *h, cons
     if (!x || (x->result <= 0 && !x->is_client))
         return; /* not a transfer of ours, or one that is over */
     x->now = now;
+    if (!x->is_client && !x->source && !x->sink && h->type == PKT_SFTP_ABORT) {
+        int32_t error;
+        if (sftp_abort_decode(body, h->body_len, &error) == PKT_OK && error < 0)
+            server_abort(x->type, x->req, x, error, now); /* the client gave up first */
+        return;
+    }
     if (client_lazy_start(x, h->type) != 0)
         return;
     if (x->source)
@@ -536,6 +590,8 @@ static int client_call_before(void *type, rpc2_conn *c, struct rpc2_se_desc *d, 
     x->wish = (struct sftp_wish){t->params.policy, t->params.rate_bps, t->params.min_rate_bps};
     x->has_wish = x->wish.policy || x->wish.rate || x->wish.min_rate;
     rc = open_local(x, d, is_source(x));
+    if (rc == 0)
+        rc = report_init(x, d);
     size_t room = (size_t)(w->end - w->p);
     uint32_t piggy_max = sftp_choose_piggyback_max(&t->params, conn_peer(c), room);
     if (rc == 0 && is_source(x))
@@ -659,9 +715,12 @@ static void client_call_after(void *type, rpc2_conn *c, void *transfer, int *sta
     struct seblock_reply r;
     int have_block = se && seblock_reply_decode(se, se_len, &r) == PKT_OK;
     x->now = now;
+    if (have_block && r.status == 0)
+        report_session(x, x->piggy || (r.flags & SEBLOCK_PIGGY));
     int ok = client_settle(x, *status, have_block ? &r : NULL);
     if (*status == 0 && !ok)
         *status = RPC2_ESEFAIL1; /* the procedure ran; its side effect failed (desc->error) */
+    sftp_events_stop(&x->ev, x->desc, x->result, *status, now);
     xfer_free(x);
 }
 
@@ -674,11 +733,16 @@ static void client_call_abandon(void *type, rpc2_conn *c, void *transfer, int st
         sftp_source_abort(x->source, status, now);
     else if (x->sink)
         sftp_sink_abort(x->sink, status, now);
+    else if (!x->piggy && x->conn && x->conn->state != CS_CLOSING)
+        /* no machine yet: the server's end may be waiting, or sending (an
+         * unbind tells it by itself: the handler hears RPC2_ECLOSED) */
+        sftp_link_abort(&(struct sftp_link){link_begin, link_commit, link_set_timer, x}, status);
     if (x->file)
         fileio_fill_desc(x->file, x->desc);
     x->desc->local_status = RPC2_SE_FAILURE;
     x->desc->error = status;
     x->result = status;
+    sftp_events_stop(&x->ev, x->desc, status, status, now);
     xfer_free(x);
 }
 
@@ -751,7 +815,11 @@ static int server_init(void *type, rpc2_request *req, void *transfer, struct rpc
         if (x->peer_info.size < UINT64_MAX) /* a full disk fails now, before START */
             rc = fileio_reserve(x->file, x->peer_info.size);
     }
+    if (rc == 0)
+        rc = report_init(x, d);
     if (rc != 0) {
+        sftp_events_stop(&x->ev, d, rc, rc, now);
+        x->ev.desc = NULL;
         fileio_free(x->file);
         x->file = NULL;
         d->local_status = RPC2_SE_FAILURE;
@@ -800,6 +868,7 @@ static int start_check(struct xfer *x, uint64_t now)
 {
     if (x->piggy && !is_source(x)) {
         x->type->stats.piggybacked++;
+        report_session(x, 1);
         server_complete(x, write_piggy(x, x->piggy, x->piggy_len, x->piggy_sum, x->piggy_sum_len,
                                        x->piggy_named.len ? &x->piggy_named : NULL));
         return 0;
@@ -811,6 +880,7 @@ static int start_check(struct xfer *x, uint64_t now)
         if (rc == 1) {
             x->piggy_reply = 1;
             x->type->stats.piggybacked++;
+            report_session(x, 1);
             server_complete(x, 0);
             return 0;
         }
@@ -826,6 +896,9 @@ static int start_check(struct xfer *x, uint64_t now)
         sftp_source_start(x->source, now);
     else
         sftp_sink_start(x->sink, 1, now);
+    report_session(x, 0);
+    if (x->ev.cancel)
+        engine_timer_set(x->engine, &x->timer, now);
     return 0;
 }
 
@@ -872,6 +945,7 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
         x->result = RPC2_ESEFAIL1;
     }
     x->desc = NULL; /* the handler is done with its descriptor once it replies */
+    x->ev.desc = NULL;
     /* never initialised: the side effect did not run; the call's own
      * status says why when it is an rpc2 error */
     int never_ran = status < 0 ? status : RPC2_ESEFAIL1;
@@ -1050,7 +1124,13 @@ int rpc2_sftp_transfer_info(rpc2_conn *c, struct rpc2_sftp_transfer_info *out)
     if (!out)
         return RPC2_EINVAL;
     memset(out, 0, sizeof *out);
-    if (!x || (!x->source && !x->sink))
+    return x ? xfer_info(x, out) : RPC2_ENOENT;
+}
+
+static int xfer_info(const struct xfer *x, struct rpc2_sftp_transfer_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!x->source && !x->sink)
         return RPC2_ENOENT;
     const struct sftp_counters *k =
         x->source ? sftp_source_counters(x->source) : sftp_sink_counters(x->sink);

@@ -426,7 +426,14 @@ RPC2_EXPORT int rpc2_call_async(rpc2_conn *conn, uint32_t proc, xdrproc_t encode
                                 const struct rpc2_call_opts *opts, rpc2_call_cb cb, void *arg);
 
 /* Cancels the call in flight on conn, if any: its callback gets
- * RPC2_ECANCELED. The server may still run it (at most once). */
+ * RPC2_ECANCELED (a blocking rpc2_call returns it). The server may still
+ * run it (at most once). A transfer the call carried ends at both ends:
+ * the server's side effect hears RPC2_ECANCELED through an ABORT, an atomic
+ * sink's temporary is removed at both ends, and the connection takes the
+ * next call. Safe from the loop thread (a callback, a transfer event) and
+ * from any other thread while rpc2_ctx_run runs the loop: the cancel is
+ * then handed to the loop, and the call ends there shortly after (0 is
+ * returned at once; a call that finished meanwhile is not affected). */
 RPC2_EXPORT int rpc2_cancel(rpc2_conn *conn);
 
 /* Smoothed round-trip time of the connection in microseconds, 0 if unknown. */

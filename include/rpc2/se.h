@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <rpc2/rpc2.h>
+#include <rpc2/event.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,7 +61,8 @@ enum rpc2_se_sum_type {
 /* A descriptor's quota when the whole file is meant: no limit. */
 #define RPC2_SE_NO_QUOTA (-1)
 
-/* Called as bytes move; total is the size when known, else -1. */
+/* Called as bytes move (on the loop thread, as events are: event.h);
+ * total is the size when known, else -1. */
 typedef void (*rpc2_se_progress_fn)(uint64_t bytes, int64_t total, void *arg);
 
 #define RPC2_SE_HANDLE_MAX 128
@@ -194,6 +196,12 @@ struct rpc2_se_desc {
      * temporary, a source ends before its last byte goes out. */
     unsigned char expect_sum[RPC2_SE_SUM_MAX];
     unsigned expect_sum_len;
+
+    /* events (event.h): the transfer's callback and its arg, and the STATS
+     * interval in microseconds (0: RPC2_EVENT_STATS_DEFAULT_US) */
+    rpc2_event_fn event;
+    void *event_arg;
+    uint32_t stats_interval_us;
 };
 
 /* A descriptor for the whole file in this direction (of the SFTP type):
