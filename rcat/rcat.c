@@ -116,7 +116,8 @@ static void usage(void)
            "                        else start over. Keeps restart points while it runs\n"
            "      --resume-strict   with -C: fail (exit 6) instead of starting over when\n"
            "                        the source changed since the earlier attempt\n"
-           "      --restart-interval=N  with -C: bytes between restart points (default 32M)\n"
+           "      --restart-interval=N  with -C or --retries: bytes between restart points\n"
+           "                            (default 32M)\n"
            "      --checksum=TYPE   also compute md5, sha1, sha256 or xxh128 (the default)\n"
            "                        of the bytes moved, checked end to end; shown with -v\n"
            "                        and --json (Checksum, ChecksumType)\n"
@@ -502,10 +503,6 @@ static void parse_options(int argc, char **argv, struct options *opt)
     opterr = 0; /* messages are ours: --json may be on */
     while ((c = getopt_long(argc, argv, ":o:P:CnpqvhV", long_options, NULL)) != -1)
         apply_option(opt, c, argv);
-    /* A retry continues from the last restart point, as -C does: the first
-     * attempt must already keep them (ops are configured once, for all). */
-    if (opt->retry.retries > 0)
-        opt->ops.resume = 1;
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
     opt->ops.verbose = opt->verbose;
@@ -560,8 +557,9 @@ static void check_combinations(const struct options *opt)
             level_names[opt->ops.security]);
     if (opt->n_operands == 0)
         bad(opt->mode == MODE_PUT ? "--put needs a REMOTE destination" : "missing REMOTE operand");
-    if ((opt->ops.resume_strict || opt->restart_interval_set) && !opt->ops.resume)
-        bad("--resume-strict and --restart-interval go with -C (--continue)");
+    if ((opt->ops.resume_strict || opt->restart_interval_set) && !opt->ops.resume &&
+        !opt->retry.retries)
+        bad("--resume-strict and --restart-interval go with -C (--continue) or --retries");
     if (opt->ops.resume &&
         (query || opt->offset_set || opt->length_set || opt->ops.append ||
          (opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"))) ||
@@ -978,6 +976,10 @@ int main(int argc, char **argv)
         return fflush(stdout) == 0 ? RCAT_EXIT_OK : RCAT_EXIT_LOCAL;
     }
     check_combinations(&opt);
+    /* A retry continues from the last restart point, as -C does, where -C
+     * could (ops.c says where): the first attempt must already keep them. */
+    if (opt.retry.retries > 0)
+        opt.ops.resume = 1;
     if (opt.genkey && !usage_error[0])
         return genkey(&opt);
     if (!usage_error[0])

@@ -80,8 +80,12 @@ interrupted() {
 # ---- the server killed, then back ----------------------------------------
 
 interrupted fetch_kill KILL "fetch, server SIGKILLed" "rcat://127.0.0.1:@PORT@/big" \
-    -o "$tmp/fetched_kill"
+    -o "$tmp/fetched_kill" --restart-interval 1M
 same "$root/big" "$tmp/fetched_kill" "fetch after SIGKILL"
+# the retry continued from a restart point (one per MiB; the kill came after 3)
+start=$(grep '"Type":"STOP"' "$tmp/fetch_kill.json" | tail -n 1 | sed -n 's/.*"StartByte":\([0-9]*\).*/\1/p')
+[ "${start:-0}" -gt 0 ] ||
+    fail "fetch after SIGKILL: the retry started over (StartByte ${start:-none}), not from a restart point"
 ls -A "$tmp" | grep -q '^\.fetched_kill' && fail "fetch after SIGKILL: a temporary was left"
 
 interrupted fetch_term TERM "fetch, server SIGTERMed" "rcat://127.0.0.1:@PORT@/big" \
