@@ -13,8 +13,8 @@
  * IDENTITY_MAX distinct ones the rest are counted as "_other" (a flood of
  * names must not grow the page or the memory without bound).
  *
- * The library exposes no round-trip time per transfer or per connection
- * yet, so there is no RTT histogram; rate and duration are per call.
+ * Rate and duration are per call; the round trip is per streamed transfer,
+ * as its STOP event (rpc2/event.h) gives it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -43,9 +43,12 @@
 
 static const double rate_bounds[] = {1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10}; /* bytes/s */
 static const double duration_bounds[] = {0.001, 0.01, 0.1, 1, 10, 60, 600}; /* s */
+static const double rtt_bounds[] = {0.0001, 0.001, 0.005, 0.02, 0.1, 0.5, 2}; /* s */
 #define RATE_BUCKETS (sizeof rate_bounds / sizeof rate_bounds[0])
 #define DURATION_BUCKETS (sizeof duration_bounds / sizeof duration_bounds[0])
-_Static_assert(RATE_BUCKETS < 8 && DURATION_BUCKETS < 8, "struct histogram has 8 buckets");
+#define RTT_BUCKETS (sizeof rtt_bounds / sizeof rtt_bounds[0])
+_Static_assert(RATE_BUCKETS < 8 && DURATION_BUCKETS < 8 && RTT_BUCKETS < 8,
+               "struct histogram has 8 buckets");
 
 struct call_key {
     char proc[16], status[40];
@@ -75,7 +78,7 @@ struct metrics {
     struct identity id_other;
     uint64_t calls_running, transfers_running;
     uint64_t bytes_out, bytes_in; /* file bytes: FETCH out, STORE in */
-    struct histogram rate, duration;
+    struct histogram rate, duration, rtt;
     struct rpc2_ctx_stats ctx;
     int have_ctx;
 };
@@ -179,6 +182,8 @@ void metrics_call_end(struct metrics *m, const struct metrics_call *c)
             m->bytes_in += c->bytes;
         if (c->bytes > 0 && c->seconds > 0)
             observe(&m->rate, rate_bounds, RATE_BUCKETS, (double)c->bytes / c->seconds);
+        if (c->rtt_seconds > 0)
+            observe(&m->rtt, rtt_bounds, RTT_BUCKETS, c->rtt_seconds);
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -302,6 +307,9 @@ static void render_calls(struct metrics *m, struct page *p)
               rate_bounds, RATE_BUCKETS);
     histogram(p, "rcatd_call_duration_seconds", "Per call: time inside the handler.",
               &m->duration, duration_bounds, DURATION_BUCKETS);
+    histogram(p, "rcatd_transfer_rtt_seconds",
+              "Per streamed FETCH or STORE: the smoothed round trip it ended with.", &m->rtt,
+              rtt_bounds, RTT_BUCKETS);
 }
 
 static void render_identity(struct page *p, const char *metric, const struct identity *id,

@@ -40,6 +40,8 @@ struct metrics_call {
     const char *identity; /* the client's, as bound (NULL: none) */
     uint64_t bytes;       /* file bytes moved by the call's side effect */
     double seconds;       /* how long the call ran */
+    double rtt_seconds;   /* the transfer's smoothed round trip at its end; 0: none (no
+                           * transfer, or its bytes rode in the call or reply) */
 };
 /* The call ends. Any thread. */
 void metrics_call_end(struct metrics *m, const struct metrics_call *c);

@@ -79,6 +79,7 @@ struct call {
     char sink_path[32 + NAME_MAX];
     struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
     int client_failed;        /* the client's end ended the transfer by its own error */
+    uint32_t rtt_us;          /* the transfer's last smoothed round trip; 0: none */
     off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
@@ -274,9 +275,25 @@ static int transfer_over(rpc2_request *req, int status, void *args, void *result
 
 /* Runs the side effect c->desc describes on the loop, without this worker;
  * after (may be NULL) finishes the call once it is over. */
+/* The round trip the transfer ended with, for the metrics' histogram: its
+ * STOP event's Delay (0 for piggybacked bytes, which had no machine). On
+ * the loop thread; transfer_over reads it later, on a worker. */
+static int note_stop(const struct rpc2_event *ev, void *arg)
+{
+    struct call *c = arg;
+
+    if (ev->type == RPC2_EVENT_STOP && RPC2_EVENT_HAS(ev, delay_us))
+        c->rtt_us = ev->delay_us;
+    return RPC2_EVENT_CONTINUE;
+}
+
 static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *))
 {
     c->after = after;
+    if (c->s->metrics) {
+        c->desc.event = note_stop;
+        c->desc.event_arg = c;
+    }
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
 }
 
@@ -557,7 +574,7 @@ static int call_end(struct call *c, int status)
     log_call(s, c, status);
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
                                                          rpc2_request_identity(c->req), c->bytes,
-                                                         ms_since(&c->t0) / 1e3});
+                                                         ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
     if (c->fd >= 0)
         close(c->fd);
     free(c);

@@ -135,6 +135,7 @@ static int rewind_desc(const struct rewind *r, struct rpc2_se_desc *d)
 }
 
 struct call_job {
+    int last_error; /* the previous attempt's, for its RETRY event */
     rpc2_ctx *ctx;
     const struct rpc2_bind_params *bp;
     rpc2_conn **conn;
@@ -152,6 +153,30 @@ static int se_final(const struct rpc2_se_desc *d)
     return d && d->error < 0 && d->error != RPC2_ESEFAIL1 && !rpc2_retry_retryable(d->error);
 }
 
+/* The transfer's callback hears that it is tried again (event.h): before
+ * the attempt, which the callback may cancel. */
+static int announce_retry(const struct rpc2_se_desc *d, unsigned attempt, int error)
+{
+    if (!d || !d->event)
+        return 0;
+    struct rpc2_event ev = {
+        .struct_size = sizeof ev,
+        .type = RPC2_EVENT_RETRY,
+        .direction = (int)d->direction,
+        .is_client = 1,
+        .is_source = d->direction == RPC2_SE_STORE,
+        .start_byte = d->seek_offset,
+        .end_byte = d->quota >= 0 ? d->seek_offset + d->quota - 1 : -1,
+        .size = -1,
+        .result = error,
+        .error_name = rpc2_errname(error),
+        .error_description = rpc2_strerror(error),
+        .attempt = attempt,
+        .desc = d,
+    };
+    return d->event(&ev, d->event_arg) == RPC2_EVENT_CANCEL ? RPC2_ECANCELED : 0;
+}
+
 static int call_attempt(unsigned attempt, uint64_t left_us, void *arg)
 {
     struct call_job *j = arg;
@@ -164,14 +189,18 @@ static int call_attempt(unsigned attempt, uint64_t left_us, void *arg)
         opts.timeout_us = left_us > UINT32_MAX ? UINT32_MAX : (uint32_t)left_us;
     if (attempt > 1 && opts.se && rewind_desc(&j->rw, opts.se) != 0)
         return RPC2_ESYSTEM; /* final: the bytes cannot be sent again */
+    if (attempt > 1 && (rc = announce_retry(opts.se, attempt, j->last_error)) != 0)
+        return rc;
     if (!*j->conn) {
         rc = rpc2_bind(j->ctx, j->bp, j->conn);
         if (rc != 0) {
             *j->conn = NULL;
+            j->last_error = rc;
             return rc;
         }
     }
     rc = rpc2_call(*j->conn, j->proc, j->enc, j->args, j->dec, j->result, &opts);
+    j->last_error = rc;
     if (rc < 0 && rpc2_retry_retryable(rc)) {
         if (se_final(opts.se))
             return opts.se->error;

@@ -102,8 +102,7 @@ void sftp_events_session(struct sftp_events *e, int piggybacked,
     deliver(e, &ev, RPC2_EVENT_SESSION, now);
     if (!path)
         return;
-    e->path = *path;
-    e->have_path = 1;
+    sftp_events_path(e, path);
     ev = e->base;
     ev.checksum_type = NULL;
     path_fields(e, &ev);
@@ -132,10 +131,8 @@ void sftp_events_progress(struct sftp_events *e, uint64_t bytes, int64_t total,
     struct rpc2_se_desc *d = e->desc;
     if (!e->began || !d)
         return;
-    if (path) {
-        e->path = *path;
-        e->have_path = 1;
-    }
+    if (path)
+        sftp_events_path(e, path);
     if (total >= 0 && e->base.size < 0)
         e->base.size = total;
     if (d->progress && bytes != e->last_progress)
@@ -152,6 +149,12 @@ void sftp_events_progress(struct sftp_events *e, uint64_t bytes, int64_t total,
     e->stats_bytes = bytes;
     e->stats_at = now;
     deliver(e, &ev, RPC2_EVENT_STATS, now);
+}
+
+void sftp_events_path(struct sftp_events *e, const struct rpc2_sftp_transfer_info *path)
+{
+    e->path = *path;
+    e->have_path = 1;
 }
 
 void sftp_events_stop(struct sftp_events *e, const struct rpc2_se_desc *d, int result,

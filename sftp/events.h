@@ -39,6 +39,9 @@ int sftp_events_stats_due(const struct sftp_events *e, uint64_t now);
  * path: the machine's view now, or NULL. */
 void sftp_events_progress(struct sftp_events *e, uint64_t bytes, int64_t total,
                           const struct rpc2_sftp_transfer_info *path, uint64_t now);
+/* The machine's path as the transfer ends, for STOP's Rate and Delay (a
+ * transfer shorter than the STATS interval had none sampled). */
+void sftp_events_path(struct sftp_events *e, const struct rpc2_sftp_transfer_info *path);
 /* ERROR (when result != 0) and STOP, once; d holds the outcome. */
 void sftp_events_stop(struct sftp_events *e, const struct rpc2_se_desc *d, int result,
                       int call_status, uint64_t now);

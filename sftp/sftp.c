@@ -301,6 +301,9 @@ static void server_complete(struct xfer *x, int status)
         status = finished;
     x->result = status == 0 ? 0 : status;
     int peer_failed = status != 0 && machine_failed_by_peer(x);
+    struct rpc2_sftp_transfer_info path;
+    if (xfer_info(x, &path) == 0)
+        sftp_events_path(&x->ev, &path); /* as it ended: the machines go now */
     stop_machines(x);
     struct rpc2_se_desc *d = x->desc;
     if (d) {

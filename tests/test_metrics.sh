@@ -184,6 +184,9 @@ expect "$tmp/after" 'rcatd_calls_total{proc="STORE",status="ok"}' 1
 expect "$tmp/after" 'rcatd_calls_total{proc="FETCH",status="ok"}' 1
 expect "$tmp/after" 'rcatd_calls_total{proc="STAT",status="RCAT_NOT_FOUND"}' 1
 expect "$tmp/after" rcatd_transfer_rate_bytes_per_second_count 2
+# both streamed: each ended with a round trip, on loopback below a second
+expect "$tmp/after" rcatd_transfer_rtt_seconds_count 2
+expect "$tmp/after" 'rcatd_transfer_rtt_seconds_bucket{le="2"}' 2
 sent=$(value "$tmp/after" rcatd_network_sent_bytes_total)
 [ "$sent" -ge 3000000 ] || fail "rcatd_network_sent_bytes_total $sent is below the 3000000 fetched"
 kill -0 "$pid" || fail "rcatd died"

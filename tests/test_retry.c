@@ -338,8 +338,27 @@ START_TEST(test_final_errors_not_retried)
 }
 END_TEST
 
+/* The transfer's RETRY events: attempt and the error before it. */
+struct retries_heard {
+    unsigned n, attempt;
+    int error;
+};
+
+static int hear_retry(const struct rpc2_event *ev, void *arg)
+{
+    struct retries_heard *h = arg;
+
+    if (ev->type == RPC2_EVENT_RETRY) {
+        h->n++;
+        h->attempt = ev->attempt;
+        h->error = ev->result;
+    }
+    return RPC2_EVENT_CONTINUE;
+}
+
 /* A fetch into a descriptor whose server died: rewound and made again on
- * the restarted server, the file holds the bytes once. */
+ * the restarted server, the file holds the bytes once; its event callback
+ * heard the retry. */
 START_TEST(test_fetch_into_fd_after_restart)
 {
     pid_t srv;
@@ -373,6 +392,9 @@ START_TEST(test_fetch_into_fd_after_restart)
     xfer_args a = {.path = "src", .quota = -1, .kind = TEST_KIND_NAME};
     int64_t moved = 0;
     struct rpc2_call_opts o = {.se = &d};
+    struct retries_heard heard = {0};
+    d.event = hear_retry;
+    d.event_arg = &heard;
 
     p.retries = 3;
     p.interval_us = 20 * MS;
@@ -382,6 +404,9 @@ START_TEST(test_fetch_into_fd_after_restart)
                                      (xdrproc_t)xdr_hyper, &moved, &o, &p),
                      0);
     ck_assert_uint_eq(seen.n, 1);
+    ck_assert_uint_eq(heard.n, 1);
+    ck_assert_uint_eq(heard.attempt, 2);
+    ck_assert_int_eq(heard.error, seen.error[0]);
     ck_assert_uint_eq(d.bytes_transferred, size);
     ck_assert_int_eq(d.local_status, RPC2_SE_SUCCESS);
     struct stat st;

@@ -65,7 +65,8 @@ enum rpc2_event_type {
     RPC2_EVENT_STATS = 4,
     RPC2_EVENT_STOP = 5,
     RPC2_EVENT_ERROR = 6,
-    /* Reserved: a transfer tried again (ectrans's RETR; Attempt says which). */
+    /* A transfer tried again (ectrans's RETR; attempt says which, result the
+     * error the last one ended with): rpc2_retry_call (retry.h) says it. */
     RPC2_EVENT_RETRY = 7,
 };
 

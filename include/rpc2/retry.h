@@ -97,9 +97,13 @@ RPC2_EXPORT int rpc2_retry_run(rpc2_ctx *ctx, const struct rpc2_retry_policy *po
  * opts->se, if any, is rewound before each retry: its out fields cleared, a
  * descriptor's fd put back at the offset it had at the start (and a regular
  * file the sink wrote cut back to its size at the start), so the transfer
- * is made again from its beginning. A side effect on a descriptor that
- * cannot be rewound (a pipe that bytes already went through) is not
- * retried; nor one whose file failed (opts->se->error not retryable).
+ * is made again from its beginning; with opts->se->resume it continues from
+ * the last restart point the source confirms instead. A side effect on a
+ * descriptor that cannot be rewound (a pipe that bytes already went
+ * through) is not retried; nor one whose file failed (opts->se->error not
+ * retryable). Its event callback (event.h) hears RPC2_EVENT_RETRY before
+ * each retry (attempt, and in result the error the last attempt ended
+ * with), and may cancel it (the run then returns RPC2_ECANCELED).
  */
 RPC2_EXPORT int rpc2_retry_call(rpc2_ctx *ctx, const struct rpc2_bind_params *bp, rpc2_conn **conn,
                                 uint32_t proc, xdrproc_t encode_args, const void *args,
