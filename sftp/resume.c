@@ -201,7 +201,10 @@ int resume_sink_wrote(struct fileio *f)
     rc = restart_append(r->rpfd, &p);
     if (rc < 0)
         return fail(f, "writing a restart point failed", rc);
-    r->next_at = f->hashed + r->interval;
+    /* at the next multiple: points that drift by a packet each would leave
+     * more than an interval between the last one and a crash */
+    while (r->next_at <= f->hashed)
+        r->next_at += r->interval;
     return 0;
 }
 
