@@ -148,6 +148,9 @@ int fileio_digest(const struct fileio *f, uint8_t out[FILEIO_SUM_BYTES]);
  * (filesum.c): 1 and *out when there is one, else 0; RPC2_EINTEGRITY when
  * it is not the descriptor's expect_sum. */
 int fileio_named_sum(struct fileio *f, struct namedsum_value *out);
+/* The same sum, unjudged: it reads nothing of the descriptor, so it serves
+ * where that may be gone (a server's reply, after its handler freed it). */
+int fileio_named_sum_value(const struct fileio *f, struct namedsum_value *out);
 /* Judges the named sum the peer sent (NULL: none) against this end's: 0,
  * or RPC2_EINTEGRITY (why says which) when it differs, is of another type,
  * or is missing while this end computes one, or is sent unasked. */

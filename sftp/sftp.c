@@ -974,7 +974,8 @@ static int server_reply(void *type, rpc2_request *req, void *transfer, int statu
     if (x->sum_type) { /* asked for: said, with the value when this end succeeded */
         b.flags |= SEBLOCK_NAMED_SUM;
         b.sum_type = x->sum_type;
-        if (x->file && x->result == 0 && fileio_named_sum(x->file, &named) > 0) {
+        /* the handler's descriptor may be gone by now: the sum alone */
+        if (x->file && x->result == 0 && fileio_named_sum_value(x->file, &named) > 0) {
             b.named_sum = named.bytes;
             b.named_sum_len = named.len;
         }
