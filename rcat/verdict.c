@@ -62,7 +62,7 @@ static int is_refusal(int rc)
  * one of these comes back the writer that failed was rcat's. */
 static int is_sink_error(int err)
 {
-    return err == RPC2_ENOSPC || err == RPC2_EOVERFLOW || err == RPC2_EEXIST;
+    return err == RPC2_ENOSPC || err == RPC2_EOVERFLOW || err == RPC2_EEXIST || err == RPC2_EBUSY;
 }
 
 static const struct {
@@ -75,6 +75,11 @@ static const struct {
     {RPC2_ENOSPC, "no space left on device", "no space left on server"},
     {RPC2_EEXIST, "file exists", "already exists on server"},
     {RPC2_EISDIR, "is a directory", "is a directory on server"},
+    /* -C while an earlier attempt's end still writes the partial (a killed
+     * rcat's server end runs on until it finds the client gone) */
+    {RPC2_EBUSY, "busy: another transfer is still writing this file; try again once it has ended",
+     "busy on server: another transfer of this file is still running there (an earlier attempt "
+     "the server has not yet found gone); try again later, or use --retries"},
     {RPC2_EQUOTA, "more data than the byte range allows", "more data than the byte range allows"},
     {RPC2_EOVERFLOW, "more data than expected", "more data than expected"},
     {RPC2_ENOMEM, "out of memory", "out of memory on server"},

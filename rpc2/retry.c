@@ -41,6 +41,7 @@ int rpc2_retry_retryable(int error)
     case RPC2_ECONNREFUSED:
     case RPC2_ESTALLED:
     case RPC2_ESHUTDOWN:
+    case RPC2_EBUSY: /* the other transfer ends (or is ended) in time */
         return 1;
     }
     return 0;

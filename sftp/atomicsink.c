@@ -193,7 +193,7 @@ static int open_partial(struct atomic_sink *a, int *existed, const char **why)
         return refuse(why, "opening the partial file failed", fileio_errno_code(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         close(fd);
-        return refuse(why, "another transfer is writing this name's partial file", RPC2_EEXIST);
+        return refuse(why, "another transfer is writing this name's partial file", RPC2_EBUSY);
     }
     return fd;
 }

@@ -133,6 +133,7 @@ START_TEST(test_retryable_table)
         {RPC2_EUNKNOWNCONN, 1}, {RPC2_ECLOSED, 1},
         {RPC2_ESEFAIL2, 1},     {RPC2_ECONNREFUSED, 1},
         {RPC2_ESTALLED, 1},     {RPC2_ESHUTDOWN, 1},
+        {RPC2_EBUSY, 1},
         {RPC2_OK, 0},           {42, 0},
         {RPC2_EADDR, 0},        {RPC2_ECANCELED, 0},
         {RPC2_ELIMIT, 0},       {RPC2_EAUTH, 0},

@@ -57,7 +57,9 @@ RPC2_EXPORT int rpc2_retry_policy_check(const struct rpc2_retry_policy *policy);
 /*
  * Whether a retry can cure error: RPC2_ETIMEDOUT, RPC2_EDEAD,
  * RPC2_EUNKNOWNCONN, RPC2_ECLOSED, RPC2_ESEFAIL2 (the transfer killed its
- * connection), RPC2_ECONNREFUSED, RPC2_ESTALLED and RPC2_ESHUTDOWN. Never
+ * connection), RPC2_ECONNREFUSED, RPC2_ESTALLED, RPC2_ESHUTDOWN and
+ * RPC2_EBUSY (a resumed transfer whose partial file another transfer, e.g.
+ * the server's end of an attempt killed at the client, still writes). Never
  * an application status (> 0) nor anything about the request or its file:
  * RPC2_EADDR (a name that does not resolve), RPC2_ECANCELED, RPC2_ELIMIT,
  * RPC2_EAUTH, RPC2_ESECURITY, RPC2_ENOENT, RPC2_EACCES, RPC2_ENOSPC,

@@ -75,7 +75,8 @@ extern "C" {
     X(ECONNREFUSED, -36, "connection refused: nothing listens at the server's address and port") \
     X(ECHANGED, -37, "the file changed while it was being sent")                                   \
     X(ESTALLED, -38, "transfer made no progress within the server's stall timeout")               \
-    X(ESHUTDOWN, -39, "the server is stopping: the call was ended")
+    X(ESHUTDOWN, -39, "the server is stopping: the call was ended")                               \
+    X(EBUSY, -40, "another transfer is writing this file: try again once it has ended")
 
 enum rpc2_error {
 #define RPC2_ERROR_ENUM(name, value, text) RPC2_##name = (value),
