@@ -537,11 +537,8 @@ static uint64_t call_retransmissions(const struct ops *o)
 }
 
 /* One transfer, as the library's events (rpc2/event.h) tell it during the
- * call. STATS is printed as it comes; STOP after the call has returned,
- * because rcat's ERROR, which needs the call's outcome judged
- * (verdict.c), comes before it, and because a call done again after a
- * server forgot the connection has a STOP per attempt and rcat one per
- * file. */
+ * call: each goes to report.c as delivered, which prints it (ERROR and STOP
+ * after the call has returned, with rcat's judgement of the outcome). */
 struct xfer {
     struct ops *o;
     struct report_xfer rep;
@@ -551,8 +548,6 @@ struct xfer {
     int stopped;
     int reopened; /* its local file is opened afresh by each attempt */
 };
-
-#define STATS_EVERY_US 100000u /* the bar's redraws; --json prints fewer (report.c) */
 
 static int on_event(const struct rpc2_event *ev, void *arg)
 {
@@ -570,24 +565,9 @@ static int on_event(const struct rpc2_event *ev, void *arg)
         }
         x->stopped = 1;
     }
-    if (ev->type != RPC2_EVENT_STATS)
-        return RPC2_EVENT_CONTINUE;
-    ratectl_sync(x->o->ratectl);
-    if (!report_xfer_due(&x->rep))
-        return RPC2_EVENT_CONTINUE;
-    if (ev->packets)
-        report_xfer_path(&x->rep, &(struct report_path){
-                                      .rate_bps = ev->rate_bps,
-                                      .delay_us = ev->delay_us,
-                                      .min_delay_us = ev->min_delay_us,
-                                      .packets = ev->packets,
-                                      .packets_retransmitted = ev->packets_retransmitted,
-                                      .bytes_retransmitted = ev->bytes_retransmitted,
-                                      .policy = ev->policy,
-                                  });
-    report_xfer_range(&x->rep, ev->start_byte, ev->end_byte);
-    report_xfer_progress(&x->rep, ev->file_bytes, ev->size,
-                         call_retransmissions(x->o) - x->retrans0);
+    if (ev->type == RPC2_EVENT_STATS)
+        ratectl_sync(x->o->ratectl);
+    report_xfer_event(&x->rep, ev, call_retransmissions(x->o) - x->retrans0);
     return RPC2_EVENT_CONTINUE;
 }
 
@@ -603,7 +583,7 @@ static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file
     x->retrans0 = call_retransmissions(o);
     d->event = on_event;
     d->event_arg = x;
-    d->stats_interval_us = STATS_EVERY_US;
+    d->stats_interval_us = report_stats_interval_us();
     d->sum_type = o->cfg.sum.type;
     memcpy(d->expect_sum, o->cfg.sum.expect, sizeof d->expect_sum);
     d->expect_sum_len = o->cfg.sum.expect_len;

@@ -1,8 +1,20 @@
 /*
- * report.c - rcat's voice: messages, the progress bar and --json events on
- * standard error, stat and ls lines on standard output. Scripts read the
- * JSON and the exit code, people read the text; both are shaped here so the
- * two never drift apart.
+ * report.c - rcat's voice on standard error: messages, the progress bar and
+ * --json events. Scripts read the JSON and the exit code, people read the
+ * text; both are decided here so the two never drift apart. The JSON lines
+ * themselves are built by json.c; stat and ls lines are entries.c's.
+ *
+ * A transfer's events are the library's (rpc2/event.h), printed as the
+ * callback delivered them (report_xfer_event), with rcat's labels added:
+ * SessionId, File, Destination, ArgIndex. Only ERROR and STOP wait until
+ * the call has returned, so that rcat's judgement of the outcome (verdict.c:
+ * the exit Code, a name such as RCAT_NOT_FOUND, words for the operator)
+ * rides on them. rcat's own events are those about the run, not a
+ * transfer: INIT (the run: its operands and PID), SESSION when a connection
+ * is made, LOG, RETR, DONE (the run's counts, which no library transfer
+ * could know), and ERROR and STOP for an operand that failed before the
+ * library began a transfer (a local file that would not open, a server not
+ * reached, a usage error).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,18 +25,19 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 
+#include "json.h"
 #include "report.h"
 
 #define BAR_EVERY_US 100000u   /* at most ~10 redraws a second */
-#define STATS_EVERY_US 250000u /* a few STATS events a second */
-#define JSON_STRING_MAX 8192   /* longer strings are cut: one event stays bounded */
-#define JSON_LINE_MAX (64 * 1024 + 4 * 6 * JSON_STRING_MAX)
+#define STATS_EVERY_US 250000u /* --json: a few STATS events a second */
 
 static struct report_config cfg;
 static int operand;
 static uint64_t started_us;
 static uint64_t attempted, passed, failed, total_bytes, retries;
 static int bar_visible; /* a bar line is on screen without its newline */
+static struct report_xfer *current; /* the transfer in hand, for its ERROR */
+static int queries; /* the run moves no file (--stat, --ls): SESSION per connection */
 
 static uint64_t now_us(void)
 {
@@ -56,6 +69,16 @@ void report_init(const struct report_config *c)
     started_us = now_us();
 }
 
+int report_is_json(void)
+{
+    return cfg.json;
+}
+
+uint32_t report_stats_interval_us(void)
+{
+    return cfg.json ? STATS_EVERY_US : cfg.progress ? BAR_EVERY_US : 0;
+}
+
 int report_wants_size(void)
 {
     return cfg.progress || cfg.json;
@@ -66,136 +89,10 @@ void report_operand(int index)
     operand = index;
 }
 
-/* ---- JSON lines ---------------------------------------------------------- */
-
-/* One event is built here and written with one write(), so events from one
- * run never interleave mid-line. Its strings are capped, so it always fits. */
-static struct {
-    char buf[JSON_LINE_MAX];
-    size_t len;
-} line;
-
-static void put(const char *s, size_t n)
-{
-    if (n > sizeof line.buf - line.len)
-        n = sizeof line.buf - line.len; /* unreachable with capped strings */
-    memcpy(line.buf + line.len, s, n);
-    line.len += n;
-}
-
-static void put_s(const char *s)
-{
-    put(s, strlen(s));
-}
-
-/* The length of a valid UTF-8 sequence at s, or 0: JSON must be UTF-8, and
- * file names need not be. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0], cp, min;
-    size_t n;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, min = 0x80, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, min = 0x800, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, min = 0x10000, cp = c & 0x07;
-    else
-        return 0;
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* A JSON string: quotes, backslash and control characters escaped, bytes
- * that are not UTF-8 replaced by U+FFFD. */
-static void put_json_string(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t left = strnlen(str, JSON_STRING_MAX);
-
-    put("\"", 1);
-    while (left > 0) {
-        size_t n = utf8_seq(s, left);
-        char esc[8];
-
-        if (n == 0) {
-            put_s("\\ufffd");
-            n = 1;
-        } else if (*s == '"' || *s == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*s;
-            put(esc, 2);
-        } else if (*s < 0x20 || *s == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", *s);
-            put(esc, 6);
-        } else {
-            put((const char *)s, n);
-        }
-        s += n;
-        left -= n;
-    }
-    put("\"", 1);
-}
-
-static void j_open(const char *type)
-{
-    line.len = 0;
-    put_s("{\"Type\":");
-    put_json_string(type);
-}
-
-static void j_str(const char *key, const char *value)
-{
-    put(",", 1);
-    put_json_string(key);
-    put(":", 1);
-    put_json_string(value ? value : "");
-}
-
-static void j_u64(const char *key, uint64_t v)
-{
-    char num[32];
-
-    put(",", 1);
-    put_json_string(key);
-    snprintf(num, sizeof num, ":%" PRIu64, v);
-    put_s(num);
-}
-
-static void j_i64(const char *key, int64_t v)
-{
-    char num[32];
-
-    put(",", 1);
-    put_json_string(key);
-    snprintf(num, sizeof num, ":%" PRId64, v);
-    put_s(num);
-}
-
-static void j_operand(void)
+static void json_operand(void)
 {
     if (operand > 0)
-        j_u64("ArgIndex", (uint64_t)operand);
-}
-
-static void j_close(int fd)
-{
-    put("}\n", 2);
-    if (fd == STDOUT_FILENO)
-        fwrite(line.buf, 1, line.len, stdout);
-    else
-        write_all(fd, line.buf, line.len);
+        json_u64("ArgIndex", (uint64_t)operand);
 }
 
 /* ---- text ---------------------------------------------------------------- */
@@ -250,26 +147,56 @@ void report_begin(const char *version, const char *operation, int operands, cons
 {
     if (!cfg.json)
         return;
-    j_open("INIT");
-    j_str("Version", version);
-    j_str("Operation", operation);
-    j_u64("Operands", (uint64_t)operands);
+    queries = strcmp(operation, "Fetch") && strcmp(operation, "Store");
+    json_open("INIT");
+    json_str("Version", version);
+    json_str("Operation", operation);
+    json_u64("Operands", (uint64_t)operands);
     if (destination)
-        j_str("Destination", destination);
-    j_u64("Pid", (uint64_t)getpid());
-    j_close(STDERR_FILENO);
+        json_str("Destination", destination);
+    json_u64("Pid", (uint64_t)getpid());
+    json_close(STDERR_FILENO);
 }
+
+/* The connections made, for the SESSION of each transfer on them: rcat's
+ * SessionId names one connection (which the library does not name), and
+ * Host and Port say where it goes, as the operand wrote them. A run that
+ * moves no file (--stat, --ls) has no transfer to say it: rcat's own
+ * SESSION per connection then. */
+#define CONNECTIONS_KNOWN 64
+static struct {
+    const char *session, *host;
+    unsigned port;
+} connections[CONNECTIONS_KNOWN];
 
 void report_session(const char *session, const char *host, unsigned port)
 {
-    if (cfg.json) {
-        j_open("SESSION");
-        j_str("SessionId", session);
-        j_str("Host", host);
-        j_u64("Port", port);
-        j_close(STDERR_FILENO);
-    } else if (cfg.verbose) {
+    size_t i = 0;
+
+    while (i < CONNECTIONS_KNOWN - 1 && connections[i].session &&
+           connections[i].session != session)
+        i++;
+    connections[i].session = session;
+    connections[i].host = host;
+    connections[i].port = port;
+    if (cfg.json && queries) { /* no transfer will say it */
+        json_open("SESSION");
+        json_str("SessionId", session);
+        json_str("Host", host);
+        json_u64("Port", port);
+        json_close(STDERR_FILENO);
+    } else if (!cfg.json && cfg.verbose)
         report_info("connected to %s port %u (session %s)", host, port, session);
+}
+
+static void connection_labels(const char *session)
+{
+    for (size_t i = 0; session && i < CONNECTIONS_KNOWN && connections[i].session; i++) {
+        if (connections[i].session == session) {
+            json_str("Host", connections[i].host);
+            json_u64("Port", connections[i].port);
+            return;
+        }
     }
 }
 
@@ -278,14 +205,21 @@ static void error_event(int code, const char *name, const char *file, const char
     char text[1024];
 
     vsnprintf(text, sizeof text, fmt, ap);
-    j_open("ERROR");
-    j_u64("Code", (uint64_t)code);
-    j_str("Error", name);
-    j_str("Description", text);
+    json_open("ERROR");
+    json_u64("Code", (uint64_t)code);
+    json_str("Error", name);
+    json_str("Description", text);
     if (file)
-        j_str("File", file);
-    j_operand();
-    j_close(STDERR_FILENO);
+        json_str("File", file);
+    json_operand();
+    if (current && current->error.held) {
+        /* the library's ERROR of the transfer in hand, in rcat's words */
+        if (current->session)
+            json_str("SessionId", current->session);
+        json_event_fields(&current->error.ev, 0);
+        current->error.held = 0;
+    }
+    json_close(STDERR_FILENO);
 }
 
 void report_error(int code, const char *name, const char *file, const char *fmt, ...)
@@ -321,10 +255,10 @@ static void log_event(const char *level, const char *fmt, va_list ap)
     char text[4096];
 
     vsnprintf(text, sizeof text, fmt, ap);
-    j_open("LOG");
-    j_str("Level", level);
-    j_str("Message", text);
-    j_close(STDERR_FILENO);
+    json_open("LOG");
+    json_str("Level", level);
+    json_str("Message", text);
+    json_close(STDERR_FILENO);
 }
 
 void report_info(const char *fmt, ...)
@@ -486,28 +420,37 @@ static const char *direction(const struct report_xfer *x)
     return x->send ? "Send" : "Receive";
 }
 
+/* rcat's names for what the library moves: the library knows neither the
+ * remote path (it is in rcat's call) nor the operand nor the connection's
+ * session. */
+static void xfer_labels(const struct report_xfer *x)
+{
+    if (x->session)
+        json_str("SessionId", x->session);
+    json_str("File", x->file);
+    json_str("Destination", x->dest);
+    json_operand();
+}
+
+/* rcat's own STOP, for an operand the library never began a transfer for. */
 static void xfer_fields(const struct report_xfer *x, uint64_t retransmissions)
 {
     uint64_t elapsed = now_us() - x->start_us;
 
-    if (x->session)
-        j_str("SessionId", x->session);
-    j_str("Direction", direction(x));
-    j_str("File", x->file);
-    j_str("Destination", x->dest);
-    j_operand();
+    xfer_labels(x);
+    json_str("Direction", direction(x));
     if (x->size >= 0)
-        j_i64("Size", x->size);
+        json_i64("Size", x->size);
     if (x->start_byte >= 0)
-        j_i64("StartByte", x->start_byte);
+        json_i64("StartByte", x->start_byte);
     if (x->end_byte >= 0)
-        j_i64("EndByte", x->end_byte);
-    j_u64("FileBytes", x->bytes);
+        json_i64("EndByte", x->end_byte);
+    json_u64("FileBytes", x->bytes);
     if (x->resume)
-        j_u64("StartedOver", (uint64_t)x->started_over);
-    j_u64("Elapsedusec", elapsed);
-    j_u64("BytesPerSec", elapsed ? (uint64_t)((double)x->bytes * 1e6 / (double)elapsed) : 0);
-    j_u64("Retransmissions", retransmissions);
+        json_u64("StartedOver", (uint64_t)x->started_over);
+    json_u64("Elapsedusec", elapsed);
+    json_u64("BytesPerSec", elapsed ? (uint64_t)((double)x->bytes * 1e6 / (double)elapsed) : 0);
+    json_u64("Retransmissions", retransmissions);
 }
 
 void report_xfer_begin(struct report_xfer *x, const char *session, int send, const char *file,
@@ -522,15 +465,9 @@ void report_xfer_begin(struct report_xfer *x, const char *session, int send, con
     x->size = size;
     x->start_byte = x->end_byte = -1;
     x->start_us = x->last_us = now_us();
+    current = x;
     if (cfg.progress)
         draw_bar(x, 0);
-}
-
-int report_xfer_due(const struct report_xfer *x)
-{
-    if (!cfg.progress && !cfg.json)
-        return 0;
-    return now_us() - x->last_us >= (cfg.json ? STATS_EVERY_US : BAR_EVERY_US);
 }
 
 /* An exponential average of the rate between redraws: steadier than the
@@ -561,44 +498,94 @@ void report_xfer_resumed(struct report_xfer *x, int started_over, const char *no
         report_info("%s: %s", x->label, note ? note : "started over");
 }
 
-void report_xfer_path(struct report_xfer *x, const struct report_path *p)
+/* One library event as a line: its type, rcat's labels, its fields. */
+static void print_event(const struct report_xfer *x, const struct rpc2_event *ev,
+                        uint64_t extra_retransmissions)
 {
-    x->path = *p;
-    x->have_path = 1;
+    const char *type = rpc2_event_name((int)ev->type);
+
+    json_open(type ? type : "EVENT");
+    xfer_labels(x);
+    if (ev->type == RPC2_EVENT_SESSION)
+        connection_labels(x->session);
+    json_event_fields(ev, extra_retransmissions);
+    json_close(STDERR_FILENO);
 }
 
-static void path_fields(const struct report_xfer *x)
+/* An event held until the call returns: its strings live only during the
+ * callback, so they are copied with it. */
+static void keep(struct report_kept *k, const struct rpc2_event *ev)
 {
-    const struct report_path *p = &x->path;
-
-    if (!x->have_path)
-        return;
-    j_u64("Rate", p->rate_bps ? p->rate_bps : (uint64_t)(x->rate * 8));
-    j_u64("Delay", p->delay_us / 1000);
-    if (p->min_delay_us)
-        j_u64("MinDelay", p->min_delay_us / 1000);
-    /* events carry integers only: hundredths of a per cent (basis points) */
-    j_u64("Loss", p->packets ? p->packets_retransmitted * 10000 / p->packets : 0);
-    j_u64("RetransmittedBytes", p->bytes_retransmitted);
-    if (p->policy)
-        j_str("Policy", p->policy);
-}
-
-void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
-                          uint64_t retransmissions)
-{
-    if (x->size < 0 && total >= 0)
-        x->size = total;
-    x->bytes = bytes;
-    update_rate(x, now_us());
-    if (cfg.json) {
-        j_open("STATS");
-        xfer_fields(x, retransmissions);
-        path_fields(x);
-        j_close(STDERR_FILENO);
-    } else if (cfg.progress) {
-        draw_bar(x, 0);
+    k->ev = *ev;
+    k->held = 1;
+    k->ev.desc = NULL;
+    snprintf(k->policy, sizeof k->policy, "%s", ev->policy ? ev->policy : "");
+    k->ev.policy = ev->policy ? k->policy : NULL;
+    snprintf(k->error_name, sizeof k->error_name, "%s", ev->error_name ? ev->error_name : "");
+    k->ev.error_name = ev->error_name ? k->error_name : NULL;
+    snprintf(k->error_text, sizeof k->error_text, "%s",
+             ev->error_description ? ev->error_description : "");
+    k->ev.error_description = ev->error_description ? k->error_text : NULL;
+    snprintf(k->sum_type, sizeof k->sum_type, "%s", ev->checksum_type ? ev->checksum_type : "");
+    k->ev.checksum_type = ev->checksum_type ? k->sum_type : NULL;
+    k->ev.resume_note = NULL;
+    k->ev.checksum = NULL;
+    k->ev.checksum_len = 0;
+    if (ev->checksum && ev->checksum_len <= sizeof k->sum) {
+        memcpy(k->sum, ev->checksum, ev->checksum_len);
+        k->ev.checksum = k->sum;
+        k->ev.checksum_len = ev->checksum_len;
     }
+}
+
+/* ERROR and STOP of an attempt that the call did again (a server that
+ * forgot the connection): as the library said them, before the next. */
+static void flush_kept(struct report_xfer *x)
+{
+    if (x->error.held)
+        print_event(x, &x->error.ev, 0);
+    if (x->stop.held)
+        print_event(x, &x->stop.ev, 0);
+    x->error.held = x->stop.held = 0;
+}
+
+/* The bar and rcat's own STOP follow the library's view of the bytes. */
+static void follow(struct report_xfer *x, const struct rpc2_event *ev)
+{
+    if (x->size < 0 && ev->size >= 0)
+        x->size = ev->size;
+    x->start_byte = ev->start_byte;
+    x->end_byte = ev->end_byte;
+    if (ev->type == RPC2_EVENT_STATS || ev->type == RPC2_EVENT_STOP)
+        x->bytes = ev->file_bytes;
+}
+
+void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
+                       uint64_t extra_retransmissions)
+{
+    follow(x, ev);
+    if (!cfg.json) {
+        if (ev->type == RPC2_EVENT_STATS && cfg.progress &&
+            now_us() - x->last_us >= BAR_EVERY_US) {
+            update_rate(x, now_us());
+            draw_bar(x, 0);
+        }
+        return;
+    }
+    switch (ev->type) {
+    case RPC2_EVENT_INIT:
+        flush_kept(x);
+        break;
+    case RPC2_EVENT_ERROR:
+        keep(&x->error, ev);
+        return;
+    case RPC2_EVENT_STOP:
+        keep(&x->stop, ev);
+        return;
+    default:
+        break;
+    }
+    print_event(x, ev, extra_retransmissions);
 }
 
 /* -v without a bar: one line per file. */
@@ -621,6 +608,38 @@ static void sum_hex(const struct report_sum *sum, char *hex, size_t cap)
         snprintf(hex + 2 * i, 3, "%02x", sum->bytes[i]);
 }
 
+/* STOP: the library's, with rcat's outcome; rcat's own when the library
+ * never began a transfer. */
+static void stop_event(struct report_xfer *x, uint64_t retransmissions, uint64_t duplicates,
+                       int code, const char *result, const struct report_sum *sum)
+{
+    char hex[2 * 64 + 1];
+
+    if (x->error.held) /* a failure rcat did not put in words: a signal's */
+        print_event(x, &x->error.ev, 0);
+    json_open("STOP");
+    if (x->stop.held) {
+        struct rpc2_event *ev = &x->stop.ev;
+        uint64_t own = ev->packets_retransmitted;
+
+        if (code != RCAT_EXIT_OK && ev->result == 0)
+            ev->checksum = NULL; /* rcat failed it after: its sum says nothing */
+        xfer_labels(x);
+        json_event_fields(ev, retransmissions > own ? retransmissions - own : 0);
+    } else {
+        xfer_fields(x, retransmissions);
+        json_u64("Duplicates", duplicates);
+        sum_hex(sum, hex, sizeof hex);
+        if (hex[0]) {
+            json_str("Checksum", hex);
+            json_str("ChecksumType", sum->type);
+        }
+    }
+    json_u64("Code", (uint64_t)code);
+    json_str("Result", result);
+    json_close(STDERR_FILENO);
+}
+
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
                      uint64_t duplicates, int code, const char *result,
                      const struct report_sum *sum)
@@ -634,18 +653,10 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         passed++;
     else
         failed++;
+    current = NULL;
     if (cfg.json) {
-        j_open("STOP");
-        xfer_fields(x, retransmissions);
-        j_u64("Duplicates", duplicates);
-        j_u64("Code", (uint64_t)code);
-        j_str("Result", result);
-        sum_hex(sum, hex, sizeof hex);
-        if (hex[0]) {
-            j_str("Checksum", hex);
-            j_str("ChecksumType", sum->type);
-        }
-        j_close(STDERR_FILENO);
+        stop_event(x, retransmissions, duplicates, code, result, sum);
+        x->error.held = x->stop.held = 0;
         return;
     }
     sum_hex(sum, hex, sizeof hex);
@@ -668,13 +679,13 @@ void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64
     }
     retries++;
     if (cfg.json) {
-        j_open("RETR");
-        j_operand();
-        j_u64("Attempt", attempt);
-        j_u64("Attempts", attempts);
-        j_str("Error", error);
-        j_u64("Delayusec", delay_us);
-        j_close(STDERR_FILENO);
+        json_open("RETR");
+        json_operand();
+        json_u64("Attempt", attempt);
+        json_u64("Attempts", attempts);
+        json_str("Error", error);
+        json_u64("Delayusec", delay_us);
+        json_close(STDERR_FILENO);
     } else if (!cfg.quiet) {
         char msg[160];
 
@@ -689,136 +700,14 @@ void report_done(int code)
 {
     if (!cfg.json)
         return;
-    j_open("DONE");
-    j_u64("TransfersAttempted", attempted);
-    j_u64("TransfersPassed", passed);
-    j_u64("TransfersFailed", failed);
-    j_u64("Retries", retries);
-    j_u64("FileBytes", total_bytes);
-    j_u64("Elapsedusec", now_us() - started_us);
-    j_u64("ExitCode", (uint64_t)code);
-    j_close(STDERR_FILENO);
+    json_open("DONE");
+    json_u64("TransfersAttempted", attempted);
+    json_u64("TransfersPassed", passed);
+    json_u64("TransfersFailed", failed);
+    json_u64("Retries", retries);
+    json_u64("FileBytes", total_bytes);
+    json_u64("Elapsedusec", now_us() - started_us);
+    json_u64("ExitCode", (uint64_t)code);
+    json_close(STDERR_FILENO);
 }
 
-/* ---- stat and ls ----------------------------------------------------------- */
-
-static const char *type_name(enum report_type t)
-{
-    static const char *const names[] = {"file", "directory", "link", "other"};
-
-    return names[t];
-}
-
-static const char *type_text(enum report_type t)
-{
-    static const char *const names[] = {"regular file", "directory", "symbolic link",
-                                        "special file"};
-
-    return names[t];
-}
-
-static void mode_string(char *out, enum report_type t, unsigned mode)
-{
-    static const char types[] = "-dl?";
-    static const char rwx[] = "rwxrwxrwx";
-
-    out[0] = types[t];
-    for (int i = 0; i < 9; i++)
-        out[1 + i] = mode & (0400u >> i) ? rwx[i] : '-';
-    if (mode & 04000)
-        out[3] = mode & 0100 ? 's' : 'S';
-    if (mode & 02000)
-        out[6] = mode & 0010 ? 's' : 'S';
-    if (mode & 01000)
-        out[9] = mode & 0001 ? 't' : 'T';
-    out[10] = '\0';
-}
-
-static void local_time(char *out, size_t cap, const char *fmt, int64_t sec)
-{
-    time_t t = (time_t)sec;
-    struct tm tm;
-
-    if (!localtime_r(&t, &tm) || !strftime(out, cap, fmt, &tm))
-        snprintf(out, cap, "@%" PRId64, sec);
-}
-
-/* Names come from the server: on a terminal, control characters could
- * drive it, so they and bytes that are not UTF-8 are shown as '?' (as ls
- * does). Elsewhere the bytes go out as they are. */
-static void print_name(const char *name)
-{
-    const unsigned char *s = (const unsigned char *)name;
-    size_t left = strlen(name);
-
-    if (!isatty(STDOUT_FILENO)) {
-        fputs(name, stdout);
-        return;
-    }
-    while (left > 0) {
-        size_t n = utf8_seq(s, left);
-
-        if (n == 0 || *s < 0x20 || *s == 0x7f) {
-            putchar('?');
-            n = 1;
-        } else {
-            fwrite(s, 1, n, stdout);
-        }
-        s += n;
-        left -= n;
-    }
-}
-
-static void entry_json(const char *key, const char *name, const struct report_entry *e)
-{
-    char mode[8];
-
-    snprintf(mode, sizeof mode, "%04o", e->mode & 07777);
-    line.len = 0;
-    put_s("{");
-    put_json_string(key);
-    put(":", 1);
-    put_json_string(name);
-    j_str("Type", type_name(e->type));
-    j_u64("Size", e->size);
-    j_str("Mode", mode);
-    j_i64("MtimeSec", e->mtime_sec);
-    j_u64("MtimeNsec", e->mtime_nsec);
-    j_close(STDOUT_FILENO);
-}
-
-void report_stat(const char *path, const struct report_entry *e)
-{
-    char mode[11], when[64], zone[16];
-
-    if (cfg.json) {
-        entry_json("Path", path, e);
-        return;
-    }
-    mode_string(mode, e->type, e->mode);
-    local_time(when, sizeof when, "%Y-%m-%d %H:%M:%S", e->mtime_sec);
-    local_time(zone, sizeof zone, "%z", e->mtime_sec);
-    print_name(path);
-    printf(": %s, %" PRIu64 " bytes, mode %04o (%s), modified %s.%09u %s\n", type_text(e->type),
-           e->size, e->mode & 07777, mode, when, e->mtime_nsec % 1000000000u, zone);
-}
-
-void report_list_entry(const char *name, const struct report_entry *e)
-{
-    char mode[11], when[32];
-
-    if (cfg.json) {
-        entry_json("Name", name, e);
-        return;
-    }
-    mode_string(mode, e->type, e->mode);
-    local_time(when, sizeof when, "%Y-%m-%d %H:%M", e->mtime_sec);
-    printf("%s %12" PRIu64 " %s ", mode, e->size, when);
-    print_name(name);
-    putchar('\n');
-}
-
-int report_flush_stdout(void)
-{
-    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
-}

@@ -9,6 +9,8 @@
 #define RCAT_REPORT_H
 
 #include <stdint.h>
+#include <rpc2/event.h>
+#include <rpc2/se.h>
 
 /* rcat's exit codes: the contract with scripts (documented in --help and
  * rcat(1)). */
@@ -31,6 +33,12 @@ struct report_config {
 
 void report_init(const struct report_config *c);
 
+/* --json: events, not text, on standard error (and JSON stat/ls lines). */
+int report_is_json(void);
+/* The STATS interval a transfer's descriptor asks the library for: what
+ * --json prints, or how often the bar is redrawn. */
+uint32_t report_stats_interval_us(void);
+
 /* Is the size of a file worth a round trip before fetching it? Only for a
  * bar's percentage and ETA, or the Size field of JSON events. */
 int report_wants_size(void);
@@ -41,7 +49,9 @@ void report_operand(int index);
 /* INIT: once, before anything else. */
 void report_begin(const char *version, const char *operation, int operands,
                   const char *destination);
-/* SESSION: a connection to a server was made. */
+/* A connection to a server was made (said with -v): each transfer's
+ * SESSION on it names it (SessionId, Host, Port). The strings must live
+ * as long as the connection's transfers. */
 void report_session(const char *session, const char *host, unsigned port);
 
 /* An error: "rcat: FILE: text" (FILE may be NULL), or an ERROR event with the
@@ -56,18 +66,16 @@ void report_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The library's log, passed through with -v. level: enum rpc2_log_level. */
 void report_library_log(int level, const char *message);
 
-/* One file moving. The strings must outlive the transfer. */
-/* What the library says of the path while a transfer runs: STATS carries
- * it as Rate (bits/s), Delay (ms) and Loss (hundredths of a per cent), as
- * Aspera names them. */
-struct report_path {
-    uint64_t rate_bps;      /* the pace, bits/s (this end sends); 0: the measured rate */
-    uint32_t delay_us;      /* smoothed RTT */
-    uint32_t min_delay_us;  /* the path's smallest RTT; 0: unknown */
-    uint64_t packets, packets_retransmitted, bytes_retransmitted;
-    const char *policy;
+/* A library event held until the call returns (ERROR, STOP), with
+ * copies of its strings. */
+struct report_kept {
+    struct rpc2_event ev;
+    int held;
+    char policy[32], error_name[64], error_text[256], sum_type[16];
+    unsigned char sum[RPC2_SE_SUM_MAX];
 };
 
+/* One file moving. The strings must outlive the transfer. */
 struct report_xfer {
     const char *session;
     const char *file;  /* the remote path */
@@ -77,11 +85,10 @@ struct report_xfer {
     int64_t size; /* -1: unknown */
     uint64_t start_us, last_us, last_bytes, bytes;
     double rate; /* smoothed, bytes per second */
-    struct report_path path;
-    int have_path;
     int64_t start_byte, end_byte; /* StartByte, EndByte as the library says them; -1: none */
     int resume;                   /* -C: STOP says StartedOver */
     int started_over;
+    struct report_kept error, stop; /* the library's, for after the call */
 };
 
 /* The range the library moves (StartByte, EndByte: -1 to the end); a
@@ -91,16 +98,16 @@ void report_xfer_range(struct report_xfer *x, int64_t start_byte, int64_t end_by
  * there but not used (note says why); -v reports it, and where it continued. */
 void report_xfer_resumed(struct report_xfer *x, int started_over, const char *note);
 
-/* The path as the library sees it now, for the next STATS. */
-void report_xfer_path(struct report_xfer *x, const struct report_path *p);
-
 void report_xfer_begin(struct report_xfer *x, const char *session, int send, const char *file,
                        const char *dest, int64_t size);
-/* Cheap enough for every packet: is a redraw or a STATS event due now? */
-int report_xfer_due(const struct report_xfer *x);
-/* Bytes so far; total from the library (-1 unknown) replaces an unknown size. */
-void report_xfer_progress(struct report_xfer *x, uint64_t bytes, int64_t total,
-                          uint64_t retransmissions);
+/* One of the library's events for this transfer, from its callback (on
+ * the loop thread): printed as delivered with rcat's labels (--json), or
+ * drawn (the bar); ERROR and STOP are held for report_error and
+ * report_xfer_end, which add rcat's outcome. extra_retransmissions: the
+ * call's own resends since the transfer began (the library's count only
+ * the transfer's). */
+void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
+                       uint64_t extra_retransmissions);
 /* A named sum of the bytes moved, in the order md5sum (or `xxhsum -H2`)
  * prints it; len 0: none. */
 struct report_sum {
@@ -109,9 +116,11 @@ struct report_sum {
     unsigned len;
 };
 
-/* STOP: what this end resent and received twice; code is the file's exit
- * code, result its symbolic outcome ("OK"); sum (may be NULL) goes out as
- * Checksum and ChecksumType, and with -v into the summary line. */
+/* STOP: the library's (held by report_xfer_event) with code, the file's
+ * exit code, and result, its symbolic outcome ("OK"); without one (the
+ * library never began a transfer) rcat's own from what this end resent and
+ * received twice. sum (may be NULL) goes out as Checksum and ChecksumType
+ * in rcat's own STOP, and with -v into the summary line. */
 void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmissions,
                      uint64_t duplicates, int code, const char *result,
                      const struct report_sum *sum);

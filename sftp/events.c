@@ -82,6 +82,7 @@ void sftp_events_init(struct sftp_events *e, struct rpc2_se_desc *d, int is_clie
     b->start_byte = d->seek_offset;
     b->end_byte = d->quota >= 0 ? d->seek_offset + d->quota - 1 : -1;
     b->size = size;
+    b->resume = d->resume;
     b->checksum_type = "xxh128";
     e->began = 1;
     struct rpc2_event ev = *b;
@@ -157,6 +158,14 @@ void sftp_events_path(struct sftp_events *e, const struct rpc2_sftp_transfer_inf
     e->have_path = 1;
 }
 
+/* The failure is the named sum differing from the one expected: the sum
+ * of the bytes that came is the news, not a sum of a good transfer. */
+static int sum_disagreed(const struct rpc2_se_desc *d)
+{
+    return d->expect_sum_len && d->sum_len == d->expect_sum_len &&
+           memcmp(d->sum, d->expect_sum, d->sum_len) != 0;
+}
+
 void sftp_events_stop(struct sftp_events *e, const struct rpc2_se_desc *d, int result,
                       int call_status, uint64_t now)
 {
@@ -178,12 +187,17 @@ void sftp_events_stop(struct sftp_events *e, const struct rpc2_se_desc *d, int r
     ev.result = result;
     ev.call_status = call_status;
     ev.quota_exceeded = d->quota_exceeded;
+    ev.started_over = d->resume_started_over;
+    ev.resume_note = d->resume_note;
     if (result != 0) {
         ev.error_name = rpc2_errname(result);
         ev.error_description = rpc2_strerror(result);
         ev.checksum_type = NULL;
         deliver(e, &ev, RPC2_EVENT_ERROR, now);
-    } else if (d->sum_len) { /* the named sum asked for */
+    }
+    if (result != 0 && !sum_disagreed(d)) {
+        ev.checksum_type = NULL;
+    } else if (d->sum_len) { /* the named sum asked for (or the one that differed) */
         ev.checksum = d->sum;
         ev.checksum_len = d->sum_len;
         ev.checksum_type = rpc2_se_sum_name(d->sum_type);

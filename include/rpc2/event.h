@@ -22,7 +22,11 @@
  *                 ErrorDescription, always followed by its STOP.
  *   STOP          exactly once, last, whatever the outcome: Result is 0 or
  *                 the error, CallStatus what the call returns (client), the
- *                 final FileBytes, and on success the Checksum.
+ *                 final FileBytes, where a resumed transfer continued from
+ *                 (StartByte, StartedOver), and on success the Checksum (on
+ *                 a failure only when the sum differed from the one the
+ *                 descriptor expected: then it is the sum of the bytes
+ *                 that came, so the program can say which it was).
  *
  * A transfer refused before INIT (a descriptor that makes no sense, a file
  * that cannot be opened) has no events: the call's return says why.
@@ -132,6 +136,15 @@ struct rpc2_event {
     /* the descriptor the transfer reports into (read only; valid until
      * the callback returns) */
     const struct rpc2_se_desc *desc;
+
+    /* Resume (every event; the outcome on STOP): whether the descriptor
+     * asked to continue an earlier attempt (desc->resume), and on STOP
+     * whether an earlier attempt's partial was there but not used
+     * (StartedOver) and why (a static sentence, or NULL). start_byte says
+     * where it continued from. */
+    int resume;
+    int started_over;
+    const char *resume_note;
 };
 
 #define RPC2_EVENT_HAS(ev, field)                                                                  \
