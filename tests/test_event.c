@@ -55,6 +55,8 @@ struct seen {
     int n;
     struct rpc2_event ev[MAX_EVENTS];
     unsigned char sum[16]; /* the last STOP's checksum */
+    char sum_type[16];     /* ... and its type */
+    char error_name[64], error_description[256]; /* the last ERROR's */
     int cancel_on;         /* cancel at the first event of this type (0: never) */
     uint64_t cancel_after; /* ... with at least this many bytes moved */
     int cancelled;
@@ -83,6 +85,15 @@ static int record(const struct rpc2_event *ev, void *arg)
         s->ev[s->n].desc = NULL;
         if (ev->checksum && ev->checksum_len == 16)
             memcpy(s->sum, ev->checksum, 16);
+        if (ev->type == RPC2_EVENT_STOP)
+            snprintf(s->sum_type, sizeof s->sum_type, "%s",
+                     ev->checksum_type ? ev->checksum_type : "");
+        if (ev->type == RPC2_EVENT_ERROR) {
+            snprintf(s->error_name, sizeof s->error_name, "%s",
+                     ev->error_name ? ev->error_name : "");
+            snprintf(s->error_description, sizeof s->error_description, "%s",
+                     ev->error_description ? ev->error_description : "");
+        }
         s->ev[s->n].checksum = NULL;
         s->n++;
     }
@@ -397,6 +408,42 @@ static void check_success_stop(struct seen *s, int64_t size, int piggybacked, co
     ck_assert_int_eq(i.file_bytes, 0);
 }
 
+/* INIT and SESSION of a whole-file transfer: which end, the range, nothing
+ * moved yet; SESSION says how the bytes travel. The source knows the size
+ * at INIT. Every event says whether resume was asked (here: no). */
+static void check_opening(struct seen *s, enum rpc2_se_direction dir_, int is_client, int64_t size,
+                          int piggybacked, const char *what)
+{
+    struct rpc2_event i, n;
+    int source = is_client == (dir_ == RPC2_SE_STORE);
+    ck_assert_msg(last_of(s, RPC2_EVENT_INIT, &i), "%s: no INIT", what);
+    ck_assert_msg(last_of(s, RPC2_EVENT_SESSION, &n), "%s: no SESSION", what);
+    ck_assert_int_eq(i.direction, (int)dir_);
+    ck_assert_int_eq(i.is_client, is_client);
+    ck_assert_int_eq(i.is_source, source);
+    ck_assert_int_eq(i.start_byte, 0);
+    ck_assert_int_eq(i.end_byte, -1);
+    ck_assert_uint_eq(i.file_bytes, 0);
+    ck_assert_int_eq(i.result, 0);
+    ck_assert_int_eq(i.resume, 0);
+    if (source)
+        ck_assert_int_eq(i.size, size);
+    ck_assert_int_eq(n.piggybacked, piggybacked);
+    ck_assert_int_eq(n.is_source, source);
+    ck_assert_uint_eq(n.file_bytes, 0);
+    ck_assert_uint_ge(n.elapsed_us, i.elapsed_us);
+    pthread_mutex_lock(&s->lock);
+    for (int k = 0; k < s->n; k++) {
+        ck_assert_int_eq(s->ev[k].resume, 0);
+        ck_assert_int_eq(s->ev[k].started_over, 0);
+        if (s->ev[k].type == RPC2_EVENT_NOTIFICATION) {
+            ck_assert_uint_gt(s->ev[k].packet_size, 0);
+            ck_assert_uint_gt(s->ev[k].window, 0);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void check_stats_grow(struct seen *s, int64_t size)
 {
     uint64_t last = 0;
@@ -433,6 +480,8 @@ static void success(uint32_t proc, enum rpc2_se_direction dir_, const char *name
     check_success_stop(&server_seen, size, piggy, "server");
     check_stats_grow(&client_seen, size);
     check_stats_grow(&server_seen, size);
+    check_opening(&client_seen, dir_, 1, size, piggy, "client");
+    check_opening(&server_seen, dir_, 0, size, piggy, "server");
     ck_assert_int_eq(memcmp(client_seen.sum, server_seen.sum, 16), 0);
     struct rpc2_event p;
     ck_assert(last_of(&client_seen, RPC2_EVENT_STOP, &p));
@@ -509,7 +558,10 @@ START_TEST(test_no_such_file)
     ck_assert(last_of(&client_seen, RPC2_EVENT_STOP, &p));
     ck_assert_int_ne(p.result, 0);
     ck_assert_int_eq(e.result, p.result);
+    ck_assert_str_eq(client_seen.error_name, rpc2_errname(e.result));
+    ck_assert_str_eq(client_seen.error_description, rpc2_strerror(e.result));
     ck_assert_int_eq(p.call_status, RPC2_ENOENT);
+    ck_assert_int_eq(p.checksum_len, 0);
     ck_assert_uint_eq(p.file_bytes, 0);
     ck_assert_int_eq(file_count(cli_dir), 0);
     assert_order(&server_seen, "^$", "server (its end never opened)");
@@ -573,6 +625,64 @@ START_TEST(test_checksum_mismatch)
     ck_assert_int_eq(file_count(cli_dir), 0);
     rpc2_unbind(via);
     procs_child_stop(pid, SIGTERM);
+}
+END_TEST
+
+/* A named sum that differs from the one the descriptor expects: ERROR and
+ * STOP say RPC2_EINTEGRITY, and STOP carries the sum of the bytes that
+ * came (what a program shows beside the one it expected), by its name. */
+START_TEST(test_expected_sum_differs)
+{
+    struct client_xfer c;
+    struct rpc2_event e, p;
+    client_desc(&c, RPC2_SE_FETCH, "medium");
+    c.d.sum_type = RPC2_SE_SUM_MD5;
+    c.d.expect_sum_len = 16; /* all zero: surely not the file's md5 */
+    ck_assert_int_eq(call(PROC_FETCH, "medium", &c), RPC2_EINTEGRITY);
+    assert_order(&client_seen, "^ISNT*EP$", "client");
+    ck_assert(last_of(&client_seen, RPC2_EVENT_ERROR, &e));
+    ck_assert(last_of(&client_seen, RPC2_EVENT_STOP, &p));
+    ck_assert_int_eq(e.result, RPC2_EINTEGRITY);
+    ck_assert_str_eq(client_seen.error_name, "RPC2_EINTEGRITY");
+    ck_assert_int_eq(p.result, RPC2_EINTEGRITY);
+    ck_assert_int_eq(p.checksum_len, 16);
+    ck_assert_str_eq(client_seen.sum_type, "md5");
+    ck_assert_int_eq(memcmp(client_seen.sum, c.d.sum, 16), 0);
+    ck_assert_int_ne(memcmp(client_seen.sum, c.d.expect_sum, 16), 0);
+    ck_assert_int_eq(file_count(cli_dir), 0);
+}
+END_TEST
+
+/* Resume asked: every event says so; STOP says whether an earlier
+ * attempt's partial was there but not used (StartedOver) and why. */
+START_TEST(test_resume_fields)
+{
+    struct client_xfer c;
+    struct rpc2_event i, p;
+    char part[400];
+    client_desc(&c, RPC2_SE_FETCH, "resumed");
+    c.d.resume = 1;
+    ck_assert_int_eq(call(PROC_FETCH, "medium", &c), 0);
+    ck_assert(last_of(&client_seen, RPC2_EVENT_INIT, &i));
+    ck_assert(last_of(&client_seen, RPC2_EVENT_STOP, &p));
+    ck_assert_int_eq(i.resume, 1);
+    ck_assert_int_eq(p.resume, 1);
+    ck_assert_int_eq(p.started_over, 0);
+    ck_assert_int_eq(p.start_byte, 0);
+    ck_assert_uint_eq(p.file_bytes, MEDIUM);
+    /* a partial with no restart points: found, not usable, started over */
+    seen_reset(&client_seen);
+    snprintf(part, sizeof part, "%s/.again.rcat-part", cli_dir);
+    write_file(part, 5000);
+    client_desc(&c, RPC2_SE_FETCH, "again");
+    c.d.resume = 1;
+    ck_assert_int_eq(call(PROC_FETCH, "medium", &c), 0);
+    ck_assert(last_of(&client_seen, RPC2_EVENT_STOP, &p));
+    ck_assert_int_eq(p.resume, 1);
+    ck_assert_int_eq(p.started_over, c.d.resume_started_over);
+    ck_assert_int_eq(p.started_over, 1);
+    ck_assert_int_eq(p.start_byte, 0);
+    ck_assert_uint_eq(p.file_bytes, MEDIUM);
 }
 END_TEST
 
@@ -718,6 +828,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_no_such_file);
     tcase_add_test(tc, test_timeout);
     tcase_add_test(tc, test_checksum_mismatch);
+    tcase_add_test(tc, test_expected_sum_differs);
+    tcase_add_test(tc, test_resume_fields);
     tcase_add_test(tc, test_cancel_fetch_from_callback);
     tcase_add_test(tc, test_cancel_store_from_callback);
     tcase_add_test(tc, test_cancel_at_server);
