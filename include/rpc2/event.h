@@ -32,10 +32,14 @@
  * that cannot be opened) has no events: the call's return says why.
  *
  * What stays with the program, not here: a job of several files is the
- * program's (rcat's INIT with its operands, its SESSION per connection,
- * SKIP for a file it decides not to move, FILEERROR for a file that failed
- * before any transfer began, DONE with the job's counts); the library sees
- * one transfer per call and never a job, so it could not count one.
+ * program's (rcat's INIT with its operands, SKIP for a file it decides not
+ * to move, FILEERROR for a file that failed before any transfer began, DONE
+ * with the job's counts); the library sees one transfer per call and never
+ * a job, so it could not count one. So are the program's names for a
+ * transfer (the remote path is in the program's call arguments, a session
+ * id is the program's): rcat --json prints every event of a transfer as
+ * delivered, with its own labels added (SessionId, File, Destination,
+ * ArgIndex), and its judgement of the outcome on ERROR and STOP.
  *
  * Delivery: on the context's loop thread, from inside the library. The
  * callback must not block and must not call the library's blocking
