@@ -40,6 +40,7 @@ int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size)
     m->spare_count = 0;
     m->buffers = 0;
     m->max_buffers = capacity;
+    m->keep = capacity;
     m->buffer_size = buffer_size;
     return 0;
 }
@@ -99,7 +100,21 @@ static uint8_t *buffer_get(struct sentmap *m)
 /* The pool never holds more than max_buffers, so spare always has room. */
 static void buffer_put(struct sentmap *m, uint8_t *b)
 {
+    if (m->buffers > m->keep) {
+        free(b);
+        m->buffers--;
+        return;
+    }
     m->spare[m->spare_count++] = b;
+}
+
+void sentmap_keep(struct sentmap *m, uint32_t buffers)
+{
+    m->keep = buffers < m->max_buffers ? buffers : m->max_buffers;
+    while (m->buffers > m->keep && m->spare_count > 0) {
+        free(m->spare[--m->spare_count]);
+        m->buffers--;
+    }
 }
 
 /* ---- queues -------------------------------------------------------------- */

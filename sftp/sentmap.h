@@ -70,6 +70,7 @@ struct sentmap {
     uint8_t **spare; /* buffers given back, ready for reuse */
     uint32_t spare_count;
     uint32_t buffers, max_buffers, buffer_size;
+    uint32_t keep; /* buffers past this go back to the allocator, not to spare */
     struct sentmap_tx *txs; /* ring by transmission number */
     uint32_t tx_mask;
 };
@@ -78,6 +79,10 @@ struct sentmap {
  * Returns 0, or -1 when out of memory. */
 int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size);
 void sentmap_dispose(struct sentmap *m);
+/* Buffers kept for reuse at most (capped at the capacity): spares past it
+ * are freed now, and packets released later free theirs while the map
+ * holds more. A map lent less memory gives it back this way. */
+void sentmap_keep(struct sentmap *m, uint32_t buffers);
 
 struct sentmap_packet *sentmap_at(struct sentmap *m, uint32_t seq);
 /* Claims seq's (free) slot with a buffer; NULL when out of memory. */

@@ -50,6 +50,7 @@ struct reorder {
     uint32_t mask;
     uint8_t **spare;
     uint32_t spare_count, buffers, max_buffers;
+    uint32_t keep;       /* buffers past this are freed, not kept spare */
     uint32_t next_write; /* the seq the writer wants next */
 };
 
@@ -66,6 +67,8 @@ struct sftp_sink {
     struct rtt rtt;
     struct sftp_counters counters;
     uint64_t beyond_window; /* dropped; struct sftp_counters has no field for it */
+    uint32_t lent;          /* packets the context's memory cap lends us */
+    uint32_t promised;      /* the highest window_end an ACK has said */
 
     uint32_t packet_size; /* the stream's, learned; 0 until known */
     uint32_t last_seq;    /* 0 until the LAST packet is held */
@@ -109,8 +112,28 @@ static int reorder_init(struct reorder *r, uint32_t window)
     r->spare = calloc(window, sizeof(*r->spare));
     r->mask = n - 1;
     r->max_buffers = window;
+    r->keep = window;
     r->next_write = 1;
     return r->slot && r->len && r->spare ? 0 : -1;
+}
+
+static void reorder_put(struct reorder *r, uint8_t *buf)
+{
+    if (r->buffers > r->keep) {
+        free(buf);
+        r->buffers--;
+        return;
+    }
+    r->spare[r->spare_count++] = buf;
+}
+
+static void reorder_keep(struct reorder *r, uint32_t buffers)
+{
+    r->keep = buffers < r->max_buffers ? buffers : r->max_buffers;
+    while (r->buffers > r->keep && r->spare_count > 0) {
+        free(r->spare[--r->spare_count]);
+        r->buffers--;
+    }
 }
 
 static void reorder_trim(struct reorder *r)
@@ -152,6 +175,7 @@ struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp
     k->writer = *writer;
     k->state = SFTP_RUNNING;
     k->ack_due = k->start_due = k->silence_due = k->timer_armed = NEVER;
+    k->lent = UINT32_MAX;
     rtt_init(&k->rtt, k->cfg.retry_initial_us, k->cfg.retry_min_us, k->cfg.retry_max_us);
     if (ackmap_init(&k->held, k->cfg.window) != 0 ||
         (writer->in_order && reorder_init(&k->reorder, k->cfg.window) != 0)) {
@@ -190,8 +214,12 @@ static void rearm(struct sftp_sink *k)
 static uint32_t window_end(const struct sftp_sink *k)
 {
     uint32_t base = k->writer.in_order ? k->reorder.next_write - 1 : k->held.got_them_all;
+    uint32_t end = base + (k->lent < k->held.window ? k->lent : k->held.window);
 
-    return base + k->held.window;
+    /* A window once opened is never taken back (a smaller loan shows only
+     * as the window moving on more slowly): the source may have sent up to
+     * it, and the packets it resends there must still be taken. */
+    return end > k->promised ? end : k->promised;
 }
 
 static void send_ack(struct sftp_sink *k, uint64_t now)
@@ -209,6 +237,7 @@ static void send_ack(struct sftp_sink *k, uint64_t now)
     size_t cap, len;
     uint8_t *buf, *bitmap;
 
+    k->promised = a.window_end;
     /* Whether or not it leaves, this ACK answers what came before it. */
     k->new_since_ack = k->dups_since_ack = 0;
     k->ack_due = NEVER;
@@ -292,7 +321,7 @@ static int drain_in_order(struct sftp_sink *k)
         if (rc < 0)
             return rc;
         r->slot[i] = NULL;
-        r->spare[r->spare_count++] = buf;
+        reorder_put(r, buf);
         r->next_write++;
     }
     return 0;
@@ -643,6 +672,16 @@ void sftp_sink_resume(struct sftp_sink *k, uint64_t now)
 }
 
 /* ---- the rest of the API ------------------------------------------------- */
+
+/* The next ACK opens the window only as far as lent: what is held past it
+ * drains to the writer, and the source, stopped at the window, probes
+ * until an ACK opens it again. */
+void sftp_sink_limit(struct sftp_sink *k, uint32_t packets)
+{
+    k->lent = packets > 0 ? packets : 1;
+    if (k->writer.in_order)
+        reorder_keep(&k->reorder, k->lent);
+}
 
 void sftp_sink_abort(struct sftp_sink *k, int error, uint64_t now)
 {

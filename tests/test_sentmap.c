@@ -54,6 +54,40 @@ START_TEST(pool_is_lazy_bounded_and_reused)
 }
 END_TEST
 
+/* A map lent less memory frees its spares now and the buffers of packets
+ * released later, down to what it may keep; it never goes over its
+ * capacity when lent more. */
+START_TEST(keep_gives_memory_back)
+{
+    struct sentmap m;
+    struct sentmap_packet *p[9];
+    uint32_t seq;
+
+    ck_assert_int_eq(sentmap_init(&m, 8, 1000), 0);
+    for (seq = 1; seq <= 8; seq++)
+        p[seq] = sentmap_take(&m, seq);
+    sentmap_release(&m, p[1]);
+    sentmap_release(&m, p[2]);
+    ck_assert_uint_eq(m.buffers, 8); /* two spares kept */
+    sentmap_keep(&m, 3);
+    ck_assert_uint_eq(m.buffers, 6); /* the spares went at once */
+    for (seq = 3; seq <= 5; seq++)
+        sentmap_release(&m, p[seq]);
+    ck_assert_uint_eq(m.buffers, 3); /* then each release down to 3 */
+    ck_assert_uint_eq(m.spare_count, 0);
+    sentmap_release(&m, p[6]);
+    ck_assert_uint_eq(m.buffers, 3);
+    ck_assert_uint_eq(m.spare_count, 1); /* at the limit: kept for reuse */
+    sentmap_keep(&m, 100);
+    ck_assert_uint_eq(m.keep, 8);
+    for (seq = 9; seq <= 14; seq++)
+        ck_assert_ptr_nonnull(sentmap_take(&m, seq));
+    ck_assert_uint_eq(m.buffers, 8);
+    ck_assert_ptr_null(sentmap_take(&m, 15));
+    sentmap_dispose(&m);
+}
+END_TEST
+
 START_TEST(queues_keep_transmission_order)
 {
     struct sentmap m;
@@ -211,6 +245,7 @@ static Suite *sentmap_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, pool_is_lazy_bounded_and_reused);
+    tcase_add_test(tc, keep_gives_memory_back);
     tcase_add_test(tc, queues_keep_transmission_order);
     tcase_add_test(tc, transmissions_keep_their_own_records);
     tcase_add_test(tc, random_against_model);
