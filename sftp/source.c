@@ -494,7 +494,7 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
         return;
     }
     if (s->lent < s->window)
-        sentmap_keep(&s->sent, s->lent + 1);
+        bufpool_keep(&s->sent.pool, s->lent + 1);
     pp = (struct pacer_params){
         .packet_size = s->packet_size,
         .send_ahead = s->cfg.send_ahead,
@@ -817,7 +817,7 @@ void sftp_source_limit(struct sftp_source *s, uint32_t packets)
 {
     s->lent = packets > 0 ? packets : 1;
     if (s->started && s->state == SFTP_RUNNING)
-        sentmap_keep(&s->sent, s->lent + 1);
+        bufpool_keep(&s->sent.pool, s->lent + 1);
 }
 
 void sftp_source_abort(struct sftp_source *s, int error, uint64_t now)
