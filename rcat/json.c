@@ -7,7 +7,6 @@
  * what a program using the library sees and what rcat prints cannot drift
  * apart.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <rpc2/se.h>
 
 #include "json.h"
+#include "report.h"
 
 #define JSON_STRING_MAX 8192 /* longer strings are cut: one event stays bounded */
 #define JSON_LINE_MAX (64 * 1024 + 4 * 6 * JSON_STRING_MAX)
@@ -118,38 +118,28 @@ void json_str(const char *key, const char *value)
     put_json_string(value ? value : "");
 }
 
-void json_u64(const char *key, uint64_t v)
+static void put_number(const char *key, const char *digits)
 {
-    char num[32];
-
     put(",", 1);
     put_json_string(key);
-    snprintf(num, sizeof num, ":%" PRIu64, v);
-    put_s(num);
+    put(":", 1);
+    put_s(digits);
+}
+
+void json_u64(const char *key, uint64_t v)
+{
+    char num[24];
+
+    snprintf(num, sizeof num, "%" PRIu64, v);
+    put_number(key, num);
 }
 
 void json_i64(const char *key, int64_t v)
 {
-    char num[32];
+    char num[24];
 
-    put(",", 1);
-    put_json_string(key);
-    snprintf(num, sizeof num, ":%" PRId64, v);
-    put_s(num);
-}
-
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* nowhere left to complain to */
-        buf += n;
-        len -= (size_t)n;
-    }
+    snprintf(num, sizeof num, "%" PRId64, v);
+    put_number(key, num);
 }
 
 void json_close(int fd)
@@ -158,7 +148,7 @@ void json_close(int fd)
     if (fd == STDOUT_FILENO)
         fwrite(line.buf, 1, line.len, stdout);
     else
-        write_all(fd, line.buf, line.len);
+        report_write_all(fd, line.buf, line.len);
 }
 
 /* ---- the library's events -------------------------------------------------- */
@@ -182,7 +172,7 @@ static void common_fields(const struct rpc2_event *ev)
 static void path_fields(const struct rpc2_event *ev)
 {
     if (!ev->packets && !ev->policy)
-        return; /* piggybacked, or no machine sampled yet */
+        return;                                       /* piggybacked, or no machine sampled yet */
     if (ev->rate_bps || ev->type == RPC2_EVENT_STATS) /* STOP: the machine's, as it ended */
         json_u64("Rate", ev->rate_bps);
     json_u64("Delay", ev->delay_us / 1000);

@@ -12,7 +12,7 @@
 #include <rpc2/event.h>
 
 /* One line at a time: open, add fields, close (which writes it whole). */
-void json_open(const char *type);     /* {"Type":TYPE */
+void json_open(const char *type);                       /* {"Type":TYPE */
 void json_open_key(const char *key, const char *value); /* {KEY:VALUE (no Type) */
 void json_str(const char *key, const char *value);
 void json_u64(const char *key, uint64_t v);

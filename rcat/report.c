@@ -35,7 +35,7 @@ static struct report_config cfg;
 static int operand;
 static uint64_t started_us;
 static uint64_t attempted, passed, failed, total_bytes, retries;
-static int bar_visible; /* a bar line is on screen without its newline */
+static int bar_visible;             /* a bar line is on screen without its newline */
 static struct report_xfer *current; /* the transfer in hand, for its ERROR */
 static int queries; /* the run moves no file (--stat, --ls): SESSION per connection */
 
@@ -47,7 +47,7 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
+void report_write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
@@ -118,7 +118,7 @@ static void clear_bar(void)
     blank[0] = '\r';
     memset(blank + 1, ' ', n - 1);
     blank[n] = '\r';
-    write_all(STDERR_FILENO, blank, n + 1);
+    report_write_all(STDERR_FILENO, blank, n + 1);
     bar_visible = 0;
 }
 
@@ -138,7 +138,7 @@ static void say(const char *file, const char *fmt, va_list ap)
     n = strlen(msg);
     msg[n++] = '\n';
     clear_bar();
-    write_all(STDERR_FILENO, msg, n);
+    report_write_all(STDERR_FILENO, msg, n);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -173,8 +173,7 @@ void report_session(const char *session, const char *host, unsigned port)
 {
     size_t i = 0;
 
-    while (i < CONNECTIONS_KNOWN - 1 && connections[i].session &&
-           connections[i].session != session)
+    while (i < CONNECTIONS_KNOWN - 1 && connections[i].session && connections[i].session != session)
         i++;
     connections[i].session = session;
     connections[i].host = host;
@@ -245,7 +244,7 @@ void report_usage(const char *fmt, ...)
         say(NULL, fmt, ap);
         static const char hint[] = "Try 'rcat --help' for more information.\n";
 
-        write_all(STDERR_FILENO, hint, sizeof hint - 1);
+        report_write_all(STDERR_FILENO, hint, sizeof hint - 1);
     }
     va_end(ap);
 }
@@ -409,7 +408,7 @@ static void draw_bar(const struct report_xfer *x, int done)
     len += slen;
     if (done)
         out[len++] = '\n';
-    write_all(STDERR_FILENO, out, len);
+    report_write_all(STDERR_FILENO, out, len);
     bar_visible = !done;
 }
 
@@ -565,8 +564,7 @@ void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
 {
     follow(x, ev);
     if (!cfg.json) {
-        if (ev->type == RPC2_EVENT_STATS && cfg.progress &&
-            now_us() - x->last_us >= BAR_EVERY_US) {
+        if (ev->type == RPC2_EVENT_STATS && cfg.progress && now_us() - x->last_us >= BAR_EVERY_US) {
             update_rate(x, now_us());
             draw_bar(x, 0);
         }
@@ -692,7 +690,7 @@ void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64
         snprintf(msg, sizeof msg, "rcat: %s: trying again in %.3g s (attempt %u of %u)\n", error,
                  (double)delay_us / 1e6, attempt, attempts);
         clear_bar();
-        write_all(STDERR_FILENO, msg, strlen(msg));
+        report_write_all(STDERR_FILENO, msg, strlen(msg));
     }
 }
 
@@ -710,4 +708,3 @@ void report_done(int code)
     json_u64("ExitCode", (uint64_t)code);
     json_close(STDERR_FILENO);
 }
-

@@ -32,6 +32,9 @@ struct report_config {
 };
 
 void report_init(const struct report_config *c);
+/* Writes all of buf to fd, through EINTR and short writes (a failure has
+ * nowhere left to be told): for lines that must stay whole. */
+void report_write_all(int fd, const char *buf, size_t len);
 
 /* --json: events, not text, on standard error (and JSON stat/ls lines). */
 int report_is_json(void);
@@ -84,7 +87,7 @@ struct report_xfer {
     int send;
     int64_t size; /* -1: unknown */
     uint64_t start_us, last_us, last_bytes, bytes;
-    double rate; /* smoothed, bytes per second */
+    double rate;                  /* smoothed, bytes per second */
     int64_t start_byte, end_byte; /* StartByte, EndByte as the library says them; -1: none */
     int resume;                   /* -C: STOP says StartedOver */
     int started_over;
