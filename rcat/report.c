@@ -10,11 +10,11 @@
  * the call has returned, so that rcat's judgement of the outcome (verdict.c:
  * the exit Code, a name such as RCAT_NOT_FOUND, words for the operator)
  * rides on them. rcat's own events are those about the run, not a
- * transfer: INIT (the run: its operands and PID), SESSION when a connection
- * is made, LOG, RETR, DONE (the run's counts, which no library transfer
- * could know), and ERROR and STOP for an operand that failed before the
- * library began a transfer (a local file that would not open, a server not
- * reached, a usage error).
+ * transfer: INIT (the run: its operands and PID), SESSION per connection
+ * for --stat and --ls (which have no transfer to say it), LOG, RETR, DONE
+ * (the run's counts, which no library transfer could know), and ERROR and
+ * STOP for an operand that failed before the library began a transfer (a
+ * local file that would not open, a server not reached, a usage error).
  */
 #include <errno.h>
 #include <inttypes.h>
