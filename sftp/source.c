@@ -471,6 +471,7 @@ void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *o
     if (s->started && s->pacer.ops != NULL) {
         out->rate_bps = pacer_rate(&s->pacer);
         out->cwnd = pacer_cwnd(&s->pacer);
+        out->burst = pacer_burst(&s->pacer);
     }
 }
 
