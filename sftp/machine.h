@@ -185,6 +185,14 @@ uint32_t sftp_sink_srtt_us(const struct sftp_sink *k);
 uint64_t sftp_sink_bytes(const struct sftp_sink *k); /* bytes written */
 const struct sftp_counters *sftp_sink_counters(const struct sftp_sink *k);
 
+/* The packets the context's memory cap lends the machine (memshare.h):
+ * its window in force never exceeds them. Lowered while other transfers
+ * need memory, raised when they end; a machine lent less than it holds
+ * frees the excess as its peer acknowledges (source) or its writer drains
+ * (sink), and tells the peer through the window its ACKs open (sink). */
+void sftp_source_limit(struct sftp_source *s, uint32_t packets);
+void sftp_sink_limit(struct sftp_sink *k, uint32_t packets);
+
 /* True when the machine failed by its own doing (a read or write error, a
  * limit, the peer's silence) rather than by the peer's ABORT. */
 int sftp_source_failed_here(const struct sftp_source *s);

@@ -23,24 +23,20 @@ int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size)
     while (n < capacity)
         n *= 2;
     m->slots = calloc(n, sizeof(*m->slots));
-    m->spare = calloc(capacity, sizeof(*m->spare));
     /* Resends and probes can put more transmissions than packets in
      * flight: four times the slots keeps every one an ACK can name. */
     m->txs = calloc((size_t)n * 4, sizeof(*m->txs));
-    if (m->slots == NULL || m->spare == NULL || m->txs == NULL) {
+    if (m->slots == NULL || m->txs == NULL || bufpool_init(&m->pool, capacity, buffer_size) != 0) {
         free(m->slots);
-        free(m->spare);
         free(m->txs);
+        m->slots = NULL;
+        m->txs = NULL;
         return -1;
     }
     m->mask = n - 1;
     m->tx_mask = n * 4 - 1;
     m->flight = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
     m->worried = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
-    m->spare_count = 0;
-    m->buffers = 0;
-    m->max_buffers = capacity;
-    m->buffer_size = buffer_size;
     return 0;
 }
 
@@ -51,14 +47,11 @@ void sentmap_trim(struct sentmap *m)
     if (m->slots == NULL)
         return;
     for (i = 0; i <= m->mask; i++) {
-        free(m->slots[i].data);
+        bufpool_drop(&m->pool, m->slots[i].data);
         m->slots[i].data = NULL;
         m->slots[i].where = SENTMAP_FREE;
     }
-    for (i = 0; i < m->spare_count; i++)
-        free(m->spare[i]);
-    m->spare_count = 0;
-    m->buffers = 0;
+    bufpool_trim(&m->pool);
     m->flight = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
     m->worried = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
 }
@@ -68,38 +61,16 @@ void sentmap_dispose(struct sentmap *m)
     if (m->slots == NULL)
         return;
     sentmap_trim(m);
+    bufpool_dispose(&m->pool);
     free(m->slots);
-    free(m->spare);
     free(m->txs);
     m->slots = NULL;
-    m->spare = NULL;
     m->txs = NULL;
 }
 
 struct sentmap_packet *sentmap_at(struct sentmap *m, uint32_t seq)
 {
     return &m->slots[seq & m->mask];
-}
-
-/* ---- buffers ------------------------------------------------------------- */
-
-static uint8_t *buffer_get(struct sentmap *m)
-{
-    if (m->spare_count > 0)
-        return m->spare[--m->spare_count];
-    if (m->buffers == m->max_buffers)
-        return NULL;
-    uint8_t *b = malloc(m->buffer_size > 0 ? m->buffer_size : 1);
-
-    if (b != NULL)
-        m->buffers++;
-    return b;
-}
-
-/* The pool never holds more than max_buffers, so spare always has room. */
-static void buffer_put(struct sentmap *m, uint8_t *b)
-{
-    m->spare[m->spare_count++] = b;
 }
 
 /* ---- queues -------------------------------------------------------------- */
@@ -159,7 +130,7 @@ struct sentmap_packet *sentmap_take(struct sentmap *m, uint32_t seq)
 
     if (p->where != SENTMAP_FREE)
         return NULL;
-    data = buffer_get(m);
+    data = bufpool_get(&m->pool);
     if (data == NULL)
         return NULL;
     *p = (struct sentmap_packet){
@@ -177,7 +148,7 @@ void sentmap_release(struct sentmap *m, struct sentmap_packet *p)
     if (p->where == SENTMAP_FREE)
         return;
     queue_unlink(m, p);
-    buffer_put(m, p->data);
+    bufpool_put(&m->pool, p->data);
     p->data = NULL;
     p->where = SENTMAP_FREE;
 }

@@ -27,6 +27,8 @@
 
 #include <stdint.h>
 
+#include "bufpool.h"
+
 enum sentmap_where {
     SENTMAP_FREE = 0,
     SENTMAP_READ,    /* read, never sent */
@@ -67,9 +69,7 @@ struct sentmap {
     struct sentmap_packet *slots;
     uint32_t mask; /* slots - 1; slots is a power of two >= capacity */
     struct sentmap_queue flight, worried;
-    uint8_t **spare; /* buffers given back, ready for reuse */
-    uint32_t spare_count;
-    uint32_t buffers, max_buffers, buffer_size;
+    struct bufpool pool; /* the packets' buffers, at most capacity */
     struct sentmap_tx *txs; /* ring by transmission number */
     uint32_t tx_mask;
 };
@@ -78,6 +78,7 @@ struct sentmap {
  * Returns 0, or -1 when out of memory. */
 int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size);
 void sentmap_dispose(struct sentmap *m);
+/* A map lent less memory gives it back: bufpool_keep(&m->pool, n). */
 
 struct sentmap_packet *sentmap_at(struct sentmap *m, uint32_t seq);
 /* Claims seq's (free) slot with a buffer; NULL when out of memory. */

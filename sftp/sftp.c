@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "link.h"
 #include "machine.h"
+#include "memshare.h"
 #include "params.h"
 #include "resume.h"
 #include "seblock.h"
@@ -33,7 +34,7 @@
 struct sftp_type {
     struct rpc2_sftp_params params;
     struct rpc2_sftp_stats stats;
-    uint64_t memory_in_use;
+    struct memshare memory; /* params.memory_cap, shared among the transfers */
 };
 
 struct xfer {
@@ -49,7 +50,7 @@ struct xfer {
     struct sftp_config cfg;
     struct sftp_source *source;
     struct sftp_sink *sink;
-    uint64_t memory;       /* packet memory reserved from the type's cap */
+    struct memshare_member memory; /* packet memory lent from the type's cap */
     struct engine_timer timer;
     struct stall stall;    /* server: the bound on a transfer that moves nothing */
     struct engine_fdwatch watch; /* the local file, while a machine waits on it */
@@ -156,8 +157,7 @@ static void stop_machines(struct xfer *x)
     x->source = NULL;
     x->sink = NULL;
     engine_timer_set(x->engine, &x->timer, UINT64_MAX);
-    t->memory_in_use -= x->memory;
-    x->memory = 0;
+    memshare_leave(&t->memory, &x->memory);
 }
 
 static void fire_timer(struct engine_timer *et, uint64_t now);
@@ -197,39 +197,60 @@ static void xfer_free(struct xfer *x)
 
 /* ---- the machines ------------------------------------------------------- */
 
-/* Packet memory for a window, from the context's cap; the window shrinks
- * to what is left, and a transfer that cannot have four packets waits no
- * longer: it fails with RPC2_ELIMIT while the others keep running. */
-static int reserve_memory(struct xfer *x)
+/* The memory cap's say on the window in force (memshare.c). */
+static void limit_window(void *arg, uint32_t packets)
 {
-    struct sftp_type *t = x->type;
-    uint64_t left = t->params.memory_cap - t->memory_in_use;
-    uint64_t fits = left / x->cfg.packet_size;
-    if (fits < 4)
-        return RPC2_ELIMIT;
-    if (x->cfg.window > fits)
-        x->cfg.window = (uint32_t)fits;
-    x->memory = (uint64_t)x->cfg.window * x->cfg.packet_size;
-    t->memory_in_use += x->memory;
-    return 0;
+    struct xfer *x = arg;
+
+    if (x->source)
+        sftp_source_limit(x->source, packets);
+    else if (x->sink)
+        sftp_sink_limit(x->sink, packets);
+}
+
+/* Packet memory for a window, lent from the context's cap and shared
+ * fairly with the other transfers; a transfer that cannot have even four
+ * packets fails with RPC2_ELIMIT while the others keep running. A sink
+ * that writes at any offset (a file) holds no packet past its arrival and
+ * borrows nothing. */
+static int lend_memory(struct xfer *x, int holds_packets)
+{
+    if (x->memory.granted != 0)
+        return 0; /* lent at an earlier try whose machine could not start */
+    x->memory = (struct memshare_member){
+        .packet_size = x->cfg.packet_size,
+        .wanted = x->cfg.window,
+        .limit = limit_window,
+        .arg = x,
+    };
+    if (!holds_packets)
+        return 0;
+    return memshare_join(&x->type->memory, &x->memory);
 }
 
 static int start_machine(struct xfer *x)
 {
-    int rc = reserve_memory(x);
-    if (rc != 0)
-        return rc;
     struct sftp_link link = {link_begin, link_commit, link_set_timer, x};
+    int rc;
+
     if (is_source(x)) {
         struct sftp_reader reader = fileio_reader(x->file);
+        if ((rc = lend_memory(x, 1)) != 0)
+            return rc;
         x->source = sftp_source_new(&x->cfg, &link, &reader);
     } else {
         struct sftp_writer writer = fileio_writer(x->file);
+        if ((rc = lend_memory(x, writer.in_order)) != 0)
+            return rc;
         x->sink = sftp_sink_new(&x->cfg, &link, &writer);
         if (x->sink && x->has_wish)
             sftp_sink_set_wish(x->sink, &x->wish);
     }
-    return x->source || x->sink ? 0 : RPC2_ENOMEM;
+    if (!x->source && !x->sink)
+        return RPC2_ENOMEM;
+    if (x->memory.granted != 0 && x->memory.granted < x->cfg.window)
+        limit_window(x, x->memory.granted);
+    return 0;
 }
 
 static int machine_state(const struct xfer *x)
@@ -1061,6 +1082,7 @@ int sftp_register(struct engine *e, const struct rpc2_sftp_params *p)
     if (!t)
         return RPC2_ENOMEM;
     t->params = *p;
+    memshare_init(&t->memory, p->memory_cap);
     int rc = engine_se_register(e, RPC2_SE_SFTP, &sftp_ops, t, free);
     if (rc != 0)
         free(t);

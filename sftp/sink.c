@@ -35,6 +35,7 @@
 #include <rpc2/rpc2.h>
 
 #include "ackmap.h"
+#include "bufpool.h"
 #include "link.h"
 #include "rtt.h"
 #include "wire.h"
@@ -48,8 +49,7 @@ struct reorder {
     uint8_t **slot; /* by seq, ring of nslots; NULL: not held */
     uint32_t *len;
     uint32_t mask;
-    uint8_t **spare;
-    uint32_t spare_count, buffers, max_buffers;
+    struct bufpool pool;
     uint32_t next_write; /* the seq the writer wants next */
 };
 
@@ -66,6 +66,8 @@ struct sftp_sink {
     struct rtt rtt;
     struct sftp_counters counters;
     uint64_t beyond_window; /* dropped; struct sftp_counters has no field for it */
+    uint32_t lent;          /* packets the context's memory cap lends us */
+    uint32_t promised;      /* the highest window_end an ACK has said */
 
     uint32_t packet_size; /* the stream's, learned; 0 until known */
     uint32_t last_seq;    /* 0 until the LAST packet is held */
@@ -98,7 +100,7 @@ struct sftp_sink {
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int reorder_init(struct reorder *r, uint32_t window)
+static int reorder_init(struct reorder *r, uint32_t window, uint32_t packet_size)
 {
     uint32_t n = 1;
 
@@ -106,34 +108,28 @@ static int reorder_init(struct reorder *r, uint32_t window)
         n *= 2;
     r->slot = calloc(n, sizeof(*r->slot));
     r->len = calloc(n, sizeof(*r->len));
-    r->spare = calloc(window, sizeof(*r->spare));
     r->mask = n - 1;
-    r->max_buffers = window;
     r->next_write = 1;
-    return r->slot && r->len && r->spare ? 0 : -1;
+    return r->slot && r->len && bufpool_init(&r->pool, window, packet_size) == 0 ? 0 : -1;
 }
 
+/* Every buffer back to the allocator: the stream has ended. */
 static void reorder_trim(struct reorder *r)
 {
-    uint32_t i;
-
     if (r->slot != NULL)
-        for (i = 0; i <= r->mask; i++) {
-            free(r->slot[i]);
+        for (uint32_t i = 0; i <= r->mask; i++) {
+            bufpool_drop(&r->pool, r->slot[i]);
             r->slot[i] = NULL;
         }
-    for (i = 0; i < r->spare_count; i++)
-        free(r->spare[i]);
-    r->spare_count = 0;
-    r->buffers = 0;
+    bufpool_trim(&r->pool);
 }
 
 static void reorder_dispose(struct reorder *r)
 {
     reorder_trim(r);
+    bufpool_dispose(&r->pool);
     free(r->slot);
     free(r->len);
-    free(r->spare);
 }
 
 struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp_link *link,
@@ -152,9 +148,10 @@ struct sftp_sink *sftp_sink_new(const struct sftp_config *cfg, const struct sftp
     k->writer = *writer;
     k->state = SFTP_RUNNING;
     k->ack_due = k->start_due = k->silence_due = k->timer_armed = NEVER;
+    k->lent = UINT32_MAX;
     rtt_init(&k->rtt, k->cfg.retry_initial_us, k->cfg.retry_min_us, k->cfg.retry_max_us);
     if (ackmap_init(&k->held, k->cfg.window) != 0 ||
-        (writer->in_order && reorder_init(&k->reorder, k->cfg.window) != 0)) {
+        (writer->in_order && reorder_init(&k->reorder, k->cfg.window, k->cfg.packet_size) != 0)) {
         sftp_sink_free(k);
         return NULL;
     }
@@ -190,8 +187,12 @@ static void rearm(struct sftp_sink *k)
 static uint32_t window_end(const struct sftp_sink *k)
 {
     uint32_t base = k->writer.in_order ? k->reorder.next_write - 1 : k->held.got_them_all;
+    uint32_t end = base + (k->lent < k->held.window ? k->lent : k->held.window);
 
-    return base + k->held.window;
+    /* A window once opened is never taken back (a smaller loan shows only
+     * as the window moving on more slowly): the source may have sent up to
+     * it, and the packets it resends there must still be taken. */
+    return end > k->promised ? end : k->promised;
 }
 
 static void send_ack(struct sftp_sink *k, uint64_t now)
@@ -209,6 +210,7 @@ static void send_ack(struct sftp_sink *k, uint64_t now)
     size_t cap, len;
     uint8_t *buf, *bitmap;
 
+    k->promised = a.window_end;
     /* Whether or not it leaves, this ACK answers what came before it. */
     k->new_since_ack = k->dups_since_ack = 0;
     k->ack_due = NEVER;
@@ -292,7 +294,7 @@ static int drain_in_order(struct sftp_sink *k)
         if (rc < 0)
             return rc;
         r->slot[i] = NULL;
-        r->spare[r->spare_count++] = buf;
+        bufpool_put(&r->pool, buf);
         r->next_write++;
     }
     return 0;
@@ -305,16 +307,11 @@ static int hold_for_later(struct sftp_sink *k, uint32_t seq, const struct sftp_d
     uint32_t i = seq & r->mask;
     uint8_t *buf;
 
-    if (r->spare_count > 0) {
-        buf = r->spare[--r->spare_count];
-    } else {
-        if (r->buffers == r->max_buffers)
-            return RPC2_ELIMIT;
-        buf = malloc(k->cfg.packet_size);
-        if (buf == NULL)
-            return RPC2_ENOMEM;
-        r->buffers++;
-    }
+    if (bufpool_full(&r->pool))
+        return RPC2_ELIMIT;
+    buf = bufpool_get(&r->pool);
+    if (buf == NULL)
+        return RPC2_ENOMEM;
     if (d->len > 0)
         memcpy(buf, d->bytes, d->len);
     r->slot[i] = buf;
@@ -643,6 +640,16 @@ void sftp_sink_resume(struct sftp_sink *k, uint64_t now)
 }
 
 /* ---- the rest of the API ------------------------------------------------- */
+
+/* The next ACK opens the window only as far as lent: what is held past it
+ * drains to the writer, and the source, stopped at the window, probes
+ * until an ACK opens it again. */
+void sftp_sink_limit(struct sftp_sink *k, uint32_t packets)
+{
+    k->lent = packets > 0 ? packets : 1;
+    if (k->writer.in_order)
+        bufpool_keep(&k->reorder.pool, k->lent);
+}
 
 void sftp_sink_abort(struct sftp_sink *k, int error, uint64_t now)
 {

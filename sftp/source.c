@@ -50,6 +50,7 @@ struct sftp_source {
     int started;
     int resumed; /* the sink's restart point was confirmed: DATA say SFTP_DATA_RESUMED */
     uint32_t window, packet_size; /* in force: the smaller of ours and the START's */
+    uint32_t lent;                /* packets the context's memory cap lends us */
 
     struct sentmap sent;
     struct ackmap peer; /* what the sink's ACKs say it holds */
@@ -111,6 +112,7 @@ struct sftp_source *sftp_source_new(const struct sftp_config *cfg, const struct 
     s->reader = *reader;
     s->state = SFTP_RUNNING;
     s->window = s->cfg.window;
+    s->lent = UINT32_MAX;
     s->packet_size = s->cfg.packet_size;
     s->next_seq = 1;
     s->peer_window_end = s->window;
@@ -159,7 +161,8 @@ static void fail(struct sftp_source *s, int error, int tell_peer)
 
 static uint32_t window_end(const struct sftp_source *s)
 {
-    uint32_t own = s->peer.got_them_all + s->window; /* <= SFTP_MAX_SEQ + window: no wrap */
+    uint32_t window = s->lent < s->window ? s->lent : s->window;
+    uint32_t own = s->peer.got_them_all + window; /* <= SFTP_MAX_SEQ + window: no wrap */
 
     return s->peer_window_end < own ? s->peer_window_end : own;
 }
@@ -490,6 +493,8 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
         fail(s, RPC2_ENOMEM, 1);
         return;
     }
+    if (s->lent < s->window)
+        bufpool_keep(&s->sent.pool, s->lent + 1);
     pp = (struct pacer_params){
         .packet_size = s->packet_size,
         .send_ahead = s->cfg.send_ahead,
@@ -803,6 +808,17 @@ void sftp_source_resume(struct sftp_source *s, uint64_t now)
 }
 
 /* ---- the rest of the API ------------------------------------------------- */
+
+/* No new packet goes past the lent window; what is in flight beyond it
+ * stays until acknowledged, and its buffers are freed then. A raised
+ * limit lets more go at the next ACK (the sink answers probes even while
+ * nothing else moves), so nothing needs sending here. */
+void sftp_source_limit(struct sftp_source *s, uint32_t packets)
+{
+    s->lent = packets > 0 ? packets : 1;
+    if (s->started && s->state == SFTP_RUNNING)
+        bufpool_keep(&s->sent.pool, s->lent + 1);
+}
 
 void sftp_source_abort(struct sftp_source *s, int error, uint64_t now)
 {

@@ -26,7 +26,7 @@ START_TEST(pool_is_lazy_bounded_and_reused)
 
     ck_assert_int_eq(sentmap_init(&m, 5, 1000), 0);
     ck_assert_uint_eq(m.mask, 7);
-    ck_assert_uint_eq(m.buffers, 0);
+    ck_assert_uint_eq(m.pool.buffers, 0);
     for (seq = 1; seq <= 5; seq++) {
         p[seq] = sentmap_take(&m, seq);
         ck_assert_ptr_nonnull(p[seq]);
@@ -35,7 +35,7 @@ START_TEST(pool_is_lazy_bounded_and_reused)
         ck_assert_uint_eq(p[seq]->where, SENTMAP_READ);
         memset(p[seq]->data, (int)seq, 1000);
     }
-    ck_assert_uint_eq(m.buffers, 5);
+    ck_assert_uint_eq(m.pool.buffers, 5);
     ck_assert_ptr_null(sentmap_take(&m, 6)); /* the pool is exhausted */
     ck_assert_ptr_null(sentmap_take(&m, 9)); /* slot 1 is taken */
     first = p[1]->data;
@@ -44,13 +44,47 @@ START_TEST(pool_is_lazy_bounded_and_reused)
     ck_assert_ptr_null(p[1]->data);
     p[0] = sentmap_take(&m, 6);
     ck_assert_ptr_eq(p[0]->data, first); /* reused, not allocated */
-    ck_assert_uint_eq(m.buffers, 5);
+    ck_assert_uint_eq(m.pool.buffers, 5);
     ck_assert_ptr_eq(sentmap_at(&m, 6), p[0]);
     sentmap_trim(&m);
-    ck_assert_uint_eq(m.buffers, 0);
+    ck_assert_uint_eq(m.pool.buffers, 0);
     ck_assert_ptr_nonnull(sentmap_take(&m, 7));
     sentmap_dispose(&m);
     sentmap_dispose(&m); /* idempotent */
+}
+END_TEST
+
+/* A map lent less memory frees its spares now and the buffers of packets
+ * released later, down to what it may keep; it never goes over its
+ * capacity when lent more. */
+START_TEST(keep_gives_memory_back)
+{
+    struct sentmap m;
+    struct sentmap_packet *p[9];
+    uint32_t seq;
+
+    ck_assert_int_eq(sentmap_init(&m, 8, 1000), 0);
+    for (seq = 1; seq <= 8; seq++)
+        p[seq] = sentmap_take(&m, seq);
+    sentmap_release(&m, p[1]);
+    sentmap_release(&m, p[2]);
+    ck_assert_uint_eq(m.pool.buffers, 8); /* two spares kept */
+    bufpool_keep(&m.pool, 3);
+    ck_assert_uint_eq(m.pool.buffers, 6); /* the spares went at once */
+    for (seq = 3; seq <= 5; seq++)
+        sentmap_release(&m, p[seq]);
+    ck_assert_uint_eq(m.pool.buffers, 3); /* then each release down to 3 */
+    ck_assert_uint_eq(m.pool.spare_count, 0);
+    sentmap_release(&m, p[6]);
+    ck_assert_uint_eq(m.pool.buffers, 3);
+    ck_assert_uint_eq(m.pool.spare_count, 1); /* at the limit: kept for reuse */
+    bufpool_keep(&m.pool, 100);
+    ck_assert_uint_eq(m.pool.keep, 8);
+    for (seq = 9; seq <= 14; seq++)
+        ck_assert_ptr_nonnull(sentmap_take(&m, seq));
+    ck_assert_uint_eq(m.pool.buffers, 8);
+    ck_assert_ptr_null(sentmap_take(&m, 15));
+    sentmap_dispose(&m);
 }
 END_TEST
 
@@ -193,14 +227,14 @@ START_TEST(random_against_model)
         if (step % 64 == 0) {
             check_queue(&m, &m.flight, SENTMAP_FLIGHT);
             check_queue(&m, &m.worried, SENTMAP_WORRIED);
-            REQUIRE(m.flight.count + m.worried.count + m.spare_count == m.buffers);
-            REQUIRE(m.buffers <= CAP);
+            REQUIRE(m.flight.count + m.worried.count + m.pool.spare_count == m.pool.buffers);
+            REQUIRE(m.pool.buffers <= CAP);
         }
     }
     for (i = 0; i <= (int)m.mask; i++)
         if (m.slots[i].where != SENTMAP_FREE)
             sentmap_release(&m, &m.slots[i]);
-    ck_assert_uint_eq(m.spare_count, m.buffers);
+    ck_assert_uint_eq(m.pool.spare_count, m.pool.buffers);
     sentmap_dispose(&m);
 }
 END_TEST
@@ -211,6 +245,7 @@ static Suite *sentmap_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, pool_is_lazy_bounded_and_reused);
+    tcase_add_test(tc, keep_gives_memory_back);
     tcase_add_test(tc, queues_keep_transmission_order);
     tcase_add_test(tc, transmissions_keep_their_own_records);
     tcase_add_test(tc, random_against_model);

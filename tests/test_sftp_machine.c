@@ -95,6 +95,11 @@ struct scenario {
     uint64_t read_wait_at, write_wait_at, wait_us;
     int digests;    /* reader and writer hash the stream (XXH3-128); 2: only the writer */
     int wrong_sum;  /* ... and the reader's is wrong */
+    /* Packets the memory cap lends each machine (0: no limit), and at
+     * relend_at (NEVER: never) what it lends from then on. */
+    uint32_t src_lent, snk_lent;
+    uint64_t relend_at;
+    uint32_t relend_src, relend_snk;
 };
 
 struct harness {
@@ -126,6 +131,9 @@ struct harness {
     XXH3_state_t *read_hash, *write_hash;
     unsigned data_this_event, max_data_per_event;
     uint64_t datagrams, events, done_at;
+    uint32_t src_lent, snk_lent; /* in force; UINT32_MAX: none */
+    uint32_t highest_sent;       /* the highest seq sent: above it is new data */
+    uint32_t sent_window_end;    /* the latest window_end the sink sent */
 };
 
 static uint64_t rng_next(struct harness *h)
@@ -367,6 +375,10 @@ static void check_data(struct harness *h, const struct dgram *d)
     REQUIRE(sftp_data_decode(d->body, d->len, &data) == PKT_OK);
     REQUIRE(d->seq >= 1 && d->seq <= last_possible_seq(h));
     REQUIRE(d->seq <= (uint64_t)h->told_gta + h->window);
+    if (d->seq > h->highest_sent) { /* resends of what went before a lowering may exceed it */
+        REQUIRE(d->seq <= (uint64_t)h->told_gta + h->src_lent);
+        h->highest_sent = d->seq;
+    }
     REQUIRE(!h->told_held[d->seq]);
     if (data.flags & SFTP_DATA_LAST)
         REQUIRE(d->seq == h->npackets || (d->seq == last_possible_seq(h) && data.len == 0));
@@ -382,6 +394,10 @@ static void check_ack(struct harness *h, const struct dgram *d)
     REQUIRE(sftp_ack_decode(d->body, d->len, &a) == PKT_OK);
     REQUIRE(a.got_them_all >= h->sent_gta);
     REQUIRE(sftp_ack_highest(&a) <= last_possible_seq(h));
+    /* past the loan only as far as an earlier ACK already opened */
+    REQUIRE(a.window_end <= (uint64_t)a.got_them_all + h->snk_lent ||
+            a.window_end <= h->sent_window_end);
+    h->sent_window_end = a.window_end;
     h->sent_gta = a.got_them_all;
 }
 
@@ -612,12 +628,26 @@ static struct scenario default_scenario(uint64_t size)
         .time_limit = 120 * SEC,
         .read_wait_at = NEVER,
         .write_wait_at = NEVER,
+        .relend_at = NEVER,
     };
 }
 
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
     return a < b ? a : b;
+}
+
+/* What the context's memory cap would do: lend each machine so many packets. */
+static void lend(struct harness *h, uint32_t src, uint32_t snk)
+{
+    if (src != 0) {
+        sftp_source_limit(h->src, src);
+        h->src_lent = src;
+    }
+    if (snk != 0) {
+        sftp_sink_limit(h->snk, snk);
+        h->snk_lent = snk;
+    }
 }
 
 static struct harness *harness_new(const struct scenario *sc)
@@ -660,6 +690,8 @@ static struct harness *harness_new(const struct scenario *sc)
     h->src = sftp_source_new(&sc->src, &src_link, &reader);
     h->snk = sftp_sink_new(&sc->snk, &snk_link, &writer);
     REQUIRE(h->src != NULL && h->snk != NULL);
+    h->src_lent = h->snk_lent = UINT32_MAX;
+    lend(h, sc->src_lent, sc->snk_lent);
     return h;
 }
 
@@ -741,6 +773,10 @@ static struct harness *run(const struct scenario *sc)
     while (running(h) && step(h)) {
         REQUIRE(h->now - START_TIME <= sc->time_limit);
         maybe_abort(h);
+        if (h->now >= h->sc.relend_at) {
+            h->sc.relend_at = NEVER;
+            lend(h, sc->relend_src, sc->relend_snk);
+        }
     }
     h->done_at = h->now;
     trace(h);
@@ -1419,6 +1455,37 @@ START_TEST(in_order_sink_memory_is_bounded)
 }
 END_TEST
 
+/* A machine lent fewer packets than its window (the memory cap shared
+ * among many transfers) sends no new packet past them, and a sink opens
+ * no more than them; the transfer still completes, through loss, and when
+ * the loan shrinks or grows midway. */
+START_TEST(lent_windows)
+{
+    struct scenario sc = default_scenario(2 * 1000 * 1000 + 17);
+    struct harness *h;
+    int when = _i >> 2; /* 0: lent throughout; 1: lowered midway; 2: raised midway */
+
+    sc.in_order = _i & 1;
+    sc.store = (_i & 2) != 0;
+    sc.to_sink = lossy_link(0.05);
+    sc.to_source = lossy_link(0.05);
+    sc.seed = 77 + (uint64_t)_i;
+    if (when != 1) {
+        sc.src_lent = 4;
+        sc.snk_lent = 5;
+    }
+    if (when != 0) {
+        sc.relend_at = START_TIME + 100 * MS;
+        sc.relend_src = when == 1 ? 4 : 64;
+        sc.relend_snk = when == 1 ? 5 : 64;
+    }
+    h = run(&sc);
+    check_success(h);
+    ck_assert_uint_eq(h->src_lent, when == 2 ? 64 : 4); /* the change came before the end */
+    harness_free(h);
+}
+END_TEST
+
 /* The source believes no ACK that names a packet it never sent. */
 START_TEST(source_refuses_bogus_acks)
 {
@@ -1658,6 +1725,7 @@ static Suite *machine_suite(void)
     tcase_add_test(tc, sink_drops_beyond_its_window);
     tcase_add_test(tc, sink_ack_policy);
     tcase_add_test(tc, in_order_sink_memory_is_bounded);
+    tcase_add_loop_test(tc, lent_windows, 0, 12);
     tcase_add_test(tc, source_refuses_bogus_acks);
     tcase_add_loop_test(tc, source_waits_on_its_reader, 0, 2);
     tcase_add_loop_test(tc, sink_waits_on_its_writer, 0, 2);

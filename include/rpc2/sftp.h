@@ -35,7 +35,13 @@ struct rpc2_sftp_params {
     int strict_quota;          /* moving more than the quota fails the call (RPC2_EQUOTA) */
     int piggyback;             /* small transfers ride in the call or reply; 0: never */
     uint32_t piggyback_max;    /* the largest piggybacked transfer, bytes */
-    uint64_t memory_cap;       /* packet buffer memory of all transfers of the context */
+    /* Packet buffer memory of all transfers of the context (default 256 MiB).
+     * Each transfer gets its whole window while the cap has room; beyond
+     * that the windows are shared fairly (the largest lowered to an equal
+     * share, raised again as transfers end), and a transfer that cannot
+     * have even 4 packets fails with RPC2_ELIMIT. A sink writing to a file
+     * holds no packets and takes nothing from the cap. */
+    uint64_t memory_cap;
     uint64_t rate_max_bps;     /* pacing ceiling, bytes per second; 0: none */
     /* Rate control (docs/RATE.md). As a source, the policy and rates this
      * end sends with; as a client fetching, what it asks the server's
