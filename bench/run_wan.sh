@@ -242,6 +242,29 @@ delta() {
 
 now() { date +%s.%N; }
 
+# sched_of PID: "RUN_NS WAIT_NS" summed over its threads: time on a CPU, and time runnable
+# but waiting for one (/proc/PID/task/*/schedstat). A process that waits about as long as
+# it runs is starved by the machine, not limited by its own work.
+sched_of() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%d %d", r, w }'
+}
+
+# idle_of: the machine's idle and total jiffies (/proc/stat).
+idle_of() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d", $5 + $6, t; exit }' /proc/stat
+}
+
+# cpu_note SECS RCATD0 RCATD1 EMU0 EMU1 IDLE0 IDLE1: where the CPU went during a run.
+cpu_note() {
+    awk -v s="$1" -v a="$2" -v b="$3" -v c="$4" -v d="$5" -v e="$6" -v f="$7" 'BEGIN {
+        split(a, a0, " "); split(b, a1, " "); split(c, c0, " "); split(d, c1, " ");
+        split(e, e0, " "); split(f, e1, " ");
+        t = e1[2] - e0[2];
+        printf "rcatd ran %.0f%% of a CPU and waited for one %.0f%%, linkemu ran %.0f%%, the machine was idle %.0f%%",
+            (a1[1] - a0[1]) / s / 1e7, (a1[2] - a0[2]) / s / 1e7, (c1[1] - c0[1]) / s / 1e7,
+            (t > 0 ? (e1[1] - e0[1]) * 100 / t : 0) }'
+}
+
 # run_rcat TAG SECS [RCAT OPTIONS...]: fetch for SECS at most; sets rcat_bytes, rcat_mbps.
 run_rcat() {
     local tag=$1 secs=$2 t0 t1 last
@@ -403,8 +426,11 @@ for p in ${profiles[@]+"${profiles[@]}"}; do
     start_link "$rate" "$rtt" "$loss" "$tag"
     st=$results/$tag.stats
     s0=$(snap "$st")
+    c0=$(sched_of "$rcatd_pid") e0=$(sched_of "$emu_pid") i0=$(idle_of) t0=$(now)
     run_rcat "$tag.rcat" "$rcat_secs"
+    c1=$(sched_of "$rcatd_pid") e1=$(sched_of "$emu_pid") i1=$(idle_of) t1=$(now)
     s1=$(snap "$st")
+    cpu=$(cpu_note "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$c0" "$c1" "$e0" "$e1" "$i0" "$i1")
     rb=$rcat_bytes rm=$rcat_mbps
     # What entered the link from the server, less what was still inside it when rcat stopped.
     sent=$(($(delta "$s0" "$s1" ab_in_udp) - $(delta "$s0" "$s1" ab_held_udp)))
@@ -427,7 +453,7 @@ for p in ${profiles[@]+"${profiles[@]}"}; do
     link_mbps=$(awk -v r="$rate" 'BEGIN { print r / 1e6 }')
     out "$(printf '%-18s %7s %7s %7s %9s %8s %8s %8s %8s' "$label" "$rm" "${bm:--}" "$cm" \
         "$(ratio "$rm" "$link_mbps")" "$(ratio "$rm" "$bm")" "$reff" "$beff" "$ceff")"
-    details+=("$tag: rcat moved $rb bytes; the link took $sent UDP payload bytes from the server, dropped $qd at the queue and $lost at random")
+    details+=("$tag: rcat moved $rb bytes; the link took $sent UDP payload bytes from the server, dropped $qd at the queue and $lost at random; $cpu")
     [ $plot -eq 1 ] && draw "$tag" "profile $label" "$rate"
 done
 for d in ${details[@]+"${details[@]}"}; do out "#   $d"; done

@@ -5,6 +5,14 @@
  * datagrams move in batches of IO_BATCH through recvmmsg and sendmmsg, and a
  * datagram the kernel refuses is dropped, never reported as a failure of the
  * batch, because UDP is lossy anyway and the protocols retransmit.
+ *
+ * A run of datagrams of one size to one peer (a bulk transfer's MTU-sized
+ * DATA) goes as one message with UDP segmentation offload (UDP_SEGMENT):
+ * the kernel builds one buffer and cuts it into the datagrams at the
+ * device, instead of a trip down the stack per datagram. The datagrams stay
+ * separate iovecs, so nothing is copied to join them; the receiver sees
+ * the same datagrams either way. Where the kernel has no UDP_SEGMENT, or
+ * refuses a segmented message, they go one by one as before.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
@@ -13,6 +21,7 @@
 #include <time.h> /* before linux/errqueue.h, which uses struct timespec */
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +30,17 @@
 #include <rpc2/rpc2.h>
 
 #include "io.h"
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+/* Segments per message: the kernel's limit was 64 until Linux 6.x raised it. */
+#define GSO_SEGMENTS 64
+/* Payload per message: an IPv4 datagram carries at most 65507 bytes. */
+#define GSO_BYTES 65000
 
 /* Room for a few milliseconds of a fast sender, so a loop that is busy for
  * a moment does not turn into packet loss and retransmissions. */
@@ -279,10 +299,13 @@ static void mapped_to_v4(const struct sockaddr_in6 *in6, struct sockaddr_in *out
     memcpy(&out->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
 }
 
-/* The socket's family: the caller's, or looked up at most once per io_send. */
+/* The socket's family (the caller's, or looked up at most once per
+ * io_send) and whether it takes UDP_SEGMENT (asked at most once per io_send,
+ * and only when a run of equal datagrams could use it). */
 struct send_family {
     int fd;
     int family;
+    int gso; /* -1: not asked yet, 0: no, 1: yes */
 };
 
 static int sock_family(struct send_family *sf)
@@ -290,6 +313,17 @@ static int sock_family(struct send_family *sf)
     if (sf->family == AF_UNSPEC)
         sf->family = io_family(sf->fd);
     return sf->family;
+}
+
+static int sock_gso(struct send_family *sf)
+{
+    if (sf->gso < 0) {
+        int size;
+        socklen_t len = sizeof size;
+
+        sf->gso = getsockopt(sf->fd, SOL_UDP, UDP_SEGMENT, &size, &len) == 0;
+    }
+    return sf->gso;
 }
 
 /*
@@ -339,39 +373,113 @@ static int send_error_action(int err, int *retried)
     return 1;
 }
 
+static int same_peer(const struct rpc2_addr *a, const struct rpc2_addr *b)
+{
+    return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* How many datagrams from slots[0] on (at most n) one segmented message can
+ * carry: the same peer, the same size but for a shorter last one. */
+static unsigned gso_run(const struct outq_slot *slots, unsigned n)
+{
+    size_t seg = slots[0].len, total = seg;
+    unsigned k = 1;
+
+    if (seg == 0 || seg * 2 > GSO_BYTES)
+        return 1;
+    while (k < n && k < GSO_SEGMENTS && total + slots[k].len <= GSO_BYTES &&
+           same_peer(&slots[k].to, &slots[0].to) && slots[k].len > 0 && slots[k].len <= seg) {
+        total += slots[k].len;
+        if (slots[k++].len < seg)
+            break; /* a shorter one ends the message */
+    }
+    return k;
+}
+
+/* One sendmmsg's worth: messages of one or more datagrams each. */
+struct send_plan {
+    struct mmsghdr msgs[IO_BATCH];
+    struct iovec iov[IO_BATCH];
+    struct sockaddr_storage tmp[IO_BATCH];
+    unsigned first[IO_BATCH], count[IO_BATCH]; /* the slots each message carries */
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } control[IO_BATCH];
+    unsigned n_msgs;
+};
+
+/* Plans slots[from..n) as messages, segmented where gso allows. */
+static void plan(struct send_plan *p, const struct outq_slot *slots, unsigned from, unsigned n,
+                 int gso, struct send_family *sf)
+{
+    p->n_msgs = 0;
+    for (unsigned i = from; i < n; i++) {
+        p->iov[i].iov_base = slots[i].buf;
+        p->iov[i].iov_len = slots[i].len;
+    }
+    for (unsigned i = from; i < n;) {
+        unsigned m = p->n_msgs++, k = 1;
+        struct msghdr *hdr = &p->msgs[m].msg_hdr;
+
+        if (gso && n - i > 1 && (k = gso_run(slots + i, n - i)) > 1 && !sock_gso(sf))
+            k = 1;
+        memset(&p->msgs[m], 0, sizeof p->msgs[m]);
+        hdr->msg_iov = &p->iov[i];
+        hdr->msg_iovlen = k;
+        set_dest(hdr, &slots[i].to, sf, &p->tmp[m]);
+        if (k > 1) {
+            uint16_t seg = (uint16_t)slots[i].len;
+            struct cmsghdr *c;
+
+            hdr->msg_control = p->control[m].buf;
+            hdr->msg_controllen = sizeof p->control[m].buf;
+            c = CMSG_FIRSTHDR(hdr);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof seg);
+            memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+        p->first[m] = i;
+        p->count[m] = k;
+        i += k;
+    }
+}
+
 /* Sends slots[0..n), n <= IO_BATCH, and counts in *n_sent those that went
  * out. Returns -1 when the socket cannot take more now, else 0. */
 static int send_batch(int fd, const struct outq_slot *slots, unsigned n, struct send_family *sf,
                       unsigned *n_sent)
 {
-    struct mmsghdr msgs[IO_BATCH];
-    struct iovec iov[IO_BATCH];
-    struct sockaddr_storage tmp[IO_BATCH];
-
-    memset(msgs, 0, n * sizeof msgs[0]);
-    for (unsigned i = 0; i < n; i++) {
-        iov[i].iov_base = slots[i].buf;
-        iov[i].iov_len = slots[i].len;
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        set_dest(&msgs[i].msg_hdr, &slots[i].to, sf, &tmp[i]);
-    }
-    unsigned done = 0;
+    struct send_plan p;
+    unsigned done = 0; /* messages */
     int retried = 0;
 
+    plan(&p, slots, 0, n, 1, sf);
     *n_sent = 0;
-    while (done < n) {
-        int r = sendmmsg(fd, msgs + done, n - done, 0);
+    while (done < p.n_msgs) {
+        int r = sendmmsg(fd, p.msgs + done, p.n_msgs - done, 0);
 
         if (r > 0) {
-            /* A partial send stops at the datagram that failed; the next
+            /* A partial send stops at the message that failed; the next
              * call reports its error. */
+            for (unsigned m = done; m < done + (unsigned)r; m++)
+                *n_sent += p.count[m];
             done += (unsigned)r;
-            *n_sent += (unsigned)r;
             retried = 0;
             continue;
         }
-        int action = send_error_action(r < 0 ? errno : EIO, &retried);
+        int err = r < 0 ? errno : EIO;
+
+        /* A segmented message refused (no offload on this path, a segment
+         * beyond the path's MTU): the rest go one by one. */
+        if (p.count[done] > 1 && err != EINTR && err != EAGAIN && err != EWOULDBLOCK &&
+            err != ENOBUFS && !is_peer_error(err)) {
+            plan(&p, slots, p.first[done], n, 0, sf);
+            done = 0;
+            continue;
+        }
+        int action = send_error_action(err, &retried);
 
         if (action < 0)
             return -1;
@@ -382,7 +490,7 @@ static int send_batch(int fd, const struct outq_slot *slots, unsigned n, struct 
 
 int io_send(int fd, int family, const struct outq_slot *slots, unsigned n)
 {
-    struct send_family sf = {fd, family};
+    struct send_family sf = {fd, family, -1};
     unsigned total = 0;
 
     for (unsigned i = 0; i < n; i += IO_BATCH) {

@@ -155,6 +155,7 @@ struct sftp_rate_info {
     uint32_t srtt_us, min_rtt_us;
     uint32_t cwnd;       /* packets allowed in flight */
     uint32_t in_flight;  /* packets */
+    uint32_t burst;      /* the most packets one release lets out now */
 };
 void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *out);
 /* Changes the policy (SFTP_POLICY_*, 0: keep) and rates (bytes/s, 0: none)

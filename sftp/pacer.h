@@ -1,6 +1,6 @@
 /*
  * pacer.h - how fast the SFTP source sends: a release mechanism that lets
- * packets out at a rate in bursts of at most send_ahead, and a rate
+ * packets out at a rate in bursts of at most pacer_burst, and a rate
  * controller behind a small ops table that decides the rate (and how many
  * packets may be in flight) from what ACKs report.
  *
@@ -85,7 +85,7 @@ struct cc_background {
 
 struct pacer_params {
     uint32_t packet_size;
-    uint32_t send_ahead;     /* largest burst, in packets */
+    uint32_t send_ahead;     /* largest burst, in packets, at rates below 2 ms of it */
     uint32_t ack_point;      /* the sink acks every this many packets */
     uint32_t window;         /* most packets in flight, whatever the policy says */
     uint64_t rate_max_bps;   /* 0: no ceiling */
@@ -122,6 +122,9 @@ void pacer_init(struct pacer *p, const struct pacer_ops *ops, const struct pacer
 /* The release. */
 int pacer_may_send(struct pacer *p, uint64_t now);
 void pacer_sent(struct pacer *p, uint32_t bytes, uint64_t now);
+/* The most packets one release lets out: send_ahead, or more at rates
+ * whose bucket must outlast the loop's coarse timers (pacer.c). */
+uint32_t pacer_burst(const struct pacer *p);
 /* When pacer_may_send will next be true (now if it is). */
 uint64_t pacer_next_release(struct pacer *p, uint64_t now);
 /* Whether the sender fell behind the rate since the last call (its wake-ups

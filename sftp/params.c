@@ -8,15 +8,21 @@
 #include <netinet/in.h>
 #include <rpc2/sftp.h>
 
+#include "packet.h"
 #include "params.h"
 #include "seblock.h"
+#include "wire.h"
 
 /* Data per packet where the path allows 64 KiB datagrams, and where it is
- * a 1500-byte Ethernet MTU less IPv6, UDP, the rpc2 header and DATA's flags. */
+ * a 1500-byte Ethernet MTU less IPv6 (40), UDP (8), the rpc2 header, DATA's
+ * head and the longest trailer (auth and encrypt): 1380 bytes, so that no
+ * DATA datagram is fragmented at any security level, IPv6 included. */
 #define LOOPBACK_PACKET (63 * 1024)
-#define MTU_PACKET 1400
+#define MTU_PACKET (1500 - 40 - 8 - PKT_HDR_SIZE - SFTP_DATA_HEAD - PKT_MAX_TRAILER)
 #define MIN_PACKET 256
-#define DATA_OVERHEAD 4
+/* A packet no larger than an Ethernet MTU, whoever chose its size, means a
+ * real network (a loopback's are near 64 KiB). */
+#define ETHERNET_MTU 1500u
 
 void rpc2_sftp_params_init(struct rpc2_sftp_params *p)
 {
@@ -76,10 +82,10 @@ uint32_t sftp_choose_packet_size(const struct rpc2_sftp_params *p, const struct 
     return sftp_path_is_loopback(peer) ? LOOPBACK_PACKET : MTU_PACKET;
 }
 
-/* A packet of MTU size means a real network, whose bandwidth-delay product
- * (100 Mbit/s over 200 ms, 1 Gbit/s over 20 ms: 2.5 MB) needs a window of
- * several of them to ride out a lost retransmission; loopback's 64 KiB
- * packets keep the window that fits its socket buffers. */
+/* A real network's bandwidth-delay product (100 Mbit/s over 200 ms,
+ * 1 Gbit/s over 20 ms: 2.5 MB) needs a window of several of them to ride
+ * out a lost retransmission; loopback's 64 KiB packets keep the window
+ * that fits its socket buffers. */
 #define WAN_WINDOW_BYTES (16u << 20)
 
 uint32_t sftp_choose_window(const struct rpc2_sftp_params *p, uint32_t packet_size)
@@ -87,7 +93,7 @@ uint32_t sftp_choose_window(const struct rpc2_sftp_params *p, uint32_t packet_si
     if (p->window)
         return p->window;
     uint32_t bytes = p->window_bytes;
-    if (packet_size <= MTU_PACKET && bytes < WAN_WINDOW_BYTES)
+    if (packet_size <= ETHERNET_MTU && bytes < WAN_WINDOW_BYTES)
         bytes = WAN_WINDOW_BYTES;
     uint32_t w = bytes / packet_size;
     return w < 4 ? 4 : w > SFTP_MAX_WINDOW ? SFTP_MAX_WINDOW : w;
@@ -118,7 +124,7 @@ struct sftp_config sftp_config_of(const struct rpc2_sftp_params *p, uint32_t pac
                                   uint32_t window)
 {
     uint32_t send_ahead = p->send_ahead;
-    if (packet_size <= MTU_PACKET && send_ahead < MTU_SEND_AHEAD)
+    if (packet_size <= ETHERNET_MTU && send_ahead < MTU_SEND_AHEAD)
         send_ahead = MTU_SEND_AHEAD;
     return (struct sftp_config){
         .packet_size = packet_size,

@@ -386,16 +386,16 @@ static void rearm(struct sftp_source *s, uint64_t now)
     sftp_link_arm(&s->link, &s->timer_armed, deadline);
 }
 
-/* Sends what the pacer allows now, at most send_ahead packets. */
+/* Sends what the pacer allows now, at most one of its bursts. */
 static void pump(struct sftp_source *s, uint64_t now)
 {
-    uint32_t burst;
+    uint32_t burst, most = pacer_burst(&s->pacer);
 
     /* Late wake-ups (a busy host) send less than the rate: samples of
      * such sends measure us, not the path. */
     int behind = pacer_fell_behind(&s->pacer);
 
-    for (burst = 0; burst < s->cfg.send_ahead; burst++) {
+    for (burst = 0; burst < most; burst++) {
         struct sentmap_packet *p;
 
         if (!pacer_may_send(&s->pacer, now)) {
@@ -412,7 +412,7 @@ static void pump(struct sftp_source *s, uint64_t now)
         }
         transmit(s, p, now);
     }
-    if (burst == s->cfg.send_ahead) /* a full burst, and more was due: we are behind */
+    if (burst == most) /* a full burst, and more was due: we are behind */
         s->app_limited = behind || pacer_may_send(&s->pacer, now);
     rearm(s, now);
 }
@@ -474,6 +474,7 @@ void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *o
     if (s->started && s->pacer.ops != NULL) {
         out->rate_bps = pacer_rate(&s->pacer);
         out->cwnd = pacer_cwnd(&s->pacer);
+        out->burst = pacer_burst(&s->pacer);
     }
 }
 

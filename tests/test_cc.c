@@ -219,10 +219,19 @@ static uint8_t *link_begin(void *arg, size_t *cap)
     return ep->pending->body;
 }
 
+/*
+ * The loop's timers as libev's epoll backend gives them: a deadline already
+ * passed fires at once, any other sleeps whole milliseconds, at least one
+ * (a pacing release due in 12 us comes a millisecond later). Exact timers
+ * would hide a pacer whose bursts are too small for the rate.
+ */
 static void link_set_timer(void *arg, uint64_t deadline)
 {
     struct endpoint *ep = arg;
+    uint64_t now = ep->flow->sim->now;
 
+    if (deadline != NEVER && deadline > now)
+        deadline = now + (deadline - now + MS - 1) / MS * MS;
     ep->timer = deadline;
 }
 

@@ -289,6 +289,79 @@ static struct sockaddr_storage expect_one(int fd, struct io_rx *in, unsigned idx
  * written: the peer appears as ::ffff:127.0.0.1, and io_send maps or unmaps
  * destinations to suit the sending socket.
  */
+/*
+ * Runs of equal datagrams to one peer go out segmented (UDP_SEGMENT) where
+ * the kernel can: the receivers must still see each datagram alone, whole,
+ * from the sender, whatever the runs look like: long runs (more than one
+ * message holds), a shorter datagram ending a run, peers alternating, a
+ * larger one after a run.
+ */
+static size_t run_len(unsigned i)
+{
+    if (i == 44 || i == 90)
+        return 600; /* ends a run */
+    if (i == 95)
+        return 1500; /* larger than the run before it */
+    return 1400;
+}
+
+static int run_peer(unsigned i)
+{
+    return (i >= 45 && i < 70) || (i >= 70 && i < 80 && i % 2) ? 1 : 0;
+}
+
+static void exchange_runs(int tx_family, const char *tx_ip, int family, const char *ip)
+{
+    int tx = open_on(tx_family, tx_ip), rx[2] = {open_on(family, ip), open_on(family, ip)};
+    struct rpc2_addr to[2] = {addr_of(rx[0], family, ip), addr_of(rx[1], family, ip)};
+    struct outq_slot slots[BATCH];
+    struct seen seen[2][BATCH];
+    unsigned want[2] = {0, 0};
+    struct io_rx in;
+
+    ck_assert_int_eq(io_rx_init(&in, MAX_DGRAM + 1), 0);
+    for (unsigned i = 0; i < BATCH; i++) {
+        set_slot(&slots[i], &to[run_peer(i)], i, run_len(i));
+        want[run_peer(i)]++;
+    }
+    ck_assert_int_eq(io_send(tx, AF_UNSPEC, slots, BATCH), BATCH);
+    for (int r = 0; r < 2; r++) {
+        ck_assert_uint_eq(receive(rx[r], &in, seen[r], BATCH, want[r]), want[r]);
+        ck_assert(nothing_waiting(rx[r], &in));
+    }
+    for (unsigned i = 0; i < BATCH; i++) {
+        const struct seen *got = &seen[run_peer(i)][i];
+
+        ck_assert_uint_eq(got->times, 1);
+        ck_assert_uint_eq(got->len, run_len(i));
+        ck_assert(got->intact && !got->truncated);
+        ck_assert_uint_eq(seen[!run_peer(i)][i].times, 0);
+    }
+    free_slots(slots, BATCH);
+    io_rx_dispose(&in);
+    close(tx);
+    close(rx[0]);
+    close(rx[1]);
+}
+
+START_TEST(runs_of_equal_datagrams_arrive_one_by_one_ipv4)
+{
+    exchange_runs(AF_INET, "127.0.0.1", AF_INET, "127.0.0.1");
+}
+END_TEST
+
+START_TEST(runs_of_equal_datagrams_arrive_one_by_one_ipv6)
+{
+    exchange_runs(AF_INET6, "::1", AF_INET6, "::1");
+}
+END_TEST
+
+START_TEST(runs_of_equal_datagrams_arrive_one_by_one_dual_stack)
+{
+    exchange_runs(AF_INET6, "::", AF_INET, "127.0.0.1");
+}
+END_TEST
+
 START_TEST(a_dual_stack_socket_talks_to_ipv4)
 {
     int ds = open_on(AF_INET6, "::"), v4 = open_on(AF_INET, "127.0.0.1");
@@ -715,6 +788,9 @@ static Suite *io_suite(void)
     tcase_add_test(io, a_batch_crosses_ipv4_loopback);
     tcase_add_test(io, a_batch_crosses_ipv6_loopback);
     tcase_add_test(io, a_dual_stack_socket_talks_to_ipv4);
+    tcase_add_test(io, runs_of_equal_datagrams_arrive_one_by_one_ipv4);
+    tcase_add_test(io, runs_of_equal_datagrams_arrive_one_by_one_ipv6);
+    tcase_add_test(io, runs_of_equal_datagrams_arrive_one_by_one_dual_stack);
     tcase_add_test(io, a_datagram_larger_than_the_buffer_is_marked_truncated);
     tcase_add_test(io, refused_datagrams_do_not_fail_the_batch);
     tcase_add_test(io, open_reports_errors_with_errno);

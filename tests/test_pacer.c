@@ -1,7 +1,8 @@
 /*
  * test_pacer.c - the pacer: the release lets out at most send_ahead packets
- * at once however long it sat idle, then one packet per packet_size/rate,
- * and never more than the rate over time; the adaptive policy (cc_adaptive.c)
+ * at once however long it sat idle (more at rates that would outrun them
+ * between two of the loop's millisecond timer ticks), then one packet per
+ * packet_size/rate, and never more than the rate over time; the adaptive policy (cc_adaptive.c)
  * more than doubles per round trip in startup, settles near a bottleneck,
  * keeps in flight to about two bandwidth-delay products of the minimum
  * RTT, ignores app-limited lows, respects rate_max_bps and the window, and
@@ -112,6 +113,61 @@ START_TEST(late_wake_ups_are_noticed)
     ck_assert(!pacer_fell_behind(&p)); /* reported once */
     drain(&p, 2 * SEC, 100); /* nobody waited: idle, not late */
     ck_assert(!pacer_fell_behind(&p));
+}
+END_TEST
+
+/* Polled as libev's epoll backend polls it: a release due later than now
+ * comes after whole milliseconds, at least one (plus late), never sooner. */
+static uint64_t bytes_in_one_second_of_coarse_timers(struct pacer *p, uint64_t late_us)
+{
+    uint64_t now = 0, sent = 0;
+
+    while (now < SEC) {
+        uint64_t release;
+
+        sent += (uint64_t)drain(p, now, 100000) * P;
+        release = pacer_next_release(p, now);
+        now += ((release - now + MS - 1) / MS > 0 ? (release - now + MS - 1) / MS : 1) * MS;
+        now += late_us;
+    }
+    return sent;
+}
+
+/* 1 Gbit/s is 125 packets of 1000 bytes per millisecond: bursts of
+ * send_ahead (48) once per timer tick would cap it near 400 Mbit/s. */
+START_TEST(a_fast_rate_outlasts_millisecond_timers)
+{
+    struct pacer p = make(48, 100000, 0);
+    uint64_t sent;
+
+    pacer_set_rates(&p, 125000000, 0, 0);
+    pacer_set_policy(&p, &pacer_fixed_ops, 0);
+    ck_assert_uint_ge(pacer_burst(&p), 200);
+    sent = bytes_in_one_second_of_coarse_timers(&p, 0);
+    ck_assert_uint_ge(sent, 125000000 / 100 * 97);
+    ck_assert_uint_le(sent, 125000000 + (uint64_t)pacer_burst(&p) * P);
+    /* Each wake-up 0.8 ms later than asked: the bucket still holds it. */
+    p = make(48, 100000, 0);
+    pacer_set_rates(&p, 125000000, 0, 0);
+    pacer_set_policy(&p, &pacer_fixed_ops, 0);
+    sent = bytes_in_one_second_of_coarse_timers(&p, 800);
+    ck_assert_uint_ge(sent, 125000000 / 100 * 97);
+}
+END_TEST
+
+/* Slow rates keep bursts of send_ahead; the fastest are bounded all the same. */
+START_TEST(bursts_scale_with_the_rate_within_bounds)
+{
+    struct pacer p = make(8, 100000, 0);
+
+    pacer_set_policy(&p, &pacer_fixed_ops, 0);
+    pacer_set_rates(&p, 1000000, 0, 0); /* 2 ms of it: 2 packets */
+    ck_assert_uint_eq(pacer_burst(&p), 8);
+    pacer_set_rates(&p, 50000000, 0, 0); /* 2 ms: 100 packets */
+    ck_assert_uint_eq(pacer_burst(&p), 100);
+    pacer_set_rates(&p, 100000000000ull, 0, 0);
+    ck_assert_uint_le(pacer_burst(&p), (1u << 20) / P + 1);
+    ck_assert_uint_eq(drain(&p, SEC, 100000), pacer_burst(&p));
 }
 END_TEST
 
@@ -375,6 +431,8 @@ static Suite *pacer_suite(void)
     tcase_add_test(tc, idle_never_releases_more_than_a_burst);
     tcase_add_test(tc, rate_is_kept_over_time);
     tcase_add_test(tc, late_wake_ups_are_noticed);
+    tcase_add_test(tc, a_fast_rate_outlasts_millisecond_timers);
+    tcase_add_test(tc, bursts_scale_with_the_rate_within_bounds);
     tcase_add_test(tc, startup_doubles_then_settles);
     tcase_add_test(tc, app_limited_lows_are_ignored);
     tcase_add_test(tc, ceiling_and_window_apply);

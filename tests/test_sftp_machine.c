@@ -10,7 +10,8 @@
  * While a transfer runs the harness checks what must always hold: the
  * source never sends a seq more than a window beyond the got-them-all it
  * has been told, never resends what an ACK it received covered, never lets
- * out more than send_ahead DATA in one event, never sends DATA before START
+ * out more than one pacer burst of DATA in one event (send_ahead packets, or
+ * 2 ms at a fast rate: sftp_rate_info.burst), never sends DATA before START
  * in a store; the sink's got-them-all never decreases; every byte is
  * written exactly once, at its position (and in order for an in-order
  * writer).
@@ -129,7 +130,7 @@ struct harness {
     uint64_t resume_at; /* when the quiet reader or writer has bytes or room */
     int read_waited, write_waited;
     XXH3_state_t *read_hash, *write_hash;
-    unsigned data_this_event, max_data_per_event;
+    unsigned data_this_event, max_data_per_event, burst_this_event, max_burst;
     uint64_t datagrams, events, done_at;
     uint32_t src_lent, snk_lent; /* in force; UINT32_MAX: none */
     uint32_t highest_sent;       /* the highest seq sent: above it is new data */
@@ -364,13 +365,27 @@ static uint64_t last_possible_seq(const struct harness *h)
     return h->npackets + (h->sc.size > 0 && h->sc.size % h->packet_size == 0);
 }
 
+/* The most DATA one event may send: a burst at the fastest rate the
+ * source had during the event. */
+static unsigned burst_allowed(struct harness *h)
+{
+    struct sftp_rate_info ri;
+
+    sftp_source_rate_info(h->src, &ri);
+    if (ri.burst > h->burst_this_event)
+        h->burst_this_event = ri.burst;
+    if (h->burst_this_event > h->max_burst)
+        h->max_burst = h->burst_this_event;
+    return h->burst_this_event > h->sc.src.send_ahead ? h->burst_this_event : h->sc.src.send_ahead;
+}
+
 /* The invariants that show in what the source sends. */
 static void check_data(struct harness *h, const struct dgram *d)
 {
     struct sftp_data data;
 
     REQUIRE(h->in_source);
-    REQUIRE(++h->data_this_event <= h->sc.src.send_ahead);
+    REQUIRE(++h->data_this_event <= burst_allowed(h));
     REQUIRE(!h->sc.store || h->start_delivered);
     REQUIRE(sftp_data_decode(d->body, d->len, &data) == PKT_OK);
     REQUIRE(d->seq >= 1 && d->seq <= last_possible_seq(h));
@@ -499,6 +514,7 @@ static void source_event_begin(struct harness *h)
 {
     h->in_source = 1;
     h->data_this_event = 0;
+    h->burst_this_event = 0;
 }
 
 static void source_event_end(struct harness *h)
@@ -798,7 +814,8 @@ static void check_success(struct harness *h)
     for (i = 0; h->sc.size > 0 && i < h->npackets; i++)
         REQUIRE(h->written[i]);
     ck_assert_uint_eq(sftp_sink_counters(h->snk)->bytes_received, h->sc.size);
-    ck_assert_uint_le(h->max_data_per_event, h->sc.src.send_ahead);
+    ck_assert_uint_le(h->max_data_per_event,
+                      h->max_burst > h->sc.src.send_ahead ? h->max_burst : h->sc.src.send_ahead);
 }
 
 static void run_ok(const struct scenario *sc)

@@ -22,7 +22,8 @@ extern "C" {
 
 struct rpc2_sftp_params {
     /* Data bytes per DATA packet; 0: chosen per peer — near 64 KiB on
-     * loopback (whose MTU allows it), 1400 elsewhere (a 1500-byte MTU). */
+     * loopback (whose MTU allows it), 1380 elsewhere (what a 1500-byte MTU
+     * holds at every security level, over IPv6 too). */
     uint32_t packet_size;
     /* Most packets in flight; 0: enough for window_bytes. */
     uint32_t window;
