@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "access.h"
+#include "level.h"
 #include "root.h"
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
@@ -70,11 +71,6 @@ static void split(const char *p, size_t len, struct words *ws)
     }
 }
 
-static int word_is(const struct words *ws, size_t i, const char *s)
-{
-    return ws->len[i] == strlen(s) && !memcmp(ws->w[i], s, ws->len[i]);
-}
-
 static int identity_ok(const char *p, size_t len)
 {
     if (len == 0 || len > ACCESS_IDENTITY_MAX)
@@ -104,18 +100,10 @@ static int parse_rights(const char *p, size_t len, unsigned *out)
 
 static int parse_level(const struct words *ws, enum rpc2_security *out)
 {
-    static const char *const names[] = {"none", "auth", "encrypt"};
-
     *out = RPC2_SEC_AUTH;
     if (ws->n < 4)
         return 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (word_is(ws, 3, names[i])) {
-            *out = (enum rpc2_security)i;
-            return 0;
-        }
-    }
-    return -1;
+    return level_parse(ws->w[3], ws->len[3], out);
 }
 
 struct parse {

@@ -40,6 +40,7 @@
 #include <rpc2/se.h>
 
 #include "access.h"
+#include "level.h"
 #include "listing.h"
 #include "metrics.h"
 #include "rcat_proto.h"
@@ -211,13 +212,11 @@ static double ms_since(const struct timespec *t0)
  * level none; only claimed at none), and the connection's level. */
 static void describe_caller(rpc2_request *req, char *out, size_t cap)
 {
-    static const char *const levels[] = {"none", "auth", "encrypt"};
-    unsigned level = (unsigned)rpc2_request_security(req);
     char id[IDENTITY_SHOWN_MAX];
 
     /* the identity is the client's to choose at level none: escaped like a path */
     escape_path(rpc2_request_identity(req), id, sizeof id);
-    snprintf(out, cap, "%s %s", id, level < 3 ? levels[level] : "?");
+    snprintf(out, cap, "%s %s", id, level_name(rpc2_request_security(req)));
 }
 
 /* The named checksum the client asked for (rpc2_se_sum_name) is shown;

@@ -1,7 +1,8 @@
 /*
  * serve.h - the four procedures of rcat_proto.x (FETCH, STAT, LIST, STORE)
  * over a directory, exported on an rpc2 context. rcatd.c owns the process
- * (options, signals, the log file); this owns what a call may do.
+ * (signals, stopping; the options are rcatd_options.c's, the log file
+ * logfile.c's); this owns what a call may do.
  */
 #ifndef RCAT_SERVE_H
 #define RCAT_SERVE_H

@@ -15,6 +15,7 @@
 #include <rpc2/se.h>
 
 #include "duration.h"
+#include "level.h"
 #include "rcat_proto.h"
 #include "report.h"
 #include "verdict.h"
@@ -153,12 +154,6 @@ static void judge_network(const struct verdict_peer *s, int rc, struct verdict *
                  s->host, s->port);
     else
         snprintf(v->text, sizeof v->text, "%s port %u: %s", s->host, s->port, rpc2_strerror(rc));
-}
-
-/* Which level a refused bind asked for, in --security's words. */
-static const char *level_name(enum rpc2_security level)
-{
-    return level == RPC2_SEC_ENCRYPT ? "encrypt" : level == RPC2_SEC_AUTH ? "auth" : "none";
 }
 
 /* The server cannot say which of identity and secret was wrong (on
