@@ -186,6 +186,7 @@ static int start_rpc2(struct daemon *d, const struct options *o)
     rpc2_sftp_params_init(&sp);
     sp.rate_max_bps = o->max_rate; /* no client's wish goes beyond these */
     sp.policies_allowed = o->policies_allowed;
+    sp.memory_cap = (uint64_t)o->memory_cap_mib << 20;
     if (rc == 0)
         rc = rpc2_sftp_activate(d->ctx, &sp);
     if (rc == 0)
@@ -221,11 +222,11 @@ static void log_start(struct daemon *d, const struct options *o)
     logfile_printf(&d->log,
                    "rcatd: limits max-connections=%lu max-per-address=%lu max-running=%lu "
                    "cookie-threshold=%lu idle-timeout=%lu s max-running-per-identity=%lu "
-                   "max-running-per-address=%lu stall-timeout=%lu s drain-time=%lu s",
+                   "max-running-per-address=%lu stall-timeout=%lu s drain-time=%lu s memory-cap=%lu MiB",
                    o->limits.max_connections, o->limits.max_per_address, o->limits.max_running,
                    o->limits.cookie_threshold, o->limits.idle_timeout_s,
                    o->limits.max_running_per_identity, o->limits.max_running_per_address,
-                   o->limits.stall_timeout_s, o->drain_time_s);
+                   o->limits.stall_timeout_s, o->drain_time_s, o->memory_cap_mib);
     logfile_printf(&d->log, "rcatd: security min-security=%s keys=%s access=%s",
                    level_name(o->min_security),
                    o->keys_path ? o->keys_path : "none (binds above none are refused)",

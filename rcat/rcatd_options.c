@@ -27,6 +27,7 @@
 #define DEFAULT_DRAIN_S 10              /* --drain-time */
 #define DEFAULT_PARTIAL_MAX_AGE_S 86400 /* --partial-max-age */
 #define DEFAULT_RESTART_INTERVAL_MIB 32 /* --restart-interval */
+#define DEFAULT_MEMORY_CAP_MIB 256      /* --memory-cap: the library's default */
 #define STRING_OF(x) #x
 #define STRING(x) STRING_OF(x)
 #define DEFAULT_LISTEN ":" STRING(RPC2_DEFAULT_PORT)
@@ -74,6 +75,8 @@ static void usage(FILE *to)
         "                           (default 1d)\n"
         "      --restart-interval=MIB  MiB between a resumable store's restart points\n"
         "                           (default 32)\n"
+        "      --memory-cap=MIB     packet memory of all transfers at once; past it the\n"
+        "                           windows are shared fairly (default 256)\n"
         "      --max-rate=RATE      send no transfer faster than RATE (bits/s: 800k, 100M,\n"
         "                           1G), whatever a client asks for (docs/RATE.md)\n"
         "      --policies=LIST      the rate policies clients may ask for, of adaptive,\n"
@@ -158,6 +161,7 @@ static const struct count_opt {
     {'D', "--drain-time", 0, 1000000000, 1, FIELD(drain_time_s)},
     {'G', "--partial-max-age", 60, 1000000000, 1, FIELD(partial_max_age_s)},
     {'Q', "--restart-interval", 1, 1048576, 0, FIELD(restart_interval_mib)},
+    {'B', "--memory-cap", 1, 1048576, 0, FIELD(memory_cap_mib)},
 };
 #undef FIELD
 
@@ -268,6 +272,7 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
         {"drain-time", required_argument, NULL, 'D'},
         {"partial-max-age", required_argument, NULL, 'G'},
         {"restart-interval", required_argument, NULL, 'Q'},
+        {"memory-cap", required_argument, NULL, 'B'},
         {"keys", required_argument, NULL, 'k'},
         {"access", required_argument, NULL, 'a'},
         {"min-security", required_argument, NULL, 'm'},
@@ -287,7 +292,8 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
                           .limits = default_limits(),
                           .drain_time_s = DEFAULT_DRAIN_S,
                           .partial_max_age_s = DEFAULT_PARTIAL_MAX_AGE_S,
-                          .restart_interval_mib = DEFAULT_RESTART_INTERVAL_MIB};
+                          .restart_interval_mib = DEFAULT_RESTART_INTERVAL_MIB,
+                          .memory_cap_mib = DEFAULT_MEMORY_CAP_MIB};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vhV", longs, NULL)) != -1) {
         int counted = take_count(o, c, optarg);

@@ -28,6 +28,7 @@ struct options {
     unsigned long drain_time_s;         /* a stop waits this long for running calls */
     unsigned long partial_max_age_s;    /* resumable stores' partials older than this go */
     unsigned long restart_interval_mib; /* between a resumable store's restart points */
+    unsigned long memory_cap_mib;       /* packet memory of all transfers (memshare) */
     const char *keys_path;              /* --keys: the clients' secrets; NULL: none known */
     const char *access_path;            /* --access: who may do what; NULL: the defaults for all */
     enum rpc2_security min_security;    /* binds below it are refused */
