@@ -52,6 +52,8 @@ void cli_usage(void)
            "  or:  rcat [OPTION]... -o DIR/ REMOTE...     fetch each into DIR/BASENAME\n"
            "  or:  rcat [OPTION]... --put LOCAL REMOTE    store LOCAL on the server\n"
            "  or:  rcat [OPTION]... --stat|--ls REMOTE... describe or list remote paths\n"
+           "  or:  rcat -r [OPTION]... REMOTE... LOCAL     copy files and trees from the server\n"
+           "  or:  rcat -r [OPTION]... --put LOCAL... REMOTE  copy files and trees to it\n"
            "Move files to and from an rcatd server over rpc2.\n"
            "\n"
            "REMOTE is rcat://HOST[:PORT]/PATH (percent-escapes decoded) or, as with scp,\n"
@@ -91,6 +93,19 @@ void cli_usage(void)
            "                        and --json (Checksum, ChecksumType)\n"
            "      --check=SUM       fail (exit 5, nothing kept) unless the bytes moved have\n"
            "                        this sum (hex) of the --checksum type\n"
+           "Trees (-r):\n"
+           "  -r, --recursive       copy directories with everything beneath them: files,\n"
+           "                        directories (empty ones too) and symbolic links (as\n"
+           "                        links); the last operand is the destination, a copy\n"
+           "                        goes beneath it when it is a directory. A REMOTE may\n"
+           "                        hold wildcards (HOST:'logs/*.gz'), matched on the\n"
+           "                        server's listing; -p keeps modes and mtimes\n"
+           "  -j, --jobs=N          files in flight at once, over N connections (default\n"
+           "                        %d, at most %d)\n"
+           "      --skip-existing   leave a file whose copy has the same size and mtime\n"
+           "                        (use -p so that copies keep the source's mtime)\n"
+           "      --checksum-compare  leave a file whose copy has the same content, by a\n"
+           "                        checksum computed at each end (no data moved)\n"
            "Queries:\n"
            "      --stat            type, size, mode and modification time of each REMOTE\n"
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
@@ -142,7 +157,7 @@ void cli_usage(void)
            "  6  the source file changed while it was being sent\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
-           RPC2_DEFAULT_PORT);
+           RPC2_DEFAULT_PORT, CLI_JOBS_DEFAULT, CLI_JOBS_MAX);
 }
 
 enum {
@@ -174,6 +189,9 @@ enum {
     OPT_MKDIRS,
     OPT_RETRIES,
     OPT_RETRY_INTERVAL,
+    /* rcat -r */
+    OPT_SKIP_EXISTING,
+    OPT_CHECKSUM_COMPARE,
 };
 
 static const struct option long_options[] = {
@@ -213,6 +231,11 @@ static const struct option long_options[] = {
     {"rate-control", required_argument, NULL, OPT_RATE_CONTROL},
     {"checksum", required_argument, NULL, OPT_CHECKSUM},
     {"check", required_argument, NULL, OPT_CHECK},
+    /* rcat -r */
+    {"recursive", no_argument, NULL, 'r'},
+    {"jobs", required_argument, NULL, 'j'},
+    {"skip-existing", no_argument, NULL, OPT_SKIP_EXISTING},
+    {"checksum-compare", no_argument, NULL, OPT_CHECKSUM_COMPARE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -319,8 +342,38 @@ static void parse_rate_option(struct options *opt, const char *key, const char *
         cli_bad("%s: '%s' is not %s", flag, optarg, what);
 }
 
+/* -r and what goes with it. 1 when c was one of them. */
+static int apply_tree_option(struct options *opt, int c)
+{
+    char *end;
+    unsigned long n;
+
+    switch (c) {
+    case 'r':
+        opt->ops.recursive = 1;
+        return 1;
+    case 'j':
+        errno = 0;
+        n = strtoul(optarg, &end, 10);
+        if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 || n > CLI_JOBS_MAX)
+            cli_bad("-j: '%s' is not a count from 1 to %d", optarg, CLI_JOBS_MAX);
+        opt->ops.jobs = (unsigned)n;
+        opt->jobs_set = 1;
+        return 1;
+    case OPT_SKIP_EXISTING:
+        opt->ops.skip_existing = 1;
+        return 1;
+    case OPT_CHECKSUM_COMPARE:
+        opt->ops.checksum_compare = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static void apply_option(struct options *opt, int c, char **argv)
 {
+    if (apply_tree_option(opt, c))
+        return;
     switch (c) {
     case 'o':
         opt->output = optarg;
@@ -462,8 +515,9 @@ void cli_parse(int argc, char **argv, struct options *opt)
     opt->ops.length = RPC2_SE_NO_QUOTA;
     opt->progress = -1;
     opt->retry.interval_us = RETRY_INTERVAL_US;
+    opt->ops.jobs = CLI_JOBS_DEFAULT;
     opterr = 0; /* messages are ours: --json may be on */
-    while ((c = getopt_long(argc, argv, ":o:P:CnpqvhV", long_options, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, ":o:P:Cnpqrj:vhV", long_options, NULL)) != -1)
         apply_option(opt, c, argv);
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;
@@ -488,6 +542,34 @@ int cli_writes_stdout(const struct options *opt)
     return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
 }
 
+
+int cli_tree(const struct options *opt)
+{
+    return opt->ops.recursive || (opt->mode == MODE_PUT && opt->n_operands > 1);
+}
+
+/* rcat -r: the last operand is the destination, the others sources. */
+static void check_tree(const struct options *opt)
+{
+    int tree = cli_tree(opt);
+
+    if (!tree && (opt->jobs_set || opt->ops.skip_existing || opt->ops.checksum_compare))
+        cli_bad("-j, --skip-existing and --checksum-compare go with -r");
+    if (!tree)
+        return;
+    if (opt->mode == MODE_STAT || opt->mode == MODE_LS)
+        cli_bad("-r copies trees: %s makes no sense with it", opt->mode_flag);
+    else if (opt->output)
+        cli_bad("-r: name the destination as the last operand, not with -o");
+    else if (opt->offset_set || opt->length_set || opt->ops.append || opt->ops.resume ||
+             opt->ops.sum.check || opt->retry.retries)
+        cli_bad("-r copies whole files: --offset, --length, --append, -C, --check and --retries "
+                "make no sense with it");
+    else if (opt->mode == MODE_FETCH && opt->n_operands < 2)
+        cli_bad("-r needs a REMOTE source and a LOCAL destination");
+    else if (opt->mode == MODE_PUT && !strcmp(opt->put, "-"))
+        cli_bad("-r --put copies files: standard input is not one");
+}
 
 /* Options that mean nothing for the chosen operation are refused, not
  * silently ignored: a script that passes them expects something. */
@@ -539,8 +621,7 @@ void cli_check(const struct options *opt)
          (opt->mode == MODE_PUT && !strcmp(opt->put, "-"))))
         cli_bad("-C continues a whole file: it needs -o FILE or --put FILE, without --offset, "
                 "--length or --append");
-    if (opt->mode == MODE_PUT && opt->n_operands > 1)
-        cli_bad("--put takes one REMOTE destination, not %d", opt->n_operands);
+    check_tree(opt);
 }
 
 /* ---- operands ------------------------------------------------------------ */

@@ -11,6 +11,9 @@
 
 enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
 
+#define CLI_JOBS_DEFAULT 8 /* -j: files in flight at once */
+#define CLI_JOBS_MAX 64
+
 struct options {
     enum mode mode;
     const char *mode_flag; /* the option that chose the mode, for messages */
@@ -25,6 +28,7 @@ struct options {
     int parents;      /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
     int restart_interval_set;
+    int jobs_set; /* -j given */
     unsigned closed_std;       /* bit n: fd n was closed when rcat started */
     struct retry_config retry; /* --retries, --retry-interval */
     const char *target_flag;   /* -n, --overwrite or --append, whichever was given */
@@ -42,6 +46,10 @@ const char *cli_usage_error(void);
 /* Remembers a usage error (only the first one counts). */
 __attribute__((format(printf, 1, 2))) void cli_bad(const char *fmt, ...);
 void cli_usage(void);
+
+/* rcat -r, or --put with several sources: a copy of files and trees
+ * (run_tree.c), the last operand its destination. */
+int cli_tree(const struct options *opt);
 
 /* -o names a directory: it ends in '/' or is one. */
 int cli_output_is_dir(const char *out);

@@ -53,12 +53,15 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
     (void)loop;
     (void)revents;
-    if (o->signal || !o->in_call) {
+    if (o->signal || (!o->in_call && !o->cancel_all)) {
         report_done(128 + w->signum);
         die_by_signal(w->signum);
     }
     o->signal = w->signum;
-    rpc2_cancel(o->in_call);
+    if (o->cancel_all)
+        o->cancel_all(o->cancel_all_arg);
+    else
+        rpc2_cancel(o->in_call);
 }
 
 /* --max-time: the call in flight is cancelled (an atomic fetch leaves no
@@ -71,7 +74,9 @@ static void on_time_limit(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     o->timed_out = 1;
-    if (o->in_call)
+    if (o->cancel_all)
+        o->cancel_all(o->cancel_all_arg);
+    else if (o->in_call)
         rpc2_cancel(o->in_call);
 }
 
@@ -252,6 +257,11 @@ uint64_t ops_time_left_us(const struct ops *o)
     if (!o->cfg.max_time_us)
         return UINT64_MAX;
     return o->timed_out || used >= o->cfg.max_time_us ? 0 : o->cfg.max_time_us - used;
+}
+
+void ops_watch(struct ops *o, int on)
+{
+    watch_signals(o, on);
 }
 
 void ops_watch_signals(struct ops *o)

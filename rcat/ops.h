@@ -45,6 +45,11 @@ struct ops_config {
     int resume_strict;
     uint64_t resume_interval;
     struct checksum_choice sum;  /* --checksum, --check */
+    /* rcat -r (ops_tree*.c) */
+    int recursive;        /* -r: directories with everything beneath them */
+    unsigned jobs;        /* -j: files in flight at once (connections to a server) */
+    int skip_existing;    /* --skip-existing: same size and mtime at the target: not moved */
+    int checksum_compare; /* --checksum-compare: same content at the target: not moved */
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none
@@ -58,6 +63,20 @@ void ops_free(struct ops *o);
 int ops_fetch(struct ops *o, const struct url *src, const char *dest);
 /* Stores the local file (or "-": standard input) as dst. */
 int ops_store(struct ops *o, const char *local, const struct url *dst);
+/* Where rcat -r puts a copy. */
+enum tree_into {
+    TREE_INTO_AS,       /* the destination becomes the copy (unless it is a directory: then
+                         * as BENEATH) */
+    TREE_INTO_BENEATH,  /* DEST/NAME */
+    TREE_INTO_CONTENTS, /* what the source directory holds goes into DEST */
+};
+/* rcat -r: the remote file, tree or wildcard's matches src copied to the
+ * local dest, as into says. Several files move at once (cfg.jobs); each
+ * has its events. */
+int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum tree_into into);
+/* rcat -r --put: the local file or tree stored at the remote dst, as into
+ * says (AS: beneath dst when dst is a directory there). */
+int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum tree_into into);
 /* One stat line, or the listing of a directory, on standard output. */
 int ops_stat(struct ops *o, const struct url *u);
 int ops_list(struct ops *o, const struct url *u);

@@ -91,9 +91,9 @@ static int bind_within_time(struct ops *o, const struct rpc2_bind_params *bp, rp
     return rc;
 }
 
-static int bind_slot(struct ops *o, struct slot *s)
+static void bind_params(struct ops *o, const struct slot *s, char port[8],
+                        struct rpc2_bind_params *out)
 {
-    char port[8];
     struct rpc2_bind_params b = {
         .host = s->host,
         .port = port,
@@ -104,9 +104,39 @@ static int bind_slot(struct ops *o, struct slot *s)
         .identity = o->cfg.identity ? o->cfg.identity : "rcat/" PACKAGE_VERSION,
         .secret = o->cfg.security != RPC2_SEC_NONE ? o->secret : NULL,
     };
+
+    snprintf(port, 8, "%u", s->port);
+    *out = b;
+}
+
+void ops_slot_bound(struct slot *s, rpc2_conn *conn)
+{
+    s->conn = conn;
+    new_session_id(s->session);
+    report_session(s->session, s->host, s->port);
+}
+
+int ops_bind_async(struct ops *o, const struct slot *s, rpc2_bind_cb cb, void *arg)
+{
+    char port[8];
+    struct rpc2_bind_params b;
+
+    bind_params(o, s, port, &b);
+    return rpc2_bind_async(o->ctx, &b, cb, arg);
+}
+
+int ops_conn_lost(int rc)
+{
+    return rc == RPC2_EDEAD || rc == RPC2_ECLOSED || rc == RPC2_ESEFAIL2;
+}
+
+static int bind_slot(struct ops *o, struct slot *s)
+{
+    char port[8];
+    struct rpc2_bind_params b;
     int rc;
 
-    snprintf(port, sizeof port, "%u", s->port);
+    bind_params(o, s, port, &b);
     report_info("connecting to %s port %u", s->host, s->port);
     rc = o->timed_out ? RPC2_ETIMEDOUT : bind_within_time(o, &b, &s->conn);
     if (rc != 0) {
@@ -114,8 +144,7 @@ static int bind_slot(struct ops *o, struct slot *s)
         s->lost = rc;
         return rc;
     }
-    new_session_id(s->session);
-    report_session(s->session, s->host, s->port);
+    ops_slot_bound(s, s->conn);
     return 0;
 }
 
@@ -203,7 +232,7 @@ int ops_call(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc, const 
         if (rc == 0)
             rc = ops_call_once(o, s, proc, enc, args, dec, result, d);
     }
-    if (rc == RPC2_EDEAD || rc == RPC2_ECLOSED || rc == RPC2_ESEFAIL2)
+    if (ops_conn_lost(rc))
         s->lost = rc;
     return rc;
 }

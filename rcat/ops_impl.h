@@ -12,6 +12,7 @@
 
 #include "rcat_proto.h"
 #include "ops.h"
+#include "report.h"
 
 #define SESSION_ID_LEN 36 /* a UUID in text */
 
@@ -45,6 +46,10 @@ struct ops {
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
+    /* Several calls in flight (jobs.c): what a signal or --max-time
+     * cancels instead of in_call alone; NULL when one call runs at a time. */
+    void (*cancel_all)(void *arg);
+    void *cancel_all_arg;
 };
 
 /* ---- ops.c ---- */
@@ -54,7 +59,17 @@ struct ops {
 int ops_call_once(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc, const void *args,
                   xdrproc_t dec, void *result, struct rpc2_se_desc *d);
 
+/* Watches SIGINT, SIGTERM and SIGHUP (they cancel what runs) or stops. */
+void ops_watch(struct ops *o, int on);
+
 /* ---- ops_conn.c ---- */
+
+/* Binds s (host and port filled in) without waiting; cb gets the outcome,
+ * and ops_slot_bound then names the connection. */
+int ops_bind_async(struct ops *o, const struct slot *s, rpc2_bind_cb cb, void *arg);
+void ops_slot_bound(struct slot *s, rpc2_conn *conn);
+/* Whether a call's error ends its connection for the run. */
+int ops_conn_lost(int rc);
 
 /* The connection for u's server: bound on first use, reused after. Returns
  * 0 or the rpc2 error of the bind (now or earlier in the run); *out is
@@ -68,6 +83,26 @@ int ops_call(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc, const 
  * name for STOP in *name. */
 int ops_fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
              const char *remote, const char *local, const char **name);
+
+/* ---- ops_xfer.c ---- */
+
+/* One transfer, as the library's events (rpc2/event.h) tell it during the
+ * call: each goes to report.c as delivered, which prints it (ERROR and STOP
+ * after the call has returned, with rcat's judgement of the outcome). */
+struct xfer {
+    struct ops *o;
+    struct report_xfer rep;
+    uint64_t retrans0;      /* the context's count when the transfer began */
+    struct rpc2_event stop; /* the library's STOP of the last attempt */
+    unsigned char sum[16];
+    int stopped;
+    int reopened; /* its local file is opened afresh by each attempt */
+};
+
+/* Every transfer gets its STOP (xfer_end), whatever stage it fails at. */
+void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file, const char *dest,
+                int64_t size, struct rpc2_se_desc *d);
+void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result);
 
 /* ---- ops_browse.c ---- */
 

@@ -30,19 +30,6 @@ static uint64_t call_retransmissions(const struct ops *o)
     return st.retransmissions;
 }
 
-/* One transfer, as the library's events (rpc2/event.h) tell it during the
- * call: each goes to report.c as delivered, which prints it (ERROR and STOP
- * after the call has returned, with rcat's judgement of the outcome). */
-struct xfer {
-    struct ops *o;
-    struct report_xfer rep;
-    uint64_t retrans0;      /* the context's count when the transfer began */
-    struct rpc2_event stop; /* the library's STOP of the last attempt */
-    unsigned char sum[16];
-    int stopped;
-    int reopened; /* its local file is opened afresh by each attempt */
-};
-
 static int on_event(const struct rpc2_event *ev, void *arg)
 {
     struct xfer *x = arg;
@@ -67,8 +54,8 @@ static int on_event(const struct rpc2_event *ev, void *arg)
 
 /* Every transfer operand gets its STOP, whatever stage it fails at; the
  * session is filled in once connected. */
-static void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file, const char *dest,
-                       int64_t size, struct rpc2_se_desc *d)
+void xfer_begin(struct xfer *x, struct ops *o, int send, const char *file, const char *dest,
+                int64_t size, struct rpc2_se_desc *d)
 {
     x->o = o;
     x->stopped = 0;
@@ -110,7 +97,7 @@ static void resume_describe(const struct ops *o, struct rpc2_se_desc *d, int sin
  * reached) has none, and is told from its descriptor, which says nothing
  * moved. Bytes that went through a descriptor rcat cannot rewind (standard
  * output, a FIFO, standard input) cannot be moved again by a retry. */
-static void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
+void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char *result)
 {
     struct rpc2_event none = {
         .file_bytes = d->bytes_transferred,

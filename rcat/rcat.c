@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "report.h"
 #include "retry.h"
+#include "run_tree.h"
 #include "url.h"
 #include "verdict.h"
 
@@ -103,9 +104,12 @@ static void check_operand(const struct options *opt, const char *arg, const stru
 
 static struct url *parse_operands(const struct options *opt)
 {
-    struct url *urls = calloc((size_t)opt->n_operands + 1, sizeof *urls);
+    struct url *urls;
     const char *why;
 
+    if (cli_tree(opt))
+        return run_tree_operands(opt);
+    urls = calloc((size_t)opt->n_operands + 1, sizeof *urls);
     if (!urls) {
         cli_bad("out of memory");
         return NULL;
@@ -154,7 +158,9 @@ static void start_reporting(const struct options *opt)
     if (opt->mode == MODE_FETCH)
         dest = opt->output ? opt->output : "-";
     else if (opt->mode == MODE_PUT && opt->n_operands > 0)
-        dest = opt->operands[0];
+        dest = opt->operands[opt->n_operands - 1];
+    if (cli_tree(opt) && opt->mode == MODE_FETCH && opt->n_operands > 0)
+        dest = opt->operands[opt->n_operands - 1];
     report_begin("rcat " PACKAGE_VERSION, mode_names[opt->mode], opt->n_operands, dest);
 }
 
@@ -314,6 +320,11 @@ static int run(const struct options *opt, const struct url *urls)
     first = ops_new(&cfg, &o);
     if (first != RCAT_EXIT_OK)
         return first;
+    if (cli_tree(opt)) {
+        first = run_tree(o, opt, urls);
+        ops_free(o);
+        return first;
+    }
     for (int i = 0; i < opt->n_operands; i++) {
         int code;
 

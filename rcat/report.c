@@ -34,7 +34,15 @@
 static struct report_config cfg;
 static int operand;
 static uint64_t started_us;
-static uint64_t attempted, passed, failed, total_bytes, retries;
+static uint64_t attempted, passed, failed, total_bytes, retries, skipped;
+/* -r: the run's plan and the bytes of transfers still running, for the one
+ * bar of the whole run; the counts when the operand began, for ARGSTOP */
+static struct {
+    int on;
+    uint64_t files, bytes, live;
+    struct report_xfer bar;
+} tree;
+static uint64_t arg_base[4];
 static int bar_visible;             /* a bar line is on screen without its newline */
 static struct report_xfer *current; /* the transfer in hand, for its ERROR */
 static int queries; /* the run moves no file (--stat, --ls): SESSION per connection */
@@ -87,6 +95,10 @@ int report_wants_size(void)
 void report_operand(int index)
 {
     operand = index;
+    arg_base[0] = passed;
+    arg_base[1] = skipped;
+    arg_base[2] = failed;
+    arg_base[3] = total_bytes;
 }
 
 static void json_operand(void)
@@ -465,7 +477,7 @@ void report_xfer_begin(struct report_xfer *x, const char *session, int send, con
     x->start_byte = x->end_byte = -1;
     x->start_us = x->last_us = now_us();
     current = x;
-    if (cfg.progress)
+    if (cfg.progress && !tree.on)
         draw_bar(x, 0);
 }
 
@@ -555,14 +567,39 @@ static void follow(struct report_xfer *x, const struct rpc2_event *ev)
         x->size = ev->size;
     x->start_byte = ev->start_byte;
     x->end_byte = ev->end_byte;
-    if (ev->type == RPC2_EVENT_STATS || ev->type == RPC2_EVENT_STOP)
+    if (ev->type == RPC2_EVENT_STATS || ev->type == RPC2_EVENT_STOP) {
+        tree.live += ev->file_bytes - x->bytes;
         x->bytes = ev->file_bytes;
+    }
+}
+
+/* -r: one bar for the run, "files 12/2000", over the bytes of the plan. */
+static void draw_tree_bar(int done)
+{
+    static char label[64];
+    struct report_xfer *b = &tree.bar;
+    uint64_t now = now_us();
+
+    snprintf(label, sizeof label, "files %" PRIu64 "/%" PRIu64, passed + skipped + failed,
+             tree.files);
+    b->label = label;
+    b->size = (int64_t)tree.bytes;
+    b->bytes = total_bytes + tree.live;
+    if (!done && now - b->last_us < BAR_EVERY_US)
+        return;
+    update_rate(b, now);
+    draw_bar(b, done);
 }
 
 void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
                        uint64_t extra_retransmissions)
 {
     follow(x, ev);
+    if (!cfg.json && tree.on) {
+        if (ev->type == RPC2_EVENT_STATS && cfg.progress)
+            draw_tree_bar(0);
+        return;
+    }
     if (!cfg.json) {
         if (ev->type == RPC2_EVENT_STATS && cfg.progress && now_us() - x->last_us >= BAR_EVERY_US) {
             update_rate(x, now_us());
@@ -644,6 +681,7 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
 {
     char hex[2 * 64 + 1];
 
+    tree.live -= tree.live >= x->bytes ? x->bytes : tree.live;
     x->bytes = bytes;
     attempted++;
     total_bytes += bytes;
@@ -658,7 +696,12 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         return;
     }
     sum_hex(sum, hex, sizeof hex);
-    if (cfg.progress && code == RCAT_EXIT_OK)
+    if (tree.on) {
+        if (cfg.verbose && code == RCAT_EXIT_OK)
+            summary(x);
+        if (cfg.progress)
+            draw_tree_bar(0);
+    } else if (cfg.progress && code == RCAT_EXIT_OK)
         draw_bar(x, 1);
     else if (cfg.verbose && code == RCAT_EXIT_OK)
         summary(x);
@@ -666,6 +709,94 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         clear_bar(); /* the error message says what happened */
     if (cfg.verbose && hex[0])
         report_info("%s: %s %s", x->file, sum->type, hex);
+}
+
+/* ---- trees ------------------------------------------------------------------ */
+
+void report_tree_plan(uint64_t files, uint64_t bytes)
+{
+    if (!tree.on)
+        tree.bar.start_us = tree.bar.last_us = now_us();
+    tree.on = 1;
+    tree.files += files;
+    tree.bytes += bytes;
+}
+
+void report_xfer_focus(struct report_xfer *x)
+{
+    current = x;
+}
+
+static void tree_summary(void)
+{
+    char got[32], took[32];
+    double elapsed = (double)(now_us() - started_us) / 1e6;
+    char msg[256];
+
+    human_bytes(got, sizeof got, (double)total_bytes);
+    clock_text(took, sizeof took, elapsed);
+    snprintf(msg, sizeof msg,
+             "rcat: %" PRIu64 " files moved, %" PRIu64 " skipped, %" PRIu64
+             " failed; %s in %s\n",
+             passed, skipped, failed, got, took);
+    clear_bar();
+    report_write_all(STDERR_FILENO, msg, strlen(msg));
+}
+
+void report_skip(const char *file, const char *dest, const char *reason, uint64_t size)
+{
+    skipped++;
+    if (cfg.json) {
+        json_open("SKIP");
+        json_str("File", file);
+        json_str("Destination", dest);
+        json_operand();
+        json_u64("Size", size);
+        json_str("Reason", reason);
+        json_close(STDERR_FILENO);
+        return;
+    }
+    report_info("%s: skipped (%s)", file, reason);
+    if (cfg.progress)
+        draw_tree_bar(0);
+}
+
+void report_file_error(int code, const char *name, const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    char text[1024];
+
+    failed++;
+    attempted++;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (!cfg.json) {
+        report_error(code, name, file, "%s", text);
+        return;
+    }
+    json_open("FILEERROR");
+    json_str("File", file);
+    json_operand();
+    json_u64("Code", (uint64_t)code);
+    json_str("Error", name);
+    json_str("Description", text);
+    json_close(STDERR_FILENO);
+}
+
+void report_arg_stop(const char *arg, int code)
+{
+    if (!cfg.json)
+        return;
+    json_open("ARGSTOP");
+    json_operand();
+    json_str("File", arg);
+    json_u64("TransfersPassed", passed - arg_base[0]);
+    json_u64("TransfersSkipped", skipped - arg_base[1]);
+    json_u64("TransfersFailed", failed - arg_base[2]);
+    json_u64("FileBytes", total_bytes - arg_base[3]);
+    json_u64("Code", (uint64_t)code);
+    json_close(STDERR_FILENO);
 }
 
 void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us)
@@ -696,12 +827,18 @@ void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64
 
 void report_done(int code)
 {
-    if (!cfg.json)
+    if (!cfg.json) {
+        if (tree.on && cfg.progress)
+            draw_tree_bar(1);
+        if (tree.on && (cfg.verbose || cfg.progress))
+            tree_summary();
         return;
+    }
     json_open("DONE");
     json_u64("TransfersAttempted", attempted);
     json_u64("TransfersPassed", passed);
     json_u64("TransfersFailed", failed);
+    json_u64("TransfersSkipped", skipped);
     json_u64("Retries", retries);
     json_u64("FileBytes", total_bytes);
     json_u64("Elapsedusec", now_us() - started_us);

@@ -132,8 +132,28 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
  * RPC2_EDEAD) and is made again, attempt of attempts, after delay_us. */
 void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64_t delay_us);
 
-/* DONE: once, at the end. */
+/* DONE: once, at the end: files moved (TransfersPassed), skipped, failed,
+ * and the bytes moved. */
 void report_done(int code);
+
+/* ---- trees (rcat -r): many files per operand, several at once ----------- */
+
+/* More files (and their bytes) the run plans to move: a terminal then
+ * shows one bar for the whole run, not one per file. */
+void report_tree_plan(uint64_t files, uint64_t bytes);
+/* The transfer whose outcome is told next (several run at once): the
+ * library's ERROR that report_error adds is this one's. */
+void report_xfer_focus(struct report_xfer *x);
+/* SKIP: file is not moved, for reason (a word: SameSizeAndMtime,
+ * SameChecksum, ...); size: its bytes. */
+void report_skip(const char *file, const char *dest, const char *reason, uint64_t size);
+/* FILEERROR: a file that failed before any transfer of it began (a name a
+ * server should not send, a local directory that cannot be made): the
+ * message, and counted as failed. */
+void report_file_error(int code, const char *name, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* ARGSTOP: what the operand being ended (report_operand) came to. */
+void report_arg_stop(const char *arg, int code);
 
 /* ---- stat and ls output, on standard output ------------------------------ */
 
