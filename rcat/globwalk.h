@@ -1,10 +1,9 @@
 /*
  * globwalk.h - a wildcard pattern resolved beneath a root, for rcatd's
  * GLOB: the side that has the files expands a pattern such as
- * logs/day-*.gz, within what the caller may see. Shell wildcards (* ? [...], \ escapes) may stand in any
- * component and match within it (fnmatch(3) with FNM_PERIOD: a leading '.'
- * only by a '.' in the pattern); "." and ".." never match. Components
- * without one are looked up, not listed.
+ * logs/day-*.gz, within what the caller may see. Shell wildcards (* ? [...], \ escapes) may stand
+ * in any component and match within it (fnmatch(3) with FNM_PERIOD: a leading '.' only by a '.' in
+ * the pattern); "." and ".." never match. Components without one are looked up, not listed.
  *
  * Matches come in bytewise order of their components, so a page can
  * continue after the last path the client received: stateless, nothing

@@ -30,8 +30,7 @@ int ops_cmd_rename(struct ops *o, const struct url *from, const char *to, int no
     if (rc == 0)
         report_info("renamed %s to %s", from->path, to);
     /* the new name is what exists, or what leaves the root */
-    return rc ? ops_report_failure(o, from, rc == RCAT_NOT_FOUND ? NULL : to, rc)
-              : RCAT_EXIT_OK;
+    return rc ? ops_report_failure(o, from, rc == RCAT_NOT_FOUND ? NULL : to, rc) : RCAT_EXIT_OK;
 }
 
 int ops_cmd_delete(struct ops *o, const struct url *u, unsigned flags)

@@ -20,8 +20,8 @@ static const char *remote_path(const struct url *u)
 }
 
 /* A call of proc on u's server. */
-static int call(struct ops *o, const struct url *u, uint32_t proc, xdrproc_t enc,
-                const void *args, xdrproc_t dec, void *result)
+static int call(struct ops *o, const struct url *u, uint32_t proc, xdrproc_t enc, const void *args,
+                xdrproc_t dec, void *result)
 {
     struct slot *s;
     int rc = ops_connect(o, u, &s);
@@ -71,8 +71,8 @@ int ops_delete(struct ops *o, const struct url *u, unsigned flags, uint64_t *rem
 
     for (;;) {
         delete_result r = {0};
-        rc = call(o, u, RCAT_DELETE, (xdrproc_t)xdr_delete_args, &a,
-                  (xdrproc_t)xdr_delete_result, &r);
+        rc = call(o, u, RCAT_DELETE, (xdrproc_t)xdr_delete_args, &a, (xdrproc_t)xdr_delete_result,
+                  &r);
         total += r.removed;
         if (rc != 0 || !r.more || r.removed == 0)
             break;
@@ -151,8 +151,8 @@ int ops_readlink(struct ops *o, const struct url *u, char *target, size_t cap)
 {
     path_args a = {.path = (char *)remote_path(u)};
     readlink_result r = {0};
-    int rc = call(o, u, RCAT_READLINK, (xdrproc_t)xdr_path_args, &a,
-                  (xdrproc_t)xdr_readlink_result, &r);
+    int rc =
+        call(o, u, RCAT_READLINK, (xdrproc_t)xdr_path_args, &a, (xdrproc_t)xdr_readlink_result, &r);
 
     if (rc == 0 && (!r.target || strlen(r.target) >= cap))
         rc = RPC2_ETOOBIG;

@@ -142,8 +142,7 @@ int root_rename(const struct root *r, const char *from, size_t from_len, const c
         rc = judge_name(r, tdir, tname, &tst);
         rc = rc == RCAT_NOT_FOUND ? 0 : rc == 0 && no_clobber ? RCAT_EXISTS : rc;
     }
-    if (rc == 0 &&
-        renameat2(fdir, fname, tdir, tname, no_clobber ? RENAME_NOREPLACE : 0) < 0)
+    if (rc == 0 && renameat2(fdir, fname, tdir, tname, no_clobber ? RENAME_NOREPLACE : 0) < 0)
         rc = rename_status(errno);
     if (rc == 0)
         rc = stat_name(tdir, tname, st);
@@ -227,8 +226,8 @@ static int remove_dir_entries(struct tree *t, int fd, int depth)
     return 0;
 }
 
-int root_delete(const struct root *r, const char *path, size_t len, unsigned flags,
-                uint64_t budget, uint64_t *removed, int *more)
+int root_delete(const struct root *r, const char *path, size_t len, unsigned flags, uint64_t budget,
+                uint64_t *removed, int *more)
 {
     char name[NAME_MAX + 1];
     struct stat st;
@@ -242,8 +241,7 @@ int root_delete(const struct root *r, const char *path, size_t len, unsigned fla
         rc = RCAT_PERMISSION; /* never the root itself */
     if (rc == 0)
         rc = judge_name(r, dirfd, name, &st);
-    if (rc == 0 && S_ISDIR(st.st_mode) &&
-        !(flags & (RCAT_DELETE_DIR | RCAT_DELETE_RECURSIVE)))
+    if (rc == 0 && S_ISDIR(st.st_mode) && !(flags & (RCAT_DELETE_DIR | RCAT_DELETE_RECURSIVE)))
         rc = RCAT_IS_DIR;
     if (rc == 0 && S_ISDIR(st.st_mode) && (flags & RCAT_DELETE_RECURSIVE)) {
         struct tree t = {.r = r, .dev = st.st_dev, .budget = budget ? budget : 1};
@@ -269,8 +267,8 @@ static int temp_name(char out[NAME_MAX + 1])
 
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
         return RCAT_IO;
-    snprintf(out, NAME_MAX + 1, ".rcat-link.%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5]);
+    snprintf(out, NAME_MAX + 1, ".rcat-link.%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
+             b[5]);
     return 0;
 }
 

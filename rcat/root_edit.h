@@ -37,8 +37,8 @@ int root_rename(const struct root *r, const char *from, size_t from_len, const c
  * budget entries, then sets *more (the rest is for another call). A tree
  * stays on its filesystem, and its hidden files stay (RCAT_PERMISSION).
  * *removed counts what went. */
-int root_delete(const struct root *r, const char *path, size_t len, unsigned flags,
-                uint64_t budget, uint64_t *removed, int *more);
+int root_delete(const struct root *r, const char *path, size_t len, unsigned flags, uint64_t budget,
+                uint64_t *removed, int *more);
 
 /* A symlink at path to target (stored as given: target_len is the wire's,
  * a NUL inside is refused). replace: an existing file or symlink is

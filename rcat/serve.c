@@ -270,8 +270,11 @@ int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct 
     if (v == ACCESS_TOO_LOW)
         return RPC2_ESECURITY;
     if (v == ACCESS_UNLISTED || !(g.rights & need))
-        return (need & (ACCESS_WRITE | ACCESS_DELETE)) && g.rights ? RCAT_READ_ONLY
-                                                                  : RCAT_PERMISSION;
+        /* a change refused to a caller who may only read: read-only; one who
+         * may write but not delete is refused a DELETE by permission */
+        return (need & (ACCESS_WRITE | ACCESS_DELETE)) && g.rights && !(g.rights & ACCESS_WRITE)
+                   ? RCAT_READ_ONLY
+                   : RCAT_PERMISSION;
     return root_enter(&s->root, g.root, out);
 }
 

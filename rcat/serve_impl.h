@@ -38,7 +38,7 @@ struct serve {
     void *log_arg;
     struct metrics *metrics;
     uint64_t restart_interval; /* a resumable store's; 0: the library's default */
-    atomic_uint running; /* calls from their handler's start to their reply */
+    atomic_uint running;       /* calls from their handler's start to their reply */
     atomic_int stopping;
 };
 
@@ -48,14 +48,14 @@ struct call {
     struct serve *s;
     rpc2_request *req;
     const char *proc, *path;
-    const char *path2_key;    /* RENAME's "to", SYMLINK's "target": path2 ends the log line */
+    const char *path2_key; /* RENAME's "to", SYMLINK's "target": path2 ends the log line */
     const char *path2;
-    const char *count_key;    /* DELETE's "removed", GLOB's "matches": count ends it */
+    const char *count_key; /* DELETE's "removed", GLOB's "matches": count ends it */
     uint64_t count;
     struct timespec t0;
-    uint64_t bytes;           /* moved; for the remote operations, what their line counts */
-    int fd;                   /* FETCH: the file; STORE: its directory; -1: none */
-    char name[NAME_MAX + 1];  /* STORE: the name in that directory */
+    uint64_t bytes;          /* moved; for the remote operations, what their line counts */
+    int fd;                  /* FETCH: the file; STORE: its directory; -1: none */
+    char name[NAME_MAX + 1]; /* STORE: the name in that directory */
     char sink_path[32 + NAME_MAX];
     struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
     int client_failed;        /* the client's end ended the transfer by its own error */
@@ -89,8 +89,8 @@ static inline bool_t serve_peek_len(XDR *x, u_int *len)
 #define PROC(num, req, res, fn, is_quick)                                                          \
     {                                                                                              \
         .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
-        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res),                         \
-        .blocking_handler = fn, .quick = is_quick                                                  \
+        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn, \
+        .quick = is_quick                                                                          \
     }
 
 typedef int (*serve_proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,

@@ -235,8 +235,7 @@ static int do_sum(struct serve *s, rpc2_request *req, void *args, void *result, 
     return 0;
 }
 
-static int do_readlink(struct serve *s, rpc2_request *req, void *args, void *result,
-                       struct call *c)
+static int do_readlink(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct readlink_req *r = args;
     readlink_result *out = result;
@@ -257,8 +256,7 @@ static int do_readlink(struct serve *s, rpc2_request *req, void *args, void *res
 
 /* ---- SYMLINK, SETATTR ------------------------------------------------------ */
 
-static int do_symlink(struct serve *s, rpc2_request *req, void *args, void *result,
-                      struct call *c)
+static int do_symlink(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct symlink_req *r = args;
     struct root at;
@@ -280,8 +278,7 @@ static int do_symlink(struct serve *s, rpc2_request *req, void *args, void *resu
     return rc;
 }
 
-static int do_setattr(struct serve *s, rpc2_request *req, void *args, void *result,
-                      struct call *c)
+static int do_setattr(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
     const struct setattr_req *r = args;
     const setattr_args *a = &r->a;
@@ -309,7 +306,7 @@ static int do_setattr(struct serve *s, rpc2_request *req, void *args, void *resu
 #define HANDLER(fn, NAME, req, field)                                                              \
     static int h_##fn(rpc2_request *rq, void *args, void *result, void *arg)                       \
     {                                                                                              \
-        return serve_run(arg, rq, NAME, ((struct req *)args)->a.field, do_##fn, args, result);    \
+        return serve_run(arg, rq, NAME, ((struct req *)args)->a.field, do_##fn, args, result);     \
     }
 HANDLER(mkdir, "MKDIR", mkdir_req, path)
 HANDLER(rename, "RENAME", rename_req, from)
