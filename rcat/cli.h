@@ -9,7 +9,20 @@
 #include "ops.h"
 #include "retry.h"
 
-enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
+enum mode {
+    MODE_FETCH,
+    MODE_PUT,
+    MODE_STAT,
+    MODE_LS,
+    /* the remote operations (ops_cmd.c); cli_remote_op() */
+    MODE_MKDIR,
+    MODE_MV,
+    MODE_RM,
+    MODE_GLOB,
+    MODE_SUM,
+    MODE_READLINK,
+    MODE_SYMLINK,
+};
 
 #define CLI_JOBS_DEFAULT 8 /* -j: files in flight at once */
 #define CLI_JOBS_MAX 64
@@ -32,6 +45,9 @@ struct options {
     unsigned closed_std;       /* bit n: fd n was closed when rcat started */
     struct retry_config retry; /* --retries, --retry-interval */
     const char *target_flag;   /* -n, --overwrite or --append, whichever was given */
+    int recursive;             /* -r */
+    int rm_dir;                /* --dir: --rm removes empty directories too */
+    const char *symlink_target; /* --symlink=TARGET */
     char **operands;
     int n_operands;
 };
@@ -50,6 +66,10 @@ void cli_usage(void);
 /* rcat -r, or --put with several sources: a copy of files and trees
  * (run_tree.c), the last operand its destination. */
 int cli_tree(const struct options *opt);
+
+/* A remote operation (--mkdir, --mv, --rm, --glob, --sum, --readlink,
+ * --symlink): no transfer. */
+int cli_remote_op(enum mode m);
 
 /* -o names a directory: it ends in '/' or is one. */
 int cli_output_is_dir(const char *out);

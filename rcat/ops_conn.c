@@ -182,8 +182,8 @@ int ops_connect(struct ops *o, const struct url *u, struct slot **out)
     return s->conn ? 0 : bind_slot(o, s);
 }
 
-int ops_fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
-             const char *remote, const char *local, const char **name)
+static void judge(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
+                  const char *remote, const char *local, struct verdict *v)
 {
     struct verdict_peer peer = {.host = s ? s->host : "the server",
                                 .port = s ? s->port : 0,
@@ -191,18 +191,35 @@ int ops_fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_d
                                 .max_time_us = o->cfg.max_time_us,
                                 .security = o->cfg.security,
                                 .no_clobber = o->cfg.no_clobber};
+
+    if (rc == RPC2_ECANCELED && o->timed_out)
+        rc = RPC2_ETIMEDOUT;
+    o->last_error = rc < 0 ? rc : 0;
+    verdict_judge(&peer, rc, d, remote, local, v);
+}
+
+int ops_fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_desc *d,
+             const char *remote, const char *local, const char **name)
+{
     struct verdict v;
 
     if (rc == RPC2_ECANCELED && o->signal) {
         *name = "INTERRUPTED";
         return 128 + o->signal;
     }
-    if (rc == RPC2_ECANCELED && o->timed_out)
-        rc = RPC2_ETIMEDOUT;
-    o->last_error = rc < 0 ? rc : 0;
-    verdict_judge(&peer, rc, d, remote, local, &v);
+    judge(o, s, rc, d, remote, local, &v);
     report_error(v.code, v.name, v.file, "%s", v.text);
     *name = v.name;
+    return v.code;
+}
+
+int ops_fail_file(struct ops *o, const struct slot *s, int rc, const char *remote,
+                  const char *local)
+{
+    struct verdict v;
+
+    judge(o, s, rc, NULL, remote, local, &v);
+    report_file_error(v.code, v.name, v.file, "%s", v.text);
     return v.code;
 }
 

@@ -68,6 +68,10 @@ void ops_watch(struct ops *o, int on);
  * and ops_slot_bound then names the connection. */
 int ops_bind_async(struct ops *o, const struct slot *s, rpc2_bind_cb cb, void *arg);
 void ops_slot_bound(struct slot *s, rpc2_conn *conn);
+/* As ops_fail, for a file that failed before any transfer of it began
+ * (a FILEERROR, counted as failed). */
+int ops_fail_file(struct ops *o, const struct slot *s, int rc, const char *remote,
+                  const char *local);
 /* Whether a call's error ends its connection for the run. */
 int ops_conn_lost(int rc);
 

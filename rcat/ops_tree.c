@@ -199,8 +199,8 @@ static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     it->dirfd = tree_open_dir(r->topfd, dir, 0);
     if (it->dirfd < 0)
         return item_refused(it, "cannot open its directory", -it->dirfd);
-    if (r->o->cfg.skip_existing && same_file(it->dirfd, it->name, &e->attr)) {
-        report_skip(e->src, it->local, "SameSizeAndMtime", e->attr.size);
+    if (e->skip || (r->o->cfg.skip_existing && same_file(it->dirfd, it->name, &e->attr))) {
+        report_skip(e->src, it->local, e->skip ? e->skip : "SameSizeAndMtime", e->attr.size);
         item_close(it);
         jobs_finish(j, lane);
         return;
@@ -254,21 +254,79 @@ static void make_dirs(struct fetch_run *r)
     }
 }
 
-/* Links as links. The target is the server's to tell (RCAT_READLINK):
- * without it, the link is reported and left out. */
-static void make_links(struct fetch_run *r)
+/* A link made under a temporary name and renamed over the name, so that
+ * whatever had the name (a file, an older link) is replaced at once. */
+static int make_link(struct fetch_run *r, const struct tree_entry *e, const char *target)
 {
+    char dir[PATH_MAX], tmp[NAME_MAX + 1];
+    const char *name = tree_split(e->rel, dir, sizeof dir);
+    int dfd = tree_open_dir(r->topfd, dir, 0), err = 0;
+
+    if (dfd < 0)
+        return dfd;
+    snprintf(tmp, sizeof tmp, ".rcat-link-%d-%u", (int)getpid(), r->seq++);
+    if (symlinkat(target, dfd, tmp) < 0)
+        err = -errno;
+    else if (renameat(dfd, tmp, dfd, name) < 0) {
+        err = -errno;
+        unlinkat(dfd, tmp, 0);
+    }
+    close(dfd);
+    return err;
+}
+
+/* Links as links: the target is the server's to tell (RCAT_READLINK), and
+ * is made as it is, wherever it points (as cp -P, rsync -l). */
+static void make_links(struct fetch_run *r, struct slot *s)
+{
+    char target[RCAT_MAX_PATH + 1];
+
     for (size_t i = 0; i < r->t->n; i++) {
         const struct tree_entry *e = &r->t->v[i];
         char *local;
+        struct url u;
+        int rc;
 
         if (e->kind != TREE_LINK)
             continue;
         local = local_name(r, e);
-        report_file_error(RCAT_EXIT_REFUSED, "RPC2_ENOPROC", local ? local : e->rel,
-                          "a symbolic link: this server cannot read links (no READLINK)");
-        ops_tree_note(&r->first, RCAT_EXIT_REFUSED);
+        ops_url_at(r->src, e->src, &u);
+        rc = ops_readlink(r->o, &u, target, sizeof target);
+        if (rc != 0) {
+            ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, e->src, local));
+        } else if ((rc = make_link(r, e, target)) < 0) {
+            const char *name = strerrorname_np(-rc);
+
+            report_file_error(RCAT_EXIT_LOCAL, name ? name : "ESYSTEM", local ? local : e->rel,
+                              "cannot make the symbolic link: %s", strerror(-rc));
+            ops_tree_note(&r->first, RCAT_EXIT_LOCAL);
+        } else {
+            report_link(e->src, local ? local : e->rel, target);
+        }
         free(local);
+    }
+}
+
+/* --checksum-compare: a copy of the same size is summed at each end (no
+ * data moves) and left when the sums agree. */
+static void mark_same_content(struct fetch_run *r)
+{
+    for (size_t i = 0; r->o->cfg.checksum_compare && i < r->t->n; i++) {
+        struct tree_entry *e = &r->t->v[i];
+        char dir[PATH_MAX];
+        const char *name = tree_split(e->rel, dir, sizeof dir);
+        struct stat st;
+        int dfd, fd;
+
+        if (e->kind != TREE_FILE || (dfd = tree_open_dir(r->topfd, dir, 0)) < 0)
+            continue;
+        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            (uint64_t)st.st_size == e->attr.size && ops_same_content(r->o, r->src, e->src, fd))
+            e->skip = "SameChecksum";
+        if (fd >= 0)
+            close(fd);
+        close(dfd);
     }
 }
 
@@ -358,7 +416,7 @@ static int plan(struct fetch_run *r, struct slot *s, const struct url *src, enum
         tree_basename(src->path, base, sizeof base);
         return ops_plan_remote(o, s, src->path, into == TREE_INTO_BENEATH ? base : "", 0, t);
     }
-    rc = ops_glob_remote(o, s, src->path, &matches);
+    rc = ops_glob_remote(o, s, src, &matches);
     if (rc == 0 && matches.n == 0)
         rc = RCAT_NOT_FOUND;
     for (size_t i = 0; rc == 0 && i < matches.n; i++) {
@@ -418,10 +476,11 @@ int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum 
     }
     if (code == RCAT_EXIT_OK) {
         make_dirs(&r);
+        mark_same_content(&r);
         rc = run_files(&r, src);
         if (rc == RPC2_ENOMEM)
             ops_tree_note(&r.first, verdict_fail_local(dest, NULL, ENOMEM, &result));
-        make_links(&r);
+        make_links(&r, s);
         if (o->cfg.preserve)
             keep_dir_attrs(&r);
         if (syncfs(r.topfd) < 0)

@@ -19,8 +19,18 @@ int ops_plan_remote(struct ops *o, struct slot *s, const char *path, const char 
 /* A remote path with a wildcard ('*', '?', '[') in it. */
 int ops_has_wildcard(const char *path);
 /* The remote paths pattern matches (src; rel is each one's base name), in
- * the server's order. 0 (none matching is no error here) or an rpc2 error. */
-int ops_glob_remote(struct ops *o, struct slot *s, const char *pattern, struct tree *out);
+ * the server's order: resolved by the server (RCAT_GLOB), or on its
+ * listings when it is older. 0 (none matching is no error here) or an
+ * rpc2 error. */
+int ops_glob_remote(struct ops *o, struct slot *s, const struct url *pattern, struct tree *out);
+
+/* out: path on base's server. */
+void ops_url_at(const struct url *base, const char *path, struct url *out);
+/* --checksum-compare: whether the remote file path has the bytes of the
+ * local file open at fd, by an xxh128 computed at each end (RCAT_SUM): 1,
+ * or 0 (different, or not known). Not while a call runs on the run's own
+ * connection. */
+int ops_same_content(struct ops *o, const struct url *server, const char *path, int fd);
 
 /* The file's counts for ARGSTOP and the exit code: the first failure's
  * code wins. */

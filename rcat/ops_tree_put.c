@@ -49,6 +49,7 @@ struct put_run {
     struct tree have; /* what the target holds already (--skip-existing), sorted by rel */
     size_t *files;
     const char *top; /* the remote path the tree's top becomes */
+    const struct url *dst;
     struct sitem items[JOBS_MAX];
     int first;
 };
@@ -132,8 +133,9 @@ static void start_store(struct jobs *j, unsigned lane, struct slot *s, size_t ta
         return sitem_refused(it, "", errno);
     if (!S_ISREG(st.st_mode)) /* replaced since the walk */
         return sitem_refused(it, "no longer a regular file", EINVAL);
-    if (r->o->cfg.skip_existing && same_as_held(r, e, &st)) {
-        report_skip(e->src, it->remote, "SameSizeAndMtime", (uint64_t)st.st_size);
+    if (e->skip || (r->o->cfg.skip_existing && same_as_held(r, e, &st))) {
+        report_skip(e->src, it->remote, e->skip ? e->skip : "SameSizeAndMtime",
+                    (uint64_t)st.st_size);
         close(it->fd);
         free(it->remote);
         jobs_finish(j, lane);
@@ -166,25 +168,93 @@ static void start_store(struct jobs *j, unsigned lane, struct slot *s, size_t ta
 
 /* ---- the tree around the files --------------------------------------------- */
 
-/* What rcatd cannot make without its remote operations (RCAT_MKDIR,
- * RCAT_SYMLINK): a directory with nothing beneath it, a link. Said, and
- * counted as failed. */
-static void refuse_unmade(struct put_run *r)
+static char *remote_of(const struct put_run *r, const struct tree_entry *e, struct url *u)
+{
+    char *path = tree_join(r->top, e->rel);
+
+    if (path)
+        ops_url_at(r->dst, path, u);
+    return path;
+}
+
+/* Every directory, before the files (empty ones too): made with its
+ * parents, an existing one being no error (RCAT_MKDIR). */
+static void make_dirs(struct put_run *r, struct slot *s)
 {
     for (size_t i = 0; i < r->t->n; i++) {
         const struct tree_entry *e = &r->t->v[i];
-        const struct tree_entry *next = i + 1 < r->t->n ? &r->t->v[i + 1] : NULL;
-        size_t n = strlen(e->rel);
-        int empty_dir = e->kind == TREE_DIR &&
-                        !(next && (!n || (!strncmp(next->rel, e->rel, n) && next->rel[n] == '/')));
+        struct url u;
+        char *path;
+        int rc;
 
-        if (e->kind == TREE_LINK || empty_dir) {
-            report_file_error(RCAT_EXIT_REFUSED, "RPC2_ENOPROC", e->src,
-                              e->kind == TREE_LINK
-                                  ? "a symbolic link: this server cannot make links (no SYMLINK)"
-                                  : "an empty directory: this server cannot make one (no MKDIR)");
-            ops_tree_note(&r->first, RCAT_EXIT_REFUSED);
-        }
+        if (e->kind != TREE_DIR || !(path = remote_of(r, e, &u)))
+            continue;
+        rc = ops_mkdir(r->o, &u, e->attr.mode & 0777, 1, NULL);
+        if (rc != 0)
+            ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, path, e->src));
+        free(path);
+    }
+}
+
+/* Links as links (RCAT_SYMLINK), replacing what had the name. */
+static void make_links(struct put_run *r, struct slot *s)
+{
+    for (size_t i = 0; i < r->t->n; i++) {
+        const struct tree_entry *e = &r->t->v[i];
+        struct url u;
+        char *path;
+        int rc;
+
+        if (e->kind != TREE_LINK || !(path = remote_of(r, e, &u)))
+            continue;
+        rc = ops_symlink(r->o, &u, e->target, 1, NULL);
+        if (rc != 0)
+            ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, path, e->src));
+        else
+            report_link(e->src, path, e->target);
+        free(path);
+    }
+}
+
+/* -p: the directories' modes and mtimes (RCAT_SETATTR), deepest first,
+ * once the files in them no longer change them. */
+static void keep_dir_attrs(struct put_run *r, struct slot *s)
+{
+    for (size_t i = r->t->n; r->o->cfg.preserve && i-- > 0;) {
+        const struct tree_entry *e = &r->t->v[i];
+        struct url u;
+        char *path;
+        int rc;
+
+        if (e->kind != TREE_DIR || !(path = remote_of(r, e, &u)))
+            continue;
+        rc = ops_setattr(r->o, &u, RCAT_SETATTR_MODE | RCAT_SETATTR_MTIME, e->attr.mode & 0777,
+                         e->attr.mtime_sec, e->attr.mtime_nsec, NULL);
+        if (rc != 0)
+            ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, path, e->src));
+        free(path);
+    }
+}
+
+/* --checksum-compare: a file the target holds with the same size is
+ * summed at each end (no data moves) and left when the sums agree. */
+static void mark_same_content(struct put_run *r)
+{
+    for (size_t i = 0; r->o->cfg.checksum_compare && i < r->t->n; i++) {
+        struct tree_entry *e = &r->t->v[i];
+        const struct tree_entry *h = held(r, e->rel);
+        char *path;
+        int fd;
+
+        if (e->kind != TREE_FILE || !h || h->kind != TREE_FILE || h->attr.size != e->attr.size)
+            continue;
+        fd = open(e->src, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        path = tree_join(r->top, e->rel);
+        if (fd >= 0 && path && ops_same_content(r->o, r->dst, path, fd))
+            e->skip = "SameChecksum";
+        free(path);
+        if (fd >= 0)
+            close(fd);
     }
 }
 
@@ -192,7 +262,7 @@ static void refuse_unmade(struct put_run *r)
  * without a call of its own. A target not there yet holds nothing. */
 static void read_target(struct put_run *r, struct slot *s)
 {
-    if (!r->o->cfg.skip_existing)
+    if (!r->o->cfg.skip_existing && !r->o->cfg.checksum_compare)
         return;
     if (ops_plan_remote(r->o, s, r->top, "", 0, &r->have) != 0)
         tree_free(&r->have);
@@ -231,7 +301,7 @@ static char *target_of(struct ops *o, struct slot *s, const char *local, const s
 
 int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum tree_into into)
 {
-    struct put_run r = {.o = o};
+    struct put_run r = {.o = o, .dst = dst};
     struct tree t;
     struct slot *s = NULL;
     char where[PATH_MAX];
@@ -263,13 +333,16 @@ int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum t
     r.top = top;
     report_tree_plan(t.files, t.file_bytes);
     read_target(&r, s);
+    mark_same_content(&r);
+    make_dirs(&r, s);
     r.files = calloc(t.files ? t.files : 1, sizeof *r.files);
     if (r.files) {
         for (size_t i = 0, n = 0; i < t.n; i++)
             if (t.v[i].kind == TREE_FILE)
                 r.files[n++] = i;
         jobs_run(o, dst, o->cfg.jobs, t.files, start_store, &r);
-        refuse_unmade(&r);
+        make_links(&r, s);
+        keep_dir_attrs(&r, s);
     } else {
         ops_tree_note(&r.first, verdict_fail_local(local, NULL, ENOMEM, &result));
     }

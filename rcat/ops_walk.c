@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filesum.h"
 #include "ops_impl.h"
 #include "ops_tree.h"
 
@@ -158,10 +159,10 @@ static int take_match(const char *name, const file_info *info, void *arg)
     return rc ? RPC2_ENOMEM : 0;
 }
 
-/* The paths matching pattern, component by component: a component with a
- * wildcard is matched against its directory's listing (a leading '.' only
- * by a pattern that starts with one, as the shell does). */
-int ops_glob_remote(struct ops *o, struct slot *s, const char *pattern, struct tree *out)
+/* A server older than RCAT_GLOB: the paths matching pattern, component by
+ * component, each wildcard matched against its directory's listing (a
+ * leading '.' only by a pattern that starts with one, as the shell does). */
+static int glob_by_listing(struct ops *o, struct slot *s, const char *pattern, struct tree *out)
 {
     struct tree now, next;
     char *copy = strdup(pattern), *save = NULL;
@@ -199,4 +200,57 @@ int ops_glob_remote(struct ops *o, struct slot *s, const char *pattern, struct t
     }
     *out = now;
     return 0;
+}
+
+static int take_glob(const char *path, const file_info *info, void *arg)
+{
+    struct tree *out = arg;
+    struct tree_attr a;
+    char base[RCAT_MAX_NAME + 1];
+
+    tree_basename(path, base, sizeof base);
+    if (!base[0]) /* a server's path rcat could not name a copy after */
+        return 0;
+    attr_of(info, &a);
+    return tree_add(out, path, base, kind_of(info), &a, NULL, 0) ? RPC2_ENOMEM : 0;
+}
+
+int ops_glob_remote(struct ops *o, struct slot *s, const struct url *pattern, struct tree *out)
+{
+    int rc;
+
+    tree_init(out);
+    rc = ops_glob(o, pattern, take_glob, out);
+    if (rc == RPC2_ENOPROC) {
+        tree_free(out);
+        return glob_by_listing(o, s, pattern->path, out);
+    }
+    if (rc != 0)
+        tree_free(out);
+    return rc;
+}
+
+/* ---- the server's answers about one path ---------------------------------- */
+
+void ops_url_at(const struct url *base, const char *path, struct url *out)
+{
+    memcpy(out->host, base->host, sizeof out->host);
+    out->port = base->port;
+    out->remote = 1;
+    snprintf(out->path, sizeof out->path, "%s", path);
+}
+
+int ops_same_content(struct ops *o, const struct url *server, const char *path, int fd)
+{
+    unsigned char mine[FILESUM_MAX], theirs[RCAT_SUM_BYTES];
+    unsigned mine_len = 0, their_len = 0;
+    uint64_t bytes;
+    struct url u;
+
+    if (filesum_fd(fd, RPC2_SE_SUM_XXH128, 0, -1, mine, &mine_len, &bytes) != 0)
+        return 0;
+    ops_url_at(server, path, &u);
+    if (ops_sum(o, &u, RCAT_SUM_XXH128, 0, -1, theirs, &their_len, NULL) != 0)
+        return 0; /* a server without SUM, a file gone: moved, as without the option */
+    return mine_len == their_len && !memcmp(mine, theirs, mine_len);
 }

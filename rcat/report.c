@@ -761,6 +761,25 @@ void report_skip(const char *file, const char *dest, const char *reason, uint64_
         draw_tree_bar(0);
 }
 
+void report_link(const char *file, const char *dest, const char *target)
+{
+    attempted++;
+    passed++;
+    if (cfg.json) {
+        json_open("STOP");
+        json_str("File", file);
+        json_str("Destination", dest);
+        json_operand();
+        json_str("Link", target);
+        json_u64("FileBytes", 0);
+        json_u64("Code", 0);
+        json_str("Result", "OK");
+        json_close(STDERR_FILENO);
+        return;
+    }
+    report_info("%s -> %s: symbolic link to %s", file, dest, target);
+}
+
 void report_file_error(int code, const char *name, const char *file, const char *fmt, ...)
 {
     va_list ap;

@@ -147,6 +147,9 @@ void report_xfer_focus(struct report_xfer *x);
 /* SKIP: file is not moved, for reason (a word: SameSizeAndMtime,
  * SameChecksum, ...); size: its bytes. */
 void report_skip(const char *file, const char *dest, const char *reason, uint64_t size);
+/* A symbolic link made as a link (no bytes move): rcat's STOP with its
+ * target (Link), counted as passed. */
+void report_link(const char *file, const char *dest, const char *target);
 /* FILEERROR: a file that failed before any transfer of it began (a name a
  * server should not send, a local directory that cannot be made): the
  * message, and counted as failed. */

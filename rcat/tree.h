@@ -29,6 +29,7 @@ struct tree_entry {
     enum tree_kind kind;
     struct tree_attr attr;
     int arg;        /* the operand it came from (1-based) */
+    const char *skip; /* decided before the run: not moved, for this reason (SKIP's) */
 };
 
 struct tree {
