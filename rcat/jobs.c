@@ -20,8 +20,8 @@ struct lane {
     struct slot own;   /* the connection of an extra lane */
     struct slot *slot; /* the one in use: the run's own for lane 0 */
     int busy;
-    int binding;       /* its bind has not answered yet */
-    int abandoned;     /* the run ended before it did: on_bound frees the lane */
+    int binding;   /* its bind has not answered yet */
+    int abandoned; /* the run ended before it did: on_bound frees the lane */
 };
 
 struct jobs {

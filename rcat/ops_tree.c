@@ -154,13 +154,13 @@ static void fetched(int status, void *result_, void *arg)
 static int open_temporary(struct fetch_run *r, struct item *it)
 {
     for (int tries = 0; tries < 100; tries++) {
-        int n = snprintf(it->tmp, sizeof it->tmp, ".%s.rcat-%d-%u", it->name, (int)getpid(),
-                         r->seq++);
+        int n =
+            snprintf(it->tmp, sizeof it->tmp, ".%s.rcat-%d-%u", it->name, (int)getpid(), r->seq++);
 
         if (n < 0 || (size_t)n >= sizeof it->tmp)
             snprintf(it->tmp, sizeof it->tmp, ".rcat-%d-%u", (int)getpid(), r->seq++);
-        it->fd = openat(it->dirfd, it->tmp,
-                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        it->fd =
+            openat(it->dirfd, it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (it->fd >= 0 || errno != EEXIST)
             break;
     }
@@ -349,9 +349,9 @@ static void keep_dir_attrs(struct fetch_run *r)
             char *local = local_name(r, e);
             const char *result;
 
-            ops_tree_note(&r->first, verdict_fail_local(local ? local : e->rel,
-                                                        "cannot keep its mode and mtime", errno,
-                                                        &result));
+            ops_tree_note(&r->first,
+                          verdict_fail_local(local ? local : e->rel,
+                                             "cannot keep its mode and mtime", errno, &result));
             free(local);
         }
         close(fd);
@@ -423,8 +423,8 @@ static int plan(struct fetch_run *r, struct slot *s, const struct url *src, enum
         int one = ops_plan_remote(o, s, matches.v[i].src, matches.v[i].rel, 0, t);
 
         if (one != 0) /* each match fails alone */
-            ops_tree_note(&r->first, ops_fail(o, s, one, NULL, matches.v[i].src, NULL,
-                                              &(const char *){NULL}));
+            ops_tree_note(&r->first,
+                          ops_fail(o, s, one, NULL, matches.v[i].src, NULL, &(const char *){NULL}));
     }
     tree_free(&matches);
     return rc;

@@ -46,8 +46,8 @@ static int list_dir(struct ops *o, struct slot *s, const char *path, entry_fn fn
         list_result r;
 
         memset(&r, 0, sizeof r);
-        rc = ops_call(o, s, RCAT_LIST, (xdrproc_t)xdr_list_args, &a, (xdrproc_t)xdr_list_result,
-                      &r, NULL);
+        rc = ops_call(o, s, RCAT_LIST, (xdrproc_t)xdr_list_args, &a, (xdrproc_t)xdr_list_result, &r,
+                      NULL);
         if (rc != 0)
             return rc;
         for (u_int i = 0; i < r.entries.entries_len && rc == 0; i++)
@@ -83,8 +83,8 @@ static int take_entry(const char *name, const file_info *info, void *arg)
     src = tree_join(w->path, name);
     rel = tree_join(w->rel, name);
     attr_of(info, &a);
-    rc = src && rel ? tree_add(kind_of(info) == TREE_DIR ? &w->dirs : w->t, src, rel,
-                               kind_of(info), &a, NULL, w->arg)
+    rc = src && rel ? tree_add(kind_of(info) == TREE_DIR ? &w->dirs : w->t, src, rel, kind_of(info),
+                               &a, NULL, w->arg)
                     : -1;
     free(src);
     free(rel);

@@ -2,7 +2,8 @@
  * report.c - rcat's voice on standard error: messages, the progress bar and
  * --json events. Scripts read the JSON and the exit code, people read the
  * text; both are decided here so the two never drift apart. The JSON lines
- * themselves are built by json.c; stat and ls lines are entries.c's.
+ * themselves are built by json.c, the progress bar drawn by bar.c; stat
+ * and ls lines are entries.c's.
  *
  * A transfer's events are the library's (rpc2/event.h), printed as the
  * callback delivered them (report_xfer_event), with rcat's labels added:
@@ -21,10 +22,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 
+#include "bar.h"
 #include "json.h"
 #include "report.h"
 
@@ -43,17 +43,8 @@ static struct {
     struct report_xfer bar;
 } tree;
 static uint64_t arg_base[4];
-static int bar_visible;             /* a bar line is on screen without its newline */
 static struct report_xfer *current; /* the transfer in hand, for its ERROR */
 static int queries; /* the run moves no file (--stat, --ls): SESSION per connection */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void report_write_all(int fd, const char *buf, size_t len)
 {
@@ -74,7 +65,7 @@ void report_init(const struct report_config *c)
     cfg = *c;
     if (cfg.json || cfg.quiet)
         cfg.progress = 0;
-    started_us = now_us();
+    started_us = bar_now_us();
 }
 
 int report_is_json(void)
@@ -109,31 +100,6 @@ static void json_operand(void)
 
 /* ---- text ---------------------------------------------------------------- */
 
-static unsigned term_width(void)
-{
-    struct winsize ws;
-
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
-        return ws.ws_col > 400 ? 400 : ws.ws_col;
-    return 80;
-}
-
-/* A message must not be glued to a bar drawn without its newline. Blanks
- * rather than an escape sequence: any terminal understands them. */
-static void clear_bar(void)
-{
-    char blank[402];
-    size_t n = term_width();
-
-    if (!bar_visible)
-        return;
-    blank[0] = '\r';
-    memset(blank + 1, ' ', n - 1);
-    blank[n] = '\r';
-    report_write_all(STDERR_FILENO, blank, n + 1);
-    bar_visible = 0;
-}
-
 /* "rcat: FILE: text\n", cut to fit, in one write. */
 static void say(const char *file, const char *fmt, va_list ap)
 {
@@ -149,7 +115,7 @@ static void say(const char *file, const char *fmt, va_list ap)
     vsnprintf(msg + n, cap - n, fmt, ap);
     n = strlen(msg);
     msg[n++] = '\n';
-    clear_bar();
+    bar_clear();
     report_write_all(STDERR_FILENO, msg, n);
 }
 
@@ -311,119 +277,6 @@ void report_library_log(int level, const char *message)
         library_line(name, "rpc2 %s: %s", name, message);
 }
 
-/* ---- the progress bar ---------------------------------------------------- */
-
-static void human_bytes(char *out, size_t cap, double v)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    size_t u = 0;
-
-    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, cap, "%.0f B", v);
-    else
-        snprintf(out, cap, "%.1f %s", v, units[u]);
-}
-
-static void clock_text(char *out, size_t cap, double seconds)
-{
-    uint64_t s = seconds < 0 ? 0 : seconds > 359999 ? 359999 : (uint64_t)(seconds + 0.5);
-
-    if (s >= 3600)
-        snprintf(out, cap, "%" PRIu64 ":%02u:%02u", s / 3600, (unsigned)(s / 60 % 60),
-                 (unsigned)(s % 60));
-    else
-        snprintf(out, cap, "%u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
-}
-
-/* "  45%  12.3 MiB  4.1 MiB/s  ETA 0:03", or without percent and ETA when
- * the size is unknown, or "in 0:03" once done. */
-static unsigned percent(const struct report_xfer *x)
-{
-    return (unsigned)(x->bytes >= (uint64_t)x->size ? 100 : x->bytes * 100 / (uint64_t)x->size);
-}
-
-static void bar_stats(const struct report_xfer *x, int done, char *out, size_t cap)
-{
-    char got[32], rate[32], when[32];
-    const char *word;
-    double elapsed = (double)(now_us() - x->start_us) / 1e6;
-    double r = done && elapsed > 0 ? (double)x->bytes / elapsed : x->rate;
-
-    human_bytes(got, sizeof got, (double)x->bytes);
-    human_bytes(rate, sizeof rate, r);
-    if (done)
-        clock_text(when, sizeof when, elapsed);
-    else if (x->size >= 0 && r > 0)
-        clock_text(when, sizeof when, (double)((uint64_t)x->size - x->bytes) / r);
-    else
-        clock_text(when, sizeof when, elapsed);
-    word = done ? "in" : x->size >= 0 && r > 0 ? "ETA" : "  ";
-    if (x->size > 0)
-        snprintf(out, cap, " %3u%% %10s %10s/s %s %s", percent(x), got, rate, word, when);
-    else
-        snprintf(out, cap, " %10s %10s/s %s %s", got, rate, word, when);
-}
-
-/* The label, cut from the left so the end of a path stays visible. */
-static void put_label(char *out, size_t *len, const char *label, size_t width)
-{
-    size_t n = strlen(label);
-
-    if (n > width && width > 3) {
-        memcpy(out + *len, "...", 3);
-        memcpy(out + *len + 3, label + n - (width - 3), width - 3);
-    } else {
-        memcpy(out + *len, label, n < width ? n : width);
-        memset(out + *len + (n < width ? n : width), ' ', n < width ? width - n : 0);
-    }
-    *len += width;
-}
-
-static void put_gauge(char *out, size_t *len, const struct report_xfer *x, size_t width)
-{
-    size_t full = x->size > 0 ? (size_t)((double)width * (double)x->bytes / (double)x->size) : 0;
-
-    if (full > width)
-        full = width;
-    out[(*len)++] = ' ';
-    out[(*len)++] = '[';
-    memset(out + *len, '#', full);
-    memset(out + *len + full, '-', width - full);
-    *len += width;
-    out[(*len)++] = ']';
-}
-
-static void draw_bar(const struct report_xfer *x, int done)
-{
-    char stats[128], out[512];
-    size_t width = term_width() - 1, len = 0, slen, avail, label_w, gauge_w = 0;
-
-    bar_stats(x, done, stats, sizeof stats);
-    slen = strlen(stats);
-    avail = width > slen ? width - slen : 0;
-    label_w = avail * 2 / 5 > 8 ? avail * 2 / 5 : avail;
-    if (x->size > 0 && avail > label_w + 13)
-        gauge_w = avail - label_w - 3 > 40 ? 40 : avail - label_w - 3;
-    else
-        label_w = avail;
-    if (gauge_w)
-        label_w = avail - gauge_w - 3;
-    out[len++] = '\r';
-    put_label(out, &len, x->label, label_w);
-    if (gauge_w)
-        put_gauge(out, &len, x, gauge_w);
-    memcpy(out + len, stats, slen);
-    len += slen;
-    if (done)
-        out[len++] = '\n';
-    report_write_all(STDERR_FILENO, out, len);
-    bar_visible = !done;
-}
-
 /* ---- transfers ----------------------------------------------------------- */
 
 static const char *direction(const struct report_xfer *x)
@@ -446,7 +299,7 @@ static void xfer_labels(const struct report_xfer *x)
 /* rcat's own STOP, for an operand the library never began a transfer for. */
 static void xfer_fields(const struct report_xfer *x, uint64_t retransmissions)
 {
-    uint64_t elapsed = now_us() - x->start_us;
+    uint64_t elapsed = bar_now_us() - x->start_us;
 
     xfer_labels(x);
     json_str("Direction", direction(x));
@@ -475,22 +328,10 @@ void report_xfer_begin(struct report_xfer *x, const char *session, int send, con
     x->label = file;
     x->size = size;
     x->start_byte = x->end_byte = -1;
-    x->start_us = x->last_us = now_us();
+    x->start_us = x->last_us = bar_now_us();
     current = x;
     if (cfg.progress && !tree.on)
-        draw_bar(x, 0);
-}
-
-/* An exponential average of the rate between redraws: steadier than the
- * last interval alone, quicker to follow a change than the mean since start. */
-static void update_rate(struct report_xfer *x, uint64_t now)
-{
-    double dt = (double)(now - x->last_us) / 1e6;
-    double inst = dt > 0 ? (double)(x->bytes - x->last_bytes) / dt : 0;
-
-    x->rate = x->rate > 0 ? 0.7 * x->rate + 0.3 * inst : inst;
-    x->last_us = now;
-    x->last_bytes = x->bytes;
+        bar_draw(x, 0);
 }
 
 void report_xfer_range(struct report_xfer *x, int64_t start_byte, int64_t end_byte)
@@ -578,7 +419,7 @@ static void draw_tree_bar(int done)
 {
     static char label[64];
     struct report_xfer *b = &tree.bar;
-    uint64_t now = now_us();
+    uint64_t now = bar_now_us();
 
     snprintf(label, sizeof label, "files %" PRIu64 "/%" PRIu64, passed + skipped + failed,
              tree.files);
@@ -587,8 +428,8 @@ static void draw_tree_bar(int done)
     b->bytes = total_bytes + tree.live;
     if (!done && now - b->last_us < BAR_EVERY_US)
         return;
-    update_rate(b, now);
-    draw_bar(b, done);
+    bar_update_rate(b, now);
+    bar_draw(b, done);
 }
 
 void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
@@ -601,9 +442,9 @@ void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
         return;
     }
     if (!cfg.json) {
-        if (ev->type == RPC2_EVENT_STATS && cfg.progress && now_us() - x->last_us >= BAR_EVERY_US) {
-            update_rate(x, now_us());
-            draw_bar(x, 0);
+        if (ev->type == RPC2_EVENT_STATS && cfg.progress && bar_now_us() - x->last_us >= BAR_EVERY_US) {
+            bar_update_rate(x, bar_now_us());
+            bar_draw(x, 0);
         }
         return;
     }
@@ -626,12 +467,12 @@ void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
 /* -v without a bar: one line per file. */
 static void summary(const struct report_xfer *x)
 {
-    double elapsed = (double)(now_us() - x->start_us) / 1e6;
+    double elapsed = (double)(bar_now_us() - x->start_us) / 1e6;
     char got[32], rate[32], took[32];
 
-    human_bytes(got, sizeof got, (double)x->bytes);
-    human_bytes(rate, sizeof rate, elapsed > 0 ? (double)x->bytes / elapsed : 0);
-    clock_text(took, sizeof took, elapsed);
+    bar_human_bytes(got, sizeof got, (double)x->bytes);
+    bar_human_bytes(rate, sizeof rate, elapsed > 0 ? (double)x->bytes / elapsed : 0);
+    bar_clock_text(took, sizeof took, elapsed);
     report_info("%s -> %s: %s in %s (%s/s)", x->file, x->dest, got, took, rate);
 }
 
@@ -702,11 +543,11 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
         if (cfg.progress)
             draw_tree_bar(0);
     } else if (cfg.progress && code == RCAT_EXIT_OK)
-        draw_bar(x, 1);
+        bar_draw(x, 1);
     else if (cfg.verbose && code == RCAT_EXIT_OK)
         summary(x);
     else
-        clear_bar(); /* the error message says what happened */
+        bar_clear(); /* the error message says what happened */
     if (cfg.verbose && hex[0])
         report_info("%s: %s %s", x->file, sum->type, hex);
 }
@@ -716,7 +557,7 @@ void report_xfer_end(struct report_xfer *x, uint64_t bytes, uint64_t retransmiss
 void report_tree_plan(uint64_t files, uint64_t bytes)
 {
     if (!tree.on)
-        tree.bar.start_us = tree.bar.last_us = now_us();
+        tree.bar.start_us = tree.bar.last_us = bar_now_us();
     tree.on = 1;
     tree.files += files;
     tree.bytes += bytes;
@@ -730,16 +571,16 @@ void report_xfer_focus(struct report_xfer *x)
 static void tree_summary(void)
 {
     char got[32], took[32];
-    double elapsed = (double)(now_us() - started_us) / 1e6;
+    double elapsed = (double)(bar_now_us() - started_us) / 1e6;
     char msg[256];
 
-    human_bytes(got, sizeof got, (double)total_bytes);
-    clock_text(took, sizeof took, elapsed);
+    bar_human_bytes(got, sizeof got, (double)total_bytes);
+    bar_clock_text(took, sizeof took, elapsed);
     snprintf(msg, sizeof msg,
              "rcat: %" PRIu64 " files moved, %" PRIu64 " skipped, %" PRIu64
              " failed; %s in %s\n",
              passed, skipped, failed, got, took);
-    clear_bar();
+    bar_clear();
     report_write_all(STDERR_FILENO, msg, strlen(msg));
 }
 
@@ -839,7 +680,7 @@ void report_retry(unsigned attempt, unsigned attempts, const char *error, uint64
 
         snprintf(msg, sizeof msg, "rcat: %s: trying again in %.3g s (attempt %u of %u)\n", error,
                  (double)delay_us / 1e6, attempt, attempts);
-        clear_bar();
+        bar_clear();
         report_write_all(STDERR_FILENO, msg, strlen(msg));
     }
 }
@@ -860,7 +701,7 @@ void report_done(int code)
     json_u64("TransfersSkipped", skipped);
     json_u64("Retries", retries);
     json_u64("FileBytes", total_bytes);
-    json_u64("Elapsedusec", now_us() - started_us);
+    json_u64("Elapsedusec", bar_now_us() - started_us);
     json_u64("ExitCode", (uint64_t)code);
     json_close(STDERR_FILENO);
 }

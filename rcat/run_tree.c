@@ -57,8 +57,7 @@ static int ends_in_slash(const char *path)
  * Otherwise as cp -r and scp -r: the copy goes beneath the destination
  * when it is a directory already, when it ends in '/', or when several
  * sources (or a wildcard's matches) share it; else it becomes it. */
-static enum tree_into into_dir(const struct options *opt, const struct url *src,
-                               const char *dest)
+static enum tree_into into_dir(const struct options *opt, const struct url *src, const char *dest)
 {
     struct stat st;
 

@@ -23,12 +23,12 @@ struct tree_attr {
 };
 
 struct tree_entry {
-    char *src;      /* where it is on the source side (a local path or a remote one) */
-    char *rel;      /* beneath the destination top; "" is the top itself */
-    char *target;   /* a link's target, when known */
+    char *src;    /* where it is on the source side (a local path or a remote one) */
+    char *rel;    /* beneath the destination top; "" is the top itself */
+    char *target; /* a link's target, when known */
     enum tree_kind kind;
     struct tree_attr attr;
-    int arg;        /* the operand it came from (1-based) */
+    int arg;          /* the operand it came from (1-based) */
     const char *skip; /* decided before the run: not moved, for this reason (SKIP's) */
 };
 

@@ -27,9 +27,9 @@ START_TEST(names_from_a_server)
         const char *name;
         int ok;
     } rows[] = {
-        {"file", 1},  {"sp ace", 1}, {"-dash", 1},    {".hidden", 1}, {"..x", 1},
-        {"ünï", 1},   {"", 0},       {".", 0},        {"..", 0},      {"a/b", 0},
-        {"/", 0},     {"../x", 0},   {"/etc", 0},     {"x/", 0},
+        {"file", 1}, {"sp ace", 1}, {"-dash", 1}, {".hidden", 1}, {"..x", 1},
+        {"ünï", 1},  {"", 0},       {".", 0},     {"..", 0},      {"a/b", 0},
+        {"/", 0},    {"../x", 0},   {"/etc", 0},  {"x/", 0},
     };
 
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -43,8 +43,8 @@ START_TEST(basenames)
     static const struct {
         const char *path, *base;
     } rows[] = {
-        {"a/b/c", "c"}, {"a/b/", "b"}, {"c", "c"}, {"", ""}, {"/", ""},
-        {"a/..", ""},   {".", ""},     {"x//", "x"},
+        {"a/b/c", "c"}, {"a/b/", "b"}, {"c", "c"}, {"", ""},
+        {"/", ""},      {"a/..", ""},  {".", ""},  {"x//", "x"},
     };
     char out[256];
 
