@@ -69,28 +69,37 @@ int ops_stat(struct ops *o, const struct url *u)
     return RCAT_EXIT_OK;
 }
 
-/* One page of the listing; *start moves past it, *more says if another
- * follows. */
-static int list_page(struct ops *o, struct slot *s, const struct url *u, u_int *start, int *more)
+int ops_list_dir(struct ops *o, struct slot *s, const char *path, ops_entry_fn fn, void *arg)
 {
-    list_args a = {.path = (char *)remote_path(u), .start = *start};
-    list_result r;
-    struct report_entry e;
-    int rc;
+    u_int start = 0;
+    int more = 1, rc = 0;
 
-    memset(&r, 0, sizeof r);
-    rc = ops_call(o, s, RCAT_LIST, (xdrproc_t)xdr_list_args, &a, (xdrproc_t)xdr_list_result, &r,
-                  NULL);
-    if (rc != 0)
-        return rc;
-    for (u_int i = 0; i < r.entries.entries_len; i++) {
-        entry_of(&r.entries.entries_val[i].info, &e);
-        report_list_entry(r.entries.entries_val[i].name, &e);
+    while (rc == 0 && more) {
+        list_args a = {.path = (char *)(path[0] ? path : "."), .start = start};
+        list_result r;
+
+        memset(&r, 0, sizeof r);
+        rc = ops_call(o, s, RCAT_LIST, (xdrproc_t)xdr_list_args, &a, (xdrproc_t)xdr_list_result, &r,
+                      NULL);
+        if (rc != 0)
+            return rc;
+        for (u_int i = 0; i < r.entries.entries_len && rc == 0; i++)
+            rc = fn(r.entries.entries_val[i].name, &r.entries.entries_val[i].info, arg);
+        /* An empty page that claims more would loop forever. */
+        more = r.more && r.entries.entries_len > 0;
+        start += r.entries.entries_len;
+        xdr_free((xdrproc_t)xdr_list_result, (char *)&r);
     }
-    /* An empty page that claims more would loop forever. */
-    *more = r.more && r.entries.entries_len > 0;
-    *start += r.entries.entries_len;
-    xdr_free((xdrproc_t)xdr_list_result, (char *)&r);
+    return rc;
+}
+
+static int print_entry(const char *name, const file_info *info, void *arg)
+{
+    struct report_entry e;
+
+    (void)arg;
+    entry_of(info, &e);
+    report_list_entry(name, &e);
     return 0;
 }
 
@@ -98,12 +107,10 @@ int ops_list(struct ops *o, const struct url *u)
 {
     struct slot *s;
     const char *name;
-    u_int start = 0;
-    int more = 1;
     int rc = ops_connect(o, u, &s);
 
-    while (rc == 0 && more)
-        rc = list_page(o, s, u, &start, &more);
+    if (rc == 0)
+        rc = ops_list_dir(o, s, remote_path(u), print_entry, NULL);
     if (rc != 0)
         return ops_fail(o, s, rc, NULL, shown_path(u), NULL, &name);
     return RCAT_EXIT_OK;

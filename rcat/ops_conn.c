@@ -213,6 +213,14 @@ int ops_fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_d
     return v.code;
 }
 
+int ops_fail_lane(struct ops *o, struct slot *s, int rc, const struct rpc2_se_desc *d,
+                  const char *remote, const char *local, const char **name)
+{
+    if (ops_conn_lost(rc))
+        s->lost = rc;
+    return ops_fail(o, s, rc, d, remote, local, name);
+}
+
 int ops_fail_file(struct ops *o, const struct slot *s, int rc, const char *remote,
                   const char *local)
 {

@@ -68,6 +68,10 @@ void ops_watch(struct ops *o, int on);
  * and ops_slot_bound then names the connection. */
 int ops_bind_async(struct ops *o, const struct slot *s, rpc2_bind_cb cb, void *arg);
 void ops_slot_bound(struct slot *s, rpc2_conn *conn);
+/* As ops_fail, for a call made with rpc2_call_async on s (jobs.c): an
+ * error that ends the connection also ends s for the run. */
+int ops_fail_lane(struct ops *o, struct slot *s, int rc, const struct rpc2_se_desc *d,
+                  const char *remote, const char *local, const char **name);
 /* As ops_fail, for a file that failed before any transfer of it began
  * (a FILEERROR, counted as failed). */
 int ops_fail_file(struct ops *o, const struct slot *s, int rc, const char *remote,
@@ -110,6 +114,11 @@ void xfer_end(struct xfer *x, const struct rpc2_se_desc *d, int code, const char
 
 /* ---- ops_browse.c ---- */
 
+/* Every entry of the remote directory path ("" is the root), page by
+ * page: 0, or an rpc2 error or rcat status; what fn returns non-zero
+ * stops the listing and is returned. */
+typedef int (*ops_entry_fn)(const char *name, const file_info *info, void *arg);
+int ops_list_dir(struct ops *o, struct slot *s, const char *path, ops_entry_fn fn, void *arg);
 /* A STAT of path into *info (cleared first); 0 or an rpc2 error. */
 int ops_stat_call(struct ops *o, struct slot *s, const char *path, file_info *info);
 

@@ -140,9 +140,7 @@ static void fetched(int status, void *result_, void *arg)
     (void)result_;
     report_xfer_focus(&it->x.rep);
     if (status != 0) {
-        if (ops_conn_lost(status))
-            it->s->lost = status;
-        code = ops_fail(r->o, it->s, status, &it->d, it->e->src, it->local, &result);
+        code = ops_fail_lane(r->o, it->s, status, &it->d, it->e->src, it->local, &result);
     } else {
         code = put_in_place(r, it, &result);
     }
@@ -217,7 +215,9 @@ static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     }
     it->d.file_kind = RPC2_SE_FILE_FD;
     it->d.file.fd.fd = it->fd;
-    it->d.expected_size = e->attr.size;
+    /* room made first only where a full disk would waste a long transfer:
+     * for a small file the call that makes it costs more than it saves */
+    it->d.expected_size = e->attr.size >= (1u << 20) ? e->attr.size : 0;
     it->args = (fetch_args){.path = e->src, .offset = 0, .length = -1};
     rc = rpc2_call_async(s->conn, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &it->args,
                          (xdrproc_t)xdr_file_info, &it->info,

@@ -85,11 +85,8 @@ static void stored(int status, void *result_, void *arg)
 
     (void)result_;
     report_xfer_focus(&it->x.rep);
-    if (status != 0) {
-        if (ops_conn_lost(status))
-            it->s->lost = status;
-        code = ops_fail(it->r->o, it->s, status, &it->d, it->remote, it->e->src, &result);
-    }
+    if (status != 0)
+        code = ops_fail_lane(it->r->o, it->s, status, &it->d, it->remote, it->e->src, &result);
     sitem_end(it, code, result);
 }
 
@@ -177,63 +174,51 @@ static char *remote_of(const struct put_run *r, const struct tree_entry *e, stru
     return path;
 }
 
-/* Every directory, before the files (empty ones too): made with its
- * parents, an existing one being no error (RCAT_MKDIR). */
-static void make_dirs(struct put_run *r, struct slot *s)
+/* What is done on the server for each entry of a kind (one call each):
+ * rc 0, or the call's failure (a FILEERROR). */
+typedef int (*remote_op)(struct put_run *r, const struct tree_entry *e, const struct url *u);
+
+static void for_each(struct put_run *r, struct slot *s, enum tree_kind kind, int deepest_first,
+                     remote_op op)
 {
-    for (size_t i = 0; i < r->t->n; i++) {
-        const struct tree_entry *e = &r->t->v[i];
+    for (size_t k = 0; k < r->t->n; k++) {
+        const struct tree_entry *e = &r->t->v[deepest_first ? r->t->n - 1 - k : k];
         struct url u;
         char *path;
         int rc;
 
-        if (e->kind != TREE_DIR || !(path = remote_of(r, e, &u)))
+        if (e->kind != kind || !(path = remote_of(r, e, &u)))
             continue;
-        rc = ops_mkdir(r->o, &u, e->attr.mode & 0777, 1, NULL);
+        rc = op(r, e, &u);
         if (rc != 0)
             ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, path, e->src));
         free(path);
     }
 }
 
-/* Links as links (RCAT_SYMLINK), replacing what had the name. */
-static void make_links(struct put_run *r, struct slot *s)
+/* Every directory, before the files (empty ones too): made with its
+ * parents, an existing one being no error (RCAT_MKDIR). */
+static int make_dir(struct put_run *r, const struct tree_entry *e, const struct url *u)
 {
-    for (size_t i = 0; i < r->t->n; i++) {
-        const struct tree_entry *e = &r->t->v[i];
-        struct url u;
-        char *path;
-        int rc;
+    return ops_mkdir(r->o, u, e->attr.mode & 0777, 1, NULL);
+}
 
-        if (e->kind != TREE_LINK || !(path = remote_of(r, e, &u)))
-            continue;
-        rc = ops_symlink(r->o, &u, e->target, 1, NULL);
-        if (rc != 0)
-            ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, path, e->src));
-        else
-            report_link(e->src, path, e->target);
-        free(path);
-    }
+/* Links as links (RCAT_SYMLINK), replacing what had the name. */
+static int make_link(struct put_run *r, const struct tree_entry *e, const struct url *u)
+{
+    int rc = ops_symlink(r->o, u, e->target, 1, NULL);
+
+    if (rc == 0)
+        report_link(e->src, u->path, e->target);
+    return rc;
 }
 
 /* -p: the directories' modes and mtimes (RCAT_SETATTR), deepest first,
  * once the files in them no longer change them. */
-static void keep_dir_attrs(struct put_run *r, struct slot *s)
+static int keep_dir_attrs(struct put_run *r, const struct tree_entry *e, const struct url *u)
 {
-    for (size_t i = r->t->n; r->o->cfg.preserve && i-- > 0;) {
-        const struct tree_entry *e = &r->t->v[i];
-        struct url u;
-        char *path;
-        int rc;
-
-        if (e->kind != TREE_DIR || !(path = remote_of(r, e, &u)))
-            continue;
-        rc = ops_setattr(r->o, &u, RCAT_SETATTR_MODE | RCAT_SETATTR_MTIME, e->attr.mode & 0777,
-                         e->attr.mtime_sec, e->attr.mtime_nsec, NULL);
-        if (rc != 0)
-            ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, path, e->src));
-        free(path);
-    }
+    return ops_setattr(r->o, u, RCAT_SETATTR_MODE | RCAT_SETATTR_MTIME, e->attr.mode & 0777,
+                       e->attr.mtime_sec, e->attr.mtime_nsec, NULL);
 }
 
 /* --checksum-compare: a file the target holds with the same size is
@@ -334,15 +319,16 @@ int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum t
     report_tree_plan(t.files, t.file_bytes);
     read_target(&r, s);
     mark_same_content(&r);
-    make_dirs(&r, s);
+    for_each(&r, s, TREE_DIR, 0, make_dir);
     r.files = calloc(t.files ? t.files : 1, sizeof *r.files);
     if (r.files) {
         for (size_t i = 0, n = 0; i < t.n; i++)
             if (t.v[i].kind == TREE_FILE)
                 r.files[n++] = i;
         jobs_run(o, dst, o->cfg.jobs, t.files, start_store, &r);
-        make_links(&r, s);
-        keep_dir_attrs(&r, s);
+        for_each(&r, s, TREE_LINK, 0, make_link);
+        if (o->cfg.preserve)
+            for_each(&r, s, TREE_DIR, 1, keep_dir_attrs);
     } else {
         ops_tree_note(&r.first, verdict_fail_local(local, NULL, ENOMEM, &result));
     }

@@ -32,33 +32,6 @@ static enum tree_kind kind_of(const file_info *info)
     return info->type == RCAT_DIR ? TREE_DIR : info->type == RCAT_LNK ? TREE_LINK : TREE_FILE;
 }
 
-typedef int (*entry_fn)(const char *name, const file_info *info, void *arg);
-
-/* Every entry of the remote directory path, page by page. 0 or an rpc2
- * error (or rcat status); what fn returns non-zero stops the listing. */
-static int list_dir(struct ops *o, struct slot *s, const char *path, entry_fn fn, void *arg)
-{
-    u_int start = 0;
-    int more = 1, rc = 0;
-
-    while (rc == 0 && more) {
-        list_args a = {.path = (char *)(path[0] ? path : "."), .start = start};
-        list_result r;
-
-        memset(&r, 0, sizeof r);
-        rc = ops_call(o, s, RCAT_LIST, (xdrproc_t)xdr_list_args, &a, (xdrproc_t)xdr_list_result, &r,
-                      NULL);
-        if (rc != 0)
-            return rc;
-        for (u_int i = 0; i < r.entries.entries_len && rc == 0; i++)
-            rc = fn(r.entries.entries_val[i].name, &r.entries.entries_val[i].info, arg);
-        more = r.more && r.entries.entries_len > 0; /* an empty page claiming more: stop */
-        start += r.entries.entries_len;
-        xdr_free((xdrproc_t)xdr_list_result, (char *)&r);
-    }
-    return rc;
-}
-
 struct walk {
     struct ops *o;
     struct slot *s;
@@ -98,7 +71,7 @@ static int walk_remote(struct ops *o, struct slot *s, struct tree *t, const char
     int rc;
 
     tree_init(&w.dirs);
-    rc = list_dir(o, s, path, take_entry, &w);
+    rc = ops_list_dir(o, s, path, take_entry, &w);
     for (size_t i = 0; rc == 0 && i < w.dirs.n; i++) {
         struct tree_entry *d = &w.dirs.v[i];
 
@@ -186,7 +159,7 @@ static int glob_by_listing(struct ops *o, struct slot *s, const char *pattern, s
             struct glob_step g = {.dir = now.v[i].src, .pattern = c, .out = &next};
 
             if (now.v[i].kind == TREE_DIR || i == 0 || now.v[i].kind == TREE_FILE)
-                rc = list_dir(o, s, now.v[i].src, take_match, &g);
+                rc = ops_list_dir(o, s, now.v[i].src, take_match, &g);
             if (rc > 0 || rc == RPC2_ENOENT)
                 rc = 0; /* not a directory, or gone: no match there */
         }
