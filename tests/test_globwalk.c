@@ -26,37 +26,24 @@
 #include "root.h"
 
 static char scratch[] = "/tmp/test_globwalk.XXXXXX";
-
-static void put(const char *rel, int dir)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", scratch, rel);
-    if (dir) {
-        ck_assert_int_eq(mkdir(p, 0755), 0);
-    } else {
-        FILE *f = fopen(p, "w");
-        ck_assert_ptr_nonnull(f);
-        fclose(f);
-    }
-}
+#include "scratch.h"
 
 static void scratch_make(void)
 {
-    static const char *const dirs[] = {"root",        "root/x1",      "root/x1/logs", "root/x2",
-                                       "root/x2/logs", "root/y",      "root/y/logs",  "root/.h",
+    static const char *const dirs[] = {"root",         "root/x1", "root/x1/logs", "root/x2",
+                                       "root/x2/logs", "root/y",  "root/y/logs",  "root/.h",
                                        "root/.h/logs", "outside"};
-    static const char *const files[] = {"root/x1/logs/a.gz",  "root/x1/logs/b.txt",
-                                        "root/x2/logs/c.gz",  "root/x2/logs/.d.gz",
-                                        "root/y/logs/e.gz",   "root/.h/logs/f.gz",
-                                        "root/star*",         "root/x1/logs/sp ace.gz",
-                                        "outside/o.gz"};
+    static const char *const files[] = {
+        "root/x1/logs/a.gz",  "root/x1/logs/b.txt",     "root/x2/logs/c.gz",
+        "root/x2/logs/.d.gz", "root/y/logs/e.gz",       "root/.h/logs/f.gz",
+        "root/star*",         "root/x1/logs/sp ace.gz", "outside/o.gz"};
     char p[PATH_MAX], t[PATH_MAX];
 
     ck_assert_ptr_nonnull(mkdtemp(scratch));
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
-        put(dirs[i], 1);
+        put_dir(dirs[i]);
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        put(files[i], 0);
+        put_file(files[i], "");
     snprintf(p, sizeof p, "%s/root/out", scratch);
     ck_assert_int_eq(symlink("../outside", p), 0);
     snprintf(p, sizeof p, "%s/root/abs", scratch);
@@ -64,17 +51,6 @@ static void scratch_make(void)
     ck_assert_int_eq(symlink(t, p), 0);
     snprintf(p, sizeof p, "%s/root/x3", scratch);
     ck_assert_int_eq(symlink("x1", p), 0); /* inside: followed as a directory */
-}
-
-static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void scratch_remove(void)
-{
-    nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The matches, one per line, in out; stop after max (0: all). */
@@ -111,18 +87,19 @@ static const struct {
     int status;
     const char *matches;
 } cases[] = {
-    {"x*/logs/*.gz", 0, "x1/logs/a.gz\nx1/logs/sp ace.gz\nx2/logs/c.gz\nx3/logs/a.gz\nx3/logs/sp ace.gz\n"},
+    {"x*/logs/*.gz", 0,
+     "x1/logs/a.gz\nx1/logs/sp ace.gz\nx2/logs/c.gz\nx3/logs/a.gz\nx3/logs/sp ace.gz\n"},
     {"*/logs/?.gz", 0, "x1/logs/a.gz\nx2/logs/c.gz\nx3/logs/a.gz\ny/logs/e.gz\n"},
     {".*/logs/*", 0, ".h/logs/f.gz\n"},
     {"x2/logs/.*", 0, "x2/logs/.d.gz\n"},
     {"[xy][0-9]/logs/[a-c].gz", 0, "x1/logs/a.gz\nx2/logs/c.gz\nx3/logs/a.gz\n"},
-    {"x1/logs/b.txt", 0, "x1/logs/b.txt\n"},   /* no wildcard: looked up */
+    {"x1/logs/b.txt", 0, "x1/logs/b.txt\n"}, /* no wildcard: looked up */
     {"x1/logs/none", 0, ""},
-    {"star\\*", 0, "star*\n"},                  /* escaped: the name itself */
+    {"star\\*", 0, "star*\n"}, /* escaped: the name itself */
     {"*/none/*", 0, ""},
-    {"out/*", 0, ""},                          /* a symlink out holds no match */
-    {"abs/*", 0, ""},                          /* nor an absolute one */
-    {"o*", 0, "out\n"},                        /* but is itself described */
+    {"out/*", 0, ""},   /* a symlink out holds no match */
+    {"abs/*", 0, ""},   /* nor an absolute one */
+    {"o*", 0, "out\n"}, /* but is itself described */
     {"x1/../*", RCAT_OUTSIDE_ROOT, ""},
     {"/tmp/*", RCAT_OUTSIDE_ROOT, ""},
     {"*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*", RCAT_BAD_PATH, ""}, /* 17 wildcard components */
@@ -147,8 +124,8 @@ START_TEST(pattern_table)
 END_TEST
 
 /* One match per page, each page continuing after the last path. */
-static void walk_in_pages(struct root *r, struct listings *ls, const char *pattern,
-                          struct got *all, void (*between)(void))
+static void walk_in_pages(struct root *r, struct listings *ls, const char *pattern, struct got *all,
+                          void (*between)(void))
 {
     char after[PATH_MAX] = "";
 
@@ -176,8 +153,8 @@ START_TEST(pages_equal_one_walk)
     open_root(&r, &ls, _i);
     for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
         struct got whole = {.out = ""}, paged = {.out = ""};
-        ck_assert_int_eq(
-            glob_walk(&r, ls, patterns[i], strlen(patterns[i]), NULL, collect, &whole), 0);
+        ck_assert_int_eq(glob_walk(&r, ls, patterns[i], strlen(patterns[i]), NULL, collect, &whole),
+                         0);
         walk_in_pages(&r, ls, patterns[i], &paged, NULL);
         ck_assert_msg(!strcmp(whole.out, paged.out), "%s: whole\n%s\npaged\n%s", patterns[i],
                       whole.out, paged.out);

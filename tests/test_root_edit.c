@@ -30,36 +30,9 @@
 #include "root_edit.h"
 
 static char scratch[] = "/tmp/test_root_edit.XXXXXX";
+#include "scratch.h"
+
 static struct root r;
-
-static void at(char *out, const char *rel)
-{
-    snprintf(out, PATH_MAX, "%s/%s", scratch, rel);
-}
-
-static void put_file(const char *rel, const char *text)
-{
-    char p[PATH_MAX];
-    at(p, rel);
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void put_dir(const char *rel)
-{
-    char p[PATH_MAX];
-    at(p, rel);
-    ck_assert_int_eq(mkdir(p, 0755), 0);
-}
-
-static void put_link(const char *rel, const char *target)
-{
-    char p[PATH_MAX];
-    at(p, rel);
-    ck_assert_int_eq(symlink(target, p), 0);
-}
 
 static int exists(const char *rel)
 {
@@ -67,12 +40,6 @@ static int exists(const char *rel)
     struct stat st;
     at(p, rel);
     return lstat(p, &st) == 0;
-}
-
-static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
 }
 
 /* A fresh tree per test (each runs in its own process), served from root/,
@@ -105,7 +72,7 @@ static void setup_tree(int walk)
 static void teardown_tree(void)
 {
     root_dispose(&r);
-    nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove();
 }
 
 #define P(s) (s), strlen(s)
@@ -291,16 +258,14 @@ START_TEST(setattr_cases)
     struct stat st;
 
     setup_tree(_i);
-    ck_assert_int_eq(root_setattr(&r, P("a/f"), RCAT_SETATTR_MODE | RCAT_SETATTR_MTIME, 0640, &t,
-                                  &st),
-                     0);
+    ck_assert_int_eq(
+        root_setattr(&r, P("a/f"), RCAT_SETATTR_MODE | RCAT_SETATTR_MTIME, 0640, &t, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0640);
     ck_assert_int_eq(st.st_mtim.tv_sec, t.tv_sec);
     ck_assert_int_eq(st.st_mtim.tv_nsec, t.tv_nsec);
     ck_assert_int_eq(root_setattr(&r, P("out"), RCAT_SETATTR_MTIME, 0, &t, &st), 0);
     ck_assert(S_ISLNK(st.st_mode) && st.st_mtim.tv_sec == t.tv_sec);
-    ck_assert_int_eq(root_setattr(&r, P("out"), RCAT_SETATTR_MODE, 0600, &t, &st),
-                     RCAT_PERMISSION);
+    ck_assert_int_eq(root_setattr(&r, P("out"), RCAT_SETATTR_MODE, 0600, &t, &st), RCAT_PERMISSION);
     char p[PATH_MAX];
     struct stat o;
     at(p, "outside");
