@@ -149,6 +149,22 @@ run 3 "mv out through a symlink" "$r" --mv "$H:a/file" abs_out/x && said "mv lin
 run 3 "mv in from outside" "$r" --mv "$H:abs_out/precious" a/p && said "mv in" "outside the server's root"
 [ -e "$root/a/file" ] && [ -e "$outside/precious" ] && [ ! -e "$outside/x" ] || fail "a refused mv moved something"
 
+echo "  what rcat never sends (tests/remote_raw)"
+mkdir -p "$root/raw"
+printf abcd >"$root/raw/f"
+printf g >"$root/raw/g" # replaced by a link
+ln -s f "$root/raw/l"
+raw="${top_builddir:-.}/tests/remote_raw"
+if [ -x "$raw" ]; then
+    timeout 60 "$raw" "$port" || fail "remote_raw: a case went wrong (above)"
+    [ "$(stat -c %a "$root/raw/f")" = 600 ] && [ "$(stat -c %Y "$root/raw/f")" = 1000000000 ] ||
+        fail "SETATTR: raw/f is $(stat -c '%a %Y' "$root/raw/f")"
+    [ "$(readlink "$root/raw/g")" = f ] && [ "$(cat "$root/raw/f")" = abcd ] && [ ! -e "$root/raw/d" ] ||
+        fail "remote_raw: the tree is not as the cases left it"
+else
+    fail "$raw not built"
+fi
+
 echo "  the log"
 grep -qE " MKDIR a/b/c 0 B [0-9.]+ ms ok$" "$tmp/rw.log" || fail "log: no MKDIR line"
 grep -qE " RENAME a/one 0 B [0-9.]+ ms ok to=a/b/c/one.moved$" "$tmp/rw.log" || fail "log: no RENAME line"
