@@ -581,7 +581,6 @@ int cli_writes_stdout(const struct options *opt)
     return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
 }
 
-
 /* The remote operations take none of the transfer's options; -n goes
  * with --mv, -r and --dir with --rm, --parents with --mkdir, --checksum
  * with --sum. */
@@ -593,8 +592,8 @@ static void check_remote_op(const struct options *opt)
         cli_bad("%s removes directories: it goes with --rm", opt->recursive ? "-r" : "--dir");
     if (!cli_remote_op(m))
         return;
-    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve ||
-        opt->ops.mkdirs || opt->ops.resume || opt->ops.sum.check ||
+    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve || opt->ops.mkdirs ||
+        opt->ops.resume || opt->ops.sum.check ||
         (opt->target_flag && !(m == MODE_MV && opt->ops.no_clobber)))
         cli_bad("%s takes none of -o, --offset, --length, -p, --mkdirs, -C, --check, %s",
                 opt->mode_flag, m == MODE_MV ? "--overwrite, --append" : "-n, --append");
