@@ -130,6 +130,11 @@ void cli_usage(void)
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
            "      --timeout=D       give up on a server silent for D (default 30s); a busy\n"
            "                        server is not silent: --max-time bounds the wait\n"
+           "      --listen=[ADDR:]PORT  for a server that cannot be reached (its firewall\n"
+           "                        lets only its own traffic out): wait on PORT for it to\n"
+           "                        announce itself (rcatd --connect), at most --timeout,\n"
+           "                        then connect to it; only the HOST each REMOTE names\n"
+           "                        is believed, and its port comes from the announcement\n"
            "      --max-time=D      give up on the whole run after D (default: no limit)\n"
            "                        D is seconds, or ends in s, m, h or d (90s, 5m, 2h)\n"
            "      --retries=N       try again N times when the server was lost, restarted,\n"
@@ -217,6 +222,7 @@ enum {
     /* rcat -r */
     OPT_SKIP_EXISTING,
     OPT_CHECKSUM_COMPARE,
+    OPT_LISTEN,
 };
 
 static const struct option long_options[] = {
@@ -240,6 +246,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, 'P'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-time", required_argument, NULL, OPT_MAX_TIME},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"security", required_argument, NULL, OPT_SECURITY},
@@ -511,6 +518,15 @@ static void apply_option(struct options *opt, int c, char **argv)
         opt->ops.dead_peer_us = (uint32_t)us;
         break;
     }
+    case OPT_LISTEN: {
+        const char *colon = strrchr(optarg, ':');
+        unsigned port;
+
+        if (url_parse_port(colon ? colon + 1 : optarg, &port) < 0)
+            cli_bad("--listen: '%s' is not [ADDR:]PORT (PORT from 1 to 65535)", optarg);
+        opt->ops.listen = optarg;
+        break;
+    }
     case OPT_MAX_TIME:
         parse_duration("--max-time", optarg, DURATION_MAX_US, &opt->ops.max_time_us);
         break;
@@ -656,8 +672,8 @@ static void check_remote_op(const struct options *opt)
                 opt->mode_flag);
     if (!cli_remote_op(m))
         return;
-    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve ||
-        opt->ops.mkdirs || opt->ops.resume || opt->ops.sum.check ||
+    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve || opt->ops.mkdirs ||
+        opt->ops.resume || opt->ops.sum.check ||
         (opt->target_flag && !(m == MODE_MV && opt->ops.no_clobber)))
         cli_bad("%s takes none of -o, --offset, --length, -p, --mkdirs, -C, --check, %s",
                 opt->mode_flag, m == MODE_MV ? "--overwrite, --append" : "-n, --append");

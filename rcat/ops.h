@@ -52,6 +52,10 @@ struct ops_config {
     unsigned jobs;        /* -j: files in flight at once (connections to a server) */
     int skip_existing;    /* --skip-existing: same size and mtime at the target: not moved */
     int checksum_compare; /* --checksum-compare: same content at the target: not moved */
+    /* --listen: the server connects from its side (rcatd --connect): rcat
+     * listens here ("[ADDR:]PORT") and binds to a server only once it has
+     * announced itself from the host the operand names; NULL: not so */
+    const char *listen;
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none

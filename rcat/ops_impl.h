@@ -43,6 +43,7 @@ struct ops {
     int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
     uint64_t started_us; /* when ops_new ran: --max-time counts from it */
     int last_error;      /* the rpc2 error of the last failure a retry could repeat; 0: none */
+    struct announced *awaited; /* --listen: the announcement bind_slot waits for */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
@@ -78,6 +79,8 @@ int ops_fail_file(struct ops *o, const struct slot *s, int rc, const char *remot
                   const char *local);
 /* Whether a call's error ends its connection for the run. */
 int ops_conn_lost(int rc);
+/* rpc2_ctx_on_announce's callback (--listen). */
+void ops_on_announce(const char *host, unsigned port, void *arg);
 
 /* The connection for u's server: bound on first use, reused after. Returns
  * 0 or the rpc2 error of the bind (now or earlier in the run); *out is
