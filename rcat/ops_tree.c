@@ -480,8 +480,9 @@ int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum 
         rc = run_files(&r, src);
         if (rc == RPC2_ENOMEM)
             ops_tree_note(&r.first, verdict_fail_local(dest, NULL, ENOMEM, &result));
-        make_links(&r, s);
-        if (o->cfg.preserve)
+        if (!o->signal) /* interrupted: what is left is not begun */
+            make_links(&r, s);
+        if (o->cfg.preserve && !o->signal)
             keep_dir_attrs(&r);
         if (syncfs(r.topfd) < 0)
             ops_tree_note(&r.first, verdict_fail_local(dest, "cannot flush", errno, &result));

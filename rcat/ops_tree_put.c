@@ -326,8 +326,9 @@ int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum t
             if (t.v[i].kind == TREE_FILE)
                 r.files[n++] = i;
         jobs_run(o, dst, o->cfg.jobs, t.files, start_store, &r);
-        for_each(&r, s, TREE_LINK, 0, make_link);
-        if (o->cfg.preserve)
+        if (!o->signal) /* interrupted: what is left is not begun */
+            for_each(&r, s, TREE_LINK, 0, make_link);
+        if (o->cfg.preserve && !o->signal)
             for_each(&r, s, TREE_DIR, 1, keep_dir_attrs);
     } else {
         ops_tree_note(&r.first, verdict_fail_local(local, NULL, ENOMEM, &result));
