@@ -18,8 +18,8 @@
 
 /* rcat's long options an association may give a default for */
 static const char *const value_keys[] = {
-    "port",    "identity",   "key-file", "security", "retries",      "retry-interval",
-    "timeout", "max-time",   "rate",     "min-rate", "policy",       "rate-control",
+    "port",     "identity",         "key-file", "security", "retries", "retry-interval",
+    "timeout",  "max-time",         "rate",     "min-rate", "policy",  "rate-control",
     "checksum", "restart-interval",
 };
 static const char *const flag_keys[] = {
@@ -28,7 +28,8 @@ static const char *const flag_keys[] = {
 
 #define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -173,8 +174,8 @@ static const char *line_of(const char *p, const char *end, const char *file, con
     return NULL;
 }
 
-int assoc_parse(const char *text, size_t len, const char *file, const char *name,
-                struct assoc *out, char *err, size_t errlen)
+int assoc_parse(const char *text, size_t len, const char *file, const char *name, struct assoc *out,
+                char *err, size_t errlen)
 {
     const char *p = text, *end = text + len;
     int in = 0, found = 0;
@@ -210,8 +211,8 @@ int assoc_parse(const char *text, size_t len, const char *file, const char *name
 }
 
 /* 1, 0, or -1 for one file; a missing file is 0 unless it was asked for. */
-static int find_in(const char *file, int must_exist, const char *name, struct assoc *out,
-                   char *err, size_t errlen)
+static int find_in(const char *file, int must_exist, const char *name, struct assoc *out, char *err,
+                   size_t errlen)
 {
     char *buf;
     size_t len;

@@ -53,8 +53,8 @@ struct assoc {
 /* Looks for [name] in text (a file's contents; file names it for messages
  * and relative key files). 1 found (*out filled), 0 not there, -1 with err
  * saying which line of file is wrong (every line is checked, found or not). */
-int assoc_parse(const char *text, size_t len, const char *file, const char *name,
-                struct assoc *out, char *err, size_t errlen);
+int assoc_parse(const char *text, size_t len, const char *file, const char *name, struct assoc *out,
+                char *err, size_t errlen);
 /* Looks for name in the files above; 1, 0 (err then lists where it looked),
  * or -1 with err saying why. */
 int assoc_find(const char *name, struct assoc *out, char *err, size_t errlen);

@@ -61,8 +61,8 @@ void assoc_cli_apply(int argc, char **argv, struct options *opt, struct assoc *a
     cli_parse(argc + as->n_opts, again, opt);
 }
 
-int assoc_cli_url(const struct assoc *as, const char *arg, unsigned port, struct url *out,
-                  int *rc, const char **why)
+int assoc_cli_url(const struct assoc *as, const char *arg, unsigned port, struct url *out, int *rc,
+                  const char **why)
 {
     char name[ASSOC_NAME_MAX + 1];
     const char *path;

@@ -17,7 +17,7 @@
 void assoc_cli_apply(int argc, char **argv, struct options *opt, struct assoc *as);
 /* The url of one operand: 1 for @NAME:PATH (0 on success in *rc, else -1
  * with *why), 0 for an operand that is not one. */
-int assoc_cli_url(const struct assoc *as, const char *arg, unsigned port, struct url *out,
-                  int *rc, const char **why);
+int assoc_cli_url(const struct assoc *as, const char *arg, unsigned port, struct url *out, int *rc,
+                  const char **why);
 
 #endif

@@ -50,8 +50,7 @@ static int read_all(int fd, char *buf, size_t cap, size_t *len)
     return 0;
 }
 
-int conffile_read(const char *path, size_t max, char **buf, size_t *len, char *err,
-                  size_t errlen)
+int conffile_read(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen)
 {
     struct stat st;
     int rc;

@@ -16,7 +16,6 @@
  * err saying why, the path first: RPC2_ENOENT (missing), RPC2_EACCES (cannot
  * open, writable by group or others, owned by someone else), RPC2_EINVAL
  * (not a regular file, larger than max), RPC2_ESYSTEM, RPC2_ENOMEM. */
-int conffile_read(const char *path, size_t max, char **buf, size_t *len, char *err,
-                  size_t errlen);
+int conffile_read(const char *path, size_t max, char **buf, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -41,13 +41,13 @@ struct hookrun_job {
     struct hookrun *h;
     struct posthook_job *job;
     char what[600];
-    pid_t pid;    /* 0: never started */
+    pid_t pid; /* 0: never started */
     int pidfd;
     int spawn_err; /* errno of a failed start */
     ev_io exited;
     ev_timer limit;
     struct stream out, err;
-    int taken;    /* by the loop, to watch */
+    int taken; /* by the loop, to watch */
     int timed_out, watched;
     ev_tstamp t0;
     hookrun_done_fn done;
@@ -292,7 +292,8 @@ static void finish(struct hookrun_job *j, int ok)
 
 static void on_exit_(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct hookrun_job *j = (struct hookrun_job *)((char *)w - offsetof(struct hookrun_job, exited));
+    struct hookrun_job *j =
+        (struct hookrun_job *)((char *)w - offsetof(struct hookrun_job, exited));
     int st;
 
     (void)revents;
@@ -310,8 +311,8 @@ static void on_exit_(struct ev_loop *loop, ev_io *w, int revents)
     if (j->timed_out)
         say(j, "killed at its time limit after %.1f s: failed", secs);
     else if (WIFEXITED(st))
-        say(j, "exit %d (expected %d) after %.1f s: %s", WEXITSTATUS(st), j->job->expect_exit,
-            secs, ok ? "ok" : "failed");
+        say(j, "exit %d (expected %d) after %.1f s: %s", WEXITSTATUS(st), j->job->expect_exit, secs,
+            ok ? "ok" : "failed");
     else
         say(j, "killed by signal %d after %.1f s: failed", WTERMSIG(st), secs);
     finish(j, ok);

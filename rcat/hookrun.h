@@ -14,9 +14,9 @@
 
 #include "posthook.h"
 
-#define HOOKRUN_KILL_GRACE_S 2.0   /* from SIGTERM to SIGKILL at the time limit */
-#define HOOKRUN_LOG_BYTES 4096     /* of each stream's output logged; the rest is counted */
-#define HOOKRUN_LINE_MAX 512       /* a longer line is logged in pieces */
+#define HOOKRUN_KILL_GRACE_S 2.0 /* from SIGTERM to SIGKILL at the time limit */
+#define HOOKRUN_LOG_BYTES 4096   /* of each stream's output logged; the rest is counted */
+#define HOOKRUN_LINE_MAX 512     /* a longer line is logged in pieces */
 
 struct ev_loop;
 struct hookrun;

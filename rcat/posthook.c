@@ -252,8 +252,8 @@ void posthook_dispose(struct posthook_rules *rules)
     rules->n = 0;
 }
 
-const struct posthook_rule *posthook_match(const struct posthook_rules *rules,
-                                           const char *rel_path, const char *identity)
+const struct posthook_rule *posthook_match(const struct posthook_rules *rules, const char *rel_path,
+                                           const char *identity)
 {
     for (size_t i = 0; rules && i < rules->n; i++) {
         const struct posthook_rule *r = &rules->r[i];
@@ -279,13 +279,27 @@ static char *expand(const char *arg, const struct posthook_file *f, const char *
             char c[2] = {*s, '\0'};
             if (*s == '%' && s[1]) {
                 switch (*++s) {
-                case 'p': v = f->abs_path; break;
-                case 'r': v = f->rel_path; break;
-                case 's': v = size; break;
-                case 'c': v = f->checksum; break;
-                case 'i': v = f->identity; break;
-                case 'a': v = f->peer; break;
-                default: c[0] = *s; break; /* %% (others the parser refused) */
+                case 'p':
+                    v = f->abs_path;
+                    break;
+                case 'r':
+                    v = f->rel_path;
+                    break;
+                case 's':
+                    v = size;
+                    break;
+                case 'c':
+                    v = f->checksum;
+                    break;
+                case 'i':
+                    v = f->identity;
+                    break;
+                case 'a':
+                    v = f->peer;
+                    break;
+                default:
+                    c[0] = *s;
+                    break; /* %% (others the parser refused) */
                 }
             }
             if (!v)
@@ -341,9 +355,8 @@ static int fill_env(struct posthook_job *job, const struct posthook_file *f, con
         if (strncmp(environ_in[i], "RCAT_", 5) != 0 && !(job->envp[k++] = strdup(environ_in[i])))
             return -1;
     const char *vars[OUR_VARS][2] = {
-        {"RCAT_PATH", f->abs_path},     {"RCAT_RELPATH", f->rel_path},
-        {"RCAT_SIZE", size},            {"RCAT_CHECKSUM", f->checksum},
-        {"RCAT_IDENTITY", f->identity}, {"RCAT_PEER", f->peer},
+        {"RCAT_PATH", f->abs_path},     {"RCAT_RELPATH", f->rel_path},  {"RCAT_SIZE", size},
+        {"RCAT_CHECKSUM", f->checksum}, {"RCAT_IDENTITY", f->identity}, {"RCAT_PEER", f->peer},
         {"RCAT_SECURITY", f->security},
     };
     for (size_t i = 0; i < OUR_VARS; i++)

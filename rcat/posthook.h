@@ -74,8 +74,8 @@ void posthook_dispose(struct posthook_rules *rules);
 
 /* The rule for a stored file, or NULL when no line matches or the one that
  * does names no command. */
-const struct posthook_rule *posthook_match(const struct posthook_rules *rules,
-                                           const char *rel_path, const char *identity);
+const struct posthook_rule *posthook_match(const struct posthook_rules *rules, const char *rel_path,
+                                           const char *identity);
 
 /* The command rule gives for f: its arguments with %-words replaced, and
  * environ (without RCAT_* variables) plus RCAT_PATH, RCAT_RELPATH,

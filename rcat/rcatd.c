@@ -162,10 +162,13 @@ static int start_serving(struct daemon *d, const struct options *o)
                               .restart_interval = (uint64_t)o->restart_interval_mib << 20};
     const char *why = "";
 
-    if (o->hooks_path &&
-        !(sc.hooks_runner = d->hooks = hookrun_new(d->loop, o->root, logfile_from_serve, &d->log))) {
-        fprintf(stderr, "rcatd: out of memory\n");
-        return -1;
+    if (o->hooks_path) {
+        d->hooks = hookrun_new(d->loop, o->root, logfile_from_serve, &d->log);
+        if (!d->hooks) {
+            fprintf(stderr, "rcatd: out of memory\n");
+            return -1;
+        }
+        sc.hooks_runner = d->hooks;
     }
     int rc = serve_new(&sc, &d->serve, &why);
 
@@ -290,7 +293,7 @@ static void teardown(struct daemon *d)
     }
     counters_stop(&d->counters);
     rpc2_ctx_free(d->ctx);
-    hookrun_free(d->hooks); /* after the context: a call's end may cancel its command */
+    hookrun_free(d->hooks);     /* after the context: a call's end may cancel its command */
     metrics_free(d->metrics);   /* after the context: its workers count calls until freed */
     reload_dispose(&d->reload); /* after the context: it may look a secret up until freed */
     serve_free(d->serve);

@@ -64,8 +64,8 @@ struct serve {
     void *log_arg;
     struct metrics *metrics;
     uint64_t restart_interval; /* a resumable store's; 0: the library's default */
-    struct serve_hooks hooks; /* post-store commands (serve_hook.c) */
-    atomic_uint running; /* calls from their handler's start to their reply */
+    struct serve_hooks hooks;  /* post-store commands (serve_hook.c) */
+    atomic_uint running;       /* calls from their handler's start to their reply */
     atomic_int stopping;
 };
 

@@ -65,8 +65,8 @@ static int path_of(const struct serve_hook_call *hc, char *out, size_t cap)
     if (!hc->name)
         return 0;
     size_t used = (size_t)n;
-    int w = snprintf(out + used, cap - used, "%s%s", used && out[used - 1] == '/' ? "" : "/",
-                     hc->name);
+    int w =
+        snprintf(out + used, cap - used, "%s%s", used && out[used - 1] == '/' ? "" : "/", hc->name);
     return w < 0 || (size_t)w >= cap - used ? -1 : 0;
 }
 

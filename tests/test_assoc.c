@@ -44,8 +44,12 @@ START_TEST(a_section_gives_its_destination_and_options)
     ck_assert_int_eq(parse(file, "archive"), 1);
     ck_assert_str_eq(a.host, "archive.example.org");
     ck_assert_str_eq(a.dir, "incoming/reports");
-    const char *want[] = {"--port=7755",     "--identity=ops", "--key-file=/home/op/keys/ops.key",
-                          "--security=encrypt", "--retries=5",  "--checksum=sha256",
+    const char *want[] = {"--port=7755",
+                          "--identity=ops",
+                          "--key-file=/home/op/keys/ops.key",
+                          "--security=encrypt",
+                          "--retries=5",
+                          "--checksum=sha256",
                           "--mkdirs"};
     ck_assert_int_eq(a.n_opts, (int)(sizeof want / sizeof want[0]));
     for (int i = 0; i < a.n_opts; i++)

@@ -125,8 +125,7 @@ START_TEST(a_command_gets_its_words_untouched)
     struct posthook_job *job;
 
     ck_assert_int_eq(parse("* * 7 2m /bin/cmd %r --size=%s %c%% %i@%a %p plain\n"), 0);
-    ck_assert_int_eq(posthook_job_new(posthook_match(&rules, nasty, "alice"), &f, env_in, &job),
-                     0);
+    ck_assert_int_eq(posthook_job_new(posthook_match(&rules, nasty, "alice"), &f, env_in, &job), 0);
     ck_assert_str_eq(job->argv[0], "/bin/cmd");
     ck_assert_str_eq(job->argv[1], nasty);
     ck_assert_str_eq(job->argv[2], "--size=12345");

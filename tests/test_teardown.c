@@ -115,9 +115,9 @@ static struct {
     unsigned handler_runs;
     unsigned outcomes; /* the handler heard how its transfer ended */
     int outcome;
-    int suspend;              /* the continuation suspends (rpc2_request_suspend) */
-    rpc2_request *suspended;  /* ... this request, for the test to resume */
-    unsigned resumed_runs;    /* the rest after the resume ran */
+    int suspend;             /* the continuation suspends (rpc2_request_suspend) */
+    rpc2_request *suspended; /* ... this request, for the test to resume */
+    unsigned resumed_runs;   /* the rest after the resume ran */
     int resumed_status;
 } srv;
 
