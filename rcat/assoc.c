@@ -6,7 +6,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,18 +26,6 @@ static const char *const flag_keys[] = {
 };
 
 #define N_OF(a) (sizeof(a) / sizeof(a)[0])
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int listed(const char *const *keys, size_t n, const char *key)
 {
@@ -194,14 +181,14 @@ int assoc_parse(const char *text, size_t len, const char *file, const char *name
         else
             why = line_of(p, eol, file, name, out, &in, &found);
         if (why) {
-            say(err, errlen, "%s: line %zu: %s", file, line, why);
+            snprintf(err, errlen, "%s: line %zu: %s", file, line, why);
             assoc_dispose(out);
             return -1;
         }
         p = nl ? nl + 1 : end;
     }
     if (found && !out->host[0]) {
-        say(err, errlen, "%s: [%s] names no host", file, name);
+        snprintf(err, errlen, "%s: [%s] names no host", file, name);
         assoc_dispose(out);
         return -1;
     }
@@ -238,7 +225,7 @@ int assoc_find(const char *name, struct assoc *out, char *err, size_t errlen)
     if (env && *env) {
         rc = find_in(env, 1, name, out, err, errlen);
         if (rc == 0)
-            say(err, errlen, "no association [%s] in %s ($RCAT_ASSOCIATIONS)", name, env);
+            snprintf(err, errlen, "no association [%s] in %s ($RCAT_ASSOCIATIONS)", name, env);
         return rc;
     }
     if (xdg && *xdg)
@@ -249,8 +236,8 @@ int assoc_find(const char *name, struct assoc *out, char *err, size_t errlen)
         return rc;
     if ((rc = find_in(ASSOC_SYSTEM_FILE, 0, name, out, err, errlen)) != 0)
         return rc;
-    say(err, errlen, "no association [%s] in %s%s%s", name, user, user[0] ? " or " : "",
-        ASSOC_SYSTEM_FILE);
+    snprintf(err, errlen, "no association [%s] in %s%s%s", name, user, user[0] ? " or " : "",
+             ASSOC_SYSTEM_FILE);
     return 0;
 }
 

@@ -5,7 +5,6 @@
  */
 #include <fnmatch.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +14,6 @@
 #include "posthook.h"
 
 #define WORDS_MAX (4 + POSTHOOK_ARGS_MAX)
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- words ------------------------------------------------------------------ */
 
@@ -219,7 +206,7 @@ int posthook_parse(struct posthook_rules *rules, const char *text, size_t len, c
             }
         }
         if (why) {
-            say(err, errlen, "%s: line %zu: %s", name, line, why);
+            snprintf(err, errlen, "%s: line %zu: %s", name, line, why);
             posthook_dispose(rules);
             return -1;
         }

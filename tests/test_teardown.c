@@ -332,22 +332,35 @@ static const struct rpc2_ctx_stats *srv_stats(void)
  * does): no worker is held, the client waits, and the status given to the
  * resume is the reply's, whether the resume comes after the worker is back
  * (_i 0) or before (_i 1: the worker that suspended is slow to return). */
-START_TEST(a_suspended_call_replies_once_resumed)
+/* A blocking FETCH whose continuation will suspend, run until that
+ * continuation waits for a worker (the transfer is over). */
+struct suspended_fetch {
+    xfer_args args;
+    int64_t moved;
+    struct rpc2_se_desc d;
+    struct outcome o;
+};
+
+static void fetch_until_continued(struct suspended_fetch *f)
 {
-    int early = _i;
     setup(RPC2_SEC_NONE, ST_CONTINUED);
     srv.suspend = 1;
     rpc2_conn *c = bind_at(RPC2_SEC_NONE);
-    xfer_args args;
-    int64_t moved = 0;
-    struct rpc2_se_desc d;
-    struct outcome o = {0};
-    start_fetch(c, TEST_FETCH_BLOCKING, &args, &moved, &d, &o);
+    *f = (struct suspended_fetch){0};
+    start_fetch(c, TEST_FETCH_BLOCKING, &f->args, &f->moved, &f->d, &f->o);
     fakelink_run(&link_, NULL, link_.now + 50 * MS);
     run_workers(); /* the handler: the transfer goes to the loop */
     for (int i = 0; i < 100 && workers.n == 0; i++)
         fakelink_run(&link_, NULL, link_.now + 1 * SEC);
     ck_assert_int_eq(workers.n, 1); /* the transfer is over: its continuation */
+}
+
+START_TEST(a_suspended_call_replies_once_resumed)
+{
+    int early = _i;
+    struct suspended_fetch f;
+    struct outcome *o = &f.o;
+    fetch_until_continued(&f);
     rpc2_request *req = workers.q[--workers.n];
     int rc = engine_run_handler(req);
     ck_assert_int_eq(rc, RPC2_CONTINUED);
@@ -359,14 +372,14 @@ START_TEST(a_suspended_call_replies_once_resumed)
     } else {
         engine_handler_returned(req, rc, link_.now);
         fakelink_run(&link_, NULL, link_.now + 30 * SEC);
-        ck_assert(!o.done); /* the client waits (BUSY), its call alive */
+        ck_assert(!o->done); /* the client waits (BUSY), its call alive */
         ck_assert_int_eq(workers.n, 0);
         ck_assert_int_eq(engine_request_resume(req, 42, link_.now), 0);
     }
     ck_assert_int_eq(engine_request_resume(req, 43, link_.now), RPC2_EINVAL); /* once */
     run_workers();
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 10 * SEC));
-    ck_assert_int_eq(o.status, 42);
+    ck_assert(fakelink_run(&link_, &o->done, link_.now + 10 * SEC));
+    ck_assert_int_eq(o->status, 42);
     ck_assert_uint_eq(srv.resumed_runs, 1);
     ck_assert_int_eq(srv.resumed_status, 42);
     ck_assert_uint_eq(srv_stats()->requests_running, 0);
@@ -378,18 +391,8 @@ END_TEST
  * with RPC2_ECLOSED. */
 START_TEST(a_suspended_call_hears_the_context_go)
 {
-    setup(RPC2_SEC_NONE, ST_CONTINUED);
-    srv.suspend = 1;
-    rpc2_conn *c = bind_at(RPC2_SEC_NONE);
-    xfer_args args;
-    int64_t moved = 0;
-    struct rpc2_se_desc d;
-    struct outcome o = {0};
-    start_fetch(c, TEST_FETCH_BLOCKING, &args, &moved, &d, &o);
-    fakelink_run(&link_, NULL, link_.now + 50 * MS);
-    run_workers();
-    for (int i = 0; i < 100 && workers.n == 0; i++)
-        fakelink_run(&link_, NULL, link_.now + 1 * SEC);
+    struct suspended_fetch f;
+    fetch_until_continued(&f);
     run_workers();
     ck_assert_ptr_nonnull(srv.suspended);
     ck_assert_uint_eq(srv.resumed_runs, 0);
