@@ -47,8 +47,8 @@ struct hookrun_job {
     ev_io exited;
     ev_timer limit;
     struct stream out, err;
-    int taken; /* by the loop, to watch */
-    int timed_out, watched;
+    int taken;                       /* by the loop, to watch */
+    int timed_out, stopped, watched; /* stopped: by hookrun_end_all */
     ev_tstamp t0;
     hookrun_done_fn done;
     void *arg;
@@ -307,8 +307,11 @@ static void on_exit_(struct ev_loop *loop, ev_io *w, int revents)
         if (s->dropped)
             say(j, "%s: %zu more bytes not logged", s->name, s->dropped);
     double secs = ev_now(loop) - j->t0;
-    int ok = WIFEXITED(st) && WEXITSTATUS(st) == j->job->expect_exit && !j->timed_out;
-    if (j->timed_out)
+    int ok =
+        WIFEXITED(st) && WEXITSTATUS(st) == j->job->expect_exit && !j->timed_out && !j->stopped;
+    if (j->stopped)
+        say(j, "killed after %.1f s: rcatd is stopping: failed", secs);
+    else if (j->timed_out)
         say(j, "killed at its time limit after %.1f s: failed", secs);
     else if (WIFEXITED(st))
         say(j, "exit %d (expected %d) after %.1f s: %s", WEXITSTATUS(st), j->job->expect_exit, secs,
@@ -414,10 +417,9 @@ void hookrun_end_all(struct hookrun *h)
 {
     pthread_mutex_lock(&h->lock);
     for (struct hookrun_job *j = h->jobs; j; j = j->next)
-        if (j->watched && !j->timed_out) {
-            ev_timer_stop(h->loop, &j->limit);
-            ev_timer_set(&j->limit, 0., 0.);
-            ev_timer_start(h->loop, &j->limit);
+        if (j->watched) {
+            j->stopped = 1;
+            kill(-j->pid, SIGKILL);
         }
     pthread_mutex_unlock(&h->lock);
 }

@@ -44,8 +44,8 @@ void hookrun_launch(struct hookrun *h, struct hookrun_job *j, hookrun_done_fn do
 /* Any thread: if *handle is still a job, its done will not run and its
  * command is killed. */
 void hookrun_cancel(struct hookrun *h, struct hookrun_job **handle);
-/* Loop thread: every command running is ended as at its time limit now
- * (rcatd's drain time is over). */
+/* Loop thread: every command running is killed now (SIGKILL to its
+ * process group: rcatd's drain time is over), its call failing. */
 void hookrun_end_all(struct hookrun *h);
 /* Commands still running are killed and reaped; done is not called. */
 void hookrun_free(struct hookrun *h);

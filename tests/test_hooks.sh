@@ -148,6 +148,21 @@ await_log "$tmp/hooks.log" "hooks not reloaded, the old ones stay: .*writable by
     fail "a hooks file others may write was taken"
 stop_server hooks
 
+# ---- a stop while a command runs -------------------------------------------------------
+echo "a stop while a command runs"
+chmod 644 "$hooks"
+echo "* * 0 120s $tmp/bin/sleepy 61.3" >"$hooks"
+start_server drain "$rcatd" --listen 127.0.0.1:0 --root "$root" --writable --hooks "$hooks" \
+    --drain-time 1
+spawn drainput "$rcat" -P "$port" --put "$tmp/data" "$R:d.bin" </dev/null >"$tmp/drainput.out" 2>&1
+await_log "$tmp/drain.log" "for d.bin: .*sleepy started" 20 || fail "the command did not start"
+stop_server drain # within 40 s, status 0: the command is killed when the drain time is over
+await drainput 30 || fail "the client of a killed command did not end"
+[ "$(status drainput)" = 0 ] && fail "a store whose command was killed succeeded"
+await_log "$tmp/drain.log" "for d.bin: killed after .* rcatd is stopping: failed" 5 || fail "the kill was not logged"
+pgrep -f "sleep 61.3" >/dev/null && fail "the command outlived rcatd"
+chmod 666 "$hooks"
+
 "$rcatd" --root "$root" --hooks "$hooks" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &&
     fail "rcatd started with a hooks file others may write"
 grep -q "writable by group or others" "$tmp/err" || fail "no reason given: $(cat "$tmp/err")"
