@@ -117,6 +117,11 @@ void cli_usage(void)
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
            "      --timeout=D       give up on a server silent for D (default 30s); a busy\n"
            "                        server is not silent: --max-time bounds the wait\n"
+           "      --listen=[ADDR:]PORT  for a server that cannot be reached (its firewall\n"
+           "                        lets only its own traffic out): wait on PORT for it to\n"
+           "                        announce itself (rcatd --connect), at most --timeout,\n"
+           "                        then connect to it; only the HOST each REMOTE names\n"
+           "                        is believed, and its port comes from the announcement\n"
            "      --max-time=D      give up on the whole run after D (default: no limit)\n"
            "                        D is seconds, or ends in s, m, h or d (90s, 5m, 2h)\n"
            "      --retries=N       try again N times when the server was lost, restarted,\n"
@@ -201,6 +206,7 @@ enum {
     OPT_SUM,
     OPT_READLINK,
     OPT_SYMLINK,
+    OPT_LISTEN,
 };
 
 static const struct option long_options[] = {
@@ -224,6 +230,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, 'P'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-time", required_argument, NULL, OPT_MAX_TIME},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"security", required_argument, NULL, OPT_SECURITY},
@@ -465,6 +472,15 @@ static void apply_option(struct options *opt, int c, char **argv)
         opt->ops.dead_peer_us = (uint32_t)us;
         break;
     }
+    case OPT_LISTEN: {
+        const char *colon = strrchr(optarg, ':');
+        unsigned port;
+
+        if (url_parse_port(colon ? colon + 1 : optarg, &port) < 0)
+            cli_bad("--listen: '%s' is not [ADDR:]PORT (PORT from 1 to 65535)", optarg);
+        opt->ops.listen = optarg;
+        break;
+    }
     case OPT_MAX_TIME:
         parse_duration("--max-time", optarg, DURATION_MAX_US, &opt->ops.max_time_us);
         break;
@@ -567,7 +583,6 @@ int cli_writes_stdout(const struct options *opt)
     return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
 }
 
-
 /* The remote operations take none of the transfer's options; -n goes
  * with --mv, -r and --dir with --rm, --parents with --mkdir, --checksum
  * with --sum. */
@@ -579,8 +594,8 @@ static void check_remote_op(const struct options *opt)
         cli_bad("%s removes directories: it goes with --rm", opt->recursive ? "-r" : "--dir");
     if (!cli_remote_op(m))
         return;
-    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve ||
-        opt->ops.mkdirs || opt->ops.resume || opt->ops.sum.check ||
+    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve || opt->ops.mkdirs ||
+        opt->ops.resume || opt->ops.sum.check ||
         (opt->target_flag && !(m == MODE_MV && opt->ops.no_clobber)))
         cli_bad("%s takes none of -o, --offset, --length, -p, --mkdirs, -C, --check, %s",
                 opt->mode_flag, m == MODE_MV ? "--overwrite, --append" : "-n, --append");

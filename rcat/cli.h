@@ -38,11 +38,11 @@ struct options {
     int parents;      /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
     int restart_interval_set;
-    unsigned closed_std;       /* bit n: fd n was closed when rcat started */
-    struct retry_config retry; /* --retries, --retry-interval */
-    const char *target_flag;   /* -n, --overwrite or --append, whichever was given */
-    int recursive;             /* -r */
-    int rm_dir;                /* --dir: --rm removes empty directories too */
+    unsigned closed_std;        /* bit n: fd n was closed when rcat started */
+    struct retry_config retry;  /* --retries, --retry-interval */
+    const char *target_flag;    /* -n, --overwrite or --append, whichever was given */
+    int recursive;              /* -r */
+    int rm_dir;                 /* --dir: --rm removes empty directories too */
     const char *symlink_target; /* --symlink=TARGET */
     char **operands;
     int n_operands;

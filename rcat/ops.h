@@ -47,6 +47,10 @@ struct ops_config {
     int resume_strict;
     uint64_t resume_interval;
     struct checksum_choice sum;  /* --checksum, --check */
+    /* --listen: the server connects from its side (rcatd --connect): rcat
+     * listens here ("[ADDR:]PORT") and binds to a server only once it has
+     * announced itself from the host the operand names; NULL: not so */
+    const char *listen;
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none

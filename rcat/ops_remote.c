@@ -61,8 +61,7 @@ int ops_rename(struct ops *o, const struct url *from, const char *to, int no_clo
     return call_info(o, from, RCAT_RENAME, (xdrproc_t)xdr_rename_args, &a, info);
 }
 
-/* A recursive delete comes back with more until the tree is gone. An
- * answer that removed nothing yet claims more would loop forever. */
+/* A recursive delete comes back with more until the tree is gone. */
 int ops_delete(struct ops *o, const struct url *u, unsigned flags, uint64_t *removed)
 {
     delete_args a = {.path = (char *)remote_path(u), .flags = flags};
@@ -74,7 +73,9 @@ int ops_delete(struct ops *o, const struct url *u, unsigned flags, uint64_t *rem
         rc = call(o, u, RCAT_DELETE, (xdrproc_t)xdr_delete_args, &a, (xdrproc_t)xdr_delete_result,
                   &r);
         total += r.removed;
-        if (rc != 0 || !r.more || r.removed == 0)
+        if (rc == 0 && r.more && r.removed == 0)
+            rc = RCAT_IO; /* no progress: calling again would loop */
+        if (rc != 0 || !r.more)
             break;
     }
     if (removed)

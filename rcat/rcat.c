@@ -32,9 +32,8 @@
 #define PACKAGE_VERSION "0"
 #endif
 
-static const char *const mode_names[] = {"Fetch", "Store",  "Stat",     "List",
-                                         "Mkdir", "Rename", "Delete",   "Glob",
-                                         "Sum",   "Readlink", "Symlink"};
+static const char *const mode_names[] = {"Fetch",  "Store", "Stat", "List",     "Mkdir",  "Rename",
+                                         "Delete", "Glob",  "Sum",  "Readlink", "Symlink"};
 
 static int to_directory(const struct options *opt)
 {
@@ -106,7 +105,8 @@ static void check_new_name(const struct url *from, const char *arg, struct url *
 
 static void check_operand(const struct options *opt, const char *arg, const struct url *u)
 {
-    int needs_path = opt->mode == MODE_FETCH || (cli_remote_op(opt->mode) && opt->mode != MODE_MKDIR);
+    int needs_path =
+        opt->mode == MODE_FETCH || (cli_remote_op(opt->mode) && opt->mode != MODE_MKDIR);
 
     if (!u->remote)
         cli_bad("%s: not a remote argument (rcat://HOST/PATH or HOST:PATH)", arg);

@@ -566,8 +566,8 @@ static int call_end(struct call *c, int status)
 
     log_call(s, c, status);
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
-                                                         rpc2_request_identity(c->req), c->bytes,
-                                                         ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
+                                                        rpc2_request_identity(c->req), c->bytes,
+                                                        ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -579,8 +579,8 @@ static int call_end(struct call *c, int status)
  * before it reads running: a call either sees the stop or is counted. A
  * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
  * transfer_over. */
-int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path, serve_proc_fn fn,
-               void *args, void *result)
+int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+              serve_proc_fn fn, void *args, void *result)
 {
     struct call *c = calloc(1, sizeof *c);
     int status;
@@ -618,8 +618,8 @@ static int h_store(rpc2_request *req, void *args, void *result, void *arg)
 static int h_store_flags(rpc2_request *req, void *args, void *result, void *arg)
 {
     /* one procedure to the log and the metrics, whatever its flags */
-    return serve_run(arg, req, "STORE", ((struct store_flags_req *)args)->a.store.path, do_store_flags,
-               args, result);
+    return serve_run(arg, req, "STORE", ((struct store_flags_req *)args)->a.store.path,
+                     do_store_flags, args, result);
 }
 
 static const struct rpc2_proc procs[] = {

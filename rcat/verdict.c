@@ -147,6 +147,11 @@ static void judge_network(const struct verdict_peer *s, int rc, struct verdict *
         snprintf(v->text, sizeof v->text,
                  "time limit reached (--max-time %s): %s port %u did not finish in time", t,
                  s->host, s->port);
+    } else if (rc == RPC2_ETIMEDOUT && s->listen) {
+        snprintf(v->text, sizeof v->text,
+                 "%s did not announce itself on %s within %s (is its rcatd --connect pointed "
+                 "here?)",
+                 s->host, s->listen, t);
     } else if (rc == RPC2_ECONNREFUSED)
         snprintf(v->text, sizeof v->text,
                  "connection refused by %s port %u: nothing listens there (is rcatd running?)",

@@ -11,7 +11,7 @@
 set -eu
 packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
 rpcsvc-proto check valgrind libxxhash-dev xxhash libsodium-dev libssl-dev libmicrohttpd-dev
-curl"
+curl iproute2 nftables" # the last two: test_reverse.sh's namespaces and firewall
 fuzz_packages="clang libclang-rt-14-dev" # libclang_rt.fuzzer: -fsanitize=fuzzer links
 bench_packages="iperf3 gnuplot-nox iproute2 kmod" # run_wan.sh: TCP baseline, --plot, netns
 deb_packages="debhelper dpkg-dev lintian fakeroot"

@@ -102,6 +102,14 @@ for i in $(seq 1000 1299); do : >"$root/many/f$i"; done
 run 0 "glob over pages" "$r" --glob "$H:many/f1*" && [ "$(wc -l <"$tmp/out")" = 300 ] &&
     [ "$(awk '{print $NF}' "$tmp/out" | sort -u | wc -l)" = 300 ] || fail "glob pages: $(wc -l <"$tmp/out") lines"
 
+# pages cut by bytes: 200 paths of 456 bytes, 72 to a page of RCAT_GLOB_BYTES (32 KiB)
+pad=$(printf '%0245d' 0)
+long="long/$(printf '%0200d' 0)"
+mkdir -p "$root/$long"
+for i in $(seq 1000 1199); do : >"$root/$long/$i$pad"; done
+run 0 "glob over pages of long names" "$r" --glob "$H:long/*/1*" && [ "$(wc -l <"$tmp/out")" = 200 ] &&
+    [ "$(awk '{print $NF}' "$tmp/out" | sort -u | wc -l)" = 200 ] || fail "glob long pages: $(wc -l <"$tmp/out") lines"
+
 echo "  sum"
 head -c 3000000 /dev/urandom >"$root/a/big"
 run 0 "sum sha256" "$r" --sum --checksum sha256 "$H:a/big" &&
@@ -149,11 +157,28 @@ run 3 "mv out through a symlink" "$r" --mv "$H:a/file" abs_out/x && said "mv lin
 run 3 "mv in from outside" "$r" --mv "$H:abs_out/precious" a/p && said "mv in" "outside the server's root"
 [ -e "$root/a/file" ] && [ -e "$outside/precious" ] && [ ! -e "$outside/x" ] || fail "a refused mv moved something"
 
+echo "  what rcat never sends (tests/remote_raw)"
+mkdir -p "$root/raw"
+printf abcd >"$root/raw/f"
+printf g >"$root/raw/g" # replaced by a link
+ln -s f "$root/raw/l"
+raw="${top_builddir:-.}/tests/remote_raw"
+if [ -x "$raw" ]; then
+    timeout 60 "$raw" "$port" || fail "remote_raw: a case went wrong (above)"
+    [ "$(stat -c %a "$root/raw/f")" = 600 ] && [ "$(stat -c %Y "$root/raw/f")" = 1000000000 ] ||
+        fail "SETATTR: raw/f is $(stat -c '%a %Y' "$root/raw/f")"
+    [ "$(readlink "$root/raw/g")" = f ] && [ "$(cat "$root/raw/f")" = abcd ] && [ ! -e "$root/raw/d" ] ||
+        fail "remote_raw: the tree is not as the cases left it"
+else
+    fail "$raw not built"
+fi
+
 echo "  the log"
 grep -qE " MKDIR a/b/c 0 B [0-9.]+ ms ok$" "$tmp/rw.log" || fail "log: no MKDIR line"
 grep -qE " RENAME a/one 0 B [0-9.]+ ms ok to=a/b/c/one.moved$" "$tmp/rw.log" || fail "log: no RENAME line"
 grep -qE " DELETE tree 0 B [0-9.]+ ms ok removed=" "$tmp/rw.log" || fail "log: no DELETE line"
 grep -qE " GLOB g/x\*/logs/\*.gz 0 B [0-9.]+ ms ok matches=3$" "$tmp/rw.log" || fail "log: no GLOB line"
+grep -qE " GLOB long/\*/1\* 0 B [0-9.]+ ms ok matches=72$" "$tmp/rw.log" || fail "log: GLOB pages not cut at 32 KiB"
 grep -qE " SUM a/big 3000000 B [0-9.]+ ms ok sum=sha256$" "$tmp/rw.log" || fail "log: no SUM line"
 grep -qE " SYMLINK a/b/link 0 B [0-9.]+ ms ok target=../two$" "$tmp/rw.log" || fail "log: no SYMLINK line"
 grep -qE " READLINK a/b/link 0 B [0-9.]+ ms ok$" "$tmp/rw.log" || fail "log: no READLINK line"
