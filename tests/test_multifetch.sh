@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # test_multifetch.sh - examples/multifetch against a real rcatd on a free
 # port of 127.0.0.1: ten files (small ones that ride in the reply, one of
 # 2 MiB that streams) fetched at once over four connections of one
