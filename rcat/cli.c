@@ -176,7 +176,7 @@ enum {
     OPT_RETRY_INTERVAL,
 };
 
-static const struct option long_options[] = {
+const struct option cli_long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"put", required_argument, NULL, OPT_PUT},
     {"no-clobber", no_argument, NULL, 'n'},
@@ -463,7 +463,7 @@ void cli_parse(int argc, char **argv, struct options *opt)
     opt->progress = -1;
     opt->retry.interval_us = RETRY_INTERVAL_US;
     opterr = 0; /* messages are ours: --json may be on */
-    while ((c = getopt_long(argc, argv, ":o:P:CnpqvhV", long_options, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, cli_long_options, NULL)) != -1)
         apply_option(opt, c, argv);
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;

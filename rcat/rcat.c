@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "ops.h"
 #include "policy.h"
+#include "queue.h"
 #include "report.h"
 #include "retry.h"
 #include "url.h"
@@ -414,6 +415,8 @@ int main(int argc, char **argv)
     int code;
     unsigned closed_std = open_closed_std();
 
+    if (argc > 1 && !strcmp(argv[1], "queue"))
+        return queue_main(argc, argv);
     cli_parse(argc, argv, &opt);
     opt.closed_std = closed_std;
     if (opt.help || opt.version) {
