@@ -32,7 +32,7 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: rcat queue put LOCAL REMOTE [OPTION]...   queue a store; prints its id\n"
             "  or:  rcat queue get REMOTE -o FILE [OPTION]... queue a fetch; prints its id\n"
-            "  or:  rcat queue status [--json] ID\n"
+            "  or:  rcat queue status [--json] ID...\n"
             "  or:  rcat queue list [--json] [--status STATUS]\n"
             "  or:  rcat queue cancel ID\n"
             "  or:  rcat queue run [--once] [-j N] [--lease D] [--poll D] [--hook-timeout D]\n"
@@ -548,27 +548,18 @@ static int parse_show(int argc, char **argv, struct show_args *a, int with_statu
     return 0;
 }
 
-static int show_status(int argc, char **argv)
+/* One request and its history; 1 shown, 0 no such request, -1 error. */
+static int show_one(struct qstore *s, int64_t id, int json)
 {
-    struct show_args a = {0};
-    struct qstore *s;
     struct qrequest r;
-    int64_t id;
-    int rc = parse_show(argc, argv, &a, 0), found;
+    int found = qstore_get(s, id, &r);
 
-    if (rc)
-        return rc;
-    if (a.n_operands != 1 || parse_id(a.operands[0], &id) < 0)
-        return bad("status takes one request id%s%s", "", "");
-    if (open_store(a.spec, &s) < 0)
-        return QUEUE_EXIT_LOCAL;
-    found = qstore_get(s, id, &r);
     if (found == 1) {
-        if (a.json)
+        if (json)
             print_request_json(&r);
         else
             print_request(&r);
-        if (qstore_history(s, id, a.json ? print_history_json : print_history, &id) < 0)
+        if (qstore_history(s, id, json ? print_history_json : print_history, &id) < 0)
             found = -1;
         qrequest_free(&r);
     }
@@ -576,10 +567,37 @@ static int show_status(int argc, char **argv)
         fprintf(stderr, "rcat queue: %s\n", qstore_error(s));
     else if (found == 0)
         fprintf(stderr, "rcat queue: no request %lld\n", (long long)id);
-    qstore_close(s);
-    if (fflush(stdout) != 0)
+    return found;
+}
+
+static int show_status(int argc, char **argv)
+{
+    struct show_args a = {0};
+    struct qstore *s;
+    int64_t id;
+    int rc = parse_show(argc, argv, &a, 0);
+
+    if (rc)
+        return rc;
+    if (a.n_operands < 1)
+        return bad("status takes request ids%s%s", "", "");
+    for (int i = 0; i < a.n_operands; i++)
+        if (parse_id(a.operands[i], &id) < 0)
+            return bad("'%s' is not a request id%s", a.operands[i], "");
+    if (open_store(a.spec, &s) < 0)
         return QUEUE_EXIT_LOCAL;
-    return found == 1 ? QUEUE_EXIT_OK : found == 0 ? QUEUE_EXIT_REFUSED : QUEUE_EXIT_LOCAL;
+    for (int i = 0; i < a.n_operands && rc != QUEUE_EXIT_LOCAL; i++) {
+        int found;
+
+        parse_id(a.operands[i], &id);
+        found = show_one(s, id, a.json);
+        if (found < 0)
+            rc = QUEUE_EXIT_LOCAL;
+        else if (found == 0 && rc == 0)
+            rc = QUEUE_EXIT_REFUSED;
+    }
+    qstore_close(s);
+    return fflush(stdout) != 0 ? QUEUE_EXIT_LOCAL : rc;
 }
 
 static void list_line(const struct qrequest *r, void *arg)

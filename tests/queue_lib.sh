@@ -68,17 +68,20 @@ ordeal() {
     mkdir -p "$tmp/root"
     start_server srv "$rcatd" --listen 127.0.0.1:0 --root "$tmp/root" --writable --drain-time 0
     p=$port
+    start=$SECONDS
     queue_requests "$n" "$spec" "$p"
-    note "$n requests queued"
+    note "$n requests queued in $((SECONDS - start)) s"
     for r in $(seq 1 "$runners"); do start_runner "$r" "$spec"; done
     kills=0
     server_stops=0
     start=$SECONDS
-    # Chaos for as long as requests are left, at most 60 s: a runner killed
-    # every 0.2 to 0.8 s and started again; rcatd away for 1 s every 4 s.
-    while [ $((SECONDS - start)) -lt 60 ]; do
-        done_now=$(done_count "$spec")
-        [ "$done_now" -ge "$n" ] && break
+    # Chaos until 15 runners were killed (or 40 s passed, or all is DONE): a
+    # runner SIGKILLed every 0.2 to 0.7 s and started again at once; rcatd
+    # away for 1 s at 3, 9, 15 and 21 s, by SIGKILL and SIGTERM in turn.
+    local round=0
+    while [ "$kills" -lt 15 ] && [ $((SECONDS - start)) -lt 40 ]; do
+        round=$((round + 1))
+        [ $((round % 5)) -eq 0 ] && [ "$(done_count "$spec")" -ge "$n" ] && break
         sleep "0.$((RANDOM % 6 + 2))"
         victim=$((RANDOM % runners + 1))
         if running "runner$victim"; then
@@ -87,7 +90,7 @@ ordeal() {
             kills=$((kills + 1))
         fi
         start_runner "$victim" "$spec"
-        if [ $((SECONDS - start)) -ge $((4 * (server_stops + 1))) ] && [ "$server_stops" -lt 4 ]; then
+        if [ $((SECONDS - start)) -ge $((3 + 6 * server_stops)) ] && [ "$server_stops" -lt 4 ]; then
             if [ $((server_stops % 2)) -eq 0 ]; then signal KILL srv; else signal TERM srv; fi
             await srv 20 || fail "rcatd did not stop"
             sleep 1
@@ -100,6 +103,7 @@ ordeal() {
     note "chaos: $kills runners killed, rcatd stopped $server_stops times, $(done_count "$spec") of $n DONE after $((SECONDS - start)) s"
     # Then the runners finish in peace (claims of the killed expire in 2 s).
     start=$SECONDS
+    local all=$SECONDS
     while [ "$(done_count "$spec")" -lt "$n" ] && [ $((SECONDS - start)) -lt 120 ]; do sleep 0.5; done
     start=$SECONDS
     while [ "$(grep -c '^success ' "$tmp/hooks.log" 2>/dev/null)" -lt "$n" ] &&
@@ -110,41 +114,50 @@ ordeal() {
         [ "$(status "runner$r")" = 0 ] || fail "runner $r stopped with status $(status "runner$r")"
     done
     stop_server srv
+    note "all DONE and hooks run $((SECONDS - all)) s after the chaos"
+    start=$SECONDS
     verify "$spec" "$n"
+    note "verified in $((SECONDS - start)) s"
 }
+
+# sums DIR: "NAME SUM" of every file in DIR, sorted.
+sums() { (cd "$1" && md5sum -- * | awk '{ print $2, $1 }' | sort); }
 
 # verify QUEUE N: statuses, histories, files and hooks.
 verify() {
-    local spec=$1 n=$2 i id f dones retrs copies resumed=0 bad_files=0 retries=0 seq
+    local spec=$1 n=$2
     [ "$(done_count "$spec")" -eq "$n" ] || {
         "$qrcat" queue list --queue "$spec" | grep -v ' DONE ' | head -10
         fail "$(done_count "$spec") of $n requests DONE"
     }
-    while read -r i id; do
-        if [ $((i % 2)) -eq 1 ]; then
-            cmp -s "$tmp/src/f$i" "$tmp/root/in/f$i" || bad_files=$((bad_files + 1))
-        else
-            cmp -s "$tmp/root/out/g$i" "$tmp/dst/g$i" || bad_files=$((bad_files + 1))
-        fi
-        "$qrcat" queue status --queue "$spec" --json "$id" >"$tmp/st" || fail "status $id"
-        seq=$(sed -n 's/.*"Type":"HISTORY".*"Status":"\([A-Z]*\)".*/\1/p' "$tmp/st" | tr '\n' ' ')
-        dones=$(grep -o ' DONE' <<<" $seq" | wc -l)
-        retrs=$(grep -o ' RETR' <<<" $seq" | wc -l)
-        copies=$(grep -o ' COPY' <<<" $seq" | wc -l)
-        [ "$dones" -eq 1 ] || fail "request $id: DONE $dones times ($seq)"
-        # INIT WAIT, then attempts (COPY, ended by RETR or WAIT, or taken
-        # over by another COPY), the last COPY then DONE.
-        grep -qE '^INIT WAIT (COPY (RETR |WAIT )?)*DONE $' <<<"$seq" ||
-            fail "request $id: history '$seq' is not a possible one"
-        resumed=$((resumed + copies - 1 - retrs))
-        retries=$((retries + retrs))
-        [ "$(grep -c "^success $id DONE " "$tmp/hooks.log")" -eq 1 ] ||
-            fail "request $id: success hook ran $(grep -c "^success $id DONE " "$tmp/hooks.log") times"
-        [ "$(grep -c "^retry $id RETR " "$tmp/hooks.log")" -eq "$retrs" ] ||
-            fail "request $id: retry hook ran $(grep -c "^retry $id RETR " "$tmp/hooks.log") times for $retrs retries"
-    done <"$tmp/ids"
-    [ "$bad_files" -eq 0 ] || fail "$bad_files files differ from their source"
-    ! grep -q '^failure ' "$tmp/hooks.log" || fail "a failure hook ran: $(grep '^failure ' "$tmp/hooks.log" | head -3)"
+    [ "$(sums "$tmp/src")" = "$(sums "$tmp/root/in")" ] || fail "stored files differ from their source"
+    [ "$(sums "$tmp/root/out")" = "$(sums "$tmp/dst")" ] || fail "fetched files differ from their source"
+    [ "$(ls "$tmp/src" "$tmp/root/out" | grep -c '^[fg]')" -eq "$n" ] || fail "not $n source files"
+    # Every request's history, from one status command; the hooks' lines.
+    "$qrcat" queue status --queue "$spec" --json $(cut -d' ' -f2 "$tmp/ids") >"$tmp/st" ||
+        fail "queue status of all the requests"
+    sed -n 's/.*"Type":"HISTORY","Id":\([0-9]*\),"Status":"\([A-Z]*\)".*/\1 \2/p' "$tmp/st" >"$tmp/hist"
+    # A possible history: INIT WAIT, then attempts (COPY, ended by RETR or
+    # WAIT, or taken over by another runner's COPY), the last COPY then
+    # DONE, once. Hooks: success once, retry once per RETR, failure never.
+    awk -v n="$n" '
+        FILENAME == ARGV[1] { seq[$1] = seq[$1] $2 " "; next }
+        FILENAME == ARGV[2] { hook[$2 " " $1]++; next }
+        {
+            id = $2; s = seq[id]
+            if (s !~ /^INIT WAIT (COPY (RETR |WAIT )?)*DONE $/) { print "FAIL: request " id ": history " s; bad++ }
+            r = gsub(/RETR/, "&", s); c = gsub(/COPY/, "&", s)
+            retries += r; resumed += c - 1 - r
+            if (hook[id " success"] != 1) { print "FAIL: request " id ": success hook ran " hook[id " success"] + 0 " times"; bad++ }
+            if (hook[id " retry"] != r) { print "FAIL: request " id ": retry hook ran " hook[id " retry"] + 0 " times for " r " retries"; bad++ }
+            if (hook[id " failure"]) { print "FAIL: request " id ": failure hook ran"; bad++ }
+            runs += hook[id " success"] + hook[id " retry"]
+            checked++
+        }
+        END {
+            if (checked != n) { print "FAIL: " checked " of " n " requests checked"; bad++ }
+            printf "  %d DONE once each, files identical; %d retries (each with its hook once), %d attempts taken over after a runner died; %d hook runs\n", checked, retries, resumed, runs
+            exit bad > 0
+        }' "$tmp/hist" "$tmp/hooks.log" "$tmp/ids" || fail "histories or hooks (above)"
     [ "$kills" -gt 0 ] || fail "no runner was killed: the test proved nothing"
-    note "$n DONE once each, files identical; $retries retries (each with its hook once), $resumed attempts taken over or resumed after a runner died; $(wc -l <"$tmp/hooks.log") hook runs"
 }
