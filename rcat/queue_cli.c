@@ -24,7 +24,7 @@
 
 #define DEFAULT_PRIORITY 99 /* ectrans's: 0 goes first */
 #define DEFAULT_LIFETIME_MS (7 * 86400 * 1000ll)
-#define DEFAULT_RETRIES 144               /* ectrans's spool: 144 retries ... */
+#define DEFAULT_RETRIES 144              /* ectrans's spool: 144 retries ... */
 #define DEFAULT_RETRY_INTERVAL_MS 600000 /* ... every 10 minutes: a day */
 
 static void usage(FILE *f)
@@ -123,9 +123,9 @@ static const struct option queue_options[] = {
 /* rcat's options a queued request cannot take: the runner owns its
  * messages, the file must still be there when it runs, and an attempt
  * may run again after a crash (so --append would add twice). */
-static const char *const refused[] = {"quiet", "verbose", "json", "progress", "no-progress",
-                                      "stat", "ls", "genkey", "put", "append", "rate-control",
-                                      "help", "version", NULL};
+static const char *const refused[] = {
+    "quiet",  "verbose", "json",   "progress",     "no-progress", "stat",    "ls",
+    "genkey", "put",     "append", "rate-control", "help",        "version", NULL};
 
 struct request_args {
     const char *spec;
@@ -296,12 +296,14 @@ static int parse_request(struct request_args *a, int argc, char **argv)
         return QUEUE_EXIT_LOCAL;
     optind = 0;
     opterr = 0;
-    while (rc == 0 && (index = -1, c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, table, &index)) != -1) {
+    while (rc == 0 &&
+           (index = -1, c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, table, &index)) != -1) {
         if (c >= QOPT_QUEUE)
             rc = queue_option(a, c, optarg);
         else if (c == '?' || c == ':')
-            rc = optopt && c == '?' ? bad("unknown option '-%s'%s", (char[]){(char)optopt, 0}, "")
-                 : bad("option '%s' unknown or without its argument%s", argv[optind - 1], "");
+            rc = optopt && c == '?'
+                     ? bad("unknown option '-%s'%s", (char[]){(char)optopt, 0}, "")
+                     : bad("option '%s' unknown or without its argument%s", argv[optind - 1], "");
         else
             rc = transfer_option(a, c, index >= 0 && table[index].val == c ? index : -1, table);
     }
@@ -395,8 +397,8 @@ static int add_request(const char *kind, int argc, char **argv)
         a.r.source = argv[optind];
         a.r.target = (char *)a.output;
         if (!a.output || !strcmp(a.output, "-"))
-            rc = bad("get needs -o FILE: the runner has no standard output to write to%s%s", "",
-                     "");
+            rc =
+                bad("get needs -o FILE: the runner has no standard output to write to%s%s", "", "");
     }
     if (rc == 0 && (partial = check_with_rcat(&a, 0)) < 0)
         rc = QUEUE_EXIT_USAGE;
@@ -538,8 +540,8 @@ static int parse_show(int argc, char **argv, struct show_args *a, int with_statu
                 if (!strcasecmp(optarg, qstatus_name((enum qstatus)st)))
                     a->status = st;
             if (a->status < 0)
-                return bad("--status: '%s' is not INIT, WAIT, COPY, RETR, STOP or DONE%s",
-                           optarg, "");
+                return bad("--status: '%s' is not INIT, WAIT, COPY, RETR, STOP or DONE%s", optarg,
+                           "");
         } else
             return bad("unknown option or missing argument: '%s'%s", argv[optind - 1], "");
     }

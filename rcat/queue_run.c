@@ -364,8 +364,8 @@ static int claim(struct runner *q, const sigset_t *old)
             break;
         }
         if (start_hook(q, sl, &h, old) < 0)
-            say(q, "cannot start hook %s%lld: its claim expires, then another runner runs it",
-                "", (long long)h.id);
+            say(q, "cannot start hook %s%lld: its claim expires, then another runner runs it", "",
+                (long long)h.id);
         else
             started++;
         qhookrun_free(&h);
@@ -489,8 +489,9 @@ static int parse_run(struct runner *q, int argc, char **argv)
                         optarg);
                 return QUEUE_EXIT_USAGE;
             }
-            *(c == 'l' ? &q->lease_ms : c == 'p' ? &q->poll_ms : &q->hook_timeout_ms) =
-                (int64_t)(us / 1000);
+            *(c == 'l'   ? &q->lease_ms
+              : c == 'p' ? &q->poll_ms
+                         : &q->hook_timeout_ms) = (int64_t)(us / 1000);
             break;
         default:
             fprintf(stderr, "rcat queue run: unknown option or missing argument: '%s'\n",

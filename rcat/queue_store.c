@@ -257,8 +257,9 @@ int qstore_open(const char *spec, struct qstore **out, char *err, size_t errlen)
         return -1;
     }
     if (!spec && qstore_default_path(path, sizeof path) < 0) {
-        snprintf(err, errlen, "no state directory for the queue (set HOME or XDG_STATE_HOME, "
-                              "or give --queue FILE): %s",
+        snprintf(err, errlen,
+                 "no state directory for the queue (set HOME or XDG_STATE_HOME, "
+                 "or give --queue FILE): %s",
                  strerror(errno ? errno : ENOENT));
         free(s);
         return -1;
@@ -290,9 +291,9 @@ void qstore_close(struct qstore *s)
 
 /* ---- requests ------------------------------------------------------------- */
 
-#define REQUEST_COLUMNS                                                                        \
-    "id, kind, source, target, cwd, args, on_success, on_failure, on_retry, status, priority," \
-    " created_ms, due_ms, expires_ms, updated_ms, retries, attempts, failures,"                \
+#define REQUEST_COLUMNS                                                                            \
+    "id, kind, source, target, cwd, args, on_success, on_failure, on_retry, status, priority,"     \
+    " created_ms, due_ms, expires_ms, updated_ms, retries, attempts, failures,"                    \
     " retry_interval_ms, last_exit, error, runner, token, lease_ms, cancel"
 
 static char *dup_cell(const struct qdb_rows *rows, int row, int col)
@@ -340,8 +341,8 @@ static void read_request(const struct qdb_rows *rows, int i, struct qrequest *r)
 
 void qrequest_free(struct qrequest *r)
 {
-    char **texts[] = {&r->kind, &r->source, &r->target, &r->cwd, &r->args, &r->error,
-                      &r->runner, &r->token, &r->hooks[0], &r->hooks[1], &r->hooks[2]};
+    char **texts[] = {&r->kind,   &r->source, &r->target,   &r->cwd,      &r->args,    &r->error,
+                      &r->runner, &r->token,  &r->hooks[0], &r->hooks[1], &r->hooks[2]};
 
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         free(*texts[i]);
@@ -393,8 +394,8 @@ int qstore_add(struct qstore *s, const struct qrequest *r, int64_t delay_ms, int
             " RETURNING id",
             r->kind, r->source, r->target, r->cwd, r->args, r->hooks[0], r->hooks[1], r->hooks[2],
             I64(prio, r->priority), I64(at, at_ms), at, I64(delay, delay_ms),
-            I64(life, lifetime_ms), I64(retries, r->retries),
-            I64(interval, r->retry_interval_ms), END) != 1) {
+            I64(life, lifetime_ms), I64(retries, r->retries), I64(interval, r->retry_interval_ms),
+            END) != 1) {
         if (!s->err[0])
             snprintf(s->err, sizeof s->err, "the request was not recorded");
         return rollback(s);
@@ -540,31 +541,42 @@ static void new_token(char out[33])
         sprintf(out + 2 * i, "%02x", raw[i]);
 }
 
-int qstore_claim(struct qstore *s, const char *runner, int64_t lease_ms, struct qrequest *r)
+/* A claim: sql, an UPDATE ... RETURNING of one row, takes the runner, a
+ * new token and the lease. 1 with the row and the transaction still open
+ * (the caller commits), 0 when nothing was due, -1 on error. */
+static int claim_row(struct qstore *s, const char *sql, const char *runner, int64_t lease_ms,
+                     struct qdb_rows *rows)
 {
-    struct qdb_rows rows;
     char token[33], lease[24];
-    int n;
 
     new_token(token);
     if (begin(s) < 0)
         return -1;
-    n = run(s, &rows,
-            "UPDATE requests SET status = 'COPY', runner = ?, token = ?,"
-            " lease_ms = {now} + CAST(? AS BIGINT), attempts = attempts + 1, updated_ms = {now}"
-            " WHERE id = (SELECT id FROM requests WHERE cancel = 0 AND expires_ms > {now} AND"
-            " ((status IN ('WAIT', 'RETR') AND due_ms <= {now})"
-            " OR (status = 'COPY' AND lease_ms < {now}))"
-            " ORDER BY priority, due_ms, id LIMIT 1 {skip_locked})"
-            " RETURNING " REQUEST_COLUMNS,
-            runner, token, I64(lease, lease_ms), END);
-    if (n < 0)
+    if (run(s, rows, sql, runner, token, I64(lease, lease_ms), END) < 0)
         return rollback(s);
-    if (rows.nrows == 0) {
-        qdb_rows_free(&rows);
+    if (rows->nrows == 0) {
+        qdb_rows_free(rows);
         rollback(s);
         return 0;
     }
+    return 1;
+}
+
+int qstore_claim(struct qstore *s, const char *runner, int64_t lease_ms, struct qrequest *r)
+{
+    struct qdb_rows rows;
+    int rc = claim_row(s,
+                       "UPDATE requests SET status = 'COPY', runner = ?, token = ?,"
+                       " lease_ms = {now} + CAST(? AS BIGINT), attempts = attempts + 1,"
+                       " updated_ms = {now} WHERE id = (SELECT id FROM requests WHERE cancel = 0"
+                       " AND expires_ms > {now} AND ((status IN ('WAIT', 'RETR') AND"
+                       " due_ms <= {now}) OR (status = 'COPY' AND lease_ms < {now}))"
+                       " ORDER BY priority, due_ms, id LIMIT 1 {skip_locked})"
+                       " RETURNING " REQUEST_COLUMNS,
+                       runner, lease_ms, &rows);
+
+    if (rc <= 0)
+        return rc;
     read_request(&rows, 0, r);
     qdb_rows_free(&rows);
     if (add_history(s, r->id, runner) < 0 || commit(s) < 0) {
@@ -598,8 +610,8 @@ int qstore_finish(struct qstore *s, const struct qrequest *r, enum qstatus to, i
 {
     char code[24], retry[24];
     int failed = to == QS_RETR || (to == QS_STOP && exit_code >= 0);
-    const char *params[] = {qstatus_name(to), I64(code, exit_code), error, I64(retry, retry_ms),
-                            failed ? "1" : "0", r->token};
+    const char *params[] = {qstatus_name(to),     I64(code, exit_code), error,
+                            I64(retry, retry_ms), failed ? "1" : "0",   r->token};
     int hook = to == QS_DONE   ? QH_SUCCESS
                : to == QS_RETR ? QH_RETRY
                : to == QS_STOP ? QH_FAILURE
@@ -663,7 +675,7 @@ int qstore_expire(struct qstore *s)
 
 /* ---- hooks ---------------------------------------------------------------- */
 
-#define HOOK_COLUMNS \
+#define HOOK_COLUMNS                                                                               \
     "id, request_id, event, command, status, error, exit_code, attempt, token, lease_ms"
 
 static void read_hook(const struct qdb_rows *rows, struct qhookrun *h)
@@ -699,32 +711,23 @@ void qhookrun_free(struct qhookrun *h)
 int qstore_claim_hook(struct qstore *s, const char *runner, int64_t lease_ms, struct qhookrun *h)
 {
     struct qdb_rows rows;
-    char token[33], lease[24];
-    int n;
+    int rc = claim_row(s,
+                       "UPDATE hooks SET state = 'running', runner = ?, token = ?,"
+                       " lease_ms = {now} + CAST(? AS BIGINT)"
+                       " WHERE id = (SELECT id FROM hooks WHERE (state = 'due' OR"
+                       " (state = 'running' AND lease_ms < {now})) AND NOT EXISTS"
+                       " (SELECT 1 FROM hooks e WHERE e.request_id = hooks.request_id AND"
+                       " e.id < hooks.id AND e.state <> 'done')"
+                       " ORDER BY id LIMIT 1 {skip_locked}) RETURNING " HOOK_COLUMNS,
+                       runner, lease_ms, &rows);
 
-    new_token(token);
-    if (begin(s) < 0)
-        return -1;
-    n = run(s, &rows,
-            "UPDATE hooks SET state = 'running', runner = ?, token = ?,"
-            " lease_ms = {now} + CAST(? AS BIGINT)"
-            " WHERE id = (SELECT id FROM hooks WHERE (state = 'due' OR"
-            " (state = 'running' AND lease_ms < {now})) AND NOT EXISTS (SELECT 1 FROM hooks e"
-            " WHERE e.request_id = hooks.request_id AND e.id < hooks.id AND e.state <> 'done')"
-            " ORDER BY id LIMIT 1 {skip_locked}) RETURNING " HOOK_COLUMNS,
-            runner, token, I64(lease, lease_ms), END);
-    if (n < 0)
-        return rollback(s);
-    if (rows.nrows == 0) {
-        qdb_rows_free(&rows);
-        rollback(s);
-        return 0;
-    }
+    if (rc <= 0)
+        return rc;
     read_hook(&rows, h);
     qdb_rows_free(&rows);
     if (commit(s) < 0) {
         qhookrun_free(h);
-        return -1;
+        return rollback(s);
     }
     return 1;
 }
