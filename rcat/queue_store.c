@@ -653,7 +653,7 @@ int qstore_expire(struct qstore *s)
         changed += rc;
     }
     qdb_rows_free(&rows);
-    /* Ended and past its lifetime: gone, once its hooks have run. */
+    /* Ended a lifetime ago: gone, once its hooks have run. */
     if (begin(s) < 0)
         return -1;
     static const char *const purge[] = {
@@ -665,7 +665,8 @@ int qstore_expire(struct qstore *s)
         char sql[512];
 
         snprintf(sql, sizeof sql, purge[i],
-                 "status IN ('DONE', 'STOP') AND expires_ms <= {now} AND NOT EXISTS"
+                 "status IN ('DONE', 'STOP') AND updated_ms + expires_ms - created_ms <= {now}"
+                 " AND NOT EXISTS"
                  " (SELECT 1 FROM hooks h WHERE h.request_id = requests.id AND h.state <> 'done')");
         if (run(s, NULL, sql, END) < 0)
             return rollback(s);

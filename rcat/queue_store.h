@@ -110,8 +110,9 @@ int qstore_renew(struct qstore *s, const struct qrequest *r, int64_t lease_ms);
  * (given back unfinished: the runner stops). 1 recorded, 0 claim lost. */
 int qstore_finish(struct qstore *s, const struct qrequest *r, enum qstatus to, int exit_code,
                   const char *error, int64_t retry_ms);
-/* Lifetimes: a request waiting past its own ends STOP; an ended one past
- * it is removed with its history. Returns how many changed, or -1. */
+/* Lifetimes: a request not ended within its lifetime ends STOP; one that
+ * ended a lifetime ago is removed with its history. Returns how many
+ * changed, or -1. */
 int qstore_expire(struct qstore *s);
 
 int qstore_claim_hook(struct qstore *s, const char *runner, int64_t lease_ms, struct qhookrun *h);

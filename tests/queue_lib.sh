@@ -61,6 +61,22 @@ done_count() {
     "$qrcat" queue list --queue "$1" --status DONE --json | grep -c '"Type":"REQUEST"'
 }
 
+# server_chaos PORT: rcatd (srv) stopped four times and started again on
+# PORT after 1 s; how many times in $tmp/server_stops.
+server_chaos() {
+    local p=$1 k
+    for k in 1 2 3 4; do
+        sleep "$((RANDOM % 4 + 3))"
+        if [ $((k % 2)) -eq 1 ]; then signal KILL srv; else signal TERM srv; fi
+        await srv 20 || { echo "FAIL: rcatd did not stop"; return; }
+        sleep 1
+        start_server srv "$rcatd" --listen "127.0.0.1:$p" --root "$tmp/root" --writable \
+            --drain-time 0
+        [ "$port" = "$p" ] || { echo "FAIL: rcatd came back on port $port, not $p"; return; }
+        echo "$k" >"$tmp/server_stops"
+    done
+}
+
 # ordeal QUEUE RUNNERS N: the whole story; counts kills in $kills.
 ordeal() {
     local spec=$1 runners=$2 n=$3 r start done_now victim p
@@ -72,12 +88,14 @@ ordeal() {
     queue_requests "$n" "$spec" "$p"
     note "$n requests queued in $((SECONDS - start)) s"
     for r in $(seq 1 "$runners"); do start_runner "$r" "$spec"; done
+    # rcatd away for 1 s, four times, 3 to 6 s apart, by SIGKILL and
+    # SIGTERM in turn (in the background: its restarts take their time).
+    server_chaos "$p" &
+    local chaos=$!
+    # Runners: one SIGKILLed every 0.2 to 0.7 s and started again at once,
+    # until 15 were killed (or 40 s passed, or all is DONE).
     kills=0
-    server_stops=0
     start=$SECONDS
-    # Chaos until 15 runners were killed (or 40 s passed, or all is DONE): a
-    # runner SIGKILLed every 0.2 to 0.7 s and started again at once; rcatd
-    # away for 1 s at 3, 9, 15 and 21 s, by SIGKILL and SIGTERM in turn.
     local round=0
     while [ "$kills" -lt 15 ] && [ $((SECONDS - start)) -lt 40 ]; do
         round=$((round + 1))
@@ -90,16 +108,10 @@ ordeal() {
             kills=$((kills + 1))
         fi
         start_runner "$victim" "$spec"
-        if [ $((SECONDS - start)) -ge $((3 + 6 * server_stops)) ] && [ "$server_stops" -lt 4 ]; then
-            if [ $((server_stops % 2)) -eq 0 ]; then signal KILL srv; else signal TERM srv; fi
-            await srv 20 || fail "rcatd did not stop"
-            sleep 1
-            start_server srv "$rcatd" --listen "127.0.0.1:$p" --root "$tmp/root" --writable \
-                --drain-time 0
-            [ "$port" = "$p" ] || fatal "rcatd came back on port $port, not $p"
-            server_stops=$((server_stops + 1))
-        fi
     done
+    wait "$chaos"
+    server_stops=$(cat "$tmp/server_stops" 2>/dev/null || echo 0)
+    [ "$server_stops" -eq 4 ] || fail "rcatd was stopped $server_stops times, not 4"
     note "chaos: $kills runners killed, rcatd stopped $server_stops times, $(done_count "$spec") of $n DONE after $((SECONDS - start)) s"
     # Then the runners finish in peace (claims of the killed expire in 2 s).
     start=$SECONDS
