@@ -90,6 +90,7 @@ static int parse_rights(const char *p, size_t len, unsigned *out)
         unsigned bit = p[i] == 'r'   ? ACCESS_READ
                        : p[i] == 'w' ? ACCESS_WRITE
                        : p[i] == 'l' ? ACCESS_LIST
+                       : p[i] == 'd' ? ACCESS_DELETE
                                      : 0;
         if (!bit || (*out & bit))
             return -1;

@@ -8,8 +8,10 @@
  *     bob         r       bob
  *     carol       rl      pub      none
  *
- * RIGHTS are letters: r (FETCH and STAT), w (STORE), l (LIST and STAT), or
- * "-" for none. ROOT is a directory beneath the served root, as a client
+ * RIGHTS are letters: r (FETCH, STAT, SUM, READLINK), w (STORE, MKDIR,
+ * RENAME, SYMLINK, SETATTR), l (LIST, STAT, GLOB), d (DELETE: a right of its
+ * own, so a line written before it existed gives no one the power to
+ * remove), or "-" for none. ROOT is a directory beneath the served root, as a client
  * path names one (relative, no ".."; "." is the whole root). LOWEST-LEVEL is
  * the lowest security level the identity may use: auth (the default),
  * encrypt, or none, which lets anyone who claims the name have its rights.
@@ -31,6 +33,7 @@ enum {
     ACCESS_READ = 1,
     ACCESS_WRITE = 2,
     ACCESS_LIST = 4,
+    ACCESS_DELETE = 8,
 };
 
 #define ACCESS_IDENTITY_MAX 255

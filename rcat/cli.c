@@ -52,6 +52,9 @@ void cli_usage(void)
            "  or:  rcat [OPTION]... -o DIR/ REMOTE...     fetch each into DIR/BASENAME\n"
            "  or:  rcat [OPTION]... --put LOCAL REMOTE    store LOCAL on the server\n"
            "  or:  rcat [OPTION]... --stat|--ls REMOTE... describe or list remote paths\n"
+           "  or:  rcat [OPTION]... --mkdir|--rm|--glob|--sum|--readlink REMOTE...\n"
+           "  or:  rcat [OPTION]... --mv REMOTE TO         rename on the server\n"
+           "  or:  rcat [OPTION]... --symlink=TARGET REMOTE  make a symlink on the server\n"
            "Move files to and from an rcatd server over rpc2.\n"
            "\n"
            "REMOTE is rcat://HOST[:PORT]/PATH (percent-escapes decoded) or, as with scp,\n"
@@ -94,10 +97,29 @@ void cli_usage(void)
            "Queries:\n"
            "      --stat            type, size, mode and modification time of each REMOTE\n"
            "      --ls              list each REMOTE directory: mode, size, mtime, name\n"
+           "Remote operations (within the server's root and the identity's rights):\n"
+           "      --mkdir           make each REMOTE directory; with --parents, also the\n"
+           "                        missing ones above, and one already there is fine\n"
+           "      --mv              rename REMOTE to TO (HOST:PATH on the same server, or a\n"
+           "                        path there), atomically; -n: refuse if TO exists\n"
+           "      --rm              remove each REMOTE file or symlink; --dir: also empty\n"
+           "                        directories; -r, --recursive: directories with all\n"
+           "                        they hold (symlinks removed, never followed)\n"
+           "      --glob            list what each REMOTE pattern (* ? [...] in any\n"
+           "                        component; quote it) matches: mode, size, mtime, path\n"
+           "      --sum             the --checksum (default xxh128) of each REMOTE file,\n"
+           "                        computed by the server, printed as sha256sum does\n"
+           "      --readlink        the target of each REMOTE symlink\n"
+           "      --symlink=TARGET  make REMOTE a symlink to TARGET (stored as given)\n"
            "Connection:\n"
            "  -P, --port=PORT       port for arguments that name none (default %d)\n"
            "      --timeout=D       give up on a server silent for D (default 30s); a busy\n"
            "                        server is not silent: --max-time bounds the wait\n"
+           "      --listen=[ADDR:]PORT  for a server that cannot be reached (its firewall\n"
+           "                        lets only its own traffic out): wait on PORT for it to\n"
+           "                        announce itself (rcatd --connect), at most --timeout,\n"
+           "                        then connect to it; only the HOST each REMOTE names\n"
+           "                        is believed, and its port comes from the announcement\n"
            "      --max-time=D      give up on the whole run after D (default: no limit)\n"
            "                        D is seconds, or ends in s, m, h or d (90s, 5m, 2h)\n"
            "      --retries=N       try again N times when the server was lost, restarted,\n"
@@ -174,6 +196,15 @@ enum {
     OPT_MKDIRS,
     OPT_RETRIES,
     OPT_RETRY_INTERVAL,
+    OPT_MKDIR,
+    OPT_MV,
+    OPT_RM,
+    OPT_DIR,
+    OPT_GLOB,
+    OPT_SUM,
+    OPT_READLINK,
+    OPT_SYMLINK,
+    OPT_LISTEN,
 };
 
 const struct option cli_long_options[] = {
@@ -197,6 +228,7 @@ const struct option cli_long_options[] = {
     {"port", required_argument, NULL, 'P'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-time", required_argument, NULL, OPT_MAX_TIME},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"security", required_argument, NULL, OPT_SECURITY},
@@ -213,6 +245,15 @@ const struct option cli_long_options[] = {
     {"rate-control", required_argument, NULL, OPT_RATE_CONTROL},
     {"checksum", required_argument, NULL, OPT_CHECKSUM},
     {"check", required_argument, NULL, OPT_CHECK},
+    {"mkdir", no_argument, NULL, OPT_MKDIR},
+    {"mv", no_argument, NULL, OPT_MV},
+    {"rm", no_argument, NULL, OPT_RM},
+    {"recursive", no_argument, NULL, 'r'},
+    {"dir", no_argument, NULL, OPT_DIR},
+    {"glob", no_argument, NULL, OPT_GLOB},
+    {"sum", no_argument, NULL, OPT_SUM},
+    {"readlink", no_argument, NULL, OPT_READLINK},
+    {"symlink", required_argument, NULL, OPT_SYMLINK},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -319,8 +360,46 @@ static void parse_rate_option(struct options *opt, const char *key, const char *
         cli_bad("%s: '%s' is not %s", flag, optarg, what);
 }
 
+/* The remote operations' modes and flags; 0 when c is none of them. */
+static int apply_remote_option(struct options *opt, int c)
+{
+    switch (c) {
+    case OPT_MKDIR:
+        set_mode(opt, MODE_MKDIR, "--mkdir");
+        return 1;
+    case OPT_MV:
+        set_mode(opt, MODE_MV, "--mv");
+        return 1;
+    case OPT_RM:
+        set_mode(opt, MODE_RM, "--rm");
+        return 1;
+    case OPT_GLOB:
+        set_mode(opt, MODE_GLOB, "--glob");
+        return 1;
+    case OPT_SUM:
+        set_mode(opt, MODE_SUM, "--sum");
+        return 1;
+    case OPT_READLINK:
+        set_mode(opt, MODE_READLINK, "--readlink");
+        return 1;
+    case OPT_SYMLINK:
+        set_mode(opt, MODE_SYMLINK, "--symlink");
+        opt->symlink_target = optarg;
+        return 1;
+    case 'r':
+        opt->recursive = 1;
+        return 1;
+    case OPT_DIR:
+        opt->rm_dir = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static void apply_option(struct options *opt, int c, char **argv)
 {
+    if (apply_remote_option(opt, c))
+        return;
     switch (c) {
     case 'o':
         opt->output = optarg;
@@ -389,6 +468,15 @@ static void apply_option(struct options *opt, int c, char **argv)
 
         parse_duration("--timeout", optarg, TIMEOUT_MAX_US, &us);
         opt->ops.dead_peer_us = (uint32_t)us;
+        break;
+    }
+    case OPT_LISTEN: {
+        const char *colon = strrchr(optarg, ':');
+        unsigned port;
+
+        if (url_parse_port(colon ? colon + 1 : optarg, &port) < 0)
+            cli_bad("--listen: '%s' is not [ADDR:]PORT (PORT from 1 to 65535)", optarg);
+        opt->ops.listen = optarg;
         break;
     }
     case OPT_MAX_TIME:
@@ -483,11 +571,39 @@ int cli_output_is_dir(const char *out)
     return (n > 0 && out[n - 1] == '/') || (stat(out, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+int cli_remote_op(enum mode m)
+{
+    return m >= MODE_MKDIR;
+}
+
 int cli_writes_stdout(const struct options *opt)
 {
     return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
 }
 
+/* The remote operations take none of the transfer's options; -n goes
+ * with --mv, -r and --dir with --rm, --parents with --mkdir, --checksum
+ * with --sum. */
+static void check_remote_op(const struct options *opt)
+{
+    enum mode m = opt->mode;
+
+    if ((opt->recursive || opt->rm_dir) && m != MODE_RM)
+        cli_bad("%s removes directories: it goes with --rm", opt->recursive ? "-r" : "--dir");
+    if (!cli_remote_op(m))
+        return;
+    if (opt->output || opt->offset_set || opt->length_set || opt->ops.preserve || opt->ops.mkdirs ||
+        opt->ops.resume || opt->ops.sum.check ||
+        (opt->target_flag && !(m == MODE_MV && opt->ops.no_clobber)))
+        cli_bad("%s takes none of -o, --offset, --length, -p, --mkdirs, -C, --check, %s",
+                opt->mode_flag, m == MODE_MV ? "--overwrite, --append" : "-n, --append");
+    if (opt->ops.sum.type && m != MODE_SUM)
+        cli_bad("%s moves no data: --checksum makes no sense with it", opt->mode_flag);
+    if (m == MODE_MV && opt->n_operands != 2)
+        cli_bad("--mv takes two operands: REMOTE and its new name");
+    if (m == MODE_SYMLINK && !opt->symlink_target[0])
+        cli_bad("--symlink: an empty TARGET");
+}
 
 /* Options that mean nothing for the chosen operation are refused, not
  * silently ignored: a script that passes them expects something. */
@@ -522,7 +638,9 @@ void cli_check(const struct options *opt)
         cli_bad("--check compares the sum of one file: give one REMOTE to fetch or store");
     if (query && opt->ops.sum.type)
         cli_bad("%s moves no data: --checksum makes no sense with it", opt->mode_flag);
-    if (opt->parents && !(opt->mode == MODE_FETCH && opt->output && cli_output_is_dir(opt->output)))
+    check_remote_op(opt);
+    if (opt->parents && opt->mode != MODE_MKDIR &&
+        !(opt->mode == MODE_FETCH && opt->output && cli_output_is_dir(opt->output)))
         cli_bad("--parents keeps remote paths beneath a directory: it needs -o DIR/");
     if (opt->ops.security != RPC2_SEC_NONE && (!opt->ops.identity || !opt->ops.key_file))
         cli_bad("--security %s needs --identity NAME and --key-file FILE",

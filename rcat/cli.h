@@ -11,7 +11,20 @@
 #include "ops.h"
 #include "retry.h"
 
-enum mode { MODE_FETCH, MODE_PUT, MODE_STAT, MODE_LS };
+enum mode {
+    MODE_FETCH,
+    MODE_PUT,
+    MODE_STAT,
+    MODE_LS,
+    /* the remote operations (ops_cmd.c); cli_remote_op() */
+    MODE_MKDIR,
+    MODE_MV,
+    MODE_RM,
+    MODE_GLOB,
+    MODE_SUM,
+    MODE_READLINK,
+    MODE_SYMLINK,
+};
 
 struct options {
     enum mode mode;
@@ -27,15 +40,18 @@ struct options {
     int parents;      /* --parents: -o DIR/ keeps each remote path beneath DIR */
     int security_set; /* --security given: otherwise it follows --key-file */
     int restart_interval_set;
-    unsigned closed_std;       /* bit n: fd n was closed when rcat started */
-    struct retry_config retry; /* --retries, --retry-interval */
-    const char *target_flag;   /* -n, --overwrite or --append, whichever was given */
+    unsigned closed_std;        /* bit n: fd n was closed when rcat started */
+    struct retry_config retry;  /* --retries, --retry-interval */
+    const char *target_flag;    /* -n, --overwrite or --append, whichever was given */
+    int recursive;              /* -r */
+    int rm_dir;                 /* --dir: --rm removes empty directories too */
+    const char *symlink_target; /* --symlink=TARGET */
     char **operands;
     int n_operands;
 };
 
 /* The options and their words, for rcat queue, which takes them too. */
-#define CLI_SHORT_OPTIONS ":o:P:CnpqvhV"
+#define CLI_SHORT_OPTIONS ":o:P:CnpqrvhV"
 extern const struct option cli_long_options[];
 
 /* Fills opt from argv; a bad option is remembered (cli_usage_error), and
@@ -48,6 +64,10 @@ const char *cli_usage_error(void);
 /* Remembers a usage error (only the first one counts). */
 __attribute__((format(printf, 1, 2))) void cli_bad(const char *fmt, ...);
 void cli_usage(void);
+
+/* A remote operation (--mkdir, --mv, --rm, --glob, --sum, --readlink,
+ * --symlink): no transfer. */
+int cli_remote_op(enum mode m);
 
 /* -o names a directory: it ends in '/' or is one. */
 int cli_output_is_dir(const char *out);

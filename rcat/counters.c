@@ -31,7 +31,8 @@ void counters_log(struct counters *c, const char *why)
         " calls_deferred=%" PRIu64 " calls_deferred_identity=%" PRIu64
         " calls_deferred_address=%" PRIu64 " transfers_stalled=%" PRIu64
         " duplicate_requests=%" PRIu64 " replies_not_saved=%" PRIu64 " rejected_auth=%" PRIu64
-        " rejected_replay=%" PRIu64 " binds_refused_auth=%" PRIu64 " list_names_read=%" PRIu64,
+        " rejected_replay=%" PRIu64 " binds_refused_auth=%" PRIu64 " list_names_read=%" PRIu64
+        " announces_sent=%" PRIu64,
         why, st.connections, st.connections_half_open, st.requests_running, st.saved_reply_bytes,
         st.packets_received, st.bytes_received, st.packets_sent, st.bytes_sent, st.rx_dropped,
         st.rejected_short, st.rejected_version, st.rejected_type, st.rejected_length,
@@ -41,7 +42,7 @@ void counters_log(struct counters *c, const char *why)
         st.unbinds, st.connections_expired, st.calls_executed, st.calls_deferred,
         st.calls_deferred_identity, st.calls_deferred_address, st.transfers_stalled,
         st.duplicate_requests, st.replies_not_saved, st.rejected_auth, st.rejected_replay,
-        st.binds_refused_auth, serve_list_names_read(c->serve));
+        st.binds_refused_auth, serve_list_names_read(c->serve), st.announces_sent);
     c->last_logged = st;
 }
 

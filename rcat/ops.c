@@ -194,6 +194,10 @@ int ops_new(const struct ops_config *c, struct ops **out)
     if (c->dead_peer_us)
         p.dead_peer_us = c->dead_peer_us;
     o->dead_peer_us = p.dead_peer_us;
+    if (c->listen) {
+        p.listen[0] = c->listen;
+        p.n_listen = 1;
+    }
     if (c->verbose) {
         p.log = on_log;
         p.log_level = RPC2_LOG_DEBUG;
@@ -205,11 +209,17 @@ int ops_new(const struct ops_config *c, struct ops **out)
     if (rc == 0)
         rc = rpc2_sftp_activate(o->ctx, &sp);
     if (rc != 0) {
-        report_error(RCAT_EXIT_LOCAL, rpc2_errname(rc), NULL, "cannot set up rpc2: %s",
-                     rpc2_strerror(rc));
+        if (c->listen)
+            report_error(RCAT_EXIT_LOCAL, rpc2_errname(rc), NULL,
+                         "cannot listen on %s: %s (--listen takes [ADDR:]PORT)", c->listen,
+                         rpc2_strerror(rc));
+        else
+            report_error(RCAT_EXIT_LOCAL, rpc2_errname(rc), NULL, "cannot set up rpc2: %s",
+                         rpc2_strerror(rc));
         ops_free(o);
         return RCAT_EXIT_LOCAL;
     }
+    rpc2_ctx_on_announce(o->ctx, ops_on_announce, o);
     init_signals(o);
     o->ratectl = ratectl_start(&c->rate, o->loop, &o->in_call, report_info);
     o->started_us = now_mono_us();

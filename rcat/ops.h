@@ -13,6 +13,8 @@
 
 #include "url.h"
 
+#include "rcat_proto.h"
+
 #include "checksum.h"
 #include "ratectl.h"
 
@@ -45,6 +47,10 @@ struct ops_config {
     int resume_strict;
     uint64_t resume_interval;
     struct checksum_choice sum;  /* --checksum, --check */
+    /* --listen: the server connects from its side (rcatd --connect): rcat
+     * listens here ("[ADDR:]PORT") and binds to a server only once it has
+     * announced itself from the host the operand names; NULL: not so */
+    const char *listen;
 };
 
 /* Returns an exit code (RCAT_EXIT_OK when *out is ready). Above level none
@@ -61,6 +67,49 @@ int ops_store(struct ops *o, const char *local, const struct url *dst);
 /* One stat line, or the listing of a directory, on standard output. */
 int ops_stat(struct ops *o, const struct url *u);
 int ops_list(struct ops *o, const struct url *u);
+
+/* ---- remote operations (ops_remote.c) ----
+ * One call each on u's server (a GLOB one per page, a recursive DELETE one
+ * per RCAT_DELETE_MAX entries). Nothing is reported: each returns 0, a
+ * positive rcat_status (the server refused: rcat_proto.x) or a negative rpc2
+ * error, and ops_report_failure turns a failure into rcat's message and exit
+ * code. info (may be NULL) gets what the server describes afterwards. */
+int ops_mkdir(struct ops *o, const struct url *u, unsigned mode, int parents, file_info *info);
+/* to: a path on the same server as from. */
+int ops_rename(struct ops *o, const struct url *from, const char *to, int no_clobber,
+               file_info *info);
+/* flags: RCAT_DELETE_*; *removed (may be NULL) counts what went. */
+int ops_delete(struct ops *o, const struct url *u, unsigned flags, uint64_t *removed);
+/* Called once per match, in order; a nonzero return ends the walk and is
+ * ops_glob's (use a negative rpc2 error or a positive rcat_status). No
+ * match is no error: fn is never called. */
+typedef int (*ops_glob_fn)(const char *path, const file_info *info, void *arg);
+int ops_glob(struct ops *o, const struct url *pattern, ops_glob_fn fn, void *arg);
+/* type: RCAT_SUM_* (the library's RPC2_SE_SUM_*); length -1: to the end.
+ * sum gets *len bytes (at most RCAT_SUM_BYTES), as sha256sum prints them. */
+int ops_sum(struct ops *o, const struct url *u, unsigned type, uint64_t offset, int64_t length,
+            unsigned char sum[RCAT_SUM_BYTES], unsigned *len, file_info *info);
+/* replace: RCAT_SYMLINK_REPLACE's meaning. */
+int ops_symlink(struct ops *o, const struct url *u, const char *target, int replace,
+                file_info *info);
+/* The link's target into target (cap bytes, NUL-terminated; RPC2_ETOOBIG
+ * when it does not fit). */
+int ops_readlink(struct ops *o, const struct url *u, char *target, size_t cap);
+/* flags: RCAT_SETATTR_*. */
+int ops_setattr(struct ops *o, const struct url *u, unsigned flags, unsigned mode,
+                int64_t mtime_sec, unsigned mtime_nsec, file_info *info);
+/* rc from one of the above, reported on path (NULL: u's): the exit code. */
+int ops_report_failure(struct ops *o, const struct url *u, const char *path, int rc);
+
+/* rcat's modes over them (--mkdir, --mv, --rm, --glob, --sum, --readlink,
+ * --symlink): each reports and returns an exit code. */
+int ops_cmd_mkdir(struct ops *o, const struct url *u, int parents);
+int ops_cmd_rename(struct ops *o, const struct url *from, const char *to, int no_clobber);
+int ops_cmd_delete(struct ops *o, const struct url *u, unsigned flags);
+int ops_cmd_glob(struct ops *o, const struct url *pattern);
+int ops_cmd_sum(struct ops *o, const struct url *u, int type);
+int ops_cmd_readlink(struct ops *o, const struct url *u);
+int ops_cmd_symlink(struct ops *o, const char *target, const struct url *u);
 
 /*
  * SIGINT, SIGTERM and SIGHUP cancel the call in flight, so that an atomic

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netdb.h>
 #include <sys/random.h>
 
 #include "ops_impl.h"
@@ -91,6 +92,73 @@ static int bind_within_time(struct ops *o, const struct rpc2_bind_params *bp, rp
     return rc;
 }
 
+/* --listen: the server named by an operand announces itself (rcatd
+ * --connect) from its address; rcat binds to the port it came from. An
+ * announcement from any other host proves nothing and is passed over. */
+struct announced {
+    struct addrinfo *addrs; /* the operand's host */
+    int heard;
+    unsigned port;
+};
+
+static int is_the_host(const struct addrinfo *addrs, const char *host)
+{
+    char text[NI_MAXHOST];
+
+    for (const struct addrinfo *ai = addrs; ai; ai = ai->ai_next)
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, NULL, 0,
+                        NI_NUMERICHOST) == 0 &&
+            !strcmp(text, host))
+            return 1;
+    return 0;
+}
+
+void ops_on_announce(const char *host, unsigned port, void *arg)
+{
+    struct ops *o = arg;
+    struct announced *a = o->awaited;
+
+    if (!a || a->heard)
+        return; /* nobody waits: rcat binds on its own schedule */
+    if (!is_the_host(a->addrs, host)) {
+        report_info("an announcement from %s port %u passed over: not the server named", host,
+                    port);
+        return;
+    }
+    a->heard = 1;
+    a->port = port;
+}
+
+static void on_wait_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+}
+
+/* Waits for s's host to announce itself, at most --timeout; s->port
+ * becomes the port it announced from. */
+static int await_announcement(struct ops *o, struct slot *s)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+    struct announced a = {0};
+    ev_timer wait;
+
+    if (getaddrinfo(s->host, NULL, &hints, &a.addrs) != 0)
+        return RPC2_EADDR;
+    report_info("waiting on %s for %s to announce itself", o->cfg.listen, s->host);
+    ev_timer_init(&wait, on_wait_over, (double)o->dead_peer_us / 1e6, 0.0);
+    ev_timer_start(o->loop, &wait);
+    o->awaited = &a;
+    while (!a.heard && !o->timed_out && !o->signal && ev_is_active(&wait))
+        ev_run(o->loop, EVRUN_ONCE);
+    o->awaited = NULL;
+    ev_timer_stop(o->loop, &wait);
+    freeaddrinfo(a.addrs);
+    if (!a.heard)
+        return o->signal ? RPC2_ECANCELED : RPC2_ETIMEDOUT;
+    s->port = a.port;
+    return 0;
+}
+
 static int bind_slot(struct ops *o, struct slot *s)
 {
     char port[8];
@@ -106,9 +174,12 @@ static int bind_slot(struct ops *o, struct slot *s)
     };
     int rc;
 
+    rc = o->cfg.listen && !o->timed_out ? await_announcement(o, s) : 0;
     snprintf(port, sizeof port, "%u", s->port);
-    report_info("connecting to %s port %u", s->host, s->port);
-    rc = o->timed_out ? RPC2_ETIMEDOUT : bind_within_time(o, &b, &s->conn);
+    if (rc == 0)
+        report_info("connecting to %s port %u", s->host, s->port);
+    if (rc == 0)
+        rc = o->timed_out ? RPC2_ETIMEDOUT : bind_within_time(o, &b, &s->conn);
     if (rc != 0) {
         s->conn = NULL;
         s->lost = rc;
@@ -161,7 +232,8 @@ int ops_fail(struct ops *o, const struct slot *s, int rc, const struct rpc2_se_d
                                 .dead_peer_us = o->dead_peer_us,
                                 .max_time_us = o->cfg.max_time_us,
                                 .security = o->cfg.security,
-                                .no_clobber = o->cfg.no_clobber};
+                                .no_clobber = o->cfg.no_clobber,
+                                .listen = o->cfg.listen};
     struct verdict v;
 
     if (rc == RPC2_ECANCELED && o->signal) {

@@ -42,6 +42,7 @@ struct ops {
     int timed_out;       /* it fired: what runs is cancelled, what follows is not tried */
     uint64_t started_us; /* when ops_new ran: --max-time counts from it */
     int last_error;      /* the rpc2 error of the last failure a retry could repeat; 0: none */
+    struct announced *awaited; /* --listen: the announcement bind_slot waits for */
     /* Above level none: the identity's secret, kept for the whole run (a
      * server that forgot the connection is bound again) and wiped at the end. */
     unsigned char secret[RPC2_SECRET_BYTES];
@@ -55,6 +56,9 @@ int ops_call_once(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc, c
                   xdrproc_t dec, void *result, struct rpc2_se_desc *d);
 
 /* ---- ops_conn.c ---- */
+
+/* rpc2_ctx_on_announce's callback (--listen). */
+void ops_on_announce(const char *host, unsigned port, void *arg);
 
 /* The connection for u's server: bound on first use, reused after. Returns
  * 0 or the rpc2 error of the bind (now or earlier in the run); *out is

@@ -124,9 +124,14 @@ static const struct option queue_options[] = {
 /* rcat's options a queued request cannot take: the runner owns its
  * messages, the file must still be there when it runs, and an attempt
  * may run again after a crash (so --append would add twice). */
+/* clang-format off */
 static const char *const refused[] = {
-    "quiet",  "verbose", "json",   "progress",     "no-progress", "stat",    "ls",
-    "genkey", "put",     "append", "rate-control", "help",        "version", NULL};
+    "quiet", "verbose", "json", "progress", "no-progress", "stat", "ls", "genkey", "put",
+    "append", "rate-control", "help", "version",
+    /* a queued request moves a file: remote operations are run directly */
+    "mkdir", "mv", "rm", "recursive", "dir", "glob", "sum", "readlink", "symlink", "listen",
+    NULL};
+/* clang-format on */
 
 struct request_args {
     const char *spec;
@@ -249,7 +254,7 @@ static int transfer_option(struct request_args *a, int c, int index, const struc
             if (!strcmp(table[index].name, *r))
                 return bad("--%s: a queued request cannot take it%s", *r, "");
         snprintf(flag, sizeof flag, "--%s", table[index].name);
-    } else if (c == 'q' || c == 'v' || c == 'h' || c == 'V') {
+    } else if (c == 'q' || c == 'v' || c == 'h' || c == 'V' || c == 'r') {
         return bad("-%c: a queued request cannot take it%s", (char[]){(char)c, 0}, "");
     } else if (!spelled) {
         return bad("unknown option '-%s'%s", (char[]){(char)c, 0}, "");

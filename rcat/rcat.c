@@ -32,7 +32,8 @@
 #define PACKAGE_VERSION "0"
 #endif
 
-static const char *const mode_names[] = {"Fetch", "Store", "Stat", "List"};
+static const char *const mode_names[] = {"Fetch",  "Store", "Stat", "List",     "Mkdir",  "Rename",
+                                         "Delete", "Glob",  "Sum",  "Readlink", "Symlink"};
 
 static int to_directory(const struct options *opt)
 {
@@ -87,9 +88,25 @@ static const char *kept_path(const char *path)
     return *path ? path : NULL;
 }
 
+/* --mv HOST:FROM TO: TO is a path on the same server, or HOST:TO there. */
+static void check_new_name(const struct url *from, const char *arg, struct url *to)
+{
+    if (!to->remote) {
+        if (!arg[0] || strlen(arg) > URL_PATH_MAX)
+            cli_bad("%s: not a path on the server", arg);
+        else
+            strcpy(to->path, arg);
+    } else if (strcmp(to->host, from->host) != 0 || to->port != from->port) {
+        cli_bad("%s: --mv renames on one server (%s)", arg, from->host);
+    } else if (!to->path[0]) {
+        cli_bad("%s: no remote path", arg);
+    }
+}
+
 static void check_operand(const struct options *opt, const char *arg, const struct url *u)
 {
-    int needs_path = opt->mode == MODE_FETCH;
+    int needs_path =
+        opt->mode == MODE_FETCH || (cli_remote_op(opt->mode) && opt->mode != MODE_MKDIR);
 
     if (!u->remote)
         cli_bad("%s: not a remote argument (rcat://HOST/PATH or HOST:PATH)", arg);
@@ -116,6 +133,8 @@ static struct url *parse_operands(const struct options *opt)
 
         if (url_parse(arg, opt->port, &urls[i], &why) < 0)
             cli_bad("%s: %s", arg, why);
+        else if (opt->mode == MODE_MV && i == 1)
+            check_new_name(&urls[0], arg, &urls[1]);
         else
             check_operand(opt, arg, &urls[i]);
     }
@@ -241,6 +260,22 @@ static int run_one(struct ops *o, const struct options *opt, const struct url *u
         return ops_stat(o, u);
     case MODE_LS:
         return ops_list(o, u);
+    case MODE_MKDIR:
+        return ops_cmd_mkdir(o, u, opt->parents);
+    case MODE_MV:
+        return ops_cmd_rename(o, u, urls[1].path, opt->ops.no_clobber);
+    case MODE_RM:
+        return ops_cmd_delete(o, u,
+                              (opt->rm_dir ? RCAT_DELETE_DIR : 0) |
+                                  (opt->recursive ? RCAT_DELETE_RECURSIVE : 0));
+    case MODE_GLOB:
+        return ops_cmd_glob(o, u);
+    case MODE_SUM:
+        return ops_cmd_sum(o, u, opt->ops.sum.type);
+    case MODE_READLINK:
+        return ops_cmd_readlink(o, u);
+    case MODE_SYMLINK:
+        return ops_cmd_symlink(o, opt->symlink_target, u);
     }
     return RCAT_EXIT_USAGE;
 }
@@ -268,7 +303,9 @@ static unsigned open_closed_std(void)
 
 static int needs_stdout(const struct options *opt)
 {
-    return cli_writes_stdout(opt) || opt->mode == MODE_STAT || opt->mode == MODE_LS || opt->genkey;
+    return cli_writes_stdout(opt) || opt->mode == MODE_STAT || opt->mode == MODE_LS ||
+           opt->mode == MODE_GLOB || opt->mode == MODE_SUM || opt->mode == MODE_READLINK ||
+           opt->genkey;
 }
 
 /* A closed standard stream the run would use fails it before anything is
@@ -315,7 +352,9 @@ static int run(const struct options *opt, const struct url *urls)
     first = ops_new(&cfg, &o);
     if (first != RCAT_EXIT_OK)
         return first;
-    for (int i = 0; i < opt->n_operands; i++) {
+    /* --mv's second operand is the first one's new name */
+    int n = opt->mode == MODE_MV ? 1 : opt->n_operands;
+    for (int i = 0; i < n; i++) {
         int code;
 
         report_operand(i + 1);

@@ -201,6 +201,28 @@ static int start_rpc2(struct daemon *d, const struct options *o)
     return 0;
 }
 
+/* --connect: the clients this server announces itself to (rpc2_ctx_announce). */
+static int start_announcing(struct daemon *d, const struct options *o)
+{
+    char host[256], port[8];
+
+    for (int i = 0; i < o->n_connect; i++) {
+        int rc = rcatd_connect_target(o->connect[i], host, sizeof host, port, sizeof port);
+
+        if (rc == 0)
+            rc = rpc2_ctx_announce(d->ctx, host, port,
+                                   (uint64_t)o->connect_interval_s * 1000000u);
+        if (rc != 0) {
+            fprintf(stderr, "rcatd: cannot announce to %s: %s\n", o->connect[i],
+                    rpc2_strerror(rc));
+            return -1;
+        }
+        logfile_printf(&d->log, "rcatd: announcing to %s every %lu s", o->connect[i],
+                       o->connect_interval_s);
+    }
+    return 0;
+}
+
 static int start_metrics(struct daemon *d, const struct options *o)
 {
     char err[512];
@@ -251,6 +273,8 @@ static int run(struct daemon *d, const struct options *o)
     watch_signal(d, &d->sighup, SIGHUP, on_hup);
     watch_signal(d, &d->sigusr1, SIGUSR1, on_usr1);
     log_start(d, o);
+    if (start_announcing(d, o) != 0)
+        return 1;
     d->partials = partials_start(o->root, o->partial_max_age_s, logfile_from_serve, &d->log);
     d->counters = (struct counters){
         .loop = d->loop, .ctx = d->ctx, .serve = d->serve, .log = &d->log, .metrics = d->metrics};

@@ -28,6 +28,7 @@
 #define DEFAULT_PARTIAL_MAX_AGE_S 86400 /* --partial-max-age */
 #define DEFAULT_RESTART_INTERVAL_MIB 32 /* --restart-interval */
 #define DEFAULT_MEMORY_CAP_MIB 256      /* --memory-cap: the library's default */
+#define DEFAULT_CONNECT_INTERVAL_S 5ul  /* --connect-interval: a waiting rcat hears one soon */
 #define STRING_OF(x) #x
 #define STRING(x) STRING_OF(x)
 #define DEFAULT_LISTEN ":" STRING(RPC2_DEFAULT_PORT)
@@ -48,8 +49,13 @@ static void usage(FILE *to)
         "                           127.0.0.1:7755, [::1]:7755, :7755 (all addresses, IPv4\n"
         "                           and IPv6; the default is :%d); port 0 picks a free one\n"
         "      --root=DIR           the directory served (default: the current directory)\n"
-        "      --writable           accept STORE from clients --access does not cover\n"
-        "                           (default: read-only)\n"
+        "      --connect=HOST:PORT  for a server clients cannot reach (a firewall lets only\n"
+        "                           its own traffic out): announce it to a client that\n"
+        "                           waits with rcat --listen PORT, which then connects;\n"
+        "                           repeatable (at most %d)\n"
+        "      --connect-interval=D between announcements (default %lus)\n"
+        "      --writable           accept STORE, MKDIR, RENAME, DELETE, SYMLINK and SETATTR\n"
+        "                           from clients --access does not cover (default: read-only)\n"
         "      --workers=N          calls served at once (default %d)\n"
         "Limits:\n"
         "      --max-connections=N  clients connected at once (default %" PRIu32 ")\n"
@@ -108,7 +114,8 @@ static void usage(FILE *to)
         "  0  stopped by a signal, or --help and --version\n"
         "  1  usage error, or it could not start (the reason is on standard error)\n"
         "See rcatd(8).\n",
-        RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, DEFAULT_WORKERS, p.max_connections, p.max_per_address,
+        RPC2_MAX_LISTEN, RPC2_DEFAULT_PORT, RPC2_MAX_ANNOUNCE, DEFAULT_CONNECT_INTERVAL_S,
+        DEFAULT_WORKERS, p.max_connections, p.max_per_address,
         p.max_running, p.cookie_threshold, p.idle_timeout_us / 1000000, p.max_running_per_identity,
         p.max_running_per_address, p.stall_timeout_us / 1000000, DEFAULT_DRAIN_S);
 }
@@ -162,6 +169,7 @@ static const struct count_opt {
     {'G', "--partial-max-age", 60, 1000000000, 1, FIELD(partial_max_age_s)},
     {'Q', "--restart-interval", 1, 1048576, 0, FIELD(restart_interval_mib)},
     {'B', "--memory-cap", 1, 1048576, 0, FIELD(memory_cap_mib)},
+    {'J', "--connect-interval", 1, 3600, 1, FIELD(connect_interval_s)},
 };
 #undef FIELD
 
@@ -199,6 +207,33 @@ static int take_count(struct options *o, int c, const char *arg)
                     co->min, co->max, arg);
         return 2;
     }
+    return 0;
+}
+
+int rcatd_connect_target(const char *text, char *host, size_t host_cap, char *port,
+                         size_t port_cap)
+{
+    const char *colon, *end;
+
+    if (text[0] == '[') { /* [V6]:PORT */
+        end = strchr(text, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        text++;
+        colon = end + 1;
+    } else {
+        colon = strrchr(text, ':');
+        end = colon;
+        if (!colon || memchr(text, ':', (size_t)(colon - text)))
+            return -1; /* an IPv6 address needs its brackets */
+    }
+    unsigned long n;
+    if (end == text || (size_t)(end - text) >= host_cap ||
+        parse_count(colon + 1, 1, 65535, &n) != 0 || strlen(colon + 1) >= port_cap)
+        return -1;
+    memcpy(host, text, (size_t)(end - text));
+    host[end - text] = '\0';
+    strcpy(port, colon + 1);
     return 0;
 }
 
@@ -257,6 +292,8 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
 {
     static const struct option longs[] = {
         {"listen", required_argument, NULL, 'l'},
+        {"connect", required_argument, NULL, 'c'},
+        {"connect-interval", required_argument, NULL, 'J'},
         {"root", required_argument, NULL, 'r'},
         {"writable", no_argument, NULL, 'w'},
         {"workers", required_argument, NULL, 'n'},
@@ -293,7 +330,8 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
                           .drain_time_s = DEFAULT_DRAIN_S,
                           .partial_max_age_s = DEFAULT_PARTIAL_MAX_AGE_S,
                           .restart_interval_mib = DEFAULT_RESTART_INTERVAL_MIB,
-                          .memory_cap_mib = DEFAULT_MEMORY_CAP_MIB};
+                          .memory_cap_mib = DEFAULT_MEMORY_CAP_MIB,
+                          .connect_interval_s = DEFAULT_CONNECT_INTERVAL_S};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vhV", longs, NULL)) != -1) {
         int counted = take_count(o, c, optarg);
@@ -309,6 +347,13 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
             if (o->n_listen == RPC2_MAX_LISTEN)
                 return bad_usage("at most %s --listen addresses", "8");
             o->listen[o->n_listen++] = optarg;
+            break;
+        case 'c':
+            if (o->n_connect == RPC2_MAX_ANNOUNCE)
+                return bad_usage("at most %s --connect addresses", "8");
+            if (rcatd_connect_target(optarg, (char[256]){0}, 256, (char[8]){0}, 8) != 0)
+                return bad_usage("--connect wants HOST:PORT or [IPV6]:PORT, not '%s'", optarg);
+            o->connect[o->n_connect++] = optarg;
             break;
         case 'r':
             o->root = optarg;

@@ -6,6 +6,7 @@
 #ifndef RCAT_RCATD_OPTIONS_H
 #define RCAT_RCATD_OPTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <rpc2/rpc2.h>
@@ -35,6 +36,9 @@ struct options {
     const char *log_path;               /* NULL: stderr */
     const char *metrics_addr;           /* --metrics: NULL, no HTTP at all */
     int verbose;
+    const char *connect[RPC2_MAX_ANNOUNCE]; /* --connect: clients to announce to */
+    int n_connect;
+    unsigned long connect_interval_s; /* between announcements */
     uint64_t max_rate;         /* --max-rate, bytes/s; 0: none */
     uint32_t policies_allowed; /* --policies; 0: any */
 };
@@ -47,5 +51,10 @@ int rcatd_options_parse(int argc, char **argv, struct options *o);
  * none was given), workers, limits, lowest level and how much the library
  * logs. */
 void rcatd_options_params(const struct options *o, struct rpc2_params *p);
+
+/* Splits a --connect target, HOST:PORT or [IPV6]:PORT (PORT 1 to 65535),
+ * into host and port. 0, or -1 when it is not one or does not fit. */
+int rcatd_connect_target(const char *text, char *host, size_t host_cap, char *port,
+                         size_t port_cap);
 
 #endif

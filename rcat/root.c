@@ -715,3 +715,13 @@ int root_open_append(const struct root *r, const char *path, size_t len, mode_t 
         *fd = f;
     return rc;
 }
+
+int root_judge(const struct root *r, int fd, struct stat *st)
+{
+    return judge(r, fd, st);
+}
+
+int root_is_hidden(const struct root *r, const struct stat *st)
+{
+    return is_hidden(r, st);
+}

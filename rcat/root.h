@@ -104,6 +104,13 @@ int root_make_parents(const struct root *r, const char *path, size_t len);
 int root_open_append(const struct root *r, const char *path, size_t len, mode_t mode, int *fd,
                      struct stat *st);
 
+/* For the changes beneath the root (root_edit.c): the object fd refers to
+ * (O_PATH will do), described in *st, if a client may see it at all: 0 or
+ * RCAT_PERMISSION (kernel interfaces, the daemon's hidden files). */
+int root_judge(const struct root *r, int fd, struct stat *st);
+/* Whether st is one of the files the daemon hides. */
+int root_is_hidden(const struct root *r, const struct stat *st);
+
 /* The rcat_status for a failed system call's errno. */
 int root_status_of_errno(int err);
 

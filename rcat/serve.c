@@ -46,51 +46,11 @@
 #include "rcat_proto.h"
 #include "root.h"
 #include "serve.h"
-
-#define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
-#define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
-/* An identity is at most 255 bytes; escaped, each may take 4. */
-#define IDENTITY_SHOWN_MAX (255 * 4 + 16)
-
-struct serve {
-    struct root root;
-    pthread_mutex_t acl_lock;
-    struct access *acl; /* NULL: every caller gets the defaults */
-    unsigned defaults;  /* ACCESS_*: what anonymous callers may do */
-    struct listings *listings;
-    enum rpc2_security min_security;
-    serve_log_fn log;
-    void *log_arg;
-    struct metrics *metrics;
-    uint64_t restart_interval; /* a resumable store's; 0: the library's default */
-    atomic_uint running; /* calls from their handler's start to their reply */
-    atomic_int stopping;
-};
-
-/* One call from its handler's start to its reply, which may come from a
- * continuation on another worker once its transfer is over. */
-struct call {
-    struct serve *s;
-    rpc2_request *req;
-    const char *proc, *path;
-    struct timespec t0;
-    uint64_t bytes;
-    int fd;                   /* FETCH: the file; STORE: its directory; -1: none */
-    char name[NAME_MAX + 1];  /* STORE: the name in that directory */
-    char sink_path[32 + NAME_MAX];
-    struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
-    int client_failed;        /* the client's end ended the transfer by its own error */
-    uint32_t rtt_us;          /* the transfer's last smoothed round trip; 0: none */
-    off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
-    /* the procedure's rest after its transfer: the reply's status */
-    int (*after)(struct call *c, int status, void *args, void *result);
-};
+#include "serve_impl.h"
 
 /* ---- arguments: the wire's path length kept beside the decoded struct ---- */
 
-/* XDR strings may carry a NUL that C strings then stop at: each argument
- * type is decoded with the length the wire gave its path (the first field
- * of every one), so root_check can compare. */
+/* Each argument type with the wire's length of its path (serve_impl.h). */
 struct fetch_req {
     fetch_args a;
     u_int path_len;
@@ -112,20 +72,6 @@ struct store_flags_req {
     u_int path_len;
 };
 
-static bool_t peek_path_len(XDR *x, u_int *len)
-{
-    u_int pos = xdr_getpos(x);
-
-    return xdr_u_int(x, len) && xdr_setpos(x, pos);
-}
-
-#define CHECKED_DECODER(req, args)                                                                 \
-    static bool_t xdr_##req(XDR *x, struct req *r)                                                 \
-    {                                                                                              \
-        if (x->x_op == XDR_DECODE && !peek_path_len(x, &r->path_len))                              \
-            return FALSE;                                                                          \
-        return xdr_##args(x, &r->a);                                                               \
-    }
 CHECKED_DECODER(fetch_req, fetch_args)
 CHECKED_DECODER(path_req, path_args)
 CHECKED_DECODER(list_req, list_args)
@@ -171,6 +117,8 @@ static const char *status_name(int status)
         "RCAT_BAD_PATH",
         "RCAT_IO",
         "RCAT_NO_SPACE",
+        "RCAT_NOT_EMPTY",
+        "RCAT_NOT_LINK",
     };
 
     if (status < 0)
@@ -220,27 +168,36 @@ static void describe_caller(rpc2_request *req, char *out, size_t cap)
 }
 
 /* The named checksum the client asked for (rpc2_se_sum_name) is shown;
- * the default, the transfer's own XXH3-128, is not mentioned. */
+ * the default, the transfer's own XXH3-128, is not mentioned. The remote
+ * operations add their second name (RENAME's to=, SYMLINK's target=) and
+ * what they counted (DELETE's removed=, GLOB's matches=) at the end, so the
+ * fields before keep their places. */
 static void log_call(struct serve *s, const struct call *c, int status)
 {
     rpc2_request *req = c->req;
-    char shown[LOG_PATH_MAX], caller[IDENTITY_SHOWN_MAX + 32], line[LOG_PATH_MAX + 1400];
+    char shown[LOG_PATH_MAX], shown2[LOG_PATH_MAX] = "", count[48] = "";
+    char caller[IDENTITY_SHOWN_MAX + 32], line[2 * LOG_PATH_MAX + 1400];
 
     if (!s->log)
         return;
     escape_path(c->path, shown, sizeof shown);
+    if (c->path2_key)
+        escape_path(c->path2, shown2, sizeof shown2);
+    if (c->count_key)
+        snprintf(count, sizeof count, " %s=%" PRIu64, c->count_key, c->count);
     describe_caller(req, caller, sizeof caller);
     const char *sum = rpc2_se_sum_name(c->desc.sum_type);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s",
+    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s%s%s%s%s%s",
              rpc2_request_peer(req), caller, c->proc, shown, c->bytes, ms_since(&c->t0),
              status_name(status), c->client_failed ? " by the client" : "", sum ? " sum=" : "",
-             sum ? sum : "");
+             sum ? sum : "", c->path2_key ? " " : "", c->path2_key ? c->path2_key : "",
+             c->path2_key ? "=" : "", shown2, count);
     s->log(line, s->log_arg);
 }
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void info_of(const struct stat *st, file_info *out)
+void serve_info_of(const struct stat *st, file_info *out)
 {
     out->size = st->st_size > 0 ? (u_quad_t)st->st_size : 0;
     out->mode = st->st_mode & 07777;
@@ -301,7 +258,7 @@ static int transfer(struct call *c, int (*after)(struct call *, int, void *, voi
 /* The caller's own root, if it may do any of need; out is the caller's to
  * dispose of. The grant is copied out under the lock: a reload may free
  * the table as soon as the lock is released. */
-static int caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
+int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
 {
     struct access_grant g;
     enum access_verdict v;
@@ -313,7 +270,11 @@ static int caller_root(struct serve *s, rpc2_request *req, unsigned need, struct
     if (v == ACCESS_TOO_LOW)
         return RPC2_ESECURITY;
     if (v == ACCESS_UNLISTED || !(g.rights & need))
-        return need == ACCESS_WRITE && g.rights ? RCAT_READ_ONLY : RCAT_PERMISSION;
+        /* a change refused to a caller who may only read: read-only; one who
+         * may write but not delete is refused a DELETE by permission */
+        return (need & (ACCESS_WRITE | ACCESS_DELETE)) && g.rights && !(g.rights & ACCESS_WRITE)
+                   ? RCAT_READ_ONLY
+                   : RCAT_PERMISSION;
     return root_enter(&s->root, g.root, out);
 }
 
@@ -329,7 +290,7 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
     if (r->a.offset > INT64_MAX || r->a.length < -1)
         return RPC2_EINVAL;
     struct root at;
-    int rc = caller_root(s, req, ACCESS_READ, &at);
+    int rc = serve_caller_root(s, req, ACCESS_READ, &at);
     if (rc != 0)
         return rc;
     /* regular files only, judged before they are opened (root.h) */
@@ -345,7 +306,7 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
         .file_kind = RPC2_SE_FILE_FD,
         .file.fd.fd = c->fd,
     };
-    info_of(&st, result);
+    serve_info_of(&st, result);
     return transfer(c, NULL);
 }
 
@@ -359,13 +320,13 @@ static int do_stat(struct serve *s, rpc2_request *req, void *args, void *result,
 
     (void)c;
     struct root at;
-    int rc = caller_root(s, req, ACCESS_READ | ACCESS_LIST, &at);
+    int rc = serve_caller_root(s, req, ACCESS_READ | ACCESS_LIST, &at);
     if (rc != 0)
         return rc;
     rc = root_stat(&at, r->a.path, r->path_len, &st);
     root_dispose(&at);
     if (rc == 0)
-        info_of(&st, result);
+        serve_info_of(&st, result);
     return rc;
 }
 
@@ -392,7 +353,7 @@ static int fill_page(int dirfd, const struct listing *ls, u_int start, list_resu
         if (!le->name)
             return RPC2_ENOMEM;
         out->entries.entries_len++;
-        info_of(&st, &le->info);
+        serve_info_of(&st, &le->info);
     }
     out->more = end < ls->n;
     return 0;
@@ -406,7 +367,7 @@ static int do_list(struct serve *s, rpc2_request *req, void *args, void *result,
 
     (void)c;
     struct root at;
-    int rc = caller_root(s, req, ACCESS_LIST, &at);
+    int rc = serve_caller_root(s, req, ACCESS_LIST, &at);
     if (rc != 0)
         return rc;
     rc = root_open_dir(&at, r->a.path, r->path_len, &fd);
@@ -433,7 +394,7 @@ static int finish_store(int dirfd, const char *name, file_info *out)
 
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return root_status_of_errno(errno);
-    info_of(&st, out);
+    serve_info_of(&st, out);
     return 0;
 }
 
@@ -462,7 +423,7 @@ static int append_after(struct call *c, int status, void *args, void *result)
     }
     if (fstat(c->fd, &st) < 0)
         return root_status_of_errno(errno);
-    info_of(&st, result);
+    serve_info_of(&st, result);
     return 0;
 }
 
@@ -533,7 +494,7 @@ static int store_with(struct serve *s, rpc2_request *req, const struct store_req
     if ((a->keep_mtime && a->mtime_nsec >= 1000000000u) ||
         ((flags & RCAT_STORE_APPEND) && (a->no_clobber || a->keep_mtime)))
         return RPC2_EINVAL;
-    rc = caller_root(s, req, ACCESS_WRITE, &at);
+    rc = serve_caller_root(s, req, ACCESS_WRITE, &at);
     if (rc != 0)
         return rc;
     if (flags & RCAT_STORE_MKDIRS)
@@ -562,9 +523,6 @@ static int do_store_flags(struct serve *s, rpc2_request *req, void *args, void *
 
 /* ---- the handlers ---------------------------------------------------------- */
 
-typedef int (*proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
-                       struct call *c);
-
 /* The call's end, on whichever worker it comes: its line, its files. */
 static int call_end(struct call *c, int status)
 {
@@ -572,8 +530,8 @@ static int call_end(struct call *c, int status)
 
     log_call(s, c, status);
     metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
-                                                         rpc2_request_identity(c->req), c->bytes,
-                                                         ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
+                                                        rpc2_request_identity(c->req), c->bytes,
+                                                        ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -585,8 +543,8 @@ static int call_end(struct call *c, int status)
  * before it reads running: a call either sees the stop or is counted. A
  * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
  * transfer_over. */
-static int run(struct serve *s, rpc2_request *req, const char *proc, const char *path, proc_fn fn,
-               void *args, void *result)
+int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+              serve_proc_fn fn, void *args, void *result)
 {
     struct call *c = calloc(1, sizeof *c);
     int status;
@@ -603,38 +561,30 @@ static int run(struct serve *s, rpc2_request *req, const char *proc, const char 
 
 static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
 {
-    return run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
+    return serve_run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
 }
 
 static int h_stat(rpc2_request *req, void *args, void *result, void *arg)
 {
-    return run(arg, req, "STAT", ((struct path_req *)args)->a.path, do_stat, args, result);
+    return serve_run(arg, req, "STAT", ((struct path_req *)args)->a.path, do_stat, args, result);
 }
 
 static int h_list(rpc2_request *req, void *args, void *result, void *arg)
 {
-    return run(arg, req, "LIST", ((struct list_req *)args)->a.path, do_list, args, result);
+    return serve_run(arg, req, "LIST", ((struct list_req *)args)->a.path, do_list, args, result);
 }
 
 static int h_store(rpc2_request *req, void *args, void *result, void *arg)
 {
-    return run(arg, req, "STORE", ((struct store_req *)args)->a.path, do_store, args, result);
+    return serve_run(arg, req, "STORE", ((struct store_req *)args)->a.path, do_store, args, result);
 }
 
 static int h_store_flags(rpc2_request *req, void *args, void *result, void *arg)
 {
     /* one procedure to the log and the metrics, whatever its flags */
-    return run(arg, req, "STORE", ((struct store_flags_req *)args)->a.store.path, do_store_flags,
-               args, result);
+    return serve_run(arg, req, "STORE", ((struct store_flags_req *)args)->a.store.path,
+                     do_store_flags, args, result);
 }
-
-/* quick: never waits on a client (rpc2_proc.quick) */
-#define PROC(num, req, res, fn, is_quick)                                                          \
-    {                                                                                              \
-        .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
-        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res),                         \
-        .blocking_handler = fn, .quick = is_quick                                                  \
-    }
 
 static const struct rpc2_proc procs[] = {
     PROC(RCAT_FETCH, fetch_req, file_info, h_fetch, 0),
@@ -689,7 +639,9 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
         return rc;
     }
     pthread_mutex_init(&s->acl_lock, NULL);
-    s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE : 0);
+    /* --writable: anonymous callers may change anything, as STORE could
+     * already replace any file; the access file gives d apart from w */
+    s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE | ACCESS_DELETE : 0);
     s->min_security = cfg->min_security;
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;
@@ -701,7 +653,12 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
 
 int serve_export(struct serve *s, rpc2_ctx *ctx)
 {
-    return rpc2_export(ctx, RCAT_SUBSYS, procs, sizeof procs / sizeof procs[0], s);
+    enum { N = sizeof procs / sizeof procs[0] };
+    struct rpc2_proc all[N + SERVE_OPS_N];
+
+    memcpy(all, procs, sizeof procs);
+    memcpy(all + N, serve_ops_procs, sizeof serve_ops_procs);
+    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N, s); /* copied */
 }
 
 unsigned serve_defaults(const struct serve *s)

@@ -109,6 +109,8 @@ static const struct {
     {RCAT_BAD_PATH, "RCAT_BAD_PATH", "bad path (empty, too long, or with a NUL)"},
     {RCAT_IO, "RCAT_IO", "I/O error on server"},
     {RCAT_NO_SPACE, "RCAT_NO_SPACE", "no space left on server"},
+    {RCAT_NOT_EMPTY, "RCAT_NOT_EMPTY", "directory not empty on server (-r removes it whole)"},
+    {RCAT_NOT_LINK, "RCAT_NOT_LINK", "not a symlink on server"},
 };
 
 static void judge_status(int st, struct verdict *v)
@@ -143,6 +145,11 @@ static void judge_network(const struct verdict_peer *s, int rc, struct verdict *
         snprintf(v->text, sizeof v->text,
                  "time limit reached (--max-time %s): %s port %u did not finish in time", t,
                  s->host, s->port);
+    } else if (rc == RPC2_ETIMEDOUT && s->listen) {
+        snprintf(v->text, sizeof v->text,
+                 "%s did not announce itself on %s within %s (is its rcatd --connect pointed "
+                 "here?)",
+                 s->host, s->listen, t);
     } else if (rc == RPC2_ECONNREFUSED)
         snprintf(v->text, sizeof v->text,
                  "connection refused by %s port %u: nothing listens there (is rcatd running?)",

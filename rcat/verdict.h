@@ -26,6 +26,7 @@ struct verdict_peer {
     uint64_t max_time_us;        /* --max-time; 0: none */
     enum rpc2_security security; /* the level asked for */
     int no_clobber;
+    const char *listen;          /* --listen: where rcat waited for the server; NULL: none */
 };
 
 /* rc: the call's outcome; d: its side effect (NULL for none); remote and

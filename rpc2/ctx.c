@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <ev.h>
 
+#include "addr.h"
+#include "announce.h"
 #include "ctx.h"
 #include "engine.h"
 #include "io.h"
@@ -579,6 +581,24 @@ int rpc2_ctx_port(const rpc2_ctx *ctx)
 unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx)
 {
     return engine_conn_count(ctx->engine);
+}
+
+int rpc2_ctx_announce(rpc2_ctx *ctx, const char *host, const char *port, uint64_t interval_us)
+{
+    struct rpc2_addr to = {.sock = 0};
+    if (!ctx || !host || !port || interval_us < 1000 || ctx->n_socks == 0)
+        return RPC2_EINVAL;
+    int rc = addr_resolve(host, port, &to.ss, &to.len);
+    if (rc == 0)
+        rc = announce_add(ctx->engine, &to, interval_us, ctx_now());
+    ctx_kick(ctx); /* the first goes now; the timer for the next */
+    return rc;
+}
+
+void rpc2_ctx_on_announce(rpc2_ctx *ctx, rpc2_announce_fn fn, void *arg)
+{
+    if (ctx)
+        announce_listen(ctx->engine, fn, arg);
 }
 
 struct end_filter {

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "announce.h"
 #include "engine.h"
 
 struct engine *engine_new(const struct engine_config *cfg, const struct logger *log,
@@ -62,6 +63,7 @@ void engine_free(struct engine *e)
     server_free_subsystems(e);
     se_registry_dispose(&e->se);
     sec_replay_dispose(&e->replay);
+    announce_free(e);
     conntable_dispose(&e->conns);
     timerheap_dispose(&e->timers);
     outq_dispose(&e->out);
@@ -567,6 +569,10 @@ void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt
         return;
     }
     const uint8_t *body = pkt + PKT_HDR_SIZE;
+    if (h.type == PKT_ANNOUNCE) {
+        announce_receive(e, from, &h, now);
+        return;
+    }
     if (h.type == PKT_BIND_REQ) {
         if (h.security != RPC2_SEC_NONE) /* binds travel at none: keys come with them */
             e->stats.rejected_auth++;

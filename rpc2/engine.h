@@ -291,6 +291,7 @@ struct engine {
     struct se_registry se;
     struct sec_replay replay; /* server: client hellos seen; ready when replay.e */
     struct ratelimit answers; /* answers to unproven peers, per source prefix */
+    struct announce *announce; /* announce.c: NULL until used */
     uint64_t now; /* the time of the event being handled, for code called from it */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };

@@ -179,7 +179,7 @@ static int damaged_security(const uint8_t *buf, size_t len)
 
 static int type_known(uint8_t type)
 {
-    return (type >= PKT_BIND_REQ && type <= PKT_VERSION_ERR) ||
+    return (type >= PKT_BIND_REQ && type <= PKT_ANNOUNCE) ||
            (type >= PKT_SFTP_DATA && type <= PKT_TYPE_MAX);
 }
 

@@ -65,6 +65,7 @@ enum pkt_type {
     PKT_BUSY = 9,         /* server -> client: call seq is running, keep waiting */
     PKT_UNKNOWN_CONN = 10, /* server -> client: dst_conn is not known here */
     PKT_VERSION_ERR = 11, /* either way: seq = highest version spoken, transfer = lowest */
+    PKT_ANNOUNCE = 12,    /* server -> client: a server the client cannot reach is here */
     PKT_SFTP_DATA = 16,   /* reserved for the SFTP side effect */
     PKT_SFTP_ACK = 17,
     PKT_SFTP_START = 18,

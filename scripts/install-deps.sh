@@ -11,7 +11,9 @@
 set -eu
 packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
 rpcsvc-proto check valgrind libxxhash-dev xxhash libsodium-dev libssl-dev libmicrohttpd-dev
-curl libsqlite3-dev libpq-dev postgresql"
+curl iproute2 nftables libsqlite3-dev libpq-dev postgresql"
+# iproute2, nftables: test_reverse.sh's namespaces and firewall; libsqlite3-dev,
+# libpq-dev, postgresql: rcat queue and its tests (a server of their own)
 fuzz_packages="clang libclang-rt-14-dev" # libclang_rt.fuzzer: -fsanitize=fuzzer links
 bench_packages="iperf3 gnuplot-nox iproute2 kmod" # run_wan.sh: TCP baseline, --plot, netns
 deb_packages="debhelper dpkg-dev lintian fakeroot"

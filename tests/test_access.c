@@ -28,7 +28,8 @@ static const char good[] = "# IDENTITY RIGHTS ROOT [LOWEST-LEVEL]\n"
                            "  bob\tr    bob/   # only his own files\n"
                            "carol   rl   pub/x   none\n"
                            "dave    -    .       encrypt\n"
-                           "erin    lw   in      auth";
+                           "erin    lw   in      auth\n"
+                           "frank   dlrw .";
 
 static char err[ACCESS_ERR_MAX];
 
@@ -43,7 +44,7 @@ START_TEST(good_file)
     const struct access_entry *e;
 
     parse_good(&a);
-    ck_assert_uint_eq(a.n, 5);
+    ck_assert_uint_eq(a.n, 6);
     e = access_find(&a, "alice");
     ck_assert_ptr_nonnull(e);
     ck_assert_uint_eq(e->rights, RWL);
@@ -60,6 +61,7 @@ START_TEST(good_file)
     ck_assert_uint_eq(e->rights, 0);
     ck_assert_int_eq(e->lowest, RPC2_SEC_ENCRYPT);
     ck_assert_uint_eq(access_find(&a, "erin")->rights, ACCESS_LIST | ACCESS_WRITE);
+    ck_assert_uint_eq(access_find(&a, "frank")->rights, RWL | ACCESS_DELETE);
     ck_assert_ptr_null(access_find(&a, "mallory"));
     ck_assert_ptr_null(access_find(&a, ""));
     ck_assert_ptr_null(access_find(&a, "alic"));
@@ -81,6 +83,7 @@ static const struct {
     {"ok r .\nalice rwl . auth extra\n", 2, "expected IDENTITY RIGHTS ROOT"},
     {"alice rwx .\n", 1, "rights"},
     {"alice rr .\n", 1, "rights"},
+    {"alice rwdd .\n", 1, "rights"},
     {"alice -r .\n", 1, "rights"},
     {"alice rwl /srv/files\n", 1, "relative"},
     {"alice rwl ../up\n", 1, "beneath"},
@@ -231,7 +234,7 @@ START_TEST(load_file)
 
     write_file(good, 0644); /* no secret in it: anyone may read it */
     ck_assert_int_eq(access_load(&a, path, err, sizeof err), 0);
-    ck_assert_uint_eq(a.n, 5);
+    ck_assert_uint_eq(a.n, 6);
     access_dispose(&a);
     write_file(good, 0664);
     ck_assert_int_eq(access_load(&a, path, err, sizeof err), RPC2_EACCES);

@@ -448,6 +448,7 @@ START_TEST(type_and_header_tables_match_packet_h)
         {PKT_BUSY, "BUSY"},
         {PKT_UNKNOWN_CONN, "UNKNOWN_CONN"},
         {PKT_VERSION_ERR, "VERSION_ERR"},
+        {PKT_ANNOUNCE, "ANNOUNCE"},
         {PKT_SFTP_DATA, "SFTP_DATA"},
         {PKT_SFTP_ACK, "SFTP_ACK"},
         {PKT_SFTP_START, "SFTP_START"},

@@ -24,6 +24,7 @@ run 0 "put" "$qrcat" queue put "$tmp/a" 127.0.0.1:in/a -P 9 && id1=$(cat "$tmp/o
 run 0 "status" "$qrcat" queue status "$id1" && grep -q '^status    WAIT$' "$tmp/out" || fail "status of a new request is not WAIT"
 run 1 "put with --json" "$qrcat" queue put "$tmp/a" 127.0.0.1:x --json && said "refused" "cannot take it"
 run 1 "put with --append" "$qrcat" queue put "$tmp/a" 127.0.0.1:x --append && said "refused" "cannot take it"
+run 1 "get with --rm" "$qrcat" queue get 127.0.0.1:x -o "$tmp/x" --rm && said "refused" "cannot take it"
 run 1 "put of standard input" "$qrcat" queue put - 127.0.0.1:x && said "stdin" "standard input"
 run 1 "get without -o" "$qrcat" queue get 127.0.0.1:x && said "get" "needs -o FILE"
 run 1 "bad transfer option" "$qrcat" queue get 127.0.0.1:x -o "$tmp/x" --rate fast && said "rate" "--rate"

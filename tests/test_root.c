@@ -44,35 +44,7 @@
 /* The tcase's scratch directory, made and removed by the unchecked fixture
  * in the parent; the tests (forked) only look at it or add under race/. */
 static char scratch[] = "/tmp/test_root.XXXXXX";
-
-static void at(char *out, const char *rel)
-{
-    snprintf(out, PATH_MAX, "%s/%s", scratch, rel);
-}
-
-static void put_file(const char *rel, const char *text)
-{
-    char p[PATH_MAX];
-    at(p, rel);
-    FILE *f = fopen(p, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void put_dir(const char *rel)
-{
-    char p[PATH_MAX];
-    at(p, rel);
-    ck_assert_int_eq(mkdir(p, 0755), 0);
-}
-
-static void put_link(const char *rel, const char *target)
-{
-    char p[PATH_MAX];
-    at(p, rel);
-    ck_assert_int_eq(symlink(target, p), 0);
-}
+#include "scratch.h"
 
 static void scratch_make(void)
 {
@@ -112,17 +84,6 @@ static void scratch_make(void)
     put_dir("root/judge/sub");
     put_file("root/judge/sub/in_sub", "in sub");
     put_link("root/judge/sub/to_plain", "../plain");
-}
-
-static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void scratch_remove(void)
-{
-    nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The root, with the resolver of the test's mode: 0 openat2, 1 the walk. */

@@ -248,6 +248,28 @@ RPC2_EXPORT int rpc2_ctx_port(const rpc2_ctx *ctx);
 /* Live connections: client and server ends, including closing ones. */
 RPC2_EXPORT unsigned rpc2_ctx_conn_count(const rpc2_ctx *ctx);
 
+/*
+ * Connecting from the other side, for a server whose firewall lets only its
+ * own traffic out. The server announces itself from its first socket to a
+ * client that listens (params.listen) at host:port, now and every
+ * interval_us (at least 1 ms) for the context's life; a stateful firewall
+ * then takes the client's bind as an answer, and lets it in. Resolves host
+ * (may block on DNS); call before rpc2_ctx_run or on the loop thread. 0,
+ * RPC2_EADDR, RPC2_EINVAL, or RPC2_ELIMIT past RPC2_MAX_ANNOUNCE targets.
+ *
+ * The client hears each announcement through its callback, with the
+ * server's address (IPv4 plainly, not as ::ffff:) and the port to bind to.
+ * An announcement proves nothing: bind only to a server you expected there;
+ * the bind authenticates as any other. Announcements are never answered.
+ */
+#define RPC2_MAX_ANNOUNCE 8
+RPC2_EXPORT int rpc2_ctx_announce(rpc2_ctx *ctx, const char *host, const char *port,
+                                  uint64_t interval_us);
+typedef void (*rpc2_announce_fn)(const char *host, unsigned port, void *arg);
+/* NULL: announcements are dropped (counted as announces_ignored). On the
+ * loop thread, or before rpc2_ctx_run. */
+RPC2_EXPORT void rpc2_ctx_on_announce(rpc2_ctx *ctx, rpc2_announce_fn fn, void *arg);
+
 /* Server: whether to end the connection bound by identity at level (the
  * identity proved above RPC2_SEC_NONE, only claimed at it). */
 typedef int (*rpc2_conn_filter)(const char *identity, enum rpc2_security level, void *arg);
@@ -300,6 +322,10 @@ struct rpc2_ctx_stats {
      * VERSION_ERR, cookies, BIND_ERR, UNBIND_ACK of an unknown connection)
      * left unsent by the rate limit per source prefix (docs/SECURITY.md). */
     uint64_t answers_limited;
+    /* Connecting from the other side (rpc2_ctx_announce): announcements
+     * sent; heard and told to rpc2_ctx_on_announce's callback; heard with
+     * no callback set (dropped). */
+    uint64_t announces_sent, announces_heard, announces_ignored;
 };
 RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
 

@@ -1,0 +1,115 @@
+/*
+ * serve_impl.h - what serve.c (the transfers, the call's life, the log
+ * line) shares with serve_ops.c (the remote operations: mkdir, rename,
+ * delete, glob, sum, symlinks, attributes): the server's state, one call's
+ * state, and the steps every handler is made of. Only serve*.c include it.
+ */
+#ifndef RCAT_SERVE_IMPL_H
+#define RCAT_SERVE_IMPL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <rpc2/rpc2.h>
+#include <rpc2/se.h>
+
+#include "rcat_proto.h"
+#include "root.h"
+#include "serve.h"
+
+#define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
+#define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
+/* An identity is at most 255 bytes; escaped, each may take 4. */
+#define IDENTITY_SHOWN_MAX (255 * 4 + 16)
+
+struct serve {
+    struct root root;
+    pthread_mutex_t acl_lock;
+    struct access *acl; /* NULL: every caller gets the defaults */
+    unsigned defaults;  /* ACCESS_*: what anonymous callers may do */
+    struct listings *listings;
+    enum rpc2_security min_security;
+    serve_log_fn log;
+    void *log_arg;
+    struct metrics *metrics;
+    uint64_t restart_interval; /* a resumable store's; 0: the library's default */
+    atomic_uint running;       /* calls from their handler's start to their reply */
+    atomic_int stopping;
+};
+
+/* One call from its handler's start to its reply, which may come from a
+ * continuation on another worker once its transfer is over. */
+struct call {
+    struct serve *s;
+    rpc2_request *req;
+    const char *proc, *path;
+    const char *path2_key; /* RENAME's "to", SYMLINK's "target": path2 ends the log line */
+    const char *path2;
+    const char *count_key; /* DELETE's "removed", GLOB's "matches": count ends it */
+    uint64_t count;
+    struct timespec t0;
+    uint64_t bytes;          /* moved; for the remote operations, what their line counts */
+    int fd;                  /* FETCH: the file; STORE: its directory; -1: none */
+    char name[NAME_MAX + 1]; /* STORE: the name in that directory */
+    char sink_path[32 + NAME_MAX];
+    struct rpc2_se_desc desc; /* the transfer's, valid until it is over */
+    int client_failed;        /* the client's end ended the transfer by its own error */
+    uint32_t rtt_us;          /* the transfer's last smoothed round trip; 0: none */
+    off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
+    /* the procedure's rest after its transfer: the reply's status */
+    int (*after)(struct call *c, int status, void *args, void *result);
+};
+
+/* ---- arguments: the wire's path lengths kept beside the decoded struct ---- */
+
+/* XDR strings may carry a NUL that C strings then stop at: each argument
+ * type is decoded with the length the wire gave its path (the first field
+ * of every one), so root_check can compare. */
+static inline bool_t serve_peek_len(XDR *x, u_int *len)
+{
+    u_int pos = xdr_getpos(x);
+
+    return xdr_u_int(x, len) && xdr_setpos(x, pos);
+}
+
+#define CHECKED_DECODER(req, args)                                                                 \
+    static bool_t xdr_##req(XDR *x, struct req *r)                                                 \
+    {                                                                                              \
+        if (x->x_op == XDR_DECODE && !serve_peek_len(x, &r->path_len))                             \
+            return FALSE;                                                                          \
+        return xdr_##args(x, &r->a);                                                               \
+    }
+
+/* quick: never waits on a client (rpc2_proc.quick) */
+#define PROC(num, req, res, fn, is_quick)                                                          \
+    {                                                                                              \
+        .proc = num, .decode_args = (xdrproc_t)xdr_##req, .args_size = sizeof(struct req),         \
+        .encode_result = (xdrproc_t)xdr_##res, .result_size = sizeof(res), .blocking_handler = fn, \
+        .quick = is_quick                                                                          \
+    }
+
+typedef int (*serve_proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
+                             struct call *c);
+
+/* ---- serve.c ---- */
+
+/* Runs fn as the procedure proc on path: counted, logged, its files
+ * closed, unless the server is stopping. */
+int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+              serve_proc_fn fn, void *args, void *result);
+/* The caller's own root, if it may do any of need (ACCESS_*); out is the
+ * caller's to dispose of. 0, an rcat_status or an rpc2 error. */
+int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out);
+void serve_info_of(const struct stat *st, file_info *out);
+
+/* ---- serve_ops.c ---- */
+
+#define SERVE_OPS_N 8
+extern const struct rpc2_proc serve_ops_procs[SERVE_OPS_N];
+
+#endif
