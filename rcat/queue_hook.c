@@ -110,6 +110,10 @@ static int run_hook(const struct qhookrun *h, const struct qrequest *r, int64_t 
     argv[n + 2] = h->error ? h->error : "";
     pid = fork();
     if (pid == 0) {
+        /* Ignored signals stay ignored across execve: the hook gets them back. */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
         setpgid(0, 0);
         if (chdir(r->cwd) < 0 && chdir("/") < 0)
             _exit(126);
