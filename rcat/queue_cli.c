@@ -10,6 +10,7 @@
 #endif
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +71,14 @@ void queue_format_time(int64_t ms, char *out, unsigned cap)
     snprintf(out, cap, "%s.%03dZ", day, (int)(ms % 1000));
 }
 
-static int bad(const char *fmt, const char *a, const char *b)
+__attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 {
+    va_list ap;
+
     fprintf(stderr, "rcat queue: ");
-    fprintf(stderr, fmt, a, b);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\nTry 'rcat queue --help'.\n");
     return QUEUE_EXIT_USAGE;
 }
@@ -183,7 +188,7 @@ static int parse_at(const char *text, int64_t *ms)
         *ms = (int64_t)(*end ? timegm(&tm) : mktime(&tm)) * 1000;
         return 0;
     }
-    return bad("--at: '%s' is not a time (YYYY-MM-DD HH:MM[:SS][Z], or @SECONDS)%s", text, "");
+    return bad("--at: '%s' is not a time (YYYY-MM-DD HH:MM[:SS][Z], or @SECONDS)", text);
 }
 
 static int push(struct request_args *a, const char *word)
@@ -213,19 +218,19 @@ static int queue_option(struct request_args *a, int c, const char *arg)
         return parse_at(arg, &a->at_ms);
     case QOPT_PRIORITY:
         if (parse_uint(arg, 99, &n) < 0)
-            return bad("--priority: '%s' is not a number from 0 (first) to 99%s", arg, "");
+            return bad("--priority: '%s' is not a number from 0 (first) to 99", arg);
         a->r.priority = (int)n;
         return 0;
     case QOPT_LIFETIME:
         return parse_ms("--lifetime", arg, &a->lifetime_ms);
     case QOPT_RETRIES:
         if (parse_uint(arg, 1000000, &n) < 0)
-            return bad("--retries: '%s' is not a count from 0 to 1000000%s", arg, "");
+            return bad("--retries: '%s' is not a count from 0 to 1000000", arg);
         a->r.retries = (int)n;
         return 0;
     case QOPT_RETRY_INTERVAL:
         if (duration_parse(arg, &us) < 0)
-            return bad("--retry-interval: '%s' is not a duration%s", arg, "");
+            return bad("--retry-interval: '%s' is not a duration", arg);
         a->r.retry_interval_ms = (int64_t)(us / 1000);
         return 0;
     default: {
@@ -252,12 +257,12 @@ static int transfer_option(struct request_args *a, int c, int index, const struc
     if (index >= 0) {
         for (const char *const *r = refused; *r; r++)
             if (!strcmp(table[index].name, *r))
-                return bad("--%s: a queued request cannot take it%s", *r, "");
+                return bad("--%s: a queued request cannot take it", *r);
         snprintf(flag, sizeof flag, "--%s", table[index].name);
     } else if (c == 'q' || c == 'v' || c == 'h' || c == 'V' || c == 'r') {
-        return bad("-%c: a queued request cannot take it%s", (char[]){(char)c, 0}, "");
+        return bad("-%c: a queued request cannot take it", c);
     } else if (!spelled) {
-        return bad("unknown option '-%s'%s", (char[]){(char)c, 0}, "");
+        return bad("unknown option '-%c'", c);
     } else {
         snprintf(flag, sizeof flag, "-%c", c);
     }
@@ -308,8 +313,8 @@ static int parse_request(struct request_args *a, int argc, char **argv)
             rc = queue_option(a, c, optarg);
         else if (c == '?' || c == ':')
             rc = optopt && c == '?'
-                     ? bad("unknown option '-%s'%s", (char[]){(char)optopt, 0}, "")
-                     : bad("option '%s' unknown or without its argument%s", argv[optind - 1], "");
+                     ? bad("unknown option '-%c'", optopt)
+                     : bad("option '%s' unknown or without its argument", argv[optind - 1]);
         else
             rc = transfer_option(a, c, index >= 0 && table[index].val == c ? index : -1, table);
     }
@@ -345,7 +350,7 @@ static int check_with_rcat(struct request_args *a, int resume)
     cli_parse(n, argv, &opt);
     cli_check(&opt);
     if (cli_usage_error()[0]) {
-        bad("%s%s", cli_usage_error(), "");
+        bad("%s", cli_usage_error());
         return -1;
     }
     return opt.offset_set || opt.length_set ? 1 : 0;
@@ -386,15 +391,14 @@ static int add_request(const char *kind, int argc, char **argv)
     a.r.retry_interval_ms = DEFAULT_RETRY_INTERVAL_MS;
     rc = parse_request(&a, argc, argv);
     if (rc == 0 && argc - optind != need)
-        rc = bad(need == 2 ? "put takes LOCAL and REMOTE%s%s" : "get takes one REMOTE%s%s", "", "");
+        rc = bad(need == 2 ? "put takes LOCAL and REMOTE" : "get takes one REMOTE");
     if (rc == 0 && need == 2) {
         a.r.source = argv[optind];
         a.r.target = argv[optind + 1];
         if (a.output)
-            rc = bad("put stores LOCAL as REMOTE: -o makes no sense with it%s%s", "", "");
+            rc = bad("put stores LOCAL as REMOTE: -o makes no sense with it");
         else if (!strcmp(a.r.source, "-"))
-            rc = bad("put needs a file: the runner cannot read this standard input later%s%s", "",
-                     "");
+            rc = bad("put needs a file: the runner cannot read this standard input later");
         else if (access(a.r.source, R_OK) < 0) {
             fprintf(stderr, "rcat queue: %s: %s\n", a.r.source, strerror(errno));
             rc = QUEUE_EXIT_LOCAL;
@@ -403,8 +407,7 @@ static int add_request(const char *kind, int argc, char **argv)
         a.r.source = argv[optind];
         a.r.target = (char *)a.output;
         if (!a.output || !strcmp(a.output, "-"))
-            rc =
-                bad("get needs -o FILE: the runner has no standard output to write to%s%s", "", "");
+            rc = bad("get needs -o FILE: the runner has no standard output to write to");
     }
     if (rc == 0 && (partial = check_with_rcat(&a, 0)) < 0)
         rc = QUEUE_EXIT_USAGE;
@@ -546,10 +549,9 @@ static int parse_show(int argc, char **argv, struct show_args *a, int with_statu
                 if (!strcasecmp(optarg, qstatus_name((enum qstatus)st)))
                     a->status = st;
             if (a->status < 0)
-                return bad("--status: '%s' is not INIT, WAIT, COPY, RETR, STOP or DONE%s", optarg,
-                           "");
+                return bad("--status: '%s' is not INIT, WAIT, COPY, RETR, STOP or DONE", optarg);
         } else
-            return bad("unknown option or missing argument: '%s'%s", argv[optind - 1], "");
+            return bad("unknown option or missing argument: '%s'", argv[optind - 1]);
     }
     a->operands = argv + optind;
     a->n_operands = argc - optind;
@@ -588,10 +590,10 @@ static int show_status(int argc, char **argv)
     if (rc)
         return rc;
     if (a.n_operands < 1)
-        return bad("status takes request ids%s%s", "", "");
+        return bad("status takes request ids");
     for (int i = 0; i < a.n_operands; i++)
         if (parse_id(a.operands[i], &id) < 0)
-            return bad("'%s' is not a request id%s", a.operands[i], "");
+            return bad("'%s' is not a request id", a.operands[i]);
     if (open_store(a.spec, &s) < 0)
         return QUEUE_EXIT_LOCAL;
     for (int i = 0; i < a.n_operands && rc != QUEUE_EXIT_LOCAL; i++) {
@@ -630,7 +632,7 @@ static int list(int argc, char **argv)
     if (rc)
         return rc;
     if (a.n_operands)
-        return bad("list takes no operands ('%s')%s", a.operands[0], "");
+        return bad("list takes no operands ('%s')", a.operands[0]);
     if (open_store(a.spec, &s) < 0)
         return QUEUE_EXIT_LOCAL;
     if (!a.json)
@@ -652,7 +654,7 @@ static int cancel(int argc, char **argv)
     if (rc)
         return rc;
     if (a.n_operands != 1 || parse_id(a.operands[0], &id) < 0)
-        return bad("cancel takes one request id%s%s", "", "");
+        return bad("cancel takes one request id");
     if (open_store(a.spec, &s) < 0)
         return QUEUE_EXIT_LOCAL;
     rc = qstore_cancel(s, id);
@@ -715,7 +717,7 @@ int queue_main(int argc, char **argv)
         usage(stdout);
         return fflush(stdout) == 0 ? QUEUE_EXIT_OK : QUEUE_EXIT_LOCAL;
     }
-    return bad(*sub ? "'%s' is not a queue command (put, get, status, list, cancel, run)%s"
-                    : "a command, please (put, get, status, list, cancel, run)%s%s",
-               sub, "");
+    if (*sub)
+        return bad("'%s' is not a queue command (put, get, status, list, cancel, run)", sub);
+    return bad("a command, please (put, get, status, list, cancel, run)");
 }

@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +77,14 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void say(const struct runner *q, const char *fmt, const char *a, long long n)
+__attribute__((format(printf, 2, 3))) static void say(const struct runner *q, const char *fmt, ...)
 {
+    va_list ap;
+
     fprintf(stderr, "rcat queue run %s: ", q->name);
-    fprintf(stderr, fmt, a, n);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
 }
 
@@ -291,10 +296,9 @@ static void record_end(struct runner *q, struct slot *sl, int status)
     }
     int rc = qstore_finish(q->s, r, to, code, why[0] ? why : NULL, retry_ms);
     if (rc < 0)
-        say(q, "request %s: cannot record its end: %s", qstore_error(q->s), (long long)r->id);
+        say(q, "request %lld: cannot record its end: %s", (long long)r->id, qstore_error(q->s));
     else if (rc == 0)
-        say(q, "request %s%lld: its claim was lost before the end was recorded", "",
-            (long long)r->id);
+        say(q, "request %lld: its claim was lost before the end was recorded", (long long)r->id);
 }
 
 static void reap(struct runner *q)
@@ -320,6 +324,12 @@ static void reap(struct runner *q)
 
 /* ---- claims --------------------------------------------------------------- */
 
+/* The child runs for a claim this runner still holds and renews. */
+static int holds_claim(const struct slot *sl)
+{
+    return sl->end == END_NATURAL || sl->end == END_STOPPING;
+}
+
 static void renew(struct runner *q)
 {
     int64_t now = now_ms();
@@ -328,11 +338,11 @@ static void renew(struct runner *q)
         struct slot *sl = &q->slots[i];
         int rc;
 
-        if (sl->kind != SLOT_XFER || sl->end != END_NATURAL || now < sl->renew_at)
+        if (sl->kind != SLOT_XFER || !holds_claim(sl) || now < sl->renew_at)
             continue;
         rc = qstore_renew(q->s, &sl->r, q->lease_ms);
         if (rc < 0) {
-            say(q, "cannot renew a claim: %s%lld", qstore_error(q->s), 0);
+            say(q, "cannot renew a claim: %s", qstore_error(q->s));
             sl->renew_at = now + 1000; /* the lease still runs: try again soon */
             continue;
         }
@@ -360,11 +370,11 @@ static int claim(struct runner *q, const sigset_t *old)
 
         if (rc <= 0) {
             if (rc < 0)
-                say(q, "cannot claim a hook: %s%lld", qstore_error(q->s), 0);
+                say(q, "cannot claim a hook: %s", qstore_error(q->s));
             break;
         }
         if (start_hook(q, sl, &h, old) < 0)
-            say(q, "cannot start hook %s%lld: its claim expires, then another runner runs it", "",
+            say(q, "cannot start hook %lld: its claim expires, then another runner runs it",
                 (long long)h.id);
         else
             started++;
@@ -375,11 +385,11 @@ static int claim(struct runner *q, const sigset_t *old)
 
         if (rc <= 0) {
             if (rc < 0)
-                say(q, "cannot claim a request: %s%lld", qstore_error(q->s), 0);
+                say(q, "cannot claim a request: %s", qstore_error(q->s));
             break;
         }
         if (start_xfer(q, sl, old) < 0) {
-            say(q, "cannot start request %s%lld", "", (long long)sl->r.id);
+            say(q, "cannot start request %lld", (long long)sl->r.id);
             qstore_finish(q->s, &sl->r, QS_WAIT, -1, "the runner could not start rcat", 1000);
             qrequest_free(&sl->r);
             break;
@@ -423,7 +433,7 @@ static void wait_for_events(struct runner *q)
         if (sl->kind != SLOT_XFER)
             continue;
         fds[n++] = (struct pollfd){.fd = sl->err_fd, .events = POLLIN};
-        if (sl->renew_at - now < timeout)
+        if (holds_claim(sl) && sl->renew_at - now < timeout)
             timeout = sl->renew_at > now ? (int)(sl->renew_at - now) : 0;
     }
     poll(fds, (nfds_t)n, timeout);
@@ -442,12 +452,12 @@ static int loop(struct runner *q, const sigset_t *old)
         if (!q->stopping) {
             if (now_ms() >= q->expire_at) {
                 if (qstore_expire(q->s) < 0)
-                    say(q, "cannot end expired requests: %s%lld", qstore_error(q->s), 0);
+                    say(q, "cannot end expired requests: %s", qstore_error(q->s));
                 q->expire_at = now_ms() + EXPIRE_EVERY_MS;
             }
-            renew(q);
             started = claim(q, old);
         }
+        renew(q); /* also while stopping: the children may take a moment */
         if ((q->stopping || q->once) && !started && count(q, SLOT_FREE) == 2 * q->jobs)
             return 0;
         if (!started)

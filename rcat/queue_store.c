@@ -179,11 +179,30 @@ static const char *const schema[] = {
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 };
 
-static int create_schema(struct qstore *s)
+/* 1: the schema is there, of our version; 0: it is not there; -1: another
+ * version (an error). Outside a transaction: in PostgreSQL the DDL below
+ * takes table locks that would wait on (and deadlock with) runners. */
+static int schema_there(struct qstore *s)
 {
     struct qdb_rows r;
     int ok;
 
+    if (run(s, &r, "SELECT value FROM meta WHERE name = 'schema'", END) < 0)
+        return 0; /* no table meta yet */
+    ok = r.nrows == 0 ? 0 : !strcmp(qdb_cell(&r, 0, 0), SCHEMA_VERSION) ? 1 : -1;
+    qdb_rows_free(&r);
+    if (ok < 0)
+        snprintf(s->err, sizeof s->err, "the queue's schema is not version " SCHEMA_VERSION);
+    return ok;
+}
+
+static int create_schema(struct qstore *s)
+{
+    struct qdb_rows r;
+    int ok = schema_there(s);
+
+    if (ok != 0)
+        return ok > 0 ? 0 : -1;
     if (begin(s) < 0)
         return -1;
     /* Runners starting together on an empty PostgreSQL database would race

@@ -52,7 +52,7 @@ queue_requests() {
 }
 
 start_runner() {
-    spawn "runner$1" "$qrcat" queue run --queue "$2" -j 4 --lease 2s --poll 0.2s \
+    spawn "runner$1" "$qrcat" queue run --queue "$2" -j 4 --lease 3s --poll 0.2s \
         --hook-timeout 20s 2>>"$tmp/runner$1.err"
 }
 
@@ -113,7 +113,7 @@ ordeal() {
     server_stops=$(cat "$tmp/server_stops" 2>/dev/null || echo 0)
     [ "$server_stops" -eq 4 ] || fail "rcatd was stopped $server_stops times, not 4"
     note "chaos: $kills runners killed, rcatd stopped $server_stops times, $(done_count "$spec") of $n DONE after $((SECONDS - start)) s"
-    # Then the runners finish in peace (claims of the killed expire in 2 s).
+    # Then the runners finish in peace (claims of the killed expire in 3 s).
     start=$SECONDS
     local all=$SECONDS
     while [ "$(done_count "$spec")" -lt "$n" ] && [ $((SECONDS - start)) -lt 120 ]; do sleep 0.5; done
