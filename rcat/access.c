@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "access.h"
+#include "conffile.h"
 #include "level.h"
 #include "root.h"
 
@@ -241,73 +242,21 @@ int access_parse(struct access *a, const char *text, size_t len, const char *pat
 
 /* The file may be read by anyone (it holds no secret) but written only by
  * its owner, who is the caller or root: who can write it can grant. */
-static int file_ok(const char *path, const struct stat *st, char *err, size_t errlen)
-{
-    if (!S_ISREG(st->st_mode)) {
-        say(err, errlen, "%s: not a regular file", path);
-        return RPC2_EINVAL;
-    }
-    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-        say(err, errlen, "%s: writable by group or others (mode %04o): chmod go-w %s", path,
-            (unsigned)(st->st_mode & 07777), path);
-        return RPC2_EACCES;
-    }
-    if (st->st_uid != geteuid() && st->st_uid != 0) {
-        say(err, errlen, "%s: owned by uid %lu, not by this user (uid %lu) or root", path,
-            (unsigned long)st->st_uid, (unsigned long)geteuid());
-        return RPC2_EACCES;
-    }
-    return 0;
-}
-
-static int read_all(int fd, char *buf, size_t cap, size_t *len)
-{
-    *len = 0;
-    while (*len < cap) {
-        ssize_t n = read(fd, buf + *len, cap - *len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        *len += (size_t)n;
-    }
-    return 0;
-}
-
 int access_load(struct access *a, const char *path, char *err, size_t errlen)
 {
-    struct stat st;
     char *buf = NULL;
     size_t len = 0;
-    int rc;
+    char why[ACCESS_ERR_MAX];
 
     *a = (struct access){0};
-    /* O_NONBLOCK: a FIFO at the path must not hang a reload; fstat refuses it */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        say(err, errlen, "%s: cannot open: %s", path, strerror(e));
-        return e == ENOENT ? RPC2_ENOENT : e == EACCES || e == EPERM ? RPC2_EACCES : RPC2_ESYSTEM;
+    why[0] = '\0';
+    int rc = conffile_read(path, ACCESS_FILE_MAX, &buf, &len, why, sizeof why);
+    if (rc != 0) {
+        say(err, errlen, "%s", why);
+        return rc;
     }
-    rc = fstat(fd, &st) < 0 ? RPC2_ESYSTEM : file_ok(path, &st, err, errlen);
-    if (rc == 0 && !(buf = malloc(ACCESS_FILE_MAX + 1)))
-        rc = RPC2_ENOMEM;
-    if (rc == 0 && (rc = read_all(fd, buf, ACCESS_FILE_MAX + 1, &len)) != 0) {
-        say(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
-        rc = RPC2_ESYSTEM;
-    }
-    if (rc == 0 && len > ACCESS_FILE_MAX) {
-        say(err, errlen, "%s: larger than %u bytes", path, ACCESS_FILE_MAX);
-        rc = RPC2_EINVAL;
-    }
-    if (rc == 0)
-        rc = access_parse(a, buf, len, path, err, errlen);
-    else if (err && !err[0])
-        say(err, errlen, "%s: %s", path, rpc2_strerror(rc));
+    rc = access_parse(a, buf, len, path, err, errlen);
     free(buf);
-    close(fd);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "assoc_cli.h"
 #include "cli.h"
 #include "ops.h"
 #include "policy.h"
@@ -119,7 +120,7 @@ static void check_operand(const struct options *opt, const char *arg, const stru
                 opt->output);
 }
 
-static struct url *parse_operands(const struct options *opt)
+static struct url *parse_operands(const struct options *opt, const struct assoc *as)
 {
     struct url *urls = calloc((size_t)opt->n_operands + 1, sizeof *urls);
     const char *why;
@@ -130,8 +131,11 @@ static struct url *parse_operands(const struct options *opt)
     }
     for (int i = 0; i < opt->n_operands; i++) {
         const char *arg = opt->operands[i];
+        int rc;
 
-        if (url_parse(arg, opt->port, &urls[i], &why) < 0)
+        if (!assoc_cli_url(as, arg, opt->port, &urls[i], &rc, &why))
+            rc = url_parse(arg, opt->port, &urls[i], &why);
+        if (rc < 0)
             cli_bad("%s: %s", arg, why);
         else if (opt->mode == MODE_MV && i == 1)
             check_new_name(&urls[0], arg, &urls[1]);
@@ -450,6 +454,7 @@ static int genkey(const struct options *opt)
 int main(int argc, char **argv)
 {
     struct options opt;
+    struct assoc as;
     struct url *urls = NULL;
     int code;
     unsigned closed_std = open_closed_std();
@@ -457,6 +462,7 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "queue"))
         return queue_main(argc, argv);
     cli_parse(argc, argv, &opt);
+    assoc_cli_apply(argc, argv, &opt, &as); /* @NAME: its options first, then the line's */
     opt.closed_std = closed_std;
     if (opt.help || opt.version) {
         if (opt.help)
@@ -473,7 +479,7 @@ int main(int argc, char **argv)
     if (opt.genkey && !cli_usage_error()[0])
         return genkey(&opt);
     if (!cli_usage_error()[0])
-        urls = parse_operands(&opt);
+        urls = parse_operands(&opt, &as);
     start_reporting(&opt);
     if (cli_usage_error()[0]) {
         report_usage("%s", cli_usage_error());

@@ -24,6 +24,7 @@
 #include <rpc2/sftp.h>
 
 #include "counters.h"
+#include "hookrun.h"
 #include "level.h"
 #include "logfile.h"
 #include "metrics.h"
@@ -54,6 +55,7 @@ struct daemon {
     struct metrics *metrics;
     unsigned long drain_time_s;
     struct partials *partials; /* the sweeper of stale resumable partials */
+    struct hookrun *hooks;     /* post-store commands (--hooks); NULL: none */
     int stopping;
     int transfers_ended; /* the drain time passed: running transfers were aborted */
 };
@@ -70,6 +72,8 @@ static void end_transfers(struct daemon *d, unsigned running)
     d->transfers_ended = 1;
     d->drain_deadline = ev_now(d->loop) + DRAIN_GRACE_S;
     rpc2_ctx_abort_transfers(d->ctx, RPC2_ESHUTDOWN);
+    if (d->hooks)
+        hookrun_end_all(d->hooks); /* their calls then fail with RCAT_HOOK_FAILED */
 }
 
 static void on_drain(struct ev_loop *loop, ev_timer *w, int revents)
@@ -157,6 +161,15 @@ static int start_serving(struct daemon *d, const struct options *o)
                               .metrics = d->metrics,
                               .restart_interval = (uint64_t)o->restart_interval_mib << 20};
     const char *why = "";
+
+    if (o->hooks_path) {
+        d->hooks = hookrun_new(d->loop, o->root, logfile_from_serve, &d->log);
+        if (!d->hooks) {
+            fprintf(stderr, "rcatd: out of memory\n");
+            return -1;
+        }
+        sc.hooks_runner = d->hooks;
+    }
     int rc = serve_new(&sc, &d->serve, &why);
 
     if (rc != 0) {
@@ -253,6 +266,8 @@ static void log_start(struct daemon *d, const struct options *o)
                    level_name(o->min_security),
                    o->keys_path ? o->keys_path : "none (binds above none are refused)",
                    o->access_path ? o->access_path : "none (every client gets the defaults)");
+    if (o->hooks_path)
+        logfile_printf(&d->log, "rcatd: post-store commands from %s", o->hooks_path);
 }
 
 static int run(struct daemon *d, const struct options *o)
@@ -263,8 +278,10 @@ static int run(struct daemon *d, const struct options *o)
         return 1;
     }
     d->drain_time_s = o->drain_time_s;
-    d->reload =
-        (struct reload){.keys_path = o->keys_path, .access_path = o->access_path, .log = &d->log};
+    d->reload = (struct reload){.keys_path = o->keys_path,
+                                .access_path = o->access_path,
+                                .hooks_path = o->hooks_path,
+                                .log = &d->log};
     if (reload_keys_start(&d->reload) != 0 || start_metrics(d, o) != 0 ||
         start_serving(d, o) != 0 || reload_access_start(&d->reload) != 0 || start_rpc2(d, o) != 0)
         return 1;
@@ -300,6 +317,7 @@ static void teardown(struct daemon *d)
     }
     counters_stop(&d->counters);
     rpc2_ctx_free(d->ctx);
+    hookrun_free(d->hooks);     /* after the context: a call's end may cancel its command */
     metrics_free(d->metrics);   /* after the context: its workers count calls until freed */
     reload_dispose(&d->reload); /* after the context: it may look a secret up until freed */
     serve_free(d->serve);

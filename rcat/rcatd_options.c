@@ -92,6 +92,10 @@ static void usage(FILE *to)
         "                           line, '#' comments (mode 0600); reloaded on SIGHUP\n"
         "      --access=FILE        who may do what: \"IDENTITY RIGHTS ROOT [LOWEST-LEVEL]\"\n"
         "                           a line (rcatd(8)); reloaded on SIGHUP\n"
+        "      --hooks=FILE         commands run after a STORE: \"PATTERN IDENTITY EXIT\n"
+        "                           TIME-LIMIT COMMAND [ARG...]\" a line (rcatd(8)); the\n"
+        "                           call succeeds only if its command does; reloaded on\n"
+        "                           SIGHUP\n"
         "      --min-security=LEVEL refuse binds below LEVEL: none (default), auth (packets\n"
         "                           authenticated) or encrypt (and encrypted); above\n"
         "                           none, --keys is required\n"
@@ -312,6 +316,7 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
         {"memory-cap", required_argument, NULL, 'B'},
         {"keys", required_argument, NULL, 'k'},
         {"access", required_argument, NULL, 'a'},
+        {"hooks", required_argument, NULL, 'H'},
         {"min-security", required_argument, NULL, 'm'},
         {"log", required_argument, NULL, 'L'},
         {"max-rate", required_argument, NULL, 'M'},
@@ -363,6 +368,9 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
             break;
         case 'k':
             o->keys_path = optarg;
+            break;
+        case 'H':
+            o->hooks_path = optarg;
             break;
         case 'a':
             o->access_path = optarg;

@@ -32,6 +32,7 @@ struct options {
     unsigned long memory_cap_mib;       /* packet memory of all transfers (memshare) */
     const char *keys_path;              /* --keys: the clients' secrets; NULL: none known */
     const char *access_path;            /* --access: who may do what; NULL: the defaults for all */
+    const char *hooks_path;             /* --hooks: post-store commands; NULL: none */
     enum rpc2_security min_security;    /* binds below it are refused */
     const char *log_path;               /* NULL: stderr */
     const char *metrics_addr;           /* --metrics: NULL, no HTTP at all */

@@ -13,6 +13,8 @@
 
 #include "access.h"
 #include "level.h"
+#include "posthook.h"
+#include "serve_hook.h"
 #include "reload.h"
 
 int reload_secret_for(const char *identity, size_t len, unsigned char secret[RPC2_SECRET_BYTES],
@@ -101,17 +103,42 @@ static int access_install(struct reload *r, struct access **old, struct access *
     return 0;
 }
 
+/* ---- post-store commands ----------------------------------------------------- */
+
+/* Loads r->hooks_path and hands it to serve; 0, or -1 with err saying why
+ * (the old rules, if any, then stay). */
+static int hooks_install(struct reload *r, char *err, size_t errlen)
+{
+    struct posthook_rules *rules = malloc(sizeof *rules), *old = NULL;
+
+    if (!rules) {
+        snprintf(err, errlen, "%s: out of memory", r->hooks_path);
+        return -1;
+    }
+    if (posthook_load(rules, r->hooks_path, err, errlen) != 0) {
+        free(rules);
+        return -1;
+    }
+    serve_hooks_set(serve_hooks_of(r->serve), rules, &old);
+    if (old)
+        posthook_dispose(old);
+    free(old);
+    return 0;
+}
+
 /* The daemon's own files are hidden from every client by device and inode
  * (root.h); a reload may have found them replaced. */
 static int hide_own_files(struct reload *r)
 {
-    const char *paths[2];
+    const char *paths[3];
     size_t n = 0;
 
     if (r->keys_path)
         paths[n++] = r->keys_path;
     if (r->access_path)
         paths[n++] = r->access_path;
+    if (r->hooks_path)
+        paths[n++] = r->hooks_path;
     return serve_hide(r->serve, paths, n);
 }
 
@@ -121,7 +148,8 @@ int reload_access_start(struct reload *r)
     struct access *old = NULL, *now = NULL;
     int rc;
 
-    if (r->access_path && access_install(r, &old, &now, err, sizeof err) != 0) {
+    if ((r->access_path && access_install(r, &old, &now, err, sizeof err) != 0) ||
+        (r->hooks_path && hooks_install(r, err, sizeof err) != 0)) {
         fprintf(stderr, "rcatd: %s\n", err);
         return -1;
     }
@@ -192,6 +220,10 @@ void reload_now(struct reload *r, rpc2_ctx *ctx)
         logfile_printf(r->log, "rcatd: access not reloaded, the old one stays: %s", err);
     else if (r->access_path)
         logfile_printf(r->log, "rcatd: access reloaded from %s", r->access_path);
+    if (r->hooks_path && hooks_install(r, err, sizeof err) != 0)
+        logfile_printf(r->log, "rcatd: hooks not reloaded, the old ones stay: %s", err);
+    else if (r->hooks_path)
+        logfile_printf(r->log, "rcatd: hooks reloaded from %s", r->hooks_path);
     if ((rc = hide_own_files(r)) != 0)
         logfile_printf(r->log, "rcatd: cannot hide the key and access files from clients: %s",
                        strerror(-rc));

@@ -20,6 +20,7 @@
 struct reload {
     const char *keys_path;   /* NULL: no keys; binds above level none are refused */
     const char *access_path; /* NULL: every client gets serve's defaults */
+    const char *hooks_path;  /* NULL: no post-store commands (posthook.h) */
     struct serve *serve;     /* judges calls by the access table */
     struct logfile *log;
     rpc2_keys *keys; /* replaced on SIGHUP; read by the library on the loop thread only */

@@ -119,6 +119,7 @@ static const char *status_name(int status)
         "RCAT_NO_SPACE",
         "RCAT_NOT_EMPTY",
         "RCAT_NOT_LINK",
+        "RCAT_HOOK_FAILED",
     };
 
     if (status < 0)
@@ -226,7 +227,7 @@ static int transfer_over(rpc2_request *req, int status, void *args, void *result
         status = status_of_rpc2(c->desc.error ? c->desc.error : status);
     if (c->after)
         status = c->after(c, status, args, result);
-    return call_end(c, status);
+    return status == RPC2_CONTINUED ? status : call_end(c, status);
 }
 
 /* Runs the side effect c->desc describes on the loop, without this worker;
@@ -398,12 +399,47 @@ static int finish_store(int dirfd, const char *name, file_info *out)
     return 0;
 }
 
+/* A post-store command's end, on a worker: the call's. */
+static int hook_over(rpc2_request *req, int status, void *args, void *result, void *arg)
+{
+    struct call *c = arg;
+
+    (void)req, (void)args, (void)result;
+    serve_hook_cancel(&c->s->hooks, &c->hook); /* the context went first: RPC2_ECLOSED */
+    return call_end(c, status);
+}
+
+static void hook_done(int ok, void *arg)
+{
+    struct call *c = arg;
+
+    rpc2_request_resume(c->req, ok ? 0 : RCAT_HOOK_FAILED);
+}
+
+/* The file is in place (the directory c->fd, name; or the file c->fd when
+ * name is NULL): its post-store command, if one is configured for it, runs
+ * before the reply (RPC2_CONTINUED); else 0. */
+static int after_store(struct call *c, const char *name, const file_info *info)
+{
+    char shown[LOG_PATH_MAX];
+    struct serve_hook_call hc = {.req = c->req,
+                                 .fd = c->fd,
+                                 .name = name,
+                                 .size = info->size,
+                                 .desc = &c->desc,
+                                 .shown = shown};
+
+    escape_path(c->path, shown, sizeof shown);
+    return serve_hook_start(&c->s->hooks, &hc, hook_over, hook_done, c, &c->hook);
+}
+
 static int store_after(struct call *c, int status, void *args, void *result)
 {
     if (status != 0)
         return status;
     (void)args;
-    return finish_store(c->fd, c->name, result);
+    status = finish_store(c->fd, c->name, result);
+    return status != 0 ? status : after_store(c, c->name, result);
 }
 
 /* --append: the bytes go to the end of the file itself, which a failed
@@ -424,7 +460,7 @@ static int append_after(struct call *c, int status, void *args, void *result)
     if (fstat(c->fd, &st) < 0)
         return root_status_of_errno(errno);
     serve_info_of(&st, result);
-    return 0;
+    return after_store(c, NULL, result);
 }
 
 static int store_append(const struct root *at, const struct store_req *r, struct call *c)
@@ -647,6 +683,11 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     s->log_arg = cfg->log_arg;
     s->metrics = cfg->metrics;
     s->restart_interval = cfg->restart_interval;
+    if ((rc = serve_hooks_init(&s->hooks, cfg->root, cfg->hooks_runner)) != 0) {
+        *why = "cannot resolve the root's path";
+        serve_free(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -718,5 +759,11 @@ void serve_free(struct serve *s)
         free(s->acl);
     }
     listings_free(s->listings);
+    serve_hooks_dispose(&s->hooks);
     free(s);
+}
+
+struct serve_hooks *serve_hooks_of(struct serve *s)
+{
+    return &s->hooks;
 }

@@ -23,6 +23,7 @@ struct serve_config {
     void *log_arg;
     struct metrics *metrics; /* counts every call (metrics.h); NULL: none */
     uint64_t restart_interval; /* bytes between a resumable store's restart points; 0: default */
+    struct hookrun *hooks_runner; /* runs post-store commands (hookrun.h); NULL: none run */
 };
 
 struct serve;
@@ -56,6 +57,8 @@ unsigned serve_running(struct serve *s);
 /* Directory entries LIST has read so far: paging a directory to its end
  * reads it once, not once per page. */
 uint64_t serve_list_names_read(struct serve *s);
+/* The post-store commands' rules (serve_hook.h), for rcatd --hooks. */
+struct serve_hooks *serve_hooks_of(struct serve *s);
 /* After rpc2_ctx_free of the context it was exported on. NULL is fine. */
 void serve_free(struct serve *s);
 

@@ -21,6 +21,7 @@
 #include "rcat_proto.h"
 #include "root.h"
 #include "serve.h"
+#include "serve_hook.h"
 
 #define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
 #define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
@@ -38,6 +39,7 @@ struct serve {
     void *log_arg;
     struct metrics *metrics;
     uint64_t restart_interval; /* a resumable store's; 0: the library's default */
+    struct serve_hooks hooks;  /* post-store commands (serve_hook.c) */
     atomic_uint running;       /* calls from their handler's start to their reply */
     atomic_int stopping;
 };
@@ -61,6 +63,7 @@ struct call {
     int client_failed;        /* the client's end ended the transfer by its own error */
     uint32_t rtt_us;          /* the transfer's last smoothed round trip; 0: none */
     off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
+    struct hookrun_job *hook; /* its post-store command, while it runs */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };

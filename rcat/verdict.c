@@ -111,6 +111,8 @@ static const struct {
     {RCAT_NO_SPACE, "RCAT_NO_SPACE", "no space left on server"},
     {RCAT_NOT_EMPTY, "RCAT_NOT_EMPTY", "directory not empty on server (-r removes it whole)"},
     {RCAT_NOT_LINK, "RCAT_NOT_LINK", "not a symlink on server"},
+    {RCAT_HOOK_FAILED, "RCAT_HOOK_FAILED",
+     "the server's post-store command failed (the file was stored; the server's log says why)"},
 };
 
 static void judge_status(int st, struct verdict *v)

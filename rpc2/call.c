@@ -223,6 +223,21 @@ int rpc2_export(rpc2_ctx *ctx, uint32_t subsystem, const struct rpc2_proc *procs
     return engine_export(ctx_engine(ctx), subsystem, procs, n_procs, arg);
 }
 
+int rpc2_request_suspend(rpc2_request *req, rpc2_se_then_fn then, void *arg)
+{
+    return engine_request_suspend(req, then, arg);
+}
+
+int rpc2_request_resume(rpc2_request *req, int status)
+{
+    if (!req)
+        return RPC2_EINVAL;
+    rpc2_ctx *ctx = req->engine->env;
+    int rc = engine_request_resume(req, status, ctx_now());
+    ctx_kick(ctx);
+    return rc;
+}
+
 int rpc2_reply(rpc2_request *req, int status)
 {
     if (!req || !req->proc->async_handler)

@@ -10,6 +10,10 @@
  * The continuation runs exactly once whatever happens to the request: the
  * outcome of the transfer, or the reason it never ran, or (the context
  * being freed) ECLOSED on the thread that frees it.
+ *
+ * A handler may also suspend (rpc2_request_suspend) to wait on something
+ * of the application's: its rest runs the same way once the application
+ * resumes it and the worker that suspended it is back.
  */
 #include "engine.h"
 
@@ -70,9 +74,46 @@ static void start_transfer(struct rpc2_request *req, uint64_t now)
         transfer_over(req, rc);
 }
 
+/* The handler's rest after its suspension: on a worker, as after a transfer. */
+static void resume_now(struct rpc2_request *req)
+{
+    int status = req->resume_status;
+    req->suspended = req->parked = req->resumed = 0;
+    transfer_over(req, status);
+}
+
+int engine_request_suspend(struct rpc2_request *req, rpc2_se_then_fn then, void *arg)
+{
+    if (!req || !then || !req->proc->blocking_handler || req->then)
+        return RPC2_EINVAL;
+    req->then = then;
+    req->then_arg = arg;
+    req->then_desc = NULL;
+    req->suspended = 1;
+    return RPC2_CONTINUED;
+}
+
+int engine_request_resume(struct rpc2_request *req, int status, uint64_t now)
+{
+    if (!req || !req->suspended || req->resumed)
+        return RPC2_EINVAL;
+    req->engine->now = now;
+    req->resumed = 1;
+    req->resume_status = status;
+    if (req->parked)
+        resume_now(req);
+    return 0;
+}
+
 void engine_handler_returned(struct rpc2_request *req, int status, uint64_t now)
 {
     req->engine->now = now;
+    if (status == RPC2_CONTINUED && req->then && req->suspended && !req->then_due) {
+        req->parked = 1;
+        if (req->resumed)
+            resume_now(req);
+        return;
+    }
     if (status == RPC2_CONTINUED && req->then && !req->then_due) {
         start_transfer(req, now);
         return;

@@ -107,6 +107,9 @@ void engine_handler_orphaned(struct rpc2_request *req, int status);
 void engine_abort_transfers(struct engine *e, int status, uint64_t now);
 /* Whether a request's continuation is what run_blocking is asked to run. */
 int engine_request_continues(const struct rpc2_request *req);
+/* rpc2_request_suspend and rpc2_request_resume (the latter on the loop). */
+int engine_request_suspend(struct rpc2_request *req, rpc2_se_then_fn then, void *arg);
+int engine_request_resume(struct rpc2_request *req, int status, uint64_t now);
 
 /* ---- client ---- */
 struct engine_bind_args {
@@ -272,6 +275,9 @@ struct rpc2_request {
     void *then_arg;
     struct rpc2_se_desc *then_desc;
     int then_status, then_due;
+    /* rpc2_request_suspend: then waits for the application's resume
+     * (resumed, with resume_status) and for the worker to be back (parked) */
+    int suspended, parked, resumed, resume_status;
     char peer[ADDR_TEXT_MAX];
     uint8_t security; /* the connection's level when the request came */
     char identity[PKT_MAX_IDENTITY + 1];

@@ -115,6 +115,10 @@ static struct {
     unsigned handler_runs;
     unsigned outcomes; /* the handler heard how its transfer ended */
     int outcome;
+    int suspend;             /* the continuation suspends (rpc2_request_suspend) */
+    rpc2_request *suspended; /* ... this request, for the test to resume */
+    unsigned resumed_runs;   /* the rest after the resume ran */
+    int resumed_status;
 } srv;
 
 static void describe(void)
@@ -163,11 +167,24 @@ static void h_fetch(rpc2_request *req, void *args, void *result, void *arg)
     ck_assert_int_eq(rpc2_se_check_async(req, transfer_done, NULL), 0);
 }
 
+/* The rest once the application resumed a suspended continuation. */
+static int after_resume(rpc2_request *req, int status, void *args, void *result, void *arg)
+{
+    (void)req, (void)args, (void)result, (void)arg;
+    srv.resumed_runs++;
+    srv.resumed_status = status;
+    return status;
+}
+
 /* The rest of a handler that left its transfer to the loop. */
 static int fetch_then(rpc2_request *req, int status, void *args, void *result, void *arg)
 {
-    (void)req, (void)args, (void)result, (void)arg;
+    (void)args, (void)result, (void)arg;
     heard(status);
+    if (srv.suspend && status == 0) {
+        srv.suspended = req;
+        return rpc2_request_suspend(req, after_resume, NULL);
+    }
     return status;
 }
 
@@ -308,6 +325,83 @@ static const struct rpc2_ctx_stats *srv_stats(void)
 {
     return engine_stats(fakelink_engine(&link_, NODE_SERVER));
 }
+
+/* ---- a continuation that waits on the application ------------------------ */
+
+/* A blocking FETCH's continuation suspends (as rcatd's post-store command
+ * does): no worker is held, the client waits, and the status given to the
+ * resume is the reply's, whether the resume comes after the worker is back
+ * (_i 0) or before (_i 1: the worker that suspended is slow to return). */
+/* A blocking FETCH whose continuation will suspend, run until that
+ * continuation waits for a worker (the transfer is over). */
+struct suspended_fetch {
+    xfer_args args;
+    int64_t moved;
+    struct rpc2_se_desc d;
+    struct outcome o;
+};
+
+static void fetch_until_continued(struct suspended_fetch *f)
+{
+    setup(RPC2_SEC_NONE, ST_CONTINUED);
+    srv.suspend = 1;
+    rpc2_conn *c = bind_at(RPC2_SEC_NONE);
+    *f = (struct suspended_fetch){0};
+    start_fetch(c, TEST_FETCH_BLOCKING, &f->args, &f->moved, &f->d, &f->o);
+    fakelink_run(&link_, NULL, link_.now + 50 * MS);
+    run_workers(); /* the handler: the transfer goes to the loop */
+    for (int i = 0; i < 100 && workers.n == 0; i++)
+        fakelink_run(&link_, NULL, link_.now + 1 * SEC);
+    ck_assert_int_eq(workers.n, 1); /* the transfer is over: its continuation */
+}
+
+START_TEST(a_suspended_call_replies_once_resumed)
+{
+    int early = _i;
+    struct suspended_fetch f;
+    struct outcome *o = &f.o;
+    fetch_until_continued(&f);
+    rpc2_request *req = workers.q[--workers.n];
+    int rc = engine_run_handler(req);
+    ck_assert_int_eq(rc, RPC2_CONTINUED);
+    ck_assert_ptr_eq(srv.suspended, req);
+    if (early) {
+        ck_assert_int_eq(engine_request_resume(req, 42, link_.now), 0);
+        ck_assert_int_eq(workers.n, 0); /* not before the worker is back */
+        engine_handler_returned(req, rc, link_.now);
+    } else {
+        engine_handler_returned(req, rc, link_.now);
+        fakelink_run(&link_, NULL, link_.now + 30 * SEC);
+        ck_assert(!o->done); /* the client waits (BUSY), its call alive */
+        ck_assert_int_eq(workers.n, 0);
+        ck_assert_int_eq(engine_request_resume(req, 42, link_.now), 0);
+    }
+    ck_assert_int_eq(engine_request_resume(req, 43, link_.now), RPC2_EINVAL); /* once */
+    run_workers();
+    ck_assert(fakelink_run(&link_, &o->done, link_.now + 10 * SEC));
+    ck_assert_int_eq(o->status, 42);
+    ck_assert_uint_eq(srv.resumed_runs, 1);
+    ck_assert_int_eq(srv.resumed_status, 42);
+    ck_assert_uint_eq(srv_stats()->requests_running, 0);
+    teardown();
+}
+END_TEST
+
+/* The context goes while the call is suspended: the rest still runs once,
+ * with RPC2_ECLOSED. */
+START_TEST(a_suspended_call_hears_the_context_go)
+{
+    struct suspended_fetch f;
+    fetch_until_continued(&f);
+    run_workers();
+    ck_assert_ptr_nonnull(srv.suspended);
+    ck_assert_uint_eq(srv.resumed_runs, 0);
+    fakelink_restart(&link_, NODE_SERVER, NULL, NULL, NULL);
+    ck_assert_uint_eq(srv.resumed_runs, 1);
+    ck_assert_int_eq(srv.resumed_status, RPC2_ECLOSED);
+    teardown();
+}
+END_TEST
 
 /* ---- the crash of issue 10 ---------------------------------------------- */
 
@@ -495,6 +589,10 @@ int main(void)
     TCase *t = tcase_create("crash");
     tcase_add_loop_test(t, unbind_while_queued_for_a_worker, RPC2_SEC_NONE, RPC2_SEC_ENCRYPT + 1);
     suite_add_tcase(s, t);
+    TCase *sus = tcase_create("suspend");
+    tcase_add_loop_test(sus, a_suspended_call_replies_once_resumed, 0, 2);
+    tcase_add_test(sus, a_suspended_call_hears_the_context_go);
+    suite_add_tcase(s, sus);
     TCase *m = tcase_create("matrix");
     tcase_set_timeout(m, 60);
     tcase_add_loop_test(m, teardown_in_every_state, 0, 3 * N_STATES * N_EVENTS);

@@ -277,6 +277,26 @@ typedef int (*rpc2_se_then_fn)(rpc2_request *req, int status, void *args, void *
 RPC2_EXPORT int rpc2_se_transfer_then(rpc2_request *req, struct rpc2_se_desc *desc,
                                       rpc2_se_then_fn then, void *arg);
 
+/*
+ * Blocking handlers and their continuations: the rest waits on something
+ * of the application's (a child process, say) without holding a worker.
+ * The handler or continuation returns what rpc2_request_suspend returns
+ * (RPC2_CONTINUED); once what it waits on is over, the application calls
+ * rpc2_request_resume(req, status) on the loop thread, at most once, and
+ * then(req, status, args, result, arg) runs on a worker as the rest, what
+ * it returns being the reply's status. The client is kept waiting with
+ * BUSY meanwhile. A resume may come before the suspending worker is back:
+ * then waits for it. As with rpc2_se_transfer_then, then runs exactly
+ * once; while the context is freed before a resume, with RPC2_ECLOSED on
+ * the thread freeing it (and the application must not resume after that).
+ * Suspend returns RPC2_EINVAL (and then never runs) outside a blocking
+ * handler or its continuation, without then, or with another continuation
+ * pending; resume returns RPC2_EINVAL for a request not suspended or
+ * resumed already.
+ */
+RPC2_EXPORT int rpc2_request_suspend(rpc2_request *req, rpc2_se_then_fn then, void *arg);
+RPC2_EXPORT int rpc2_request_resume(rpc2_request *req, int status);
+
 #ifdef __cplusplus
 }
 #endif
