@@ -57,6 +57,7 @@ void cli_usage(void)
            "  or:  rcat [OPTION]... --mkdir|--rm|--glob|--sum|--readlink REMOTE...\n"
            "  or:  rcat [OPTION]... --mv REMOTE TO         rename on the server\n"
            "  or:  rcat [OPTION]... --symlink=TARGET REMOTE  make a symlink on the server\n"
+           "  or:  rcat queue put|get|status|list|cancel|run ... a spool (rcat queue --help)\n"
            "Move files to and from an rcatd server over rpc2.\n"
            "\n"
            "REMOTE is rcat://HOST[:PORT]/PATH (percent-escapes decoded) or, as with scp,\n"
@@ -227,7 +228,7 @@ enum {
     OPT_LISTEN,
 };
 
-static const struct option long_options[] = {
+const struct option cli_long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"put", required_argument, NULL, OPT_PUT},
     {"no-clobber", no_argument, NULL, 'n'},
@@ -602,7 +603,7 @@ void cli_parse(int argc, char **argv, struct options *opt)
     opt->retry.interval_us = RETRY_INTERVAL_US;
     opt->ops.jobs = CLI_JOBS_DEFAULT;
     opterr = 0; /* messages are ours: --json may be on */
-    while ((c = getopt_long(argc, argv, ":o:P:Cnpqrj:vhV", long_options, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, CLI_SHORT_OPTIONS, cli_long_options, NULL)) != -1)
         apply_option(opt, c, argv);
     opt->operands = argv + optind;
     opt->n_operands = argc - optind;

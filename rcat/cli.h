@@ -6,6 +6,8 @@
 #ifndef RCAT_CLI_H
 #define RCAT_CLI_H
 
+#include <getopt.h>
+
 #include "ops.h"
 #include "retry.h"
 
@@ -51,6 +53,10 @@ struct options {
     char **operands;
     int n_operands;
 };
+
+/* The options and their words, for rcat queue, which takes them too. */
+#define CLI_SHORT_OPTIONS ":o:P:Cnpqrj:vhV"
+extern const struct option cli_long_options[];
 
 /* Fills opt from argv; a bad option is remembered (cli_usage_error), and
  * parsing goes on so that --json anywhere counts. */

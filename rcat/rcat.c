@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "ops.h"
 #include "policy.h"
+#include "queue.h"
 #include "report.h"
 #include "retry.h"
 #include "run_tree.h"
@@ -469,6 +470,8 @@ int main(int argc, char **argv)
     int code;
     unsigned closed_std = open_closed_std();
 
+    if (argc > 1 && !strcmp(argv[1], "queue"))
+        return queue_main(argc, argv);
     cli_parse(argc, argv, &opt);
     assoc_cli_apply(argc, argv, &opt, &as); /* @NAME: its options first, then the line's */
     opt.closed_std = closed_std;

@@ -11,7 +11,9 @@
 set -eu
 packages="build-essential autoconf automake libtool pkg-config libev-dev libtirpc-dev
 rpcsvc-proto check valgrind libxxhash-dev xxhash libsodium-dev libssl-dev libmicrohttpd-dev
-curl iproute2 nftables" # the last two: test_reverse.sh's namespaces and firewall
+curl iproute2 nftables libsqlite3-dev libpq-dev postgresql"
+# iproute2, nftables: test_reverse.sh's namespaces and firewall; libsqlite3-dev,
+# libpq-dev, postgresql: rcat queue and its tests (a server of their own)
 fuzz_packages="clang libclang-rt-14-dev" # libclang_rt.fuzzer: -fsanitize=fuzzer links
 bench_packages="iperf3 gnuplot-nox iproute2 kmod" # run_wan.sh: TCP baseline, --plot, netns
 deb_packages="debhelper dpkg-dev lintian fakeroot"
@@ -33,8 +35,8 @@ done
 [ -z "$missing" ] && exit 0
 echo "installing:$missing"
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=""; fi
-# Packages that bring a daemon (prometheus) must not start it: we want
-# their tools. policy-rc.d is Debian's switch for that (invoke-rc.d asks it);
+# Packages that bring a daemon (prometheus, postgresql: the queue's tests
+# start a server of their own) must not start it: we want their tools. policy-rc.d is Debian's switch for that (invoke-rc.d asks it);
 # one already in place is left alone.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
