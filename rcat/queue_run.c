@@ -35,12 +35,11 @@
 #include "duration.h"
 #include "queue.h"
 #include "queue_words.h"
+#include "report.h"
+#include "verdict.h"
 
 #define ERROR_TAIL 1024
 #define EXPIRE_EVERY_MS 30000
-#define RCAT_EXIT_UNREACHABLE 2
-#define RCAT_EXIT_INTEGRITY 5
-#define RCAT_EXIT_CHANGED 6
 
 extern char **environ;
 
@@ -252,14 +251,18 @@ static const char *last_line(struct slot *sl)
 
 /* rcat's exit codes that another attempt can cure: the server lost or
  * unreachable (2), the data damaged on the way (5), the source changing
- * while it was read (6); and the child killed by a signal not ours. */
-static int retryable(int status)
+ * while it was read (6); and the child killed by a signal not ours. Also
+ * the one refusal (3) that goes away by itself: the server still runs the
+ * end of an attempt whose runner was killed, and is busy with its file
+ * until it finds that attempt gone (rcat's own --retries waits it out). */
+static int retryable(int status, const char *errors)
 {
     if (WIFSIGNALED(status))
         return 1;
     int code = WEXITSTATUS(status);
-    return code == RCAT_EXIT_UNREACHABLE || code == RCAT_EXIT_INTEGRITY ||
-           code == RCAT_EXIT_CHANGED;
+    return code == RCAT_EXIT_NET || code == RCAT_EXIT_INTEGRITY ||
+           code == RCAT_EXIT_CHANGED ||
+           (code == RCAT_EXIT_REFUSED && strstr(errors, VERDICT_BUSY_REMOTE));
 }
 
 static void record_end(struct runner *q, struct slot *sl, int status)
@@ -288,7 +291,7 @@ static void record_end(struct runner *q, struct slot *sl, int status)
         to = QS_WAIT; /* not a failure: the next runner resumes it */
         code = -1;
         snprintf(why, sizeof why, "interrupted: the runner stopped");
-    } else if (retryable(status) && r->failures < r->retries) {
+    } else if (retryable(status, sl->err) && r->failures < r->retries) {
         to = QS_RETR;
         retry_ms = r->retry_interval_ms;
     } else {

@@ -72,7 +72,7 @@ interrupted() {
     }
     grep -q '"Type":"RETR".*"Attempt":2,.*"Error":"RPC2_E[A-Z]*".*"Delayusec":500000' \
         "$tmp/$name.json" || fail "$what: no RETR event for attempt 2 with its error and delay"
-    grep -q '"Type":"DONE".*"TransfersFailed":0,"Retries":[1-9].*"ExitCode":0' \
+    grep -q '"Type":"DONE".*"TransfersFailed":0,.*"Retries":[1-9].*"ExitCode":0' \
         "$tmp/$name.json" || fail "$what: DONE does not say the retries and success"
     stop_server "srv2_$name"
 }
