@@ -60,6 +60,8 @@ void assoc_dispose(struct assoc *a)
     for (int i = 0; i < a->n_opts; i++)
         free(a->opts[i]);
     a->n_opts = 0;
+    free(a->argv);
+    a->argv = NULL;
 }
 
 /* A key file as the association names it: "~/" under $HOME, a relative

@@ -48,6 +48,7 @@ struct assoc {
     char *opts[ASSOC_OPTS_MAX]; /* "--KEY=VALUE" or "--FLAG", malloc'd */
     int n_opts;
     char file[512]; /* where it was found, for messages */
+    char **argv;    /* assoc_cli.c: the command line with opts first; NULL: none */
 };
 
 /* Looks for [name] in text (a file's contents; file names it for messages

@@ -57,6 +57,7 @@ void assoc_cli_apply(int argc, char **argv, struct options *opt, struct assoc *a
     again[0] = argv[0];
     memcpy(again + 1, as->opts, (size_t)as->n_opts * sizeof *again);
     memcpy(again + 1 + as->n_opts, argv + 1, (size_t)(argc - 1) * sizeof *again);
+    as->argv = again;
     optind = 0; /* getopt starts over */
     cli_parse(argc + as->n_opts, again, opt);
 }

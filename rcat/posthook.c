@@ -86,6 +86,15 @@ static void rule_dispose(struct posthook_rule *r)
     free(r->argv);
 }
 
+/* Refuses a line whose words from `from` on are not the rule's yet. */
+static int refuse_words(char **w, size_t from, size_t n, const char **why, const char *text)
+{
+    for (size_t i = from; i < n; i++)
+        free(w[i]);
+    *why = text;
+    return -1;
+}
+
 /* The words of a line become its rule; words[] are the rule's from now on. */
 static int rule_of(char **w, size_t n, struct posthook_rule *r, const char **why)
 {
@@ -98,42 +107,33 @@ static int rule_of(char **w, size_t n, struct posthook_rule *r, const char **why
     else
         r->identity = w[1];
     if (none) {
-        if (n > 5 || strcmp(w[2], "-") != 0 || strcmp(w[3], "-") != 0) {
-            *why = "a line without a command ('-') has '-' for EXIT and TIME-LIMIT and nothing "
-                   "after";
-            return -1;
-        }
+        if (n > 5 || strcmp(w[2], "-") != 0 || strcmp(w[3], "-") != 0)
+            return refuse_words(w, 2, n, why,
+                                "a line without a command ('-') has '-' for EXIT and TIME-LIMIT "
+                                "and nothing after");
         for (size_t i = 2; i < n; i++)
             free(w[i]);
         return 0;
     }
     unsigned long code = strtoul(w[2], &end, 10);
-    if (!*w[2] || *end || code > 255) {
-        *why = "EXIT is not an exit code (0-255)";
-        return -1;
-    }
-    if (duration_parse(w[3], &r->limit_us) != 0 || r->limit_us == 0) {
-        *why = "TIME-LIMIT is not a duration above 0 (30, 1.5, 90s, 5m, 2h)";
-        return -1;
-    }
-    if (w[4][0] != '/') {
-        *why = "COMMAND is not an absolute path";
-        return -1;
-    }
+    if (!*w[2] || *end || code > 255)
+        return refuse_words(w, 2, n, why, "EXIT is not an exit code (0-255)");
+    if (duration_parse(w[3], &r->limit_us) != 0 || r->limit_us == 0)
+        return refuse_words(w, 2, n, why,
+                            "TIME-LIMIT is not a duration above 0 (30, 1.5, 90s, 5m, 2h)");
+    if (w[4][0] != '/')
+        return refuse_words(w, 2, n, why, "COMMAND is not an absolute path");
     for (size_t i = 4; i < n; i++)
-        if (!known_percents(w[i])) {
-            *why = "an argument has a % other than %p %r %s %c %i %a %%";
-            return -1;
-        }
+        if (!known_percents(w[i]))
+            return refuse_words(w, 2, n, why,
+                                "an argument has a % other than %p %r %s %c %i %a %%");
     r->expect_exit = (int)code;
     free(w[2]);
     free(w[3]);
     r->argc = n - 4;
     r->argv = malloc(r->argc * sizeof *r->argv);
-    if (!r->argv) {
-        *why = "out of memory";
-        return -1;
-    }
+    if (!r->argv)
+        return refuse_words(w, 4, n, why, "out of memory");
     memcpy(r->argv, w + 4, r->argc * sizeof *r->argv);
     return 0;
 }

@@ -438,7 +438,8 @@ static int change(struct qstore *s, int64_t id, const char *runner, int hook, co
 
     if (n > 14)
         return -1;
-    memcpy(all, params, sizeof *all * n);
+    if (n > 0)
+        memcpy(all, params, sizeof *all * n);
     all[n++] = I64(b, id);
     text = dialect(s->db->drv, sql);
     if (!text || begin(s) < 0) {

@@ -499,5 +499,6 @@ int main(int argc, char **argv)
         code = finish(run(&opt, urls));
     }
     free(urls);
+    assoc_dispose(&as);
     return code;
 }

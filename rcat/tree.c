@@ -182,7 +182,7 @@ static int walk_dir(struct walk *w, int fd, const char *path, const char *rel)
         }
         memcpy(names[n++], de, sizeof *de);
     }
-    if (rc == 0)
+    if (rc == 0 && n > 0)
         qsort(names, n, sizeof *names, (int (*)(const void *, const void *))alphasort);
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct stat st;
