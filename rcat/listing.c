@@ -102,7 +102,7 @@ static int read_names(int fd, struct kept *k)
     if (rc == 0 && errno != 0)
         rc = root_status_of_errno(errno);
     closedir(d);
-    if (rc == 0)
+    if (rc == 0 && k->ls.n > 0) /* an empty directory has no array at all */
         qsort(k->ls.names, k->ls.n, sizeof *k->ls.names, by_name);
     return rc;
 }
