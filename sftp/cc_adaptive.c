@@ -18,8 +18,12 @@
  *   probe_bw   a cycle of 5/4 (is there more?), 3/4 (empty what that
  *              queued), then six of 1, each as long as the path's delay;
  *   probe_rtt  every ten seconds without a new minimum, in flight drops to
- *              four packets for 200 ms, so the delay is measured without
- *              our own queue (and competing flows see the queue drain).
+ *              half the BDP (four packets at least) for 200 ms or a round
+ *              trip, so the delay is measured without our own queue (and
+ *              competing flows see the queue drain). Half, as BBRv2, not
+ *              BBRv1's four packets: the queue empties all the same, and
+ *              at 100 ms the transfer keeps half its rate where it once
+ *              stopped for a third of a second in every ten.
  *
  * In flight is held to twice the BDP plus, once out of startup, what ACKs
  * that come in bursts showed they need (ack batches, recvmmsg: BBR's
@@ -42,7 +46,7 @@
 #define FULL_PIPE_ROUNDS 3u
 #define MIN_RTT_EXPIRY_US (10u * USEC_PER_SEC)
 #define PROBE_RTT_US (200u * 1000u)
-#define PROBE_RTT_CWND 4u
+#define PROBE_RTT_MIN_CWND 4u
 #define EXTRA_ACKED_ROUNDS 5u
 #define QUEUE_MIN_US 4000u
 #define QUEUE_MAX_US 16000u
@@ -66,6 +70,13 @@ static uint64_t max_bw(const struct cc_adaptive *d)
 static uint64_t bdp(const struct cc_adaptive *d)
 {
     return pacer_bytes_in(max_bw(d), d->min_rtt_us);
+}
+
+static uint32_t probe_rtt_cwnd(const struct pacer *p)
+{
+    uint32_t half = pacer_packets(p, bdp(&p->policy.adaptive) / 2);
+
+    return half > PROBE_RTT_MIN_CWND ? half : PROBE_RTT_MIN_CWND;
 }
 
 static void adaptive_init(struct pacer *p, uint64_t now)
@@ -223,7 +234,7 @@ static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, 
         }
     }
     if (d->mode == PROBE_RTT) {
-        if (d->probe_rtt_until == 0 && s->in_flight <= PROBE_RTT_CWND)
+        if (d->probe_rtt_until == 0 && s->in_flight <= probe_rtt_cwnd(p))
             d->probe_rtt_until = now + (d->min_rtt_us > PROBE_RTT_US ? d->min_rtt_us : PROBE_RTT_US);
         if (d->probe_rtt_until != 0 && now >= d->probe_rtt_until) {
             d->min_rtt_at = now;
@@ -255,7 +266,7 @@ static uint32_t target_cwnd(const struct pacer *p)
     uint32_t floor = 2 * p->params.send_ahead + p->params.ack_point + 4;
 
     if (d->mode == PROBE_RTT)
-        return PROBE_RTT_CWND;
+        return probe_rtt_cwnd(p);
     if (d->min_rtt_us == 0)
         return p->params.window;
     if (d->mode == STARTUP)
