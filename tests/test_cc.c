@@ -8,7 +8,7 @@
  * For each of the five profiles of issue 11 (a: 100 Mbit/s 10 ms RTT;
  * b: 100 Mbit/s 100 ms; c: b with 1% loss; d: 100 Mbit/s 200 ms 3% loss;
  * e: 1 Gbit/s 20 ms 0.1% loss) the default policy reaches 0.9 of the
- * bottleneck (0.83 on d, whose ceiling is 0.915) within a bounded number
+ * bottleneck (0.86 on d, whose ceiling is 0.915) within a bounded number
  * of round trips and stays
  * there, no probe timeout fires while ACKs arrive, and the bytes sent per
  * byte delivered stay within the loss rate + 3%. Then: a rate change shows
@@ -60,8 +60,10 @@ static const struct profile profiles[] = {
     {"b", 12500000, 100 * MS, 0, 8 * SEC, 0.9},
     {"c", 12500000, 100 * MS, 0.01, 8 * SEC, 0.9},
     /* 3 % loss each way: a DATA carries 1400 of the 1484 bytes it costs the
-     * link, so no sender delivers more than 0.943 x 0.97 = 0.915 of it. */
-    {"d", 12500000, 200 * MS, 0.03, 12 * SEC, 0.83},
+     * link, so no sender delivers more than 0.943 x 0.97 = 0.915 of it; the
+     * issue asks 0.85 of a real link. Pacing at the delivery rate (0.97 of
+     * the pace) gave 0.874 here, and 0.850 with probe_rtt at four packets. */
+    {"d", 12500000, 200 * MS, 0.03, 12 * SEC, 0.86},
     {"e", 125000000, 20 * MS, 0.001, 2 * SEC, 0.9},
 };
 
