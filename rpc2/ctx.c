@@ -136,17 +136,21 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- receiving ---------------------------------------------------------- */
 
-static void receive_batch(rpc2_ctx *ctx, uint16_t sock, unsigned n)
+/* A datagram longer than any rpc2 sends is refused as the kernel's
+ * truncation is: the buffers hold what UDP_GRO joins, more than one. */
+static void receive_batch(rpc2_ctx *ctx, uint16_t sock)
 {
     uint64_t now = ctx_now();
-    for (unsigned i = 0; i < n; i++) {
-        if (ctx->rx.truncated[i]) {
+    for (unsigned i = 0; i < ctx->rx.dgram_count; i++) {
+        const struct io_dgram *d = &ctx->rx.dgrams[i];
+
+        if (d->truncated || d->len > PKT_MAX_DATAGRAM) {
             ctx->engine->stats.rejected_length++;
             continue;
         }
-        struct rpc2_addr from = {.len = ctx->rx.fromlen[i], .sock = sock};
-        memcpy(&from.ss, &ctx->rx.from[i], sizeof from.ss);
-        engine_receive(ctx->engine, &from, ctx->rx.bufs[i], ctx->rx.lens[i], now);
+        struct rpc2_addr from = {.len = ctx->rx.fromlen[d->msg], .sock = sock};
+        memcpy(&from.ss, &ctx->rx.from[d->msg], sizeof from.ss);
+        engine_receive(ctx->engine, &from, d->data, d->len, now);
     }
 }
 
@@ -177,8 +181,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         int n = io_recv(ctx->socks[sock], &ctx->rx, drops);
         if (n <= 0)
             break;
-        receive_batch(ctx, sock, (unsigned)n);
-        if (n < IO_BATCH)
+        receive_batch(ctx, sock);
+        if (ctx->rx.count < IO_BATCH) /* the socket is empty */
             break;
     }
     ctx->engine->stats.rx_dropped += drops->total - dropped_before;
@@ -501,7 +505,7 @@ int rpc2_ctx_new(const struct rpc2_params *params, rpc2_ctx **out)
     ctx->engine = engine_new(&cfg, &ctx->log, &driver_hooks, ctx, flush_outq, ctx);
     if (ctx->engine)
         set_limits(ctx->engine, params);
-    rc = ctx->engine ? io_rx_init(&ctx->rx, PKT_MAX_DATAGRAM + 1) : RPC2_ENOMEM;
+    rc = ctx->engine ? io_rx_init(&ctx->rx, IO_RX_MAX) : RPC2_ENOMEM;
     if (rc == 0)
         rc = open_sockets(ctx);
     if (rc == 0 && params->workers > 0)

@@ -16,22 +16,39 @@
 
 /* Opens a nonblocking UDP socket bound to the address; an IPv6 wildcard is
  * made dual-stack (IPV6_V6ONLY off). Large socket buffers are requested,
- * and the kernel's count of dropped datagrams (SO_RXQ_OVFL, see io_drops).
+ * the kernel's count of dropped datagrams (SO_RXQ_OVFL, see io_drops), and
+ * received datagrams joined where the kernel can (UDP_GRO, see io_rx).
  * Returns the fd, or a negative rpc2 error (errno preserved). */
 int io_open(const struct sockaddr_storage *ss, socklen_t len);
 /* The family and port the socket is bound to. */
 int io_local_port(int fd);
 int io_family(int fd);
 
-/* Room for the one control message io_recv asks for. */
-#define IO_CMSG_SPACE 32
+/* Room for the control messages io_recv asks for: the drop count and
+ * UDP_GRO's segment size. */
+#define IO_CMSG_SPACE 64
+/* The most one received message can hold: a datagram, or with UDP_GRO a
+ * run of them from one peer joined by the kernel (64 KiB at most). */
+#define IO_RX_MAX 65536
+/* Datagrams one io_recv can return: the kernel joins at most 64 a message. */
+#define IO_DGRAMS_MAX (IO_BATCH * 64)
 
 struct io_rx {
-    unsigned count;                  /* datagrams received by the last io_recv */
+    unsigned count;                  /* messages received by the last io_recv */
     size_t buf_size;
     uint8_t *bufs[IO_BATCH];
     size_t lens[IO_BATCH];
     int truncated[IO_BATCH];          /* larger than buf_size: must be dropped */
+    /* The datagrams the last io_recv returned, in order: a message the
+     * kernel joined (UDP_GRO) is cut at its segment size, so callers see
+     * datagrams only. from[msg] is where each came from. */
+    struct io_dgram {
+        uint8_t *data; /* the engine may decrypt in place */
+        size_t len;
+        int truncated; /* its message was larger than buf_size: drop it */
+        unsigned msg;
+    } dgrams[IO_DGRAMS_MAX];
+    unsigned dgram_count;
     struct sockaddr_storage from[IO_BATCH];
     socklen_t fromlen[IO_BATCH];
     union {
@@ -54,10 +71,11 @@ struct io_drops {
 
 int io_rx_init(struct io_rx *rx, size_t buf_size);
 void io_rx_dispose(struct io_rx *rx);
-/* Receives up to IO_BATCH datagrams without blocking. Returns how many
- * (0 when none are waiting), or a negative rpc2 error. A truncated
- * datagram's length is the bytes kept (buf_size). Adds the socket's new
- * drops to *drops (NULL: not counted). */
+/* Receives up to IO_BATCH messages without blocking, each a datagram or a
+ * run the kernel joined, and lists their datagrams in rx->dgrams. Returns
+ * how many datagrams (0 when none are waiting), or a negative rpc2 error.
+ * A truncated message is one datagram whose length is the bytes kept
+ * (buf_size). Adds the socket's new drops to *drops (NULL: not counted). */
 int io_recv(int fd, struct io_rx *rx, struct io_drops *drops);
 /*
  * ICMP errors (port unreachable and the like) about datagrams a socket
