@@ -9,7 +9,7 @@
  *     carol       rl      pub      none
  *
  * RIGHTS are letters: r (FETCH, STAT, SUM, READLINK), w (STORE, MKDIR,
- * RENAME, SYMLINK, SETATTR), l (LIST, STAT, GLOB), d (DELETE: a right of its
+ * RENAME, SYMLINK, SETATTR, SYNC), l (LIST, STAT, GLOB), d (DELETE: a right of its
  * own, so a line written before it existed gives no one the power to
  * remove), or "-" for none. ROOT is a directory beneath the served root, as a client
  * path names one (relative, no ".."; "." is the whole root). LOWEST-LEVEL is

@@ -117,6 +117,9 @@ int ops_readlink(struct ops *o, const struct url *u, char *target, size_t cap);
 /* flags: RCAT_SETATTR_*. */
 int ops_setattr(struct ops *o, const struct url *u, unsigned flags, unsigned mode,
                 int64_t mtime_sec, unsigned mtime_nsec, file_info *info);
+/* The server's filesystem holding the directory u flushed (RCAT_SYNC): what
+ * was stored with RCAT_STORE_NO_FLUSH is durable once it answers 0. */
+int ops_sync(struct ops *o, const struct url *u);
 /* rc from one of the above, reported on path (NULL: u's): the exit code. */
 int ops_report_failure(struct ops *o, const struct url *u, const char *path, int rc);
 

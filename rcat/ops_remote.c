@@ -175,6 +175,13 @@ int ops_setattr(struct ops *o, const struct url *u, unsigned flags, unsigned mod
     return call_info(o, u, RCAT_SETATTR, (xdrproc_t)xdr_setattr_args, &a, info);
 }
 
+int ops_sync(struct ops *o, const struct url *u)
+{
+    path_args a = {.path = (char *)remote_path(u)};
+
+    return call_info(o, u, RCAT_SYNC, (xdrproc_t)xdr_path_args, &a, NULL);
+}
+
 int ops_report_failure(struct ops *o, const struct url *u, const char *path, int rc)
 {
     struct slot *s = NULL;

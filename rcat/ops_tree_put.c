@@ -5,7 +5,10 @@
  * each file is opened without following one, so what is sent is what the
  * walk saw. The server makes the directories a file needs
  * (RCAT_STORE_MKDIRS) and judges every path against its root and the
- * caller's rights.
+ * caller's rights. Each file is renamed into place whole but not flushed
+ * (RCAT_STORE_NO_FLUSH): one RCAT_SYNC at the end makes the tree durable
+ * before rcat reports it copied, as a fetched tree's one syncfs does; a
+ * flush per file made a tree of small files take seconds.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -52,6 +55,8 @@ struct put_run {
     const struct url *dst;
     struct sitem items[JOBS_MAX];
     int first;
+    int flush_each; /* a server older than RCAT_STORE_NO_FLUSH: each store flushed alone */
+    int deferred;   /* a store was sent unflushed: RCAT_SYNC at the end */
 };
 
 static int by_rel(const void *a, const void *b)
@@ -77,6 +82,32 @@ static void sitem_end(struct sitem *it, int code, const char *result)
     jobs_finish(it->j, it->lane);
 }
 
+static void send_store(struct sitem *it);
+
+/* A server older than RCAT_STORE_NO_FLUSH refused the flag before it kept
+ * anything (bytes piggybacked on the call were read from the file, which
+ * is ours and regular: it is read again): this file and the rest are sent
+ * to be flushed one by one. */
+static int resend_flushed(struct sitem *it, int status)
+{
+    struct rpc2_se_desc fresh = RPC2_SE_DESC_INIT(RPC2_SE_STORE);
+
+    if (status != RPC2_EINVAL || !(it->args.flags & RCAT_STORE_NO_FLUSH) ||
+        lseek(it->fd, 0, SEEK_SET) != 0)
+        return 0;
+    it->r->flush_each = 1;
+    it->args.flags &= ~(u_int)RCAT_STORE_NO_FLUSH;
+    fresh.event = it->d.event;
+    fresh.event_arg = it->d.event_arg;
+    fresh.stats_interval_us = it->d.stats_interval_us;
+    fresh.sum_type = it->d.sum_type;
+    memcpy(fresh.expect_sum, it->d.expect_sum, sizeof fresh.expect_sum);
+    fresh.expect_sum_len = it->d.expect_sum_len;
+    it->d = fresh;
+    send_store(it);
+    return 1;
+}
+
 static void stored(int status, void *result_, void *arg)
 {
     struct sitem *it = arg;
@@ -84,7 +115,11 @@ static void stored(int status, void *result_, void *arg)
     int code = RCAT_EXIT_OK;
 
     (void)result_;
+    if (resend_flushed(it, status))
+        return;
     report_xfer_focus(&it->x.rep);
+    if (status == 0 && (it->args.flags & RCAT_STORE_NO_FLUSH))
+        it->r->deferred = 1;
     if (status != 0)
         code = ops_fail_lane(it->r->o, it->s, status, &it->d, it->remote, it->e->src, &result);
     sitem_end(it, code, result);
@@ -153,10 +188,18 @@ static void start_store(struct jobs *j, unsigned lane, struct slot *s, size_t ta
         .mtime_nsec = r->o->cfg.preserve ? (u_int)st.st_mtim.tv_nsec : 0,
         .no_clobber = r->o->cfg.no_clobber,
     };
-    it->args.flags = RCAT_STORE_MKDIRS;
+    /* durable all at once at the end (RCAT_SYNC), as a fetched tree is */
+    it->args.flags = RCAT_STORE_MKDIRS | (r->flush_each ? 0 : RCAT_STORE_NO_FLUSH);
+    send_store(it);
+}
+
+static void send_store(struct sitem *it)
+{
+    int rc;
+
     it->d.file_kind = RPC2_SE_FILE_FD;
     it->d.file.fd.fd = it->fd;
-    rc = rpc2_call_async(s->conn, RCAT_STORE_FLAGS, (xdrproc_t)xdr_store_flags_args, &it->args,
+    rc = rpc2_call_async(it->s->conn, RCAT_STORE_FLAGS, (xdrproc_t)xdr_store_flags_args, &it->args,
                          (xdrproc_t)xdr_file_info, &it->info,
                          &(struct rpc2_call_opts){.se = &it->d}, stored, it);
     if (rc != 0)
@@ -255,6 +298,26 @@ static void read_target(struct put_run *r, struct slot *s)
         qsort(r->have.v, r->have.n, sizeof *r->have.v, by_rel);
 }
 
+/* What was stored unflushed made durable in one call, before rcat says the
+ * tree is copied: on the directory the top is in when the top is a file. */
+static void flush_stored(struct put_run *r, struct slot *s)
+{
+    char dir[PATH_MAX];
+    struct url u;
+    int rc;
+
+    if (!r->deferred)
+        return;
+    if (r->t->n > 0 && r->t->v[0].kind == TREE_DIR)
+        snprintf(dir, sizeof dir, "%s", r->top);
+    else
+        tree_split(r->top, dir, sizeof dir);
+    ops_url_at(r->dst, dir, &u);
+    rc = ops_sync(r->o, &u);
+    if (rc != 0)
+        ops_tree_note(&r->first, ops_fail_file(r->o, s, rc, dir[0] ? dir : "/", NULL));
+}
+
 /* Where the tree's top goes (ops.h: enum tree_into); AS is BENEATH when
  * dst is a directory there. */
 static char *target_of(struct ops *o, struct slot *s, const char *local, const struct url *dst,
@@ -330,6 +393,7 @@ int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum t
             for_each(&r, s, TREE_LINK, 0, make_link);
         if (o->cfg.preserve && !o->signal)
             for_each(&r, s, TREE_DIR, 1, keep_dir_attrs);
+        flush_stored(&r, s);
     } else {
         ops_tree_note(&r.first, verdict_fail_local(local, NULL, ENOMEM, &result));
     }

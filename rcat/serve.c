@@ -486,7 +486,8 @@ static int store_append(const struct root *at, const struct store_req *r, struct
  * Its path goes through the directory resolved beneath the root
  * (/proc/self/fd/N/NAME; the directory stays open in c->fd), so both
  * happen in that directory whatever is renamed meanwhile. */
-static int store_replace(const struct root *at, const struct store_req *r, struct call *c)
+static int store_replace(const struct root *at, const struct store_req *r, unsigned flags,
+                         struct call *c)
 {
     const store_args *a = &r->a;
     int exists = 0;
@@ -509,7 +510,8 @@ static int store_replace(const struct root *at, const struct store_req *r, struc
                       .mode = a->mode & MODE_BITS,
                       .atomic = 1,
                       .no_clobber = a->no_clobber,
-                      .fsync = 1,
+                      .fsync = !(flags & RCAT_STORE_NO_FLUSH),
+                      .no_flush = !!(flags & RCAT_STORE_NO_FLUSH),
                       .attrs = a->keep_mtime ? RPC2_SE_ATTR_MTIME : 0,
                       .mtime_sec = a->mtime_sec,
                       .mtime_nsec = a->mtime_nsec},
@@ -525,7 +527,8 @@ static int store_with(struct serve *s, rpc2_request *req, const struct store_req
     struct root at;
     int rc;
 
-    if (flags & ~(unsigned)(RCAT_STORE_APPEND | RCAT_STORE_MKDIRS))
+    if (flags & ~(unsigned)(RCAT_STORE_APPEND | RCAT_STORE_MKDIRS | RCAT_STORE_NO_FLUSH) ||
+        ((flags & RCAT_STORE_APPEND) && (flags & RCAT_STORE_NO_FLUSH)))
         return RPC2_EINVAL;
     if ((a->keep_mtime && a->mtime_nsec >= 1000000000u) ||
         ((flags & RCAT_STORE_APPEND) && (a->no_clobber || a->keep_mtime)))
@@ -536,7 +539,7 @@ static int store_with(struct serve *s, rpc2_request *req, const struct store_req
     if (flags & RCAT_STORE_MKDIRS)
         rc = root_make_parents(&at, a->path, r->path_len);
     if (rc == 0)
-        rc = flags & RCAT_STORE_APPEND ? store_append(&at, r, c) : store_replace(&at, r, c);
+        rc = flags & RCAT_STORE_APPEND ? store_append(&at, r, c) : store_replace(&at, r, flags, c);
     root_dispose(&at);
     return rc;
 }

@@ -112,7 +112,7 @@ void serve_info_of(const struct stat *st, file_info *out);
 
 /* ---- serve_ops.c ---- */
 
-#define SERVE_OPS_N 8
+#define SERVE_OPS_N 9
 extern const struct rpc2_proc serve_ops_procs[SERVE_OPS_N];
 
 #endif

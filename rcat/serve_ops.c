@@ -1,6 +1,6 @@
 /*
  * serve_ops.c - rcatd's remote operations (rcat_proto.x): MKDIR, RENAME,
- * DELETE, GLOB, SUM, SYMLINK, READLINK and SETATTR, each within the
+ * DELETE, GLOB, SUM, SYMLINK, READLINK, SETATTR and SYNC, each within the
  * caller's rights and root (serve_caller_root), logged one line per call
  * by serve.c like the transfers. The filesystem work is root_edit.c's and
  * globwalk.c's; this checks arguments and fills the replies.
@@ -41,7 +41,7 @@ struct sum_req {
     sum_args a;
     u_int path_len;
 };
-struct readlink_req {
+struct one_path_req {
     path_args a;
     u_int path_len;
 };
@@ -53,7 +53,7 @@ CHECKED_DECODER(mkdir_req, mkdir_args)
 CHECKED_DECODER(delete_req, delete_args)
 CHECKED_DECODER(glob_req, glob_args)
 CHECKED_DECODER(sum_req, sum_args)
-CHECKED_DECODER(readlink_req, path_args)
+CHECKED_DECODER(one_path_req, path_args)
 CHECKED_DECODER(setattr_req, setattr_args)
 
 /* Two names on the wire: both lengths kept. */
@@ -237,7 +237,7 @@ static int do_sum(struct serve *s, rpc2_request *req, void *args, void *result, 
 
 static int do_readlink(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
-    const struct readlink_req *r = args;
+    const struct one_path_req *r = args;
     readlink_result *out = result;
     struct root at;
     int rc;
@@ -252,6 +252,31 @@ static int do_readlink(struct serve *s, rpc2_request *req, void *args, void *res
     rc = root_readlink(&at, r->a.path, r->path_len, out->target, PATH_MAX);
     root_dispose(&at);
     return rc;
+}
+
+/* ---- SYNC ------------------------------------------------------------------ */
+
+/* The filesystem of a directory flushed at once (syncfs): the durability
+ * point of a batch stored with RCAT_STORE_NO_FLUSH. A right to write, as
+ * only a writer has anything to flush. */
+static int do_sync(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
+{
+    const struct one_path_req *r = args;
+    struct root at;
+    struct stat st;
+    int rc;
+
+    rc = serve_caller_root(s, req, ACCESS_WRITE, &at);
+    if (rc != 0)
+        return rc;
+    rc = root_open(&at, r->a.path, r->path_len, O_RDONLY | O_DIRECTORY, &c->fd);
+    root_dispose(&at);
+    if (rc != 0)
+        return rc;
+    if (syncfs(c->fd) < 0 || fstat(c->fd, &st) < 0)
+        return root_status_of_errno(errno);
+    serve_info_of(&st, result);
+    return 0;
 }
 
 /* ---- SYMLINK, SETATTR ------------------------------------------------------ */
@@ -314,8 +339,9 @@ HANDLER(delete, "DELETE", delete_req, path)
 HANDLER(glob, "GLOB", glob_req, pattern)
 HANDLER(sum, "SUM", sum_req, path)
 HANDLER(symlink, "SYMLINK", symlink_req, path)
-HANDLER(readlink, "READLINK", readlink_req, path)
+HANDLER(readlink, "READLINK", one_path_req, path)
 HANDLER(setattr, "SETATTR", setattr_req, path)
+HANDLER(sync, "SYNC", one_path_req, path)
 
 /* quick: one or two system calls, no walk and no file read */
 const struct rpc2_proc serve_ops_procs[SERVE_OPS_N] = {
@@ -325,6 +351,7 @@ const struct rpc2_proc serve_ops_procs[SERVE_OPS_N] = {
     PROC(RCAT_GLOB, glob_req, glob_result, h_glob, 0),
     PROC(RCAT_SUM, sum_req, sum_result, h_sum, 0),
     PROC(RCAT_SYMLINK, symlink_req, file_info, h_symlink, 1),
-    PROC(RCAT_READLINK, readlink_req, readlink_result, h_readlink, 1),
+    PROC(RCAT_READLINK, one_path_req, readlink_result, h_readlink, 1),
     PROC(RCAT_SETATTR, setattr_req, file_info, h_setattr, 1),
+    PROC(RCAT_SYNC, one_path_req, file_info, h_sync, 0), /* may wait on the disk */
 };

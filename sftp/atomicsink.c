@@ -265,7 +265,7 @@ static int sync_dir(const struct atomic_sink *a, const char **why)
     return rc;
 }
 
-int atomic_sink_commit(struct atomic_sink *a, int no_clobber, const char **why)
+int atomic_sink_commit(struct atomic_sink *a, int no_clobber, int flush, const char **why)
 {
     int r = no_clobber ? rename_no_clobber(a) : renameat(a->dirfd, a->tmp, a->dirfd, a->base);
 
@@ -283,7 +283,7 @@ int atomic_sink_commit(struct atomic_sink *a, int no_clobber, const char **why)
     a->tmp = NULL;
     if (a->side) /* the restart points of a file that is now whole */
         unlinkat(a->dirfd, a->side, 0);
-    return sync_dir(a, why);
+    return flush ? sync_dir(a, why) : 0;
 }
 
 void atomic_sink_dispose(struct atomic_sink *a)

@@ -46,8 +46,9 @@ int atomic_sink_set_attrs(const struct atomic_sink *a, int fd, mode_t mode, int 
                           const struct timespec *mtime, const char **why);
 
 /* Renames the temporary over the name (no_clobber: RPC2_EEXIST if the name
- * appeared) and fsyncs the directory. The temporary is gone either way. */
-int atomic_sink_commit(struct atomic_sink *a, int no_clobber, const char **why);
+ * appeared) and, with flush, fsyncs the directory. The temporary is gone
+ * either way. */
+int atomic_sink_commit(struct atomic_sink *a, int no_clobber, int flush, const char **why);
 
 /* Removes the temporary, if any, and frees what a holds. */
 void atomic_sink_dispose(struct atomic_sink *a);

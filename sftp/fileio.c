@@ -517,7 +517,8 @@ int fileio_finish(struct fileio *f, int success)
         rc = fail(f, "closing the sink failed (late write error)", fileio_errno_code(errno));
     f->fd = -1;
     if (f->atomic && success && rc == 0)
-        rc = atomic_sink_commit(&f->at, f->d->file.name.no_clobber, &f->why);
+        rc = atomic_sink_commit(&f->at, f->d->file.name.no_clobber, f->sync == SYNC_FULL,
+                                &f->why);
     resume_sink_settle(f);
     atomic_sink_dispose(&f->at); /* a temporary not committed is removed */
     fileio_fill_desc(f, f->d);

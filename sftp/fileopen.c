@@ -120,7 +120,7 @@ static int open_atomic(struct fileio *f)
     f->atomic = 1;
     f->kind = FIO_POSITIONAL;
     f->start = 0;
-    f->sync = SYNC_FULL;
+    f->sync = d->file.name.no_flush ? SYNC_NONE : SYNC_FULL;
     return 0;
 }
 

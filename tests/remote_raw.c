@@ -4,8 +4,8 @@
  * setuid mode, a nanosecond count past a second, names with a NUL inside
  * that C strings would cut short, an unknown sum type, a negative length)
  * must each get a clear refusal and change nothing; SETATTR, SUM of a
- * range and SYMLINK's replace flag, which rcat's own modes do not use, must
- * do what rcat_proto.x says.
+ * range, SYMLINK's replace flag and SYNC of what is not a directory, which
+ * rcat's own modes do not use, must do what rcat_proto.x says.
  *
  *   remote_raw PORT     (rcatd on 127.0.0.1:PORT, --writable, serving a
  *                        root with raw/f holding "abcd", raw/g a file and
@@ -129,6 +129,25 @@ static void flag_cases(rpc2_conn *c)
            call_info(c, RCAT_SYMLINK, (xdrproc_t)xdr_two_names, &s, &info), RPC2_EINVAL);
 }
 
+/* SYNC flushes a directory's filesystem, beneath the root only. */
+static void sync_cases(rpc2_conn *c)
+{
+    file_info info;
+    path_args p = {.path = "raw"};
+
+    expect("SYNC a directory", call_info(c, RCAT_SYNC, (xdrproc_t)xdr_path_args, &p, &info), 0);
+    if (info.type != RCAT_DIR) {
+        printf("FAIL: SYNC a directory: the reply does not describe it\n");
+        failures++;
+    }
+    p.path = "raw/f";
+    expect("SYNC a file", call_info(c, RCAT_SYNC, (xdrproc_t)xdr_path_args, &p, &info),
+           RCAT_NOT_DIR);
+    p.path = "raw/../..";
+    expect("SYNC up", call_info(c, RCAT_SYNC, (xdrproc_t)xdr_path_args, &p, &info),
+           RCAT_OUTSIDE_ROOT);
+}
+
 /* Names cut short by a NUL would name something else: refused whole. */
 static void nul_cases(rpc2_conn *c)
 {
@@ -229,6 +248,7 @@ int main(int argc, char **argv)
     nul_cases(conn);
     sum_cases(conn);
     replace_case(conn);
+    sync_cases(conn);
     rpc2_unbind(conn);
     rpc2_ctx_free(ctx);
     return failures ? 1 : 0;

@@ -119,6 +119,13 @@ if run 0 "rcat -r --put" "$r" -r -p -j 8 --json --put "$tmp/got/" "$H:up"; then
     [ "$(attrs "$tmp/got")" = "$(attrs "$root/up")" ] || fail "stored tree: modes or mtimes differ"
     [ -d "$root/up/empty one" ] && [ -d "$root/up/level 0/empty two" ] || fail "empty directories not stored"
     [ -L "$root/up/a link" ] || fail "the link was not stored as a link"
+    # durable at once at the end (RCAT_STORE_NO_FLUSH, then one RCAT_SYNC
+    # after the last store), not one flush per file
+    syncs=$(grep -c ' SYNC up ' "$tmp/tree.log")
+    [ "$syncs" = 1 ] || fail "--put: $syncs SYNC calls for the tree, want 1"
+    last_store=$(grep -n ' STORE ' "$tmp/tree.log" | tail -1 | cut -d: -f1)
+    sync_at=$(grep -n ' SYNC up ' "$tmp/tree.log" | tail -1 | cut -d: -f1)
+    [ "${sync_at:-0}" -gt "${last_store:-0}" ] || fail "--put: the SYNC came before the last STORE"
 fi
 if run 0 "rcat -r --put --skip-existing" "$r" -r -p --skip-existing --json --put "$tmp/got/" "$H:up"; then
     [ "$(done_field FileBytes)" = 0 ] || fail "--put --skip-existing moved $(done_field FileBytes) bytes"

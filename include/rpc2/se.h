@@ -122,6 +122,11 @@ struct rpc2_se_desc {
             int atomic;     /* sink: write a temporary name, rename on success only */
             int no_clobber; /* sink: refuse (RPC2_EEXIST) if the name exists */
             int fsync;      /* sink: flush to stable storage before success */
+            /* atomic sink: rename into place without flushing the file and
+             * its directory first (an atomic sink is otherwise always
+             * flushed); for a caller that makes a batch of files durable
+             * at once afterwards (syncfs), as rcatd does for a tree */
+            int no_flush;
             unsigned attrs;      /* atomic sink: RPC2_SE_ATTR_* */
             int64_t mtime_sec;   /* with RPC2_SE_ATTR_MTIME */
             uint32_t mtime_nsec; /* below 1000000000 */
