@@ -445,7 +445,8 @@ static int range_failure(struct split_run *r, size_t which, const char **result)
     if (g->error == RPC2_ECHANGED) {
         *result = "RPC2_ECHANGED";
         report_error(RCAT_EXIT_CHANGED, *result, r->src->path,
-                     "the file on the server is shorter than when the fetch began: nothing kept");
+                     "the file changed on the server while its ranges were fetched (a range "
+                     "ended short): nothing kept");
         return RCAT_EXIT_CHANGED;
     }
     if (g->error == RPC2_ESYSTEM)
