@@ -394,23 +394,31 @@ static void parse_rate_option(struct options *opt, const char *key, const char *
         cli_bad("%s: '%s' is not %s", flag, optarg, what);
 }
 
-/* -r and what goes with it. 1 when c was one of them. */
-static int apply_tree_option(struct options *opt, int c)
+/* A whole number from 1 to max (-j, --split); a bad one is a usage error. */
+static unsigned parse_count(const char *flag, const char *text, unsigned max)
 {
     char *end;
     unsigned long n;
 
+    errno = 0;
+    n = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || n < 1 || n > max) {
+        cli_bad("%s: '%s' is not a count from 1 to %u", flag, text, max);
+        return 1;
+    }
+    return (unsigned)n;
+}
+
+/* -r and what goes with it. 1 when c was one of them. */
+static int apply_tree_option(struct options *opt, int c)
+{
     switch (c) {
     case 'r': /* copies trees; with --rm, removes them */
         opt->ops.recursive = 1;
         opt->recursive = 1;
         return 1;
     case 'j':
-        errno = 0;
-        n = strtoul(optarg, &end, 10);
-        if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 || n > CLI_JOBS_MAX)
-            cli_bad("-j: '%s' is not a count from 1 to %d", optarg, CLI_JOBS_MAX);
-        opt->ops.jobs = (unsigned)n;
+        opt->ops.jobs = parse_count("-j", optarg, CLI_JOBS_MAX);
         opt->jobs_set = 1;
         return 1;
     case OPT_SKIP_EXISTING:
@@ -456,20 +464,6 @@ static int apply_remote_option(struct options *opt, int c)
     return 0;
 }
 
-/* --split=N: ranges of one large fetch at once (split.h); 1: not split. */
-static void parse_split(struct options *opt, const char *text)
-{
-    char *end;
-    unsigned long n;
-
-    errno = 0;
-    n = strtoul(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || n < 1 || n > SPLIT_MAX)
-        cli_bad("--split: '%s' is not a count of ranges from 1 to %d", text, SPLIT_MAX);
-    opt->ops.split = (unsigned)n;
-    opt->split_set = 1;
-}
-
 /* --split fetches one file by name whole: a store would need the server
  * to put ranges together (not in the protocol yet), and a range, an
  * append, a resumed file or a tree are fetched otherwise. */
@@ -492,8 +486,9 @@ static void apply_option(struct options *opt, int c, char **argv)
     if (apply_tree_option(opt, c) || apply_remote_option(opt, c))
         return;
     switch (c) {
-    case OPT_SPLIT:
-        parse_split(opt, optarg);
+    case OPT_SPLIT: /* ranges of one large fetch at once (split.h); 1: not split */
+        opt->ops.split = parse_count("--split", optarg, SPLIT_MAX);
+        opt->split_set = 1;
         break;
     case 'o':
         opt->output = optarg;
@@ -675,7 +670,6 @@ int cli_writes_stdout(const struct options *opt)
 {
     return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
 }
-
 
 int cli_tree(const struct options *opt)
 {

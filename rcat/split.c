@@ -29,13 +29,14 @@
 #include "filesum.h"
 #include "jobs.h"
 #include "localfile.h"
+#include "ops_impl.h"
 #include "policy.h"
 #include "ratectl.h"
 #include "report.h"
 #include "split.h"
 #include "verdict.h"
 
-#define SPLIT_ROUNDS 5 /* the first, then rounds for the ranges that failed */
+#define SPLIT_ROUNDS 5       /* the first, then rounds for the ranges that failed */
 #define SPLIT_FIRST_WAIT 0.5 /* seconds before the second round; doubled after */
 
 struct split_run;
@@ -46,9 +47,10 @@ struct range {
     uint64_t done; /* bytes from off known written by an earlier attempt */
     uint64_t live; /* this attempt's bytes so far */
     uint64_t rate_bps;
+    uint64_t resent; /* this attempt's packets resent so far */
     uint32_t packet_size, window; /* the last attempt's, from its NOTIFICATION */
     int ok;
-    int error; /* the last attempt's: an rpc2 error or an rcat_status */
+    int error;     /* the last attempt's: an rpc2 error or an rcat_status */
     int sys_errno; /* with RPC2_ESYSTEM: why the temporary would not open */
     struct rpc2_se_desc d;
     fetch_args args;
@@ -112,7 +114,9 @@ static void tell(struct split_run *r, const struct rpc2_event *ev)
     e.end_byte = (int64_t)r->at_start.size - 1;
     e.size = (int64_t)r->at_start.size;
     e.file_bytes = bytes_so_far(r, &e.rate_bps);
-    e.packets_retransmitted = r->retrans + ev->packets_retransmitted;
+    e.packets_retransmitted = r->retrans;
+    for (size_t i = 0; i < r->n; i++)
+        e.packets_retransmitted += r->v[i].resent;
     report_xfer_event(&r->rep, &e, ctx_retransmissions(r->o) - r->retrans0);
 }
 
@@ -139,12 +143,14 @@ static int on_range_event(const struct rpc2_event *ev, void *arg)
     case RPC2_EVENT_STATS:
         g->live = ev->file_bytes;
         g->rate_bps = ev->rate_bps;
+        g->resent = ev->packets_retransmitted;
         ratectl_sync(r->o->ratectl);
         tell(r, ev);
         break;
     case RPC2_EVENT_STOP: /* the ranges' ERROR and STOP are not the file's */
         r->retrans += ev->packets_retransmitted;
         r->duplicates += ev->duplicates;
+        g->resent = 0;
         break;
     default:
         break;
@@ -224,13 +230,13 @@ static void start_range(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     g->s = s;
     g->live = 0;
     g->packet_size = g->window = 0;
+    g->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(RPC2_SE_FETCH); /* nothing moved yet */
     if (s->lost || r->o->timed_out || r->o->signal)
         return range_over(g, s->lost ? s->lost : r->o->signal ? RPC2_ECANCELED : RPC2_ETIMEDOUT);
     g->fd = open_range_fd(r);
     g->sys_errno = g->fd < 0 ? errno : 0;
     if (g->fd < 0)
         return range_over(g, RPC2_ESYSTEM);
-    g->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
     g->d.file_kind = RPC2_SE_FILE_FD;
     g->d.file.fd.fd = g->fd;
     g->d.seek_offset = (int64_t)at;
@@ -241,8 +247,8 @@ static void start_range(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     g->args = (fetch_args){
         .path = (char *)r->src->path, .offset = at, .length = (int64_t)(g->len - g->done)};
     rc = rpc2_call_async(s->conn, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &g->args,
-                         (xdrproc_t)xdr_file_info, &g->info,
-                         &(struct rpc2_call_opts){.se = &g->d}, range_fetched, g);
+                         (xdrproc_t)xdr_file_info, &g->info, &(struct rpc2_call_opts){.se = &g->d},
+                         range_fetched, g);
     if (rc != 0)
         range_over(g, rc);
 }
@@ -380,8 +386,8 @@ static int check_whole(struct split_run *r, const char **result)
         return ops_fail(o, NULL, rc, NULL, r->src->path, NULL, result);
     if (their_len == r->sum_len && !memcmp(theirs, r->sum, their_len) &&
         summed == r->at_start.size && now.size == r->at_start.size) {
-        if (o->cfg.sum.expect_len &&
-            (o->cfg.sum.expect_len != r->sum_len || memcmp(o->cfg.sum.expect, r->sum, r->sum_len))) {
+        if (o->cfg.sum.expect_len && (o->cfg.sum.expect_len != r->sum_len ||
+                                      memcmp(o->cfg.sum.expect, r->sum, r->sum_len))) {
             *result = "RPC2_EINTEGRITY";
             report_error(RCAT_EXIT_INTEGRITY, *result, r->src->path,
                          "the file's %s is not the one --check gave: nothing kept",
@@ -529,9 +535,9 @@ int split_fetch(struct ops *o, const struct url *src, const char *dest, int *cod
     uint64_t moved = r.v ? bytes_so_far(&r, &rate) : 0;
 
     end_run(&r);
-    struct report_sum sum = {rpc2_se_sum_name(o->cfg.sum.type ? o->cfg.sum.type
-                                                              : RPC2_SE_SUM_XXH128),
-                             r.sum, *code == RCAT_EXIT_OK ? r.sum_len : 0};
+    struct report_sum sum = {
+        rpc2_se_sum_name(o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128), r.sum,
+        *code == RCAT_EXIT_OK ? r.sum_len : 0};
 
     report_xfer_range(&r.rep, 0, (int64_t)r.at_start.size - 1);
     report_xfer_end(&r.rep, moved, r.retrans + ctx_retransmissions(o) - r.retrans0, r.duplicates,

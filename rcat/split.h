@@ -10,9 +10,11 @@
 #ifndef RCAT_SPLIT_H
 #define RCAT_SPLIT_H
 
-#include "ops_impl.h"
+#include "url.h"
 
-#define SPLIT_MAX 64                  /* ranges at once: connections to one server */
+struct ops;
+
+#define SPLIT_MAX 64                 /* ranges at once: connections to one server */
 #define SPLIT_MIN_RANGE (4ull << 20) /* no range smaller: a smaller file is not split */
 
 /* The fetch of src into dest (a file by name) with --split, when it

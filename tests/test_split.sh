@@ -95,9 +95,10 @@ signal TERM proxy
 await proxy 10
 
 # ---- the server killed and started again mid-run -------------------------------
-# slow ranges (--rate per range), so the kill lands while they move
+# slow ranges (--rate per range: about 4 s each), so the kill lands while they move
+rate="$((mib / 2))M"
 rm -f "$tmp/got/big"
-spawn fetch "$r" --split=4 -v --rate 80M --timeout 3 -o "$tmp/got/big" "$H:big" \
+spawn fetch "$r" --split=4 -v --rate "$rate" --timeout 3 -o "$tmp/got/big" "$H:big" \
     >"$tmp/fetch.out" 2>"$tmp/fetch.err"
 await_log "$tmp/fetch.err" "ranges at once" 20 || fail "the restart fetch did not start"
 sleep 1
@@ -124,7 +125,7 @@ fi
 # ---- the file changed while its ranges move ------------------------------------
 rm -f "$tmp/got/big"
 cp "$root/big" "$tmp/orig"
-spawn changing "$r" --split=4 -v --rate 80M -o "$tmp/got/big" "$H:big" \
+spawn changing "$r" --split=4 -v --rate "$rate" -o "$tmp/got/big" "$H:big" \
     >"$tmp/changing.out" 2>"$tmp/changing.err"
 await_log "$tmp/changing.err" "ranges at once" 20 || fail "the changing fetch did not start"
 sleep 1
