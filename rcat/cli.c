@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "duration.h"
 #include "level.h"
+#include "split.h"
 #include "url.h"
 
 #define TIMEOUT_MAX_US 4294000000ull /* dead_peer_us is 32 bits of microseconds */
@@ -99,6 +100,11 @@ void cli_usage(void)
            "                        and --json (Checksum, ChecksumType)\n"
            "      --check=SUM       fail (exit 5, nothing kept) unless the bytes moved have\n"
            "                        this sum (hex) of the --checksum type\n"
+           "      --split=N         fetch a large file (-o FILE) as N byte ranges at once,\n"
+           "                        over N connections (at most %d; 1: not split), into\n"
+           "                        one temporary, checksummed whole against the\n"
+           "                        server's sum before it takes the name; a file under\n"
+           "                        %d MiB a range, or standard output, is fetched whole\n"
            "Trees (-r):\n"
            "  -r, --recursive       copy directories with everything beneath them: files,\n"
            "                        directories (empty ones too) and symbolic links (as\n"
@@ -183,7 +189,8 @@ void cli_usage(void)
            "  6  the source file changed while it was being sent\n"
            "With several REMOTEs rcat goes on after a failure and exits with the code of the\n"
            "first one. See rcat(1).\n",
-           RPC2_DEFAULT_PORT, CLI_JOBS_DEFAULT, CLI_JOBS_MAX);
+           SPLIT_MAX, (int)(SPLIT_MIN_RANGE >> 20), CLI_JOBS_DEFAULT, CLI_JOBS_MAX,
+           RPC2_DEFAULT_PORT);
 }
 
 enum {
@@ -227,6 +234,7 @@ enum {
     OPT_SKIP_EXISTING,
     OPT_CHECKSUM_COMPARE,
     OPT_LISTEN,
+    OPT_SPLIT,
 };
 
 const struct option cli_long_options[] = {
@@ -280,6 +288,7 @@ const struct option cli_long_options[] = {
     {"jobs", required_argument, NULL, 'j'},
     {"skip-existing", no_argument, NULL, OPT_SKIP_EXISTING},
     {"checksum-compare", no_argument, NULL, OPT_CHECKSUM_COMPARE},
+    {"split", required_argument, NULL, OPT_SPLIT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -386,23 +395,31 @@ static void parse_rate_option(struct options *opt, const char *key, const char *
         cli_bad("%s: '%s' is not %s", flag, optarg, what);
 }
 
-/* -r and what goes with it. 1 when c was one of them. */
-static int apply_tree_option(struct options *opt, int c)
+/* A whole number from 1 to max (-j, --split); a bad one is a usage error. */
+static unsigned parse_count(const char *flag, const char *text, unsigned max)
 {
     char *end;
     unsigned long n;
 
+    errno = 0;
+    n = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || n < 1 || n > max) {
+        cli_bad("%s: '%s' is not a count from 1 to %u", flag, text, max);
+        return 1;
+    }
+    return (unsigned)n;
+}
+
+/* -r and what goes with it. 1 when c was one of them. */
+static int apply_tree_option(struct options *opt, int c)
+{
     switch (c) {
     case 'r': /* copies trees; with --rm, removes them */
         opt->ops.recursive = 1;
         opt->recursive = 1;
         return 1;
     case 'j':
-        errno = 0;
-        n = strtoul(optarg, &end, 10);
-        if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 || n > CLI_JOBS_MAX)
-            cli_bad("-j: '%s' is not a count from 1 to %d", optarg, CLI_JOBS_MAX);
-        opt->ops.jobs = (unsigned)n;
+        opt->ops.jobs = parse_count("-j", optarg, CLI_JOBS_MAX);
         opt->jobs_set = 1;
         return 1;
     case OPT_SKIP_EXISTING:
@@ -448,11 +465,32 @@ static int apply_remote_option(struct options *opt, int c)
     return 0;
 }
 
+/* --split fetches one file by name whole: a store would need the server
+ * to put ranges together (not in the protocol yet), and a range, an
+ * append, a resumed file or a tree are fetched otherwise. */
+static void check_split(const struct options *opt)
+{
+    if (!opt->split_set)
+        return;
+    if (opt->mode == MODE_PUT)
+        cli_bad("--split fetches: a store in ranges needs the server to put them together, "
+                "which it cannot do yet");
+    else if (opt->mode != MODE_FETCH || cli_tree(opt))
+        cli_bad("--split goes with the fetch of a file (for trees, -j moves several at once)");
+    else if (opt->offset_set || opt->length_set || opt->ops.append || opt->ops.resume)
+        cli_bad("--split fetches a whole file: --offset, --length, --append and -C make no "
+                "sense with it");
+}
+
 static void apply_option(struct options *opt, int c, char **argv)
 {
     if (apply_tree_option(opt, c) || apply_remote_option(opt, c))
         return;
     switch (c) {
+    case OPT_SPLIT: /* ranges of one large fetch at once (split.h); 1: not split */
+        opt->ops.split = parse_count("--split", optarg, SPLIT_MAX);
+        opt->split_set = 1;
+        break;
     case 'o':
         opt->output = optarg;
         break;
@@ -634,7 +672,6 @@ int cli_writes_stdout(const struct options *opt)
     return opt->mode == MODE_FETCH && (!opt->output || !strcmp(opt->output, "-"));
 }
 
-
 int cli_tree(const struct options *opt)
 {
     return (opt->mode == MODE_FETCH || opt->mode == MODE_PUT) &&
@@ -742,6 +779,7 @@ void cli_check(const struct options *opt)
         cli_bad("-C continues a whole file: it needs -o FILE or --put FILE, without --offset, "
                 "--length or --append");
     check_tree(opt);
+    check_split(opt);
 }
 
 /* ---- operands ------------------------------------------------------------ */

@@ -44,6 +44,7 @@ struct options {
     int security_set; /* --security given: otherwise it follows --key-file */
     int restart_interval_set;
     int jobs_set;               /* -j given */
+    int split_set;              /* --split given */
     unsigned closed_std;        /* bit n: fd n was closed when rcat started */
     struct retry_config retry;  /* --retries, --retry-interval */
     const char *target_flag;    /* -n, --overwrite or --append, whichever was given */

@@ -50,6 +50,7 @@ struct ops_config {
     /* rcat -r (ops_tree*.c) */
     int recursive;        /* -r: directories with everything beneath them */
     unsigned jobs;        /* -j: files in flight at once (connections to a server) */
+    unsigned split;       /* --split: a large fetch's ranges at once (split.h); < 2: not split */
     int skip_existing;    /* --skip-existing: same size and mtime at the target: not moved */
     int checksum_compare; /* --checksum-compare: same content at the target: not moved */
     /* --listen: the server connects from its side (rcatd --connect): rcat

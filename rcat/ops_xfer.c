@@ -20,6 +20,7 @@
 #include "ops_impl.h"
 #include "policy.h"
 #include "report.h"
+#include "split.h"
 #include "verdict.h"
 
 static uint64_t call_retransmissions(const struct ops *o)
@@ -208,7 +209,11 @@ int ops_fetch(struct ops *o, const struct url *src, const char *dest)
     struct sink k;
     struct xfer x;
     struct target_policy tp = {o->cfg.no_clobber, o->cfg.append, o->cfg.mkdirs};
-    int code = target_open(&tp, dest, &k, &result);
+    int code;
+
+    if (split_fetch(o, src, dest, &code))
+        return code;
+    code = target_open(&tp, dest, &k, &result);
 
     d.quota = o->cfg.length; /* --length, or RPC2_SE_NO_QUOTA */
     resume_describe(o, &d, k.path != NULL && !k.append);

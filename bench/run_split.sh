@@ -1,0 +1,163 @@
+#!/bin/bash
+# run_split.sh - rcat --split=N against one fetch of the same file, in one run
+# (issue 14: "one 4 GiB file with --split versus without").
+#
+# Rounds alternate the two (no split, then split) so that the machine's load
+# falls on both alike; each round prints both times, the end the medians and
+# split/no-split (below 1: splitting is faster). First on loopback, then, when
+# this can be done here (root, ip, /dev/net/tun, bench/wan/linkemu), through
+# the emulated link of run_wan.sh on a long, lossy path, where one transfer's
+# window and rate controller leave the path unfilled and several ranges at
+# once should not. The file is sparse with random blocks (cheap to make, its
+# content still checked by rcat's whole-file sum); copies go to tmpfs when
+# there is one.
+#
+# Knobs (environment): SPLIT=4 ranges; ROUNDS=3; SPLIT_MIB=512 on loopback
+# (SPLIT_MIB=4096 is the issue's 4 GiB: it needs that much free memory for
+# the copy on tmpfs); WAN_MIB=24 and WAN_PROFILE=100M,100,1 (rate bit/s,
+# RTT ms, loss %) through the link; WAN=0 skips the link; RUN_SECS=120 caps
+# each fetch.
+set -u
+
+SPLIT=${SPLIT:-4} ROUNDS=${ROUNDS:-3} SPLIT_MIB=${SPLIT_MIB:-512} WAN_MIB=${WAN_MIB:-24}
+WAN_PROFILE=${WAN_PROFILE:-100M,100,1} WAN=${WAN:-1} RUN_SECS=${RUN_SECS:-120}
+top=${top_builddir:-.}
+rcat=$top/rcat/rcat rcatd=$top/rcat/rcatd linkemu=$top/bench/wan/linkemu
+for p in "$rcat" "$rcatd"; do
+    [ -x "$p" ] || { echo "run_split.sh: $p not built (make)" >&2; exit 1; }
+done
+
+scratch=/dev/shm
+[ -d "$scratch" ] && [ -w "$scratch" ] || scratch=${TMPDIR:-/tmp}
+tmp=$(mktemp -d "$scratch/run_split.XXXXXX") || exit 1
+rcatd_pid="" emu_pid="" ns_srv=rsplit$$srv ns_cli=rsplit$$cli ns_made=0
+
+stop() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null || return 0
+    for _ in $(seq 1 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+cleanup() {
+    stop "$rcatd_pid"
+    stop "$emu_pid"
+    if [ "$ns_made" = 1 ]; then
+        ip netns del "$ns_srv" 2>/dev/null
+        ip netns del "$ns_cli" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# make_file PATH MIB: sparse, with a random MiB every 64 MiB and at the end.
+make_file() {
+    truncate -s "$2M" "$1"
+    for at in $(seq 0 64 $(($2 - 1))) $(($2 - 1)); do
+        dd if=/dev/urandom of="$1" bs=1M count=1 seek="$at" conv=notrunc status=none
+    done
+}
+
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+
+# fetch_once PREFIX URL SPLIT_N: the seconds one fetch took, or "fail".
+fetch_once() {
+    local pre=$1 url=$2 n=$3 t0 rc
+    rm -f "$tmp/copy"
+    t0=$(now)
+    $pre timeout "$RUN_SECS" "$rcat" --no-progress --split="$n" -o "$tmp/copy" "$url" 2>"$tmp/err"
+    rc=$?
+    if [ $rc -ne 0 ] || ! cmp -s "$tmp/copy" "$tmp/root/file.bin"; then
+        echo "fail"
+        sed 's/^/    /' "$tmp/err" | tail -3 >&2
+        return
+    fi
+    echo "$(now) $t0" | awk '{printf "%.3f", $1 - $2}'
+}
+
+# compare LABEL PREFIX URL: ROUNDS alternating rounds, then the medians.
+compare() {
+    local label=$1 pre=$2 url=$3 a b ra=() rb=()
+    echo "$label: $ROUNDS rounds, no split then --split=$SPLIT"
+    for i in $(seq 1 "$ROUNDS"); do
+        a=$(fetch_once "$pre" "$url" 1)
+        b=$(fetch_once "$pre" "$url" "$SPLIT")
+        echo "  round $i: no split $a s, --split=$SPLIT $b s"
+        [ "$a" = fail ] || ra+=("$a")
+        [ "$b" = fail ] || rb+=("$b")
+    done
+    [ ${#ra[@]} -gt 0 ] && [ ${#rb[@]} -gt 0 ] || { echo "  no median: fetches failed"; return; }
+    local ma mb
+    ma=$(median "${ra[@]}")
+    mb=$(median "${rb[@]}")
+    echo "$label median: no split $ma s, --split=$SPLIT $mb s, split/no-split $(echo "$mb $ma" |
+        awk '{printf "%.2f", $1 / $2}') ($(echo "$ma $mb" | awk -v m="$MIB" '{printf "%.0f and %.0f", m * 8.388608 / $1, m * 8.388608 / $2}') Mbit/s)"
+}
+
+# ---- loopback ---------------------------------------------------------------------
+mkdir "$tmp/root"
+MIB=$SPLIT_MIB
+make_file "$tmp/root/file.bin" "$MIB"
+"$rcatd" --listen 127.0.0.1:0 --root "$tmp/root" >"$tmp/rcatd.out" 2>&1 &
+rcatd_pid=$!
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/^rcatd listening on \([0-9]*\)$/\1/p' "$tmp/rcatd.out")
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+[ -n "$port" ] || { cat "$tmp/rcatd.out"; echo "run_split.sh: rcatd did not start" >&2; exit 1; }
+compare "loopback, $MIB MiB" "" "rcat://127.0.0.1:$port/file.bin"
+stop "$rcatd_pid"
+rcatd_pid=""
+
+# ---- through the emulated link ------------------------------------------------------
+why=""
+[ "$WAN" = 1 ] || why="WAN=0"
+[ -n "$why" ] || [ "$(id -u)" -eq 0 ] || why="not root"
+[ -n "$why" ] || [ -c /dev/net/tun ] || why="no /dev/net/tun"
+[ -n "$why" ] || command -v ip >/dev/null || why="no ip (iproute2)"
+[ -n "$why" ] || [ -x "$linkemu" ] || why="$linkemu not built"
+if [ -n "$why" ]; then
+    echo "emulated link: skipped ($why)"
+    exit 0
+fi
+IFS=, read -r rate rtt loss <<<"$WAN_PROFILE"
+rate_bps=$(awk -v r="$rate" 'BEGIN { m = 1; u = substr(r, length(r));
+    if (u == "k") m = 1e3; if (u == "M") m = 1e6; if (u == "G") m = 1e9;
+    if (m > 1) r = substr(r, 1, length(r) - 1); printf "%.0f", r * m }')
+srv_ip=10.79.0.1 cli_ip=10.79.0.2
+ns_made=1
+for ns in "$ns_srv" "$ns_cli"; do
+    ip netns add "$ns" && ip -n "$ns" link set lo up &&
+        ip -n "$ns" tuntap add dev wan0 mode tun &&
+        ip -n "$ns" link set wan0 mtu 1500 txqueuelen 10000 up ||
+        { echo "emulated link: skipped (cannot make namespace $ns)"; exit 0; }
+done
+ip -n "$ns_srv" addr add "$srv_ip/24" dev wan0
+ip -n "$ns_cli" addr add "$cli_ip/24" dev wan0
+queue=$(awk -v b="$rate_bps" -v r="$rtt" 'BEGIN { q = b * r / 8000; if (q < 16384) q = 16384; printf "%.0f", q }')
+"$linkemu" --ns-a "$ns_srv" --dev-a wan0 --ns-b "$ns_cli" --dev-b wan0 --rate "$rate_bps" \
+    --queue "$queue" --delay "$(awk -v r="$rtt" 'BEGIN { printf "%g", r / 2 }')" \
+    --loss "$loss%" --seed $$ >"$tmp/linkemu.out" 2>"$tmp/linkemu.err" &
+emu_pid=$!
+for _ in $(seq 1 200); do
+    grep -q "linkemu ready" "$tmp/linkemu.out" 2>/dev/null && break
+    sleep 0.05
+done
+grep -q "linkemu ready" "$tmp/linkemu.out" || { cat "$tmp/linkemu.err"; echo "emulated link: linkemu did not start"; exit 0; }
+MIB=$WAN_MIB
+make_file "$tmp/root/file.bin" "$MIB"
+ip netns exec "$ns_srv" "$rcatd" --listen "$srv_ip:7755" --root "$tmp/root" >"$tmp/rcatd.out" 2>&1 &
+rcatd_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "rcatd listening" "$tmp/rcatd.out" && break
+    sleep 0.05
+done
+compare "link $rate bit/s, $rtt ms RTT, $loss % loss, $MIB MiB" "ip netns exec $ns_cli" \
+    "rcat://$srv_ip:7755/file.bin"
