@@ -118,6 +118,44 @@ static int copy(struct handoff *h, const char *name, const char *incoming)
     return code;
 }
 
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* What the incoming copy holds beneath rel that the source does not (the
+ * temporary file of a store or fetch that a kill cut short, at either
+ * end) is removed, so the copy becomes the source's tree exactly. */
+static int prune(struct handoff *h, const char *name, const char *incoming, const char *rel)
+{
+    char **names = NULL, *in_dir = rel[0] ? tree_join(incoming, rel) : strdup(incoming);
+    size_t n = 0;
+    int code = in_dir ? side_list(&h->dst, in_dir, &names, &n) : oom();
+
+    for (size_t i = 0; code == 0 && i < n; i++) {
+        char *sub = tree_join(rel, names[i]);
+        char *src = sub ? tree_join(name, sub) : NULL;
+        char *dst = sub ? tree_join(incoming, sub) : NULL;
+        enum side_kind theirs = SIDE_NONE, ours = SIDE_NONE;
+
+        code = src && dst ? side_kind(&h->src, src, &theirs) : oom();
+        if (!code)
+            code = side_kind(&h->dst, dst, &ours);
+        if (!code && theirs != ours)
+            code = side_remove(&h->dst, dst);
+        else if (!code && ours == SIDE_DIR)
+            code = prune(h, name, incoming, sub);
+        free(sub);
+        free(src);
+        free(dst);
+    }
+    free_names(names, n);
+    free(in_dir);
+    return code;
+}
+
 /* Every file of the local copy (the source when sending, the incoming copy
  * when receiving) has the content of its remote counterpart, by a sum made
  * at each end. A file that differs is removed from the incoming copy, so
@@ -180,6 +218,8 @@ static int send_batch(struct handoff *h, const char *name)
         code = copy(h, name, incoming);
     if (!code)
         step_done("transferred");
+    if (!code)
+        code = prune(h, name, incoming, "");
     if (!code)
         code = verify(h, name, incoming);
     if (!code)

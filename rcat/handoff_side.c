@@ -176,6 +176,69 @@ int side_batches(const struct side *s, char ***names, size_t *n)
     return rc;
 }
 
+static int collect_any(const char *path, const file_info *info, void *arg)
+{
+    struct collect *c = arg;
+    const char *name = url_basename(path);
+
+    (void)info;
+    if (!name || !strcmp(name, ".") || !strcmp(name, ".."))
+        return 0;
+    if (add_name(c->names, c->n, name) < 0) {
+        c->failed = 1;
+        return RPC2_ENOMEM;
+    }
+    return 0;
+}
+
+static int local_list(const char *path, char ***names, size_t *n)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int code = 0;
+
+    if (!d)
+        return local_fail(path, "cannot read it", errno);
+    while (code == 0 && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && add_name(names, n, e->d_name) < 0)
+            code = oom();
+    closedir(d);
+    return code;
+}
+
+int side_list(const struct side *s, const char *rel, char ***names, size_t *n)
+{
+    char *path = side_path(s, rel);
+    int code = 0;
+
+    if (!path)
+        return oom();
+    if (!s->remote) {
+        code = local_list(path, names, n);
+    } else {
+        /* '*' leaves out hidden names (FNM_PERIOD): they are asked for apart */
+        static const char *const patterns[] = {"*", ".*"};
+
+        for (size_t i = 0; code == 0 && i < 2; i++) {
+            struct collect c = {names, n, 0};
+            char *pattern = tree_join(path, patterns[i]);
+            struct url u;
+            int rc;
+
+            if (!pattern) {
+                code = oom();
+                break;
+            }
+            side_url(s, pattern, &u);
+            rc = ops_glob(s->o, &u, collect_any, &c);
+            code = c.failed ? oom() : remote_fail(s, path, rc);
+            free(pattern);
+        }
+    }
+    free(path);
+    return code;
+}
+
 /* renameat2's RENAME_NOREPLACE: never over something there. */
 static int rename_local(const char *from, const char *to)
 {

@@ -41,6 +41,10 @@ int side_kind(const struct side *s, const char *rel, enum side_kind *kind);
  * 0 or an exit code, reported. */
 int side_batches(const struct side *s, char ***names, size_t *n);
 
+/* The names in the directory rel (hidden ones too), added to *names as
+ * side_batches does. */
+int side_list(const struct side *s, const char *rel, char ***names, size_t *n);
+
 /* Renames rel to the side's path to (absolute for a local side, from the
  * server's root for a remote one) unless to exists: 0, 1 when it does, or
  * an exit code, reported. */
