@@ -428,7 +428,7 @@ static void usage(void)
            "                             (on the source's side) instead of removing it\n"
            "      --dest-archive=DIR     the same for the destination's copy\n"
            "  and rcat's connection options (-P, --identity, --key-file, --security,\n"
-           "  --timeout, --rate, -j, -p, --json, -q, -v). One line per batch on standard\n"
+           "  --timeout, --rate, -j, --json, -q, -v). One line per batch on standard\n"
            "  output: NAME sent|waiting-for-sender|waiting-for-receiver|cleared.\n"
            "Exit status: 0 done, or nothing to do yet; 1 usage; 2 the server was not\n"
            "reached or was lost; 3 the server refused (rights, read-only); 4 a local\n"
