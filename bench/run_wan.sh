@@ -265,7 +265,8 @@ cpu_note() {
             (t > 0 ? (e1[1] - e0[1]) * 100 / t : 0) }'
 }
 
-# run_rcat TAG SECS [RCAT OPTIONS...]: fetch for SECS at most; sets rcat_bytes, rcat_mbps.
+# run_rcat TAG SECS [RCAT OPTIONS...]: fetch for SECS at most; sets rcat_bytes, rcat_mbps
+# and rcat_dups (DATA packets the client received twice).
 run_rcat() {
     local tag=$1 secs=$2 t0 t1 last
     shift 2
@@ -276,6 +277,8 @@ run_rcat() {
     # The last event with FileBytes (STOP when stopped, else the transfer's end).
     last=$(grep '"FileBytes"' "$results/$tag.json" | grep -v '"Type":"DONE"' | tail -n 1 || true)
     rcat_bytes=$(sed -n 's/.*"FileBytes":\([0-9]*\).*/\1/p' <<<"$last")
+    rcat_dups=$(sed -n 's/.*"Duplicates":\([0-9]*\).*/\1/p' <<<"$last")
+    : "${rcat_dups:=0}"
     local us
     us=$(sed -n 's/.*"Elapsedusec":\([0-9]*\).*/\1/p' <<<"$last")
     : "${rcat_bytes:=0}"
@@ -434,8 +437,11 @@ for p in ${profiles[@]+"${profiles[@]}"}; do
     rb=$rcat_bytes rm=$rcat_mbps
     # What entered the link from the server, less what was still inside it when rcat stopped.
     sent=$(($(delta "$s0" "$s1" ab_in_udp) - $(delta "$s0" "$s1" ab_held_udp)))
-    reff=$(ratio "$sent" "$rb")
-    qd=$(delta "$s0" "$s1" ab_queue_drops) lost=$(delta "$s0" "$s1" ab_lost)
+    qd=$(delta "$s0" "$s1" ab_queue_drops) lost=$(($(delta "$s0" "$s1" ab_lost) + $(delta "$s0" "$s1" ab_ge_lost)))
+    # In packets, as TCP's is in segments: every packet that left the link or was dropped in
+    # it, over the packets that reached the client new (all but its duplicates).
+    out_pkts=$(delta "$s0" "$s1" ab_out_pkts)
+    reff=$(ratio "$((out_pkts + qd + lost))" "$((out_pkts - rcat_dups))")
     bm="" beff="-"
     if [ $have_bbr -eq 1 ]; then
         sleep 1
@@ -453,7 +459,7 @@ for p in ${profiles[@]+"${profiles[@]}"}; do
     link_mbps=$(awk -v r="$rate" 'BEGIN { print r / 1e6 }')
     out "$(printf '%-18s %7s %7s %7s %9s %8s %8s %8s %8s' "$label" "$rm" "${bm:--}" "$cm" \
         "$(ratio "$rm" "$link_mbps")" "$(ratio "$rm" "$bm")" "$reff" "$beff" "$ceff")"
-    details+=("$tag: rcat moved $rb bytes; the link took $sent UDP payload bytes from the server, dropped $qd at the queue and $lost at random; $cpu")
+    details+=("$tag: rcat moved $rb bytes; the link took $sent UDP payload bytes from the server (headers included: $(ratio "$sent" "$rb") of the bytes moved), delivered $out_pkts packets of which the client had $rcat_dups already, dropped $qd at the queue and $lost at random; $cpu")
     [ $plot -eq 1 ] && draw "$tag" "profile $label" "$rate"
 done
 for d in ${details[@]+"${details[@]}"}; do out "#   $d"; done

@@ -75,7 +75,9 @@ int report_is_json(void)
 
 uint32_t report_stats_interval_us(void)
 {
-    return cfg.json ? STATS_EVERY_US : cfg.progress ? BAR_EVERY_US : 0;
+    if (cfg.json || (cfg.verbose && !cfg.progress))
+        return STATS_EVERY_US; /* -v: its line each second, late by a quarter at most */
+    return cfg.progress ? BAR_EVERY_US : 0;
 }
 
 int report_wants_size(void)
@@ -432,6 +434,20 @@ static void draw_tree_bar(int done)
     bar_draw(b, done);
 }
 
+/* -v: the line per second, above the bar when there is one. */
+static void path_line(struct report_xfer *x, const struct rpc2_event *ev)
+{
+    char line[512];
+
+    if (!pathline_format(&x->line, x->file, ev, bar_now_us(), line, sizeof line))
+        return;
+    if (cfg.progress)
+        bar_clear();
+    report_info("%s", line);
+    if (cfg.progress)
+        bar_draw(x, 0);
+}
+
 void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
                        uint64_t extra_retransmissions)
 {
@@ -442,6 +458,8 @@ void report_xfer_event(struct report_xfer *x, const struct rpc2_event *ev,
         return;
     }
     if (!cfg.json) {
+        if (ev->type == RPC2_EVENT_STATS && cfg.verbose)
+            path_line(x, ev);
         if (ev->type == RPC2_EVENT_STATS && cfg.progress && bar_now_us() - x->last_us >= BAR_EVERY_US) {
             bar_update_rate(x, bar_now_us());
             bar_draw(x, 0);

@@ -8,6 +8,7 @@
 #ifndef RCAT_REPORT_H
 #define RCAT_REPORT_H
 
+#include "pathline.h"
 #include <stdint.h>
 #include <rpc2/event.h>
 #include <rpc2/se.h>
@@ -92,6 +93,7 @@ struct report_xfer {
     int resume;                   /* -C: STOP says StartedOver */
     int started_over;
     struct report_kept error, stop; /* the library's, for after the call */
+    struct pathline line;           /* -v: the line per second */
 };
 
 /* The range the library moves (StartByte, EndByte: -1 to the end); a

@@ -25,6 +25,7 @@ void stall_start(struct stall *s, struct engine *e, uint64_t timeout, uint64_t b
     s->engine = e;
     s->timeout = timeout;
     s->bytes = bytes;
+    s->started_at = now;
     s->moved_at = now;
     s->expired = expired;
     if (timeout)

@@ -17,7 +17,8 @@ struct stall {
     struct engine *engine;
     uint64_t timeout;  /* 0: not watching */
     uint64_t bytes;    /* progress as last seen */
-    uint64_t moved_at; /* when it last changed */
+    uint64_t started_at; /* when watching began */
+    uint64_t moved_at;   /* when the count last changed */
     void (*expired)(struct stall *s, uint64_t now);
 };
 
