@@ -143,9 +143,11 @@ static int prune(struct handoff *h, const char *name, const char *incoming, cons
         code = src && dst ? side_kind(&h->src, src, &theirs) : oom();
         if (!code)
             code = side_kind(&h->dst, dst, &ours);
-        if (!code && theirs != ours)
+        /* only what the source lacks: a symbolic link is told apart from
+         * what it points to by one end (lstat) and not the other (STAT) */
+        if (!code && theirs == SIDE_NONE)
             code = side_remove(&h->dst, dst);
-        else if (!code && ours == SIDE_DIR)
+        else if (!code && ours == SIDE_DIR && theirs == SIDE_DIR)
             code = prune(h, name, incoming, sub);
         free(sub);
         free(src);
@@ -187,10 +189,15 @@ static int verify(struct handoff *h, const char *name, const char *incoming)
             continue;
         rpath = tree_join(rtop, e->rel);
         fd = open(e->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        ops_begin_attempt(h->o, &remote->url, 0);
         same = fd >= 0 && rpath && ops_same_content(h->o, &remote->url, rpath, fd);
         if (fd >= 0)
             close(fd);
-        if (!same) {
+        if (!same && ops_last_error(h->o)) { /* not known: the server was lost */
+            report_error(RCAT_EXIT_NET, rpc2_errname(ops_last_error(h->o)), rpath ? rpath : e->rel,
+                         "cannot check the copy: %s", rpc2_strerror(ops_last_error(h->o)));
+            code = RCAT_EXIT_NET;
+        } else if (!same) {
             char *bad = tree_join(incoming, e->rel);
 
             report_error(RCAT_EXIT_INTEGRITY, "HANDOFF_VERIFY", rpath ? rpath : e->rel,
@@ -280,8 +287,10 @@ static int clear(struct handoff *h, const struct side *s, const char *name, cons
     code = to ? side_remove(s, trash) : oom(); /* an earlier run's, not yet removed */
     if (!code)
         code = side_rename(s, name, to);
-    if (code == 1)
-        code = RCAT_EXIT_LOCAL; /* removed just now: someone else made it again */
+    if (code == 1) { /* removed just now: someone else made it again */
+        report_error(RCAT_EXIT_LOCAL, "HANDOFF_TRASH", to, "in the way of clearing %s", name);
+        code = RCAT_EXIT_LOCAL;
+    }
     if (!code) {
         step_done(step);
         code = side_remove(s, trash);

@@ -116,18 +116,22 @@ static int add_name(char ***names, size_t *n, const char *name)
     return 0;
 }
 
+/* Which names of a directory a listing keeps. */
+typedef int (*keep_fn)(const char *name, int is_dir);
+
 struct collect {
+    keep_fn keep;
     char ***names;
     size_t *n;
     int failed;
 };
 
-static int collect_remote(const char *path, const file_info *info, void *arg)
+static int collect(const char *path, const file_info *info, void *arg)
 {
     struct collect *c = arg;
     const char *name = url_basename(path);
 
-    if (info->type != RCAT_DIR || !name || !name[0] || name[0] == '.')
+    if (!name || !c->keep(name, info->type == RCAT_DIR))
         return 0;
     if (add_name(c->names, c->n, name) < 0) {
         c->failed = 1;
@@ -136,107 +140,81 @@ static int collect_remote(const char *path, const file_info *info, void *arg)
     return 0;
 }
 
-static int local_batches(const struct side *s, char ***names, size_t *n)
+/* The names in the directory rel that keep wants; on a server, those the
+ * patterns match (a '*' leaves out hidden names: FNM_PERIOD). */
+static int list_dir(const struct side *s, const char *rel, const char *const *patterns,
+                    size_t n_patterns, keep_fn keep, char ***names, size_t *n)
 {
-    DIR *d = opendir(s->dir);
-    struct dirent *e;
-    int code = 0;
-
-    if (!d)
-        return local_fail(s->dir, "cannot read the spool", errno);
-    while (code == 0 && (e = readdir(d)) != NULL) {
-        struct stat st;
-
-        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-            !S_ISDIR(st.st_mode))
-            continue;
-        if (add_name(names, n, e->d_name) < 0)
-            code = oom();
-    }
-    closedir(d);
-    return code;
-}
-
-int side_batches(const struct side *s, char ***names, size_t *n)
-{
-    struct collect c = {names, n, 0};
-    char *pattern;
-    struct url u;
-    int rc;
-
-    if (!s->remote)
-        return local_batches(s, names, n);
-    pattern = side_path(s, "*");
-    if (!pattern)
-        return oom();
-    side_url(s, pattern, &u);
-    rc = ops_glob(s->o, &u, collect_remote, &c);
-    rc = c.failed ? oom() : remote_fail(s, s->url.path[0] ? s->url.path : ".", rc);
-    free(pattern);
-    return rc;
-}
-
-static int collect_any(const char *path, const file_info *info, void *arg)
-{
-    struct collect *c = arg;
-    const char *name = url_basename(path);
-
-    (void)info;
-    if (!name || !strcmp(name, ".") || !strcmp(name, ".."))
-        return 0;
-    if (add_name(c->names, c->n, name) < 0) {
-        c->failed = 1;
-        return RPC2_ENOMEM;
-    }
-    return 0;
-}
-
-static int local_list(const char *path, char ***names, size_t *n)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int code = 0;
-
-    if (!d)
-        return local_fail(path, "cannot read it", errno);
-    while (code == 0 && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && add_name(names, n, e->d_name) < 0)
-            code = oom();
-    closedir(d);
-    return code;
-}
-
-int side_list(const struct side *s, const char *rel, char ***names, size_t *n)
-{
-    char *path = side_path(s, rel);
+    char *path = rel[0] ? side_path(s, rel) : strdup(s->remote ? s->url.path : s->dir);
     int code = 0;
 
     if (!path)
         return oom();
     if (!s->remote) {
-        code = local_list(path, names, n);
-    } else {
-        /* '*' leaves out hidden names (FNM_PERIOD): they are asked for apart */
-        static const char *const patterns[] = {"*", ".*"};
+        DIR *d = opendir(path);
+        struct dirent *e;
+        struct stat st;
 
-        for (size_t i = 0; code == 0 && i < 2; i++) {
-            struct collect c = {names, n, 0};
-            char *pattern = tree_join(path, patterns[i]);
-            struct url u;
-            int rc;
-
-            if (!pattern) {
+        if (!d)
+            code = local_fail(path, "cannot read it", errno);
+        while (d && code == 0 && (e = readdir(d)) != NULL)
+            if (keep(e->d_name, fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                    S_ISDIR(st.st_mode)) &&
+                add_name(names, n, e->d_name) < 0)
                 code = oom();
-                break;
-            }
-            side_url(s, pattern, &u);
-            rc = ops_glob(s->o, &u, collect_any, &c);
-            code = c.failed ? oom() : remote_fail(s, path, rc);
-            free(pattern);
+        if (d)
+            closedir(d);
+    }
+    for (size_t i = 0; s->remote && code == 0 && i < n_patterns; i++) {
+        struct collect c = {keep, names, n, 0};
+        char *pattern = path[0] ? tree_join(path, patterns[i]) : strdup(patterns[i]);
+        struct url u;
+        int rc;
+
+        if (!pattern) {
+            code = oom();
+            break;
         }
+        side_url(s, pattern, &u);
+        rc = ops_glob(s->o, &u, collect, &c);
+        code = c.failed ? oom() : remote_fail(s, path[0] ? path : ".", rc);
+        free(pattern);
     }
     free(path);
     return code;
+}
+
+static int is_batch(const char *name, int is_dir)
+{
+    return is_dir && name[0] && name[0] != '.';
+}
+
+static int is_entry(const char *name, int is_dir)
+{
+    (void)is_dir;
+    return strcmp(name, ".") && strcmp(name, "..");
+}
+
+static int is_trash(const char *name, int is_dir)
+{
+    size_t n = strlen(name), p = strlen(HANDOFF_PREFIX), t = strlen(HANDOFF_TRASH);
+
+    (void)is_dir;
+    return n > p + t && !strncmp(name, HANDOFF_PREFIX, p) && !strcmp(name + n - t, HANDOFF_TRASH);
+}
+
+int side_batches(const struct side *s, char ***names, size_t *n)
+{
+    static const char *const patterns[] = {"*"};
+
+    return list_dir(s, "", patterns, 1, is_batch, names, n);
+}
+
+int side_list(const struct side *s, const char *rel, char ***names, size_t *n)
+{
+    static const char *const patterns[] = {"*", ".*"};
+
+    return list_dir(s, rel, patterns, 2, is_entry, names, n);
 }
 
 /* renameat2's RENAME_NOREPLACE: never over something there. */
@@ -297,60 +275,12 @@ int side_remove(const struct side *s, const char *rel)
     return rc;
 }
 
-static int is_trash(const char *name)
-{
-    size_t n = strlen(name), p = strlen(HANDOFF_PREFIX), t = strlen(HANDOFF_TRASH);
-
-    return n > p + t && !strncmp(name, HANDOFF_PREFIX, p) && !strcmp(name + n - t, HANDOFF_TRASH);
-}
-
-static int collect_trash(const char *path, const file_info *info, void *arg)
-{
-    struct collect *c = arg;
-    const char *name = url_basename(path);
-
-    (void)info;
-    if (name && is_trash(name) && add_name(c->names, c->n, name) < 0) {
-        c->failed = 1;
-        return RPC2_ENOMEM;
-    }
-    return 0;
-}
-
-static int trash_names(const struct side *s, char ***names, size_t *n)
-{
-    if (!s->remote) {
-        DIR *d = opendir(s->dir);
-        struct dirent *e;
-        int code = 0;
-
-        if (!d)
-            return local_fail(s->dir, "cannot read the spool", errno);
-        while (code == 0 && (e = readdir(d)) != NULL)
-            if (is_trash(e->d_name) && add_name(names, n, e->d_name) < 0)
-                code = oom();
-        closedir(d);
-        return code;
-    }
-    struct collect c = {names, n, 0};
-    char *pattern = side_path(s, HANDOFF_PREFIX "*" HANDOFF_TRASH);
-    struct url u;
-    int rc;
-
-    if (!pattern)
-        return oom();
-    side_url(s, pattern, &u);
-    rc = ops_glob(s->o, &u, collect_trash, &c);
-    rc = c.failed ? oom() : remote_fail(s, pattern, rc);
-    free(pattern);
-    return rc;
-}
-
 int side_sweep(const struct side *s)
 {
+    static const char *const patterns[] = {HANDOFF_PREFIX "*" HANDOFF_TRASH};
     char **names = NULL;
     size_t n = 0;
-    int code = trash_names(s, &names, &n);
+    int code = list_dir(s, "", patterns, 1, is_trash, &names, &n);
 
     for (size_t i = 0; i < n; i++) {
         if (code == 0)

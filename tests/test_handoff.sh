@@ -36,7 +36,7 @@ use_port
 done_field() { sed -n 's/.*"Type":"DONE".*"'"$1"'":\([0-9]*\).*/\1/p' "$tmp/err"; }
 
 # batch SPOOL NAME [big]: a batch (nested, empty directory, a name with
-# a space, a few hundred KiB; with big, four 1 MiB files more), marked
+# a space, a symbolic link, a few hundred KiB; with big, four 1 MiB files more), marked
 # ready last; its reference copy in $ref/NAME.
 batch() {
     local d="$1/$2" i
@@ -46,6 +46,7 @@ batch() {
     printf 'with a space\n' >"$d/sub/a name"
     head -c 300000 /dev/urandom >"$d/sub/deeper/data.bin"
     : >"$d/sub/zero"
+    ln -s readme "$d/link"
     if [ "${3:-}" = big ]; then
         for i in 1 2 3 4; do head -c 1048576 /dev/urandom >"$d/big$i"; done
     fi
