@@ -405,7 +405,7 @@ summary=$results/summary.txt
 out() { echo "$*" | tee -a "$summary"; }
 
 out "# run_wan.sh $(date -u +%FT%TZ) on $(uname -r), $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-out "# rcat ${rcat_secs} s per fetch, iperf3 ${tcp_secs} s per run; Mbit/s of goodput; eff = bytes sent into the link / bytes delivered"
+out "# rcat ${rcat_secs} s per fetch, iperf3 ${tcp_secs} s per run; Mbit/s of goodput; eff = sent into the link / delivered new (rcat: packets; TCP: segments)"
 if [ $link_check -eq 1 ]; then
     for rate in 100000000 1000000000; do
         # no delay: a queue of 10 ms at the rate, so TCP can fill the link

@@ -18,14 +18,22 @@
  *   probe_bw   a cycle of 5/4 (is there more?), 3/4 (empty what that
  *              queued), then six of 1, each as long as the path's delay;
  *   probe_rtt  every ten seconds without a new minimum, in flight drops to
- *              four packets for 200 ms, so the delay is measured without
- *              our own queue (and competing flows see the queue drain).
+ *              half the BDP (four packets at least) for 200 ms or a round
+ *              trip, so the delay is measured without our own queue (and
+ *              competing flows see the queue drain). Half, as BBRv2, not
+ *              BBRv1's four packets: the queue empties all the same, and
+ *              at 100 ms the transfer keeps half its rate where it once
+ *              stopped for a third of a second in every ten.
  *
  * In flight is held to twice the BDP plus, once out of startup, what ACKs
  * that come in bursts showed they need (ack batches, recvmmsg: BBR's
  * extra_acked), so a wrong rate estimate cannot build more than a BDP of
  * queue, and startup's last doubling fits a queue of one BDP. Random loss does not slow it: a packet lost on the wire says
- * nothing about the bottleneck, and loss recovery resends it. A probe
+ * nothing about the bottleneck, and loss recovery resends it. Nor does
+ * it lower the pace: the delivery rate under a loss rate p is the pace
+ * times 1 - p, so probe_bw paces at the rate over 1 - p, p as measured in
+ * rounds whose RTTs showed no queue (a queue that overflows is congestion,
+ * and its losses come with high RTTs), up to 20%. A probe
  * timeout that ACKs confirmed (recovery.h) halves the bandwidth estimate.
  * A ceiling that rises (a new target rate) starts a new startup, so the
  * change shows within a few round trips.
@@ -42,10 +50,12 @@
 #define FULL_PIPE_ROUNDS 3u
 #define MIN_RTT_EXPIRY_US (10u * USEC_PER_SEC)
 #define PROBE_RTT_US (200u * 1000u)
-#define PROBE_RTT_CWND 4u
+#define PROBE_RTT_MIN_CWND 4u
 #define EXTRA_ACKED_ROUNDS 5u
 #define QUEUE_MIN_US 4000u
 #define QUEUE_MAX_US 16000u
+#define LOSS_ROUND_MIN 32u         /* packets a round needs to say a loss rate */
+#define RANDOM_LOSS_MAX_PPM 200000u /* beyond 20% the path is broken, not lossy */
 
 enum { STARTUP, DRAIN, PROBE_BW, PROBE_RTT };
 
@@ -66,6 +76,13 @@ static uint64_t max_bw(const struct cc_adaptive *d)
 static uint64_t bdp(const struct cc_adaptive *d)
 {
     return pacer_bytes_in(max_bw(d), d->min_rtt_us);
+}
+
+static uint32_t probe_rtt_cwnd(const struct pacer *p)
+{
+    uint32_t half = pacer_packets(p, bdp(&p->policy.adaptive) / 2);
+
+    return half > PROBE_RTT_MIN_CWND ? half : PROBE_RTT_MIN_CWND;
 }
 
 static void adaptive_init(struct pacer *p, uint64_t now)
@@ -148,11 +165,18 @@ static void track_aggregation(struct pacer *p, const struct pacer_sample *s, uin
         d->extra_acked[1] = extra;
 }
 
+/* The queue a round trip may show before its RTT says congestion. */
+static uint32_t queue_allowance(const struct cc_adaptive *d)
+{
+    uint32_t a = d->min_rtt_us / 4;
+
+    return a < QUEUE_MIN_US ? QUEUE_MIN_US : a > QUEUE_MAX_US ? QUEUE_MAX_US : a;
+}
+
 /* Startup sees a queue building: the pipe is full before the rate says
  * so. Judged per round, from its smallest RTT. */
 static void check_queue(struct cc_adaptive *d, const struct pacer_sample *s, int round)
 {
-    uint32_t allowance = d->min_rtt_us / 4;
     uint32_t seen = d->round_min_rtt_us;
 
     if (s->rtt_us != 0 && (d->round_min_rtt_us == 0 || s->rtt_us < d->round_min_rtt_us))
@@ -162,9 +186,7 @@ static void check_queue(struct cc_adaptive *d, const struct pacer_sample *s, int
     d->round_min_rtt_us = 0;
     if (seen == 0 || d->round_count < 4)
         return;
-    allowance = allowance < QUEUE_MIN_US ? QUEUE_MIN_US
-                : allowance > QUEUE_MAX_US ? QUEUE_MAX_US : allowance;
-    if (seen > d->min_rtt_us + allowance) {
+    if (seen > d->min_rtt_us + queue_allowance(d)) {
         d->mode = DRAIN;
         d->full_bw_rounds = FULL_PIPE_ROUNDS;
     }
@@ -197,6 +219,30 @@ static void update_min_rtt(struct cc_adaptive *d, const struct pacer_sample *s, 
     }
 }
 
+/* At each round's end: its loss rate joins the random estimate when no
+ * RTT of it showed a queue; a round that queued lowers the estimate
+ * instead, so a pace above the link (an estimate too high) corrects itself
+ * as soon as the queue it builds shows. */
+static void track_random_loss(struct cc_adaptive *d, const struct pacer_sample *s, int round)
+{
+    uint64_t n = d->loss_acked + d->loss_lost;
+
+    d->loss_acked += s->newly_acked;
+    if (s->rtt_us > d->loss_max_rtt_us)
+        d->loss_max_rtt_us = s->rtt_us;
+    if (!round || n < LOSS_ROUND_MIN)
+        return;
+    if (d->loss_max_rtt_us <= d->min_rtt_us + queue_allowance(d)) {
+        uint64_t ppm = d->loss_lost * 1000000u / n;
+
+        d->random_loss_ppm = (uint32_t)((7u * (uint64_t)d->random_loss_ppm + ppm) / 8u);
+    } else {
+        d->random_loss_ppm -= d->random_loss_ppm / 4;
+    }
+    d->loss_acked = d->loss_lost = 0;
+    d->loss_max_rtt_us = 0;
+}
+
 static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, uint64_t now)
 {
     struct cc_adaptive *d = &p->policy.adaptive;
@@ -223,7 +269,7 @@ static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, 
         }
     }
     if (d->mode == PROBE_RTT) {
-        if (d->probe_rtt_until == 0 && s->in_flight <= PROBE_RTT_CWND)
+        if (d->probe_rtt_until == 0 && s->in_flight <= probe_rtt_cwnd(p))
             d->probe_rtt_until = now + (d->min_rtt_us > PROBE_RTT_US ? d->min_rtt_us : PROBE_RTT_US);
         if (d->probe_rtt_until != 0 && now >= d->probe_rtt_until) {
             d->min_rtt_at = now;
@@ -255,7 +301,7 @@ static uint32_t target_cwnd(const struct pacer *p)
     uint32_t floor = 2 * p->params.send_ahead + p->params.ack_point + 4;
 
     if (d->mode == PROBE_RTT)
-        return PROBE_RTT_CWND;
+        return probe_rtt_cwnd(p);
     if (d->min_rtt_us == 0)
         return p->params.window;
     if (d->mode == STARTUP)
@@ -274,11 +320,18 @@ static void adaptive_on_ack(struct pacer *p, const struct pacer_sample *s, uint6
     round = next_round(d, s);
     take_bw_sample(d, s);
     track_aggregation(p, s, now);
+    track_random_loss(d, s, round);
     next_mode(p, s, round, now);
     bw = max_bw(d);
     if (bw == 0)
         return;
     p->rate_bps = bw < UINT64_MAX / HIGH_GAIN ? bw * pacing_gain(d) / 1000 : bw;
+    if (d->mode == PROBE_BW && p->rate_bps < UINT64_MAX / 1000000u) {
+        uint32_t loss = d->random_loss_ppm < RANDOM_LOSS_MAX_PPM ? d->random_loss_ppm
+                                                                : RANDOM_LOSS_MAX_PPM;
+
+        p->rate_bps = p->rate_bps * 1000000u / (1000000u - loss);
+    }
     if (p->rate_bps < pacer_floor_rate(p))
         p->rate_bps = pacer_floor_rate(p);
     p->cwnd = target_cwnd(p);
@@ -286,9 +339,8 @@ static void adaptive_on_ack(struct pacer *p, const struct pacer_sample *s, uint6
 
 static void adaptive_on_loss(struct pacer *p, uint32_t packets, uint64_t now)
 {
-    (void)p;
-    (void)packets;
     (void)now;
+    p->policy.adaptive.loss_lost += packets;
 }
 
 static void adaptive_on_timeout(struct pacer *p, uint64_t now)

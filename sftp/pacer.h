@@ -69,6 +69,12 @@ struct cc_adaptive {
     uint64_t extra_acked[2];
     uint64_t extra_round;
     uint32_t in_flight;
+    /* Loss the path shows without a queue (random, on the wire): the
+     * delivery rate is the pace less it, so probe_bw paces that much above
+     * the rate to fill the link. Counted per round, smoothed over rounds. */
+    uint64_t loss_acked, loss_lost; /* packets this round */
+    uint32_t loss_max_rtt_us;       /* this round's largest RTT */
+    uint32_t random_loss_ppm;
 };
 
 /* The background policy's state (cc_background.c). */
