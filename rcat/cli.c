@@ -59,6 +59,7 @@ void cli_usage(void)
            "  or:  rcat [OPTION]... --mv REMOTE TO         rename on the server\n"
            "  or:  rcat [OPTION]... --symlink=TARGET REMOTE  make a symlink on the server\n"
            "  or:  rcat queue put|get|status|list|cancel|run ... a spool (rcat queue --help)\n"
+           "  or:  rcat handoff send|receive ... a directory handed over (rcat handoff --help)\n"
            "Move files to and from an rcatd server over rpc2.\n"
            "\n"
            "REMOTE is rcat://HOST[:PORT]/PATH (percent-escapes decoded) or, as with scp,\n"

@@ -105,6 +105,13 @@ int ops_delete(struct ops *o, const struct url *u, unsigned flags, uint64_t *rem
  * match is no error: fn is never called. */
 typedef int (*ops_glob_fn)(const char *path, const file_info *info, void *arg);
 int ops_glob(struct ops *o, const struct url *pattern, ops_glob_fn fn, void *arg);
+/* --checksum-compare, rcat handoff: whether the remote file path has the bytes of the
+ * local file open at fd, by an xxh128 computed at each end (RCAT_SUM): 1,
+ * or 0 (different, or not known). Not while a call runs on the run's own
+ * connection. */
+int ops_same_content(struct ops *o, const struct url *server, const char *path, int fd);
+/* What u is (STAT), without a word said: RCAT_NOT_FOUND when nothing is there. */
+int ops_lookup(struct ops *o, const struct url *u, file_info *info);
 /* type: RCAT_SUM_* (the library's RPC2_SE_SUM_*); length -1: to the end.
  * sum gets *len bytes (at most RCAT_SUM_BYTES), as sha256sum prints them. */
 int ops_sum(struct ops *o, const struct url *u, unsigned type, uint64_t offset, int64_t length,

@@ -51,6 +51,13 @@ int ops_mkdir(struct ops *o, const struct url *u, unsigned mode, int parents, fi
     return call_info(o, u, RCAT_MKDIR, (xdrproc_t)xdr_mkdir_args, &a, info);
 }
 
+int ops_lookup(struct ops *o, const struct url *u, file_info *info)
+{
+    path_args a = {.path = (char *)remote_path(u)};
+
+    return call_info(o, u, RCAT_STAT, (xdrproc_t)xdr_path_args, &a, info);
+}
+
 int ops_rename(struct ops *o, const struct url *from, const char *to, int no_clobber,
                file_info *info)
 {

@@ -26,11 +26,6 @@ int ops_glob_remote(struct ops *o, struct slot *s, const struct url *pattern, st
 
 /* out: path on base's server. */
 void ops_url_at(const struct url *base, const char *path, struct url *out);
-/* --checksum-compare: whether the remote file path has the bytes of the
- * local file open at fd, by an xxh128 computed at each end (RCAT_SUM): 1,
- * or 0 (different, or not known). Not while a call runs on the run's own
- * connection. */
-int ops_same_content(struct ops *o, const struct url *server, const char *path, int fd);
 
 /* The file's counts for ARGSTOP and the exit code: the first failure's
  * code wins. */

@@ -21,6 +21,7 @@
 
 #include "assoc_cli.h"
 #include "cli.h"
+#include "handoff.h"
 #include "ops.h"
 #include "policy.h"
 #include "queue.h"
@@ -472,6 +473,8 @@ int main(int argc, char **argv)
 
     if (argc > 1 && !strcmp(argv[1], "queue"))
         return queue_main(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "handoff"))
+        return handoff_main(argc, argv);
     cli_parse(argc, argv, &opt);
     assoc_cli_apply(argc, argv, &opt, &as); /* @NAME: its options first, then the line's */
     opt.closed_std = closed_std;
