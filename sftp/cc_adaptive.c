@@ -205,17 +205,29 @@ static void check_full_pipe(struct cc_adaptive *d)
         d->mode = DRAIN;
 }
 
+/* The minimum stands until probe_rtt measures the path again: replaced at
+ * its expiry by whatever the next sample says, a standing queue would
+ * become the path's delay, and half a BDP computed from it would keep
+ * that queue through the probe meant to empty it. */
 static void update_min_rtt(struct cc_adaptive *d, const struct pacer_sample *s, uint64_t now)
 {
     int expired = d->min_rtt_at != 0 && now > d->min_rtt_at + MIN_RTT_EXPIRY_US;
 
-    if (s->rtt_us != 0 && (d->min_rtt_us == 0 || s->rtt_us < d->min_rtt_us || expired)) {
+    if (d->mode == PROBE_RTT) {
+        if (s->rtt_us != 0 && (d->probe_min_rtt_us == 0 || s->rtt_us < d->probe_min_rtt_us))
+            d->probe_min_rtt_us = s->rtt_us;
+        return;
+    }
+    if (s->rtt_us != 0 &&
+        (d->min_rtt_us == 0 || s->rtt_us < d->min_rtt_us || (expired && d->mode == STARTUP))) {
         d->min_rtt_us = s->rtt_us;
         d->min_rtt_at = now;
+        return;
     }
-    if (expired && d->mode != PROBE_RTT && d->mode != STARTUP) {
+    if (expired && d->mode != STARTUP) {
         d->mode = PROBE_RTT;
         d->probe_rtt_until = 0;
+        d->probe_min_rtt_us = 0;
     }
 }
 
@@ -272,6 +284,8 @@ static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, 
         if (d->probe_rtt_until == 0 && s->in_flight <= probe_rtt_cwnd(p))
             d->probe_rtt_until = now + (d->min_rtt_us > PROBE_RTT_US ? d->min_rtt_us : PROBE_RTT_US);
         if (d->probe_rtt_until != 0 && now >= d->probe_rtt_until) {
+            if (d->probe_min_rtt_us != 0)
+                d->min_rtt_us = d->probe_min_rtt_us; /* the path now, higher or lower */
             d->min_rtt_at = now;
             d->mode = d->full_bw_rounds >= FULL_PIPE_ROUNDS ? PROBE_BW : STARTUP;
             d->cycle_start = now;

@@ -63,6 +63,7 @@ struct cc_adaptive {
     uint32_t min_rtt_us; /* the path's own delay, without queues, lately */
     uint64_t min_rtt_at; /* when it was last seen (or confirmed) */
     uint64_t probe_rtt_until;
+    uint32_t probe_min_rtt_us; /* probe_rtt: the smallest RTT it saw (0: none yet) */
     /* Acks that come in bursts (batches, aggregation): the most they ran
      * ahead of the estimated rate lately, added to the in-flight limit. */
     uint64_t epoch_start, epoch_acked;

@@ -316,6 +316,32 @@ START_TEST(cwnd_follows_the_minimum_rtt)
 }
 END_TEST
 
+/* A queue that stood for ten seconds is not taken for the path's delay:
+ * probe_rtt holds in flight to half the BDP of the minimum it had (not of
+ * the queued RTT, which would keep the queue through the probe), and the
+ * minimum the probe measures replaces it. */
+START_TEST(probe_rtt_empties_a_standing_queue)
+{
+    struct pacer p = make(8, 100000, 0);
+    struct path path = {.bottleneck = 50000000, .rtt_us = 10 * MS};
+    uint32_t bdp_packets = (uint32_t)(50000000ull * 10 * MS / SEC / P);
+    int round;
+
+    for (round = 0; round < 40; round++)
+        one_round(&p, &path, 0);
+    path.rtt_us = 20 * MS; /* a queue of 10 ms stands */
+    for (round = 0; round < 1000 && p.policy.adaptive.mode != 3; round++)
+        one_round(&p, &path, 0);
+    ck_assert_int_eq(p.policy.adaptive.mode, 3); /* probe_rtt */
+    ck_assert_uint_le(pacer_cwnd(&p), bdp_packets / 2 + 1);
+    path.rtt_us = 10 * MS; /* in flight fell: the queue is gone */
+    for (round = 0; round < 100 && p.policy.adaptive.mode == 3; round++)
+        one_round(&p, &path, 0);
+    ck_assert_int_eq(p.policy.adaptive.mode, 2); /* probe_bw */
+    ck_assert_uint_eq(p.policy.adaptive.min_rtt_us, 10 * MS);
+}
+END_TEST
+
 START_TEST(confirmed_timeout_halves_the_estimate)
 {
     struct pacer p = make(8, 100000, 0);
@@ -438,6 +464,7 @@ static Suite *pacer_suite(void)
     tcase_add_test(tc, ceiling_and_window_apply);
     tcase_add_test(tc, cwnd_has_a_floor);
     tcase_add_test(tc, cwnd_follows_the_minimum_rtt);
+    tcase_add_test(tc, probe_rtt_empties_a_standing_queue);
     tcase_add_test(tc, confirmed_timeout_halves_the_estimate);
     tcase_add_test(tc, target_and_minimum_bound_the_policy);
     tcase_add_test(tc, fixed_is_its_target);
