@@ -211,23 +211,34 @@ static size_t gro_segment(struct msghdr *hdr)
     return 0;
 }
 
-/* Lists message i's datagrams: seg bytes each (0: the message is one). */
+static void add_dgram(struct io_rx *rx, unsigned i, size_t off, size_t len, int truncated)
+{
+    struct io_dgram *d = &rx->dgrams[rx->dgram_count++];
+
+    d->data = rx->bufs[i] + off;
+    d->len = len;
+    d->truncated = truncated;
+    d->msg = i;
+}
+
+/* Lists message i's datagrams: seg bytes each (0: the message is one). A
+ * segment size that would cut more than the kernel ever joins (64 a
+ * message) is not believed: the message is listed whole and truncated,
+ * so it is dropped as one. */
 static void cut(struct io_rx *rx, unsigned i, size_t seg)
 {
     size_t len = rx->lens[i];
 
-    if (seg == 0 || seg >= len)
-        seg = len;
-    for (size_t off = 0; off < len || (len == 0 && off == 0); off += seg) {
-        struct io_dgram *d = &rx->dgrams[rx->dgram_count++];
-
-        d->data = rx->bufs[i] + off;
-        d->len = len - off < seg ? len - off : seg;
-        d->truncated = rx->truncated[i];
-        d->msg = i;
-        if (len == 0)
-            break; /* an empty datagram is one too */
+    if (seg == 0 || seg >= len) {
+        add_dgram(rx, i, 0, len, rx->truncated[i]);
+        return;
     }
+    if ((len + seg - 1) / seg > IO_DGRAMS_MAX / IO_BATCH) {
+        add_dgram(rx, i, 0, len, 1);
+        return;
+    }
+    for (size_t off = 0; off < len; off += seg)
+        add_dgram(rx, i, off, len - off < seg ? len - off : seg, 0);
 }
 
 int io_recv(int fd, struct io_rx *rx, struct io_drops *drops)
