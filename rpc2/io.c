@@ -488,6 +488,8 @@ static void plan(struct send_plan *p, const struct outq_slot *slots, unsigned fr
             uint16_t seg = (uint16_t)slots[i].len;
             struct cmsghdr *c;
 
+            /* the padding after the segment size goes to the kernel too */
+            memset(p->control[m].buf, 0, sizeof p->control[m].buf);
             hdr->msg_control = p->control[m].buf;
             hdr->msg_controllen = sizeof p->control[m].buf;
             c = CMSG_FIRSTHDR(hdr);
