@@ -274,6 +274,22 @@ void ops_watch(struct ops *o, int on)
     watch_signals(o, on);
 }
 
+static void on_wait_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents;
+}
+
+void ops_wait(struct ops *o, double seconds, const int *done)
+{
+    ev_timer t;
+
+    ev_timer_init(&t, on_wait_over, seconds, 0.0);
+    ev_timer_start(o->loop, &t);
+    while (ev_is_active(&t) && !(done && *done) && !o->signal && !o->timed_out)
+        ev_run(o->loop, EVRUN_ONCE);
+    ev_timer_stop(o->loop, &t);
+}
+
 void ops_watch_signals(struct ops *o)
 {
     watch_signals(o, 1); /* the next call stops watching when it ends */

@@ -129,29 +129,19 @@ void ops_on_announce(const char *host, unsigned port, void *arg)
     a->port = port;
 }
 
-static void on_wait_over(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop, (void)w, (void)revents;
-}
-
 /* Waits for s's host to announce itself, at most --timeout; s->port
  * becomes the port it announced from. */
 static int await_announcement(struct ops *o, struct slot *s)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
     struct announced a = {0};
-    ev_timer wait;
 
     if (getaddrinfo(s->host, NULL, &hints, &a.addrs) != 0)
         return RPC2_EADDR;
     report_info("waiting on %s for %s to announce itself", o->cfg.listen, s->host);
-    ev_timer_init(&wait, on_wait_over, (double)o->dead_peer_us / 1e6, 0.0);
-    ev_timer_start(o->loop, &wait);
     o->awaited = &a;
-    while (!a.heard && !o->timed_out && !o->signal && ev_is_active(&wait))
-        ev_run(o->loop, EVRUN_ONCE);
+    ops_wait(o, (double)o->dead_peer_us / 1e6, &a.heard);
     o->awaited = NULL;
-    ev_timer_stop(o->loop, &wait);
     freeaddrinfo(a.addrs);
     if (!a.heard)
         return o->signal ? RPC2_ECANCELED : RPC2_ETIMEDOUT;

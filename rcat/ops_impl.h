@@ -62,6 +62,9 @@ int ops_call_once(struct ops *o, struct slot *s, uint32_t proc, xdrproc_t enc, c
 
 /* Watches SIGINT, SIGTERM and SIGHUP (they cancel what runs) or stops. */
 void ops_watch(struct ops *o, int on);
+/* Runs the loop for up to seconds, or until *done (NULL: never), a signal
+ * or --max-time: the one wait between attempts and for a peer. */
+void ops_wait(struct ops *o, double seconds, const int *done);
 
 /* ---- ops_conn.c ---- */
 

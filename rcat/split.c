@@ -255,24 +255,6 @@ static void start_range(struct jobs *j, unsigned lane, struct slot *s, size_t ta
 
 /* ---- rounds ------------------------------------------------------------------ */
 
-static void on_wait_over(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop, (void)w, (void)revents;
-}
-
-static void wait_on_loop(struct ops *o, double seconds)
-{
-    ev_timer t;
-
-    ev_timer_init(&t, on_wait_over, seconds, 0.0);
-    ev_timer_start(o->loop, &t);
-    ops_watch(o, 1);
-    while (ev_is_active(&t) && !o->signal && !o->timed_out)
-        ev_run(o->loop, EVRUN_ONCE);
-    ops_watch(o, 0);
-    ev_timer_stop(o->loop, &t);
-}
-
 /* Which ranges the next round fetches: those that failed for a reason
  * another attempt can cure. Returns how many failed for good (the first
  * such into *fatal). */
@@ -315,7 +297,9 @@ static size_t fetch_ranges(struct split_run *r, unsigned lanes)
             report_info("%s: %zu range(s) failed (%s); fetching them again from where they "
                         "stopped",
                         r->src->path, r->n_todo, rpc2_errname(r->v[r->todo[0]].error));
-            wait_on_loop(o, wait);
+            ops_watch(o, 1);
+            ops_wait(o, wait, NULL);
+            ops_watch(o, 0);
             wait *= 2;
             ops_begin_attempt(o, r->src, 1); /* a fresh connection: the last may be lost */
         }
