@@ -55,20 +55,13 @@ struct fetch_run {
     struct tree *t;
     size_t *files; /* indices of t's files */
     int topfd;
+    struct tree_dirs dirs; /* the files' directories, open for the run */
+    int pid;               /* in the temporaries' names */
     const char *dest;
     struct item items[JOBS_MAX];
     unsigned seq;
     int first; /* the first failure's exit code */
-    mode_t umask;
 };
-
-static mode_t current_umask(void)
-{
-    mode_t m = umask(0);
-
-    umask(m);
-    return m;
-}
 
 static char *local_name(const struct fetch_run *r, const struct tree_entry *e)
 {
@@ -90,22 +83,21 @@ static void item_close(struct item *it)
     if (it->fd >= 0)
         close(it->fd);
     if (it->dirfd >= 0)
-        close(it->dirfd);
+        tree_dirs_put(&it->r->dirs, it->dirfd);
     free(it->local);
     it->fd = it->dirfd = -1;
     it->local = NULL;
 }
 
-/* The file is whole in its temporary: its mode and mtime, then its name. */
+/* The file is whole in its temporary: with -p its mode and mtime (without,
+ * it was created with its mode under the umask), then its name. */
 static int put_in_place(struct fetch_run *r, struct item *it, const char **result)
 {
     const struct tree_attr *a = &it->e->attr;
-    int preserve = r->o->cfg.preserve;
-    mode_t mode = preserve ? a->mode : (a->mode & 0777 & ~r->umask);
 
-    if (fchmod(it->fd, mode) < 0)
-        return verdict_fail_local(it->local, "cannot set the mode", errno, result);
-    if (preserve) {
+    if (r->o->cfg.preserve) {
+        if (fchmod(it->fd, a->mode) < 0)
+            return verdict_fail_local(it->local, "cannot set the mode", errno, result);
         struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT},
                                  {.tv_sec = a->mtime_sec, .tv_nsec = a->mtime_nsec}};
 
@@ -148,17 +140,21 @@ static void fetched(int status, void *result_, void *arg)
 }
 
 /* A temporary of ours beside the name: never an existing file, never
- * through a link (O_EXCL). */
+ * through a link (O_EXCL). Without -p it is made with the file's
+ * permission bits, which the umask trims as it would the file's own: the
+ * copy then needs no fchmod (one system call less per file, as cp). With
+ * -p it stays private until put_in_place gives it the server's mode. */
 static int open_temporary(struct fetch_run *r, struct item *it)
 {
+    mode_t mode = r->o->cfg.preserve ? 0600 : (it->e->attr.mode & 0777);
+
     for (int tries = 0; tries < 100; tries++) {
-        int n =
-            snprintf(it->tmp, sizeof it->tmp, ".%s.rcat-%d-%u", it->name, (int)getpid(), r->seq++);
+        int n = snprintf(it->tmp, sizeof it->tmp, ".%s.rcat-%d-%u", it->name, r->pid, r->seq++);
 
         if (n < 0 || (size_t)n >= sizeof it->tmp)
-            snprintf(it->tmp, sizeof it->tmp, ".rcat-%d-%u", (int)getpid(), r->seq++);
-        it->fd =
-            openat(it->dirfd, it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            snprintf(it->tmp, sizeof it->tmp, ".rcat-%d-%u", r->pid, r->seq++);
+        it->fd = openat(it->dirfd, it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        mode);
         if (it->fd >= 0 || errno != EEXIST)
             break;
     }
@@ -194,7 +190,7 @@ static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     it->name = tree_split(e->rel, dir, sizeof dir);
     if (!it->local)
         return item_refused(it, "out of memory", ENOMEM);
-    it->dirfd = tree_open_dir(r->topfd, dir, 0);
+    it->dirfd = tree_dirs_get(&r->dirs, dir);
     if (it->dirfd < 0)
         return item_refused(it, "cannot open its directory", -it->dirfd);
     if (e->skip || (r->o->cfg.skip_existing && same_file(it->dirfd, it->name, &e->attr))) {
@@ -447,7 +443,7 @@ static int run_files(struct fetch_run *r, const struct url *src)
 
 int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum tree_into into)
 {
-    struct fetch_run r = {.o = o, .src = src, .dest = dest, .topfd = -1, .umask = current_umask()};
+    struct fetch_run r = {.o = o, .src = src, .dest = dest, .topfd = -1, .pid = (int)getpid()};
     struct tree t;
     struct slot *s = NULL;
     char parent[PATH_MAX];
@@ -474,6 +470,7 @@ int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum 
     } else {
         code = open_top(&r, dest, 1, &result);
     }
+    tree_dirs_init(&r.dirs, r.topfd);
     if (code == RCAT_EXIT_OK) {
         make_dirs(&r);
         mark_same_content(&r);
@@ -488,6 +485,7 @@ int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum 
             ops_tree_note(&r.first, verdict_fail_local(dest, "cannot flush", errno, &result));
         code = r.first;
     }
+    tree_dirs_free(&r.dirs);
     if (r.topfd >= 0)
         close(r.topfd);
     tree_free(&t);

@@ -10,7 +10,8 @@
  * client: FETCH and STORE open and check their file on a worker, hand the
  * transfer to the loop (rpc2_se_transfer_then) and let the worker go; the
  * call's rest (closing, the mtime, the reply) runs on a worker again once
- * the transfer is over. So --workers bounds filesystem work at once, not
+ * the transfer is over, or for FETCH, whose rest never waits on the disk,
+ * on the loop (transfer()). So --workers bounds filesystem work at once, not
  * transfers, and a client that never drains its pipe holds no worker: its
  * transfer ends at the stall timeout (rpc2_params.stall_timeout_us). STAT
  * and LIST are quick procedures: they go ahead of queued FETCHes and STOREs
@@ -212,7 +213,8 @@ void serve_info_of(const struct stat *st, file_info *out)
 
 static int call_end(struct call *c, int status);
 
-/* The transfer is over (or never ran): on a worker, the call's rest. */
+/* The transfer is over (or never ran): the call's rest, on a worker (on
+ * the loop for a call without an after: transfer()). */
 static int transfer_over(rpc2_request *req, int status, void *args, void *result, void *arg)
 {
     struct call *c = arg;
@@ -234,7 +236,7 @@ static int transfer_over(rpc2_request *req, int status, void *args, void *result
  * after (may be NULL) finishes the call once it is over. */
 /* The round trip the transfer ended with, for the metrics' histogram: its
  * STOP event's Delay (0 for piggybacked bytes, which had no machine). On
- * the loop thread; transfer_over reads it later, on a worker. */
+ * the loop thread; transfer_over reads it later. */
 static int note_stop(const struct rpc2_event *ev, void *arg)
 {
     struct call *c = arg;
@@ -244,6 +246,13 @@ static int note_stop(const struct rpc2_event *ev, void *arg)
     return RPC2_EVENT_CONTINUE;
 }
 
+/* A call with nothing after its transfer (FETCH) ends on the loop: its
+ * end is a log line, the metrics and closing a file it only read, none of
+ * which waits on the disk (the loop writes the same log already, for
+ * rpc2's own warnings). On a worker, that end cost two thread hops per
+ * call, more than a small file's open and read (a tree of small files:
+ * rcatd's time went to waking threads). An after, which may flush or stat,
+ * runs on a worker. */
 static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *))
 {
     c->after = after;
@@ -251,6 +260,8 @@ static int transfer(struct call *c, int (*after)(struct call *, int, void *, voi
         c->desc.event = note_stop;
         c->desc.event_arg = c;
     }
+    if (!after)
+        return rpc2_se_transfer_then_loop(c->req, &c->desc, transfer_over, c);
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
 }
 

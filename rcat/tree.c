@@ -280,3 +280,79 @@ int tree_open_dir(int topfd, const char *rel, int create)
     }
     return fd < 0 ? -errno : fd;
 }
+
+void tree_dirs_init(struct tree_dirs *c, int topfd)
+{
+    memset(c, 0, sizeof *c);
+    c->topfd = topfd;
+    for (int i = 0; i < TREE_DIRS_MAX; i++)
+        c->v[i].fd = -1;
+}
+
+/* A slot to keep a new directory in: a free one, else the least recently
+ * used of those not lent (closed first); -1 when all are lent. */
+static int dirs_slot(struct tree_dirs *c)
+{
+    int best = -1;
+
+    for (int i = 0; i < TREE_DIRS_MAX; i++) {
+        if (c->v[i].fd < 0)
+            return i;
+        if (!c->v[i].lent && (best < 0 || c->v[i].used < c->v[best].used))
+            best = i;
+    }
+    if (best >= 0) {
+        close(c->v[best].fd);
+        free(c->v[best].rel);
+        c->v[best].fd = -1;
+        c->v[best].rel = NULL;
+    }
+    return best;
+}
+
+int tree_dirs_get(struct tree_dirs *c, const char *rel)
+{
+    int i, fd;
+    char *copy;
+
+    for (i = 0; i < TREE_DIRS_MAX; i++) {
+        if (c->v[i].fd >= 0 && strcmp(c->v[i].rel, rel) == 0) {
+            c->v[i].lent++;
+            c->v[i].used = ++c->clock;
+            return c->v[i].fd;
+        }
+    }
+    fd = tree_open_dir(c->topfd, rel, 0);
+    if (fd < 0)
+        return fd;
+    i = dirs_slot(c);
+    copy = i >= 0 ? strdup(rel) : NULL;
+    if (!copy) /* not kept: tree_dirs_put closes it */
+        return fd;
+    c->v[i].rel = copy;
+    c->v[i].fd = fd;
+    c->v[i].lent = 1;
+    c->v[i].used = ++c->clock;
+    return fd;
+}
+
+void tree_dirs_put(struct tree_dirs *c, int fd)
+{
+    for (int i = 0; i < TREE_DIRS_MAX; i++) {
+        if (c->v[i].fd == fd && c->v[i].lent) {
+            c->v[i].lent--;
+            return;
+        }
+    }
+    close(fd);
+}
+
+void tree_dirs_free(struct tree_dirs *c)
+{
+    for (int i = 0; i < TREE_DIRS_MAX; i++) {
+        if (c->v[i].fd >= 0)
+            close(c->v[i].fd);
+        free(c->v[i].rel);
+    }
+    tree_dirs_init(c, c->topfd);
+}

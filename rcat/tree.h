@@ -72,6 +72,32 @@ int tree_walk_local(struct tree *t, const char *path, const char *rel, int recur
  */
 int tree_open_dir(int topfd, const char *rel, int create);
 
+/*
+ * The directories a run writes into, kept open: a tree of small files
+ * would otherwise open (and close) each file's directory, component by
+ * component, once per file. A few are kept, the least recently used given
+ * up first when none is free; each is opened once with tree_open_dir, so a
+ * link planted later changes nothing for the run (the fd is the directory
+ * it found). tree_dirs_get lends an fd until tree_dirs_put; -errno as
+ * tree_open_dir.
+ */
+#define TREE_DIRS_MAX 16
+struct tree_dirs {
+    int topfd;
+    unsigned long clock;
+    struct {
+        char *rel;
+        int fd;
+        unsigned lent;
+        unsigned long used;
+    } v[TREE_DIRS_MAX];
+};
+void tree_dirs_init(struct tree_dirs *c, int topfd);
+int tree_dirs_get(struct tree_dirs *c, const char *rel);
+void tree_dirs_put(struct tree_dirs *c, int fd);
+/* Closes them all (none may be lent). */
+void tree_dirs_free(struct tree_dirs *c);
+
 /* Splits rel into its directory part (into dir, cap bytes) and returns its
  * last component (within rel). */
 const char *tree_split(const char *rel, char *dir, size_t cap);

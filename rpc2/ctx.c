@@ -379,9 +379,23 @@ static int watch_fd(void *env, struct engine_fdwatch *w, int fd, int events)
     return 0;
 }
 
+/* Through the mailbox even from the loop thread: the handler's rest runs
+ * at the next drain, after the callback that posted it has returned. */
+static void loop_job(void *arg)
+{
+    struct rpc2_request *req = arg;
+    engine_handler_returned(req, engine_run_handler(req), ctx_now());
+}
+
+static int run_on_loop(void *env, struct rpc2_request *req)
+{
+    return ctx_post(env, loop_job, req);
+}
+
 static const struct engine_hooks driver_hooks = {
     .run_blocking = run_blocking,
     .watch_fd = watch_fd,
+    .run_on_loop = run_on_loop,
 };
 
 /* ---- the context -------------------------------------------------------- */

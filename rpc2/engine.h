@@ -64,6 +64,10 @@ struct engine_hooks {
      * also frees what the driver keeps in w->driver). Drivers without it
      * leave it NULL: side effects then block on their files instead. */
     int (*watch_fd)(void *env, struct engine_fdwatch *w, int fd, int events);
+    /* As run_blocking, but on the loop thread at its next turn (once
+     * what runs now has returned); 0, or an error (then nothing runs).
+     * May be NULL. */
+    int (*run_on_loop)(void *env, struct rpc2_request *req);
 };
 
 struct engine;
@@ -275,6 +279,7 @@ struct rpc2_request {
     void *then_arg;
     struct rpc2_se_desc *then_desc;
     int then_status, then_due;
+    int then_on_loop; /* rpc2_se_transfer_then_loop: the rest runs on the loop */
     /* rpc2_request_suspend: then waits for the application's resume
      * (resumed, with resume_status) and for the worker to be back (parked) */
     int suspended, parked, resumed, resume_status;

@@ -6,6 +6,12 @@
  * workers, nothing more is promised about when each one finishes. With three
  * or more, one is kept for the quick lane: a stat must not wait behind
  * slow handlers however many are queued.
+ *
+ * Each job wakes one thread that can take it, not every thread: with a
+ * broadcast per job, a server of small calls spent its time in threads
+ * woken for nothing and queueing on the lock (rcatd serving a tree of
+ * small files). The thread kept for the quick lane waits on a condition
+ * of its own, so a slow job's one wake-up never lands on it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +37,8 @@ struct lane {
 
 struct workers {
     pthread_mutex_t lock;
-    pthread_cond_t more; /* a job was queued, or stopping was set */
+    pthread_cond_t more;       /* a job was queued, or stopping was set */
+    pthread_cond_t more_quick; /* the same, for the thread kept for quick jobs */
     struct lane quick, slow;
     int stopping; /* exit once the queue is empty */
     int started;  /* threads[0..started) are running */
@@ -74,7 +81,7 @@ static struct job *next_job(struct workers *w, int quick_only)
 
     pthread_mutex_lock(&w->lock);
     while (!(j = take(w, quick_only)) && !w->stopping)
-        pthread_cond_wait(&w->more, &w->lock);
+        pthread_cond_wait(quick_only ? &w->more_quick : &w->more, &w->lock);
     pthread_mutex_unlock(&w->lock);
     return j;
 }
@@ -108,6 +115,7 @@ static void stop_and_join(struct workers *w)
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
     pthread_cond_broadcast(&w->more);
+    pthread_cond_broadcast(&w->more_quick);
     pthread_mutex_unlock(&w->lock);
     for (int i = 0; i < w->started; i++)
         pthread_join(w->threads[i], NULL);
@@ -142,6 +150,7 @@ static int start_threads(struct workers *w, int n)
 
 static void destroy(struct workers *w)
 {
+    pthread_cond_destroy(&w->more_quick);
     pthread_cond_destroy(&w->more);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -160,6 +169,12 @@ int workers_new(int n, struct workers **out)
         return RPC2_ESYSTEM;
     }
     if (pthread_cond_init(&w->more, NULL)) {
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return RPC2_ESYSTEM;
+    }
+    if (pthread_cond_init(&w->more_quick, NULL)) {
+        pthread_cond_destroy(&w->more);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return RPC2_ESYSTEM;
@@ -187,11 +202,11 @@ int workers_submit_lane(struct workers *w, int quick, workers_job_fn fn, void *a
     j->next = NULL;
     pthread_mutex_lock(&w->lock);
     lane_push(quick ? &w->quick : &w->slow, j);
-    /* a slow job must not wake only the thread that will not take it */
+    /* a quick job: the thread kept for it, and one other in case that one
+     * is busy (whichever comes first takes it; the other finds nothing) */
     if (quick)
-        pthread_cond_signal(&w->more);
-    else
-        pthread_cond_broadcast(&w->more);
+        pthread_cond_signal(&w->more_quick);
+    pthread_cond_signal(&w->more);
     pthread_mutex_unlock(&w->lock);
     return 0;
 }

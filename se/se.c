@@ -126,13 +126,26 @@ int rpc2_se_check(rpc2_request *req)
 /* Only records what the loop does once the handler has returned
  * (engine_handler_returned): the worker is done with the request before the
  * loop touches it, so nothing here races with the transfer. */
-int rpc2_se_transfer_then(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_then_fn then,
-                          void *arg)
+static int transfer_then(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_then_fn then,
+                         void *arg, int on_loop)
 {
     if (!req || !desc || !then || !req->proc->blocking_handler || req->then)
         return RPC2_EINVAL;
     req->then = then;
     req->then_arg = arg;
     req->then_desc = desc;
+    req->then_on_loop = on_loop;
     return RPC2_CONTINUED;
+}
+
+int rpc2_se_transfer_then(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_then_fn then,
+                          void *arg)
+{
+    return transfer_then(req, desc, then, arg, 0);
+}
+
+int rpc2_se_transfer_then_loop(rpc2_request *req, struct rpc2_se_desc *desc,
+                               rpc2_se_then_fn then, void *arg)
+{
+    return transfer_then(req, desc, then, arg, 1);
 }
