@@ -3,7 +3,8 @@
  * each running one call at a time, fed from one task list on rcat's loop.
  * Lanes are bound asynchronously while the first one already works, so a
  * run of a few files does not wait for N handshakes. A lane whose
- * connection is lost takes no more tasks while another one lives.
+ * connection is lost takes no more tasks while another one lives. With
+ * --rate, starts are paced so the lanes together keep to it (jobs_pace).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -11,8 +12,10 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jobs.h"
 
@@ -30,8 +33,43 @@ struct jobs {
     unsigned n_lanes, busy, binding;
     size_t next, n_tasks;
     jobs_start_fn start;
+    jobs_bytes_fn bytes; /* NULL: unpaced */
     void *arg;
+    double rate;       /* bytes/s; 0: unpaced */
+    double started;    /* bytes of the tasks started */
+    uint64_t t0_us;    /* when the run began */
+    ev_timer pace;     /* wakes the loop when the next start is due */
 };
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents; /* dispatch runs once the loop returns */
+}
+
+/* Whether the next task may start now; if not, the timer is set for when
+ * it may. */
+static int jobs_pace(struct jobs *j)
+{
+    if (j->rate <= 0)
+        return 1;
+    if (ev_is_active(&j->pace))
+        return 0;
+    double allowed = j->rate * ((double)(mono_us() - j->t0_us) / 1e6 + 0.05);
+
+    if (j->started <= allowed)
+        return 1;
+    ev_timer_set(&j->pace, (j->started - allowed) / j->rate, 0.);
+    ev_timer_start(j->o->loop, &j->pace);
+    return 0;
+}
 
 static void on_bound(int status, rpc2_conn *conn, void *arg)
 {
@@ -94,11 +132,13 @@ static void dispatch(struct jobs *j)
 {
     int i;
 
-    while (j->next < j->n_tasks && !j->o->signal && (i = pick(j)) >= 0) {
+    while (j->next < j->n_tasks && !j->o->signal && (i = pick(j)) >= 0 && jobs_pace(j)) {
         struct lane *l = j->lanes[i];
 
         l->busy = 1;
         j->busy++;
+        if (j->bytes)
+            j->started += (double)j->bytes(j->next, j->arg);
         j->start(j, (unsigned)i, l->slot, j->next++, j->arg);
     }
 }
@@ -143,7 +183,13 @@ static void end_lanes(struct jobs *j)
 int jobs_run(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
              jobs_start_fn start, void *arg)
 {
-    struct jobs j = {.o = o, .n_tasks = n_tasks, .start = start, .arg = arg};
+    return jobs_run_paced(o, server, lanes, n_tasks, start, NULL, arg);
+}
+
+int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
+                   jobs_start_fn start, jobs_bytes_fn bytes, void *arg)
+{
+    struct jobs j = {.o = o, .n_tasks = n_tasks, .start = start, .bytes = bytes, .arg = arg};
     struct slot *first = NULL;
     int rc = ops_connect(o, server, &first);
 
@@ -161,6 +207,9 @@ int jobs_run(struct ops *o, const struct url *server, unsigned lanes, size_t n_t
     }
     o->cancel_all = cancel_all;
     o->cancel_all_arg = &j;
+    j.rate = bytes ? (double)o->cfg.rate.rate_bps : 0;
+    j.t0_us = mono_us();
+    ev_timer_init(&j.pace, on_pace, 0., 0.);
     ops_watch(o, 1);
     for (;;) {
         dispatch(&j);
@@ -168,6 +217,7 @@ int jobs_run(struct ops *o, const struct url *server, unsigned lanes, size_t n_t
             break;
         ev_run(o->loop, EVRUN_ONCE);
     }
+    ev_timer_stop(o->loop, &j.pace);
     ops_watch(o, 0);
     o->cancel_all = NULL;
     end_lanes(&j);

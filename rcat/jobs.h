@@ -10,6 +10,7 @@
 #define RCAT_JOBS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ops_impl.h"
 
@@ -35,5 +36,18 @@ typedef void (*jobs_start_fn)(struct jobs *j, unsigned lane, struct slot *s, siz
 int jobs_run(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
              jobs_start_fn start, void *arg);
 void jobs_finish(struct jobs *j, unsigned lane);
+
+/*
+ * jobs_run with --rate (o->cfg.rate.rate_bps) as one rate for the whole
+ * run, whatever the lanes: a task starts only once the bytes of those
+ * started before it (bytes(task, arg) each) fit what the rate allows since
+ * the run began, with a twentieth of a second's worth to spare. Small
+ * files move in one packet, unpaced, so this is their rate; a large one
+ * streams at the rate itself, and the next task waits the time it takes
+ * at that rate, so lanes do not add up to several times the rate.
+ */
+typedef uint64_t (*jobs_bytes_fn)(size_t task, void *arg);
+int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
+                   jobs_start_fn start, jobs_bytes_fn bytes, void *arg);
 
 #endif

@@ -426,6 +426,14 @@ static int plan(struct fetch_run *r, struct slot *s, const struct url *src, enum
     return rc;
 }
 
+/* What a file moves, for --rate across the lanes (jobs_run_paced). */
+static uint64_t file_bytes(size_t task, void *arg)
+{
+    const struct fetch_run *r = arg;
+
+    return r->t->v[r->files[task]].attr.size;
+}
+
 static int run_files(struct fetch_run *r, const struct url *src)
 {
     int rc;
@@ -436,7 +444,7 @@ static int run_files(struct fetch_run *r, const struct url *src)
     for (size_t i = 0, n = 0; i < r->t->n; i++)
         if (r->t->v[i].kind == TREE_FILE)
             r->files[n++] = i;
-    rc = jobs_run(r->o, src, r->o->cfg.jobs, r->t->files, start_fetch, r);
+    rc = jobs_run_paced(r->o, src, r->o->cfg.jobs, r->t->files, start_fetch, file_bytes, r);
     free(r->files);
     return rc;
 }

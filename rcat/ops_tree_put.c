@@ -193,6 +193,14 @@ static void start_store(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     send_store(it);
 }
 
+/* What a file moves, for --rate across the lanes (jobs_run_paced). */
+static uint64_t file_bytes(size_t task, void *arg)
+{
+    const struct put_run *r = arg;
+
+    return r->t->v[r->files[task]].attr.size;
+}
+
 static void send_store(struct sitem *it)
 {
     int rc;
@@ -388,7 +396,7 @@ int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum t
         for (size_t i = 0, n = 0; i < t.n; i++)
             if (t.v[i].kind == TREE_FILE)
                 r.files[n++] = i;
-        jobs_run(o, dst, o->cfg.jobs, t.files, start_store, &r);
+        jobs_run_paced(o, dst, o->cfg.jobs, t.files, start_store, file_bytes, &r);
         if (!o->signal) /* interrupted: what is left is not begun */
             for_each(&r, s, TREE_LINK, 0, make_link);
         if (o->cfg.preserve && !o->signal)
