@@ -246,21 +246,26 @@ static int note_stop(const struct rpc2_event *ev, void *arg)
     return RPC2_EVENT_CONTINUE;
 }
 
-/* A call with nothing after its transfer (FETCH) ends on the loop: its
- * end is a log line, the metrics and closing a file it only read, none of
- * which waits on the disk (the loop writes the same log already, for
- * rpc2's own warnings). On a worker, that end cost two thread hops per
- * call, more than a small file's open and read (a tree of small files:
- * rcatd's time went to waking threads). An after, which may flush or stat,
- * runs on a worker. */
-static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *))
+/* With on_loop the call ends on the loop, not on a worker: a FETCH (a log
+ * line, the metrics, closing a file it only read) and a STORE that
+ * replaces a file with no post-store command to run (a stat of the file
+ * the loop itself has just written and renamed), none of which waits on
+ * more than the loop's own file work does already (the side effect reads
+ * and writes the files on the loop; it writes the same log, for rpc2's
+ * warnings). On a worker, that end cost two thread hops per call, more
+ * than a small file's own work (a tree of small files: rcatd's time went
+ * to waking threads). What may flush or run a command (--append's fsync,
+ * a post-store command) stays on a worker, as does every open: opening a
+ * path is what talks to an NFS server (close-to-open), and a hung one
+ * must stall a worker, never every client. */
+static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
 {
     c->after = after;
     if (c->s->metrics) {
         c->desc.event = note_stop;
         c->desc.event_arg = c;
     }
-    if (!after)
+    if (on_loop)
         return rpc2_se_transfer_then_loop(c->req, &c->desc, transfer_over, c);
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
 }
@@ -319,7 +324,7 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
         .file.fd.fd = c->fd,
     };
     serve_info_of(&st, result);
-    return transfer(c, NULL);
+    return transfer(c, NULL, 1);
 }
 
 /* ---- STAT ------------------------------------------------------------------ */
@@ -489,7 +494,7 @@ static int store_append(const struct root *at, const struct store_req *r, struct
                                     .quota = -1,
                                     .file_kind = RPC2_SE_FILE_FD,
                                     .file.fd.fd = c->fd};
-    return transfer(c, append_after);
+    return transfer(c, append_after, 0);
 }
 
 /* The sink writes a temporary beside the name and renames it into place
@@ -527,7 +532,7 @@ static int store_replace(const struct root *at, const struct store_req *r, unsig
                       .mtime_sec = a->mtime_sec,
                       .mtime_nsec = a->mtime_nsec},
     };
-    return transfer(c, store_after);
+    return transfer(c, store_after, !c->s->hooks.runner);
 }
 
 /* STORE and STORE_FLAGS: flags say what happens at the target. */
