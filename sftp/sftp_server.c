@@ -74,7 +74,10 @@ int sftp_server_init(void *type, rpc2_request *req, void *transfer, struct rpc2_
         rc = fileio_limit(x->file, x->peer_quota, x->peer_flags & SEBLOCK_STRICT);
     if (rc == 0 && x->have_peer_info && !xfer_is_source(x)) {
         xfer_info_in(x, &x->peer_info);
-        if (x->peer_info.size < UINT64_MAX) /* a full disk fails now, before START */
+        /* a full disk fails now, before START; piggybacked bytes are
+         * written at once, and that write says so as soon (a call to make
+         * room would cost a small file more than its write) */
+        if (x->peer_info.size < UINT64_MAX && !x->piggy)
             rc = fileio_reserve(x->file, x->peer_info.size);
     }
     if (rc == 0)
