@@ -224,6 +224,16 @@ RPC2_EXPORT int rpc2_se_sum_parse(const char *name);
 /* desc's sum as lowercase hex, as md5sum prints it: the length written, or
  * RPC2_EINVAL when there is none or cap cannot hold it and its NUL. */
 RPC2_EXPORT int rpc2_se_sum_hex(const struct rpc2_se_desc *desc, char *out, size_t cap);
+/* The named sum of length bytes of fd from offset (length -1: to the end),
+ * the sum a transfer asking for type computes, read with pread so fd's
+ * offset stays: to compare a file with its copy without moving it. out
+ * gets *len bytes; *bytes says how many were summed (fewer than length
+ * when the file ends first). 0, RPC2_EINVAL (an unknown type, an offset
+ * past INT64_MAX, a length below -1), RPC2_ENOMEM, or the error of a
+ * failed read, with errno as the read left it. */
+RPC2_EXPORT int rpc2_se_sum_fd(int fd, int type, uint64_t offset, int64_t length,
+                               unsigned char out[RPC2_SE_SUM_MAX], unsigned *len,
+                               uint64_t *bytes);
 
 /* Frees the buffer a growing memory sink (file.vm.grow) got from the
  * library, and empties buf, len and cap. Harmless on any other descriptor. */
