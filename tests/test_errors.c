@@ -8,6 +8,8 @@
 #include <string.h>
 #include <rpc2/rpc2.h>
 
+#include "check_run.h"
+
 static const int codes[] = {
 #define CODE(name, value, text) value,
     RPC2_ERRORS(CODE)
@@ -53,9 +55,5 @@ int main(void)
     tcase_add_test(t, codes_are_unique_and_named);
     tcase_add_test(t, known_names_and_strangers);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -37,6 +37,7 @@
 
 #include "fileio.h"
 #include "skip.h"
+#include "check_run.h"
 
 #define MiB (1024 * 1024)
 #define GiB (1024LL * MiB)
@@ -1859,9 +1860,5 @@ static Suite *fileio_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(fileio_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(fileio_suite());
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jsonline.h"
+#include "check_run.h"
 
 static const char error_line[] =
     "{\"Type\":\"ERROR\",\"Code\":3,\"Error\":\"RPC2_EBUSY\",\"Description\":\"busy on server: "
@@ -85,16 +86,10 @@ int main(void)
 {
     Suite *s = suite_create("jsonline");
     TCase *t = tcase_create("jsonline");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(t, fields_of_an_error_event);
     tcase_add_test(t, escapes_are_undone);
     tcase_add_test(t, what_is_not_a_flat_object_is_refused);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -13,6 +13,8 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 
+#include "check_run.h"
+
 /* A file holding bytes, open for reading, already unlinked. */
 static int file_of(const void *bytes, size_t n)
 {
@@ -118,17 +120,11 @@ int main(void)
 {
     Suite *s = suite_create("namedsum");
     TCase *t = tcase_create("namedsum");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(t, sums_are_the_ones_the_tools_print);
     tcase_add_test(t, a_range_is_summed_alone);
     tcase_add_test(t, a_file_larger_than_one_read);
     tcase_add_test(t, bad_arguments_are_refused);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -18,6 +18,7 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 #include "skip.h"
+#include "check_run.h"
 
 static char buf8[8];
 
@@ -232,9 +233,5 @@ int main(void)
     tcase_add_test(t, inode_of_reopens_the_file);
     tcase_add_test(t, inode_of_refuses);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }
