@@ -35,10 +35,10 @@ struct jobs {
     jobs_start_fn start;
     jobs_bytes_fn bytes; /* NULL: unpaced */
     void *arg;
-    double rate;       /* bytes/s; 0: unpaced */
-    double started;    /* bytes of the tasks started */
-    uint64_t t0_us;    /* when the run began */
-    ev_timer pace;     /* wakes the loop when the next start is due */
+    double rate;    /* bytes/s; 0: unpaced */
+    double started; /* bytes of the tasks started */
+    uint64_t t0_us; /* when the run began */
+    ev_timer pace;  /* wakes the loop when the next start is due */
 };
 
 static uint64_t mono_us(void)

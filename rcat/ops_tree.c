@@ -153,8 +153,8 @@ static int open_temporary(struct fetch_run *r, struct item *it)
 
         if (n < 0 || (size_t)n >= sizeof it->tmp)
             snprintf(it->tmp, sizeof it->tmp, ".rcat-%d-%u", r->pid, r->seq++);
-        it->fd = openat(it->dirfd, it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        mode);
+        it->fd =
+            openat(it->dirfd, it->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (it->fd >= 0 || errno != EEXIST)
             break;
     }

@@ -144,8 +144,8 @@ int rpc2_se_transfer_then(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_
     return transfer_then(req, desc, then, arg, 0);
 }
 
-int rpc2_se_transfer_then_loop(rpc2_request *req, struct rpc2_se_desc *desc,
-                               rpc2_se_then_fn then, void *arg)
+int rpc2_se_transfer_then_loop(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_then_fn then,
+                               void *arg)
 {
     return transfer_then(req, desc, then, arg, 1);
 }

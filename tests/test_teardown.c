@@ -76,7 +76,23 @@ static int watch_nothing(void *env, struct engine_fdwatch *w, int fd, int events
     return 0;
 }
 
-static const struct engine_hooks hooks = {.run_blocking = queue_request, .watch_fd = watch_nothing};
+/* The loop's next turn (rpc2_se_transfer_then_loop's rest): a queue of its
+ * own, so a test sees where the rest went. */
+static struct {
+    rpc2_request *q[QUEUE_MAX];
+    int n;
+} loop_turn;
+
+static int queue_for_loop(void *env, struct rpc2_request *req)
+{
+    (void)env;
+    ck_assert_int_lt(loop_turn.n, QUEUE_MAX);
+    loop_turn.q[loop_turn.n++] = req;
+    return 0;
+}
+
+static const struct engine_hooks hooks = {
+    .run_blocking = queue_request, .watch_fd = watch_nothing, .run_on_loop = queue_for_loop};
 
 static struct fakelink link_;
 
@@ -117,6 +133,7 @@ static struct {
     unsigned outcomes; /* the handler heard how its transfer ended */
     int outcome;
     int suspend;             /* the continuation suspends (rpc2_request_suspend) */
+    int on_loop;             /* rpc2_se_transfer_then_loop, not rpc2_se_transfer_then */
     rpc2_request *suspended; /* ... this request, for the test to resume */
     unsigned resumed_runs;   /* the rest after the resume ran */
     int resumed_status;
@@ -194,6 +211,8 @@ static int h_fetch_blocking(rpc2_request *req, void *args, void *result, void *a
     (void)args, (void)result, (void)arg;
     srv.handler_runs++;
     describe();
+    if (srv.on_loop)
+        return rpc2_se_transfer_then_loop(req, &srv.desc, fetch_then, NULL);
     return rpc2_se_transfer_then(req, &srv.desc, fetch_then, NULL);
 }
 
@@ -254,6 +273,7 @@ static void on_called(int status, void *result, void *arg)
 static void setup(enum rpc2_security level, enum state state)
 {
     memset(&workers, 0, sizeof workers);
+    memset(&loop_turn, 0, sizeof loop_turn);
     memset(&srv, 0, sizeof srv);
     srv.state = state;
     srv.data = calloc(1, SERVER_BYTES);
@@ -584,6 +604,42 @@ START_TEST(a_transfer_that_moves_nothing_ends_at_the_stall_timeout)
 }
 END_TEST
 
+/* ---- a continuation on the loop -------------------------------------------- */
+
+/* rpc2_se_transfer_then_loop: the rest goes to the loop's next turn, never
+ * to a worker and never from inside the transfer's own end; the reply
+ * follows it, once. */
+START_TEST(a_loop_continuation_runs_at_the_loops_next_turn)
+{
+    setup(RPC2_SEC_NONE, ST_CONTINUED);
+    srv.on_loop = 1;
+    rpc2_conn *c = bind_at(RPC2_SEC_NONE);
+    xfer_args args;
+    int64_t moved = 0;
+    struct rpc2_se_desc d;
+    struct outcome o = {0};
+    start_fetch(c, TEST_FETCH_BLOCKING, &args, &moved, &d, &o);
+    fakelink_run(&link_, NULL, link_.now + 50 * MS);
+    run_workers(); /* the handler's blocking part: the transfer goes to the loop */
+    for (int i = 0; i < 100 && loop_turn.n == 0; i++)
+        fakelink_run(&link_, NULL, link_.now + 1 * SEC);
+    ck_assert_int_eq(loop_turn.n, 1); /* the transfer is over: its rest waits for the turn */
+    ck_assert_int_eq(workers.n, 0);
+    ck_assert_uint_eq(srv.outcomes, 0);
+    ck_assert(!o.done);
+    rpc2_request *req = loop_turn.q[--loop_turn.n];
+    engine_handler_returned(req, engine_run_handler(req), link_.now);
+    fakelink_run(&link_, NULL, link_.now + 1 * SEC);
+    ck_assert_uint_eq(srv.outcomes, 1);
+    ck_assert_int_eq(srv.outcome, 0);
+    ck_assert(o.done);
+    ck_assert_int_eq(o.status, 0);
+    ck_assert_int_eq(d.bytes_transferred, SERVER_BYTES);
+    ck_assert_uint_eq(srv_stats()->requests_running, 0);
+    teardown();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("teardown");
@@ -594,6 +650,9 @@ int main(void)
     tcase_add_loop_test(sus, a_suspended_call_replies_once_resumed, 0, 2);
     tcase_add_test(sus, a_suspended_call_hears_the_context_go);
     suite_add_tcase(s, sus);
+    TCase *lp = tcase_create("loop");
+    tcase_add_test(lp, a_loop_continuation_runs_at_the_loops_next_turn);
+    suite_add_tcase(s, lp);
     TCase *m = tcase_create("matrix");
     tcase_set_timeout(m, 60);
     tcase_add_loop_test(m, teardown_in_every_state, 0, 3 * N_STATES * N_EVENTS);
