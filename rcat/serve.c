@@ -10,9 +10,9 @@
  * client: FETCH and STORE open and check their file on a worker, hand the
  * transfer to the loop (rpc2_se_transfer_then) and let the worker go; the
  * call's rest (closing, the mtime, the reply) runs on a worker again once
- * the transfer is over, or for FETCH, whose rest never waits on the disk,
- * on the loop (transfer()). So --workers bounds filesystem work at once, not
- * transfers, and a client that never drains its pipe holds no worker: its
+ * the transfer is over, or, for a FETCH and a plain STORE, whose rest waits
+ * on nothing the loop does not do already, on the loop (transfer()). So
+ * --workers bounds filesystem work at once, not transfers, and a client that never drains its pipe holds no worker: its
  * transfer ends at the stall timeout (rpc2_params.stall_timeout_us). STAT
  * and LIST are quick procedures: they go ahead of queued FETCHes and STOREs
  * and, with three workers or more, have one of their own (rpc2_proc.quick).
@@ -213,8 +213,8 @@ void serve_info_of(const struct stat *st, file_info *out)
 
 static int call_end(struct call *c, int status);
 
-/* The transfer is over (or never ran): the call's rest, on a worker (on
- * the loop for a call without an after: transfer()). */
+/* The transfer is over (or never ran): the call's rest, on a worker or on
+ * the loop (transfer()). */
 static int transfer_over(rpc2_request *req, int status, void *args, void *result, void *arg)
 {
     struct call *c = arg;

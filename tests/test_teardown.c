@@ -55,16 +55,31 @@ static const struct engine_config cfg = {
 /* ---- the server's worker pool: a queue the test empties ----------------- */
 
 #define QUEUE_MAX 16
-static struct {
+struct queue {
     rpc2_request *q[QUEUE_MAX];
     int n;
-} workers;
+};
+/* the workers', and the loop's next turn (rpc2_se_transfer_then_loop's
+ * rest), so a test sees where the rest went */
+static struct queue workers, loop_turn;
+
+static void push(struct queue *q, struct rpc2_request *req)
+{
+    ck_assert_int_lt(q->n, QUEUE_MAX);
+    q->q[q->n++] = req;
+}
 
 static int queue_request(void *env, struct rpc2_request *req)
 {
     (void)env;
-    ck_assert_int_lt(workers.n, QUEUE_MAX);
-    workers.q[workers.n++] = req;
+    push(&workers, req);
+    return 0;
+}
+
+static int queue_for_loop(void *env, struct rpc2_request *req)
+{
+    (void)env;
+    push(&loop_turn, req);
     return 0;
 }
 
@@ -73,21 +88,6 @@ static int queue_request(void *env, struct rpc2_request *req)
 static int watch_nothing(void *env, struct engine_fdwatch *w, int fd, int events)
 {
     (void)env, (void)w, (void)fd, (void)events;
-    return 0;
-}
-
-/* The loop's next turn (rpc2_se_transfer_then_loop's rest): a queue of its
- * own, so a test sees where the rest went. */
-static struct {
-    rpc2_request *q[QUEUE_MAX];
-    int n;
-} loop_turn;
-
-static int queue_for_loop(void *env, struct rpc2_request *req)
-{
-    (void)env;
-    ck_assert_int_lt(loop_turn.n, QUEUE_MAX);
-    loop_turn.q[loop_turn.n++] = req;
     return 0;
 }
 
@@ -362,15 +362,21 @@ struct suspended_fetch {
     struct outcome o;
 };
 
-static void fetch_until_continued(struct suspended_fetch *f)
+/* A blocking FETCH sent, its handler run: the transfer is on the loop. */
+static void fetch_continued(struct suspended_fetch *f)
 {
-    setup(RPC2_SEC_NONE, ST_CONTINUED);
-    srv.suspend = 1;
     rpc2_conn *c = bind_at(RPC2_SEC_NONE);
     *f = (struct suspended_fetch){0};
     start_fetch(c, TEST_FETCH_BLOCKING, &f->args, &f->moved, &f->d, &f->o);
     fakelink_run(&link_, NULL, link_.now + 50 * MS);
     run_workers(); /* the handler: the transfer goes to the loop */
+}
+
+static void fetch_until_continued(struct suspended_fetch *f)
+{
+    setup(RPC2_SEC_NONE, ST_CONTINUED);
+    srv.suspend = 1;
+    fetch_continued(f);
     for (int i = 0; i < 100 && workers.n == 0; i++)
         fakelink_run(&link_, NULL, link_.now + 1 * SEC);
     ck_assert_int_eq(workers.n, 1); /* the transfer is over: its continuation */
@@ -611,30 +617,24 @@ END_TEST
  * follows it, once. */
 START_TEST(a_loop_continuation_runs_at_the_loops_next_turn)
 {
+    struct suspended_fetch f;
     setup(RPC2_SEC_NONE, ST_CONTINUED);
     srv.on_loop = 1;
-    rpc2_conn *c = bind_at(RPC2_SEC_NONE);
-    xfer_args args;
-    int64_t moved = 0;
-    struct rpc2_se_desc d;
-    struct outcome o = {0};
-    start_fetch(c, TEST_FETCH_BLOCKING, &args, &moved, &d, &o);
-    fakelink_run(&link_, NULL, link_.now + 50 * MS);
-    run_workers(); /* the handler's blocking part: the transfer goes to the loop */
+    fetch_continued(&f);
     for (int i = 0; i < 100 && loop_turn.n == 0; i++)
         fakelink_run(&link_, NULL, link_.now + 1 * SEC);
     ck_assert_int_eq(loop_turn.n, 1); /* the transfer is over: its rest waits for the turn */
     ck_assert_int_eq(workers.n, 0);
     ck_assert_uint_eq(srv.outcomes, 0);
-    ck_assert(!o.done);
+    ck_assert(!f.o.done);
     rpc2_request *req = loop_turn.q[--loop_turn.n];
     engine_handler_returned(req, engine_run_handler(req), link_.now);
     fakelink_run(&link_, NULL, link_.now + 1 * SEC);
     ck_assert_uint_eq(srv.outcomes, 1);
     ck_assert_int_eq(srv.outcome, 0);
-    ck_assert(o.done);
-    ck_assert_int_eq(o.status, 0);
-    ck_assert_int_eq(d.bytes_transferred, SERVER_BYTES);
+    ck_assert(f.o.done);
+    ck_assert_int_eq(f.o.status, 0);
+    ck_assert_int_eq(f.d.bytes_transferred, SERVER_BYTES);
     ck_assert_uint_eq(srv_stats()->requests_running, 0);
     teardown();
 }
