@@ -91,7 +91,13 @@ q status --json "$short" | grep -q '"Error":"lifetime ended"' || fail "no 'lifet
 q run --once --poll 0.2s 2>/dev/null # the failure hooks
 [ "$(grep -c "^failure $refused STOP" "$tmp/hooks.log")" = 1 ] || fail "refused: failure hook count"
 [ "$(grep -c "^failure $short STOP" "$tmp/hooks.log")" = 1 ] || fail "expired: failure hook count"
-[ "$(grep -c "^retry $short RETR" "$tmp/hooks.log")" -ge 1 ] || fail "expired: no retry hook"
+# Its retry hook ran if an attempt ran before the lifetime ended (on a slow
+# machine the requests before it may take all of the 3 s).
+if q status --json "$short" | grep -q '"Attempts":0,'; then
+    note "the short-lived request expired before its first attempt: its retry hook not checked"
+else
+    [ "$(grep -c "^retry $short RETR" "$tmp/hooks.log")" -ge 1 ] || fail "expired: no retry hook"
+fi
 stop_server srv0
 rm -f "$tmp/hooks.log"
 
