@@ -12,8 +12,9 @@
  * call's rest (closing, the mtime, the reply) runs on a worker again once
  * the transfer is over, or, for a FETCH and a plain STORE, whose rest waits
  * on nothing the loop does not do already, on the loop (transfer()). So
- * --workers bounds filesystem work at once, not transfers, and a client that never drains its pipe holds no worker: its
- * transfer ends at the stall timeout (rpc2_params.stall_timeout_us). STAT
+ * --workers bounds filesystem work at once, not transfers, and a client
+ * that never drains its pipe holds no worker: its transfer ends at the
+ * stall timeout (rpc2_params.stall_timeout_us). STAT
  * and LIST are quick procedures: they go ahead of queued FETCHes and STOREs
  * and, with three workers or more, have one of their own (rpc2_proc.quick).
  * LIST pages come from kept listings (listing.c), O(page) each. A STORE's
