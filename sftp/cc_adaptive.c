@@ -17,7 +17,7 @@
  *              startup built is emptied at once;
  *   probe_bw   a cycle of 5/4 (is there more?), 3/4 (empty what that
  *              queued, and what a high estimate queued: until the queue
- *              is gone, three round trips at most), then six of 1, each
+ *              is gone, two round trips at most), then six of 1, each
  *              as long as the path's delay;
  *   probe_rtt  every ten seconds without a new minimum, in flight drops to
  *              half the BDP (four packets at least) for 200 ms or a round
@@ -36,9 +36,9 @@
  * so pacing at it alone builds a queue until a drop-tail queue of one BDP
  * overflows. So in probe_bw the drain after each probe lasts until the
  * queue is gone (an RTT within a quarter of the path's delay of it, or in
- * flight down to a BDP), three round trips at most; and while the last
+ * flight down to a BDP), two round trips at most; and while the last
  * drain emptied the queue, in flight is held to 5/4 of the BDP in the
- * probe and to a BDP plus an eighth of the path's delay between probes
+ * probe and to a BDP plus a quarter of the path's delay between probes
  * (target_cwnd). A drain that runs out of time means the queue is
  * another flow's (a loss-based one fills it whatever we do): then the
  * twice-the-BDP bound holds until a drain empties the queue again.
@@ -67,7 +67,7 @@
 #define PROBE_RTT_US (200u * 1000u)
 #define PROBE_RTT_MIN_CWND 4u
 #define EXTRA_ACKED_ROUNDS 5u
-#define DOWN_MAX_RTTS 3u /* probe_bw: the longest a drain lasts, in min RTTs */
+#define DOWN_MAX_RTTS 2u /* probe_bw: the longest a drain lasts, in min RTTs */
 #define QUEUE_MIN_US 4000u
 #define CRUISE_QUEUE_MIN_US 1000u
 #define QUEUE_MAX_US 16000u
@@ -283,10 +283,10 @@ static void next_phase(struct cc_adaptive *d, unsigned cycle, uint64_t now)
 }
 
 /* The queue probe_bw's in-flight bound allows between probes while the
- * queue is ours: an eighth of the path's delay, 1 to 16 ms. */
+ * queue is ours: a quarter of the path's delay, 1 to 16 ms. */
 static uint32_t cruise_allowance(const struct cc_adaptive *d)
 {
-    uint32_t a = d->min_rtt_us / 8;
+    uint32_t a = d->min_rtt_us / 4;
 
     return a < CRUISE_QUEUE_MIN_US ? CRUISE_QUEUE_MIN_US : a > QUEUE_MAX_US ? QUEUE_MAX_US : a;
 }

@@ -141,7 +141,7 @@ END_TEST
  * 6,155 queue drops in 20 s on a, waits up to 96 ms on b; the WAN bench
  * showed the same). Now, on a and b for 20 s after startup, the longest
  * wait a DATA meets in each 10 ms stays under half the buffer on average
- * (4.0 and 16.7 ms) and under 3/4 of it always (5.6 and 31 ms), nothing
+ * (4.8 and 13.2 ms) and under 3/4 of it always (5.6 and 29 ms), nothing
  * is dropped at the queue, and the link stays 0.9 full.
  */
 START_TEST(queue_stays_short)
