@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filesum.h"
 #include "ops_impl.h"
 #include "ops_tree.h"
 
@@ -215,12 +214,12 @@ void ops_url_at(const struct url *base, const char *path, struct url *out)
 
 int ops_same_content(struct ops *o, const struct url *server, const char *path, int fd)
 {
-    unsigned char mine[FILESUM_MAX], theirs[RCAT_SUM_BYTES];
+    unsigned char mine[RPC2_SE_SUM_MAX], theirs[RCAT_SUM_BYTES];
     unsigned mine_len = 0, their_len = 0;
     uint64_t bytes;
     struct url u;
 
-    if (filesum_fd(fd, RPC2_SE_SUM_XXH128, 0, -1, mine, &mine_len, &bytes) != 0)
+    if (rpc2_se_sum_fd(fd, RPC2_SE_SUM_XXH128, 0, -1, mine, &mine_len, &bytes) != 0)
         return 0;
     ops_url_at(server, path, &u);
     if (ops_sum(o, &u, RCAT_SUM_XXH128, 0, -1, theirs, &their_len, NULL) != 0)

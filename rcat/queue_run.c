@@ -2,7 +2,8 @@
  * queue_run.c - rcat queue run: carries out due requests, several at once.
  * Each request runs as a child rcat (this same program) with the options
  * recorded plus -C, so an attempt that was interrupted resumes; the child's
- * exit code decides DONE, RETR or STOP as rcat(1) documents them. The
+ * exit code decides DONE, RETR or STOP as rcat(1) documents them (and, for
+ * a refusal, the error its JSON ERROR event names). The
  * runner holds each request's claim while its child runs and renews the
  * lease; a runner killed outright takes its children with it
  * (PR_SET_PDEATHSIG) and its claims expire, so another runner resumes them.
@@ -31,14 +32,16 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <rpc2/retry.h>
+#include <rpc2/rpc2.h>
 
 #include "duration.h"
+#include "jsonline.h"
 #include "queue.h"
 #include "queue_words.h"
 #include "report.h"
-#include "verdict.h"
 
-#define ERROR_TAIL 1024
+#define LINE_CAP 4096 /* an ERROR event with the library's fields fits well */
 #define EXPIRE_EVERY_MS 30000
 
 extern char **environ;
@@ -49,10 +52,12 @@ enum end_reason { END_NATURAL, END_LOST, END_CANCEL, END_STOPPING };
 struct slot {
     enum slot_kind kind;
     pid_t pid;
-    struct qrequest r; /* SLOT_XFER */
-    int err_fd;
-    char err[ERROR_TAIL];
-    size_t err_len;
+    struct qrequest r;   /* SLOT_XFER */
+    int err_fd;          /* the child's standard error: JSON events */
+    char line[LINE_CAP]; /* the line being read from it */
+    size_t line_len;
+    int line_cut;        /* longer than line holds: not judged */
+    char said[LINE_CAP]; /* its last ERROR event, or plain message */
     enum end_reason end;
     int64_t renew_at;
 };
@@ -121,6 +126,7 @@ static char **child_argv(const struct qrequest *r, char ***words)
     }
     argv[k++] = "rcat";
     argv[k++] = "-q";
+    argv[k++] = "--json"; /* judged by its events, not by its words */
     for (int i = 0; i < n; i++)
         argv[k++] = (*words)[i];
     if (!strcmp(r->kind, "put")) {
@@ -189,7 +195,9 @@ static int start_xfer(struct runner *q, struct slot *sl, const sigset_t *old)
     sl->kind = SLOT_XFER;
     sl->pid = pid;
     sl->err_fd = fds[0];
-    sl->err_len = 0;
+    sl->line_len = 0;
+    sl->line_cut = 0;
+    sl->said[0] = '\0';
     sl->end = END_NATURAL;
     sl->renew_at = now_ms() + q->lease_ms / 3;
     return 0;
@@ -218,33 +226,68 @@ static int start_hook(struct runner *q, struct slot *sl, const struct qhookrun *
     return 0;
 }
 
+/* A whole line from the child: kept when it is an ERROR event, or a
+ * plain message (one written before rcat itself ran: the exec failed). */
+static void judge_line(struct slot *sl)
+{
+    char type[16];
+
+    sl->line[sl->line_len] = '\0';
+    if (!sl->line_cut && sl->line_len > 0 &&
+        (sl->line[0] != '{' ||
+         (jsonline_str(sl->line, "Type", type, sizeof type) == 1 && strcmp(type, "ERROR") == 0)))
+        memcpy(sl->said, sl->line, sl->line_len + 1);
+    sl->line_len = 0;
+    sl->line_cut = 0;
+}
+
 static void read_errors(struct slot *sl)
 {
-    char buf[ERROR_TAIL / 2]; /* less than err holds */
+    char buf[LINE_CAP];
     ssize_t n;
 
     while (sl->err_fd >= 0 && (n = read(sl->err_fd, buf, sizeof buf)) > 0) {
-        if (sl->err_len + (size_t)n >= sizeof sl->err) {
-            size_t drop = sl->err_len + (size_t)n - (sizeof sl->err - 1);
-
-            memmove(sl->err, sl->err + drop, sl->err_len - drop);
-            sl->err_len -= drop;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n')
+                judge_line(sl);
+            else if (sl->line_len + 1 < sizeof sl->line)
+                sl->line[sl->line_len++] = buf[i];
+            else
+                sl->line_cut = 1;
         }
-        memcpy(sl->err + sl->err_len, buf, (size_t)n);
-        sl->err_len += (size_t)n;
     }
 }
 
-/* The child's last message: what went wrong, in its words. */
-static const char *last_line(struct slot *sl)
+/* Appends s to the string in dst (cap bytes), cut where it would not fit. */
+static void append(char *dst, size_t cap, const char *s)
 {
-    char *end;
+    size_t have = strlen(dst), add = strlen(s);
 
-    sl->err[sl->err_len] = '\0';
-    while (sl->err_len && (sl->err[sl->err_len - 1] == '\n' || sl->err[sl->err_len - 1] == ' '))
-        sl->err[--sl->err_len] = '\0';
-    end = strrchr(sl->err, '\n');
-    return end ? end + 1 : sl->err;
+    if (add > cap - 1 - have)
+        add = cap - 1 - have;
+    memcpy(dst + have, s, add);
+    dst[have + add] = '\0';
+}
+
+/* What went wrong, in the child's words: its ERROR event's description
+ * (after the file's name), or its plain message. */
+static void child_said(const struct slot *sl, char *why, size_t cap)
+{
+    char field[LINE_CAP];
+
+    why[0] = '\0';
+    if (sl->said[0] != '{') {
+        append(why, cap, sl->said);
+        return;
+    }
+    if (jsonline_str(sl->said, "File", field, sizeof field) == 1) {
+        append(why, cap, field);
+        append(why, cap, ": ");
+    }
+    if (jsonline_str(sl->said, "Description", field, sizeof field) == 1)
+        append(why, cap, field);
+    else
+        append(why, cap, sl->said);
 }
 
 /* ---- outcomes ------------------------------------------------------------- */
@@ -252,32 +295,37 @@ static const char *last_line(struct slot *sl)
 /* rcat's exit codes that another attempt can cure: the server lost or
  * unreachable (2), the data damaged on the way (5), the source changing
  * while it was read (6); and the child killed by a signal not ours. Also
- * the one refusal (3) that goes away by itself: the server still runs the
- * end of an attempt whose runner was killed, and is busy with its file
- * until it finds that attempt gone (rcat's own --retries waits it out). */
-static int retryable(int status, const char *errors)
+ * a refusal (3) that goes away by itself, as the library judges its error
+ * (RPC2_EBUSY: the server still runs the end of an attempt whose runner
+ * was killed, until it finds that attempt gone). */
+static int retryable(int status, const struct slot *sl)
 {
+    char name[64];
+
     if (WIFSIGNALED(status))
         return 1;
     int code = WEXITSTATUS(status);
-    return code == RCAT_EXIT_NET || code == RCAT_EXIT_INTEGRITY ||
-           code == RCAT_EXIT_CHANGED ||
-           (code == RCAT_EXIT_REFUSED && strstr(errors, VERDICT_BUSY_REMOTE));
+    if (code == RCAT_EXIT_REFUSED)
+        return sl->said[0] == '{' && jsonline_str(sl->said, "Error", name, sizeof name) == 1 &&
+               rpc2_retry_retryable(rpc2_errcode(name));
+    return code == RCAT_EXIT_NET || code == RCAT_EXIT_INTEGRITY || code == RCAT_EXIT_CHANGED;
 }
 
 static void record_end(struct runner *q, struct slot *sl, int status)
 {
     const struct qrequest *r = &sl->r;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    char why[ERROR_TAIL + 64];
+    char why[LINE_CAP + 64];
     enum qstatus to;
     int64_t retry_ms = 0;
 
     read_errors(sl);
+    if (sl->line_len)
+        judge_line(sl); /* a last line without its newline */
     if (WIFSIGNALED(status))
         snprintf(why, sizeof why, "rcat was killed by signal %d", WTERMSIG(status));
     else
-        snprintf(why, sizeof why, "%s", last_line(sl));
+        child_said(sl, why, sizeof why);
     if (sl->end == END_LOST)
         return; /* another runner has it now */
     if (code == 0 && WIFEXITED(status)) {
@@ -291,7 +339,7 @@ static void record_end(struct runner *q, struct slot *sl, int status)
         to = QS_WAIT; /* not a failure: the next runner resumes it */
         code = -1;
         snprintf(why, sizeof why, "interrupted: the runner stopped");
-    } else if (retryable(status, sl->err) && r->failures < r->retries) {
+    } else if (retryable(status, sl) && r->failures < r->retries) {
         to = QS_RETR;
         retry_ms = r->retry_interval_ms;
     } else {

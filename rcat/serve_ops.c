@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "access.h"
-#include "filesum.h"
 #include "globwalk.h"
 #include "root_edit.h"
 #include "serve_impl.h"
@@ -222,13 +221,13 @@ static int do_sum(struct serve *s, rpc2_request *req, void *args, void *result, 
     root_dispose(&at);
     if (rc != 0)
         return rc;
-    out->sum.sum_val = malloc(FILESUM_MAX);
+    out->sum.sum_val = malloc(RPC2_SE_SUM_MAX);
     if (!out->sum.sum_val)
         return RPC2_ENOMEM;
-    rc = filesum_fd(c->fd, (int)r->a.type, r->a.offset, r->a.length,
-                    (unsigned char *)out->sum.sum_val, &len, &c->bytes);
+    rc = rpc2_se_sum_fd(c->fd, (int)r->a.type, r->a.offset, r->a.length,
+                        (unsigned char *)out->sum.sum_val, &len, &c->bytes);
     if (rc != 0)
-        return rc == -ENOMEM ? RPC2_ENOMEM : root_status_of_errno(-rc);
+        return rc == RPC2_ENOMEM || rc == RPC2_EINVAL ? rc : root_status_of_errno(errno);
     out->sum.sum_len = len;
     out->bytes = c->bytes;
     serve_info_of(&st, &out->info);

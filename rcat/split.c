@@ -26,7 +26,6 @@
 #include <rpc2/event.h>
 #include <rpc2/retry.h>
 
-#include "filesum.h"
 #include "jobs.h"
 #include "localfile.h"
 #include "ops_impl.h"
@@ -77,7 +76,7 @@ struct split_run {
     struct report_xfer rep;
     int told_init, told_session, told_notification;
     uint64_t retrans0, retrans, duplicates;
-    unsigned char sum[FILESUM_MAX];
+    unsigned char sum[RPC2_SE_SUM_MAX];
     unsigned sum_len;
 };
 
@@ -360,10 +359,11 @@ static int check_whole(struct split_run *r, const char **result)
     unsigned their_len = 0;
     uint64_t summed = 0;
     file_info now;
-    int rc = filesum_fd(r->fd, type, 0, -1, r->sum, &r->sum_len, &summed);
+    int rc = rpc2_se_sum_fd(r->fd, type, 0, -1, r->sum, &r->sum_len, &summed);
 
     if (rc < 0)
-        return verdict_fail_local(r->k.shown, "cannot read the copy back", -rc, result);
+        return verdict_fail_local(r->k.shown, "cannot read the copy back",
+                                  rc == RPC2_ENOMEM ? ENOMEM : errno, result);
     memset(&now, 0, sizeof now);
     rc = ops_sum(o, r->src, (unsigned)type, 0, -1, theirs, &their_len, &now);
     if (rc != 0)

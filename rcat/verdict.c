@@ -79,7 +79,7 @@ static const struct {
     /* -C while an earlier attempt's end still writes the partial (a killed
      * rcat's server end runs on until it finds the client gone) */
     {RPC2_EBUSY, "busy: another transfer is still writing this file; try again once it has ended",
-     VERDICT_BUSY_REMOTE ": another transfer of this file is still running there (an earlier attempt "
+     "busy on server: another transfer of this file is still running there (an earlier attempt "
      "the server has not yet found gone); try again later, or use --retries"},
     {RPC2_EQUOTA, "more data than the byte range allows", "more data than the byte range allows"},
     {RPC2_EOVERFLOW, "more data than expected", "more data than expected"},

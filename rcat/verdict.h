@@ -19,12 +19,6 @@ struct verdict {
 };
 
 /* The server a call went to, and what rcat asked of it. */
-/* How rcat's message for RPC2_EBUSY from the server begins: a resumed
- * transfer whose partial file an earlier attempt's end still writes there.
- * It is a refusal (exit 3) that a later attempt cures, the only one: the
- * queue runner (queue_run.c) retries a request whose rcat said it. */
-#define VERDICT_BUSY_REMOTE "busy on server"
-
 struct verdict_peer {
     const char *host;
     unsigned port;

@@ -2,6 +2,7 @@
  * errors.c - names and descriptions of the error codes, generated from the
  * one X-macro list in rpc2.h so the enum and its text can never disagree.
  */
+#include <string.h>
 #include <rpc2/rpc2.h>
 
 const char *rpc2_strerror(int code)
@@ -26,4 +27,16 @@ const char *rpc2_errname(int code)
 #undef RPC2_ERROR_NAME
     }
     return "RPC2_UNKNOWN";
+}
+
+int rpc2_errcode(const char *name)
+{
+    if (!name)
+        return RPC2_EINVAL;
+#define RPC2_ERROR_BY_NAME(name_, value, text)                                                     \
+    if (strcmp(name, "RPC2_" #name_) == 0)                                                         \
+        return value;
+    RPC2_ERRORS(RPC2_ERROR_BY_NAME)
+#undef RPC2_ERROR_BY_NAME
+    return RPC2_EINVAL;
 }

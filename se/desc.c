@@ -34,6 +34,9 @@ static int check_name(const struct rpc2_se_desc *d)
 
     if (!path || !*path || strnlen(path, PATH_MAX) == PATH_MAX)
         return RPC2_EINVAL;
+    if (d->file.name.flush != RPC2_SE_FLUSH_DEFAULT && d->file.name.flush != RPC2_SE_FLUSH_ALWAYS &&
+        d->file.name.flush != RPC2_SE_FLUSH_NEVER)
+        return RPC2_EINVAL;
     return (d->file.name.mode & ~(mode_t)07777) ? RPC2_EINVAL : 0;
 }
 

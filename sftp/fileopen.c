@@ -83,7 +83,7 @@ static int open_plain(struct fileio *f)
     if (f->fd < 0)
         return fail(f, "opening the file failed", fileio_errno_code(errno));
     f->own_fd = 1;
-    if (f->sink && d->file.name.fsync)
+    if (f->sink && d->file.name.flush == RPC2_SE_FLUSH_ALWAYS)
         f->sync = SYNC_FULL;
     return classify_own(f);
 }
@@ -120,7 +120,7 @@ static int open_atomic(struct fileio *f)
     f->atomic = 1;
     f->kind = FIO_POSITIONAL;
     f->start = 0;
-    f->sync = d->file.name.no_flush ? SYNC_NONE : SYNC_FULL;
+    f->sync = d->file.name.flush == RPC2_SE_FLUSH_NEVER ? SYNC_NONE : SYNC_FULL;
     return 0;
 }
 

@@ -6,13 +6,18 @@
  */
 #include "namedsum.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <rpc2/rpc2.h>
 
+#include "fileio.h"
 #include "hash.h"
+
+#define SUM_READ_BLOCK (1u << 20)
 
 struct namedsum {
     uint32_t type;
@@ -144,4 +149,54 @@ int rpc2_se_sum_hex(const struct rpc2_se_desc *d, char *out, size_t cap)
     }
     out[2 * d->sum_len] = '\0';
     return (int)(2 * d->sum_len);
+}
+
+/* Reads into buf until length bytes are summed or the file ends. */
+static int sum_reads(struct namedsum *h, int fd, uint64_t offset, uint64_t left, uint8_t *buf,
+                     uint64_t *bytes)
+{
+    while (left > 0) {
+        size_t want = left < SUM_READ_BLOCK ? (size_t)left : SUM_READ_BLOCK;
+        ssize_t n = pread(fd, buf, want, (off_t)(offset + *bytes));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fileio_errno_code(errno);
+        if (n == 0)
+            return 0;
+        namedsum_update(h, buf, (size_t)n);
+        *bytes += (uint64_t)n;
+        left -= (uint64_t)n;
+    }
+    return 0;
+}
+
+int rpc2_se_sum_fd(int fd, int type, uint64_t offset, int64_t length,
+                   unsigned char out[RPC2_SE_SUM_MAX], unsigned *len, uint64_t *bytes)
+{
+    struct namedsum *h;
+    uint8_t *buf;
+    int rc, read_errno;
+
+    *bytes = 0;
+    *len = 0;
+    if (rpc2_se_sum_len(type) == 0 || offset > INT64_MAX || length < -1)
+        return RPC2_EINVAL;
+    h = namedsum_new((uint32_t)type);
+    buf = malloc(SUM_READ_BLOCK);
+    rc = RPC2_ENOMEM;
+    if (h && buf)
+        rc = sum_reads(h, fd, offset, length < 0 ? UINT64_MAX : (uint64_t)length, buf, bytes);
+    read_errno = errno; /* what the caller is promised, whatever freeing does */
+    if (rc == 0) {
+        rc = namedsum_final(h, out);
+        if (rc > 0)
+            *len = (unsigned)rc;
+        rc = rc > 0 ? 0 : RPC2_ENOMEM;
+    }
+    free(buf);
+    namedsum_free(h);
+    errno = read_errno;
+    return rc;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "access.h"
+#include "check_run.h"
 
 #define RL (ACCESS_READ | ACCESS_LIST)
 #define RWL (ACCESS_READ | ACCESS_WRITE | ACCESS_LIST)
@@ -393,11 +394,5 @@ static Suite *access_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(access_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(access_suite());
 }

@@ -12,6 +12,7 @@
 
 #include "ackmap.h"
 #include "wire.h"
+#include "check_run.h"
 
 /* ck_assert marks a point (a write to a pipe) even when it holds: too slow
  * for loops of millions. This only costs when it fails. */
@@ -314,11 +315,5 @@ static Suite *ackmap_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(ackmap_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(ackmap_suite());
 }

@@ -13,6 +13,7 @@
 #include <rpc2/rpc2.h>
 
 #include "addr.h"
+#include "check_run.h"
 
 /* Each row: the text, the result, and for valid rows what it must mean. */
 static const struct {
@@ -354,11 +355,5 @@ static Suite *addr_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(addr_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(addr_suite());
 }

@@ -14,6 +14,7 @@
 #include "announce.h"
 #include "fakelink.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -229,9 +230,5 @@ int main(void)
     tcase_add_test(tc, a_malformed_announce_is_refused);
     tcase_add_test(tc, targets_are_bounded);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

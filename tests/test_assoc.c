@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "assoc.h"
+#include "check_run.h"
 
 static struct assoc a;
 static char err[ASSOC_ERR_MAX];
@@ -178,8 +179,6 @@ int main(void)
 {
     Suite *s = suite_create("assoc");
     TCase *t = tcase_create("assoc");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(t, a_section_gives_its_destination_and_options);
     tcase_add_test(t, a_relative_key_file_is_beside_the_file);
@@ -187,9 +186,5 @@ int main(void)
     tcase_add_test(t, operands_name_an_association);
     tcase_add_test(t, the_user_file_then_the_system_one);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -13,6 +13,7 @@
 #include <rpc2/rpc2.h>
 
 #include "conntable.h"
+#include "check_run.h"
 
 static struct rpc2_addr peer_v4(uint32_t ip, uint16_t port)
 {
@@ -609,11 +610,5 @@ static Suite *conntable_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(conntable_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(conntable_suite());
 }

@@ -49,6 +49,7 @@
 #include "procs.h"
 #include "secure.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
@@ -669,9 +670,5 @@ static Suite *corrupt_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(corrupt_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(corrupt_suite());
 }

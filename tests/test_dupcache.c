@@ -10,6 +10,7 @@
 #include <rpc2/rpc2.h>
 
 #include "dupcache.h"
+#include "check_run.h"
 
 #define SAVE_MAX 64
 
@@ -242,11 +243,5 @@ static Suite *dupcache_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(dupcache_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(dupcache_suite());
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "duration.h"
+#include "check_run.h"
 
 #define S DURATION_US_PER_S
 
@@ -85,16 +86,10 @@ int main(void)
 {
     Suite *s = suite_create("duration");
     TCase *t = tcase_create("duration");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(t, durations_parse);
     tcase_add_test(t, non_durations_are_refused);
     tcase_add_test(t, durations_format_for_messages);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

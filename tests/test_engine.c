@@ -13,6 +13,7 @@
 #include "fakelink.h"
 #include "skip.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -897,9 +898,5 @@ static Suite *engine_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(engine_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(engine_suite());
 }

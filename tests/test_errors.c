@@ -1,12 +1,14 @@
 /*
  * test_errors.c - the error list: every code has its own name and text,
  * codes are unique and negative (0 is success), and codes outside the list
- * still get a string, never NULL.
+ * still get a string, never NULL; every name reads back as its code.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <rpc2/rpc2.h>
+
+#include "check_run.h"
 
 static const int codes[] = {
 #define CODE(name, value, text) value,
@@ -21,6 +23,7 @@ START_TEST(codes_are_unique_and_named)
         ck_assert_int_le(codes[i], 0);
         ck_assert_str_ne(rpc2_errname(codes[i]), "RPC2_UNKNOWN");
         ck_assert_str_ne(rpc2_strerror(codes[i]), "unknown error");
+        ck_assert_int_eq(rpc2_errcode(rpc2_errname(codes[i])), codes[i]);
         for (size_t j = 0; j < i; j++) {
             ck_assert_int_ne(codes[i], codes[j]);
             ck_assert_str_ne(rpc2_strerror(codes[i]), rpc2_strerror(codes[j]));
@@ -36,6 +39,12 @@ START_TEST(known_names_and_strangers)
     ck_assert_str_eq(rpc2_errname(-9999), "RPC2_UNKNOWN");
     ck_assert_str_eq(rpc2_strerror(-9999), "unknown error");
     ck_assert_str_eq(rpc2_strerror(42), "application error");
+    ck_assert_int_eq(rpc2_errcode("RPC2_EBUSY"), RPC2_EBUSY);
+    ck_assert_int_eq(rpc2_errcode("RPC2_UNKNOWN"), RPC2_EINVAL);
+    ck_assert_int_eq(rpc2_errcode("rpc2_ebusy"), RPC2_EINVAL);
+    ck_assert_int_eq(rpc2_errcode("RPC2_EBUSYX"), RPC2_EINVAL);
+    ck_assert_int_eq(rpc2_errcode(""), RPC2_EINVAL);
+    ck_assert_int_eq(rpc2_errcode(NULL), RPC2_EINVAL);
 }
 END_TEST
 
@@ -46,9 +55,5 @@ int main(void)
     tcase_add_test(t, codes_are_unique_and_named);
     tcase_add_test(t, known_names_and_strangers);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -37,6 +37,7 @@
 #include <rpc2/sftp.h>
 
 #include "procs.h"
+#include "check_run.h"
 
 #define SUBSYS 0x45564e54u
 #define PROC_FETCH 1
@@ -841,9 +842,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite());
 }

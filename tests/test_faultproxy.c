@@ -30,6 +30,7 @@
 
 #include "procs.h"
 #include "skip.h"
+#include "check_run.h"
 
 #define PAYLOAD 64
 #define MAGIC 0x46505258u /* "FPRX" */
@@ -986,11 +987,5 @@ static Suite *faultproxy_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(faultproxy_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(faultproxy_suite());
 }

@@ -27,6 +27,7 @@
 
 static char scratch[] = "/tmp/test_globwalk.XXXXXX";
 #include "scratch.h"
+#include "check_run.h"
 
 static void scratch_make(void)
 {
@@ -207,9 +208,5 @@ static Suite *globwalk_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(globwalk_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(globwalk_suite());
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "handoff_state.h"
+#include "check_run.h"
 
 /* All 16 combinations: {source, ready, dest, processed} -> action. A
  * ready mark without its directory (or processed without dest) cannot be
@@ -92,15 +93,9 @@ int main(void)
 {
     Suite *s = suite_create("handoff_state");
     TCase *t = tcase_create("handoff_state");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(t, every_combination);
     tcase_add_test(t, a_cycle_cut_anywhere_sends_once);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

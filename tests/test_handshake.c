@@ -25,6 +25,7 @@
 #include "fakelink.h"
 #include "hash.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -628,9 +629,5 @@ static Suite *handshake_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(handshake_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(handshake_suite());
 }

@@ -24,6 +24,7 @@
 #include "addr.h"
 #include "io.h"
 #include "outq.h"
+#include "check_run.h"
 
 #define WAIT_MS 2000
 #ifndef SOL_UDP
@@ -854,11 +855,5 @@ static Suite *io_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(io_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(io_suite());
 }

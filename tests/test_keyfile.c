@@ -13,6 +13,7 @@
 #include <rpc2/rpc2.h>
 
 #include "keyfile.h"
+#include "check_run.h"
 
 /* Secrets of alice (bytes 1..32) and bob (bytes 0x41..0x60) in base64. */
 #define ALICE_B64 "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
@@ -449,11 +450,5 @@ static Suite *keyfile_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(keyfile_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(keyfile_suite());
 }

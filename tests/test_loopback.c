@@ -34,6 +34,7 @@
 #include "procs.h"
 #include "testproto.h"
 #include "skip.h"
+#include "check_run.h"
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
@@ -795,9 +796,5 @@ static Suite *loopback_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(loopback_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(loopback_suite());
 }

@@ -13,6 +13,7 @@
 #include <rpc2/rpc2.h>
 
 #include "memshare.h"
+#include "check_run.h"
 
 #define PACKET 1000u
 
@@ -226,11 +227,5 @@ static Suite *memshare_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(memshare_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(memshare_suite());
 }

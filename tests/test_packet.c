@@ -15,6 +15,7 @@
 #include <rpc2/rpc2.h>
 
 #include "packet.h"
+#include "check_run.h"
 
 /* A copy of bytes in a heap block of exactly n bytes (at least 1 for malloc). */
 static uint8_t *exact_copy(const uint8_t *src, size_t n)
@@ -937,11 +938,5 @@ static Suite *packet_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(packet_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(packet_suite());
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "posthook.h"
+#include "check_run.h"
 
 static struct posthook_rules rules;
 static char err[POSTHOOK_ERR_MAX];
@@ -176,8 +177,6 @@ int main(void)
 {
     Suite *s = suite_create("posthook");
     TCase *t = tcase_create("posthook");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(t, a_file_of_rules_parses);
     tcase_add_loop_test(t, bad_lines_are_refused_with_their_line, 0, sizeof bad / sizeof bad[0]);
@@ -186,9 +185,5 @@ int main(void)
     tcase_add_test(t, a_command_gets_its_words_untouched);
     tcase_add_test(t, a_hooks_file_others_may_write_is_refused);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

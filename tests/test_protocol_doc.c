@@ -22,6 +22,7 @@
 #include "packet.h"
 #include "seblock.h"
 #include "wire.h"
+#include "check_run.h"
 
 #ifndef SRCDIR
 #define SRCDIR "."
@@ -515,11 +516,5 @@ static Suite *protocol_doc_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(protocol_doc_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(protocol_doc_suite());
 }

@@ -71,6 +71,8 @@ l_at=$(q status --json "$low" | sed -n 's/.*"Type":"HISTORY".*"Status":"COPY","A
 [[ "$h_at" < "$l_at" ]] || fail "priority 0 ($h_at) did not start before priority 90 ($l_at)"
 ok_status "$refused" STOP || fail "a refusal (exit 3) is not STOP at once"
 q status --json "$refused" | grep -q '"Attempts":1,' || fail "a refusal was retried"
+q status --json "$refused" | grep -q '"Error":"no/such: not found on server"' ||
+    fail "a refusal's error is not rcat's words: $(q status --json "$refused" | grep REQUEST)"
 for _ in $(seq 1 60); do
     ok_status "$late" DONE && break
     "$qrcat" queue run --once --poll 0.2s

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ratelimit.h"
+#include "check_run.h"
 
 #define SEC 1000000ull
 
@@ -157,9 +158,5 @@ static Suite *ratelimit_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(ratelimit_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(ratelimit_suite());
 }

@@ -12,6 +12,7 @@
 #include "bytes.h"
 #include "fakelink.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -313,11 +314,5 @@ static Suite *refused_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(refused_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(refused_suite());
 }

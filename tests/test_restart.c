@@ -15,6 +15,7 @@
 #include <rpc2/rpc2.h>
 
 #include "restart.h"
+#include "check_run.h"
 
 static int temp_file(void)
 {
@@ -141,9 +142,5 @@ int main(void)
     tcase_add_test(t, torn_and_truncated_files_are_detected);
     tcase_add_test(t, names_fit_and_pair);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -6,7 +6,7 @@
 # busy with another transfer, try again later: RPC2_EBUSY, exit 3), never
 # "file exists"; and --retries must treat it as retryable, so that a resume
 # with retries finishes, byte-identical, once the old attempt has ended
-# (a RETR event names RPC2_EBUSY).
+# (a RETR event names RPC2_EBUSY); and rcat queue retries it too.
 # Real rcatd and rcat on loopback; the server on port 0, every wait bounded.
 set -u
 umask 022
@@ -50,6 +50,20 @@ else
             fail "--json resume while busy: no ERROR RPC2_EBUSY: $(grep ERROR "$tmp/err")"
         grep -q '"Type":"STOP".*"Result":"RPC2_EBUSY"' "$tmp/err" ||
             fail "--json resume while busy: STOP Result is not RPC2_EBUSY: $(grep STOP "$tmp/err")"
+    fi
+    # the spool: a request refused this way is retried (RETR), not ended
+    # (STOP); its runner reads the library's error from rcat's ERROR event
+    export XDG_STATE_HOME="$tmp/state"
+    if run 0 "queue a store while the old one runs" "$rcat" queue put "$cli/src" "$url/up" \
+        --retries 5 --retry-interval 1h; then
+        qid=$(cat "$tmp/out")
+        run 0 "queue run --once while busy" "$rcat" queue run --once --poll 0.2s
+        "$rcat" queue status --json "$qid" >"$tmp/qstatus" 2>&1
+        grep -q '"Type":"REQUEST".*"Status":"RETR"' "$tmp/qstatus" ||
+            fail "a queued store refused as busy is not RETR: $(grep REQUEST "$tmp/qstatus")"
+        grep -q '"Error":"up: busy on server: ' "$tmp/qstatus" ||
+            fail "the queued store's error is not rcat's words: $(grep REQUEST "$tmp/qstatus")"
+        "$rcat" queue cancel "$qid" >/dev/null 2>&1
     fi
     [ -e "$root/up" ] && fail "a refused resume left the name"
 fi

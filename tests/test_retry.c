@@ -28,6 +28,7 @@
 
 #include "procs.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define SERVER_PREFIX "testsrv listening on"
 #define MS 1000u
@@ -447,9 +448,5 @@ static Suite *retry_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(retry_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(retry_suite());
 }

@@ -45,6 +45,7 @@
  * in the parent; the tests (forked) only look at it or add under race/. */
 static char scratch[] = "/tmp/test_root.XXXXXX";
 #include "scratch.h"
+#include "check_run.h"
 
 static void scratch_make(void)
 {
@@ -679,9 +680,5 @@ static Suite *root_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(root_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(root_suite());
 }

@@ -31,6 +31,7 @@
 
 static char scratch[] = "/tmp/test_root_edit.XXXXXX";
 #include "scratch.h"
+#include "check_run.h"
 
 static struct root r;
 
@@ -300,9 +301,5 @@ static Suite *root_edit_suite(void)
 int main(void)
 {
     umask(022);
-    SRunner *sr = srunner_create(root_edit_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(root_edit_suite());
 }

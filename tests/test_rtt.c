@@ -8,6 +8,7 @@
 #include <check.h>
 
 #include "rtt.h"
+#include "check_run.h"
 
 #define MS 1000u
 #define SEC 1000000u
@@ -249,11 +250,5 @@ static Suite *rtt_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rtt_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(rtt_suite());
 }

@@ -16,6 +16,7 @@
 #include "fakelink.h"
 #include "sftp_type.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -266,8 +267,6 @@ int main(void)
 {
     Suite *s = suite_create("se_api");
     TCase *t = tcase_create("api");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(t, 60);
     tcase_add_test(t, the_init_helper_means_the_whole_file);
@@ -276,9 +275,5 @@ int main(void)
     tcase_add_test(t, a_growing_buffer_stops_at_its_max);
     tcase_add_test(t, a_call_status_comes_apart);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

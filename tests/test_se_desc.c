@@ -18,6 +18,7 @@
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
 #include "skip.h"
+#include "check_run.h"
 
 static char buf8[8];
 
@@ -28,6 +29,7 @@ static char buf8[8];
 #define F RPC2_SE_FETCH
 #define S RPC2_SE_STORE
 #define NAME(p_, m_) {.name = {.path = (p_), .mode = (m_)}}
+#define FLUSH(p_, f_) {.name = {.path = (p_), .flush = (enum rpc2_se_flush)(f_)}}
 #define FD(fd_) {.fd = {.fd = (fd_)}}
 #define INODE(mfd_, n_) {.inode = {.mount_fd = (mfd_), .handle_bytes = (n_)}}
 #define VM(b_, l_, m_) {.vm = {.buf = (b_), .len = (l_), .max = (m_)}}
@@ -84,6 +86,9 @@ static const struct {
      D(F, 5000, -1, RPC2_SE_FILE_VM, GROW(NULL, 4096, 0))},
     {/* 32 */ "growing sink claiming room it has no buffer for", RPC2_EINVAL,
      D(F, 0, -1, RPC2_SE_FILE_VM, GROW(NULL, 0, 64))},
+    {/* 33 */ "a store flushed at the end", 0, D(S, 0, -1, RPC2_SE_FILE_NAME, FLUSH("x", 2))},
+    {/* 34 */ "an unknown flush", RPC2_EINVAL, D(S, 0, -1, RPC2_SE_FILE_NAME, FLUSH("x", 3))},
+    {/* 35 */ "a negative flush", RPC2_EINVAL, D(S, 0, -1, RPC2_SE_FILE_NAME, FLUSH("x", -1))},
 };
 
 /* What the init helper makes is the whole file, and valid once it names a
@@ -228,9 +233,5 @@ int main(void)
     tcase_add_test(t, inode_of_reopens_the_file);
     tcase_add_test(t, inode_of_refuses);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -10,6 +10,7 @@
 #include <rpc2/rpc2.h>
 
 #include "seblock.h"
+#include "check_run.h"
 
 static size_t encode_call(const struct seblock_call *b, uint8_t *buf, size_t cap)
 {
@@ -257,9 +258,5 @@ int main(void)
     tcase_add_test(t, restart_point);
     tcase_add_test(t, named_sum);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

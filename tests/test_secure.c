@@ -18,6 +18,7 @@
 #include "packet.h"
 #include "secure.h"
 #include "skip.h"
+#include "check_run.h"
 
 #define ID "alice"
 #define CLIENT_CONN 0x1a2b3c4du
@@ -1257,11 +1258,5 @@ static Suite *secure_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(secure_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(secure_suite());
 }

@@ -10,6 +10,7 @@
 #include <check.h>
 
 #include "sentmap.h"
+#include "check_run.h"
 
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \
@@ -255,11 +256,5 @@ static Suite *sentmap_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sentmap_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(sentmap_suite());
 }

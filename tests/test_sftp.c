@@ -21,6 +21,7 @@
 #include "sftp_type.h"
 #include "testproto.h"
 #include "wire.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -604,9 +605,5 @@ static Suite *sftp_suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(sftp_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(sftp_suite());
 }

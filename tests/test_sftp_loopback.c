@@ -56,6 +56,7 @@
 #include "procs.h"
 #include "testproto.h"
 #include "skip.h"
+#include "check_run.h"
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
@@ -2252,10 +2253,8 @@ static Suite *sftp_loopback_suite(void)
 int main(void)
 {
     runner_pid = getpid();
-    SRunner *sr = srunner_create(sftp_loopback_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = check_run(sftp_loopback_suite());
+
     sweep_roots();
-    return failed == 0 ? 0 : 1;
+    return rc;
 }

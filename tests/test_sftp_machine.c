@@ -31,6 +31,7 @@
 #include "machine.h"
 #include "packet.h"
 #include "wire.h"
+#include "check_run.h"
 
 #define NEVER UINT64_MAX
 #define MS 1000u
@@ -1757,11 +1758,5 @@ static Suite *machine_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(machine_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(machine_suite());
 }

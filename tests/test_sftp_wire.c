@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include "wire.h"
+#include "check_run.h"
 
 #include <rpc2/rpc2.h>
 
@@ -533,11 +534,5 @@ static Suite *wire_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(wire_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(wire_suite());
 }

@@ -19,6 +19,7 @@
 #include "fakelink.h"
 #include "sftp_type.h"
 #include "testproto.h"
+#include "check_run.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -601,9 +602,5 @@ int main(void)
     tcase_add_loop_test(st, a_transfer_that_moves_nothing_ends_at_the_stall_timeout, RPC2_SEC_NONE,
                         RPC2_SEC_ENCRYPT + 1);
     suite_add_tcase(s, st);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <check.h>
 
 #include "timerheap.h"
+#include "check_run.h"
 
 /* xorshift64: a fixed seed makes every run draw the same deadlines. */
 static uint64_t next_random(uint64_t *s)
@@ -278,11 +279,5 @@ static Suite *timerheap_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(timerheap_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(timerheap_suite());
 }

@@ -20,6 +20,7 @@
 #include <check.h>
 
 #include "tree.h"
+#include "check_run.h"
 
 START_TEST(names_from_a_server)
 {
@@ -160,11 +161,5 @@ static Suite *tree_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tree_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(tree_suite());
 }

@@ -10,6 +10,7 @@
 #include <check.h>
 
 #include "url.h"
+#include "check_run.h"
 
 #define USAGE -1 /* url_parse refuses the argument */
 
@@ -288,11 +289,5 @@ static Suite *url_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(url_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(url_suite());
 }

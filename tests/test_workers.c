@@ -17,6 +17,7 @@
 
 #include "mailbox.h"
 #include "workers.h"
+#include "check_run.h"
 
 /* Far longer than any of these tests needs; reaching it is the failure. */
 #define DEADLINE_SEC 10
@@ -421,11 +422,5 @@ static Suite *workers_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(workers_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(workers_suite());
 }

@@ -88,6 +88,10 @@ enum rpc2_error {
 RPC2_EXPORT const char *rpc2_strerror(int code);
 /* The code's name, e.g. "RPC2_EDEAD"; "RPC2_UNKNOWN" for unlisted codes. */
 RPC2_EXPORT const char *rpc2_errname(int code);
+/* The code rpc2_errname names so ("RPC2_EBUSY" gives RPC2_EBUSY), for a
+ * program reading names back (rcat's JSON events, logs); RPC2_EINVAL for
+ * NULL or a name that is none of them. */
+RPC2_EXPORT int rpc2_errcode(const char *name);
 
 /* ---- logging --------------------------------------------------------- */
 

@@ -78,6 +78,19 @@ typedef void (*rpc2_se_progress_fn)(uint64_t bytes, int64_t total, void *arg);
 /* What an atomic sink by name sets on its file before the file takes the
  * name (file.name.attrs). Without any, the file gets file.name.mode under
  * the umask, as open(2) would give it. */
+/* When a sink by name makes what it wrote durable (file.name.flush). */
+enum rpc2_se_flush {
+    /* an atomic sink flushes the file, then its directory after the
+     * rename, before it reports success; a plain sink leaves it to the
+     * kernel */
+    RPC2_SE_FLUSH_DEFAULT = 0,
+    RPC2_SE_FLUSH_ALWAYS = 1, /* a plain sink flushes too (fsync) before success */
+    /* no flush at all, an atomic sink renamed into place all the same: for
+     * a caller that makes a batch of files durable at once afterwards
+     * (syncfs), as rcatd does for a tree */
+    RPC2_SE_FLUSH_NEVER = 2,
+};
+
 #define RPC2_SE_ATTR_MODE 0x1   /* the mode exactly, not reduced by the umask */
 /* the source's permission bits, as the peer reports them, instead of
  * file.name.mode (which stays the fallback when the peer reports none) */
@@ -121,12 +134,8 @@ struct rpc2_se_desc {
             mode_t mode;    /* for a file the sink creates */
             int atomic;     /* sink: write a temporary name, rename on success only */
             int no_clobber; /* sink: refuse (RPC2_EEXIST) if the name exists */
-            int fsync;      /* sink: flush to stable storage before success */
-            /* atomic sink: rename into place without flushing the file and
-             * its directory first (an atomic sink is otherwise always
-             * flushed); for a caller that makes a batch of files durable
-             * at once afterwards (syncfs), as rcatd does for a tree */
-            int no_flush;
+            /* sink: when what it wrote reaches stable storage */
+            enum rpc2_se_flush flush;
             unsigned attrs;      /* atomic sink: RPC2_SE_ATTR_* */
             int64_t mtime_sec;   /* with RPC2_SE_ATTR_MTIME */
             uint32_t mtime_nsec; /* below 1000000000 */
@@ -224,6 +233,16 @@ RPC2_EXPORT int rpc2_se_sum_parse(const char *name);
 /* desc's sum as lowercase hex, as md5sum prints it: the length written, or
  * RPC2_EINVAL when there is none or cap cannot hold it and its NUL. */
 RPC2_EXPORT int rpc2_se_sum_hex(const struct rpc2_se_desc *desc, char *out, size_t cap);
+/* The named sum of length bytes of fd from offset (length -1: to the end),
+ * the sum a transfer asking for type computes, read with pread so fd's
+ * offset stays: to compare a file with its copy without moving it. out
+ * gets *len bytes; *bytes says how many were summed (fewer than length
+ * when the file ends first). 0, RPC2_EINVAL (an unknown type, an offset
+ * past INT64_MAX, a length below -1), RPC2_ENOMEM, or the error of a
+ * failed read, with errno as the read left it. */
+RPC2_EXPORT int rpc2_se_sum_fd(int fd, int type, uint64_t offset, int64_t length,
+                               unsigned char out[RPC2_SE_SUM_MAX], unsigned *len,
+                               uint64_t *bytes);
 
 /* Frees the buffer a growing memory sink (file.vm.grow) got from the
  * library, and empties buf, len and cap. Harmless on any other descriptor. */
