@@ -29,6 +29,7 @@
 #include <rpc2/sftp.h>
 
 #include "ccsim.h"
+#include "check_run.h"
 #include "wire.h"
 
 #define ACK_JITTER_US 1000u
@@ -419,11 +420,5 @@ static Suite *cc_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cc_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(cc_suite());
 }
