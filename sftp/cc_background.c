@@ -11,11 +11,10 @@
  * (at most by half per round trip), down to two packets. Below the target
  * it grows by (target - delay) / target packets per round trip, or by a
  * sixteenth of itself once larger than sixteen packets, so alone it fills
- * the link and keeps the queue near the target. A loss with a queue past
- * the target halves it, as TCP would; one without costs an eighth
- * (random loss on the wire says nothing of other flows). It starts by doubling each round trip
- * until the delay reaches half the target. The pace is 1.5 windows per current RTT; the window is
- * what keeps it in bounds.
+ * the link and keeps the queue near the target. A loss halves it, as TCP
+ * would. It starts by doubling each round trip until the delay reaches half
+ * the target. The pace is 1.5 windows per current RTT; the window is what
+ * keeps it in bounds.
  */
 #include "pacer.h"
 
@@ -112,33 +111,22 @@ static void background_on_ack(struct pacer *p, const struct pacer_sample *s, uin
         else
             b->cwnd_bytes += acked;
     } else if (qdelay <= target) {
-        uint64_t step =
-            b->cwnd_bytes / 16 > p->params.packet_size ? b->cwnd_bytes / 16 : p->params.packet_size;
+        uint64_t step = b->cwnd_bytes / 16 > p->params.packet_size ? b->cwnd_bytes / 16
+                                                                   : p->params.packet_size;
 
         /* step per window acknowledged, scaled by how far below the target */
-        b->cwnd_bytes +=
-            step * acked / (b->cwnd_bytes ? b->cwnd_bytes : 1) * (target - qdelay) / target;
+        b->cwnd_bytes += step * acked / (b->cwnd_bytes ? b->cwnd_bytes : 1) * (target - qdelay) /
+                         target;
     } else {
         cut(p, target, qdelay, now);
     }
     set_outputs(p);
 }
 
-/* A loss that comes with a queue past the target is congestion, and
- * halves the window. One within the queue we keep ourselves is the wire's
- * (nobody else wants the link, or the delay would say so): an eighth,
- * enough to stop the growth where a queue too shallow to show the target
- * overflows. */
 static void background_on_loss(struct pacer *p, uint32_t packets, uint64_t now)
 {
-    struct cc_background *b = &p->policy.background;
-    uint32_t rtt = current_rtt(b);
-
     (void)packets;
-    if (b->base_rtt_us != 0 && rtt != 0 && rtt - b->base_rtt_us <= target_delay(b))
-        cut(p, 7, 8, now);
-    else
-        cut(p, 1, 2, now);
+    cut(p, 1, 2, now);
     set_outputs(p);
 }
 
