@@ -16,7 +16,9 @@
  *   drain      1/2.89, until in flight is down to one BDP: the queue
  *              startup built is emptied at once;
  *   probe_bw   a cycle of 5/4 (is there more?), 3/4 (empty what that
- *              queued), then six of 1, each as long as the path's delay;
+ *              queued, and what a high estimate queued: until the queue
+ *              is gone, two round trips at most), then six of 1, each
+ *              as long as the path's delay;
  *   probe_rtt  every ten seconds without a new minimum, in flight drops to
  *              half the BDP (four packets at least) for 200 ms or a round
  *              trip, so the delay is measured without our own queue (and
@@ -28,7 +30,20 @@
  * In flight is held to twice the BDP plus, once out of startup, what ACKs
  * that come in bursts showed they need (ack batches, recvmmsg: BBR's
  * extra_acked), so a wrong rate estimate cannot build more than a BDP of
- * queue, and startup's last doubling fits a queue of one BDP. Random loss does not slow it: a packet lost on the wire says
+ * queue, and startup's last doubling fits a queue of one BDP. The
+ * estimate is a little too high as a rule (the filter keeps the highest
+ * sample, and ACKs that come late or in bunches make samples too high),
+ * so pacing at it alone builds a queue until a drop-tail queue of one BDP
+ * overflows. So in probe_bw the drain after each probe lasts until the
+ * queue is gone (an RTT within a quarter of the path's delay of it, or in
+ * flight down to a BDP), two round trips at most; and while the last
+ * drain emptied the queue, in flight is held to 5/4 of the BDP in the
+ * probe and to a BDP plus a quarter of the path's delay between probes
+ * (target_cwnd). A drain that runs out of time means the queue is
+ * another flow's (a loss-based one fills it whatever we do): then the
+ * twice-the-BDP bound holds until a drain empties the queue again.
+ *
+ * Random loss does not slow it: a packet lost on the wire says
  * nothing about the bottleneck, and loss recovery resends it. Nor does
  * it lower the pace: the delivery rate under a loss rate p is the pace
  * times 1 - p, so probe_bw paces at the rate over 1 - p, p as measured in
@@ -52,15 +67,20 @@
 #define PROBE_RTT_US (200u * 1000u)
 #define PROBE_RTT_MIN_CWND 4u
 #define EXTRA_ACKED_ROUNDS 5u
+#define DOWN_MAX_RTTS 2u /* probe_bw: the longest a drain lasts, in min RTTs */
 #define QUEUE_MIN_US 4000u
+#define CRUISE_QUEUE_MIN_US 1000u
 #define QUEUE_MAX_US 16000u
-#define LOSS_ROUND_MIN 32u         /* packets a round needs to say a loss rate */
+#define LOSS_ROUND_MIN 32u          /* packets a round needs to say a loss rate */
 #define RANDOM_LOSS_MAX_PPM 200000u /* beyond 20% the path is broken, not lossy */
 
 enum { STARTUP, DRAIN, PROBE_BW, PROBE_RTT };
 
 static const unsigned cycle_gain[] = {1250, 750, 1000, 1000, 1000, 1000, 1000, 1000};
 #define CYCLE_LEN (sizeof(cycle_gain) / sizeof(cycle_gain[0]))
+#define CYCLE_UP 0u     /* the probe */
+#define CYCLE_DOWN 1u   /* the drain after it */
+#define CYCLE_CRUISE 2u /* the first phase of 1 */
 
 static uint64_t max_bw(const struct cc_adaptive *d)
 {
@@ -93,7 +113,8 @@ static void adaptive_init(struct pacer *p, uint64_t now)
     (void)now;
     memset(&p->policy.adaptive, 0, sizeof(p->policy.adaptive));
     p->policy.adaptive.mode = STARTUP;
-    p->rate_bps = (uint64_t)packets * p->params.packet_size * USEC_PER_SEC / p->params.initial_rtt_us;
+    p->rate_bps =
+        (uint64_t)packets * p->params.packet_size * USEC_PER_SEC / p->params.initial_rtt_us;
     p->cwnd = p->params.window;
 }
 
@@ -255,6 +276,60 @@ static void track_random_loss(struct cc_adaptive *d, const struct pacer_sample *
     d->loss_max_rtt_us = 0;
 }
 
+static void next_phase(struct cc_adaptive *d, unsigned cycle, uint64_t now)
+{
+    d->cycle = cycle;
+    d->cycle_start = now;
+}
+
+/* The queue probe_bw's in-flight bound allows between probes while the
+ * queue is ours: a quarter of the path's delay, 1 to 16 ms. */
+static uint32_t cruise_allowance(const struct cc_adaptive *d)
+{
+    uint32_t a = d->min_rtt_us / 4;
+
+    return a < CRUISE_QUEUE_MIN_US ? CRUISE_QUEUE_MIN_US : a > QUEUE_MAX_US ? QUEUE_MAX_US : a;
+}
+
+/* The drain is over when the queue is: an RTT that shows none, or in
+ * flight down to a BDP (the estimate's, a little above the path's). */
+static int queue_gone(const struct cc_adaptive *d, const struct pacer_sample *s,
+                      uint32_t bdp_packets)
+{
+    if (s->in_flight <= bdp_packets)
+        return 1;
+    return s->rtt_us != 0 && s->rtt_us <= d->min_rtt_us + queue_allowance(d);
+}
+
+/*
+ * probe_bw's phases. The drain after a probe lasts until the queue is
+ * gone: the one the probe built, and what a rate estimate a little too
+ * high queued since the last one (the filter keeps the highest sample of
+ * ten rounds, and ACKs that come late or in bunches make samples too
+ * high). It stops after DOWN_MAX_RTTS at most: if the queue still stands
+ * by then, it is another flow's, and draining longer would hand it our
+ * share. Whether the queue went decides the in-flight bound of the cycle
+ * that follows (target_cwnd).
+ */
+static void cycle_probe_bw(struct cc_adaptive *d, const struct pacer_sample *s,
+                           uint32_t bdp_packets, uint64_t now)
+{
+    uint64_t in_phase = now - d->cycle_start;
+
+    if (d->cycle == CYCLE_DOWN) {
+        if (queue_gone(d, s, bdp_packets)) {
+            d->queue_shared = 0;
+            next_phase(d, CYCLE_CRUISE, now);
+        } else if (in_phase > (uint64_t)DOWN_MAX_RTTS * d->min_rtt_us) {
+            d->queue_shared = 1;
+            next_phase(d, CYCLE_CRUISE, now);
+        }
+        return;
+    }
+    if (in_phase > d->min_rtt_us)
+        next_phase(d, (d->cycle + 1) % CYCLE_LEN, now);
+}
+
 static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, uint64_t now)
 {
     struct cc_adaptive *d = &p->policy.adaptive;
@@ -266,23 +341,16 @@ static void next_mode(struct pacer *p, const struct pacer_sample *s, int round, 
         check_queue(d, s, round);
     if (d->mode == DRAIN && s->in_flight <= bdp_packets) {
         d->mode = PROBE_BW;
-        d->cycle = 2; /* a phase of 1: the probe comes after the drain settled */
-        d->cycle_start = now;
+        /* a phase of 1: the probe comes after the drain settled */
+        next_phase(d, CYCLE_CRUISE, now);
+        return;
     }
-    if (d->mode == PROBE_BW) {
-        int phase_over = now - d->cycle_start > d->min_rtt_us;
-
-        /* The 3/4 phase ends as soon as the queue it drains is gone. */
-        if (cycle_gain[d->cycle] < 1000 && s->in_flight <= bdp_packets)
-            phase_over = 1;
-        if (phase_over) {
-            d->cycle = (d->cycle + 1) % CYCLE_LEN;
-            d->cycle_start = now;
-        }
-    }
+    if (d->mode == PROBE_BW)
+        cycle_probe_bw(d, s, bdp_packets, now);
     if (d->mode == PROBE_RTT) {
         if (d->probe_rtt_until == 0 && s->in_flight <= probe_rtt_cwnd(p))
-            d->probe_rtt_until = now + (d->min_rtt_us > PROBE_RTT_US ? d->min_rtt_us : PROBE_RTT_US);
+            d->probe_rtt_until =
+                now + (d->min_rtt_us > PROBE_RTT_US ? d->min_rtt_us : PROBE_RTT_US);
         if (d->probe_rtt_until != 0 && now >= d->probe_rtt_until) {
             if (d->probe_min_rtt_us != 0)
                 d->min_rtt_us = d->probe_min_rtt_us; /* the path now, higher or lower */
@@ -307,6 +375,16 @@ static unsigned pacing_gain(const struct cc_adaptive *d)
     }
 }
 
+/*
+ * In flight, beyond what ACKs that come in bursts need (extra): twice the
+ * BDP in startup, and in probe_bw while the queue is another flow's (a
+ * loss-based flow beside us fills the queue, and a tighter bound would
+ * hand it our share). While the queue is ours, the bound keeps it short
+ * whatever the rate estimate says: 5/4 of the BDP in the probe, one BDP
+ * and cruise_allowance between probes. The drain holds one BDP, so it
+ * empties the queue even where the pacer's bursts (send_ahead packets)
+ * are a good part of the BDP and the pace alone would not.
+ */
 static uint32_t target_cwnd(const struct pacer *p)
 {
     const struct cc_adaptive *d = &p->policy.adaptive;
@@ -320,7 +398,14 @@ static uint32_t target_cwnd(const struct pacer *p)
         return p->params.window;
     if (d->mode == STARTUP)
         extra = 0; /* the estimate lags the ACKs: what runs ahead is growth */
-    bytes = bdp(d) / 1000 * CWND_GAIN + bdp(d) % 1000 * CWND_GAIN / 1000 + extra;
+    if (d->mode == PROBE_BW && d->cycle == CYCLE_UP && !d->queue_shared)
+        bytes = bdp(d) / 4 * 5 + extra;
+    else if (d->mode == PROBE_BW && d->cycle == CYCLE_DOWN)
+        bytes = bdp(d) + extra;
+    else if (d->mode == PROBE_BW && !d->queue_shared)
+        bytes = bdp(d) + pacer_bytes_in(max_bw(d), cruise_allowance(d)) + extra;
+    else
+        bytes = bdp(d) / 1000 * CWND_GAIN + bdp(d) % 1000 * CWND_GAIN / 1000 + extra;
     return pacer_packets(p, bytes) > floor ? pacer_packets(p, bytes) : floor;
 }
 
@@ -341,8 +426,8 @@ static void adaptive_on_ack(struct pacer *p, const struct pacer_sample *s, uint6
         return;
     p->rate_bps = bw < UINT64_MAX / HIGH_GAIN ? bw * pacing_gain(d) / 1000 : bw;
     if (d->mode == PROBE_BW && p->rate_bps < UINT64_MAX / 1000000u) {
-        uint32_t loss = d->random_loss_ppm < RANDOM_LOSS_MAX_PPM ? d->random_loss_ppm
-                                                                : RANDOM_LOSS_MAX_PPM;
+        uint32_t loss =
+            d->random_loss_ppm < RANDOM_LOSS_MAX_PPM ? d->random_loss_ppm : RANDOM_LOSS_MAX_PPM;
 
         p->rate_bps = p->rate_bps * 1000000u / (1000000u - loss);
     }

@@ -54,12 +54,15 @@ struct cc_adaptive {
     unsigned round_slot;                /* the slot of round filter_round */
     uint64_t filter_round;              /* the round of the latest sample taken */
     uint64_t round_count, next_round_delivered;
-    uint64_t full_bw;        /* startup: bandwidth at the last 25% growth */
-    unsigned full_bw_rounds; /* startup: rounds since it */
+    uint64_t full_bw;          /* startup: bandwidth at the last 25% growth */
+    unsigned full_bw_rounds;   /* startup: rounds since it */
     uint32_t round_min_rtt_us; /* startup: the smallest RTT of this round (0: none yet) */
-    int mode;                /* startup, drain, probe_bw, probe_rtt */
-    unsigned cycle;          /* probe_bw: position in the gain cycle */
+    int mode;                  /* startup, drain, probe_bw, probe_rtt */
+    unsigned cycle;            /* probe_bw: position in the gain cycle */
     uint64_t cycle_start;
+    /* probe_bw: the last drain ran out of time before the queue went: it
+     * is another flow's, so in flight may not be held to a short queue. */
+    int queue_shared;
     uint32_t min_rtt_us; /* the path's own delay, without queues, lately */
     uint64_t min_rtt_at; /* when it was last seen (or confirmed) */
     uint64_t probe_rtt_until;
@@ -81,11 +84,11 @@ struct cc_adaptive {
 /* The background policy's state (cc_background.c). */
 struct cc_background {
     uint64_t cwnd_bytes;
-    uint32_t base_rtt_us;     /* the path without queues */
-    uint32_t recent_rtt[4];   /* the latest samples: their minimum is the current delay */
+    uint32_t base_rtt_us;   /* the path without queues */
+    uint32_t recent_rtt[4]; /* the latest samples: their minimum is the current delay */
     unsigned recent_next;
-    uint64_t round_end;       /* delivered count that closes this round */
-    uint64_t last_cut;        /* no second cut within a round trip */
+    uint64_t round_end; /* delivered count that closes this round */
+    uint64_t last_cut;  /* no second cut within a round trip */
     int slow_start;
     uint32_t srtt_us;
 };

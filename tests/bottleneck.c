@@ -91,7 +91,14 @@ uint64_t bn_link_send(struct bn_link *l, uint64_t now, uint32_t len)
         l->dropped_loss++;
         return BN_NEVER;
     }
-    return depart + l->delay_us;
+    depart += l->delay_us;
+    if (l->jitter_us > 0) {
+        depart += (uint64_t)(chance(&l->rng) * (l->jitter_us + 1));
+        if (depart < l->last_arrival)
+            depart = l->last_arrival;
+        l->last_arrival = depart;
+    }
+    return depart;
 }
 
 uint64_t bn_link_queue_delay(struct bn_link *l, uint64_t now)

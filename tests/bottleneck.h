@@ -29,7 +29,9 @@ struct bn_link {
     uint32_t delay_us;  /* propagation after the queue */
     uint64_t queue_cap; /* bytes waiting, the one on the wire included */
     double loss;        /* probability a datagram is lost on the wire */
+    uint32_t jitter_us; /* extra delay, uniform in [0, jitter_us]; never reorders */
     uint64_t rng;
+    uint64_t last_arrival;
     struct bn_slot *q; /* FIFO ring of what waits or is being sent */
     uint32_t q_head, q_count, q_size;
     uint64_t queued_bytes, last_depart;

@@ -14,6 +14,7 @@
 
 #include <check.h>
 
+#include "check_run.h"
 #include "pacer.h"
 
 #define P 1000u
@@ -475,11 +476,5 @@ static Suite *pacer_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pacer_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(pacer_suite());
 }
