@@ -21,55 +21,6 @@
             ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);                                  \
     } while (0)
 
-static int earlier(const struct dgram *a, const struct dgram *b)
-{
-    return a->at < b->at || (a->at == b->at && a->order < b->order);
-}
-
-static void heap_push(struct sim *s, struct dgram *d)
-{
-    size_t i;
-
-    if (s->heap_len == s->heap_cap) {
-        s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 1024;
-        s->heap = realloc(s->heap, s->heap_cap * sizeof(*s->heap));
-        REQUIRE(s->heap != NULL);
-    }
-    i = s->heap_len++;
-    s->heap[i] = d;
-    while (i > 0 && earlier(s->heap[i], s->heap[(i - 1) / 2])) {
-        struct dgram *t = s->heap[i];
-
-        s->heap[i] = s->heap[(i - 1) / 2];
-        s->heap[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
-}
-
-static struct dgram *heap_pop(struct sim *s)
-{
-    struct dgram *top = s->heap[0];
-    size_t i = 0;
-
-    s->heap[0] = s->heap[--s->heap_len];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-
-        if (l < s->heap_len && earlier(s->heap[l], s->heap[m]))
-            m = l;
-        if (r < s->heap_len && earlier(s->heap[r], s->heap[m]))
-            m = r;
-        if (m == i)
-            break;
-        struct dgram *t = s->heap[i];
-
-        s->heap[i] = s->heap[m];
-        s->heap[m] = t;
-        i = m;
-    }
-    return top;
-}
-
 static struct dgram *dgram_new(struct sim *s)
 {
     struct dgram *d = s->free_list;
@@ -181,9 +132,9 @@ static void link_commit(void *arg, uint8_t type, uint8_t flags, uint32_t seq, ui
         dgram_free(s, d);
         return;
     }
-    d->at = at;
-    d->order = s->order++;
-    heap_push(s, d);
+    d->arrival.at = at;
+    d->arrival.order = s->order++;
+    arrivals_push(&s->arrivals, &d->arrival);
 }
 
 /* ---- running --------------------------------------------------------------- */
@@ -238,8 +189,8 @@ void sim_free(struct sim *s)
     struct dgram *d;
     int i;
 
-    while (s->heap_len > 0)
-        dgram_free(s, heap_pop(s));
+    while (s->arrivals.len > 0)
+        dgram_free(s, (struct dgram *)arrivals_pop(&s->arrivals));
     for (i = 0; i < s->nflows; i++) {
         struct flow *f = &s->flows[i];
 
@@ -254,7 +205,7 @@ void sim_free(struct sim *s)
         s->free_list = d->next_free;
         free(d);
     }
-    free(s->heap);
+    arrivals_dispose(&s->arrivals);
     free(s->queue_us_by_bucket);
     free(s->drops_by_bucket);
     bn_link_dispose(&s->fwd);
@@ -308,7 +259,7 @@ static void deliver(struct sim *s, struct dgram *d)
 /* One event; 0 when the clock passed until. */
 static int step(struct sim *s, uint64_t until)
 {
-    uint64_t t = s->heap_len > 0 ? s->heap[0]->at : NEVER;
+    uint64_t t = arrivals_next_at(&s->arrivals);
     uint64_t reno = s->reno_used ? bn_reno_next(&s->reno) : NEVER;
     struct endpoint *ep = NULL;
     int i;
@@ -332,13 +283,13 @@ static int step(struct sim *s, uint64_t until)
     } else if (ep != NULL) {
         ep->timer = NEVER;
         sftp_sink_on_timer(ep->flow->snk, s->now);
-    } else if (reno == t && (s->heap_len == 0 || s->heap[0]->at > t)) {
+    } else if (reno == t && arrivals_next_at(&s->arrivals) > t) {
         if (!s->reno.running)
             bn_reno_start(&s->reno, s->now);
         else
             bn_reno_run(&s->reno, s->now);
     } else {
-        deliver(s, heap_pop(s));
+        deliver(s, (struct dgram *)arrivals_pop(&s->arrivals));
     }
     return 1;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arrivals.h"
 #include "bottleneck.h"
 #include "machine.h"
 
@@ -34,8 +35,8 @@ struct profile {
 };
 
 struct dgram {
+    struct arrival arrival; /* first: arrivals.h hands it back */
     struct dgram *next_free;
-    uint64_t at, order;
     struct flow *flow;
     int to_sink;
     uint8_t type, flags;
@@ -69,8 +70,7 @@ struct flow {
 struct sim {
     uint64_t now, order, end;
     struct bn_link fwd, rev;
-    struct dgram **heap;
-    size_t heap_len, heap_cap;
+    struct arrivals arrivals;
     struct dgram *free_list;
     struct flow flows[2];
     int nflows;

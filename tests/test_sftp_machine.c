@@ -28,6 +28,7 @@
 
 #include <rpc2/rpc2.h>
 
+#include "arrivals.h"
 #include "machine.h"
 #include "packet.h"
 #include "wire.h"
@@ -61,8 +62,8 @@ struct faults {
 enum { TO_SOURCE = 0, TO_SINK = 1 };
 
 struct dgram {
+    struct arrival arrival; /* first: arrivals.h hands it back */
     struct dgram *next_free;
-    uint64_t at, order;
     int to;
     uint8_t type, flags;
     uint32_t seq, ts, ts_echo;
@@ -110,8 +111,7 @@ struct harness {
     struct endpoint src_ep, snk_ep;
     struct sftp_source *src;
     struct sftp_sink *snk;
-    struct dgram **heap;
-    size_t heap_len, heap_cap;
+    struct arrivals arrivals;
     struct dgram *free_list;
     size_t body_room;
 
@@ -171,55 +171,6 @@ static void dgram_free(struct harness *h, struct dgram *d)
 {
     d->next_free = h->free_list;
     h->free_list = d;
-}
-
-static int earlier(const struct dgram *a, const struct dgram *b)
-{
-    return a->at < b->at || (a->at == b->at && a->order < b->order);
-}
-
-static void heap_push(struct harness *h, struct dgram *d)
-{
-    size_t i;
-
-    if (h->heap_len == h->heap_cap) {
-        h->heap_cap = h->heap_cap ? h->heap_cap * 2 : 256;
-        h->heap = realloc(h->heap, h->heap_cap * sizeof(*h->heap));
-        REQUIRE(h->heap != NULL);
-    }
-    i = h->heap_len++;
-    h->heap[i] = d;
-    while (i > 0 && earlier(h->heap[i], h->heap[(i - 1) / 2])) {
-        struct dgram *t = h->heap[i];
-
-        h->heap[i] = h->heap[(i - 1) / 2];
-        h->heap[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
-}
-
-static struct dgram *heap_pop(struct harness *h)
-{
-    struct dgram *top = h->heap[0];
-    size_t i = 0;
-
-    h->heap[0] = h->heap[--h->heap_len];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-
-        if (l < h->heap_len && earlier(h->heap[l], h->heap[m]))
-            m = l;
-        if (r < h->heap_len && earlier(h->heap[r], h->heap[m]))
-            m = r;
-        if (m == i)
-            break;
-        struct dgram *t = h->heap[i];
-
-        h->heap[i] = h->heap[m];
-        h->heap[m] = t;
-        i = m;
-    }
-    return top;
 }
 
 /* ---- the stream's pattern ------------------------------------------------ */
@@ -460,13 +411,13 @@ static void route(struct endpoint *ep, struct dgram *d)
         struct dgram *c = dgram_new(h);
 
         memcpy(c, d, sizeof(*d) + d->len);
-        c->at = delivery_time(ep);
-        c->order = h->order++;
-        heap_push(h, c);
+        c->arrival.at = delivery_time(ep);
+        c->arrival.order = h->order++;
+        arrivals_push(&h->arrivals, &c->arrival);
     }
-    d->at = delivery_time(ep);
-    d->order = h->order++;
-    heap_push(h, d);
+    d->arrival.at = delivery_time(ep);
+    d->arrival.order = h->order++;
+    arrivals_push(&h->arrivals, &d->arrival);
 }
 
 static void link_commit(void *arg, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts_echo,
@@ -560,7 +511,7 @@ static void resume(struct harness *h)
 /* One event: the earliest datagram or timer. Returns 0 when nothing is left. */
 static int step(struct harness *h)
 {
-    uint64_t t_pkt = h->heap_len > 0 ? h->heap[0]->at : NEVER;
+    uint64_t t_pkt = arrivals_next_at(&h->arrivals);
     uint64_t t = t_pkt;
 
     if (h->src_ep.timer < t)
@@ -575,7 +526,7 @@ static int step(struct harness *h)
         h->now = t;
     h->events++;
     if (t_pkt == t) {
-        deliver(h, heap_pop(h));
+        deliver(h, (struct dgram *)arrivals_pop(&h->arrivals));
     } else if (h->resume_at == t) {
         resume(h);
     } else if (h->src_ep.timer == t) {
@@ -716,8 +667,8 @@ static void harness_free(struct harness *h)
 {
     struct dgram *d;
 
-    while (h->heap_len > 0)
-        dgram_free(h, heap_pop(h));
+    while (h->arrivals.len > 0)
+        dgram_free(h, (struct dgram *)arrivals_pop(&h->arrivals));
     free(h->src_ep.pending);
     free(h->snk_ep.pending);
     while ((d = h->free_list) != NULL) {
@@ -726,7 +677,7 @@ static void harness_free(struct harness *h)
     }
     sftp_source_free(h->src);
     sftp_sink_free(h->snk);
-    free(h->heap);
+    arrivals_dispose(&h->arrivals);
     free(h->written);
     free(h->told_held);
     XXH3_freeState(h->read_hash);
@@ -1253,8 +1204,8 @@ static int take_sent(struct harness *h, struct sftp_ack *ack, uint8_t *bitmap, u
     int found = 0;
 
     *n = 0;
-    while (h->heap_len > 0) {
-        struct dgram *d = heap_pop(h);
+    while (h->arrivals.len > 0) {
+        struct dgram *d = (struct dgram *)arrivals_pop(&h->arrivals);
 
         (*n)++;
         if (d->type == PKT_SFTP_ACK && sftp_ack_decode(d->body, d->len, ack) == PKT_OK) {
@@ -1518,9 +1469,9 @@ START_TEST(source_refuses_bogus_acks)
     source_event_begin(h);
     sftp_source_start(h->src, h->now);
     source_event_end(h);
-    ck_assert_uint_eq(h->heap_len, 8); /* the first burst: seqs 1 .. 8 */
-    while (h->heap_len > 0)
-        dgram_free(h, heap_pop(h));
+    ck_assert_uint_eq(h->arrivals.len, 8); /* the first burst: seqs 1 .. 8 */
+    while (h->arrivals.len > 0)
+        dgram_free(h, (struct dgram *)arrivals_pop(&h->arrivals));
     source_event_begin(h);
     a.got_them_all = 9;
     a.window_end = 9 + 64;
@@ -1537,7 +1488,7 @@ START_TEST(source_refuses_bogus_acks)
     source_event_end(h);
     ck_assert_int_eq(sftp_source_state(h->src), SFTP_RUNNING);
     ck_assert_uint_eq(sftp_source_bytes(h->src), 0);
-    ck_assert_uint_eq(h->heap_len, 0);
+    ck_assert_uint_eq(h->arrivals.len, 0);
     /* A true ACK of all eight moves it on, at its own packet size. */
     a = (struct sftp_ack){.got_them_all = 8, .window_end = 8 + 64, .delivered = 8000};
     d = dgram_new(h);
@@ -1550,7 +1501,7 @@ START_TEST(source_refuses_bogus_acks)
     h->now += 2 * MS; /* so the pacer has something to release */
     deliver(h, d);
     ck_assert_uint_eq(sftp_source_bytes(h->src), 8000);
-    ck_assert_uint_gt(h->heap_len, 0);
+    ck_assert_uint_gt(h->arrivals.len, 0);
     /* An older ACK (seq 3 < 4) is stale even if it claimed more. */
     take_sent(h, &a, body, &n);
     a = (struct sftp_ack){.got_them_all = 9, .window_end = 9 + 64};
