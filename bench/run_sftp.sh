@@ -9,7 +9,11 @@
 # odd rounds and the reverse in even ones; the table shows medians and the
 # median of the per-round ratios.
 #
-#   bench/run_sftp.sh [--quick] [--rounds N] [--size MiB] [BUILDDIR]
+#   bench/run_sftp.sh [--quick] [--rounds N] [--size MiB] [--packet BYTES] [BUILDDIR]
+#
+# --packet makes the server send DATA packets of BYTES (testsrv --packet)
+# instead of the 63 KiB it picks on loopback: the fetch rows then measure
+# the per-packet path at an Ethernet size (1400), as a WAN transfer runs it.
 #
 # BUILDDIR (default: $top_builddir, else .) must hold tests/testsrv and
 # bench/bench_sftp; this script builds nothing. iperf3 should be installed
@@ -28,15 +32,21 @@ PAIRS=5000            # pairs of calls per latency round
 BULK_TARGET=1.0       # rpc2 MB/s at least this times iperf3's
 LAT_TARGET=1.2        # piggybacked 1 KiB fetch at most this times a null call
 BUILD=${top_builddir:-.}
+PACKET=
 
 usage() {
-    echo "usage: $0 [--quick] [--rounds N] [--size MiB] [BUILDDIR]" >&2
+    echo "usage: $0 [--quick] [--rounds N] [--size MiB] [--packet BYTES] [BUILDDIR]" >&2
     exit 2
 }
 
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) ROUNDS=2 SIZE_MIB=256 PAIRS=2000 ;;
+    --packet)
+        [ $# -ge 2 ] || usage
+        PACKET=$2
+        shift
+        ;;
     --rounds | --size)
         [ $# -ge 2 ] || usage
         if [ "$1" = --rounds ]; then ROUNDS=$2; else SIZE_MIB=$2; fi
@@ -47,7 +57,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for v in "$ROUNDS" "$SIZE_MIB"; do
+for v in "$ROUNDS" "$SIZE_MIB" ${PACKET:+"$PACKET"}; do
     case $v in
     '' | *[!0-9]* | 0) usage ;;
     esac
@@ -142,7 +152,7 @@ wait_port() {
     return 1
 }
 
-"$TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" >"$TMP/testsrv.out" 2>&1 &
+"$TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" ${PACKET:+--packet "$PACKET"} >"$TMP/testsrv.out" 2>&1 &
 SRV_PID=$!
 PIDS="$PIDS $SRV_PID"
 "$BENCH" tcp-serve --port 0 --file "$SRC" >"$TMP/tcp.out" 2>&1 &
@@ -291,7 +301,7 @@ median() {
 }
 
 echo "rpc2 SFTP bulk transfers vs TCP on loopback: $ROUNDS rounds of $SIZE_MIB MiB; then" \
-    "$ROUNDS latency rounds of $PAIRS call pairs"
+    "$ROUNDS latency rounds of $PAIRS call pairs${PACKET:+; the server's DATA packets $PACKET bytes}"
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
     echo "round $round" >>"$TMP/log"
