@@ -3,6 +3,7 @@
  * sorted list keyed by (time, sequence), so equal times keep send order and
  * a run depends on nothing but the seed.
  */
+#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -249,4 +250,33 @@ int fakelink_run(struct fakelink *l, const volatile int *done, uint64_t until)
         fire_timers(l);
     }
     return done ? *done : 0;
+}
+
+struct bind_outcome {
+    int done, status;
+    rpc2_conn *conn;
+};
+
+static void on_bound(int status, rpc2_conn *conn, void *arg)
+{
+    struct bind_outcome *o = arg;
+
+    o->done = 1;
+    o->status = status;
+    o->conn = conn;
+}
+
+int fakelink_bind(struct fakelink *l, int client, int server, const struct engine_bind_args *a,
+                  uint64_t within_us, rpc2_conn **conn)
+{
+    struct bind_outcome o = {0};
+    int rc =
+        engine_bind(fakelink_engine(l, client), fakelink_addr(l, server), a, on_bound, &o, l->now);
+
+    *conn = NULL;
+    if (rc != 0)
+        return rc;
+    ck_assert_msg(fakelink_run(l, &o.done, l->now + within_us), "the bind did not end in time");
+    *conn = o.conn;
+    return o.status;
 }

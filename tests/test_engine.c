@@ -106,17 +106,8 @@ static const struct rpc2_proc procs[] = {
 
 struct outcome {
     int done, status, calls;
-    rpc2_conn *conn;
     unsigned result;
 };
-
-static void on_bound(int status, rpc2_conn *conn, void *arg)
-{
-    struct outcome *o = arg;
-    o->done = 1;
-    o->status = status;
-    o->conn = conn;
-}
 
 static void on_called(int status, void *result, void *arg)
 {
@@ -153,15 +144,9 @@ static void set_faults(double loss, double dup, double reorder)
 
 static int bind_to(uint32_t subsystem, rpc2_conn **conn)
 {
-    struct outcome o = {0};
     struct engine_bind_args a = {.subsystem = subsystem, .identity = "tester"};
-    int rc = engine_bind(fakelink_engine(&link_, NODE_CLIENT), fakelink_addr(&link_, NODE_SERVER), &a,
-                         on_bound, &o, link_.now);
-    if (rc != 0)
-        return rc;
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 60 * SEC));
-    *conn = o.conn;
-    return o.status;
+
+    return fakelink_bind(&link_, NODE_CLIENT, NODE_SERVER, &a, 60 * SEC, conn);
 }
 
 static rpc2_conn *must_bind(void)

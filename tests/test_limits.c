@@ -589,13 +589,10 @@ END_TEST
 static rpc2_conn *must_bind_as(const char *identity)
 {
     struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .identity = identity};
-    struct outcome o = {0};
-    ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
-                                 fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
-                     0);
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 30 * SEC));
-    ck_assert_int_eq(o.status, 0);
-    return o.conn;
+    rpc2_conn *conn;
+
+    ck_assert_int_eq(fakelink_bind(&link_, NODE_CLIENT, NODE_SERVER, &a, 30 * SEC, &conn), 0);
+    return conn;
 }
 
 /* One identity (_i 0) or one address (_i 1) past its share of the calls

@@ -75,15 +75,7 @@ static const struct rpc2_proc procs[] = {
 
 struct outcome {
     int done, status;
-    rpc2_conn *conn;
 };
-
-static void on_bound(int status, rpc2_conn *conn, void *arg)
-{
-    struct outcome *o = arg;
-
-    o->done = 1, o->status = status, o->conn = conn;
-}
 
 static void on_called(int status, void *result, void *arg)
 {
@@ -96,7 +88,7 @@ static void on_called(int status, void *result, void *arg)
 static rpc2_conn *setup(void)
 {
     struct rpc2_sftp_params p;
-    struct outcome o = {0};
+    rpc2_conn *conn;
     struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .se_type = RPC2_SE_SFTP};
 
     server_data = malloc(SERVER_BYTES);
@@ -114,12 +106,8 @@ static rpc2_conn *setup(void)
         ck_assert_int_eq(sftp_register(fakelink_engine(&link_, i), &p), 0);
     ck_assert_int_eq(
         engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 1, NULL), 0);
-    ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
-                                 fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
-                     0);
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 60 * SEC));
-    ck_assert_int_eq(o.status, 0);
-    return o.conn;
+    ck_assert_int_eq(fakelink_bind(&link_, NODE_CLIENT, NODE_SERVER, &a, 60 * SEC, &conn), 0);
+    return conn;
 }
 
 static void teardown(void)

@@ -154,14 +154,7 @@ static void faults(double loss, double dup, double reorder)
 
 struct outcome {
     int done, status;
-    rpc2_conn *conn;
 };
-
-static void on_bound(int status, rpc2_conn *conn, void *arg)
-{
-    struct outcome *o = arg;
-    o->done = 1, o->status = status, o->conn = conn;
-}
 
 static void on_called(int status, void *result, void *arg)
 {
@@ -171,14 +164,11 @@ static void on_called(int status, void *result, void *arg)
 
 static rpc2_conn *bind_sftp(void)
 {
-    struct outcome o = {0};
     struct engine_bind_args a = {.subsystem = TEST_SUBSYS, .se_type = RPC2_SE_SFTP};
-    ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
-                                 fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
-                     0);
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 60 * SEC));
-    ck_assert_int_eq(o.status, 0);
-    return o.conn;
+    rpc2_conn *conn;
+
+    ck_assert_int_eq(fakelink_bind(&link_, NODE_CLIENT, NODE_SERVER, &a, 60 * SEC, &conn), 0);
+    return conn;
 }
 
 /* A call in flight with a memory descriptor on the client; returns what

@@ -254,14 +254,7 @@ static const struct rpc2_proc procs[] = {
 
 struct outcome {
     int done, status;
-    rpc2_conn *conn;
 };
-
-static void on_bound(int status, rpc2_conn *conn, void *arg)
-{
-    struct outcome *o = arg;
-    o->done = 1, o->status = status, o->conn = conn;
-}
 
 static void on_called(int status, void *result, void *arg)
 {
@@ -306,18 +299,15 @@ static void teardown(void)
 
 static rpc2_conn *bind_at(enum rpc2_security level)
 {
-    struct outcome o = {0};
     struct engine_bind_args a = {.subsystem = TEST_SUBSYS,
                                  .se_type = RPC2_SE_SFTP,
                                  .security = level,
                                  .identity = "alice",
                                  .secret = secret};
-    ck_assert_int_eq(engine_bind(fakelink_engine(&link_, NODE_CLIENT),
-                                 fakelink_addr(&link_, NODE_SERVER), &a, on_bound, &o, link_.now),
-                     0);
-    ck_assert(fakelink_run(&link_, &o.done, link_.now + 10 * SEC));
-    ck_assert_int_eq(o.status, 0);
-    return o.conn;
+    rpc2_conn *conn;
+
+    ck_assert_int_eq(fakelink_bind(&link_, NODE_CLIENT, NODE_SERVER, &a, 10 * SEC, &conn), 0);
+    return conn;
 }
 
 static uint8_t client_buf[SERVER_BYTES + 1];
