@@ -63,6 +63,7 @@ struct opts {
     const char *path, *sink, *src, *file;
     long long prealloc;
     long n;
+    long packet; /* 0: the size the library picks for the path */
 };
 
 static uint64_t now_ns(void)
@@ -152,6 +153,7 @@ static int rpc2_open(const struct opts *o, rpc2_ctx **ctx, rpc2_conn **conn)
     struct rpc2_sftp_params sp;
     rpc2_params_init(&p);
     rpc2_sftp_params_init(&sp);
+    sp.packet_size = (uint32_t)o->packet; /* the client picks a transfer's packet size */
     int rc = rpc2_ctx_new(&p, ctx);
     if (rc != 0)
         return fail("context", rc);
@@ -220,13 +222,14 @@ static long long drops_delta(long long before, long long after)
  * is the sink, and on loopback a DATA packet the server sent was either
  * received or dropped at the client's socket, so the server's
  * retransmissions are data_rx + cli_drops - packets, where packets is the
- * ceil(bytes / 63 KiB) the file needed; dups of them arrived twice.
+ * ceil(bytes / data bytes per packet) the file needed; dups of them arrived
+ * twice.
  */
 static void print_xfer(const char *op, const struct rpc2_se_desc *d, uint64_t ns, double cpu,
-                       struct drops d0, struct drops d1)
+                       struct drops d0, struct drops d1, uint64_t packet)
 {
     uint64_t bytes = d->bytes_transferred;
-    uint64_t need = (bytes + LOOPBACK_PACKET - 1) / LOOPBACK_PACKET;
+    uint64_t need = (bytes + packet - 1) / packet;
     long long cli_drops = drops_delta(d0.cli, d1.cli), srv_drops = drops_delta(d0.srv, d1.srv);
     long long retrans = (long long)d->stats.retransmissions;
     if (d->direction == RPC2_SE_FETCH)
@@ -263,7 +266,7 @@ static int timed_xfer(rpc2_ctx *ctx, rpc2_conn *conn, const struct opts *o, uint
                 (long long)d->bytes_transferred, (long long)moved);
         return 1;
     }
-    print_xfer(op, d, ns, cpu, d0, d1);
+    print_xfer(op, d, ns, cpu, d0, d1, o->packet ? (uint64_t)o->packet : LOOPBACK_PACKET);
     return 0;
 }
 
@@ -540,8 +543,9 @@ static int tcp_fetch(const struct opts *o)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_sftp fetch [--host H] --port P --path REL [--sink devnull|FILE]"
-                    " [--prealloc BYTES] [--n N]\n"
-                    "       bench_sftp store [--host H] --port P --src FILE --path REL [--n N]\n"
+                    " [--prealloc BYTES] [--n N] [--packet BYTES]\n"
+                    "       bench_sftp store [--host H] --port P --src FILE --path REL [--n N]"
+                    " [--packet BYTES]\n"
                     "       bench_sftp latency [--host H] --port P [--path REL] [--n N]\n"
                     "       bench_sftp tcp-serve [--host H] [--port P] --file F\n"
                     "       bench_sftp tcp-fetch [--host H] --port P [--sink devnull|FILE]"
@@ -559,6 +563,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"file", required_argument, NULL, 'f'},
         {"n", required_argument, NULL, 'n'},
         {"prealloc", required_argument, NULL, 'a'},
+        {"packet", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     *o = (struct opts){.host = "127.0.0.1", .sink = "devnull", .n = 0}; /* 0: the mode's default */
@@ -589,11 +594,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'a':
             o->prealloc = atoll(optarg);
             break;
+        case 'P': /* rpc2_sftp_activate refuses a size out of its range */
+            o->packet = atol(optarg);
+            break;
         default:
             return -1;
         }
     }
-    return optind == argc && o->n >= 0 && o->prealloc >= 0 ? 0 : -1;
+    return optind == argc && o->n >= 0 && o->prealloc >= 0 && o->packet >= 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)

@@ -11,9 +11,10 @@
 #
 #   bench/run_sftp.sh [--quick] [--rounds N] [--size MiB] [--packet BYTES] [BUILDDIR]
 #
-# --packet makes the server send DATA packets of BYTES (testsrv --packet)
-# instead of the 63 KiB it picks on loopback: the fetch rows then measure
-# the per-packet path at an Ethernet size (1400), as a WAN transfer runs it.
+# --packet makes the client ask for DATA packets of BYTES (bench_sftp
+# --packet: the client picks a transfer's packet size) instead of the 63 KiB
+# picked on loopback: the rpc2 rows then measure the per-packet path at an
+# Ethernet size (1400), as a WAN transfer runs it.
 #
 # BUILDDIR (default: $top_builddir, else .) must hold tests/testsrv and
 # bench/bench_sftp; this script builds nothing. iperf3 should be installed
@@ -152,7 +153,7 @@ wait_port() {
     return 1
 }
 
-"$TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" ${PACKET:+--packet "$PACKET"} >"$TMP/testsrv.out" 2>&1 &
+"$TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" >"$TMP/testsrv.out" 2>&1 &
 SRV_PID=$!
 PIDS="$PIDS $SRV_PID"
 "$BENCH" tcp-serve --port 0 --file "$SRC" >"$TMP/tcp.out" 2>&1 &
@@ -209,15 +210,15 @@ run_tcp() {
 
 run_fetch() {
     case $1 in
-    devnull) "$BENCH" fetch --port "$SRV_PORT" --path src --sink devnull ;;
-    file) "$BENCH" fetch --port "$SRV_PORT" --path src --sink "$CLI_SINK" ;;
+    devnull) "$BENCH" fetch --port "$SRV_PORT" --path src --sink devnull ${PACKET:+--packet "$PACKET"} ;;
+    file) "$BENCH" fetch --port "$SRV_PORT" --path src --sink "$CLI_SINK" ${PACKET:+--packet "$PACKET"} ;;
     esac
 }
 
 run_store() {
     case $1 in
-    devnull) "$BENCH" store --port "$SRV_PORT" --src "$SRC" --path "$DEVNULL_REL" ;;
-    file) "$BENCH" store --port "$SRV_PORT" --src "$SRC" --path srv.sink ;;
+    devnull) "$BENCH" store --port "$SRV_PORT" --src "$SRC" --path "$DEVNULL_REL" ${PACKET:+--packet "$PACKET"} ;;
+    file) "$BENCH" store --port "$SRV_PORT" --src "$SRC" --path srv.sink ${PACKET:+--packet "$PACKET"} ;;
     esac
 }
 
@@ -301,7 +302,7 @@ median() {
 }
 
 echo "rpc2 SFTP bulk transfers vs TCP on loopback: $ROUNDS rounds of $SIZE_MIB MiB; then" \
-    "$ROUNDS latency rounds of $PAIRS call pairs${PACKET:+; the server's DATA packets $PACKET bytes}"
+    "$ROUNDS latency rounds of $PAIRS call pairs${PACKET:+; DATA packets of $PACKET bytes}"
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
     echo "round $round" >>"$TMP/log"
