@@ -33,7 +33,7 @@ struct jobs {
     unsigned n_lanes, busy, binding;
     size_t next, n_tasks;
     jobs_start_fn start;
-    jobs_bytes_fn bytes; /* NULL: unpaced */
+    const uint64_t *bytes; /* each task's; NULL: unpaced */
     void *arg;
     double rate;    /* bytes/s; 0: unpaced */
     double started; /* bytes of the tasks started */
@@ -138,7 +138,7 @@ static void dispatch(struct jobs *j)
         l->busy = 1;
         j->busy++;
         if (j->bytes)
-            j->started += (double)j->bytes(j->next, j->arg);
+            j->started += (double)j->bytes[j->next];
         j->start(j, (unsigned)i, l->slot, j->next++, j->arg);
     }
 }
@@ -187,7 +187,7 @@ int jobs_run(struct ops *o, const struct url *server, unsigned lanes, size_t n_t
 }
 
 int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
-                   jobs_start_fn start, jobs_bytes_fn bytes, void *arg)
+                   jobs_start_fn start, const uint64_t *bytes, void *arg)
 {
     struct jobs j = {.o = o, .n_tasks = n_tasks, .start = start, .bytes = bytes, .arg = arg};
     struct slot *first = NULL;

@@ -40,14 +40,13 @@ void jobs_finish(struct jobs *j, unsigned lane);
 /*
  * jobs_run with --rate (o->cfg.rate.rate_bps) as one rate for the whole
  * run, whatever the lanes: a task starts only once the bytes of those
- * started before it (bytes(task, arg) each) fit what the rate allows since
+ * started before it (bytes[task] each) fit what the rate allows since
  * the run began, with a twentieth of a second's worth to spare. Small
  * files move in one packet, unpaced, so this is their rate; a large one
  * streams at the rate itself, and the next task waits the time it takes
  * at that rate, so lanes do not add up to several times the rate.
  */
-typedef uint64_t (*jobs_bytes_fn)(size_t task, void *arg);
 int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
-                   jobs_start_fn start, jobs_bytes_fn bytes, void *arg);
+                   jobs_start_fn start, const uint64_t *bytes, void *arg);
 
 #endif

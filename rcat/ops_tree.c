@@ -426,25 +426,15 @@ static int plan(struct fetch_run *r, struct slot *s, const struct url *src, enum
     return rc;
 }
 
-/* What a file moves, for --rate across the lanes (jobs_run_paced). */
-static uint64_t file_bytes(size_t task, void *arg)
-{
-    const struct fetch_run *r = arg;
-
-    return r->t->v[r->files[task]].attr.size;
-}
-
 static int run_files(struct fetch_run *r, const struct url *src)
 {
+    uint64_t *sizes;
     int rc;
 
-    r->files = calloc(r->t->files ? r->t->files : 1, sizeof *r->files);
-    if (!r->files)
+    if (tree_file_list(r->t, &r->files, &sizes) < 0)
         return RPC2_ENOMEM;
-    for (size_t i = 0, n = 0; i < r->t->n; i++)
-        if (r->t->v[i].kind == TREE_FILE)
-            r->files[n++] = i;
-    rc = jobs_run_paced(r->o, src, r->o->cfg.jobs, r->t->files, start_fetch, file_bytes, r);
+    rc = jobs_run_paced(r->o, src, r->o->cfg.jobs, r->t->files, start_fetch, sizes, r);
+    free(sizes);
     free(r->files);
     return rc;
 }

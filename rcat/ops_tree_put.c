@@ -193,14 +193,6 @@ static void start_store(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     send_store(it);
 }
 
-/* What a file moves, for --rate across the lanes (jobs_run_paced). */
-static uint64_t file_bytes(size_t task, void *arg)
-{
-    const struct put_run *r = arg;
-
-    return r->t->v[r->files[task]].attr.size;
-}
-
 static void send_store(struct sitem *it)
 {
     int rc;
@@ -358,6 +350,7 @@ static char *target_of(struct ops *o, struct slot *s, const char *local, const s
 int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum tree_into into)
 {
     struct put_run r = {.o = o, .dst = dst};
+    uint64_t *sizes;
     struct tree t;
     struct slot *s = NULL;
     char where[PATH_MAX];
@@ -391,12 +384,9 @@ int ops_tree_put(struct ops *o, const char *local, const struct url *dst, enum t
     read_target(&r, s);
     mark_same_content(&r);
     for_each(&r, s, TREE_DIR, 0, make_dir);
-    r.files = calloc(t.files ? t.files : 1, sizeof *r.files);
-    if (r.files) {
-        for (size_t i = 0, n = 0; i < t.n; i++)
-            if (t.v[i].kind == TREE_FILE)
-                r.files[n++] = i;
-        jobs_run_paced(o, dst, o->cfg.jobs, t.files, start_store, file_bytes, &r);
+    if (tree_file_list(&t, &r.files, &sizes) == 0) {
+        jobs_run_paced(o, dst, o->cfg.jobs, t.files, start_store, sizes, &r);
+        free(sizes);
         if (!o->signal) /* interrupted: what is left is not begun */
             for_each(&r, s, TREE_LINK, 0, make_link);
         if (o->cfg.preserve && !o->signal)

@@ -35,6 +35,28 @@ void tree_free(struct tree *t)
     tree_init(t);
 }
 
+int tree_file_list(const struct tree *t, size_t **files, uint64_t **sizes)
+{
+    size_t n = t->files ? t->files : 1; /* an empty tree is no allocation failure */
+
+    *files = calloc(n, sizeof **files);
+    *sizes = calloc(n, sizeof **sizes);
+    if (!*files || !*sizes) {
+        free(*files);
+        free(*sizes);
+        *files = NULL;
+        *sizes = NULL;
+        return -1;
+    }
+    for (size_t i = 0, k = 0; i < t->n; i++) {
+        if (t->v[i].kind == TREE_FILE) {
+            (*files)[k] = i;
+            (*sizes)[k++] = t->v[i].attr.size;
+        }
+    }
+    return 0;
+}
+
 int tree_add(struct tree *t, const char *src, const char *rel, enum tree_kind kind,
              const struct tree_attr *a, const char *target, int arg)
 {

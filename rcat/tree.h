@@ -41,6 +41,10 @@ struct tree {
 
 void tree_init(struct tree *t);
 void tree_free(struct tree *t);
+/* The regular files of t, the lanes' tasks: their indices in t->v in
+ * order (t->files of them) and each one's size, both to free. 0, or -1
+ * without memory (then neither is allocated). */
+int tree_file_list(const struct tree *t, size_t **files, uint64_t **sizes);
 /* Adds an entry (the strings are copied; target may be NULL). 0 or -ENOMEM. */
 int tree_add(struct tree *t, const char *src, const char *rel, enum tree_kind kind,
              const struct tree_attr *a, const char *target, int arg);
