@@ -15,7 +15,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "jobs.h"
 
@@ -37,17 +36,9 @@ struct jobs {
     void *arg;
     double rate;    /* bytes/s; 0: unpaced */
     double started; /* bytes of the tasks started */
-    uint64_t t0_us; /* when the run began */
+    ev_tstamp t0;   /* when the run began, on the loop's clock */
     ev_timer pace;  /* wakes the loop when the next start is due */
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -62,7 +53,7 @@ static int jobs_pace(struct jobs *j)
         return 1;
     if (ev_is_active(&j->pace))
         return 0;
-    double allowed = j->rate * ((double)(mono_us() - j->t0_us) / 1e6 + 0.05);
+    double allowed = j->rate * (ev_now(j->o->loop) - j->t0 + 0.05);
 
     if (j->started <= allowed)
         return 1;
@@ -208,7 +199,8 @@ int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size
     o->cancel_all = cancel_all;
     o->cancel_all_arg = &j;
     j.rate = bytes ? (double)o->cfg.rate.rate_bps : 0;
-    j.t0_us = mono_us();
+    ev_now_update(o->loop);
+    j.t0 = ev_now(o->loop);
     ev_timer_init(&j.pace, on_pace, 0., 0.);
     ops_watch(o, 1);
     for (;;) {
