@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <rpc2/rpc2.h>
 #include <rpc2/se.h>
@@ -66,21 +67,29 @@ int fileio_errno_code(int err)
 
 /* ---- positional I/O: EINTR retried, short transfers continued ---------- */
 
-/* Regular files and block devices; streams go through streamio.c. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t len, int64_t off)
+/* Regular files and block devices; streams go through streamio.c. iov is
+ * the caller's copy (n <= FILEIO_IOV_MAX), advanced past what was read. */
+static ssize_t read_full(int fd, struct iovec *iov, int n, int64_t off)
 {
     size_t done = 0;
+    int i = 0;
 
-    while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, off + (int64_t)done);
+    while (i < n) {
+        ssize_t r = preadv(fd, iov + i, n - i, off + (int64_t)done);
 
-        if (n == 0)
+        if (r == 0)
             break;
-        if (n < 0 && errno == EINTR)
+        if (r < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (r < 0)
             return -1;
-        done += (size_t)n;
+        done += (size_t)r;
+        while (i < n && (size_t)r >= iov[i].iov_len)
+            r -= (ssize_t)iov[i++].iov_len;
+        if (i < n) {
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + r;
+            iov[i].iov_len -= (size_t)r;
+        }
     }
     return (ssize_t)done;
 }
@@ -128,32 +137,52 @@ static int skip_stream(struct fileio *f, uint8_t *buf, size_t len)
     return 0;
 }
 
-static ssize_t fill(struct fileio *f, uint8_t *buf, size_t len)
+/* Copies iov[0..n) and cuts the copy at room bytes; how many entries it keeps. */
+static int clip_iov(struct iovec *out, const struct iovec *iov, int n, size_t room)
 {
-    ssize_t n;
+    int k = 0;
 
+    for (; k < n && room > 0; k++) {
+        out[k] = iov[k];
+        if (out[k].iov_len > room)
+            out[k].iov_len = room;
+        room -= out[k].iov_len;
+    }
+    return k;
+}
+
+/* Up to room bytes into iov (a stream only ever gets one buffer). */
+static ssize_t fill(struct fileio *f, const struct iovec *iov, int n, size_t room)
+{
+    struct iovec v[FILEIO_IOV_MAX];
+    ssize_t got;
+
+    n = clip_iov(v, iov, n, room);
     if (f->kind == FIO_VM) {
         const struct rpc2_se_desc *d = f->d;
         uint64_t at = (uint64_t)d->seek_offset + f->moved;
-        size_t left = at < d->file.vm.len ? d->file.vm.len - (size_t)at : 0;
+        size_t left = at < d->file.vm.len ? d->file.vm.len - (size_t)at : 0, done = 0;
 
-        n = (ssize_t)(len < left ? len : left);
-        if (n > 0)
-            memcpy(buf, (const uint8_t *)d->file.vm.buf + at, (size_t)n);
-        return n;
+        for (int i = 0; i < n && done < left; i++) {
+            size_t k = v[i].iov_len < left - done ? v[i].iov_len : left - done;
+
+            memcpy(v[i].iov_base, (const uint8_t *)d->file.vm.buf + at + done, k);
+            done += k;
+        }
+        return (ssize_t)done;
     }
     if (f->kind == FIO_STREAM) {
-        int rc = skip_stream(f, buf, len);
+        int rc = n > 0 ? skip_stream(f, v[0].iov_base, v[0].iov_len) : 0;
 
-        if (rc < 0 || f->eof)
+        if (rc < 0 || f->eof || n == 0)
             return rc;
-        n = streamio_read(&f->stream, buf, len);
+        got = streamio_read(&f->stream, v[0].iov_base, v[0].iov_len);
     } else {
-        n = read_full(f->fd, buf, len, f->start + (int64_t)f->moved);
+        got = read_full(f->fd, v, n, f->start + (int64_t)f->moved);
     }
-    if (n < 0 && n != SFTP_IO_WAIT)
+    if (got < 0 && got != SFTP_IO_WAIT)
         return fail(f, "reading the source failed", fileio_errno_code(errno));
-    return n;
+    return got;
 }
 
 /* Is there a byte after the quota? 1, 0, or a negative rpc2 error. Only a
@@ -176,7 +205,8 @@ static int more_after_quota(struct fileio *f)
     if (f->kind == FIO_STREAM)
         n = streamio_read(&f->stream, &b, 1);
     else
-        n = read_full(f->fd, &b, 1, f->start + (int64_t)f->moved);
+        n = read_full(f->fd, &(struct iovec){.iov_base = &b, .iov_len = 1}, 1,
+                      f->start + (int64_t)f->moved);
     if (n == SFTP_IO_WAIT)
         return SFTP_IO_WAIT;
     if (n < 0)
@@ -226,8 +256,9 @@ static int quota_end(struct fileio *f)
     return rc < 0 || !f->eof ? rc : at_end(f);
 }
 
-/* Takes up to len new bytes from the file, within the quota. */
-static ssize_t take(struct fileio *f, uint8_t *buf, size_t len)
+/* Takes up to len new bytes from the file into iov (len bytes in all),
+ * within the quota. */
+static ssize_t take(struct fileio *f, const struct iovec *iov, int iovcnt, size_t len)
 {
     int64_t quota = f->quota;
     int64_t end = versioned_end(f);
@@ -245,7 +276,7 @@ static ssize_t take(struct fileio *f, uint8_t *buf, size_t len)
         room = (size_t)((uint64_t)quota - f->moved);
     if (end >= 0 && (uint64_t)end - f->moved < room)
         room = (size_t)((uint64_t)end - f->moved);
-    n = fill(f, buf, room);
+    n = fill(f, iov, iovcnt, room);
     if (n < 0)
         return n;
     f->moved += (uint64_t)n;
@@ -299,13 +330,50 @@ ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
         return fail(f, "read on a sink or a finished transfer", RPC2_EINVAL);
     if (k > 0)
         memcpy(buf, f->peeked + f->peeked_off, k);
-    n = take(f, buf + k, len - k);
+    n = take(f, &(struct iovec){.iov_base = buf + k, .iov_len = len - k}, 1, len - k);
     if (n < 0)
         return n; /* SFTP_IO_WAIT included: the peeked bytes stay in front */
     if (k > 0)
         drop_peeked(f, k);
     hash_bytes(f, buf, (size_t)n + k);
     return (ssize_t)k + n;
+}
+
+/* Many packets' worth with one system call: a positional file is read
+ * with preadv straight into the caller's buffers. */
+_Static_assert(FILEIO_IOV_MAX >= SFTP_READV_MAX, "a reader readv fits fileio_readv");
+
+ssize_t fileio_readv(struct fileio *f, const struct iovec *iov, int n)
+{
+    size_t len = 0, left;
+    ssize_t got, total = 0;
+
+    if (f->sink || f->finished || n < 0 || n > FILEIO_IOV_MAX || f->kind == FIO_STREAM)
+        return fail(f, "readv on a sink, a stream or a finished transfer", RPC2_EINVAL);
+    for (int i = 0; i < n; i++)
+        len += iov[i].iov_len;
+    if (peeked_left(f) > 0) { /* the peeked bytes first: a buffer at a time */
+        for (int i = 0; i < n; i++) {
+            got = fileio_read(f, iov[i].iov_base, iov[i].iov_len);
+            if (got < 0)
+                return got;
+            total += got;
+            if ((size_t)got < iov[i].iov_len)
+                break;
+        }
+        return total;
+    }
+    got = take(f, iov, n, len);
+    if (got < 0)
+        return got;
+    left = (size_t)got;
+    for (int i = 0; i < n && left > 0; i++) {
+        size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
+
+        hash_bytes(f, iov[i].iov_base, k);
+        left -= k;
+    }
+    return got;
 }
 
 /* A stream cannot be read twice, so what a peek takes is kept here (a
@@ -316,7 +384,7 @@ ssize_t fileio_peek(struct fileio *f, uint8_t *buf, size_t len)
 
     if (f->sink || f->finished || f->peeked)
         return fail(f, "peek on a sink, a finished transfer, or twice", RPC2_EINVAL);
-    n = take(f, buf, len);
+    n = take(f, &(struct iovec){.iov_base = buf, .iov_len = len}, 1, len);
     if (n <= 0)
         return n;
     f->peeked = malloc((size_t)n);
@@ -613,6 +681,11 @@ static ssize_t reader_read(void *arg, uint8_t *buf, size_t len)
     return fileio_read(arg, buf, len);
 }
 
+static ssize_t reader_readv(void *arg, const struct iovec *iov, int n)
+{
+    return fileio_readv(arg, iov, n);
+}
+
 static void reader_digest(void *arg, uint8_t out[SFTP_SUM_BYTES])
 {
     (void)fileio_digest(arg, out); /* a source is always read in order */
@@ -665,6 +738,7 @@ struct sftp_reader fileio_reader(struct fileio *f)
         .digest = reader_digest,
         .named = reader_named,
         .confirm = reader_confirm,
+        .readv = f->kind == FIO_STREAM ? NULL : reader_readv,
         .arg = f};
 }
 

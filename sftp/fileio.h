@@ -75,6 +75,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <rpc2/se.h>
 
 #include "machine.h"
@@ -107,6 +108,12 @@ int fileio_open_sink(struct rpc2_se_desc *d, unsigned flags, struct fileio **out
  * stream has not enough yet; what it had is kept for the next read), or a
  * negative rpc2 error. */
 ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len);
+
+/* Source: fileio_read into n <= FILEIO_IOV_MAX buffers in order, as one
+ * read of their lengths added up (fewer bytes only at the end); a
+ * positional file with one preadv. Not for streams (RPC2_EINVAL). */
+#define FILEIO_IOV_MAX 64
+ssize_t fileio_readv(struct fileio *f, const struct iovec *iov, int n);
 
 /* Source: reads like fileio_read but gives the bytes back: the next reads
  * return them again, unless fileio_consume() says they went another way

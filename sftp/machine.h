@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include "namedsum.h"
 
 /* How a machine sends and keeps time. The link fills in the rpc2 header
@@ -61,7 +62,16 @@ struct sftp_reader {
      * (namedsum.h) of every byte read, else 0; a negative rpc2 error fails
      * the transfer before the LAST packet goes */
     int (*named)(void *arg, struct namedsum_value *out);
+    /* may be NULL (read is used, a packet at a time): read into n <=
+     * SFTP_READV_MAX buffers in order, as read would into one buffer of
+     * their lengths added up (fewer bytes only at the end), for a reader
+     * that never says SFTP_IO_WAIT. The source reads many packets with one
+     * call, each straight into its own packet buffer. */
+    ssize_t (*readv)(void *arg, const struct iovec *iov, int n);
 };
+
+/* The most buffers one reader readv fills. */
+#define SFTP_READV_MAX 64
 
 /* The sink's bytes: written at stream position pos (0 = first byte). With
  * in_order set the machine calls write strictly in order (pipes, sockets);
