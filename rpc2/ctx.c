@@ -141,6 +141,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void receive_batch(rpc2_ctx *ctx, uint16_t sock)
 {
     uint64_t now = ctx_now();
+    engine_batch_begin(ctx->engine); /* ctx->rx holds them until the next io_recv */
     for (unsigned i = 0; i < ctx->rx.dgram_count; i++) {
         const struct io_dgram *d = &ctx->rx.dgrams[i];
 
@@ -152,6 +153,7 @@ static void receive_batch(rpc2_ctx *ctx, uint16_t sock)
         memcpy(&from.ss, &ctx->rx.from[d->msg], sizeof from.ss);
         engine_receive(ctx->engine, &from, d->data, d->len, now);
     }
+    engine_batch_end(ctx->engine, now);
 }
 
 /* A queued error makes the socket readable until it is read, so all are

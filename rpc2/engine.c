@@ -554,8 +554,65 @@ static int believe(struct engine *e, rpc2_conn *c, uint8_t *pkt, size_t len,
     }
 }
 
+void engine_defer(struct engine *e, struct engine_deferred *d)
+{
+    if (d->queued)
+        return;
+    d->queued = 1;
+    d->next = e->deferred;
+    e->deferred = d;
+}
+
+void engine_undefer(struct engine *e, struct engine_deferred *d)
+{
+    if (!d->queued)
+        return;
+    for (struct engine_deferred **p = &e->deferred; *p; p = &(*p)->next)
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    d->queued = 0;
+    d->next = NULL;
+}
+
+static void run_deferred(struct engine *e, uint64_t now)
+{
+    struct engine_deferred *d;
+
+    e->now = now;
+    while ((d = e->deferred) != NULL) {
+        e->deferred = d->next;
+        d->next = NULL;
+        d->queued = 0;
+        d->run(d, now);
+    }
+}
+
+void engine_batch_begin(struct engine *e)
+{
+    e->batching = 1;
+}
+
+void engine_batch_end(struct engine *e, uint64_t now)
+{
+    e->batching = 0;
+    run_deferred(e, now);
+}
+
+static void receive_one(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
+                        uint64_t now);
+
 void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
                     uint64_t now)
+{
+    receive_one(e, from, pkt, len, now);
+    if (!e->batching)
+        run_deferred(e, now);
+}
+
+static void receive_one(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
+                        uint64_t now)
 {
     struct pkt_hdr h;
     int rc = pkt_hdr_decode(pkt, len, &h);

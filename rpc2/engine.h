@@ -85,6 +85,24 @@ void engine_free(struct engine *e);
 /* pkt may be changed: a protected datagram is verified and decrypted in place. */
 void engine_receive(struct engine *e, const struct rpc2_addr *from, uint8_t *pkt, size_t len,
                     uint64_t now);
+/*
+ * A receive batch: the datagrams a driver hands to engine_receive between
+ * begin and end stay in their buffers until end, so a side effect may keep
+ * pointers into them and act on a whole batch at once (an SFTP sink writes
+ * its packets with one call, and acks once). What it deferred runs at end;
+ * outside a batch, at the end of each engine_receive.
+ */
+struct engine_deferred {
+    struct engine_deferred *next;
+    int queued;
+    void (*run)(struct engine_deferred *d, uint64_t now);
+};
+void engine_batch_begin(struct engine *e);
+void engine_batch_end(struct engine *e, uint64_t now);
+/* Runs d->run once, when the datagrams being received are handled. */
+void engine_defer(struct engine *e, struct engine_deferred *d);
+/* d will not run (what it belongs to is going away). */
+void engine_undefer(struct engine *e, struct engine_deferred *d);
 void engine_timeout(struct engine *e, uint64_t now);
 uint64_t engine_next_deadline(const struct engine *e);
 void engine_flush(struct engine *e);
@@ -304,6 +322,8 @@ struct engine {
     struct ratelimit answers; /* answers to unproven peers, per source prefix */
     struct announce *announce; /* announce.c: NULL until used */
     uint64_t now; /* the time of the event being handled, for code called from it */
+    int batching;                     /* between engine_batch_begin and _end */
+    struct engine_deferred *deferred; /* to run when the batch ends */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
 

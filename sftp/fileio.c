@@ -342,6 +342,8 @@ ssize_t fileio_read(struct fileio *f, uint8_t *buf, size_t len)
 /* Many packets' worth with one system call: a positional file is read
  * with preadv straight into the caller's buffers. */
 _Static_assert(FILEIO_IOV_MAX >= SFTP_READV_MAX, "a reader readv fits fileio_readv");
+_Static_assert(FILEIO_IOV_MAX >= SFTP_WRITEV_MAX, "a writer writev fits fileio_writev");
+_Static_assert(FILEIO_IOV_MAX <= STREAMIO_IOV_MAX, "fileio_writev fits streamio_writev");
 
 ssize_t fileio_readv(struct fileio *f, const struct iovec *iov, int n)
 {
@@ -455,6 +457,65 @@ static int put(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
     return 0;
 }
 
+static int write_full_v(int fd, struct iovec *iov, int n, int64_t off)
+{
+    size_t done = 0;
+    int i = 0;
+
+    while (i < n && iov[i].iov_len == 0)
+        i++;
+    while (i < n) {
+        ssize_t r = pwritev(fd, iov + i, n - i, off + (int64_t)done);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0) { /* would loop forever; the device takes no more */
+            errno = ENOSPC;
+            return -1;
+        }
+        done += (size_t)r;
+        while (i < n && (size_t)r >= iov[i].iov_len)
+            r -= (ssize_t)iov[i++].iov_len;
+        if (i < n) {
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + r;
+            iov[i].iov_len -= (size_t)r;
+        }
+    }
+    return 0;
+}
+
+/* put for the first len bytes of iov[0..n): one pwritev or writev. */
+static int putv(struct fileio *f, uint64_t pos, const struct iovec *iov, int n, size_t len)
+{
+    struct iovec v[FILEIO_IOV_MAX];
+
+    n = clip_iov(v, iov, n, len);
+    if (f->kind == FIO_VM) {
+        for (int i = 0; i < n; i++) {
+            int rc = put(f, pos, v[i].iov_base, v[i].iov_len);
+
+            if (rc != 0)
+                return rc;
+            pos += v[i].iov_len;
+        }
+        return 0;
+    }
+    if (f->kind == FIO_STREAM && pos != f->moved)
+        return fail(f, "out-of-order write to a stream sink", RPC2_EINVAL);
+    if (f->kind == FIO_POSITIONAL &&
+        (pos > (uint64_t)(INT64_MAX - f->start) || len > (uint64_t)(INT64_MAX - f->start) - pos))
+        return fail(f, "write beyond the largest file offset", RPC2_EINVAL);
+    if (f->kind == FIO_STREAM) {
+        int rc = streamio_writev(&f->stream, v, n);
+        return rc == -1 ? fail(f, "writing the sink failed", fileio_errno_code(errno)) : rc;
+    }
+    if (write_full_v(f->fd, v, n, f->start + (int64_t)pos) < 0)
+        return fail(f, "writing the sink failed", fileio_errno_code(errno));
+    return 0;
+}
+
 int fileio_write_waiting(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
 {
     int rc, fd, readable;
@@ -503,6 +564,40 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
     if (pos + len > f->moved)
         f->moved = pos + len;
     hash_written(f, pos, data, given);
+    return resume_sink_wrote(f);
+}
+
+/* fileio_write of many packets with one system call: the bytes of
+ * iov[0..n) in order from pos. */
+int fileio_writev(struct fileio *f, uint64_t pos, const struct iovec *iov, int n)
+{
+    size_t len = 0;
+    int rc;
+
+    if (!f->sink || f->finished || n < 0 || n > FILEIO_IOV_MAX)
+        return fail(f, "writev on a source or a finished transfer", RPC2_EINVAL);
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len > SIZE_MAX - len)
+            return fail(f, "write length overflows", RPC2_EINVAL);
+        len += iov[i].iov_len;
+    }
+    if (len > UINT64_MAX - pos)
+        return fail(f, "write position overflows", RPC2_EINVAL);
+    if (!resume_sink_decided(f) && (rc = resume_sink_decide(f, 0)) < 0)
+        return rc;
+    if (!cut_at_quota(f, pos, &len, &rc)) {
+        rc = putv(f, pos, iov, n, len);
+        if (rc != 0)
+            return rc;
+        if (pos + len > f->moved)
+            f->moved = pos + len;
+    } else if (rc != 0) {
+        return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        hash_written(f, pos, iov[i].iov_base, iov[i].iov_len);
+        pos += iov[i].iov_len;
+    }
     return resume_sink_wrote(f);
 }
 
@@ -711,6 +806,11 @@ static int writer_write(void *arg, uint64_t pos, const uint8_t *data, size_t len
     return fileio_write(arg, pos, data, len);
 }
 
+static int writer_writev(void *arg, uint64_t pos, const struct iovec *iov, int n)
+{
+    return fileio_writev(arg, pos, iov, n);
+}
+
 static int writer_flush(void *arg)
 {
     return fileio_flush(arg);
@@ -746,6 +846,7 @@ struct sftp_writer fileio_writer(struct fileio *f)
 {
     return (struct sftp_writer){
         .write = writer_write,
+        .writev = writer_writev,
         .flush = writer_flush,
         .digest = writer_digest,
         .offer = writer_offer,

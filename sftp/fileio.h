@@ -135,6 +135,10 @@ int fileio_limit(struct fileio *f, int64_t quota, int strict);
  * A stream that took part of it keeps the rest for fileio_flush(). */
 int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len);
 
+/* Sink: fileio_write of the bytes of iov[0..n) in order from pos, n <=
+ * FILEIO_IOV_MAX, with one pwritev (or writev to a stream). */
+int fileio_writev(struct fileio *f, uint64_t pos, const struct iovec *iov, int n);
+
 /* fileio_write that waits (poll) for a stream with no room, for callers
  * that cannot wait with the loop. */
 int fileio_write_waiting(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len);

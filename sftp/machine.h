@@ -95,7 +95,14 @@ struct sftp_writer {
      * it carried none) against the bytes written: 0 or an rpc2 error, which
      * fails the transfer before COMPLETE */
     int (*check_named)(void *arg, const struct namedsum_value *peer);
+    /* may be NULL (write is used, a packet at a time): write of the bytes
+     * of iov[0..n) in order from pos, n <= SFTP_WRITEV_MAX, the same
+     * returns. An in-order sink writes a run of packets with one call. */
+    int (*writev)(void *arg, uint64_t pos, const struct iovec *iov, int n);
 };
+
+/* The most packets one writer writev is given. */
+#define SFTP_WRITEV_MAX 64
 
 struct sftp_config {
     uint32_t packet_size;      /* data bytes per DATA packet */
@@ -183,6 +190,12 @@ void sftp_sink_start(struct sftp_sink *k, int send_start, uint64_t now);
 void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts,
                        uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now);
 void sftp_sink_on_timer(struct sftp_sink *k, uint64_t now);
+/* Between begin and end the bodies given to sftp_sink_receive stay valid
+ * (a receive batch's buffers): the sink collects what it can write in one
+ * run, and its ACK, and writes and acks at the end. Without a batch it does
+ * both before each receive returns. */
+void sftp_sink_batch_begin(struct sftp_sink *k);
+void sftp_sink_batch_end(struct sftp_sink *k, uint64_t now);
 /* The writer said SFTP_IO_WAIT: whether it still does (then the caller
  * waits for room and calls resume). */
 int sftp_sink_waiting_output(const struct sftp_sink *k);

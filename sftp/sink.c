@@ -31,6 +31,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <rpc2/rpc2.h>
 
@@ -44,13 +45,18 @@
 /* The longest an ACK waits for ack_point packets; shorter on fast paths. */
 #define MAX_ACK_DELAY_US 1000u
 
-/* Packets held for an in-order writer until the gap before them fills. */
+/* Packets held for an in-order writer until the gap before them fills,
+ * and the run of packets queued to be written with one call: seqs
+ * [next_write, next_queued), each in its slot (held before) or still in
+ * the datagram it came in (valid until the batch ends). */
 struct reorder {
     uint8_t **slot; /* by seq, ring of nslots; NULL: not held */
     uint32_t *len;
     uint32_t mask;
     struct bufpool pool;
-    uint32_t next_write; /* the seq the writer wants next */
+    uint32_t next_write;  /* the first seq not yet written */
+    uint32_t next_queued; /* the seq the writer wants next */
+    struct iovec run[SFTP_WRITEV_MAX]; /* [i]: seq next_write + i */
 };
 
 struct sftp_sink {
@@ -80,6 +86,8 @@ struct sftp_sink {
 
     uint32_t ack_seq;
     uint32_t new_since_ack, dups_since_ack;
+    int ack_wanted; /* sent once what came is written (settle) */
+    int batching;   /* sftp_sink_batch_begin: settle at batch_end */
     /* The newest transmission received (largest_tx), its ts and when it came. */
     uint32_t largest_tx;
     int have_tx;
@@ -109,7 +117,7 @@ static int reorder_init(struct reorder *r, uint32_t window, uint32_t packet_size
     r->slot = calloc(n, sizeof(*r->slot));
     r->len = calloc(n, sizeof(*r->len));
     r->mask = n - 1;
-    r->next_write = 1;
+    r->next_write = r->next_queued = 1;
     return r->slot && r->len && bufpool_init(&r->pool, window, packet_size) == 0 ? 0 : -1;
 }
 
@@ -213,6 +221,7 @@ static void send_ack(struct sftp_sink *k, uint64_t now)
     k->promised = a.window_end;
     /* Whether or not it leaves, this ACK answers what came before it. */
     k->new_since_ack = k->dups_since_ack = 0;
+    k->ack_wanted = 0;
     k->ack_due = NEVER;
     buf = k->link.begin(k->link.arg, &cap);
     if (buf == NULL)
@@ -249,6 +258,8 @@ static void fail(struct sftp_sink *k, int error, int tell_peer)
         sftp_link_abort(&k->link, error);
     k->state = error;
     k->ack_due = NEVER;
+    k->ack_wanted = 0;
+    k->reorder.next_queued = k->reorder.next_write; /* the run is dropped */
     reorder_trim(&k->reorder);
     sftp_link_arm(&k->link, &k->timer_armed, NEVER);
 }
@@ -279,29 +290,8 @@ static int write_at(struct sftp_sink *k, uint32_t seq, const uint8_t *data, uint
     return 0;
 }
 
-/* Writes what the gap held back, now that the writer's next packet is here. */
-static int drain_in_order(struct sftp_sink *k)
-{
-    struct reorder *r = &k->reorder;
-    uint32_t i;
-
-    while ((i = r->next_write & r->mask, r->slot[i] != NULL)) {
-        uint8_t *buf = r->slot[i];
-        int rc = write_at(k, r->next_write, buf, r->len[i]);
-
-        if (rc == SFTP_IO_WAIT)
-            return 0; /* the packet stays held; resume writes it */
-        if (rc < 0)
-            return rc;
-        r->slot[i] = NULL;
-        bufpool_put(&r->pool, buf);
-        r->next_write++;
-    }
-    return 0;
-}
-
 /* The one copy an in-order writer costs: the datagram's buffer is not ours to keep. */
-static int hold_for_later(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
+static int hold_for_later(struct sftp_sink *k, uint32_t seq, const uint8_t *data, uint32_t len)
 {
     struct reorder *r = &k->reorder;
     uint32_t i = seq & r->mask;
@@ -312,11 +302,122 @@ static int hold_for_later(struct sftp_sink *k, uint32_t seq, const struct sftp_d
     buf = bufpool_get(&r->pool);
     if (buf == NULL)
         return RPC2_ENOMEM;
-    if (d->len > 0)
-        memcpy(buf, d->bytes, d->len);
+    if (len > 0)
+        memcpy(buf, data, len);
     r->slot[i] = buf;
-    r->len[i] = d->len;
+    r->len[i] = len;
     return 0;
+}
+
+/* The first done packets of the run are written: their slots are free. */
+static void run_written(struct sftp_sink *k, uint32_t done)
+{
+    struct reorder *r = &k->reorder;
+
+    for (uint32_t n = 0; n < done; n++, r->next_write++) {
+        uint32_t i = r->next_write & r->mask;
+
+        k->bytes_written += r->run[n].iov_len;
+        if (r->slot[i] != NULL) {
+            bufpool_put(&r->pool, r->slot[i]);
+            r->slot[i] = NULL;
+        }
+    }
+    memmove(r->run, r->run + done, (r->next_queued - r->next_write) * sizeof r->run[0]);
+}
+
+/* The writer has no room: what the run took from datagrams is held, and
+ * the whole run waits for resume. 0, or an error that failed the sink. */
+static int run_waits(struct sftp_sink *k)
+{
+    struct reorder *r = &k->reorder;
+
+    k->output_waiting = 1;
+    for (uint32_t seq = r->next_write; seq != r->next_queued; seq++) {
+        const struct iovec *v = &r->run[seq - r->next_write];
+        int rc = r->slot[seq & r->mask] != NULL
+                     ? 0
+                     : hold_for_later(k, seq, v->iov_base, (uint32_t)v->iov_len);
+
+        if (rc < 0) {
+            fail(k, rc, 1);
+            return rc;
+        }
+    }
+    r->next_queued = r->next_write;
+    return 0;
+}
+
+/* Writes the queued run: with one writev where the writer has it. */
+static int write_run(struct sftp_sink *k)
+{
+    struct reorder *r = &k->reorder;
+    uint32_t n = r->next_queued - r->next_write, done = 0;
+    uint64_t pos = position(k, r->next_write);
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    if (k->writer.writev) {
+        rc = k->writer.writev(k->writer.arg, pos, r->run, (int)n);
+        done = rc == 0 ? n : 0;
+    } else {
+        for (; done < n; done++) {
+            size_t len = r->run[done].iov_len;
+
+            if (len > 0 && (rc = k->writer.write(k->writer.arg, pos, r->run[done].iov_base, len)) != 0)
+                break;
+            pos += len;
+        }
+    }
+    run_written(k, done);
+    if (rc == SFTP_IO_WAIT)
+        return run_waits(k);
+    if (rc < 0)
+        fail(k, rc, 1);
+    return rc;
+}
+
+/* Queues the writer's next packet to the run; a full run is written first,
+ * and when the writer has no room the packet waits with the run. */
+static int queue_write(struct sftp_sink *k, const uint8_t *data, uint32_t len)
+{
+    struct reorder *r = &k->reorder;
+    uint32_t seq = r->next_queued;
+    int rc;
+
+    if (seq - r->next_write == SFTP_WRITEV_MAX && (rc = write_run(k)) < 0)
+        return rc;
+    if (k->output_waiting) {
+        if (r->slot[seq & r->mask] != NULL)
+            return 0; /* held already */
+        rc = hold_for_later(k, seq, data, len);
+        if (rc < 0)
+            fail(k, rc, 1);
+        return rc;
+    }
+    r->run[seq - r->next_write] = (struct iovec){.iov_base = (void *)data, .iov_len = len};
+    r->next_queued++;
+    return 0;
+}
+
+/* Queues what the gap held back, now that the writer's next packet is here. */
+static int drain_in_order(struct sftp_sink *k)
+{
+    struct reorder *r = &k->reorder;
+
+    for (;;) {
+        uint32_t i = r->next_queued & r->mask;
+        int rc;
+
+        /* A run as long as the ring: next_queued's slot is next_write's. */
+        if (r->next_queued - r->next_write > r->mask && (rc = write_run(k)) < 0)
+            return rc;
+        if (k->output_waiting || r->slot[i] == NULL)
+            return 0;
+        if ((rc = queue_write(k, r->slot[i], r->len[i])) < 0)
+            return rc;
+    }
 }
 
 static int store(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
@@ -325,17 +426,14 @@ static int store(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d)
 
     if (!k->writer.in_order)
         return write_at(k, seq, d->bytes, d->len);
-    if (seq != k->reorder.next_write || k->output_waiting ||
-        (rc = write_at(k, seq, d->bytes, d->len)) == SFTP_IO_WAIT) {
-        rc = hold_for_later(k, seq, d);
+    if (seq != k->reorder.next_queued || k->output_waiting) {
+        rc = hold_for_later(k, seq, d->bytes, d->len);
         if (rc < 0)
             fail(k, rc, 1);
         return rc;
     }
-    if (rc < 0)
-        return rc;
-    k->reorder.next_write++;
-    return drain_in_order(k);
+    rc = queue_write(k, d->bytes, d->len);
+    return rc < 0 ? rc : drain_in_order(k);
 }
 
 /*
@@ -445,9 +543,11 @@ static void on_new(struct sftp_sink *k, uint32_t seq, const struct sftp_data *d,
     check_done(k);
     if (k->state < 0)
         return;
+    /* Sent by settle, once what came with this packet is written: its
+     * window then says so, and a batch's packets get one ACK. */
     if (k->state == SFTP_DONE || out_of_order || (d->flags & SFTP_DATA_ACKME) ||
         ++k->new_since_ack >= k->cfg.ack_point) {
-        send_ack(k, now);
+        k->ack_wanted = 1;
         return;
     }
     if (k->ack_due == NEVER)
@@ -527,6 +627,37 @@ static void on_probe(struct sftp_sink *k, const uint8_t *body, size_t len, uint6
     rearm(k);
 }
 
+/* After packets: the queued run written, the stream perhaps complete, and
+ * the ACK they asked for. */
+static void settle(struct sftp_sink *k, uint64_t now)
+{
+    int was_running = k->state == SFTP_RUNNING;
+
+    if (k->state < 0)
+        return;
+    if (k->writer.in_order && write_run(k) < 0)
+        return;
+    check_done(k);
+    if (k->state < 0)
+        return;
+    if (k->ack_wanted || (was_running && k->state == SFTP_DONE))
+        send_ack(k, now);
+}
+
+void sftp_sink_batch_begin(struct sftp_sink *k)
+{
+    k->batching = 1;
+}
+
+void sftp_sink_batch_end(struct sftp_sink *k, uint64_t now)
+{
+    if (!k->batching)
+        return;
+    k->batching = 0;
+    settle(k, now);
+    rearm(k);
+}
+
 void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts,
                        uint32_t ts_echo, const uint8_t *body, size_t len, uint64_t now)
 {
@@ -555,6 +686,8 @@ void sftp_sink_receive(struct sftp_sink *k, uint8_t type, uint8_t flags, uint32_
         k->counters.bytes_retransmitted += d.len;
     }
     on_data(k, seq, ts, ts_echo, &d, now);
+    if (!k->batching)
+        settle(k, now);
     rearm(k);
 }
 
@@ -627,12 +760,12 @@ void sftp_sink_resume(struct sftp_sink *k, uint64_t now)
     if (k->state != SFTP_RUNNING || !k->output_waiting)
         return;
     k->output_waiting = 0;
-    if (k->writer.in_order && drain_in_order(k) < 0)
+    if (k->writer.in_order && (drain_in_order(k) < 0 || write_run(k) < 0))
         return;
     check_done(k);
     if (k->state < 0)
         return;
-    if (k->state == SFTP_DONE || window_end(k) != window_before)
+    if (k->state == SFTP_DONE || window_end(k) != window_before || k->ack_wanted)
         send_ack(k, now);
     if (k->state == SFTP_RUNNING)
         k->silence_due = now + rtt_timeout(&k->rtt);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "machine.h"
 
@@ -181,6 +182,41 @@ static ssize_t write_once(struct streamio *s, const uint8_t *data, size_t len)
     }
 }
 
+/* One writev: bytes taken (> 0), or -1 (EAGAIN only when non-blocking). */
+static ssize_t writev_once(struct streamio *s, const struct iovec *iov, int n)
+{
+    for (;;) {
+        ssize_t r;
+
+        if (s->nonblocking && !s->native && !s->is_sock) {
+            int ready = ready_now(s->wfd, POLLOUT);
+            if (ready <= 0) {
+                errno = ready < 0 ? errno : EAGAIN;
+                return -1;
+            }
+        }
+        if (s->is_sock) {
+            struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+
+            r = sendmsg(s->wfd, &m, MSG_NOSIGNAL | (s->nonblocking ? MSG_DONTWAIT : 0));
+        } else {
+            r = writev(s->wfd, iov, n);
+        }
+        if (r > 0)
+            return r;
+        if (r == 0) { /* would loop forever: the device takes no more */
+            errno = ENOSPC;
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && !s->nonblocking &&
+            await(s->wfd, POLLOUT) == 0)
+            continue;
+        return -1;
+    }
+}
+
 static int would_block(void)
 {
     return errno == EAGAIN || errno == EWOULDBLOCK;
@@ -275,4 +311,62 @@ int streamio_fd(const struct streamio *s)
 short streamio_wait_events(const struct streamio *s)
 {
     return s->waiting;
+}
+
+/* Keeps what iov[0..n) holds past its first skip bytes, for the next flush. */
+static int keep_rest(struct streamio *s, const struct iovec *iov, int n, size_t skip)
+{
+    size_t need = 0, at = 0;
+
+    for (int i = 0; i < n; i++)
+        need += iov[i].iov_len;
+    need -= skip;
+    if (make_room(s, need) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        size_t len = iov[i].iov_len, off = skip < len ? skip : len;
+
+        skip -= off;
+        memcpy(s->kept + at, (const uint8_t *)iov[i].iov_base + off, len - off);
+        at += len - off;
+    }
+    s->kept_len = need;
+    return 0;
+}
+
+int streamio_writev(struct streamio *s, const struct iovec *iov, int n)
+{
+    struct iovec v[STREAMIO_IOV_MAX];
+    size_t done = 0;
+    int i = 0, rc = streamio_flush(s, 0);
+
+    if (rc != 0)
+        return rc;
+    if (n < 0 || n > STREAMIO_IOV_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(v, iov, (size_t)n * sizeof *v);
+    while (i < n && v[i].iov_len == 0)
+        i++;
+    while (i < n) {
+        ssize_t r = writev_once(s, v + i, n - i);
+
+        if (r < 0 && !would_block())
+            return -1;
+        if (r < 0 && done == 0) {
+            s->waiting = POLLOUT;
+            return SFTP_IO_WAIT;
+        }
+        if (r < 0) /* part went out: the rest is ours now, put down by the next flush */
+            return keep_rest(s, iov, n, done);
+        done += (size_t)r;
+        while (i < n && (size_t)r >= v[i].iov_len)
+            r -= (ssize_t)v[i++].iov_len;
+        if (i < n) {
+            v[i].iov_base = (uint8_t *)v[i].iov_base + r;
+            v[i].iov_len -= (size_t)r;
+        }
+    }
+    return 0;
 }

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct streamio {
     int fd;          /* the caller's (never closed here) */
@@ -53,6 +54,10 @@ ssize_t streamio_read(struct streamio *s, uint8_t *buf, size_t len);
 int streamio_unread(struct streamio *s, const uint8_t *buf, size_t len);
 /* 0 (all taken), SFTP_IO_WAIT (none taken) or -1 (errno). */
 int streamio_write(struct streamio *s, const uint8_t *data, size_t len);
+/* streamio_write of the bytes of iov[0..n) in order, n <= STREAMIO_IOV_MAX,
+ * with one writev (or sendmsg) where the fd takes them all. */
+#define STREAMIO_IOV_MAX 64
+int streamio_writev(struct streamio *s, const struct iovec *iov, int n);
 /* Puts down what a write kept: 0, SFTP_IO_WAIT or -1. block waits for it. */
 int streamio_flush(struct streamio *s, int block);
 

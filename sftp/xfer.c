@@ -82,6 +82,7 @@ void xfer_stop_machines(struct xfer *x)
     }
     unwatch(x);
     stall_stop(&x->stall);
+    engine_undefer(x->engine, &x->batch);
     sftp_source_free(x->source);
     sftp_sink_free(x->sink);
     x->source = NULL;
@@ -92,6 +93,7 @@ void xfer_stop_machines(struct xfer *x)
 
 static void fire_timer(struct engine_timer *et, uint64_t now);
 static void file_ready(struct engine_fdwatch *w, uint64_t now);
+static void batch_ended(struct engine_deferred *d, uint64_t now);
 
 struct xfer *xfer_new(struct sftp_type *t, rpc2_conn *c, uint32_t id, int is_client)
 {
@@ -105,6 +107,7 @@ struct xfer *xfer_new(struct sftp_type *t, rpc2_conn *c, uint32_t id, int is_cli
     x->is_client = is_client;
     x->result = 1;
     engine_timer_init(&x->timer, fire_timer);
+    x->batch.run = batch_ended;
     x->watch.ready = file_ready;
     t->stats.transfers++;
     return x;
@@ -372,6 +375,17 @@ static void file_ready(struct engine_fdwatch *w, uint64_t now)
     xfer_after_event(x);
 }
 
+/* The sink's packets of a receive batch are in: it writes them and acks. */
+static void batch_ended(struct engine_deferred *d, uint64_t now)
+{
+    struct xfer *x = (struct xfer *)((char *)d - offsetof(struct xfer, batch));
+    x->now = now;
+    if (!x->sink)
+        return;
+    sftp_sink_batch_end(x->sink, now);
+    xfer_after_event(x);
+}
+
 /* Ends the server's end now: the peer hears an ABORT with status, the
  * handler the outcome. One not yet initialised is marked, so that its init
  * is refused with status. */
@@ -426,9 +440,13 @@ void xfer_receive(void *type, rpc2_conn *c, const struct pkt_hdr *h, const uint8
         return;
     if (x->source)
         sftp_source_receive(x->source, h->type, h->seq, h->ts, h->ts_echo, body, h->body_len, now);
-    else if (x->sink)
+    else if (x->sink) {
+        /* the body stays valid until the batch ends (engine.h) */
+        sftp_sink_batch_begin(x->sink);
+        engine_defer(x->engine, &x->batch);
         sftp_sink_receive(x->sink, h->type, h->flags, h->seq, h->ts, h->ts_echo, body, h->body_len,
                           now);
+    }
     xfer_after_event(x);
 }
 

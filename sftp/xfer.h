@@ -53,6 +53,7 @@ struct xfer {
     struct sftp_sink *sink;
     struct memshare_member memory; /* packet memory lent from the type's cap */
     struct engine_timer timer;
+    struct engine_deferred batch; /* sink: the receive batch's end (engine.h) */
     struct stall stall;          /* server: the bound on a transfer that moves nothing */
     struct engine_fdwatch watch; /* the local file, while a machine waits on it */
     int watch_fd, watch_events;  /* what watch watches; 0 events: nothing */
