@@ -32,7 +32,7 @@ struct rpc2_ctx {
     int own_loop;
     int n_socks;
     int socks[RPC2_MAX_LISTEN];
-    int families[RPC2_MAX_LISTEN];
+    struct io_sockinfo sockinfo[RPC2_MAX_LISTEN]; /* family and UDP_SEGMENT, learnt once */
     struct io_drops drops[RPC2_MAX_LISTEN]; /* the kernel's drop count per socket */
     int peer_errors[RPC2_MAX_LISTEN];       /* the socket queues ICMP errors (a client's) */
     ev_io readers[RPC2_MAX_LISTEN];
@@ -97,7 +97,7 @@ static void flush_outq(struct outq *q, void *arg)
         while (end < q->count && q->slots[end].to.sock == sock)
             end++;
         if (sock < ctx->n_socks)
-            io_send(ctx->socks[sock], ctx->families[sock], &q->slots[start], end - start);
+            io_send_on(ctx->socks[sock], &ctx->sockinfo[sock], &q->slots[start], end - start);
         start = end;
     }
     q->count = 0;
@@ -415,7 +415,7 @@ static int open_socket(rpc2_ctx *ctx, const char *spec)
         log_msg(&ctx->log, RPC2_LOG_ERROR, "cannot listen on %s: %s", spec, strerror(errno));
         return fd;
     }
-    ctx->families[ctx->n_socks] = io_family(fd);
+    ctx->sockinfo[ctx->n_socks] = (struct io_sockinfo){io_family(fd), -1};
     ctx->socks[ctx->n_socks++] = fd;
     return 0;
 }

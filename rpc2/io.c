@@ -355,9 +355,10 @@ static void mapped_to_v4(const struct sockaddr_in6 *in6, struct sockaddr_in *out
     memcpy(&out->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
 }
 
-/* The socket's family (the caller's, or looked up at most once per
- * io_send) and whether it takes UDP_SEGMENT (asked at most once per io_send,
- * and only when a run of equal datagrams could use it). */
+/* The socket's family (the caller's, or looked up at most once) and
+ * whether it takes UDP_SEGMENT (asked at most once, and only when a run of
+ * equal datagrams could use it): io_send_on keeps both in the caller's
+ * io_sockinfo, so a busy socket is asked once, not at every flush. */
 struct send_family {
     int fd;
     int family;
@@ -548,7 +549,14 @@ static int send_batch(int fd, const struct outq_slot *slots, unsigned n, struct 
 
 int io_send(int fd, int family, const struct outq_slot *slots, unsigned n)
 {
-    struct send_family sf = {fd, family, -1};
+    struct io_sockinfo si = {family, -1};
+
+    return io_send_on(fd, &si, slots, n);
+}
+
+int io_send_on(int fd, struct io_sockinfo *si, const struct outq_slot *slots, unsigned n)
+{
+    struct send_family sf = {fd, si->family, si->gso};
     unsigned total = 0;
 
     for (unsigned i = 0; i < n; i += IO_BATCH) {
@@ -560,5 +568,7 @@ int io_send(int fd, int family, const struct outq_slot *slots, unsigned n)
         if (rc < 0)
             break;
     }
+    si->family = sf.family;
+    si->gso = sf.gso;
     return (int)total;
 }

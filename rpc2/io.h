@@ -111,4 +111,14 @@ int io_recv_peer_error(int fd, struct io_peer_error *pe);
  * number sent. */
 int io_send(int fd, int family, const struct outq_slot *slots, unsigned n);
 
+/* What io_send learns of a socket, for its owner to keep across calls:
+ * the family (AF_UNSPEC: not known yet) and whether the kernel takes
+ * UDP_SEGMENT on it (-1: not asked yet). */
+struct io_sockinfo {
+    int family;
+    int gso;
+};
+/* io_send that learns and keeps what it needs of the socket in *si. */
+int io_send_on(int fd, struct io_sockinfo *si, const struct outq_slot *slots, unsigned n);
+
 #endif
