@@ -1581,6 +1581,76 @@ START_TEST(source_changed_while_read)
 }
 END_TEST
 
+/* readv fills many buffers with one call, as read would one buffer of
+ * their sizes: the same bytes, the end (mid-buffer) only at the end; and a
+ * file that shrinks under it ends with RPC2_ECHANGED, never short bytes
+ * taken for the end. */
+START_TEST(source_readv)
+{
+    char path[256];
+    size_t size = 10 * 1400 + 77, got = 0;
+    uint8_t *data = pattern(size, 33), *out = malloc(64 * 1400);
+    struct rpc2_se_desc d = desc_name(at(path, "readv"), 0, -1);
+    struct iovec iov[8];
+    struct fileio *f;
+    ssize_t n;
+
+    put_file(path, data, size);
+    ck_assert_int_eq(fileio_open_source(&d, 0, &f, NULL), 0);
+    for (;;) {
+        for (int i = 0; i < 8; i++)
+            iov[i] = (struct iovec){.iov_base = out + got + (size_t)i * 1400, .iov_len = 1400};
+        n = fileio_readv(f, iov, 8);
+        ck_assert_int_ge(n, 0);
+        got += (size_t)n;
+        if (n < 8 * 1400)
+            break;
+    }
+    ck_assert_uint_eq(got, size);
+    ck_assert_mem_eq(out, data, size);
+    ck_assert_int_eq(fileio_readv(f, iov, 8), 0);
+    fileio_free(f);
+
+    /* shrunk between two reads */
+    d = desc_name(path, 0, -1);
+    ck_assert_int_eq(fileio_open_source(&d, 0, &f, NULL), 0);
+    iov[0] = (struct iovec){.iov_base = out, .iov_len = 1400};
+    iov[1] = (struct iovec){.iov_base = out + 1400, .iov_len = 1400};
+    ck_assert_int_eq(fileio_readv(f, iov, 2), 2800);
+    ck_assert_int_eq(truncate(path, 5000), 0);
+    for (int i = 0; i < 8; i++)
+        iov[i] = (struct iovec){.iov_base = out + (size_t)i * 1400, .iov_len = 1400};
+    ck_assert_int_eq(fileio_readv(f, iov, 8), RPC2_ECHANGED);
+    fileio_free(f);
+    free(data), free(out);
+}
+END_TEST
+
+/* Many packets written with one call land where one write each would put
+ * them, a run starting anywhere; what a stream cannot take waits whole. */
+START_TEST(sink_writev)
+{
+    char path[256];
+    uint8_t *data = pattern(5000, 34), *back = malloc(5000);
+    struct rpc2_se_desc d = desc_name(at(path, "writev"), 0, -1);
+    struct iovec iov[3] = {{data + 1000, 1000}, {data + 2000, 0}, {data + 2000, 3000}};
+    struct fileio *f;
+    int fd;
+
+    d.file.name.mode = 0644;
+    ck_assert_int_eq(fileio_open_sink(&d, 0, &f, NULL), 0);
+    ck_assert_int_eq(fileio_write(f, 0, data, 1000), 0);
+    ck_assert_int_eq(fileio_writev(f, 1000, iov, 3), 0);
+    ck_assert_int_eq(fileio_finish(f, 1), 0);
+    fileio_free(f);
+    fd = open(path, O_RDONLY);
+    ck_assert_int_eq(read(fd, back, 5000), 5000);
+    ck_assert_mem_eq(back, data, 5000);
+    close(fd);
+    free(data), free(back);
+}
+END_TEST
+
 /* An unchanged file, read whole or as a range, still ends well; what the
  * source tells the peer about it is the version it sent. */
 START_TEST(source_unchanged_and_its_info)
@@ -1850,6 +1920,8 @@ static Suite *fileio_suite(void)
     tcase_add_test(t, atomic_replaces_a_symlink_to_a_directory);
     tcase_add_loop_test(t, source_changed_while_read, 0, 2 * N_CHANGES);
     tcase_add_test(t, source_unchanged_and_its_info);
+    tcase_add_test(t, source_readv);
+    tcase_add_test(t, sink_writev);
     tcase_add_loop_test(t, atomic_attrs_before_the_name, 0, 5);
     tcase_add_test(t, attrs_refused_where_they_cannot_be_kept);
     tcase_add_test(t, space_before_bytes_move);
