@@ -9,7 +9,12 @@
 # odd rounds and the reverse in even ones; the table shows medians and the
 # median of the per-round ratios.
 #
-#   bench/run_sftp.sh [--quick] [--rounds N] [--size MiB] [--packet BYTES] [BUILDDIR]
+#   bench/run_sftp.sh [--quick] [--rounds N] [--size MiB] [--packet BYTES] [--baseline DIR] [BUILDDIR]
+#
+# --baseline DIR runs a second build's testsrv and bench_sftp (DIR holds
+# tests/testsrv and bench/bench_sftp, e.g. main built in another
+# directory) in the same rounds: each rpc2 row gets a "base" twin, run
+# beside it in every round, and a column with this build over the baseline.
 #
 # --packet makes the client ask for DATA packets of BYTES (bench_sftp
 # --packet: the client picks a transfer's packet size) instead of the 63 KiB
@@ -35,8 +40,9 @@ LAT_TARGET=1.2        # piggybacked 1 KiB fetch at most this times a null call
 BUILD=${top_builddir:-.}
 PACKET=
 
+BASE=
 usage() {
-    echo "usage: $0 [--quick] [--rounds N] [--size MiB] [--packet BYTES] [BUILDDIR]" >&2
+    echo "usage: $0 [--quick] [--rounds N] [--size MiB] [--packet BYTES] [--baseline DIR] [BUILDDIR]" >&2
     exit 2
 }
 
@@ -46,6 +52,11 @@ while [ $# -gt 0 ]; do
     --packet)
         [ $# -ge 2 ] || usage
         PACKET=$2
+        shift
+        ;;
+    --baseline)
+        [ $# -ge 2 ] || usage
+        BASE=$2
         shift
         ;;
     --rounds | --size)
@@ -67,7 +78,9 @@ SIZE=$((SIZE_MIB * 1048576))
 
 TESTSRV=$BUILD/tests/testsrv
 BENCH=$BUILD/bench/bench_sftp
-for prog in "$TESTSRV" "$BENCH"; do
+BASE_TESTSRV=${BASE:+$BASE/tests/testsrv}
+BASE_BENCH=${BASE:+$BASE/bench/bench_sftp}
+for prog in "$TESTSRV" "$BENCH" $BASE_TESTSRV $BASE_BENCH; do
     if [ ! -x "$prog" ]; then
         echo "run_sftp.sh: $prog is missing; run 'make tests/testsrv bench' in $BUILD" >&2
         exit 1
@@ -160,6 +173,13 @@ PIDS="$PIDS $SRV_PID"
 TCP_PID=$!
 PIDS="$PIDS $TCP_PID"
 SRV_PORT=$(wait_port "$TMP/testsrv.out" "testsrv listening on")
+BASE_SRV_PID= BASE_SRV_PORT=
+if [ -n "$BASE" ]; then
+    "$BASE_TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" >"$TMP/base_testsrv.out" 2>&1 &
+    BASE_SRV_PID=$!
+    PIDS="$PIDS $BASE_SRV_PID"
+    BASE_SRV_PORT=$(wait_port "$TMP/base_testsrv.out" "testsrv listening on")
+fi
 TCP_PORT=$(wait_port "$TMP/tcp.out" "bench_sftp tcp listening on")
 
 # iperf3 has no "any free port": try a few. One server for all rounds (not
@@ -208,17 +228,18 @@ run_tcp() {
     esac
 }
 
+# run_fetch SINK BENCH PORT, run_store SINK BENCH PORT: this build's or the baseline's.
 run_fetch() {
     case $1 in
-    devnull) "$BENCH" fetch --port "$SRV_PORT" --path src --sink devnull ${PACKET:+--packet "$PACKET"} ;;
-    file) "$BENCH" fetch --port "$SRV_PORT" --path src --sink "$CLI_SINK" ${PACKET:+--packet "$PACKET"} ;;
+    devnull) "$2" fetch --port "$3" --path src --sink devnull ${PACKET:+--packet "$PACKET"} ;;
+    file) "$2" fetch --port "$3" --path src --sink "$CLI_SINK" ${PACKET:+--packet "$PACKET"} ;;
     esac
 }
 
 run_store() {
     case $1 in
-    devnull) "$BENCH" store --port "$SRV_PORT" --src "$SRC" --path "$DEVNULL_REL" ${PACKET:+--packet "$PACKET"} ;;
-    file) "$BENCH" store --port "$SRV_PORT" --src "$SRC" --path srv.sink ${PACKET:+--packet "$PACKET"} ;;
+    devnull) "$2" store --port "$3" --src "$SRC" --path "$DEVNULL_REL" ${PACKET:+--packet "$PACKET"} ;;
+    file) "$2" store --port "$3" --src "$SRC" --path srv.sink ${PACKET:+--packet "$PACKET"} ;;
     esac
 }
 
@@ -260,7 +281,7 @@ measure() {
     awk -v a="$(tail -n 1 "$TMP/$name.ccpu")" -v b="$(tail -n 1 "$TMP/$name.scpu")" \
         'BEGIN { printf "%.3f\n", a + b }' >>"$TMP/$name.tcpu"
     case $name in
-    fetch_* | store_*)
+    fetch_* | store_* | base_fetch_* | base_store_*)
         # the sender's retransmissions: a store's client counts its own; for
         # a fetch bench_sftp derives the server's (see its print_xfer)
         awk -v r="$(field "$out" retrans)" -v p="$(field "$out" packets)" \
@@ -275,18 +296,26 @@ ROWS=
 [ "$HAVE_IPERF" = 1 ] && ROWS="$ROWS iperf"
 ROWS="$ROWS tcp_devnull"
 [ "$FILES" = 1 ] && ROWS="$ROWS tcp_file"
-ROWS="$ROWS fetch_devnull"
-[ "$FILES" = 1 ] && ROWS="$ROWS fetch_file"
-ROWS="$ROWS store_devnull"
-[ "$FILES" = 1 ] && ROWS="$ROWS store_file"
+# with_base ROW: the row, and its baseline twin beside it when there is one.
+with_base() {
+    echo "$1${BASE:+ base_$1}"
+}
+ROWS="$ROWS $(with_base fetch_devnull)"
+[ "$FILES" = 1 ] && ROWS="$ROWS $(with_base fetch_file)"
+ROWS="$ROWS $(with_base store_devnull)"
+[ "$FILES" = 1 ] && ROWS="$ROWS $(with_base store_file)"
 REVERSED=$(for r in $ROWS; do echo "$r"; done | sed -n '1!G;h;$p' | tr '\n' ' ')
 
 run_row() {
     case $1 in
     iperf) measure iperf "$IPERF_PID" run_iperf ;;
     tcp_*) measure "$1" "$TCP_PID" run_tcp "${1#tcp_}" ;;
-    fetch_*) measure "$1" "$SRV_PID" run_fetch "${1#fetch_}" ;;
-    store_*) measure "$1" "$SRV_PID" run_store "${1#store_}" ;;
+    fetch_*) measure "$1" "$SRV_PID" run_fetch "${1#fetch_}" "$BENCH" "$SRV_PORT" ;;
+    store_*) measure "$1" "$SRV_PID" run_store "${1#store_}" "$BENCH" "$SRV_PORT" ;;
+    base_fetch_*)
+        measure "$1" "$BASE_SRV_PID" run_fetch "${1#base_fetch_}" "$BASE_BENCH" "$BASE_SRV_PORT" ;;
+    base_store_*)
+        measure "$1" "$BASE_SRV_PID" run_store "${1#base_store_}" "$BASE_BENCH" "$BASE_SRV_PORT" ;;
     esac
 }
 
@@ -313,6 +342,11 @@ while [ "$round" -le "$ROUNDS" ]; do
     done
     for r in $ROWS; do
         case $r in
+        base_*)
+            [ "$HAVE_IPERF" = 1 ] && ratio "$r" iperf
+            ratio "$r" "tcp_${r##*_}"
+            ratio "${r#base_}" "$r"
+            ;;
         fetch_* | store_*)
             [ "$HAVE_IPERF" = 1 ] && ratio "$r" iperf
             ratio "$r" "tcp_${r#*_}"
@@ -354,6 +388,7 @@ label() {
     fetch_file) echo "rpc2 fetch -> file" ;;
     store_devnull) echo "rpc2 store -> /dev/null" ;;
     store_file) echo "rpc2 store -> file" ;;
+    base_*) echo "  baseline" ;;
     esac
 }
 
@@ -373,10 +408,10 @@ echo "| ------------------------- | ----: | --------: | ----------: | ------ | -
     "| ----------------: | -----: | ---: | --------: | ----: | ---: |"
 for r in $ROWS; do
     vi=$(opt "$r.vs_iperf" %.2f)
-    vt=$(opt "$r.vs_tcp_${r#*_}" %.2f)
+    vt=$(opt "$r.vs_tcp_${r##*_}" %.2f)
     target="-" result="-"
     case $r in
-    fetch_* | store_*)
+    fetch_* | store_* | base_*)
         target=">= $BULK_TARGET"
         result=$(awk -v v="$vi" -v t="$BULK_TARGET" \
             'BEGIN { print v == "-" ? "-" : (v >= t ? "PASS" : "MISS") }')
@@ -403,6 +438,15 @@ echo "MB/s, CPU, retransmissions, drops and RTOs are medians over the rounds (bo
 echo "per-round sums); the ratios are medians of the per-round ratios;"
 echo "vs TCP copy compares with the TCP copy into the same sink. retrans %: packets sent again"
 echo "per packet the file needed; drops: datagrams the kernel dropped at either end's socket;"
+if [ -n "$BASE" ]; then
+    echo "Baseline ($BASE) rows run beside this build's in every round; this build over it"
+    echo "(median of the per-round MB/s ratios):"
+    for r in $ROWS; do
+        case $r in
+        base_*) printf '  %-25s %s\n' "$(label "${r#base_}")" "$(opt "${r#base_}.vs_$r" %.2f)" ;;
+        esac
+    done
+fi
 echo "RTOs: retransmission timeouts. 1 KiB fetches piggybacked (of $PAIRS per round):" \
     "$(tr '\n' ' ' <"$TMP/lat.piggy")"
 if [ "${VERBOSE:-0}" = 1 ]; then
