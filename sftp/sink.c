@@ -6,7 +6,10 @@
  *
  * It acks after ack_point new packets, at once when a packet arrives out of
  * order, asks for it (ACKME) or completes the stream, after dup_threshold
- * duplicates, and otherwise within a short delay. Each ACK names the newest
+ * duplicates, and otherwise within a short delay. An in-order writer is
+ * given runs of packets (one writev per receive batch, not a write per
+ * packet: at 1400-byte packets the sink's largest cost), and the ACK the
+ * batch asked for goes once the run is written (sftp_sink_batch_end). Each ACK names the newest
  * transmission received (largest_tx) and how long ago it came (ack_delay),
  * so the source can time that very send and judge what was sent before it;
  * it echoes that packet's ts advanced by the same delay, and carries the
