@@ -31,6 +31,7 @@
 #include "fspace.h"
 #include "vmbuf.h"
 #include "hash.h"
+#include "iov.h"
 #include "resume.h"
 #include "streamio.h"
 
@@ -84,34 +85,9 @@ static ssize_t read_full(int fd, struct iovec *iov, int n, int64_t off)
         if (r < 0)
             return -1;
         done += (size_t)r;
-        while (i < n && (size_t)r >= iov[i].iov_len)
-            r -= (ssize_t)iov[i++].iov_len;
-        if (i < n) {
-            iov[i].iov_base = (uint8_t *)iov[i].iov_base + r;
-            iov[i].iov_len -= (size_t)r;
-        }
+        i = iov_advance(iov, n, i, (size_t)r);
     }
     return (ssize_t)done;
-}
-
-static int write_full(int fd, const uint8_t *data, size_t len, int64_t off)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = pwrite(fd, data + done, len - done, off + (int64_t)done);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0) { /* would loop forever; the device takes no more */
-            errno = ENOSPC;
-            return -1;
-        }
-        done += (size_t)n;
-    }
-    return 0;
 }
 
 /* ---- source ------------------------------------------------------------ */
@@ -429,31 +405,17 @@ static int cut_at_quota(struct fileio *f, uint64_t pos, size_t *len, int *rc)
     return 0;
 }
 
-static int put(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
+/* A memory sink's bytes, grown to hold them. */
+static int put_vm(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len)
 {
     struct rpc2_se_desc *d = f->d;
+    int rc = pos > UINT64_MAX - len ? RPC2_EOVERFLOW : vmbuf_room(d, pos + len);
 
-    if (f->kind == FIO_VM) {
-        int rc = pos > UINT64_MAX - len ? RPC2_EOVERFLOW : vmbuf_room(d, pos + len);
-
-        if (rc != 0)
-            return fail(f, rc == RPC2_ENOMEM ? "no memory to grow the memory sink"
-                                             : "the data is larger than the memory buffer",
-                        rc);
-        memcpy((uint8_t *)d->file.vm.buf + d->seek_offset + pos, data, len);
-        return 0;
-    }
-    if (f->kind == FIO_STREAM && pos != f->moved)
-        return fail(f, "out-of-order write to a stream sink", RPC2_EINVAL);
-    if (f->kind == FIO_POSITIONAL &&
-        (pos > (uint64_t)(INT64_MAX - f->start) || len > (uint64_t)(INT64_MAX - f->start) - pos))
-        return fail(f, "write beyond the largest file offset", RPC2_EINVAL);
-    if (f->kind == FIO_STREAM) {
-        int rc = streamio_write(&f->stream, data, len);
-        return rc == -1 ? fail(f, "writing the sink failed", fileio_errno_code(errno)) : rc;
-    }
-    if (write_full(f->fd, data, len, f->start + (int64_t)pos) < 0)
-        return fail(f, "writing the sink failed", fileio_errno_code(errno));
+    if (rc != 0)
+        return fail(f, rc == RPC2_ENOMEM ? "no memory to grow the memory sink"
+                                         : "the data is larger than the memory buffer",
+                    rc);
+    memcpy((uint8_t *)d->file.vm.buf + d->seek_offset + pos, data, len);
     return 0;
 }
 
@@ -476,17 +438,12 @@ static int write_full_v(int fd, struct iovec *iov, int n, int64_t off)
             return -1;
         }
         done += (size_t)r;
-        while (i < n && (size_t)r >= iov[i].iov_len)
-            r -= (ssize_t)iov[i++].iov_len;
-        if (i < n) {
-            iov[i].iov_base = (uint8_t *)iov[i].iov_base + r;
-            iov[i].iov_len -= (size_t)r;
-        }
+        i = iov_advance(iov, n, i, (size_t)r);
     }
     return 0;
 }
 
-/* put for the first len bytes of iov[0..n): one pwritev or writev. */
+/* Writes the first len bytes of iov[0..n) at pos: one pwritev or writev. */
 static int putv(struct fileio *f, uint64_t pos, const struct iovec *iov, int n, size_t len)
 {
     struct iovec v[FILEIO_IOV_MAX];
@@ -494,7 +451,7 @@ static int putv(struct fileio *f, uint64_t pos, const struct iovec *iov, int n, 
     n = clip_iov(v, iov, n, len);
     if (f->kind == FIO_VM) {
         for (int i = 0; i < n; i++) {
-            int rc = put(f, pos, v[i].iov_base, v[i].iov_len);
+            int rc = put_vm(f, pos, v[i].iov_base, v[i].iov_len);
 
             if (rc != 0)
                 return rc;
@@ -558,7 +515,7 @@ int fileio_write(struct fileio *f, uint64_t pos, const uint8_t *data, size_t len
             hash_written(f, pos, data, given);
         return rc;
     }
-    rc = put(f, pos, data, len);
+    rc = putv(f, pos, &(struct iovec){.iov_base = (void *)data, .iov_len = len}, 1, len);
     if (rc != 0)
         return rc;
     if (pos + len > f->moved)

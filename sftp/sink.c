@@ -9,9 +9,10 @@
  * duplicates, and otherwise within a short delay. An in-order writer is
  * given runs of packets (one writev per receive batch, not a write per
  * packet: at 1400-byte packets the sink's largest cost), and the ACK the
- * batch asked for goes once the run is written (sftp_sink_batch_end). Each ACK names the newest
- * transmission received (largest_tx) and how long ago it came (ack_delay),
- * so the source can time that very send and judge what was sent before it;
+ * batch asked for goes once the run is written (sftp_sink_batch_end).
+ * Each ACK names the newest transmission received (largest_tx) and how
+ * long ago it came (ack_delay), so the source can time that very send and
+ * judge what was sent before it;
  * it echoes that packet's ts advanced by the same delay, and carries the
  * delivered byte count the source's rate policy samples. When it must ask for the data
  * (a store: send_start) it repeats START until DATA comes.
@@ -475,12 +476,14 @@ static uint32_t ack_delay(const struct sftp_sink *k)
     return sftp_clamp_u32(d, 1, MAX_ACK_DELAY_US);
 }
 
-static void on_duplicate(struct sftp_sink *k, uint64_t now)
+/* Sent by settle too: an ACK amid a batch would not count its run as
+ * written, and would stand in for the batch's own. */
+static void on_duplicate(struct sftp_sink *k)
 {
     k->counters.data_duplicates++;
     /* After the end the source resends only because our last ACK was lost. */
     if (++k->dups_since_ack >= k->cfg.dup_threshold || k->state == SFTP_DONE)
-        send_ack(k, now);
+        k->ack_wanted = 1;
 }
 
 /* What was written is what the source read: the checksums agree. */
@@ -600,12 +603,12 @@ static void on_data(struct sftp_sink *k, uint32_t seq, uint32_t ts, uint32_t ts_
     k->start_due = NEVER;
     k->timeouts_in_a_row = 0;
     if (k->state == SFTP_DONE) {
-        on_duplicate(k, now);
+        on_duplicate(k);
         return;
     }
     k->silence_due = now + rtt_timeout(&k->rtt);
     if (ackmap_holds(&k->held, seq)) {
-        on_duplicate(k, now);
+        on_duplicate(k);
         return;
     }
     /* Past what we promised to hold: the source will send it again. */

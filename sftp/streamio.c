@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 
+#include "iov.h"
 #include "machine.h"
 
 #define MEM_MAJOR 1 /* Linux devices.txt: mem, null, zero, full, random, urandom */
@@ -158,36 +159,6 @@ static ssize_t read_once(struct streamio *s, uint8_t *buf, size_t len)
     }
 }
 
-/* One write: bytes taken (> 0), or -1 (EAGAIN only when non-blocking). */
-static ssize_t write_once(struct streamio *s, const uint8_t *data, size_t len)
-{
-    for (;;) {
-        ssize_t n;
-
-        if (s->nonblocking && !s->native && !s->is_sock) {
-            int r = ready_now(s->wfd, POLLOUT);
-            if (r <= 0) {
-                errno = r < 0 ? errno : EAGAIN;
-                return -1;
-            }
-        }
-        n = s->is_sock ? send(s->wfd, data, len, MSG_NOSIGNAL | (s->nonblocking ? MSG_DONTWAIT : 0))
-                       : write(s->wfd, data, len);
-        if (n > 0)
-            return n;
-        if (n == 0) { /* would loop forever: the device takes no more */
-            errno = ENOSPC;
-            return -1;
-        }
-        if (errno == EINTR)
-            continue;
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) && !s->nonblocking &&
-            await(s->wfd, POLLOUT) == 0)
-            continue;
-        return -1;
-    }
-}
-
 /* One writev: bytes taken (> 0), or -1 (EAGAIN only when non-blocking). */
 static ssize_t writev_once(struct streamio *s, const struct iovec *iov, int n)
 {
@@ -260,7 +231,8 @@ int streamio_flush(struct streamio *s, int block)
 {
     s->waiting = 0;
     while (s->kept_len > 0) {
-        ssize_t n = write_once(s, s->kept, s->kept_len);
+        struct iovec kept = {.iov_base = s->kept, .iov_len = s->kept_len};
+        ssize_t n = writev_once(s, &kept, 1);
 
         if (n > 0) {
             memmove(s->kept, s->kept + n, s->kept_len - (size_t)n);
@@ -281,32 +253,7 @@ int streamio_flush(struct streamio *s, int block)
 
 int streamio_write(struct streamio *s, const uint8_t *data, size_t len)
 {
-    size_t done = 0;
-    int rc = streamio_flush(s, 0);
-
-    if (rc != 0)
-        return rc;
-    while (done < len) {
-        ssize_t n = write_once(s, data + done, len - done);
-
-        if (n > 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (!would_block())
-            return -1;
-        if (done == 0) {
-            s->waiting = POLLOUT;
-            return SFTP_IO_WAIT;
-        }
-        /* Part went out: the rest is ours now, put down by the next flush. */
-        if (make_room(s, len - done) < 0)
-            return -1;
-        memcpy(s->kept, data + done, len - done);
-        s->kept_len = len - done;
-        return 0;
-    }
-    return 0;
+    return streamio_writev(s, &(struct iovec){.iov_base = (void *)data, .iov_len = len}, 1);
 }
 
 int streamio_fd(const struct streamio *s)
@@ -367,12 +314,7 @@ int streamio_writev(struct streamio *s, const struct iovec *iov, int n)
         if (r < 0) /* part went out: the rest is ours now, put down by the next flush */
             return keep_rest(s, iov, n, done);
         done += (size_t)r;
-        while (i < n && (size_t)r >= v[i].iov_len)
-            r -= (ssize_t)v[i++].iov_len;
-        if (i < n) {
-            v[i].iov_base = (uint8_t *)v[i].iov_base + r;
-            v[i].iov_len -= (size_t)r;
-        }
+        i = iov_advance(v, n, i, (size_t)r);
     }
     return 0;
 }
