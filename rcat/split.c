@@ -30,7 +30,6 @@
 #include "localfile.h"
 #include "ops_impl.h"
 #include "policy.h"
-#include "ratectl.h"
 #include "report.h"
 #include "split.h"
 #include "split_impl.h"
@@ -99,7 +98,6 @@ static int on_range_event(const struct rpc2_event *ev, void *arg)
         g->live = ev->file_bytes;
         g->rate_bps = ev->rate_bps;
         g->resent = ev->packets_retransmitted;
-        ratectl_sync(r->o->ratectl);
         tell(r, ev);
         break;
     case RPC2_EVENT_STOP: /* the ranges' ERROR and STOP are not the file's */
