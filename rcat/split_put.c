@@ -165,10 +165,15 @@ static int put_in_place(struct split_run *r, const struct source *src, const cha
 static int run_put(struct split_run *r, struct slot *s, const struct source *src,
                    const char **result)
 {
+    file_info there;
     int code;
 
     if (split_layout(r) != 0)
         return verdict_fail_local(r->shown, NULL, ENOMEM, result);
+    /* -n: a name already taken is refused before any byte moves (the
+     * rename at the end refuses one taken meanwhile) */
+    if (r->o->cfg.no_clobber && ops_lookup(r->o, r->server, &there) == 0)
+        return ops_fail(r->o, s, RCAT_EXISTS, NULL, r->server->path, r->shown, result);
     code = make_remote_temporary(r, s, result);
     if (code != RCAT_EXIT_OK)
         return code;
