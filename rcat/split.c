@@ -323,39 +323,97 @@ static int make_temporary(struct split_run *r, const char **result)
                : RCAT_EXIT_OK;
 }
 
+/* ---- the whole file's sums, both ends at once --------------------------------- */
+
+struct remote_sum {
+    sum_args a;
+    sum_result res;
+    int done, status;
+};
+
+static void remote_summed(int status, void *result, void *arg)
+{
+    struct remote_sum *q = arg;
+
+    (void)result;
+    q->status = status;
+    q->done = 1;
+}
+
+int split_sums(struct split_run *r, const struct url *u, struct split_sums *out)
+{
+    struct ops *o = r->o;
+    struct remote_sum q = {.a = {.path = (char *)u->path, .type = (u_int)out->type, .length = -1}};
+    struct slot *s = NULL;
+    int rc = ops_connect(o, u, &s);
+
+    memset(&q.res, 0, sizeof q.res);
+    /* the server reads its copy while this end reads its own */
+    if (rc == 0)
+        rc = rpc2_call_async(s->conn, RCAT_SUM, (xdrproc_t)xdr_sum_args, &q.a,
+                             (xdrproc_t)xdr_sum_result, &q.res, NULL, remote_summed, &q);
+    out->local_rc = rpc2_se_sum_fd(r->fd, out->type, 0, -1, r->sum, &r->sum_len, &out->summed);
+    out->local_errno = errno;
+    if (rc != 0) /* not even sent: as a call on its own (rebinding a forgotten connection) */
+        return ops_sum(o, u, (unsigned)out->type, 0, -1, out->theirs, &out->their_len, &out->now);
+    o->in_call = s->conn; /* what a signal or --max-time cancels */
+    ops_watch(o, 1);
+    while (!q.done)
+        ev_run(o->loop, EVRUN_ONCE);
+    ops_watch(o, 0);
+    o->in_call = NULL;
+    rc = q.status;
+    if (rc == 0 && (q.res.sum.sum_len == 0 ||
+                    q.res.sum.sum_len != rpc2_se_sum_len(out->type)))
+        rc = RPC2_EDECODE; /* not a sum of the type asked for */
+    if (rc == 0) {
+        memcpy(out->theirs, q.res.sum.sum_val, q.res.sum.sum_len);
+        out->their_len = q.res.sum.sum_len;
+        out->now = q.res.info;
+    }
+    xdr_free((xdrproc_t)xdr_sum_result, (char *)&q.res);
+    if (rc != 0 && ops_conn_lost(rc))
+        s->lost = rc;
+    return rc;
+}
+
+int split_sums_match(struct split_run *r, const struct split_sums *q, const char *named,
+                     const char **result)
+{
+    const struct ops_config *c = &r->o->cfg;
+
+    if (q->their_len != r->sum_len || memcmp(q->theirs, r->sum, r->sum_len) != 0 ||
+        q->summed != r->size || q->now.size != r->size)
+        return 0;
+    if (c->sum.expect_len &&
+        (c->sum.expect_len != r->sum_len || memcmp(c->sum.expect, r->sum, r->sum_len))) {
+        *result = "RPC2_EINTEGRITY";
+        report_error(RCAT_EXIT_INTEGRITY, *result, named,
+                     "the file's %s is not the one --check gave: nothing %s",
+                     rpc2_se_sum_name(q->type), r->put ? "stored" : "kept");
+        return RCAT_EXIT_INTEGRITY;
+    }
+    return 1;
+}
+
 /* The whole file here against the server's SUM of it now: equal, the
  * temporary is exactly the server's file. */
 static int check_whole(struct split_run *r, const char **result)
 {
     struct ops *o = r->o;
-    int type = o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128;
-    unsigned char theirs[RCAT_SUM_BYTES];
-    unsigned their_len = 0;
-    uint64_t summed = 0;
-    file_info now;
-    int rc = rpc2_se_sum_fd(r->fd, type, 0, -1, r->sum, &r->sum_len, &summed);
+    struct split_sums q = {.type = o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128};
+    int rc = split_sums(r, r->server, &q);
 
-    if (rc < 0)
+    if (q.local_rc < 0)
         return verdict_fail_local(r->k.shown, "cannot read the copy back",
-                                  rc == RPC2_ENOMEM ? ENOMEM : errno, result);
-    memset(&now, 0, sizeof now);
-    rc = ops_sum(o, r->server, (unsigned)type, 0, -1, theirs, &their_len, &now);
+                                  q.local_rc == RPC2_ENOMEM ? ENOMEM : q.local_errno, result);
     if (rc != 0)
         return ops_fail(o, NULL, rc, NULL, r->server->path, NULL, result);
-    if (their_len == r->sum_len && !memcmp(theirs, r->sum, their_len) &&
-        summed == r->at_start.size && now.size == r->at_start.size) {
-        if (o->cfg.sum.expect_len && (o->cfg.sum.expect_len != r->sum_len ||
-                                      memcmp(o->cfg.sum.expect, r->sum, r->sum_len))) {
-            *result = "RPC2_EINTEGRITY";
-            report_error(RCAT_EXIT_INTEGRITY, *result, r->server->path,
-                         "the file's %s is not the one --check gave: nothing kept",
-                         rpc2_se_sum_name(type));
-            return RCAT_EXIT_INTEGRITY;
-        }
-        return RCAT_EXIT_OK;
-    }
-    int changed = now.size != r->at_start.size || now.mtime_sec != r->at_start.mtime_sec ||
-                  now.mtime_nsec != r->at_start.mtime_nsec;
+    rc = split_sums_match(r, &q, r->server->path, result);
+    if (rc)
+        return rc == 1 ? RCAT_EXIT_OK : rc;
+    int changed = q.now.size != r->at_start.size || q.now.mtime_sec != r->at_start.mtime_sec ||
+                  q.now.mtime_nsec != r->at_start.mtime_nsec;
 
     *result = changed ? "RPC2_ECHANGED" : "RPC2_EINTEGRITY";
     report_error(changed ? RCAT_EXIT_CHANGED : RCAT_EXIT_INTEGRITY, *result, r->server->path,
@@ -363,7 +421,7 @@ static int check_whole(struct split_run *r, const char **result)
                            "(its %s differs): nothing kept"
                          : "the ranges put together do not have the server's %s of the "
                            "file: nothing kept",
-                 rpc2_se_sum_name(type));
+                 rpc2_se_sum_name(q.type));
     return changed ? RCAT_EXIT_CHANGED : RCAT_EXIT_INTEGRITY;
 }
 
@@ -468,8 +526,6 @@ static void end_run(struct split_run *r)
         close(r->fd);
     if (r->tmp[0])
         unlink(r->tmp);
-    free(r->v);
-    free(r->todo);
     sink_close(&r->k);
 }
 
@@ -515,5 +571,7 @@ int split_fetch(struct ops *o, const struct url *src, const char *dest, int *cod
     *code = run_split(&r, (unsigned)r.n, &result);
     end_run(&r);
     split_report_end(&r, *code, result);
+    free(r.v);
+    free(r.todo);
     return 1;
 }

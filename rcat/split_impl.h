@@ -88,4 +88,22 @@ uint64_t split_bytes_so_far(const struct split_run *r, uint64_t *rate_bps);
 void split_report_end(struct split_run *r, int code, const char *result);
 uint64_t split_ctx_retransmissions(struct ops *o);
 
+/* The whole file's sum (type) here, into r->sum, and the server's SUM of
+ * the file u names, both ends reading at once. */
+struct split_sums {
+    int type;
+    int local_rc, local_errno; /* rpc2_se_sum_fd's outcome for r->fd */
+    uint64_t summed;           /* bytes it read */
+    unsigned char theirs[RCAT_SUM_BYTES];
+    unsigned their_len;
+    file_info now; /* the server's file as it summed it */
+};
+/* 0, or the SUM call's rpc2 error or rcat status. */
+int split_sums(struct split_run *r, const struct url *u, struct split_sums *q);
+/* Whether both sums are the file's (r->size bytes each): 1; 0 when they
+ * differ; or the exit code of a --check they do not have (reported, named
+ * for it). */
+int split_sums_match(struct split_run *r, const struct split_sums *q, const char *named,
+                     const char **result);
+
 #endif

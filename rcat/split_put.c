@@ -106,41 +106,27 @@ static int changed_here(struct split_run *r, const char **result)
 static int check_whole(struct split_run *r, const char **result)
 {
     struct ops *o = r->o;
-    int type = o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128;
-    unsigned char theirs[RCAT_SUM_BYTES];
-    unsigned their_len = 0;
-    uint64_t summed = 0;
-    file_info now;
+    struct split_sums q = {.type = o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128};
     int rc;
 
     if (!local_unchanged(r))
         return changed_here(r, result);
-    rc = rpc2_se_sum_fd(r->fd, type, 0, -1, r->sum, &r->sum_len, &summed);
-    if (rc < 0)
+    rc = split_sums(r, &r->tmp_url, &q);
+    if (q.local_rc < 0)
         return verdict_fail_local(r->shown, "cannot read the file again",
-                                  rc == RPC2_ENOMEM ? ENOMEM : errno, result);
-    if (!local_unchanged(r) || summed != r->size)
+                                  q.local_rc == RPC2_ENOMEM ? ENOMEM : q.local_errno, result);
+    if (!local_unchanged(r) || q.summed != r->size)
         return changed_here(r, result);
-    memset(&now, 0, sizeof now);
-    rc = ops_sum(o, &r->tmp_url, (unsigned)type, 0, -1, theirs, &their_len, &now);
     if (rc != 0)
         return ops_fail(o, NULL, rc, NULL, r->server->path, r->shown, result);
-    if (their_len == r->sum_len && !memcmp(theirs, r->sum, their_len) && now.size == r->size) {
-        if (o->cfg.sum.expect_len && (o->cfg.sum.expect_len != r->sum_len ||
-                                      memcmp(o->cfg.sum.expect, r->sum, r->sum_len))) {
-            *result = "RPC2_EINTEGRITY";
-            report_error(RCAT_EXIT_INTEGRITY, *result, r->shown,
-                         "the file's %s is not the one --check gave: nothing stored",
-                         rpc2_se_sum_name(type));
-            return RCAT_EXIT_INTEGRITY;
-        }
-        return RCAT_EXIT_OK;
-    }
+    rc = split_sums_match(r, &q, r->shown, result);
+    if (rc)
+        return rc == 1 ? RCAT_EXIT_OK : rc;
     *result = "RPC2_EINTEGRITY";
     report_error(RCAT_EXIT_INTEGRITY, *result, r->server->path,
                  "the ranges put together on the server do not have the file's %s: nothing "
                  "stored",
-                 rpc2_se_sum_name(type));
+                 rpc2_se_sum_name(q.type));
     return RCAT_EXIT_INTEGRITY;
 }
 
