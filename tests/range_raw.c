@@ -19,6 +19,7 @@
 #include <rpc2/sftp.h>
 
 #include "rcat_proto.h"
+#include "raw_bind.h"
 
 static int failures;
 
@@ -49,7 +50,6 @@ static int store_range(rpc2_conn *c, const char *path, uint64_t offset, int64_t 
 
 int main(int argc, char **argv)
 {
-    struct rpc2_params params;
     rpc2_ctx *ctx;
     rpc2_conn *conn;
 
@@ -57,20 +57,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: range_raw PORT\n");
         return 2;
     }
-    rpc2_params_init(&params);
-    params.dead_peer_us = 10 * 1000 * 1000;
-    if (rpc2_ctx_new(&params, &ctx) != 0)
+    if (raw_bind("range_raw", argv[1], &ctx, &conn) != 0)
         return 2;
-    struct rpc2_bind_params bind = {.host = "127.0.0.1",
-                                    .port = argv[1],
-                                    .subsystem = RCAT_SUBSYS,
-                                    .se_type = RPC2_SE_SFTP,
-                                    .identity = "range_raw"};
-    if (rpc2_sftp_activate(ctx, NULL) != 0 || rpc2_bind(ctx, &bind, &conn) != 0) {
-        fprintf(stderr, "range_raw: cannot bind to port %s\n", argv[1]);
-        rpc2_ctx_free(ctx);
-        return 2;
-    }
     expect("length 0", store_range(conn, "in/f", 0, 0, ""), RPC2_EINVAL);
     expect("length -1", store_range(conn, "in/f", 0, -1, "x"), RPC2_EINVAL);
     expect("offset 2^63 - 1", store_range(conn, "in/f", INT64_MAX, 1, "x"), RPC2_EINVAL);
