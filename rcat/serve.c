@@ -247,6 +247,15 @@ static int note_stop(const struct rpc2_event *ev, void *arg)
     return RPC2_EVENT_CONTINUE;
 }
 
+/* With metrics, the transfer's STOP event is noted (note_stop). */
+static void watch_stop(struct call *c)
+{
+    if (c->s->metrics) {
+        c->desc.event = note_stop;
+        c->desc.event_arg = c;
+    }
+}
+
 /* With on_loop the call ends on the loop, not on a worker: a FETCH (a log
  * line, the metrics, closing a file it only read) and a STORE that
  * replaces a file with no post-store command to run (a stat of the file
@@ -262,10 +271,7 @@ static int note_stop(const struct rpc2_event *ev, void *arg)
 static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
 {
     c->after = after;
-    if (c->s->metrics) {
-        c->desc.event = note_stop;
-        c->desc.event_arg = c;
-    }
+    watch_stop(c);
     if (on_loop)
         return rpc2_se_transfer_then_loop(c->req, &c->desc, transfer_over, c);
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
@@ -298,6 +304,21 @@ int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct 
 
 /* ---- FETCH ----------------------------------------------------------------- */
 
+/* The file (open in c->fd, described by st) is what the call moves. */
+static void fetch_desc(struct call *c, const struct fetch_req *r, const struct stat *st,
+                       void *result)
+{
+    c->desc = (struct rpc2_se_desc){
+        .type = RPC2_SE_SFTP,
+        .direction = RPC2_SE_FETCH,
+        .seek_offset = (int64_t)r->a.offset,
+        .quota = r->a.length,
+        .file_kind = RPC2_SE_FILE_FD,
+        .file.fd.fd = c->fd,
+    };
+    serve_info_of(st, result);
+}
+
 /* The file stays open (c->fd) until the call ends. */
 static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
@@ -316,15 +337,7 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
     root_dispose(&at);
     if (rc != 0)
         return rc;
-    c->desc = (struct rpc2_se_desc){
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_FETCH,
-        .seek_offset = (int64_t)r->a.offset,
-        .quota = r->a.length,
-        .file_kind = RPC2_SE_FILE_FD,
-        .file.fd.fd = c->fd,
-    };
-    serve_info_of(&st, result);
+    fetch_desc(c, r, &st, result);
     return transfer(c, NULL, 1);
 }
 
@@ -599,18 +612,28 @@ static int call_end(struct call *c, int status)
  * before it reads running: a call either sees the stop or is counted. A
  * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
  * transfer_over. */
-int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
-              serve_proc_fn fn, void *args, void *result)
+static struct call *call_begin(struct serve *s, rpc2_request *req, const char *proc,
+                               const char *path)
 {
     struct call *c = calloc(1, sizeof *c);
-    int status;
 
     if (!c)
-        return RPC2_ENOMEM;
+        return NULL;
     *c = (struct call){.s = s, .req = req, .proc = proc, .path = path, .fd = -1, .append_from = -1};
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     atomic_fetch_add(&s->running, 1);
     metrics_call_begin(s->metrics, proc);
+    return c;
+}
+
+int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+              serve_proc_fn fn, void *args, void *result)
+{
+    struct call *c = call_begin(s, req, proc, path);
+    int status;
+
+    if (!c)
+        return RPC2_ENOMEM;
     status = atomic_load(&s->stopping) ? RPC2_ESHUTDOWN : fn(s, req, args, result, c);
     return status == RPC2_CONTINUED ? status : call_end(c, status);
 }
@@ -618,6 +641,66 @@ int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *
 static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
 {
     return serve_run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
+}
+
+/* Whether the caller may read the whole served root (its grant's root is
+ * the served one): the one case FETCH opens on the loop. */
+static int reads_whole_root(struct serve *s, rpc2_request *req)
+{
+    struct access_grant g;
+    enum access_verdict v;
+
+    pthread_mutex_lock(&s->acl_lock);
+    v = access_decide(s->acl, rpc2_request_identity(req), rpc2_request_security(req), s->defaults,
+                      &g);
+    pthread_mutex_unlock(&s->acl_lock);
+    return v == ACCESS_GRANTED && (g.rights & ACCESS_READ) && strcmp(g.root, ".") == 0;
+}
+
+static void fetched_on_loop(rpc2_request *req, int status, void *arg)
+{
+    rpc2_reply(req, transfer_over(req, status, NULL, NULL, arg));
+}
+
+/* FETCH's first turn, on the loop (rpc2.h: a proc with both handlers): a
+ * file the kernel opens from its caches on the root's own filesystem
+ * (root_open_cached) is opened here and its transfer started at once,
+ * without the two thread hops a worker costs (serving a tree of small
+ * files, rcatd spent more on those hops than on the files). Anything else
+ * goes to a worker, where h_fetch opens and answers as ever: a path not in
+ * the cache, one crossing a mount point (a hung NFS server must stall a
+ * worker, never every client), a file refused, an error, a caller whose
+ * root is not the served one. */
+static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
+{
+    struct serve *s = arg;
+    const struct fetch_req *r = args;
+    struct stat st;
+    struct call *c;
+    int fd, rc;
+
+    if (atomic_load(&s->stopping) || r->a.offset > INT64_MAX || r->a.length < -1 ||
+        !reads_whole_root(s, req) ||
+        root_open_cached(&s->root, r->a.path, r->path_len, &fd, &st) != 0) {
+        rc = rpc2_request_to_worker(req);
+        if (rc != 0)
+            rpc2_reply(req, rc);
+        return;
+    }
+    c = call_begin(s, req, "FETCH", r->a.path);
+    if (!c) {
+        close(fd);
+        rpc2_reply(req, RPC2_ENOMEM);
+        return;
+    }
+    c->fd = fd;
+    fetch_desc(c, r, &st, result);
+    watch_stop(c);
+    rc = rpc2_se_init(req, &c->desc);
+    if (rc == 0)
+        rc = rpc2_se_check_async(req, fetched_on_loop, c);
+    if (rc != 0)
+        fetched_on_loop(req, rc, c);
 }
 
 static int h_stat(rpc2_request *req, void *args, void *result, void *arg)
@@ -643,7 +726,13 @@ static int h_store_flags(rpc2_request *req, void *args, void *result, void *arg)
 }
 
 static const struct rpc2_proc procs[] = {
-    PROC(RCAT_FETCH, fetch_req, file_info, h_fetch, 0),
+    {.proc = RCAT_FETCH,
+     .decode_args = (xdrproc_t)xdr_fetch_req,
+     .args_size = sizeof(struct fetch_req),
+     .encode_result = (xdrproc_t)xdr_file_info,
+     .result_size = sizeof(file_info),
+     .async_handler = h_fetch_loop,
+     .blocking_handler = h_fetch},
     PROC(RCAT_STAT, path_req, file_info, h_stat, 1),
     PROC(RCAT_LIST, list_req, list_result, h_list, 1),
     PROC(RCAT_STORE, store_req, file_info, h_store, 0),
