@@ -314,7 +314,7 @@ static void fetch_desc(struct call *c, const struct fetch_req *r, const struct s
         .seek_offset = (int64_t)r->a.offset,
         .quota = r->a.length,
         .file_kind = RPC2_SE_FILE_FD,
-        .file.fd.fd = c->fd,
+        .file.fd = {.fd = c->fd, .positional = 1}, /* opened for this call alone */
     };
     serve_info_of(st, result);
 }
