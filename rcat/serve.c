@@ -6,7 +6,10 @@
  * Every procedure is a blocking handler on the worker pool, because
  * filesystem calls can stall (a slow disk, NFS, a directory of a million
  * entries) and the loop thread they would otherwise run on is the one that
- * keeps every transfer of every client moving. But no worker waits on a
+ * keeps every transfer of every client moving. FETCH begins on the loop
+ * (h_fetch_loop) only for a file that cannot stall it: resolved from the
+ * kernel's caches on the root's own local filesystem (root_open_cached);
+ * every other one goes to a worker. But no worker waits on a
  * client: FETCH and STORE open and check their file on a worker, hand the
  * transfer to the loop (rpc2_se_transfer_then) and let the worker go; the
  * call's rest (closing, the mtime, the reply) runs on a worker again once
@@ -265,9 +268,10 @@ static void watch_stop(struct call *c)
  * warnings). On a worker, that end cost two thread hops per call, more
  * than a small file's own work (a tree of small files: rcatd's time went
  * to waking threads). What may flush or run a command (--append's fsync,
- * a post-store command) stays on a worker, as does every open: opening a
- * path is what talks to an NFS server (close-to-open), and a hung one
- * must stall a worker, never every client. */
+ * a post-store command) stays on a worker, as does every open that might
+ * wait (h_fetch_loop opens only from the caches): opening a path is what
+ * talks to an NFS server (close-to-open), and a hung one must stall a
+ * worker, never every client. */
 static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
 {
     c->after = after;
