@@ -391,8 +391,8 @@ static int kernel_fs(int fd)
 static int local_fs(int fd)
 {
     static const unsigned long magics[] = {
-        EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC,     BTRFS_SUPER_MAGIC,
-        TMPFS_MAGIC,      F2FS_SUPER_MAGIC,    OVERLAYFS_SUPER_MAGIC,
+        EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC,  BTRFS_SUPER_MAGIC,
+        TMPFS_MAGIC,      F2FS_SUPER_MAGIC, OVERLAYFS_SUPER_MAGIC,
     };
     struct statfs sf;
 

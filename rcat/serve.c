@@ -108,99 +108,6 @@ static int status_of_rpc2(int code)
     }
 }
 
-static const char *status_name(int status)
-{
-    static const char *const names[] = {
-        "ok",
-        "RCAT_READ_ONLY",
-        "RCAT_OUTSIDE_ROOT",
-        "RCAT_NOT_FOUND",
-        "RCAT_PERMISSION",
-        "RCAT_IS_DIR",
-        "RCAT_NOT_DIR",
-        "RCAT_EXISTS",
-        "RCAT_BAD_PATH",
-        "RCAT_IO",
-        "RCAT_NO_SPACE",
-        "RCAT_NOT_EMPTY",
-        "RCAT_NOT_LINK",
-        "RCAT_HOOK_FAILED",
-    };
-
-    if (status < 0)
-        return rpc2_errname(status);
-    return (size_t)status < sizeof names / sizeof names[0] ? names[status] : "RCAT_UNKNOWN";
-}
-
-/* ---- the log line -------------------------------------------------------- */
-
-/* A path is the client's to choose: bytes that could break the line (or a
- * terminal) are shown as \xNN, and a long one is cut. */
-static void escape_path(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    if (!in || !*in)
-        in = "\"\""; /* the one way an empty path shows on the line */
-    for (; *in && o + 8 < cap; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c <= ' ' || c == '"' || c == '\\' || c == 0x7f)
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-    }
-    if (*in)
-        o += (size_t)snprintf(out + o, cap - o, "...");
-    out[o] = '\0';
-}
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* Who called: the identity named in the bind (proved by its secret above
- * level none; only claimed at none), and the connection's level. */
-static void describe_caller(rpc2_request *req, char *out, size_t cap)
-{
-    char id[IDENTITY_SHOWN_MAX];
-
-    /* the identity is the client's to choose at level none: escaped like a path */
-    escape_path(rpc2_request_identity(req), id, sizeof id);
-    snprintf(out, cap, "%s %s", id, level_name(rpc2_request_security(req)));
-}
-
-/* The named checksum the client asked for (rpc2_se_sum_name) is shown;
- * the default, the transfer's own XXH3-128, is not mentioned. The remote
- * operations add their second name (RENAME's to=, SYMLINK's target=) and
- * what they counted (DELETE's removed=, GLOB's matches=) at the end, so the
- * fields before keep their places. */
-static void log_call(struct serve *s, const struct call *c, int status)
-{
-    rpc2_request *req = c->req;
-    char shown[LOG_PATH_MAX], shown2[LOG_PATH_MAX] = "", count[48] = "";
-    char caller[IDENTITY_SHOWN_MAX + 32], line[2 * LOG_PATH_MAX + 1400];
-
-    if (!s->log)
-        return;
-    escape_path(c->path, shown, sizeof shown);
-    if (c->path2_key)
-        escape_path(c->path2, shown2, sizeof shown2);
-    if (c->count_key)
-        snprintf(count, sizeof count, " %s=%" PRIu64, c->count_key, c->count);
-    describe_caller(req, caller, sizeof caller);
-    const char *sum = rpc2_se_sum_name(c->desc.sum_type);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s%s%s%s%s%s",
-             rpc2_request_peer(req), caller, c->proc, shown, c->bytes, ms_since(&c->t0),
-             status_name(status), c->client_failed ? " by the client" : "", sum ? " sum=" : "",
-             sum ? sum : "", c->path2_key ? " " : "", c->path2_key ? c->path2_key : "",
-             c->path2_key ? "=" : "", shown2, count);
-    s->log(line, s->log_arg);
-}
-
 /* ---- helpers --------------------------------------------------------------- */
 
 void serve_info_of(const struct stat *st, file_info *out)
@@ -283,18 +190,26 @@ static int transfer(struct call *c, int (*after)(struct call *, int, void *, voi
 
 /* ---- who may do what (access.h) ------------------------------------------- */
 
-/* The caller's own root, if it may do any of need; out is the caller's to
- * dispose of. The grant is copied out under the lock: a reload may free
- * the table as soon as the lock is released. */
-int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
+/* The caller's grant, copied out under the lock: a reload may free the
+ * table as soon as the lock is released. */
+static enum access_verdict caller_grant(struct serve *s, rpc2_request *req, struct access_grant *g)
 {
-    struct access_grant g;
     enum access_verdict v;
 
     pthread_mutex_lock(&s->acl_lock);
     v = access_decide(s->acl, rpc2_request_identity(req), rpc2_request_security(req), s->defaults,
-                      &g);
+                      g);
     pthread_mutex_unlock(&s->acl_lock);
+    return v;
+}
+
+/* The caller's own root, if it may do any of need; out is the caller's to
+ * dispose of. */
+int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
+{
+    struct access_grant g;
+    enum access_verdict v = caller_grant(s, req, &g);
+
     if (v == ACCESS_TOO_LOW)
         return RPC2_ESECURITY;
     if (v == ACCESS_UNLISTED || !(g.rights & need))
@@ -463,7 +378,7 @@ static int after_store(struct call *c, const char *name, const file_info *info)
                                  .desc = &c->desc,
                                  .shown = shown};
 
-    escape_path(c->path, shown, sizeof shown);
+    serve_escape_path(c->path, shown, sizeof shown);
     return serve_hook_start(&c->s->hooks, &hc, hook_over, hook_done, c, &c->hook);
 }
 
@@ -601,10 +516,11 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    log_call(s, c, status);
-    metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
-                                                        rpc2_request_identity(c->req), c->bytes,
-                                                        ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
+    serve_log_call(s, c, status);
+    metrics_call_end(s->metrics,
+                     &(struct metrics_call){c->proc, serve_status_name(status),
+                                            rpc2_request_identity(c->req), c->bytes,
+                                            serve_ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -652,13 +568,9 @@ static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
 static int reads_whole_root(struct serve *s, rpc2_request *req)
 {
     struct access_grant g;
-    enum access_verdict v;
 
-    pthread_mutex_lock(&s->acl_lock);
-    v = access_decide(s->acl, rpc2_request_identity(req), rpc2_request_security(req), s->defaults,
-                      &g);
-    pthread_mutex_unlock(&s->acl_lock);
-    return v == ACCESS_GRANTED && (g.rights & ACCESS_READ) && strcmp(g.root, ".") == 0;
+    return caller_grant(s, req, &g) == ACCESS_GRANTED && (g.rights & ACCESS_READ) &&
+           strcmp(g.root, ".") == 0;
 }
 
 static void fetched_on_loop(rpc2_request *req, int status, void *arg)
@@ -830,7 +742,7 @@ int serve_set_access(struct serve *s, struct access *acl, struct access **old, c
             snprintf(why, whylen,
                      "line %zu: %s's root \"%s\" is not a directory beneath the "
                      "served one (%s)",
-                     acl->e[i].line, acl->e[i].identity, acl->e[i].root, status_name(rc));
+                     acl->e[i].line, acl->e[i].identity, acl->e[i].root, serve_status_name(rc));
             return -1;
         }
         root_dispose(&sub);
