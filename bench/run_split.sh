@@ -12,7 +12,12 @@
 # content still checked by rcat's whole-file sum); copies go to tmpfs when
 # there is one.
 #
-# Knobs (environment): SPLIT=4 ranges; ROUNDS=3; SPLIT_MIB=512 on loopback
+# Each way: a fetch, and a store (--put, whose ranges go into a temporary on
+# the server, STORE_RANGE). After each split run, where its time went, from
+# rcatd's log: the longest range's time and the whole-file SUM's; the rest
+# is rcat's own (binding the lanes, the local sum, the rename).
+#
+# Knobs (environment): SPLIT=4 ranges; ROUNDS=3; PUT=1 also stores; SPLIT_MIB=512 on loopback
 # (SPLIT_MIB=4096 is the issue's 4 GiB: it needs that much free memory for
 # the copy on tmpfs); WAN_MIB=24 and WAN_PROFILE=100M,100,1 (rate bit/s,
 # RTT ms, loss %) through the link; WAN=0 skips the link; RUN_SECS=120 caps
@@ -20,7 +25,7 @@
 set -u
 
 SPLIT=${SPLIT:-4} ROUNDS=${ROUNDS:-3} SPLIT_MIB=${SPLIT_MIB:-512} WAN_MIB=${WAN_MIB:-24}
-WAN_PROFILE=${WAN_PROFILE:-100M,100,1} WAN=${WAN:-1} RUN_SECS=${RUN_SECS:-120}
+WAN_PROFILE=${WAN_PROFILE:-100M,100,1} WAN=${WAN:-1} RUN_SECS=${RUN_SECS:-120} PUT=${PUT:-1}
 top=${top_builddir:-.}
 rcat=$top/rcat/rcat rcatd=$top/rcat/rcatd linkemu=$top/bench/wan/linkemu
 for p in "$rcat" "$rcatd"; do
@@ -65,45 +70,68 @@ make_file() {
 now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
-# fetch_once PREFIX URL SPLIT_N: the seconds one fetch took, or "fail".
-fetch_once() {
-    local pre=$1 url=$2 n=$3 t0 rc
-    rm -f "$tmp/copy"
+# where_split LOGLINES-BEFORE: the ranges' and the SUM's time of the last
+# split run, from rcatd's log lines after the first LOGLINES-BEFORE.
+where_split() {
+    tail -n +"$(($1 + 1))" "$tmp/rcatd.log" | awk '
+        / (FETCH|STORE_RANGE) / { for (i = 1; i < NF; i++) if ($(i + 1) == "ms") { if ($i > r) r = $i } }
+        / SUM / { for (i = 1; i < NF; i++) if ($(i + 1) == "ms") s = $i }
+        END { printf "(ranges %.2f s, sum %.2f s)", r / 1000, s / 1000 }'
+}
+
+# move_once PREFIX URL SPLIT_N WAY: the seconds one fetch (WAY=fetch) or
+# store (put) took, and where a split one's time went; or "fail".
+move_once() {
+    local pre=$1 url=$2 n=$3 way=$4 t0 rc before
+    rm -f "$tmp/copy" "$tmp/root/up.bin"
+    before=$(wc -l <"$tmp/rcatd.log")
     t0=$(now)
-    $pre timeout "$RUN_SECS" "$rcat" --no-progress --split="$n" -o "$tmp/copy" "$url" 2>"$tmp/err"
+    if [ "$way" = put ]; then
+        $pre timeout "$RUN_SECS" "$rcat" --no-progress --split="$n" --put "$tmp/root/file.bin" \
+            "${url%/*}/up.bin" 2>"$tmp/err"
+    else
+        $pre timeout "$RUN_SECS" "$rcat" --no-progress --split="$n" -o "$tmp/copy" "$url" 2>"$tmp/err"
+    fi
     rc=$?
-    if [ $rc -ne 0 ] || ! cmp -s "$tmp/copy" "$tmp/root/file.bin"; then
+    local got=$tmp/copy
+    [ "$way" = put ] && got=$tmp/root/up.bin
+    if [ $rc -ne 0 ] || ! cmp -s "$got" "$tmp/root/file.bin"; then
         echo "fail"
         sed 's/^/    /' "$tmp/err" | tail -3 >&2
         return
     fi
     echo "$(now) $t0" | awk '{printf "%.3f", $1 - $2}'
+    [ "$n" -gt 1 ] && echo " $(where_split "$before")"
 }
 
 # compare LABEL PREFIX URL: ROUNDS alternating rounds, then the medians.
 compare() {
-    local label=$1 pre=$2 url=$3 a b ra=() rb=()
-    echo "$label: $ROUNDS rounds, no split then --split=$SPLIT"
-    for i in $(seq 1 "$ROUNDS"); do
-        a=$(fetch_once "$pre" "$url" 1)
-        b=$(fetch_once "$pre" "$url" "$SPLIT")
-        echo "  round $i: no split $a s, --split=$SPLIT $b s"
-        [ "$a" = fail ] || ra+=("$a")
-        [ "$b" = fail ] || rb+=("$b")
+    local label=$1 pre=$2 url=$3 way a b ra rb
+    for way in fetch put; do
+        [ "$way" = put ] && [ "$PUT" != 1 ] && continue
+        ra=() rb=()
+        echo "$label, $way: $ROUNDS rounds, no split then --split=$SPLIT"
+        for i in $(seq 1 "$ROUNDS"); do
+            a=$(move_once "$pre" "$url" 1 "$way")
+            b=$(move_once "$pre" "$url" "$SPLIT" "$way")
+            echo "  round $i: no split $a s, --split=$SPLIT $b"
+            [ "$a" = fail ] || ra+=("$a")
+            [ "$b" = fail ] || rb+=("${b%% *}")
+        done
+        [ ${#ra[@]} -gt 0 ] && [ ${#rb[@]} -gt 0 ] || { echo "  no median: runs failed"; continue; }
+        local ma mb
+        ma=$(median "${ra[@]}")
+        mb=$(median "${rb[@]}")
+        echo "$label, $way median: no split $ma s, --split=$SPLIT $mb s, split/no-split $(echo "$mb $ma" |
+            awk '{printf "%.2f", $1 / $2}') ($(echo "$ma $mb" | awk -v m="$MIB" '{printf "%.0f and %.0f", m * 8.388608 / $1, m * 8.388608 / $2}') Mbit/s; load $(cut -d' ' -f1 /proc/loadavg))"
     done
-    [ ${#ra[@]} -gt 0 ] && [ ${#rb[@]} -gt 0 ] || { echo "  no median: fetches failed"; return; }
-    local ma mb
-    ma=$(median "${ra[@]}")
-    mb=$(median "${rb[@]}")
-    echo "$label median: no split $ma s, --split=$SPLIT $mb s, split/no-split $(echo "$mb $ma" |
-        awk '{printf "%.2f", $1 / $2}') ($(echo "$ma $mb" | awk -v m="$MIB" '{printf "%.0f and %.0f", m * 8.388608 / $1, m * 8.388608 / $2}') Mbit/s)"
 }
 
 # ---- loopback ---------------------------------------------------------------------
 mkdir "$tmp/root"
 MIB=$SPLIT_MIB
 make_file "$tmp/root/file.bin" "$MIB"
-"$rcatd" --listen 127.0.0.1:0 --root "$tmp/root" >"$tmp/rcatd.out" 2>&1 &
+"$rcatd" --listen 127.0.0.1:0 --root "$tmp/root" --writable --log "$tmp/rcatd.log" >"$tmp/rcatd.out" 2>&1 &
 rcatd_pid=$!
 port=""
 for _ in $(seq 1 100); do
@@ -153,7 +181,8 @@ done
 grep -q "linkemu ready" "$tmp/linkemu.out" || { cat "$tmp/linkemu.err"; echo "emulated link: linkemu did not start"; exit 0; }
 MIB=$WAN_MIB
 make_file "$tmp/root/file.bin" "$MIB"
-ip netns exec "$ns_srv" "$rcatd" --listen "$srv_ip:7755" --root "$tmp/root" >"$tmp/rcatd.out" 2>&1 &
+ip netns exec "$ns_srv" "$rcatd" --listen "$srv_ip:7755" --root "$tmp/root" --writable \
+    --log "$tmp/rcatd.log" >"$tmp/rcatd.out" 2>&1 &
 rcatd_pid=$!
 for _ in $(seq 1 100); do
     grep -q "rcatd listening" "$tmp/rcatd.out" && break

@@ -101,11 +101,12 @@ void cli_usage(void)
            "                        and --json (Checksum, ChecksumType)\n"
            "      --check=SUM       fail (exit 5, nothing kept) unless the bytes moved have\n"
            "                        this sum (hex) of the --checksum type\n"
-           "      --split=N         fetch a large file (-o FILE) as N byte ranges at once,\n"
-           "                        over N connections (at most %d; 1: not split), into\n"
-           "                        one temporary, checksummed whole against the\n"
-           "                        server's sum before it takes the name; a file under\n"
-           "                        %d MiB a range, or standard output, is fetched whole\n"
+           "      --split=N         move a large file (-o FILE, or --put FILE) as N byte\n"
+           "                        ranges at once, over N connections (at most %d; 1:\n"
+           "                        not split) and one total --rate, into one temporary,\n"
+           "                        checksummed whole against the other side's sum\n"
+           "                        before it takes the name; a file under %d MiB a\n"
+           "                        range, or a standard stream, is moved whole\n"
            "Trees (-r):\n"
            "  -r, --recursive       copy directories with everything beneath them: files,\n"
            "                        directories (empty ones too) and symbolic links (as\n"
@@ -466,20 +467,17 @@ static int apply_remote_option(struct options *opt, int c)
     return 0;
 }
 
-/* --split fetches one file by name whole: a store would need the server
- * to put ranges together (not in the protocol yet), and a range, an
- * append, a resumed file or a tree are fetched otherwise. */
+/* --split moves one file whole, fetched or stored: a range, an append, a
+ * resumed file or a tree are moved otherwise. */
 static void check_split(const struct options *opt)
 {
     if (!opt->split_set)
         return;
-    if (opt->mode == MODE_PUT)
-        cli_bad("--split fetches: a store in ranges needs the server to put them together, "
-                "which it cannot do yet");
-    else if (opt->mode != MODE_FETCH || cli_tree(opt))
-        cli_bad("--split goes with the fetch of a file (for trees, -j moves several at once)");
+    if ((opt->mode != MODE_FETCH && opt->mode != MODE_PUT) || cli_tree(opt))
+        cli_bad("--split goes with the fetch or --put of a file (for trees, -j moves several "
+                "at once)");
     else if (opt->offset_set || opt->length_set || opt->ops.append || opt->ops.resume)
-        cli_bad("--split fetches a whole file: --offset, --length, --append and -C make no "
+        cli_bad("--split moves a whole file: --offset, --length, --append and -C make no "
                 "sense with it");
 }
 

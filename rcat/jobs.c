@@ -4,7 +4,9 @@
  * Lanes are bound asynchronously while the first one already works, so a
  * run of a few files does not wait for N handshakes. A lane whose
  * connection is lost takes no more tasks while another one lives. With
- * --rate, starts are paced so the lanes together keep to it (jobs_pace).
+ * --rate, starts are paced so the lanes together keep to it (jobs_pace),
+ * and each lane's transfer gets its share of it while it runs (ratectl.h),
+ * both following a live change of the rate (--rate-control).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "jobs.h"
+#include "ratectl.h"
 
 struct lane {
     struct slot own;   /* the connection of an extra lane */
@@ -34,11 +37,14 @@ struct jobs {
     jobs_start_fn start;
     const uint64_t *bytes; /* each task's; NULL: unpaced */
     void *arg;
-    double rate;    /* bytes/s; 0: unpaced */
     double started; /* bytes of the tasks started */
-    ev_tstamp t0;   /* when the run began, on the loop's clock */
+    double allowed; /* bytes the rate has allowed since the run began */
+    ev_tstamp last; /* when allowed was last brought up to date, on the loop's clock */
     ev_timer pace;  /* wakes the loop when the next start is due */
 };
+
+#define PACE_SPARE 0.05 /* seconds of the rate a start may come early by */
+#define PACE_LONGEST 0.25 /* the longest wait before the rate is read again (a live change) */
 
 static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -46,19 +52,29 @@ static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Whether the next task may start now; if not, the timer is set for when
- * it may. */
+ * it may. The rate is read afresh each time, and what it allowed is added
+ * up as time passes, so a live change paces from then on at the new rate. */
 static int jobs_pace(struct jobs *j)
 {
-    if (j->rate <= 0)
+    struct ops *o = j->o;
+    double rate = j->bytes ? (double)ratectl_rate(o->ratectl, o->cfg.rate.rate_bps) : 0;
+    ev_tstamp now = ev_now(o->loop);
+
+    if (rate <= 0) {
+        j->allowed = j->started; /* unpaced: no debt carried into a later rate */
+        j->last = now;
         return 1;
+    }
+    j->allowed += rate * (now - j->last);
+    j->last = now;
     if (ev_is_active(&j->pace))
         return 0;
-    double allowed = j->rate * (ev_now(j->o->loop) - j->t0 + 0.05);
+    double ahead = j->started - j->allowed - rate * PACE_SPARE;
 
-    if (j->started <= allowed)
+    if (ahead <= 0)
         return 1;
-    ev_timer_set(&j->pace, (j->started - allowed) / j->rate, 0.);
-    ev_timer_start(j->o->loop, &j->pace);
+    ev_timer_set(&j->pace, ahead / rate < PACE_LONGEST ? ahead / rate : PACE_LONGEST, 0.);
+    ev_timer_start(o->loop, &j->pace);
     return 0;
 }
 
@@ -90,6 +106,7 @@ static void cancel_all(void *arg)
 
 void jobs_finish(struct jobs *j, unsigned lane)
 {
+    ratectl_leave(j->o->ratectl, j->lanes[lane]->slot->conn);
     j->lanes[lane]->busy = 0;
     j->busy--;
 }
@@ -130,6 +147,7 @@ static void dispatch(struct jobs *j)
         j->busy++;
         if (j->bytes)
             j->started += (double)j->bytes[j->next];
+        ratectl_join(j->o->ratectl, l->slot->conn);
         j->start(j, (unsigned)i, l->slot, j->next++, j->arg);
     }
 }
@@ -198,9 +216,8 @@ int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size
     }
     o->cancel_all = cancel_all;
     o->cancel_all_arg = &j;
-    j.rate = bytes ? (double)o->cfg.rate.rate_bps : 0;
     ev_now_update(o->loop);
-    j.t0 = ev_now(o->loop);
+    j.last = ev_now(o->loop);
     ev_timer_init(&j.pace, on_pace, 0., 0.);
     ops_watch(o, 1);
     for (;;) {

@@ -43,8 +43,10 @@ void jobs_finish(struct jobs *j, unsigned lane);
  * started before it (bytes[task] each) fit what the rate allows since
  * the run began, with a twentieth of a second's worth to spare. Small
  * files move in one packet, unpaced, so this is their rate; a large one
- * streams at the rate itself, and the next task waits the time it takes
- * at that rate, so lanes do not add up to several times the rate.
+ * streams at its share of the rate (ratectl_join: every lane's transfer
+ * in flight gets an equal share, whatever the run's function), and the
+ * next task waits the time it takes at the rate, so lanes do not add up to
+ * several times the rate. A live change (--rate-control) reaches both.
  */
 int jobs_run_paced(struct ops *o, const struct url *server, unsigned lanes, size_t n_tasks,
                    jobs_start_fn start, const uint64_t *bytes, void *arg);

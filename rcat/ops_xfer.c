@@ -271,7 +271,11 @@ int ops_store(struct ops *o, const char *local, const struct url *dst)
     struct slot *s = NULL;
     struct source src;
     struct xfer x;
-    int code = source_open(local, &src, &result);
+    int code;
+
+    if (split_store(o, local, dst, &code))
+        return code;
+    code = source_open(local, &src, &result);
     int64_t size = src.file_size > 0 ? range_size(o, (uint64_t)src.file_size) : -1;
 
     d.seek_offset = o->cfg.offset;

@@ -6,6 +6,14 @@
  * non-blocking, so a partial line waits for its end without stalling the
  * transfer. A change applies at once to the call in flight and to every
  * call after it; a bad line is reported and changes nothing.
+ *
+ * The rates are the run's total, however many transfers it has in flight:
+ * each connection running one (the single call's, and every lane of -j
+ * and --split, ratectl_join) gets an equal share, given again whenever a
+ * transfer joins or leaves or a line changes the total. A transfer that
+ * has not started streaming when its share changes (the library then has
+ * nothing to set) gets it from a short timer that tries again until it
+ * has: for a few milliseconds a new transfer may run at the whole rate.
  */
 #include "ratectl.h"
 
@@ -20,6 +28,13 @@
 
 
 #define LINE_MAX_BYTES 256
+#define MEMBERS_MAX 128    /* transfers in flight at once: jobs.c's lanes and more */
+#define RETRY_SECONDS 0.01 /* how soon a share the library could not take yet is tried again */
+
+struct member {
+    rpc2_conn *conn;
+    int pending; /* its share changed and the library has not taken it yet */
+};
 
 struct ratectl {
     struct ratectl_config cfg;
@@ -27,10 +42,13 @@ struct ratectl {
     ratectl_say_fn say;
     struct ev_loop *loop;
     ev_io watch;
-    int fd;
+    ev_timer retry;
+    int fd; /* the FIFO; -1: none */
     int made; /* rcat made the FIFO: it goes at the end */
     int changed; /* a line changed the rates since the start */
     rpc2_conn *applied_to; /* the call's connection that has the latest change */
+    struct member members[MEMBERS_MAX];
+    size_t n_members;
     char line[LINE_MAX_BYTES];
     size_t len;
 };
@@ -117,6 +135,107 @@ void ratectl_params(const struct ratectl_config *c, struct rpc2_sftp_params *p)
     p->min_rate_bps = c->min_rate_bps;
 }
 
+/* The transfers that share the rates: the members, and the single call in
+ * flight when it is not one of them. */
+static size_t sharers(const struct ratectl *r)
+{
+    size_t n = r->n_members;
+
+    if (*r->in_call) {
+        n++;
+        for (size_t i = 0; i < r->n_members; i++)
+            if (r->members[i].conn == *r->in_call)
+                n--;
+    }
+    return n ? n : 1;
+}
+
+/* One transfer's share of a total rate: 0 (none) stays none. */
+static uint64_t share_of(uint64_t total, size_t n)
+{
+    uint64_t each = total / n;
+
+    return total && !each ? 1 : each;
+}
+
+static struct rpc2_sftp_rate current_share(const struct ratectl *r)
+{
+    size_t n = sharers(r);
+
+    return (struct rpc2_sftp_rate){r->cfg.policy, share_of(r->cfg.rate_bps, n),
+                                   share_of(r->cfg.min_rate_bps, n)};
+}
+
+/* Every member gets the current share now, or from the timer once its
+ * transfer streams. */
+static void reshare(struct ratectl *r)
+{
+    struct rpc2_sftp_rate rate = current_share(r);
+    int waiting = 0;
+
+    for (size_t i = 0; i < r->n_members; i++) {
+        struct member *m = &r->members[i];
+
+        m->pending = rpc2_sftp_set_rate(m->conn, &rate) == RPC2_ENOENT;
+        waiting |= m->pending;
+    }
+    if (waiting && !ev_is_active(&r->retry)) {
+        ev_timer_set(&r->retry, RETRY_SECONDS, RETRY_SECONDS);
+        ev_timer_start(r->loop, &r->retry);
+    } else if (!waiting && ev_is_active(&r->retry)) {
+        ev_timer_stop(r->loop, &r->retry);
+    }
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ratectl *r = w->data;
+    struct rpc2_sftp_rate rate = current_share(r);
+    int waiting = 0;
+
+    (void)loop, (void)revents;
+    for (size_t i = 0; i < r->n_members; i++) {
+        struct member *m = &r->members[i];
+
+        if (m->pending)
+            m->pending = rpc2_sftp_set_rate(m->conn, &rate) == RPC2_ENOENT;
+        waiting |= m->pending;
+    }
+    if (!waiting)
+        ev_timer_stop(r->loop, &r->retry);
+}
+
+void ratectl_join(struct ratectl *r, rpc2_conn *conn)
+{
+    if (!r || !conn || r->n_members == MEMBERS_MAX)
+        return;
+    for (size_t i = 0; i < r->n_members; i++)
+        if (r->members[i].conn == conn)
+            return;
+    r->members[r->n_members++] = (struct member){.conn = conn};
+    r->applied_to = NULL;
+    reshare(r);
+}
+
+void ratectl_leave(struct ratectl *r, rpc2_conn *conn)
+{
+    if (!r || !conn)
+        return;
+    for (size_t i = 0; i < r->n_members; i++) {
+        if (r->members[i].conn != conn)
+            continue;
+        r->members[i] = r->members[--r->n_members];
+        r->applied_to = NULL;
+        reshare(r);
+        return;
+    }
+}
+
+uint64_t ratectl_rate(const struct ratectl *r, uint64_t configured)
+{
+    return r ? r->cfg.rate_bps : configured;
+}
+
 static void apply(struct ratectl *r, const char *line)
 {
     struct rpc2_sftp_rate rate;
@@ -128,7 +247,8 @@ static void apply(struct ratectl *r, const char *line)
     }
     r->changed = 1;
     r->applied_to = NULL;
-    rate = (struct rpc2_sftp_rate){r->cfg.policy, r->cfg.rate_bps, r->cfg.min_rate_bps};
+    reshare(r);
+    rate = current_share(r);
     rc = *r->in_call ? rpc2_sftp_set_rate(*r->in_call, &rate) : RPC2_ENOENT;
     if (rc == 0)
         r->applied_to = *r->in_call;
@@ -165,9 +285,9 @@ void ratectl_sync(struct ratectl *r)
 {
     struct rpc2_sftp_rate rate;
 
-    if (!r || !r->changed || !*r->in_call || r->applied_to == *r->in_call)
+    if (!r || (!r->changed && sharers(r) < 2) || !*r->in_call || r->applied_to == *r->in_call)
         return;
-    rate = (struct rpc2_sftp_rate){r->cfg.policy, r->cfg.rate_bps, r->cfg.min_rate_bps};
+    rate = current_share(r);
     if (rpc2_sftp_set_rate(*r->in_call, &rate) == 0)
         r->applied_to = *r->in_call;
 }
@@ -178,22 +298,28 @@ struct ratectl *ratectl_start(const struct ratectl_config *c, struct ev_loop *lo
     struct ratectl *r;
     struct stat st;
 
-    if (!c->control)
-        return NULL;
-    int made = mkfifo(c->control, 0600) == 0;
-
-    if (!made && errno != EEXIST) {
-        say("rate control: cannot make %s: %s", c->control, strerror(errno));
-        return NULL;
-    }
+    if (!c->control && !c->rate_bps && !c->min_rate_bps)
+        return NULL; /* nothing to share, and nothing will change */
     r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->made = made;
     r->cfg = *c;
     r->in_call = in_call;
     r->say = say;
     r->loop = loop;
+    r->fd = -1;
+    ev_init(&r->retry, on_retry);
+    r->retry.data = r;
+    if (!c->control)
+        return r;
+    int made = mkfifo(c->control, 0600) == 0;
+
+    if (!made && errno != EEXIST) {
+        say("rate control: cannot make %s: %s", c->control, strerror(errno));
+        free(r);
+        return NULL;
+    }
+    r->made = made;
     r->fd = open(c->control, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (r->fd < 0 || fstat(r->fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
         say("rate control: %s is not a FIFO rcat can read", c->control);
@@ -213,6 +339,11 @@ void ratectl_stop(struct ratectl *r)
 {
     if (!r)
         return;
+    ev_timer_stop(r->loop, &r->retry);
+    if (r->fd < 0) {
+        free(r);
+        return;
+    }
     ev_ref(r->loop);
     ev_io_stop(r->loop, &r->watch);
     close(r->fd);

@@ -34,7 +34,8 @@ struct ratectl;
 
 /* Watches the control FIFO on loop (making it if needed); *in_call names
  * the connection whose call is running (NULL: none) and gets each change.
- * NULL when there is no FIFO to watch (then nothing changes live). */
+ * NULL when there is neither a FIFO to watch nor a rate to share (then
+ * nothing changes live, and the library's parameters are the rates). */
 typedef void (*ratectl_say_fn)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct ratectl *ratectl_start(const struct ratectl_config *c, struct ev_loop *loop,
                               rpc2_conn *const *in_call, ratectl_say_fn say);
@@ -42,6 +43,14 @@ void ratectl_stop(struct ratectl *r);
 /* A transfer runs on *in_call: it gets the latest change if it has not yet
  * (a call that started after it). r may be NULL. */
 void ratectl_sync(struct ratectl *r);
+/* The rates are one total for the run: each transfer in flight on a
+ * connection that joined (a lane of -j or --split, from its call's start
+ * to its end) gets an equal share, with the single call *in_call, and the
+ * shares follow every join, leave and live change. r may be NULL. */
+void ratectl_join(struct ratectl *r, rpc2_conn *conn);
+void ratectl_leave(struct ratectl *r, rpc2_conn *conn);
+/* The total rate now (bytes/s; 0: none): configured when r is NULL. */
+uint64_t ratectl_rate(const struct ratectl *r, uint64_t configured);
 /* Puts the configured policy and rates into the SFTP parameters. */
 void ratectl_params(const struct ratectl_config *c, struct rpc2_sftp_params *p);
 

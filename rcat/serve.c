@@ -188,6 +188,11 @@ static int transfer(struct call *c, int (*after)(struct call *, int, void *, voi
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
 }
 
+int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
+{
+    return transfer(c, after, on_loop);
+}
+
 /* ---- who may do what (access.h) ------------------------------------------- */
 
 /* The caller's grant, copied out under the lock: a reload may free the
@@ -720,11 +725,12 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
 int serve_export(struct serve *s, rpc2_ctx *ctx)
 {
     enum { N = sizeof procs / sizeof procs[0] };
-    struct rpc2_proc all[N + SERVE_OPS_N];
+    struct rpc2_proc all[N + SERVE_OPS_N + 1];
 
     memcpy(all, procs, sizeof procs);
     memcpy(all + N, serve_ops_procs, sizeof serve_ops_procs);
-    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N, s); /* copied */
+    all[N + SERVE_OPS_N] = serve_range_proc;
+    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N + 1, s); /* copied */
 }
 
 unsigned serve_defaults(const struct serve *s)

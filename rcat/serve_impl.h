@@ -117,10 +117,18 @@ int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *
  * caller's to dispose of. 0, an rcat_status or an rpc2 error. */
 int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out);
 void serve_info_of(const struct stat *st, file_info *out);
+/* Runs the side effect c->desc describes without the worker; after (may be
+ * NULL) finishes the call once it is over, on the loop when on_loop (it
+ * must then wait on nothing), else on a worker. RPC2_CONTINUED or an error. */
+int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop);
 
 /* ---- serve_ops.c ---- */
 
 #define SERVE_OPS_N 9
 extern const struct rpc2_proc serve_ops_procs[SERVE_OPS_N];
+
+/* ---- serve_range.c ---- */
+
+extern const struct rpc2_proc serve_range_proc; /* STORE_RANGE */
 
 #endif

@@ -30,57 +30,12 @@
 #include "localfile.h"
 #include "ops_impl.h"
 #include "policy.h"
-#include "ratectl.h"
 #include "report.h"
 #include "split.h"
+#include "split_impl.h"
 #include "verdict.h"
 
-#define SPLIT_ROUNDS 5       /* the first, then rounds for the ranges that failed */
-#define SPLIT_FIRST_WAIT 0.5 /* seconds before the second round; doubled after */
-
-struct split_run;
-
-struct range {
-    struct split_run *r;
-    uint64_t off, len;
-    uint64_t done; /* bytes from off known written by an earlier attempt */
-    uint64_t live; /* this attempt's bytes so far */
-    uint64_t rate_bps;
-    uint64_t resent; /* this attempt's packets resent so far */
-    uint32_t packet_size, window; /* the last attempt's, from its NOTIFICATION */
-    int ok;
-    int error;     /* the last attempt's: an rpc2 error or an rcat_status */
-    int sys_errno; /* with RPC2_ESYSTEM: why the temporary would not open */
-    struct rpc2_se_desc d;
-    fetch_args args;
-    file_info info;
-    struct jobs *j;
-    struct slot *s;
-    unsigned lane;
-    int fd;
-};
-
-struct split_run {
-    struct ops *o;
-    const struct url *src;
-    struct slot *slot; /* the run's connection to the server, for messages */
-    struct sink k;
-    file_info at_start; /* the STAT before any range */
-    char tmp[PATH_MAX];
-    int fd;
-    struct stat tmp_st;
-    struct range *v;
-    size_t n;
-    size_t *todo; /* the ranges this round fetches */
-    size_t n_todo;
-    struct report_xfer rep;
-    int told_init, told_session, told_notification;
-    uint64_t retrans0, retrans, duplicates;
-    unsigned char sum[RPC2_SE_SUM_MAX];
-    unsigned sum_len;
-};
-
-static uint64_t ctx_retransmissions(struct ops *o)
+uint64_t split_ctx_retransmissions(struct ops *o)
 {
     struct rpc2_ctx_stats st;
 
@@ -90,7 +45,7 @@ static uint64_t ctx_retransmissions(struct ops *o)
 
 /* ---- events: the ranges as one transfer ------------------------------------- */
 
-static uint64_t bytes_so_far(const struct split_run *r, uint64_t *rate_bps)
+uint64_t split_bytes_so_far(const struct split_run *r, uint64_t *rate_bps)
 {
     uint64_t total = 0;
 
@@ -110,13 +65,13 @@ static void tell(struct split_run *r, const struct rpc2_event *ev)
     struct rpc2_event e = *ev;
 
     e.start_byte = 0;
-    e.end_byte = (int64_t)r->at_start.size - 1;
-    e.size = (int64_t)r->at_start.size;
-    e.file_bytes = bytes_so_far(r, &e.rate_bps);
+    e.end_byte = (int64_t)r->size - 1;
+    e.size = (int64_t)r->size;
+    e.file_bytes = split_bytes_so_far(r, &e.rate_bps);
     e.packets_retransmitted = r->retrans;
     for (size_t i = 0; i < r->n; i++)
         e.packets_retransmitted += r->v[i].resent;
-    report_xfer_event(&r->rep, &e, ctx_retransmissions(r->o) - r->retrans0);
+    report_xfer_event(&r->rep, &e, split_ctx_retransmissions(r->o) - r->retrans0);
 }
 
 static int on_range_event(const struct rpc2_event *ev, void *arg)
@@ -143,7 +98,6 @@ static int on_range_event(const struct rpc2_event *ev, void *arg)
         g->live = ev->file_bytes;
         g->rate_bps = ev->rate_bps;
         g->resent = ev->packets_retransmitted;
-        ratectl_sync(r->o->ratectl);
         tell(r, ev);
         break;
     case RPC2_EVENT_STOP: /* the ranges' ERROR and STOP are not the file's */
@@ -200,13 +154,21 @@ static void range_fetched(int status, void *result, void *arg)
     range_over(arg, status);
 }
 
-/* Its own open file description: its position is its own. The name is
- * checked to still be the temporary this run made. */
+/* Its own open file description: its position is its own. The file is
+ * checked to still be the one this run made (a fetch's temporary, by its
+ * name) or opened (a put's local file, through its descriptor). */
 static int open_range_fd(const struct split_run *r)
 {
+    char proc[32];
     struct stat st;
-    int fd = open(r->tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd;
 
+    if (r->put) {
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", r->fd);
+        fd = open(proc, O_RDONLY | O_CLOEXEC);
+    } else {
+        fd = open(r->tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    }
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) < 0 || st.st_dev != r->tmp_st.st_dev || st.st_ino != r->tmp_st.st_ino) {
@@ -215,6 +177,24 @@ static int open_range_fd(const struct split_run *r)
         return -1;
     }
     return fd;
+}
+
+/* The range's call: a FETCH of it, or a STORE_RANGE into the server's
+ * temporary. */
+static int call_range(struct split_run *r, struct range *g, struct slot *s, uint64_t at)
+{
+    int64_t len = (int64_t)(g->len - g->done);
+    struct rpc2_call_opts opts = {.se = &g->d};
+
+    if (r->put) {
+        g->args.store = (store_range_args){.path = r->remote_tmp, .offset = at, .length = len};
+        return rpc2_call_async(s->conn, RCAT_STORE_RANGE, (xdrproc_t)xdr_store_range_args,
+                               &g->args.store, (xdrproc_t)xdr_file_info, &g->info, &opts,
+                               range_fetched, g);
+    }
+    g->args.fetch = (fetch_args){.path = (char *)r->server->path, .offset = at, .length = len};
+    return rpc2_call_async(s->conn, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &g->args.fetch,
+                           (xdrproc_t)xdr_file_info, &g->info, &opts, range_fetched, g);
 }
 
 static void start_range(struct jobs *j, unsigned lane, struct slot *s, size_t task, void *arg)
@@ -229,7 +209,7 @@ static void start_range(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     g->s = s;
     g->live = 0;
     g->packet_size = g->window = 0;
-    g->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(RPC2_SE_FETCH); /* nothing moved yet */
+    g->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(r->put ? RPC2_SE_STORE : RPC2_SE_FETCH);
     if (s->lost || r->o->timed_out || r->o->signal)
         return range_over(g, s->lost ? s->lost : r->o->signal ? RPC2_ECANCELED : RPC2_ETIMEDOUT);
     g->fd = open_range_fd(r);
@@ -243,11 +223,7 @@ static void start_range(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     g->d.event = on_range_event;
     g->d.event_arg = g;
     g->d.stats_interval_us = report_stats_interval_us();
-    g->args = (fetch_args){
-        .path = (char *)r->src->path, .offset = at, .length = (int64_t)(g->len - g->done)};
-    rc = rpc2_call_async(s->conn, RCAT_FETCH, (xdrproc_t)xdr_fetch_args, &g->args,
-                         (xdrproc_t)xdr_file_info, &g->info, &(struct rpc2_call_opts){.se = &g->d},
-                         range_fetched, g);
+    rc = call_range(r, g, s, at);
     if (rc != 0)
         range_over(g, rc);
 }
@@ -277,9 +253,7 @@ static size_t plan_round(struct split_run *r, size_t *fatal)
     return hopeless;
 }
 
-/* Fetches every range, a few rounds at most: 0, or the index + 1 of the
- * range whose error ends the fetch. */
-static size_t fetch_ranges(struct split_run *r, unsigned lanes)
+size_t split_move_ranges(struct split_run *r, unsigned lanes)
 {
     struct ops *o = r->o;
     double wait = SPLIT_FIRST_WAIT;
@@ -293,16 +267,16 @@ static size_t fetch_ranges(struct split_run *r, unsigned lanes)
         if (o->signal || o->timed_out)
             break;
         if (round > 0) {
-            report_info("%s: %zu range(s) failed (%s); fetching them again from where they "
+            report_info("%s: %zu range(s) failed (%s); moving them again from where they "
                         "stopped",
-                        r->src->path, r->n_todo, rpc2_errname(r->v[r->todo[0]].error));
+                        r->server->path, r->n_todo, rpc2_errname(r->v[r->todo[0]].error));
             ops_watch(o, 1);
             ops_wait(o, wait, NULL);
             ops_watch(o, 0);
             wait *= 2;
-            ops_begin_attempt(o, r->src, 1); /* a fresh connection: the last may be lost */
+            ops_begin_attempt(o, r->server, 1); /* a fresh connection: the last may be lost */
         }
-        int rc = jobs_run(o, r->src, lanes, r->n_todo, start_range, r);
+        int rc = jobs_run(o, r->server, lanes, r->n_todo, start_range, r);
 
         if (rc != 0 && r->n_todo && !r->v[r->todo[0]].error)
             r->v[r->todo[0]].error = rc;
@@ -341,12 +315,85 @@ static int make_temporary(struct split_run *r, const char **result)
     if (fstat(r->fd, &r->tmp_st) < 0)
         return verdict_fail_local(path, NULL, errno, result);
     /* room for every byte before any moves: a full disk fails now */
-    int err = posix_fallocate(r->fd, 0, (off_t)r->at_start.size);
+    int err = posix_fallocate(r->fd, 0, (off_t)r->size);
 
     if (err == EOPNOTSUPP || err == EINVAL)
-        err = ftruncate(r->fd, (off_t)r->at_start.size) < 0 ? errno : 0;
+        err = ftruncate(r->fd, (off_t)r->size) < 0 ? errno : 0;
     return err ? verdict_fail_local(path, "cannot make room for the file", err, result)
                : RCAT_EXIT_OK;
+}
+
+/* ---- the whole file's sums, both ends at once --------------------------------- */
+
+struct remote_sum {
+    sum_args a;
+    sum_result res;
+    int done, status;
+};
+
+static void remote_summed(int status, void *result, void *arg)
+{
+    struct remote_sum *q = arg;
+
+    (void)result;
+    q->status = status;
+    q->done = 1;
+}
+
+int split_sums(struct split_run *r, const struct url *u, struct split_sums *out)
+{
+    struct ops *o = r->o;
+    struct remote_sum q = {.a = {.path = (char *)u->path, .type = (u_int)out->type, .length = -1}};
+    struct slot *s = NULL;
+    int rc = ops_connect(o, u, &s);
+
+    memset(&q.res, 0, sizeof q.res);
+    /* the server reads its copy while this end reads its own */
+    if (rc == 0)
+        rc = rpc2_call_async(s->conn, RCAT_SUM, (xdrproc_t)xdr_sum_args, &q.a,
+                             (xdrproc_t)xdr_sum_result, &q.res, NULL, remote_summed, &q);
+    out->local_rc = rpc2_se_sum_fd(r->fd, out->type, 0, -1, r->sum, &r->sum_len, &out->summed);
+    out->local_errno = errno;
+    if (rc != 0) /* not even sent: as a call on its own (rebinding a forgotten connection) */
+        return ops_sum(o, u, (unsigned)out->type, 0, -1, out->theirs, &out->their_len, &out->now);
+    o->in_call = s->conn; /* what a signal or --max-time cancels */
+    ops_watch(o, 1);
+    while (!q.done)
+        ev_run(o->loop, EVRUN_ONCE);
+    ops_watch(o, 0);
+    o->in_call = NULL;
+    rc = q.status;
+    if (rc == 0 && (q.res.sum.sum_len == 0 ||
+                    q.res.sum.sum_len != rpc2_se_sum_len(out->type)))
+        rc = RPC2_EDECODE; /* not a sum of the type asked for */
+    if (rc == 0) {
+        memcpy(out->theirs, q.res.sum.sum_val, q.res.sum.sum_len);
+        out->their_len = q.res.sum.sum_len;
+        out->now = q.res.info;
+    }
+    xdr_free((xdrproc_t)xdr_sum_result, (char *)&q.res);
+    if (rc != 0 && ops_conn_lost(rc))
+        s->lost = rc;
+    return rc;
+}
+
+int split_sums_match(struct split_run *r, const struct split_sums *q, const char *named,
+                     const char **result)
+{
+    const struct ops_config *c = &r->o->cfg;
+
+    if (q->their_len != r->sum_len || memcmp(q->theirs, r->sum, r->sum_len) != 0 ||
+        q->summed != r->size || q->now.size != r->size)
+        return 0;
+    if (c->sum.expect_len &&
+        (c->sum.expect_len != r->sum_len || memcmp(c->sum.expect, r->sum, r->sum_len))) {
+        *result = "RPC2_EINTEGRITY";
+        report_error(RCAT_EXIT_INTEGRITY, *result, named,
+                     "the file's %s is not the one --check gave: nothing %s",
+                     rpc2_se_sum_name(q->type), r->put ? "stored" : "kept");
+        return RCAT_EXIT_INTEGRITY;
+    }
+    return 1;
 }
 
 /* The whole file here against the server's SUM of it now: equal, the
@@ -354,42 +401,27 @@ static int make_temporary(struct split_run *r, const char **result)
 static int check_whole(struct split_run *r, const char **result)
 {
     struct ops *o = r->o;
-    int type = o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128;
-    unsigned char theirs[RCAT_SUM_BYTES];
-    unsigned their_len = 0;
-    uint64_t summed = 0;
-    file_info now;
-    int rc = rpc2_se_sum_fd(r->fd, type, 0, -1, r->sum, &r->sum_len, &summed);
+    struct split_sums q = {.type = o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128};
+    int rc = split_sums(r, r->server, &q);
 
-    if (rc < 0)
+    if (q.local_rc < 0)
         return verdict_fail_local(r->k.shown, "cannot read the copy back",
-                                  rc == RPC2_ENOMEM ? ENOMEM : errno, result);
-    memset(&now, 0, sizeof now);
-    rc = ops_sum(o, r->src, (unsigned)type, 0, -1, theirs, &their_len, &now);
+                                  q.local_rc == RPC2_ENOMEM ? ENOMEM : q.local_errno, result);
     if (rc != 0)
-        return ops_fail(o, NULL, rc, NULL, r->src->path, NULL, result);
-    if (their_len == r->sum_len && !memcmp(theirs, r->sum, their_len) &&
-        summed == r->at_start.size && now.size == r->at_start.size) {
-        if (o->cfg.sum.expect_len && (o->cfg.sum.expect_len != r->sum_len ||
-                                      memcmp(o->cfg.sum.expect, r->sum, r->sum_len))) {
-            *result = "RPC2_EINTEGRITY";
-            report_error(RCAT_EXIT_INTEGRITY, *result, r->src->path,
-                         "the file's %s is not the one --check gave: nothing kept",
-                         rpc2_se_sum_name(type));
-            return RCAT_EXIT_INTEGRITY;
-        }
-        return RCAT_EXIT_OK;
-    }
-    int changed = now.size != r->at_start.size || now.mtime_sec != r->at_start.mtime_sec ||
-                  now.mtime_nsec != r->at_start.mtime_nsec;
+        return ops_fail(o, NULL, rc, NULL, r->server->path, NULL, result);
+    rc = split_sums_match(r, &q, r->server->path, result);
+    if (rc)
+        return rc == 1 ? RCAT_EXIT_OK : rc;
+    int changed = q.now.size != r->at_start.size || q.now.mtime_sec != r->at_start.mtime_sec ||
+                  q.now.mtime_nsec != r->at_start.mtime_nsec;
 
     *result = changed ? "RPC2_ECHANGED" : "RPC2_EINTEGRITY";
-    report_error(changed ? RCAT_EXIT_CHANGED : RCAT_EXIT_INTEGRITY, *result, r->src->path,
+    report_error(changed ? RCAT_EXIT_CHANGED : RCAT_EXIT_INTEGRITY, *result, r->server->path,
                  changed ? "the file changed on the server while its ranges were fetched "
                            "(its %s differs): nothing kept"
                          : "the ranges put together do not have the server's %s of the "
                            "file: nothing kept",
-                 rpc2_se_sum_name(type));
+                 rpc2_se_sum_name(q.type));
     return changed ? RCAT_EXIT_CHANGED : RCAT_EXIT_INTEGRITY;
 }
 
@@ -427,53 +459,61 @@ static int put_in_place(struct split_run *r, const char **result)
     return RCAT_EXIT_OK;
 }
 
-/* The failure of the range that ended the fetch, in rcat's words. */
-static int range_failure(struct split_run *r, size_t which, const char **result)
+/* The failure of the range that ended the run, in rcat's words. */
+int split_range_failure(struct split_run *r, size_t which, const char **result)
 {
     struct range *g = &r->v[which - 1];
 
     if (g->error == RPC2_ECHANGED) {
         *result = "RPC2_ECHANGED";
-        report_error(RCAT_EXIT_CHANGED, *result, r->src->path,
-                     "the file changed on the server while its ranges were fetched (a range "
-                     "ended short): nothing kept");
+        report_error(RCAT_EXIT_CHANGED, *result, r->server->path,
+                     r->put ? "the file changed here while its ranges were stored (a range "
+                              "ended short): nothing kept"
+                            : "the file changed on the server while its ranges were fetched (a "
+                              "range ended short): nothing kept");
         return RCAT_EXIT_CHANGED;
     }
     if (g->error == RPC2_ESYSTEM)
-        return verdict_fail_local(r->k.shown, "cannot open the temporary", g->sys_errno, result);
-    return ops_fail(r->o, r->slot, g->error ? g->error : RPC2_ECANCELED, &g->d, r->src->path,
-                    r->k.shown, result);
+        return verdict_fail_local(r->shown, r->put ? "cannot open the file again" : "cannot open the temporary",
+                                  g->sys_errno, result);
+    return ops_fail(r->o, r->slot, g->error ? g->error : RPC2_ECANCELED, &g->d, r->server->path,
+                    r->shown, result);
 }
 
-static int run_split(struct split_run *r, unsigned lanes, const char **result)
+int split_layout(struct split_run *r)
 {
-    uint64_t size = r->at_start.size;
-    uint64_t each = (size + r->n - 1) / r->n;
-    int code;
+    uint64_t each = (r->size + r->n - 1) / r->n;
 
     r->v = calloc(r->n, sizeof *r->v);
     r->todo = calloc(r->n, sizeof *r->todo);
     if (!r->v || !r->todo)
-        return verdict_fail_local(r->k.shown, NULL, ENOMEM, result);
+        return -1;
     for (size_t i = 0; i < r->n; i++) {
         r->v[i] = (struct range){.r = r, .off = i * each, .fd = -1};
-        r->v[i].len = i + 1 < r->n ? each : size - r->v[i].off;
+        r->v[i].len = i + 1 < r->n ? each : r->size - r->v[i].off;
     }
+    return 0;
+}
+
+static int run_split(struct split_run *r, unsigned lanes, const char **result)
+{
+    int code;
+
+    if (split_layout(r) != 0)
+        return verdict_fail_local(r->shown, NULL, ENOMEM, result);
     code = make_temporary(r, result);
     if (code != RCAT_EXIT_OK)
         return code;
-    size_t failed = fetch_ranges(r, lanes);
+    size_t failed = split_move_ranges(r, lanes);
 
     report_xfer_focus(&r->rep);
     if (failed)
-        return range_failure(r, failed, result);
+        return split_range_failure(r, failed, result);
     code = check_whole(r, result);
     return code == RCAT_EXIT_OK ? put_in_place(r, result) : code;
 }
 
-/* Ranges for a file of size: N, but none under SPLIT_MIN_RANGE; 0 or 1:
- * not worth splitting. */
-static size_t ranges_for(uint64_t size, unsigned split)
+size_t split_ranges_for(uint64_t size, unsigned split)
 {
     uint64_t most = size / SPLIT_MIN_RANGE;
 
@@ -486,15 +526,27 @@ static void end_run(struct split_run *r)
         close(r->fd);
     if (r->tmp[0])
         unlink(r->tmp);
-    free(r->v);
-    free(r->todo);
     sink_close(&r->k);
+}
+
+void split_report_end(struct split_run *r, int code, const char *result)
+{
+    struct ops *o = r->o;
+    uint64_t rate;
+    uint64_t moved = r->v ? split_bytes_so_far(r, &rate) : 0;
+    struct report_sum sum = {
+        rpc2_se_sum_name(o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128), r->sum,
+        code == RCAT_EXIT_OK ? r->sum_len : 0};
+
+    report_xfer_range(&r->rep, 0, (int64_t)r->size - 1);
+    report_xfer_end(&r->rep, moved, r->retrans + split_ctx_retransmissions(o) - r->retrans0,
+                    r->duplicates, code, result, &sum);
 }
 
 int split_fetch(struct ops *o, const struct url *src, const char *dest, int *code)
 {
     struct target_policy tp = {o->cfg.no_clobber, 0, o->cfg.mkdirs};
-    struct split_run r = {.o = o, .src = src, .fd = -1};
+    struct split_run r = {.o = o, .server = src, .fd = -1};
     const char *result = "OK";
     struct slot *s = NULL;
 
@@ -503,28 +555,23 @@ int split_fetch(struct ops *o, const struct url *src, const char *dest, int *cod
     if (ops_connect(o, src, &s) != 0 || ops_stat_call(o, s, src->path, &r.at_start) != 0 ||
         r.at_start.type != RCAT_REG)
         return 0; /* the usual fetch says why, or needs no split */
-    r.n = ranges_for(r.at_start.size, o->cfg.split);
+    r.size = r.at_start.size;
+    r.n = split_ranges_for(r.size, o->cfg.split);
     if (r.n < 2)
         return 0;
     if (target_open(&tp, dest, &r.k, &result) != RCAT_EXIT_OK || !r.k.path) {
         sink_close(&r.k);
         return 0; /* a device or FIFO takes the bytes in order; a refusal is said again */
     }
+    r.shown = r.k.shown;
     report_info("%s: %zu ranges at once", src->path, r.n);
-    report_xfer_begin(&r.rep, s->session, 0, src->path, r.k.name, (int64_t)r.at_start.size);
-    r.retrans0 = ctx_retransmissions(o);
+    report_xfer_begin(&r.rep, s->session, 0, src->path, r.k.name, (int64_t)r.size);
+    r.retrans0 = split_ctx_retransmissions(o);
     r.slot = s;
     *code = run_split(&r, (unsigned)r.n, &result);
-    uint64_t rate;
-    uint64_t moved = r.v ? bytes_so_far(&r, &rate) : 0;
-
     end_run(&r);
-    struct report_sum sum = {
-        rpc2_se_sum_name(o->cfg.sum.type ? o->cfg.sum.type : RPC2_SE_SUM_XXH128), r.sum,
-        *code == RCAT_EXIT_OK ? r.sum_len : 0};
-
-    report_xfer_range(&r.rep, 0, (int64_t)r.at_start.size - 1);
-    report_xfer_end(&r.rep, moved, r.retrans + ctx_retransmissions(o) - r.retrans0, r.duplicates,
-                    *code, result, &sum);
+    split_report_end(&r, *code, result);
+    free(r.v);
+    free(r.todo);
     return 1;
 }

@@ -21,6 +21,7 @@
 #include <rpc2/sftp.h>
 
 #include "rcat_proto.h"
+#include "raw_bind.h"
 
 static int failures;
 
@@ -221,7 +222,6 @@ static void replace_case(rpc2_conn *c)
 
 int main(int argc, char **argv)
 {
-    struct rpc2_params params;
     rpc2_ctx *ctx;
     rpc2_conn *conn;
 
@@ -229,20 +229,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: remote_raw PORT\n");
         return 2;
     }
-    rpc2_params_init(&params);
-    params.dead_peer_us = 10 * 1000 * 1000;
-    if (rpc2_ctx_new(&params, &ctx) != 0)
+    if (raw_bind("remote_raw", argv[1], &ctx, &conn) != 0)
         return 2;
-    struct rpc2_bind_params bind = {.host = "127.0.0.1",
-                                    .port = argv[1],
-                                    .subsystem = RCAT_SUBSYS,
-                                    .se_type = RPC2_SE_SFTP,
-                                    .identity = "remote_raw"};
-    if (rpc2_sftp_activate(ctx, NULL) != 0 || rpc2_bind(ctx, &bind, &conn) != 0) {
-        fprintf(stderr, "remote_raw: cannot bind to port %s\n", argv[1]);
-        rpc2_ctx_free(ctx);
-        return 2;
-    }
     setattr_cases(conn);
     flag_cases(conn);
     nul_cases(conn);

@@ -11,8 +11,8 @@
 #    nothing under the name;
 #  - the file changed on the server while its ranges move: refused (exit 6),
 #    nothing under the name;
-#  - bad --split values and combinations refused (exit 1), --put --split
-#    refused with the reason.
+#  - bad --split values and combinations refused (exit 1). --put --split
+#    is test_split_put.sh's.
 # RPC2_TEST_SMALL=1 (sanitizer runs) makes the big file 64 MiB.
 set -u
 umask 022
@@ -70,8 +70,6 @@ for bad in 0 65 -1 abc 4x ""; do
     run 1 "--split='$bad'" "$r" --split="$bad" -o "$tmp/got/bad" "$H:big" &&
         said "--split='$bad'" "--split"
 done
-run 1 "--put --split" "$r" --split=4 --put "$root/small" "$H:up" &&
-    said "--put --split" "a store in ranges"
 run 1 "--split -r" "$r" --split=4 -r "$H:big" "$tmp/got/tree"
 run 1 "--split --offset" "$r" --split=4 --offset 10 -o "$tmp/got/bad" "$H:big"
 run 1 "--split -C" "$r" --split=4 -C -o "$tmp/got/bad" "$H:big"

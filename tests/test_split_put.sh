@@ -1,0 +1,179 @@
+#!/bin/bash
+# test_split_put.sh - rcat --put --split=N and --rate as one total over
+# lanes (issues 14 and 11), with real rcatd and rcat processes on loopback:
+#  - a file of a few MiB of random bytes stored as 3 ranges at once arrives
+#    byte-identical, one STORE_RANGE line per range in rcatd's log, no
+#    temporary left; -p keeps the mode and mtime;
+#  - while a slow put runs, the final name is either absent or the whole
+#    file, never part of it; the run takes at least 0.7 of size/--rate
+#    (one rate for all its lanes: a lower bound only);
+#  - rcat killed mid-put leaves nothing under the final name;
+#  - a file changed here while its ranges move is refused (exit 6) and
+#    nothing is stored; -n onto an existing name is refused and the name
+#    keeps its file;
+#  - a read-only identity is refused (exit 3), and so are bad ranges sent
+#    straight to STORE_RANGE (tests/remote_raw when built);
+#  - a live rate change (--rate-control) reaches a running rcat -r: its
+#    transfers in flight and the later ones move at the new total rate.
+set -u
+umask 022
+export LC_ALL=C
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_split_put.XXXXXX") || exit 1
+. "${top_srcdir:-.}/tests/rcatd_lib.sh"
+
+root="$tmp/root"
+keys="$tmp/keys"
+mkdir -p "$root/in" "$root/etc" "$keys" "$tmp/src"
+head -c $((12 << 20)) /dev/urandom >"$tmp/src/file"
+chmod 640 "$tmp/src/file"
+touch -d '2022-01-02 03:04:05' "$tmp/src/file"
+size=$(stat -c %s "$tmp/src/file")
+
+for who in alice bob; do
+    (umask 077 && "$rcat" --genkey >"$keys/$who.key") || fatal "rcat --genkey"
+done
+(umask 077 && for who in alice bob; do echo "$who $(cat "$keys/$who.key")"; done >"$root/etc/server.keys")
+printf '%s\n' "alice rl ." "bob rwld in" >"$root/etc/access"
+as() { echo --identity "$1" --key-file "$keys/$1.key"; }
+start_server sp "$rcatd" --listen 127.0.0.1:0 --root "$root" --keys "$root/etc/server.keys" \
+    --access "$root/etc/access"
+H=127.0.0.1
+r="$tmp/r"
+printf '#!/bin/sh\nexec "%s" -P "%s" $(echo "%s") "$@"\n' "$rcat" "$port" "$(as bob)" >"$r" && chmod +x "$r"
+
+leftovers() { ls -A "$root/in" | grep -v -x -e "$1" || true; }
+now() { date +%s.%N; }
+
+# ---- the file in ranges --------------------------------------------------------
+echo "  --put --split"
+if run 0 "--put --split=4" "$r" --split=4 -p -v --put "$tmp/src/file" "$H:file"; then
+    same "$tmp/src/file" "$root/in/file" "--put --split=4"
+    [ "$(stat -c %a.%Y "$root/in/file")" = "$(stat -c %a.%Y "$tmp/src/file")" ] ||
+        fail "--put --split=4 -p: mode or mtime not kept"
+    grep -q "3 ranges at once" "$tmp/err" || fail "--put --split=4 -v: no word of 3 ranges"
+    # bob's paths are beneath his root, in/
+    n=$(grep -c " bob .* STORE_RANGE \.file\.rcat-split-[0-9]*-0 4194304 B .* ok$" "$tmp/sp.log")
+    [ "$n" = 3 ] || fail "--put --split=4: $n STORE_RANGE lines of 4 MiB in the log, want 3"
+    grep -qE " RENAME \.file\.rcat-split-[0-9]+-0 0 B .* ok to=file$" "$tmp/sp.log" ||
+        fail "--put --split: no RENAME into place in the log"
+    [ -z "$(leftovers file)" ] || fail "--put --split left $(leftovers file)"
+fi
+
+# ---- slow: never partial under the name; one total rate --------------------------
+echo "  --rate over the ranges, the name only ever whole"
+rm -f "$root/in/file"
+rate=40M # bit/s: 5 MB/s for the whole put, 2.5 s for 12 MiB
+t0=$(now)
+spawn slow "$r" --split=4 --rate "$rate" --put "$tmp/src/file" "$H:file" >"$tmp/slow.out" 2>"$tmp/slow.err"
+seen_partial=0 seen_whole=0
+while running slow; do
+    if [ -e "$root/in/file" ]; then
+        if cmp -s "$tmp/src/file" "$root/in/file"; then seen_whole=1; else seen_partial=1; fi
+    fi
+    sleep 0.02
+done
+t1=$(now)
+[ "$(status slow)" = 0 ] || { sed 's/^/    /' "$tmp/slow.err"; fail "slow --put --split: exit $(status slow)"; }
+same "$tmp/src/file" "$root/in/file" "slow --put --split"
+[ "$seen_partial" = 0 ] || fail "a part of the file was seen under its final name"
+awk -v a="$t0" -v b="$t1" -v s="$size" 'BEGIN { want = 0.7 * s / 5e6; got = b - a;
+    if (got < want) { printf "took %.2f s, want at least %.2f s\n", got, want; exit 1 } }' ||
+    fail "--split=4 --rate $rate: the lanes together went faster than the rate"
+
+# ---- killed mid-put: nothing under the name ----------------------------------------
+echo "  killed mid-put"
+rm -f "$root/in/file"
+spawn killed "$r" --split=4 --rate 8M -v --put "$tmp/src/file" "$H:file" >"$tmp/killed.out" 2>"$tmp/killed.err"
+await_log "$tmp/sp.log" "STORE .*rcat-split" 20 || fail "the killed put did not start"
+sleep 0.5
+signal KILL killed
+await killed 10
+[ ! -e "$root/in/file" ] || fail "rcat killed mid-put left a file under the name"
+rm -f "$root/in"/.file.rcat-split-*
+
+# ---- changed here while its ranges move ----------------------------------------------
+echo "  changed locally"
+cp "$tmp/src/file" "$tmp/src/changing"
+spawn changing "$r" --split=4 --rate 16M -v --put "$tmp/src/changing" "$H:changing" \
+    >"$tmp/changing.out" 2>"$tmp/changing.err"
+await_log "$tmp/changing.err" "ranges at once" 20 || fail "the changing put did not start"
+sleep 0.5
+dd if=/dev/urandom of="$tmp/src/changing" bs=64k count=1 seek=1 conv=notrunc status=none
+if ! await changing 60; then
+    fail "a put of a changing file did not end"
+    signal KILL changing
+    await changing 5
+fi
+[ "$(status changing)" = 6 ] || { sed 's/^/    /' "$tmp/changing.err" | tail -5; fail "a file changed mid-put: exit $(status changing), want 6"; }
+grep -q "changed here" "$tmp/changing.err" || fail "a file changed mid-put: no word of the change"
+[ ! -e "$root/in/changing" ] || fail "a file changed mid-put was stored"
+[ -z "$(leftovers file)" ] || fail "the changed put left $(leftovers file)"
+
+# ---- -n, rights -------------------------------------------------------------------------
+echo "  -n and rights"
+echo "keep me" >"$root/in/taken"
+run 3 "--put --split -n onto a name" "$r" --split=2 -n --put "$tmp/src/file" "$H:taken" &&
+    said "--put --split -n" "already exists"
+grep -q " STORE_RANGE \.taken" "$tmp/sp.log" && fail "--split -n moved the file before refusing it"
+[ "$(cat "$root/in/taken")" = "keep me" ] || fail "--split -n replaced an existing file"
+[ -z "$(leftovers file | grep -v -x taken)" ] || fail "the -n put left $(leftovers file)"
+run 3 "--put --split as a read-only identity" "$rcat" -P "$port" $(as alice) --split=2 \
+    --put "$tmp/src/file" "$H:in/alice" && said "read-only --put --split" "read-only"
+[ -z "$(ls -A "$root/in" | grep alice)" ] || fail "a read-only identity left a file"
+
+raw="${top_builddir:-.}/tests/range_raw"
+if [ -x "$raw" ]; then
+    mkdir -p "$root/raw/in/d"
+    printf abcdefgh >"$root/raw/in/f"
+    start_server rw "$rcatd" --listen 127.0.0.1:0 --root "$root/raw" --writable
+    "$raw" "$port" || fail "range_raw: bad ranges not refused as they should be"
+    got=$(cat "$root/raw/in/f")
+    case "$got" in
+    aBCDe??h) ;;
+    *) fail "STORE_RANGE wrote outside its range: in/f is now '$got'" ;;
+    esac
+    [ ! -e "$root/raw/in/none" ] || fail "STORE_RANGE created a file"
+    grep -qE " STORE_RANGE in/f 3 B .* ok$" "$tmp/rw.log" || fail "log: no STORE_RANGE line"
+    grep -qE " STORE_RANGE in/f 0 B .* RPC2_EINVAL$" "$tmp/rw.log" || fail "log: no refused STORE_RANGE line"
+    stop_server rw
+else
+    fail "$raw not built"
+fi
+
+# ---- a live rate change reaches every lane of rcat -r --------------------------------------
+echo "  --rate-control and rcat -r"
+mkdir -p "$root/in/tree"
+head -c $((3 << 20)) /dev/urandom >"$root/in/tree/a"
+head -c $((1 << 20)) /dev/urandom >"$root/in/tree/b"
+fifo="$tmp/rate.fifo"
+mkfifo "$fifo"
+# a streams at once, b starts later (the start pacing at the total rate)
+t0=$(now)
+spawn tree "$r" -r -j 2 --rate 16M --rate-control "$fifo" "$H:tree" "$tmp/tree" \
+    >"$tmp/tree.out" 2>"$tmp/tree.err"
+sleep 0.5
+tc=$(now)
+echo "rate 4M" | timeout 10 tee "$fifo" >/dev/null || fail "cannot write to the control FIFO"
+ta=""
+while running tree; do
+    [ -z "$ta" ] && [ -e "$tmp/tree/a" ] && ta=$(now) # renamed into place once whole
+    sleep 0.02
+done
+t1=$(now)
+[ -n "$ta" ] || ta=$t1
+[ "$(status tree)" = 0 ] || { sed 's/^/    /' "$tmp/tree.err" | tail -5; fail "rcat -r --rate-control: exit $(status tree)"; }
+for f in a b; do same "$root/in/tree/$f" "$tmp/tree/$f" "rcat -r --rate-control: $f"; done
+# by the change at most 2 MB/s (and half again, and a window's burst) had
+# moved; the rest moves at 0.5 MB/s: at least 0.7 of that time, for a
+# (in flight at the change) and for the run (b started after it)
+least() { # SINCE-START CHANGE-AT BYTES
+    awk -v a="$t0" -v c="$tc" -v b="$1" -v s="$2" 'BEGIN {
+        moved = 1.5 * 2e6 * (c - a) + 262144; left = s - moved; if (left < 0) left = 0;
+        want = (c - a) + 0.7 * left / 0.5e6; got = b - a;
+        if (got < want) { printf "    took %.2f s, want at least %.2f s\n", got, want; exit 1 } }'
+}
+least "$ta" $((3 << 20)) || fail "rcat -r: the live rate change did not reach the transfer in flight"
+least "$t1" $((4 << 20)) || fail "rcat -r: the live rate change did not reach the later transfer"
+
+stop_server sp
+finish test_split_put
