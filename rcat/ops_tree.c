@@ -211,6 +211,7 @@ static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     }
     it->d.file_kind = RPC2_SE_FILE_FD;
     it->d.file.fd.fd = it->fd;
+    it->d.file.fd.positional = 1; /* a temporary of its own: no lseek, no fcntl */
     /* room made first only where a full disk would waste a long transfer:
      * for a small file the call that makes it costs more than it saves */
     it->d.expected_size = e->attr.size >= (1u << 20) ? e->attr.size : 0;

@@ -385,6 +385,25 @@ static int kernel_fs(int fd)
     return 0;
 }
 
+/* Filesystems whose lookups a cache answers and whose opens wait on no
+ * server: the root's, for root_open_cached. Being none of kernel_fs's, a
+ * file on them needs no fstatfs of its own. */
+static int local_fs(int fd)
+{
+    static const unsigned long magics[] = {
+        EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC,  BTRFS_SUPER_MAGIC,
+        TMPFS_MAGIC,      F2FS_SUPER_MAGIC, OVERLAYFS_SUPER_MAGIC,
+    };
+    struct statfs sf;
+
+    if (fstatfs(fd, &sf) < 0)
+        return 0;
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if ((unsigned long)sf.f_type == magics[i])
+            return 1;
+    return 0;
+}
+
 /* The object fd (O_PATH) refers to, described in *st, if a client may see
  * it at all: 0 or RCAT_PERMISSION (or what fstat's failure means). */
 static int judge(const struct root *r, int fd, struct stat *st)
@@ -436,6 +455,7 @@ int root_init(struct root *r, const char *dir)
         return -err;
     }
     r->use_openat2 = probe_openat2(r->fd);
+    r->cached_opens = r->use_openat2 && local_fs(r->fd);
     return 0;
 }
 
@@ -571,6 +591,31 @@ int root_open_regular(const struct root *r, const char *path, size_t len, int fl
     if (rc == 0)
         rc = reopen(pathfd, flags, st, fd);
     close(pathfd);
+    return rc;
+}
+
+int root_open_cached(const struct root *r, const char *path, size_t len, int *fd, struct stat *st)
+{
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV | RESOLVE_CACHED,
+    };
+    long pathfd;
+    int rc;
+
+    if (!r->use_openat2 || !r->cached_opens || root_check(path, len) != 0)
+        return -EINVAL;
+    pathfd = sys_openat2(r->fd, path, &how);
+    if (pathfd < 0)
+        return -errno;
+    /* on the root's filesystem (NO_XDEV), which is no kernel_fs one */
+    if (fstat((int)pathfd, st) < 0)
+        rc = -errno;
+    else
+        rc = !S_ISREG(st->st_mode) || is_hidden(r, st) ? -EPERM : 0;
+    if (rc == 0 && reopen((int)pathfd, O_RDONLY, st, fd) != 0)
+        rc = -EIO;
+    close((int)pathfd);
     return rc;
 }
 

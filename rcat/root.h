@@ -34,6 +34,9 @@ struct root {
     int use_openat2;            /* 0: the kernel refused openat2 at init (tests clear it too) */
     struct root_hidden *hidden; /* the root_init one's, shared by root_enter's */
     int owns_hidden;
+    /* root_init: openat2 works and the root is on a filesystem of local
+     * disks or memory (root_open_cached) */
+    int cached_opens;
 };
 
 /* Opens dir as the root. Returns 0 or -errno. */
@@ -68,6 +71,16 @@ int root_open(const struct root *r, const char *path, size_t len, int flags, int
  * naming the root itself gives the root and ".". */
 int root_open_parent(const struct root *r, const char *path, size_t len, int *dirfd,
                      char name[NAME_MAX + 1]);
+
+/* root_open_regular for a thread that must not block (rcatd's loop): the
+ * path resolved from the kernel's caches alone (RESOLVE_CACHED) and on the
+ * root's own filesystem (RESOLVE_NO_XDEV: no mount point beneath the root
+ * is crossed, an NFS one least of all), the file opened O_RDONLY. 0 with
+ * *fd and *st; any other return (-EAGAIN: not cached, -EXDEV: a mount
+ * point or a way out of the root, -EPERM: not a regular file a client may
+ * have, ...) is no answer: root_open_regular, on a thread that may block,
+ * gives it. Never opens a file root_open_regular would refuse. */
+int root_open_cached(const struct root *r, const char *path, size_t len, int *fd, struct stat *st);
 
 /* FETCH: the regular file path names, opened with flags (O_CLOEXEC and
  * O_NOCTTY are added) only after it was judged through an O_PATH

@@ -6,7 +6,10 @@
  * Every procedure is a blocking handler on the worker pool, because
  * filesystem calls can stall (a slow disk, NFS, a directory of a million
  * entries) and the loop thread they would otherwise run on is the one that
- * keeps every transfer of every client moving. But no worker waits on a
+ * keeps every transfer of every client moving. FETCH begins on the loop
+ * (h_fetch_loop) only for a file that cannot stall it: resolved from the
+ * kernel's caches on the root's own local filesystem (root_open_cached);
+ * every other one goes to a worker. But no worker waits on a
  * client: FETCH and STORE open and check their file on a worker, hand the
  * transfer to the loop (rpc2_se_transfer_then) and let the worker go; the
  * call's rest (closing, the mtime, the reply) runs on a worker again once
@@ -105,99 +108,6 @@ static int status_of_rpc2(int code)
     }
 }
 
-static const char *status_name(int status)
-{
-    static const char *const names[] = {
-        "ok",
-        "RCAT_READ_ONLY",
-        "RCAT_OUTSIDE_ROOT",
-        "RCAT_NOT_FOUND",
-        "RCAT_PERMISSION",
-        "RCAT_IS_DIR",
-        "RCAT_NOT_DIR",
-        "RCAT_EXISTS",
-        "RCAT_BAD_PATH",
-        "RCAT_IO",
-        "RCAT_NO_SPACE",
-        "RCAT_NOT_EMPTY",
-        "RCAT_NOT_LINK",
-        "RCAT_HOOK_FAILED",
-    };
-
-    if (status < 0)
-        return rpc2_errname(status);
-    return (size_t)status < sizeof names / sizeof names[0] ? names[status] : "RCAT_UNKNOWN";
-}
-
-/* ---- the log line -------------------------------------------------------- */
-
-/* A path is the client's to choose: bytes that could break the line (or a
- * terminal) are shown as \xNN, and a long one is cut. */
-static void escape_path(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    if (!in || !*in)
-        in = "\"\""; /* the one way an empty path shows on the line */
-    for (; *in && o + 8 < cap; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c <= ' ' || c == '"' || c == '\\' || c == 0x7f)
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-    }
-    if (*in)
-        o += (size_t)snprintf(out + o, cap - o, "...");
-    out[o] = '\0';
-}
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* Who called: the identity named in the bind (proved by its secret above
- * level none; only claimed at none), and the connection's level. */
-static void describe_caller(rpc2_request *req, char *out, size_t cap)
-{
-    char id[IDENTITY_SHOWN_MAX];
-
-    /* the identity is the client's to choose at level none: escaped like a path */
-    escape_path(rpc2_request_identity(req), id, sizeof id);
-    snprintf(out, cap, "%s %s", id, level_name(rpc2_request_security(req)));
-}
-
-/* The named checksum the client asked for (rpc2_se_sum_name) is shown;
- * the default, the transfer's own XXH3-128, is not mentioned. The remote
- * operations add their second name (RENAME's to=, SYMLINK's target=) and
- * what they counted (DELETE's removed=, GLOB's matches=) at the end, so the
- * fields before keep their places. */
-static void log_call(struct serve *s, const struct call *c, int status)
-{
-    rpc2_request *req = c->req;
-    char shown[LOG_PATH_MAX], shown2[LOG_PATH_MAX] = "", count[48] = "";
-    char caller[IDENTITY_SHOWN_MAX + 32], line[2 * LOG_PATH_MAX + 1400];
-
-    if (!s->log)
-        return;
-    escape_path(c->path, shown, sizeof shown);
-    if (c->path2_key)
-        escape_path(c->path2, shown2, sizeof shown2);
-    if (c->count_key)
-        snprintf(count, sizeof count, " %s=%" PRIu64, c->count_key, c->count);
-    describe_caller(req, caller, sizeof caller);
-    const char *sum = rpc2_se_sum_name(c->desc.sum_type);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s%s%s%s%s%s",
-             rpc2_request_peer(req), caller, c->proc, shown, c->bytes, ms_since(&c->t0),
-             status_name(status), c->client_failed ? " by the client" : "", sum ? " sum=" : "",
-             sum ? sum : "", c->path2_key ? " " : "", c->path2_key ? c->path2_key : "",
-             c->path2_key ? "=" : "", shown2, count);
-    s->log(line, s->log_arg);
-}
-
 /* ---- helpers --------------------------------------------------------------- */
 
 void serve_info_of(const struct stat *st, file_info *out)
@@ -247,6 +157,15 @@ static int note_stop(const struct rpc2_event *ev, void *arg)
     return RPC2_EVENT_CONTINUE;
 }
 
+/* With metrics, the transfer's STOP event is noted (note_stop). */
+static void watch_stop(struct call *c)
+{
+    if (c->s->metrics) {
+        c->desc.event = note_stop;
+        c->desc.event_arg = c;
+    }
+}
+
 /* With on_loop the call ends on the loop, not on a worker: a FETCH (a log
  * line, the metrics, closing a file it only read) and a STORE that
  * replaces a file with no post-store command to run (a stat of the file
@@ -256,16 +175,14 @@ static int note_stop(const struct rpc2_event *ev, void *arg)
  * warnings). On a worker, that end cost two thread hops per call, more
  * than a small file's own work (a tree of small files: rcatd's time went
  * to waking threads). What may flush or run a command (--append's fsync,
- * a post-store command) stays on a worker, as does every open: opening a
- * path is what talks to an NFS server (close-to-open), and a hung one
- * must stall a worker, never every client. */
+ * a post-store command) stays on a worker, as does every open that might
+ * wait (h_fetch_loop opens only from the caches): opening a path is what
+ * talks to an NFS server (close-to-open), and a hung one must stall a
+ * worker, never every client. */
 static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
 {
     c->after = after;
-    if (c->s->metrics) {
-        c->desc.event = note_stop;
-        c->desc.event_arg = c;
-    }
+    watch_stop(c);
     if (on_loop)
         return rpc2_se_transfer_then_loop(c->req, &c->desc, transfer_over, c);
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
@@ -278,18 +195,26 @@ int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void
 
 /* ---- who may do what (access.h) ------------------------------------------- */
 
-/* The caller's own root, if it may do any of need; out is the caller's to
- * dispose of. The grant is copied out under the lock: a reload may free
- * the table as soon as the lock is released. */
-int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
+/* The caller's grant, copied out under the lock: a reload may free the
+ * table as soon as the lock is released. */
+static enum access_verdict caller_grant(struct serve *s, rpc2_request *req, struct access_grant *g)
 {
-    struct access_grant g;
     enum access_verdict v;
 
     pthread_mutex_lock(&s->acl_lock);
     v = access_decide(s->acl, rpc2_request_identity(req), rpc2_request_security(req), s->defaults,
-                      &g);
+                      g);
     pthread_mutex_unlock(&s->acl_lock);
+    return v;
+}
+
+/* The caller's own root, if it may do any of need; out is the caller's to
+ * dispose of. */
+int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct root *out)
+{
+    struct access_grant g;
+    enum access_verdict v = caller_grant(s, req, &g);
+
     if (v == ACCESS_TOO_LOW)
         return RPC2_ESECURITY;
     if (v == ACCESS_UNLISTED || !(g.rights & need))
@@ -302,6 +227,21 @@ int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct 
 }
 
 /* ---- FETCH ----------------------------------------------------------------- */
+
+/* The file (open in c->fd, described by st) is what the call moves. */
+static void fetch_desc(struct call *c, const struct fetch_req *r, const struct stat *st,
+                       void *result)
+{
+    c->desc = (struct rpc2_se_desc){
+        .type = RPC2_SE_SFTP,
+        .direction = RPC2_SE_FETCH,
+        .seek_offset = (int64_t)r->a.offset,
+        .quota = r->a.length,
+        .file_kind = RPC2_SE_FILE_FD,
+        .file.fd = {.fd = c->fd, .positional = 1}, /* opened for this call alone */
+    };
+    serve_info_of(st, result);
+}
 
 /* The file stays open (c->fd) until the call ends. */
 static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
@@ -321,15 +261,7 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
     root_dispose(&at);
     if (rc != 0)
         return rc;
-    c->desc = (struct rpc2_se_desc){
-        .type = RPC2_SE_SFTP,
-        .direction = RPC2_SE_FETCH,
-        .seek_offset = (int64_t)r->a.offset,
-        .quota = r->a.length,
-        .file_kind = RPC2_SE_FILE_FD,
-        .file.fd.fd = c->fd,
-    };
-    serve_info_of(&st, result);
+    fetch_desc(c, r, &st, result);
     return transfer(c, NULL, 1);
 }
 
@@ -451,7 +383,7 @@ static int after_store(struct call *c, const char *name, const file_info *info)
                                  .desc = &c->desc,
                                  .shown = shown};
 
-    escape_path(c->path, shown, sizeof shown);
+    serve_escape_path(c->path, shown, sizeof shown);
     return serve_hook_start(&c->s->hooks, &hc, hook_over, hook_done, c, &c->hook);
 }
 
@@ -589,10 +521,11 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    log_call(s, c, status);
-    metrics_call_end(s->metrics, &(struct metrics_call){c->proc, status_name(status),
-                                                        rpc2_request_identity(c->req), c->bytes,
-                                                        ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
+    serve_log_call(s, c, status);
+    metrics_call_end(s->metrics,
+                     &(struct metrics_call){c->proc, serve_status_name(status),
+                                            rpc2_request_identity(c->req), c->bytes,
+                                            serve_ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -604,18 +537,28 @@ static int call_end(struct call *c, int status)
  * before it reads running: a call either sees the stop or is counted. A
  * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
  * transfer_over. */
-int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
-              serve_proc_fn fn, void *args, void *result)
+static struct call *call_begin(struct serve *s, rpc2_request *req, const char *proc,
+                               const char *path)
 {
     struct call *c = calloc(1, sizeof *c);
-    int status;
 
     if (!c)
-        return RPC2_ENOMEM;
+        return NULL;
     *c = (struct call){.s = s, .req = req, .proc = proc, .path = path, .fd = -1, .append_from = -1};
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     atomic_fetch_add(&s->running, 1);
     metrics_call_begin(s->metrics, proc);
+    return c;
+}
+
+int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
+              serve_proc_fn fn, void *args, void *result)
+{
+    struct call *c = call_begin(s, req, proc, path);
+    int status;
+
+    if (!c)
+        return RPC2_ENOMEM;
     status = atomic_load(&s->stopping) ? RPC2_ESHUTDOWN : fn(s, req, args, result, c);
     return status == RPC2_CONTINUED ? status : call_end(c, status);
 }
@@ -623,6 +566,62 @@ int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *
 static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
 {
     return serve_run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
+}
+
+/* Whether the caller may read the whole served root (its grant's root is
+ * the served one): the one case FETCH opens on the loop. */
+static int reads_whole_root(struct serve *s, rpc2_request *req)
+{
+    struct access_grant g;
+
+    return caller_grant(s, req, &g) == ACCESS_GRANTED && (g.rights & ACCESS_READ) &&
+           strcmp(g.root, ".") == 0;
+}
+
+static void fetched_on_loop(rpc2_request *req, int status, void *arg)
+{
+    rpc2_reply(req, transfer_over(req, status, NULL, NULL, arg));
+}
+
+/* FETCH's first turn, on the loop (rpc2.h: a proc with both handlers): a
+ * file the kernel opens from its caches on the root's own filesystem
+ * (root_open_cached) is opened here and its transfer started at once,
+ * without the two thread hops a worker costs (serving a tree of small
+ * files, rcatd spent more on those hops than on the files). Anything else
+ * goes to a worker, where h_fetch opens and answers as ever: a path not in
+ * the cache, one crossing a mount point (a hung NFS server must stall a
+ * worker, never every client), a file refused, an error, a caller whose
+ * root is not the served one. */
+static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
+{
+    struct serve *s = arg;
+    const struct fetch_req *r = args;
+    struct stat st;
+    struct call *c;
+    int fd, rc;
+
+    if (atomic_load(&s->stopping) || r->a.offset > INT64_MAX || r->a.length < -1 ||
+        !reads_whole_root(s, req) ||
+        root_open_cached(&s->root, r->a.path, r->path_len, &fd, &st) != 0) {
+        rc = rpc2_request_to_worker(req);
+        if (rc != 0)
+            rpc2_reply(req, rc);
+        return;
+    }
+    c = call_begin(s, req, "FETCH", r->a.path);
+    if (!c) {
+        close(fd);
+        rpc2_reply(req, RPC2_ENOMEM);
+        return;
+    }
+    c->fd = fd;
+    fetch_desc(c, r, &st, result);
+    watch_stop(c);
+    rc = rpc2_se_init(req, &c->desc);
+    if (rc == 0)
+        rc = rpc2_se_check_async(req, fetched_on_loop, c);
+    if (rc != 0)
+        fetched_on_loop(req, rc, c);
 }
 
 static int h_stat(rpc2_request *req, void *args, void *result, void *arg)
@@ -648,7 +647,13 @@ static int h_store_flags(rpc2_request *req, void *args, void *result, void *arg)
 }
 
 static const struct rpc2_proc procs[] = {
-    PROC(RCAT_FETCH, fetch_req, file_info, h_fetch, 0),
+    {.proc = RCAT_FETCH,
+     .decode_args = (xdrproc_t)xdr_fetch_req,
+     .args_size = sizeof(struct fetch_req),
+     .encode_result = (xdrproc_t)xdr_file_info,
+     .result_size = sizeof(file_info),
+     .async_handler = h_fetch_loop,
+     .blocking_handler = h_fetch},
     PROC(RCAT_STAT, path_req, file_info, h_stat, 1),
     PROC(RCAT_LIST, list_req, list_result, h_list, 1),
     PROC(RCAT_STORE, store_req, file_info, h_store, 0),
@@ -743,7 +748,7 @@ int serve_set_access(struct serve *s, struct access *acl, struct access **old, c
             snprintf(why, whylen,
                      "line %zu: %s's root \"%s\" is not a directory beneath the "
                      "served one (%s)",
-                     acl->e[i].line, acl->e[i].identity, acl->e[i].root, status_name(rc));
+                     acl->e[i].line, acl->e[i].identity, acl->e[i].root, serve_status_name(rc));
             return -1;
         }
         root_dispose(&sub);

@@ -96,6 +96,14 @@ static inline bool_t serve_peek_len(XDR *x, u_int *len)
         .quick = is_quick                                                                          \
     }
 
+/* serve_log.c: a status by name (the rcat_proto.x codes, rpc2's errors);
+ * a client's path made safe for a log line; milliseconds since t0; the
+ * call's one line, through the configured log. */
+const char *serve_status_name(int status);
+void serve_escape_path(const char *in, char *out, size_t cap);
+double serve_ms_since(const struct timespec *t0);
+void serve_log_call(struct serve *s, const struct call *c, int status);
+
 typedef int (*serve_proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
                              struct call *c);
 

@@ -238,9 +238,16 @@ int rpc2_request_resume(rpc2_request *req, int status)
     return rc;
 }
 
+int rpc2_request_to_worker(rpc2_request *req)
+{
+    if (!req)
+        return RPC2_EINVAL;
+    return engine_request_to_worker(req);
+}
+
 int rpc2_reply(rpc2_request *req, int status)
 {
-    if (!req || !req->proc->async_handler)
+    if (!req || engine_request_blocking(req))
         return RPC2_EINVAL; /* a blocking handler replies by returning */
     rpc2_ctx *ctx = req->engine->env;
     int rc = engine_reply(req, status, ctx_now());

@@ -36,6 +36,25 @@ static int run_then(struct rpc2_request *req, int status)
     return then(req, status, req->args, req->result, req->then_arg);
 }
 
+int engine_request_blocking(const struct rpc2_request *req)
+{
+    return req->on_worker || !req->proc->async_handler;
+}
+
+int engine_request_to_worker(struct rpc2_request *req)
+{
+    struct engine *e = req->engine;
+
+    if (!req->proc->async_handler || !req->proc->blocking_handler || req->on_worker ||
+        req->se_done || !e->hooks || !e->hooks->run_blocking)
+        return RPC2_EINVAL;
+    req->on_worker = 1;
+    int rc = e->hooks->run_blocking(e->env, req);
+    if (rc != 0)
+        req->on_worker = 0; /* still the async handler's to answer */
+    return rc;
+}
+
 int engine_run_handler(struct rpc2_request *req)
 {
     if (req->then_due)
@@ -94,7 +113,7 @@ static void resume_now(struct rpc2_request *req)
 
 int engine_request_suspend(struct rpc2_request *req, rpc2_se_then_fn then, void *arg)
 {
-    if (!req || !then || !req->proc->blocking_handler || req->then)
+    if (!req || !then || !engine_request_blocking(req) || req->then)
         return RPC2_EINVAL;
     req->then = then;
     req->then_arg = arg;

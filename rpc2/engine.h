@@ -129,6 +129,12 @@ void engine_handler_orphaned(struct rpc2_request *req, int status);
 void engine_abort_transfers(struct engine *e, int status, uint64_t now);
 /* Whether a request's continuation is what run_blocking is asked to run. */
 int engine_request_continues(const struct rpc2_request *req);
+/* Whether its blocking handler has it (a worker, then its continuations),
+ * rather than an async handler on the loop. */
+int engine_request_blocking(const struct rpc2_request *req);
+/* rpc2_request_to_worker: an async handler hands its request on to the
+ * proc's blocking handler, on a worker. */
+int engine_request_to_worker(struct rpc2_request *req);
 /* rpc2_request_suspend and rpc2_request_resume (the latter on the loop). */
 int engine_request_suspend(struct rpc2_request *req, rpc2_se_then_fn then, void *arg);
 int engine_request_resume(struct rpc2_request *req, int status, uint64_t now);
@@ -301,6 +307,9 @@ struct rpc2_request {
     /* rpc2_request_suspend: then waits for the application's resume
      * (resumed, with resume_status) and for the worker to be back (parked) */
     int suspended, parked, resumed, resume_status;
+    /* handed to a worker (a blocking proc, or a proc with both handlers
+     * whose loop part passed it on): its blocking handler answers */
+    int on_worker;
     char peer[ADDR_TEXT_MAX];
     uint8_t security; /* the connection's level when the request came */
     char identity[PKT_MAX_IDENTITY + 1];

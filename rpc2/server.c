@@ -37,8 +37,8 @@ static const struct rpc2_proc *find_proc(const struct subsystem *s, uint32_t pro
 
 static int proc_valid(const struct rpc2_proc *p)
 {
-    if (!p->async_handler == !p->blocking_handler)
-        return 0; /* exactly one form */
+    if (!p->async_handler && !p->blocking_handler)
+        return 0; /* one form at least; both: the async one first */
     if (p->decode_args && p->args_size == 0)
         return 0;
     return !(p->encode_result && p->result_size == 0);
@@ -279,6 +279,7 @@ static void dispatch(rpc2_conn *c, uint32_t seq, const struct pkt_call *m, uint6
         p->async_handler(req, req->args, req->result, req->handler_arg);
         return; /* req may be gone already: the handler may have replied */
     }
+    req->on_worker = 1;
     rc = e->hooks && e->hooks->run_blocking ? e->hooks->run_blocking(e->env, req) : RPC2_ESERVER;
     if (rc != 0)
         engine_reply(req, rc, now);

@@ -26,7 +26,7 @@ static int has_side_effect(const rpc2_request *req)
  * a blocking handler's work is posted to the loop, and reads the clock. */
 static uint64_t now_for(const rpc2_request *req)
 {
-    return req->proc->blocking_handler ? ctx_now() : req->engine->now;
+    return engine_request_blocking(req) ? ctx_now() : req->engine->now;
 }
 
 static int init_on_loop(rpc2_request *req, struct rpc2_se_desc *desc)
@@ -55,7 +55,7 @@ int rpc2_se_init(rpc2_request *req, struct rpc2_se_desc *desc)
 {
     if (!has_side_effect(req) || !desc)
         return RPC2_EINVAL; /* the call carried no side effect */
-    if (!req->proc->blocking_handler)
+    if (!engine_request_blocking(req))
         return init_on_loop(req, desc);
     struct init_job job = {.req = req, .desc = desc};
     ctx_sync_init(&job.sync, ctx_of_request(req));
@@ -113,7 +113,7 @@ static void check_job_run(void *arg)
 
 int rpc2_se_check(rpc2_request *req)
 {
-    if (!has_side_effect(req) || !req->proc->blocking_handler)
+    if (!has_side_effect(req) || !engine_request_blocking(req))
         return RPC2_EINVAL; /* async handlers use rpc2_se_check_async */
     struct check_job job = {.req = req};
     ctx_sync_init(&job.sync, ctx_of_request(req));
@@ -129,7 +129,7 @@ int rpc2_se_check(rpc2_request *req)
 static int transfer_then(rpc2_request *req, struct rpc2_se_desc *desc, rpc2_se_then_fn then,
                          void *arg, int on_loop)
 {
-    if (!req || !desc || !then || !req->proc->blocking_handler || req->then)
+    if (!req || !desc || !then || !engine_request_blocking(req) || req->then)
         return RPC2_EINVAL;
     req->then = then;
     req->then_arg = arg;

@@ -124,6 +124,24 @@ static int open_atomic(struct fileio *f)
     return 0;
 }
 
+/* rpc2_se_desc's fd.positional: a regular file at seek_offset, as is. */
+static int open_positional_fd(struct fileio *f)
+{
+    struct stat st;
+
+    if (fstat(f->d->file.fd.fd, &st) < 0)
+        return fail(f, "fstat failed", fileio_errno_code(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(f, "a positional fd must be a regular file", RPC2_EINVAL);
+    f->fd = f->d->file.fd.fd;
+    f->file_size = st.st_size;
+    if (!f->sink)
+        fileversion_note(&f->version, &st);
+    f->kind = FIO_POSITIONAL;
+    f->start = f->d->seek_offset;
+    return 0;
+}
+
 static int open_fd(struct fileio *f)
 {
     int fd = f->d->file.fd.fd;
@@ -245,7 +263,7 @@ static int open_kind(struct fileio *f)
     case RPC2_SE_FILE_NAME:
         return f->sink && f->d->file.name.atomic ? open_atomic(f) : open_plain(f);
     case RPC2_SE_FILE_FD:
-        return open_fd(f);
+        return f->d->file.fd.positional ? open_positional_fd(f) : open_fd(f);
     case RPC2_SE_FILE_INODE:
         return open_inode(f);
     case RPC2_SE_FILE_VM:

@@ -475,6 +475,44 @@ START_TEST(append_fd_is_a_stream)
 }
 END_TEST
 
+/* fd.positional: the bytes at seek_offset itself, the fd's position left
+ * where it was, both ways; anything but a regular file refused. */
+START_TEST(positional_fd_keeps_its_position)
+{
+    char path[256];
+    uint8_t *data = pattern(10000, 5), out[10001], *got;
+    int p[2], fd;
+    struct rpc2_se_desc d;
+    size_t n;
+
+    put_file(at(path, "pos"), data, 10000);
+    fd = open(path, O_RDONLY);
+    ck_assert_int_eq(lseek(fd, 17, SEEK_SET), 17);
+    d = desc_fd(fd, 100, -1);
+    d.file.fd.positional = 1;
+    ck_assert_int_eq(source_all(&d, 0, out, sizeof out, &n, NULL), 0);
+    ck_assert_uint_eq(n, 9900);
+    ck_assert(memcmp(out, data + 100, 9900) == 0);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 17);
+    close(fd);
+    fd = open(at(path, "pos_sink"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    d = desc_fd(fd, 0, -1);
+    d.file.fd.positional = 1;
+    ck_assert_int_eq(sink_all(&d, 0, data, 10000), 0);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 0);
+    got = get_file(path, &n);
+    ck_assert_uint_eq(n, 10000);
+    ck_assert(memcmp(got, data, 10000) == 0);
+    close(fd);
+    ck_assert_int_eq(pipe(p), 0);
+    d = desc_fd(p[0], 0, -1);
+    d.file.fd.positional = 1;
+    ck_assert_int_eq(source_all(&d, 0, out, sizeof out, &n, NULL), RPC2_EINVAL);
+    close(p[0]), close(p[1]);
+    free(data), free(got);
+}
+END_TEST
+
 START_TEST(fd_refusals)
 {
     int p[2], fd = open("/dev/null", O_RDONLY), closed = dup(0);
@@ -1888,6 +1926,7 @@ static Suite *fileio_suite(void)
     tcase_add_test(t, two_sources_from_one_fd_follow_each_other);
     tcase_add_test(t, append_fd_is_a_stream);
     tcase_add_test(t, fd_refusals);
+    tcase_add_test(t, positional_fd_keeps_its_position);
     tcase_add_loop_test(t, stream_source, 0, 3);
     tcase_add_loop_test(t, stream_source_quota, 0, 3);
     tcase_add_loop_test(t, stream_sink, 0, 3);

@@ -13,6 +13,8 @@
  * mount namespace of the test's own (as root), /proc and /sys bind-mounted
  * under the root. Refusals are checked for what a user sees (the status)
  * and for what no one should: inotify says whether the object was opened.
+ * root_open_cached (FETCH on rcatd's loop) gives nothing the table
+ * refuses, opens no FIFO, and stops at a mount point beneath the root.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* renameat2, O_PATH */
@@ -494,6 +496,72 @@ START_TEST(regular_files_given)
 }
 END_TEST
 
+/* The loop's open: what the table gives, once the lookup is cached, is
+ * the same file; what it refuses (escapes, errors, directories) is no
+ * file here either. Where the root's filesystem is not one of the local
+ * ones (cached_opens 0), it gives nothing at all. */
+START_TEST(cached_open_table)
+{
+    const struct open_case *c = &open_cases[_i];
+    struct root r;
+    struct stat st;
+    int fd = -1, warm = -1;
+
+    open_root(&r, 0);
+    if (c->status == 0 && root_open(&r, c->path, strlen(c->path), c->flags, &warm) == 0)
+        close(warm); /* the lookup is in the kernel's cache now */
+    int rc = root_open_cached(&r, c->path, strlen(c->path), &fd, &st);
+    if (c->flags != RD) { /* the table's refusal may be its flags': not an escape's */
+        ck_assert_msg(rc != 0 || (c->status != RCAT_OUTSIDE_ROOT && S_ISREG(st.st_mode)),
+                      "%s: opened on the loop (%d)", c->path, rc);
+    } else if (c->status != 0) {
+        ck_assert_msg(rc != 0, "%s: opened on the loop, refused by the table", c->path);
+    } else if (r.cached_opens) {
+        ck_assert_msg(rc == 0, "%s: %d, not opened from the cache", c->path, rc);
+        ck_assert_msg(same_file(fd, c->file), "%s opened the wrong file", c->path);
+        ck_assert_int_eq(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+        ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+    } else {
+        ck_assert_int_ne(rc, 0);
+    }
+    if (rc == 0)
+        close(fd);
+    root_dispose(&r);
+}
+END_TEST
+
+/* Nothing but a regular file a client may have: not a FIFO (not even
+ * opened), a directory, a hidden file, nor anything when the walk is the
+ * resolver (the kernel refused openat2). */
+START_TEST(cached_open_refusals)
+{
+    struct root r;
+    struct stat st;
+    char p[PATH_MAX], keys[PATH_MAX];
+    const char *paths[1] = {keys};
+    int fd = -1, in;
+
+    open_root(&r, 0);
+    at(p, "root/judge/fifo_cached");
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    in = watch_open("root/judge/fifo_cached");
+    ck_assert_int_ne(root_open_cached(&r, "judge/fifo_cached", 17, &fd, &st), 0);
+    ck_assert_msg(!was_opened(in), "the FIFO was opened");
+    close(in);
+    unlink(p);
+    ck_assert_int_ne(root_open_cached(&r, "judge", 5, &fd, &st), 0);
+    ck_assert_int_ne(root_open_cached(&r, "judge/proc_abs/self/mem", 23, &fd, &st), 0);
+    ck_assert_int_ne(root_open_cached(&r, "judge/../outside/secret", 23, &fd, &st), 0);
+    at(keys, "root/judge/keys");
+    ck_assert_int_eq(root_hide(&r, paths, 1), 0);
+    ck_assert_int_ne(root_open_cached(&r, "judge/keys", 10, &fd, &st), 0);
+    r.use_openat2 = 0;
+    ck_assert_int_ne(root_open_cached(&r, "judge/plain", 11, &fd, &st), 0);
+    ck_assert_int_eq(fd, -1);
+    root_dispose(&r);
+}
+END_TEST
+
 /* A FIFO: FETCH would have waited for a writer (or released one). */
 START_TEST(fifo_refused)
 {
@@ -617,6 +685,41 @@ START_TEST(kernel_filesystems_refused)
     /* the directories they are mounted on still list and stat as such */
     ck_assert_int_eq(root_open_dir(&r, "judge", 5, &fd), 0);
     close(fd);
+    /* the loop's open stops at the mount point (EXDEV, or EAGAIN: a mount
+     * is not crossed from the cache alone), whatever is mounted */
+    fd = -1;
+    ck_assert_int_ne(root_open_cached(&r, "judge/proc/version", 18, &fd, &st), 0);
+    ck_assert_int_eq(fd, -1);
+    root_dispose(&r);
+}
+END_TEST
+
+/* A filesystem mounted beneath the root (a tmpfs here; NFS in the case
+ * that matters): the loop's open declines it, however cached (EXDEV, or
+ * EAGAIN: RESOLVE_CACHED does not cross a mount), the worker's serves the
+ * file, as before. */
+START_TEST(mount_point_served_by_the_worker)
+{
+    char p[PATH_MAX];
+    struct root r;
+    struct stat st;
+    int fd = -1;
+
+    ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+    ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+    at(p, "root/judge/sub");
+    ck_assert_int_eq(mount("tmpfs", p, "tmpfs", 0, "size=1m"), 0);
+    put_file("root/judge/sub/on_tmpfs", "mounted");
+    open_root(&r, 0);
+    ck_assert_int_eq(root_open_regular(&r, "judge/sub/on_tmpfs", 18, O_RDONLY, &fd, &st), 0);
+    close(fd);
+    int rc = root_open_cached(&r, "judge/sub/on_tmpfs", 18, &fd, &st);
+    ck_assert_msg(rc == -EXDEV || rc == -EAGAIN, "beneath a mount point: %d", rc);
+    if (r.cached_opens) { /* the root's own files still open on the loop */
+        ck_assert_int_eq(root_open_cached(&r, "judge/plain", 11, &fd, &st), 0);
+        ck_assert(same_file(fd, "root/judge/plain"));
+        close(fd);
+    }
     root_dispose(&r);
 }
 END_TEST
@@ -668,9 +771,12 @@ static Suite *root_suite(void)
     tcase_add_loop_test(j, hidden_files_refused, 0, 2);
     tcase_add_loop_test(j, proc_symlinks_refused, 0, 2);
     tcase_add_loop_test(j, enter_confines, 0, 2);
+    tcase_add_loop_test(j, cached_open_table, 0, N_OPEN);
+    tcase_add_test(j, cached_open_refusals);
     if (geteuid() == 0) {
         tcase_add_loop_test(j, device_refused, 0, 2);
         tcase_add_loop_test(j, kernel_filesystems_refused, 0, 2);
+        tcase_add_test(j, mount_point_served_by_the_worker);
     } else {
         fprintf(stderr, "SKIP: device_refused, kernel_filesystems_refused need root\n");
     }

@@ -134,6 +134,8 @@ static struct {
     int outcome;
     int suspend;             /* the continuation suspends (rpc2_request_suspend) */
     int on_loop;             /* rpc2_se_transfer_then_loop, not rpc2_se_transfer_then */
+    int to_worker;           /* TEST_FETCH_BOTH's loop part passes the call on */
+    int to_worker_again;     /* what passing it on a second time returned */
     rpc2_request *suspended; /* ... this request, for the test to resume */
     unsigned resumed_runs;   /* the rest after the resume ran */
     int resumed_status;
@@ -216,6 +218,22 @@ static int h_fetch_blocking(rpc2_request *req, void *args, void *result, void *a
     return rpc2_se_transfer_then(req, &srv.desc, fetch_then, NULL);
 }
 
+/* TEST_FETCH_BOTH's first turn, on the loop: the transfer from here, or
+ * the call passed on to the blocking handler (which then has it alone). */
+static void h_fetch_both(rpc2_request *req, void *args, void *result, void *arg)
+{
+    (void)args, (void)result, (void)arg;
+    srv.handler_runs++;
+    if (srv.to_worker) {
+        ck_assert_int_eq(rpc2_request_to_worker(req), 0);
+        srv.to_worker_again = rpc2_request_to_worker(req);
+        return;
+    }
+    describe();
+    ck_assert_int_eq(rpc2_se_init(req, &srv.desc), 0);
+    ck_assert_int_eq(rpc2_se_check_async(req, transfer_done, NULL), 0);
+}
+
 /* A held async handler goes on: what it would have done next. */
 static void resume_held(void)
 {
@@ -247,6 +265,13 @@ static const struct rpc2_proc procs[] = {
      .args_size = sizeof(xfer_args),
      .encode_result = (xdrproc_t)xdr_quad_t,
      .result_size = sizeof(int64_t),
+     .blocking_handler = h_fetch_blocking},
+    {.proc = TEST_FETCH_BOTH,
+     .decode_args = (xdrproc_t)xdr_xfer_args,
+     .args_size = sizeof(xfer_args),
+     .encode_result = (xdrproc_t)xdr_quad_t,
+     .result_size = sizeof(int64_t),
+     .async_handler = h_fetch_both,
      .blocking_handler = h_fetch_blocking},
 };
 
@@ -630,6 +655,44 @@ START_TEST(a_loop_continuation_runs_at_the_loops_next_turn)
 }
 END_TEST
 
+/* ---- a proc with both handlers --------------------------------------------- */
+
+/* Its async handler runs first, on the loop: answered there (_i 0), no
+ * worker is asked; passed on (_i 1, once: a second time is refused), the
+ * blocking handler has it on a worker and its continuation answers. Either
+ * way the whole file moves and the reply comes once. A blocking handler
+ * may not reply as an async one does. */
+START_TEST(a_proc_with_both_handlers_begins_on_the_loop)
+{
+    struct suspended_fetch f = {0};
+    rpc2_conn *c;
+
+    setup(RPC2_SEC_NONE, ST_CONTINUED);
+    srv.to_worker = _i;
+    c = bind_at(RPC2_SEC_NONE);
+    start_fetch(c, TEST_FETCH_BOTH, &f.args, &f.moved, &f.d, &f.o);
+    fakelink_run(&link_, NULL, link_.now + 50 * MS);
+    ck_assert_uint_eq(srv.handler_runs, 1);
+    ck_assert_int_eq(workers.n, _i);
+    if (_i) {
+        ck_assert_int_eq(srv.to_worker_again, RPC2_EINVAL);
+        ck_assert_int_eq(rpc2_reply(workers.q[0], 0), RPC2_EINVAL);
+        run_workers(); /* the blocking handler: the transfer goes to the loop */
+        ck_assert_uint_eq(srv.handler_runs, 2);
+    }
+    for (int i = 0; i < 100 && !f.o.done; i++) {
+        fakelink_run(&link_, &f.o.done, link_.now + 1 * SEC);
+        run_workers(); /* the continuation, when there is one */
+    }
+    ck_assert(f.o.done);
+    ck_assert_int_eq(f.o.status, 0);
+    ck_assert_uint_eq(srv.outcomes, 1);
+    ck_assert_int_eq(f.d.bytes_transferred, SERVER_BYTES);
+    ck_assert_uint_eq(srv_stats()->requests_running, 0);
+    teardown();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("teardown");
@@ -642,6 +705,7 @@ int main(void)
     suite_add_tcase(s, sus);
     TCase *lp = tcase_create("loop");
     tcase_add_test(lp, a_loop_continuation_runs_at_the_loops_next_turn);
+    tcase_add_loop_test(lp, a_proc_with_both_handlers_begins_on_the_loop, 0, 2);
     suite_add_tcase(s, lp);
     TCase *m = tcase_create("matrix");
     tcase_set_timeout(m, 60);

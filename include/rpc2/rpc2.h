@@ -346,6 +346,13 @@ RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out)
  * (se.h) runs the transfer on the loop and continues the handler on a
  * worker once it is over.
  *
+ * A proc may have both: its async handler runs first, on the loop, and
+ * either answers the call itself (rpc2_reply) or passes it on with
+ * rpc2_request_to_worker, after which the blocking handler has it, as if
+ * the proc had no other. So the common case of a call can be served
+ * without the two thread hops a worker costs, and what might block (a
+ * path the loop cannot resolve from memory, say) still goes to a worker.
+ *
  * Status: 0 for success (the result is encoded and sent), a positive
  * application code (sent as is, no result), or a negative rpc2 error.
  */
@@ -358,7 +365,7 @@ struct rpc2_proc {
     size_t args_size;      /* sizeof the argument type */
     xdrproc_t encode_result;
     size_t result_size;
-    rpc2_async_handler async_handler;       /* exactly one of these two */
+    rpc2_async_handler async_handler;       /* one of these two, or both (above) */
     rpc2_blocking_handler blocking_handler;
     /* Blocking handlers that are quick and never wait on a peer (a stat, a
      * directory page): they go ahead of the other queued ones, and with three
@@ -371,6 +378,14 @@ struct rpc2_proc {
  * connections go to procs[]. The table is copied; arg goes to handlers. */
 RPC2_EXPORT int rpc2_export(rpc2_ctx *ctx, uint32_t subsystem, const struct rpc2_proc *procs,
                             size_t n_procs, void *arg);
+
+/* From the async handler of a proc that has both handlers, on the loop,
+ * before it answered or started a side effect: the call goes to the
+ * blocking handler on a worker, and that answers it. 0, or RPC2_EINVAL
+ * (the proc has not both handlers, or the call was passed on already) or
+ * another error (no worker could take it): the async handler still has
+ * the call to answer. */
+RPC2_EXPORT int rpc2_request_to_worker(rpc2_request *req);
 
 /* Sends the reply of an async handler. Safe only on the loop thread. */
 RPC2_EXPORT int rpc2_reply(rpc2_request *req, int status);
