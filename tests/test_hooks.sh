@@ -39,7 +39,13 @@ cat >"$tmp/bin/sleepy" <<'SH'
 echo "sleepy $$ starts"
 exec sleep "$1"
 SH
-chmod +x "$tmp/bin/record" "$tmp/bin/sleepy"
+# waits for the test to say "go" (a file), so what it proves holds at any load
+cat >"$tmp/bin/gated" <<'SH'
+#!/bin/sh
+echo "gated $$ starts"
+while [ ! -e "$1" ]; do sleep 0.1; done
+SH
+chmod +x "$tmp/bin/record" "$tmp/bin/sleepy" "$tmp/bin/gated"
 export TMPDIR_HOOKS="$tmp"
 
 hooks="$tmp/hooks"
@@ -48,7 +54,7 @@ cat >"$hooks" <<EOF
 in/?*      alice     0     30s         $tmp/bin/record exit=0 %p %r %s %c %i
 fail/?*    *         0     30s         $tmp/bin/record exit=3
 slow/?*    *         0     2s          $tmp/bin/sleepy 31.7
-wait/?*    *         0     60s         $tmp/bin/sleepy 4
+wait/?*    *         0     60s         $tmp/bin/gated $tmp/gate
 odd/?*     *         0     30s         $tmp/bin/record exit=0 %r
 EOF
 chmod 644 "$hooks"
@@ -124,13 +130,14 @@ found=$(find "$tmp" "$root" / -maxdepth 1 -name 'pwned*' 2>/dev/null)
 # ---- the server is not blocked -------------------------------------------------------
 echo "the server is not blocked"
 spawn slowput "$rcat" $P --put "$tmp/data" "$R:wait/w.bin" </dev/null >"$tmp/slowput.out" 2>&1
-await_log "$tmp/hooks.log" "for wait/w.bin: .*sleepy started" 20 || fail "the slow command did not start"
+await_log "$tmp/hooks.log" "for wait/w.bin: .*gated started" 20 || fail "the slow command did not start"
 # one worker, and the slow command holds none: all of these are answered meanwhile
 run 0 "STAT while a command runs" "$rcat" $P --stat "$R:in/data.bin"
 run 0 "STORE while a command runs" "$rcat" $P --put "$tmp/data" "$R:other.bin"
 run 0 "FETCH while a command runs" "$rcat" $P "$R:other.bin" -o "$tmp/back"
 same "$tmp/data" "$tmp/back" "fetched while a command runs"
-running slowput || fail "the slow store ended before the others (its command sleeps 4 s)"
+running slowput || fail "the slow store ended before its command was let go"
+touch "$tmp/gate"
 await slowput 60 || fail "the slow store did not end"
 [ "$(status slowput)" = 0 ] || fail "the slow store failed: $(cat "$tmp/slowput.out")"
 
