@@ -179,18 +179,13 @@ static void watch_stop(struct call *c)
  * wait (h_fetch_loop opens only from the caches): opening a path is what
  * talks to an NFS server (close-to-open), and a hung one must stall a
  * worker, never every client. */
-static int transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
+int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
 {
     c->after = after;
     watch_stop(c);
     if (on_loop)
         return rpc2_se_transfer_then_loop(c->req, &c->desc, transfer_over, c);
     return rpc2_se_transfer_then(c->req, &c->desc, transfer_over, c);
-}
-
-int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop)
-{
-    return transfer(c, after, on_loop);
 }
 
 /* ---- who may do what (access.h) ------------------------------------------- */
@@ -262,7 +257,7 @@ static int do_fetch(struct serve *s, rpc2_request *req, void *args, void *result
     if (rc != 0)
         return rc;
     fetch_desc(c, r, &st, result);
-    return transfer(c, NULL, 1);
+    return serve_transfer(c, NULL, 1);
 }
 
 /* ---- STAT ------------------------------------------------------------------ */
@@ -432,7 +427,7 @@ static int store_append(const struct root *at, const struct store_req *r, struct
                                     .quota = -1,
                                     .file_kind = RPC2_SE_FILE_FD,
                                     .file.fd.fd = c->fd};
-    return transfer(c, append_after, 0);
+    return serve_transfer(c, append_after, 0);
 }
 
 /* The sink writes a temporary beside the name and renames it into place
@@ -470,7 +465,7 @@ static int store_replace(const struct root *at, const struct store_req *r, unsig
                       .mtime_sec = a->mtime_sec,
                       .mtime_nsec = a->mtime_nsec},
     };
-    return transfer(c, store_after, !c->s->hooks.runner);
+    return serve_transfer(c, store_after, !c->s->hooks.runner);
 }
 
 /* STORE and STORE_FLAGS: flags say what happens at the target. */
