@@ -33,18 +33,20 @@ struct rpc2_ctx {
     int n_socks;
     int socks[RPC2_MAX_LISTEN];
     struct io_sockinfo sockinfo[RPC2_MAX_LISTEN]; /* family and UDP_SEGMENT, learnt once */
-    struct io_drops drops[RPC2_MAX_LISTEN]; /* the kernel's drop count per socket */
-    int peer_errors[RPC2_MAX_LISTEN];       /* the socket queues ICMP errors (a client's) */
+    struct io_drops drops[RPC2_MAX_LISTEN];       /* the kernel's drop count per socket */
+    int peer_errors[RPC2_MAX_LISTEN];             /* the socket queues ICMP errors (a client's) */
     ev_io readers[RPC2_MAX_LISTEN];
     ev_timer timer;
     uint64_t timer_deadline; /* what the timer is armed for; UINT64_MAX: idle */
     ev_async wake;
+    ev_prepare flusher; /* sends what handlers held back, before the loop sleeps */
     struct io_rx rx;
     struct workers *workers;
     struct mailbox mailbox;
     pthread_t loop_thread;
     atomic_int loop_running;
     atomic_int stop_requested;
+    int in_handler; /* on_readable, on_timer or on_wake runs: they flush at their end */
 };
 
 void rpc2_params_init(struct rpc2_params *p)
@@ -96,8 +98,10 @@ static void flush_outq(struct outq *q, void *arg)
         uint16_t sock = q->slots[start].to.sock;
         while (end < q->count && q->slots[end].to.sock == sock)
             end++;
-        if (sock < ctx->n_socks)
+        if (sock < ctx->n_socks) {
             io_send_on(ctx->socks[sock], &ctx->sockinfo[sock], &q->slots[start], end - start);
+            ctx->engine->stats.send_batches++;
+        }
         start = end;
     }
     q->count = 0;
@@ -118,8 +122,40 @@ static void rearm_timer(rpc2_ctx *ctx)
     ev_timer_start(ctx->loop, &ctx->timer);
 }
 
+/* Inside one of the loop's handlers, what a callback queued by a public
+ * call (a reply, a new call, a resumed request) stays queued until the
+ * handler's own flush at its end: the replies to a batch of requests, and
+ * the calls a batch of replies starts, then leave in one sendmmsg and wake
+ * the peer once, where each went alone (a tree of small files: one system
+ * call per file at each end). The outq still flushes itself when full. */
 void ctx_kick(rpc2_ctx *ctx)
 {
+    if (ctx->in_handler)
+        return;
+    engine_flush(ctx->engine);
+    rearm_timer(ctx);
+}
+
+/* A loop handler's work runs with ctx_kick held back; the outermost one
+ * flushes at its end. A loop run inside a handler (a callback waiting for
+ * a call of its own, ctx_run_until) is flushed by on_prepare before it
+ * sleeps, so nothing held back waits on a reply it needs. */
+static void handler_begin(rpc2_ctx *ctx)
+{
+    ctx->in_handler++;
+}
+
+static void handler_end(rpc2_ctx *ctx)
+{
+    if (--ctx->in_handler == 0)
+        ctx_kick(ctx);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    rpc2_ctx *ctx = w->data;
+
+    (void)loop, (void)revents;
     engine_flush(ctx->engine);
     rearm_timer(ctx);
 }
@@ -130,8 +166,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     ctx->timer_deadline = UINT64_MAX; /* it fired: no longer armed */
+    handler_begin(ctx);
     engine_timeout(ctx->engine, ctx_now());
-    ctx_kick(ctx);
+    handler_end(ctx);
 }
 
 /* ---- receiving ---------------------------------------------------------- */
@@ -179,6 +216,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct io_drops *drops = &ctx->drops[sock];
     uint64_t dropped_before = drops->total;
+    handler_begin(ctx);
     for (int round = 0; round < READ_BUDGET; round++) {
         int n = io_recv(ctx->socks[sock], &ctx->rx, drops);
         if (n <= 0)
@@ -189,7 +227,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     }
     ctx->engine->stats.rx_dropped += drops->total - dropped_before;
     receive_peer_errors(ctx, sock);
-    ctx_kick(ctx);
+    handler_end(ctx);
 }
 
 /* ---- other threads ------------------------------------------------------ */
@@ -198,8 +236,9 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     rpc2_ctx *ctx = w->data;
     (void)revents;
+    handler_begin(ctx);
     mailbox_drain(&ctx->mailbox);
-    ctx_kick(ctx);
+    handler_end(ctx);
     if (atomic_load(&ctx->stop_requested))
         ev_break(loop, EVBREAK_ALL);
 }
@@ -240,7 +279,8 @@ static void on_slept(struct ev_loop *loop, ev_timer *w, int revents)
 
 int ctx_sleep(rpc2_ctx *ctx, uint64_t us)
 {
-    struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
+    struct timespec ts = {.tv_sec = (time_t)(us / 1000000u),
+                          .tv_nsec = (long)(us % 1000000u) * 1000};
     volatile int done = 0;
     ev_timer t;
 
@@ -375,8 +415,9 @@ static int watch_fd(void *env, struct engine_fdwatch *w, int fd, int events)
         ev_init(&f->io, on_fd_ready);
         w->driver = f;
     }
-    ev_io_set(&f->io, fd, ((events & ENGINE_FD_READ) ? EV_READ : 0) |
-                              ((events & ENGINE_FD_WRITE) ? EV_WRITE : 0));
+    ev_io_set(&f->io, fd,
+              ((events & ENGINE_FD_READ) ? EV_READ : 0) |
+                  ((events & ENGINE_FD_WRITE) ? EV_WRITE : 0));
     ev_io_start(ctx->loop, &f->io);
     return 0;
 }
@@ -497,6 +538,10 @@ static int setup_loop(rpc2_ctx *ctx)
     ev_async_start(ctx->loop, &ctx->wake);
     if (!ctx->own_loop)
         ev_unref(ctx->loop); /* our wake-up watcher alone keeps no one's loop alive */
+    ev_prepare_init(&ctx->flusher, on_prepare);
+    ctx->flusher.data = ctx;
+    ev_prepare_start(ctx->loop, &ctx->flusher);
+    ev_unref(ctx->loop); /* nor does the flusher, on any loop */
     return 0;
 }
 
@@ -547,6 +592,10 @@ void rpc2_ctx_free(rpc2_ctx *ctx)
         if (!ctx->own_loop)
             ev_ref(ctx->loop);
         ev_async_stop(ctx->loop, &ctx->wake);
+        if (ev_is_active(&ctx->flusher)) {
+            ev_ref(ctx->loop);
+            ev_prepare_stop(ctx->loop, &ctx->flusher);
+        }
     }
     /* Blocking handlers may be waiting for the loop (a side-effect check, a
      * nested call): what they posted runs now, every connection is ended

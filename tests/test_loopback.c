@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <ev.h>
 #include <rpc2/rpc2.h>
 
 #include "procs.h"
@@ -38,7 +39,7 @@
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
-#define MS 1000u       /* microseconds */
+#define MS 1000u /* microseconds */
 #define SEC (1000u * MS)
 
 /* ---- scale and time ----------------------------------------------------- */
@@ -74,8 +75,8 @@ static int server_start_dead(const char *listen, unsigned dead_ms, pid_t *pid)
     char path[PATH_MAX], dead[16];
     snprintf(path, sizeof path, "%s/tests/testsrv", procs_builddir());
     snprintf(dead, sizeof dead, "%u", dead_ms);
-    const char *argv[] = {path,  "--listen",  listen, "--workers", "4",
-                          "--dead-ms", dead, "--idle-ms", dead,   NULL};
+    const char *argv[] = {path,        "--listen", listen,      "--workers", "4",
+                          "--dead-ms", dead,       "--idle-ms", dead,        NULL};
     return child_spawn(argv, SERVER_PREFIX, pid);
 }
 
@@ -750,6 +751,143 @@ START_TEST(test_async_cancel)
 }
 END_TEST
 
+/* ---- 12. what a callback sends leaves with the rest of the loop's turn ----- */
+
+#define FAN 8
+
+/* A client on a loop of the test's own, so callbacks run inside the
+ * context's handlers as an application's do. */
+struct fan {
+    struct ev_loop *loop;
+    rpc2_ctx *ctx;
+    rpc2_conn *first, *conns[FAN];
+    uint64_t batches_before, batches_at_reply;
+    unsigned started, done;
+    int all_done; /* done == FAN */
+    int status;
+    int inner_done, inner_status; /* the call a callback waits for itself */
+};
+
+static uint64_t send_batches(const rpc2_ctx *ctx)
+{
+    return client_stats(ctx).send_batches;
+}
+
+static void fanned_done(int status, void *result, void *arg)
+{
+    struct fan *f = arg;
+    (void)result;
+    if (f->done++ == 0)
+        f->batches_at_reply = send_batches(f->ctx);
+    f->all_done = f->done == FAN;
+    if (status != 0)
+        f->status = status;
+}
+
+/* The first call's end starts FAN calls, one on each connection. */
+static void fan_out(int status, void *result, void *arg)
+{
+    struct fan *f = arg;
+    (void)result;
+    f->status = status;
+    f->batches_before = send_batches(f->ctx);
+    for (unsigned i = 0; i < FAN; i++)
+        if (rpc2_call_async(f->conns[i], TEST_NULL, NULL, NULL, NULL, NULL, NULL, fanned_done, f) ==
+            0)
+            f->started++;
+}
+
+static void inner_done(int status, void *result, void *arg)
+{
+    struct fan *f = arg;
+    (void)result;
+    f->inner_status = status;
+    f->inner_done = 1;
+}
+
+/* The first call's end starts another and runs the loop itself until that
+ * one is answered (as rcat's waits inside a callback do): what the handler
+ * holds back must still go out before the loop sleeps. */
+static void wait_inside(int status, void *result, void *arg)
+{
+    struct fan *f = arg;
+    int64_t deadline = now_us() + 30 * (int64_t)SEC;
+    (void)result;
+    f->status = status;
+    if (rpc2_call_async(f->conns[0], TEST_NULL, NULL, NULL, NULL, NULL, NULL, inner_done, f) != 0)
+        return;
+    while (!f->inner_done && now_us() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
+}
+
+static void fan_setup(struct fan *f, int port)
+{
+    struct rpc2_params p = client_params();
+    *f = (struct fan){.loop = ev_loop_new(EVFLAG_AUTO)};
+    ck_assert_ptr_nonnull(f->loop);
+    p.loop = f->loop;
+    f->ctx = client_new(&p);
+    f->first = bind_ok(f->ctx, "127.0.0.1", port);
+    for (unsigned i = 0; i < FAN; i++)
+        f->conns[i] = bind_ok(f->ctx, "127.0.0.1", port);
+}
+
+static void fan_run(struct fan *f, const int *done)
+{
+    int64_t deadline = now_us() + 60 * (int64_t)SEC;
+    while (!*done && now_us() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
+    ck_assert_msg(*done, "the calls were not all answered");
+}
+
+static void fan_dispose(struct fan *f)
+{
+    rpc2_unbind(f->first);
+    for (unsigned i = 0; i < FAN; i++)
+        rpc2_unbind(f->conns[i]);
+    rpc2_ctx_free(f->ctx);
+    ev_loop_destroy(f->loop);
+}
+
+START_TEST(test_callback_calls_leave_together)
+{
+    pid_t srv;
+    int port = server_start("127.0.0.1:0", &srv);
+    struct fan f;
+
+    fan_setup(&f, port);
+    ck_assert_int_eq(rpc2_call_async(f.first, TEST_NULL, NULL, NULL, NULL, NULL, NULL, fan_out, &f),
+                     0);
+    fan_run(&f, &f.all_done);
+    ck_assert_int_eq(f.status, 0);
+    ck_assert_uint_eq(f.started, FAN);
+    /* Sent one by one they would have taken FAN sends before the first
+     * answer came back; together, one (and a retransmission's, on a slow
+     * machine). */
+    ck_assert_msg(f.batches_at_reply - f.batches_before < FAN, "%llu sends for %d calls",
+                  (unsigned long long)(f.batches_at_reply - f.batches_before), FAN);
+    fan_dispose(&f);
+    server_stop(srv);
+}
+END_TEST
+
+START_TEST(test_callback_waiting_on_its_own_call)
+{
+    pid_t srv;
+    int port = server_start("127.0.0.1:0", &srv);
+    struct fan f;
+
+    fan_setup(&f, port);
+    ck_assert_int_eq(
+        rpc2_call_async(f.first, TEST_NULL, NULL, NULL, NULL, NULL, NULL, wait_inside, &f), 0);
+    fan_run(&f, &f.inner_done);
+    ck_assert_int_eq(f.status, 0);
+    ck_assert_int_eq(f.inner_status, 0);
+    fan_dispose(&f);
+    server_stop(srv);
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------------ */
 
 static TCase *tcase_new(const char *name, double timeout)
@@ -787,6 +925,11 @@ static Suite *loopback_suite(void)
     tcase_add_test(errors, test_ipv6);
     tcase_add_test(errors, test_async_cancel);
     suite_add_tcase(s, errors);
+
+    TCase *batching = tcase_new("batching", 120);
+    tcase_add_test(batching, test_callback_calls_leave_together);
+    tcase_add_test(batching, test_callback_waiting_on_its_own_call);
+    suite_add_tcase(s, batching);
 
     TCase *idle = tcase_new("idle", 60);
     tcase_add_test(idle, test_server_drops_vanished_client);

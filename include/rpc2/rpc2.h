@@ -330,6 +330,12 @@ struct rpc2_ctx_stats {
      * sent; heard and told to rpc2_ctx_on_announce's callback; heard with
      * no callback set (dropped). */
     uint64_t announces_sent, announces_heard, announces_ignored;
+    /* The sends that carried packets_sent, each a sendmmsg of up to 32
+     * datagrams (one per 32 of a longer run), so packets_sent over it is
+     * how many went out at once. What the loop's handlers
+     * queue (the replies to a batch of requests, the calls a batch of
+     * replies starts from their callbacks) leaves in one. */
+    uint64_t send_batches;
 };
 RPC2_EXPORT void rpc2_ctx_stats(const rpc2_ctx *ctx, struct rpc2_ctx_stats *out);
 
