@@ -24,11 +24,11 @@
 #include "rcat_proto.h"
 #include "root.h"
 
-#define MAX_LINKS 40      /* symlinks followed in one lookup, as the kernel allows */
+#define MAX_LINKS 40 /* symlinks followed in one lookup, as the kernel allows */
 /* EAGAIN: a rename raced with a ".." inside a symlink. Retries are cheap, and
  * under a rename storm on a busy machine 8 ran out (test_root swap_race). */
 #define OPENAT2_RETRIES 64
-#define LAST_RETRIES 8    /* the walk met a last component that changed under it */
+#define LAST_RETRIES 8 /* the walk met a last component that changed under it */
 
 int root_status_of_errno(int err)
 {
@@ -419,22 +419,25 @@ static int judge(const struct root *r, int fd, struct stat *st)
 }
 
 /* Opens what the O_PATH descriptor refers to, for real, by the magic link
- * /proc/self/fd/N: the object judged is the object opened, whatever was
- * renamed meanwhile. */
-static int reopen(int pathfd, int flags, const struct stat *judged, int *out)
+ * /proc/self/fd/N: the object judged (*st) is the object opened, whatever
+ * was renamed meanwhile. *st then describes the open file itself (its
+ * fstat, which the check takes anyway): what a FETCH hands the library as
+ * the file's size and version. */
+static int reopen(int pathfd, int flags, struct stat *st, int *out)
 {
     char proc[32];
-    struct stat st;
+    struct stat now;
     int fd;
 
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
     fd = open(proc, flags | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return root_status_of_errno(errno);
-    if (fstat(fd, &st) < 0 || st.st_dev != judged->st_dev || st.st_ino != judged->st_ino) {
+    if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
         close(fd); /* not the /proc we know: give out nothing */
         return RCAT_IO;
     }
+    *st = now;
     *out = fd;
     return 0;
 }

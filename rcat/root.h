@@ -79,12 +79,14 @@ int root_open_parent(const struct root *r, const char *path, size_t len, int *di
  * *fd and *st; any other return (-EAGAIN: not cached, -EXDEV: a mount
  * point or a way out of the root, -EPERM: not a regular file a client may
  * have, ...) is no answer: root_open_regular, on a thread that may block,
- * gives it. Never opens a file root_open_regular would refuse. */
+ * gives it. Never opens a file root_open_regular would refuse. *st is as
+ * root_open_regular's. */
 int root_open_cached(const struct root *r, const char *path, size_t len, int *fd, struct stat *st);
 
 /* FETCH: the regular file path names, opened with flags (O_CLOEXEC and
  * O_NOCTTY are added) only after it was judged through an O_PATH
- * descriptor; *st describes it. RCAT_IS_DIR for a directory,
+ * descriptor; *st describes it (an fstat of *fd once open, as the library
+ * may take it: rpc2_se_desc.file.fd.st). RCAT_IS_DIR for a directory,
  * RCAT_PERMISSION for anything else a client may not be given. */
 int root_open_regular(const struct root *r, const char *path, size_t len, int flags, int *fd,
                       struct stat *st);

@@ -223,17 +223,21 @@ int serve_caller_root(struct serve *s, rpc2_request *req, unsigned need, struct 
 
 /* ---- FETCH ----------------------------------------------------------------- */
 
-/* The file (open in c->fd, described by st) is what the call moves. */
+/* The file (open in c->fd, described by st, its fstat once open) is what
+ * the call moves. The library takes its size and version from that fstat
+ * (root.c took it to check the open file): none of its own. */
 static void fetch_desc(struct call *c, const struct fetch_req *r, const struct stat *st,
                        void *result)
 {
+    c->st = *st;
     c->desc = (struct rpc2_se_desc){
         .type = RPC2_SE_SFTP,
         .direction = RPC2_SE_FETCH,
         .seek_offset = (int64_t)r->a.offset,
         .quota = r->a.length,
         .file_kind = RPC2_SE_FILE_FD,
-        .file.fd = {.fd = c->fd, .positional = 1}, /* opened for this call alone */
+        /* opened for this call alone */
+        .file.fd = {.fd = c->fd, .positional = 1, .st = &c->st},
     };
     serve_info_of(st, result);
 }
@@ -459,8 +463,8 @@ static int store_replace(const struct root *at, const struct store_req *r, unsig
                       .mode = a->mode & MODE_BITS,
                       .atomic = 1,
                       .no_clobber = a->no_clobber,
-                      .flush = flags & RCAT_STORE_NO_FLUSH ? RPC2_SE_FLUSH_NEVER
-                                                           : RPC2_SE_FLUSH_ALWAYS,
+                      .flush =
+                          flags & RCAT_STORE_NO_FLUSH ? RPC2_SE_FLUSH_NEVER : RPC2_SE_FLUSH_ALWAYS,
                       .attrs = a->keep_mtime ? RPC2_SE_ATTR_MTIME : 0,
                       .mtime_sec = a->mtime_sec,
                       .mtime_nsec = a->mtime_nsec},

@@ -57,6 +57,7 @@ struct call {
     struct timespec t0;
     uint64_t bytes;          /* moved; for the remote operations, what their line counts */
     int fd;                  /* FETCH: the file; STORE: its directory; -1: none */
+    struct stat st;          /* FETCH: the file's fstat once open (desc.file.fd.st) */
     char name[NAME_MAX + 1]; /* STORE: the name in that directory */
     char sink_path[32 + NAME_MAX];
     struct rpc2_se_desc desc; /* the transfer's, valid until it is over */

@@ -127,16 +127,19 @@ static int open_atomic(struct fileio *f)
 /* rpc2_se_desc's fd.positional: a regular file at seek_offset, as is. */
 static int open_positional_fd(struct fileio *f)
 {
-    struct stat st;
+    const struct stat *st = f->d->file.fd.st; /* the caller's, when it has one */
+    struct stat own;
 
-    if (fstat(f->d->file.fd.fd, &st) < 0)
+    if (!st && fstat(f->d->file.fd.fd, &own) < 0)
         return fail(f, "fstat failed", fileio_errno_code(errno));
-    if (!S_ISREG(st.st_mode))
+    if (!st)
+        st = &own;
+    if (!S_ISREG(st->st_mode))
         return fail(f, "a positional fd must be a regular file", RPC2_EINVAL);
     f->fd = f->d->file.fd.fd;
-    f->file_size = st.st_size;
+    f->file_size = st->st_size;
     if (!f->sink)
-        fileversion_note(&f->version, &st);
+        fileversion_note(&f->version, st);
     f->kind = FIO_POSITIONAL;
     f->start = f->d->seek_offset;
     return 0;

@@ -513,6 +513,48 @@ START_TEST(positional_fd_keeps_its_position)
 }
 END_TEST
 
+/* fd.st: the caller's fstat is the version sent. A file that changed
+ * after the caller judged it (here: grew) ends RPC2_ECHANGED, as if it had
+ * changed during the transfer, never as the later version; the size sent
+ * is the caller's. Without fd.st the library's own fstat at open would
+ * take the grown file as it is. */
+START_TEST(positional_fd_takes_the_callers_stat)
+{
+    char path[256];
+    uint8_t *data = pattern(12000, 9), out[12001];
+    struct stat judged;
+    struct rpc2_se_desc d;
+    int64_t size = 0;
+    size_t n;
+    int fd;
+
+    put_file(at(path, "judged"), data, 10000);
+    fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fstat(fd, &judged), 0);
+    d = desc_fd(fd, 0, -1);
+    d.file.fd.positional = 1;
+    d.file.fd.st = &judged;
+    ck_assert_int_eq(source_all(&d, 0, out, sizeof out, &n, &size), 0);
+    ck_assert_int_eq(size, 10000);
+    ck_assert_uint_eq(n, 10000);
+    ck_assert(memcmp(out, data, 10000) == 0);
+
+    ck_assert_int_eq(pwrite(fd, data + 10000, 2000, 10000), 2000);
+    d = desc_fd(fd, 0, -1);
+    d.file.fd.positional = 1;
+    d.file.fd.st = &judged; /* taken before the file grew */
+    ck_assert_int_eq(source_all(&d, 0, out, sizeof out, &n, &size), RPC2_ECHANGED);
+    ck_assert_int_eq(size, 10000);
+    d.file.fd.st = NULL; /* the library's own: the file as it is now */
+    ck_assert_int_eq(source_all(&d, 0, out, sizeof out, &n, &size), 0);
+    ck_assert_int_eq(size, 12000);
+    ck_assert(memcmp(out, data, 12000) == 0);
+    close(fd);
+    free(data);
+}
+END_TEST
+
 START_TEST(fd_refusals)
 {
     int p[2], fd = open("/dev/null", O_RDONLY), closed = dup(0);
@@ -1072,7 +1114,8 @@ START_TEST(inode_without_capability)
     ck_assert_int_eq(rpc2_se_inode_of(path, &d), 0);
     st = in_child(without_capability, &d);
     if (st == SKIP)
-        test_skip("inode_without_capability", machine_has_capability(CAP_SETPCAP) || machine_is_root(),
+        test_skip("inode_without_capability",
+                  machine_has_capability(CAP_SETPCAP) || machine_is_root(),
                   "capset not permitted here");
     else
         ck_assert_msg(st == 0, "child said %d", st);
@@ -1759,8 +1802,8 @@ START_TEST(atomic_attrs_before_the_name)
     };
     char dir[256], path[300];
     uint8_t *data = pattern(10000, 33);
-    struct fileio_info src = {.size = 10000, .mode = 0751, .mtime_sec = 1234567890,
-                              .mtime_nsec = 123456789};
+    struct fileio_info src = {
+        .size = 10000, .mode = 0751, .mtime_sec = 1234567890, .mtime_nsec = 123456789};
     struct rpc2_se_desc d;
     struct fileio *f;
     struct stat st;
@@ -1927,6 +1970,7 @@ static Suite *fileio_suite(void)
     tcase_add_test(t, append_fd_is_a_stream);
     tcase_add_test(t, fd_refusals);
     tcase_add_test(t, positional_fd_keeps_its_position);
+    tcase_add_test(t, positional_fd_takes_the_callers_stat);
     tcase_add_loop_test(t, stream_source, 0, 3);
     tcase_add_loop_test(t, stream_source_quota, 0, 3);
     tcase_add_loop_test(t, stream_sink, 0, 3);

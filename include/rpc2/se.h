@@ -98,6 +98,8 @@ enum rpc2_se_flush {
 #define RPC2_SE_ATTR_MTIME 0x4        /* file.name.mtime_sec/nsec */
 #define RPC2_SE_ATTR_SOURCE_MTIME 0x8 /* the source's mtime, as the peer reports it */
 
+struct stat;
+
 struct rpc2_se_desc {
     uint32_t type;                    /* RPC2_SE_SFTP */
     enum rpc2_se_direction direction;
@@ -153,6 +155,15 @@ struct rpc2_se_desc {
              * tree of small files costs on each side (rcat -r, rcatd). An
              * fd not open for the role fails at its first read or write. */
             int positional;
+            /* With positional, optional: the caller's fstat of fd, taken
+             * once fd was open and describing it still. The library takes
+             * the file's type, size and version from it (a source's version
+             * is checked again by its own fstat once the last byte is read)
+             * instead of an fstat of its own: one system call a file less
+             * for a caller that has just judged the file (rcatd's FETCH).
+             * Read while the transfer opens, not kept. NULL: the library's
+             * own fstat. */
+            const struct stat *st;
         } fd;
         struct {
             int mount_fd; /* any fd on the file's filesystem */
