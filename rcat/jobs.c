@@ -37,14 +37,14 @@ struct jobs {
     jobs_start_fn start;
     const uint64_t *bytes; /* each task's; NULL: unpaced */
     void *arg;
-    double started;  /* bytes of the tasks started */
-    double allowed;  /* bytes the rate has allowed since the run began */
-    ev_tstamp last;  /* when allowed was last brought up to date, on the loop's clock */
-    ev_timer pace;   /* wakes the loop when the next start is due */
+    double started; /* bytes of the tasks started */
+    double allowed; /* bytes the rate has allowed since the run began */
+    ev_tstamp last; /* when allowed was last brought up to date, on the loop's clock */
+    ev_timer pace;  /* wakes the loop when the next start is due */
     int dispatching; /* dispatch runs: a task ending inside it starts none itself */
 };
 
-#define PACE_SPARE 0.05   /* seconds of the rate a start may come early by */
+#define PACE_SPARE 0.05 /* seconds of the rate a start may come early by */
 #define PACE_LONGEST 0.25 /* the longest wait before the rate is read again (a live change) */
 
 static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)

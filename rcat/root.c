@@ -24,11 +24,11 @@
 #include "rcat_proto.h"
 #include "root.h"
 
-#define MAX_LINKS 40 /* symlinks followed in one lookup, as the kernel allows */
+#define MAX_LINKS 40      /* symlinks followed in one lookup, as the kernel allows */
 /* EAGAIN: a rename raced with a ".." inside a symlink. Retries are cheap, and
  * under a rename storm on a busy machine 8 ran out (test_root swap_race). */
 #define OPENAT2_RETRIES 64
-#define LAST_RETRIES 8 /* the walk met a last component that changed under it */
+#define LAST_RETRIES 8    /* the walk met a last component that changed under it */
 
 int root_status_of_errno(int err)
 {

@@ -463,8 +463,8 @@ static int store_replace(const struct root *at, const struct store_req *r, unsig
                       .mode = a->mode & MODE_BITS,
                       .atomic = 1,
                       .no_clobber = a->no_clobber,
-                      .flush =
-                          flags & RCAT_STORE_NO_FLUSH ? RPC2_SE_FLUSH_NEVER : RPC2_SE_FLUSH_ALWAYS,
+                      .flush = flags & RCAT_STORE_NO_FLUSH ? RPC2_SE_FLUSH_NEVER
+                                                           : RPC2_SE_FLUSH_ALWAYS,
                       .attrs = a->keep_mtime ? RPC2_SE_ATTR_MTIME : 0,
                       .mtime_sec = a->mtime_sec,
                       .mtime_nsec = a->mtime_nsec},

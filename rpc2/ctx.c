@@ -33,8 +33,8 @@ struct rpc2_ctx {
     int n_socks;
     int socks[RPC2_MAX_LISTEN];
     struct io_sockinfo sockinfo[RPC2_MAX_LISTEN]; /* family and UDP_SEGMENT, learnt once */
-    struct io_drops drops[RPC2_MAX_LISTEN];       /* the kernel's drop count per socket */
-    int peer_errors[RPC2_MAX_LISTEN];             /* the socket queues ICMP errors (a client's) */
+    struct io_drops drops[RPC2_MAX_LISTEN]; /* the kernel's drop count per socket */
+    int peer_errors[RPC2_MAX_LISTEN];       /* the socket queues ICMP errors (a client's) */
     ev_io readers[RPC2_MAX_LISTEN];
     ev_timer timer;
     uint64_t timer_deadline; /* what the timer is armed for; UINT64_MAX: idle */
@@ -279,8 +279,7 @@ static void on_slept(struct ev_loop *loop, ev_timer *w, int revents)
 
 int ctx_sleep(rpc2_ctx *ctx, uint64_t us)
 {
-    struct timespec ts = {.tv_sec = (time_t)(us / 1000000u),
-                          .tv_nsec = (long)(us % 1000000u) * 1000};
+    struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
     volatile int done = 0;
     ev_timer t;
 
@@ -415,9 +414,8 @@ static int watch_fd(void *env, struct engine_fdwatch *w, int fd, int events)
         ev_init(&f->io, on_fd_ready);
         w->driver = f;
     }
-    ev_io_set(&f->io, fd,
-              ((events & ENGINE_FD_READ) ? EV_READ : 0) |
-                  ((events & ENGINE_FD_WRITE) ? EV_WRITE : 0));
+    ev_io_set(&f->io, fd, ((events & ENGINE_FD_READ) ? EV_READ : 0) |
+                              ((events & ENGINE_FD_WRITE) ? EV_WRITE : 0));
     ev_io_start(ctx->loop, &f->io);
     return 0;
 }

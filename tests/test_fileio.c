@@ -1114,8 +1114,7 @@ START_TEST(inode_without_capability)
     ck_assert_int_eq(rpc2_se_inode_of(path, &d), 0);
     st = in_child(without_capability, &d);
     if (st == SKIP)
-        test_skip("inode_without_capability",
-                  machine_has_capability(CAP_SETPCAP) || machine_is_root(),
+        test_skip("inode_without_capability", machine_has_capability(CAP_SETPCAP) || machine_is_root(),
                   "capset not permitted here");
     else
         ck_assert_msg(st == 0, "child said %d", st);
@@ -1802,8 +1801,8 @@ START_TEST(atomic_attrs_before_the_name)
     };
     char dir[256], path[300];
     uint8_t *data = pattern(10000, 33);
-    struct fileio_info src = {
-        .size = 10000, .mode = 0751, .mtime_sec = 1234567890, .mtime_nsec = 123456789};
+    struct fileio_info src = {.size = 10000, .mode = 0751, .mtime_sec = 1234567890,
+                              .mtime_nsec = 123456789};
     struct rpc2_se_desc d;
     struct fileio *f;
     struct stat st;

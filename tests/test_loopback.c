@@ -39,7 +39,7 @@
 
 #define SERVER_PREFIX "testsrv listening on"
 #define PROXY_PREFIX "faultproxy listening on"
-#define MS 1000u /* microseconds */
+#define MS 1000u       /* microseconds */
 #define SEC (1000u * MS)
 
 /* ---- scale and time ----------------------------------------------------- */
@@ -75,8 +75,8 @@ static int server_start_dead(const char *listen, unsigned dead_ms, pid_t *pid)
     char path[PATH_MAX], dead[16];
     snprintf(path, sizeof path, "%s/tests/testsrv", procs_builddir());
     snprintf(dead, sizeof dead, "%u", dead_ms);
-    const char *argv[] = {path,        "--listen", listen,      "--workers", "4",
-                          "--dead-ms", dead,       "--idle-ms", dead,        NULL};
+    const char *argv[] = {path,  "--listen",  listen, "--workers", "4",
+                          "--dead-ms", dead, "--idle-ms", dead,   NULL};
     return child_spawn(argv, SERVER_PREFIX, pid);
 }
 
