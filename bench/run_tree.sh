@@ -143,7 +143,8 @@ PY
 start_rcatd() {
     local name=$1 root=$2
     shift 2
-    $@ --listen 127.0.0.1:0 --root "$root" --writable >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    # shellcheck disable=SC2048,SC2086 # CMD is prog's "env ... PATH": split into words
+    $* --listen 127.0.0.1:0 --root "$root" --writable >"$tmp/$name.out" 2>"$tmp/$name.err" &
     pids+=($!)
     port=""
     for _ in $(seq 1 100); do
@@ -185,7 +186,7 @@ done
     done
 } >"$tmp/rsyncd.conf"
 rsyncd=""
-for try in $(seq 1 20); do
+for _ in $(seq 1 20); do
     rport=$((20000 + RANDOM % 20000))
     rsync --daemon --no-detach --address=127.0.0.1 --port="$rport" --config="$tmp/rsyncd.conf" \
         --log-file="$tmp/rsyncd.log" &
@@ -205,19 +206,24 @@ now() { date +%s.%N; }
 since() { echo "$(now) $1" | awk '{printf "%.3f", $1 - $2}'; }
 # where K NAME: the copy NAME on destination K
 where() { [ "$PUT" = 1 ] && echo "${dd[$1]}/root/put/$2" || echo "${dd[$1]}/dst/$2"; }
-# rcat_cmd CMD PORT K NAME: the command line of one copy
-rcat_cmd() {
+# rcat_copy CMD PORT K NAME [WRAPPER...]: one copy into a fresh NAME (run
+# under WRAPPER when given); CMD is split into words (prog's "env ...")
+rcat_copy() {
+    local cmd=$1 port=$2 k=$3 name=$4
+    shift 4
     if [ "$PUT" = 1 ]; then
-        echo "$1 -q -P $2 -r -j $JOBS --put $tmp/root/tree/ 127.0.0.1:put/$4"
+        # shellcheck disable=SC2086
+        "$@" $cmd -q -P "$port" -r -j "$JOBS" --put "$tmp/root/tree/" "127.0.0.1:put/$name"
     else
-        echo "$1 -q -P $2 -r -j $JOBS 127.0.0.1:tree/ $(where "$3" "$4")"
+        # shellcheck disable=SC2086
+        "$@" $cmd -q -P "$port" -r -j "$JOBS" 127.0.0.1:tree/ "$(where "$k" "$name")"
     fi
 }
 # run_rcat CMD PORT K NAME: one copy into a fresh NAME; prints its time
 run_rcat() {
     local t0
     t0=$(now)
-    $(rcat_cmd "$@") || { echo "rcat failed" >&2; exit 1; }
+    rcat_copy "$@" || { echo "rcat failed" >&2; exit 1; }
     since "$t0"
 }
 # run_rsync K NAME: one copy into a fresh NAME; prints "TOTAL FLUSH"
@@ -320,13 +326,11 @@ echo "where rcat's time went (traced under strace, which adds ~10-20 ms; not in 
 for k in "${!dd[@]}"; do
     for i in $(seq 1 "$PHASES"); do
         for who in rcat ${BASE:+base}; do
-            if [ "$who" = rcat ]; then
-                cmd=$(rcat_cmd "$rcat" "${new_port[k]}" "$k" "phase.$who.$i")
-            else
-                cmd=$(rcat_cmd "$base_rcat" "${base_port[k]}" "$k" "phase.$who.$i")
-            fi
-            strace -f --seccomp-bpf -ttt -T -e trace=execve,mkdirat,syncfs,exit_group -o "$tmp/strace.out" \
-                $cmd || { echo "rcat failed" >&2; exit 1; }
+            set -- "$rcat" "${new_port[k]}"
+            [ "$who" = base ] && set -- "$base_rcat" "${base_port[k]}"
+            rcat_copy "$1" "$2" "$k" "phase.$who.$i" strace -f --seccomp-bpf -ttt -T \
+                -e trace=execve,mkdirat,syncfs,exit_group -o "$tmp/strace.out" ||
+                { echo "rcat failed" >&2; exit 1; }
             printf "  %-6s %-8s %s\n" "${fs[k]}:" "$who" "$(phases "$tmp/strace.out")"
         done
     done
