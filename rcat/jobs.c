@@ -41,7 +41,6 @@ struct jobs {
     double allowed; /* bytes the rate has allowed since the run began */
     ev_tstamp last; /* when allowed was last brought up to date, on the loop's clock */
     ev_timer pace;  /* wakes the loop when the next start is due */
-    int dispatching; /* dispatch runs: a task ending inside it starts none itself */
 };
 
 #define PACE_SPARE 0.05 /* seconds of the rate a start may come early by */
@@ -105,18 +104,11 @@ static void cancel_all(void *arg)
             rpc2_cancel(j->lanes[i]->slot->conn);
 }
 
-static void dispatch(struct jobs *j);
-
-/* The lane's next task starts at once, inside the callback that ended
- * this one: the calls a batch of replies frees go out together, at the
- * end of the loop's turn (rpc2 holds a callback's sends back until then),
- * not one system call each after it. */
 void jobs_finish(struct jobs *j, unsigned lane)
 {
     ratectl_leave(j->o->ratectl, j->lanes[lane]->slot->conn);
     j->lanes[lane]->busy = 0;
     j->busy--;
-    dispatch(j);
 }
 
 static int lane_ready(const struct lane *l)
@@ -144,15 +136,10 @@ static int pick(const struct jobs *j)
     return -1;
 }
 
-/* Not reentered: a task that ends inside its start (refused, skipped)
- * frees its lane for this loop, so a long run of such ends stays flat. */
 static void dispatch(struct jobs *j)
 {
     int i;
 
-    if (j->dispatching)
-        return;
-    j->dispatching = 1;
     while (j->next < j->n_tasks && !j->o->signal && (i = pick(j)) >= 0 && jobs_pace(j)) {
         struct lane *l = j->lanes[i];
 
@@ -163,7 +150,6 @@ static void dispatch(struct jobs *j)
         ratectl_join(j->o->ratectl, l->slot->conn);
         j->start(j, (unsigned)i, l->slot, j->next++, j->arg);
     }
-    j->dispatching = 0;
 }
 
 static int add_lanes(struct jobs *j, struct slot *first, unsigned n)

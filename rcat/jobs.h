@@ -22,8 +22,7 @@ struct jobs;
  * Starts task on lane's connection (s; s->lost says the lane cannot run
  * it, and the task should fail with that error): with rpc2_call_async,
  * or at once (a file skipped, or one that failed before any call). Either
- * way the task ends with exactly one jobs_finish(j, lane), its last touch
- * of the task: jobs_finish may start the lane's next task before it returns.
+ * way the task ends with exactly one jobs_finish(j, lane).
  */
 typedef void (*jobs_start_fn)(struct jobs *j, unsigned lane, struct slot *s, size_t task,
                               void *arg);
