@@ -224,10 +224,14 @@ static int do_sum(struct serve *s, rpc2_request *req, void *args, void *result, 
     out->sum.sum_val = malloc(RPC2_SE_SUM_MAX);
     if (!out->sum.sum_val)
         return RPC2_ENOMEM;
+    serve_split_hold(s, c, &st, 0); /* summing a split temporary is using it */
     rc = rpc2_se_sum_fd(c->fd, (int)r->a.type, r->a.offset, r->a.length,
                         (unsigned char *)out->sum.sum_val, &len, &c->bytes);
     if (rc != 0)
         return rc == RPC2_ENOMEM || rc == RPC2_EINVAL ? rc : root_status_of_errno(errno);
+    if (r->a.offset == 0)
+        serve_split_note_sum(s, c, (int)r->a.type, (const unsigned char *)out->sum.sum_val, len,
+                             c->bytes);
     out->sum.sum_len = len;
     out->bytes = c->bytes;
     serve_info_of(&st, &out->info);
