@@ -92,6 +92,14 @@ static inline bool_t serve_peek_len(XDR *x, u_int *len)
         return xdr_##args(x, &r->a);                                                               \
     }
 
+/* RENAME's and SPLIT_END's: two names on the wire, both lengths kept
+ * (serve_ops.c). */
+struct serve_rename_req {
+    rename_args a;
+    u_int path_len, to_len;
+};
+bool_t xdr_serve_rename_req(XDR *x, struct serve_rename_req *r);
+
 /* quick: never waits on a client (rpc2_proc.quick) */
 #define PROC(num, req, res, fn, is_quick)                                                          \
     {                                                                                              \

@@ -352,23 +352,9 @@ static int do_split_begin(struct serve *s, rpc2_request *req, void *args, void *
 
 /* ---- SPLIT_END ------------------------------------------------------------- */
 
-struct split_end_req {
-    rename_args a;
-    u_int path_len, to_len;
-};
-
-static bool_t xdr_split_end_req(XDR *x, struct split_end_req *r)
-{
-    if (x->x_op != XDR_DECODE)
-        return xdr_rename_args(x, &r->a);
-    return serve_peek_len(x, &r->path_len) && xdr_string(x, &r->a.from, RCAT_MAX_PATH) &&
-           serve_peek_len(x, &r->to_len) && xdr_string(x, &r->a.to, RCAT_MAX_PATH) &&
-           xdr_u_int(x, &r->a.flags);
-}
-
 /* Whether from names a temporary SPLIT_BEGIN made for to: the same
  * directory, the name to's with the infix and random digits. */
-static int is_temp_for(const struct root *at, const struct split_end_req *r, int to_dir,
+static int is_temp_for(const struct root *at, const struct serve_rename_req *r, int to_dir,
                        const char *to_name)
 {
     char from_name[NAME_MAX + 1], prefix[NAME_MAX + 1];
@@ -405,7 +391,7 @@ static void take_out(struct serve *s, const struct stat *st, struct call *c)
     pthread_mutex_unlock(&t->lock);
 }
 
-static int end_in(struct serve *s, const struct root *at, const struct split_end_req *r,
+static int end_in(struct serve *s, const struct root *at, const struct serve_rename_req *r,
                   file_info *out, struct call *c)
 {
     struct stat st;
@@ -428,7 +414,7 @@ static int end_in(struct serve *s, const struct root *at, const struct split_end
 static int do_split_end(struct serve *s, rpc2_request *req, void *args, void *result,
                         struct call *c)
 {
-    const struct split_end_req *r = args;
+    const struct serve_rename_req *r = args;
     struct root at;
 
     c->path2_key = "to";
@@ -451,11 +437,11 @@ static int h_split_begin(rpc2_request *rq, void *args, void *result, void *arg)
 
 static int h_split_end(rpc2_request *rq, void *args, void *result, void *arg)
 {
-    return serve_run(arg, rq, "SPLIT_END", ((struct split_end_req *)args)->a.from, do_split_end,
+    return serve_run(arg, rq, "SPLIT_END", ((struct serve_rename_req *)args)->a.from, do_split_end,
                      args, result);
 }
 
 const struct rpc2_proc serve_split_procs[SERVE_SPLIT_N] = {
     PROC(RCAT_SPLIT_BEGIN, split_begin_req, split_begin_result, h_split_begin, 1),
-    PROC(RCAT_SPLIT_END, split_end_req, file_info, h_split_end, 0), /* its command waits */
+    PROC(RCAT_SPLIT_END, serve_rename_req, file_info, h_split_end, 0), /* its command waits */
 };
