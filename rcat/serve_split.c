@@ -26,7 +26,8 @@
 #include "serve_impl.h"
 
 #define TEMP_INFIX ".rcat-split-"
-#define TEMP_RANDOM 8 /* hex digits after the infix */
+#define TEMP_RANDOM 8        /* hex digits after the infix */
+#define SPLIT_TEMPS_MAX 1024 /* temporaries at once, of all clients */
 
 struct split_temp {
     dev_t dev;
@@ -275,7 +276,9 @@ static int add(struct serve_splits *t, const struct split_temp *e)
     int rc = 0;
 
     pthread_mutex_lock(&t->lock);
-    if (t->n == t->cap) {
+    if (t->n >= SPLIT_TEMPS_MAX)
+        rc = RPC2_ELIMIT; /* each holds a descriptor: clients cannot take them all */
+    else if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 8;
         struct split_temp *v = realloc(t->v, cap * sizeof *v);
         if (!v)
