@@ -224,11 +224,11 @@ static void on_flush(struct outq *q, void *arg)
         struct fuzz_peer *p = peer_of(fe, &s->to);
 
         FUZZ_REQUIRE(s->len <= PKT_MAX_DATAGRAM + FUZZ_SEAL_ROOM);
-        FUZZ_REQUIRE(fuzz_datagram_ok(s->buf, s->len));
+        FUZZ_REQUIRE(fuzz_datagram_ok(s->data, s->len));
         FUZZ_REQUIRE(!fe->in_foreign || s->len <= fe->in_len);
         FUZZ_REQUIRE(p != NULL); /* answers go only where datagrams came from */
-        trace("->", (int)(p - fe->peers), s->buf, s->len);
-        learn(p, s->buf, s->len);
+        trace("->", (int)(p - fe->peers), s->data, s->len);
+        learn(p, s->data, s->len);
         fe->sent++;
     }
     q->count = 0;

@@ -390,7 +390,8 @@ static void setup_config(struct fuzz_in *in, uint8_t b0)
 static void setup(struct fuzz_in *in)
 {
     uint8_t b0 = fin_u8(in);
-    struct sftp_link link = {link_begin, link_commit, link_set_timer, NULL};
+    struct sftp_link link = {
+        .begin = link_begin, .commit = link_commit, .set_timer = link_set_timer};
     int sums = !(b0 & FS_NO_SUMS);
 
     memset(&h, 0, sizeof h);

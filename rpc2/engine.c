@@ -58,6 +58,9 @@ void engine_free(struct engine *e)
 {
     if (!e)
         return;
+    /* Transfers freed with their connections let go of datagrams they lent;
+     * at the end nothing more is sent, so those are dropped, not flushed. */
+    outq_drop(&e->out);
     conntable_foreach(&e->conns, free_conn_entry, NULL);
     server_free_requests(e);
     server_free_subsystems(e);
@@ -276,18 +279,26 @@ static size_t seal(struct engine *e, uint8_t *buf, size_t len, uint8_t security,
  * Every packet leaves through here, so none leaves unsealed; the trailer is
  * computed in place, never over a copy.
  */
-static void commit_packet(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
-                          uint8_t *buf, struct sec_session *s)
+static size_t seal_datagram(struct engine *e, const struct pkt_hdr *h, uint8_t *buf,
+                            struct sec_session *s)
 {
     struct pkt_hdr sealed = *h;
     sealed.trailer_len = (uint16_t)pkt_trailer_size(h->security);
     pkt_hdr_encode(&sealed, buf);
     size_t len = seal(e, buf, PKT_HDR_SIZE + h->body_len, h->security, s);
     if (len == 0)
-        return; /* no key for its level: nothing unsealed ever leaves */
-    outq_commit(&e->out, to, len);
+        return 0; /* no key for its level: nothing unsealed ever leaves */
     e->stats.packets_sent++;
     e->stats.bytes_sent += len;
+    return len;
+}
+
+static void commit_packet(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
+                          uint8_t *buf, struct sec_session *s)
+{
+    size_t len = seal_datagram(e, h, buf, s);
+    if (len > 0)
+        outq_commit(&e->out, to, len);
 }
 
 static void send_sealed(struct engine *e, const struct rpc2_addr *to, const struct pkt_hdr *h,
@@ -367,6 +378,33 @@ void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
     struct pkt_hdr h = conn_header(c, type, flags, seq, transfer, ts_echo, body_len, now);
     /* begin() handed out the datagram outq_reserve returns until committed */
     commit_packet(c->engine, &c->link.peer, &h, outq_reserve(&c->engine->out), session_of(c));
+}
+
+uint64_t conn_packet_lend(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
+                          uint32_t transfer, uint32_t ts_echo, uint8_t *body, size_t body_len,
+                          uint64_t now)
+{
+    struct engine *e = c->engine;
+    struct pkt_hdr h = conn_header(c, type, flags, seq, transfer, ts_echo, body_len, now);
+    size_t cap, len;
+
+    if (c->security != RPC2_SEC_NONE) {
+        uint8_t *buf = conn_packet_begin(c, &cap);
+        if (buf && body_len <= cap) {
+            memcpy(buf, body, body_len);
+            commit_packet(e, &c->link.peer, &h, buf - PKT_HDR_SIZE, session_of(c));
+        }
+        return 0;
+    }
+    if (body_len > body_room(e, RPC2_SEC_NONE))
+        return 0; /* as send_sealed: a bug fails one send, writes nothing */
+    len = seal_datagram(e, &h, body - PKT_HDR_SIZE, NULL);
+    return len > 0 ? outq_lend(&e->out, &c->link.peer, body - PKT_HDR_SIZE, len) : 0;
+}
+
+void engine_unpin(struct engine *e, uint64_t pin)
+{
+    outq_unpin(&e->out, pin);
 }
 
 /* The protected connection an UNBIND_ACK answers, while it still exists:
@@ -483,8 +521,8 @@ static int is_client_bound(uint8_t type)
 
 /* A packet naming a connection we do not have: a client of a restarted or
  * expired server connection learns it at once instead of timing out. */
-static void answer_unknown(struct engine *e, const struct rpc2_addr *from,
-                           const struct pkt_hdr *h, uint64_t now)
+static void answer_unknown(struct engine *e, const struct rpc2_addr *from, const struct pkt_hdr *h,
+                           uint64_t now)
 {
     e->stats.rejected_unknown_conn++;
     if (h->type == PKT_UNBIND) {
@@ -666,7 +704,8 @@ void engine_timeout(struct engine *e, uint64_t now)
     struct timer *t;
     e->now = now;
     while ((t = timerheap_pop_expired(&e->timers, now)) != NULL) {
-        struct engine_timer *et = (struct engine_timer *)((char *)t - offsetof(struct engine_timer, t));
+        struct engine_timer *et =
+            (struct engine_timer *)((char *)t - offsetof(struct engine_timer, t));
         et->fire(et, now);
     }
 }

@@ -35,13 +35,13 @@ struct engine_config {
     uint64_t idle_timeout_us; /* server connections silent this long are dropped */
     uint32_t max_connections;
     uint32_t max_saved_reply;
-    uint64_t id_seed; /* 0: random connection ids */
+    uint64_t id_seed;                /* 0: random connection ids */
     enum rpc2_security min_security; /* server: binds asking for less are refused */
     rpc2_secret_fn secret_for;       /* server: identity -> secret; NULL: none known */
     void *secret_arg;
     uint32_t max_running_per_identity; /* server: shares of max_running; 0: none */
     uint32_t max_running_per_address;
-    uint64_t stall_timeout_us;         /* server side effects; 0: never stalled */
+    uint64_t stall_timeout_us; /* server side effects; 0: never stalled */
 };
 
 /* A local file a side effect waits on (a pipe with nothing to read, or no
@@ -163,8 +163,8 @@ int engine_cancel(rpc2_conn *c, uint64_t now);
 /* refused.c: an ICMP error (errno err) about a datagram sent to `to`, of
  * which the ICMP quoted quoted_len bytes; may end a bind or a call waiting
  * on that peer with RPC2_ECONNREFUSED, when the quote shows it is theirs. */
-void engine_peer_error(struct engine *e, const struct rpc2_addr *to, int err,
-                       const uint8_t *quoted, size_t quoted_len, uint64_t now);
+void engine_peer_error(struct engine *e, const struct rpc2_addr *to, int err, const uint8_t *quoted,
+                       size_t quoted_len, uint64_t now);
 void engine_unbind(rpc2_conn *c, uint64_t now);
 struct engine *engine_of(const rpc2_conn *c);
 
@@ -193,6 +193,19 @@ static inline int engine_fd_watch(struct engine *e, struct engine_fdwatch *w, in
 uint8_t *conn_packet_begin(rpc2_conn *c, size_t *cap);
 void conn_packet_commit(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq, uint32_t transfer,
                         uint32_t ts_echo, size_t body_len, uint64_t now);
+/* Sends a body that sits in the caller's memory with CONN_LEND_HEADROOM
+ * bytes before it and CONN_LEND_TAILROOM after it for the header and the
+ * trailer, which are written there. At security none the datagram is lent
+ * to the outgoing batch, not copied: the caller changes and frees none of
+ * it until engine_unpin(pin) (the pin is returned; 0 when the body was
+ * copied, as it is above none, where the seal needs a datagram of its own). */
+#define CONN_LEND_HEADROOM PKT_HDR_SIZE
+#define CONN_LEND_TAILROOM PKT_CHECK_SIZE
+uint64_t conn_packet_lend(rpc2_conn *c, uint8_t type, uint8_t flags, uint32_t seq,
+                          uint32_t transfer, uint32_t ts_echo, uint8_t *body, size_t body_len,
+                          uint64_t now);
+/* Returns once a datagram lent under pin is no longer read. */
+void engine_unpin(struct engine *e, uint64_t pin);
 /* The side-effect state of the transfer with this id on c (the call in
  * flight on a client, the running request on a server), or NULL. */
 void *conn_transfer(const rpc2_conn *c, uint32_t transfer);
@@ -223,8 +236,8 @@ struct client_call {
     uint64_t started, deadline; /* deadline 0: none */
     uint64_t next_send;
     unsigned sends;
-    uint8_t flags;      /* PKT_F_SE when the body carries a side-effect block */
-    void *se_transfer;  /* the side-effect type's state for this call */
+    uint8_t flags;     /* PKT_F_SE when the body carries a side-effect block */
+    void *se_transfer; /* the side-effect type's state for this call */
 };
 
 /* The ts of the latest BIND_REQs sent: an answer must echo one of them. */
@@ -244,11 +257,11 @@ struct client_bind {
 /* A connection above security level none: its session keys, and the
  * handshake while the bind runs. */
 struct conn_sec {
-    int level;                  /* what the bind asked for */
-    struct sec_session session; /* valid once the handshake is done */
-    int ready;                  /* the session is valid */
-    int confirmed;              /* server: a protected packet from the client verified */
-    struct sec_hs *hs;          /* client, while binding */
+    int level;                    /* what the bind asked for */
+    struct sec_session session;   /* valid once the handshake is done */
+    int ready;                    /* the session is valid */
+    int confirmed;                /* server: a protected packet from the client verified */
+    struct sec_hs *hs;            /* client, while binding */
     uint8_t hello[SEC_HELLO_MAX]; /* client: sent with every BIND_REQ; server: the reply */
     size_t hello_len;
 };
@@ -266,9 +279,9 @@ struct rpc2_conn {
     const struct se_ops *se_ops; /* of se_type; NULL without one */
     void *se_state;              /* the type's state for this context */
     struct rtt rtt;
-    uint32_t peer_ts;     /* latest ts from the peer, echoed back */
-    uint64_t peer_ts_at;  /* when it arrived: the echo is advanced by the time held */
-    uint64_t last_heard;  /* when the peer last sent anything */
+    uint32_t peer_ts;    /* latest ts from the peer, echoed back */
+    uint64_t peer_ts_at; /* when it arrived: the echo is advanced by the time held */
+    uint64_t last_heard; /* when the peer last sent anything */
     /* client */
     struct client_bind *bind;
     struct client_call *call;
@@ -291,11 +304,11 @@ struct rpc2_request {
     void *handler_arg;
     uint32_t seq;
     void *args, *result;
-    int status; /* set by the worker for blocking handlers */
-    void *se_transfer;               /* the side-effect type's state, NULL: none */
-    const struct se_ops *se_ops;     /* its type, kept here: the connection may go first */
+    int status;                  /* set by the worker for blocking handlers */
+    void *se_transfer;           /* the side-effect type's state, NULL: none */
+    const struct se_ops *se_ops; /* its type, kept here: the connection may go first */
     void *se_state;
-    rpc2_se_done_fn se_done;         /* rpc2_se_check_async's callback */
+    rpc2_se_done_fn se_done; /* rpc2_se_check_async's callback */
     void *se_done_arg;
     /* rpc2_se_transfer_then: the handler's rest, run once after the
      * transfer (then_due: handed to a worker with then_status) */
@@ -327,12 +340,12 @@ struct engine {
     struct rpc2_request *requests;
     struct rpc2_ctx_stats stats;
     struct se_registry se;
-    struct sec_replay replay; /* server: client hellos seen; ready when replay.e */
-    struct ratelimit answers; /* answers to unproven peers, per source prefix */
+    struct sec_replay replay;  /* server: client hellos seen; ready when replay.e */
+    struct ratelimit answers;  /* answers to unproven peers, per source prefix */
     struct announce *announce; /* announce.c: NULL until used */
-    uint64_t now; /* the time of the event being handled, for code called from it */
-    int batching;                     /* between engine_batch_begin and _end */
-    struct engine_deferred *deferred; /* to run when the batch ends */
+    uint64_t now;              /* the time of the event being handled, for code called from it */
+    int batching;              /* between engine_batch_begin and _end */
+    struct engine_deferred *deferred;  /* to run when the batch ends */
     uint8_t scratch[PKT_MAX_DATAGRAM]; /* encode space for bodies */
 };
 

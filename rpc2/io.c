@@ -472,7 +472,7 @@ static void plan(struct send_plan *p, const struct outq_slot *slots, unsigned fr
 {
     p->n_msgs = 0;
     for (unsigned i = from; i < n; i++) {
-        p->iov[i].iov_base = slots[i].buf;
+        p->iov[i].iov_base = (void *)slots[i].data;
         p->iov[i].iov_len = slots[i].len;
     }
     for (unsigned i = from; i < n;) {

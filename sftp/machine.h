@@ -32,7 +32,21 @@ struct sftp_link {
     /* Asks to be called (sftp_*_on_timer) at deadline; UINT64_MAX: never. */
     void (*set_timer)(void *arg, uint64_t deadline);
     void *arg;
+    /* Optional (both or neither): sends a body that stays in the machine's
+     * memory, with SFTP_LEND_HEADROOM bytes before it and SFTP_LEND_TAILROOM
+     * after it that the link writes the datagram's header and trailer into,
+     * so bulk data is not copied on its way out. Returns a pin (0: none
+     * taken); until unpin(pin) returns, the link may still read the buffer,
+     * so the machine neither changes nor frees it before. */
+    uint64_t (*lend)(void *arg, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts_echo,
+                     uint8_t *body, size_t len);
+    void (*unpin)(void *arg, uint64_t pin);
 };
+
+/* What a lent body has around it for the link (the rpc2 header before it,
+ * the trailer after it at the levels that do not copy). */
+#define SFTP_LEND_HEADROOM 48
+#define SFTP_LEND_TAILROOM 16
 
 /*
  * What a reader or writer returns when its file cannot move bytes now (a
@@ -113,7 +127,7 @@ struct sftp_config {
     uint32_t retry_count;      /* timeouts without progress before failing */
     uint32_t retry_initial_us; /* timeout before any RTT sample */
     uint32_t retry_min_us, retry_max_us;
-    uint64_t rate_max_bps;     /* pacing ceiling in bytes/s; 0: none */
+    uint64_t rate_max_bps; /* pacing ceiling in bytes/s; 0: none */
     /* The source's rate policy and rates (docs/RATE.md): SFTP_POLICY_* (0:
      * adaptive), the target (a ceiling for adaptive and background, the
      * rate for fixed) and the minimum, bytes/s, 0: none; the policies a
@@ -160,19 +174,19 @@ void sftp_source_on_timer(struct sftp_source *s, uint64_t now);
 int sftp_source_waiting_input(const struct sftp_source *s);
 void sftp_source_resume(struct sftp_source *s, uint64_t now);
 int sftp_source_state(const struct sftp_source *s);
-uint64_t sftp_source_bytes(const struct sftp_source *s);  /* bytes acknowledged */
+uint64_t sftp_source_bytes(const struct sftp_source *s); /* bytes acknowledged */
 const struct sftp_counters *sftp_source_counters(const struct sftp_source *s);
 uint32_t sftp_source_srtt_us(const struct sftp_source *s);
 
 /* How the source sends now: its policy, pace and the path it sees. */
 struct sftp_rate_info {
     const char *policy;
-    uint64_t rate_bps;   /* the pace now, bytes/s */
+    uint64_t rate_bps;            /* the pace now, bytes/s */
     uint64_t target_bps, min_bps; /* asked for; 0: none */
     uint32_t srtt_us, min_rtt_us;
-    uint32_t cwnd;       /* packets allowed in flight */
-    uint32_t in_flight;  /* packets */
-    uint32_t burst;      /* the most packets one release lets out now */
+    uint32_t cwnd;      /* packets allowed in flight */
+    uint32_t in_flight; /* packets */
+    uint32_t burst;     /* the most packets one release lets out now */
 };
 void sftp_source_rate_info(const struct sftp_source *s, struct sftp_rate_info *out);
 /* Changes the policy (SFTP_POLICY_*, 0: keep) and rates (bytes/s, 0: none)

@@ -14,11 +14,13 @@ static uint32_t slot_of(const struct sentmap *m, const struct sentmap_packet *p)
     return (uint32_t)(p - m->slots);
 }
 
-int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size)
+int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size, uint32_t headroom,
+                 uint32_t tailroom)
 {
     uint32_t n = 1;
 
-    if (capacity == 0 || capacity > (1u << 25))
+    if (capacity == 0 || capacity > (1u << 25) || headroom > 4096 || tailroom > 4096 ||
+        buffer_size > UINT32_MAX - headroom - tailroom)
         return -1;
     while (n < capacity)
         n *= 2;
@@ -26,13 +28,15 @@ int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size)
     /* Resends and probes can put more transmissions than packets in
      * flight: four times the slots keeps every one an ACK can name. */
     m->txs = calloc((size_t)n * 4, sizeof(*m->txs));
-    if (m->slots == NULL || m->txs == NULL || bufpool_init(&m->pool, capacity, buffer_size) != 0) {
+    if (m->slots == NULL || m->txs == NULL ||
+        bufpool_init(&m->pool, capacity, headroom + buffer_size + tailroom) != 0) {
         free(m->slots);
         free(m->txs);
         m->slots = NULL;
         m->txs = NULL;
         return -1;
     }
+    m->headroom = headroom;
     m->mask = n - 1;
     m->tx_mask = n * 4 - 1;
     m->flight = (struct sentmap_queue){SENTMAP_NIL, SENTMAP_NIL, 0};
@@ -47,7 +51,10 @@ void sentmap_trim(struct sentmap *m)
     if (m->slots == NULL)
         return;
     for (i = 0; i <= m->mask; i++) {
-        bufpool_drop(&m->pool, m->slots[i].data);
+        if (m->slots[i].data == NULL)
+            continue;
+        sentmap_unpin(m, &m->slots[i]);
+        bufpool_drop(&m->pool, m->slots[i].data - m->headroom);
         m->slots[i].data = NULL;
         m->slots[i].where = SENTMAP_FREE;
     }
@@ -134,7 +141,7 @@ struct sentmap_packet *sentmap_take(struct sentmap *m, uint32_t seq)
     if (data == NULL)
         return NULL;
     *p = (struct sentmap_packet){
-        .data = data,
+        .data = data + m->headroom,
         .seq = seq,
         .where = SENTMAP_READ,
         .prev = SENTMAP_NIL,
@@ -148,9 +155,18 @@ void sentmap_release(struct sentmap *m, struct sentmap_packet *p)
     if (p->where == SENTMAP_FREE)
         return;
     queue_unlink(m, p);
-    bufpool_put(&m->pool, p->data);
+    sentmap_unpin(m, p);
+    bufpool_put(&m->pool, p->data - m->headroom);
     p->data = NULL;
     p->where = SENTMAP_FREE;
+}
+
+void sentmap_unpin(struct sentmap *m, struct sentmap_packet *p)
+{
+    if (p->pin == 0)
+        return;
+    m->lender.unpin(m->lender.arg, p->pin);
+    p->pin = 0;
 }
 
 struct sentmap_tx *sentmap_sent(struct sentmap *m, struct sentmap_packet *p, uint64_t now,

@@ -17,6 +17,11 @@
  * resent since (a resend is a new transmission and never rewrites the
  * record of the one before it).
  *
+ * A packet's buffer may have room around its data (sentmap_init's
+ * headroom and tailroom) for a link to build the datagram in place, and
+ * may then be pinned by the link (sftp_link.lend): the map lets go of a
+ * pinned buffer only after its lender's unpin.
+ *
  * Slots are indexed by seq, so a packet is found from its seq in O(1).
  * Buffers come from a pool that never holds more than the capacity given
  * at init, allocated on first use: a small transfer with a large window
@@ -38,6 +43,7 @@ enum sentmap_where {
 
 struct sentmap_packet {
     uint8_t *data; /* buffer_size bytes while the slot is in use */
+    uint64_t pin;  /* the link may still read the buffer (0: it does not) */
     uint32_t len;
     uint32_t seq;
     uint8_t where; /* enum sentmap_where */
@@ -65,18 +71,30 @@ struct sentmap_queue {
 
 #define SENTMAP_NIL UINT32_MAX
 
+/* Who may hold a packet's buffer after it was sent (sftp_link's unpin). */
+struct sentmap_lender {
+    void (*unpin)(void *arg, uint64_t pin);
+    void *arg;
+};
+
 struct sentmap {
     struct sentmap_packet *slots;
-    uint32_t mask; /* slots - 1; slots is a power of two >= capacity */
+    struct sentmap_lender lender;
+    uint32_t headroom; /* bytes of each buffer before a packet's data */
+    uint32_t mask;     /* slots - 1; slots is a power of two >= capacity */
     struct sentmap_queue flight, worried;
-    struct bufpool pool; /* the packets' buffers, at most capacity */
+    struct bufpool pool;    /* the packets' buffers, at most capacity */
     struct sentmap_tx *txs; /* ring by transmission number */
     uint32_t tx_mask;
 };
 
-/* Room for capacity consecutive seqs in use at once, buffer_size bytes each.
+/* Room for capacity consecutive seqs in use at once, buffer_size bytes each,
+ * with headroom bytes before each packet's data and tailroom after it.
  * Returns 0, or -1 when out of memory. */
-int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size);
+int sentmap_init(struct sentmap *m, uint32_t capacity, uint32_t buffer_size, uint32_t headroom,
+                 uint32_t tailroom);
+/* Makes sure nobody reads p's buffer any more (it is to change or go). */
+void sentmap_unpin(struct sentmap *m, struct sentmap_packet *p);
 void sentmap_dispose(struct sentmap *m);
 /* A map lent less memory gives it back: bufpool_keep(&m->pool, n). */
 

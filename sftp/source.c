@@ -108,12 +108,16 @@ void sftp_source_start(struct sftp_source *s, uint64_t now)
         return;
     s->started = 1;
     s->cfg.send_ahead = sftp_clamp_u32(s->cfg.send_ahead, 1, s->window);
-    /* One more than the window: the packet read ahead to spot the end. */
-    if (sentmap_init(&s->sent, s->window + 1, s->packet_size) != 0 ||
+    /* One more than the window: the packet read ahead to spot the end.
+     * With a link that takes lent bodies, each buffer has room for the
+     * datagram around its data (source_send.c). */
+    if (sentmap_init(&s->sent, s->window + 1, s->packet_size, s->link.lend ? SOURCE_HEADROOM : 0,
+                     s->link.lend ? SFTP_LEND_TAILROOM : 0) != 0 ||
         ackmap_init(&s->peer, s->window) != 0) {
         source_fail(s, RPC2_ENOMEM, 1);
         return;
     }
+    s->sent.lender = (struct sentmap_lender){s->link.unpin, s->link.arg};
     if (s->lent < s->window)
         bufpool_keep(&s->sent.pool, s->lent + 1);
     pp = (struct pacer_params){

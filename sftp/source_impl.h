@@ -23,6 +23,10 @@
 #include "wire.h"
 
 #define SOURCE_NEVER UINT64_MAX
+/* Bytes before each packet's data: the DATA header and the link's room for
+ * a lent datagram (SFTP_LEND_HEADROOM), rounded up so the data the file is
+ * read into starts on a cache line of the buffer. */
+#define SOURCE_HEADROOM ((SFTP_LEND_HEADROOM + SFTP_DATA_HEAD + 63u) / 64u * 64u)
 
 struct sftp_source {
     struct sftp_config cfg;

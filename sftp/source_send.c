@@ -60,26 +60,48 @@ static int blocked_after(const struct sftp_source *s, const struct sentmap_packe
     return worried_left == 0 && !new_data_allowed(s, next);
 }
 
-static void put_on_wire(struct sftp_source *s, const struct sentmap_packet *p, int again,
-                        uint64_t now)
+/* The DATA header goes into the buffer's room just before the data, and
+ * the link builds the datagram around them there: the data are not copied.
+ * Rewriting the header of a packet still queued from an earlier send would
+ * change that send, so the link lets go of it first. */
+static void lend_on_wire(struct sftp_source *s, struct sentmap_packet *p, uint32_t flags, int again,
+                         uint64_t now)
+{
+    uint8_t *body = p->data - SFTP_DATA_HEAD;
+
+    sentmap_unpin(&s->sent, p);
+    if (sftp_data_encode(body, SFTP_DATA_HEAD + p->len, flags, (uint32_t)s->transmissions,
+                         p->len) != p->data)
+        return;
+    p->pin =
+        s->link.lend(s->link.arg, PKT_SFTP_DATA, again ? PKT_F_RETRANSMIT : 0, p->seq,
+                     sftp_echo(s->echo_ts, s->echo_arrival, now), body, SFTP_DATA_HEAD + p->len);
+}
+
+static void put_on_wire(struct sftp_source *s, struct sentmap_packet *p, int again, uint64_t now)
 {
     uint32_t flags = (p->last ? SFTP_DATA_LAST : 0) | (blocked_after(s, p) ? SFTP_DATA_ACKME : 0) |
                      (s->resumed ? SFTP_DATA_RESUMED : 0);
     uint32_t sum_len = 0;
     size_t cap;
-    uint8_t *buf = s->link.begin(s->link.arg, &cap);
-    uint8_t *data;
+    uint8_t *buf, *data;
 
-    /* No buffer, or too small a one: the packet is lost on the way, and
-     * recovered like any other loss. */
-    if (buf == NULL)
-        return;
     if (p->last && s->have_sum) {
         flags |= SFTP_DATA_SUM;
         sum_len = SFTP_SUM_SIZE;
     }
     if (p->last && s->have_named)
         flags |= SFTP_DATA_NAMED;
+    /* The last packet may carry sums after its data: it is copied. */
+    if (s->link.lend && sum_len == 0 && !(flags & SFTP_DATA_NAMED)) {
+        lend_on_wire(s, p, flags, again, now);
+        return;
+    }
+    /* No buffer, or too small a one: the packet is lost on the way, and
+     * recovered like any other loss. */
+    buf = s->link.begin(s->link.arg, &cap);
+    if (buf == NULL)
+        return;
     data = sftp_data_encode_named(buf, cap, flags, (uint32_t)s->transmissions, p->len,
                                   (flags & SFTP_DATA_NAMED) ? &s->named : NULL);
     if (data == NULL)

@@ -30,6 +30,23 @@ static void link_commit(void *arg, uint8_t type, uint8_t flags, uint32_t seq, ui
         conn_packet_commit(x->conn, type, flags, seq, x->id, ts_echo, len, x->now);
 }
 
+_Static_assert(CONN_LEND_HEADROOM <= SFTP_LEND_HEADROOM && CONN_LEND_TAILROOM <= SFTP_LEND_TAILROOM,
+               "the machines leave the engine room for its header and trailer");
+
+static uint64_t link_lend(void *arg, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts_echo,
+                          uint8_t *body, size_t len)
+{
+    struct xfer *x = arg;
+    return x->conn ? conn_packet_lend(x->conn, type, flags, seq, x->id, ts_echo, body, len, x->now)
+                   : 0;
+}
+
+static void link_unpin(void *arg, uint64_t pin)
+{
+    struct xfer *x = arg;
+    engine_unpin(x->engine, pin);
+}
+
 static void link_set_timer(void *arg, uint64_t deadline)
 {
     struct xfer *x = arg;
@@ -161,7 +178,12 @@ static int lend_memory(struct xfer *x, int holds_packets)
 
 int xfer_start_machine(struct xfer *x)
 {
-    struct sftp_link link = {link_begin, link_commit, link_set_timer, x};
+    struct sftp_link link = {.begin = link_begin,
+                             .commit = link_commit,
+                             .set_timer = link_set_timer,
+                             .arg = x,
+                             .lend = link_lend,
+                             .unpin = link_unpin};
     int rc;
 
     if (xfer_is_source(x)) {
@@ -585,5 +607,8 @@ int xfer_info(const struct xfer *x, struct rpc2_sftp_transfer_info *out)
 
 void xfer_link_abort(struct xfer *x, int status)
 {
-    sftp_link_abort(&(struct sftp_link){link_begin, link_commit, link_set_timer, x}, status);
+    sftp_link_abort(
+        &(struct sftp_link){
+            .begin = link_begin, .commit = link_commit, .set_timer = link_set_timer, .arg = x},
+        status);
 }

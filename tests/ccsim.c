@@ -166,8 +166,10 @@ void sim_init(struct sim *s, const struct profile *pr, uint64_t seed)
 struct flow *flow_add(struct sim *s, const struct sftp_config *cfg, uint64_t start_at)
 {
     struct flow *f = &s->flows[s->nflows++];
-    struct sftp_link src_link = {link_begin, link_commit, link_set_timer, &f->src_ep};
-    struct sftp_link snk_link = {link_begin, link_commit, link_set_timer, &f->snk_ep};
+    struct sftp_link src_link = {
+        .begin = link_begin, .commit = link_commit, .set_timer = link_set_timer, .arg = &f->src_ep};
+    struct sftp_link snk_link = {
+        .begin = link_begin, .commit = link_commit, .set_timer = link_set_timer, .arg = &f->snk_ep};
     struct sftp_reader reader = {.read = reader_read, .arg = f};
     struct sftp_writer writer = {.write = writer_write, .arg = f};
 

@@ -128,13 +128,20 @@ static void transmit(struct fakelink *l, int from, int to, const uint8_t *data, 
     }
 }
 
+static int broken(const uint8_t *data, size_t len)
+{
+    return len >= PKT_HDR_SIZE + PKT_CHECK_SIZE && data[3] == RPC2_SEC_NONE &&
+           !pkt_check_ok(data, len);
+}
+
 static void on_flush(struct outq *q, void *arg)
 {
     struct fakelink_node *n = arg;
     for (unsigned i = 0; i < q->count; i++) {
+        n->link->sent_broken += (uint64_t)broken(q->slots[i].data, q->slots[i].len);
         int to = node_of(n->link, &q->slots[i].to);
         if (to >= 0)
-            transmit(n->link, n->index, to, q->slots[i].buf, q->slots[i].len);
+            transmit(n->link, n->index, to, q->slots[i].data, q->slots[i].len);
     }
     q->count = 0;
 }

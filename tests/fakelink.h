@@ -15,12 +15,12 @@
 #define FAKELINK_NODES 4
 
 struct fakelink_faults {
-    double loss;          /* probability a datagram is dropped */
-    double dup;           /* probability it is delivered twice */
-    double reorder;       /* probability it is held back up to max_extra_us */
-    uint32_t delay_us;    /* one-way base delay */
+    double loss;       /* probability a datagram is dropped */
+    double dup;        /* probability it is delivered twice */
+    double reorder;    /* probability it is held back up to max_extra_us */
+    uint32_t delay_us; /* one-way base delay */
     uint32_t max_extra_us;
-    double corrupt;       /* probability it arrives with 1-3 bits flipped */
+    double corrupt;        /* probability it arrives with 1-3 bits flipped */
     unsigned corrupt_next; /* damage the next this many datagrams for sure */
 };
 
@@ -41,6 +41,10 @@ struct fakelink {
     int n_nodes;
     struct fakelink_packet *queue; /* sorted by delivery time, then send order */
     uint64_t sent, dropped, duplicated, delivered, corrupted;
+    /* Datagrams at security none that an engine flushed with a check that
+     * does not match: only a sender that changed a datagram it had lent
+     * (rpc2/outq.h) before it went out makes one. */
+    uint64_t sent_broken;
 };
 
 void fakelink_init(struct fakelink *l, uint64_t seed);

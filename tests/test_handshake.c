@@ -111,7 +111,7 @@ static void count_out(struct outq *q, void *arg)
         out.bytes += q->slots[i].len;
         out.len[k] = q->slots[i].len;
         out.to[k] = q->slots[i].to;
-        memcpy(out.data[k], q->slots[i].buf, q->slots[i].len < 1024 ? q->slots[i].len : 1024);
+        memcpy(out.data[k], q->slots[i].data, q->slots[i].len < 1024 ? q->slots[i].len : 1024);
     }
     q->count = 0;
 }

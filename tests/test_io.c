@@ -105,6 +105,7 @@ static void set_slot(struct outq_slot *s, const struct rpc2_addr *to, unsigned i
     s->buf = malloc(len);
     ck_assert_ptr_nonnull(s->buf);
     fill(s->buf, idx, len);
+    s->data = s->buf;
     s->len = len;
     s->to = *to;
 }
@@ -559,7 +560,7 @@ static void check_flush(struct outq *q, void *arg)
 
         if (s->to.len != want.len || s->to.sock != want.sock ||
             memcmp(&s->to.ss, &want.ss, want.len) != 0 || s->len != idx % 50 + 1 ||
-            !matches(s->buf, idx % 256, s->len))
+            !matches(s->data, idx % 256, s->len))
             f->bad++;
     }
     f->base += q->count;
@@ -602,6 +603,41 @@ START_TEST(outq_flushes_when_full_and_keeps_each_address)
     ck_assert_uint_eq(f.bad, 0);
     outq_flush(&q);
     ck_assert_uint_eq(f.calls, 2);
+    outq_dispose(&q);
+}
+END_TEST
+
+/* A lent datagram goes out from the lender's memory, in its place among
+ * copied ones; unpinning flushes only while its batch is still queued. */
+START_TEST(outq_lent_datagrams_go_in_order_and_unpin_flushes_once)
+{
+    struct flushes f = {0};
+    struct outq q;
+    uint8_t lent[60];
+    struct rpc2_addr to = slot_addr(1);
+
+    outq_init(&q, 64, check_flush, &f);
+    queue_one(&q, 0);
+    fill(lent, 1, 2); /* what queue_one(1) would have written: index 1, 2 bytes */
+    uint64_t pin = outq_lend(&q, &to, lent, 2);
+    queue_one(&q, 2);
+    ck_assert_uint_eq(q.count, 3);
+    ck_assert_ptr_eq(q.slots[1].data, lent);
+    outq_unpin(&q, pin);
+    ck_assert_uint_eq(f.calls, 1);
+    ck_assert_uint_eq(f.last_count, 3);
+    ck_assert_uint_eq(f.bad, 0);
+    outq_unpin(&q, pin); /* gone out already: nothing to do */
+    queue_one(&q, 3);
+    outq_unpin(&q, pin);
+    ck_assert_uint_eq(f.calls, 1);
+    ck_assert_uint_eq(q.count, 1);
+    /* Dropping lets every pin go too. */
+    pin = outq_lend(&q, &to, lent, 2);
+    outq_drop(&q);
+    outq_unpin(&q, pin);
+    ck_assert_uint_eq(f.calls, 1);
+    ck_assert_uint_eq(q.count, 0);
     outq_dispose(&q);
 }
 END_TEST
@@ -848,6 +884,7 @@ static Suite *io_suite(void)
     tcase_add_test(io, a_pending_peer_error_costs_no_other_datagram);
     suite_add_tcase(s, io);
     tcase_add_test(outq, outq_flushes_when_full_and_keeps_each_address);
+    tcase_add_test(outq, outq_lent_datagrams_go_in_order_and_unpin_flushes_once);
     tcase_add_test(outq, outq_flushed_through_io_send_delivers_everything);
     suite_add_tcase(s, outq);
     return s;

@@ -108,7 +108,7 @@ static void capture(struct outq *q, void *arg)
         struct captured *c = &cap.out[cap.n++];
         c->to = q->slots[i].to;
         c->len = q->slots[i].len;
-        memcpy(c->data, q->slots[i].buf, c->len < CAPTURE_BYTES ? c->len : CAPTURE_BYTES);
+        memcpy(c->data, q->slots[i].data, c->len < CAPTURE_BYTES ? c->len : CAPTURE_BYTES);
     }
     q->count = 0;
 }

@@ -25,7 +25,7 @@ START_TEST(pool_is_lazy_bounded_and_reused)
     uint8_t *first;
     uint32_t seq;
 
-    ck_assert_int_eq(sentmap_init(&m, 5, 1000), 0);
+    ck_assert_int_eq(sentmap_init(&m, 5, 1000, 0, 0), 0);
     ck_assert_uint_eq(m.mask, 7);
     ck_assert_uint_eq(m.pool.buffers, 0);
     for (seq = 1; seq <= 5; seq++) {
@@ -55,6 +55,65 @@ START_TEST(pool_is_lazy_bounded_and_reused)
 }
 END_TEST
 
+/* What a lender saw: each unpin, and whether the packet still had its
+ * buffer then (it must: the buffer goes back only after). */
+struct lender_log {
+    struct sentmap *m;
+    uint64_t pins[4];
+    unsigned n, buffer_held;
+};
+
+static void log_unpin(void *arg, uint64_t pin)
+{
+    struct lender_log *l = arg;
+
+    REQUIRE(l->n < 4);
+    l->pins[l->n++] = pin;
+    for (uint32_t i = 0; i <= l->m->mask; i++)
+        if (l->m->slots[i].pin == pin && l->m->slots[i].data != NULL)
+            l->buffer_held++;
+}
+
+/* Buffers have the room asked for around the data, and a buffer a link
+ * may still read (pinned) is let go only after the lender's unpin, when it
+ * is released or trimmed; an unpinned one costs no call. */
+START_TEST(pinned_buffers_wait_for_unpin)
+{
+    struct sentmap m;
+    struct lender_log log = {.m = &m};
+    struct sentmap_packet *p[4];
+
+    ck_assert_int_eq(sentmap_init(&m, 3, 100, 64, 16), 0);
+    m.lender = (struct sentmap_lender){log_unpin, &log};
+    for (uint32_t seq = 1; seq <= 3; seq++) {
+        p[seq] = sentmap_take(&m, seq);
+        ck_assert_ptr_nonnull(p[seq]);
+        memset(p[seq]->data - 64, (int)seq, 64 + 100 + 16); /* ASan: the room is there */
+    }
+    p[1]->pin = 11;
+    p[2]->pin = 12;
+    sentmap_release(&m, p[3]);
+    ck_assert_uint_eq(log.n, 0);
+    sentmap_release(&m, p[1]);
+    ck_assert_uint_eq(log.n, 1);
+    ck_assert_uint_eq(log.pins[0], 11);
+    ck_assert_uint_eq(log.buffer_held, 1);
+    ck_assert_uint_eq(p[1]->pin, 0);
+    sentmap_unpin(&m, p[2]);
+    sentmap_unpin(&m, p[2]); /* once only */
+    ck_assert_uint_eq(log.n, 2);
+    ck_assert_uint_eq(log.pins[1], 12);
+    p[2]->pin = 13;
+    sentmap_trim(&m);
+    ck_assert_uint_eq(log.n, 3);
+    ck_assert_uint_eq(log.pins[2], 13);
+    ck_assert_uint_eq(log.buffer_held, 3);
+    ck_assert_uint_eq(m.pool.buffers, 0);
+    ck_assert_int_ne(sentmap_init(&m, 3, 100, 5000, 0), 0); /* room is bounded */
+    sentmap_dispose(&m);
+}
+END_TEST
+
 /* A map lent less memory frees its spares now and the buffers of packets
  * released later, down to what it may keep; it never goes over its
  * capacity when lent more. */
@@ -64,7 +123,7 @@ START_TEST(keep_gives_memory_back)
     struct sentmap_packet *p[9];
     uint32_t seq;
 
-    ck_assert_int_eq(sentmap_init(&m, 8, 1000), 0);
+    ck_assert_int_eq(sentmap_init(&m, 8, 1000, 0, 0), 0);
     for (seq = 1; seq <= 8; seq++)
         p[seq] = sentmap_take(&m, seq);
     sentmap_release(&m, p[1]);
@@ -95,7 +154,7 @@ START_TEST(queues_keep_transmission_order)
     struct sentmap_packet *p[5];
     uint32_t seq;
 
-    ck_assert_int_eq(sentmap_init(&m, 4, 16), 0);
+    ck_assert_int_eq(sentmap_init(&m, 4, 16, 0, 0), 0);
     for (seq = 1; seq <= 4; seq++) {
         p[seq] = sentmap_take(&m, seq);
         sentmap_sent(&m, p[seq], 100 + seq, seq);
@@ -174,7 +233,7 @@ START_TEST(transmissions_keep_their_own_records)
     const struct sentmap_tx *found;
     uint64_t tx;
 
-    ck_assert_int_eq(sentmap_init(&m, 4, 16), 0);
+    ck_assert_int_eq(sentmap_init(&m, 4, 16, 0, 0), 0);
     p = sentmap_take(&m, 7);
     t = sentmap_sent(&m, p, 100, 1);
     t->delivered = 55;
@@ -206,7 +265,7 @@ START_TEST(random_against_model)
     uint64_t x = 42, order = 0;
     int step, i;
 
-    ck_assert_int_eq(sentmap_init(&m, CAP, 8), 0);
+    ck_assert_int_eq(sentmap_init(&m, CAP, 8, 0, 0), 0);
     for (step = 0; step < 200000; step++) {
         uint64_t r = rng_next(&x) % 10;
         uint32_t seq = lo + (hi > lo ? (uint32_t)(rng_next(&x) % (hi - lo)) : 0);
@@ -246,6 +305,7 @@ static Suite *sentmap_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, pool_is_lazy_bounded_and_reused);
+    tcase_add_test(tc, pinned_buffers_wait_for_unpin);
     tcase_add_test(tc, keep_gives_memory_back);
     tcase_add_test(tc, queues_keep_transmission_order);
     tcase_add_test(tc, transmissions_keep_their_own_records);

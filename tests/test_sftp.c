@@ -110,11 +110,17 @@ static void h_store(rpc2_request *req, void *args, void *result, void *arg)
 }
 
 static const struct rpc2_proc procs[] = {
-    {.proc = TEST_FETCH, .decode_args = (xdrproc_t)xdr_xfer_args, .args_size = sizeof(xfer_args),
-     .encode_result = (xdrproc_t)xdr_quad_t, .result_size = sizeof(int64_t),
+    {.proc = TEST_FETCH,
+     .decode_args = (xdrproc_t)xdr_xfer_args,
+     .args_size = sizeof(xfer_args),
+     .encode_result = (xdrproc_t)xdr_quad_t,
+     .result_size = sizeof(int64_t),
      .async_handler = h_fetch},
-    {.proc = TEST_STORE, .decode_args = (xdrproc_t)xdr_xfer_args, .args_size = sizeof(xfer_args),
-     .encode_result = (xdrproc_t)xdr_quad_t, .result_size = sizeof(int64_t),
+    {.proc = TEST_STORE,
+     .decode_args = (xdrproc_t)xdr_xfer_args,
+     .args_size = sizeof(xfer_args),
+     .encode_result = (xdrproc_t)xdr_quad_t,
+     .result_size = sizeof(int64_t),
      .async_handler = h_store},
 };
 
@@ -133,13 +139,14 @@ static void setup(uint64_t seed, const struct rpc2_sftp_params *p)
     fakelink_add(&link_, &cfg, NULL, NULL);
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(sftp_register(fakelink_engine(&link_, i), p), 0);
-    ck_assert_int_eq(engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 2,
-                                   NULL),
-                     0);
+    ck_assert_int_eq(
+        engine_export(fakelink_engine(&link_, NODE_SERVER), TEST_SUBSYS, procs, 2, NULL), 0);
 }
 
 static void teardown(void)
 {
+    /* Every datagram left whole: lent ones were not changed before they went. */
+    ck_assert_uint_eq(link_.sent_broken, 0);
     fakelink_dispose(&link_);
     free(srv.data);
     free(client_buf);
@@ -148,8 +155,8 @@ static void teardown(void)
 static void faults(double loss, double dup, double reorder)
 {
     for (int i = 0; i < 2; i++)
-        link_.faults[i] = (struct fakelink_faults){.loss = loss, .dup = dup, .reorder = reorder,
-                                                   .delay_us = 200, .max_extra_us = 5000};
+        link_.faults[i] = (struct fakelink_faults){
+            .loss = loss, .dup = dup, .reorder = reorder, .delay_us = 200, .max_extra_us = 5000};
 }
 
 struct outcome {
@@ -180,7 +187,8 @@ struct pending {
 };
 
 static int try_start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset, int64_t quota,
-                  size_t client_len, size_t client_max, struct rpc2_se_desc *d, struct pending *p)
+                     size_t client_len, size_t client_max, struct rpc2_se_desc *d,
+                     struct pending *p)
 {
     memset(p, 0, sizeof *p);
     p->args = (xfer_args){.path = "", .offset = server_offset, .quota = -1};
@@ -196,8 +204,10 @@ static int try_start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_of
     memcpy(d->expect_sum, next_sum.expect, sizeof d->expect_sum);
     d->expect_sum_len = next_sum.expect_len;
     struct engine_call_args ca = {.proc = dir == RPC2_SE_FETCH ? TEST_FETCH : TEST_STORE,
-                                  .encode_args = (xdrproc_t)xdr_xfer_args, .args = &p->args,
-                                  .decode_result = (xdrproc_t)xdr_quad_t, .result = &p->moved,
+                                  .encode_args = (xdrproc_t)xdr_xfer_args,
+                                  .args = &p->args,
+                                  .decode_result = (xdrproc_t)xdr_quad_t,
+                                  .result = &p->moved,
                                   .se = d};
     return engine_call(c, &ca, on_called, &p->outcome, link_.now);
 }
@@ -209,8 +219,8 @@ static void start(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offse
 }
 
 /* One whole call; returns its status. */
-static int transfer(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset,
-                    int64_t quota, size_t client_len, struct rpc2_se_desc *d)
+static int transfer(rpc2_conn *c, enum rpc2_se_direction dir, int64_t server_offset, int64_t quota,
+                    size_t client_len, struct rpc2_se_desc *d)
 {
     struct pending p;
     start(c, dir, server_offset, quota, client_len, SERVER_BYTES, d, &p);
@@ -230,8 +240,7 @@ static struct rpc2_sftp_stats stats(int node)
 
 /* Sizes around every boundary: empty, one byte, the piggyback limit, the
  * window (packet 1400 bytes x 16 packets here), and a few MiB. */
-static const size_t sizes[] = {0, 1, 1000, 1001, 1400 * 16 - 1, 1400 * 16, 1400 * 16 + 1,
-                               3u << 20};
+static const size_t sizes[] = {0, 1, 1000, 1001, 1400 * 16 - 1, 1400 * 16, 1400 * 16 + 1, 3u << 20};
 #define N_SIZES (sizeof sizes / sizeof sizes[0])
 
 static void small_params(struct rpc2_sftp_params *p)
@@ -278,8 +287,8 @@ START_TEST(store_every_size)
         struct rpc2_se_desc d;
         fill_pattern(client_buf, sizes[i], (uint32_t)i + 9);
         memset(srv.data, 0, SERVER_BYTES);
-        ck_assert_msg(transfer(c, RPC2_SE_STORE, 0, -1, sizes[i], &d) == 0, "size %zu: %s", sizes[i],
-                      rpc2_strerror(d.error));
+        ck_assert_msg(transfer(c, RPC2_SE_STORE, 0, -1, sizes[i], &d) == 0, "size %zu: %s",
+                      sizes[i], rpc2_strerror(d.error));
         ck_assert_uint_eq(d.bytes_transferred, sizes[i]);
         ck_assert_uint_eq(srv.desc.file.vm.len, sizes[i]);
         ck_assert_int_eq(memcmp(client_buf, srv.data, sizes[i]), 0);
@@ -307,8 +316,8 @@ START_TEST(piggyback_sends_no_sftp_packet)
         ck_assert_uint_eq(s.piggybacked, 2); /* the fetch's and the store's */
     }
     /* two calls, two packets from the client */
-    ck_assert_uint_eq(engine_stats(fakelink_engine(&link_, NODE_CLIENT))->packets_sent - sent_before,
-                      2);
+    ck_assert_uint_eq(
+        engine_stats(fakelink_engine(&link_, NODE_CLIENT))->packets_sent - sent_before, 2);
     /* ... and with piggybacking off, the same fetch streams */
     teardown();
     p.piggyback = 0;
@@ -421,8 +430,9 @@ static unsigned reference_sum(int type, const uint8_t *data, size_t len, unsigne
         memcpy(out, c.digest, sizeof c.digest);
         return sizeof c.digest;
     }
-    const EVP_MD *md = type == RPC2_SE_SUM_MD5 ? EVP_md5()
-                       : type == RPC2_SE_SUM_SHA1 ? EVP_sha1() : EVP_sha256();
+    const EVP_MD *md = type == RPC2_SE_SUM_MD5    ? EVP_md5()
+                       : type == RPC2_SE_SUM_SHA1 ? EVP_sha1()
+                                                  : EVP_sha256();
     unsigned n = 0;
     ck_assert_int_eq(EVP_Digest(data, len, out, &n, md, NULL), 1);
     return n;
@@ -500,9 +510,9 @@ START_TEST(named_sum_mismatch_fails)
             next_sum.expect[n - 1] ^= 1;
             next_sum.expect_len = n;
             int checks = srv.checks;
-            int rc = try_start(c, dir ? RPC2_SE_STORE : RPC2_SE_FETCH, 0,
-                               dir ? -1 : (int64_t)lens[i], dir ? lens[i] : 0, SERVER_BYTES, &d,
-                               &pd);
+            int rc =
+                try_start(c, dir ? RPC2_SE_STORE : RPC2_SE_FETCH, 0, dir ? -1 : (int64_t)lens[i],
+                          dir ? lens[i] : 0, SERVER_BYTES, &d, &pd);
             ck_assert_int_eq(rpc2_se_desc_check(&d), 0);
             if (rc == 0) {
                 ck_assert(fakelink_run(&link_, &pd.outcome.done, link_.now + 600 * SEC));

@@ -96,8 +96,8 @@ struct scenario {
     /* A quiet pipe: the reader (writer) says SFTP_IO_WAIT from this stream
      * position on, for wait_us (NEVER: for good), then the harness resumes. */
     uint64_t read_wait_at, write_wait_at, wait_us;
-    int digests;    /* reader and writer hash the stream (XXH3-128); 2: only the writer */
-    int wrong_sum;  /* ... and the reader's is wrong */
+    int digests;   /* reader and writer hash the stream (XXH3-128); 2: only the writer */
+    int wrong_sum; /* ... and the reader's is wrong */
     /* Packets the memory cap lends each machine (0: no limit), and at
      * relend_at (NEVER: never) what it lends from then on. */
     uint32_t src_lent, snk_lent;
@@ -107,10 +107,23 @@ struct scenario {
      * writev), and the sink gets what arrives within BATCH_SPAN_US as one
      * receive batch, as a context's recvmmsg hands it over. */
     int vectors;
+    /* The source's link takes lent bodies (sftp_link.lend), which must
+     * stay unchanged until a receive batch (or an event outside one) ends,
+     * or an unpin comes for them, as the engine's outgoing batch needs;
+     * else every body is copied at commit. */
+    int lends;
 };
 
 #define BATCH_SPAN_US 500
 #define BATCH_MAX 64
+#define LENT_MAX 64
+
+/* A body the source lent, and what its bytes hashed to then. */
+struct lent {
+    const uint8_t *body;
+    size_t len;
+    uint64_t sum;
+};
 
 struct harness {
     struct scenario sc;
@@ -129,6 +142,11 @@ struct harness {
     uint8_t *written; /* per packet */
     uint64_t written_bytes, next_in_order;
     uint64_t writev_calls, writev_runs; /* runs: calls with more than one packet */
+    struct lent lent[LENT_MAX];
+    unsigned n_lent;
+    int in_batch;
+    uint64_t lend_batch;  /* batches sent: the pins */
+    uint64_t lent_bodies; /* lent in all */
 
     /* what the source has been told, for the invariants */
     uint32_t told_gta;
@@ -497,6 +515,54 @@ static void link_commit(void *arg, uint8_t type, uint8_t flags, uint32_t seq, ui
     route(ep, d);
 }
 
+/* ---- lent bodies --------------------------------------------------------- */
+
+/* The engine's batch goes out: each body lent into it must still be as it
+ * was when lent; a source that changed or reused one before would have
+ * sent other bytes than it meant. */
+static void lent_flush(struct harness *h)
+{
+    for (unsigned i = 0; i < h->n_lent; i++)
+        REQUIRE(XXH3_64bits(h->lent[i].body, h->lent[i].len) == h->lent[i].sum);
+    h->n_lent = 0;
+    h->lend_batch++;
+}
+
+/* The datagram is routed now (what is sent is what was lent); the body
+ * is checked again when its batch goes out. */
+static uint64_t link_lend(void *arg, uint8_t type, uint8_t flags, uint32_t seq, uint32_t ts_echo,
+                          uint8_t *body, size_t len)
+{
+    struct endpoint *ep = arg;
+    struct harness *h = ep->h;
+    size_t cap;
+    uint8_t *copy;
+
+    REQUIRE(h->in_source);
+    /* the room the engine writes its header and trailer into */
+    memset(body - SFTP_LEND_HEADROOM, 0x5a, SFTP_LEND_HEADROOM);
+    memset(body + len, 0x5a, SFTP_LEND_TAILROOM);
+    if (h->n_lent == LENT_MAX)
+        lent_flush(h);
+    h->lent[h->n_lent++] = (struct lent){body, len, XXH3_64bits(body, len)};
+    h->lent_bodies++;
+    copy = link_begin(ep, &cap);
+    if (copy != NULL) {
+        REQUIRE(len <= cap);
+        memcpy(copy, body, len);
+        link_commit(ep, type, flags, seq, ts_echo, len);
+    }
+    return h->lend_batch + 1;
+}
+
+static void link_unpin(void *arg, uint64_t pin)
+{
+    struct endpoint *ep = arg;
+
+    if (pin == ep->h->lend_batch + 1)
+        lent_flush(ep->h);
+}
+
 /* ---- delivering ---------------------------------------------------------- */
 
 /* What an ACK tells the source, recorded before the source reads it. */
@@ -523,6 +589,8 @@ static void source_event_begin(struct harness *h)
 
 static void source_event_end(struct harness *h)
 {
+    if (!h->in_batch)
+        lent_flush(h);
     h->in_source = 0;
     if (h->data_this_event > h->max_data_per_event)
         h->max_data_per_event = h->data_this_event;
@@ -552,6 +620,7 @@ static void deliver_batch(struct harness *h, uint64_t t)
     unsigned n = 0;
 
     sftp_sink_batch_begin(h->snk);
+    h->in_batch = 1;
     while (n < BATCH_MAX && arrivals_next_at(&h->arrivals) <= t + BATCH_SPAN_US) {
         struct dgram *d = (struct dgram *)arrivals_pop(&h->arrivals);
 
@@ -564,6 +633,8 @@ static void deliver_batch(struct harness *h, uint64_t t)
         held[n++] = d;
     }
     sftp_sink_batch_end(h->snk, h->now);
+    h->in_batch = 0;
+    lent_flush(h);
     while (n > 0)
         dgram_free(h, held[--n]);
 }
@@ -699,8 +770,14 @@ static void lend(struct harness *h, uint32_t src, uint32_t snk)
 static struct harness *harness_new(const struct scenario *sc)
 {
     struct harness *h = calloc(1, sizeof(*h));
-    struct sftp_link src_link = {link_begin, link_commit, link_set_timer, &h->src_ep};
-    struct sftp_link snk_link = {link_begin, link_commit, link_set_timer, &h->snk_ep};
+    struct sftp_link src_link = {.begin = link_begin,
+                                 .commit = link_commit,
+                                 .set_timer = link_set_timer,
+                                 .arg = &h->src_ep,
+                                 .lend = sc->lends ? link_lend : NULL,
+                                 .unpin = sc->lends ? link_unpin : NULL};
+    struct sftp_link snk_link = {
+        .begin = link_begin, .commit = link_commit, .set_timer = link_set_timer, .arg = &h->snk_ep};
     struct sftp_reader reader = {.read = reader_read,
                                  .readv = sc->vectors ? reader_readv : NULL,
                                  .digest = sc->digests == 1 ? reader_digest : NULL,
@@ -756,6 +833,9 @@ static void harness_free(struct harness *h)
         h->free_list = d->next_free;
         free(d);
     }
+    /* what is still lent is dropped, as engine_free drops its batch */
+    h->n_lent = 0;
+    h->lend_batch++;
     sftp_source_free(h->src);
     sftp_sink_free(h->snk);
     arrivals_dispose(&h->arrivals);
@@ -925,8 +1005,11 @@ static void lossy(double loss, int store, int in_order, uint64_t seed)
     sc.store = store;
     sc.in_order = in_order;
     sc.seed = seed;
+    sc.lends = (int)(seed & 1);
     h = run(&sc);
     check_success(h);
+    if (sc.lends)
+        ck_assert_uint_gt(h->lent_bodies, 0);
     if (loss > 0)
         ck_assert_uint_gt(sftp_source_counters(h->src)->data_retransmitted, 0);
     harness_free(h);
@@ -954,6 +1037,7 @@ START_TEST(duplicate_floods)
     sc.to_sink.dup_copies = 6;
     sc.to_source = sc.to_sink;
     sc.in_order = _i;
+    sc.lends = 1;
     sc.seed = 7 + (uint64_t)_i;
     h = run(&sc);
     check_success(h);
@@ -973,6 +1057,7 @@ START_TEST(long_reordering)
     sc.to_sink.long_delay_us = 40 * MS; /* 20 round trips */
     sc.to_source = sc.to_sink;
     sc.in_order = _i;
+    sc.lends = 1;
     sc.seed = 77 + (uint64_t)_i;
     h = run(&sc);
     check_success(h);
@@ -1264,6 +1349,7 @@ static void random_transfer(uint64_t seed)
     sc.to_sink = random_faults(&x);
     sc.to_source = random_faults(&x);
     sc.seed = seed;
+    sc.lends = (int)(seed & 1);
     sc.time_limit = 600 * SEC;
     run_ok(&sc);
 }
@@ -1611,7 +1697,8 @@ START_TEST(source_waits_on_its_reader)
     sc.time_limit = 200 * SEC;
     h = run(&sc);
     check_success(h);
-    const struct sftp_counters *src = sftp_source_counters(h->src), *snk = sftp_sink_counters(h->snk);
+    const struct sftp_counters *src = sftp_source_counters(h->src),
+                               *snk = sftp_sink_counters(h->snk);
     ck_assert_uint_gt(src->probes_sent, 10);
     /* backed off: at most about one per retry_max (1 s) over the wait */
     ck_assert_uint_le(src->probes_sent, 120 + sc.src.retry_count + 10);
@@ -1655,6 +1742,7 @@ START_TEST(vectors_under_loss_and_reorder)
     sc.to_sink.jitter_us = 0; /* bursts arrive together: batches of many */
     sc.to_source = lossy_link(0.05);
     sc.store = _i & 2;
+    sc.lends = 1;
     sc.seed = 500 + (uint64_t)_i;
     h = run(&sc);
     check_success(h);
@@ -1669,8 +1757,8 @@ END_TEST
  * with a short packet mid-batch, with a full one, or exactly at its end. */
 START_TEST(vectors_end_mid_batch)
 {
-    static const uint64_t ends[] = {0, 1, 999, 1000, 37 * 1000 + 5, 37 * 1000, 64 * 1000,
-                                     64 * 1000 + 1, 65 * 1000, 200 * 1000 - 1};
+    static const uint64_t ends[] = {0,         1,         999,           1000,      37 * 1000 + 5,
+                                    37 * 1000, 64 * 1000, 64 * 1000 + 1, 65 * 1000, 200 * 1000 - 1};
     struct scenario sc = default_scenario(ends[_i]);
 
     sc.vectors = 1;
