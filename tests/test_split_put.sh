@@ -189,6 +189,8 @@ if [ -x "$raw" ]; then
     *) fail "STORE_RANGE wrote outside its range: in/f is now '$got'" ;;
     esac
     [ ! -e "$root/raw/in/none" ] || fail "STORE_RANGE created a file"
+    [ -z "$(ls -A "$root/raw/in" | grep -v -x -e f -e d)" ] ||
+        fail "refused SPLIT_BEGIN/SPLIT_END calls left $(ls -A "$root/raw/in")"
     grep -qE " STORE_RANGE in/f 3 B .* ok$" "$tmp/rw.log" || fail "log: no STORE_RANGE line"
     grep -qE " STORE_RANGE in/f 0 B .* RPC2_EINVAL$" "$tmp/rw.log" || fail "log: no refused STORE_RANGE line"
     stop_server rw
