@@ -45,8 +45,10 @@ int engine_request_to_worker(struct rpc2_request *req)
 {
     struct engine *e = req->engine;
 
+    /* Once its transfer has begun (checked, or with a rest to run) or it
+     * waits suspended, the call belongs to the loop's side until it ends. */
     if (!req->proc->async_handler || !req->proc->blocking_handler || req->on_worker ||
-        req->se_done || !e->hooks || !e->hooks->run_blocking)
+        req->se_done || req->then || req->suspended || !e->hooks || !e->hooks->run_blocking)
         return RPC2_EINVAL;
     req->on_worker = 1;
     int rc = e->hooks->run_blocking(e->env, req);

@@ -232,6 +232,8 @@ static void h_fetch_both(rpc2_request *req, void *args, void *result, void *arg)
     describe();
     ck_assert_int_eq(rpc2_se_init(req, &srv.desc), 0);
     ck_assert_int_eq(rpc2_se_check_async(req, transfer_done, NULL), 0);
+    /* its transfer has begun: the call stays with the loop */
+    ck_assert_int_eq(rpc2_request_to_worker(req), RPC2_EINVAL);
 }
 
 /* A held async handler goes on: what it would have done next. */

@@ -382,9 +382,10 @@ RPC2_EXPORT int rpc2_export(rpc2_ctx *ctx, uint32_t subsystem, const struct rpc2
 /* From the async handler of a proc that has both handlers, on the loop,
  * before it answered or started a side effect: the call goes to the
  * blocking handler on a worker, and that answers it. 0, or RPC2_EINVAL
- * (the proc has not both handlers, or the call was passed on already) or
- * another error (no worker could take it): the async handler still has
- * the call to answer. */
+ * (the proc has not both handlers, the call was passed on already, or its
+ * side effect has begun: rpc2_se_check_async, rpc2_se_transfer_then*, a
+ * suspension) or another error (no worker could take it): the async
+ * handler still has the call to answer. */
 RPC2_EXPORT int rpc2_request_to_worker(rpc2_request *req);
 
 /* Sends the reply of an async handler. Safe only on the loop thread. */
