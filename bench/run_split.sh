@@ -12,16 +12,17 @@
 # content still checked by rcat's whole-file sum); copies go to tmpfs when
 # there is one.
 #
-# Each way: a fetch, and a store (--put, whose ranges go into a temporary on
-# the server, STORE_RANGE). After each split run, where its time went, from
+# Each way: a fetch, and a store (--put, whose ranges go into a temporary the
+# server makes, SPLIT_BEGIN, STORE_RANGE, SPLIT_END). After each split run, where its time went, from
 # rcatd's log: the longest range's time and the whole-file SUM's; the rest
-# is rcat's own (binding the lanes, the local sum, the rename).
+# is rcat's own (binding the lanes, the local sum, the calls around them).
 #
 # Knobs (environment): SPLIT=4 ranges; ROUNDS=3; PUT=1 also stores; SPLIT_MIB=512 on loopback
 # (SPLIT_MIB=4096 is the issue's 4 GiB: it needs that much free memory for
 # the copy on tmpfs); WAN_MIB=24 and WAN_PROFILE=100M,100,1 (rate bit/s,
 # RTT ms, loss %) through the link; WAN=0 skips the link; RUN_SECS=120 caps
-# each fetch.
+# each fetch; SCRATCH=DIR where the files go (default /dev/shm when it has
+# room for two copies, else $TMPDIR).
 set -u
 
 SPLIT=${SPLIT:-4} ROUNDS=${ROUNDS:-3} SPLIT_MIB=${SPLIT_MIB:-512} WAN_MIB=${WAN_MIB:-24}
@@ -32,9 +33,22 @@ for p in "$rcat" "$rcatd"; do
     [ -x "$p" ] || { echo "run_split.sh: $p not built (make)" >&2; exit 1; }
 done
 
-scratch=/dev/shm
-[ -d "$scratch" ] && [ -w "$scratch" ] || scratch=${TMPDIR:-/tmp}
+# the file, its fetched copy and its stored copy: two dense copies at once
+# at most (the file itself is sparse)
+need_kib=$(((SPLIT_MIB > WAN_MIB ? SPLIT_MIB : WAN_MIB) * 2 * 1024 + 65536))
+avail_kib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
+scratch=${SCRATCH:-}
+if [ -z "$scratch" ]; then
+    scratch=/dev/shm
+    { [ -d "$scratch" ] && [ -w "$scratch" ] && [ "$(avail_kib "$scratch")" -ge "$need_kib" ]; } ||
+        scratch=${TMPDIR:-/tmp}
+fi
+[ "$(avail_kib "$scratch")" -ge "$need_kib" ] || {
+    echo "run_split.sh: $scratch has less than $((need_kib >> 10)) MiB free (SCRATCH=DIR elsewhere)" >&2
+    exit 1
+}
 tmp=$(mktemp -d "$scratch/run_split.XXXXXX") || exit 1
+echo "scratch: $scratch (load $(cut -d' ' -f1-3 /proc/loadavg))"
 rcatd_pid="" emu_pid="" ns_srv=rsplit$$srv ns_cli=rsplit$$cli ns_made=0
 
 stop() {

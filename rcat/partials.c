@@ -22,12 +22,28 @@
 
 #define PART_SUFFIX ".rcat-part"
 #define POINTS_SUFFIX ".rcat-part.rp"
+#define SPLIT_INFIX ".rcat-split-"
 
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
 
     return n > k && s[0] == '.' && !strcmp(s + n - k, suffix);
+}
+
+/* ".NAME.rcat-split-XXXXXXXX", the temporary of a store in ranges
+ * (serve_split.c): the running rcatd removes its own when their client is
+ * gone; one older than max_age was left by an rcatd that did not stop. */
+static int is_split_temp(const char *name)
+{
+    const char *infix = strstr(name, SPLIT_INFIX);
+
+    if (name[0] != '.' || !infix)
+        return 0;
+    while (strstr(infix + 1, SPLIT_INFIX))
+        infix = strstr(infix + 1, SPLIT_INFIX);
+    const char *digits = infix + strlen(SPLIT_INFIX);
+    return strlen(digits) == 8 && strspn(digits, "0123456789abcdef") == 8;
 }
 
 /* A partial a running store holds is locked: not stale, however old. */
@@ -50,9 +66,10 @@ static void remove_stale(const FTSENT *e, time_t before, long *removed, partials
 
     if (e->fts_info != FTS_F || e->fts_statp->st_mtime >= before)
         return;
-    if (!ends_with(e->fts_name, PART_SUFFIX) && !ends_with(e->fts_name, POINTS_SUFFIX))
+    int split = is_split_temp(e->fts_name);
+    if (!split && !ends_with(e->fts_name, PART_SUFFIX) && !ends_with(e->fts_name, POINTS_SUFFIX))
         return;
-    if (ends_with(e->fts_name, PART_SUFFIX) && in_use(e->fts_accpath))
+    if ((split || ends_with(e->fts_name, PART_SUFFIX)) && in_use(e->fts_accpath))
         return;
     if (unlink(e->fts_accpath) != 0)
         return;

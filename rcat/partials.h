@@ -7,7 +7,10 @@
  * never comes back would leave them for ever: partials not written for
  * max_age are removed, when rcatd starts and then periodically, by a
  * thread of their own (a walk of a large root must not hold the loop). A
- * partial a running store holds (its flock) is never removed. The walk
+ * partial a running store holds (its flock) is never removed. The
+ * temporaries of stores in ranges (".NAME.rcat-split-XXXXXXXX") that an
+ * rcatd which did not stop left behind go the same way (the running one
+ * removes its own sooner: serve_split.c). The walk
  * stays beneath the root (no symlink followed, no other filesystem) and
  * runs with rcatd's own rights, as every other path in root.c.
  */

@@ -159,7 +159,8 @@ static int start_serving(struct daemon *d, const struct options *o)
                               .log = logfile_from_serve,
                               .log_arg = &d->log,
                               .metrics = d->metrics,
-                              .restart_interval = (uint64_t)o->restart_interval_mib << 20};
+                              .restart_interval = (uint64_t)o->restart_interval_mib << 20,
+                              .split_idle_us = (uint64_t)o->split_idle_s * 1000000u};
     const char *why = "";
 
     if (o->hooks_path) {

@@ -26,6 +26,7 @@
 #define DEFAULT_WORKERS 4
 #define DEFAULT_DRAIN_S 10              /* --drain-time */
 #define DEFAULT_PARTIAL_MAX_AGE_S 86400 /* --partial-max-age */
+#define DEFAULT_SPLIT_IDLE_S 600        /* --split-idle */
 #define DEFAULT_RESTART_INTERVAL_MIB 32 /* --restart-interval */
 #define DEFAULT_MEMORY_CAP_MIB 256      /* --memory-cap: the library's default */
 #define DEFAULT_CONNECT_INTERVAL_S 5ul  /* --connect-interval: a waiting rcat hears one soon */
@@ -79,6 +80,9 @@ static void usage(FILE *to)
         "      --partial-max-age=D  remove what resumable stores (rcat -C --put) left and\n"
         "                           nobody continued for D, at start and periodically\n"
         "                           (default 1d)\n"
+        "      --split-idle=D       remove the temporary of a store in ranges (rcat --put\n"
+        "                           --split) that no call used for D: its client is gone\n"
+        "                           (default 10m)\n"
         "      --restart-interval=MIB  MiB between a resumable store's restart points\n"
         "                           (default 32)\n"
         "      --memory-cap=MIB     packet memory of all transfers at once; past it the\n"
@@ -171,6 +175,7 @@ static const struct count_opt {
     {'T', "--stall-timeout", 1, 1000000000, 1, FIELD(limits.stall_timeout_s)},
     {'D', "--drain-time", 0, 1000000000, 1, FIELD(drain_time_s)},
     {'G', "--partial-max-age", 60, 1000000000, 1, FIELD(partial_max_age_s)},
+    {'Y', "--split-idle", 1, 1000000000, 1, FIELD(split_idle_s)},
     {'Q', "--restart-interval", 1, 1048576, 0, FIELD(restart_interval_mib)},
     {'B', "--memory-cap", 1, 1048576, 0, FIELD(memory_cap_mib)},
     {'J', "--connect-interval", 1, 3600, 1, FIELD(connect_interval_s)},
@@ -312,6 +317,7 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
         {"stall-timeout", required_argument, NULL, 'T'},
         {"drain-time", required_argument, NULL, 'D'},
         {"partial-max-age", required_argument, NULL, 'G'},
+        {"split-idle", required_argument, NULL, 'Y'},
         {"restart-interval", required_argument, NULL, 'Q'},
         {"memory-cap", required_argument, NULL, 'B'},
         {"keys", required_argument, NULL, 'k'},
@@ -334,6 +340,7 @@ int rcatd_options_parse(int argc, char **argv, struct options *o)
                           .limits = default_limits(),
                           .drain_time_s = DEFAULT_DRAIN_S,
                           .partial_max_age_s = DEFAULT_PARTIAL_MAX_AGE_S,
+                          .split_idle_s = DEFAULT_SPLIT_IDLE_S,
                           .restart_interval_mib = DEFAULT_RESTART_INTERVAL_MIB,
                           .memory_cap_mib = DEFAULT_MEMORY_CAP_MIB,
                           .connect_interval_s = DEFAULT_CONNECT_INTERVAL_S};

@@ -28,6 +28,7 @@ struct options {
     unsigned long stats_interval_s;     /* 0: only on SIGUSR1 and at exit */
     unsigned long drain_time_s;         /* a stop waits this long for running calls */
     unsigned long partial_max_age_s;    /* resumable stores' partials older than this go */
+    unsigned long split_idle_s;         /* a split put's temporary no call used this long goes */
     unsigned long restart_interval_mib; /* between a resumable store's restart points */
     unsigned long memory_cap_mib;       /* packet memory of all transfers (memshare) */
     const char *keys_path;              /* --keys: the clients' secrets; NULL: none known */

@@ -369,10 +369,7 @@ static void hook_done(int ok, void *arg)
     rpc2_request_resume(c->req, ok ? 0 : RCAT_HOOK_FAILED);
 }
 
-/* The file is in place (the directory c->fd, name; or the file c->fd when
- * name is NULL): its post-store command, if one is configured for it, runs
- * before the reply (RPC2_CONTINUED); else 0. */
-static int after_store(struct call *c, const char *name, const file_info *info)
+int serve_after_store(struct call *c, const char *name, const file_info *info)
 {
     char shown[LOG_PATH_MAX];
     struct serve_hook_call hc = {.req = c->req,
@@ -392,7 +389,7 @@ static int store_after(struct call *c, int status, void *args, void *result)
         return status;
     (void)args;
     status = finish_store(c->fd, c->name, result);
-    return status != 0 ? status : after_store(c, c->name, result);
+    return status != 0 ? status : serve_after_store(c, c->name, result);
 }
 
 /* --append: the bytes go to the end of the file itself, which a failed
@@ -413,7 +410,7 @@ static int append_after(struct call *c, int status, void *args, void *result)
     if (fstat(c->fd, &st) < 0)
         return root_status_of_errno(errno);
     serve_info_of(&st, result);
-    return after_store(c, NULL, result);
+    return serve_after_store(c, NULL, result);
 }
 
 static int store_append(const struct root *at, const struct store_req *r, struct call *c)
@@ -525,6 +522,7 @@ static int call_end(struct call *c, int status)
                      &(struct metrics_call){c->proc, serve_status_name(status),
                                             rpc2_request_identity(c->req), c->bytes,
                                             serve_ms_since(&c->t0) / 1e3, c->rtt_us / 1e6});
+    serve_split_release(s, c);
     if (c->fd >= 0)
         close(c->fd);
     free(c);
@@ -717,6 +715,11 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
         serve_free(s);
         return rc;
     }
+    if ((rc = serve_splits_new(cfg->split_idle_us, cfg->log, cfg->log_arg, &s->splits)) != 0) {
+        *why = "cannot start the split temporaries' sweeper";
+        serve_free(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -724,12 +727,13 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
 int serve_export(struct serve *s, rpc2_ctx *ctx)
 {
     enum { N = sizeof procs / sizeof procs[0] };
-    struct rpc2_proc all[N + SERVE_OPS_N + 1];
+    struct rpc2_proc all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N];
 
     memcpy(all, procs, sizeof procs);
     memcpy(all + N, serve_ops_procs, sizeof serve_ops_procs);
     all[N + SERVE_OPS_N] = serve_range_proc;
-    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N + 1, s); /* copied */
+    memcpy(all + N + SERVE_OPS_N + 1, serve_split_procs, sizeof serve_split_procs);
+    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N + 1 + SERVE_SPLIT_N, s); /* copied */
 }
 
 unsigned serve_defaults(const struct serve *s)
@@ -790,6 +794,7 @@ void serve_free(struct serve *s)
     }
     listings_free(s->listings);
     serve_hooks_dispose(&s->hooks);
+    serve_splits_free(s->splits);
     free(s);
 }
 

@@ -24,6 +24,7 @@ struct serve_config {
     struct metrics *metrics; /* counts every call (metrics.h); NULL: none */
     uint64_t restart_interval; /* bytes between a resumable store's restart points; 0: default */
     struct hookrun *hooks_runner; /* runs post-store commands (hookrun.h); NULL: none run */
+    uint64_t split_idle_us; /* a split temporary no call held this long is removed; 0: 10 min */
 };
 
 struct serve;

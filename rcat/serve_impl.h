@@ -38,9 +38,10 @@ struct serve {
     serve_log_fn log;
     void *log_arg;
     struct metrics *metrics;
-    uint64_t restart_interval; /* a resumable store's; 0: the library's default */
-    struct serve_hooks hooks;  /* post-store commands (serve_hook.c) */
-    atomic_uint running;       /* calls from their handler's start to their reply */
+    uint64_t restart_interval;   /* a resumable store's; 0: the library's default */
+    struct serve_hooks hooks;    /* post-store commands (serve_hook.c) */
+    struct serve_splits *splits; /* the temporaries of stores in ranges (serve_split.c) */
+    atomic_uint running;         /* calls from their handler's start to their reply */
     atomic_int stopping;
 };
 
@@ -65,6 +66,9 @@ struct call {
     uint32_t rtt_us;          /* the transfer's last smoothed round trip; 0: none */
     off_t append_from;        /* STORE with RCAT_STORE_APPEND: the file's size before; else -1 */
     struct hookrun_job *hook; /* its post-store command, while it runs */
+    int split_held;           /* it holds a split temporary (serve_split_hold): which */
+    dev_t split_dev;
+    ino_t split_ino;
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };
@@ -88,6 +92,14 @@ static inline bool_t serve_peek_len(XDR *x, u_int *len)
             return FALSE;                                                                          \
         return xdr_##args(x, &r->a);                                                               \
     }
+
+/* RENAME's and SPLIT_END's: two names on the wire, both lengths kept
+ * (serve_ops.c). */
+struct serve_rename_req {
+    rename_args a;
+    u_int path_len, to_len;
+};
+bool_t xdr_serve_rename_req(XDR *x, struct serve_rename_req *r);
 
 /* quick: never waits on a client (rpc2_proc.quick) */
 #define PROC(num, req, res, fn, is_quick)                                                          \
@@ -122,6 +134,10 @@ void serve_info_of(const struct stat *st, file_info *out);
  * NULL) finishes the call once it is over, on the loop when on_loop (it
  * must then wait on nothing), else on a worker. RPC2_CONTINUED or an error. */
 int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop);
+/* A file is in place (the directory c->fd, name; or the file c->fd when
+ * name is NULL): its post-store command, if one is configured for it, runs
+ * before the reply (RPC2_CONTINUED); else 0. On a worker. */
+int serve_after_store(struct call *c, const char *name, const file_info *info);
 
 /* ---- serve_ops.c ---- */
 
@@ -131,5 +147,25 @@ extern const struct rpc2_proc serve_ops_procs[SERVE_OPS_N];
 /* ---- serve_range.c ---- */
 
 extern const struct rpc2_proc serve_range_proc; /* STORE_RANGE */
+
+/* ---- serve_split.c ---- */
+
+#define SERVE_SPLIT_N 2                                 /* SPLIT_BEGIN, SPLIT_END */
+#define SERVE_SPLIT_IDLE_DEFAULT_US (600ull * 1000000u) /* rcatd --split-idle */
+extern const struct rpc2_proc serve_split_procs[SERVE_SPLIT_N];
+struct serve_splits;
+/* The table of split temporaries and its sweeper (idle_us 0: the default).
+ * 0 or -errno. */
+int serve_splits_new(uint64_t idle_us, serve_log_fn log, void *log_arg, struct serve_splits **out);
+/* After the last call: removes every temporary left. NULL is fine. */
+void serve_splits_free(struct serve_splits *t);
+/* The call works on st's file: if it is a split temporary, it is held (never
+ * removed) until serve_split_release, which call_end does; writes: the
+ * call changes it (a SUM noted before no longer holds). */
+void serve_split_hold(struct serve *s, struct call *c, const struct stat *st, int writes);
+void serve_split_release(struct serve *s, struct call *c);
+/* A SUM of the whole of the temporary c holds: SPLIT_END's checksum. */
+void serve_split_note_sum(struct serve *s, const struct call *c, int type, const unsigned char *sum,
+                          unsigned len, uint64_t bytes);
 
 #endif

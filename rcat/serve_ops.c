@@ -56,16 +56,12 @@ CHECKED_DECODER(one_path_req, path_args)
 CHECKED_DECODER(setattr_req, setattr_args)
 
 /* Two names on the wire: both lengths kept. */
-struct rename_req {
-    rename_args a;
-    u_int path_len, to_len;
-};
 struct symlink_req {
     symlink_args a;
     u_int path_len, target_len;
 };
 
-static bool_t xdr_rename_req(XDR *x, struct rename_req *r)
+bool_t xdr_serve_rename_req(XDR *x, struct serve_rename_req *r)
 {
     if (x->x_op != XDR_DECODE)
         return xdr_rename_args(x, &r->a);
@@ -107,7 +103,7 @@ static int do_mkdir(struct serve *s, rpc2_request *req, void *args, void *result
 
 static int do_rename(struct serve *s, rpc2_request *req, void *args, void *result, struct call *c)
 {
-    const struct rename_req *r = args;
+    const struct serve_rename_req *r = args;
     struct root at;
     struct stat st;
     int rc;
@@ -224,10 +220,14 @@ static int do_sum(struct serve *s, rpc2_request *req, void *args, void *result, 
     out->sum.sum_val = malloc(RPC2_SE_SUM_MAX);
     if (!out->sum.sum_val)
         return RPC2_ENOMEM;
+    serve_split_hold(s, c, &st, 0); /* summing a split temporary is using it */
     rc = rpc2_se_sum_fd(c->fd, (int)r->a.type, r->a.offset, r->a.length,
                         (unsigned char *)out->sum.sum_val, &len, &c->bytes);
     if (rc != 0)
         return rc == RPC2_ENOMEM || rc == RPC2_EINVAL ? rc : root_status_of_errno(errno);
+    if (r->a.offset == 0)
+        serve_split_note_sum(s, c, (int)r->a.type, (const unsigned char *)out->sum.sum_val, len,
+                             c->bytes);
     out->sum.sum_len = len;
     out->bytes = c->bytes;
     serve_info_of(&st, &out->info);
@@ -333,7 +333,7 @@ static int do_setattr(struct serve *s, rpc2_request *req, void *args, void *resu
         return serve_run(arg, rq, NAME, ((struct req *)args)->a.field, do_##fn, args, result);     \
     }
 HANDLER(mkdir, "MKDIR", mkdir_req, path)
-HANDLER(rename, "RENAME", rename_req, from)
+HANDLER(rename, "RENAME", serve_rename_req, from)
 HANDLER(delete, "DELETE", delete_req, path)
 HANDLER(glob, "GLOB", glob_req, pattern)
 HANDLER(sum, "SUM", sum_req, path)
@@ -345,7 +345,7 @@ HANDLER(sync, "SYNC", one_path_req, path)
 /* quick: one or two system calls, no walk and no file read */
 const struct rpc2_proc serve_ops_procs[SERVE_OPS_N] = {
     PROC(RCAT_MKDIR, mkdir_req, file_info, h_mkdir, 1),
-    PROC(RCAT_RENAME, rename_req, file_info, h_rename, 1),
+    PROC(RCAT_RENAME, serve_rename_req, file_info, h_rename, 1),
     PROC(RCAT_DELETE, delete_req, delete_result, h_delete, 0),
     PROC(RCAT_GLOB, glob_req, glob_result, h_glob, 0),
     PROC(RCAT_SUM, sum_req, sum_result, h_sum, 0),

@@ -4,9 +4,10 @@
  * from serve.c's STORE because it is the one store that writes into an
  * existing file in place: it never creates, truncates or renames, and the
  * descriptor's seek offset and quota bound the sink to the range the
- * client named, checked here first. The client makes the file (an empty
- * STORE under a temporary name), checks the whole with SUM and renames it
- * into place, so nothing partial ever has the final name.
+ * client named, checked here first. The client has the file made
+ * (SPLIT_BEGIN, serve_split.c), checks the whole with SUM and has it
+ * renamed into place (SPLIT_END), so nothing partial ever has the final
+ * name.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/file.h>
 
 #include "access.h"
 #include "serve_impl.h"
@@ -60,6 +62,10 @@ static int do_store_range(struct serve *s, rpc2_request *req, void *args, void *
     root_dispose(&at);
     if (rc != 0)
         return rc;
+    /* a temporary a range is written into is in use: neither the idle
+     * sweep (serve_split.c) nor the partials' walk (its flock) removes it */
+    serve_split_hold(s, c, &st, 1);
+    flock(c->fd, LOCK_SH | LOCK_NB);
     c->desc = (struct rpc2_se_desc){
         .type = RPC2_SE_SFTP,
         .direction = RPC2_SE_STORE,

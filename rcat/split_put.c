@@ -1,14 +1,16 @@
 /*
  * split_put.c - rcat --put --split=N (split.h): one large local file stored
- * as N byte ranges at once. The server has no way to put ranges together
- * under a name by itself, and needs none: rcat makes an empty hidden
- * temporary beside the target (a STORE of nothing, no-clobber), sends each
- * range into it with STORE_RANGE over jobs.c's lanes (split.c), compares
- * the server's SUM of the whole with its own sum of the local file, sets
- * the mode (and mtime with -p) and RENAMEs it into place, no-clobber with
- * -n. Nothing partial ever has the target's name: a failure removes the
- * temporary, and a killed rcat leaves only it, hidden, never the name.
- * A local file that changes while its ranges move is refused, not stored.
+ * as N byte ranges at once, as one store. The server makes an empty hidden
+ * temporary beside the target (SPLIT_BEGIN), rcat sends each range into it
+ * with STORE_RANGE over jobs.c's lanes (split.c), compares the server's SUM
+ * of the whole with its own sum of the local file, sets the mode (and mtime
+ * with -p), and the server renames it into place (SPLIT_END, no-clobber
+ * with -n) and runs its post-store command for the name, as after a STORE:
+ * never one for the temporary. Nothing partial ever has the target's name:
+ * a failure removes the temporary, and one a killed rcat leaves is removed
+ * by the server (rcatd --split-idle). A server without SPLIT_BEGIN gets the
+ * file in one stream. A local file that changes while its ranges move is
+ * refused, not stored.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,57 +30,30 @@
 #include "split_impl.h"
 #include "verdict.h"
 
-/* ".NAME.rcat-split-PID-SEQ" beside the target on the server. */
-static int name_temporary(struct split_run *r, unsigned seq)
-{
-    const char *path = r->server->path;
-    const char *slash = strrchr(path, '/');
-    int dir_len = slash ? (int)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    int n = snprintf(r->remote_tmp, sizeof r->remote_tmp, "%.*s.%s.rcat-split-%d-%u", dir_len,
-                     path, base, (int)getpid(), seq);
-
-    if (n < 0 || (size_t)n >= sizeof r->remote_tmp || (size_t)n > URL_PATH_MAX)
-        return -1;
-    r->tmp_url = *r->server;
-    memcpy(r->tmp_url.path, r->remote_tmp, (size_t)n + 1);
-    return 0;
-}
-
-/* An empty file under a free temporary name, private until renamed. */
-static int make_remote_temporary(struct split_run *r, struct slot *s, const char **result)
+/* The server makes an empty file under a free hidden name beside the
+ * target (SPLIT_BEGIN): 0 with it in r->remote_tmp, or the call's error;
+ * RPC2_ENOPROC from a server older than it. */
+static int begin_remote(struct split_run *r, struct slot *s)
 {
     struct ops *o = r->o;
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int rc = RCAT_EXISTS;
+    split_begin_args a = {.path = (char *)r->server->path,
+                          .flags = o->cfg.mkdirs ? RCAT_STORE_MKDIRS : 0};
+    split_begin_result res = {0};
+    int rc = ops_call(o, s, RCAT_SPLIT_BEGIN, (xdrproc_t)xdr_split_begin_args, &a,
+                      (xdrproc_t)xdr_split_begin_result, &res, NULL);
 
-    if (null_fd < 0)
-        return verdict_fail_local("/dev/null", NULL, errno, result);
-    for (unsigned seq = 0; seq < 100 && rc == RCAT_EXISTS; seq++) {
-        if (name_temporary(r, seq) != 0) {
-            rc = RCAT_BAD_PATH;
-            break;
+    if (rc == 0) {
+        size_t n = res.temporary ? strlen(res.temporary) : 0;
+        if (n == 0 || n > URL_PATH_MAX || n >= sizeof r->remote_tmp) {
+            rc = RPC2_EDECODE; /* a name no server of ours gives */
+        } else {
+            memcpy(r->remote_tmp, res.temporary, n + 1);
+            r->tmp_url = *r->server;
+            memcpy(r->tmp_url.path, res.temporary, n + 1);
         }
-        store_flags_args f = {
-            .store = {.path = r->remote_tmp, .mode = 0600, .no_clobber = 1},
-            .flags = o->cfg.mkdirs ? RCAT_STORE_MKDIRS : 0};
-        struct rpc2_se_desc d = RPC2_SE_DESC_INIT(RPC2_SE_STORE);
-        file_info info;
-
-        memset(&info, 0, sizeof info);
-        d.file_kind = RPC2_SE_FILE_FD;
-        d.file.fd.fd = null_fd;
-        rc = f.flags ? ops_call(o, s, RCAT_STORE_FLAGS, (xdrproc_t)xdr_store_flags_args, &f,
-                                (xdrproc_t)xdr_file_info, &info, &d)
-                     : ops_call(o, s, RCAT_STORE, (xdrproc_t)xdr_store_args, &f.store,
-                                (xdrproc_t)xdr_file_info, &info, &d);
     }
-    close(null_fd);
-    if (rc != 0) {
-        r->remote_tmp[0] = '\0';
-        return ops_fail(o, s, rc, NULL, r->server->path, r->shown, result);
-    }
-    return RCAT_EXIT_OK;
+    xdr_free((xdrproc_t)xdr_split_begin_result, (char *)&res);
+    return rc;
 }
 
 /* Whether the local file is still as it was when its ranges were laid out. */
@@ -131,7 +106,8 @@ static int check_whole(struct split_run *r, const char **result)
 }
 
 /* The mode a plain store gives (the local file's permission bits), the
- * mtime with -p, then the name: with -n only if it is still free. */
+ * mtime with -p, then the name (SPLIT_END): with -n only if it is still
+ * free; the server runs its post-store command for the name then. */
 static int put_in_place(struct split_run *r, const struct source *src, const char **result)
 {
     struct ops *o = r->o;
@@ -140,29 +116,34 @@ static int put_in_place(struct split_run *r, const struct source *src, const cha
     int rc = ops_setattr(o, &r->tmp_url, flags, (unsigned)src->mode & 0777, src->mtime_sec,
                          src->mtime_nsec, &info);
 
-    if (rc == 0)
-        rc = ops_rename(o, &r->tmp_url, r->server->path, o->cfg.no_clobber, &info);
+    if (rc == 0) {
+        rename_args a = {.from = r->remote_tmp,
+                         .to = (char *)r->server->path,
+                         .flags = o->cfg.no_clobber ? RCAT_RENAME_NO_CLOBBER : 0};
+        rc = ops_call(o, r->slot, RCAT_SPLIT_END, (xdrproc_t)xdr_rename_args, &a,
+                      (xdrproc_t)xdr_file_info, &info, NULL);
+    }
+    if (rc == 0 || rc == RCAT_HOOK_FAILED)
+        r->remote_tmp[0] = '\0'; /* it has the name now */
     if (rc != 0)
         return ops_fail(o, NULL, rc, NULL, r->server->path, r->shown, result);
-    r->remote_tmp[0] = '\0';
     return RCAT_EXIT_OK;
 }
 
-static int run_put(struct split_run *r, struct slot *s, const struct source *src,
+static int run_put(struct split_run *r, struct slot *s, const struct source *src, int begun,
                    const char **result)
 {
     file_info there;
     int code;
 
+    if (begun != 0)
+        return ops_fail(r->o, s, begun, NULL, r->server->path, r->shown, result);
     if (split_layout(r) != 0)
         return verdict_fail_local(r->shown, NULL, ENOMEM, result);
     /* -n: a name already taken is refused before any byte moves (the
      * rename at the end refuses one taken meanwhile) */
     if (r->o->cfg.no_clobber && ops_lookup(r->o, r->server, &there) == 0)
         return ops_fail(r->o, s, RCAT_EXISTS, NULL, r->server->path, r->shown, result);
-    code = make_remote_temporary(r, s, result);
-    if (code != RCAT_EXIT_OK)
-        return code;
     size_t failed = split_move_ranges(r, (unsigned)r->n);
 
     report_xfer_focus(&r->rep);
@@ -204,6 +185,14 @@ int split_store(struct ops *o, const char *local, const struct url *dst, int *co
         source_close(&src);
         return 0; /* the usual store says why, or needs no split */
     }
+    int begun = begin_remote(&r, s);
+    if (begun == RPC2_ENOPROC) {
+        report_info("%s: the server cannot store a file in ranges (it has no SPLIT_BEGIN): "
+                    "one stream instead",
+                    local);
+        source_close(&src);
+        return 0;
+    }
     r.fd = src.fd;
     r.size = (uint64_t)src.file_size;
     r.shown = src.shown;
@@ -212,7 +201,7 @@ int split_store(struct ops *o, const char *local, const struct url *dst, int *co
     report_xfer_begin(&r.rep, s->session, 1, local, dst->path, (int64_t)r.size);
     r.rep.label = src.shown;
     r.retrans0 = split_ctx_retransmissions(o);
-    *code = run_put(&r, s, &src, &result);
+    *code = run_put(&r, s, &src, begun, &result);
     if (*code != RCAT_EXIT_OK)
         remove_temporary(&r);
     split_report_end(&r, *code, result);

@@ -3,6 +3,9 @@
 # 2), with real rcatd and rcat processes on loopback:
 #  - success: the command saw the file's path (absolute and relative), size,
 #    checksum and the identity that stored it, and ran once;
+#  - a file stored in ranges (--put --split): the command runs once, for the
+#    final name, with the same arguments and variables, never for the
+#    temporary; a split put that fails runs none; a failing command fails it;
 #  - an exit code other than the expected one: rcat exits 3 and says the
 #    server's command failed, and the file stays (it was delivered whole);
 #  - the time limit: a command that sleeps is killed (its process group)
@@ -99,6 +102,44 @@ await_log "$tmp/hooks.log" "exit 3 \(expected 0\).*failed" 10 || fail "the exit 
 grep -q "STORE fail/f.bin .* RCAT_HOOK_FAILED" "$tmp/hooks.log" || fail "the call's line"
 run 3 "--json: the failure's name" "$rcat" $P --json --put "$tmp/data" "$R:fail/g.bin"
 cat "$tmp/out" "$tmp/err" | grep -q RCAT_HOOK_FAILED || fail "--json lacks RCAT_HOOK_FAILED"
+
+# ---- a file stored in ranges (--put --split) ---------------------------------------
+echo "--put --split"
+head -c $((12 << 20)) /dev/urandom >"$tmp/big"
+rm -f "$tmp"/seen.*
+if run 0 "a store in ranges with a hook" "$rcat" $P $as_alice --checksum sha256 --split=3 \
+    --put "$tmp/big" "$R:in/big.bin"; then
+    same "$tmp/big" "$root/in/big.bin" "stored in ranges"
+    grep -q " STORE_RANGE in/\.big\.bin\.rcat-split-" "$tmp/hooks.log" || fail "the put was not split"
+    # once, for the name, after the whole file is there; never for the temporary
+    [ -e "$tmp/seen.0.args" ] || fail "no command ran for a file stored in ranges"
+    [ -e "$tmp/seen.1.args" ] && fail "the command ran more than once for a file stored in ranges"
+    sum=$(sha256sum "$tmp/big" | cut -d' ' -f1)
+    printf '%s\0' exit=0 "$(realpath "$root")/in/big.bin" in/big.bin $((12 << 20)) "sha256:$sum" \
+        alice >"$tmp/want.args"
+    cmp -s "$tmp/want.args" "$tmp/seen.0.args" ||
+        fail "the split store's command got: $(tr '\0' ' ' <"$tmp/seen.0.args")"
+    grep -qx "RCAT_IDENTITY=alice" "$tmp/seen.0.env" || fail "split: RCAT_IDENTITY"
+    grep -qx "RCAT_RELPATH=in/big.bin" "$tmp/seen.0.env" || fail "split: RCAT_RELPATH"
+    grep -qx "RCAT_SIZE=$((12 << 20))" "$tmp/seen.0.env" || fail "split: RCAT_SIZE"
+    grep -qx "RCAT_SECURITY=auth" "$tmp/seen.0.env" || fail "split: RCAT_SECURITY"
+    grep -q "SPLIT_END in/\.big\.bin\.rcat-split-[0-9a-f]* .* ok .*to=in/big.bin$" "$tmp/hooks.log" ||
+        fail "no SPLIT_END line"
+fi
+# a split put that fails (-n onto a name) runs none, and leaves no temporary
+rm -f "$tmp"/seen.*
+run 3 "a store in ranges refused by -n" "$rcat" $P $as_alice --split=3 -n --put "$tmp/big" \
+    "$R:in/big.bin"
+[ -e "$tmp/seen.0.args" ] && fail "a failed store in ranges ran a command"
+ls -A "$root/in" | grep -q rcat-split && fail "a failed store in ranges left its temporary"
+# a failing command fails the split put too, and the file stays
+if run 3 "a store in ranges whose command exits 3" "$rcat" $P --split=3 --put "$tmp/big" \
+    "$R:fail/big.bin"; then
+    said "split, failing command" "fail/big.bin: the server's post-store command failed"
+    same "$tmp/big" "$root/fail/big.bin" "the file stored in ranges a failed command saw stays"
+fi
+grep -q "SPLIT_END fail/\.big\.bin\.rcat-split-.* RCAT_HOOK_FAILED .*to=fail/big.bin$" "$tmp/hooks.log" ||
+    fail "the SPLIT_END line of a failed command"
 
 # ---- the time limit --------------------------------------------------------------
 echo "the time limit"

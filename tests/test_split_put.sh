@@ -7,7 +7,11 @@
 #  - while a slow put runs, the final name is either absent or the whole
 #    file, never part of it; the run takes at least 0.7 of size/--rate
 #    (one rate for all its lanes: a lower bound only);
-#  - rcat killed mid-put leaves nothing under the final name;
+#  - rcat killed mid-put leaves nothing under the final name, and rcatd
+#    removes its temporary once no call used it for --split-idle, while a
+#    live put's temporary beside it stays and its put succeeds;
+#  - the server makes the temporary (SPLIT_BEGIN, no STORE of it) and puts
+#    it in place (SPLIT_END);
 #  - a file changed here while its ranges move is refused (exit 6) and
 #    nothing is stored; -n onto an existing name is refused and the name
 #    keeps its file;
@@ -52,10 +56,14 @@ if run 0 "--put --split=4" "$r" --split=4 -p -v --put "$tmp/src/file" "$H:file";
         fail "--put --split=4 -p: mode or mtime not kept"
     grep -q "3 ranges at once" "$tmp/err" || fail "--put --split=4 -v: no word of 3 ranges"
     # bob's paths are beneath his root, in/
-    n=$(grep -c " bob .* STORE_RANGE \.file\.rcat-split-[0-9]*-0 4194304 B .* ok$" "$tmp/sp.log")
+    n=$(grep -c " bob .* STORE_RANGE \.file\.rcat-split-[0-9a-f]\{8\} 4194304 B .* ok$" "$tmp/sp.log")
     [ "$n" = 3 ] || fail "--put --split=4: $n STORE_RANGE lines of 4 MiB in the log, want 3"
-    grep -qE " RENAME \.file\.rcat-split-[0-9]+-0 0 B .* ok to=file$" "$tmp/sp.log" ||
-        fail "--put --split: no RENAME into place in the log"
+    # the server made the temporary (no STORE of an empty file) and put it in place
+    grep -qE " SPLIT_BEGIN file 0 B .* ok temporary=\.file\.rcat-split-[0-9a-f]{8}$" "$tmp/sp.log" ||
+        fail "--put --split: no SPLIT_BEGIN in the log"
+    grep -q " STORE \.file\.rcat-split" "$tmp/sp.log" && fail "--put --split: a STORE of the temporary"
+    grep -qE " SPLIT_END \.file\.rcat-split-[0-9a-f]{8} 0 B .* ok .*to=file$" "$tmp/sp.log" ||
+        fail "--put --split: no SPLIT_END into place in the log"
     [ -z "$(leftovers file)" ] || fail "--put --split left $(leftovers file)"
 fi
 
@@ -84,12 +92,60 @@ awk -v a="$t0" -v b="$t1" -v s="$size" 'BEGIN { want = 0.7 * s / 5e6; got = b - 
 echo "  killed mid-put"
 rm -f "$root/in/file"
 spawn killed "$r" --split=4 --rate 8M -v --put "$tmp/src/file" "$H:file" >"$tmp/killed.out" 2>"$tmp/killed.err"
-await_log "$tmp/sp.log" "STORE .*rcat-split" 20 || fail "the killed put did not start"
+await_log "$tmp/sp.log" " SPLIT_BEGIN file .* ok" 20 || fail "the killed put did not start"
 sleep 0.5
 signal KILL killed
 await killed 10
 [ ! -e "$root/in/file" ] || fail "rcat killed mid-put left a file under the name"
 rm -f "$root/in"/.file.rcat-split-*
+
+# ---- killed mid-put: the server removes its temporary, never a live one ---------------
+# rcatd --split-idle 2s: a temporary no call has used for 2 s is its gone
+# client's; a slow live put (ranges in flight all along) keeps its own
+echo "  the temporary of a killed put goes, a live one stays"
+sp_port=$port
+start_server idle "$rcatd" --listen 127.0.0.1:0 --root "$root" --keys "$root/etc/server.keys" \
+    --access "$root/etc/access" --split-idle 2s --idle-timeout 3s --stall-timeout 3s
+ri="$tmp/ri"
+printf '#!/bin/sh\nexec "%s" -P "%s" $(echo "%s") "$@"\n' "$rcat" "$port" "$(as bob)" >"$ri" && chmod +x "$ri"
+mkdir -p "$root/in/k" "$root/in/l"
+spawn gone "$ri" --split=3 --rate 8M --put "$tmp/src/file" "$H:k/file" >"$tmp/gone.out" 2>"$tmp/gone.err"
+await_log "$tmp/idle.log" " SPLIT_BEGIN k/file .* ok" 20 || fail "the put to kill did not start"
+# 12 MiB at 0.5 MB/s: about 25 s, far longer than the idle bound
+spawn live "$ri" --split=3 --rate 4M --put "$tmp/src/file" "$H:l/file" >"$tmp/live.out" 2>"$tmp/live.err"
+await_log "$tmp/idle.log" " SPLIT_BEGIN l/file .* ok" 20 || fail "the live put did not start"
+sleep 1 # ranges in flight
+signal KILL gone
+killed_at=$SECONDS
+await gone 10
+ls -A "$root/in/k" | grep -q "^\.file\.rcat-split-" || fail "the killed put had no temporary to remove"
+# its ranges end once the server hears nothing (--stall-timeout 3s, the
+# dead-peer silence), then 2 s idle, a sweep each 0.5 s: generous bound, 60 s
+gone_at=""
+for _ in $(seq 600); do
+    ls -A "$root/in/k" | grep -q rcat-split || { gone_at=$SECONDS; break; }
+    sleep 0.1
+done
+[ -n "$gone_at" ] || fail "the killed put's temporary was not removed within 60 s"
+echo "    removed $((gone_at - killed_at)) s after the kill"
+await_log "$tmp/idle.log" "removed the split temporary \.file\.rcat-split-[0-9a-f]*: no call" 5 ||
+    fail "the removal was not logged"
+if running live; then
+    ls -A "$root/in/l" | grep -q "^\.file\.rcat-split-" || fail "the live put's temporary was removed"
+else
+    echo "    (the live put ended before the killed one's temporary went: not judged)"
+fi
+if ! await live 90; then
+    fail "the live put did not end"
+    signal KILL live
+    await live 5
+fi
+[ "$(status live)" = 0 ] || { sed 's/^/    /' "$tmp/live.err" | tail -5; fail "the live put beside a sweep failed: exit $(status live)"; }
+same "$tmp/src/file" "$root/in/l/file" "the live put beside a sweep"
+[ -z "$(ls -A "$root/in/l" | grep -v -x file)" ] || fail "the live put left $(ls -A "$root/in/l")"
+stop_server idle
+port=$sp_port
+rm -rf "$root/in/k" "$root/in/l"
 
 # ---- changed here while its ranges move ----------------------------------------------
 echo "  changed locally"
@@ -133,6 +189,8 @@ if [ -x "$raw" ]; then
     *) fail "STORE_RANGE wrote outside its range: in/f is now '$got'" ;;
     esac
     [ ! -e "$root/raw/in/none" ] || fail "STORE_RANGE created a file"
+    [ -z "$(ls -A "$root/raw/in" | grep -v -x -e f -e d)" ] ||
+        fail "refused SPLIT_BEGIN/SPLIT_END calls left $(ls -A "$root/raw/in")"
     grep -qE " STORE_RANGE in/f 3 B .* ok$" "$tmp/rw.log" || fail "log: no STORE_RANGE line"
     grep -qE " STORE_RANGE in/f 0 B .* RPC2_EINVAL$" "$tmp/rw.log" || fail "log: no refused STORE_RANGE line"
     stop_server rw
