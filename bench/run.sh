@@ -13,6 +13,7 @@
 # minutes. VERBOSE=1 also prints every figure of every round. Nothing is
 # pinned: bench/README.md says how to read the figures on a small VM.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 ROUNDS=5
 PINGS=20000     # timed calls per latency round
@@ -42,9 +43,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-case $ROUNDS in
-'' | *[!0-9]* | 0) usage ;;
-esac
+bench_counts "$ROUNDS"
 
 TESTSRV=$BUILD/tests/testsrv
 BENCH=$BUILD/bench/bench_calls
@@ -56,32 +55,7 @@ for prog in "$TESTSRV" "$BENCH" "$UDP"; do
     fi
 done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rpc2-bench.XXXXXX")
-PIDS= # only what this script started, and only those are killed
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_port FILE: the port a server printed as "... listening on PORT".
-wait_port() {
-    for _ in $(seq 50); do
-        port=$(sed -n 's/.* listening on \([0-9][0-9]*\)$/\1/p' "$1")
-        if [ -n "$port" ]; then
-            echo "$port"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "run.sh: no port in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
+bench_scratch "${TMPDIR:-/tmp}" rpc2-bench
 
 "$TESTSRV" --listen 127.0.0.1:0 >"$TMP/testsrv.out" 2>&1 &
 SRV_PID=$!
@@ -89,8 +63,8 @@ PIDS="$PIDS $SRV_PID"
 "$UDP" echo-server --host 127.0.0.1 --port 0 >"$TMP/echo.out" 2>&1 &
 ECHO_PID=$!
 PIDS="$PIDS $ECHO_PID"
-SRV_PORT=$(wait_port "$TMP/testsrv.out")
-ECHO_PORT=$(wait_port "$TMP/echo.out")
+SRV_PORT=$(bench_wait_port "$TMP/testsrv.out" ".* listening on")
+ECHO_PORT=$(bench_wait_port "$TMP/echo.out" ".* listening on")
 
 # ---- the four clients ------------------------------------------------------
 
@@ -171,11 +145,6 @@ pair() {
         record p99 "$base" "$subj" p99_us
     fi
     printf '  %-8s raw:  %s\n  %-8s rpc2: %s\n' "$metric" "$base" "" "$subj" >>"$TMP/log"
-}
-
-median() {
-    sort -g "$1" | awk '{ v[NR] = $1 }
-        END { printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "rpc2 null calls vs raw UDP on loopback: $ROUNDS rounds; $PINGS timed calls per latency" \

@@ -18,6 +18,7 @@
 # Given an install prefix's bin directory instead (BUILDDIR/rcat and
 # BUILDDIR/rcatd), those run. iperf3 must be installed.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 ROUNDS=7
 SIZE_MIB=1024
@@ -45,16 +46,13 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for v in "$ROUNDS" "$SIZE_MIB"; do
-    case $v in
-    '' | *[!0-9]* | 0) usage ;;
-    esac
-done
+bench_counts "$ROUNDS" "$SIZE_MIB"
 SIZE=$((SIZE_MIB * 1048576))
 
 if [ -x "$BUILD/rcat/.libs/rcat" ]; then
     RCAT=$BUILD/rcat/.libs/rcat RCATD=$BUILD/rcat/.libs/rcatd
-    export LD_LIBRARY_PATH=$(cd "$BUILD/.libs" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    LD_LIBRARY_PATH=$(cd "$BUILD/.libs" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export LD_LIBRARY_PATH
 elif [ -x "$BUILD/rcat" ] && [ -x "$BUILD/rcatd" ]; then
     RCAT=$BUILD/rcat RCATD=$BUILD/rcatd
 else
@@ -66,18 +64,7 @@ if ! command -v iperf3 >/dev/null 2>&1; then
     exit 1
 fi
 
-TMP=$(mktemp -d "$DIR/rpc2-bench-rcat.XXXXXX")
-TMP=$(cd "$TMP" && pwd -P)
-PIDS= # only what this script started, and only those are killed
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
+bench_scratch "$DIR" rpc2-bench-rcat
 
 avail_kib=$(df -Pk "$TMP" | awk 'NR == 2 { print $4 }')
 if [ "$avail_kib" -lt $((SIZE / 1024 + 65536)) ]; then
@@ -90,43 +77,11 @@ echo "run_rcat.sh: making a $SIZE_MIB MiB file in $TMP ($FSTYPE)" >&2
 dd if=/dev/urandom of="$TMP/root/big" bs=1M count="$SIZE_MIB" status=none
 cat "$TMP/root/big" >/dev/null
 
-# wait_line FILE PATTERN: the rest of FILE's line after PATTERN, once there.
-wait_line() {
-    for _ in $(seq 100); do
-        v=$(sed -n "s/^$2 //p" "$1" | head -n 1)
-        if [ -n "$v" ]; then
-            echo "$v"
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
-
 "$RCATD" --listen 127.0.0.1:0 --root "$TMP/root" >"$TMP/rcatd.out" 2>&1 &
 RCATD_PID=$!
 PIDS="$PIDS $RCATD_PID"
-RCATD_PORT=$(wait_line "$TMP/rcatd.out" "rcatd listening on") || {
-    echo "run_rcat.sh: rcatd did not start:" >&2
-    cat "$TMP/rcatd.out" >&2
-    exit 1
-}
-
-# iperf3 has no "any free port": try a few.
-IPERF_PID=
-for try in 1 2 3 4 5 6 7 8; do
-    IPERF_PORT=$((20000 + ($$ * 7 + try * 997) % 40000))
-    iperf3 -s -p "$IPERF_PORT" --forceflush >"$TMP/iperf.out" 2>&1 &
-    IPERF_PID=$!
-    if wait_line "$TMP/iperf.out" "Server listening on" >/dev/null; then
-        PIDS="$PIDS $IPERF_PID"
-        break
-    fi
-    kill "$IPERF_PID" 2>/dev/null || true
-    wait "$IPERF_PID" 2>/dev/null || true
-    IPERF_PID=
-done
-[ -n "$IPERF_PID" ] || {
+RCATD_PORT=$(bench_wait_port "$TMP/rcatd.out" "rcatd listening on") || exit 1
+bench_iperf_server "$TMP/iperf.out" || {
     echo "run_rcat.sh: iperf3 -s found no free port" >&2
     exit 1
 }
@@ -152,11 +107,6 @@ timed() {
     echo "$1" >>"$TMP/$name.wall"
     awk -v u="$2" -v s="$3" 'BEGIN { print u + s }' >>"$TMP/$name.cpu"
     awk -v a="$s0" -v b="$s1" 'BEGIN { print (b - a) / 1e9 }' >>"$TMP/$name.scpu"
-}
-
-median() {
-    sort -g "$1" | awk '{ v[NR] = $1 }
-        END { printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "rcat > /dev/null vs iperf3 on loopback: $ROUNDS rounds of $SIZE_MIB MiB, the file on $FSTYPE (load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -25,6 +25,7 @@
 # about 20 s. VERBOSE=1 also prints every line of every round.
 # bench/README.md says what each figure means.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 ROUNDS=5
 SIZE_SPEC=${RPC2_BENCH_SIZE:-1024}
@@ -57,11 +58,7 @@ case $SIZE_SPEC in
 *[mM]) SIZE_MIB=${SIZE_SPEC%?} ;;
 *) SIZE_MIB=$SIZE_SPEC ;;
 esac
-for v in "$ROUNDS" "$SIZE_MIB"; do
-    case $v in
-    '' | *[!0-9]* | 0) usage ;;
-    esac
-done
+bench_counts "$ROUNDS" "$SIZE_MIB"
 SIZE=$((SIZE_MIB * 1048576))
 
 RCAT=$BUILD/rcat/rcat
@@ -100,20 +97,9 @@ if [ ! -x "$SSHD" ] || [ ! -x "$SFTP_SERVER" ] || [ "${MISSING_CLIENT:-0}" = 1 ]
     fi
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rpc2-bench-secure.XXXXXX")
-TMP=$(cd "$TMP" && pwd -P)
-PIDS=        # only what this script started, and only those are killed
 MADE_RUN_DIR= # /run/sshd, when made here
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [ -n "$MADE_RUN_DIR" ] && rmdir "$MADE_RUN_DIR" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
+BENCH_ATEXIT='[ -z "$MADE_RUN_DIR" ] || rmdir "$MADE_RUN_DIR" 2>/dev/null || true'
+bench_scratch "${TMPDIR:-/tmp}" rpc2-bench-secure
 
 # ---- files -------------------------------------------------------------------
 
@@ -305,11 +291,6 @@ measure() {
 ratio() {
     awk -v a="$(tail -n 1 "$TMP/$1.mbs")" -v b="$(tail -n 1 "$TMP/$2.mbs")" \
         'BEGIN { printf "%.4f\n", a / b }' >>"$TMP/$1.vs_$2"
-}
-
-median() {
-    sort -g "$1" | awk '{ v[NR] = $1 }
-        END { printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 ROWS="none auth encrypt sftp"

@@ -31,6 +31,7 @@
 # VERBOSE=1 also prints every line of every round. bench/README.md says
 # what each figure means.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 ROUNDS=5
 SIZE_MIB=1024
@@ -69,11 +70,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-for v in "$ROUNDS" "$SIZE_MIB" ${PACKET:+"$PACKET"}; do
-    case $v in
-    '' | *[!0-9]* | 0) usage ;;
-    esac
-done
+bench_counts "$ROUNDS" "$SIZE_MIB" ${PACKET:+"$PACKET"}
 SIZE=$((SIZE_MIB * 1048576))
 
 TESTSRV=$BUILD/tests/testsrv
@@ -92,18 +89,7 @@ if ! command -v iperf3 >/dev/null 2>&1; then
     HAVE_IPERF=0
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rpc2-bench-sftp.XXXXXX")
-TMP=$(cd "$TMP" && pwd -P)
-PIDS= # only what this script started, and only those are killed
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP PIPE
+bench_scratch "${TMPDIR:-/tmp}" rpc2-bench-sftp
 
 # ---- files -------------------------------------------------------------------
 
@@ -151,57 +137,28 @@ fi
 
 # ---- servers ---------------------------------------------------------------
 
-# wait_port FILE PATTERN: the port a server printed as "PATTERN PORT...".
-wait_port() {
-    for _ in $(seq 50); do
-        port=$(sed -n "s/^$2 \\([0-9][0-9]*\\).*/\\1/p" "$1")
-        if [ -n "$port" ]; then
-            echo "$port"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "run_sftp.sh: no port in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
-
 "$TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" >"$TMP/testsrv.out" 2>&1 &
 SRV_PID=$!
 PIDS="$PIDS $SRV_PID"
 "$BENCH" tcp-serve --port 0 --file "$SRC" >"$TMP/tcp.out" 2>&1 &
 TCP_PID=$!
 PIDS="$PIDS $TCP_PID"
-SRV_PORT=$(wait_port "$TMP/testsrv.out" "testsrv listening on")
+SRV_PORT=$(bench_wait_port "$TMP/testsrv.out" "testsrv listening on")
 BASE_SRV_PID= BASE_SRV_PORT=
 if [ -n "$BASE" ]; then
     "$BASE_TESTSRV" --listen 127.0.0.1:0 --root "$ROOT" >"$TMP/base_testsrv.out" 2>&1 &
     BASE_SRV_PID=$!
     PIDS="$PIDS $BASE_SRV_PID"
-    BASE_SRV_PORT=$(wait_port "$TMP/base_testsrv.out" "testsrv listening on")
+    BASE_SRV_PORT=$(bench_wait_port "$TMP/base_testsrv.out" "testsrv listening on")
 fi
-TCP_PORT=$(wait_port "$TMP/tcp.out" "bench_sftp tcp listening on")
+TCP_PORT=$(bench_wait_port "$TMP/tcp.out" "bench_sftp tcp listening on")
 
-# iperf3 has no "any free port": try a few. One server for all rounds (not
-# -1), so its CPU is read from /proc like the others'.
+# One iperf3 server for all rounds (not -1), so its CPU is read from /proc
+# like the others'.
 IPERF_PID=
-if [ "$HAVE_IPERF" = 1 ]; then
-    for try in 1 2 3 4 5 6 7 8; do
-        IPERF_PORT=$((20000 + ($$ * 7 + try * 997) % 40000))
-        iperf3 -s -p "$IPERF_PORT" --forceflush >"$TMP/iperf.out" 2>&1 &
-        IPERF_PID=$!
-        if wait_port "$TMP/iperf.out" "Server listening on" >/dev/null 2>&1; then
-            PIDS="$PIDS $IPERF_PID"
-            break
-        fi
-        kill "$IPERF_PID" 2>/dev/null || true
-        wait "$IPERF_PID" 2>/dev/null || true
-        IPERF_PID=
-    done
-    if [ -z "$IPERF_PID" ]; then
-        echo "run_sftp.sh: iperf3 -s found no free port: its row is skipped" >&2
-        HAVE_IPERF=0
-    fi
+if [ "$HAVE_IPERF" = 1 ] && ! bench_iperf_server "$TMP/iperf.out"; then
+    echo "run_sftp.sh: iperf3 -s found no free port: its row is skipped" >&2
+    HAVE_IPERF=0
 fi
 
 # ---- the clients: each prints one line of key=value ---------------------------
@@ -323,11 +280,6 @@ run_row() {
 ratio() {
     awk -v a="$(tail -n 1 "$TMP/$1.mbs")" -v b="$(tail -n 1 "$TMP/$2.mbs")" \
         'BEGIN { printf "%.4f\n", a / b }' >>"$TMP/$1.vs_$2"
-}
-
-median() {
-    sort -g "$1" | awk '{ v[NR] = $1 }
-        END { printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "rpc2 SFTP bulk transfers vs TCP on loopback: $ROUNDS rounds of $SIZE_MIB MiB; then" \
