@@ -84,13 +84,18 @@ struct cc_adaptive {
 /* The background policy's state (cc_background.c). */
 struct cc_background {
     uint64_t cwnd_bytes;
+    uint64_t regrow_to;     /* doubling after a step aside stops here; 0: none due */
+    uint64_t quiet_since;   /* the queue last stood at half the target or more */
     uint32_t base_rtt_us;   /* the path without queues */
-    uint32_t recent_rtt[4]; /* the latest samples: their minimum is the current delay */
-    unsigned recent_next;
-    uint64_t round_end; /* delivered count that closes this round */
-    uint64_t last_cut;  /* no second cut within a round trip */
-    int slow_start;
-    uint32_t srtt_us;
+    uint32_t recent_rtt[4]; /* the smallest RTT of each of the last four spans */
+    unsigned recent_now;    /* the span being filled */
+    uint64_t span_start;
+    uint64_t delivered;     /* the latest total delivered */
+    uint64_t cut_delivered; /* total delivered at the last cut */
+    int settling;           /* cut, and no packet sent since has been ACKed: what the
+                             * ACKs show is the queue from before the cut */
+    int settling_aside;     /* ... and that cut stepped aside */
+    int slow_start;         /* doubling: start-up, or regrowing after a step aside */
 };
 
 struct pacer_params {

@@ -280,7 +280,8 @@ END_TEST
 
 START_TEST(background_yields_to_tcp)
 {
-    const struct profile *pr = &profiles[0]; /* 100 Mbit/s, 10 ms */
+    struct profile link = profiles[0]; /* 100 Mbit/s, 10 ms */
+    const struct profile *pr = &link;
     struct sftp_config cfg = sim_config();
     struct sim s;
     struct flow *f;
@@ -289,8 +290,8 @@ START_TEST(background_yields_to_tcp)
     double share, reno_rate;
 
     cfg.policy = SFTP_POLICY_BACKGROUND;
+    link.run_us = 11 * SEC;
     sim_init(&s, pr, 8);
-    s.end = START_TIME + 11 * SEC;
     bn_reno_init(&s.reno, &s.fwd, pr->rtt_us / 2, PACKET);
     s.reno_used = 1;
     s.reno_start = START_TIME;
@@ -305,6 +306,55 @@ START_TEST(background_yields_to_tcp)
                 share, reno_rate / pr->rate, (unsigned long long)s.reno.loss_events);
     ck_assert_double_lt(share, 0.10);
     ck_assert_double_gt(reno_rate / pr->rate, 0.8);
+    sim_free(&s);
+}
+END_TEST
+
+/* Offsets of the background flow's start from the TCP flow's, in round
+ * trips of profile b: from half a second after it to five seconds before. */
+static const int background_start_rtts[] = {0, 2, -2, -10, 5, -5, -50};
+
+/* Both on profile b, starting within a few round trips of each other or
+ * the background flow settled first. When both double at once the queue
+ * overflows, and whatever the background flow holds then TCP's halved
+ * window does not win back for many seconds (one segment per round trip):
+ * the background policy used to keep up to 0.69 of the link here. Over the
+ * 20 s after the later start it takes under a tenth of the link, and TCP
+ * most of it. */
+START_TEST(background_yields_to_tcp_starting_with_it)
+{
+    struct profile link = profiles[1]; /* 100 Mbit/s, 100 ms */
+    const struct profile *pr = &link;
+    int offset_rtts = background_start_rtts[_i];
+    uint64_t tcp_start = START_TIME + 50 * pr->rtt_us;
+    uint64_t bg_start = tcp_start + (uint64_t)((int64_t)offset_rtts * (int64_t)pr->rtt_us);
+    uint64_t measured_from = bg_start > tcp_start ? bg_start : tcp_start;
+    struct sftp_config cfg = sim_config();
+    struct sim s;
+    struct flow *f;
+    uint64_t reno_before;
+    double share, reno_share;
+
+    cfg.policy = SFTP_POLICY_BACKGROUND;
+    link.run_us = measured_from + 20 * SEC - START_TIME;
+    sim_init(&s, pr, 21 + (uint64_t)_i);
+    bn_reno_init(&s.reno, &s.fwd, pr->rtt_us / 2, PACKET);
+    s.reno_used = 1;
+    s.reno_start = tcp_start;
+    f = flow_add(&s, &cfg, bg_start);
+    run_until(&s, measured_from);
+    reno_before = s.reno.delivered_bytes;
+    run_until(&s, s.end);
+    share = rate_of(&s, f->written_by_bucket, measured_from, s.end) / pr->rate;
+    reno_share = (double)(s.reno.delivered_bytes - reno_before) * SEC /
+                 (double)(s.end - measured_from) / pr->rate;
+    if (tracing())
+        fprintf(stderr,
+                "background starting %d RTTs after TCP: %.3f of the link, TCP %.3f (%llu loss "
+                "events)\n",
+                offset_rtts, share, reno_share, (unsigned long long)s.reno.loss_events);
+    ck_assert_msg(share < 0.10, "background took %.3f of the link", share);
+    ck_assert_msg(reno_share > 0.8, "TCP took %.3f of the link", reno_share);
     sim_free(&s);
 }
 END_TEST
@@ -409,6 +459,8 @@ static Suite *cc_suite(void)
     tcase_add_test(tc, adaptive_keeps_under_its_target);
     tcase_add_test(tc, fixed_holds_its_rate);
     tcase_add_test(tc, background_yields_to_tcp);
+    tcase_add_loop_test(tc, background_yields_to_tcp_starting_with_it, 0,
+                        (int)(sizeof(background_start_rtts) / sizeof(background_start_rtts[0])));
     tcase_add_loop_test(tc, background_alone_fills_the_link, 0, 2);
     tcase_add_test(tc, sink_wish_reaches_the_source);
     suite_add_tcase(s, tc);
