@@ -517,7 +517,8 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    serve_log_call(s, c, status);
+    if (!c->logged)
+        serve_log_call(s, c, status);
     metrics_call_end(s->metrics,
                      &(struct metrics_call){c->proc, serve_status_name(status),
                                             rpc2_request_identity(c->req), c->bytes,
@@ -525,6 +526,7 @@ static int call_end(struct call *c, int status)
     serve_split_release(s, c);
     if (c->fd >= 0)
         close(c->fd);
+    free(c->batch_buf);
     free(c);
     atomic_fetch_sub(&s->running, 1);
     return status;
@@ -724,16 +726,27 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     return 0;
 }
 
-int serve_export(struct serve *s, rpc2_ctx *ctx)
+int serve_export_upto(struct serve *s, rpc2_ctx *ctx, uint32_t last_proc)
 {
     enum { N = sizeof procs / sizeof procs[0] };
-    struct rpc2_proc all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N];
+    struct rpc2_proc all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N + 1];
+    size_t n = 0;
 
     memcpy(all, procs, sizeof procs);
     memcpy(all + N, serve_ops_procs, sizeof serve_ops_procs);
     all[N + SERVE_OPS_N] = serve_range_proc;
     memcpy(all + N + SERVE_OPS_N + 1, serve_split_procs, sizeof serve_split_procs);
-    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N + 1 + SERVE_SPLIT_N, s); /* copied */
+    all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N] = serve_batch_proc;
+    /* up to last_proc: the procedures a server of an older version had */
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i].proc <= last_proc)
+            all[n++] = all[i];
+    return rpc2_export(ctx, RCAT_SUBSYS, all, n, s); /* copied */
+}
+
+int serve_export(struct serve *s, rpc2_ctx *ctx)
+{
+    return serve_export_upto(s, ctx, UINT32_MAX);
 }
 
 unsigned serve_defaults(const struct serve *s)

@@ -69,6 +69,9 @@ struct call {
     int split_held;           /* it holds a split temporary (serve_split_hold): which */
     dev_t split_dev;
     ino_t split_ino;
+    void *batch_buf; /* FETCH_BATCH: the files' bytes, one after the other (serve_batch.c) */
+    size_t batch_cap;
+    int logged; /* its lines are written already (FETCH_BATCH: one per file) */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };
@@ -147,6 +150,10 @@ extern const struct rpc2_proc serve_ops_procs[SERVE_OPS_N];
 /* ---- serve_range.c ---- */
 
 extern const struct rpc2_proc serve_range_proc; /* STORE_RANGE */
+
+/* ---- serve_batch.c ---- */
+
+extern const struct rpc2_proc serve_batch_proc; /* FETCH_BATCH */
 
 /* ---- serve_split.c ---- */
 
