@@ -13,13 +13,17 @@
 
 #include "rcat_proto.h"
 
-/* A file of at most this many bytes (as listed) goes in a batch: a larger
- * one moves alone, streamed, so batching it would save no round trip. */
-#define FETCH_BATCH_FILE_MAX (64u << 10)
-/* The listed bytes of one batch at most: enough that a call's fixed costs
- * (its datagrams, each end's wake-ups) are shared by many files, few
- * enough that -j N lanes each get a share of a tree of small files. */
-#define FETCH_BATCH_BUDGET (256u << 10)
+/* The listed bytes of one batch at most: what one reply datagram carries
+ * on loopback (the library piggybacks up to ~56 KiB there, with room for
+ * the result), so that a batch costs one request and one reply. A batch
+ * that grew past it meanwhile, or on a path that piggybacks less (1,380
+ * bytes a packet on a WAN), is streamed, still one call for many files.
+ * Larger, streamed batches were slower on loopback than these (the
+ * stream's own round trips and acks), fewer files a call saved less. */
+#define FETCH_BATCH_BUDGET (48u << 10)
+/* A file of at most this many bytes (as listed) goes in a batch, so that
+ * a batch holds two files at least; a larger one moves alone. */
+#define FETCH_BATCH_FILE_MAX (FETCH_BATCH_BUDGET / 2)
 /* The paths of one batch together at most, within the server's own cap
  * (RCAT_BATCH_PATH_BYTES), so that the call stays a modest datagram. */
 #define FETCH_BATCH_PATHS (8u << 10)

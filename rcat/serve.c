@@ -536,8 +536,8 @@ static int call_end(struct call *c, int status)
  * before it reads running: a call either sees the stop or is counted. A
  * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
  * transfer_over. */
-static struct call *call_begin(struct serve *s, rpc2_request *req, const char *proc,
-                               const char *path)
+struct call *serve_call_begin(struct serve *s, rpc2_request *req, const char *proc,
+                              const char *path)
 {
     struct call *c = calloc(1, sizeof *c);
 
@@ -553,7 +553,7 @@ static struct call *call_begin(struct serve *s, rpc2_request *req, const char *p
 int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
               serve_proc_fn fn, void *args, void *result)
 {
-    struct call *c = call_begin(s, req, proc, path);
+    struct call *c = serve_call_begin(s, req, proc, path);
     int status;
 
     if (!c)
@@ -569,7 +569,7 @@ static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
 
 /* Whether the caller may read the whole served root (its grant's root is
  * the served one): the one case FETCH opens on the loop. */
-static int reads_whole_root(struct serve *s, rpc2_request *req)
+int serve_reads_whole_root(struct serve *s, rpc2_request *req)
 {
     struct access_grant g;
 
@@ -579,7 +579,9 @@ static int reads_whole_root(struct serve *s, rpc2_request *req)
 
 static void fetched_on_loop(rpc2_request *req, int status, void *arg)
 {
-    rpc2_reply(req, transfer_over(req, status, NULL, NULL, arg));
+    struct call *c = arg;
+
+    rpc2_reply(req, transfer_over(req, status, c->args, c->result, c));
 }
 
 /* FETCH's first turn, on the loop (rpc2.h: a proc with both handlers): a
@@ -600,14 +602,14 @@ static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
     int fd, rc;
 
     if (atomic_load(&s->stopping) || r->a.offset > INT64_MAX || r->a.length < -1 ||
-        !reads_whole_root(s, req) ||
+        !serve_reads_whole_root(s, req) ||
         root_open_cached(&s->root, r->a.path, r->path_len, &fd, &st) != 0) {
         rc = rpc2_request_to_worker(req);
         if (rc != 0)
             rpc2_reply(req, rc);
         return;
     }
-    c = call_begin(s, req, "FETCH", r->a.path);
+    c = serve_call_begin(s, req, "FETCH", r->a.path);
     if (!c) {
         close(fd);
         rpc2_reply(req, RPC2_ENOMEM);
@@ -615,12 +617,20 @@ static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
     }
     c->fd = fd;
     fetch_desc(c, r, &st, result);
+    serve_transfer_now(c, NULL);
+}
+
+void serve_transfer_now(struct call *c, int (*after)(struct call *, int, void *, void *))
+{
+    int rc;
+
+    c->after = after;
     watch_stop(c);
-    rc = rpc2_se_init(req, &c->desc);
+    rc = rpc2_se_init(c->req, &c->desc);
     if (rc == 0)
-        rc = rpc2_se_check_async(req, fetched_on_loop, c);
+        rc = rpc2_se_check_async(c->req, fetched_on_loop, c);
     if (rc != 0)
-        fetched_on_loop(req, rc, c);
+        fetched_on_loop(c->req, rc, c);
 }
 
 static int h_stat(rpc2_request *req, void *args, void *result, void *arg)

@@ -49,74 +49,121 @@ static bool_t xdr_fetch_batch_req(XDR *x, struct fetch_batch_req *r)
     return TRUE;
 }
 
-/* Room for more bytes in the call's buffer (c->batch_buf, c->batch_cap). */
-static int reserve(struct call *c, size_t used, size_t more)
-{
-    size_t want = used + more;
+/* The files' bytes as they are read, one after the other: what the
+ * call's side effect sends (then c->batch_buf). */
+struct reading {
+    char *buf;
+    size_t cap, used;
+};
 
-    if (want <= c->batch_cap)
+/* Room for more bytes after what was read. */
+static int reserve(struct reading *rd, size_t more)
+{
+    size_t want = rd->used + more;
+
+    if (want <= rd->cap)
         return 0;
-    size_t cap = c->batch_cap ? c->batch_cap : 65536;
+    size_t cap = rd->cap ? rd->cap : 65536;
     while (cap < want)
         cap *= 2;
-    void *p = realloc(c->batch_buf, cap);
+    char *p = realloc(rd->buf, cap);
     if (!p)
         return RPC2_ENOMEM;
-    c->batch_buf = p;
-    c->batch_cap = cap;
+    rd->buf = p;
+    rd->cap = cap;
     return 0;
 }
 
-/* The file fd (st its fstat once open) read whole at buf + *used, if it
- * is the same file from its first byte to its last: one byte more than
- * its size is asked for, so that a file that grew shows, and its fstat
- * after the read must agree with st (fileversion.c's test, the one FETCH's
- * transfer makes). */
-static int read_whole(struct call *c, int fd, const struct stat *st, size_t *used)
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* The file fd (st its fstat once open) read whole after what was read,
+ * if it is the same file from its first byte to its last: one byte more
+ * than its size is asked for, so that a file that grew shows, and its
+ * fstat after the read must agree with st (the test FETCH's transfer
+ * makes, sftp/fileversion.c). */
+static int read_whole(struct reading *rd, int fd, const struct stat *st)
 {
     size_t size = (size_t)st->st_size, got = 0;
     struct stat after;
     int rc;
 
-    if ((uint64_t)st->st_size > RCAT_BATCH_BYTES - *used)
+    if ((uint64_t)st->st_size > RCAT_BATCH_BYTES - rd->used)
         return RPC2_ECHANGED; /* it grew past what the call may read since it was listed */
-    if ((rc = reserve(c, *used, size + 1)) != 0)
+    if ((rc = reserve(rd, size + 1)) != 0)
         return rc;
-    char *at = (char *)c->batch_buf + *used;
     for (;;) {
-        ssize_t n = pread(fd, at + got, size + 1 - got, (off_t)got);
+        size_t ask = size + 1 - got;
+        ssize_t n = pread(fd, rd->buf + rd->used + got, ask, (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return root_status_of_errno(errno);
-        if (n == 0 || (got += (size_t)n) > size)
+        got += (size_t)n;
+        /* a short read that ends at the size is the end (the fstat below
+         * tells a file that changed meanwhile); one before it may be a
+         * filesystem's partial read, and is read on */
+        if (n == 0 || got > size || (got == size && (size_t)n < ask))
             break;
     }
     if (got != size || fstat(fd, &after) < 0 || after.st_size != st->st_size ||
-        after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != st->st_mtim.tv_nsec ||
-        after.st_ctim.tv_sec != st->st_ctim.tv_sec || after.st_ctim.tv_nsec != st->st_ctim.tv_nsec)
+        after.st_ino != st->st_ino || !same_time(&after.st_mtim, &st->st_mtim) ||
+        !same_time(&after.st_ctim, &st->st_ctim))
         return RPC2_ECHANGED;
-    *used += size;
+    rd->used += size;
     return 0;
 }
 
-/* One path of the batch into its entry: its outcome is its own. */
-static void take_one(struct call *c, const struct root *at, const char *path, u_int len,
-                     batch_entry *e, size_t *used)
+/* One path of the batch into its entry, its outcome its own: the file
+ * opened as FETCH on a worker opens it (root_open_regular, which says why
+ * a file is refused), or with cached from the kernel's caches beneath the
+ * served root (root_open_cached, as FETCH on the loop; it opens nothing
+ * root_open_regular would refuse). With cached, 0 when the file could be
+ * taken, else RPC2_CONTINUED: the caller goes to a worker instead. */
+static int take_one(const struct root *at, int cached, const char *path, u_int len,
+                    batch_entry *e, struct reading *rd)
 {
     struct stat st;
     int fd;
 
-    e->status = root_open_regular(at, path, len, O_RDONLY, &fd, &st);
+    e->status = cached ? root_open_cached(at, path, len, &fd, &st)
+                       : root_open_regular(at, path, len, O_RDONLY, &fd, &st);
     if (e->status != 0)
-        return;
-    e->status = read_whole(c, fd, &st, used);
+        return cached ? RPC2_CONTINUED : 0;
+    e->status = read_whole(rd, fd, &st);
     close(fd);
     if (e->status != 0)
-        return;
+        return cached ? RPC2_CONTINUED : 0;
     serve_info_of(&st, &e->info);
     e->length = e->info.size;
+    return 0;
+}
+
+/* Every path of r into res: 0, or with cached RPC2_CONTINUED as soon as
+ * one is not in the caches (nothing is kept), or an rpc2 error. */
+static int take_all(const struct root *at, int cached, const struct fetch_batch_req *r,
+                    fetch_batch_result *res, struct reading *rd)
+{
+    u_int n = r->a.paths.paths_len;
+    int rc = 0;
+
+    res->entries.entries_val = calloc(n ? n : 1, sizeof(batch_entry)); /* the library frees it */
+    if (!res->entries.entries_val || reserve(rd, 1) != 0)
+        rc = RPC2_ENOMEM;
+    for (u_int i = 0; rc == 0 && i < n; i++)
+        rc = take_one(at, cached, r->a.paths.paths_val[i].path, r->lens[i],
+                      &res->entries.entries_val[i], rd);
+    if (rc != 0) {
+        free(res->entries.entries_val);
+        res->entries.entries_val = NULL;
+        free(rd->buf);
+        *rd = (struct reading){0};
+        return rc;
+    }
+    res->entries.entries_len = n;
+    return 0;
 }
 
 /* The transfer is over: each file's line (the transfer's failure is every
@@ -138,45 +185,51 @@ static int batch_after(struct call *c, int status, void *args, void *result)
     return status;
 }
 
-static int do_fetch_batch(struct serve *s, rpc2_request *req, void *args, void *result,
-                          struct call *c)
+/* The bytes read go as the call's side effect, from memory. */
+static void batch_desc(struct call *c, struct reading *rd)
 {
-    const struct fetch_batch_req *r = args;
-    fetch_batch_result *res = result;
-    u_int n = r->a.paths.paths_len;
-    size_t path_bytes = 0, used = 0;
-    struct root at;
-    int rc;
-
-    for (u_int i = 0; i < n; i++)
-        path_bytes += r->lens[i];
-    if (path_bytes > RCAT_BATCH_PATH_BYTES)
-        return RPC2_EINVAL;
-    if ((rc = serve_caller_root(s, req, ACCESS_READ, &at)) != 0)
-        return rc;
-    if (n == 0) { /* a client asking whether this server knows the call */
-        root_dispose(&at);
-        return 0;
-    }
-    res->entries.entries_val = calloc(n, sizeof(batch_entry)); /* the library frees the result */
-    rc = res->entries.entries_val ? reserve(c, 0, 1) : RPC2_ENOMEM;
-    if (rc == 0) {
-        res->entries.entries_len = n;
-        for (u_int i = 0; i < n; i++)
-            take_one(c, &at, r->a.paths.paths_val[i].path, r->lens[i],
-                     &res->entries.entries_val[i], &used);
-    }
-    root_dispose(&at);
-    if (rc != 0)
-        return rc;
-    c->bytes = used;
+    c->batch_buf = rd->buf;
+    c->bytes = rd->used;
     c->desc = (struct rpc2_se_desc){
         .type = RPC2_SE_SFTP,
         .direction = RPC2_SE_FETCH,
         .quota = RPC2_SE_NO_QUOTA,
         .file_kind = RPC2_SE_FILE_VM,
-        .file.vm = {.buf = c->batch_buf, .len = used},
+        .file.vm = {.buf = rd->buf, .len = rd->used},
     };
+}
+
+/* Bounded work: the paths' bytes together (their count is the XDR's). */
+static int too_long(const struct fetch_batch_req *r)
+{
+    size_t path_bytes = 0;
+
+    for (u_int i = 0; i < r->a.paths.paths_len; i++)
+        path_bytes += r->lens[i];
+    return path_bytes > RCAT_BATCH_PATH_BYTES;
+}
+
+static int do_fetch_batch(struct serve *s, rpc2_request *req, void *args, void *result,
+                          struct call *c)
+{
+    const struct fetch_batch_req *r = args;
+    struct reading rd = {0};
+    struct root at;
+    int rc;
+
+    if (too_long(r))
+        return RPC2_EINVAL;
+    if ((rc = serve_caller_root(s, req, ACCESS_READ, &at)) != 0)
+        return rc;
+    if (r->a.paths.paths_len == 0) { /* a client asking whether this server knows the call */
+        root_dispose(&at);
+        return 0;
+    }
+    rc = take_all(&at, 0, r, result, &rd);
+    root_dispose(&at);
+    if (rc != 0)
+        return rc;
+    batch_desc(c, &rd);
     return serve_transfer(c, batch_after, 1);
 }
 
@@ -189,5 +242,44 @@ static int h_fetch_batch(rpc2_request *req, void *args, void *result, void *arg)
                      args, result);
 }
 
-const struct rpc2_proc serve_batch_proc =
-    PROC(RCAT_FETCH_BATCH, fetch_batch_req, fetch_batch_result, h_fetch_batch, 0);
+/* The first turn, on the loop, as FETCH's (serve.c's h_fetch_loop): a
+ * batch whose every file opens from the kernel's caches beneath the
+ * served root is read and sent at once, without the two thread hops a
+ * worker costs; any other one (a file not cached or refused, a caller
+ * with a root of its own, anything to refuse) goes to a worker, which
+ * does it all again and answers as ever. A batch's files are small and
+ * cached, so the loop reads no more at once than FETCHes of them would. */
+static void h_fetch_batch_loop(rpc2_request *req, void *args, void *result, void *arg)
+{
+    struct serve *s = arg;
+    const struct fetch_batch_req *r = args;
+    struct reading rd = {0};
+    struct call *c;
+    int rc;
+
+    if (atomic_load(&s->stopping) || r->a.paths.paths_len == 0 || too_long(r) ||
+        !serve_reads_whole_root(s, req) || take_all(&s->root, 1, r, result, &rd) != 0) {
+        rc = rpc2_request_to_worker(req);
+        if (rc != 0)
+            rpc2_reply(req, rc);
+        return;
+    }
+    c = serve_call_begin(s, req, "FETCH_BATCH", r->a.paths.paths_val[0].path);
+    if (!c) {
+        free(rd.buf);
+        rpc2_reply(req, RPC2_ENOMEM);
+        return;
+    }
+    c->args = args;
+    c->result = result;
+    batch_desc(c, &rd);
+    serve_transfer_now(c, batch_after);
+}
+
+const struct rpc2_proc serve_batch_proc = {.proc = RCAT_FETCH_BATCH,
+                                           .decode_args = (xdrproc_t)xdr_fetch_batch_req,
+                                           .args_size = sizeof(struct fetch_batch_req),
+                                           .encode_result = (xdrproc_t)xdr_fetch_batch_result,
+                                           .result_size = sizeof(fetch_batch_result),
+                                           .async_handler = h_fetch_batch_loop,
+                                           .blocking_handler = h_fetch_batch};

@@ -72,6 +72,7 @@ struct call {
     void *batch_buf; /* FETCH_BATCH: the files' bytes, one after the other (serve_batch.c) */
     size_t batch_cap;
     int logged; /* its lines are written already (FETCH_BATCH: one per file) */
+    void *args, *result; /* an async handler's, for after (serve_transfer_now) */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };
@@ -137,6 +138,17 @@ void serve_info_of(const struct stat *st, file_info *out);
  * NULL) finishes the call once it is over, on the loop when on_loop (it
  * must then wait on nothing), else on a worker. RPC2_CONTINUED or an error. */
 int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop);
+/* The call's state, counted as running (the handler's start); serve_run
+ * makes it for a blocking handler, an async one makes its own. */
+struct call *serve_call_begin(struct serve *s, rpc2_request *req, const char *proc,
+                              const char *path);
+/* Whether the caller may read the whole served root (its grant's root is
+ * the served one): the one case where files are opened on the loop
+ * (root_open_cached on s->root). */
+int serve_reads_whole_root(struct serve *s, rpc2_request *req);
+/* From an async handler on the loop: runs the side effect c->desc
+ * describes at once, then after (may be NULL) and the reply, on the loop. */
+void serve_transfer_now(struct call *c, int (*after)(struct call *, int, void *, void *));
 /* A file is in place (the directory c->fd, name; or the file c->fd when
  * name is NULL): its post-store command, if one is configured for it, runs
  * before the reply (RPC2_CONTINUED); else 0. On a worker. */
