@@ -61,6 +61,10 @@ struct batch {
     fetch_batch_args args;
     fetch_batch_result res;
     struct rpc2_se_desc d; /* the files' bytes, into memory */
+    /* the lane's memory for them, kept from call to call: a buffer malloc'ed
+     * and freed per call moved the heap's top each time (brk, page faults) */
+    void *buf;
+    size_t cap;
 };
 
 struct fetch_run {
@@ -324,7 +328,8 @@ static void batch_fetched(int status, void *result_, void *arg)
         item_over(it, code, result);
     }
     xdr_free((xdrproc_t)xdr_fetch_batch_result, (char *)&b->res);
-    rpc2_se_vm_free(&b->d);
+    b->buf = b->d.file.vm.buf; /* grown, maybe: the lane's from now on */
+    b->cap = b->d.file.vm.cap;
     jobs_finish(first->j, first->lane);
 }
 
@@ -361,6 +366,8 @@ static void start_batch(struct jobs *j, unsigned lane, struct slot *s,
     b->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
     b->d.file_kind = RPC2_SE_FILE_VM;
     b->d.file.vm.grow = 1;
+    b->d.file.vm.buf = b->buf;
+    b->d.file.vm.cap = b->cap;
     b->d.file.vm.max = RCAT_BATCH_BYTES; /* the most a server sends for one call */
     rc = s->lost ? s->lost : r->o->timed_out ? RPC2_ETIMEDOUT : 0;
     if (rc == 0)
@@ -625,8 +632,11 @@ static int run_files(struct fetch_run *r, const struct url *src, struct slot *s)
             task_bytes[i] = r->tasks[i].bytes;
         rc = jobs_run_paced(r->o, src, r->o->cfg.jobs, n_tasks, start_task, task_bytes, r);
     }
-    for (size_t i = 0; i < JOBS_MAX; i++)
+    for (size_t i = 0; i < JOBS_MAX; i++) {
+        if (r->batches[i])
+            free(r->batches[i]->buf);
         free(r->batches[i]);
+    }
     free(task_bytes);
     free(lens);
     free(r->tasks);

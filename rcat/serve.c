@@ -526,7 +526,7 @@ static int call_end(struct call *c, int status)
     serve_split_release(s, c);
     if (c->fd >= 0)
         close(c->fd);
-    free(c->batch_buf);
+    serve_batch_release(s, c);
     free(c);
     atomic_fetch_sub(&s->running, 1);
     return status;
@@ -714,6 +714,7 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
         return rc;
     }
     pthread_mutex_init(&s->acl_lock, NULL);
+    pthread_mutex_init(&s->batch_lock, NULL);
     /* --writable: anonymous callers may change anything, as STORE could
      * already replace any file; the access file gives d apart from w */
     s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE | ACCESS_DELETE : 0);
@@ -818,6 +819,7 @@ void serve_free(struct serve *s)
     listings_free(s->listings);
     serve_hooks_dispose(&s->hooks);
     serve_splits_free(s->splits);
+    serve_batch_spares_free(s);
     free(s);
 }
 

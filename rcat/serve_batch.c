@@ -50,11 +50,54 @@ static bool_t xdr_fetch_batch_req(XDR *x, struct fetch_batch_req *r)
 }
 
 /* The files' bytes as they are read, one after the other: what the
- * call's side effect sends (then c->batch_buf). */
+ * call's side effect sends (then c->batch_buf, c->batch_cap). */
 struct reading {
     char *buf;
     size_t cap, used;
 };
+
+/* A buffer kept only up to this size: a batch's files fit it (rcat's
+ * batches are what one reply carries), a larger one was a rare call's. */
+#define SPARE_MAX (256u << 10)
+
+/* A kept buffer for a new reading, if there is one. */
+static void reading_begin(struct serve *s, struct reading *rd)
+{
+    *rd = (struct reading){0};
+    pthread_mutex_lock(&s->batch_lock);
+    if (s->n_batch_spares > 0) {
+        struct serve_batch_spare *k = &s->batch_spares[--s->n_batch_spares];
+        rd->buf = k->buf;
+        rd->cap = k->cap;
+    }
+    pthread_mutex_unlock(&s->batch_lock);
+}
+
+static void keep_or_free(struct serve *s, void *buf, size_t cap)
+{
+    if (buf && cap <= SPARE_MAX) {
+        pthread_mutex_lock(&s->batch_lock);
+        if (s->n_batch_spares < SERVE_BATCH_SPARES) {
+            s->batch_spares[s->n_batch_spares++] = (struct serve_batch_spare){buf, cap};
+            buf = NULL;
+        }
+        pthread_mutex_unlock(&s->batch_lock);
+    }
+    free(buf);
+}
+
+void serve_batch_release(struct serve *s, struct call *c)
+{
+    keep_or_free(s, c->batch_buf, c->batch_cap);
+    c->batch_buf = NULL;
+}
+
+void serve_batch_spares_free(struct serve *s)
+{
+    while (s->n_batch_spares > 0)
+        free(s->batch_spares[--s->n_batch_spares].buf);
+    pthread_mutex_destroy(&s->batch_lock);
+}
 
 /* Room for more bytes after what was read. */
 static int reserve(struct reading *rd, size_t more)
@@ -143,8 +186,8 @@ static int take_one(const struct root *at, int cached, const char *path, u_int l
 
 /* Every path of r into res: 0, or with cached RPC2_CONTINUED as soon as
  * one is not in the caches (nothing is kept), or an rpc2 error. */
-static int take_all(const struct root *at, int cached, const struct fetch_batch_req *r,
-                    fetch_batch_result *res, struct reading *rd)
+static int take_all(struct serve *s, const struct root *at, int cached,
+                    const struct fetch_batch_req *r, fetch_batch_result *res, struct reading *rd)
 {
     u_int n = r->a.paths.paths_len;
     int rc = 0;
@@ -158,7 +201,7 @@ static int take_all(const struct root *at, int cached, const struct fetch_batch_
     if (rc != 0) {
         free(res->entries.entries_val);
         res->entries.entries_val = NULL;
-        free(rd->buf);
+        keep_or_free(s, rd->buf, rd->cap);
         *rd = (struct reading){0};
         return rc;
     }
@@ -189,6 +232,7 @@ static int batch_after(struct call *c, int status, void *args, void *result)
 static void batch_desc(struct call *c, struct reading *rd)
 {
     c->batch_buf = rd->buf;
+    c->batch_cap = rd->cap;
     c->bytes = rd->used;
     c->desc = (struct rpc2_se_desc){
         .type = RPC2_SE_SFTP,
@@ -213,7 +257,7 @@ static int do_fetch_batch(struct serve *s, rpc2_request *req, void *args, void *
                           struct call *c)
 {
     const struct fetch_batch_req *r = args;
-    struct reading rd = {0};
+    struct reading rd;
     struct root at;
     int rc;
 
@@ -225,7 +269,8 @@ static int do_fetch_batch(struct serve *s, rpc2_request *req, void *args, void *
         root_dispose(&at);
         return 0;
     }
-    rc = take_all(&at, 0, r, result, &rd);
+    reading_begin(s, &rd);
+    rc = take_all(s, &at, 0, r, result, &rd);
     root_dispose(&at);
     if (rc != 0)
         return rc;
@@ -253,12 +298,19 @@ static void h_fetch_batch_loop(rpc2_request *req, void *args, void *result, void
 {
     struct serve *s = arg;
     const struct fetch_batch_req *r = args;
-    struct reading rd = {0};
+    struct reading rd;
     struct call *c;
     int rc;
 
     if (atomic_load(&s->stopping) || r->a.paths.paths_len == 0 || too_long(r) ||
-        !serve_reads_whole_root(s, req) || take_all(&s->root, 1, r, result, &rd) != 0) {
+        !serve_reads_whole_root(s, req)) {
+        rc = rpc2_request_to_worker(req);
+        if (rc != 0)
+            rpc2_reply(req, rc);
+        return;
+    }
+    reading_begin(s, &rd);
+    if (take_all(s, &s->root, 1, r, result, &rd) != 0) {
         rc = rpc2_request_to_worker(req);
         if (rc != 0)
             rpc2_reply(req, rc);
@@ -266,7 +318,7 @@ static void h_fetch_batch_loop(rpc2_request *req, void *args, void *result, void
     }
     c = serve_call_begin(s, req, "FETCH_BATCH", r->a.paths.paths_val[0].path);
     if (!c) {
-        free(rd.buf);
+        keep_or_free(s, rd.buf, rd.cap);
         rpc2_reply(req, RPC2_ENOMEM);
         return;
     }
