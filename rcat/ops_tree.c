@@ -32,7 +32,6 @@
 #include "verdict.h"
 
 struct fetch_run;
-struct batch;
 
 /* One file in flight on a lane, alone or in a batch. */
 struct item {
@@ -49,7 +48,6 @@ struct item {
     char *local; /* for messages and events */
     char tmp[NAME_MAX + 1];
     const char *name;
-    struct batch *b; /* the batch it is in; NULL: a FETCH of its own */
 };
 
 /* A lane's FETCH_BATCH: its files (those not skipped nor failed before
@@ -353,7 +351,7 @@ static void start_batch(struct jobs *j, unsigned lane, struct slot *s,
         struct item *it = &b->items[b->n];
 
         *it = (struct item){.r = r, .j = j, .e = &r->t->v[r->files[t->first + k]], .s = s,
-                            .lane = lane, .dirfd = -1, .fd = -1, .b = b};
+                            .lane = lane, .dirfd = -1, .fd = -1};
         if (item_begin(r, it, s))
             b->paths[b->n++].path = (char *)it->e->src;
     }

@@ -567,8 +567,6 @@ static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
     return serve_run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
 }
 
-/* Whether the caller may read the whole served root (its grant's root is
- * the served one): the one case FETCH opens on the loop. */
 int serve_reads_whole_root(struct serve *s, rpc2_request *req)
 {
     struct access_grant g;
@@ -697,6 +695,7 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     *out = NULL;
     if (!s)
         return -ENOMEM;
+    pthread_mutex_init(&s->batch_lock, NULL); /* serve_free destroys it */
     if (listings_new(&s->listings) != 0) {
         free(s);
         return -ENOMEM;
@@ -714,7 +713,6 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
         return rc;
     }
     pthread_mutex_init(&s->acl_lock, NULL);
-    pthread_mutex_init(&s->batch_lock, NULL);
     /* --writable: anonymous callers may change anything, as STORE could
      * already replace any file; the access file gives d apart from w */
     s->defaults = ACCESS_READ | ACCESS_LIST | (cfg->writable ? ACCESS_WRITE | ACCESS_DELETE : 0);

@@ -8,9 +8,11 @@
  * (piggybacked when it fits the reply, streamed otherwise), and the reply
  * says each file's outcome and length. Work is bounded per call: at most
  * RCAT_BATCH_FILES paths of RCAT_BATCH_PATH_BYTES together, at most
- * RCAT_BATCH_BYTES read. The files are opened and read on a worker (an
- * open may stall, NFS); the transfer and the call's end run on the loop.
- * Each file gets its own log line, as a FETCH does.
+ * RCAT_BATCH_BYTES read. As for FETCH, a batch whose files all open from
+ * the kernel's caches beneath the served root is read on the loop; any
+ * other is opened and read on a worker (an open may stall: NFS). The
+ * transfer and the call's end run on the loop. Each file gets its own log
+ * line, as a FETCH does.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
