@@ -8,6 +8,10 @@
 #    no copy, no temporary left) while the files of its batch are copied;
 #  - a file removed between the listing and its batch's call fails alone
 #    (not found), the others of its batch are copied;
+#  - FETCH_BATCH sent by hand (tests/batch_raw.c): a good file, a missing
+#    one, a directory, one outside the root and an unreadable one in one
+#    call each get their own status, the good ones their bytes in order;
+#    more paths or path bytes than the call's bounds are refused whole;
 #  - a server without FETCH_BATCH (tests/oldsrv: rcatd's code before it)
 #    is fetched from file by file, silently: exit 0, the same copy.
 # A reply whose lengths do not add up is refused by rcat before it writes
@@ -42,8 +46,12 @@ for i in range(40):                                    # removed while the run g
     put(os.path.join(top, "late", "a", "f%03d" % i), 8 * 1024)
 for n in ("x1", "x2", "victim", "x3"):
     put(os.path.join(top, "late", "z", n), 3000)
+os.makedirs(os.path.join(top, "raw", "d"))             # for batch_raw
+for n, text in (("a", b"alpha"), ("b", b"bravo!"), ("secret", b"s")):
+    with open(os.path.join(top, "raw", n), "wb") as f:
+        f.write(text)
 PY
-chmod 000 "$root/src/d2/secret"
+chmod 000 "$root/src/d2/secret" "$root/raw/secret"
 
 # The server may not read the secret: as root, it runs as nobody (root
 # reads anything), which needs its way to the tree and its log.
@@ -78,6 +86,9 @@ batched=$(grep -c ' FETCH_BATCH src/.* ok$' "$tmp/batch.log")
 grep -q ' FETCH_BATCH src/d2/secret .*RCAT_PERMISSION' "$tmp/batch.log" ||
     fail "the server's log has no line for the unreadable file"
 grep -q ' FETCH src/d2/alone-40k ' "$tmp/batch.log" || fail "the 40 KiB file did not go alone"
+
+echo "FETCH_BATCH as another client sends it: each path's own outcome, the bounds"
+"${top_builddir:-.}/tests/batch_raw" "$port" || fail "batch_raw: a batch not answered as it should be"
 
 echo "a file removed between the listing and its batch"
 # paced (--rate), the run lists everything first and reaches z/ seconds
