@@ -58,6 +58,9 @@ struct reading {
     size_t cap, used;
 };
 
+/* The most a batch read on the loop reads (h_fetch_batch_loop). */
+#define LOOP_BYTES (256u << 10)
+
 /* A buffer kept only up to this size: a batch's files fit it (rcat's
  * batches are what one reply carries), a larger one was a rare call's. */
 #define SPARE_MAX (256u << 10)
@@ -129,13 +132,13 @@ static int same_time(const struct timespec *a, const struct timespec *b)
  * than its size is asked for, so that a file that grew shows, and its
  * fstat after the read must agree with st (the test FETCH's transfer
  * makes, sftp/fileversion.c). */
-static int read_whole(struct reading *rd, int fd, const struct stat *st)
+static int read_whole(struct reading *rd, int fd, const struct stat *st, size_t limit)
 {
     size_t size = (size_t)st->st_size, got = 0;
     struct stat after;
     int rc;
 
-    if ((uint64_t)st->st_size > RCAT_BATCH_BYTES - rd->used)
+    if ((uint64_t)st->st_size > limit - rd->used)
         return RPC2_ECHANGED; /* it grew past what the call may read since it was listed */
     if ((rc = reserve(rd, size + 1)) != 0)
         return rc;
@@ -177,7 +180,9 @@ static int take_one(const struct root *at, int cached, const char *path, u_int l
                        : root_open_regular(at, path, len, O_RDONLY, &fd, &st);
     if (e->status != 0)
         return cached ? RPC2_CONTINUED : 0;
-    e->status = read_whole(rd, fd, &st);
+    /* the loop reads no more than a few replies' worth; a batch of larger
+     * files (rcat sends none) is read on a worker, up to the call's cap */
+    e->status = read_whole(rd, fd, &st, cached ? LOOP_BYTES : RCAT_BATCH_BYTES);
     close(fd);
     if (e->status != 0)
         return cached ? RPC2_CONTINUED : 0;
