@@ -87,7 +87,7 @@ struct metrics {
 
 static int is_transfer(const char *proc)
 {
-    return !strcmp(proc, "FETCH") || !strcmp(proc, "STORE");
+    return !strcmp(proc, "FETCH") || !strcmp(proc, "FETCH_BATCH") || !strcmp(proc, "STORE");
 }
 
 /* A label value as the format allows and a reader can use: printable
@@ -176,7 +176,7 @@ void metrics_call_end(struct metrics *m, const struct metrics_call *c)
     observe(&m->duration, duration_bounds, DURATION_BUCKETS, c->seconds);
     if (is_transfer(c->proc)) {
         m->transfers_running--;
-        if (!strcmp(c->proc, "FETCH"))
+        if (strcmp(c->proc, "STORE") != 0) /* FETCH, FETCH_BATCH */
             m->bytes_out += c->bytes;
         else
             m->bytes_in += c->bytes;

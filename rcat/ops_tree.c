@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "fetch_batch.h"
 #include "jobs.h"
 #include "ops_tree.h"
 #include "policy.h"
@@ -32,7 +33,7 @@
 
 struct fetch_run;
 
-/* One file in flight on a lane. */
+/* One file in flight on a lane, alone or in a batch. */
 struct item {
     struct fetch_run *r;
     struct jobs *j;
@@ -49,6 +50,21 @@ struct item {
     const char *name;
 };
 
+/* A lane's FETCH_BATCH: its files (those not skipped nor failed before
+ * the call) and the call. */
+struct batch {
+    struct item items[RCAT_BATCH_FILES];
+    unsigned n;
+    batch_path paths[RCAT_BATCH_FILES];
+    fetch_batch_args args;
+    fetch_batch_result res;
+    struct rpc2_se_desc d; /* the files' bytes, into memory */
+    /* the lane's memory for them, kept from call to call: a buffer malloc'ed
+     * and freed per call moved the heap's top each time (brk, page faults) */
+    void *buf;
+    size_t cap;
+};
+
 struct fetch_run {
     struct ops *o;
     const struct url *src;
@@ -59,6 +75,9 @@ struct fetch_run {
     int pid;               /* in the temporaries' names */
     const char *dest;
     struct item items[JOBS_MAX];
+    struct fetch_batch_task *tasks;
+    struct batch *batches[JOBS_MAX]; /* each lane's, made on its first batch */
+    int batching; /* the server answers FETCH_BATCH */
     unsigned seq;
     int first; /* the first failure's exit code */
 };
@@ -110,7 +129,9 @@ static int put_in_place(struct fetch_run *r, struct item *it, const char **resul
     return RCAT_EXIT_OK;
 }
 
-static void item_end(struct item *it, int code, const char *result)
+/* The file's STOP and its files closed; its temporary removed unless it
+ * took the name. The lane's task goes on (jobs_finish) elsewhere. */
+static void item_over(struct item *it, int code, const char *result)
 {
     if (it->tmp[0] && it->dirfd >= 0)
         unlinkat(it->dirfd, it->tmp, 0);
@@ -119,6 +140,11 @@ static void item_end(struct item *it, int code, const char *result)
     xfer_end(&it->x, &it->d, code, result);
     ops_tree_note(&it->r->first, code);
     item_close(it);
+}
+
+static void item_end(struct item *it, int code, const char *result)
+{
+    item_over(it, code, result);
     jobs_finish(it->j, it->lane);
 }
 
@@ -164,7 +190,7 @@ static int open_temporary(struct fetch_run *r, struct item *it)
 }
 
 /* A file that failed before its transfer began: FILEERROR, no STOP. */
-static void item_refused(struct item *it, const char *what, int err)
+static int item_refused(struct item *it, const char *what, int err)
 {
     const char *name = strerrorname_np(err);
 
@@ -172,19 +198,17 @@ static void item_refused(struct item *it, const char *what, int err)
                       strerror(err));
     ops_tree_note(&it->r->first, RCAT_EXIT_LOCAL);
     item_close(it);
-    jobs_finish(it->j, it->lane);
+    return 0;
 }
 
-static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t task, void *arg)
+/* A file's start, alone or in a batch: its temporary open and its START
+ * said (1), or over already (0): skipped, or failed before any call. */
+static int item_begin(struct fetch_run *r, struct item *it, struct slot *s)
 {
-    struct fetch_run *r = arg;
-    struct item *it = &r->items[lane];
-    const struct tree_entry *e = &r->t->v[r->files[task]];
+    const struct tree_entry *e = it->e;
     char dir[PATH_MAX];
-    const char *result = "OK";
     int rc;
 
-    *it = (struct item){.r = r, .j = j, .e = e, .s = s, .lane = lane, .dirfd = -1, .fd = -1};
     it->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
     it->local = local_name(r, e);
     it->name = tree_split(e->rel, dir, sizeof dir);
@@ -196,14 +220,29 @@ static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t ta
     if (e->skip || (r->o->cfg.skip_existing && same_file(it->dirfd, it->name, &e->attr))) {
         report_skip(e->src, it->local, e->skip ? e->skip : "SameSizeAndMtime", e->attr.size);
         item_close(it);
-        jobs_finish(j, lane);
-        return;
+        return 0;
     }
     rc = open_temporary(r, it);
     if (rc < 0)
         return item_refused(it, "cannot create the copy", -rc);
     xfer_begin(&it->x, r->o, 0, e->src, it->local, (int64_t)e->attr.size, &it->d);
     it->x.rep.session = s->session;
+    return 1;
+}
+
+static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t file, void *arg)
+{
+    struct fetch_run *r = arg;
+    struct item *it = &r->items[lane];
+    const struct tree_entry *e = &r->t->v[r->files[file]];
+    const char *result = "OK";
+    int rc;
+
+    *it = (struct item){.r = r, .j = j, .e = e, .s = s, .lane = lane, .dirfd = -1, .fd = -1};
+    if (!item_begin(r, it, s)) {
+        jobs_finish(j, lane);
+        return;
+    }
     if (s->lost || r->o->timed_out) {
         rc = s->lost ? s->lost : RPC2_ETIMEDOUT;
         item_end(it, ops_fail(r->o, s, rc, NULL, e->src, NULL, &result), result);
@@ -221,6 +260,148 @@ static void start_fetch(struct jobs *j, unsigned lane, struct slot *s, size_t ta
                          &(struct rpc2_call_opts){.se = &it->d}, fetched, it);
     if (rc != 0)
         fetched(rc, NULL, it);
+}
+
+/* ---- several small files in one call (FETCH_BATCH) ------------------------- */
+
+/* The whole of data into the file's temporary, then into place. */
+static int write_copy(struct fetch_run *r, struct item *it, const char *data, size_t len,
+                      const char **result)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = pwrite(it->fd, data + done, len - done, (off_t)done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return verdict_fail_local(it->local, NULL, errno, result);
+        done += (size_t)n;
+    }
+    it->d.bytes_transferred = len;
+    return put_in_place(r, it, result);
+}
+
+/* A reply whose lengths do not add up: every file of the batch fails,
+ * nothing of it is written. */
+static int refuse_reply(struct item *it, const char *why, const char **result)
+{
+    report_file_error(RCAT_EXIT_INTEGRITY, "EBADREPLY", it->local,
+                      "the server's reply to FETCH_BATCH is malformed (%s): nothing kept", why);
+    *result = "EBADREPLY";
+    return RCAT_EXIT_INTEGRITY;
+}
+
+/* The call is over: each file's outcome is its own (the server's status
+ * for it, or the call's failure), and its bytes are taken from the reply
+ * only once every length in it was checked (fetch_batch_check). */
+static void batch_fetched(int status, void *result_, void *arg)
+{
+    struct batch *b = arg;
+    struct item *first = &b->items[0];
+    struct fetch_run *r = first->r;
+    const char *why = NULL, *data = b->d.file.vm.buf;
+    size_t off = 0;
+
+    (void)result_;
+    if (status == 0 && fetch_batch_check(&b->res, b->n, b->d.file.vm.len, &why) != 0)
+        status = RPC2_EDECODE;
+    for (unsigned i = 0; i < b->n; i++) {
+        struct item *it = &b->items[i];
+        const batch_entry *e = status == 0 ? &b->res.entries.entries_val[i] : NULL;
+        const char *result = "OK";
+        int code;
+
+        report_xfer_focus(&it->x.rep);
+        if (why)
+            code = refuse_reply(it, why, &result);
+        else if (status != 0 || e->status != 0)
+            code = ops_fail_lane(r->o, it->s, status ? status : e->status, &it->d, it->e->src,
+                                 it->local, &result);
+        else
+            code = write_copy(r, it, data + off, (size_t)e->length, &result);
+        if (e)
+            off += (size_t)e->length;
+        item_over(it, code, result);
+    }
+    xdr_free((xdrproc_t)xdr_fetch_batch_result, (char *)&b->res);
+    b->buf = b->d.file.vm.buf; /* grown, maybe: the lane's from now on */
+    b->cap = b->d.file.vm.cap;
+    jobs_finish(first->j, first->lane);
+}
+
+/* A lane's batch: its files begun (those skipped or failed at once are
+ * over), then one call for the rest. */
+static void start_batch(struct jobs *j, unsigned lane, struct slot *s,
+                        const struct fetch_batch_task *t, struct fetch_run *r)
+{
+    struct batch *b = r->batches[lane];
+    int rc;
+
+    if (!b && !(b = r->batches[lane] = calloc(1, sizeof *b))) {
+        for (size_t k = 0; k < t->n; k++)
+            ops_tree_note(&r->first, verdict_fail_local(r->t->v[r->files[t->first + k]].src, NULL,
+                                                        ENOMEM, &(const char *){NULL}));
+        jobs_finish(j, lane);
+        return;
+    }
+    b->n = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        struct item *it = &b->items[b->n];
+
+        *it = (struct item){.r = r, .j = j, .e = &r->t->v[r->files[t->first + k]], .s = s,
+                            .lane = lane, .dirfd = -1, .fd = -1};
+        if (item_begin(r, it, s))
+            b->paths[b->n++].path = (char *)it->e->src;
+    }
+    if (b->n == 0) {
+        jobs_finish(j, lane);
+        return;
+    }
+    b->args = (fetch_batch_args){.paths = {.paths_len = b->n, .paths_val = b->paths}};
+    b->res = (fetch_batch_result){0};
+    b->d = (struct rpc2_se_desc)RPC2_SE_DESC_INIT(RPC2_SE_FETCH);
+    b->d.file_kind = RPC2_SE_FILE_VM;
+    b->d.file.vm.grow = 1;
+    b->d.file.vm.buf = b->buf;
+    b->d.file.vm.cap = b->cap;
+    b->d.file.vm.max = RCAT_BATCH_BYTES; /* the most a server sends for one call */
+    rc = s->lost ? s->lost : r->o->timed_out ? RPC2_ETIMEDOUT : 0;
+    if (rc == 0)
+        rc = rpc2_call_async(s->conn, RCAT_FETCH_BATCH, (xdrproc_t)xdr_fetch_batch_args, &b->args,
+                             (xdrproc_t)xdr_fetch_batch_result, &b->res,
+                             &(struct rpc2_call_opts){.se = &b->d}, batch_fetched, b);
+    if (rc != 0)
+        batch_fetched(rc, NULL, b);
+}
+
+static void start_task(struct jobs *j, unsigned lane, struct slot *s, size_t task, void *arg)
+{
+    struct fetch_run *r = arg;
+    const struct fetch_batch_task *t = &r->tasks[task];
+
+    if (t->batch)
+        start_batch(j, lane, s, t, r);
+    else
+        start_fetch(j, lane, s, t->first, arg);
+}
+
+/* Batches only where each file needs no more than its bytes (no sum asked
+ * for each, no resume) and the server knows the call: asked once with an
+ * empty batch, which an older server answers RPC2_ENOPROC. */
+static int server_batches(struct fetch_run *r, struct slot *s)
+{
+    const struct ops_config *c = &r->o->cfg;
+    fetch_batch_args none = {0};
+    fetch_batch_result res = {0};
+
+    if (c->sum.type || c->sum.expect_len || c->resume)
+        return 0;
+    int rc = ops_call(r->o, s, RCAT_FETCH_BATCH, (xdrproc_t)xdr_fetch_batch_args, &none,
+                      (xdrproc_t)xdr_fetch_batch_result, &res, NULL);
+    xdr_free((xdrproc_t)xdr_fetch_batch_result, (char *)&res);
+    return rc == 0;
 }
 
 /* ---- the tree around the files --------------------------------------------- */
@@ -427,14 +608,36 @@ static int plan(struct fetch_run *r, struct slot *s, const struct url *src, enum
     return rc;
 }
 
-static int run_files(struct fetch_run *r, const struct url *src)
+/* The files as tasks: runs of small ones in batches when the server
+ * takes them, each other file alone. */
+static int run_files(struct fetch_run *r, const struct url *src, struct slot *s)
 {
-    uint64_t *sizes;
-    int rc;
+    uint64_t *sizes, *task_bytes = NULL;
+    size_t *lens = NULL, n = r->t->files, n_tasks = 0;
+    int rc = RPC2_ENOMEM;
 
     if (tree_file_list(r->t, &r->files, &sizes) < 0)
         return RPC2_ENOMEM;
-    rc = jobs_run_paced(r->o, src, r->o->cfg.jobs, r->t->files, start_fetch, sizes, r);
+    r->tasks = calloc(n ? n : 1, sizeof *r->tasks);
+    lens = calloc(n ? n : 1, sizeof *lens);
+    task_bytes = calloc(n ? n : 1, sizeof *task_bytes);
+    if (r->tasks && lens && task_bytes) {
+        for (size_t i = 0; i < n; i++)
+            lens[i] = strlen(r->t->v[r->files[i]].src);
+        r->batching = n > 1 && server_batches(r, s);
+        n_tasks = fetch_batch_group(sizes, lens, n, r->batching, r->tasks);
+        for (size_t i = 0; i < n_tasks; i++)
+            task_bytes[i] = r->tasks[i].bytes;
+        rc = jobs_run_paced(r->o, src, r->o->cfg.jobs, n_tasks, start_task, task_bytes, r);
+    }
+    for (size_t i = 0; i < JOBS_MAX; i++) {
+        if (r->batches[i])
+            free(r->batches[i]->buf);
+        free(r->batches[i]);
+    }
+    free(task_bytes);
+    free(lens);
+    free(r->tasks);
     free(sizes);
     free(r->files);
     return rc;
@@ -473,7 +676,7 @@ int ops_tree_fetch(struct ops *o, const struct url *src, const char *dest, enum 
     if (code == RCAT_EXIT_OK) {
         make_dirs(&r);
         mark_same_content(&r);
-        rc = run_files(&r, src);
+        rc = run_files(&r, src, s);
         if (rc == RPC2_ENOMEM)
             ops_tree_note(&r.first, verdict_fail_local(dest, NULL, ENOMEM, &result));
         if (!o->signal) /* interrupted: what is left is not begun */

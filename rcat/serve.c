@@ -517,7 +517,8 @@ static int call_end(struct call *c, int status)
 {
     struct serve *s = c->s;
 
-    serve_log_call(s, c, status);
+    if (!c->logged)
+        serve_log_call(s, c, status);
     metrics_call_end(s->metrics,
                      &(struct metrics_call){c->proc, serve_status_name(status),
                                             rpc2_request_identity(c->req), c->bytes,
@@ -525,6 +526,7 @@ static int call_end(struct call *c, int status)
     serve_split_release(s, c);
     if (c->fd >= 0)
         close(c->fd);
+    serve_batch_release(s, c);
     free(c);
     atomic_fetch_sub(&s->running, 1);
     return status;
@@ -534,8 +536,8 @@ static int call_end(struct call *c, int status)
  * before it reads running: a call either sees the stop or is counted. A
  * procedure that left its transfer to the loop (RPC2_CONTINUED) ends in
  * transfer_over. */
-static struct call *call_begin(struct serve *s, rpc2_request *req, const char *proc,
-                               const char *path)
+struct call *serve_call_begin(struct serve *s, rpc2_request *req, const char *proc,
+                              const char *path)
 {
     struct call *c = calloc(1, sizeof *c);
 
@@ -551,7 +553,7 @@ static struct call *call_begin(struct serve *s, rpc2_request *req, const char *p
 int serve_run(struct serve *s, rpc2_request *req, const char *proc, const char *path,
               serve_proc_fn fn, void *args, void *result)
 {
-    struct call *c = call_begin(s, req, proc, path);
+    struct call *c = serve_call_begin(s, req, proc, path);
     int status;
 
     if (!c)
@@ -565,9 +567,7 @@ static int h_fetch(rpc2_request *req, void *args, void *result, void *arg)
     return serve_run(arg, req, "FETCH", ((struct fetch_req *)args)->a.path, do_fetch, args, result);
 }
 
-/* Whether the caller may read the whole served root (its grant's root is
- * the served one): the one case FETCH opens on the loop. */
-static int reads_whole_root(struct serve *s, rpc2_request *req)
+int serve_reads_whole_root(struct serve *s, rpc2_request *req)
 {
     struct access_grant g;
 
@@ -577,7 +577,9 @@ static int reads_whole_root(struct serve *s, rpc2_request *req)
 
 static void fetched_on_loop(rpc2_request *req, int status, void *arg)
 {
-    rpc2_reply(req, transfer_over(req, status, NULL, NULL, arg));
+    struct call *c = arg;
+
+    rpc2_reply(req, transfer_over(req, status, c->args, c->result, c));
 }
 
 /* FETCH's first turn, on the loop (rpc2.h: a proc with both handlers): a
@@ -598,14 +600,14 @@ static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
     int fd, rc;
 
     if (atomic_load(&s->stopping) || r->a.offset > INT64_MAX || r->a.length < -1 ||
-        !reads_whole_root(s, req) ||
+        !serve_reads_whole_root(s, req) ||
         root_open_cached(&s->root, r->a.path, r->path_len, &fd, &st) != 0) {
         rc = rpc2_request_to_worker(req);
         if (rc != 0)
             rpc2_reply(req, rc);
         return;
     }
-    c = call_begin(s, req, "FETCH", r->a.path);
+    c = serve_call_begin(s, req, "FETCH", r->a.path);
     if (!c) {
         close(fd);
         rpc2_reply(req, RPC2_ENOMEM);
@@ -613,12 +615,20 @@ static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
     }
     c->fd = fd;
     fetch_desc(c, r, &st, result);
+    serve_transfer_now(c, NULL);
+}
+
+void serve_transfer_now(struct call *c, int (*after)(struct call *, int, void *, void *))
+{
+    int rc;
+
+    c->after = after;
     watch_stop(c);
-    rc = rpc2_se_init(req, &c->desc);
+    rc = rpc2_se_init(c->req, &c->desc);
     if (rc == 0)
-        rc = rpc2_se_check_async(req, fetched_on_loop, c);
+        rc = rpc2_se_check_async(c->req, fetched_on_loop, c);
     if (rc != 0)
-        fetched_on_loop(req, rc, c);
+        fetched_on_loop(c->req, rc, c);
 }
 
 static int h_stat(rpc2_request *req, void *args, void *result, void *arg)
@@ -685,6 +695,7 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     *out = NULL;
     if (!s)
         return -ENOMEM;
+    pthread_mutex_init(&s->batch_lock, NULL); /* serve_free destroys it */
     if (listings_new(&s->listings) != 0) {
         free(s);
         return -ENOMEM;
@@ -724,16 +735,27 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
     return 0;
 }
 
-int serve_export(struct serve *s, rpc2_ctx *ctx)
+int serve_export_upto(struct serve *s, rpc2_ctx *ctx, uint32_t last_proc)
 {
     enum { N = sizeof procs / sizeof procs[0] };
-    struct rpc2_proc all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N];
+    struct rpc2_proc all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N + 1];
+    size_t n = 0;
 
     memcpy(all, procs, sizeof procs);
     memcpy(all + N, serve_ops_procs, sizeof serve_ops_procs);
     all[N + SERVE_OPS_N] = serve_range_proc;
     memcpy(all + N + SERVE_OPS_N + 1, serve_split_procs, sizeof serve_split_procs);
-    return rpc2_export(ctx, RCAT_SUBSYS, all, N + SERVE_OPS_N + 1 + SERVE_SPLIT_N, s); /* copied */
+    all[N + SERVE_OPS_N + 1 + SERVE_SPLIT_N] = serve_batch_proc;
+    /* up to last_proc: the procedures a server of an older version had */
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i].proc <= last_proc)
+            all[n++] = all[i];
+    return rpc2_export(ctx, RCAT_SUBSYS, all, n, s); /* copied */
+}
+
+int serve_export(struct serve *s, rpc2_ctx *ctx)
+{
+    return serve_export_upto(s, ctx, UINT32_MAX);
 }
 
 unsigned serve_defaults(const struct serve *s)
@@ -795,6 +817,7 @@ void serve_free(struct serve *s)
     listings_free(s->listings);
     serve_hooks_dispose(&s->hooks);
     serve_splits_free(s->splits);
+    serve_batch_spares_free(s);
     free(s);
 }
 

@@ -36,6 +36,10 @@ int serve_new(const struct serve_config *cfg, struct serve **out, const char **w
  * their filesystem work, not for their transfer). Returns 0 or an rpc2
  * error. */
 int serve_export(struct serve *s, rpc2_ctx *ctx);
+/* serve_export, with only the procedures numbered up to last_proc: what a
+ * server of the version that ended with it answered (tests/oldsrv.c, to
+ * show that rcat meets an older rcatd as it should). */
+int serve_export_upto(struct serve *s, rpc2_ctx *ctx, uint32_t last_proc);
 struct access;
 /* From now on calls are judged by acl (access.h; NULL: everyone gets the
  * defaults), which serve owns (malloc'd; access_dispose and free) once every

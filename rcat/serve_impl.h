@@ -24,6 +24,7 @@
 #include "serve_hook.h"
 
 #define LOG_PATH_MAX 512 /* bytes of an escaped path shown in the log */
+#define SERVE_BATCH_SPARES 16 /* FETCH_BATCH buffers kept for reuse */
 #define MODE_BITS 0777   /* no setuid, setgid or sticky file from the network */
 /* An identity is at most 255 bytes; escaped, each may take 4. */
 #define IDENTITY_SHOWN_MAX (255 * 4 + 16)
@@ -43,6 +44,15 @@ struct serve {
     struct serve_splits *splits; /* the temporaries of stores in ranges (serve_split.c) */
     atomic_uint running;         /* calls from their handler's start to their reply */
     atomic_int stopping;
+    /* FETCH_BATCH's buffers, kept for the next calls (serve_batch.c): one
+     * malloc and free per call moved the heap's top each time, and
+     * trimming it cost every thread's TLB (a tenth of rcatd's time) */
+    pthread_mutex_t batch_lock;
+    struct serve_batch_spare {
+        void *buf;
+        size_t cap;
+    } batch_spares[SERVE_BATCH_SPARES];
+    unsigned n_batch_spares;
 };
 
 /* One call from its handler's start to its reply, which may come from a
@@ -69,6 +79,10 @@ struct call {
     int split_held;           /* it holds a split temporary (serve_split_hold): which */
     dev_t split_dev;
     ino_t split_ino;
+    void *batch_buf; /* FETCH_BATCH: the files' bytes, one after the other (serve_batch.c) */
+    size_t batch_cap;
+    int logged; /* its lines are written already (FETCH_BATCH: one per file) */
+    void *args, *result; /* an async handler's, for after (serve_transfer_now) */
     /* the procedure's rest after its transfer: the reply's status */
     int (*after)(struct call *c, int status, void *args, void *result);
 };
@@ -134,6 +148,17 @@ void serve_info_of(const struct stat *st, file_info *out);
  * NULL) finishes the call once it is over, on the loop when on_loop (it
  * must then wait on nothing), else on a worker. RPC2_CONTINUED or an error. */
 int serve_transfer(struct call *c, int (*after)(struct call *, int, void *, void *), int on_loop);
+/* The call's state, counted as running (the handler's start); serve_run
+ * makes it for a blocking handler, an async one makes its own. */
+struct call *serve_call_begin(struct serve *s, rpc2_request *req, const char *proc,
+                              const char *path);
+/* Whether the caller may read the whole served root (its grant's root is
+ * the served one): the one case where files are opened on the loop
+ * (root_open_cached on s->root). */
+int serve_reads_whole_root(struct serve *s, rpc2_request *req);
+/* From an async handler on the loop: runs the side effect c->desc
+ * describes at once, then after (may be NULL) and the reply, on the loop. */
+void serve_transfer_now(struct call *c, int (*after)(struct call *, int, void *, void *));
 /* A file is in place (the directory c->fd, name; or the file c->fd when
  * name is NULL): its post-store command, if one is configured for it, runs
  * before the reply (RPC2_CONTINUED); else 0. On a worker. */
@@ -147,6 +172,14 @@ extern const struct rpc2_proc serve_ops_procs[SERVE_OPS_N];
 /* ---- serve_range.c ---- */
 
 extern const struct rpc2_proc serve_range_proc; /* STORE_RANGE */
+
+/* ---- serve_batch.c ---- */
+
+extern const struct rpc2_proc serve_batch_proc; /* FETCH_BATCH */
+/* The call's buffer (c->batch_buf) kept for another call, or freed. */
+void serve_batch_release(struct serve *s, struct call *c);
+/* Frees the buffers kept, at the end. */
+void serve_batch_spares_free(struct serve *s);
 
 /* ---- serve_split.c ---- */
 

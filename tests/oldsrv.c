@@ -1,0 +1,78 @@
+/*
+ * oldsrv.c - an rcatd of the version before FETCH_BATCH: rcatd's own
+ * serving code (rcat/serve.c), exporting only the procedures up to
+ * RCAT_SPLIT_END, so that a call of FETCH_BATCH is answered RPC2_ENOPROC
+ * as an older server answers it. rcat must then fetch a tree file by file
+ * (tests/test_batch.sh).
+ *
+ *   oldsrv --root DIR [--log FILE]
+ *
+ * Read-only, anonymous callers, on 127.0.0.1; prints "rcatd listening on
+ * PORT" once ready (as rcatd, for tests/rcatd_lib.sh); one line per call
+ * to FILE (default: standard error). SIGTERM or SIGINT stop it.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ev.h>
+#include <rpc2/rpc2.h>
+#include <rpc2/sftp.h>
+
+#include "rcat_proto.h"
+#include "serve.h"
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void log_line(const char *line, void *arg)
+{
+    fprintf(arg, "%s\n", line);
+    fflush(arg);
+}
+
+int main(int argc, char **argv)
+{
+    struct rpc2_params p;
+    struct ev_loop *loop = ev_default_loop(0);
+    struct serve_config sc = {.root = NULL, .log = log_line, .log_arg = stderr};
+    struct serve *s = NULL;
+    const char *why = "";
+    ev_signal term, intr;
+    rpc2_ctx *ctx = NULL;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--root"))
+            sc.root = argv[i + 1];
+        else if (!strcmp(argv[i], "--log") && !(sc.log_arg = fopen(argv[i + 1], "a")))
+            return 1;
+    }
+    if (!sc.root || !loop || serve_new(&sc, &s, &why) != 0) {
+        fprintf(stderr, "usage: oldsrv --root DIR [--log FILE] (%s)\n", why);
+        return 1;
+    }
+    rpc2_params_init(&p);
+    p.listen[p.n_listen++] = "127.0.0.1:0";
+    p.loop = loop;
+    p.workers = 2;
+    if (rpc2_ctx_new(&p, &ctx) != 0 || rpc2_sftp_activate(ctx, NULL) != 0 ||
+        serve_export_upto(s, ctx, RCAT_SPLIT_END) != 0) {
+        fprintf(stderr, "oldsrv: cannot start\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ev_signal_init(&term, on_stop, SIGTERM);
+    ev_signal_init(&intr, on_stop, SIGINT);
+    ev_signal_start(loop, &term);
+    ev_signal_start(loop, &intr);
+    printf("rcatd listening on %d\n", rpc2_ctx_port(ctx));
+    fflush(stdout);
+    ev_run(loop, 0);
+    rpc2_ctx_free(ctx);
+    serve_free(s);
+    return 0;
+}
