@@ -1,18 +1,22 @@
 /*
- * oldsrv.c - an rcatd of the version before FETCH_BATCH: rcatd's own
- * serving code (rcat/serve.c), exporting only the procedures up to
- * RCAT_SPLIT_END, so that a call of FETCH_BATCH is answered RPC2_ENOPROC
- * as an older server answers it. rcat must then fetch a tree file by file
- * (tests/test_batch.sh).
+ * oldsrv.c - an rcatd of an earlier version: rcatd's own serving code
+ * (rcat/serve.c), exporting only the procedures up to a number (by
+ * default RCAT_SPLIT_END, the version before FETCH_BATCH), so that a call
+ * of a later one is answered RPC2_ENOPROC as an older server answers it.
+ * rcat must then do without: fetch a tree file by file
+ * (tests/test_batch.sh), store a file in one stream instead of ranges
+ * (--upto 15, before SPLIT_BEGIN; tests/test_split_put.sh).
  *
- *   oldsrv --root DIR [--log FILE]
+ *   oldsrv --root DIR [--log FILE] [--upto PROC] [--writable 1]
  *
- * Read-only, anonymous callers, on 127.0.0.1; prints "rcatd listening on
- * PORT" once ready (as rcatd, for tests/rcatd_lib.sh); one line per call
- * to FILE (default: standard error). SIGTERM or SIGINT stop it.
+ * Anonymous callers, read-only unless --writable 1, on 127.0.0.1; prints
+ * "rcatd listening on PORT" once ready (as rcatd, for tests/rcatd_lib.sh);
+ * one line per call to FILE (default: standard error). SIGTERM or SIGINT
+ * stop it.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ev.h>
@@ -44,15 +48,21 @@ int main(int argc, char **argv)
     const char *why = "";
     ev_signal term, intr;
     rpc2_ctx *ctx = NULL;
+    unsigned long upto = RCAT_SPLIT_END;
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--root"))
             sc.root = argv[i + 1];
         else if (!strcmp(argv[i], "--log") && !(sc.log_arg = fopen(argv[i + 1], "a")))
             return 1;
+        else if (!strcmp(argv[i], "--upto"))
+            upto = strtoul(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--writable"))
+            sc.writable = !strcmp(argv[i + 1], "1");
     }
-    if (!sc.root || !loop || serve_new(&sc, &s, &why) != 0) {
-        fprintf(stderr, "usage: oldsrv --root DIR [--log FILE] (%s)\n", why);
+    if (!sc.root || upto == 0 || upto > RCAT_SPLIT_END || !loop || serve_new(&sc, &s, &why) != 0) {
+        fprintf(stderr, "usage: oldsrv --root DIR [--log FILE] [--upto PROC] [--writable 1] (%s)\n",
+                why);
         return 1;
     }
     rpc2_params_init(&p);
@@ -60,7 +70,7 @@ int main(int argc, char **argv)
     p.loop = loop;
     p.workers = 2;
     if (rpc2_ctx_new(&p, &ctx) != 0 || rpc2_sftp_activate(ctx, NULL) != 0 ||
-        serve_export_upto(s, ctx, RCAT_SPLIT_END) != 0) {
+        serve_export_upto(s, ctx, (uint32_t)upto) != 0) {
         fprintf(stderr, "oldsrv: cannot start\n");
         return 1;
     }

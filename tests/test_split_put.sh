@@ -18,7 +18,9 @@
 #  - a read-only identity is refused (exit 3), and so are bad ranges sent
 #    straight to STORE_RANGE (tests/remote_raw when built);
 #  - a live rate change (--rate-control) reaches a running rcat -r: its
-#    transfers in flight and the later ones move at the new total rate.
+#    transfers in flight and the later ones move at the new total rate;
+#  - a server older than SPLIT_BEGIN (tests/oldsrv --upto 15) gets the file
+#    in one stream, said once with -v, and it arrives whole.
 set -u
 umask 022
 export LC_ALL=C
@@ -234,4 +236,21 @@ least "$ta" $((3 << 20)) || fail "rcat -r: the live rate change did not reach th
 least "$t1" $((4 << 20)) || fail "rcat -r: the live rate change did not reach the later transfer"
 
 stop_server sp
+
+# ---- a server without SPLIT_BEGIN ----------------------------------------------
+echo "  --put --split to a server older than SPLIT_BEGIN"
+oldsrv="${top_builddir:-.}/tests/oldsrv"
+[ -x "$oldsrv" ] || fatal "$oldsrv not built"
+mkdir -p "$tmp/oldroot"
+start_server old "$oldsrv" --root "$tmp/oldroot" --upto 15 --writable 1
+if run 0 "--put --split=4 to an older server" "$rcat" -P "$port" --split=4 -v --put "$tmp/src/file" \
+    "$H:file"; then
+    same "$tmp/src/file" "$tmp/oldroot/file" "--put --split=4 to an older server"
+    grep -q "no SPLIT_BEGIN.*one stream instead" "$tmp/err" ||
+        fail "--put --split=4 to an older server: no word of one stream"
+fi
+grep -q "SPLIT_BEGIN\|STORE_RANGE" "$tmp/old.log" && fail "the older server was sent ranges"
+grep -q " STORE file .* ok$" "$tmp/old.log" || fail "the older server logged no STORE of the file"
+[ -z "$(ls -A "$tmp/oldroot" | grep -v -x file)" ] || fail "the older server's root holds leftovers"
+stop_server old
 finish test_split_put
