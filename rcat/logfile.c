@@ -20,6 +20,9 @@ void logfile_line(struct logfile *l, const char *line)
 
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     pthread_mutex_lock(&l->lock);
+    /* several lines at once (a batch's files): each stamped, one flush */
+    for (const char *end; (end = strchr(line, '\n')) != NULL; line = end + 1)
+        fprintf(l->f, "%s %.*s\n", stamp, (int)(end - line), line);
     fprintf(l->f, "%s %s\n", stamp, line);
     fflush(l->f);
     pthread_mutex_unlock(&l->lock);

@@ -12,7 +12,9 @@
 
 /* One line per call, e.g.
  * "127.0.0.1:40312 alice level>=auth FETCH a/b.txt 1048576 B 12.3 ms ok",
- * without timestamp or newline. Called from worker threads, concurrently. */
+ * without timestamp or final newline; a batch's files come in one call,
+ * their lines joined by '\n' (no line holds one otherwise: paths are
+ * escaped). Called from worker threads, concurrently. */
 typedef void (*serve_log_fn)(const char *line, void *arg);
 
 struct serve_config {

@@ -222,6 +222,7 @@ static int batch_after(struct call *c, int status, void *args, void *result)
 {
     const struct fetch_batch_req *r = args;
     const fetch_batch_result *res = result;
+    struct serve_log_lines lines = {0};
 
     for (u_int i = 0; i < res->entries.entries_len; i++) {
         const batch_entry *e = &res->entries.entries_val[i];
@@ -229,8 +230,10 @@ static int batch_after(struct call *c, int status, void *args, void *result)
 
         line.path = r->a.paths.paths_val[i].path;
         line.bytes = e->status == 0 && status == 0 ? e->length : 0;
-        serve_log_call(c->s, &line, e->status != 0 ? e->status : status);
+        serve_log_add(c->s, &lines, &line, e->status != 0 ? e->status : status);
     }
+    serve_log_flush(c->s, &lines);
+    serve_log_lines_free(&lines);
     c->logged = 1;
     return status;
 }

@@ -125,11 +125,21 @@ bool_t xdr_serve_rename_req(XDR *x, struct serve_rename_req *r);
 
 /* serve_log.c: a status by name (the rcat_proto.x codes, rpc2's errors);
  * a client's path made safe for a log line; milliseconds since t0; the
- * call's one line, through the configured log. */
+ * call's one line, through the configured log. Several calls' lines (a
+ * batch's files) are gathered with serve_log_add and go to the log at
+ * once, joined by newlines, with serve_log_flush: one write, not one each. */
+#define SERVE_LOG_LINE_MAX (2 * LOG_PATH_MAX + 1400)
 const char *serve_status_name(int status);
 void serve_escape_path(const char *in, char *out, size_t cap);
 double serve_ms_since(const struct timespec *t0);
 void serve_log_call(struct serve *s, const struct call *c, int status);
+struct serve_log_lines {
+    char *buf;
+    size_t len, cap;
+};
+void serve_log_add(struct serve *s, struct serve_log_lines *l, const struct call *c, int status);
+void serve_log_flush(struct serve *s, struct serve_log_lines *l);
+void serve_log_lines_free(struct serve_log_lines *l);
 
 typedef int (*serve_proc_fn)(struct serve *s, rpc2_request *req, void *args, void *result,
                              struct call *c);

@@ -45,8 +45,10 @@ void serve_escape_path(const char *in, char *out, size_t cap)
 {
     size_t o = 0;
 
-    if (!in || !*in)
-        in = "\"\""; /* the one way an empty path shows on the line */
+    if (!in || !*in) {
+        snprintf(out, cap, "\"\""); /* the one way an empty path shows on the line */
+        return;
+    }
     for (; *in && o + 8 < cap; in++) {
         unsigned char c = (unsigned char)*in;
         if (c <= ' ' || c == '"' || c == '\\' || c == 0x7f)
@@ -83,14 +85,12 @@ static void describe_caller(rpc2_request *req, char *out, size_t cap)
  * operations add their second name (RENAME's to=, SYMLINK's target=) and
  * what they counted (DELETE's removed=, GLOB's matches=) at the end, so the
  * fields before keep their places. */
-void serve_log_call(struct serve *s, const struct call *c, int status)
+static void format_call(const struct call *c, int status, char *line, size_t cap)
 {
     rpc2_request *req = c->req;
     char shown[LOG_PATH_MAX], shown2[LOG_PATH_MAX] = "", count[48] = "";
-    char caller[IDENTITY_SHOWN_MAX + 32], line[2 * LOG_PATH_MAX + 1400];
+    char caller[IDENTITY_SHOWN_MAX + 32];
 
-    if (!s->log)
-        return;
     serve_escape_path(c->path, shown, sizeof shown);
     if (c->path2_key)
         serve_escape_path(c->path2, shown2, sizeof shown2);
@@ -98,10 +98,54 @@ void serve_log_call(struct serve *s, const struct call *c, int status)
         snprintf(count, sizeof count, " %s=%" PRIu64, c->count_key, c->count);
     describe_caller(req, caller, sizeof caller);
     const char *sum = rpc2_se_sum_name(c->desc.sum_type);
-    snprintf(line, sizeof line, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s%s%s%s%s%s",
+    snprintf(line, cap, "%s %s %s %s %" PRIu64 " B %.1f ms %s%s%s%s%s%s%s%s%s",
              rpc2_request_peer(req), caller, c->proc, shown, c->bytes, serve_ms_since(&c->t0),
              serve_status_name(status), c->client_failed ? " by the client" : "",
              sum ? " sum=" : "", sum ? sum : "", c->path2_key ? " " : "",
              c->path2_key ? c->path2_key : "", c->path2_key ? "=" : "", shown2, count);
+}
+
+void serve_log_call(struct serve *s, const struct call *c, int status)
+{
+    char line[SERVE_LOG_LINE_MAX];
+
+    if (!s->log)
+        return;
+    format_call(c, status, line, sizeof line);
     s->log(line, s->log_arg);
+}
+
+void serve_log_add(struct serve *s, struct serve_log_lines *l, const struct call *c, int status)
+{
+    if (!s->log)
+        return;
+    if (l->cap - l->len < SERVE_LOG_LINE_MAX + 1) {
+        size_t cap = l->cap ? l->cap * 2 : 8 * SERVE_LOG_LINE_MAX;
+        char *buf = realloc(l->buf, cap);
+
+        if (buf == NULL) { /* each line on its own, then */
+            serve_log_flush(s, l);
+            serve_log_call(s, c, status);
+            return;
+        }
+        l->buf = buf;
+        l->cap = cap;
+    }
+    if (l->len > 0)
+        l->buf[l->len++] = '\n';
+    format_call(c, status, l->buf + l->len, l->cap - l->len);
+    l->len += strlen(l->buf + l->len);
+}
+
+void serve_log_flush(struct serve *s, struct serve_log_lines *l)
+{
+    if (l->len > 0 && s->log)
+        s->log(l->buf, s->log_arg);
+    l->len = 0;
+}
+
+void serve_log_lines_free(struct serve_log_lines *l)
+{
+    free(l->buf);
+    *l = (struct serve_log_lines){0};
 }

@@ -86,6 +86,9 @@ batched=$(grep -c ' FETCH_BATCH src/.* ok$' "$tmp/batch.log")
 grep -q ' FETCH_BATCH src/d2/secret .*RCAT_PERMISSION' "$tmp/batch.log" ||
     fail "the server's log has no line for the unreadable file"
 grep -q ' FETCH src/d2/alone-40k ' "$tmp/batch.log" || fail "the 40 KiB file did not go alone"
+# a batch's lines are written at once, each still a line of its own with its time
+bad=$(grep -c -v '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9:]\{8\}Z ' "$tmp/batch.log")
+[ "$bad" = 0 ] || fail "$bad lines of the server's log without their time"
 
 echo "FETCH_BATCH as another client sends it: each path's own outcome, the bounds"
 "${top_builddir:-.}/tests/batch_raw" "$port" || fail "batch_raw: a batch not answered as it should be"
