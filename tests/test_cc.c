@@ -318,7 +318,7 @@ static const int background_start_rtts[] = {0, 2, -2, -10, 5, -5, -50};
  * the background flow settled first. When both double at once the queue
  * overflows, and whatever the background flow holds then TCP's halved
  * window does not win back for many seconds (one segment per round trip):
- * the background policy used to keep up to 0.69 of the link here. Over the
+ * the background policy used to keep up to 0.79 of the link here. Over the
  * 20 s after the later start it takes under a tenth of the link, and TCP
  * most of it. */
 START_TEST(background_yields_to_tcp_starting_with_it)
