@@ -29,6 +29,8 @@ Options:
   --fair-secs N     the fairness and background runs last N s (default 20)
   --no-fairness     skip the fairness run (rcat beside cubic on profile b)
   --no-background   skip the background-policy run
+  --bg-after S      in the background run, start rcat S seconds after cubic
+                    (default 0.2; 1 puts it in cubic's slow-start overshoot)
   --no-profiles     only the fairness and background runs
   --link-check      first, iperf3 through the bare link (no delay, no loss) at
                     100 Mbit/s and 1 Gbit/s: what the emulator itself can carry
@@ -43,7 +45,7 @@ Options:
 EOF
 }
 
-rcat_secs=20 tcp_secs=12 fair_secs=20 fairness=1 background=1 plot=0 link_check=0
+rcat_secs=20 tcp_secs=12 fair_secs=20 fairness=1 background=1 bg_after=0.2 plot=0 link_check=0
 results=$PWD/wan-results builddir=${top_builddir:-.} link_opts="" file_mib=""
 profiles=()
 while [ $# -gt 0 ]; do
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
     --fair-secs) fair_secs=$2; shift ;;
     --no-fairness) fairness=0 ;;
     --no-background) background=0 ;;
+    --bg-after) bg_after=$2; shift ;;
     --no-profiles) profiles=(none) ;;
     --link-check) link_check=1 ;;
     --plot) plot=1 ;;
@@ -68,6 +71,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#profiles[@]} -gt 0 ] || profiles=(a b c d e)
 [ "${profiles[0]}" = none ] && profiles=()
+case "$bg_after" in '' | *[!0-9.]* | *.*.* | .) echo "run_wan.sh: '$bg_after' is not a number of seconds" >&2; exit 1 ;; esac
 for n in "$rcat_secs" "$tcp_secs" "$fair_secs" ${file_mib:+"$file_mib"}; do
     case "$n" in '' | *[!0-9]* | 0) echo "run_wan.sh: '$n' is not a positive whole number" >&2; exit 1 ;; esac
 done
@@ -465,13 +469,17 @@ done
 for d in ${details[@]+"${details[@]}"}; do out "#   $d"; done
 
 # fair_run TAG RCAT-OPTIONS...: rcat and one iperf3 cubic flow at once through profile b.
+# fair_run TAG AFTER RCAT_OPTION...: one cubic flow, and rcat starting AFTER seconds later
+# for --fair-secs; cubic runs as many whole seconds longer as AFTER rounds to, so that rcat
+# does not finish alone.
 fair_run() {
-    local tag=$1 tcp_pid
-    shift
-    run_tcp_bg() { run_tcp "$tag.cubic" cubic "$fair_secs"; echo "$tcp_mbps" >"$results/$tag.cubic.mbps"; }
+    local tag=$1 after=$2 tcp_pid tcp_for
+    shift 2
+    tcp_for=$(awk -v s="$fair_secs" -v a="$after" 'BEGIN { printf "%d", s + a + 0.5 }')
+    run_tcp_bg() { run_tcp "$tag.cubic" cubic "$tcp_for"; echo "$tcp_mbps" >"$results/$tag.cubic.mbps"; }
     run_tcp_bg &
     tcp_pid=$!
-    sleep 0.2
+    sleep "$after"
     run_rcat "$tag.rcat" "$fair_secs" "$@"
     wait "$tcp_pid" || true
     fair_rcat=$rcat_mbps fair_tcp=$(cat "$results/$tag.cubic.mbps")
@@ -480,7 +488,7 @@ fair_run() {
 read -r rate rtt loss _ <<<"$(profile_spec b)"
 if [ $fairness -eq 1 ]; then
     start_link "$rate" "$rtt" "$loss" fair
-    fair_run fair
+    fair_run fair 0.2
     stop_link
     [ $plot -eq 1 ] && draw fair "rcat and cubic together, profile b" "$rate"
     total=$(awk -v a="$fair_rcat" -v b="$fair_tcp" 'BEGIN { print a + b }')
@@ -489,13 +497,13 @@ fi
 if [ $background -eq 1 ]; then
     if "$rcat" --help 2>&1 | grep -q -- --policy; then
         start_link "$rate" "$rtt" "$loss" background
-        fair_run background --policy background
+        fair_run background "$bg_after" --policy background
         bg_with=$fair_rcat bg_tcp=$fair_tcp
         sleep 1
         run_rcat background.alone.rcat "$fair_secs" --policy background
         stop_link
         [ $plot -eq 1 ] && draw background "rcat --policy background beside cubic, profile b" "$rate"
-        out "background (profile b, ${fair_secs} s): beside cubic rcat $bg_with Mbit/s ($(ratio "$bg_with" "$((rate / 1000000))") of the link), cubic $bg_tcp; alone rcat $rcat_mbps Mbit/s ($(ratio "$rcat_mbps" "$((rate / 1000000))") of the link)"
+        out "background (profile b, ${fair_secs} s, started ${bg_after} s after cubic): beside cubic rcat $bg_with Mbit/s ($(ratio "$bg_with" "$((rate / 1000000))") of the link), cubic $bg_tcp; alone rcat $rcat_mbps Mbit/s ($(ratio "$rcat_mbps" "$((rate / 1000000))") of the link)"
     else
         out "background: skipped (rcat has no --policy option yet)"
     fi

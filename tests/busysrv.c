@@ -9,7 +9,6 @@
  *
  * Prints "busysrv listening on PORT" once ready; SIGTERM or SIGINT stop it.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +17,7 @@
 #include <rpc2/sftp.h>
 
 #include "rcat_proto.h"
+#include "srv_run.h"
 
 /* Holds the request: no reply, ever (the library answers retries BUSY). */
 static void hold(rpc2_request *req, void *args, void *result, void *arg)
@@ -55,18 +55,10 @@ static const struct rpc2_proc procs[] = {
      .async_handler = hold},
 };
 
-static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    (void)w;
-    (void)revents;
-    ev_break(loop, EVBREAK_ALL);
-}
-
 int main(int argc, char **argv)
 {
     struct rpc2_params p;
     struct ev_loop *loop = ev_default_loop(0);
-    ev_signal term, intr;
     rpc2_ctx *ctx;
 
     rpc2_params_init(&p);
@@ -77,14 +69,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "busysrv: cannot start\n");
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    ev_signal_init(&term, on_stop, SIGTERM);
-    ev_signal_init(&intr, on_stop, SIGINT);
-    ev_signal_start(loop, &term);
-    ev_signal_start(loop, &intr);
-    printf("busysrv listening on %d\n", rpc2_ctx_port(ctx));
-    fflush(stdout);
-    ev_run(loop, 0);
+    srv_run(loop, ctx, "busysrv");
     rpc2_ctx_free(ctx);
     return 0;
 }

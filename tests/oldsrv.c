@@ -14,7 +14,6 @@
  * one line per call to FILE (default: standard error). SIGTERM or SIGINT
  * stop it.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +24,7 @@
 
 #include "rcat_proto.h"
 #include "serve.h"
-
-static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    (void)w;
-    (void)revents;
-    ev_break(loop, EVBREAK_ALL);
-}
+#include "srv_run.h"
 
 static void log_line(const char *line, void *arg)
 {
@@ -46,7 +39,6 @@ int main(int argc, char **argv)
     struct serve_config sc = {.root = NULL, .log = log_line, .log_arg = stderr};
     struct serve *s = NULL;
     const char *why = "";
-    ev_signal term, intr;
     rpc2_ctx *ctx = NULL;
     unsigned long upto = RCAT_SPLIT_END;
 
@@ -74,14 +66,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "oldsrv: cannot start\n");
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    ev_signal_init(&term, on_stop, SIGTERM);
-    ev_signal_init(&intr, on_stop, SIGINT);
-    ev_signal_start(loop, &term);
-    ev_signal_start(loop, &intr);
-    printf("rcatd listening on %d\n", rpc2_ctx_port(ctx));
-    fflush(stdout);
-    ev_run(loop, 0);
+    srv_run(loop, ctx, "rcatd");
     rpc2_ctx_free(ctx);
     serve_free(s);
     return 0;
