@@ -154,6 +154,7 @@ void bn_reno_dispose(struct bn_reno *r)
 {
     free(r->acks.at);
     free(r->losses.at);
+    free(r->lost_sent_at.at);
 }
 
 static void send_what_fits(struct bn_reno *r, uint64_t now)
@@ -163,10 +164,12 @@ static void send_what_fits(struct bn_reno *r, uint64_t now)
 
         r->in_flight++;
         r->sent_packets++;
-        if (at == BN_NEVER) /* noticed a round trip later, as dup ACKs would show it */
+        if (at == BN_NEVER) { /* noticed a round trip later, as dup ACKs would show it */
             fifo_push(&r->losses, now + r->base_rtt_us + bn_link_queue_delay(r->fwd, now));
-        else
+            fifo_push(&r->lost_sent_at, now);
+        } else {
             fifo_push(&r->acks, at + r->rev_delay_us);
+        }
     }
 }
 
@@ -197,13 +200,16 @@ void bn_reno_run(struct bn_reno *r, uint64_t now)
             r->delivered_bytes += r->mss;
             r->cwnd += r->cwnd < r->ssthresh ? 1.0 : 1.0 / r->cwnd;
         } else {
+            uint64_t sent_at = fifo_head(&r->lost_sent_at);
+
             fifo_pop(&r->losses);
+            fifo_pop(&r->lost_sent_at);
             r->in_flight--;
-            if (now >= r->recover_until) {
+            if (sent_at >= r->recovery_began) {
                 r->loss_events++;
                 r->ssthresh = r->cwnd / 2 > 2 ? r->cwnd / 2 : 2;
                 r->cwnd = r->ssthresh;
-                r->recover_until = now + r->base_rtt_us + bn_link_queue_delay(r->fwd, now);
+                r->recovery_began = now;
             }
         }
     }

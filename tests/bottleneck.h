@@ -51,9 +51,12 @@ uint64_t bn_link_queue_delay(struct bn_link *l, uint64_t now);
  * A TCP Reno sender and its receiver across fwd (the shared bottleneck)
  * and a return delay: slow start, one segment more per round trip after,
  * and half the window when a drop is noticed (a round trip after it, as
- * duplicate ACKs would tell it; at most once per round trip). Packets are
- * ACKed one by one; only the order of events matters, so they live in two
- * FIFOs of times.
+ * duplicate ACKs would tell it). A drop of a packet sent before the last
+ * halving is part of that halving, as NewReno's recovery point makes it
+ * (RFC 6582): a recovery that ended a round trip after the halving halved
+ * again for the drops of a slow-start overshoot, noticed late because they
+ * were sent into a full queue. Packets are ACKed one by one;
+ * only the order of events matters, so they live in FIFOs of times.
  */
 struct bn_fifo {
     uint64_t *at;
@@ -65,8 +68,8 @@ struct bn_reno {
     uint32_t rev_delay_us, mss, base_rtt_us;
     double cwnd, ssthresh;
     uint32_t in_flight;
-    uint64_t recover_until;
-    struct bn_fifo acks, losses;
+    uint64_t recovery_began; /* the last halving */
+    struct bn_fifo acks, losses, lost_sent_at;
     uint64_t delivered_bytes, sent_packets, loss_events;
     int running;
 };
