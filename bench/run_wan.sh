@@ -468,10 +468,9 @@ for p in ${profiles[@]+"${profiles[@]}"}; do
 done
 for d in ${details[@]+"${details[@]}"}; do out "#   $d"; done
 
-# fair_run TAG RCAT-OPTIONS...: rcat and one iperf3 cubic flow at once through profile b.
-# fair_run TAG AFTER RCAT_OPTION...: one cubic flow, and rcat starting AFTER seconds later
-# for --fair-secs; cubic runs as many whole seconds longer as AFTER rounds to, so that rcat
-# does not finish alone.
+# fair_run TAG AFTER RCAT-OPTIONS...: one iperf3 cubic flow through profile b, and rcat
+# starting AFTER seconds later for --fair-secs; cubic runs as many whole seconds longer as
+# AFTER rounds to, so that rcat does not finish alone.
 fair_run() {
     local tag=$1 after=$2 tcp_pid tcp_for
     shift 2

@@ -55,8 +55,8 @@ uint64_t bn_link_queue_delay(struct bn_link *l, uint64_t now);
  * halving is part of that halving, as NewReno's recovery point makes it
  * (RFC 6582): a recovery that ended a round trip after the halving halved
  * again for the drops of a slow-start overshoot, noticed late because they
- * were sent into a full queue. Packets are ACKed one by one;
- * only the order of events matters, so they live in FIFOs of times.
+ * were sent into a full queue. Packets are ACKed one by one; only the
+ * order of events matters, so they live in FIFOs of times.
  */
 struct bn_fifo {
     uint64_t *at;
