@@ -575,6 +575,14 @@ int serve_reads_whole_root(struct serve *s, rpc2_request *req)
            strcmp(g.root, ".") == 0;
 }
 
+void serve_to_worker(rpc2_request *req)
+{
+    int rc = rpc2_request_to_worker(req);
+
+    if (rc != 0)
+        rpc2_reply(req, rc);
+}
+
 static void fetched_on_loop(rpc2_request *req, int status, void *arg)
 {
     struct call *c = arg;
@@ -597,14 +605,12 @@ static void h_fetch_loop(rpc2_request *req, void *args, void *result, void *arg)
     const struct fetch_req *r = args;
     struct stat st;
     struct call *c;
-    int fd, rc;
+    int fd;
 
     if (atomic_load(&s->stopping) || r->a.offset > INT64_MAX || r->a.length < -1 ||
         !serve_reads_whole_root(s, req) ||
         root_open_cached(&s->root, r->a.path, r->path_len, &fd, &st) != 0) {
-        rc = rpc2_request_to_worker(req);
-        if (rc != 0)
-            rpc2_reply(req, rc);
+        serve_to_worker(req);
         return;
     }
     c = serve_call_begin(s, req, "FETCH", r->a.path);

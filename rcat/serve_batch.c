@@ -310,20 +310,15 @@ static void h_fetch_batch_loop(rpc2_request *req, void *args, void *result, void
     const struct fetch_batch_req *r = args;
     struct reading rd;
     struct call *c;
-    int rc;
 
     if (atomic_load(&s->stopping) || r->a.paths.paths_len == 0 || too_long(r) ||
         !serve_reads_whole_root(s, req)) {
-        rc = rpc2_request_to_worker(req);
-        if (rc != 0)
-            rpc2_reply(req, rc);
+        serve_to_worker(req);
         return;
     }
     reading_begin(s, &rd);
     if (take_all(s, &s->root, 1, r, result, &rd) != 0) {
-        rc = rpc2_request_to_worker(req);
-        if (rc != 0)
-            rpc2_reply(req, rc);
+        serve_to_worker(req);
         return;
     }
     c = serve_call_begin(s, req, "FETCH_BATCH", r->a.paths.paths_val[0].path);

@@ -166,6 +166,9 @@ struct call *serve_call_begin(struct serve *s, rpc2_request *req, const char *pr
  * the served one): the one case where files are opened on the loop
  * (root_open_cached on s->root). */
 int serve_reads_whole_root(struct serve *s, rpc2_request *req);
+/* From an async handler on the loop: the call goes to a worker (its
+ * blocking handler), or is answered with why it cannot. */
+void serve_to_worker(rpc2_request *req);
 /* From an async handler on the loop: runs the side effect c->desc
  * describes at once, then after (may be NULL) and the reply, on the loop. */
 void serve_transfer_now(struct call *c, int (*after)(struct call *, int, void *, void *));

@@ -102,7 +102,10 @@ static uint64_t min_window(const struct pacer *p)
 static void set_outputs(struct pacer *p)
 {
     struct cc_background *b = &p->policy.background;
-    uint32_t rtt = current_rtt(b) ? current_rtt(b) : p->params.initial_rtt_us;
+    uint32_t rtt = current_rtt(b);
+
+    if (rtt == 0)
+        rtt = p->params.initial_rtt_us;
 
     if (b->cwnd_bytes < min_window(p))
         b->cwnd_bytes = min_window(p);
