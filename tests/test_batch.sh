@@ -12,6 +12,9 @@
 #    one, a directory, one outside the root and an unreadable one in one
 #    call each get their own status, the good ones their bytes in order;
 #    more paths or path bytes than the call's bounds are refused whole;
+#  - with one client stopped (SIGSTOP) and one killed in the middle of
+#    their batches, a third is served the whole tree and a --stat at once;
+#    the stopped one, resumed, ends with the whole tree too;
 #  - a server without FETCH_BATCH (tests/oldsrv: rcatd's code before it)
 #    is fetched from file by file, silently: exit 0, the same copy.
 # A reply whose lengths do not add up is refused by rcat before it writes
@@ -106,6 +109,25 @@ grep -q 'z/victim' "$tmp/late.err" && grep -q 'not found on server' "$tmp/late.e
 for n in x1 x2 x3; do same "$root/late/z/$n" "$tmp/late/z/$n" "z/$n beside the removed file"; done
 [ -e "$tmp/late/z/victim" ] && fail "the removed file has a copy"
 diff -r "$root/late/a" "$tmp/late/a" >/dev/null 2>&1 || fail "late/a differs"
+
+echo "one client stopped and one killed in the middle of their batches: a third served whole"
+# paced, so that both are mid-run when the signals come
+spawn stopped "$r" -r -j 8 --rate 10m 127.0.0.1:src/ "$tmp/stopped" >/dev/null 2>"$tmp/stopped.err"
+spawn killed "$r" -r -j 8 --rate 10m 127.0.0.1:src/ "$tmp/killed" >/dev/null 2>&1
+for _ in $(seq 1 200); do
+    [ -n "$(find "$tmp/stopped" "$tmp/killed" -type f 2>/dev/null | head -1)" ] && break
+    sleep 0.05
+done
+signal STOP stopped
+signal KILL killed
+if run 3 "rcat -r beside a stopped and a killed client" "$r" -r -j 8 127.0.0.1:src/ "$tmp/third"; then
+    diff -r -x secret "$root/src" "$tmp/third" >/dev/null 2>&1 || fail "the third client's copy differs"
+fi
+run 0 "rcat --stat beside a stopped client" "$r" --stat 127.0.0.1:src/d3/big
+signal CONT stopped
+await stopped 120 || fail "the stopped client did not end once resumed"
+[ "$(status stopped)" = 3 ] || { cat "$tmp/stopped.err"; fail "the resumed client: exit $(status stopped), want 3"; }
+diff -r -x secret "$root/src" "$tmp/stopped" >/dev/null 2>&1 || fail "the resumed client's copy differs"
 stop_server batch
 
 echo "a server without FETCH_BATCH: file by file"
